@@ -1,0 +1,83 @@
+// Package kernels computes the output layer of a classifier: softmax,
+// log-softmax, their backward passes, a fused cross-entropy loss and
+// gradient, and the rank-1 and rank-k weight updates that carry that gradient
+// down to the weights. Each kernel has a pure-Go implementation ("generic",
+// the reference) and, where the CPU allows, SIMD implementations chosen at run
+// time (see [Default]).
+//
+// # Layout
+//
+// A batch is a row-major, contiguous rows×cols matrix of float32 held in a
+// slice; rows = len(src)/cols. Every row is processed independently: a NaN or
+// an infinity in one row never changes another row's output.
+//
+// # The math
+//
+// For a row x with max m = max_i x_i and sum Z = Σ_j exp(x_j − m):
+//
+//	Softmax             s_i  = exp(x_i − m) / Z
+//	LogSoftmax          ls_i = x_i − m − log Z
+//	SoftmaxBackward     dx_i = s_i·(dy_i − ⟨dy, s⟩)      (the Jacobian ∂s_i/∂x_k = s_i(δ_ik − s_k) applied to dy)
+//	LogSoftmaxBackward  dx_i = dy_i − exp(logp_i)·Σ_j dy_j
+//
+// Subtracting the row max keeps every exp argument ≤ 0, so no finite input
+// overflows. exp is evaluated in float32 with a two-constant Cody-Waite range
+// reduction and a degree-5 minimax polynomial, within 2 ULP of the correctly
+// rounded result on [−87.33, 0]; arguments below −87.33 (where exp would be
+// subnormal) give exactly 0. Row sums are accumulated in float64 by the
+// generic implementation and blockwise by the SIMD ones, so a softmax output
+// stays within 2e-6 relative error of a float64 computation for rows up to
+// 4096 (plus the |x_i − m|·2⁻²⁴ that rounding x_i − m to float32 costs).
+//
+// Cross-entropy with integer labels ([CrossEntropyGrad]) fuses the forward
+// and backward passes of PyTorch's cross_entropy with mean reduction: with n
+// the number of rows whose label is not [IgnoreLabel],
+//
+//	loss  = (1/n) Σ_r (log Z_r + m_r − x_r[label_r])
+//	grad_r = (softmax(x_r) − onehot(label_r)) / n
+//
+// Ignored rows get a zero gradient and add nothing to the loss. With soft
+// targets t ([CrossEntropyGradSoft]), over all rows:
+//
+//	loss   = (1/rows) Σ_r −Σ_i t_ri·log softmax(x_r)_i
+//	grad_r = (softmax(x_r)·Σ_i t_ri − t_r) / rows
+//
+// The weight gradient of a linear layer is ∂J/∂W = x ⊗ (s − y): [Ger] adds one
+// such outer product, a[i*lda+j] += alpha·x[i]·y[j], and [GerBatch] adds k of
+// them at once, A += alpha·Xᵀ·Y, with X k×m and Y k×n row-major (one sample
+// per row).
+//
+// # Special values
+//
+// The kernels follow PyTorch's float32 semantics. A −Inf logit gets
+// probability 0 and log-probability −Inf. A row whose logits are all −Inf has
+// no defined distribution and becomes NaN (0/0). A +Inf or a NaN anywhere in a
+// row makes that whole row NaN. Large spreads are exact: a row holding 0 and
+// −1000 gives probabilities 1 and 0, never a negative number or a NaN. The
+// mean loss is NaN when no row is counted (every label ignored, or no rows),
+// as in PyTorch; the gradient is then zero.
+//
+// # Errors
+//
+// Wrong shapes are programmer errors and panic with a short message that
+// starts with "kernels:" and names the argument, as BLAS packages do: a length
+// that is not a multiple of cols, an output shorter than its input, inputs of
+// different lengths, lda < n, a k that differs between x and y, a negative
+// dimension, and outputs that partially overlap an input. An output may be
+// the very same slice as an input (in place) where a kernel's documentation
+// says so. Bad data is not a programmer error: a label outside [0, cols) that
+// is not IgnoreLabel makes [CrossEntropyGrad] return a *[LabelError] without
+// writing anything.
+//
+// # Implementations
+//
+// [Available] lists the implementations this CPU can run, fastest first;
+// [Lookup] finds one by name ("generic", "avx2", "avx512", "neon") and says
+// which CPU features are missing when it cannot run. The package-level
+// functions call [Default], which is the fastest available implementation
+// unless the environment variable SOFTGRAD_IMPL names another. Building with
+// -tags purego leaves out all assembly, so only "generic" exists.
+//
+// All kernels are safe for concurrent use on disjoint outputs and allocate
+// nothing.
+package kernels

@@ -1,0 +1,122 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"sync"
+	"testing"
+)
+
+// ulpDistance returns how many float32 values lie between a and b (0 when
+// they are equal, both NaN or ±0).
+func ulpDistance(a, b float32) uint32 {
+	if a != a || b != b {
+		if a != a && b != b {
+			return 0
+		}
+		return math.MaxUint32
+	}
+	if a == b {
+		return 0
+	}
+	ia, ib := orderedBits(a), orderedBits(b)
+	if ia > ib {
+		return uint32(ia - ib)
+	}
+	return uint32(ib - ia)
+}
+
+// orderedBits maps a float32 to an integer that increases with the float.
+func orderedBits(f float32) int64 {
+	b := int64(math.Float32bits(f))
+	if b&(1<<31) != 0 {
+		return -(b &^ (1 << 31))
+	}
+	return b
+}
+
+// TestExpNegExhaustive sweeps every float32 in [−88, 0] and compares expNeg
+// with e^x correctly rounded to float32 (math.Exp in float64 is far more
+// accurate than that rounding). Above the cutoff the error must be ≤ 2 ULP;
+// below it the result must be exactly +0.
+func TestExpNegExhaustive(t *testing.T) {
+	if testing.Short() {
+		t.Skip("exhaustive sweep of 1.1e9 inputs; runs without -short")
+	}
+	const maxULP = 2
+	// Negative float32 values ordered by bit pattern run from −0 (0x80000000)
+	// upwards in magnitude to −88; the range is split among the CPUs.
+	first, last := uint32(0x80000000), math.Float32bits(-88)
+	type result struct {
+		hist   [maxULP + 2]int // hist[d]: inputs with error d ULP; the last bucket counts worse ones
+		worstX float32
+		worst  uint32
+		bad    string
+	}
+	workers := runtime.GOMAXPROCS(0)
+	results := make([]result, workers)
+	var wg sync.WaitGroup
+	chunk := (last - first + uint32(workers)) / uint32(workers)
+	for w := range workers {
+		wg.Go(func() {
+			r := &results[w]
+			lo := first + uint32(w)*chunk
+			hi := min(uint64(lo)+uint64(chunk)-1, uint64(last))
+			for b := uint64(lo); b <= hi; b++ {
+				x := math.Float32frombits(uint32(b))
+				got := expNeg(x)
+				if x < expCutoff {
+					if got != 0 || math.Signbit(float64(got)) {
+						r.bad = fmt.Sprintf("expNeg(%g) = %g, want +0 below the cutoff", x, got)
+						return
+					}
+					continue
+				}
+				d := ulpDistance(got, float32(math.Exp(float64(x))))
+				r.hist[min(d, maxULP+1)]++
+				if d > r.worst {
+					r.worst, r.worstX = d, x
+				}
+			}
+		})
+	}
+	wg.Wait()
+	var total result
+	for _, r := range results {
+		if r.bad != "" {
+			t.Fatal(r.bad)
+		}
+		for d, n := range r.hist {
+			total.hist[d] += n
+		}
+		if r.worst > total.worst {
+			total.worst, total.worstX = r.worst, r.worstX
+		}
+	}
+	t.Logf("expNeg on every float32 in [cutoff, 0]: max error %d ULP (at x = %g) against correctly rounded exp; inputs per error 0, 1, 2, >2 ULP: %v",
+		total.worst, total.worstX, total.hist)
+	if total.worst > maxULP {
+		t.Fatalf("max error %d ULP > %d", total.worst, maxULP)
+	}
+}
+
+func TestExpNegSpecial(t *testing.T) {
+	inf := float32(math.Inf(1))
+	for _, c := range []struct{ x, want float32 }{
+		{0, 1},
+		{float32(math.Copysign(0, -1)), 1},
+		{-inf, 0},
+		{-87.5, 0},
+		{-1000, 0},
+		{-math.MaxFloat32, 0},
+	} {
+		got := expNeg(c.x)
+		if got != c.want || math.Signbit(float64(got)) {
+			t.Errorf("expNeg(%g) = %g, want %g", c.x, got, c.want)
+		}
+	}
+	if got := expNeg(float32(math.NaN())); got == got {
+		t.Errorf("expNeg(NaN) = %g, want NaN", got)
+	}
+}
