@@ -1,0 +1,111 @@
+package kernels
+
+import (
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+func TestAvailable(t *testing.T) {
+	av := Available()
+	if len(av) == 0 || av[len(av)-1] != genericImpl {
+		t.Fatalf("Available() = %v, want generic last", av)
+	}
+	seen := map[string]bool{}
+	for _, im := range av {
+		if seen[im.Name()] {
+			t.Errorf("implementation %q listed twice", im.Name())
+		}
+		seen[im.Name()] = true
+		got, err := Lookup(im.Name())
+		if err != nil || got != im {
+			t.Errorf("Lookup(%q) = %v, %v; want the available implementation", im.Name(), got, err)
+		}
+	}
+	t.Logf("GOARCH=%s purego=%v: available %v, default %v", runtime.GOARCH, purego, av, Default())
+}
+
+func TestLookupErrors(t *testing.T) {
+	for _, c := range []struct{ name, want string }{
+		{"", `unknown implementation "" (known: avx512, avx2, neon, generic)`},
+		{"AVX2", `unknown implementation "AVX2"`},
+	} {
+		if _, err := Lookup(c.name); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Lookup(%q) error = %v, want it to contain %q", c.name, err, c.want)
+		}
+	}
+	// Every known name either resolves or says why not.
+	for _, a := range implArch {
+		im, err := Lookup(a.name)
+		switch {
+		case err == nil && im.Name() != a.name:
+			t.Errorf("Lookup(%q) returned %q", a.name, im.Name())
+		case err != nil && !strings.HasPrefix(err.Error(), "kernels: implementation \""+a.name+"\""):
+			t.Errorf("Lookup(%q) error %q does not name the implementation", a.name, err)
+		case err != nil && a.arch != runtime.GOARCH && !strings.Contains(err.Error(), "is for "+a.arch):
+			t.Errorf("Lookup(%q) error %q does not name its architecture", a.name, err)
+		}
+	}
+}
+
+func TestLookupMissingFeatures(t *testing.T) {
+	fake := &Impl{name: "avx512", missing: func() []string { return []string{"AVX512F", "AVX512BW"} }}
+	saved := all
+	defer func() { all = saved }()
+	all = append([]*Impl{fake}, saved...)
+	_, err := Lookup("avx512")
+	want := `kernels: implementation "avx512" needs CPU features this CPU lacks: AVX512F, AVX512BW`
+	if err == nil || err.Error() != want {
+		t.Errorf("Lookup error = %v, want %q", err, want)
+	}
+	for _, im := range Available() {
+		if im == fake {
+			t.Errorf("Available() lists an implementation with missing features")
+		}
+	}
+}
+
+// TestEnvOverride runs the test binary again with SOFTGRAD_IMPL set and checks
+// what Default() became, or that the program stopped with a clear message.
+func TestEnvOverride(t *testing.T) {
+	if name, ok := os.LookupEnv("SOFTGRAD_TEST_PRINT_DEFAULT"); ok {
+		// Child process: report the choice for the parent to check.
+		if Default().Name() != name {
+			t.Fatalf("SOFTGRAD_IMPL=%s gave Default() = %s", name, Default().Name())
+		}
+		return
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Skip("cannot find the test binary:", err)
+	}
+	run := func(value string) (string, error) {
+		cmd := exec.Command(exe, "-test.run=^TestEnvOverride$")
+		cmd.Env = append(os.Environ(), EnvVar+"="+value, "SOFTGRAD_TEST_PRINT_DEFAULT="+value)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	for _, im := range Available() {
+		if out, err := run(im.Name()); err != nil {
+			t.Errorf("%s=%s: %v\n%s", EnvVar, im.Name(), err, out)
+		}
+	}
+	for _, bad := range []string{"bogus", "neon", "avx512"} {
+		if _, err := Lookup(bad); err == nil {
+			continue // runs on this machine: not a bad value here
+		}
+		out, err := run(bad)
+		ee, ok := err.(*exec.ExitError)
+		if !ok || ee.ExitCode() != 2 {
+			t.Errorf("%s=%s: err %v, want exit status 2; output:\n%s", EnvVar, bad, err, out)
+			continue
+		}
+		for _, want := range []string{EnvVar, `"` + bad + `"`, "valid choices on this machine:", "generic"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("%s=%s: message %q lacks %q", EnvVar, bad, out, want)
+			}
+		}
+	}
+}
