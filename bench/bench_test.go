@@ -1,0 +1,147 @@
+package bench
+
+import (
+	"flag"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/softgrad/softgrad/kernels"
+)
+
+var large = flag.Bool("bench.large", false,
+	"also run the out-of-cache cases (Softmax 64x1048576: 512 MB, slow)")
+
+// BenchmarkKernels runs every case of Cases as a sub-benchmark named
+// kernel=K/impl=I/shape=S, so that
+//
+//	go test -bench 'Kernels/kernel=Softmax$/' ./bench
+//
+// selects one kernel and benchstat -col /impl compares implementations.
+func BenchmarkKernels(b *testing.B) {
+	for _, c := range Cases() {
+		if c.Large && !*large {
+			continue
+		}
+		b.Run(c.Name(), func(b *testing.B) { Run(b, c) })
+	}
+}
+
+// TestCases checks the case list and runs every op once (except the large
+// cases' ops, whose data alone is 512 MB).
+func TestCases(t *testing.T) {
+	cs := Cases()
+	seen := map[string]bool{}
+	for _, c := range cs {
+		name := c.Name()
+		if seen[name] {
+			t.Errorf("duplicate case %s", name)
+		}
+		seen[name] = true
+		if strings.ContainsAny(c.Kernel+c.Impl+c.Shape, "/= ") {
+			t.Errorf("%s: a name part holds '/', '=' or a space", name)
+		}
+		if c.Elems <= 0 || c.Bytes <= 0 {
+			t.Errorf("%s: Elems %d, Bytes %d, want > 0", name, c.Elems, c.Bytes)
+		}
+		if isGer := strings.HasPrefix(c.Kernel, "Ger"); isGer != (c.Flops > 0) {
+			t.Errorf("%s: Flops %d", name, c.Flops)
+		}
+		if c.Large {
+			continue
+		}
+		op := c.Setup()
+		op()
+		op()
+	}
+
+	kernelNames := []string{"Softmax", "LogSoftmax", "SoftmaxBackward", "LogSoftmaxBackward",
+		"CrossEntropyGrad", "CrossEntropyGradSoft", "Ger", "GerBatch"}
+	want := []string{
+		"kernel=Softmax/impl=%s/shape=64x1000",
+		"kernel=Softmax/impl=%s/shape=256x10",
+		"kernel=Softmax/impl=%s/shape=32x32000",
+		"kernel=Softmax/impl=%s/shape=64x1048576",
+		"kernel=GerBatch/impl=%s/shape=784x10xk128",
+	}
+	for _, im := range kernels.Available() {
+		for _, k := range kernelNames {
+			found := false
+			for _, c := range cs {
+				found = found || c.Kernel == k && c.Impl == im.Name()
+			}
+			if !found {
+				t.Errorf("no case for kernel %s, impl %s", k, im.Name())
+			}
+		}
+		for _, w := range want {
+			if n := strings.Replace(w, "%s", im.Name(), 1); !seen[n] {
+				t.Errorf("no case %s", n)
+			}
+		}
+	}
+	for _, n := range []string{
+		"kernel=Softmax/impl=mathexp/shape=64x1000",
+		"kernel=Softmax/impl=copy/shape=64x1048576",
+		"kernel=LogSoftmax/impl=mathexp/shape=64x1000",
+	} {
+		if !seen[n] {
+			t.Errorf("no case %s", n)
+		}
+	}
+}
+
+// TestPeers checks that the mathexp peers compute what they claim to, so the
+// benchmark compares like with like.
+func TestPeers(t *testing.T) {
+	const cols = 1000
+	src := logits(newRand(), 8*cols)
+	want := make([]float32, len(src))
+	got := make([]float32, len(src))
+
+	kernels.Softmax(want, src, cols)
+	mathExpSoftmax(got, src, cols)
+	for i := range got {
+		if d := math.Abs(float64(got[i] - want[i])); d > 1e-5*math.Abs(float64(want[i]))+1e-30 {
+			t.Fatalf("mathExpSoftmax: [%d] = %g, kernels.Softmax %g", i, got[i], want[i])
+		}
+	}
+
+	kernels.LogSoftmax(want, src, cols)
+	mathExpLogSoftmax(got, src, cols)
+	for i := range got {
+		if d := math.Abs(float64(got[i] - want[i])); d > 1e-5*math.Max(1, math.Abs(float64(want[i]))) {
+			t.Fatalf("mathExpLogSoftmax: [%d] = %g, kernels.LogSoftmax %g", i, got[i], want[i])
+		}
+	}
+}
+
+// TestRun runs one case through testing.Benchmark, as the CLI does, with a
+// fixed iteration count, and checks the metrics it reports.
+func TestRun(t *testing.T) {
+	f := flag.Lookup("test.benchtime")
+	if f == nil {
+		t.Skip("no test.benchtime flag")
+	}
+	old := f.Value.String()
+	if err := f.Value.Set("10x"); err != nil {
+		t.Fatal(err)
+	}
+	defer f.Value.Set(old)
+
+	for _, c := range Cases() {
+		if c.Kernel != "GerBatch" && !(c.Kernel == "Softmax" && c.Shape == "256x10") {
+			continue
+		}
+		r := testing.Benchmark(func(b *testing.B) { Run(b, c) })
+		if r.N != 10 {
+			t.Errorf("%s: N = %d, want 10", c.Name(), r.N)
+		}
+		for _, m := range []string{"ns/elem", "GB/s", "GFLOP/s"} {
+			v, ok := r.Extra[m]
+			if wantOK := m != "GFLOP/s" || c.Flops > 0; ok != wantOK || ok && !(v > 0) {
+				t.Errorf("%s: metric %s = %v (reported: %v)", c.Name(), m, v, ok)
+			}
+		}
+	}
+}

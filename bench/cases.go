@@ -1,0 +1,330 @@
+// Package bench defines the kernels' benchmark cases as data, so that
+// `go test -bench` (bench_test.go) and the softgrad CLI run the very same
+// cases through the same timing loop, [Run].
+//
+// A case is one kernel × one implementation × one shape. The implementations
+// are those of [kernels.Available] plus two peers that are not
+// implementations of the package but give the numbers a scale:
+//
+//   - "mathexp": the softmax (or log-softmax) loop a Go user writes today,
+//     with float32(math.Exp(float64(x−max))) and a float32 sum;
+//   - "copy": copy() over buffers the size of a softmax's input and output,
+//     the memory-bandwidth ceiling a softmax cannot beat.
+package bench
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/softgrad/softgrad/kernels"
+)
+
+// Peer implementation names.
+const (
+	PeerMathExp = "mathexp"
+	PeerCopy    = "copy"
+)
+
+// Case is one benchmark: a kernel run by one implementation on one shape.
+type Case struct {
+	Kernel string // "Softmax", "Ger", ...
+	Impl   string // an implementation of kernels.Available, or a peer ("mathexp", "copy")
+	Shape  string // "64x1000" (rows×cols), "1024x1024" (m×n), "784x10xk128" (m×n, k samples)
+
+	// Elems is the number of elements one op processes, the divisor of
+	// ns/elem: rows·cols for the row kernels, m·n for Ger and k·m·n (one per
+	// multiply-add) for GerBatch.
+	Elems int64
+	// Bytes is the memory one op must move at the least, the numerator of
+	// GB/s: every input read once and every output written once (a, which
+	// Ger and GerBatch update, is both read and written).
+	Bytes int64
+	// Flops is the floating-point operations of one op for Ger and GerBatch
+	// (2 per multiply-add), 0 for the other kernels.
+	Flops int64
+
+	// Large marks a case whose data does not fit in any cache and needs
+	// hundreds of MB; callers run it only when asked to.
+	Large bool
+
+	// Setup allocates the case's data, filled with deterministic random
+	// values, and returns a function that runs one op on it. Call it once per
+	// measurement; the op may be called any number of times.
+	Setup func() (op func())
+}
+
+// Name returns the case's benchmark name, "kernel=Softmax/impl=generic/shape=64x1000":
+// key=value pairs, so that benchstat can pivot on any of them (-col /impl).
+func (c Case) Name() string {
+	return "kernel=" + c.Kernel + "/impl=" + c.Impl + "/shape=" + c.Shape
+}
+
+// Run measures c with b: it calls c.Setup, runs the op once untimed, then
+// runs it in a b.Loop and reports ns/elem, GB/s and, for Ger and GerBatch,
+// GFLOP/s. It is meant to be the whole body of a benchmark, in a test (b.Run)
+// or from testing.Benchmark.
+func Run(b *testing.B, c Case) {
+	op := c.Setup()
+	op() // warm up, untimed: fault in the output's pages, load the caches
+	for b.Loop() {
+		op()
+	}
+	if b.N == 0 {
+		return
+	}
+	ns := float64(b.Elapsed().Nanoseconds()) / float64(b.N) // per op
+	if ns <= 0 {
+		return
+	}
+	if c.Elems > 0 {
+		b.ReportMetric(ns/float64(c.Elems), "ns/elem")
+	}
+	if c.Bytes > 0 {
+		b.ReportMetric(float64(c.Bytes)/ns, "GB/s") // bytes per ns = GB/s
+	}
+	if c.Flops > 0 {
+		b.ReportMetric(float64(c.Flops)/ns, "GFLOP/s")
+	}
+}
+
+// rowShape is a rows×cols batch.
+type rowShape struct {
+	rows, cols int
+	large      bool
+}
+
+func (s rowShape) String() string { return fmt.Sprintf("%dx%d", s.rows, s.cols) }
+func (s rowShape) elems() int64   { return int64(s.rows) * int64(s.cols) }
+
+// gerShape is an m×n update with k samples (k == 0 for Ger).
+type gerShape struct{ m, n, k int }
+
+func (s gerShape) String() string {
+	if s.k == 0 {
+		return fmt.Sprintf("%dx%d", s.m, s.n)
+	}
+	return fmt.Sprintf("%dx%dxk%d", s.m, s.n, s.k)
+}
+
+// The shapes of the project's speed tables. Softmax 64×1048576 (256 MB per
+// buffer) is the out-of-cache case.
+var (
+	softmaxShapes    = []rowShape{{64, 1000, false}, {256, 10, false}, {32, 32000, false}, {64, 1 << 20, true}}
+	logSoftmaxShapes = []rowShape{{64, 1000, false}}
+	backwardShapes   = []rowShape{{64, 1000, false}}
+	ceShapes         = []rowShape{{64, 1000, false}, {256, 10, false}}
+	ceSoftShapes     = []rowShape{{64, 1000, false}}
+	gerShapes        = []gerShape{{1024, 1024, 0}, {784, 10, 0}}
+	gerBatchShapes   = []gerShape{{784, 10, 128}, {1024, 1024, 16}}
+)
+
+// Cases returns every case: each kernel for each implementation of
+// kernels.Available, then the peers, grouped by kernel. Cases marked Large
+// are included; callers filter them. Listing cases allocates no case data.
+func Cases() []Case {
+	impls := kernels.Available()
+	var cs []Case
+	// perElem and perRow are the bytes moved per element and per row.
+	rowCases := func(kernel string, shapes []rowShape, perElem, perRow int64,
+		setup func(*kernels.Impl, rowShape) func(), peers ...string) {
+		for _, s := range shapes {
+			rc := func(impl string, setup func() func()) Case {
+				return Case{Kernel: kernel, Impl: impl, Shape: s.String(), Elems: s.elems(),
+					Bytes: perElem*s.elems() + perRow*int64(s.rows), Large: s.large, Setup: setup}
+			}
+			for _, im := range impls {
+				cs = append(cs, rc(im.Name(), func() func() { return setup(im, s) }))
+			}
+			for _, p := range peers {
+				cs = append(cs, rc(p, func() func() { return peerSetup(kernel, p, s) }))
+			}
+		}
+	}
+	// 4 bytes per float32 input read and output written per element; the
+	// int32 labels of CrossEntropyGrad are 4 bytes per row.
+	rowCases("Softmax", softmaxShapes, 8, 0, setupSoftmax, PeerMathExp, PeerCopy)
+	rowCases("LogSoftmax", logSoftmaxShapes, 8, 0, setupLogSoftmax, PeerMathExp)
+	rowCases("SoftmaxBackward", backwardShapes, 12, 0, setupSoftmaxBackward)
+	rowCases("LogSoftmaxBackward", backwardShapes, 12, 0, setupLogSoftmaxBackward)
+	rowCases("CrossEntropyGrad", ceShapes, 8, 4, setupCrossEntropyGrad)
+	rowCases("CrossEntropyGradSoft", ceSoftShapes, 12, 0, setupCrossEntropyGradSoft)
+
+	for _, kind := range []struct {
+		kernel string
+		shapes []gerShape
+	}{{"Ger", gerShapes}, {"GerBatch", gerBatchShapes}} {
+		for _, s := range kind.shapes {
+			m, n, k := int64(s.m), int64(s.n), max(int64(s.k), 1)
+			for _, im := range impls {
+				cs = append(cs, Case{
+					Kernel: kind.kernel, Impl: im.Name(), Shape: s.String(),
+					Elems: k * m * n,
+					Bytes: 8*m*n + 4*k*(m+n), // a read and written, x and y read
+					Flops: 2 * k * m * n,
+					Setup: func() func() { return setupGer(im, s) },
+				})
+			}
+		}
+	}
+	return cs
+}
+
+// Data. Every case seeds its own generator, so its data does not depend on
+// which other cases ran before it.
+
+func newRand() *rand.Rand { return rand.New(rand.NewPCG(0x50f7, 0x6ad)) }
+
+// logits returns n values uniform in [-8, 8), a typical logit spread.
+func logits(r *rand.Rand, n int) []float32 {
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = 16*r.Float32() - 8
+	}
+	return x
+}
+
+// uniform returns n values uniform in [-1, 1).
+func uniform(r *rand.Rand, n int) []float32 {
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = 2*r.Float32() - 1
+	}
+	return x
+}
+
+// sink keeps the losses the ops return observable.
+var sink float64
+
+func setupSoftmax(im *kernels.Impl, s rowShape) func() {
+	src := logits(newRand(), int(s.elems()))
+	dst := make([]float32, len(src))
+	return func() { im.Softmax(dst, src, s.cols) }
+}
+
+func setupLogSoftmax(im *kernels.Impl, s rowShape) func() {
+	src := logits(newRand(), int(s.elems()))
+	dst := make([]float32, len(src))
+	return func() { im.LogSoftmax(dst, src, s.cols) }
+}
+
+func setupSoftmaxBackward(im *kernels.Impl, s rowShape) func() {
+	r := newRand()
+	sm := logits(r, int(s.elems()))
+	kernels.Softmax(sm, sm, s.cols)
+	dy := uniform(r, len(sm))
+	dx := make([]float32, len(sm))
+	return func() { im.SoftmaxBackward(dx, sm, dy, s.cols) }
+}
+
+func setupLogSoftmaxBackward(im *kernels.Impl, s rowShape) func() {
+	r := newRand()
+	logp := logits(r, int(s.elems()))
+	kernels.LogSoftmax(logp, logp, s.cols)
+	dy := uniform(r, len(logp))
+	dx := make([]float32, len(logp))
+	return func() { im.LogSoftmaxBackward(dx, logp, dy, s.cols) }
+}
+
+func setupCrossEntropyGrad(im *kernels.Impl, s rowShape) func() {
+	r := newRand()
+	x := logits(r, int(s.elems()))
+	labels := make([]int32, s.rows)
+	for i := range labels {
+		labels[i] = int32(r.IntN(s.cols))
+	}
+	grad := make([]float32, len(x))
+	return func() {
+		loss, err := im.CrossEntropyGrad(grad, x, labels, s.cols)
+		if err != nil {
+			panic(err)
+		}
+		sink = loss
+	}
+}
+
+func setupCrossEntropyGradSoft(im *kernels.Impl, s rowShape) func() {
+	r := newRand()
+	x := logits(r, int(s.elems()))
+	t := logits(r, len(x))
+	kernels.Softmax(t, t, s.cols) // one target distribution per row
+	grad := make([]float32, len(x))
+	return func() { sink = im.CrossEntropyGradSoft(grad, x, t, s.cols) }
+}
+
+// setupGer sets up Ger (s.k == 0) or GerBatch. alpha is small so that a,
+// which the op accumulates into, grows by at most 1e-3 per op and stays far
+// from overflow (and from subnormals) however many ops run.
+func setupGer(im *kernels.Impl, s gerShape) func() {
+	r := newRand()
+	a := uniform(r, s.m*s.n)
+	const alpha = 1e-3
+	if s.k == 0 {
+		x, y := uniform(r, s.m), uniform(r, s.n)
+		return func() { im.Ger(a, s.n, alpha, x, y) }
+	}
+	x, y := uniform(r, s.k*s.m), uniform(r, s.k*s.n)
+	return func() { im.GerBatch(a, s.n, alpha, x, s.m, y, s.n) }
+}
+
+// Peers.
+
+func peerSetup(kernel, peer string, s rowShape) func() {
+	src := logits(newRand(), int(s.elems()))
+	dst := make([]float32, len(src))
+	switch {
+	case peer == PeerCopy:
+		return func() { copy(dst, src) }
+	case peer == PeerMathExp && kernel == "Softmax":
+		return func() { mathExpSoftmax(dst, src, s.cols) }
+	case peer == PeerMathExp && kernel == "LogSoftmax":
+		return func() { mathExpLogSoftmax(dst, src, s.cols) }
+	}
+	panic("bench: no peer " + peer + " for " + kernel)
+}
+
+// mathExpSoftmax is the softmax a Go user writes today: the row max, then
+// math.Exp in float64 on each x − max with a float32 sum, then a scale.
+func mathExpSoftmax(dst, src []float32, cols int) {
+	for r := 0; r < len(src); r += cols {
+		x, y := src[r:r+cols], dst[r:r+cols]
+		m := x[0]
+		for _, v := range x {
+			if v > m {
+				m = v
+			}
+		}
+		var sum float32
+		for i, v := range x {
+			e := float32(math.Exp(float64(v - m)))
+			y[i] = e
+			sum += e
+		}
+		inv := 1 / sum
+		for i := range y {
+			y[i] *= inv
+		}
+	}
+}
+
+// mathExpLogSoftmax is the matching log-softmax: x − max − log Σ exp(x − max).
+func mathExpLogSoftmax(dst, src []float32, cols int) {
+	for r := 0; r < len(src); r += cols {
+		x, y := src[r:r+cols], dst[r:r+cols]
+		m := x[0]
+		for _, v := range x {
+			if v > m {
+				m = v
+			}
+		}
+		var sum float32
+		for _, v := range x {
+			sum += float32(math.Exp(float64(v - m)))
+		}
+		logZ := float32(math.Log(float64(sum)))
+		for i, v := range x {
+			y[i] = v - m - logZ
+		}
+	}
+}
