@@ -10,19 +10,7 @@ import (
 // operations the SIMD kernels perform: the same exp, the same max-subtraction,
 // the same scaling; only FMA is replaced by a multiply and an add (see madd).
 
-var genericImpl = &Impl{
-	name: "generic",
-	k: kernelSet{
-		softmax:              softmaxRows,
-		logSoftmax:           logSoftmaxRows,
-		softmaxBackward:      softmaxBackwardRows,
-		logSoftmaxBackward:   logSoftmaxBackwardRows,
-		crossEntropyGrad:     crossEntropyGradRows,
-		crossEntropyGradSoft: crossEntropyGradSoftRows,
-		ger:                  gerGeneric,
-		gerBatch:             gerBatchGeneric,
-	},
-}
+var genericImpl = &Impl{name: "generic", isa: isaGeneric}
 
 // Constants of exp on x ≤ 0: two-constant Cody-Waite reduction
 // x = n·ln2 + t, |t| ≤ ln2/2, and a degree-5 minimax polynomial for e^t
@@ -53,25 +41,34 @@ func madd(a, b, c float32) float32 {
 	return float32(a*b) + c
 }
 
+// expRegs holds exp's constants in a variable, not as constants, so that
+// expMinusMax copies them into registers once per call: as constants the
+// compiler reloads each from memory on every element, which costs about a
+// fifth of the loop's time.
+var expRegs = [...]float32{expLog2e, expMagic, -expLn2Hi, -expLn2Lo, expC5, expC4, expC3, expC2, expC1}
+
 // expMinusMax writes e^(x_i − m) to dst for x_i − m ≤ 0: within 2 ULP, +0
 // where x_i − m is below expCutoff, NaN for NaN. It is the one Go copy of the
 // exp algorithm and the scalar twin of the generator's exp routine: the SIMD
-// kernels evaluate exactly these steps, lane by lane. dst may be x.
+// kernels evaluate the same steps, lane by lane, with FMA where madd is. dst
+// may be x.
 func expMinusMax(dst, x []float32, m float32) {
+	k := expRegs
+	log2e, magic, negLn2Hi, negLn2Lo := k[0], k[1], k[2], k[3]
+	c5, c4, c3, c2, c1 := k[4], k[5], k[6], k[7], k[8]
 	dst = dst[:len(x)]
 	for i, xi := range x {
 		a := xi - m
-		v := madd(a, expLog2e, expMagic)
+		v := madd(a, log2e, magic)
 		s := math.Float32frombits(math.Float32bits(v) << 23) // 2ⁿ
-		n := v - expMagic
-		t := madd(n, -expLn2Hi, a)
-		t = madd(n, -expLn2Lo, t)
-		p := madd(expC5, t, expC4)
-		p = madd(p, t, expC3)
-		p = madd(p, t, expC2)
-		p = madd(p, t, expC1)
-		t *= s
-		f := madd(t, p, s)
+		n := v - magic
+		t := madd(n, negLn2Hi, a)
+		t = madd(n, negLn2Lo, t)
+		p := madd(c5, t, c4)
+		p = madd(p, t, c3)
+		p = madd(p, t, c2)
+		p = madd(p, t, c1)
+		f := madd(t*s, p, s)
 		if a < expCutoff {
 			f = 0
 		}
@@ -86,22 +83,9 @@ func expNeg(x float32) float32 {
 	return b[0]
 }
 
-// chunk is the number of elements the kernels that need exponentials without
-// storing them put through a stack buffer at a time.
+// chunk is the number of elements the kernels that need exponentials or
+// differences without storing them put through a stack buffer at a time.
 const chunk = 256
-
-// expSum returns Σ e^(x_i − m) without storing the terms.
-func expSum(x []float32, m float32) float64 {
-	var buf [chunk]float32
-	var z float64
-	for len(x) > 0 {
-		n := min(len(x), chunk)
-		expMinusMax(buf[:n], x[:n], m)
-		z += sum(buf[:n])
-		x = x[n:]
-	}
-	return z
-}
 
 // rowMax returns the largest element of a non-empty row. A NaN may or may not
 // be returned when the row holds one; either way the row's exp sum becomes
@@ -135,7 +119,15 @@ func rowMax(x []float32) float32 {
 
 // scale multiplies x by c in place.
 func scale(x []float32, c float32) {
-	for i := range x {
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		v := x[i : i+4 : i+4]
+		v[0] *= c
+		v[1] *= c
+		v[2] *= c
+		v[3] *= c
+	}
+	for ; i < len(x); i++ {
 		x[i] *= c
 	}
 }
@@ -203,31 +195,85 @@ func dot(x, y []float32) float64 {
 	return total
 }
 
-// softmaxRows: per row, the max; e_i = e^(x_i − max) stored to dst with their
-// sum Z; dst_i = e_i·(1/Z).
-func softmaxRows(dst, src []float32, cols int) {
-	for r := 0; r < len(src); r += cols {
-		x, y := src[r:r+cols], dst[r:r+cols]
-		expMinusMax(y, x, rowMax(x))
-		scale(y, float32(1/sum(y)))
+// expRowsGeneric: per row, m_r = max; dst_i = e^(x_i − m_r); z_r = Σ dst_i.
+func expRowsGeneric(dst, src []float32, cols int, m []float32, z []float64) {
+	for r := range m {
+		x, y := src[r*cols:(r+1)*cols], dst[r*cols:(r+1)*cols]
+		m[r] = rowMax(x)
+		expMinusMax(y, x, m[r])
+		z[r] = sum(y)
 	}
 }
 
-// logSoftmaxRows: per row, the max; Z = Σ e^(x_i − max) without storing;
-// dst_i = (x_i − max) − log Z.
-func logSoftmaxRows(dst, src []float32, cols int) {
-	for r := 0; r < len(src); r += cols {
-		x, y := src[r:r+cols], dst[r:r+cols]
-		m := rowMax(x)
-		logZ := float32(math.Log(expSum(x, m)))
-		for i, v := range x {
-			y[i] = (v - m) - logZ
+// expSumRowsGeneric: per row, m_r = max; z_r = Σ e^(x_i − m_r), not stored.
+func expSumRowsGeneric(src []float32, cols int, m []float32, z []float64) {
+	var buf [chunk]float32
+	for r := range m {
+		x := src[r*cols : (r+1)*cols]
+		m[r] = rowMax(x)
+		z[r] = 0
+		for i := 0; i < cols; i += chunk {
+			n := min(cols-i, chunk)
+			expMinusMax(buf[:n], x[i:i+n], m[r])
+			z[r] += sum(buf[:n])
 		}
 	}
 }
 
-// softmaxBackwardRows: per row, d = ⟨dy, s⟩; dx_i = s_i·(dy_i − d).
-func softmaxBackwardRows(dx, s, dy []float32, cols int) {
+// scaleRowsGeneric: x_ri ·= c_r.
+func scaleRowsGeneric(x []float32, cols int, c []float32) {
+	for r, cr := range c {
+		scale(x[r*cols:(r+1)*cols], cr)
+	}
+}
+
+// logSoftmaxRowsGeneric: dst_i = (x_i − m_r) − logZ_r.
+func logSoftmaxRowsGeneric(dst, src []float32, cols int, m, logZ []float32) {
+	for r := range m {
+		x, y := src[r*cols:(r+1)*cols], dst[r*cols:(r+1)*cols]
+		mr, lz := m[r], logZ[r]
+		for i, v := range x {
+			y[i] = (v - mr) - lz
+		}
+	}
+}
+
+// softTargetRowsGeneric: per row, m_r = max; T_r = Σ t_i;
+// D_r = Σ t_i·(x_i − m_r); grad_i = e^(x_i − m_r); z_r = Σ grad_i. Each
+// chunk of x is read before the same chunk of grad is written, so grad may
+// be logits.
+func softTargetRowsGeneric(grad, logits, targets []float32, cols int, m []float32, z, tsum, td []float64) {
+	var d [chunk]float32
+	for r := range m {
+		x, t, g := logits[r*cols:(r+1)*cols], targets[r*cols:(r+1)*cols], grad[r*cols:(r+1)*cols]
+		m[r] = rowMax(x)
+		td[r] = 0
+		for i := 0; i < cols; i += chunk {
+			n := min(cols-i, chunk)
+			for j, v := range x[i : i+n] {
+				d[j] = v - m[r]
+			}
+			td[r] += dot(t[i:i+n], d[:n])
+			expMinusMax(g[i:i+n], x[i:i+n], m[r])
+		}
+		tsum[r] = sum(t)
+		z[r] = sum(g)
+	}
+}
+
+// softGradRowsGeneric: grad_i = (e_i·c_r − t_i)·invRows, the first step
+// fused in the SIMD kernels.
+func softGradRowsGeneric(grad, targets []float32, cols int, c []float32, invRows float32) {
+	for r, cr := range c {
+		t, g := targets[r*cols:(r+1)*cols], grad[r*cols:(r+1)*cols]
+		for i, e := range g {
+			g[i] = madd(e, cr, -t[i]) * invRows
+		}
+	}
+}
+
+// softmaxBackwardGeneric: per row, d = ⟨dy, s⟩; dx_i = s_i·(dy_i − d).
+func softmaxBackwardGeneric(dx, s, dy []float32, cols int) {
 	for r := 0; r < len(s); r += cols {
 		sr, g, out := s[r:r+cols], dy[r:r+cols], dx[r:r+cols]
 		d := float32(dot(sr, g))
@@ -237,12 +283,12 @@ func softmaxBackwardRows(dx, s, dy []float32, cols int) {
 	}
 }
 
-// logSoftmaxBackwardRows: per row, d = Σ dy; dx_i = dy_i − e^min(logp_i, 0)·d.
-func logSoftmaxBackwardRows(dx, logp, dy []float32, cols int) {
+// logSoftmaxBackwardGeneric: per row, d = Σ dy; dx_i = dy_i − e^min(logp_i, 0)·d.
+func logSoftmaxBackwardGeneric(dx, logp, dy []float32, cols int) {
+	var p [chunk]float32
 	for r := 0; r < len(logp); r += cols {
 		lp, g, out := logp[r:r+cols], dy[r:r+cols], dx[r:r+cols]
 		d := float32(sum(g))
-		var p [chunk]float32
 		for i := 0; i < cols; i += chunk {
 			n := min(cols-i, chunk)
 			for j, v := range lp[i : i+n] {
@@ -254,61 +300,6 @@ func logSoftmaxBackwardRows(dx, logp, dy []float32, cols int) {
 			}
 		}
 	}
-}
-
-// crossEntropyGradRows: per counted row, the max (and the label's logit,
-// read before grad may overwrite it); e_i stored to grad with their sum Z;
-// grad_i = e_i·c with c = 1/(Z·n), then grad_label −= 1/n. The row's loss is
-// log Z − (x_label − max).
-func crossEntropyGradRows(grad, logits []float32, labels []int32, cols, counted int) float64 {
-	invN := float32(1 / float64(counted))
-	var loss float64
-	for r, l := range labels {
-		x, g := logits[r*cols:(r+1)*cols], grad[r*cols:(r+1)*cols]
-		if l == IgnoreLabel {
-			clear(g)
-			continue
-		}
-		m := rowMax(x)
-		xl := x[l]
-		expMinusMax(g, x, m)
-		z := sum(g)
-		scale(g, float32(1/(z*float64(counted))))
-		g[l] -= invN
-		loss += math.Log(z) - (float64(xl) - float64(m))
-	}
-	return loss
-}
-
-// crossEntropyGradSoftRows: per row, the max; T = Σ t_i and
-// D = Σ t_i·(x_i − max), read before grad may overwrite x; e_i = e^(x_i − max)
-// stored to grad with Z = Σ e_i; the loss is T·log Z − D;
-// grad_i = (e_i·(T/Z) − t_i)·(1/rows).
-func crossEntropyGradSoftRows(grad, logits, targets []float32, cols int) float64 {
-	invRows := float32(float64(cols) / float64(len(logits)))
-	var loss float64
-	var d [chunk]float32
-	for r := 0; r < len(logits); r += cols {
-		x, t, g := logits[r:r+cols], targets[r:r+cols], grad[r:r+cols]
-		m := rowMax(x)
-		var td float64
-		for i := 0; i < cols; i += chunk {
-			n := min(cols-i, chunk)
-			for j, v := range x[i : i+n] {
-				d[j] = v - m
-			}
-			td += dot(t[i:i+n], d[:n])
-		}
-		tsum := sum(t)
-		expMinusMax(g, x, m)
-		z := sum(g)
-		c := float32(tsum / z)
-		for i, e := range g {
-			g[i] = madd(e, c, -t[i]) * invRows
-		}
-		loss += tsum*math.Log(z) - td
-	}
-	return loss
 }
 
 // gerGeneric: a_i· += (alpha·x_i)·y, one row of a at a time.

@@ -14,29 +14,24 @@ import (
 // immutable and safe for concurrent use.
 type Impl struct {
 	name string
+	isa  isa
 	// missing lists the CPU features this implementation needs and the CPU
 	// lacks; nil means it needs nothing beyond the architecture.
 	missing func() []string
-	k       kernelSet
 }
 
-// kernelSet is the dispatch table: one function per kernel, each taking a
-// whole validated batch (len(src) a positive multiple of cols, outputs cut to
-// the inputs' length), so that SIMD implementations pay no per-row call.
-type kernelSet struct {
-	softmax            func(dst, src []float32, cols int)
-	logSoftmax         func(dst, src []float32, cols int)
-	softmaxBackward    func(dx, s, dy []float32, cols int)
-	logSoftmaxBackward func(dx, logp, dy []float32, cols int)
-	// crossEntropyGrad gets labels already validated and counted (counted > 0
-	// rows are not IgnoreLabel) and returns the sum of the counted rows'
-	// losses.
-	crossEntropyGrad func(grad, logits []float32, labels []int32, cols, counted int) float64
-	// crossEntropyGradSoft returns the sum of the rows' losses.
-	crossEntropyGradSoft func(grad, logits, targets []float32, cols int) float64
-	ger                  func(a []float32, lda int, alpha float32, x, y []float32)
-	gerBatch             func(a []float32, lda int, alpha float32, x []float32, m int, y []float32, n int)
-}
+// isa names an instruction set the kernels are written for. Its methods
+// (dispatch.go) are the dispatch table: each calls that instruction set's
+// routine for one row primitive. They are direct calls, not function values,
+// so that the per-row scratch arrays of rows.go stay on the stack.
+type isa uint8
+
+const (
+	isaGeneric isa = iota
+	isaAVX2
+	isaAVX512
+	isaNEON
+)
 
 // Name returns the implementation's name: "generic", "avx2", "avx512" or
 // "neon".

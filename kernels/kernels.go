@@ -88,7 +88,7 @@ func (im *Impl) Softmax(dst, src []float32, cols int) {
 	rows := checkRows(len(src), cols, "src")
 	checkOut(dst, src, "dst", "src")
 	if rows > 0 {
-		im.k.softmax(dst[:len(src)], src, cols)
+		softmaxBatch(im.isa, dst[:len(src)], src, cols)
 	}
 }
 
@@ -97,7 +97,7 @@ func (im *Impl) LogSoftmax(dst, src []float32, cols int) {
 	rows := checkRows(len(src), cols, "src")
 	checkOut(dst, src, "dst", "src")
 	if rows > 0 {
-		im.k.logSoftmax(dst[:len(src)], src, cols)
+		logSoftmaxBatch(im.isa, dst[:len(src)], src, cols)
 	}
 }
 
@@ -109,7 +109,7 @@ func (im *Impl) SoftmaxBackward(dx, s, dy []float32, cols int) {
 	checkOut(dx, s, "dx", "s")
 	checkOut(dx, dy, "dx", "dy")
 	if rows > 0 {
-		im.k.softmaxBackward(dx[:len(s)], s, dy, cols)
+		im.isa.softmaxBackward(dx[:len(s)], s, dy, cols)
 	}
 }
 
@@ -121,7 +121,7 @@ func (im *Impl) LogSoftmaxBackward(dx, logp, dy []float32, cols int) {
 	checkOut(dx, logp, "dx", "logp")
 	checkOut(dx, dy, "dx", "dy")
 	if rows > 0 {
-		im.k.logSoftmaxBackward(dx[:len(logp)], logp, dy, cols)
+		im.isa.logSoftmaxBackward(dx[:len(logp)], logp, dy, cols)
 	}
 }
 
@@ -145,7 +145,7 @@ func (im *Impl) CrossEntropyGrad(grad, logits []float32, labels []int32, cols in
 		clear(grad[:len(logits)])
 		return nan(), nil
 	}
-	sum := im.k.crossEntropyGrad(grad[:len(logits)], logits, labels, cols, counted)
+	sum := crossEntropyGradBatch(im.isa, grad[:len(logits)], logits, labels, cols, counted)
 	return sum / float64(counted), nil
 }
 
@@ -159,7 +159,7 @@ func (im *Impl) CrossEntropyGradSoft(grad, logits, targets []float32, cols int) 
 	if rows == 0 {
 		return nan()
 	}
-	return im.k.crossEntropyGradSoft(grad[:len(logits)], logits, targets, cols) / float64(rows)
+	return crossEntropyGradSoftBatch(im.isa, grad[:len(logits)], logits, targets, cols) / float64(rows)
 }
 
 // Ger is the package-level [Ger] run by this implementation.
@@ -172,7 +172,7 @@ func (im *Impl) Ger(a []float32, lda int, alpha float32, x, y []float32) {
 	a = a[:(m-1)*lda+n]
 	checkDisjoint(a, x, "a", "x")
 	checkDisjoint(a, y, "a", "y")
-	im.k.ger(a, lda, alpha, x, y)
+	im.isa.ger(a, lda, alpha, x, y)
 }
 
 // GerBatch is the package-level [GerBatch] run by this implementation.
@@ -203,7 +203,7 @@ func (im *Impl) GerBatch(a []float32, lda int, alpha float32, x []float32, m int
 	a = a[:(m-1)*lda+n]
 	checkDisjoint(a, x, "a", "x")
 	checkDisjoint(a, y, "a", "y")
-	im.k.gerBatch(a, lda, alpha, x, m, y, n)
+	im.isa.gerBatch(a, lda, alpha, x, m, y, n)
 }
 
 // checkRows validates a batch of length l with cols columns and returns its

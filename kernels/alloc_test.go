@@ -1,0 +1,40 @@
+package kernels_test
+
+import (
+	"testing"
+
+	"github.com/softgrad/softgrad/kernels"
+)
+
+// TestNoAllocations holds the package doc's promise that the kernels
+// allocate nothing, for every implementation and both small and large rows.
+func TestNoAllocations(t *testing.T) {
+	for _, im := range kernels.Available() {
+		for _, cols := range []int{10, 1000, 20000} {
+			const rows = 3
+			x := make([]float32, rows*cols)
+			y := make([]float32, rows*cols)
+			z := make([]float32, rows*cols)
+			for i := range x {
+				x[i] = float32(i%7) - 3
+				y[i] = float32(i%5) / 5
+			}
+			labels := []int32{0, kernels.IgnoreLabel, int32(cols - 1)}
+			a := make([]float32, rows*cols)
+			for name, f := range map[string]func(){
+				"Softmax":              func() { im.Softmax(z, x, cols) },
+				"LogSoftmax":           func() { im.LogSoftmax(z, x, cols) },
+				"SoftmaxBackward":      func() { im.SoftmaxBackward(z, y, x, cols) },
+				"LogSoftmaxBackward":   func() { im.LogSoftmaxBackward(z, y, x, cols) },
+				"CrossEntropyGrad":     func() { _, _ = im.CrossEntropyGrad(z, x, labels, cols) },
+				"CrossEntropyGradSoft": func() { im.CrossEntropyGradSoft(z, x, y, cols) },
+				"Ger":                  func() { im.Ger(a, cols, 0.5, x[:rows], y[:cols]) },
+				"GerBatch":             func() { im.GerBatch(a, cols, 0.5, x[:2*rows], rows, y[:2*cols], cols) },
+			} {
+				if n := testing.AllocsPerRun(5, f); n != 0 {
+					t.Errorf("%s/%s cols=%d: %v allocations per call, want 0", im.Name(), name, cols, n)
+				}
+			}
+		}
+	}
+}

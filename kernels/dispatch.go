@@ -1,0 +1,59 @@
+package kernels
+
+// The dispatch table: one method of isa per row primitive, each calling the
+// routine of its instruction set. Every primitive takes whole blocks of
+// rows; rows.go and the methods of Impl call only these.
+//
+// Only the generic routines exist so far; a SIMD implementation adds its case
+// to each method (in an architecture's own copy of this file).
+
+// expRows: per row r of src, m_r = max; dst_i = e^(x_i − m_r); z_r = Σ dst_i.
+func (k isa) expRows(dst, src []float32, cols int, m []float32, z []float64) {
+	expRowsGeneric(dst, src, cols, m, z)
+}
+
+// expSumRows: per row, m_r = max; z_r = Σ e^(x_i − m_r).
+func (k isa) expSumRows(src []float32, cols int, m []float32, z []float64) {
+	expSumRowsGeneric(src, cols, m, z)
+}
+
+// scaleRows: x_ri ·= c_r.
+func (k isa) scaleRows(x []float32, cols int, c []float32) {
+	scaleRowsGeneric(x, cols, c)
+}
+
+// logSoftmaxRows: dst_i = (x_i − m_r) − logZ_r.
+func (k isa) logSoftmaxRows(dst, src []float32, cols int, m, logZ []float32) {
+	logSoftmaxRowsGeneric(dst, src, cols, m, logZ)
+}
+
+// softTargetRows: per row, m_r = max; T_r = Σ t_i; D_r = Σ t_i·(x_i − m_r);
+// grad_i = e^(x_i − m_r); z_r = Σ grad_i.
+func (k isa) softTargetRows(grad, logits, targets []float32, cols int, m []float32, z, tsum, td []float64) {
+	softTargetRowsGeneric(grad, logits, targets, cols, m, z, tsum, td)
+}
+
+// softGradRows: grad_i = (e_i·c_r − t_i)·invRows.
+func (k isa) softGradRows(grad, targets []float32, cols int, c []float32, invRows float32) {
+	softGradRowsGeneric(grad, targets, cols, c, invRows)
+}
+
+// softmaxBackward is the whole SoftmaxBackward kernel.
+func (k isa) softmaxBackward(dx, s, dy []float32, cols int) {
+	softmaxBackwardGeneric(dx, s, dy, cols)
+}
+
+// logSoftmaxBackward is the whole LogSoftmaxBackward kernel.
+func (k isa) logSoftmaxBackward(dx, logp, dy []float32, cols int) {
+	logSoftmaxBackwardGeneric(dx, logp, dy, cols)
+}
+
+// ger is the whole Ger kernel.
+func (k isa) ger(a []float32, lda int, alpha float32, x, y []float32) {
+	gerGeneric(a, lda, alpha, x, y)
+}
+
+// gerBatch is the whole GerBatch kernel.
+func (k isa) gerBatch(a []float32, lda int, alpha float32, x []float32, m int, y []float32, n int) {
+	gerBatchGeneric(a, lda, alpha, x, m, y, n)
+}

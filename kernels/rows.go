@@ -1,0 +1,115 @@
+package kernels
+
+import "math"
+
+// The kernels that need a scalar step between passes over a row (the
+// reciprocal of a sum, a logarithm, a loss) run here, once for every
+// implementation: each implementation supplies the row primitives (see
+// dispatch.go), which take a block of rows and report one value per row
+// (max, sum) in arrays on this stack; the block is then finished with a
+// second primitive while it is still in cache.
+
+const (
+	blockRows  = 64   // rows per block at most: the size of the per-row arrays
+	blockElems = 8192 // elements per block at most (32 KB), so the block stays in L1/L2 between passes
+)
+
+// rowsPerBlock returns how many rows of cols elements make one block.
+func rowsPerBlock(cols int) int {
+	return max(1, min(blockRows, blockElems/cols))
+}
+
+// softmaxBatch: per block, the max, e_i and their sum Z per row
+// (expRows), then dst_i = e_i·(1/Z) (scaleRows).
+func softmaxBatch(k isa, dst, src []float32, cols int) {
+	var m, c [blockRows]float32
+	var z [blockRows]float64
+	step := rowsPerBlock(cols) * cols
+	for i := 0; i < len(src); i += step {
+		j := min(i+step, len(src))
+		n := (j - i) / cols
+		k.expRows(dst[i:j], src[i:j], cols, m[:n], z[:n])
+		for r := range n {
+			c[r] = float32(1 / z[r])
+		}
+		k.scaleRows(dst[i:j], cols, c[:n])
+	}
+}
+
+// logSoftmaxBatch: per block, the max and Z = Σ e^(x_i − max) per row
+// (expSumRows), then dst_i = (x_i − max) − log Z (logSoftmaxRows).
+func logSoftmaxBatch(k isa, dst, src []float32, cols int) {
+	var m, logZ [blockRows]float32
+	var z [blockRows]float64
+	step := rowsPerBlock(cols) * cols
+	for i := 0; i < len(src); i += step {
+		j := min(i+step, len(src))
+		n := (j - i) / cols
+		k.expSumRows(src[i:j], cols, m[:n], z[:n])
+		for r := range n {
+			logZ[r] = float32(math.Log(z[r]))
+		}
+		k.logSoftmaxRows(dst[i:j], src[i:j], cols, m[:n], logZ[:n])
+	}
+}
+
+// crossEntropyGradBatch: per block, the label's logit of each counted row
+// (read before grad, which may be logits, is written); the max, e_i and Z
+// per row (expRows); grad_i = e_i·c with c = 1/(Z·n) (scaleRows); then, per
+// row, grad_label −= 1/n, or a zero row for an ignored one. It returns the
+// sum over counted rows of log Z − (x_label − max).
+func crossEntropyGradBatch(k isa, grad, logits []float32, labels []int32, cols, counted int) float64 {
+	var m, c, xl [blockRows]float32
+	var z [blockRows]float64
+	invN := float32(1 / float64(counted))
+	var loss float64
+	rows := rowsPerBlock(cols)
+	for r0 := 0; r0 < len(labels); r0 += rows {
+		n := min(rows, len(labels)-r0)
+		i, j := r0*cols, (r0+n)*cols
+		lab := labels[r0 : r0+n]
+		for r, l := range lab {
+			if l != IgnoreLabel {
+				xl[r] = logits[i+r*cols+int(l)]
+			}
+		}
+		k.expRows(grad[i:j], logits[i:j], cols, m[:n], z[:n])
+		for r := range n {
+			c[r] = float32(1 / (z[r] * float64(counted)))
+		}
+		k.scaleRows(grad[i:j], cols, c[:n])
+		for r, l := range lab {
+			g := grad[i+r*cols : i+(r+1)*cols]
+			if l == IgnoreLabel {
+				clear(g)
+				continue
+			}
+			g[l] -= invN
+			loss += math.Log(z[r]) - (float64(xl[r]) - float64(m[r]))
+		}
+	}
+	return loss
+}
+
+// crossEntropyGradSoftBatch: per block, the max, T = Σ t_i,
+// D = Σ t_i·(x_i − max), e_i and Z per row (softTargetRows); then
+// grad_i = (e_i·(T/Z) − t_i)·(1/rows) (softGradRows). It returns the sum over
+// rows of T·log Z − D, the row's −Σ t_i·log softmax(x)_i.
+func crossEntropyGradSoftBatch(k isa, grad, logits, targets []float32, cols int) float64 {
+	var m, c [blockRows]float32
+	var z, tsum, td [blockRows]float64
+	invRows := float32(float64(cols) / float64(len(logits)))
+	var loss float64
+	step := rowsPerBlock(cols) * cols
+	for i := 0; i < len(logits); i += step {
+		j := min(i+step, len(logits))
+		n := (j - i) / cols
+		k.softTargetRows(grad[i:j], logits[i:j], targets[i:j], cols, m[:n], z[:n], tsum[:n], td[:n])
+		for r := range n {
+			c[r] = float32(tsum[r] / z[r])
+			loss += tsum[r]*math.Log(z[r]) - td[r]
+		}
+		k.softGradRows(grad[i:j], targets[i:j], cols, c[:n], invRows)
+	}
+	return loss
+}
