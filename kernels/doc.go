@@ -24,10 +24,11 @@
 // overflows. exp is evaluated in float32 with a two-constant Cody-Waite range
 // reduction and a degree-5 minimax polynomial, within 2 ULP of the correctly
 // rounded result on [−87.33, 0]; arguments below −87.33 (where exp would be
-// subnormal) give exactly 0. Row sums are accumulated in float64 by the
-// generic implementation and blockwise by the SIMD ones, so a softmax output
-// stays within 2e-6 relative error of a float64 computation for rows up to
-// 4096 (plus the |x_i − m|·2⁻²⁴ that rounding x_i − m to float32 costs).
+// subnormal) give exactly 0. Row sums add float32 partial sums over blocks
+// of at most 256 elements into a float64 total, so a softmax output stays
+// within 2e-6 relative error of a float64 computation for rows up to 4096
+// and 1e-5 up to 262144 (plus the |x_i − m|·2⁻²⁴ that rounding x_i − m to
+// float32 costs).
 //
 // Cross-entropy with integer labels ([CrossEntropyGrad]) fuses the forward
 // and backward passes of PyTorch's cross_entropy with mean reduction: with n
@@ -55,7 +56,10 @@
 // row makes that whole row NaN. Large spreads are exact: a row holding 0 and
 // −1000 gives probabilities 1 and 0, never a negative number or a NaN. The
 // mean loss is NaN when no row is counted (every label ignored, or no rows),
-// as in PyTorch; the gradient is then zero.
+// as in PyTorch; the gradient is then zero. An infinite upstream gradient or
+// target is not a value training produces: where it meets an exp that
+// underflowed to 0 the result is NaN (0·Inf), where float64 arithmetic might
+// give ±Inf.
 //
 // # Errors
 //
