@@ -1,3 +1,5 @@
+//go:build purego || !amd64
+
 package kernels
 
 // The dispatch table: one method of isa per row primitive, each calling the

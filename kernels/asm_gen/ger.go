@@ -1,0 +1,273 @@
+package main
+
+import (
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	. "github.com/mmcloughlin/avo/reg"
+)
+
+// gerNarrow is the widest y, in vectors, that ger keeps in registers.
+const gerNarrow = 4
+
+// ger (twin: gerGeneric): for each row i, a_i· += (alpha·x_i)·y, one FMA per
+// element. Rows of up to gerNarrow vectors take a loop of their own with y
+// in registers and no inner loop, one per number of vectors; longer rows
+// take a pass each.
+func ger(is *isa) {
+	is.text("ger", "func(a []float32, lda int, alpha float32, x, y []float32)", "gerGeneric",
+		"a holds len(x) rows of stride lda, the last one len(y) long.")
+	a, lda4 := load(Param("a").Base()), load(Param("lda"))
+	SHLQ(U8(2), lda4)
+	x, y := load(Param("x").Base()), load(Param("y").Base())
+	xend, n := endOf(x, Param("x").Len()), load(Param("y").Len())
+	alpha := is.vec()
+	VBROADCASTSS(paramMem("alpha"), alpha)
+	// c = alpha·x_i, rounded to float32 as in the twin, in every lane.
+	coef := func() VecVirtual {
+		c := is.vec()
+		VBROADCASTSS(Mem{Base: x}, c)
+		VMULPS(alpha, c, c)
+		return c
+	}
+	done, wide := label("done"), label("wide")
+
+	// Narrow rows: the vectors of y (full ones, then the part vector that
+	// ends at the row's end, or one masked vector) in registers, and per
+	// row all loads of a before its stores.
+	CMPQ(n, U8(gerNarrow*is.lanes))
+	JA(wide)
+	for k := -1; k < gerNarrow; k++ {
+		// k = −1: n < lanes, one masked vector; else k full vectors and
+		// the part vector: k·lanes < n ≤ (k+1)·lanes.
+		next := label("narrow")
+		var vs []vecAt
+		if k < 0 {
+			CMPQ(n, U8(is.lanes))
+			JAE(next)
+			vs = []vecAt{{tail: is.firstLanes(n)}}
+		} else {
+			CMPQ(n, U8((k+1)*is.lanes))
+			JA(next)
+			for j := range k {
+				vs = append(vs, vecAt{off: j * is.bytes()})
+			}
+			vs = append(vs, vecAt{idx: n, off: -is.bytes()})
+		}
+		ys := make([]VecVirtual, len(vs))
+		for j, v := range vs {
+			ys[j] = v.load(is, Mem{Base: y})
+		}
+		rowLoopTo(x, xend, func() {
+			c := coef()
+			rs := make([]VecVirtual, len(vs))
+			for j, v := range vs {
+				rs[j] = v.load(is, Mem{Base: a})
+				VFMADD231PS(ys[j], c, rs[j]) // a_ij += c·y_j
+			}
+			for j, v := range vs {
+				v.store(rs[j], Mem{Base: a})
+			}
+			ADDQ(lda4, a)
+			ADDQ(U8(4), x)
+		})
+		JMP(done)
+		Label(string(next))
+	}
+
+	Label(string(wide))
+	rowLoopTo(x, xend, func() {
+		c := coef()
+		pa, py := GP64(), GP64()
+		MOVQ(a, pa)
+		MOVQ(y, py)
+		pass{is: is, ptrs: []GPVirtual{py, pa}, unroll: 4, body: func(v vecAt) func(vecAt) {
+			r := v.load(is, Mem{Base: pa})
+			VFMADD231PS(v.src(Mem{Base: py}), c, r) // a_ij += c·y_j
+			return func(w vecAt) { w.store(r, Mem{Base: pa}) }
+		}}.emit(n)
+		ADDQ(lda4, a)
+		ADDQ(U8(4), x)
+	})
+	Label(string(done))
+	ret()
+}
+
+// gerBatch (twin: gerBatchGeneric): A += alpha·Xᵀ·Y with X k×m and Y k×n. A
+// register-blocked micro-kernel: for each tile of gerRows rows × gerVecs
+// vectors of A, load the tile, stream the k samples through it (per element
+// acc = fma(alpha·x_pi, y_pj, acc) for p = 0 … k−1, the twin's order), and
+// store it once. Rows past the last full group of gerRows take tiles of one
+// row; see columns for the columns.
+func gerBatch(is *isa) {
+	is.text("gerBatch", "func(a []float32, lda int, alpha float32, x []float32, m int, y []float32, n int)",
+		"gerBatchGeneric",
+		"k = len(x)/m = len(y)/n ≥ 1; a holds m rows of stride lda, the last one n long.")
+	R := is.gerRows
+	if R != 4 && R != 8 {
+		panic("gerRows must be 4 or 8: groups of 4 rows share a load of x, and R is an address scale")
+	}
+	a, lda4 := load(Param("a").Base()), load(Param("lda"))
+	SHLQ(U8(2), lda4)
+	xi, m4 := load(Param("x").Base()), load(Param("m"))
+	SHLQ(U8(2), m4)
+	y, n4 := load(Param("y").Base()), load(Param("n"))
+	SHLQ(U8(2), n4)
+	alpha := is.vec()
+	VBROADCASTSS(paramMem("alpha"), alpha)
+	// The loop over the k samples of a tile ends when its pointer into x
+	// reaches xend = x + 4·len(x): from x + 4·i + 4·p·m it gets there at
+	// p = k, for every row i < m.
+	xend, rowsLeft := AllocLocal(8), AllocLocal(8)
+	MOVQ(endOf(xi, Param("x").Len()), xend)
+	rl := load(Param("m"))
+	MOVQ(rl, rowsLeft)
+
+	g := gerTiles{is: is, a: a, lda4: lda4, xi: xi, m4: m4, y: y, n4: n4, alpha: alpha, xend: xend}
+	single, done := label("rows1"), label("done")
+	CMPQ(rowsLeft, U8(R))
+	JB(single)
+	top := label("rows")
+	Label(string(top))
+	g.columns(R)
+	LEAQ(Mem{Base: a, Index: lda4, Scale: uint8(R)}, a)
+	ADDQ(U8(4*R), xi)
+	SUBQ(U8(R), rowsLeft)
+	CMPQ(rowsLeft, U8(R))
+	JAE(top)
+
+	Label(string(single))
+	CMPQ(rowsLeft, U8(0))
+	JE(done)
+	top1 := label("row1")
+	Label(string(top1))
+	g.columns(1)
+	ADDQ(lda4, a)
+	ADDQ(U8(4), xi)
+	DECQ(rowsLeft)
+	JNZ(top1)
+	Label(string(done))
+	ret()
+}
+
+// gerTiles holds the registers of gerBatch: the current rows of A (a) and
+// of X's columns (xi), the byte strides, Y and alpha.
+type gerTiles struct {
+	is                     *isa
+	a, lda4, xi, m4, y, n4 GPVirtual
+	alpha                  VecVirtual
+	xend                   Mem
+}
+
+// columns updates the rows rows at a, all n columns, tile by tile: tiles
+// of gerVecs vectors while that many columns are left; then, if at least a
+// vector's worth is left, one tile of full vectors and the part vector that
+// ends at the row's end (its lanes shared with the vector before it are
+// loaded, updated and stored alike, from the same values: the same
+// result); else one masked vector.
+func (g gerTiles) columns(rows int) {
+	is := g.is
+	V := is.gerVecs
+	aj, yj, c := GP64(), GP64(), GP64()
+	MOVQ(g.a, aj)
+	MOVQ(g.y, yj)
+	Load(Param("n"), c)
+	done, next, top := label("coldone"), label("cols"), label("tiles")
+	CMPQ(c, U32(V*is.lanes))
+	JB(next)
+	Label(string(top))
+	vs := make([]vecAt, V)
+	for j := range vs {
+		vs[j] = vecAt{off: j * is.bytes()}
+	}
+	g.tile(rows, vs, aj, yj)
+	ADDQ(U32(V*is.bytes()), aj)
+	ADDQ(U32(V*is.bytes()), yj)
+	SUBQ(U32(V*is.lanes), c)
+	CMPQ(c, U32(V*is.lanes))
+	JAE(top)
+	Label(string(next))
+	// c < V·lanes columns left: j full vectors and the part vector for
+	// max(j·lanes+1, lanes) ≤ c ≤ (j+1)·lanes, j = V−1 … 0.
+	for j := V - 1; j >= 0; j-- {
+		skip := label("cols")
+		CMPQ(c, U32(max(j*is.lanes+1, is.lanes)))
+		JB(skip)
+		vs := make([]vecAt, j+1)
+		for i := range j {
+			vs[i] = vecAt{off: i * is.bytes()}
+		}
+		vs[j] = vecAt{idx: c, off: -is.bytes()}
+		g.tile(rows, vs, aj, yj)
+		JMP(done)
+		Label(string(skip))
+	}
+	TESTQ(c, c)
+	JZ(done)
+	g.tile(rows, []vecAt{{tail: is.firstLanes(c)}}, aj, yj)
+	Label(string(done))
+}
+
+// tile emits the update of rows rows × the vectors vs of A at aj, with the
+// columns of Y at yj.
+func (g gerTiles) tile(rows int, vs []vecAt, aj, yj GPVirtual) {
+	is := g.is
+	// rowsAt calls f with the address of each row of the tile in turn.
+	rowsAt := func(f func(r int, m Mem)) {
+		b := GP64()
+		MOVQ(aj, b)
+		for r := range rows {
+			if r > 0 {
+				ADDQ(g.lda4, b)
+			}
+			f(r, Mem{Base: b})
+		}
+	}
+	acc := make([][]VecVirtual, rows)
+	rowsAt(func(r int, m Mem) {
+		for _, v := range vs {
+			acc[r] = append(acc[r], v.load(is, m))
+		}
+	})
+	xp, yp := GP64(), GP64()
+	MOVQ(g.xi, xp)
+	MOVQ(yj, yp)
+	top := label("samples")
+	Label(string(top))
+	ys := make([]VecVirtual, len(vs))
+	for j, v := range vs {
+		ys[j] = v.load(is, Mem{Base: yp})
+	}
+	fma := func(r int, b VecVirtual) {
+		for j := range vs {
+			VFMADD231PS(ys[j], b, acc[r][j]) // acc += (alpha·x_pi)·y_pj
+		}
+	}
+	if rows == 1 {
+		b := is.vec()
+		VBROADCASTSS(Mem{Base: xp}, b)
+		VMULPS(g.alpha, b, b)
+		fma(0, b)
+	} else {
+		for r0 := 0; r0 < rows; r0 += 4 {
+			// alpha·x_p,i+r0 … i+r0+3, rounded to float32 as in the twin,
+			// in every 128-bit lane; then each broadcast in turn.
+			cx := is.vec()
+			is.load4(Mem{Base: xp, Disp: 4 * r0}, cx)
+			VMULPS(g.alpha, cx, cx)
+			for r := r0; r < r0+4; r++ {
+				b := is.vec()
+				VSHUFPS(U8(0x55*(r-r0)), cx, cx, b)
+				fma(r, b)
+			}
+		}
+	}
+	ADDQ(g.m4, xp)
+	ADDQ(g.n4, yp)
+	CMPQ(xp, g.xend)
+	JB(top)
+	rowsAt(func(r int, m Mem) {
+		for j, v := range vs {
+			v.store(acc[r][j], m)
+		}
+	})
+}

@@ -1,0 +1,83 @@
+// Command asm_gen generates the SIMD kernels of package kernels
+// (softmax_amd64.s and the Go declarations in softmax_amd64.go) with avo.
+//
+// Each routine is the twin of a pure-Go routine in generic.go: the same
+// float32 operations in the same order per element, with FMA where the Go
+// code has madd (sums excepted: they add in another order). Each is written
+// once, against an isa (isa.go), and generated for every instruction set
+// main lists.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+
+	. "github.com/mmcloughlin/avo/build"
+)
+
+var isas = []*isa{avx2}
+
+func main() {
+	ConstraintExpr("!purego")
+	for _, is := range isas {
+		// The element-wise exp, for the tests.
+		expMinusMax(is)
+		// Softmax, log-softmax and cross-entropy (rows.go).
+		expRows(is)
+		expSumRows(is)
+		scaleRows(is)
+		logSoftmaxRows(is)
+		softTargetRows(is)
+		softGradRows(is)
+		// The backward passes.
+		softmaxBackward(is)
+		logSoftmaxBackward(is)
+		// The weight updates.
+		ger(is)
+		gerBatch(is)
+	}
+	Generate()
+	if err := checkRegisters(flag.Lookup("out").Value.String()); err != nil {
+		fmt.Fprintln(os.Stderr, "asm_gen:", err)
+		os.Exit(1)
+	}
+}
+
+// checkRegisters reads the generated assembly back and fails if a routine
+// uses a vector register its isa does not have: avo's allocator knows the
+// 32 registers of AVX-512, so a routine that needs more than 16 at once
+// would otherwise get X16 and up, which an AVX2 CPU cannot execute.
+func checkRegisters(path string) error {
+	if path == "" {
+		return nil
+	}
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	text := regexp.MustCompile(`^TEXT ·(\w+)\(SB\)`)
+	vreg := regexp.MustCompile(`\b[XYZ](\d+)\b`)
+	var name string
+	var limit int
+	for i, line := range strings.Split(string(src), "\n") {
+		if m := text.FindStringSubmatch(line); m != nil {
+			name, limit = m[1], 0
+			for _, is := range isas {
+				if strings.HasSuffix(name, is.suffix) {
+					limit = is.regs
+				}
+			}
+			continue
+		}
+		for _, m := range vreg.FindAllStringSubmatch(line, -1) {
+			if r, _ := strconv.Atoi(m[1]); limit > 0 && r >= limit {
+				return fmt.Errorf("%s:%d: %s uses %s, beyond its %d vector registers", path, i+1, name, m[0], limit)
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,125 @@
+package main
+
+import (
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	. "github.com/mmcloughlin/avo/reg"
+)
+
+// sumBlock is the number of elements a row sum adds in float32 vector
+// accumulators before it folds them into a float64 accumulator (see
+// sumBlock in generic.go).
+const sumBlock = 256
+
+// expRows (twin: expRowsGeneric): per row r of src, m_r = max; dst_i =
+// e^(x_i − m_r); z_r = Σ dst_i. A loop over the rows for the maxes, then one
+// for the rest: per row, e^(x_i − m) stored and summed in one sweep, then
+// the float64 sum reduced and stored.
+func expRows(is *isa) {
+	is.text("expRows", "func(dst, src []float32, cols int, m []float32, z []float64)", "expRowsGeneric",
+		"rows = len(m). Each row's sum is accumulated in float32 vectors and",
+		"folded into float64 every 256 elements.")
+	expRowsBody(is, true)
+	ret()
+}
+
+// expSumRows (twin: expSumRowsGeneric): per row, m_r = max; z_r = Σ e^(x_i −
+// m_r), nothing stored.
+func expSumRows(is *isa) {
+	is.text("expSumRows", "func(src []float32, cols int, m []float32, z []float64)", "expSumRowsGeneric",
+		"rows = len(m). Each row's sum is accumulated in float32 vectors and",
+		"folded into float64 every 256 elements.")
+	expRowsBody(is, false)
+	ret()
+}
+
+// expRowsBody is expRows, or expSumRows when store is false.
+func expRowsBody(is *isa, store bool) {
+	var dst GPVirtual
+	if store {
+		dst = load(Param("dst").Base())
+	}
+	src, cols := load(Param("src").Base()), load(Param("cols"))
+	mp, zp, rows := load(Param("m").Base()), load(Param("z").Base()), load(Param("m").Len())
+	k := is.expConsts(10) // m, 2 sums, the float64 sum, exp, a mask, the part vector
+	is.rowMaxes(src, cols, mp, rows)
+	is.shapes(cols, func(sh shape) {
+		rowLoop(rows, func() {
+			m := is.vec()
+			VBROADCASTSS(Mem{Base: mp}, m)
+			accs, acc64 := is.vecs(2), is.vec()
+			zero(acc64)
+			zero(accs[0])
+			ptrs := []GPVirtual{src}
+			if store {
+				ptrs = append(ptrs, dst)
+			}
+			pass{is: is, ptrs: ptrs, unroll: 4, block: sumBlock, shape: sh,
+				body: func(v vecAt) func(vecAt) {
+					a := v.load(is, Mem{Base: src})
+					VSUBPS(m, a, a) // a = x − m
+					f := k.exp(is, a)
+					return func(w vecAt) {
+						if store {
+							w.store(f, Mem{Base: dst})
+						}
+						w.keep(f)
+						VADDPS(f, accs[w.k%2], accs[w.k%2])
+					}
+				},
+				end:   func() { is.fold(accs[0], acc64) },
+				enter: func() { zero(accs[1]) },
+				leave: func() { VADDPS(accs[1], accs[0], accs[0]) },
+			}.emit(cols)
+			VMOVSD(is.reducePD(acc64), Mem{Base: zp})
+			ADDQ(U8(4), mp)
+			ADDQ(U8(8), zp)
+		})
+	})
+}
+
+// scaleRows (twin: scaleRowsGeneric): x_ri ·= c_r.
+func scaleRows(is *isa) {
+	is.text("scaleRows", "func(x []float32, cols int, c []float32)", "scaleRowsGeneric",
+		"rows = len(c).")
+	x, cols := load(Param("x").Base()), load(Param("cols"))
+	cp, rows := load(Param("c").Base()), load(Param("c").Len())
+	is.shapes(cols, func(sh shape) {
+		rowLoop(rows, func() {
+			c := is.vec()
+			VBROADCASTSS(Mem{Base: cp}, c)
+			pass{is: is, ptrs: []GPVirtual{x}, unroll: 4, shape: sh, body: func(v vecAt) func(vecAt) {
+				y := is.vec()
+				VMULPS(v.src(Mem{Base: x}), c, y)
+				return func(w vecAt) { w.store(y, Mem{Base: x}) }
+			}}.emit(cols)
+			ADDQ(U8(4), cp)
+		})
+	})
+	ret()
+}
+
+// logSoftmaxRows (twin: logSoftmaxRowsGeneric): dst_i = (x_i − m_r) −
+// logZ_r, two subtractions as in the twin.
+func logSoftmaxRows(is *isa) {
+	is.text("logSoftmaxRows", "func(dst, src []float32, cols int, m, logZ []float32)", "logSoftmaxRowsGeneric",
+		"rows = len(m). It reads src_i before it writes dst_i, so dst may be src.")
+	dst, src, cols := load(Param("dst").Base()), load(Param("src").Base()), load(Param("cols"))
+	mp, lp, rows := load(Param("m").Base()), load(Param("logZ").Base()), load(Param("m").Len())
+	is.shapes(cols, func(sh shape) {
+		rowLoop(rows, func() {
+			m, lz := is.vec(), is.vec()
+			VBROADCASTSS(Mem{Base: mp}, m)
+			VBROADCASTSS(Mem{Base: lp}, lz)
+			pass{is: is, ptrs: []GPVirtual{src, dst}, unroll: 4, shape: sh, body: func(v vecAt) func(vecAt) {
+				y := v.load(is, Mem{Base: src})
+				VSUBPS(m, y, y)
+				VSUBPS(lz, y, y)
+				return func(w vecAt) { w.store(y, Mem{Base: dst}) }
+			}}.emit(cols)
+			ADDQ(U8(4), mp)
+			ADDQ(U8(4), lp)
+		})
+	})
+	ret()
+}
