@@ -31,7 +31,7 @@ const (
 // madd returns a·b+c. Go lets the compiler fuse the two operations into one
 // FMA, and it does where FMA is part of the target: arm64, ppc64le, s390x,
 // riscv64 and amd64 with GOAMD64=v3. There generic computes the very bits of
-// the SIMD kernels, which use FMA throughout, and runs about 20% faster. On
+// the SIMD kernels, which use FMA throughout, and runs 10–20% faster. On
 // plain amd64 (GOAMD64=v1) the product is rounded before the sum: exp then
 // agrees with the FMA evaluation within 1 ULP, bit for bit in 99.2% of the
 // float32 inputs in [cutoff, 0] (TestExpNegExhaustive). Emulating FMA with
