@@ -17,6 +17,7 @@ var simdExps = []struct {
 	impl string
 	exp  func(dst, x []float32, m float32)
 }{
+	{"avx512", expMinusMaxAVX512},
 	{"avx2", expMinusMaxAVX2},
 }
 

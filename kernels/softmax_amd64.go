@@ -75,3 +75,75 @@ func gerAVX2(a []float32, lda int, alpha float32, x []float32, y []float32)
 //
 //go:noescape
 func gerBatchAVX2(a []float32, lda int, alpha float32, x []float32, m int, y []float32, n int)
+
+// expMinusMaxAVX512 is expMinusMax with AVX512 (see generic.go).
+// It reads x_i before it writes dst_i, so dst may be x.
+//
+//go:noescape
+func expMinusMaxAVX512(dst []float32, x []float32, m float32)
+
+// expRowsAVX512 is expRowsGeneric with AVX512 (see generic.go).
+// rows = len(m). Each row's sum is accumulated in float32 vectors and
+// folded into float64 every 256 elements.
+//
+//go:noescape
+func expRowsAVX512(dst []float32, src []float32, cols int, m []float32, z []float64)
+
+// expSumRowsAVX512 is expSumRowsGeneric with AVX512 (see generic.go).
+// rows = len(m). Each row's sum is accumulated in float32 vectors and
+// folded into float64 every 256 elements.
+//
+//go:noescape
+func expSumRowsAVX512(src []float32, cols int, m []float32, z []float64)
+
+// scaleRowsAVX512 is scaleRowsGeneric with AVX512 (see generic.go).
+// rows = len(c).
+//
+//go:noescape
+func scaleRowsAVX512(x []float32, cols int, c []float32)
+
+// logSoftmaxRowsAVX512 is logSoftmaxRowsGeneric with AVX512 (see generic.go).
+// rows = len(m). It reads src_i before it writes dst_i, so dst may be src.
+//
+//go:noescape
+func logSoftmaxRowsAVX512(dst []float32, src []float32, cols int, m []float32, logZ []float32)
+
+// softTargetRowsAVX512 is softTargetRowsGeneric with AVX512 (see generic.go).
+// rows = len(m). It reads logits_i before it writes grad_i, so grad may be
+// logits. Each row's sums are accumulated in float32 vectors and folded
+// into float64 every 256 elements.
+//
+//go:noescape
+func softTargetRowsAVX512(grad []float32, logits []float32, targets []float32, cols int, m []float32, z []float64, tsum []float64, td []float64)
+
+// softGradRowsAVX512 is softGradRowsGeneric with AVX512 (see generic.go).
+// rows = len(c).
+//
+//go:noescape
+func softGradRowsAVX512(grad []float32, targets []float32, cols int, c []float32, invRows float32)
+
+// softmaxBackwardAVX512 is softmaxBackwardGeneric with AVX512 (see generic.go).
+// Each row is read whole before it is written, and s_i and dy_i before
+// dx_i, so dx may be s or dy. ⟨s, dy⟩ takes the products with FMA.
+//
+//go:noescape
+func softmaxBackwardAVX512(dx []float32, s []float32, dy []float32, cols int)
+
+// logSoftmaxBackwardAVX512 is logSoftmaxBackwardGeneric with AVX512 (see generic.go).
+// Each row's dy is summed before the row is written, and logp_i and dy_i
+// are read before dx_i is written, so dx may be logp or dy.
+//
+//go:noescape
+func logSoftmaxBackwardAVX512(dx []float32, logp []float32, dy []float32, cols int)
+
+// gerAVX512 is gerGeneric with AVX512 (see generic.go).
+// a holds len(x) rows of stride lda, the last one len(y) long.
+//
+//go:noescape
+func gerAVX512(a []float32, lda int, alpha float32, x []float32, y []float32)
+
+// gerBatchAVX512 is gerBatchGeneric with AVX512 (see generic.go).
+// k = len(x)/m = len(y)/n ≥ 1; a holds m rows of stride lda, the last one n long.
+//
+//go:noescape
+func gerBatchAVX512(a []float32, lda int, alpha float32, x []float32, m int, y []float32, n int)

@@ -3562,3 +3562,3947 @@ coldone_14:
 done_2:
 	VZEROUPPER
 	RET
+
+// func expMinusMaxAVX512(dst []float32, x []float32, m float32)
+// Requires: AVX, AVX512F, BMI2
+TEXT ·expMinusMaxAVX512(SB), NOSPLIT, $0-52
+	MOVQ          dst_base+0(FP), AX
+	MOVQ          x_base+24(FP), CX
+	MOVQ          x_len+32(FP), DX
+	VBROADCASTSS  m+48(FP), Z0
+	VBROADCASTSS  expLog2e<>+0(SB), Z1
+	VBROADCASTSS  expC4<>+0(SB), Z2
+	VBROADCASTSS  expC3<>+0(SB), Z3
+	VBROADCASTSS  expC2<>+0(SB), Z4
+	VBROADCASTSS  expC1<>+0(SB), Z5
+	VBROADCASTSS  expNegLn2Hi<>+0(SB), Z6
+	VBROADCASTSS  expNegLn2Lo<>+0(SB), Z7
+	VBROADCASTSS  expCutoff<>+0(SB), Z8
+	VBROADCASTSS  expMagic<>+0(SB), Z9
+	VBROADCASTSS  expC5<>+0(SB), Z10
+	MOVQ          DX, BX
+	ANDQ          $0x0f, BX
+	JZ            nopart_1
+	CMPQ          DX, $0x10
+	JB            nopart_1
+	VMOVUPS       -64(CX)(DX*4), Z11
+	VSUBPS        Z0, Z11, Z11
+	VMOVUPS       Z9, Z12
+	VFMADD231PS   Z1, Z11, Z12
+	VPSLLD        $0x17, Z12, Z13
+	VSUBPS        Z9, Z12, Z12
+	VCMPPS        $0x05, Z8, Z11, K1
+	VFMADD231PS   Z6, Z12, Z11
+	VFMADD231PS   Z7, Z12, Z11
+	VMOVUPS       Z10, Z12
+	VFMADD213PS   Z2, Z11, Z12
+	VFMADD213PS   Z3, Z11, Z12
+	VFMADD213PS   Z4, Z11, Z12
+	VFMADD213PS   Z5, Z11, Z12
+	VMULPS        Z13, Z11, Z11
+	VFMADD213PS.Z Z13, Z11, K1, Z12
+
+nopart_1:
+	MOVQ DX, BX
+	CMPQ BX, $0x00000040
+	JB   single_2
+
+loop_5:
+	VMOVUPS       (CX), Z11
+	VSUBPS        Z0, Z11, Z11
+	VMOVUPS       Z9, Z13
+	VFMADD231PS   Z1, Z11, Z13
+	VPSLLD        $0x17, Z13, Z14
+	VSUBPS        Z9, Z13, Z13
+	VCMPPS        $0x05, Z8, Z11, K1
+	VFMADD231PS   Z6, Z13, Z11
+	VFMADD231PS   Z7, Z13, Z11
+	VMOVUPS       Z10, Z13
+	VFMADD213PS   Z2, Z11, Z13
+	VFMADD213PS   Z3, Z11, Z13
+	VFMADD213PS   Z4, Z11, Z13
+	VFMADD213PS   Z5, Z11, Z13
+	VMULPS        Z14, Z11, Z11
+	VFMADD213PS.Z Z14, Z11, K1, Z13
+	VMOVUPS       Z13, (AX)
+	VMOVUPS       64(CX), Z11
+	VSUBPS        Z0, Z11, Z11
+	VMOVUPS       Z9, Z13
+	VFMADD231PS   Z1, Z11, Z13
+	VPSLLD        $0x17, Z13, Z14
+	VSUBPS        Z9, Z13, Z13
+	VCMPPS        $0x05, Z8, Z11, K1
+	VFMADD231PS   Z6, Z13, Z11
+	VFMADD231PS   Z7, Z13, Z11
+	VMOVUPS       Z10, Z13
+	VFMADD213PS   Z2, Z11, Z13
+	VFMADD213PS   Z3, Z11, Z13
+	VFMADD213PS   Z4, Z11, Z13
+	VFMADD213PS   Z5, Z11, Z13
+	VMULPS        Z14, Z11, Z11
+	VFMADD213PS.Z Z14, Z11, K1, Z13
+	VMOVUPS       Z13, 64(AX)
+	VMOVUPS       128(CX), Z11
+	VSUBPS        Z0, Z11, Z11
+	VMOVUPS       Z9, Z13
+	VFMADD231PS   Z1, Z11, Z13
+	VPSLLD        $0x17, Z13, Z14
+	VSUBPS        Z9, Z13, Z13
+	VCMPPS        $0x05, Z8, Z11, K1
+	VFMADD231PS   Z6, Z13, Z11
+	VFMADD231PS   Z7, Z13, Z11
+	VMOVUPS       Z10, Z13
+	VFMADD213PS   Z2, Z11, Z13
+	VFMADD213PS   Z3, Z11, Z13
+	VFMADD213PS   Z4, Z11, Z13
+	VFMADD213PS   Z5, Z11, Z13
+	VMULPS        Z14, Z11, Z11
+	VFMADD213PS.Z Z14, Z11, K1, Z13
+	VMOVUPS       Z13, 128(AX)
+	VMOVUPS       192(CX), Z11
+	VSUBPS        Z0, Z11, Z11
+	VMOVUPS       Z9, Z13
+	VFMADD231PS   Z1, Z11, Z13
+	VPSLLD        $0x17, Z13, Z14
+	VSUBPS        Z9, Z13, Z13
+	VCMPPS        $0x05, Z8, Z11, K1
+	VFMADD231PS   Z6, Z13, Z11
+	VFMADD231PS   Z7, Z13, Z11
+	VMOVUPS       Z10, Z13
+	VFMADD213PS   Z2, Z11, Z13
+	VFMADD213PS   Z3, Z11, Z13
+	VFMADD213PS   Z4, Z11, Z13
+	VFMADD213PS   Z5, Z11, Z13
+	VMULPS        Z14, Z11, Z11
+	VFMADD213PS.Z Z14, Z11, K1, Z13
+	VMOVUPS       Z13, 192(AX)
+	ADDQ          $0x00000100, CX
+	ADDQ          $0x00000100, AX
+	SUBQ          $0x00000040, BX
+	CMPQ          BX, $0x00000040
+	JAE           loop_5
+
+single_2:
+	CMPQ BX, $0x00000010
+	JB   tail_3
+
+loop1_6:
+	VMOVUPS       (CX), Z11
+	VSUBPS        Z0, Z11, Z11
+	VMOVUPS       Z9, Z13
+	VFMADD231PS   Z1, Z11, Z13
+	VPSLLD        $0x17, Z13, Z14
+	VSUBPS        Z9, Z13, Z13
+	VCMPPS        $0x05, Z8, Z11, K1
+	VFMADD231PS   Z6, Z13, Z11
+	VFMADD231PS   Z7, Z13, Z11
+	VMOVUPS       Z10, Z13
+	VFMADD213PS   Z2, Z11, Z13
+	VFMADD213PS   Z3, Z11, Z13
+	VFMADD213PS   Z4, Z11, Z13
+	VFMADD213PS   Z5, Z11, Z13
+	VMULPS        Z14, Z11, Z11
+	VFMADD213PS.Z Z14, Z11, K1, Z13
+	VMOVUPS       Z13, (AX)
+	ADDQ          $0x00000040, CX
+	ADDQ          $0x00000040, AX
+	SUBQ          $0x00000010, BX
+	CMPQ          BX, $0x00000010
+	JAE           loop1_6
+
+tail_3:
+	TESTQ   BX, BX
+	JZ      done_4
+	CMPQ    DX, $0x10
+	JB      masked_7
+	VMOVUPS Z12, -64(AX)(BX*4)
+	JMP     advance_8
+
+masked_7:
+	MOVL          $0xffffffff, DX
+	BZHIL         BX, DX, DX
+	KMOVW         DX, K1
+	VMOVUPS.Z     (CX), K1, Z11
+	VSUBPS        Z0, Z11, Z11
+	VMOVUPS       Z9, Z0
+	VFMADD231PS   Z1, Z11, Z0
+	VPSLLD        $0x17, Z0, Z1
+	VSUBPS        Z9, Z0, Z0
+	VCMPPS        $0x05, Z8, Z11, K2
+	VFMADD231PS   Z6, Z0, Z11
+	VFMADD231PS   Z7, Z0, Z11
+	VMOVUPS       Z10, Z0
+	VFMADD213PS   Z2, Z11, Z0
+	VFMADD213PS   Z3, Z11, Z0
+	VFMADD213PS   Z4, Z11, Z0
+	VFMADD213PS   Z5, Z11, Z0
+	VMULPS        Z1, Z11, Z11
+	VFMADD213PS.Z Z1, Z11, K2, Z0
+	VMOVUPS       Z0, K1, (AX)
+
+advance_8:
+	LEAQ (CX)(BX*4), CX
+	LEAQ (AX)(BX*4), AX
+
+done_4:
+	VZEROUPPER
+	RET
+
+// func expRowsAVX512(dst []float32, src []float32, cols int, m []float32, z []float64)
+// Requires: AVX, AVX512DQ, AVX512F, BMI2, CMOV
+TEXT ·expRowsAVX512(SB), NOSPLIT, $0-104
+	MOVQ         dst_base+0(FP), AX
+	MOVQ         src_base+24(FP), CX
+	MOVQ         cols+48(FP), DX
+	MOVQ         m_base+56(FP), BX
+	MOVQ         z_base+80(FP), SI
+	MOVQ         m_len+64(FP), DI
+	VBROADCASTSS expLog2e<>+0(SB), Z0
+	VBROADCASTSS expC4<>+0(SB), Z1
+	VBROADCASTSS expC3<>+0(SB), Z2
+	VBROADCASTSS expC2<>+0(SB), Z3
+	VBROADCASTSS expC1<>+0(SB), Z4
+	VBROADCASTSS expNegLn2Hi<>+0(SB), Z5
+	VBROADCASTSS expNegLn2Lo<>+0(SB), Z6
+	VBROADCASTSS expCutoff<>+0(SB), Z7
+	VBROADCASTSS expMagic<>+0(SB), Z8
+	VBROADCASTSS expC5<>+0(SB), Z9
+	MOVQ         CX, R8
+	MOVQ         BX, R9
+	MOVQ         DI, R10
+	CMPQ         DX, $0x10
+	JA           shape_2
+
+row_3:
+	VBROADCASTSS negInf<>+0(SB), Z10
+	CMPQ         DX, $0x08
+	JBE          masked_4
+	MOVL         $0x000000ff, R11
+	KMOVB        R11, K1
+	VMOVUPS      -32(R8)(DX*4), Y11
+	VBROADCASTSS negInf<>+0(SB), Z12
+	VBLENDMPS    Z11, Z12, K1, Z11
+	VMAXPS       Z11, Z10, Z10
+	VMOVUPS      (R8), Y13
+	VBROADCASTSS negInf<>+0(SB), Z12
+	VBLENDMPS    Z13, Z12, K1, Z13
+	VMAXPS       Z13, Z10, Z10
+	JMP          halves_5
+
+masked_4:
+	MOVL         $0xffffffff, R11
+	BZHIL        DX, R11, R11
+	KMOVW        R11, K1
+	VMOVUPS.Z    (R8), K1, Z12
+	VBROADCASTSS negInf<>+0(SB), Z16
+	VBLENDMPS    Z12, Z16, K1, Z12
+	VMAXPS       Z12, Z10, Z10
+
+halves_5:
+	LEAQ          (R8)(DX*4), R8
+	VEXTRACTF64X4 $0x01, Z10, Y11
+	VMAXPS        Y11, Y10, Y10
+	VEXTRACTF128  $0x01, Y10, X11
+	VMAXPS        X11, X10, X10
+	VPERMILPS     $0x4e, X10, X11
+	VMAXPS        X11, X10, X10
+	VPERMILPS     $0xb1, X10, X11
+	VMAXPS        X11, X10, X10
+	VMOVSS        X10, (R9)
+	ADDQ          $0x04, R9
+	DECQ          R10
+	JNZ           row_3
+	JMP           shaped_1
+
+shape_2:
+	CMPQ DX, $0x20
+	JA   shape_6
+
+row_7:
+	VBROADCASTSS  negInf<>+0(SB), Z10
+	VMAXPS        -64(R8)(DX*4), Z10, Z10
+	VMAXPS        (R8), Z10, Z10
+	LEAQ          (R8)(DX*4), R8
+	VEXTRACTF64X4 $0x01, Z10, Y11
+	VMAXPS        Y11, Y10, Y10
+	VEXTRACTF128  $0x01, Y10, X11
+	VMAXPS        X11, X10, X10
+	VPERMILPS     $0x4e, X10, X11
+	VMAXPS        X11, X10, X10
+	VPERMILPS     $0xb1, X10, X11
+	VMAXPS        X11, X10, X10
+	VMOVSS        X10, (R9)
+	ADDQ          $0x04, R9
+	DECQ          R10
+	JNZ           row_7
+	JMP           shaped_1
+
+shape_6:
+row_8:
+	VBROADCASTSS negInf<>+0(SB), Z10
+	MOVQ         DX, R11
+	ANDQ         $0x0f, R11
+	JZ           nopart_9
+	CMPQ         DX, $0x10
+	JB           nopart_9
+	VMAXPS       -64(R8)(DX*4), Z10, Z10
+
+nopart_9:
+	MOVQ    DX, R11
+	CMPQ    R11, $0x00000040
+	JB      single_10
+	VMOVAPS Z10, Z11
+	VMOVAPS Z10, Z12
+	VMOVAPS Z10, Z13
+
+loop_13:
+	VMAXPS (R8), Z10, Z10
+	VMAXPS 64(R8), Z11, Z11
+	VMAXPS 128(R8), Z12, Z12
+	VMAXPS 192(R8), Z13, Z13
+	ADDQ   $0x00000100, R8
+	SUBQ   $0x00000040, R11
+	CMPQ   R11, $0x00000040
+	JAE    loop_13
+	VMAXPS Z11, Z10, Z10
+	VMAXPS Z13, Z12, Z12
+	VMAXPS Z12, Z10, Z10
+
+single_10:
+	CMPQ R11, $0x00000010
+	JB   tail_11
+
+loop1_14:
+	VMAXPS (R8), Z10, Z10
+	ADDQ   $0x00000040, R8
+	SUBQ   $0x00000010, R11
+	CMPQ   R11, $0x00000010
+	JAE    loop1_14
+
+tail_11:
+	TESTQ R11, R11
+	JZ    done_12
+	CMPQ  DX, $0x10
+	JB    masked_15
+	JMP   advance_16
+
+masked_15:
+	MOVL         $0xffffffff, R12
+	BZHIL        R11, R12, R12
+	KMOVW        R12, K1
+	VMOVUPS.Z    (R8), K1, Z11
+	VBROADCASTSS negInf<>+0(SB), Z12
+	VBLENDMPS    Z11, Z12, K1, Z11
+	VMAXPS       Z11, Z10, Z10
+
+advance_16:
+	LEAQ (R8)(R11*4), R8
+
+done_12:
+	VEXTRACTF64X4 $0x01, Z10, Y11
+	VMAXPS        Y11, Y10, Y10
+	VEXTRACTF128  $0x01, Y10, X11
+	VMAXPS        X11, X10, X10
+	VPERMILPS     $0x4e, X10, X11
+	VMAXPS        X11, X10, X10
+	VPERMILPS     $0xb1, X10, X11
+	VMAXPS        X11, X10, X10
+	VMOVSS        X10, (R9)
+	ADDQ          $0x04, R9
+	DECQ          R10
+	JNZ           row_8
+
+shaped_1:
+	CMPQ DX, $0x10
+	JA   shape_18
+
+row_19:
+	VBROADCASTSS  (BX), Z10
+	VXORPS        Z12, Z12, Z12
+	VXORPS        Z11, Z11, Z11
+	CMPQ          DX, $0x08
+	JBE           masked_20
+	VMOVUPS       -32(CX)(DX*4), Y14
+	VSUBPS        Z10, Z14, Z14
+	VMOVUPS       Z8, Z13
+	VFMADD231PS   Z0, Z14, Z13
+	VPSLLD        $0x17, Z13, Z16
+	VSUBPS        Z8, Z13, Z13
+	VCMPPS        $0x05, Z7, Z14, K1
+	VFMADD231PS   Z5, Z13, Z14
+	VFMADD231PS   Z6, Z13, Z14
+	VMOVUPS       Z9, Z13
+	VFMADD213PS   Z1, Z14, Z13
+	VFMADD213PS   Z2, Z14, Z13
+	VFMADD213PS   Z3, Z14, Z13
+	VFMADD213PS   Z4, Z14, Z13
+	VMULPS        Z16, Z14, Z14
+	VFMADD213PS.Z Z16, Z14, K1, Z13
+	VMOVUPS       (CX), Y15
+	VSUBPS        Z10, Z15, Z15
+	VMOVUPS       Z8, Z10
+	VFMADD231PS   Z0, Z15, Z10
+	VPSLLD        $0x17, Z10, Z16
+	VSUBPS        Z8, Z10, Z10
+	VCMPPS        $0x05, Z7, Z15, K1
+	VFMADD231PS   Z5, Z10, Z15
+	VFMADD231PS   Z6, Z10, Z15
+	VMOVUPS       Z9, Z10
+	VFMADD213PS   Z1, Z15, Z10
+	VFMADD213PS   Z2, Z15, Z10
+	VFMADD213PS   Z3, Z15, Z10
+	VFMADD213PS   Z4, Z15, Z10
+	VMULPS        Z16, Z15, Z15
+	VFMADD213PS.Z Z16, Z15, K1, Z10
+	VMOVUPS       Y10, (AX)
+	MOVL          $0x000000ff, R8
+	KMOVB         R8, K1
+	VMOVAPS.Z     Z10, K1, Z10
+	VADDPS        Z10, Z11, Z11
+	VMOVUPS       Y13, -32(AX)(DX*4)
+	LEAQ          -8(DX), R8
+	MOVL          $0x0000ff00, R9
+	SHRXL         R8, R9, R9
+	KMOVB         R9, K1
+	VMOVAPS.Z     Z13, K1, Z13
+	VADDPS        Z13, Z11, Z11
+	JMP           halves_21
+
+masked_20:
+	MOVL          $0xffffffff, R8
+	BZHIL         DX, R8, R8
+	KMOVW         R8, K1
+	VMOVUPS.Z     (CX), K1, Z13
+	VSUBPS        Z10, Z13, Z13
+	VMOVUPS       Z8, Z10
+	VFMADD231PS   Z0, Z13, Z10
+	VPSLLD        $0x17, Z10, Z16
+	VSUBPS        Z8, Z10, Z10
+	VCMPPS        $0x05, Z7, Z13, K2
+	VFMADD231PS   Z5, Z10, Z13
+	VFMADD231PS   Z6, Z10, Z13
+	VMOVUPS       Z9, Z10
+	VFMADD213PS   Z1, Z13, Z10
+	VFMADD213PS   Z2, Z13, Z10
+	VFMADD213PS   Z3, Z13, Z10
+	VFMADD213PS   Z4, Z13, Z10
+	VMULPS        Z16, Z13, Z13
+	VFMADD213PS.Z Z16, Z13, K2, Z10
+	VMOVUPS       Z10, K1, (AX)
+	VMOVAPS.Z     Z10, K1, Z10
+	VADDPS        Z10, Z11, Z11
+
+halves_21:
+	LEAQ          (CX)(DX*4), CX
+	LEAQ          (AX)(DX*4), AX
+	VCVTPS2PD     Y11, Z10
+	VEXTRACTF64X4 $0x01, Z11, Y11
+	VCVTPS2PD     Y11, Z11
+	VADDPD        Z10, Z12, Z12
+	VADDPD        Z11, Z12, Z12
+	VXORPS        Z11, Z11, Z11
+	VEXTRACTF64X4 $0x01, Z12, Y10
+	VADDPD        Y10, Y12, Y12
+	VEXTRACTF128  $0x01, Y12, X10
+	VADDPD        X10, X12, X12
+	VPERMILPD     $0x01, X12, X10
+	VADDSD        X10, X12, X12
+	VMOVSD        X12, (SI)
+	ADDQ          $0x04, BX
+	ADDQ          $0x08, SI
+	DECQ          DI
+	JNZ           row_19
+	JMP           shaped_17
+
+shape_18:
+	CMPQ DX, $0x20
+	JA   shape_22
+
+row_23:
+	VBROADCASTSS  (BX), Z10
+	VXORPS        Z12, Z12, Z12
+	VXORPS        Z11, Z11, Z11
+	VMOVUPS       -64(CX)(DX*4), Z13
+	VSUBPS        Z10, Z13, Z13
+	VMOVUPS       Z8, Z14
+	VFMADD231PS   Z0, Z13, Z14
+	VPSLLD        $0x17, Z14, Z15
+	VSUBPS        Z8, Z14, Z14
+	VCMPPS        $0x05, Z7, Z13, K1
+	VFMADD231PS   Z5, Z14, Z13
+	VFMADD231PS   Z6, Z14, Z13
+	VMOVUPS       Z9, Z14
+	VFMADD213PS   Z1, Z13, Z14
+	VFMADD213PS   Z2, Z13, Z14
+	VFMADD213PS   Z3, Z13, Z14
+	VFMADD213PS   Z4, Z13, Z14
+	VMULPS        Z15, Z13, Z13
+	VFMADD213PS.Z Z15, Z13, K1, Z14
+	VMOVUPS       (CX), Z13
+	VSUBPS        Z10, Z13, Z13
+	VMOVUPS       Z8, Z10
+	VFMADD231PS   Z0, Z13, Z10
+	VPSLLD        $0x17, Z10, Z15
+	VSUBPS        Z8, Z10, Z10
+	VCMPPS        $0x05, Z7, Z13, K1
+	VFMADD231PS   Z5, Z10, Z13
+	VFMADD231PS   Z6, Z10, Z13
+	VMOVUPS       Z9, Z10
+	VFMADD213PS   Z1, Z13, Z10
+	VFMADD213PS   Z2, Z13, Z10
+	VFMADD213PS   Z3, Z13, Z10
+	VFMADD213PS   Z4, Z13, Z10
+	VMULPS        Z15, Z13, Z13
+	VFMADD213PS.Z Z15, Z13, K1, Z10
+	VMOVUPS       Z10, (AX)
+	VADDPS        Z10, Z11, Z11
+	VMOVUPS       Z14, -64(AX)(DX*4)
+	LEAQ          -16(DX), R8
+	MOVL          $0xffff0000, R9
+	SHRXL         R8, R9, R8
+	KMOVW         R8, K1
+	VMOVAPS.Z     Z14, K1, Z14
+	VADDPS        Z14, Z11, Z11
+	LEAQ          (CX)(DX*4), CX
+	LEAQ          (AX)(DX*4), AX
+	VCVTPS2PD     Y11, Z10
+	VEXTRACTF64X4 $0x01, Z11, Y11
+	VCVTPS2PD     Y11, Z11
+	VADDPD        Z10, Z12, Z12
+	VADDPD        Z11, Z12, Z12
+	VXORPS        Z11, Z11, Z11
+	VEXTRACTF64X4 $0x01, Z12, Y10
+	VADDPD        Y10, Y12, Y12
+	VEXTRACTF128  $0x01, Y12, X10
+	VADDPD        X10, X12, X12
+	VPERMILPD     $0x01, X12, X10
+	VADDSD        X10, X12, X12
+	VMOVSD        X12, (SI)
+	ADDQ          $0x04, BX
+	ADDQ          $0x08, SI
+	DECQ          DI
+	JNZ           row_23
+	JMP           shaped_17
+
+shape_22:
+row_24:
+	VBROADCASTSS  (BX), Z10
+	VXORPS        Z13, Z13, Z13
+	VXORPS        Z11, Z11, Z11
+	MOVQ          DX, R8
+	ANDQ          $0x0f, R8
+	JZ            nopart_25
+	CMPQ          DX, $0x10
+	JB            nopart_25
+	VMOVUPS       -64(CX)(DX*4), Z12
+	VSUBPS        Z10, Z12, Z12
+	VMOVUPS       Z8, Z14
+	VFMADD231PS   Z0, Z12, Z14
+	VPSLLD        $0x17, Z14, Z15
+	VSUBPS        Z8, Z14, Z14
+	VCMPPS        $0x05, Z7, Z12, K1
+	VFMADD231PS   Z5, Z14, Z12
+	VFMADD231PS   Z6, Z14, Z12
+	VMOVUPS       Z9, Z14
+	VFMADD213PS   Z1, Z12, Z14
+	VFMADD213PS   Z2, Z12, Z14
+	VFMADD213PS   Z3, Z12, Z14
+	VFMADD213PS   Z4, Z12, Z14
+	VMULPS        Z15, Z12, Z12
+	VFMADD213PS.Z Z15, Z12, K1, Z14
+
+nopart_25:
+	MOVQ DX, R8
+
+block_26:
+	MOVQ    $0x00000100, R9
+	CMPQ    R8, R9
+	CMOVQLT R8, R9
+	SUBQ    R9, R8
+	CMPQ    R9, $0x00000040
+	JB      single_27
+	VXORPS  Z12, Z12, Z12
+
+loop_30:
+	VMOVUPS       (CX), Z15
+	VSUBPS        Z10, Z15, Z15
+	VMOVUPS       Z8, Z16
+	VFMADD231PS   Z0, Z15, Z16
+	VPSLLD        $0x17, Z16, Z17
+	VSUBPS        Z8, Z16, Z16
+	VCMPPS        $0x05, Z7, Z15, K1
+	VFMADD231PS   Z5, Z16, Z15
+	VFMADD231PS   Z6, Z16, Z15
+	VMOVUPS       Z9, Z16
+	VFMADD213PS   Z1, Z15, Z16
+	VFMADD213PS   Z2, Z15, Z16
+	VFMADD213PS   Z3, Z15, Z16
+	VFMADD213PS   Z4, Z15, Z16
+	VMULPS        Z17, Z15, Z15
+	VFMADD213PS.Z Z17, Z15, K1, Z16
+	VMOVUPS       Z16, (AX)
+	VADDPS        Z16, Z11, Z11
+	VMOVUPS       64(CX), Z15
+	VSUBPS        Z10, Z15, Z15
+	VMOVUPS       Z8, Z16
+	VFMADD231PS   Z0, Z15, Z16
+	VPSLLD        $0x17, Z16, Z17
+	VSUBPS        Z8, Z16, Z16
+	VCMPPS        $0x05, Z7, Z15, K1
+	VFMADD231PS   Z5, Z16, Z15
+	VFMADD231PS   Z6, Z16, Z15
+	VMOVUPS       Z9, Z16
+	VFMADD213PS   Z1, Z15, Z16
+	VFMADD213PS   Z2, Z15, Z16
+	VFMADD213PS   Z3, Z15, Z16
+	VFMADD213PS   Z4, Z15, Z16
+	VMULPS        Z17, Z15, Z15
+	VFMADD213PS.Z Z17, Z15, K1, Z16
+	VMOVUPS       Z16, 64(AX)
+	VADDPS        Z16, Z12, Z12
+	VMOVUPS       128(CX), Z15
+	VSUBPS        Z10, Z15, Z15
+	VMOVUPS       Z8, Z16
+	VFMADD231PS   Z0, Z15, Z16
+	VPSLLD        $0x17, Z16, Z17
+	VSUBPS        Z8, Z16, Z16
+	VCMPPS        $0x05, Z7, Z15, K1
+	VFMADD231PS   Z5, Z16, Z15
+	VFMADD231PS   Z6, Z16, Z15
+	VMOVUPS       Z9, Z16
+	VFMADD213PS   Z1, Z15, Z16
+	VFMADD213PS   Z2, Z15, Z16
+	VFMADD213PS   Z3, Z15, Z16
+	VFMADD213PS   Z4, Z15, Z16
+	VMULPS        Z17, Z15, Z15
+	VFMADD213PS.Z Z17, Z15, K1, Z16
+	VMOVUPS       Z16, 128(AX)
+	VADDPS        Z16, Z11, Z11
+	VMOVUPS       192(CX), Z15
+	VSUBPS        Z10, Z15, Z15
+	VMOVUPS       Z8, Z16
+	VFMADD231PS   Z0, Z15, Z16
+	VPSLLD        $0x17, Z16, Z17
+	VSUBPS        Z8, Z16, Z16
+	VCMPPS        $0x05, Z7, Z15, K1
+	VFMADD231PS   Z5, Z16, Z15
+	VFMADD231PS   Z6, Z16, Z15
+	VMOVUPS       Z9, Z16
+	VFMADD213PS   Z1, Z15, Z16
+	VFMADD213PS   Z2, Z15, Z16
+	VFMADD213PS   Z3, Z15, Z16
+	VFMADD213PS   Z4, Z15, Z16
+	VMULPS        Z17, Z15, Z15
+	VFMADD213PS.Z Z17, Z15, K1, Z16
+	VMOVUPS       Z16, 192(AX)
+	VADDPS        Z16, Z12, Z12
+	ADDQ          $0x00000100, CX
+	ADDQ          $0x00000100, AX
+	SUBQ          $0x00000040, R9
+	CMPQ          R9, $0x00000040
+	JAE           loop_30
+	VADDPS        Z12, Z11, Z11
+
+single_27:
+	CMPQ R9, $0x00000010
+	JB   tail_28
+
+loop1_31:
+	VMOVUPS       (CX), Z12
+	VSUBPS        Z10, Z12, Z12
+	VMOVUPS       Z8, Z15
+	VFMADD231PS   Z0, Z12, Z15
+	VPSLLD        $0x17, Z15, Z16
+	VSUBPS        Z8, Z15, Z15
+	VCMPPS        $0x05, Z7, Z12, K1
+	VFMADD231PS   Z5, Z15, Z12
+	VFMADD231PS   Z6, Z15, Z12
+	VMOVUPS       Z9, Z15
+	VFMADD213PS   Z1, Z12, Z15
+	VFMADD213PS   Z2, Z12, Z15
+	VFMADD213PS   Z3, Z12, Z15
+	VFMADD213PS   Z4, Z12, Z15
+	VMULPS        Z16, Z12, Z12
+	VFMADD213PS.Z Z16, Z12, K1, Z15
+	VMOVUPS       Z15, (AX)
+	VADDPS        Z15, Z11, Z11
+	ADDQ          $0x00000040, CX
+	ADDQ          $0x00000040, AX
+	SUBQ          $0x00000010, R9
+	CMPQ          R9, $0x00000010
+	JAE           loop1_31
+
+tail_28:
+	TESTQ     R9, R9
+	JZ        done_29
+	CMPQ      DX, $0x10
+	JB        masked_32
+	VMOVUPS   Z14, -64(AX)(R9*4)
+	MOVL      $0xffff0000, R10
+	SHRXL     R9, R10, R10
+	KMOVW     R10, K1
+	VMOVAPS.Z Z14, K1, Z14
+	VADDPS    Z14, Z11, Z11
+	JMP       advance_33
+
+masked_32:
+	MOVL          $0xffffffff, R10
+	BZHIL         R9, R10, R10
+	KMOVW         R10, K1
+	VMOVUPS.Z     (CX), K1, Z12
+	VSUBPS        Z10, Z12, Z12
+	VMOVUPS       Z8, Z15
+	VFMADD231PS   Z0, Z12, Z15
+	VPSLLD        $0x17, Z15, Z16
+	VSUBPS        Z8, Z15, Z15
+	VCMPPS        $0x05, Z7, Z12, K2
+	VFMADD231PS   Z5, Z15, Z12
+	VFMADD231PS   Z6, Z15, Z12
+	VMOVUPS       Z9, Z15
+	VFMADD213PS   Z1, Z12, Z15
+	VFMADD213PS   Z2, Z12, Z15
+	VFMADD213PS   Z3, Z12, Z15
+	VFMADD213PS   Z4, Z12, Z15
+	VMULPS        Z16, Z12, Z12
+	VFMADD213PS.Z Z16, Z12, K2, Z15
+	VMOVUPS       Z15, K1, (AX)
+	VMOVAPS.Z     Z15, K1, Z15
+	VADDPS        Z15, Z11, Z11
+
+advance_33:
+	LEAQ (CX)(R9*4), CX
+	LEAQ (AX)(R9*4), AX
+
+done_29:
+	VCVTPS2PD     Y11, Z12
+	VEXTRACTF64X4 $0x01, Z11, Y11
+	VCVTPS2PD     Y11, Z11
+	VADDPD        Z12, Z13, Z13
+	VADDPD        Z11, Z13, Z13
+	VXORPS        Z11, Z11, Z11
+	TESTQ         R8, R8
+	JNZ           block_26
+	VEXTRACTF64X4 $0x01, Z13, Y10
+	VADDPD        Y10, Y13, Y13
+	VEXTRACTF128  $0x01, Y13, X10
+	VADDPD        X10, X13, X13
+	VPERMILPD     $0x01, X13, X10
+	VADDSD        X10, X13, X13
+	VMOVSD        X13, (SI)
+	ADDQ          $0x04, BX
+	ADDQ          $0x08, SI
+	DECQ          DI
+	JNZ           row_24
+
+shaped_17:
+	VZEROUPPER
+	RET
+
+// func expSumRowsAVX512(src []float32, cols int, m []float32, z []float64)
+// Requires: AVX, AVX512DQ, AVX512F, BMI2, CMOV
+TEXT ·expSumRowsAVX512(SB), NOSPLIT, $0-80
+	MOVQ         src_base+0(FP), AX
+	MOVQ         cols+24(FP), CX
+	MOVQ         m_base+32(FP), DX
+	MOVQ         z_base+56(FP), BX
+	MOVQ         m_len+40(FP), SI
+	VBROADCASTSS expLog2e<>+0(SB), Z0
+	VBROADCASTSS expC4<>+0(SB), Z1
+	VBROADCASTSS expC3<>+0(SB), Z2
+	VBROADCASTSS expC2<>+0(SB), Z3
+	VBROADCASTSS expC1<>+0(SB), Z4
+	VBROADCASTSS expNegLn2Hi<>+0(SB), Z5
+	VBROADCASTSS expNegLn2Lo<>+0(SB), Z6
+	VBROADCASTSS expCutoff<>+0(SB), Z7
+	VBROADCASTSS expMagic<>+0(SB), Z8
+	VBROADCASTSS expC5<>+0(SB), Z9
+	MOVQ         AX, DI
+	MOVQ         DX, R8
+	MOVQ         SI, R9
+	CMPQ         CX, $0x10
+	JA           shape_2
+
+row_3:
+	VBROADCASTSS negInf<>+0(SB), Z10
+	CMPQ         CX, $0x08
+	JBE          masked_4
+	MOVL         $0x000000ff, R10
+	KMOVB        R10, K1
+	VMOVUPS      -32(DI)(CX*4), Y11
+	VBROADCASTSS negInf<>+0(SB), Z12
+	VBLENDMPS    Z11, Z12, K1, Z11
+	VMAXPS       Z11, Z10, Z10
+	VMOVUPS      (DI), Y13
+	VBROADCASTSS negInf<>+0(SB), Z12
+	VBLENDMPS    Z13, Z12, K1, Z13
+	VMAXPS       Z13, Z10, Z10
+	JMP          halves_5
+
+masked_4:
+	MOVL         $0xffffffff, R10
+	BZHIL        CX, R10, R10
+	KMOVW        R10, K1
+	VMOVUPS.Z    (DI), K1, Z12
+	VBROADCASTSS negInf<>+0(SB), Z16
+	VBLENDMPS    Z12, Z16, K1, Z12
+	VMAXPS       Z12, Z10, Z10
+
+halves_5:
+	LEAQ          (DI)(CX*4), DI
+	VEXTRACTF64X4 $0x01, Z10, Y11
+	VMAXPS        Y11, Y10, Y10
+	VEXTRACTF128  $0x01, Y10, X11
+	VMAXPS        X11, X10, X10
+	VPERMILPS     $0x4e, X10, X11
+	VMAXPS        X11, X10, X10
+	VPERMILPS     $0xb1, X10, X11
+	VMAXPS        X11, X10, X10
+	VMOVSS        X10, (R8)
+	ADDQ          $0x04, R8
+	DECQ          R9
+	JNZ           row_3
+	JMP           shaped_1
+
+shape_2:
+	CMPQ CX, $0x20
+	JA   shape_6
+
+row_7:
+	VBROADCASTSS  negInf<>+0(SB), Z10
+	VMAXPS        -64(DI)(CX*4), Z10, Z10
+	VMAXPS        (DI), Z10, Z10
+	LEAQ          (DI)(CX*4), DI
+	VEXTRACTF64X4 $0x01, Z10, Y11
+	VMAXPS        Y11, Y10, Y10
+	VEXTRACTF128  $0x01, Y10, X11
+	VMAXPS        X11, X10, X10
+	VPERMILPS     $0x4e, X10, X11
+	VMAXPS        X11, X10, X10
+	VPERMILPS     $0xb1, X10, X11
+	VMAXPS        X11, X10, X10
+	VMOVSS        X10, (R8)
+	ADDQ          $0x04, R8
+	DECQ          R9
+	JNZ           row_7
+	JMP           shaped_1
+
+shape_6:
+row_8:
+	VBROADCASTSS negInf<>+0(SB), Z10
+	MOVQ         CX, R10
+	ANDQ         $0x0f, R10
+	JZ           nopart_9
+	CMPQ         CX, $0x10
+	JB           nopart_9
+	VMAXPS       -64(DI)(CX*4), Z10, Z10
+
+nopart_9:
+	MOVQ    CX, R10
+	CMPQ    R10, $0x00000040
+	JB      single_10
+	VMOVAPS Z10, Z11
+	VMOVAPS Z10, Z12
+	VMOVAPS Z10, Z13
+
+loop_13:
+	VMAXPS (DI), Z10, Z10
+	VMAXPS 64(DI), Z11, Z11
+	VMAXPS 128(DI), Z12, Z12
+	VMAXPS 192(DI), Z13, Z13
+	ADDQ   $0x00000100, DI
+	SUBQ   $0x00000040, R10
+	CMPQ   R10, $0x00000040
+	JAE    loop_13
+	VMAXPS Z11, Z10, Z10
+	VMAXPS Z13, Z12, Z12
+	VMAXPS Z12, Z10, Z10
+
+single_10:
+	CMPQ R10, $0x00000010
+	JB   tail_11
+
+loop1_14:
+	VMAXPS (DI), Z10, Z10
+	ADDQ   $0x00000040, DI
+	SUBQ   $0x00000010, R10
+	CMPQ   R10, $0x00000010
+	JAE    loop1_14
+
+tail_11:
+	TESTQ R10, R10
+	JZ    done_12
+	CMPQ  CX, $0x10
+	JB    masked_15
+	JMP   advance_16
+
+masked_15:
+	MOVL         $0xffffffff, R11
+	BZHIL        R10, R11, R11
+	KMOVW        R11, K1
+	VMOVUPS.Z    (DI), K1, Z11
+	VBROADCASTSS negInf<>+0(SB), Z12
+	VBLENDMPS    Z11, Z12, K1, Z11
+	VMAXPS       Z11, Z10, Z10
+
+advance_16:
+	LEAQ (DI)(R10*4), DI
+
+done_12:
+	VEXTRACTF64X4 $0x01, Z10, Y11
+	VMAXPS        Y11, Y10, Y10
+	VEXTRACTF128  $0x01, Y10, X11
+	VMAXPS        X11, X10, X10
+	VPERMILPS     $0x4e, X10, X11
+	VMAXPS        X11, X10, X10
+	VPERMILPS     $0xb1, X10, X11
+	VMAXPS        X11, X10, X10
+	VMOVSS        X10, (R8)
+	ADDQ          $0x04, R8
+	DECQ          R9
+	JNZ           row_8
+
+shaped_1:
+	CMPQ CX, $0x10
+	JA   shape_18
+
+row_19:
+	VBROADCASTSS  (DX), Z10
+	VXORPS        Z12, Z12, Z12
+	VXORPS        Z11, Z11, Z11
+	CMPQ          CX, $0x08
+	JBE           masked_20
+	VMOVUPS       -32(AX)(CX*4), Y14
+	VSUBPS        Z10, Z14, Z14
+	VMOVUPS       Z8, Z13
+	VFMADD231PS   Z0, Z14, Z13
+	VPSLLD        $0x17, Z13, Z16
+	VSUBPS        Z8, Z13, Z13
+	VCMPPS        $0x05, Z7, Z14, K1
+	VFMADD231PS   Z5, Z13, Z14
+	VFMADD231PS   Z6, Z13, Z14
+	VMOVUPS       Z9, Z13
+	VFMADD213PS   Z1, Z14, Z13
+	VFMADD213PS   Z2, Z14, Z13
+	VFMADD213PS   Z3, Z14, Z13
+	VFMADD213PS   Z4, Z14, Z13
+	VMULPS        Z16, Z14, Z14
+	VFMADD213PS.Z Z16, Z14, K1, Z13
+	VMOVUPS       (AX), Y15
+	VSUBPS        Z10, Z15, Z15
+	VMOVUPS       Z8, Z10
+	VFMADD231PS   Z0, Z15, Z10
+	VPSLLD        $0x17, Z10, Z16
+	VSUBPS        Z8, Z10, Z10
+	VCMPPS        $0x05, Z7, Z15, K1
+	VFMADD231PS   Z5, Z10, Z15
+	VFMADD231PS   Z6, Z10, Z15
+	VMOVUPS       Z9, Z10
+	VFMADD213PS   Z1, Z15, Z10
+	VFMADD213PS   Z2, Z15, Z10
+	VFMADD213PS   Z3, Z15, Z10
+	VFMADD213PS   Z4, Z15, Z10
+	VMULPS        Z16, Z15, Z15
+	VFMADD213PS.Z Z16, Z15, K1, Z10
+	MOVL          $0x000000ff, DI
+	KMOVB         DI, K1
+	VMOVAPS.Z     Z10, K1, Z10
+	VADDPS        Z10, Z11, Z11
+	LEAQ          -8(CX), DI
+	MOVL          $0x0000ff00, R8
+	SHRXL         DI, R8, R8
+	KMOVB         R8, K1
+	VMOVAPS.Z     Z13, K1, Z13
+	VADDPS        Z13, Z11, Z11
+	JMP           halves_21
+
+masked_20:
+	MOVL          $0xffffffff, DI
+	BZHIL         CX, DI, DI
+	KMOVW         DI, K1
+	VMOVUPS.Z     (AX), K1, Z13
+	VSUBPS        Z10, Z13, Z13
+	VMOVUPS       Z8, Z10
+	VFMADD231PS   Z0, Z13, Z10
+	VPSLLD        $0x17, Z10, Z16
+	VSUBPS        Z8, Z10, Z10
+	VCMPPS        $0x05, Z7, Z13, K2
+	VFMADD231PS   Z5, Z10, Z13
+	VFMADD231PS   Z6, Z10, Z13
+	VMOVUPS       Z9, Z10
+	VFMADD213PS   Z1, Z13, Z10
+	VFMADD213PS   Z2, Z13, Z10
+	VFMADD213PS   Z3, Z13, Z10
+	VFMADD213PS   Z4, Z13, Z10
+	VMULPS        Z16, Z13, Z13
+	VFMADD213PS.Z Z16, Z13, K2, Z10
+	VMOVAPS.Z     Z10, K1, Z10
+	VADDPS        Z10, Z11, Z11
+
+halves_21:
+	LEAQ          (AX)(CX*4), AX
+	VCVTPS2PD     Y11, Z10
+	VEXTRACTF64X4 $0x01, Z11, Y11
+	VCVTPS2PD     Y11, Z11
+	VADDPD        Z10, Z12, Z12
+	VADDPD        Z11, Z12, Z12
+	VXORPS        Z11, Z11, Z11
+	VEXTRACTF64X4 $0x01, Z12, Y10
+	VADDPD        Y10, Y12, Y12
+	VEXTRACTF128  $0x01, Y12, X10
+	VADDPD        X10, X12, X12
+	VPERMILPD     $0x01, X12, X10
+	VADDSD        X10, X12, X12
+	VMOVSD        X12, (BX)
+	ADDQ          $0x04, DX
+	ADDQ          $0x08, BX
+	DECQ          SI
+	JNZ           row_19
+	JMP           shaped_17
+
+shape_18:
+	CMPQ CX, $0x20
+	JA   shape_22
+
+row_23:
+	VBROADCASTSS  (DX), Z10
+	VXORPS        Z12, Z12, Z12
+	VXORPS        Z11, Z11, Z11
+	VMOVUPS       -64(AX)(CX*4), Z13
+	VSUBPS        Z10, Z13, Z13
+	VMOVUPS       Z8, Z14
+	VFMADD231PS   Z0, Z13, Z14
+	VPSLLD        $0x17, Z14, Z15
+	VSUBPS        Z8, Z14, Z14
+	VCMPPS        $0x05, Z7, Z13, K1
+	VFMADD231PS   Z5, Z14, Z13
+	VFMADD231PS   Z6, Z14, Z13
+	VMOVUPS       Z9, Z14
+	VFMADD213PS   Z1, Z13, Z14
+	VFMADD213PS   Z2, Z13, Z14
+	VFMADD213PS   Z3, Z13, Z14
+	VFMADD213PS   Z4, Z13, Z14
+	VMULPS        Z15, Z13, Z13
+	VFMADD213PS.Z Z15, Z13, K1, Z14
+	VMOVUPS       (AX), Z13
+	VSUBPS        Z10, Z13, Z13
+	VMOVUPS       Z8, Z10
+	VFMADD231PS   Z0, Z13, Z10
+	VPSLLD        $0x17, Z10, Z15
+	VSUBPS        Z8, Z10, Z10
+	VCMPPS        $0x05, Z7, Z13, K1
+	VFMADD231PS   Z5, Z10, Z13
+	VFMADD231PS   Z6, Z10, Z13
+	VMOVUPS       Z9, Z10
+	VFMADD213PS   Z1, Z13, Z10
+	VFMADD213PS   Z2, Z13, Z10
+	VFMADD213PS   Z3, Z13, Z10
+	VFMADD213PS   Z4, Z13, Z10
+	VMULPS        Z15, Z13, Z13
+	VFMADD213PS.Z Z15, Z13, K1, Z10
+	VADDPS        Z10, Z11, Z11
+	LEAQ          -16(CX), DI
+	MOVL          $0xffff0000, R8
+	SHRXL         DI, R8, DI
+	KMOVW         DI, K1
+	VMOVAPS.Z     Z14, K1, Z14
+	VADDPS        Z14, Z11, Z11
+	LEAQ          (AX)(CX*4), AX
+	VCVTPS2PD     Y11, Z10
+	VEXTRACTF64X4 $0x01, Z11, Y11
+	VCVTPS2PD     Y11, Z11
+	VADDPD        Z10, Z12, Z12
+	VADDPD        Z11, Z12, Z12
+	VXORPS        Z11, Z11, Z11
+	VEXTRACTF64X4 $0x01, Z12, Y10
+	VADDPD        Y10, Y12, Y12
+	VEXTRACTF128  $0x01, Y12, X10
+	VADDPD        X10, X12, X12
+	VPERMILPD     $0x01, X12, X10
+	VADDSD        X10, X12, X12
+	VMOVSD        X12, (BX)
+	ADDQ          $0x04, DX
+	ADDQ          $0x08, BX
+	DECQ          SI
+	JNZ           row_23
+	JMP           shaped_17
+
+shape_22:
+row_24:
+	VBROADCASTSS  (DX), Z10
+	VXORPS        Z13, Z13, Z13
+	VXORPS        Z11, Z11, Z11
+	MOVQ          CX, DI
+	ANDQ          $0x0f, DI
+	JZ            nopart_25
+	CMPQ          CX, $0x10
+	JB            nopart_25
+	VMOVUPS       -64(AX)(CX*4), Z12
+	VSUBPS        Z10, Z12, Z12
+	VMOVUPS       Z8, Z14
+	VFMADD231PS   Z0, Z12, Z14
+	VPSLLD        $0x17, Z14, Z15
+	VSUBPS        Z8, Z14, Z14
+	VCMPPS        $0x05, Z7, Z12, K1
+	VFMADD231PS   Z5, Z14, Z12
+	VFMADD231PS   Z6, Z14, Z12
+	VMOVUPS       Z9, Z14
+	VFMADD213PS   Z1, Z12, Z14
+	VFMADD213PS   Z2, Z12, Z14
+	VFMADD213PS   Z3, Z12, Z14
+	VFMADD213PS   Z4, Z12, Z14
+	VMULPS        Z15, Z12, Z12
+	VFMADD213PS.Z Z15, Z12, K1, Z14
+
+nopart_25:
+	MOVQ CX, DI
+
+block_26:
+	MOVQ    $0x00000100, R8
+	CMPQ    DI, R8
+	CMOVQLT DI, R8
+	SUBQ    R8, DI
+	CMPQ    R8, $0x00000040
+	JB      single_27
+	VXORPS  Z12, Z12, Z12
+
+loop_30:
+	VMOVUPS       (AX), Z15
+	VSUBPS        Z10, Z15, Z15
+	VMOVUPS       Z8, Z16
+	VFMADD231PS   Z0, Z15, Z16
+	VPSLLD        $0x17, Z16, Z17
+	VSUBPS        Z8, Z16, Z16
+	VCMPPS        $0x05, Z7, Z15, K1
+	VFMADD231PS   Z5, Z16, Z15
+	VFMADD231PS   Z6, Z16, Z15
+	VMOVUPS       Z9, Z16
+	VFMADD213PS   Z1, Z15, Z16
+	VFMADD213PS   Z2, Z15, Z16
+	VFMADD213PS   Z3, Z15, Z16
+	VFMADD213PS   Z4, Z15, Z16
+	VMULPS        Z17, Z15, Z15
+	VFMADD213PS.Z Z17, Z15, K1, Z16
+	VADDPS        Z16, Z11, Z11
+	VMOVUPS       64(AX), Z15
+	VSUBPS        Z10, Z15, Z15
+	VMOVUPS       Z8, Z16
+	VFMADD231PS   Z0, Z15, Z16
+	VPSLLD        $0x17, Z16, Z17
+	VSUBPS        Z8, Z16, Z16
+	VCMPPS        $0x05, Z7, Z15, K1
+	VFMADD231PS   Z5, Z16, Z15
+	VFMADD231PS   Z6, Z16, Z15
+	VMOVUPS       Z9, Z16
+	VFMADD213PS   Z1, Z15, Z16
+	VFMADD213PS   Z2, Z15, Z16
+	VFMADD213PS   Z3, Z15, Z16
+	VFMADD213PS   Z4, Z15, Z16
+	VMULPS        Z17, Z15, Z15
+	VFMADD213PS.Z Z17, Z15, K1, Z16
+	VADDPS        Z16, Z12, Z12
+	VMOVUPS       128(AX), Z15
+	VSUBPS        Z10, Z15, Z15
+	VMOVUPS       Z8, Z16
+	VFMADD231PS   Z0, Z15, Z16
+	VPSLLD        $0x17, Z16, Z17
+	VSUBPS        Z8, Z16, Z16
+	VCMPPS        $0x05, Z7, Z15, K1
+	VFMADD231PS   Z5, Z16, Z15
+	VFMADD231PS   Z6, Z16, Z15
+	VMOVUPS       Z9, Z16
+	VFMADD213PS   Z1, Z15, Z16
+	VFMADD213PS   Z2, Z15, Z16
+	VFMADD213PS   Z3, Z15, Z16
+	VFMADD213PS   Z4, Z15, Z16
+	VMULPS        Z17, Z15, Z15
+	VFMADD213PS.Z Z17, Z15, K1, Z16
+	VADDPS        Z16, Z11, Z11
+	VMOVUPS       192(AX), Z15
+	VSUBPS        Z10, Z15, Z15
+	VMOVUPS       Z8, Z16
+	VFMADD231PS   Z0, Z15, Z16
+	VPSLLD        $0x17, Z16, Z17
+	VSUBPS        Z8, Z16, Z16
+	VCMPPS        $0x05, Z7, Z15, K1
+	VFMADD231PS   Z5, Z16, Z15
+	VFMADD231PS   Z6, Z16, Z15
+	VMOVUPS       Z9, Z16
+	VFMADD213PS   Z1, Z15, Z16
+	VFMADD213PS   Z2, Z15, Z16
+	VFMADD213PS   Z3, Z15, Z16
+	VFMADD213PS   Z4, Z15, Z16
+	VMULPS        Z17, Z15, Z15
+	VFMADD213PS.Z Z17, Z15, K1, Z16
+	VADDPS        Z16, Z12, Z12
+	ADDQ          $0x00000100, AX
+	SUBQ          $0x00000040, R8
+	CMPQ          R8, $0x00000040
+	JAE           loop_30
+	VADDPS        Z12, Z11, Z11
+
+single_27:
+	CMPQ R8, $0x00000010
+	JB   tail_28
+
+loop1_31:
+	VMOVUPS       (AX), Z12
+	VSUBPS        Z10, Z12, Z12
+	VMOVUPS       Z8, Z15
+	VFMADD231PS   Z0, Z12, Z15
+	VPSLLD        $0x17, Z15, Z16
+	VSUBPS        Z8, Z15, Z15
+	VCMPPS        $0x05, Z7, Z12, K1
+	VFMADD231PS   Z5, Z15, Z12
+	VFMADD231PS   Z6, Z15, Z12
+	VMOVUPS       Z9, Z15
+	VFMADD213PS   Z1, Z12, Z15
+	VFMADD213PS   Z2, Z12, Z15
+	VFMADD213PS   Z3, Z12, Z15
+	VFMADD213PS   Z4, Z12, Z15
+	VMULPS        Z16, Z12, Z12
+	VFMADD213PS.Z Z16, Z12, K1, Z15
+	VADDPS        Z15, Z11, Z11
+	ADDQ          $0x00000040, AX
+	SUBQ          $0x00000010, R8
+	CMPQ          R8, $0x00000010
+	JAE           loop1_31
+
+tail_28:
+	TESTQ     R8, R8
+	JZ        done_29
+	CMPQ      CX, $0x10
+	JB        masked_32
+	MOVL      $0xffff0000, R9
+	SHRXL     R8, R9, R9
+	KMOVW     R9, K1
+	VMOVAPS.Z Z14, K1, Z14
+	VADDPS    Z14, Z11, Z11
+	JMP       advance_33
+
+masked_32:
+	MOVL          $0xffffffff, R9
+	BZHIL         R8, R9, R9
+	KMOVW         R9, K1
+	VMOVUPS.Z     (AX), K1, Z12
+	VSUBPS        Z10, Z12, Z12
+	VMOVUPS       Z8, Z15
+	VFMADD231PS   Z0, Z12, Z15
+	VPSLLD        $0x17, Z15, Z16
+	VSUBPS        Z8, Z15, Z15
+	VCMPPS        $0x05, Z7, Z12, K2
+	VFMADD231PS   Z5, Z15, Z12
+	VFMADD231PS   Z6, Z15, Z12
+	VMOVUPS       Z9, Z15
+	VFMADD213PS   Z1, Z12, Z15
+	VFMADD213PS   Z2, Z12, Z15
+	VFMADD213PS   Z3, Z12, Z15
+	VFMADD213PS   Z4, Z12, Z15
+	VMULPS        Z16, Z12, Z12
+	VFMADD213PS.Z Z16, Z12, K2, Z15
+	VMOVAPS.Z     Z15, K1, Z15
+	VADDPS        Z15, Z11, Z11
+
+advance_33:
+	LEAQ (AX)(R8*4), AX
+
+done_29:
+	VCVTPS2PD     Y11, Z12
+	VEXTRACTF64X4 $0x01, Z11, Y11
+	VCVTPS2PD     Y11, Z11
+	VADDPD        Z12, Z13, Z13
+	VADDPD        Z11, Z13, Z13
+	VXORPS        Z11, Z11, Z11
+	TESTQ         DI, DI
+	JNZ           block_26
+	VEXTRACTF64X4 $0x01, Z13, Y10
+	VADDPD        Y10, Y13, Y13
+	VEXTRACTF128  $0x01, Y13, X10
+	VADDPD        X10, X13, X13
+	VPERMILPD     $0x01, X13, X10
+	VADDSD        X10, X13, X13
+	VMOVSD        X13, (BX)
+	ADDQ          $0x04, DX
+	ADDQ          $0x08, BX
+	DECQ          SI
+	JNZ           row_24
+
+shaped_17:
+	VZEROUPPER
+	RET
+
+// func scaleRowsAVX512(x []float32, cols int, c []float32)
+// Requires: AVX, AVX512F, BMI2
+TEXT ·scaleRowsAVX512(SB), NOSPLIT, $0-56
+	MOVQ x_base+0(FP), AX
+	MOVQ cols+24(FP), CX
+	MOVQ c_base+32(FP), DX
+	MOVQ c_len+40(FP), BX
+	CMPQ CX, $0x10
+	JA   shape_2
+
+row_3:
+	VBROADCASTSS (DX), Z0
+	CMPQ         CX, $0x08
+	JBE          masked_4
+	VMOVUPS      -32(AX)(CX*4), Y2
+	VMULPS       Z2, Z0, Z1
+	VMOVUPS      (AX), Y2
+	VMULPS       Z2, Z0, Z0
+	VMOVUPS      Y0, (AX)
+	VMOVUPS      Y1, -32(AX)(CX*4)
+	JMP          halves_5
+
+masked_4:
+	MOVL      $0xffffffff, SI
+	BZHIL     CX, SI, SI
+	KMOVW     SI, K1
+	VMOVUPS.Z (AX), K1, Z1
+	VMULPS    Z1, Z0, Z0
+	VMOVUPS   Z0, K1, (AX)
+
+halves_5:
+	LEAQ (AX)(CX*4), AX
+	ADDQ $0x04, DX
+	DECQ BX
+	JNZ  row_3
+	JMP  shaped_1
+
+shape_2:
+	CMPQ CX, $0x20
+	JA   shape_6
+
+row_7:
+	VBROADCASTSS (DX), Z0
+	VMULPS       -64(AX)(CX*4), Z0, Z1
+	VMULPS       (AX), Z0, Z0
+	VMOVUPS      Z0, (AX)
+	VMOVUPS      Z1, -64(AX)(CX*4)
+	LEAQ         (AX)(CX*4), AX
+	ADDQ         $0x04, DX
+	DECQ         BX
+	JNZ          row_7
+	JMP          shaped_1
+
+shape_6:
+row_8:
+	VBROADCASTSS (DX), Z0
+	MOVQ         CX, SI
+	ANDQ         $0x0f, SI
+	JZ           nopart_9
+	CMPQ         CX, $0x10
+	JB           nopart_9
+	VMULPS       -64(AX)(CX*4), Z0, Z1
+
+nopart_9:
+	MOVQ CX, SI
+	CMPQ SI, $0x00000040
+	JB   single_10
+
+loop_13:
+	VMULPS  (AX), Z0, Z2
+	VMOVUPS Z2, (AX)
+	VMULPS  64(AX), Z0, Z2
+	VMOVUPS Z2, 64(AX)
+	VMULPS  128(AX), Z0, Z2
+	VMOVUPS Z2, 128(AX)
+	VMULPS  192(AX), Z0, Z2
+	VMOVUPS Z2, 192(AX)
+	ADDQ    $0x00000100, AX
+	SUBQ    $0x00000040, SI
+	CMPQ    SI, $0x00000040
+	JAE     loop_13
+
+single_10:
+	CMPQ SI, $0x00000010
+	JB   tail_11
+
+loop1_14:
+	VMULPS  (AX), Z0, Z2
+	VMOVUPS Z2, (AX)
+	ADDQ    $0x00000040, AX
+	SUBQ    $0x00000010, SI
+	CMPQ    SI, $0x00000010
+	JAE     loop1_14
+
+tail_11:
+	TESTQ   SI, SI
+	JZ      done_12
+	CMPQ    CX, $0x10
+	JB      masked_15
+	VMOVUPS Z1, -64(AX)(SI*4)
+	JMP     advance_16
+
+masked_15:
+	MOVL      $0xffffffff, DI
+	BZHIL     SI, DI, DI
+	KMOVW     DI, K1
+	VMOVUPS.Z (AX), K1, Z2
+	VMULPS    Z2, Z0, Z0
+	VMOVUPS   Z0, K1, (AX)
+
+advance_16:
+	LEAQ (AX)(SI*4), AX
+
+done_12:
+	ADDQ $0x04, DX
+	DECQ BX
+	JNZ  row_8
+
+shaped_1:
+	VZEROUPPER
+	RET
+
+// func logSoftmaxRowsAVX512(dst []float32, src []float32, cols int, m []float32, logZ []float32)
+// Requires: AVX, AVX512F, BMI2
+TEXT ·logSoftmaxRowsAVX512(SB), NOSPLIT, $0-104
+	MOVQ dst_base+0(FP), AX
+	MOVQ src_base+24(FP), CX
+	MOVQ cols+48(FP), DX
+	MOVQ m_base+56(FP), BX
+	MOVQ logZ_base+80(FP), SI
+	MOVQ m_len+64(FP), DI
+	CMPQ DX, $0x10
+	JA   shape_2
+
+row_3:
+	VBROADCASTSS (BX), Z0
+	VBROADCASTSS (SI), Z1
+	CMPQ         DX, $0x08
+	JBE          masked_4
+	VMOVUPS      -32(CX)(DX*4), Y2
+	VSUBPS       Z0, Z2, Z2
+	VSUBPS       Z1, Z2, Z2
+	VMOVUPS      (CX), Y3
+	VSUBPS       Z0, Z3, Z3
+	VSUBPS       Z1, Z3, Z3
+	VMOVUPS      Y3, (AX)
+	VMOVUPS      Y2, -32(AX)(DX*4)
+	JMP          halves_5
+
+masked_4:
+	MOVL      $0xffffffff, R8
+	BZHIL     DX, R8, R8
+	KMOVW     R8, K1
+	VMOVUPS.Z (CX), K1, Z4
+	VSUBPS    Z0, Z4, Z4
+	VSUBPS    Z1, Z4, Z4
+	VMOVUPS   Z4, K1, (AX)
+
+halves_5:
+	LEAQ (CX)(DX*4), CX
+	LEAQ (AX)(DX*4), AX
+	ADDQ $0x04, BX
+	ADDQ $0x04, SI
+	DECQ DI
+	JNZ  row_3
+	JMP  shaped_1
+
+shape_2:
+	CMPQ DX, $0x20
+	JA   shape_6
+
+row_7:
+	VBROADCASTSS (BX), Z0
+	VBROADCASTSS (SI), Z1
+	VMOVUPS      -64(CX)(DX*4), Z2
+	VSUBPS       Z0, Z2, Z2
+	VSUBPS       Z1, Z2, Z2
+	VMOVUPS      (CX), Z3
+	VSUBPS       Z0, Z3, Z3
+	VSUBPS       Z1, Z3, Z3
+	VMOVUPS      Z3, (AX)
+	VMOVUPS      Z2, -64(AX)(DX*4)
+	LEAQ         (CX)(DX*4), CX
+	LEAQ         (AX)(DX*4), AX
+	ADDQ         $0x04, BX
+	ADDQ         $0x04, SI
+	DECQ         DI
+	JNZ          row_7
+	JMP          shaped_1
+
+shape_6:
+row_8:
+	VBROADCASTSS (BX), Z0
+	VBROADCASTSS (SI), Z1
+	MOVQ         DX, R8
+	ANDQ         $0x0f, R8
+	JZ           nopart_9
+	CMPQ         DX, $0x10
+	JB           nopart_9
+	VMOVUPS      -64(CX)(DX*4), Z2
+	VSUBPS       Z0, Z2, Z2
+	VSUBPS       Z1, Z2, Z2
+
+nopart_9:
+	MOVQ DX, R8
+	CMPQ R8, $0x00000040
+	JB   single_10
+
+loop_13:
+	VMOVUPS (CX), Z3
+	VSUBPS  Z0, Z3, Z3
+	VSUBPS  Z1, Z3, Z3
+	VMOVUPS Z3, (AX)
+	VMOVUPS 64(CX), Z3
+	VSUBPS  Z0, Z3, Z3
+	VSUBPS  Z1, Z3, Z3
+	VMOVUPS Z3, 64(AX)
+	VMOVUPS 128(CX), Z3
+	VSUBPS  Z0, Z3, Z3
+	VSUBPS  Z1, Z3, Z3
+	VMOVUPS Z3, 128(AX)
+	VMOVUPS 192(CX), Z3
+	VSUBPS  Z0, Z3, Z3
+	VSUBPS  Z1, Z3, Z3
+	VMOVUPS Z3, 192(AX)
+	ADDQ    $0x00000100, CX
+	ADDQ    $0x00000100, AX
+	SUBQ    $0x00000040, R8
+	CMPQ    R8, $0x00000040
+	JAE     loop_13
+
+single_10:
+	CMPQ R8, $0x00000010
+	JB   tail_11
+
+loop1_14:
+	VMOVUPS (CX), Z3
+	VSUBPS  Z0, Z3, Z3
+	VSUBPS  Z1, Z3, Z3
+	VMOVUPS Z3, (AX)
+	ADDQ    $0x00000040, CX
+	ADDQ    $0x00000040, AX
+	SUBQ    $0x00000010, R8
+	CMPQ    R8, $0x00000010
+	JAE     loop1_14
+
+tail_11:
+	TESTQ   R8, R8
+	JZ      done_12
+	CMPQ    DX, $0x10
+	JB      masked_15
+	VMOVUPS Z2, -64(AX)(R8*4)
+	JMP     advance_16
+
+masked_15:
+	MOVL      $0xffffffff, R9
+	BZHIL     R8, R9, R9
+	KMOVW     R9, K1
+	VMOVUPS.Z (CX), K1, Z3
+	VSUBPS    Z0, Z3, Z3
+	VSUBPS    Z1, Z3, Z3
+	VMOVUPS   Z3, K1, (AX)
+
+advance_16:
+	LEAQ (CX)(R8*4), CX
+	LEAQ (AX)(R8*4), AX
+
+done_12:
+	ADDQ $0x04, BX
+	ADDQ $0x04, SI
+	DECQ DI
+	JNZ  row_8
+
+shaped_1:
+	VZEROUPPER
+	RET
+
+// func softTargetRowsAVX512(grad []float32, logits []float32, targets []float32, cols int, m []float32, z []float64, tsum []float64, td []float64)
+// Requires: AVX, AVX512DQ, AVX512F, BMI2, CMOV
+TEXT ·softTargetRowsAVX512(SB), NOSPLIT, $192-176
+	MOVQ         grad_base+0(FP), AX
+	MOVQ         logits_base+24(FP), CX
+	MOVQ         targets_base+48(FP), DX
+	MOVQ         cols+72(FP), BX
+	MOVQ         m_base+80(FP), SI
+	MOVQ         m_len+88(FP), DI
+	VBROADCASTSS expLog2e<>+0(SB), Z0
+	VBROADCASTSS expC4<>+0(SB), Z1
+	VBROADCASTSS expC3<>+0(SB), Z2
+	VBROADCASTSS expC2<>+0(SB), Z3
+	VBROADCASTSS expC1<>+0(SB), Z4
+	VBROADCASTSS expNegLn2Hi<>+0(SB), Z5
+	VBROADCASTSS expNegLn2Lo<>+0(SB), Z6
+	VBROADCASTSS expCutoff<>+0(SB), Z7
+	VBROADCASTSS expMagic<>+0(SB), Z8
+	VBROADCASTSS expC5<>+0(SB), Z9
+	MOVQ         CX, R8
+	MOVQ         SI, R9
+	MOVQ         DI, R10
+	CMPQ         BX, $0x10
+	JA           shape_2
+
+row_3:
+	VBROADCASTSS negInf<>+0(SB), Z10
+	CMPQ         BX, $0x08
+	JBE          masked_4
+	MOVL         $0x000000ff, R11
+	KMOVB        R11, K1
+	VMOVUPS      -32(R8)(BX*4), Y11
+	VBROADCASTSS negInf<>+0(SB), Z12
+	VBLENDMPS    Z11, Z12, K1, Z11
+	VMAXPS       Z11, Z10, Z10
+	VMOVUPS      (R8), Y13
+	VBROADCASTSS negInf<>+0(SB), Z12
+	VBLENDMPS    Z13, Z12, K1, Z13
+	VMAXPS       Z13, Z10, Z10
+	JMP          halves_5
+
+masked_4:
+	MOVL         $0xffffffff, R11
+	BZHIL        BX, R11, R11
+	KMOVW        R11, K1
+	VMOVUPS.Z    (R8), K1, Z12
+	VBROADCASTSS negInf<>+0(SB), Z18
+	VBLENDMPS    Z12, Z18, K1, Z12
+	VMAXPS       Z12, Z10, Z10
+
+halves_5:
+	LEAQ          (R8)(BX*4), R8
+	VEXTRACTF64X4 $0x01, Z10, Y11
+	VMAXPS        Y11, Y10, Y10
+	VEXTRACTF128  $0x01, Y10, X11
+	VMAXPS        X11, X10, X10
+	VPERMILPS     $0x4e, X10, X11
+	VMAXPS        X11, X10, X10
+	VPERMILPS     $0xb1, X10, X11
+	VMAXPS        X11, X10, X10
+	VMOVSS        X10, (R9)
+	ADDQ          $0x04, R9
+	DECQ          R10
+	JNZ           row_3
+	JMP           shaped_1
+
+shape_2:
+	CMPQ BX, $0x20
+	JA   shape_6
+
+row_7:
+	VBROADCASTSS  negInf<>+0(SB), Z10
+	VMAXPS        -64(R8)(BX*4), Z10, Z10
+	VMAXPS        (R8), Z10, Z10
+	LEAQ          (R8)(BX*4), R8
+	VEXTRACTF64X4 $0x01, Z10, Y11
+	VMAXPS        Y11, Y10, Y10
+	VEXTRACTF128  $0x01, Y10, X11
+	VMAXPS        X11, X10, X10
+	VPERMILPS     $0x4e, X10, X11
+	VMAXPS        X11, X10, X10
+	VPERMILPS     $0xb1, X10, X11
+	VMAXPS        X11, X10, X10
+	VMOVSS        X10, (R9)
+	ADDQ          $0x04, R9
+	DECQ          R10
+	JNZ           row_7
+	JMP           shaped_1
+
+shape_6:
+row_8:
+	VBROADCASTSS negInf<>+0(SB), Z10
+	MOVQ         BX, R11
+	ANDQ         $0x0f, R11
+	JZ           nopart_9
+	CMPQ         BX, $0x10
+	JB           nopart_9
+	VMAXPS       -64(R8)(BX*4), Z10, Z10
+
+nopart_9:
+	MOVQ    BX, R11
+	CMPQ    R11, $0x00000040
+	JB      single_10
+	VMOVAPS Z10, Z11
+	VMOVAPS Z10, Z12
+	VMOVAPS Z10, Z13
+
+loop_13:
+	VMAXPS (R8), Z10, Z10
+	VMAXPS 64(R8), Z11, Z11
+	VMAXPS 128(R8), Z12, Z12
+	VMAXPS 192(R8), Z13, Z13
+	ADDQ   $0x00000100, R8
+	SUBQ   $0x00000040, R11
+	CMPQ   R11, $0x00000040
+	JAE    loop_13
+	VMAXPS Z11, Z10, Z10
+	VMAXPS Z13, Z12, Z12
+	VMAXPS Z12, Z10, Z10
+
+single_10:
+	CMPQ R11, $0x00000010
+	JB   tail_11
+
+loop1_14:
+	VMAXPS (R8), Z10, Z10
+	ADDQ   $0x00000040, R8
+	SUBQ   $0x00000010, R11
+	CMPQ   R11, $0x00000010
+	JAE    loop1_14
+
+tail_11:
+	TESTQ R11, R11
+	JZ    done_12
+	CMPQ  BX, $0x10
+	JB    masked_15
+	JMP   advance_16
+
+masked_15:
+	MOVL         $0xffffffff, R12
+	BZHIL        R11, R12, R12
+	KMOVW        R12, K1
+	VMOVUPS.Z    (R8), K1, Z11
+	VBROADCASTSS negInf<>+0(SB), Z12
+	VBLENDMPS    Z11, Z12, K1, Z11
+	VMAXPS       Z11, Z10, Z10
+
+advance_16:
+	LEAQ (R8)(R11*4), R8
+
+done_12:
+	VEXTRACTF64X4 $0x01, Z10, Y11
+	VMAXPS        Y11, Y10, Y10
+	VEXTRACTF128  $0x01, Y10, X11
+	VMAXPS        X11, X10, X10
+	VPERMILPS     $0x4e, X10, X11
+	VMAXPS        X11, X10, X10
+	VPERMILPS     $0xb1, X10, X11
+	VMAXPS        X11, X10, X10
+	VMOVSS        X10, (R9)
+	ADDQ          $0x04, R9
+	DECQ          R10
+	JNZ           row_8
+
+shaped_1:
+	CMPQ BX, $0x10
+	JA   shape_18
+
+row_19:
+	VBROADCASTSS  (SI), Z10
+	VXORPS        Z11, Z11, Z11
+	VXORPS        Z12, Z12, Z12
+	VXORPS        Z13, Z13, Z13
+	VMOVUPS       Z11, (SP)
+	VMOVUPS       Z11, 64(SP)
+	VMOVUPS       Z11, 128(SP)
+	CMPQ          BX, $0x08
+	JBE           masked_20
+	VMOVUPS       -32(CX)(BX*4), Y14
+	VSUBPS        Z10, Z14, Z14
+	VMOVUPS       -32(DX)(BX*4), Y15
+	MOVL          $0x000000ff, R8
+	KMOVB         R8, K1
+	VMULPS        Z15, Z14, Z18
+	LEAQ          -8(BX), R8
+	MOVL          $0x0000ff00, R9
+	SHRXL         R8, R9, R9
+	KMOVB         R9, K2
+	VMOVAPS.Z     Z18, K2, Z18
+	VMOVAPS.Z     Z15, K2, Z15
+	VMOVUPS       Z8, Z19
+	VFMADD231PS   Z0, Z14, Z19
+	VPSLLD        $0x17, Z19, Z20
+	VSUBPS        Z8, Z19, Z19
+	VCMPPS        $0x05, Z7, Z14, K3
+	VFMADD231PS   Z5, Z19, Z14
+	VFMADD231PS   Z6, Z19, Z14
+	VMOVUPS       Z9, Z19
+	VFMADD213PS   Z1, Z14, Z19
+	VFMADD213PS   Z2, Z14, Z19
+	VFMADD213PS   Z3, Z14, Z19
+	VFMADD213PS   Z4, Z14, Z19
+	VMULPS        Z20, Z14, Z14
+	VFMADD213PS.Z Z20, Z14, K3, Z19
+	VMOVUPS       (CX), Y16
+	VSUBPS        Z10, Z16, Z16
+	VMOVUPS       (DX), Y17
+	VMULPS        Z17, Z16, Z10
+	VMOVAPS.Z     Z10, K1, Z10
+	VMOVAPS.Z     Z17, K1, Z17
+	VMOVUPS       Z8, Z20
+	VFMADD231PS   Z0, Z16, Z20
+	VPSLLD        $0x17, Z20, Z21
+	VSUBPS        Z8, Z20, Z20
+	VCMPPS        $0x05, Z7, Z16, K3
+	VFMADD231PS   Z5, Z20, Z16
+	VFMADD231PS   Z6, Z20, Z16
+	VMOVUPS       Z9, Z20
+	VFMADD213PS   Z1, Z16, Z20
+	VFMADD213PS   Z2, Z16, Z20
+	VFMADD213PS   Z3, Z16, Z20
+	VFMADD213PS   Z4, Z16, Z20
+	VMULPS        Z21, Z16, Z16
+	VFMADD213PS.Z Z21, Z16, K3, Z20
+	VADDPS        Z17, Z12, Z12
+	VADDPS        Z10, Z13, Z13
+	VMOVUPS       Y20, (AX)
+	VMOVAPS.Z     Z20, K1, Z20
+	VADDPS        Z20, Z11, Z11
+	VADDPS        Z15, Z12, Z12
+	VADDPS        Z18, Z13, Z13
+	VMOVUPS       Y19, -32(AX)(BX*4)
+	VMOVAPS.Z     Z19, K2, Z19
+	VADDPS        Z19, Z11, Z11
+	JMP           halves_21
+
+masked_20:
+	MOVL          $0xffffffff, R8
+	BZHIL         BX, R8, R8
+	KMOVW         R8, K1
+	VMOVUPS.Z     (CX), K1, Z18
+	VSUBPS        Z10, Z18, Z18
+	VMOVUPS.Z     (DX), K1, Z10
+	VMULPS        Z10, Z18, Z19
+	VMOVAPS.Z     Z19, K1, Z19
+	VMOVAPS.Z     Z10, K1, Z10
+	VMOVUPS       Z8, Z20
+	VFMADD231PS   Z0, Z18, Z20
+	VPSLLD        $0x17, Z20, Z21
+	VSUBPS        Z8, Z20, Z20
+	VCMPPS        $0x05, Z7, Z18, K2
+	VFMADD231PS   Z5, Z20, Z18
+	VFMADD231PS   Z6, Z20, Z18
+	VMOVUPS       Z9, Z20
+	VFMADD213PS   Z1, Z18, Z20
+	VFMADD213PS   Z2, Z18, Z20
+	VFMADD213PS   Z3, Z18, Z20
+	VFMADD213PS   Z4, Z18, Z20
+	VMULPS        Z21, Z18, Z18
+	VFMADD213PS.Z Z21, Z18, K2, Z20
+	VADDPS        Z10, Z12, Z12
+	VADDPS        Z19, Z13, Z13
+	VMOVUPS       Z20, K1, (AX)
+	VMOVAPS.Z     Z20, K1, Z20
+	VADDPS        Z20, Z11, Z11
+
+halves_21:
+	LEAQ          (CX)(BX*4), CX
+	LEAQ          (DX)(BX*4), DX
+	LEAQ          (AX)(BX*4), AX
+	VMOVUPS       (SP), Z10
+	VCVTPS2PD     Y11, Z18
+	VEXTRACTF64X4 $0x01, Z11, Y11
+	VCVTPS2PD     Y11, Z11
+	VADDPD        Z18, Z10, Z10
+	VADDPD        Z11, Z10, Z10
+	VXORPS        Z11, Z11, Z11
+	VMOVUPS       Z10, (SP)
+	VMOVUPS       64(SP), Z10
+	VCVTPS2PD     Y12, Z11
+	VEXTRACTF64X4 $0x01, Z12, Y12
+	VCVTPS2PD     Y12, Z12
+	VADDPD        Z11, Z10, Z10
+	VADDPD        Z12, Z10, Z10
+	VXORPS        Z12, Z12, Z12
+	VMOVUPS       Z10, 64(SP)
+	VMOVUPS       128(SP), Z10
+	VCVTPS2PD     Y13, Z11
+	VEXTRACTF64X4 $0x01, Z13, Y12
+	VCVTPS2PD     Y12, Z12
+	VADDPD        Z11, Z10, Z10
+	VADDPD        Z12, Z10, Z10
+	VXORPS        Z13, Z13, Z13
+	VMOVUPS       Z10, 128(SP)
+	VMOVUPS       (SP), Z10
+	MOVQ          z_base+104(FP), R8
+	VEXTRACTF64X4 $0x01, Z10, Y11
+	VADDPD        Y11, Y10, Y10
+	VEXTRACTF128  $0x01, Y10, X11
+	VADDPD        X11, X10, X10
+	VPERMILPD     $0x01, X10, X11
+	VADDSD        X11, X10, X10
+	MOVQ          m_len+88(FP), R9
+	SUBQ          DI, R9
+	VMOVSD        X10, (R8)(R9*8)
+	VMOVUPS       64(SP), Z10
+	MOVQ          tsum_base+128(FP), R8
+	VEXTRACTF64X4 $0x01, Z10, Y11
+	VADDPD        Y11, Y10, Y10
+	VEXTRACTF128  $0x01, Y10, X11
+	VADDPD        X11, X10, X10
+	VPERMILPD     $0x01, X10, X11
+	VADDSD        X11, X10, X10
+	MOVQ          m_len+88(FP), R9
+	SUBQ          DI, R9
+	VMOVSD        X10, (R8)(R9*8)
+	VMOVUPS       128(SP), Z10
+	MOVQ          td_base+152(FP), R8
+	VEXTRACTF64X4 $0x01, Z10, Y11
+	VADDPD        Y11, Y10, Y10
+	VEXTRACTF128  $0x01, Y10, X11
+	VADDPD        X11, X10, X10
+	VPERMILPD     $0x01, X10, X11
+	VADDSD        X11, X10, X10
+	MOVQ          m_len+88(FP), R9
+	SUBQ          DI, R9
+	VMOVSD        X10, (R8)(R9*8)
+	ADDQ          $0x04, SI
+	DECQ          DI
+	JNZ           row_19
+	JMP           shaped_17
+
+shape_18:
+	CMPQ BX, $0x20
+	JA   shape_22
+
+row_23:
+	VBROADCASTSS  (SI), Z10
+	VXORPS        Z11, Z11, Z11
+	VXORPS        Z12, Z12, Z12
+	VXORPS        Z13, Z13, Z13
+	VMOVUPS       Z11, (SP)
+	VMOVUPS       Z11, 64(SP)
+	VMOVUPS       Z11, 128(SP)
+	VMOVUPS       -64(CX)(BX*4), Z14
+	VSUBPS        Z10, Z14, Z14
+	VMOVUPS       -64(DX)(BX*4), Z15
+	VMULPS        Z15, Z14, Z16
+	LEAQ          -16(BX), R8
+	MOVL          $0xffff0000, R9
+	SHRXL         R8, R9, R8
+	KMOVW         R8, K1
+	VMOVAPS.Z     Z16, K1, Z16
+	VMOVAPS.Z     Z15, K1, Z15
+	VMOVUPS       Z8, Z17
+	VFMADD231PS   Z0, Z14, Z17
+	VPSLLD        $0x17, Z17, Z18
+	VSUBPS        Z8, Z17, Z17
+	VCMPPS        $0x05, Z7, Z14, K2
+	VFMADD231PS   Z5, Z17, Z14
+	VFMADD231PS   Z6, Z17, Z14
+	VMOVUPS       Z9, Z17
+	VFMADD213PS   Z1, Z14, Z17
+	VFMADD213PS   Z2, Z14, Z17
+	VFMADD213PS   Z3, Z14, Z17
+	VFMADD213PS   Z4, Z14, Z17
+	VMULPS        Z18, Z14, Z14
+	VFMADD213PS.Z Z18, Z14, K2, Z17
+	VMOVUPS       (CX), Z14
+	VSUBPS        Z10, Z14, Z14
+	VMOVUPS       (DX), Z10
+	VADDPS        Z10, Z12, Z12
+	VFMADD231PS   Z10, Z14, Z13
+	VMOVUPS       Z8, Z10
+	VFMADD231PS   Z0, Z14, Z10
+	VPSLLD        $0x17, Z10, Z18
+	VSUBPS        Z8, Z10, Z10
+	VCMPPS        $0x05, Z7, Z14, K2
+	VFMADD231PS   Z5, Z10, Z14
+	VFMADD231PS   Z6, Z10, Z14
+	VMOVUPS       Z9, Z10
+	VFMADD213PS   Z1, Z14, Z10
+	VFMADD213PS   Z2, Z14, Z10
+	VFMADD213PS   Z3, Z14, Z10
+	VFMADD213PS   Z4, Z14, Z10
+	VMULPS        Z18, Z14, Z14
+	VFMADD213PS.Z Z18, Z14, K2, Z10
+	VMOVUPS       Z10, (AX)
+	VADDPS        Z10, Z11, Z11
+	VADDPS        Z15, Z12, Z12
+	VADDPS        Z16, Z13, Z13
+	VMOVUPS       Z17, -64(AX)(BX*4)
+	VMOVAPS.Z     Z17, K1, Z17
+	VADDPS        Z17, Z11, Z11
+	LEAQ          (CX)(BX*4), CX
+	LEAQ          (DX)(BX*4), DX
+	LEAQ          (AX)(BX*4), AX
+	VMOVUPS       (SP), Z10
+	VCVTPS2PD     Y11, Z14
+	VEXTRACTF64X4 $0x01, Z11, Y11
+	VCVTPS2PD     Y11, Z11
+	VADDPD        Z14, Z10, Z10
+	VADDPD        Z11, Z10, Z10
+	VXORPS        Z11, Z11, Z11
+	VMOVUPS       Z10, (SP)
+	VMOVUPS       64(SP), Z10
+	VCVTPS2PD     Y12, Z11
+	VEXTRACTF64X4 $0x01, Z12, Y12
+	VCVTPS2PD     Y12, Z12
+	VADDPD        Z11, Z10, Z10
+	VADDPD        Z12, Z10, Z10
+	VXORPS        Z12, Z12, Z12
+	VMOVUPS       Z10, 64(SP)
+	VMOVUPS       128(SP), Z10
+	VCVTPS2PD     Y13, Z11
+	VEXTRACTF64X4 $0x01, Z13, Y12
+	VCVTPS2PD     Y12, Z12
+	VADDPD        Z11, Z10, Z10
+	VADDPD        Z12, Z10, Z10
+	VXORPS        Z13, Z13, Z13
+	VMOVUPS       Z10, 128(SP)
+	VMOVUPS       (SP), Z10
+	MOVQ          z_base+104(FP), R8
+	VEXTRACTF64X4 $0x01, Z10, Y11
+	VADDPD        Y11, Y10, Y10
+	VEXTRACTF128  $0x01, Y10, X11
+	VADDPD        X11, X10, X10
+	VPERMILPD     $0x01, X10, X11
+	VADDSD        X11, X10, X10
+	MOVQ          m_len+88(FP), R9
+	SUBQ          DI, R9
+	VMOVSD        X10, (R8)(R9*8)
+	VMOVUPS       64(SP), Z10
+	MOVQ          tsum_base+128(FP), R8
+	VEXTRACTF64X4 $0x01, Z10, Y11
+	VADDPD        Y11, Y10, Y10
+	VEXTRACTF128  $0x01, Y10, X11
+	VADDPD        X11, X10, X10
+	VPERMILPD     $0x01, X10, X11
+	VADDSD        X11, X10, X10
+	MOVQ          m_len+88(FP), R9
+	SUBQ          DI, R9
+	VMOVSD        X10, (R8)(R9*8)
+	VMOVUPS       128(SP), Z10
+	MOVQ          td_base+152(FP), R8
+	VEXTRACTF64X4 $0x01, Z10, Y11
+	VADDPD        Y11, Y10, Y10
+	VEXTRACTF128  $0x01, Y10, X11
+	VADDPD        X11, X10, X10
+	VPERMILPD     $0x01, X10, X11
+	VADDSD        X11, X10, X10
+	MOVQ          m_len+88(FP), R9
+	SUBQ          DI, R9
+	VMOVSD        X10, (R8)(R9*8)
+	ADDQ          $0x04, SI
+	DECQ          DI
+	JNZ           row_23
+	JMP           shaped_17
+
+shape_22:
+row_24:
+	VBROADCASTSS  (SI), Z10
+	VXORPS        Z11, Z11, Z11
+	VXORPS        Z12, Z12, Z12
+	VXORPS        Z13, Z13, Z13
+	VMOVUPS       Z11, (SP)
+	VMOVUPS       Z11, 64(SP)
+	VMOVUPS       Z11, 128(SP)
+	MOVQ          BX, R8
+	ANDQ          $0x0f, R8
+	JZ            nopart_25
+	CMPQ          BX, $0x10
+	JB            nopart_25
+	VMOVUPS       -64(CX)(BX*4), Z17
+	VSUBPS        Z10, Z17, Z17
+	VMOVUPS       -64(DX)(BX*4), Z14
+	VMULPS        Z14, Z17, Z15
+	MOVL          $0xffff0000, R9
+	SHRXL         R8, R9, R8
+	KMOVW         R8, K1
+	VMOVAPS.Z     Z15, K1, Z15
+	VMOVAPS.Z     Z14, K1, Z14
+	VMOVUPS       Z8, Z16
+	VFMADD231PS   Z0, Z17, Z16
+	VPSLLD        $0x17, Z16, Z18
+	VSUBPS        Z8, Z16, Z16
+	VCMPPS        $0x05, Z7, Z17, K1
+	VFMADD231PS   Z5, Z16, Z17
+	VFMADD231PS   Z6, Z16, Z17
+	VMOVUPS       Z9, Z16
+	VFMADD213PS   Z1, Z17, Z16
+	VFMADD213PS   Z2, Z17, Z16
+	VFMADD213PS   Z3, Z17, Z16
+	VFMADD213PS   Z4, Z17, Z16
+	VMULPS        Z18, Z17, Z17
+	VFMADD213PS.Z Z18, Z17, K1, Z16
+
+nopart_25:
+	MOVQ BX, R8
+
+block_26:
+	MOVQ    $0x00000100, R9
+	CMPQ    R8, R9
+	CMOVQLT R8, R9
+	SUBQ    R9, R8
+	CMPQ    R9, $0x00000040
+	JB      single_27
+
+loop_30:
+	VMOVUPS       (CX), Z17
+	VSUBPS        Z10, Z17, Z17
+	VMOVUPS       (DX), Z18
+	VADDPS        Z18, Z12, Z12
+	VFMADD231PS   Z18, Z17, Z13
+	VMOVUPS       Z8, Z18
+	VFMADD231PS   Z0, Z17, Z18
+	VPSLLD        $0x17, Z18, Z19
+	VSUBPS        Z8, Z18, Z18
+	VCMPPS        $0x05, Z7, Z17, K1
+	VFMADD231PS   Z5, Z18, Z17
+	VFMADD231PS   Z6, Z18, Z17
+	VMOVUPS       Z9, Z18
+	VFMADD213PS   Z1, Z17, Z18
+	VFMADD213PS   Z2, Z17, Z18
+	VFMADD213PS   Z3, Z17, Z18
+	VFMADD213PS   Z4, Z17, Z18
+	VMULPS        Z19, Z17, Z17
+	VFMADD213PS.Z Z19, Z17, K1, Z18
+	VMOVUPS       Z18, (AX)
+	VADDPS        Z18, Z11, Z11
+	VMOVUPS       64(CX), Z17
+	VSUBPS        Z10, Z17, Z17
+	VMOVUPS       64(DX), Z18
+	VADDPS        Z18, Z12, Z12
+	VFMADD231PS   Z18, Z17, Z13
+	VMOVUPS       Z8, Z18
+	VFMADD231PS   Z0, Z17, Z18
+	VPSLLD        $0x17, Z18, Z19
+	VSUBPS        Z8, Z18, Z18
+	VCMPPS        $0x05, Z7, Z17, K1
+	VFMADD231PS   Z5, Z18, Z17
+	VFMADD231PS   Z6, Z18, Z17
+	VMOVUPS       Z9, Z18
+	VFMADD213PS   Z1, Z17, Z18
+	VFMADD213PS   Z2, Z17, Z18
+	VFMADD213PS   Z3, Z17, Z18
+	VFMADD213PS   Z4, Z17, Z18
+	VMULPS        Z19, Z17, Z17
+	VFMADD213PS.Z Z19, Z17, K1, Z18
+	VMOVUPS       Z18, 64(AX)
+	VADDPS        Z18, Z11, Z11
+	VMOVUPS       128(CX), Z17
+	VSUBPS        Z10, Z17, Z17
+	VMOVUPS       128(DX), Z18
+	VADDPS        Z18, Z12, Z12
+	VFMADD231PS   Z18, Z17, Z13
+	VMOVUPS       Z8, Z18
+	VFMADD231PS   Z0, Z17, Z18
+	VPSLLD        $0x17, Z18, Z19
+	VSUBPS        Z8, Z18, Z18
+	VCMPPS        $0x05, Z7, Z17, K1
+	VFMADD231PS   Z5, Z18, Z17
+	VFMADD231PS   Z6, Z18, Z17
+	VMOVUPS       Z9, Z18
+	VFMADD213PS   Z1, Z17, Z18
+	VFMADD213PS   Z2, Z17, Z18
+	VFMADD213PS   Z3, Z17, Z18
+	VFMADD213PS   Z4, Z17, Z18
+	VMULPS        Z19, Z17, Z17
+	VFMADD213PS.Z Z19, Z17, K1, Z18
+	VMOVUPS       Z18, 128(AX)
+	VADDPS        Z18, Z11, Z11
+	VMOVUPS       192(CX), Z17
+	VSUBPS        Z10, Z17, Z17
+	VMOVUPS       192(DX), Z18
+	VADDPS        Z18, Z12, Z12
+	VFMADD231PS   Z18, Z17, Z13
+	VMOVUPS       Z8, Z18
+	VFMADD231PS   Z0, Z17, Z18
+	VPSLLD        $0x17, Z18, Z19
+	VSUBPS        Z8, Z18, Z18
+	VCMPPS        $0x05, Z7, Z17, K1
+	VFMADD231PS   Z5, Z18, Z17
+	VFMADD231PS   Z6, Z18, Z17
+	VMOVUPS       Z9, Z18
+	VFMADD213PS   Z1, Z17, Z18
+	VFMADD213PS   Z2, Z17, Z18
+	VFMADD213PS   Z3, Z17, Z18
+	VFMADD213PS   Z4, Z17, Z18
+	VMULPS        Z19, Z17, Z17
+	VFMADD213PS.Z Z19, Z17, K1, Z18
+	VMOVUPS       Z18, 192(AX)
+	VADDPS        Z18, Z11, Z11
+	ADDQ          $0x00000100, CX
+	ADDQ          $0x00000100, DX
+	ADDQ          $0x00000100, AX
+	SUBQ          $0x00000040, R9
+	CMPQ          R9, $0x00000040
+	JAE           loop_30
+
+single_27:
+	CMPQ R9, $0x00000010
+	JB   tail_28
+
+loop1_31:
+	VMOVUPS       (CX), Z17
+	VSUBPS        Z10, Z17, Z17
+	VMOVUPS       (DX), Z18
+	VADDPS        Z18, Z12, Z12
+	VFMADD231PS   Z18, Z17, Z13
+	VMOVUPS       Z8, Z18
+	VFMADD231PS   Z0, Z17, Z18
+	VPSLLD        $0x17, Z18, Z19
+	VSUBPS        Z8, Z18, Z18
+	VCMPPS        $0x05, Z7, Z17, K1
+	VFMADD231PS   Z5, Z18, Z17
+	VFMADD231PS   Z6, Z18, Z17
+	VMOVUPS       Z9, Z18
+	VFMADD213PS   Z1, Z17, Z18
+	VFMADD213PS   Z2, Z17, Z18
+	VFMADD213PS   Z3, Z17, Z18
+	VFMADD213PS   Z4, Z17, Z18
+	VMULPS        Z19, Z17, Z17
+	VFMADD213PS.Z Z19, Z17, K1, Z18
+	VMOVUPS       Z18, (AX)
+	VADDPS        Z18, Z11, Z11
+	ADDQ          $0x00000040, CX
+	ADDQ          $0x00000040, DX
+	ADDQ          $0x00000040, AX
+	SUBQ          $0x00000010, R9
+	CMPQ          R9, $0x00000010
+	JAE           loop1_31
+
+tail_28:
+	TESTQ     R9, R9
+	JZ        done_29
+	CMPQ      BX, $0x10
+	JB        masked_32
+	VADDPS    Z14, Z12, Z12
+	VADDPS    Z15, Z13, Z13
+	VMOVUPS   Z16, -64(AX)(R9*4)
+	MOVL      $0xffff0000, R10
+	SHRXL     R9, R10, R10
+	KMOVW     R10, K1
+	VMOVAPS.Z Z16, K1, Z16
+	VADDPS    Z16, Z11, Z11
+	JMP       advance_33
+
+masked_32:
+	MOVL          $0xffffffff, R10
+	BZHIL         R9, R10, R10
+	KMOVW         R10, K1
+	VMOVUPS.Z     (CX), K1, Z17
+	VSUBPS        Z10, Z17, Z17
+	VMOVUPS.Z     (DX), K1, Z18
+	VMULPS        Z18, Z17, Z19
+	VMOVAPS.Z     Z19, K1, Z19
+	VMOVAPS.Z     Z18, K1, Z18
+	VMOVUPS       Z8, Z20
+	VFMADD231PS   Z0, Z17, Z20
+	VPSLLD        $0x17, Z20, Z21
+	VSUBPS        Z8, Z20, Z20
+	VCMPPS        $0x05, Z7, Z17, K2
+	VFMADD231PS   Z5, Z20, Z17
+	VFMADD231PS   Z6, Z20, Z17
+	VMOVUPS       Z9, Z20
+	VFMADD213PS   Z1, Z17, Z20
+	VFMADD213PS   Z2, Z17, Z20
+	VFMADD213PS   Z3, Z17, Z20
+	VFMADD213PS   Z4, Z17, Z20
+	VMULPS        Z21, Z17, Z17
+	VFMADD213PS.Z Z21, Z17, K2, Z20
+	VADDPS        Z18, Z12, Z12
+	VADDPS        Z19, Z13, Z13
+	VMOVUPS       Z20, K1, (AX)
+	VMOVAPS.Z     Z20, K1, Z20
+	VADDPS        Z20, Z11, Z11
+
+advance_33:
+	LEAQ (CX)(R9*4), CX
+	LEAQ (DX)(R9*4), DX
+	LEAQ (AX)(R9*4), AX
+
+done_29:
+	VMOVUPS       (SP), Z17
+	VCVTPS2PD     Y11, Z18
+	VEXTRACTF64X4 $0x01, Z11, Y11
+	VCVTPS2PD     Y11, Z11
+	VADDPD        Z18, Z17, Z17
+	VADDPD        Z11, Z17, Z17
+	VXORPS        Z11, Z11, Z11
+	VMOVUPS       Z17, (SP)
+	VMOVUPS       64(SP), Z17
+	VCVTPS2PD     Y12, Z18
+	VEXTRACTF64X4 $0x01, Z12, Y12
+	VCVTPS2PD     Y12, Z12
+	VADDPD        Z18, Z17, Z17
+	VADDPD        Z12, Z17, Z17
+	VXORPS        Z12, Z12, Z12
+	VMOVUPS       Z17, 64(SP)
+	VMOVUPS       128(SP), Z17
+	VCVTPS2PD     Y13, Z18
+	VEXTRACTF64X4 $0x01, Z13, Y13
+	VCVTPS2PD     Y13, Z13
+	VADDPD        Z18, Z17, Z17
+	VADDPD        Z13, Z17, Z17
+	VXORPS        Z13, Z13, Z13
+	VMOVUPS       Z17, 128(SP)
+	TESTQ         R8, R8
+	JNZ           block_26
+	VMOVUPS       (SP), Z10
+	MOVQ          z_base+104(FP), R8
+	VEXTRACTF64X4 $0x01, Z10, Y11
+	VADDPD        Y11, Y10, Y10
+	VEXTRACTF128  $0x01, Y10, X11
+	VADDPD        X11, X10, X10
+	VPERMILPD     $0x01, X10, X11
+	VADDSD        X11, X10, X10
+	MOVQ          m_len+88(FP), R9
+	SUBQ          DI, R9
+	VMOVSD        X10, (R8)(R9*8)
+	VMOVUPS       64(SP), Z10
+	MOVQ          tsum_base+128(FP), R8
+	VEXTRACTF64X4 $0x01, Z10, Y11
+	VADDPD        Y11, Y10, Y10
+	VEXTRACTF128  $0x01, Y10, X11
+	VADDPD        X11, X10, X10
+	VPERMILPD     $0x01, X10, X11
+	VADDSD        X11, X10, X10
+	MOVQ          m_len+88(FP), R9
+	SUBQ          DI, R9
+	VMOVSD        X10, (R8)(R9*8)
+	VMOVUPS       128(SP), Z10
+	MOVQ          td_base+152(FP), R8
+	VEXTRACTF64X4 $0x01, Z10, Y11
+	VADDPD        Y11, Y10, Y10
+	VEXTRACTF128  $0x01, Y10, X11
+	VADDPD        X11, X10, X10
+	VPERMILPD     $0x01, X10, X11
+	VADDSD        X11, X10, X10
+	MOVQ          m_len+88(FP), R9
+	SUBQ          DI, R9
+	VMOVSD        X10, (R8)(R9*8)
+	ADDQ          $0x04, SI
+	DECQ          DI
+	JNZ           row_24
+
+shaped_17:
+	VZEROUPPER
+	RET
+
+// func softGradRowsAVX512(grad []float32, targets []float32, cols int, c []float32, invRows float32)
+// Requires: AVX, AVX512F, BMI2
+TEXT ·softGradRowsAVX512(SB), NOSPLIT, $0-84
+	MOVQ         grad_base+0(FP), AX
+	MOVQ         targets_base+24(FP), CX
+	MOVQ         cols+48(FP), DX
+	MOVQ         c_base+56(FP), BX
+	MOVQ         c_len+64(FP), SI
+	VBROADCASTSS invRows+80(FP), Z0
+	CMPQ         DX, $0x10
+	JA           shape_2
+
+row_3:
+	VBROADCASTSS (BX), Z1
+	CMPQ         DX, $0x08
+	JBE          masked_4
+	VMOVUPS      -32(AX)(DX*4), Y2
+	VMOVUPS      -32(CX)(DX*4), Y3
+	VFMSUB213PS  Z3, Z1, Z2
+	VMULPS       Z0, Z2, Z2
+	VMOVUPS      (AX), Y4
+	VMOVUPS      (CX), Y3
+	VFMSUB213PS  Z3, Z1, Z4
+	VMULPS       Z0, Z4, Z4
+	VMOVUPS      Y4, (AX)
+	VMOVUPS      Y2, -32(AX)(DX*4)
+	JMP          halves_5
+
+masked_4:
+	MOVL        $0xffffffff, DI
+	BZHIL       DX, DI, DI
+	KMOVW       DI, K1
+	VMOVUPS.Z   (AX), K1, Z5
+	VMOVUPS.Z   (CX), K1, Z6
+	VFMSUB213PS Z6, Z1, Z5
+	VMULPS      Z0, Z5, Z5
+	VMOVUPS     Z5, K1, (AX)
+
+halves_5:
+	LEAQ (AX)(DX*4), AX
+	LEAQ (CX)(DX*4), CX
+	ADDQ $0x04, BX
+	DECQ SI
+	JNZ  row_3
+	JMP  shaped_1
+
+shape_2:
+	CMPQ DX, $0x20
+	JA   shape_6
+
+row_7:
+	VBROADCASTSS (BX), Z1
+	VMOVUPS      -64(AX)(DX*4), Z2
+	VFMSUB213PS  -64(CX)(DX*4), Z1, Z2
+	VMULPS       Z0, Z2, Z2
+	VMOVUPS      (AX), Z3
+	VFMSUB213PS  (CX), Z1, Z3
+	VMULPS       Z0, Z3, Z3
+	VMOVUPS      Z3, (AX)
+	VMOVUPS      Z2, -64(AX)(DX*4)
+	LEAQ         (AX)(DX*4), AX
+	LEAQ         (CX)(DX*4), CX
+	ADDQ         $0x04, BX
+	DECQ         SI
+	JNZ          row_7
+	JMP          shaped_1
+
+shape_6:
+row_8:
+	VBROADCASTSS (BX), Z1
+	MOVQ         DX, DI
+	ANDQ         $0x0f, DI
+	JZ           nopart_9
+	CMPQ         DX, $0x10
+	JB           nopart_9
+	VMOVUPS      -64(AX)(DX*4), Z2
+	VFMSUB213PS  -64(CX)(DX*4), Z1, Z2
+	VMULPS       Z0, Z2, Z2
+
+nopart_9:
+	MOVQ DX, DI
+	CMPQ DI, $0x00000040
+	JB   single_10
+
+loop_13:
+	VMOVUPS     (AX), Z3
+	VFMSUB213PS (CX), Z1, Z3
+	VMULPS      Z0, Z3, Z3
+	VMOVUPS     Z3, (AX)
+	VMOVUPS     64(AX), Z3
+	VFMSUB213PS 64(CX), Z1, Z3
+	VMULPS      Z0, Z3, Z3
+	VMOVUPS     Z3, 64(AX)
+	VMOVUPS     128(AX), Z3
+	VFMSUB213PS 128(CX), Z1, Z3
+	VMULPS      Z0, Z3, Z3
+	VMOVUPS     Z3, 128(AX)
+	VMOVUPS     192(AX), Z3
+	VFMSUB213PS 192(CX), Z1, Z3
+	VMULPS      Z0, Z3, Z3
+	VMOVUPS     Z3, 192(AX)
+	ADDQ        $0x00000100, AX
+	ADDQ        $0x00000100, CX
+	SUBQ        $0x00000040, DI
+	CMPQ        DI, $0x00000040
+	JAE         loop_13
+
+single_10:
+	CMPQ DI, $0x00000010
+	JB   tail_11
+
+loop1_14:
+	VMOVUPS     (AX), Z3
+	VFMSUB213PS (CX), Z1, Z3
+	VMULPS      Z0, Z3, Z3
+	VMOVUPS     Z3, (AX)
+	ADDQ        $0x00000040, AX
+	ADDQ        $0x00000040, CX
+	SUBQ        $0x00000010, DI
+	CMPQ        DI, $0x00000010
+	JAE         loop1_14
+
+tail_11:
+	TESTQ   DI, DI
+	JZ      done_12
+	CMPQ    DX, $0x10
+	JB      masked_15
+	VMOVUPS Z2, -64(AX)(DI*4)
+	JMP     advance_16
+
+masked_15:
+	MOVL        $0xffffffff, R8
+	BZHIL       DI, R8, R8
+	KMOVW       R8, K1
+	VMOVUPS.Z   (AX), K1, Z3
+	VMOVUPS.Z   (CX), K1, Z4
+	VFMSUB213PS Z4, Z1, Z3
+	VMULPS      Z0, Z3, Z3
+	VMOVUPS     Z3, K1, (AX)
+
+advance_16:
+	LEAQ (AX)(DI*4), AX
+	LEAQ (CX)(DI*4), CX
+
+done_12:
+	ADDQ $0x04, BX
+	DECQ SI
+	JNZ  row_8
+
+shaped_1:
+	VZEROUPPER
+	RET
+
+// func softmaxBackwardAVX512(dx []float32, s []float32, dy []float32, cols int)
+// Requires: AVX, AVX512DQ, AVX512F, BMI2, CMOV
+TEXT ·softmaxBackwardAVX512(SB), NOSPLIT, $0-80
+	MOVQ dx_base+0(FP), AX
+	MOVQ s_base+24(FP), CX
+	MOVQ dy_base+48(FP), DX
+	MOVQ cols+72(FP), BX
+	MOVQ s_len+32(FP), SI
+	LEAQ (CX)(SI*4), SI
+	CMPQ BX, $0x10
+	JA   shape_2
+
+row_3:
+	MOVQ        CX, DI
+	MOVQ        DX, R8
+	VXORPS      Z1, Z1, Z1
+	VXORPS      Z0, Z0, Z0
+	CMPQ        BX, $0x08
+	JBE         masked_4
+	VMOVUPS     -32(DI)(BX*4), Y2
+	VMOVUPS     -32(R8)(BX*4), Y3
+	VMULPS      Z3, Z2, Z2
+	LEAQ        -8(BX), R9
+	MOVL        $0x0000ff00, R10
+	SHRXL       R9, R10, R10
+	KMOVB       R10, K1
+	VMOVAPS.Z   Z2, K1, Z2
+	VMOVUPS     (DI), Y3
+	VMOVUPS     (R8), Y8
+	VFMADD231PS Z8, Z3, Z0
+	VADDPS      Z2, Z0, Z0
+	JMP         halves_5
+
+masked_4:
+	MOVL        $0xffffffff, R9
+	BZHIL       BX, R9, R9
+	KMOVW       R9, K1
+	VMOVUPS.Z   (DI), K1, Z4
+	VMOVUPS.Z   (R8), K1, Z5
+	VFMADD231PS Z5, Z4, Z0
+
+halves_5:
+	LEAQ          (DI)(BX*4), DI
+	LEAQ          (R8)(BX*4), R8
+	VCVTPS2PD     Y0, Z4
+	VEXTRACTF64X4 $0x01, Z0, Y0
+	VCVTPS2PD     Y0, Z0
+	VADDPD        Z4, Z1, Z1
+	VADDPD        Z0, Z1, Z1
+	VXORPS        Z0, Z0, Z0
+	VEXTRACTF64X4 $0x01, Z1, Y0
+	VADDPD        Y0, Y1, Y1
+	VEXTRACTF128  $0x01, Y1, X0
+	VADDPD        X0, X1, X1
+	VPERMILPD     $0x01, X1, X0
+	VADDSD        X0, X1, X1
+	VCVTSD2SS     X1, X1, X1
+	VBROADCASTSS  X1, Z0
+	CMPQ          BX, $0x08
+	JBE           masked_6
+	VMOVUPS       -32(DX)(BX*4), Y6
+	VSUBPS        Z0, Z6, Z6
+	VMOVUPS       -32(CX)(BX*4), Y3
+	VMULPS        Z3, Z6, Z6
+	VMOVUPS       (DX), Y7
+	VSUBPS        Z0, Z7, Z7
+	VMOVUPS       (CX), Y3
+	VMULPS        Z3, Z7, Z7
+	VMOVUPS       Y7, (AX)
+	VMOVUPS       Y6, -32(AX)(BX*4)
+	JMP           halves_7
+
+masked_6:
+	MOVL      $0xffffffff, DI
+	BZHIL     BX, DI, DI
+	KMOVW     DI, K1
+	VMOVUPS.Z (DX), K1, Z1
+	VSUBPS    Z0, Z1, Z1
+	VMOVUPS.Z (CX), K1, Z0
+	VMULPS    Z0, Z1, Z1
+	VMOVUPS   Z1, K1, (AX)
+
+halves_7:
+	LEAQ (CX)(BX*4), CX
+	LEAQ (DX)(BX*4), DX
+	LEAQ (AX)(BX*4), AX
+	CMPQ CX, SI
+	JB   row_3
+	JMP  shaped_1
+
+shape_2:
+	CMPQ BX, $0x20
+	JA   shape_8
+
+row_9:
+	MOVQ          CX, DI
+	MOVQ          DX, R8
+	VXORPS        Z1, Z1, Z1
+	VXORPS        Z0, Z0, Z0
+	VMOVUPS       -64(DI)(BX*4), Z2
+	VMULPS        -64(R8)(BX*4), Z2, Z2
+	LEAQ          -16(BX), R9
+	MOVL          $0xffff0000, R10
+	SHRXL         R9, R10, R9
+	KMOVW         R9, K1
+	VMOVAPS.Z     Z2, K1, Z2
+	VMOVUPS       (DI), Z3
+	VFMADD231PS   (R8), Z3, Z0
+	VADDPS        Z2, Z0, Z0
+	LEAQ          (DI)(BX*4), DI
+	LEAQ          (R8)(BX*4), R8
+	VCVTPS2PD     Y0, Z2
+	VEXTRACTF64X4 $0x01, Z0, Y0
+	VCVTPS2PD     Y0, Z0
+	VADDPD        Z2, Z1, Z1
+	VADDPD        Z0, Z1, Z1
+	VXORPS        Z0, Z0, Z0
+	VEXTRACTF64X4 $0x01, Z1, Y0
+	VADDPD        Y0, Y1, Y1
+	VEXTRACTF128  $0x01, Y1, X0
+	VADDPD        X0, X1, X1
+	VPERMILPD     $0x01, X1, X0
+	VADDSD        X0, X1, X1
+	VCVTSD2SS     X1, X1, X1
+	VBROADCASTSS  X1, Z0
+	VMOVUPS       -64(DX)(BX*4), Z1
+	VSUBPS        Z0, Z1, Z1
+	VMULPS        -64(CX)(BX*4), Z1, Z1
+	VMOVUPS       (DX), Z2
+	VSUBPS        Z0, Z2, Z2
+	VMULPS        (CX), Z2, Z2
+	VMOVUPS       Z2, (AX)
+	VMOVUPS       Z1, -64(AX)(BX*4)
+	LEAQ          (CX)(BX*4), CX
+	LEAQ          (DX)(BX*4), DX
+	LEAQ          (AX)(BX*4), AX
+	CMPQ          CX, SI
+	JB            row_9
+	JMP           shaped_1
+
+shape_8:
+row_10:
+	MOVQ      CX, DI
+	MOVQ      DX, R8
+	VXORPS    Z4, Z4, Z4
+	VXORPS    Z0, Z0, Z0
+	MOVQ      BX, R9
+	ANDQ      $0x0f, R9
+	JZ        nopart_11
+	CMPQ      BX, $0x10
+	JB        nopart_11
+	VMOVUPS   -64(DI)(BX*4), Z5
+	VMULPS    -64(R8)(BX*4), Z5, Z5
+	MOVL      $0xffff0000, R10
+	SHRXL     R9, R10, R9
+	KMOVW     R9, K1
+	VMOVAPS.Z Z5, K1, Z5
+
+nopart_11:
+	MOVQ BX, R9
+
+block_12:
+	MOVQ    $0x00000100, R10
+	CMPQ    R9, R10
+	CMOVQLT R9, R10
+	SUBQ    R10, R9
+	CMPQ    R10, $0x00000040
+	JB      single_13
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+
+loop_16:
+	VMOVUPS     (DI), Z6
+	VFMADD231PS (R8), Z6, Z0
+	VMOVUPS     64(DI), Z6
+	VFMADD231PS 64(R8), Z6, Z1
+	VMOVUPS     128(DI), Z6
+	VFMADD231PS 128(R8), Z6, Z2
+	VMOVUPS     192(DI), Z6
+	VFMADD231PS 192(R8), Z6, Z3
+	ADDQ        $0x00000100, DI
+	ADDQ        $0x00000100, R8
+	SUBQ        $0x00000040, R10
+	CMPQ        R10, $0x00000040
+	JAE         loop_16
+	VADDPS      Z1, Z0, Z0
+	VADDPS      Z3, Z2, Z2
+	VADDPS      Z2, Z0, Z0
+
+single_13:
+	CMPQ R10, $0x00000010
+	JB   tail_14
+
+loop1_17:
+	VMOVUPS     (DI), Z1
+	VFMADD231PS (R8), Z1, Z0
+	ADDQ        $0x00000040, DI
+	ADDQ        $0x00000040, R8
+	SUBQ        $0x00000010, R10
+	CMPQ        R10, $0x00000010
+	JAE         loop1_17
+
+tail_14:
+	TESTQ  R10, R10
+	JZ     done_15
+	CMPQ   BX, $0x10
+	JB     masked_18
+	VADDPS Z5, Z0, Z0
+	JMP    advance_19
+
+masked_18:
+	MOVL        $0xffffffff, R11
+	BZHIL       R10, R11, R11
+	KMOVW       R11, K1
+	VMOVUPS.Z   (DI), K1, Z1
+	VMOVUPS.Z   (R8), K1, Z2
+	VFMADD231PS Z2, Z1, Z0
+
+advance_19:
+	LEAQ (DI)(R10*4), DI
+	LEAQ (R8)(R10*4), R8
+
+done_15:
+	VCVTPS2PD     Y0, Z1
+	VEXTRACTF64X4 $0x01, Z0, Y0
+	VCVTPS2PD     Y0, Z0
+	VADDPD        Z1, Z4, Z4
+	VADDPD        Z0, Z4, Z4
+	VXORPS        Z0, Z0, Z0
+	TESTQ         R9, R9
+	JNZ           block_12
+	VEXTRACTF64X4 $0x01, Z4, Y0
+	VADDPD        Y0, Y4, Y4
+	VEXTRACTF128  $0x01, Y4, X0
+	VADDPD        X0, X4, X4
+	VPERMILPD     $0x01, X4, X0
+	VADDSD        X0, X4, X4
+	VCVTSD2SS     X4, X4, X4
+	VBROADCASTSS  X4, Z0
+	MOVQ          BX, DI
+	ANDQ          $0x0f, DI
+	JZ            nopart_20
+	CMPQ          BX, $0x10
+	JB            nopart_20
+	VMOVUPS       -64(DX)(BX*4), Z7
+	VSUBPS        Z0, Z7, Z7
+	VMULPS        -64(CX)(BX*4), Z7, Z7
+
+nopart_20:
+	MOVQ BX, DI
+	CMPQ DI, $0x00000040
+	JB   single_21
+
+loop_24:
+	VMOVUPS (DX), Z1
+	VSUBPS  Z0, Z1, Z1
+	VMULPS  (CX), Z1, Z1
+	VMOVUPS Z1, (AX)
+	VMOVUPS 64(DX), Z1
+	VSUBPS  Z0, Z1, Z1
+	VMULPS  64(CX), Z1, Z1
+	VMOVUPS Z1, 64(AX)
+	VMOVUPS 128(DX), Z1
+	VSUBPS  Z0, Z1, Z1
+	VMULPS  128(CX), Z1, Z1
+	VMOVUPS Z1, 128(AX)
+	VMOVUPS 192(DX), Z1
+	VSUBPS  Z0, Z1, Z1
+	VMULPS  192(CX), Z1, Z1
+	VMOVUPS Z1, 192(AX)
+	ADDQ    $0x00000100, CX
+	ADDQ    $0x00000100, DX
+	ADDQ    $0x00000100, AX
+	SUBQ    $0x00000040, DI
+	CMPQ    DI, $0x00000040
+	JAE     loop_24
+
+single_21:
+	CMPQ DI, $0x00000010
+	JB   tail_22
+
+loop1_25:
+	VMOVUPS (DX), Z1
+	VSUBPS  Z0, Z1, Z1
+	VMULPS  (CX), Z1, Z1
+	VMOVUPS Z1, (AX)
+	ADDQ    $0x00000040, CX
+	ADDQ    $0x00000040, DX
+	ADDQ    $0x00000040, AX
+	SUBQ    $0x00000010, DI
+	CMPQ    DI, $0x00000010
+	JAE     loop1_25
+
+tail_22:
+	TESTQ   DI, DI
+	JZ      done_23
+	CMPQ    BX, $0x10
+	JB      masked_26
+	VMOVUPS Z7, -64(AX)(DI*4)
+	JMP     advance_27
+
+masked_26:
+	MOVL      $0xffffffff, R8
+	BZHIL     DI, R8, R8
+	KMOVW     R8, K1
+	VMOVUPS.Z (DX), K1, Z1
+	VSUBPS    Z0, Z1, Z1
+	VMOVUPS.Z (CX), K1, Z0
+	VMULPS    Z0, Z1, Z1
+	VMOVUPS   Z1, K1, (AX)
+
+advance_27:
+	LEAQ (CX)(DI*4), CX
+	LEAQ (DX)(DI*4), DX
+	LEAQ (AX)(DI*4), AX
+
+done_23:
+	CMPQ CX, SI
+	JB   row_10
+
+shaped_1:
+	VZEROUPPER
+	RET
+
+// func logSoftmaxBackwardAVX512(dx []float32, logp []float32, dy []float32, cols int)
+// Requires: AVX, AVX512DQ, AVX512F, BMI2, CMOV
+TEXT ·logSoftmaxBackwardAVX512(SB), NOSPLIT, $0-80
+	MOVQ         dx_base+0(FP), AX
+	MOVQ         logp_base+24(FP), CX
+	MOVQ         dy_base+48(FP), DX
+	MOVQ         cols+72(FP), BX
+	MOVQ         logp_len+32(FP), SI
+	LEAQ         (CX)(SI*4), SI
+	VBROADCASTSS expLog2e<>+0(SB), Z0
+	VBROADCASTSS expC4<>+0(SB), Z1
+	VBROADCASTSS expC3<>+0(SB), Z2
+	VBROADCASTSS expC2<>+0(SB), Z3
+	VBROADCASTSS expC1<>+0(SB), Z4
+	VBROADCASTSS expNegLn2Hi<>+0(SB), Z5
+	VBROADCASTSS expNegLn2Lo<>+0(SB), Z6
+	VBROADCASTSS expCutoff<>+0(SB), Z7
+	VBROADCASTSS expMagic<>+0(SB), Z8
+	VBROADCASTSS expC5<>+0(SB), Z9
+	VXORPS       Z10, Z10, Z10
+	CMPQ         BX, $0x10
+	JA           shape_2
+
+row_3:
+	MOVQ      DX, DI
+	VXORPS    Z12, Z12, Z12
+	VXORPS    Z11, Z11, Z11
+	CMPQ      BX, $0x08
+	JBE       masked_4
+	VMOVUPS   -32(DI)(BX*4), Y13
+	LEAQ      -8(BX), R8
+	MOVL      $0x0000ff00, R9
+	SHRXL     R8, R9, R9
+	KMOVB     R9, K1
+	VMOVAPS.Z Z13, K1, Z13
+	VMOVUPS   (DI), Y14
+	VADDPS    Z14, Z11, Z11
+	VADDPS    Z13, Z11, Z11
+	JMP       halves_5
+
+masked_4:
+	MOVL      $0xffffffff, R8
+	BZHIL     BX, R8, R8
+	KMOVW     R8, K1
+	VMOVUPS.Z (DI), K1, Z15
+	VADDPS    Z15, Z11, Z11
+
+halves_5:
+	LEAQ          (DI)(BX*4), DI
+	VCVTPS2PD     Y11, Z15
+	VEXTRACTF64X4 $0x01, Z11, Y11
+	VCVTPS2PD     Y11, Z11
+	VADDPD        Z15, Z12, Z12
+	VADDPD        Z11, Z12, Z12
+	VXORPS        Z11, Z11, Z11
+	VEXTRACTF64X4 $0x01, Z12, Y11
+	VADDPD        Y11, Y12, Y12
+	VEXTRACTF128  $0x01, Y12, X11
+	VADDPD        X11, X12, X12
+	VPERMILPD     $0x01, X12, X11
+	VADDSD        X11, X12, X12
+	VCVTSD2SS     X12, X12, X12
+	VBROADCASTSS  X12, Z11
+	CMPQ          BX, $0x08
+	JBE           masked_6
+	VMOVUPS       -32(CX)(BX*4), Y14
+	VMINPS        Z14, Z10, Z12
+	VMOVUPS       Z8, Z15
+	VFMADD231PS   Z0, Z12, Z15
+	VPSLLD        $0x17, Z15, Z18
+	VSUBPS        Z8, Z15, Z15
+	VCMPPS        $0x05, Z7, Z12, K1
+	VFMADD231PS   Z5, Z15, Z12
+	VFMADD231PS   Z6, Z15, Z12
+	VMOVUPS       Z9, Z15
+	VFMADD213PS   Z1, Z12, Z15
+	VFMADD213PS   Z2, Z12, Z15
+	VFMADD213PS   Z3, Z12, Z15
+	VFMADD213PS   Z4, Z12, Z15
+	VMULPS        Z18, Z12, Z12
+	VFMADD213PS.Z Z18, Z12, K1, Z15
+	VMOVUPS       -32(DX)(BX*4), Y16
+	VFNMADD231PS  Z11, Z15, Z16
+	VMOVUPS       (CX), Y14
+	VMINPS        Z14, Z10, Z12
+	VMOVUPS       Z8, Z15
+	VFMADD231PS   Z0, Z12, Z15
+	VPSLLD        $0x17, Z15, Z18
+	VSUBPS        Z8, Z15, Z15
+	VCMPPS        $0x05, Z7, Z12, K1
+	VFMADD231PS   Z5, Z15, Z12
+	VFMADD231PS   Z6, Z15, Z12
+	VMOVUPS       Z9, Z15
+	VFMADD213PS   Z1, Z12, Z15
+	VFMADD213PS   Z2, Z12, Z15
+	VFMADD213PS   Z3, Z12, Z15
+	VFMADD213PS   Z4, Z12, Z15
+	VMULPS        Z18, Z12, Z12
+	VFMADD213PS.Z Z18, Z12, K1, Z15
+	VMOVUPS       (DX), Y17
+	VFNMADD231PS  Z11, Z15, Z17
+	VMOVUPS       Y17, (AX)
+	VMOVUPS       Y16, -32(AX)(BX*4)
+	JMP           halves_7
+
+masked_6:
+	MOVL          $0xffffffff, DI
+	BZHIL         BX, DI, DI
+	KMOVW         DI, K1
+	VMOVUPS.Z     (CX), K1, Z12
+	VMINPS        Z12, Z10, Z12
+	VMOVUPS       Z8, Z15
+	VFMADD231PS   Z0, Z12, Z15
+	VPSLLD        $0x17, Z15, Z18
+	VSUBPS        Z8, Z15, Z15
+	VCMPPS        $0x05, Z7, Z12, K2
+	VFMADD231PS   Z5, Z15, Z12
+	VFMADD231PS   Z6, Z15, Z12
+	VMOVUPS       Z9, Z15
+	VFMADD213PS   Z1, Z12, Z15
+	VFMADD213PS   Z2, Z12, Z15
+	VFMADD213PS   Z3, Z12, Z15
+	VFMADD213PS   Z4, Z12, Z15
+	VMULPS        Z18, Z12, Z12
+	VFMADD213PS.Z Z18, Z12, K2, Z15
+	VMOVUPS.Z     (DX), K1, Z12
+	VFNMADD231PS  Z11, Z15, Z12
+	VMOVUPS       Z12, K1, (AX)
+
+halves_7:
+	LEAQ (CX)(BX*4), CX
+	LEAQ (DX)(BX*4), DX
+	LEAQ (AX)(BX*4), AX
+	CMPQ CX, SI
+	JB   row_3
+	JMP  shaped_1
+
+shape_2:
+	CMPQ BX, $0x20
+	JA   shape_8
+
+row_9:
+	MOVQ          DX, DI
+	VXORPS        Z12, Z12, Z12
+	VXORPS        Z11, Z11, Z11
+	VMOVUPS       -64(DI)(BX*4), Z13
+	LEAQ          -16(BX), R8
+	MOVL          $0xffff0000, R9
+	SHRXL         R8, R9, R8
+	KMOVW         R8, K1
+	VMOVAPS.Z     Z13, K1, Z13
+	VADDPS        (DI), Z11, Z11
+	VADDPS        Z13, Z11, Z11
+	LEAQ          (DI)(BX*4), DI
+	VCVTPS2PD     Y11, Z13
+	VEXTRACTF64X4 $0x01, Z11, Y11
+	VCVTPS2PD     Y11, Z11
+	VADDPD        Z13, Z12, Z12
+	VADDPD        Z11, Z12, Z12
+	VXORPS        Z11, Z11, Z11
+	VEXTRACTF64X4 $0x01, Z12, Y11
+	VADDPD        Y11, Y12, Y12
+	VEXTRACTF128  $0x01, Y12, X11
+	VADDPD        X11, X12, X12
+	VPERMILPD     $0x01, X12, X11
+	VADDSD        X11, X12, X12
+	VCVTSD2SS     X12, X12, X12
+	VBROADCASTSS  X12, Z11
+	VMINPS        -64(CX)(BX*4), Z10, Z12
+	VMOVUPS       Z8, Z13
+	VFMADD231PS   Z0, Z12, Z13
+	VPSLLD        $0x17, Z13, Z14
+	VSUBPS        Z8, Z13, Z13
+	VCMPPS        $0x05, Z7, Z12, K1
+	VFMADD231PS   Z5, Z13, Z12
+	VFMADD231PS   Z6, Z13, Z12
+	VMOVUPS       Z9, Z13
+	VFMADD213PS   Z1, Z12, Z13
+	VFMADD213PS   Z2, Z12, Z13
+	VFMADD213PS   Z3, Z12, Z13
+	VFMADD213PS   Z4, Z12, Z13
+	VMULPS        Z14, Z12, Z12
+	VFMADD213PS.Z Z14, Z12, K1, Z13
+	VMOVUPS       -64(DX)(BX*4), Z12
+	VFNMADD231PS  Z11, Z13, Z12
+	VMINPS        (CX), Z10, Z13
+	VMOVUPS       Z8, Z14
+	VFMADD231PS   Z0, Z13, Z14
+	VPSLLD        $0x17, Z14, Z15
+	VSUBPS        Z8, Z14, Z14
+	VCMPPS        $0x05, Z7, Z13, K1
+	VFMADD231PS   Z5, Z14, Z13
+	VFMADD231PS   Z6, Z14, Z13
+	VMOVUPS       Z9, Z14
+	VFMADD213PS   Z1, Z13, Z14
+	VFMADD213PS   Z2, Z13, Z14
+	VFMADD213PS   Z3, Z13, Z14
+	VFMADD213PS   Z4, Z13, Z14
+	VMULPS        Z15, Z13, Z13
+	VFMADD213PS.Z Z15, Z13, K1, Z14
+	VMOVUPS       (DX), Z13
+	VFNMADD231PS  Z11, Z14, Z13
+	VMOVUPS       Z13, (AX)
+	VMOVUPS       Z12, -64(AX)(BX*4)
+	LEAQ          (CX)(BX*4), CX
+	LEAQ          (DX)(BX*4), DX
+	LEAQ          (AX)(BX*4), AX
+	CMPQ          CX, SI
+	JB            row_9
+	JMP           shaped_1
+
+shape_8:
+row_10:
+	MOVQ      DX, DI
+	VXORPS    Z15, Z15, Z15
+	VXORPS    Z11, Z11, Z11
+	MOVQ      BX, R8
+	ANDQ      $0x0f, R8
+	JZ        nopart_11
+	CMPQ      BX, $0x10
+	JB        nopart_11
+	VMOVUPS   -64(DI)(BX*4), Z16
+	MOVL      $0xffff0000, R9
+	SHRXL     R8, R9, R8
+	KMOVW     R8, K1
+	VMOVAPS.Z Z16, K1, Z16
+
+nopart_11:
+	MOVQ BX, R8
+
+block_12:
+	MOVQ    $0x00000100, R9
+	CMPQ    R8, R9
+	CMOVQLT R8, R9
+	SUBQ    R9, R8
+	CMPQ    R9, $0x00000040
+	JB      single_13
+	VXORPS  Z12, Z12, Z12
+	VXORPS  Z13, Z13, Z13
+	VXORPS  Z14, Z14, Z14
+
+loop_16:
+	VADDPS (DI), Z11, Z11
+	VADDPS 64(DI), Z12, Z12
+	VADDPS 128(DI), Z13, Z13
+	VADDPS 192(DI), Z14, Z14
+	ADDQ   $0x00000100, DI
+	SUBQ   $0x00000040, R9
+	CMPQ   R9, $0x00000040
+	JAE    loop_16
+	VADDPS Z12, Z11, Z11
+	VADDPS Z14, Z13, Z13
+	VADDPS Z13, Z11, Z11
+
+single_13:
+	CMPQ R9, $0x00000010
+	JB   tail_14
+
+loop1_17:
+	VADDPS (DI), Z11, Z11
+	ADDQ   $0x00000040, DI
+	SUBQ   $0x00000010, R9
+	CMPQ   R9, $0x00000010
+	JAE    loop1_17
+
+tail_14:
+	TESTQ  R9, R9
+	JZ     done_15
+	CMPQ   BX, $0x10
+	JB     masked_18
+	VADDPS Z16, Z11, Z11
+	JMP    advance_19
+
+masked_18:
+	MOVL      $0xffffffff, R10
+	BZHIL     R9, R10, R10
+	KMOVW     R10, K1
+	VMOVUPS.Z (DI), K1, Z12
+	VADDPS    Z12, Z11, Z11
+
+advance_19:
+	LEAQ (DI)(R9*4), DI
+
+done_15:
+	VCVTPS2PD     Y11, Z12
+	VEXTRACTF64X4 $0x01, Z11, Y11
+	VCVTPS2PD     Y11, Z11
+	VADDPD        Z12, Z15, Z15
+	VADDPD        Z11, Z15, Z15
+	VXORPS        Z11, Z11, Z11
+	TESTQ         R8, R8
+	JNZ           block_12
+	VEXTRACTF64X4 $0x01, Z15, Y11
+	VADDPD        Y11, Y15, Y15
+	VEXTRACTF128  $0x01, Y15, X11
+	VADDPD        X11, X15, X15
+	VPERMILPD     $0x01, X15, X11
+	VADDSD        X11, X15, X15
+	VCVTSD2SS     X15, X15, X15
+	VBROADCASTSS  X15, Z11
+	MOVQ          BX, DI
+	ANDQ          $0x0f, DI
+	JZ            nopart_20
+	CMPQ          BX, $0x10
+	JB            nopart_20
+	VMINPS        -64(CX)(BX*4), Z10, Z13
+	VMOVUPS       Z8, Z12
+	VFMADD231PS   Z0, Z13, Z12
+	VPSLLD        $0x17, Z12, Z14
+	VSUBPS        Z8, Z12, Z12
+	VCMPPS        $0x05, Z7, Z13, K1
+	VFMADD231PS   Z5, Z12, Z13
+	VFMADD231PS   Z6, Z12, Z13
+	VMOVUPS       Z9, Z12
+	VFMADD213PS   Z1, Z13, Z12
+	VFMADD213PS   Z2, Z13, Z12
+	VFMADD213PS   Z3, Z13, Z12
+	VFMADD213PS   Z4, Z13, Z12
+	VMULPS        Z14, Z13, Z13
+	VFMADD213PS.Z Z14, Z13, K1, Z12
+	VMOVUPS       -64(DX)(BX*4), Z17
+	VFNMADD231PS  Z11, Z12, Z17
+
+nopart_20:
+	MOVQ BX, DI
+	CMPQ DI, $0x00000040
+	JB   single_21
+
+loop_24:
+	VMINPS        (CX), Z10, Z12
+	VMOVUPS       Z8, Z13
+	VFMADD231PS   Z0, Z12, Z13
+	VPSLLD        $0x17, Z13, Z14
+	VSUBPS        Z8, Z13, Z13
+	VCMPPS        $0x05, Z7, Z12, K1
+	VFMADD231PS   Z5, Z13, Z12
+	VFMADD231PS   Z6, Z13, Z12
+	VMOVUPS       Z9, Z13
+	VFMADD213PS   Z1, Z12, Z13
+	VFMADD213PS   Z2, Z12, Z13
+	VFMADD213PS   Z3, Z12, Z13
+	VFMADD213PS   Z4, Z12, Z13
+	VMULPS        Z14, Z12, Z12
+	VFMADD213PS.Z Z14, Z12, K1, Z13
+	VMOVUPS       (DX), Z12
+	VFNMADD231PS  Z11, Z13, Z12
+	VMOVUPS       Z12, (AX)
+	VMINPS        64(CX), Z10, Z12
+	VMOVUPS       Z8, Z13
+	VFMADD231PS   Z0, Z12, Z13
+	VPSLLD        $0x17, Z13, Z14
+	VSUBPS        Z8, Z13, Z13
+	VCMPPS        $0x05, Z7, Z12, K1
+	VFMADD231PS   Z5, Z13, Z12
+	VFMADD231PS   Z6, Z13, Z12
+	VMOVUPS       Z9, Z13
+	VFMADD213PS   Z1, Z12, Z13
+	VFMADD213PS   Z2, Z12, Z13
+	VFMADD213PS   Z3, Z12, Z13
+	VFMADD213PS   Z4, Z12, Z13
+	VMULPS        Z14, Z12, Z12
+	VFMADD213PS.Z Z14, Z12, K1, Z13
+	VMOVUPS       64(DX), Z12
+	VFNMADD231PS  Z11, Z13, Z12
+	VMOVUPS       Z12, 64(AX)
+	VMINPS        128(CX), Z10, Z12
+	VMOVUPS       Z8, Z13
+	VFMADD231PS   Z0, Z12, Z13
+	VPSLLD        $0x17, Z13, Z14
+	VSUBPS        Z8, Z13, Z13
+	VCMPPS        $0x05, Z7, Z12, K1
+	VFMADD231PS   Z5, Z13, Z12
+	VFMADD231PS   Z6, Z13, Z12
+	VMOVUPS       Z9, Z13
+	VFMADD213PS   Z1, Z12, Z13
+	VFMADD213PS   Z2, Z12, Z13
+	VFMADD213PS   Z3, Z12, Z13
+	VFMADD213PS   Z4, Z12, Z13
+	VMULPS        Z14, Z12, Z12
+	VFMADD213PS.Z Z14, Z12, K1, Z13
+	VMOVUPS       128(DX), Z12
+	VFNMADD231PS  Z11, Z13, Z12
+	VMOVUPS       Z12, 128(AX)
+	VMINPS        192(CX), Z10, Z12
+	VMOVUPS       Z8, Z13
+	VFMADD231PS   Z0, Z12, Z13
+	VPSLLD        $0x17, Z13, Z14
+	VSUBPS        Z8, Z13, Z13
+	VCMPPS        $0x05, Z7, Z12, K1
+	VFMADD231PS   Z5, Z13, Z12
+	VFMADD231PS   Z6, Z13, Z12
+	VMOVUPS       Z9, Z13
+	VFMADD213PS   Z1, Z12, Z13
+	VFMADD213PS   Z2, Z12, Z13
+	VFMADD213PS   Z3, Z12, Z13
+	VFMADD213PS   Z4, Z12, Z13
+	VMULPS        Z14, Z12, Z12
+	VFMADD213PS.Z Z14, Z12, K1, Z13
+	VMOVUPS       192(DX), Z12
+	VFNMADD231PS  Z11, Z13, Z12
+	VMOVUPS       Z12, 192(AX)
+	ADDQ          $0x00000100, CX
+	ADDQ          $0x00000100, DX
+	ADDQ          $0x00000100, AX
+	SUBQ          $0x00000040, DI
+	CMPQ          DI, $0x00000040
+	JAE           loop_24
+
+single_21:
+	CMPQ DI, $0x00000010
+	JB   tail_22
+
+loop1_25:
+	VMINPS        (CX), Z10, Z12
+	VMOVUPS       Z8, Z13
+	VFMADD231PS   Z0, Z12, Z13
+	VPSLLD        $0x17, Z13, Z14
+	VSUBPS        Z8, Z13, Z13
+	VCMPPS        $0x05, Z7, Z12, K1
+	VFMADD231PS   Z5, Z13, Z12
+	VFMADD231PS   Z6, Z13, Z12
+	VMOVUPS       Z9, Z13
+	VFMADD213PS   Z1, Z12, Z13
+	VFMADD213PS   Z2, Z12, Z13
+	VFMADD213PS   Z3, Z12, Z13
+	VFMADD213PS   Z4, Z12, Z13
+	VMULPS        Z14, Z12, Z12
+	VFMADD213PS.Z Z14, Z12, K1, Z13
+	VMOVUPS       (DX), Z12
+	VFNMADD231PS  Z11, Z13, Z12
+	VMOVUPS       Z12, (AX)
+	ADDQ          $0x00000040, CX
+	ADDQ          $0x00000040, DX
+	ADDQ          $0x00000040, AX
+	SUBQ          $0x00000010, DI
+	CMPQ          DI, $0x00000010
+	JAE           loop1_25
+
+tail_22:
+	TESTQ   DI, DI
+	JZ      done_23
+	CMPQ    BX, $0x10
+	JB      masked_26
+	VMOVUPS Z17, -64(AX)(DI*4)
+	JMP     advance_27
+
+masked_26:
+	MOVL          $0xffffffff, R8
+	BZHIL         DI, R8, R8
+	KMOVW         R8, K1
+	VMOVUPS.Z     (CX), K1, Z12
+	VMINPS        Z12, Z10, Z12
+	VMOVUPS       Z8, Z13
+	VFMADD231PS   Z0, Z12, Z13
+	VPSLLD        $0x17, Z13, Z14
+	VSUBPS        Z8, Z13, Z13
+	VCMPPS        $0x05, Z7, Z12, K2
+	VFMADD231PS   Z5, Z13, Z12
+	VFMADD231PS   Z6, Z13, Z12
+	VMOVUPS       Z9, Z13
+	VFMADD213PS   Z1, Z12, Z13
+	VFMADD213PS   Z2, Z12, Z13
+	VFMADD213PS   Z3, Z12, Z13
+	VFMADD213PS   Z4, Z12, Z13
+	VMULPS        Z14, Z12, Z12
+	VFMADD213PS.Z Z14, Z12, K2, Z13
+	VMOVUPS.Z     (DX), K1, Z12
+	VFNMADD231PS  Z11, Z13, Z12
+	VMOVUPS       Z12, K1, (AX)
+
+advance_27:
+	LEAQ (CX)(DI*4), CX
+	LEAQ (DX)(DI*4), DX
+	LEAQ (AX)(DI*4), AX
+
+done_23:
+	CMPQ CX, SI
+	JB   row_10
+
+shaped_1:
+	VZEROUPPER
+	RET
+
+// func gerAVX512(a []float32, lda int, alpha float32, x []float32, y []float32)
+// Requires: AVX, AVX512F, BMI2
+TEXT ·gerAVX512(SB), NOSPLIT, $0-88
+	MOVQ         a_base+0(FP), AX
+	MOVQ         lda+24(FP), CX
+	SHLQ         $0x02, CX
+	MOVQ         x_base+40(FP), DX
+	MOVQ         y_base+64(FP), BX
+	MOVQ         x_len+48(FP), SI
+	LEAQ         (DX)(SI*4), SI
+	MOVQ         y_len+72(FP), DI
+	VBROADCASTSS alpha+32(FP), Z0
+	CMPQ         DI, $0x40
+	JA           wide_2
+	CMPQ         DI, $0x10
+	JAE          narrow_3
+	CMPQ         DI, $0x08
+	JA           halves_4
+	MOVL         $0xffffffff, R8
+	BZHIL        DI, R8, DI
+	KMOVW        DI, K1
+	VMOVUPS.Z    (BX), K1, Z1
+
+row_5:
+	VBROADCASTSS (DX), Z2
+	VMULPS       Z0, Z2, Z2
+	VMOVUPS.Z    (AX), K1, Z3
+	VFMADD231PS  Z1, Z2, Z3
+	VMOVUPS      Z3, K1, (AX)
+	ADDQ         CX, AX
+	ADDQ         $0x04, DX
+	CMPQ         DX, SI
+	JB           row_5
+	JMP          done_1
+
+halves_4:
+	VMOVUPS (BX), Y1
+	VMOVUPS -32(BX)(DI*4), Y2
+
+row_6:
+	VBROADCASTSS (DX), Z3
+	VMULPS       Z0, Z3, Z3
+	VMOVUPS      (AX), Y4
+	VFMADD231PS  Z1, Z3, Z4
+	VMOVUPS      -32(AX)(DI*4), Y5
+	VFMADD231PS  Z2, Z3, Z5
+	VMOVUPS      Y4, (AX)
+	VMOVUPS      Y5, -32(AX)(DI*4)
+	ADDQ         CX, AX
+	ADDQ         $0x04, DX
+	CMPQ         DX, SI
+	JB           row_6
+	JMP          done_1
+
+narrow_3:
+	CMPQ    DI, $0x10
+	JA      narrow_7
+	VMOVUPS -64(BX)(DI*4), Z1
+
+row_8:
+	VBROADCASTSS (DX), Z2
+	VMULPS       Z0, Z2, Z2
+	VMOVUPS      -64(AX)(DI*4), Z3
+	VFMADD231PS  Z1, Z2, Z3
+	VMOVUPS      Z3, -64(AX)(DI*4)
+	ADDQ         CX, AX
+	ADDQ         $0x04, DX
+	CMPQ         DX, SI
+	JB           row_8
+	JMP          done_1
+
+narrow_7:
+	CMPQ    DI, $0x20
+	JA      narrow_9
+	VMOVUPS (BX), Z1
+	VMOVUPS -64(BX)(DI*4), Z2
+
+row_10:
+	VBROADCASTSS (DX), Z3
+	VMULPS       Z0, Z3, Z3
+	VMOVUPS      (AX), Z4
+	VFMADD231PS  Z1, Z3, Z4
+	VMOVUPS      -64(AX)(DI*4), Z5
+	VFMADD231PS  Z2, Z3, Z5
+	VMOVUPS      Z4, (AX)
+	VMOVUPS      Z5, -64(AX)(DI*4)
+	ADDQ         CX, AX
+	ADDQ         $0x04, DX
+	CMPQ         DX, SI
+	JB           row_10
+	JMP          done_1
+
+narrow_9:
+	CMPQ    DI, $0x30
+	JA      narrow_11
+	VMOVUPS (BX), Z1
+	VMOVUPS 64(BX), Z2
+	VMOVUPS -64(BX)(DI*4), Z3
+
+row_12:
+	VBROADCASTSS (DX), Z4
+	VMULPS       Z0, Z4, Z4
+	VMOVUPS      (AX), Z5
+	VFMADD231PS  Z1, Z4, Z5
+	VMOVUPS      64(AX), Z6
+	VFMADD231PS  Z2, Z4, Z6
+	VMOVUPS      -64(AX)(DI*4), Z7
+	VFMADD231PS  Z3, Z4, Z7
+	VMOVUPS      Z5, (AX)
+	VMOVUPS      Z6, 64(AX)
+	VMOVUPS      Z7, -64(AX)(DI*4)
+	ADDQ         CX, AX
+	ADDQ         $0x04, DX
+	CMPQ         DX, SI
+	JB           row_12
+	JMP          done_1
+
+narrow_11:
+	CMPQ    DI, $0x40
+	JA      narrow_13
+	VMOVUPS (BX), Z1
+	VMOVUPS 64(BX), Z2
+	VMOVUPS 128(BX), Z3
+	VMOVUPS -64(BX)(DI*4), Z4
+
+row_14:
+	VBROADCASTSS (DX), Z5
+	VMULPS       Z0, Z5, Z5
+	VMOVUPS      (AX), Z6
+	VFMADD231PS  Z1, Z5, Z6
+	VMOVUPS      64(AX), Z7
+	VFMADD231PS  Z2, Z5, Z7
+	VMOVUPS      128(AX), Z8
+	VFMADD231PS  Z3, Z5, Z8
+	VMOVUPS      -64(AX)(DI*4), Z9
+	VFMADD231PS  Z4, Z5, Z9
+	VMOVUPS      Z6, (AX)
+	VMOVUPS      Z7, 64(AX)
+	VMOVUPS      Z8, 128(AX)
+	VMOVUPS      Z9, -64(AX)(DI*4)
+	ADDQ         CX, AX
+	ADDQ         $0x04, DX
+	CMPQ         DX, SI
+	JB           row_14
+	JMP          done_1
+
+narrow_13:
+wide_2:
+row_15:
+	VBROADCASTSS (DX), Z1
+	VMULPS       Z0, Z1, Z1
+	MOVQ         AX, R8
+	MOVQ         BX, R9
+	MOVQ         DI, R10
+	ANDQ         $0x0f, R10
+	JZ           nopart_16
+	CMPQ         DI, $0x10
+	JB           nopart_16
+	VMOVUPS      -64(R8)(DI*4), Z2
+	VFMADD231PS  -64(R9)(DI*4), Z1, Z2
+
+nopart_16:
+	MOVQ DI, R10
+	CMPQ R10, $0x00000040
+	JB   single_17
+
+loop_20:
+	VMOVUPS     (R8), Z3
+	VFMADD231PS (R9), Z1, Z3
+	VMOVUPS     Z3, (R8)
+	VMOVUPS     64(R8), Z3
+	VFMADD231PS 64(R9), Z1, Z3
+	VMOVUPS     Z3, 64(R8)
+	VMOVUPS     128(R8), Z3
+	VFMADD231PS 128(R9), Z1, Z3
+	VMOVUPS     Z3, 128(R8)
+	VMOVUPS     192(R8), Z3
+	VFMADD231PS 192(R9), Z1, Z3
+	VMOVUPS     Z3, 192(R8)
+	ADDQ        $0x00000100, R9
+	ADDQ        $0x00000100, R8
+	SUBQ        $0x00000040, R10
+	CMPQ        R10, $0x00000040
+	JAE         loop_20
+
+single_17:
+	CMPQ R10, $0x00000010
+	JB   tail_18
+
+loop1_21:
+	VMOVUPS     (R8), Z3
+	VFMADD231PS (R9), Z1, Z3
+	VMOVUPS     Z3, (R8)
+	ADDQ        $0x00000040, R9
+	ADDQ        $0x00000040, R8
+	SUBQ        $0x00000010, R10
+	CMPQ        R10, $0x00000010
+	JAE         loop1_21
+
+tail_18:
+	TESTQ   R10, R10
+	JZ      done_19
+	CMPQ    DI, $0x10
+	JB      masked_22
+	VMOVUPS Z2, -64(R8)(R10*4)
+	JMP     advance_23
+
+masked_22:
+	MOVL        $0xffffffff, R11
+	BZHIL       R10, R11, R11
+	KMOVW       R11, K1
+	VMOVUPS.Z   (R8), K1, Z3
+	VMOVUPS.Z   (R9), K1, Z4
+	VFMADD231PS Z4, Z1, Z3
+	VMOVUPS     Z3, K1, (R8)
+
+advance_23:
+	LEAQ (R9)(R10*4), R9
+	LEAQ (R8)(R10*4), R8
+
+done_19:
+	ADDQ CX, AX
+	ADDQ $0x04, DX
+	CMPQ DX, SI
+	JB   row_15
+
+done_1:
+	VZEROUPPER
+	RET
+
+// func gerBatchAVX512(a []float32, lda int, alpha float32, x []float32, m int, y []float32, n int)
+// Requires: AVX, AVX512F, BMI2
+TEXT ·gerBatchAVX512(SB), NOSPLIT, $16-104
+	MOVQ         a_base+0(FP), AX
+	MOVQ         lda+24(FP), CX
+	SHLQ         $0x02, CX
+	MOVQ         x_base+40(FP), DX
+	MOVQ         m+64(FP), BX
+	SHLQ         $0x02, BX
+	MOVQ         y_base+72(FP), SI
+	MOVQ         n+96(FP), DI
+	SHLQ         $0x02, DI
+	VBROADCASTSS alpha+32(FP), Z0
+	MOVQ         x_len+48(FP), R8
+	LEAQ         (DX)(R8*4), R8
+	MOVQ         R8, (SP)
+	MOVQ         m+64(FP), R8
+	MOVQ         R8, 8(SP)
+	CMPQ         8(SP), $0x08
+	JB           rows1_1
+
+rows_3:
+	MOVQ AX, R8
+	MOVQ SI, R9
+	MOVQ n+96(FP), R10
+	CMPQ R10, $0x00000020
+	JB   cols_5
+
+tiles_6:
+	MOVQ    R8, R11
+	VMOVUPS (R11), Z1
+	VMOVUPS 64(R11), Z2
+	ADDQ    CX, R11
+	VMOVUPS (R11), Z3
+	VMOVUPS 64(R11), Z4
+	ADDQ    CX, R11
+	VMOVUPS (R11), Z5
+	VMOVUPS 64(R11), Z6
+	ADDQ    CX, R11
+	VMOVUPS (R11), Z7
+	VMOVUPS 64(R11), Z8
+	ADDQ    CX, R11
+	VMOVUPS (R11), Z9
+	VMOVUPS 64(R11), Z10
+	ADDQ    CX, R11
+	VMOVUPS (R11), Z11
+	VMOVUPS 64(R11), Z12
+	ADDQ    CX, R11
+	VMOVUPS (R11), Z13
+	VMOVUPS 64(R11), Z14
+	ADDQ    CX, R11
+	VMOVUPS (R11), Z15
+	VMOVUPS 64(R11), Z16
+	MOVQ    DX, R11
+	MOVQ    R9, R12
+
+samples_7:
+	VMOVUPS         (R12), Z17
+	VMOVUPS         64(R12), Z18
+	VBROADCASTF32X4 (R11), Z19
+	VMULPS          Z0, Z19, Z19
+	VSHUFPS         $0x00, Z19, Z19, Z20
+	VFMADD231PS     Z17, Z20, Z1
+	VFMADD231PS     Z18, Z20, Z2
+	VSHUFPS         $0x55, Z19, Z19, Z20
+	VFMADD231PS     Z17, Z20, Z3
+	VFMADD231PS     Z18, Z20, Z4
+	VSHUFPS         $0xaa, Z19, Z19, Z20
+	VFMADD231PS     Z17, Z20, Z5
+	VFMADD231PS     Z18, Z20, Z6
+	VSHUFPS         $0xff, Z19, Z19, Z19
+	VFMADD231PS     Z17, Z19, Z7
+	VFMADD231PS     Z18, Z19, Z8
+	VBROADCASTF32X4 16(R11), Z19
+	VMULPS          Z0, Z19, Z19
+	VSHUFPS         $0x00, Z19, Z19, Z20
+	VFMADD231PS     Z17, Z20, Z9
+	VFMADD231PS     Z18, Z20, Z10
+	VSHUFPS         $0x55, Z19, Z19, Z20
+	VFMADD231PS     Z17, Z20, Z11
+	VFMADD231PS     Z18, Z20, Z12
+	VSHUFPS         $0xaa, Z19, Z19, Z20
+	VFMADD231PS     Z17, Z20, Z13
+	VFMADD231PS     Z18, Z20, Z14
+	VSHUFPS         $0xff, Z19, Z19, Z19
+	VFMADD231PS     Z17, Z19, Z15
+	VFMADD231PS     Z18, Z19, Z16
+	ADDQ            BX, R11
+	ADDQ            DI, R12
+	CMPQ            R11, (SP)
+	JB              samples_7
+	MOVQ            R8, R11
+	VMOVUPS         Z1, (R11)
+	VMOVUPS         Z2, 64(R11)
+	ADDQ            CX, R11
+	VMOVUPS         Z3, (R11)
+	VMOVUPS         Z4, 64(R11)
+	ADDQ            CX, R11
+	VMOVUPS         Z5, (R11)
+	VMOVUPS         Z6, 64(R11)
+	ADDQ            CX, R11
+	VMOVUPS         Z7, (R11)
+	VMOVUPS         Z8, 64(R11)
+	ADDQ            CX, R11
+	VMOVUPS         Z9, (R11)
+	VMOVUPS         Z10, 64(R11)
+	ADDQ            CX, R11
+	VMOVUPS         Z11, (R11)
+	VMOVUPS         Z12, 64(R11)
+	ADDQ            CX, R11
+	VMOVUPS         Z13, (R11)
+	VMOVUPS         Z14, 64(R11)
+	ADDQ            CX, R11
+	VMOVUPS         Z15, (R11)
+	VMOVUPS         Z16, 64(R11)
+	ADDQ            $0x00000080, R8
+	ADDQ            $0x00000080, R9
+	SUBQ            $0x00000020, R10
+	CMPQ            R10, $0x00000020
+	JAE             tiles_6
+
+cols_5:
+	CMPQ    R10, $0x00000011
+	JB      cols_8
+	MOVQ    R8, R11
+	VMOVUPS (R11), Z1
+	VMOVUPS -64(R11)(R10*4), Z2
+	ADDQ    CX, R11
+	VMOVUPS (R11), Z3
+	VMOVUPS -64(R11)(R10*4), Z4
+	ADDQ    CX, R11
+	VMOVUPS (R11), Z5
+	VMOVUPS -64(R11)(R10*4), Z6
+	ADDQ    CX, R11
+	VMOVUPS (R11), Z7
+	VMOVUPS -64(R11)(R10*4), Z8
+	ADDQ    CX, R11
+	VMOVUPS (R11), Z9
+	VMOVUPS -64(R11)(R10*4), Z10
+	ADDQ    CX, R11
+	VMOVUPS (R11), Z11
+	VMOVUPS -64(R11)(R10*4), Z12
+	ADDQ    CX, R11
+	VMOVUPS (R11), Z13
+	VMOVUPS -64(R11)(R10*4), Z14
+	ADDQ    CX, R11
+	VMOVUPS (R11), Z15
+	VMOVUPS -64(R11)(R10*4), Z16
+	MOVQ    DX, R11
+
+samples_9:
+	VMOVUPS         (R9), Z17
+	VMOVUPS         -64(R9)(R10*4), Z18
+	VBROADCASTF32X4 (R11), Z19
+	VMULPS          Z0, Z19, Z19
+	VSHUFPS         $0x00, Z19, Z19, Z20
+	VFMADD231PS     Z17, Z20, Z1
+	VFMADD231PS     Z18, Z20, Z2
+	VSHUFPS         $0x55, Z19, Z19, Z20
+	VFMADD231PS     Z17, Z20, Z3
+	VFMADD231PS     Z18, Z20, Z4
+	VSHUFPS         $0xaa, Z19, Z19, Z20
+	VFMADD231PS     Z17, Z20, Z5
+	VFMADD231PS     Z18, Z20, Z6
+	VSHUFPS         $0xff, Z19, Z19, Z19
+	VFMADD231PS     Z17, Z19, Z7
+	VFMADD231PS     Z18, Z19, Z8
+	VBROADCASTF32X4 16(R11), Z19
+	VMULPS          Z0, Z19, Z19
+	VSHUFPS         $0x00, Z19, Z19, Z20
+	VFMADD231PS     Z17, Z20, Z9
+	VFMADD231PS     Z18, Z20, Z10
+	VSHUFPS         $0x55, Z19, Z19, Z20
+	VFMADD231PS     Z17, Z20, Z11
+	VFMADD231PS     Z18, Z20, Z12
+	VSHUFPS         $0xaa, Z19, Z19, Z20
+	VFMADD231PS     Z17, Z20, Z13
+	VFMADD231PS     Z18, Z20, Z14
+	VSHUFPS         $0xff, Z19, Z19, Z19
+	VFMADD231PS     Z17, Z19, Z15
+	VFMADD231PS     Z18, Z19, Z16
+	ADDQ            BX, R11
+	ADDQ            DI, R9
+	CMPQ            R11, (SP)
+	JB              samples_9
+	VMOVUPS         Z1, (R8)
+	VMOVUPS         Z2, -64(R8)(R10*4)
+	ADDQ            CX, R8
+	VMOVUPS         Z3, (R8)
+	VMOVUPS         Z4, -64(R8)(R10*4)
+	ADDQ            CX, R8
+	VMOVUPS         Z5, (R8)
+	VMOVUPS         Z6, -64(R8)(R10*4)
+	ADDQ            CX, R8
+	VMOVUPS         Z7, (R8)
+	VMOVUPS         Z8, -64(R8)(R10*4)
+	ADDQ            CX, R8
+	VMOVUPS         Z9, (R8)
+	VMOVUPS         Z10, -64(R8)(R10*4)
+	ADDQ            CX, R8
+	VMOVUPS         Z11, (R8)
+	VMOVUPS         Z12, -64(R8)(R10*4)
+	ADDQ            CX, R8
+	VMOVUPS         Z13, (R8)
+	VMOVUPS         Z14, -64(R8)(R10*4)
+	ADDQ            CX, R8
+	VMOVUPS         Z15, (R8)
+	VMOVUPS         Z16, -64(R8)(R10*4)
+	JMP             coldone_4
+
+cols_8:
+	CMPQ    R10, $0x00000010
+	JB      cols_10
+	MOVQ    R8, R11
+	VMOVUPS -64(R11)(R10*4), Z1
+	ADDQ    CX, R11
+	VMOVUPS -64(R11)(R10*4), Z2
+	ADDQ    CX, R11
+	VMOVUPS -64(R11)(R10*4), Z3
+	ADDQ    CX, R11
+	VMOVUPS -64(R11)(R10*4), Z4
+	ADDQ    CX, R11
+	VMOVUPS -64(R11)(R10*4), Z5
+	ADDQ    CX, R11
+	VMOVUPS -64(R11)(R10*4), Z6
+	ADDQ    CX, R11
+	VMOVUPS -64(R11)(R10*4), Z7
+	ADDQ    CX, R11
+	VMOVUPS -64(R11)(R10*4), Z8
+	MOVQ    DX, R11
+
+samples_11:
+	VMOVUPS         -64(R9)(R10*4), Z9
+	VBROADCASTF32X4 (R11), Z10
+	VMULPS          Z0, Z10, Z10
+	VSHUFPS         $0x00, Z10, Z10, Z11
+	VFMADD231PS     Z9, Z11, Z1
+	VSHUFPS         $0x55, Z10, Z10, Z11
+	VFMADD231PS     Z9, Z11, Z2
+	VSHUFPS         $0xaa, Z10, Z10, Z11
+	VFMADD231PS     Z9, Z11, Z3
+	VSHUFPS         $0xff, Z10, Z10, Z10
+	VFMADD231PS     Z9, Z10, Z4
+	VBROADCASTF32X4 16(R11), Z10
+	VMULPS          Z0, Z10, Z10
+	VSHUFPS         $0x00, Z10, Z10, Z11
+	VFMADD231PS     Z9, Z11, Z5
+	VSHUFPS         $0x55, Z10, Z10, Z11
+	VFMADD231PS     Z9, Z11, Z6
+	VSHUFPS         $0xaa, Z10, Z10, Z11
+	VFMADD231PS     Z9, Z11, Z7
+	VSHUFPS         $0xff, Z10, Z10, Z10
+	VFMADD231PS     Z9, Z10, Z8
+	ADDQ            BX, R11
+	ADDQ            DI, R9
+	CMPQ            R11, (SP)
+	JB              samples_11
+	VMOVUPS         Z1, -64(R8)(R10*4)
+	ADDQ            CX, R8
+	VMOVUPS         Z2, -64(R8)(R10*4)
+	ADDQ            CX, R8
+	VMOVUPS         Z3, -64(R8)(R10*4)
+	ADDQ            CX, R8
+	VMOVUPS         Z4, -64(R8)(R10*4)
+	ADDQ            CX, R8
+	VMOVUPS         Z5, -64(R8)(R10*4)
+	ADDQ            CX, R8
+	VMOVUPS         Z6, -64(R8)(R10*4)
+	ADDQ            CX, R8
+	VMOVUPS         Z7, -64(R8)(R10*4)
+	ADDQ            CX, R8
+	VMOVUPS         Z8, -64(R8)(R10*4)
+	JMP             coldone_4
+
+cols_10:
+	TESTQ     R10, R10
+	JZ        coldone_4
+	MOVL      $0xffffffff, R11
+	BZHIL     R10, R11, R10
+	KMOVW     R10, K1
+	MOVQ      R8, R10
+	VMOVUPS.Z (R10), K1, Z1
+	ADDQ      CX, R10
+	VMOVUPS.Z (R10), K1, Z2
+	ADDQ      CX, R10
+	VMOVUPS.Z (R10), K1, Z3
+	ADDQ      CX, R10
+	VMOVUPS.Z (R10), K1, Z4
+	ADDQ      CX, R10
+	VMOVUPS.Z (R10), K1, Z5
+	ADDQ      CX, R10
+	VMOVUPS.Z (R10), K1, Z6
+	ADDQ      CX, R10
+	VMOVUPS.Z (R10), K1, Z7
+	ADDQ      CX, R10
+	VMOVUPS.Z (R10), K1, Z8
+	MOVQ      DX, R10
+
+samples_12:
+	VMOVUPS.Z       (R9), K1, Z9
+	VBROADCASTF32X4 (R10), Z10
+	VMULPS          Z0, Z10, Z10
+	VSHUFPS         $0x00, Z10, Z10, Z11
+	VFMADD231PS     Z9, Z11, Z1
+	VSHUFPS         $0x55, Z10, Z10, Z11
+	VFMADD231PS     Z9, Z11, Z2
+	VSHUFPS         $0xaa, Z10, Z10, Z11
+	VFMADD231PS     Z9, Z11, Z3
+	VSHUFPS         $0xff, Z10, Z10, Z10
+	VFMADD231PS     Z9, Z10, Z4
+	VBROADCASTF32X4 16(R10), Z10
+	VMULPS          Z0, Z10, Z10
+	VSHUFPS         $0x00, Z10, Z10, Z11
+	VFMADD231PS     Z9, Z11, Z5
+	VSHUFPS         $0x55, Z10, Z10, Z11
+	VFMADD231PS     Z9, Z11, Z6
+	VSHUFPS         $0xaa, Z10, Z10, Z11
+	VFMADD231PS     Z9, Z11, Z7
+	VSHUFPS         $0xff, Z10, Z10, Z10
+	VFMADD231PS     Z9, Z10, Z8
+	ADDQ            BX, R10
+	ADDQ            DI, R9
+	CMPQ            R10, (SP)
+	JB              samples_12
+	VMOVUPS         Z1, K1, (R8)
+	ADDQ            CX, R8
+	VMOVUPS         Z2, K1, (R8)
+	ADDQ            CX, R8
+	VMOVUPS         Z3, K1, (R8)
+	ADDQ            CX, R8
+	VMOVUPS         Z4, K1, (R8)
+	ADDQ            CX, R8
+	VMOVUPS         Z5, K1, (R8)
+	ADDQ            CX, R8
+	VMOVUPS         Z6, K1, (R8)
+	ADDQ            CX, R8
+	VMOVUPS         Z7, K1, (R8)
+	ADDQ            CX, R8
+	VMOVUPS         Z8, K1, (R8)
+
+coldone_4:
+	LEAQ (AX)(CX*8), AX
+	ADDQ $0x20, DX
+	SUBQ $0x08, 8(SP)
+	CMPQ 8(SP), $0x08
+	JAE  rows_3
+
+rows1_1:
+	CMPQ 8(SP), $0x00
+	JE   done_2
+
+row1_13:
+	MOVQ AX, R8
+	MOVQ SI, R9
+	MOVQ n+96(FP), R10
+	CMPQ R10, $0x00000020
+	JB   cols_15
+
+tiles_16:
+	MOVQ    R8, R11
+	VMOVUPS (R11), Z1
+	VMOVUPS 64(R11), Z2
+	MOVQ    DX, R11
+	MOVQ    R9, R12
+
+samples_17:
+	VMOVUPS      (R12), Z3
+	VMOVUPS      64(R12), Z4
+	VBROADCASTSS (R11), Z5
+	VMULPS       Z0, Z5, Z5
+	VFMADD231PS  Z3, Z5, Z1
+	VFMADD231PS  Z4, Z5, Z2
+	ADDQ         BX, R11
+	ADDQ         DI, R12
+	CMPQ         R11, (SP)
+	JB           samples_17
+	MOVQ         R8, R11
+	VMOVUPS      Z1, (R11)
+	VMOVUPS      Z2, 64(R11)
+	ADDQ         $0x00000080, R8
+	ADDQ         $0x00000080, R9
+	SUBQ         $0x00000020, R10
+	CMPQ         R10, $0x00000020
+	JAE          tiles_16
+
+cols_15:
+	CMPQ    R10, $0x00000011
+	JB      cols_18
+	MOVQ    R8, R11
+	VMOVUPS (R11), Z1
+	VMOVUPS -64(R11)(R10*4), Z2
+	MOVQ    DX, R11
+
+samples_19:
+	VMOVUPS      (R9), Z3
+	VMOVUPS      -64(R9)(R10*4), Z4
+	VBROADCASTSS (R11), Z5
+	VMULPS       Z0, Z5, Z5
+	VFMADD231PS  Z3, Z5, Z1
+	VFMADD231PS  Z4, Z5, Z2
+	ADDQ         BX, R11
+	ADDQ         DI, R9
+	CMPQ         R11, (SP)
+	JB           samples_19
+	VMOVUPS      Z1, (R8)
+	VMOVUPS      Z2, -64(R8)(R10*4)
+	JMP          coldone_14
+
+cols_18:
+	CMPQ    R10, $0x00000010
+	JB      cols_20
+	MOVQ    R8, R11
+	VMOVUPS -64(R11)(R10*4), Z1
+	MOVQ    DX, R11
+
+samples_21:
+	VMOVUPS      -64(R9)(R10*4), Z2
+	VBROADCASTSS (R11), Z3
+	VMULPS       Z0, Z3, Z3
+	VFMADD231PS  Z2, Z3, Z1
+	ADDQ         BX, R11
+	ADDQ         DI, R9
+	CMPQ         R11, (SP)
+	JB           samples_21
+	VMOVUPS      Z1, -64(R8)(R10*4)
+	JMP          coldone_14
+
+cols_20:
+	TESTQ     R10, R10
+	JZ        coldone_14
+	MOVL      $0xffffffff, R11
+	BZHIL     R10, R11, R10
+	KMOVW     R10, K1
+	MOVQ      R8, R10
+	VMOVUPS.Z (R10), K1, Z1
+	MOVQ      DX, R10
+
+samples_22:
+	VMOVUPS.Z    (R9), K1, Z2
+	VBROADCASTSS (R10), Z3
+	VMULPS       Z0, Z3, Z3
+	VFMADD231PS  Z2, Z3, Z1
+	ADDQ         BX, R10
+	ADDQ         DI, R9
+	CMPQ         R10, (SP)
+	JB           samples_22
+	VMOVUPS      Z1, K1, (R8)
+
+coldone_14:
+	ADDQ CX, AX
+	ADDQ $0x04, DX
+	DECQ 8(SP)
+	JNZ  row1_13
+
+done_2:
+	VZEROUPPER
+	RET

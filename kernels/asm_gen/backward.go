@@ -62,17 +62,17 @@ func softmaxBackward(is *isa) {
 			d := is.rowSum([]GPVirtual{ps, pd}, cols, sh,
 				func(v vecAt, acc VecVirtual) {
 					si := v.load(is, Mem{Base: ps})
-					VFMADD231PS(v.src(Mem{Base: pd}), si, acc) // acc += s·dy
+					VFMADD231PS(v.src(is, Mem{Base: pd}), si, acc) // acc += s·dy
 				},
 				func(v vecAt) VecVirtual {
 					p := v.load(is, Mem{Base: ps})
-					VMULPS(v.src(Mem{Base: pd}), p, p)
+					VMULPS(v.src(is, Mem{Base: pd}), p, p)
 					return p
 				})
 			pass{is: is, ptrs: []GPVirtual{s, dy, dx}, unroll: 4, shape: sh, body: func(v vecAt) func(vecAt) {
 				y := v.load(is, Mem{Base: dy})
-				VSUBPS(d, y, y)                   // dy − d
-				VMULPS(v.src(Mem{Base: s}), y, y) // s·(dy − d)
+				VSUBPS(d, y, y)                       // dy − d
+				VMULPS(v.src(is, Mem{Base: s}), y, y) // s·(dy − d)
 				return func(w vecAt) { w.store(y, Mem{Base: dx}) }
 			}}.emit(cols)
 		})
@@ -99,13 +99,13 @@ func logSoftmaxBackward(is *isa) {
 			pd := GP64()
 			MOVQ(dy, pd)
 			d := is.rowSum([]GPVirtual{pd}, cols, sh,
-				func(v vecAt, acc VecVirtual) { VADDPS(v.src(Mem{Base: pd}), acc, acc) },
+				func(v vecAt, acc VecVirtual) { VADDPS(v.src(is, Mem{Base: pd}), acc, acc) },
 				func(v vecAt) VecVirtual { return v.load(is, Mem{Base: pd}) })
 			pass{is: is, ptrs: []GPVirtual{lp, dy, dx}, unroll: 4, shape: sh, body: func(v vecAt) func(vecAt) {
 				// min(logp, 0): VMINPS returns its first (Go order) operand
 				// when either is NaN, so a NaN logp stays NaN.
 				a := is.vec()
-				VMINPS(v.src(Mem{Base: lp}), zeros, a)
+				VMINPS(v.src(is, Mem{Base: lp}), zeros, a)
 				e := k.exp(is, a) // e^(a − 0), and a − 0 = a
 				y := v.load(is, Mem{Base: dy})
 				VFNMADD231PS(d, e, y) // dy − e·d

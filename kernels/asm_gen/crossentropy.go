@@ -44,7 +44,7 @@ func softTargetRows(is *isa) {
 					VSUBPS(m, a, a) // a = x − m
 					ti := v.load(is, Mem{Base: t})
 					var td VecVirtual
-					if v.tail == nil && v.part == nil {
+					if v.own() == nil && v.part == nil {
 						VADDPS(ti, at, at)
 						VFMADD231PS(ti, a, ad) // D += t·(x − m)
 					} else {
@@ -113,7 +113,7 @@ func softGradRows(is *isa) {
 			VBROADCASTSS(Mem{Base: cp}, c)
 			pass{is: is, ptrs: []GPVirtual{g, t}, unroll: 4, shape: sh, body: func(v vecAt) func(vecAt) {
 				e := v.load(is, Mem{Base: g})
-				VFMSUB213PS(v.src(Mem{Base: t}), c, e) // e = c·e − t
+				VFMSUB213PS(v.src(is, Mem{Base: t}), c, e) // e = c·e − t
 				VMULPS(inv, e, e)
 				return func(w vecAt) { w.store(e, Mem{Base: g}) }
 			}}.emit(cols)

@@ -74,22 +74,21 @@ func (is *isa) expConsts(busy int) *expK {
 //	f = 0 where a < cutoff     a compare and an and-not; NaN compares false and stays NaN
 func (k *expK) exp(is *isa, a VecVirtual) VecVirtual {
 	v, s := is.vec(), is.vec()
-	VMOVUPS(k.magic, v)
-	VFMADD231PS(k.log2e, a, v) // v = a·log2e + magic
-	VPSLLD(U8(23), v, s)       // s = 2ⁿ
-	VSUBPS(k.magic, v, v)      // v = n
+	is.copyConst(k.magic, v)
+	is.withConst(VFMADD231PS, VFMADD231PS_BCST, k.log2e, a, v) // v = a·log2e + magic
+	VPSLLD(U8(23), v, s)                                       // s = 2ⁿ
+	is.withConst(VSUBPS, VSUBPS_BCST, k.magic, v, v)           // v = n
 	under := is.below(a, k.cutoff)
-	VFMADD231PS(k.negLn2Hi, v, a) // a = t = n·(−ln2hi) + a
-	VFMADD231PS(k.negLn2Lo, v, a) // t = n·(−ln2lo) + t
+	is.withConst(VFMADD231PS, VFMADD231PS_BCST, k.negLn2Hi, v, a) // a = t = n·(−ln2hi) + a
+	is.withConst(VFMADD231PS, VFMADD231PS_BCST, k.negLn2Lo, v, a) // t = n·(−ln2lo) + t
 	p := v
-	VMOVUPS(k.c5, p)
-	VFMADD213PS(k.c4, a, p) // p = t·c5 + c4
-	VFMADD213PS(k.c3, a, p)
-	VFMADD213PS(k.c2, a, p)
-	VFMADD213PS(k.c1, a, p)
-	VMULPS(s, a, a)      // t·s
-	VFMADD213PS(s, a, p) // f = (t·s)·p + s
-	under(p)             // f = 0 where a < cutoff
+	is.copyConst(k.c5, p)
+	is.withConst(VFMADD213PS, VFMADD213PS_BCST, k.c4, a, p) // p = t·c5 + c4
+	is.withConst(VFMADD213PS, VFMADD213PS_BCST, k.c3, a, p)
+	is.withConst(VFMADD213PS, VFMADD213PS_BCST, k.c2, a, p)
+	is.withConst(VFMADD213PS, VFMADD213PS_BCST, k.c1, a, p)
+	VMULPS(s, a, a) // t·s
+	under(s, a, p)  // f = (t·s)·p + s; f = 0 where a < cutoff
 	return p
 }
 

@@ -36,23 +36,9 @@ func ger(is *isa) {
 	// row all loads of a before its stores.
 	CMPQ(n, U8(gerNarrow*is.lanes))
 	JA(wide)
-	for k := -1; k < gerNarrow; k++ {
-		// k = −1: n < lanes, one masked vector; else k full vectors and
-		// the part vector: k·lanes < n ≤ (k+1)·lanes.
-		next := label("narrow")
-		var vs []vecAt
-		if k < 0 {
-			CMPQ(n, U8(is.lanes))
-			JAE(next)
-			vs = []vecAt{{tail: is.firstLanes(n)}}
-		} else {
-			CMPQ(n, U8((k+1)*is.lanes))
-			JA(next)
-			for j := range k {
-				vs = append(vs, vecAt{off: j * is.bytes()})
-			}
-			vs = append(vs, vecAt{idx: n, off: -is.bytes()})
-		}
+	// rows emits the loop over the rows with the vectors vs of y in
+	// registers.
+	rows := func(vs []vecAt) {
 		ys := make([]VecVirtual, len(vs))
 		for j, v := range vs {
 			ys[j] = v.load(is, Mem{Base: y})
@@ -71,6 +57,36 @@ func ger(is *isa) {
 			ADDQ(U8(4), x)
 		})
 		JMP(done)
+	}
+	for k := -1; k < gerNarrow; k++ {
+		// k = −1: n < lanes, one masked vector (or, with halves, one
+		// masked vector up to lanes/2 and two half vectors above); else k
+		// full vectors and the part vector: k·lanes < n ≤ (k+1)·lanes.
+		next := label("narrow")
+		var vs []vecAt
+		if k < 0 {
+			CMPQ(n, U8(is.lanes))
+			JAE(next)
+			if is.halves {
+				halves := label("halves")
+				CMPQ(n, U8(is.lanes/2))
+				JA(halves)
+				rows([]vecAt{{tail: is.firstLanes(n)}})
+				Label(string(halves))
+				full, part := is.halfVecs(n)
+				vs = []vecAt{full, part}
+			} else {
+				vs = []vecAt{{tail: is.firstLanes(n)}}
+			}
+		} else {
+			CMPQ(n, U8((k+1)*is.lanes))
+			JA(next)
+			for j := range k {
+				vs = append(vs, vecAt{off: j * is.bytes()})
+			}
+			vs = append(vs, vecAt{idx: n, off: -is.bytes()})
+		}
+		rows(vs)
 		Label(string(next))
 	}
 
@@ -82,7 +98,7 @@ func ger(is *isa) {
 		MOVQ(y, py)
 		pass{is: is, ptrs: []GPVirtual{py, pa}, unroll: 4, body: func(v vecAt) func(vecAt) {
 			r := v.load(is, Mem{Base: pa})
-			VFMADD231PS(v.src(Mem{Base: py}), c, r) // a_ij += c·y_j
+			VFMADD231PS(v.src(is, Mem{Base: py}), c, r) // a_ij += c·y_j
 			return func(w vecAt) { w.store(r, Mem{Base: pa}) }
 		}}.emit(n)
 		ADDQ(lda4, a)

@@ -29,12 +29,27 @@ type isa struct {
 	firstLanes, lastLanes func(e GPVirtual) tail
 
 	// below compares a with c lane by lane and returns a function that
-	// zeroes the lanes of a vector where a < c (an ordered compare: a NaN
-	// lane is kept).
-	below func(a VecVirtual, c Op) (clear func(f VecVirtual))
+	// emits p = t·p + s (VFMADD213PS) with the result 0 in the lanes
+	// where a < c (an ordered compare: a NaN lane is kept).
+	below func(a VecVirtual, c Op) (fmaClear func(s, t, p VecVirtual))
 
 	// load4 loads the 4 float32 at m into every 128-bit lane of dst.
 	load4 func(m Mem, dst VecVirtual)
+
+	// halves says that a row of lanes/2 < cols ≤ lanes is taken as two
+	// half vectors (the low halves of registers), the second ending at the
+	// row's end and overlapping the first, instead of one masked vector:
+	// a load that overlaps the full width of an earlier masked store (the
+	// next row's, say) waits until that store has left the store buffer.
+	// halfLanes(nil) is then the mask of the low lanes/2 lanes, and
+	// halfLanes(e) that of the last e of them, 0 < e ≤ lanes/2.
+	halves    bool
+	halfLanes func(e GPVirtual) tail
+
+	// bcst says that a constant in memory is read as an embedded broadcast
+	// (the instruction's _BCST form, 4 bytes), not as a full vector: see
+	// withConst and copyConst.
+	bcst bool
 
 	// Rank-k update tile: gerRows rows × gerVecs vectors of A in registers.
 	gerRows, gerVecs int
@@ -53,14 +68,46 @@ var avx2 = &isa{
 	vec:        YMM,
 	firstLanes: func(e GPVirtual) tail { return avx2Mask(e, true) },
 	lastLanes:  func(e GPVirtual) tail { return avx2Mask(e, false) },
-	below: func(a VecVirtual, c Op) func(VecVirtual) {
+	below: func(a VecVirtual, c Op) func(s, t, p VecVirtual) {
 		m := YMM()
-		VCMPPS(U8(1), c, a, m)                         // m = a < c (LT_OS)
-		return func(f VecVirtual) { VANDNPS(f, m, f) } // f = f &^ m
+		VCMPPS(U8(1), c, a, m) // m = a < c (LT_OS)
+		return func(s, t, p VecVirtual) {
+			VFMADD213PS(s, t, p)
+			VANDNPS(p, m, p) // p = p &^ m
+		}
 	},
 	load4:   func(m Mem, dst VecVirtual) { VBROADCASTF128(m, dst) },
 	gerRows: 4,
 	gerVecs: 2,
+}
+
+// avx512 is AVX-512 (F, BW, DQ, VL): 32 ZMM registers of 16 float32. Masks
+// are K registers, made from a lane count with BZHI or SHRX and KMOVW;
+// masked loads (zeroing, VMOVUPS.Z) and stores (VMOVUPS with a K operand)
+// neither read nor write (nor fault on) the masked-off lanes. Constants in
+// memory are embedded broadcasts.
+var avx512 = &isa{
+	suffix:     "AVX512",
+	lanes:      16,
+	regs:       32,
+	vec:        ZMM,
+	firstLanes: func(e GPVirtual) tail { return avx512Mask(e, true) },
+	lastLanes:  func(e GPVirtual) tail { return avx512Mask(e, false) },
+	below: func(a VecVirtual, c Op) func(s, t, p VecVirtual) {
+		keep := K()
+		if _, ok := c.(Mem); ok {
+			VCMPPS_BCST(U8(5), c, a, keep) // keep = !(a < c) (NLT_US: true for NaN)
+		} else {
+			VCMPPS(U8(5), c, a, keep)
+		}
+		return func(s, t, p VecVirtual) { VFMADD213PS_Z(s, t, keep, p) } // zeroing-masked: p = keep ? t·p + s : 0
+	},
+	load4:     func(m Mem, dst VecVirtual) { VBROADCASTF32X4(m, dst) },
+	halves:    true,
+	halfLanes: avx512HalfMask,
+	bcst:      true,
+	gerRows:   8,
+	gerVecs:   2,
 }
 
 // A tail is a mask of some lanes of a vector: the elements of a row
@@ -113,6 +160,57 @@ func (t avx2Tail) fill(v VecVirtual, c constant) {
 	VBLENDVPS(t.mask, v, f, v) // v = mask ? v : c
 }
 
+// avx512Tail is an AVX-512 mask: a K register with a bit set per lane it
+// selects.
+type avx512Tail struct{ k OpmaskVirtual }
+
+// avx512Mask returns the mask of the first e lanes, the low e bits of −1
+// (BZHI), or of the last e, the low 16 bits of 0xFFFF0000 >> e (SHRX).
+func avx512Mask(e GPVirtual, first bool) tail {
+	bits, m := GP32(), GP32()
+	if first {
+		MOVL(U32(math.MaxUint32), bits)
+		BZHIL(e.As32(), bits, m)
+	} else {
+		MOVL(U32(0xFFFF0000), bits)
+		SHRXL(e.As32(), bits, m)
+	}
+	t := avx512Tail{K()}
+	KMOVW(m, t.k)
+	return t
+}
+
+// avx512HalfMask returns the mask of the low 8 lanes (e nil), 0xFF, or of
+// the last e of them, the low 8 bits of 0xFF00 >> e (KMOVB takes 8 bits).
+func avx512HalfMask(e GPVirtual) tail {
+	m := GP32()
+	if e == nil {
+		MOVL(U32(0xFF), m)
+	} else {
+		MOVL(U32(0xFF00), m)
+		SHRXL(e.As32(), m, m)
+	}
+	t := avx512Tail{K()}
+	KMOVB(m, t.k)
+	return t
+}
+
+func (t avx512Tail) load(m Mem) VecVirtual {
+	v := ZMM()
+	VMOVUPS_Z(m, t.k, v)
+	return v
+}
+
+func (t avx512Tail) store(v VecVirtual, m Mem) { VMOVUPS(v, t.k, m) }
+
+func (t avx512Tail) zero(v VecVirtual) { VMOVAPS_Z(v, t.k, v) }
+
+func (t avx512Tail) fill(v VecVirtual, c constant) {
+	f := ZMM()
+	VBROADCASTSS(c.mem(), f)
+	VBLENDMPS(v, f, t.k, v) // v = k ? v : c
+}
+
 // laneMasks is the table the AVX2 masks are read from: 8 × −1, 8 × 0,
 // 8 × −1. The 8 int32 at offset 8 − e are the mask of the first e lanes;
 // those at 8 + e the mask of the last e.
@@ -134,9 +232,10 @@ func laneMasks() Mem {
 }
 
 // A constant is a float32 the routines read from memory: a table of copies
-// as wide as the widest vector of the isas generated, emitted once, so that
-// any vector instruction can take it as a memory operand and VBROADCASTSS
-// can load it.
+// as wide as the widest vector of the isas generated that read constants
+// as full vectors (not as embedded broadcasts), emitted once, so that any
+// vector instruction of theirs can take it as a memory operand and
+// VBROADCASTSS can load it.
 type constant struct {
 	name  string
 	value float32
@@ -151,8 +250,11 @@ func (c constant) mem() Mem {
 	m := GLOBL(c.name, RODATA|NOPTR)
 	lanes := 0
 	for _, is := range isas {
-		lanes = max(lanes, is.lanes)
+		if !is.bcst {
+			lanes = max(lanes, is.lanes)
+		}
 	}
+	lanes = max(lanes, 1)
 	for i := range lanes {
 		DATA(4*i, U32(math.Float32bits(c.value)))
 	}
@@ -165,6 +267,26 @@ func (is *isa) splat(c constant) VecVirtual {
 	v := is.vec()
 	VBROADCASTSS(c.mem(), v)
 	return v
+}
+
+// withConst emits op(args...), whose first operand may be a constant in
+// memory: on an isa with embedded broadcasts that is bcst(args...), the
+// _BCST form of op.
+func (is *isa) withConst(op, bcst func(...Op), args ...Op) {
+	if _, ok := args[0].(Mem); ok && is.bcst {
+		bcst(args...)
+		return
+	}
+	op(args...)
+}
+
+// copyConst copies c, a register or a constant in memory, into v.
+func (is *isa) copyConst(c Op, v VecVirtual) {
+	if _, ok := c.(Mem); ok && is.bcst {
+		VBROADCASTSS(c, v)
+		return
+	}
+	VMOVUPS(c, v)
 }
 
 var negInf = constant{"negInf", float32(math.Inf(-1))}

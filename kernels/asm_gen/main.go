@@ -19,7 +19,7 @@ import (
 	. "github.com/mmcloughlin/avo/build"
 )
 
-var isas = []*isa{avx2}
+var isas = []*isa{avx2, avx512}
 
 func main() {
 	ConstraintExpr("!purego")

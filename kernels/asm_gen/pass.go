@@ -14,7 +14,9 @@ import (
 // Those last elements never make the pass touch memory outside the row:
 //
 //   - When the row is shorter than a vector, they are the only vector, read
-//     and written with masked loads and stores (tail).
+//     and written with masked loads and stores (tail); on an isa with halves
+//     only up to half a vector, and a longer short row is taken as two half
+//     vectors, the second overlapping the first (see isa.halves).
 //   - Otherwise they are taken as the full vector that ends at the row's end
 //     and overlaps the one before it (part). Its loads and arithmetic run
 //     before the loops, its stores and sums after them, so every element is
@@ -58,6 +60,10 @@ type vecAt struct {
 	idx  GPVirtual // if not nil, add 4·idx to the address
 	tail tail      // a row shorter than a vector: the mask of its elements; loads and stores are masked
 	part *lazyMask // the overlapping last vector of a longer row: the mask of its lanes not in the vector before
+	// half, if set, makes the vector the low half of a register (see
+	// isa.halves): loaded with the upper lanes 0, stored from the low half
+	// only; half is the mask of the low lanes.
+	half *lazyMask
 }
 
 // A lazyMask is a mask emitted where it is first used, if it is.
@@ -90,21 +96,26 @@ func (v vecAt) at(m Mem) Mem {
 // mem returns the address of the vector in the array at p.
 func (v vecAt) mem(p GPVirtual) Mem { return v.at(Mem{Base: p}) }
 
-// load loads the vector at m into a new register (zeros past a tail).
+// load loads the vector at m into a new register (zeros past a tail or a
+// half).
 func (v vecAt) load(is *isa, m Mem) VecVirtual {
 	if v.tail != nil {
 		return v.tail.load(v.at(m))
 	}
 	r := is.vec()
+	if v.half != nil {
+		VMOVUPS(v.at(m), view(r, is.bytes()/2)) // writing the low half zeroes the rest
+		return r
+	}
 	VMOVUPS(v.at(m), r)
 	return r
 }
 
 // src returns the vector at m as a source operand: the memory itself for a
 // full vector, a register loaded with zeros past a tail.
-func (v vecAt) src(m Mem) Op {
-	if v.tail != nil {
-		return v.tail.load(v.at(m))
+func (v vecAt) src(is *isa, m Mem) Op {
+	if v.tail != nil || v.half != nil {
+		return v.load(is, m)
 	}
 	return v.at(m)
 }
@@ -115,19 +126,52 @@ func (v vecAt) store(r VecVirtual, m Mem) {
 		v.tail.store(r, v.at(m))
 		return
 	}
+	if v.half != nil {
+		VMOVUPS(view(r, int(r.Size())/2), v.at(m))
+		return
+	}
 	VMOVUPS(r, v.at(m))
 }
 
-// keep clears the lanes of r that are not the vector's own: past a tail, or
-// the lanes a part vector shares with the vector before it; so that they
-// add nothing to a sum.
+// keep clears the lanes of r that are not the vector's own: past a tail,
+// the lanes a part vector shares with the vector before it, or the upper
+// half of a half; so that they add nothing to a sum.
 func (v vecAt) keep(r VecVirtual) {
 	switch {
 	case v.tail != nil:
 		v.tail.zero(r)
 	case v.part != nil:
 		v.part.get().zero(r)
+	case v.half != nil:
+		v.half.get().zero(r)
 	}
+}
+
+// own returns the mask of the lanes of a tail or a half that hold
+// elements, or nil for a full vector.
+func (v vecAt) own() tail {
+	switch {
+	case v.tail != nil:
+		return v.tail
+	case v.half != nil:
+		return v.half.get()
+	}
+	return nil
+}
+
+// halfVecs returns the two half vectors of a row of lanes/2 < cols ≤ lanes
+// (see isa.halves): the first lanes/2 elements, and the part vector of
+// lanes/2 elements that ends at the row's end; their masks are emitted
+// where first used.
+func (is *isa) halfVecs(cols GPVirtual) (full, part vecAt) {
+	half := lazy(func() tail { return is.halfLanes(nil) })
+	full = vecAt{half: half}
+	part = vecAt{idx: cols, off: -is.bytes() / 2, half: half, part: lazy(func() tail {
+		t := GP64()
+		LEAQ(Mem{Base: cols, Disp: -is.lanes / 2}, t)
+		return is.halfLanes(t)
+	})}
+	return full, part
 }
 
 // A shape is what a routine knows of cols where it is emitted: nothing
@@ -258,7 +302,8 @@ func (p pass) elements(cols, e GPVirtual, rest func(w vecAt)) {
 }
 
 // short emits the pass over a short row: its shape's full vectors and a
-// part vector, or one masked vector. Every vector uses accumulator 0.
+// part vector, or one masked vector (or two half vectors). Every vector
+// uses accumulator 0.
 func (p pass) short(cols GPVirtual) {
 	lanes, size := p.is.lanes, p.is.bytes()
 	whole := func(v vecAt) {
@@ -267,7 +312,23 @@ func (p pass) short(cols GPVirtual) {
 		}
 	}
 	k := p.shape.vecs - 1
-	if k == 0 {
+	if k == 0 && p.is.halves {
+		// Up to half a vector: masked; more: two halves, the second the
+		// part vector that ends at the row's end.
+		masked, done := label("masked"), label("halves")
+		CMPQ(cols, U8(lanes/2))
+		JBE(masked)
+		full, part := p.is.halfVecs(cols)
+		rest := p.body(part)
+		whole(full)
+		if rest != nil {
+			rest(part)
+		}
+		JMP(done)
+		Label(string(masked))
+		whole(vecAt{tail: p.is.firstLanes(cols)})
+		Label(string(done))
+	} else if k == 0 {
 		whole(vecAt{tail: p.is.firstLanes(cols)})
 	} else {
 		// The part vector's lanes past the full vectors: cols − k·lanes.
@@ -357,12 +418,13 @@ func (is *isa) rowMax(p, cols GPVirtual, sh shape) Register {
 	VBROADCASTSS(negInf.mem(), accs[0])
 	pass{is: is, ptrs: []GPVirtual{p}, unroll: 4, shape: sh,
 		body: func(v vecAt) func(vecAt) {
-			if v.tail == nil {
+			own := v.own()
+			if own == nil {
 				VMAXPS(v.mem(p), accs[v.k], accs[v.k])
 				return nil
 			}
-			x := v.tail.load(v.mem(p))
-			v.tail.fill(x, negInf)
+			x := v.load(is, Mem{Base: p})
+			own.fill(x, negInf)
 			VMAXPS(x, accs[0], accs[0])
 			return nil
 		},

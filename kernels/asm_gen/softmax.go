@@ -90,7 +90,7 @@ func scaleRows(is *isa) {
 			VBROADCASTSS(Mem{Base: cp}, c)
 			pass{is: is, ptrs: []GPVirtual{x}, unroll: 4, shape: sh, body: func(v vecAt) func(vecAt) {
 				y := is.vec()
-				VMULPS(v.src(Mem{Base: x}), c, y)
+				VMULPS(v.src(is, Mem{Base: x}), c, y)
 				return func(w vecAt) { w.store(y, Mem{Base: x}) }
 			}}.emit(cols)
 			ADDQ(U8(4), cp)
