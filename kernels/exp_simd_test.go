@@ -46,22 +46,7 @@ func fmaExact(a, b, c float32) float32 {
 
 // expExactFMA is expFMA with exact FMAs (no double rounding): what the SIMD
 // routines must compute bit for bit, for x in [cutoff, 0].
-func expExactFMA(x float32) float32 {
-	v := fmaExact(x, expLog2e, expMagic)
-	s := math.Float32frombits(math.Float32bits(v) << 23)
-	n := v - expMagic
-	t := fmaExact(n, -expLn2Hi, x)
-	t = fmaExact(n, -expLn2Lo, t)
-	p := fmaExact(expC5, t, expC4)
-	p = fmaExact(p, t, expC3)
-	p = fmaExact(p, t, expC2)
-	p = fmaExact(p, t, expC1)
-	f := fmaExact(t*s, p, s)
-	if x < expCutoff {
-		f = 0
-	}
-	return f
-}
+func expExactFMA(x float32) float32 { return expWith(x, fmaExact) }
 
 // TestExpSIMDSweep compares each SIMD exp with the generic expMinusMax over
 // every float32 in [−88, 0] (with -short, every 997th), and with the FMA

@@ -40,7 +40,11 @@ func orderedBits(f float32) int64 {
 // float64 product of float32 values is exact, so only the sum rounds, twice:
 // to float64, then float32): what the SIMD kernels compute lane by lane.
 func expFMA(x float32) float32 {
-	fma := func(a, b, c float32) float32 { return float32(float64(a)*float64(b) + float64(c)) }
+	return expWith(x, func(a, b, c float32) float32 { return float32(float64(a)*float64(b) + float64(c)) })
+}
+
+// expWith evaluates exp's steps for x ≤ 0 with the given multiply-add.
+func expWith(x float32, fma func(a, b, c float32) float32) float32 {
 	v := fma(x, expLog2e, expMagic)
 	s := math.Float32frombits(math.Float32bits(v) << 23)
 	n := v - expMagic
