@@ -229,7 +229,10 @@ func gerSeeds() []seed {
 func gerBatchSeeds() []seed {
 	var seeds []seed
 	shapes := [][3]int{{1, 3, 7}, {2, 5, 16}, {3, 4, 17}, {7, 9, 33}, {4, 2, 65}, {2, 2, 1000},
-		{3, 8, 9}, {5, 15, 8}, {0, 3, 5}, {5, 0, 8}, {5, 4, 0}}
+		{3, 8, 9}, {5, 15, 8}, {0, 3, 5}, {5, 0, 8}, {5, 4, 0},
+		// Through the packed blocks of the SIMD implementations (n > 64),
+		// across a block of columns and a block of rows.
+		{4, 10, 200}, {2, 193, 130}}
 	for c, sh := range shapes {
 		k, m, n := sh[0], sh[1], sh[2]
 		pad := c % 3

@@ -46,7 +46,12 @@
 // The weight gradient of a linear layer is ∂J/∂W = x ⊗ (s − y): [Ger] adds one
 // such outer product, a[i*lda+j] += alpha·x[i]·y[j], and [GerBatch] adds k of
 // them at once, A += alpha·Xᵀ·Y, with X k×m and Y k×n row-major (one sample
-// per row).
+// per row). Each element gets its k products in sample order, but not with
+// the same association everywhere: generic adds (alpha·x_pi)·y_pj to a_ij one
+// sample at a time, the SIMD implementations sum x_pi·y_pj in registers and
+// then add alpha times the sum (a GEMM's order, which keeps A out of the
+// inner loop). Both are within (k+2)·2⁻²⁴·(|a_ij| + Σ_p |alpha·x_pi·y_pj|)
+// of the exact result, and agree with each other within twice that.
 //
 // # Special values
 //

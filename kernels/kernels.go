@@ -203,7 +203,7 @@ func (im *Impl) GerBatch(a []float32, lda int, alpha float32, x []float32, m int
 	a = a[:(m-1)*lda+n]
 	checkDisjoint(a, x, "a", "x")
 	checkDisjoint(a, y, "a", "y")
-	im.isa.gerBatch(a, lda, alpha, x, m, y, n)
+	gerBatchBlocked(im.isa, a, lda, alpha, x, m, y, n)
 }
 
 // checkRows validates a batch of length l with cols columns and returns its

@@ -971,59 +971,91 @@ func TestGer(t *testing.T) {
 	forEachImpl(t, func(t *testing.T, im *kernels.Impl) {
 		st := stats{}
 		for ci, c := range gerCases() {
-			r := rand.New(rand.NewPCG(uint64(ci), 0x6e7))
-			k := max(c.k, 1)
-			x := uniform(r, k*c.m, -1, 1)
-			y := uniform(r, k*c.n, -1, 1)
-			size := extraLen // elements past the matrix
-			if c.m > 0 && c.n > 0 {
-				size += (c.m-1)*c.lda + c.n
-			}
-			g := guardedCopy(uniform(r, size, -1, 1)) // the kernel gets all of data()
-			a := g.data()
-			a0 := slices.Clone(a)
-			x0, y0 := slices.Clone(x), slices.Clone(y)
-
-			var want, b []float64
-			if c.k < 0 {
-				im.Ger(a, c.lda, c.alpha, x, y)
-				want = reference.Ger(a0, c.lda, c.alpha, x, y)
-			} else {
-				x, y = x[:c.k*c.m], y[:c.k*c.n]
-				x0, y0 = x0[:len(x)], y0[:len(y)]
-				im.GerBatch(a, c.lda, c.alpha, x, c.m, y, c.n)
-				want = reference.GerBatch(a0, c.lda, c.alpha, x, c.m, y, c.n)
-			}
-			b = reference.GerBatchBound(a0, c.lda, c.alpha, x, c.m, y, c.n)
-			if err := g.checkGuards(); err != nil {
-				t.Errorf("%v: %v", c, err)
-			}
-			if err := sameBits(x, x0); err != nil {
-				t.Errorf("%v: x modified: %v", c, err)
-			}
-			if err := sameBits(y, y0); err != nil {
-				t.Errorf("%v: y modified: %v", c, err)
-			}
-			for i := range a {
-				inside := i/c.lda < c.m && i%c.lda < c.n && i < size-extraLen
-				if !inside && math.Float32bits(a[i]) != math.Float32bits(a0[i]) {
-					t.Errorf("%v: element %d (row %d, col %d) outside the matrix changed from %v to %v",
-						c, i, i/c.lda, i%c.lda, a0[i], a[i])
-					break
-				}
-			}
-			if err := reference.CheckFunc(a, want, c.lda, absTol(b, false)); err != nil {
-				t.Errorf("%v: %v", c, err)
-			}
-			if r, at := reference.Worst(a, want, absTol(b, false)); at >= 0 {
-				st.add("Ger/GerBatch err/bound", r, c.String())
-			}
-			if c.alpha == 0 {
-				if err := sameBits(a, a0); err != nil {
-					t.Errorf("%v: alpha 0 changed a: %v", c, err)
-				}
-			}
+			checkGer(t, im, ci, c, &st)
 		}
 		st.log(t)
 	})
+}
+
+// TestGerBatchTiles checks GerBatch as TestGer does on every m and n in
+// 1 … 40 (every edge of the micro-kernels' tiles: row groups of up to 16,
+// columns in 1 … 2 vectors and a tail) for several k, and on shapes that go
+// through the packed cache blocks (n > 64): several blocks in each of k, m
+// and n, ragged last blocks, and rows 4 KB apart.
+func TestGerBatchTiles(t *testing.T) {
+	var cs []gerCase
+	for _, k := range []int{2, 3, 7} {
+		for m := 1; m <= 40; m++ {
+			for n := 1; n <= 40; n++ {
+				cs = append(cs, gerCase{m, n, k, n + k%2, 0.75})
+			}
+		}
+	}
+	cs = append(cs,
+		gerCase{65, 65, 2, 65, 1}, gerCase{193, 129, 65, 131, -0.25}, gerCase{200, 300, 130, 301, 0.5},
+		gerCase{97, 1024, 70, 1024, -1}, gerCase{3, 1000, 200, 1000, 1})
+	forEachImpl(t, func(t *testing.T, im *kernels.Impl) {
+		st := stats{}
+		for ci, c := range cs {
+			checkGer(t, im, ci, c, &st)
+		}
+		st.log(t)
+	})
+}
+
+// checkGer runs the case c (number ci, the seed of its data) on im.
+func checkGer(t *testing.T, im *kernels.Impl, ci int, c gerCase, st *stats) {
+	t.Helper()
+	r := rand.New(rand.NewPCG(uint64(ci), 0x6e7))
+	k := max(c.k, 1)
+	x := uniform(r, k*c.m, -1, 1)
+	y := uniform(r, k*c.n, -1, 1)
+	size := extraLen // elements past the matrix
+	if c.m > 0 && c.n > 0 {
+		size += (c.m-1)*c.lda + c.n
+	}
+	g := guardedCopy(uniform(r, size, -1, 1)) // the kernel gets all of data()
+	a := g.data()
+	a0 := slices.Clone(a)
+	x0, y0 := slices.Clone(x), slices.Clone(y)
+
+	var want, b []float64
+	if c.k < 0 {
+		im.Ger(a, c.lda, c.alpha, x, y)
+		want = reference.Ger(a0, c.lda, c.alpha, x, y)
+	} else {
+		x, y = x[:c.k*c.m], y[:c.k*c.n]
+		x0, y0 = x0[:len(x)], y0[:len(y)]
+		im.GerBatch(a, c.lda, c.alpha, x, c.m, y, c.n)
+		want = reference.GerBatch(a0, c.lda, c.alpha, x, c.m, y, c.n)
+	}
+	b = reference.GerBatchBound(a0, c.lda, c.alpha, x, c.m, y, c.n)
+	if err := g.checkGuards(); err != nil {
+		t.Errorf("%v: %v", c, err)
+	}
+	if err := sameBits(x, x0); err != nil {
+		t.Errorf("%v: x modified: %v", c, err)
+	}
+	if err := sameBits(y, y0); err != nil {
+		t.Errorf("%v: y modified: %v", c, err)
+	}
+	for i := range a {
+		inside := i/c.lda < c.m && i%c.lda < c.n && i < size-extraLen
+		if !inside && math.Float32bits(a[i]) != math.Float32bits(a0[i]) {
+			t.Errorf("%v: element %d (row %d, col %d) outside the matrix changed from %v to %v",
+				c, i, i/c.lda, i%c.lda, a0[i], a[i])
+			break
+		}
+	}
+	if err := reference.CheckFunc(a, want, c.lda, absTol(b, false)); err != nil {
+		t.Errorf("%v: %v", c, err)
+	}
+	if r, at := reference.Worst(a, want, absTol(b, false)); at >= 0 {
+		st.add("Ger/GerBatch err/bound", r, c.String())
+	}
+	if c.alpha == 0 {
+		if err := sameBits(a, a0); err != nil {
+			t.Errorf("%v: alpha 0 changed a: %v", c, err)
+		}
+	}
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"math/bits"
+
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
 	. "github.com/mmcloughlin/avo/reg"
@@ -108,28 +110,31 @@ func ger(is *isa) {
 	ret()
 }
 
-// gerBatch (twin: gerBatchGeneric): A += alpha·Xᵀ·Y with X k×m and Y k×n. A
-// register-blocked micro-kernel: for each tile of gerRows rows × gerVecs
-// vectors of A, load the tile, stream the k samples through it (per element
-// acc = fma(alpha·x_pi, y_pj, acc) for p = 0 … k−1, the twin's order), and
-// store it once. Rows past the last full group of gerRows take tiles of one
-// row; see columns for the columns.
+// gerBatch (twin: gerBatchGeneric): A += alpha·Xᵀ·Y with X k×m and Y k×n,
+// as a register-blocked micro-kernel. For each tile of A (a few rows × a few
+// vectors) the accumulators start at 0, the k samples stream through them in
+// order (acc_ij += x_pi·y_pj: per sample, one load of each vector of y, one
+// broadcast of each x_pi, one FMA per row and vector), and then the tile of
+// A is loaded, updated (a_ij += alpha·acc_ij) and stored, once. The twin
+// adds (alpha·x_pi)·y_pj to a_ij sample by sample instead: the same sum in
+// another association, which moves alpha out of the inner loop and A's
+// loads and stores out of it too; the fuzz test bounds the difference.
+//
+// Rows come in groups of gerRows, then at most one group of each power of 2
+// below it for the rest, so that no row runs alone through a loop bound by
+// an FMA's latency. A row that fits in one vector (n ≤ lanes) takes groups
+// of gerNarrowRows instead: one vector per row leaves room for more rows.
+// See columns for the columns.
 func gerBatch(is *isa) {
 	is.text("gerBatch", "func(a []float32, lda int, alpha float32, x []float32, m int, y []float32, n int)",
 		"gerBatchGeneric",
 		"k = len(x)/m = len(y)/n ≥ 1; a holds m rows of stride lda, the last one n long.")
-	R := is.gerRows
-	if R != 4 && R != 8 {
-		panic("gerRows must be 4 or 8: groups of 4 rows share a load of x, and R is an address scale")
-	}
 	a, lda4 := load(Param("a").Base()), load(Param("lda"))
 	SHLQ(U8(2), lda4)
 	xi, m4 := load(Param("x").Base()), load(Param("m"))
 	SHLQ(U8(2), m4)
 	y, n4 := load(Param("y").Base()), load(Param("n"))
 	SHLQ(U8(2), n4)
-	alpha := is.vec()
-	VBROADCASTSS(paramMem("alpha"), alpha)
 	// The loop over the k samples of a tile ends when its pointer into x
 	// reaches xend = x + 4·len(x): from x + 4·i + 4·p·m it gets there at
 	// p = k, for every row i < m.
@@ -138,51 +143,68 @@ func gerBatch(is *isa) {
 	rl := load(Param("m"))
 	MOVQ(rl, rowsLeft)
 
-	g := gerTiles{is: is, a: a, lda4: lda4, xi: xi, m4: m4, y: y, n4: n4, alpha: alpha, xend: xend}
-	single, done := label("rows1"), label("done")
-	CMPQ(rowsLeft, U8(R))
-	JB(single)
-	top := label("rows")
-	Label(string(top))
-	g.columns(R)
-	LEAQ(Mem{Base: a, Index: lda4, Scale: uint8(R)}, a)
-	ADDQ(U8(4*R), xi)
-	SUBQ(U8(R), rowsLeft)
-	CMPQ(rowsLeft, U8(R))
-	JAE(top)
-
-	Label(string(single))
-	CMPQ(rowsLeft, U8(0))
-	JE(done)
-	top1 := label("row1")
-	Label(string(top1))
-	g.columns(1)
-	ADDQ(lda4, a)
-	ADDQ(U8(4), xi)
-	DECQ(rowsLeft)
-	JNZ(top1)
+	g := gerTiles{is: is, a: a, lda4: lda4, xi: xi, m4: m4, y: y, n4: n4, xend: xend}
+	wide, done := label("wide"), label("done")
+	CMPQ(n4, U32(is.bytes()))
+	JA(wide)
+	g.rowGroups(rowsLeft, is.gerNarrowRows, 1)
+	JMP(done)
+	Label(string(wide))
+	g.rowGroups(rowsLeft, is.gerRows, is.gerVecs)
 	Label(string(done))
 	ret()
 }
 
 // gerTiles holds the registers of gerBatch: the current rows of A (a) and
-// of X's columns (xi), the byte strides, Y and alpha.
+// of X's columns (xi), the byte strides and Y.
 type gerTiles struct {
 	is                     *isa
 	a, lda4, xi, m4, y, n4 GPVirtual
-	alpha                  VecVirtual
 	xend                   Mem
 }
 
+// rowGroups updates the rowsLeft rows at a in groups of R rows while there
+// are that many, then in at most one group of each power of 2 below R, in
+// tiles of up to V vectors.
+func (g gerTiles) rowGroups(rowsLeft Mem, R, V int) {
+	// next moves a and xi on by rows rows.
+	next := func(rows int) {
+		if rows == 1 {
+			ADDQ(g.lda4, g.a)
+		} else {
+			t := GP64()
+			IMUL3Q(U32(rows), g.lda4, t)
+			ADDQ(t, g.a)
+		}
+		ADDQ(U32(4*rows), g.xi)
+		SUBQ(U32(rows), rowsLeft)
+	}
+	rest, top := label("rest"), label("rows")
+	Label(string(top))
+	CMPQ(rowsLeft, U32(R))
+	JB(rest)
+	g.columns(R, V)
+	next(R)
+	JMP(top)
+	Label(string(rest))
+	for s := 1 << (bits.Len(uint(R-1)) - 1); s >= 1; s /= 2 {
+		skip := label("rows")
+		CMPQ(rowsLeft, U32(s))
+		JB(skip)
+		g.columns(s, V)
+		next(s)
+		Label(string(skip))
+	}
+}
+
 // columns updates the rows rows at a, all n columns, tile by tile: tiles
-// of gerVecs vectors while that many columns are left; then, if at least a
+// of V vectors while that many columns are left; then, if at least a
 // vector's worth is left, one tile of full vectors and the part vector that
 // ends at the row's end (its lanes shared with the vector before it are
 // loaded, updated and stored alike, from the same values: the same
 // result); else one masked vector.
-func (g gerTiles) columns(rows int) {
+func (g gerTiles) columns(rows, V int) {
 	is := g.is
-	V := is.gerVecs
 	aj, yj, c := GP64(), GP64(), GP64()
 	MOVQ(g.a, aj)
 	MOVQ(g.y, yj)
@@ -227,23 +249,14 @@ func (g gerTiles) columns(rows int) {
 // columns of Y at yj.
 func (g gerTiles) tile(rows int, vs []vecAt, aj, yj GPVirtual) {
 	is := g.is
-	// rowsAt calls f with the address of each row of the tile in turn.
-	rowsAt := func(f func(r int, m Mem)) {
-		b := GP64()
-		MOVQ(aj, b)
-		for r := range rows {
-			if r > 0 {
-				ADDQ(g.lda4, b)
-			}
-			f(r, Mem{Base: b})
+	acc := make([][]VecVirtual, rows)
+	for r := range acc {
+		for range vs {
+			v := is.vec()
+			VXORPS(v, v, v)
+			acc[r] = append(acc[r], v)
 		}
 	}
-	acc := make([][]VecVirtual, rows)
-	rowsAt(func(r int, m Mem) {
-		for _, v := range vs {
-			acc[r] = append(acc[r], v.load(is, m))
-		}
-	})
 	xp, yp := GP64(), GP64()
 	MOVQ(g.xi, xp)
 	MOVQ(yj, yp)
@@ -253,37 +266,46 @@ func (g gerTiles) tile(rows int, vs []vecAt, aj, yj GPVirtual) {
 	for j, v := range vs {
 		ys[j] = v.load(is, Mem{Base: yp})
 	}
-	fma := func(r int, b VecVirtual) {
-		for j := range vs {
-			VFMADD231PS(ys[j], b, acc[r][j]) // acc += (alpha·x_pi)·y_pj
+	for r := range rows {
+		xpr := Mem{Base: xp, Disp: 4 * r}
+		if len(vs) == 1 && is.bcst {
+			VFMADD231PS_BCST(xpr, ys[0], acc[r][0]) // acc += x_pi·y_p
+			continue
 		}
-	}
-	if rows == 1 {
 		b := is.vec()
-		VBROADCASTSS(Mem{Base: xp}, b)
-		VMULPS(g.alpha, b, b)
-		fma(0, b)
-	} else {
-		for r0 := 0; r0 < rows; r0 += 4 {
-			// alpha·x_p,i+r0 … i+r0+3, rounded to float32 as in the twin,
-			// in every 128-bit lane; then each broadcast in turn.
-			cx := is.vec()
-			is.load4(Mem{Base: xp, Disp: 4 * r0}, cx)
-			VMULPS(g.alpha, cx, cx)
-			for r := r0; r < r0+4; r++ {
-				b := is.vec()
-				VSHUFPS(U8(0x55*(r-r0)), cx, cx, b)
-				fma(r, b)
-			}
+		VBROADCASTSS(xpr, b)
+		for j := range vs {
+			VFMADD231PS(ys[j], b, acc[r][j]) // acc += x_pi·y_pj
 		}
 	}
 	ADDQ(g.m4, xp)
 	ADDQ(g.n4, yp)
 	CMPQ(xp, g.xend)
 	JB(top)
-	rowsAt(func(r int, m Mem) {
-		for j, v := range vs {
-			v.store(acc[r][j], m)
+
+	alpha := is.vec()
+	VBROADCASTSS(paramMem("alpha"), alpha)
+	ar := GP64()
+	MOVQ(aj, ar)
+	// All of the tile's loads before its stores: a part vector shares
+	// lanes with the vector before it, and a masked store followed by a
+	// load of the next row, which overlaps it, would wait for the store
+	// to leave the store buffer. The accumulators take the results.
+	for r := range rows {
+		if r > 0 {
+			ADDQ(g.lda4, ar)
 		}
-	})
+		for j, v := range vs {
+			VFMADD213PS(v.src(is, Mem{Base: ar}), alpha, acc[r][j]) // acc = alpha·acc + a
+		}
+	}
+	MOVQ(aj, ar)
+	for r := range rows {
+		if r > 0 {
+			ADDQ(g.lda4, ar)
+		}
+		for j, v := range vs {
+			v.store(acc[r][j], Mem{Base: ar})
+		}
+	}
 }

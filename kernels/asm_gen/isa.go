@@ -33,9 +33,6 @@ type isa struct {
 	// where a < c (an ordered compare: a NaN lane is kept).
 	below func(a VecVirtual, c Op) (fmaClear func(s, t, p VecVirtual))
 
-	// load4 loads the 4 float32 at m into every 128-bit lane of dst.
-	load4 func(m Mem, dst VecVirtual)
-
 	// halves says that a row of lanes/2 < cols ≤ lanes is taken as two
 	// half vectors (the low halves of registers), the second ending at the
 	// row's end and overlapping the first, instead of one masked vector:
@@ -51,8 +48,9 @@ type isa struct {
 	// withConst and copyConst.
 	bcst bool
 
-	// Rank-k update tile: gerRows rows × gerVecs vectors of A in registers.
-	gerRows, gerVecs int
+	// Rank-k update tiles: gerRows rows × gerVecs vectors of A in
+	// registers, or gerNarrowRows rows × 1 vector when a row fits in one.
+	gerRows, gerVecs, gerNarrowRows int
 }
 
 // bytes returns the size of one vector in bytes.
@@ -76,9 +74,9 @@ var avx2 = &isa{
 			VANDNPS(p, m, p) // p = p &^ m
 		}
 	},
-	load4:   func(m Mem, dst VecVirtual) { VBROADCASTF128(m, dst) },
-	gerRows: 4,
-	gerVecs: 2,
+	gerRows:       6,
+	gerVecs:       2,
+	gerNarrowRows: 12,
 }
 
 // avx512 is AVX-512 (F, BW, DQ, VL): 32 ZMM registers of 16 float32. Masks
@@ -102,12 +100,12 @@ var avx512 = &isa{
 		}
 		return func(s, t, p VecVirtual) { VFMADD213PS_Z(s, t, keep, p) } // zeroing-masked: p = keep ? t·p + s : 0
 	},
-	load4:     func(m Mem, dst VecVirtual) { VBROADCASTF32X4(m, dst) },
-	halves:    true,
-	halfLanes: avx512HalfMask,
-	bcst:      true,
-	gerRows:   8,
-	gerVecs:   2,
+	halves:        true,
+	halfLanes:     avx512HalfMask,
+	bcst:          true,
+	gerRows:       12,
+	gerVecs:       2,
+	gerNarrowRows: 16,
 }
 
 // A tail is a mask of some lanes of a vector: the elements of a row

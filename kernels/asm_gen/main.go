@@ -3,7 +3,8 @@
 //
 // Each routine is the twin of a pure-Go routine in generic.go: the same
 // float32 operations in the same order per element, with FMA where the Go
-// code has madd (sums excepted: they add in another order). Each is written
+// code has madd (sums excepted: they add in another order; and gerBatch,
+// which associates alpha differently, see ger.go). Each is written
 // once, against an isa (isa.go), and generated for every instruction set
 // main lists.
 package main
