@@ -3250,926 +3250,17 @@ TEXT ·gerBatchAVX2(SB), NOSPLIT, $16-104
 	MOVQ R8, (SP)
 	MOVQ m+64(FP), R8
 	MOVQ R8, 8(SP)
-	CMPQ DI, $0x00000020
-	JA   wide_1
 
-rows_4:
-	CMPQ 8(SP), $0x0000000c
-	JB   rest_3
-	MOVQ AX, R8
-	MOVQ SI, R9
-	MOVQ n+96(FP), R10
-	CMPQ R10, $0x00000008
-	JB   cols_6
-
-tiles_7:
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	VXORPS Y4, Y4, Y4
-	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
-	VXORPS Y8, Y8, Y8
-	VXORPS Y9, Y9, Y9
-	VXORPS Y10, Y10, Y10
-	VXORPS Y11, Y11, Y11
-	MOVQ   DX, R11
-	MOVQ   R9, R12
-
-samples_8:
-	VMOVUPS      (R12), Y12
-	VBROADCASTSS (R11), Y13
-	VFMADD231PS  Y12, Y13, Y0
-	VBROADCASTSS 4(R11), Y13
-	VFMADD231PS  Y12, Y13, Y1
-	VBROADCASTSS 8(R11), Y13
-	VFMADD231PS  Y12, Y13, Y2
-	VBROADCASTSS 12(R11), Y13
-	VFMADD231PS  Y12, Y13, Y3
-	VBROADCASTSS 16(R11), Y13
-	VFMADD231PS  Y12, Y13, Y4
-	VBROADCASTSS 20(R11), Y13
-	VFMADD231PS  Y12, Y13, Y5
-	VBROADCASTSS 24(R11), Y13
-	VFMADD231PS  Y12, Y13, Y6
-	VBROADCASTSS 28(R11), Y13
-	VFMADD231PS  Y12, Y13, Y7
-	VBROADCASTSS 32(R11), Y13
-	VFMADD231PS  Y12, Y13, Y8
-	VBROADCASTSS 36(R11), Y13
-	VFMADD231PS  Y12, Y13, Y9
-	VBROADCASTSS 40(R11), Y13
-	VFMADD231PS  Y12, Y13, Y10
-	VBROADCASTSS 44(R11), Y13
-	VFMADD231PS  Y12, Y13, Y11
-	ADDQ         BX, R11
-	ADDQ         DI, R12
-	CMPQ         R11, (SP)
-	JB           samples_8
-	VBROADCASTSS alpha+32(FP), Y12
-	MOVQ         R8, R11
-	VFMADD213PS  (R11), Y12, Y0
-	ADDQ         CX, R11
-	VFMADD213PS  (R11), Y12, Y1
-	ADDQ         CX, R11
-	VFMADD213PS  (R11), Y12, Y2
-	ADDQ         CX, R11
-	VFMADD213PS  (R11), Y12, Y3
-	ADDQ         CX, R11
-	VFMADD213PS  (R11), Y12, Y4
-	ADDQ         CX, R11
-	VFMADD213PS  (R11), Y12, Y5
-	ADDQ         CX, R11
-	VFMADD213PS  (R11), Y12, Y6
-	ADDQ         CX, R11
-	VFMADD213PS  (R11), Y12, Y7
-	ADDQ         CX, R11
-	VFMADD213PS  (R11), Y12, Y8
-	ADDQ         CX, R11
-	VFMADD213PS  (R11), Y12, Y9
-	ADDQ         CX, R11
-	VFMADD213PS  (R11), Y12, Y10
-	ADDQ         CX, R11
-	VFMADD213PS  (R11), Y12, Y11
-	MOVQ         R8, R11
-	VMOVUPS      Y0, (R11)
-	ADDQ         CX, R11
-	VMOVUPS      Y1, (R11)
-	ADDQ         CX, R11
-	VMOVUPS      Y2, (R11)
-	ADDQ         CX, R11
-	VMOVUPS      Y3, (R11)
-	ADDQ         CX, R11
-	VMOVUPS      Y4, (R11)
-	ADDQ         CX, R11
-	VMOVUPS      Y5, (R11)
-	ADDQ         CX, R11
-	VMOVUPS      Y6, (R11)
-	ADDQ         CX, R11
-	VMOVUPS      Y7, (R11)
-	ADDQ         CX, R11
-	VMOVUPS      Y8, (R11)
-	ADDQ         CX, R11
-	VMOVUPS      Y9, (R11)
-	ADDQ         CX, R11
-	VMOVUPS      Y10, (R11)
-	ADDQ         CX, R11
-	VMOVUPS      Y11, (R11)
-	ADDQ         $0x00000020, R8
-	ADDQ         $0x00000020, R9
-	SUBQ         $0x00000008, R10
-	CMPQ         R10, $0x00000008
-	JAE          tiles_7
-
-cols_6:
-	CMPQ   R10, $0x00000008
-	JB     cols_9
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	VXORPS Y4, Y4, Y4
-	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
-	VXORPS Y8, Y8, Y8
-	VXORPS Y9, Y9, Y9
-	VXORPS Y10, Y10, Y10
-	VXORPS Y11, Y11, Y11
-	MOVQ   DX, R11
-
-samples_10:
-	VMOVUPS      -32(R9)(R10*4), Y12
-	VBROADCASTSS (R11), Y13
-	VFMADD231PS  Y12, Y13, Y0
-	VBROADCASTSS 4(R11), Y13
-	VFMADD231PS  Y12, Y13, Y1
-	VBROADCASTSS 8(R11), Y13
-	VFMADD231PS  Y12, Y13, Y2
-	VBROADCASTSS 12(R11), Y13
-	VFMADD231PS  Y12, Y13, Y3
-	VBROADCASTSS 16(R11), Y13
-	VFMADD231PS  Y12, Y13, Y4
-	VBROADCASTSS 20(R11), Y13
-	VFMADD231PS  Y12, Y13, Y5
-	VBROADCASTSS 24(R11), Y13
-	VFMADD231PS  Y12, Y13, Y6
-	VBROADCASTSS 28(R11), Y13
-	VFMADD231PS  Y12, Y13, Y7
-	VBROADCASTSS 32(R11), Y13
-	VFMADD231PS  Y12, Y13, Y8
-	VBROADCASTSS 36(R11), Y13
-	VFMADD231PS  Y12, Y13, Y9
-	VBROADCASTSS 40(R11), Y13
-	VFMADD231PS  Y12, Y13, Y10
-	VBROADCASTSS 44(R11), Y13
-	VFMADD231PS  Y12, Y13, Y11
-	ADDQ         BX, R11
-	ADDQ         DI, R9
-	CMPQ         R11, (SP)
-	JB           samples_10
-	VBROADCASTSS alpha+32(FP), Y12
-	MOVQ         R8, R9
-	VFMADD213PS  -32(R9)(R10*4), Y12, Y0
-	ADDQ         CX, R9
-	VFMADD213PS  -32(R9)(R10*4), Y12, Y1
-	ADDQ         CX, R9
-	VFMADD213PS  -32(R9)(R10*4), Y12, Y2
-	ADDQ         CX, R9
-	VFMADD213PS  -32(R9)(R10*4), Y12, Y3
-	ADDQ         CX, R9
-	VFMADD213PS  -32(R9)(R10*4), Y12, Y4
-	ADDQ         CX, R9
-	VFMADD213PS  -32(R9)(R10*4), Y12, Y5
-	ADDQ         CX, R9
-	VFMADD213PS  -32(R9)(R10*4), Y12, Y6
-	ADDQ         CX, R9
-	VFMADD213PS  -32(R9)(R10*4), Y12, Y7
-	ADDQ         CX, R9
-	VFMADD213PS  -32(R9)(R10*4), Y12, Y8
-	ADDQ         CX, R9
-	VFMADD213PS  -32(R9)(R10*4), Y12, Y9
-	ADDQ         CX, R9
-	VFMADD213PS  -32(R9)(R10*4), Y12, Y10
-	ADDQ         CX, R9
-	VFMADD213PS  -32(R9)(R10*4), Y12, Y11
-	MOVQ         R8, R9
-	VMOVUPS      Y0, -32(R9)(R10*4)
-	ADDQ         CX, R9
-	VMOVUPS      Y1, -32(R9)(R10*4)
-	ADDQ         CX, R9
-	VMOVUPS      Y2, -32(R9)(R10*4)
-	ADDQ         CX, R9
-	VMOVUPS      Y3, -32(R9)(R10*4)
-	ADDQ         CX, R9
-	VMOVUPS      Y4, -32(R9)(R10*4)
-	ADDQ         CX, R9
-	VMOVUPS      Y5, -32(R9)(R10*4)
-	ADDQ         CX, R9
-	VMOVUPS      Y6, -32(R9)(R10*4)
-	ADDQ         CX, R9
-	VMOVUPS      Y7, -32(R9)(R10*4)
-	ADDQ         CX, R9
-	VMOVUPS      Y8, -32(R9)(R10*4)
-	ADDQ         CX, R9
-	VMOVUPS      Y9, -32(R9)(R10*4)
-	ADDQ         CX, R9
-	VMOVUPS      Y10, -32(R9)(R10*4)
-	ADDQ         CX, R9
-	VMOVUPS      Y11, -32(R9)(R10*4)
-	JMP          coldone_5
-
-cols_9:
-	TESTQ   R10, R10
-	JZ      coldone_5
-	LEAQ    laneMasks<>+32(SB), R11
-	NEGQ    R10
-	VMOVDQU (R11)(R10*4), Y0
-	VXORPS  Y1, Y1, Y1
-	VXORPS  Y2, Y2, Y2
-	VXORPS  Y3, Y3, Y3
-	VXORPS  Y4, Y4, Y4
-	VXORPS  Y5, Y5, Y5
-	VXORPS  Y6, Y6, Y6
-	VXORPS  Y7, Y7, Y7
-	VXORPS  Y8, Y8, Y8
-	VXORPS  Y9, Y9, Y9
-	VXORPS  Y10, Y10, Y10
-	VXORPS  Y11, Y11, Y11
-	VXORPS  Y12, Y12, Y12
-	MOVQ    DX, R10
-
-samples_11:
-	VMASKMOVPS   (R9), Y0, Y13
-	VBROADCASTSS (R10), Y14
-	VFMADD231PS  Y13, Y14, Y1
-	VBROADCASTSS 4(R10), Y14
-	VFMADD231PS  Y13, Y14, Y2
-	VBROADCASTSS 8(R10), Y14
-	VFMADD231PS  Y13, Y14, Y3
-	VBROADCASTSS 12(R10), Y14
-	VFMADD231PS  Y13, Y14, Y4
-	VBROADCASTSS 16(R10), Y14
-	VFMADD231PS  Y13, Y14, Y5
-	VBROADCASTSS 20(R10), Y14
-	VFMADD231PS  Y13, Y14, Y6
-	VBROADCASTSS 24(R10), Y14
-	VFMADD231PS  Y13, Y14, Y7
-	VBROADCASTSS 28(R10), Y14
-	VFMADD231PS  Y13, Y14, Y8
-	VBROADCASTSS 32(R10), Y14
-	VFMADD231PS  Y13, Y14, Y9
-	VBROADCASTSS 36(R10), Y14
-	VFMADD231PS  Y13, Y14, Y10
-	VBROADCASTSS 40(R10), Y14
-	VFMADD231PS  Y13, Y14, Y11
-	VBROADCASTSS 44(R10), Y14
-	VFMADD231PS  Y13, Y14, Y12
-	ADDQ         BX, R10
-	ADDQ         DI, R9
-	CMPQ         R10, (SP)
-	JB           samples_11
-	VBROADCASTSS alpha+32(FP), Y13
-	MOVQ         R8, R9
-	VMASKMOVPS   (R9), Y0, Y14
-	VFMADD213PS  Y14, Y13, Y1
-	ADDQ         CX, R9
-	VMASKMOVPS   (R9), Y0, Y14
-	VFMADD213PS  Y14, Y13, Y2
-	ADDQ         CX, R9
-	VMASKMOVPS   (R9), Y0, Y14
-	VFMADD213PS  Y14, Y13, Y3
-	ADDQ         CX, R9
-	VMASKMOVPS   (R9), Y0, Y14
-	VFMADD213PS  Y14, Y13, Y4
-	ADDQ         CX, R9
-	VMASKMOVPS   (R9), Y0, Y14
-	VFMADD213PS  Y14, Y13, Y5
-	ADDQ         CX, R9
-	VMASKMOVPS   (R9), Y0, Y14
-	VFMADD213PS  Y14, Y13, Y6
-	ADDQ         CX, R9
-	VMASKMOVPS   (R9), Y0, Y14
-	VFMADD213PS  Y14, Y13, Y7
-	ADDQ         CX, R9
-	VMASKMOVPS   (R9), Y0, Y14
-	VFMADD213PS  Y14, Y13, Y8
-	ADDQ         CX, R9
-	VMASKMOVPS   (R9), Y0, Y14
-	VFMADD213PS  Y14, Y13, Y9
-	ADDQ         CX, R9
-	VMASKMOVPS   (R9), Y0, Y14
-	VFMADD213PS  Y14, Y13, Y10
-	ADDQ         CX, R9
-	VMASKMOVPS   (R9), Y0, Y14
-	VFMADD213PS  Y14, Y13, Y11
-	ADDQ         CX, R9
-	VMASKMOVPS   (R9), Y0, Y14
-	VFMADD213PS  Y14, Y13, Y12
-	MOVQ         R8, R9
-	VMASKMOVPS   Y1, Y0, (R9)
-	ADDQ         CX, R9
-	VMASKMOVPS   Y2, Y0, (R9)
-	ADDQ         CX, R9
-	VMASKMOVPS   Y3, Y0, (R9)
-	ADDQ         CX, R9
-	VMASKMOVPS   Y4, Y0, (R9)
-	ADDQ         CX, R9
-	VMASKMOVPS   Y5, Y0, (R9)
-	ADDQ         CX, R9
-	VMASKMOVPS   Y6, Y0, (R9)
-	ADDQ         CX, R9
-	VMASKMOVPS   Y7, Y0, (R9)
-	ADDQ         CX, R9
-	VMASKMOVPS   Y8, Y0, (R9)
-	ADDQ         CX, R9
-	VMASKMOVPS   Y9, Y0, (R9)
-	ADDQ         CX, R9
-	VMASKMOVPS   Y10, Y0, (R9)
-	ADDQ         CX, R9
-	VMASKMOVPS   Y11, Y0, (R9)
-	ADDQ         CX, R9
-	VMASKMOVPS   Y12, Y0, (R9)
-
-coldone_5:
-	IMUL3Q $0x0000000c, CX, R8
-	ADDQ   R8, AX
-	ADDQ   $0x00000030, DX
-	SUBQ   $0x0000000c, 8(SP)
-	JMP    rows_4
-
-rest_3:
-	CMPQ 8(SP), $0x00000008
-	JB   rows_12
-	MOVQ AX, R8
-	MOVQ SI, R9
-	MOVQ n+96(FP), R10
-	CMPQ R10, $0x00000008
-	JB   cols_14
-
-tiles_15:
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	VXORPS Y4, Y4, Y4
-	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
-	MOVQ   DX, R11
-	MOVQ   R9, R12
-
-samples_16:
-	VMOVUPS      (R12), Y8
-	VBROADCASTSS (R11), Y9
-	VFMADD231PS  Y8, Y9, Y0
-	VBROADCASTSS 4(R11), Y9
-	VFMADD231PS  Y8, Y9, Y1
-	VBROADCASTSS 8(R11), Y9
-	VFMADD231PS  Y8, Y9, Y2
-	VBROADCASTSS 12(R11), Y9
-	VFMADD231PS  Y8, Y9, Y3
-	VBROADCASTSS 16(R11), Y9
-	VFMADD231PS  Y8, Y9, Y4
-	VBROADCASTSS 20(R11), Y9
-	VFMADD231PS  Y8, Y9, Y5
-	VBROADCASTSS 24(R11), Y9
-	VFMADD231PS  Y8, Y9, Y6
-	VBROADCASTSS 28(R11), Y9
-	VFMADD231PS  Y8, Y9, Y7
-	ADDQ         BX, R11
-	ADDQ         DI, R12
-	CMPQ         R11, (SP)
-	JB           samples_16
-	VBROADCASTSS alpha+32(FP), Y8
-	MOVQ         R8, R11
-	VFMADD213PS  (R11), Y8, Y0
-	ADDQ         CX, R11
-	VFMADD213PS  (R11), Y8, Y1
-	ADDQ         CX, R11
-	VFMADD213PS  (R11), Y8, Y2
-	ADDQ         CX, R11
-	VFMADD213PS  (R11), Y8, Y3
-	ADDQ         CX, R11
-	VFMADD213PS  (R11), Y8, Y4
-	ADDQ         CX, R11
-	VFMADD213PS  (R11), Y8, Y5
-	ADDQ         CX, R11
-	VFMADD213PS  (R11), Y8, Y6
-	ADDQ         CX, R11
-	VFMADD213PS  (R11), Y8, Y7
-	MOVQ         R8, R11
-	VMOVUPS      Y0, (R11)
-	ADDQ         CX, R11
-	VMOVUPS      Y1, (R11)
-	ADDQ         CX, R11
-	VMOVUPS      Y2, (R11)
-	ADDQ         CX, R11
-	VMOVUPS      Y3, (R11)
-	ADDQ         CX, R11
-	VMOVUPS      Y4, (R11)
-	ADDQ         CX, R11
-	VMOVUPS      Y5, (R11)
-	ADDQ         CX, R11
-	VMOVUPS      Y6, (R11)
-	ADDQ         CX, R11
-	VMOVUPS      Y7, (R11)
-	ADDQ         $0x00000020, R8
-	ADDQ         $0x00000020, R9
-	SUBQ         $0x00000008, R10
-	CMPQ         R10, $0x00000008
-	JAE          tiles_15
-
-cols_14:
-	CMPQ   R10, $0x00000008
-	JB     cols_17
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	VXORPS Y4, Y4, Y4
-	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
-	MOVQ   DX, R11
-
-samples_18:
-	VMOVUPS      -32(R9)(R10*4), Y8
-	VBROADCASTSS (R11), Y9
-	VFMADD231PS  Y8, Y9, Y0
-	VBROADCASTSS 4(R11), Y9
-	VFMADD231PS  Y8, Y9, Y1
-	VBROADCASTSS 8(R11), Y9
-	VFMADD231PS  Y8, Y9, Y2
-	VBROADCASTSS 12(R11), Y9
-	VFMADD231PS  Y8, Y9, Y3
-	VBROADCASTSS 16(R11), Y9
-	VFMADD231PS  Y8, Y9, Y4
-	VBROADCASTSS 20(R11), Y9
-	VFMADD231PS  Y8, Y9, Y5
-	VBROADCASTSS 24(R11), Y9
-	VFMADD231PS  Y8, Y9, Y6
-	VBROADCASTSS 28(R11), Y9
-	VFMADD231PS  Y8, Y9, Y7
-	ADDQ         BX, R11
-	ADDQ         DI, R9
-	CMPQ         R11, (SP)
-	JB           samples_18
-	VBROADCASTSS alpha+32(FP), Y8
-	MOVQ         R8, R9
-	VFMADD213PS  -32(R9)(R10*4), Y8, Y0
-	ADDQ         CX, R9
-	VFMADD213PS  -32(R9)(R10*4), Y8, Y1
-	ADDQ         CX, R9
-	VFMADD213PS  -32(R9)(R10*4), Y8, Y2
-	ADDQ         CX, R9
-	VFMADD213PS  -32(R9)(R10*4), Y8, Y3
-	ADDQ         CX, R9
-	VFMADD213PS  -32(R9)(R10*4), Y8, Y4
-	ADDQ         CX, R9
-	VFMADD213PS  -32(R9)(R10*4), Y8, Y5
-	ADDQ         CX, R9
-	VFMADD213PS  -32(R9)(R10*4), Y8, Y6
-	ADDQ         CX, R9
-	VFMADD213PS  -32(R9)(R10*4), Y8, Y7
-	MOVQ         R8, R9
-	VMOVUPS      Y0, -32(R9)(R10*4)
-	ADDQ         CX, R9
-	VMOVUPS      Y1, -32(R9)(R10*4)
-	ADDQ         CX, R9
-	VMOVUPS      Y2, -32(R9)(R10*4)
-	ADDQ         CX, R9
-	VMOVUPS      Y3, -32(R9)(R10*4)
-	ADDQ         CX, R9
-	VMOVUPS      Y4, -32(R9)(R10*4)
-	ADDQ         CX, R9
-	VMOVUPS      Y5, -32(R9)(R10*4)
-	ADDQ         CX, R9
-	VMOVUPS      Y6, -32(R9)(R10*4)
-	ADDQ         CX, R9
-	VMOVUPS      Y7, -32(R9)(R10*4)
-	JMP          coldone_13
-
-cols_17:
-	TESTQ   R10, R10
-	JZ      coldone_13
-	LEAQ    laneMasks<>+32(SB), R11
-	NEGQ    R10
-	VMOVDQU (R11)(R10*4), Y0
-	VXORPS  Y1, Y1, Y1
-	VXORPS  Y2, Y2, Y2
-	VXORPS  Y3, Y3, Y3
-	VXORPS  Y4, Y4, Y4
-	VXORPS  Y5, Y5, Y5
-	VXORPS  Y6, Y6, Y6
-	VXORPS  Y7, Y7, Y7
-	VXORPS  Y8, Y8, Y8
-	MOVQ    DX, R10
-
-samples_19:
-	VMASKMOVPS   (R9), Y0, Y9
-	VBROADCASTSS (R10), Y10
-	VFMADD231PS  Y9, Y10, Y1
-	VBROADCASTSS 4(R10), Y10
-	VFMADD231PS  Y9, Y10, Y2
-	VBROADCASTSS 8(R10), Y10
-	VFMADD231PS  Y9, Y10, Y3
-	VBROADCASTSS 12(R10), Y10
-	VFMADD231PS  Y9, Y10, Y4
-	VBROADCASTSS 16(R10), Y10
-	VFMADD231PS  Y9, Y10, Y5
-	VBROADCASTSS 20(R10), Y10
-	VFMADD231PS  Y9, Y10, Y6
-	VBROADCASTSS 24(R10), Y10
-	VFMADD231PS  Y9, Y10, Y7
-	VBROADCASTSS 28(R10), Y10
-	VFMADD231PS  Y9, Y10, Y8
-	ADDQ         BX, R10
-	ADDQ         DI, R9
-	CMPQ         R10, (SP)
-	JB           samples_19
-	VBROADCASTSS alpha+32(FP), Y9
-	MOVQ         R8, R9
-	VMASKMOVPS   (R9), Y0, Y10
-	VFMADD213PS  Y10, Y9, Y1
-	ADDQ         CX, R9
-	VMASKMOVPS   (R9), Y0, Y10
-	VFMADD213PS  Y10, Y9, Y2
-	ADDQ         CX, R9
-	VMASKMOVPS   (R9), Y0, Y10
-	VFMADD213PS  Y10, Y9, Y3
-	ADDQ         CX, R9
-	VMASKMOVPS   (R9), Y0, Y10
-	VFMADD213PS  Y10, Y9, Y4
-	ADDQ         CX, R9
-	VMASKMOVPS   (R9), Y0, Y10
-	VFMADD213PS  Y10, Y9, Y5
-	ADDQ         CX, R9
-	VMASKMOVPS   (R9), Y0, Y10
-	VFMADD213PS  Y10, Y9, Y6
-	ADDQ         CX, R9
-	VMASKMOVPS   (R9), Y0, Y10
-	VFMADD213PS  Y10, Y9, Y7
-	ADDQ         CX, R9
-	VMASKMOVPS   (R9), Y0, Y10
-	VFMADD213PS  Y10, Y9, Y8
-	MOVQ         R8, R9
-	VMASKMOVPS   Y1, Y0, (R9)
-	ADDQ         CX, R9
-	VMASKMOVPS   Y2, Y0, (R9)
-	ADDQ         CX, R9
-	VMASKMOVPS   Y3, Y0, (R9)
-	ADDQ         CX, R9
-	VMASKMOVPS   Y4, Y0, (R9)
-	ADDQ         CX, R9
-	VMASKMOVPS   Y5, Y0, (R9)
-	ADDQ         CX, R9
-	VMASKMOVPS   Y6, Y0, (R9)
-	ADDQ         CX, R9
-	VMASKMOVPS   Y7, Y0, (R9)
-	ADDQ         CX, R9
-	VMASKMOVPS   Y8, Y0, (R9)
-
-coldone_13:
-	IMUL3Q $0x00000008, CX, R8
-	ADDQ   R8, AX
-	ADDQ   $0x00000020, DX
-	SUBQ   $0x00000008, 8(SP)
-
-rows_12:
-	CMPQ 8(SP), $0x00000004
-	JB   rows_20
-	MOVQ AX, R8
-	MOVQ SI, R9
-	MOVQ n+96(FP), R10
-	CMPQ R10, $0x00000008
-	JB   cols_22
-
-tiles_23:
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	MOVQ   DX, R11
-	MOVQ   R9, R12
-
-samples_24:
-	VMOVUPS      (R12), Y4
-	VBROADCASTSS (R11), Y5
-	VFMADD231PS  Y4, Y5, Y0
-	VBROADCASTSS 4(R11), Y5
-	VFMADD231PS  Y4, Y5, Y1
-	VBROADCASTSS 8(R11), Y5
-	VFMADD231PS  Y4, Y5, Y2
-	VBROADCASTSS 12(R11), Y5
-	VFMADD231PS  Y4, Y5, Y3
-	ADDQ         BX, R11
-	ADDQ         DI, R12
-	CMPQ         R11, (SP)
-	JB           samples_24
-	VBROADCASTSS alpha+32(FP), Y4
-	MOVQ         R8, R11
-	VFMADD213PS  (R11), Y4, Y0
-	ADDQ         CX, R11
-	VFMADD213PS  (R11), Y4, Y1
-	ADDQ         CX, R11
-	VFMADD213PS  (R11), Y4, Y2
-	ADDQ         CX, R11
-	VFMADD213PS  (R11), Y4, Y3
-	MOVQ         R8, R11
-	VMOVUPS      Y0, (R11)
-	ADDQ         CX, R11
-	VMOVUPS      Y1, (R11)
-	ADDQ         CX, R11
-	VMOVUPS      Y2, (R11)
-	ADDQ         CX, R11
-	VMOVUPS      Y3, (R11)
-	ADDQ         $0x00000020, R8
-	ADDQ         $0x00000020, R9
-	SUBQ         $0x00000008, R10
-	CMPQ         R10, $0x00000008
-	JAE          tiles_23
-
-cols_22:
-	CMPQ   R10, $0x00000008
-	JB     cols_25
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	MOVQ   DX, R11
-
-samples_26:
-	VMOVUPS      -32(R9)(R10*4), Y4
-	VBROADCASTSS (R11), Y5
-	VFMADD231PS  Y4, Y5, Y0
-	VBROADCASTSS 4(R11), Y5
-	VFMADD231PS  Y4, Y5, Y1
-	VBROADCASTSS 8(R11), Y5
-	VFMADD231PS  Y4, Y5, Y2
-	VBROADCASTSS 12(R11), Y5
-	VFMADD231PS  Y4, Y5, Y3
-	ADDQ         BX, R11
-	ADDQ         DI, R9
-	CMPQ         R11, (SP)
-	JB           samples_26
-	VBROADCASTSS alpha+32(FP), Y4
-	MOVQ         R8, R9
-	VFMADD213PS  -32(R9)(R10*4), Y4, Y0
-	ADDQ         CX, R9
-	VFMADD213PS  -32(R9)(R10*4), Y4, Y1
-	ADDQ         CX, R9
-	VFMADD213PS  -32(R9)(R10*4), Y4, Y2
-	ADDQ         CX, R9
-	VFMADD213PS  -32(R9)(R10*4), Y4, Y3
-	MOVQ         R8, R9
-	VMOVUPS      Y0, -32(R9)(R10*4)
-	ADDQ         CX, R9
-	VMOVUPS      Y1, -32(R9)(R10*4)
-	ADDQ         CX, R9
-	VMOVUPS      Y2, -32(R9)(R10*4)
-	ADDQ         CX, R9
-	VMOVUPS      Y3, -32(R9)(R10*4)
-	JMP          coldone_21
-
-cols_25:
-	TESTQ   R10, R10
-	JZ      coldone_21
-	LEAQ    laneMasks<>+32(SB), R11
-	NEGQ    R10
-	VMOVDQU (R11)(R10*4), Y0
-	VXORPS  Y1, Y1, Y1
-	VXORPS  Y2, Y2, Y2
-	VXORPS  Y3, Y3, Y3
-	VXORPS  Y4, Y4, Y4
-	MOVQ    DX, R10
-
-samples_27:
-	VMASKMOVPS   (R9), Y0, Y5
-	VBROADCASTSS (R10), Y6
-	VFMADD231PS  Y5, Y6, Y1
-	VBROADCASTSS 4(R10), Y6
-	VFMADD231PS  Y5, Y6, Y2
-	VBROADCASTSS 8(R10), Y6
-	VFMADD231PS  Y5, Y6, Y3
-	VBROADCASTSS 12(R10), Y6
-	VFMADD231PS  Y5, Y6, Y4
-	ADDQ         BX, R10
-	ADDQ         DI, R9
-	CMPQ         R10, (SP)
-	JB           samples_27
-	VBROADCASTSS alpha+32(FP), Y5
-	MOVQ         R8, R9
-	VMASKMOVPS   (R9), Y0, Y6
-	VFMADD213PS  Y6, Y5, Y1
-	ADDQ         CX, R9
-	VMASKMOVPS   (R9), Y0, Y6
-	VFMADD213PS  Y6, Y5, Y2
-	ADDQ         CX, R9
-	VMASKMOVPS   (R9), Y0, Y6
-	VFMADD213PS  Y6, Y5, Y3
-	ADDQ         CX, R9
-	VMASKMOVPS   (R9), Y0, Y6
-	VFMADD213PS  Y6, Y5, Y4
-	MOVQ         R8, R9
-	VMASKMOVPS   Y1, Y0, (R9)
-	ADDQ         CX, R9
-	VMASKMOVPS   Y2, Y0, (R9)
-	ADDQ         CX, R9
-	VMASKMOVPS   Y3, Y0, (R9)
-	ADDQ         CX, R9
-	VMASKMOVPS   Y4, Y0, (R9)
-
-coldone_21:
-	IMUL3Q $0x00000004, CX, R8
-	ADDQ   R8, AX
-	ADDQ   $0x00000010, DX
-	SUBQ   $0x00000004, 8(SP)
-
-rows_20:
-	CMPQ 8(SP), $0x00000002
-	JB   rows_28
-	MOVQ AX, R8
-	MOVQ SI, R9
-	MOVQ n+96(FP), R10
-	CMPQ R10, $0x00000008
-	JB   cols_30
-
-tiles_31:
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	MOVQ   DX, R11
-	MOVQ   R9, R12
-
-samples_32:
-	VMOVUPS      (R12), Y2
-	VBROADCASTSS (R11), Y3
-	VFMADD231PS  Y2, Y3, Y0
-	VBROADCASTSS 4(R11), Y3
-	VFMADD231PS  Y2, Y3, Y1
-	ADDQ         BX, R11
-	ADDQ         DI, R12
-	CMPQ         R11, (SP)
-	JB           samples_32
-	VBROADCASTSS alpha+32(FP), Y2
-	MOVQ         R8, R11
-	VFMADD213PS  (R11), Y2, Y0
-	ADDQ         CX, R11
-	VFMADD213PS  (R11), Y2, Y1
-	MOVQ         R8, R11
-	VMOVUPS      Y0, (R11)
-	ADDQ         CX, R11
-	VMOVUPS      Y1, (R11)
-	ADDQ         $0x00000020, R8
-	ADDQ         $0x00000020, R9
-	SUBQ         $0x00000008, R10
-	CMPQ         R10, $0x00000008
-	JAE          tiles_31
-
-cols_30:
-	CMPQ   R10, $0x00000008
-	JB     cols_33
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	MOVQ   DX, R11
-
-samples_34:
-	VMOVUPS      -32(R9)(R10*4), Y2
-	VBROADCASTSS (R11), Y3
-	VFMADD231PS  Y2, Y3, Y0
-	VBROADCASTSS 4(R11), Y3
-	VFMADD231PS  Y2, Y3, Y1
-	ADDQ         BX, R11
-	ADDQ         DI, R9
-	CMPQ         R11, (SP)
-	JB           samples_34
-	VBROADCASTSS alpha+32(FP), Y2
-	MOVQ         R8, R9
-	VFMADD213PS  -32(R9)(R10*4), Y2, Y0
-	ADDQ         CX, R9
-	VFMADD213PS  -32(R9)(R10*4), Y2, Y1
-	MOVQ         R8, R9
-	VMOVUPS      Y0, -32(R9)(R10*4)
-	ADDQ         CX, R9
-	VMOVUPS      Y1, -32(R9)(R10*4)
-	JMP          coldone_29
-
-cols_33:
-	TESTQ   R10, R10
-	JZ      coldone_29
-	LEAQ    laneMasks<>+32(SB), R11
-	NEGQ    R10
-	VMOVDQU (R11)(R10*4), Y0
-	VXORPS  Y1, Y1, Y1
-	VXORPS  Y2, Y2, Y2
-	MOVQ    DX, R10
-
-samples_35:
-	VMASKMOVPS   (R9), Y0, Y3
-	VBROADCASTSS (R10), Y4
-	VFMADD231PS  Y3, Y4, Y1
-	VBROADCASTSS 4(R10), Y4
-	VFMADD231PS  Y3, Y4, Y2
-	ADDQ         BX, R10
-	ADDQ         DI, R9
-	CMPQ         R10, (SP)
-	JB           samples_35
-	VBROADCASTSS alpha+32(FP), Y3
-	MOVQ         R8, R9
-	VMASKMOVPS   (R9), Y0, Y4
-	VFMADD213PS  Y4, Y3, Y1
-	ADDQ         CX, R9
-	VMASKMOVPS   (R9), Y0, Y4
-	VFMADD213PS  Y4, Y3, Y2
-	MOVQ         R8, R9
-	VMASKMOVPS   Y1, Y0, (R9)
-	ADDQ         CX, R9
-	VMASKMOVPS   Y2, Y0, (R9)
-
-coldone_29:
-	IMUL3Q $0x00000002, CX, R8
-	ADDQ   R8, AX
-	ADDQ   $0x00000008, DX
-	SUBQ   $0x00000002, 8(SP)
-
-rows_28:
-	CMPQ 8(SP), $0x00000001
-	JB   rows_36
-	MOVQ AX, R8
-	MOVQ n+96(FP), R9
-	CMPQ R9, $0x00000008
-	JB   cols_38
-
-tiles_39:
-	VXORPS Y0, Y0, Y0
-	MOVQ   DX, R10
-	MOVQ   SI, R11
-
-samples_40:
-	VMOVUPS      (R11), Y1
-	VBROADCASTSS (R10), Y2
-	VFMADD231PS  Y1, Y2, Y0
-	ADDQ         BX, R10
-	ADDQ         DI, R11
-	CMPQ         R10, (SP)
-	JB           samples_40
-	VBROADCASTSS alpha+32(FP), Y1
-	MOVQ         R8, R10
-	VFMADD213PS  (R10), Y1, Y0
-	MOVQ         R8, R10
-	VMOVUPS      Y0, (R10)
-	ADDQ         $0x00000020, R8
-	ADDQ         $0x00000020, SI
-	SUBQ         $0x00000008, R9
-	CMPQ         R9, $0x00000008
-	JAE          tiles_39
-
-cols_38:
-	CMPQ   R9, $0x00000008
-	JB     cols_41
-	VXORPS Y0, Y0, Y0
-	MOVQ   DX, R10
-
-samples_42:
-	VMOVUPS      -32(SI)(R9*4), Y1
-	VBROADCASTSS (R10), Y2
-	VFMADD231PS  Y1, Y2, Y0
-	ADDQ         BX, R10
-	ADDQ         DI, SI
-	CMPQ         R10, (SP)
-	JB           samples_42
-	VBROADCASTSS alpha+32(FP), Y1
-	MOVQ         R8, BX
-	VFMADD213PS  -32(BX)(R9*4), Y1, Y0
-	MOVQ         R8, BX
-	VMOVUPS      Y0, -32(BX)(R9*4)
-	JMP          coldone_37
-
-cols_41:
-	TESTQ   R9, R9
-	JZ      coldone_37
-	LEAQ    laneMasks<>+32(SB), R10
-	NEGQ    R9
-	VMOVDQU (R10)(R9*4), Y0
-	VXORPS  Y1, Y1, Y1
-	MOVQ    DX, R9
-
-samples_43:
-	VMASKMOVPS   (SI), Y0, Y2
-	VBROADCASTSS (R9), Y3
-	VFMADD231PS  Y2, Y3, Y1
-	ADDQ         BX, R9
-	ADDQ         DI, SI
-	CMPQ         R9, (SP)
-	JB           samples_43
-	VBROADCASTSS alpha+32(FP), Y2
-	MOVQ         R8, BX
-	VMASKMOVPS   (BX), Y0, Y3
-	VFMADD213PS  Y3, Y2, Y1
-	MOVQ         R8, BX
-	VMASKMOVPS   Y1, Y0, (BX)
-
-coldone_37:
-	ADDQ CX, AX
-	ADDQ $0x00000004, DX
-	SUBQ $0x00000001, 8(SP)
-
-rows_36:
-	JMP done_2
-
-wide_1:
-rows_45:
+rows_2:
 	CMPQ 8(SP), $0x00000006
-	JB   rest_44
+	JB   rest_1
 	MOVQ AX, R8
 	MOVQ SI, R9
 	MOVQ n+96(FP), R10
 	CMPQ R10, $0x00000010
-	JB   cols_47
+	JB   cols_4
 
-tiles_48:
+tiles_5:
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -4185,7 +3276,7 @@ tiles_48:
 	MOVQ   DX, R11
 	MOVQ   R9, R12
 
-samples_49:
+samples_6:
 	VMOVUPS      (R12), Y12
 	VMOVUPS      32(R12), Y13
 	VBROADCASTSS (R11), Y14
@@ -4209,7 +3300,7 @@ samples_49:
 	ADDQ         BX, R11
 	ADDQ         DI, R12
 	CMPQ         R11, (SP)
-	JB           samples_49
+	JB           samples_6
 	VBROADCASTSS alpha+32(FP), Y12
 	MOVQ         R8, R11
 	VFMADD213PS  (R11), Y12, Y0
@@ -4251,11 +3342,11 @@ samples_49:
 	ADDQ         $0x00000040, R9
 	SUBQ         $0x00000010, R10
 	CMPQ         R10, $0x00000010
-	JAE          tiles_48
+	JAE          tiles_5
 
-cols_47:
+cols_4:
 	CMPQ   R10, $0x00000009
-	JB     cols_50
+	JB     cols_7
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -4270,7 +3361,7 @@ cols_47:
 	VXORPS Y11, Y11, Y11
 	MOVQ   DX, R11
 
-samples_51:
+samples_8:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      -32(R9)(R10*4), Y13
 	VBROADCASTSS (R11), Y14
@@ -4294,7 +3385,7 @@ samples_51:
 	ADDQ         BX, R11
 	ADDQ         DI, R9
 	CMPQ         R11, (SP)
-	JB           samples_51
+	JB           samples_8
 	VBROADCASTSS alpha+32(FP), Y12
 	MOVQ         R8, R9
 	VFMADD213PS  (R9), Y12, Y0
@@ -4332,11 +3423,11 @@ samples_51:
 	ADDQ         CX, R9
 	VMOVUPS      Y10, (R9)
 	VMOVUPS      Y11, -32(R9)(R10*4)
-	JMP          coldone_46
+	JMP          coldone_3
 
-cols_50:
+cols_7:
 	CMPQ   R10, $0x00000008
-	JB     cols_52
+	JB     cols_9
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -4345,7 +3436,7 @@ cols_50:
 	VXORPS Y5, Y5, Y5
 	MOVQ   DX, R11
 
-samples_53:
+samples_10:
 	VMOVUPS      -32(R9)(R10*4), Y6
 	VBROADCASTSS (R11), Y7
 	VFMADD231PS  Y6, Y7, Y0
@@ -4362,7 +3453,7 @@ samples_53:
 	ADDQ         BX, R11
 	ADDQ         DI, R9
 	CMPQ         R11, (SP)
-	JB           samples_53
+	JB           samples_10
 	VBROADCASTSS alpha+32(FP), Y6
 	MOVQ         R8, R9
 	VFMADD213PS  -32(R9)(R10*4), Y6, Y0
@@ -4388,11 +3479,11 @@ samples_53:
 	VMOVUPS      Y4, -32(R9)(R10*4)
 	ADDQ         CX, R9
 	VMOVUPS      Y5, -32(R9)(R10*4)
-	JMP          coldone_46
+	JMP          coldone_3
 
-cols_52:
+cols_9:
 	TESTQ   R10, R10
-	JZ      coldone_46
+	JZ      coldone_3
 	LEAQ    laneMasks<>+32(SB), R11
 	NEGQ    R10
 	VMOVDQU (R11)(R10*4), Y0
@@ -4404,7 +3495,7 @@ cols_52:
 	VXORPS  Y6, Y6, Y6
 	MOVQ    DX, R10
 
-samples_54:
+samples_11:
 	VMASKMOVPS   (R9), Y0, Y7
 	VBROADCASTSS (R10), Y8
 	VFMADD231PS  Y7, Y8, Y1
@@ -4421,7 +3512,7 @@ samples_54:
 	ADDQ         BX, R10
 	ADDQ         DI, R9
 	CMPQ         R10, (SP)
-	JB           samples_54
+	JB           samples_11
 	VBROADCASTSS alpha+32(FP), Y7
 	MOVQ         R8, R9
 	VMASKMOVPS   (R9), Y0, Y8
@@ -4454,23 +3545,23 @@ samples_54:
 	ADDQ         CX, R9
 	VMASKMOVPS   Y6, Y0, (R9)
 
-coldone_46:
+coldone_3:
 	IMUL3Q $0x00000006, CX, R8
 	ADDQ   R8, AX
 	ADDQ   $0x00000018, DX
 	SUBQ   $0x00000006, 8(SP)
-	JMP    rows_45
+	JMP    rows_2
 
-rest_44:
+rest_1:
 	CMPQ 8(SP), $0x00000004
-	JB   rows_55
+	JB   rows_12
 	MOVQ AX, R8
 	MOVQ SI, R9
 	MOVQ n+96(FP), R10
 	CMPQ R10, $0x00000010
-	JB   cols_57
+	JB   cols_14
 
-tiles_58:
+tiles_15:
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -4482,7 +3573,7 @@ tiles_58:
 	MOVQ   DX, R11
 	MOVQ   R9, R12
 
-samples_59:
+samples_16:
 	VMOVUPS      (R12), Y8
 	VMOVUPS      32(R12), Y9
 	VBROADCASTSS (R11), Y10
@@ -4500,7 +3591,7 @@ samples_59:
 	ADDQ         BX, R11
 	ADDQ         DI, R12
 	CMPQ         R11, (SP)
-	JB           samples_59
+	JB           samples_16
 	VBROADCASTSS alpha+32(FP), Y8
 	MOVQ         R8, R11
 	VFMADD213PS  (R11), Y8, Y0
@@ -4530,11 +3621,11 @@ samples_59:
 	ADDQ         $0x00000040, R9
 	SUBQ         $0x00000010, R10
 	CMPQ         R10, $0x00000010
-	JAE          tiles_58
+	JAE          tiles_15
 
-cols_57:
+cols_14:
 	CMPQ   R10, $0x00000009
-	JB     cols_60
+	JB     cols_17
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -4545,7 +3636,7 @@ cols_57:
 	VXORPS Y7, Y7, Y7
 	MOVQ   DX, R11
 
-samples_61:
+samples_18:
 	VMOVUPS      (R9), Y8
 	VMOVUPS      -32(R9)(R10*4), Y9
 	VBROADCASTSS (R11), Y10
@@ -4563,7 +3654,7 @@ samples_61:
 	ADDQ         BX, R11
 	ADDQ         DI, R9
 	CMPQ         R11, (SP)
-	JB           samples_61
+	JB           samples_18
 	VBROADCASTSS alpha+32(FP), Y8
 	MOVQ         R8, R9
 	VFMADD213PS  (R9), Y8, Y0
@@ -4589,18 +3680,18 @@ samples_61:
 	ADDQ         CX, R9
 	VMOVUPS      Y6, (R9)
 	VMOVUPS      Y7, -32(R9)(R10*4)
-	JMP          coldone_56
+	JMP          coldone_13
 
-cols_60:
+cols_17:
 	CMPQ   R10, $0x00000008
-	JB     cols_62
+	JB     cols_19
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
 	VXORPS Y3, Y3, Y3
 	MOVQ   DX, R11
 
-samples_63:
+samples_20:
 	VMOVUPS      -32(R9)(R10*4), Y4
 	VBROADCASTSS (R11), Y5
 	VFMADD231PS  Y4, Y5, Y0
@@ -4613,7 +3704,7 @@ samples_63:
 	ADDQ         BX, R11
 	ADDQ         DI, R9
 	CMPQ         R11, (SP)
-	JB           samples_63
+	JB           samples_20
 	VBROADCASTSS alpha+32(FP), Y4
 	MOVQ         R8, R9
 	VFMADD213PS  -32(R9)(R10*4), Y4, Y0
@@ -4631,11 +3722,11 @@ samples_63:
 	VMOVUPS      Y2, -32(R9)(R10*4)
 	ADDQ         CX, R9
 	VMOVUPS      Y3, -32(R9)(R10*4)
-	JMP          coldone_56
+	JMP          coldone_13
 
-cols_62:
+cols_19:
 	TESTQ   R10, R10
-	JZ      coldone_56
+	JZ      coldone_13
 	LEAQ    laneMasks<>+32(SB), R11
 	NEGQ    R10
 	VMOVDQU (R11)(R10*4), Y0
@@ -4645,7 +3736,7 @@ cols_62:
 	VXORPS  Y4, Y4, Y4
 	MOVQ    DX, R10
 
-samples_64:
+samples_21:
 	VMASKMOVPS   (R9), Y0, Y5
 	VBROADCASTSS (R10), Y6
 	VFMADD231PS  Y5, Y6, Y1
@@ -4658,7 +3749,7 @@ samples_64:
 	ADDQ         BX, R10
 	ADDQ         DI, R9
 	CMPQ         R10, (SP)
-	JB           samples_64
+	JB           samples_21
 	VBROADCASTSS alpha+32(FP), Y5
 	MOVQ         R8, R9
 	VMASKMOVPS   (R9), Y0, Y6
@@ -4681,22 +3772,22 @@ samples_64:
 	ADDQ         CX, R9
 	VMASKMOVPS   Y4, Y0, (R9)
 
-coldone_56:
+coldone_13:
 	IMUL3Q $0x00000004, CX, R8
 	ADDQ   R8, AX
 	ADDQ   $0x00000010, DX
 	SUBQ   $0x00000004, 8(SP)
 
-rows_55:
+rows_12:
 	CMPQ 8(SP), $0x00000002
-	JB   rows_65
+	JB   rows_22
 	MOVQ AX, R8
 	MOVQ SI, R9
 	MOVQ n+96(FP), R10
 	CMPQ R10, $0x00000010
-	JB   cols_67
+	JB   cols_24
 
-tiles_68:
+tiles_25:
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -4704,7 +3795,7 @@ tiles_68:
 	MOVQ   DX, R11
 	MOVQ   R9, R12
 
-samples_69:
+samples_26:
 	VMOVUPS      (R12), Y4
 	VMOVUPS      32(R12), Y5
 	VBROADCASTSS (R11), Y6
@@ -4716,7 +3807,7 @@ samples_69:
 	ADDQ         BX, R11
 	ADDQ         DI, R12
 	CMPQ         R11, (SP)
-	JB           samples_69
+	JB           samples_26
 	VBROADCASTSS alpha+32(FP), Y4
 	MOVQ         R8, R11
 	VFMADD213PS  (R11), Y4, Y0
@@ -4734,18 +3825,18 @@ samples_69:
 	ADDQ         $0x00000040, R9
 	SUBQ         $0x00000010, R10
 	CMPQ         R10, $0x00000010
-	JAE          tiles_68
+	JAE          tiles_25
 
-cols_67:
+cols_24:
 	CMPQ   R10, $0x00000009
-	JB     cols_70
+	JB     cols_27
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
 	VXORPS Y3, Y3, Y3
 	MOVQ   DX, R11
 
-samples_71:
+samples_28:
 	VMOVUPS      (R9), Y4
 	VMOVUPS      -32(R9)(R10*4), Y5
 	VBROADCASTSS (R11), Y6
@@ -4757,7 +3848,7 @@ samples_71:
 	ADDQ         BX, R11
 	ADDQ         DI, R9
 	CMPQ         R11, (SP)
-	JB           samples_71
+	JB           samples_28
 	VBROADCASTSS alpha+32(FP), Y4
 	MOVQ         R8, R9
 	VFMADD213PS  (R9), Y4, Y0
@@ -4771,16 +3862,16 @@ samples_71:
 	ADDQ         CX, R9
 	VMOVUPS      Y2, (R9)
 	VMOVUPS      Y3, -32(R9)(R10*4)
-	JMP          coldone_66
+	JMP          coldone_23
 
-cols_70:
+cols_27:
 	CMPQ   R10, $0x00000008
-	JB     cols_72
+	JB     cols_29
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	MOVQ   DX, R11
 
-samples_73:
+samples_30:
 	VMOVUPS      -32(R9)(R10*4), Y2
 	VBROADCASTSS (R11), Y3
 	VFMADD231PS  Y2, Y3, Y0
@@ -4789,7 +3880,7 @@ samples_73:
 	ADDQ         BX, R11
 	ADDQ         DI, R9
 	CMPQ         R11, (SP)
-	JB           samples_73
+	JB           samples_30
 	VBROADCASTSS alpha+32(FP), Y2
 	MOVQ         R8, R9
 	VFMADD213PS  -32(R9)(R10*4), Y2, Y0
@@ -4799,11 +3890,11 @@ samples_73:
 	VMOVUPS      Y0, -32(R9)(R10*4)
 	ADDQ         CX, R9
 	VMOVUPS      Y1, -32(R9)(R10*4)
-	JMP          coldone_66
+	JMP          coldone_23
 
-cols_72:
+cols_29:
 	TESTQ   R10, R10
-	JZ      coldone_66
+	JZ      coldone_23
 	LEAQ    laneMasks<>+32(SB), R11
 	NEGQ    R10
 	VMOVDQU (R11)(R10*4), Y0
@@ -4811,7 +3902,7 @@ cols_72:
 	VXORPS  Y2, Y2, Y2
 	MOVQ    DX, R10
 
-samples_74:
+samples_31:
 	VMASKMOVPS   (R9), Y0, Y3
 	VBROADCASTSS (R10), Y4
 	VFMADD231PS  Y3, Y4, Y1
@@ -4820,7 +3911,7 @@ samples_74:
 	ADDQ         BX, R10
 	ADDQ         DI, R9
 	CMPQ         R10, (SP)
-	JB           samples_74
+	JB           samples_31
 	VBROADCASTSS alpha+32(FP), Y3
 	MOVQ         R8, R9
 	VMASKMOVPS   (R9), Y0, Y4
@@ -4833,27 +3924,27 @@ samples_74:
 	ADDQ         CX, R9
 	VMASKMOVPS   Y2, Y0, (R9)
 
-coldone_66:
+coldone_23:
 	IMUL3Q $0x00000002, CX, R8
 	ADDQ   R8, AX
 	ADDQ   $0x00000008, DX
 	SUBQ   $0x00000002, 8(SP)
 
-rows_65:
+rows_22:
 	CMPQ 8(SP), $0x00000001
-	JB   rows_75
+	JB   rows_32
 	MOVQ AX, R8
 	MOVQ n+96(FP), R9
 	CMPQ R9, $0x00000010
-	JB   cols_77
+	JB   cols_34
 
-tiles_78:
+tiles_35:
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	MOVQ   DX, R10
 	MOVQ   SI, R11
 
-samples_79:
+samples_36:
 	VMOVUPS      (R11), Y2
 	VMOVUPS      32(R11), Y3
 	VBROADCASTSS (R10), Y4
@@ -4862,7 +3953,7 @@ samples_79:
 	ADDQ         BX, R10
 	ADDQ         DI, R11
 	CMPQ         R10, (SP)
-	JB           samples_79
+	JB           samples_36
 	VBROADCASTSS alpha+32(FP), Y2
 	MOVQ         R8, R10
 	VFMADD213PS  (R10), Y2, Y0
@@ -4874,16 +3965,16 @@ samples_79:
 	ADDQ         $0x00000040, SI
 	SUBQ         $0x00000010, R9
 	CMPQ         R9, $0x00000010
-	JAE          tiles_78
+	JAE          tiles_35
 
-cols_77:
+cols_34:
 	CMPQ   R9, $0x00000009
-	JB     cols_80
+	JB     cols_37
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	MOVQ   DX, R10
 
-samples_81:
+samples_38:
 	VMOVUPS      (SI), Y2
 	VMOVUPS      -32(SI)(R9*4), Y3
 	VBROADCASTSS (R10), Y4
@@ -4892,7 +3983,7 @@ samples_81:
 	ADDQ         BX, R10
 	ADDQ         DI, SI
 	CMPQ         R10, (SP)
-	JB           samples_81
+	JB           samples_38
 	VBROADCASTSS alpha+32(FP), Y2
 	MOVQ         R8, BX
 	VFMADD213PS  (BX), Y2, Y0
@@ -4900,46 +3991,46 @@ samples_81:
 	MOVQ         R8, BX
 	VMOVUPS      Y0, (BX)
 	VMOVUPS      Y1, -32(BX)(R9*4)
-	JMP          coldone_76
+	JMP          coldone_33
 
-cols_80:
+cols_37:
 	CMPQ   R9, $0x00000008
-	JB     cols_82
+	JB     cols_39
 	VXORPS Y0, Y0, Y0
 	MOVQ   DX, R10
 
-samples_83:
+samples_40:
 	VMOVUPS      -32(SI)(R9*4), Y1
 	VBROADCASTSS (R10), Y2
 	VFMADD231PS  Y1, Y2, Y0
 	ADDQ         BX, R10
 	ADDQ         DI, SI
 	CMPQ         R10, (SP)
-	JB           samples_83
+	JB           samples_40
 	VBROADCASTSS alpha+32(FP), Y1
 	MOVQ         R8, BX
 	VFMADD213PS  -32(BX)(R9*4), Y1, Y0
 	MOVQ         R8, BX
 	VMOVUPS      Y0, -32(BX)(R9*4)
-	JMP          coldone_76
+	JMP          coldone_33
 
-cols_82:
+cols_39:
 	TESTQ   R9, R9
-	JZ      coldone_76
+	JZ      coldone_33
 	LEAQ    laneMasks<>+32(SB), R10
 	NEGQ    R9
 	VMOVDQU (R10)(R9*4), Y0
 	VXORPS  Y1, Y1, Y1
 	MOVQ    DX, R9
 
-samples_84:
+samples_41:
 	VMASKMOVPS   (SI), Y0, Y2
 	VBROADCASTSS (R9), Y3
 	VFMADD231PS  Y2, Y3, Y1
 	ADDQ         BX, R9
 	ADDQ         DI, SI
 	CMPQ         R9, (SP)
-	JB           samples_84
+	JB           samples_41
 	VBROADCASTSS alpha+32(FP), Y2
 	MOVQ         R8, BX
 	VMASKMOVPS   (BX), Y0, Y3
@@ -4947,13 +4038,12 @@ samples_84:
 	MOVQ         R8, BX
 	VMASKMOVPS   Y1, Y0, (BX)
 
-coldone_76:
+coldone_33:
 	ADDQ CX, AX
 	ADDQ $0x00000004, DX
 	SUBQ $0x00000001, 8(SP)
 
-rows_75:
-done_2:
+rows_32:
 	VZEROUPPER
 	RET
 
@@ -8460,921 +7550,17 @@ TEXT ·gerBatchAVX512(SB), NOSPLIT, $16-104
 	MOVQ R8, (SP)
 	MOVQ m+64(FP), R8
 	MOVQ R8, 8(SP)
-	CMPQ DI, $0x00000040
-	JA   wide_1
 
-rows_4:
-	CMPQ 8(SP), $0x00000010
-	JB   rest_3
-	MOVQ AX, R8
-	MOVQ SI, R9
-	MOVQ n+96(FP), R10
-	CMPQ R10, $0x00000010
-	JB   cols_6
-
-tiles_7:
-	VXORPS Z0, Z0, Z0
-	VXORPS Z1, Z1, Z1
-	VXORPS Z2, Z2, Z2
-	VXORPS Z3, Z3, Z3
-	VXORPS Z4, Z4, Z4
-	VXORPS Z5, Z5, Z5
-	VXORPS Z6, Z6, Z6
-	VXORPS Z7, Z7, Z7
-	VXORPS Z8, Z8, Z8
-	VXORPS Z9, Z9, Z9
-	VXORPS Z10, Z10, Z10
-	VXORPS Z11, Z11, Z11
-	VXORPS Z12, Z12, Z12
-	VXORPS Z13, Z13, Z13
-	VXORPS Z14, Z14, Z14
-	VXORPS Z15, Z15, Z15
-	MOVQ   DX, R11
-	MOVQ   R9, R12
-
-samples_8:
-	VMOVUPS          (R12), Z16
-	VFMADD231PS.BCST (R11), Z16, Z0
-	VFMADD231PS.BCST 4(R11), Z16, Z1
-	VFMADD231PS.BCST 8(R11), Z16, Z2
-	VFMADD231PS.BCST 12(R11), Z16, Z3
-	VFMADD231PS.BCST 16(R11), Z16, Z4
-	VFMADD231PS.BCST 20(R11), Z16, Z5
-	VFMADD231PS.BCST 24(R11), Z16, Z6
-	VFMADD231PS.BCST 28(R11), Z16, Z7
-	VFMADD231PS.BCST 32(R11), Z16, Z8
-	VFMADD231PS.BCST 36(R11), Z16, Z9
-	VFMADD231PS.BCST 40(R11), Z16, Z10
-	VFMADD231PS.BCST 44(R11), Z16, Z11
-	VFMADD231PS.BCST 48(R11), Z16, Z12
-	VFMADD231PS.BCST 52(R11), Z16, Z13
-	VFMADD231PS.BCST 56(R11), Z16, Z14
-	VFMADD231PS.BCST 60(R11), Z16, Z15
-	ADDQ             BX, R11
-	ADDQ             DI, R12
-	CMPQ             R11, (SP)
-	JB               samples_8
-	VBROADCASTSS     alpha+32(FP), Z16
-	MOVQ             R8, R11
-	VFMADD213PS      (R11), Z16, Z0
-	ADDQ             CX, R11
-	VFMADD213PS      (R11), Z16, Z1
-	ADDQ             CX, R11
-	VFMADD213PS      (R11), Z16, Z2
-	ADDQ             CX, R11
-	VFMADD213PS      (R11), Z16, Z3
-	ADDQ             CX, R11
-	VFMADD213PS      (R11), Z16, Z4
-	ADDQ             CX, R11
-	VFMADD213PS      (R11), Z16, Z5
-	ADDQ             CX, R11
-	VFMADD213PS      (R11), Z16, Z6
-	ADDQ             CX, R11
-	VFMADD213PS      (R11), Z16, Z7
-	ADDQ             CX, R11
-	VFMADD213PS      (R11), Z16, Z8
-	ADDQ             CX, R11
-	VFMADD213PS      (R11), Z16, Z9
-	ADDQ             CX, R11
-	VFMADD213PS      (R11), Z16, Z10
-	ADDQ             CX, R11
-	VFMADD213PS      (R11), Z16, Z11
-	ADDQ             CX, R11
-	VFMADD213PS      (R11), Z16, Z12
-	ADDQ             CX, R11
-	VFMADD213PS      (R11), Z16, Z13
-	ADDQ             CX, R11
-	VFMADD213PS      (R11), Z16, Z14
-	ADDQ             CX, R11
-	VFMADD213PS      (R11), Z16, Z15
-	MOVQ             R8, R11
-	VMOVUPS          Z0, (R11)
-	ADDQ             CX, R11
-	VMOVUPS          Z1, (R11)
-	ADDQ             CX, R11
-	VMOVUPS          Z2, (R11)
-	ADDQ             CX, R11
-	VMOVUPS          Z3, (R11)
-	ADDQ             CX, R11
-	VMOVUPS          Z4, (R11)
-	ADDQ             CX, R11
-	VMOVUPS          Z5, (R11)
-	ADDQ             CX, R11
-	VMOVUPS          Z6, (R11)
-	ADDQ             CX, R11
-	VMOVUPS          Z7, (R11)
-	ADDQ             CX, R11
-	VMOVUPS          Z8, (R11)
-	ADDQ             CX, R11
-	VMOVUPS          Z9, (R11)
-	ADDQ             CX, R11
-	VMOVUPS          Z10, (R11)
-	ADDQ             CX, R11
-	VMOVUPS          Z11, (R11)
-	ADDQ             CX, R11
-	VMOVUPS          Z12, (R11)
-	ADDQ             CX, R11
-	VMOVUPS          Z13, (R11)
-	ADDQ             CX, R11
-	VMOVUPS          Z14, (R11)
-	ADDQ             CX, R11
-	VMOVUPS          Z15, (R11)
-	ADDQ             $0x00000040, R8
-	ADDQ             $0x00000040, R9
-	SUBQ             $0x00000010, R10
-	CMPQ             R10, $0x00000010
-	JAE              tiles_7
-
-cols_6:
-	CMPQ   R10, $0x00000010
-	JB     cols_9
-	VXORPS Z0, Z0, Z0
-	VXORPS Z1, Z1, Z1
-	VXORPS Z2, Z2, Z2
-	VXORPS Z3, Z3, Z3
-	VXORPS Z4, Z4, Z4
-	VXORPS Z5, Z5, Z5
-	VXORPS Z6, Z6, Z6
-	VXORPS Z7, Z7, Z7
-	VXORPS Z8, Z8, Z8
-	VXORPS Z9, Z9, Z9
-	VXORPS Z10, Z10, Z10
-	VXORPS Z11, Z11, Z11
-	VXORPS Z12, Z12, Z12
-	VXORPS Z13, Z13, Z13
-	VXORPS Z14, Z14, Z14
-	VXORPS Z15, Z15, Z15
-	MOVQ   DX, R11
-
-samples_10:
-	VMOVUPS          -64(R9)(R10*4), Z16
-	VFMADD231PS.BCST (R11), Z16, Z0
-	VFMADD231PS.BCST 4(R11), Z16, Z1
-	VFMADD231PS.BCST 8(R11), Z16, Z2
-	VFMADD231PS.BCST 12(R11), Z16, Z3
-	VFMADD231PS.BCST 16(R11), Z16, Z4
-	VFMADD231PS.BCST 20(R11), Z16, Z5
-	VFMADD231PS.BCST 24(R11), Z16, Z6
-	VFMADD231PS.BCST 28(R11), Z16, Z7
-	VFMADD231PS.BCST 32(R11), Z16, Z8
-	VFMADD231PS.BCST 36(R11), Z16, Z9
-	VFMADD231PS.BCST 40(R11), Z16, Z10
-	VFMADD231PS.BCST 44(R11), Z16, Z11
-	VFMADD231PS.BCST 48(R11), Z16, Z12
-	VFMADD231PS.BCST 52(R11), Z16, Z13
-	VFMADD231PS.BCST 56(R11), Z16, Z14
-	VFMADD231PS.BCST 60(R11), Z16, Z15
-	ADDQ             BX, R11
-	ADDQ             DI, R9
-	CMPQ             R11, (SP)
-	JB               samples_10
-	VBROADCASTSS     alpha+32(FP), Z16
-	MOVQ             R8, R9
-	VFMADD213PS      -64(R9)(R10*4), Z16, Z0
-	ADDQ             CX, R9
-	VFMADD213PS      -64(R9)(R10*4), Z16, Z1
-	ADDQ             CX, R9
-	VFMADD213PS      -64(R9)(R10*4), Z16, Z2
-	ADDQ             CX, R9
-	VFMADD213PS      -64(R9)(R10*4), Z16, Z3
-	ADDQ             CX, R9
-	VFMADD213PS      -64(R9)(R10*4), Z16, Z4
-	ADDQ             CX, R9
-	VFMADD213PS      -64(R9)(R10*4), Z16, Z5
-	ADDQ             CX, R9
-	VFMADD213PS      -64(R9)(R10*4), Z16, Z6
-	ADDQ             CX, R9
-	VFMADD213PS      -64(R9)(R10*4), Z16, Z7
-	ADDQ             CX, R9
-	VFMADD213PS      -64(R9)(R10*4), Z16, Z8
-	ADDQ             CX, R9
-	VFMADD213PS      -64(R9)(R10*4), Z16, Z9
-	ADDQ             CX, R9
-	VFMADD213PS      -64(R9)(R10*4), Z16, Z10
-	ADDQ             CX, R9
-	VFMADD213PS      -64(R9)(R10*4), Z16, Z11
-	ADDQ             CX, R9
-	VFMADD213PS      -64(R9)(R10*4), Z16, Z12
-	ADDQ             CX, R9
-	VFMADD213PS      -64(R9)(R10*4), Z16, Z13
-	ADDQ             CX, R9
-	VFMADD213PS      -64(R9)(R10*4), Z16, Z14
-	ADDQ             CX, R9
-	VFMADD213PS      -64(R9)(R10*4), Z16, Z15
-	MOVQ             R8, R9
-	VMOVUPS          Z0, -64(R9)(R10*4)
-	ADDQ             CX, R9
-	VMOVUPS          Z1, -64(R9)(R10*4)
-	ADDQ             CX, R9
-	VMOVUPS          Z2, -64(R9)(R10*4)
-	ADDQ             CX, R9
-	VMOVUPS          Z3, -64(R9)(R10*4)
-	ADDQ             CX, R9
-	VMOVUPS          Z4, -64(R9)(R10*4)
-	ADDQ             CX, R9
-	VMOVUPS          Z5, -64(R9)(R10*4)
-	ADDQ             CX, R9
-	VMOVUPS          Z6, -64(R9)(R10*4)
-	ADDQ             CX, R9
-	VMOVUPS          Z7, -64(R9)(R10*4)
-	ADDQ             CX, R9
-	VMOVUPS          Z8, -64(R9)(R10*4)
-	ADDQ             CX, R9
-	VMOVUPS          Z9, -64(R9)(R10*4)
-	ADDQ             CX, R9
-	VMOVUPS          Z10, -64(R9)(R10*4)
-	ADDQ             CX, R9
-	VMOVUPS          Z11, -64(R9)(R10*4)
-	ADDQ             CX, R9
-	VMOVUPS          Z12, -64(R9)(R10*4)
-	ADDQ             CX, R9
-	VMOVUPS          Z13, -64(R9)(R10*4)
-	ADDQ             CX, R9
-	VMOVUPS          Z14, -64(R9)(R10*4)
-	ADDQ             CX, R9
-	VMOVUPS          Z15, -64(R9)(R10*4)
-	JMP              coldone_5
-
-cols_9:
-	TESTQ  R10, R10
-	JZ     coldone_5
-	MOVL   $0xffffffff, R11
-	BZHIL  R10, R11, R10
-	KMOVW  R10, K1
-	VXORPS Z0, Z0, Z0
-	VXORPS Z1, Z1, Z1
-	VXORPS Z2, Z2, Z2
-	VXORPS Z3, Z3, Z3
-	VXORPS Z4, Z4, Z4
-	VXORPS Z5, Z5, Z5
-	VXORPS Z6, Z6, Z6
-	VXORPS Z7, Z7, Z7
-	VXORPS Z8, Z8, Z8
-	VXORPS Z9, Z9, Z9
-	VXORPS Z10, Z10, Z10
-	VXORPS Z11, Z11, Z11
-	VXORPS Z12, Z12, Z12
-	VXORPS Z13, Z13, Z13
-	VXORPS Z14, Z14, Z14
-	VXORPS Z15, Z15, Z15
-	MOVQ   DX, R10
-
-samples_11:
-	VMOVUPS.Z        (R9), K1, Z16
-	VFMADD231PS.BCST (R10), Z16, Z0
-	VFMADD231PS.BCST 4(R10), Z16, Z1
-	VFMADD231PS.BCST 8(R10), Z16, Z2
-	VFMADD231PS.BCST 12(R10), Z16, Z3
-	VFMADD231PS.BCST 16(R10), Z16, Z4
-	VFMADD231PS.BCST 20(R10), Z16, Z5
-	VFMADD231PS.BCST 24(R10), Z16, Z6
-	VFMADD231PS.BCST 28(R10), Z16, Z7
-	VFMADD231PS.BCST 32(R10), Z16, Z8
-	VFMADD231PS.BCST 36(R10), Z16, Z9
-	VFMADD231PS.BCST 40(R10), Z16, Z10
-	VFMADD231PS.BCST 44(R10), Z16, Z11
-	VFMADD231PS.BCST 48(R10), Z16, Z12
-	VFMADD231PS.BCST 52(R10), Z16, Z13
-	VFMADD231PS.BCST 56(R10), Z16, Z14
-	VFMADD231PS.BCST 60(R10), Z16, Z15
-	ADDQ             BX, R10
-	ADDQ             DI, R9
-	CMPQ             R10, (SP)
-	JB               samples_11
-	VBROADCASTSS     alpha+32(FP), Z16
-	MOVQ             R8, R9
-	VMOVUPS.Z        (R9), K1, Z17
-	VFMADD213PS      Z17, Z16, Z0
-	ADDQ             CX, R9
-	VMOVUPS.Z        (R9), K1, Z17
-	VFMADD213PS      Z17, Z16, Z1
-	ADDQ             CX, R9
-	VMOVUPS.Z        (R9), K1, Z17
-	VFMADD213PS      Z17, Z16, Z2
-	ADDQ             CX, R9
-	VMOVUPS.Z        (R9), K1, Z17
-	VFMADD213PS      Z17, Z16, Z3
-	ADDQ             CX, R9
-	VMOVUPS.Z        (R9), K1, Z17
-	VFMADD213PS      Z17, Z16, Z4
-	ADDQ             CX, R9
-	VMOVUPS.Z        (R9), K1, Z17
-	VFMADD213PS      Z17, Z16, Z5
-	ADDQ             CX, R9
-	VMOVUPS.Z        (R9), K1, Z17
-	VFMADD213PS      Z17, Z16, Z6
-	ADDQ             CX, R9
-	VMOVUPS.Z        (R9), K1, Z17
-	VFMADD213PS      Z17, Z16, Z7
-	ADDQ             CX, R9
-	VMOVUPS.Z        (R9), K1, Z17
-	VFMADD213PS      Z17, Z16, Z8
-	ADDQ             CX, R9
-	VMOVUPS.Z        (R9), K1, Z17
-	VFMADD213PS      Z17, Z16, Z9
-	ADDQ             CX, R9
-	VMOVUPS.Z        (R9), K1, Z17
-	VFMADD213PS      Z17, Z16, Z10
-	ADDQ             CX, R9
-	VMOVUPS.Z        (R9), K1, Z17
-	VFMADD213PS      Z17, Z16, Z11
-	ADDQ             CX, R9
-	VMOVUPS.Z        (R9), K1, Z17
-	VFMADD213PS      Z17, Z16, Z12
-	ADDQ             CX, R9
-	VMOVUPS.Z        (R9), K1, Z17
-	VFMADD213PS      Z17, Z16, Z13
-	ADDQ             CX, R9
-	VMOVUPS.Z        (R9), K1, Z17
-	VFMADD213PS      Z17, Z16, Z14
-	ADDQ             CX, R9
-	VMOVUPS.Z        (R9), K1, Z17
-	VFMADD213PS      Z17, Z16, Z15
-	MOVQ             R8, R9
-	VMOVUPS          Z0, K1, (R9)
-	ADDQ             CX, R9
-	VMOVUPS          Z1, K1, (R9)
-	ADDQ             CX, R9
-	VMOVUPS          Z2, K1, (R9)
-	ADDQ             CX, R9
-	VMOVUPS          Z3, K1, (R9)
-	ADDQ             CX, R9
-	VMOVUPS          Z4, K1, (R9)
-	ADDQ             CX, R9
-	VMOVUPS          Z5, K1, (R9)
-	ADDQ             CX, R9
-	VMOVUPS          Z6, K1, (R9)
-	ADDQ             CX, R9
-	VMOVUPS          Z7, K1, (R9)
-	ADDQ             CX, R9
-	VMOVUPS          Z8, K1, (R9)
-	ADDQ             CX, R9
-	VMOVUPS          Z9, K1, (R9)
-	ADDQ             CX, R9
-	VMOVUPS          Z10, K1, (R9)
-	ADDQ             CX, R9
-	VMOVUPS          Z11, K1, (R9)
-	ADDQ             CX, R9
-	VMOVUPS          Z12, K1, (R9)
-	ADDQ             CX, R9
-	VMOVUPS          Z13, K1, (R9)
-	ADDQ             CX, R9
-	VMOVUPS          Z14, K1, (R9)
-	ADDQ             CX, R9
-	VMOVUPS          Z15, K1, (R9)
-
-coldone_5:
-	IMUL3Q $0x00000010, CX, R8
-	ADDQ   R8, AX
-	ADDQ   $0x00000040, DX
-	SUBQ   $0x00000010, 8(SP)
-	JMP    rows_4
-
-rest_3:
-	CMPQ 8(SP), $0x00000008
-	JB   rows_12
-	MOVQ AX, R8
-	MOVQ SI, R9
-	MOVQ n+96(FP), R10
-	CMPQ R10, $0x00000010
-	JB   cols_14
-
-tiles_15:
-	VXORPS Z0, Z0, Z0
-	VXORPS Z1, Z1, Z1
-	VXORPS Z2, Z2, Z2
-	VXORPS Z3, Z3, Z3
-	VXORPS Z4, Z4, Z4
-	VXORPS Z5, Z5, Z5
-	VXORPS Z6, Z6, Z6
-	VXORPS Z7, Z7, Z7
-	MOVQ   DX, R11
-	MOVQ   R9, R12
-
-samples_16:
-	VMOVUPS          (R12), Z8
-	VFMADD231PS.BCST (R11), Z8, Z0
-	VFMADD231PS.BCST 4(R11), Z8, Z1
-	VFMADD231PS.BCST 8(R11), Z8, Z2
-	VFMADD231PS.BCST 12(R11), Z8, Z3
-	VFMADD231PS.BCST 16(R11), Z8, Z4
-	VFMADD231PS.BCST 20(R11), Z8, Z5
-	VFMADD231PS.BCST 24(R11), Z8, Z6
-	VFMADD231PS.BCST 28(R11), Z8, Z7
-	ADDQ             BX, R11
-	ADDQ             DI, R12
-	CMPQ             R11, (SP)
-	JB               samples_16
-	VBROADCASTSS     alpha+32(FP), Z8
-	MOVQ             R8, R11
-	VFMADD213PS      (R11), Z8, Z0
-	ADDQ             CX, R11
-	VFMADD213PS      (R11), Z8, Z1
-	ADDQ             CX, R11
-	VFMADD213PS      (R11), Z8, Z2
-	ADDQ             CX, R11
-	VFMADD213PS      (R11), Z8, Z3
-	ADDQ             CX, R11
-	VFMADD213PS      (R11), Z8, Z4
-	ADDQ             CX, R11
-	VFMADD213PS      (R11), Z8, Z5
-	ADDQ             CX, R11
-	VFMADD213PS      (R11), Z8, Z6
-	ADDQ             CX, R11
-	VFMADD213PS      (R11), Z8, Z7
-	MOVQ             R8, R11
-	VMOVUPS          Z0, (R11)
-	ADDQ             CX, R11
-	VMOVUPS          Z1, (R11)
-	ADDQ             CX, R11
-	VMOVUPS          Z2, (R11)
-	ADDQ             CX, R11
-	VMOVUPS          Z3, (R11)
-	ADDQ             CX, R11
-	VMOVUPS          Z4, (R11)
-	ADDQ             CX, R11
-	VMOVUPS          Z5, (R11)
-	ADDQ             CX, R11
-	VMOVUPS          Z6, (R11)
-	ADDQ             CX, R11
-	VMOVUPS          Z7, (R11)
-	ADDQ             $0x00000040, R8
-	ADDQ             $0x00000040, R9
-	SUBQ             $0x00000010, R10
-	CMPQ             R10, $0x00000010
-	JAE              tiles_15
-
-cols_14:
-	CMPQ   R10, $0x00000010
-	JB     cols_17
-	VXORPS Z0, Z0, Z0
-	VXORPS Z1, Z1, Z1
-	VXORPS Z2, Z2, Z2
-	VXORPS Z3, Z3, Z3
-	VXORPS Z4, Z4, Z4
-	VXORPS Z5, Z5, Z5
-	VXORPS Z6, Z6, Z6
-	VXORPS Z7, Z7, Z7
-	MOVQ   DX, R11
-
-samples_18:
-	VMOVUPS          -64(R9)(R10*4), Z8
-	VFMADD231PS.BCST (R11), Z8, Z0
-	VFMADD231PS.BCST 4(R11), Z8, Z1
-	VFMADD231PS.BCST 8(R11), Z8, Z2
-	VFMADD231PS.BCST 12(R11), Z8, Z3
-	VFMADD231PS.BCST 16(R11), Z8, Z4
-	VFMADD231PS.BCST 20(R11), Z8, Z5
-	VFMADD231PS.BCST 24(R11), Z8, Z6
-	VFMADD231PS.BCST 28(R11), Z8, Z7
-	ADDQ             BX, R11
-	ADDQ             DI, R9
-	CMPQ             R11, (SP)
-	JB               samples_18
-	VBROADCASTSS     alpha+32(FP), Z8
-	MOVQ             R8, R9
-	VFMADD213PS      -64(R9)(R10*4), Z8, Z0
-	ADDQ             CX, R9
-	VFMADD213PS      -64(R9)(R10*4), Z8, Z1
-	ADDQ             CX, R9
-	VFMADD213PS      -64(R9)(R10*4), Z8, Z2
-	ADDQ             CX, R9
-	VFMADD213PS      -64(R9)(R10*4), Z8, Z3
-	ADDQ             CX, R9
-	VFMADD213PS      -64(R9)(R10*4), Z8, Z4
-	ADDQ             CX, R9
-	VFMADD213PS      -64(R9)(R10*4), Z8, Z5
-	ADDQ             CX, R9
-	VFMADD213PS      -64(R9)(R10*4), Z8, Z6
-	ADDQ             CX, R9
-	VFMADD213PS      -64(R9)(R10*4), Z8, Z7
-	MOVQ             R8, R9
-	VMOVUPS          Z0, -64(R9)(R10*4)
-	ADDQ             CX, R9
-	VMOVUPS          Z1, -64(R9)(R10*4)
-	ADDQ             CX, R9
-	VMOVUPS          Z2, -64(R9)(R10*4)
-	ADDQ             CX, R9
-	VMOVUPS          Z3, -64(R9)(R10*4)
-	ADDQ             CX, R9
-	VMOVUPS          Z4, -64(R9)(R10*4)
-	ADDQ             CX, R9
-	VMOVUPS          Z5, -64(R9)(R10*4)
-	ADDQ             CX, R9
-	VMOVUPS          Z6, -64(R9)(R10*4)
-	ADDQ             CX, R9
-	VMOVUPS          Z7, -64(R9)(R10*4)
-	JMP              coldone_13
-
-cols_17:
-	TESTQ  R10, R10
-	JZ     coldone_13
-	MOVL   $0xffffffff, R11
-	BZHIL  R10, R11, R10
-	KMOVW  R10, K1
-	VXORPS Z0, Z0, Z0
-	VXORPS Z1, Z1, Z1
-	VXORPS Z2, Z2, Z2
-	VXORPS Z3, Z3, Z3
-	VXORPS Z4, Z4, Z4
-	VXORPS Z5, Z5, Z5
-	VXORPS Z6, Z6, Z6
-	VXORPS Z7, Z7, Z7
-	MOVQ   DX, R10
-
-samples_19:
-	VMOVUPS.Z        (R9), K1, Z8
-	VFMADD231PS.BCST (R10), Z8, Z0
-	VFMADD231PS.BCST 4(R10), Z8, Z1
-	VFMADD231PS.BCST 8(R10), Z8, Z2
-	VFMADD231PS.BCST 12(R10), Z8, Z3
-	VFMADD231PS.BCST 16(R10), Z8, Z4
-	VFMADD231PS.BCST 20(R10), Z8, Z5
-	VFMADD231PS.BCST 24(R10), Z8, Z6
-	VFMADD231PS.BCST 28(R10), Z8, Z7
-	ADDQ             BX, R10
-	ADDQ             DI, R9
-	CMPQ             R10, (SP)
-	JB               samples_19
-	VBROADCASTSS     alpha+32(FP), Z8
-	MOVQ             R8, R9
-	VMOVUPS.Z        (R9), K1, Z9
-	VFMADD213PS      Z9, Z8, Z0
-	ADDQ             CX, R9
-	VMOVUPS.Z        (R9), K1, Z9
-	VFMADD213PS      Z9, Z8, Z1
-	ADDQ             CX, R9
-	VMOVUPS.Z        (R9), K1, Z9
-	VFMADD213PS      Z9, Z8, Z2
-	ADDQ             CX, R9
-	VMOVUPS.Z        (R9), K1, Z9
-	VFMADD213PS      Z9, Z8, Z3
-	ADDQ             CX, R9
-	VMOVUPS.Z        (R9), K1, Z9
-	VFMADD213PS      Z9, Z8, Z4
-	ADDQ             CX, R9
-	VMOVUPS.Z        (R9), K1, Z9
-	VFMADD213PS      Z9, Z8, Z5
-	ADDQ             CX, R9
-	VMOVUPS.Z        (R9), K1, Z9
-	VFMADD213PS      Z9, Z8, Z6
-	ADDQ             CX, R9
-	VMOVUPS.Z        (R9), K1, Z9
-	VFMADD213PS      Z9, Z8, Z7
-	MOVQ             R8, R9
-	VMOVUPS          Z0, K1, (R9)
-	ADDQ             CX, R9
-	VMOVUPS          Z1, K1, (R9)
-	ADDQ             CX, R9
-	VMOVUPS          Z2, K1, (R9)
-	ADDQ             CX, R9
-	VMOVUPS          Z3, K1, (R9)
-	ADDQ             CX, R9
-	VMOVUPS          Z4, K1, (R9)
-	ADDQ             CX, R9
-	VMOVUPS          Z5, K1, (R9)
-	ADDQ             CX, R9
-	VMOVUPS          Z6, K1, (R9)
-	ADDQ             CX, R9
-	VMOVUPS          Z7, K1, (R9)
-
-coldone_13:
-	IMUL3Q $0x00000008, CX, R8
-	ADDQ   R8, AX
-	ADDQ   $0x00000020, DX
-	SUBQ   $0x00000008, 8(SP)
-
-rows_12:
-	CMPQ 8(SP), $0x00000004
-	JB   rows_20
-	MOVQ AX, R8
-	MOVQ SI, R9
-	MOVQ n+96(FP), R10
-	CMPQ R10, $0x00000010
-	JB   cols_22
-
-tiles_23:
-	VXORPS Z0, Z0, Z0
-	VXORPS Z1, Z1, Z1
-	VXORPS Z2, Z2, Z2
-	VXORPS Z3, Z3, Z3
-	MOVQ   DX, R11
-	MOVQ   R9, R12
-
-samples_24:
-	VMOVUPS          (R12), Z4
-	VFMADD231PS.BCST (R11), Z4, Z0
-	VFMADD231PS.BCST 4(R11), Z4, Z1
-	VFMADD231PS.BCST 8(R11), Z4, Z2
-	VFMADD231PS.BCST 12(R11), Z4, Z3
-	ADDQ             BX, R11
-	ADDQ             DI, R12
-	CMPQ             R11, (SP)
-	JB               samples_24
-	VBROADCASTSS     alpha+32(FP), Z4
-	MOVQ             R8, R11
-	VFMADD213PS      (R11), Z4, Z0
-	ADDQ             CX, R11
-	VFMADD213PS      (R11), Z4, Z1
-	ADDQ             CX, R11
-	VFMADD213PS      (R11), Z4, Z2
-	ADDQ             CX, R11
-	VFMADD213PS      (R11), Z4, Z3
-	MOVQ             R8, R11
-	VMOVUPS          Z0, (R11)
-	ADDQ             CX, R11
-	VMOVUPS          Z1, (R11)
-	ADDQ             CX, R11
-	VMOVUPS          Z2, (R11)
-	ADDQ             CX, R11
-	VMOVUPS          Z3, (R11)
-	ADDQ             $0x00000040, R8
-	ADDQ             $0x00000040, R9
-	SUBQ             $0x00000010, R10
-	CMPQ             R10, $0x00000010
-	JAE              tiles_23
-
-cols_22:
-	CMPQ   R10, $0x00000010
-	JB     cols_25
-	VXORPS Z0, Z0, Z0
-	VXORPS Z1, Z1, Z1
-	VXORPS Z2, Z2, Z2
-	VXORPS Z3, Z3, Z3
-	MOVQ   DX, R11
-
-samples_26:
-	VMOVUPS          -64(R9)(R10*4), Z4
-	VFMADD231PS.BCST (R11), Z4, Z0
-	VFMADD231PS.BCST 4(R11), Z4, Z1
-	VFMADD231PS.BCST 8(R11), Z4, Z2
-	VFMADD231PS.BCST 12(R11), Z4, Z3
-	ADDQ             BX, R11
-	ADDQ             DI, R9
-	CMPQ             R11, (SP)
-	JB               samples_26
-	VBROADCASTSS     alpha+32(FP), Z4
-	MOVQ             R8, R9
-	VFMADD213PS      -64(R9)(R10*4), Z4, Z0
-	ADDQ             CX, R9
-	VFMADD213PS      -64(R9)(R10*4), Z4, Z1
-	ADDQ             CX, R9
-	VFMADD213PS      -64(R9)(R10*4), Z4, Z2
-	ADDQ             CX, R9
-	VFMADD213PS      -64(R9)(R10*4), Z4, Z3
-	MOVQ             R8, R9
-	VMOVUPS          Z0, -64(R9)(R10*4)
-	ADDQ             CX, R9
-	VMOVUPS          Z1, -64(R9)(R10*4)
-	ADDQ             CX, R9
-	VMOVUPS          Z2, -64(R9)(R10*4)
-	ADDQ             CX, R9
-	VMOVUPS          Z3, -64(R9)(R10*4)
-	JMP              coldone_21
-
-cols_25:
-	TESTQ  R10, R10
-	JZ     coldone_21
-	MOVL   $0xffffffff, R11
-	BZHIL  R10, R11, R10
-	KMOVW  R10, K1
-	VXORPS Z0, Z0, Z0
-	VXORPS Z1, Z1, Z1
-	VXORPS Z2, Z2, Z2
-	VXORPS Z3, Z3, Z3
-	MOVQ   DX, R10
-
-samples_27:
-	VMOVUPS.Z        (R9), K1, Z4
-	VFMADD231PS.BCST (R10), Z4, Z0
-	VFMADD231PS.BCST 4(R10), Z4, Z1
-	VFMADD231PS.BCST 8(R10), Z4, Z2
-	VFMADD231PS.BCST 12(R10), Z4, Z3
-	ADDQ             BX, R10
-	ADDQ             DI, R9
-	CMPQ             R10, (SP)
-	JB               samples_27
-	VBROADCASTSS     alpha+32(FP), Z4
-	MOVQ             R8, R9
-	VMOVUPS.Z        (R9), K1, Z5
-	VFMADD213PS      Z5, Z4, Z0
-	ADDQ             CX, R9
-	VMOVUPS.Z        (R9), K1, Z5
-	VFMADD213PS      Z5, Z4, Z1
-	ADDQ             CX, R9
-	VMOVUPS.Z        (R9), K1, Z5
-	VFMADD213PS      Z5, Z4, Z2
-	ADDQ             CX, R9
-	VMOVUPS.Z        (R9), K1, Z5
-	VFMADD213PS      Z5, Z4, Z3
-	MOVQ             R8, R9
-	VMOVUPS          Z0, K1, (R9)
-	ADDQ             CX, R9
-	VMOVUPS          Z1, K1, (R9)
-	ADDQ             CX, R9
-	VMOVUPS          Z2, K1, (R9)
-	ADDQ             CX, R9
-	VMOVUPS          Z3, K1, (R9)
-
-coldone_21:
-	IMUL3Q $0x00000004, CX, R8
-	ADDQ   R8, AX
-	ADDQ   $0x00000010, DX
-	SUBQ   $0x00000004, 8(SP)
-
-rows_20:
-	CMPQ 8(SP), $0x00000002
-	JB   rows_28
-	MOVQ AX, R8
-	MOVQ SI, R9
-	MOVQ n+96(FP), R10
-	CMPQ R10, $0x00000010
-	JB   cols_30
-
-tiles_31:
-	VXORPS Z0, Z0, Z0
-	VXORPS Z1, Z1, Z1
-	MOVQ   DX, R11
-	MOVQ   R9, R12
-
-samples_32:
-	VMOVUPS          (R12), Z2
-	VFMADD231PS.BCST (R11), Z2, Z0
-	VFMADD231PS.BCST 4(R11), Z2, Z1
-	ADDQ             BX, R11
-	ADDQ             DI, R12
-	CMPQ             R11, (SP)
-	JB               samples_32
-	VBROADCASTSS     alpha+32(FP), Z2
-	MOVQ             R8, R11
-	VFMADD213PS      (R11), Z2, Z0
-	ADDQ             CX, R11
-	VFMADD213PS      (R11), Z2, Z1
-	MOVQ             R8, R11
-	VMOVUPS          Z0, (R11)
-	ADDQ             CX, R11
-	VMOVUPS          Z1, (R11)
-	ADDQ             $0x00000040, R8
-	ADDQ             $0x00000040, R9
-	SUBQ             $0x00000010, R10
-	CMPQ             R10, $0x00000010
-	JAE              tiles_31
-
-cols_30:
-	CMPQ   R10, $0x00000010
-	JB     cols_33
-	VXORPS Z0, Z0, Z0
-	VXORPS Z1, Z1, Z1
-	MOVQ   DX, R11
-
-samples_34:
-	VMOVUPS          -64(R9)(R10*4), Z2
-	VFMADD231PS.BCST (R11), Z2, Z0
-	VFMADD231PS.BCST 4(R11), Z2, Z1
-	ADDQ             BX, R11
-	ADDQ             DI, R9
-	CMPQ             R11, (SP)
-	JB               samples_34
-	VBROADCASTSS     alpha+32(FP), Z2
-	MOVQ             R8, R9
-	VFMADD213PS      -64(R9)(R10*4), Z2, Z0
-	ADDQ             CX, R9
-	VFMADD213PS      -64(R9)(R10*4), Z2, Z1
-	MOVQ             R8, R9
-	VMOVUPS          Z0, -64(R9)(R10*4)
-	ADDQ             CX, R9
-	VMOVUPS          Z1, -64(R9)(R10*4)
-	JMP              coldone_29
-
-cols_33:
-	TESTQ  R10, R10
-	JZ     coldone_29
-	MOVL   $0xffffffff, R11
-	BZHIL  R10, R11, R10
-	KMOVW  R10, K1
-	VXORPS Z0, Z0, Z0
-	VXORPS Z1, Z1, Z1
-	MOVQ   DX, R10
-
-samples_35:
-	VMOVUPS.Z        (R9), K1, Z2
-	VFMADD231PS.BCST (R10), Z2, Z0
-	VFMADD231PS.BCST 4(R10), Z2, Z1
-	ADDQ             BX, R10
-	ADDQ             DI, R9
-	CMPQ             R10, (SP)
-	JB               samples_35
-	VBROADCASTSS     alpha+32(FP), Z2
-	MOVQ             R8, R9
-	VMOVUPS.Z        (R9), K1, Z3
-	VFMADD213PS      Z3, Z2, Z0
-	ADDQ             CX, R9
-	VMOVUPS.Z        (R9), K1, Z3
-	VFMADD213PS      Z3, Z2, Z1
-	MOVQ             R8, R9
-	VMOVUPS          Z0, K1, (R9)
-	ADDQ             CX, R9
-	VMOVUPS          Z1, K1, (R9)
-
-coldone_29:
-	IMUL3Q $0x00000002, CX, R8
-	ADDQ   R8, AX
-	ADDQ   $0x00000008, DX
-	SUBQ   $0x00000002, 8(SP)
-
-rows_28:
-	CMPQ 8(SP), $0x00000001
-	JB   rows_36
-	MOVQ AX, R8
-	MOVQ n+96(FP), R9
-	CMPQ R9, $0x00000010
-	JB   cols_38
-
-tiles_39:
-	VXORPS Z0, Z0, Z0
-	MOVQ   DX, R10
-	MOVQ   SI, R11
-
-samples_40:
-	VMOVUPS          (R11), Z1
-	VFMADD231PS.BCST (R10), Z1, Z0
-	ADDQ             BX, R10
-	ADDQ             DI, R11
-	CMPQ             R10, (SP)
-	JB               samples_40
-	VBROADCASTSS     alpha+32(FP), Z1
-	MOVQ             R8, R10
-	VFMADD213PS      (R10), Z1, Z0
-	MOVQ             R8, R10
-	VMOVUPS          Z0, (R10)
-	ADDQ             $0x00000040, R8
-	ADDQ             $0x00000040, SI
-	SUBQ             $0x00000010, R9
-	CMPQ             R9, $0x00000010
-	JAE              tiles_39
-
-cols_38:
-	CMPQ   R9, $0x00000010
-	JB     cols_41
-	VXORPS Z0, Z0, Z0
-	MOVQ   DX, R10
-
-samples_42:
-	VMOVUPS          -64(SI)(R9*4), Z1
-	VFMADD231PS.BCST (R10), Z1, Z0
-	ADDQ             BX, R10
-	ADDQ             DI, SI
-	CMPQ             R10, (SP)
-	JB               samples_42
-	VBROADCASTSS     alpha+32(FP), Z1
-	MOVQ             R8, BX
-	VFMADD213PS      -64(BX)(R9*4), Z1, Z0
-	MOVQ             R8, BX
-	VMOVUPS          Z0, -64(BX)(R9*4)
-	JMP              coldone_37
-
-cols_41:
-	TESTQ  R9, R9
-	JZ     coldone_37
-	MOVL   $0xffffffff, R10
-	BZHIL  R9, R10, R9
-	KMOVW  R9, K1
-	VXORPS Z0, Z0, Z0
-	MOVQ   DX, R9
-
-samples_43:
-	VMOVUPS.Z        (SI), K1, Z1
-	VFMADD231PS.BCST (R9), Z1, Z0
-	ADDQ             BX, R9
-	ADDQ             DI, SI
-	CMPQ             R9, (SP)
-	JB               samples_43
-	VBROADCASTSS     alpha+32(FP), Z1
-	MOVQ             R8, BX
-	VMOVUPS.Z        (BX), K1, Z2
-	VFMADD213PS      Z2, Z1, Z0
-	MOVQ             R8, BX
-	VMOVUPS          Z0, K1, (BX)
-
-coldone_37:
-	ADDQ CX, AX
-	ADDQ $0x00000004, DX
-	SUBQ $0x00000001, 8(SP)
-
-rows_36:
-	JMP done_2
-
-wide_1:
-rows_45:
+rows_2:
 	CMPQ 8(SP), $0x0000000c
-	JB   rest_44
+	JB   rest_1
 	MOVQ AX, R8
 	MOVQ SI, R9
 	MOVQ n+96(FP), R10
 	CMPQ R10, $0x00000020
-	JB   cols_47
+	JB   cols_4
 
-tiles_48:
+tiles_5:
 	VXORPS Z0, Z0, Z0
 	VXORPS Z1, Z1, Z1
 	VXORPS Z2, Z2, Z2
@@ -9402,7 +7588,7 @@ tiles_48:
 	MOVQ   DX, R11
 	MOVQ   R9, R12
 
-samples_49:
+samples_6:
 	VMOVUPS      (R12), Z24
 	VMOVUPS      64(R12), Z25
 	VBROADCASTSS (R11), Z26
@@ -9444,7 +7630,7 @@ samples_49:
 	ADDQ         BX, R11
 	ADDQ         DI, R12
 	CMPQ         R11, (SP)
-	JB           samples_49
+	JB           samples_6
 	VBROADCASTSS alpha+32(FP), Z24
 	MOVQ         R8, R11
 	VFMADD213PS  (R11), Z24, Z0
@@ -9522,11 +7708,11 @@ samples_49:
 	ADDQ         $0x00000080, R9
 	SUBQ         $0x00000020, R10
 	CMPQ         R10, $0x00000020
-	JAE          tiles_48
+	JAE          tiles_5
 
-cols_47:
+cols_4:
 	CMPQ   R10, $0x00000011
-	JB     cols_50
+	JB     cols_7
 	VXORPS Z0, Z0, Z0
 	VXORPS Z1, Z1, Z1
 	VXORPS Z2, Z2, Z2
@@ -9553,7 +7739,7 @@ cols_47:
 	VXORPS Z23, Z23, Z23
 	MOVQ   DX, R11
 
-samples_51:
+samples_8:
 	VMOVUPS      (R9), Z24
 	VMOVUPS      -64(R9)(R10*4), Z25
 	VBROADCASTSS (R11), Z26
@@ -9595,7 +7781,7 @@ samples_51:
 	ADDQ         BX, R11
 	ADDQ         DI, R9
 	CMPQ         R11, (SP)
-	JB           samples_51
+	JB           samples_8
 	VBROADCASTSS alpha+32(FP), Z24
 	MOVQ         R8, R9
 	VFMADD213PS  (R9), Z24, Z0
@@ -9669,11 +7855,11 @@ samples_51:
 	ADDQ         CX, R9
 	VMOVUPS      Z22, (R9)
 	VMOVUPS      Z23, -64(R9)(R10*4)
-	JMP          coldone_46
+	JMP          coldone_3
 
-cols_50:
+cols_7:
 	CMPQ   R10, $0x00000010
-	JB     cols_52
+	JB     cols_9
 	VXORPS Z0, Z0, Z0
 	VXORPS Z1, Z1, Z1
 	VXORPS Z2, Z2, Z2
@@ -9688,7 +7874,7 @@ cols_50:
 	VXORPS Z11, Z11, Z11
 	MOVQ   DX, R11
 
-samples_53:
+samples_10:
 	VMOVUPS          -64(R9)(R10*4), Z12
 	VFMADD231PS.BCST (R11), Z12, Z0
 	VFMADD231PS.BCST 4(R11), Z12, Z1
@@ -9705,7 +7891,7 @@ samples_53:
 	ADDQ             BX, R11
 	ADDQ             DI, R9
 	CMPQ             R11, (SP)
-	JB               samples_53
+	JB               samples_10
 	VBROADCASTSS     alpha+32(FP), Z12
 	MOVQ             R8, R9
 	VFMADD213PS      -64(R9)(R10*4), Z12, Z0
@@ -9755,11 +7941,11 @@ samples_53:
 	VMOVUPS          Z10, -64(R9)(R10*4)
 	ADDQ             CX, R9
 	VMOVUPS          Z11, -64(R9)(R10*4)
-	JMP              coldone_46
+	JMP              coldone_3
 
-cols_52:
+cols_9:
 	TESTQ  R10, R10
-	JZ     coldone_46
+	JZ     coldone_3
 	MOVL   $0xffffffff, R11
 	BZHIL  R10, R11, R10
 	KMOVW  R10, K1
@@ -9777,7 +7963,7 @@ cols_52:
 	VXORPS Z11, Z11, Z11
 	MOVQ   DX, R10
 
-samples_54:
+samples_11:
 	VMOVUPS.Z        (R9), K1, Z12
 	VFMADD231PS.BCST (R10), Z12, Z0
 	VFMADD231PS.BCST 4(R10), Z12, Z1
@@ -9794,7 +7980,7 @@ samples_54:
 	ADDQ             BX, R10
 	ADDQ             DI, R9
 	CMPQ             R10, (SP)
-	JB               samples_54
+	JB               samples_11
 	VBROADCASTSS     alpha+32(FP), Z12
 	MOVQ             R8, R9
 	VMOVUPS.Z        (R9), K1, Z13
@@ -9857,23 +8043,23 @@ samples_54:
 	ADDQ             CX, R9
 	VMOVUPS          Z11, K1, (R9)
 
-coldone_46:
+coldone_3:
 	IMUL3Q $0x0000000c, CX, R8
 	ADDQ   R8, AX
 	ADDQ   $0x00000030, DX
 	SUBQ   $0x0000000c, 8(SP)
-	JMP    rows_45
+	JMP    rows_2
 
-rest_44:
+rest_1:
 	CMPQ 8(SP), $0x00000008
-	JB   rows_55
+	JB   rows_12
 	MOVQ AX, R8
 	MOVQ SI, R9
 	MOVQ n+96(FP), R10
 	CMPQ R10, $0x00000020
-	JB   cols_57
+	JB   cols_14
 
-tiles_58:
+tiles_15:
 	VXORPS Z0, Z0, Z0
 	VXORPS Z1, Z1, Z1
 	VXORPS Z2, Z2, Z2
@@ -9893,7 +8079,7 @@ tiles_58:
 	MOVQ   DX, R11
 	MOVQ   R9, R12
 
-samples_59:
+samples_16:
 	VMOVUPS      (R12), Z16
 	VMOVUPS      64(R12), Z17
 	VBROADCASTSS (R11), Z18
@@ -9923,7 +8109,7 @@ samples_59:
 	ADDQ         BX, R11
 	ADDQ         DI, R12
 	CMPQ         R11, (SP)
-	JB           samples_59
+	JB           samples_16
 	VBROADCASTSS alpha+32(FP), Z16
 	MOVQ         R8, R11
 	VFMADD213PS  (R11), Z16, Z0
@@ -9977,11 +8163,11 @@ samples_59:
 	ADDQ         $0x00000080, R9
 	SUBQ         $0x00000020, R10
 	CMPQ         R10, $0x00000020
-	JAE          tiles_58
+	JAE          tiles_15
 
-cols_57:
+cols_14:
 	CMPQ   R10, $0x00000011
-	JB     cols_60
+	JB     cols_17
 	VXORPS Z0, Z0, Z0
 	VXORPS Z1, Z1, Z1
 	VXORPS Z2, Z2, Z2
@@ -10000,7 +8186,7 @@ cols_57:
 	VXORPS Z15, Z15, Z15
 	MOVQ   DX, R11
 
-samples_61:
+samples_18:
 	VMOVUPS      (R9), Z16
 	VMOVUPS      -64(R9)(R10*4), Z17
 	VBROADCASTSS (R11), Z18
@@ -10030,7 +8216,7 @@ samples_61:
 	ADDQ         BX, R11
 	ADDQ         DI, R9
 	CMPQ         R11, (SP)
-	JB           samples_61
+	JB           samples_18
 	VBROADCASTSS alpha+32(FP), Z16
 	MOVQ         R8, R9
 	VFMADD213PS  (R9), Z16, Z0
@@ -10080,11 +8266,11 @@ samples_61:
 	ADDQ         CX, R9
 	VMOVUPS      Z14, (R9)
 	VMOVUPS      Z15, -64(R9)(R10*4)
-	JMP          coldone_56
+	JMP          coldone_13
 
-cols_60:
+cols_17:
 	CMPQ   R10, $0x00000010
-	JB     cols_62
+	JB     cols_19
 	VXORPS Z0, Z0, Z0
 	VXORPS Z1, Z1, Z1
 	VXORPS Z2, Z2, Z2
@@ -10095,7 +8281,7 @@ cols_60:
 	VXORPS Z7, Z7, Z7
 	MOVQ   DX, R11
 
-samples_63:
+samples_20:
 	VMOVUPS          -64(R9)(R10*4), Z8
 	VFMADD231PS.BCST (R11), Z8, Z0
 	VFMADD231PS.BCST 4(R11), Z8, Z1
@@ -10108,7 +8294,7 @@ samples_63:
 	ADDQ             BX, R11
 	ADDQ             DI, R9
 	CMPQ             R11, (SP)
-	JB               samples_63
+	JB               samples_20
 	VBROADCASTSS     alpha+32(FP), Z8
 	MOVQ             R8, R9
 	VFMADD213PS      -64(R9)(R10*4), Z8, Z0
@@ -10142,11 +8328,11 @@ samples_63:
 	VMOVUPS          Z6, -64(R9)(R10*4)
 	ADDQ             CX, R9
 	VMOVUPS          Z7, -64(R9)(R10*4)
-	JMP              coldone_56
+	JMP              coldone_13
 
-cols_62:
+cols_19:
 	TESTQ  R10, R10
-	JZ     coldone_56
+	JZ     coldone_13
 	MOVL   $0xffffffff, R11
 	BZHIL  R10, R11, R10
 	KMOVW  R10, K1
@@ -10160,7 +8346,7 @@ cols_62:
 	VXORPS Z7, Z7, Z7
 	MOVQ   DX, R10
 
-samples_64:
+samples_21:
 	VMOVUPS.Z        (R9), K1, Z8
 	VFMADD231PS.BCST (R10), Z8, Z0
 	VFMADD231PS.BCST 4(R10), Z8, Z1
@@ -10173,7 +8359,7 @@ samples_64:
 	ADDQ             BX, R10
 	ADDQ             DI, R9
 	CMPQ             R10, (SP)
-	JB               samples_64
+	JB               samples_21
 	VBROADCASTSS     alpha+32(FP), Z8
 	MOVQ             R8, R9
 	VMOVUPS.Z        (R9), K1, Z9
@@ -10216,22 +8402,22 @@ samples_64:
 	ADDQ             CX, R9
 	VMOVUPS          Z7, K1, (R9)
 
-coldone_56:
+coldone_13:
 	IMUL3Q $0x00000008, CX, R8
 	ADDQ   R8, AX
 	ADDQ   $0x00000020, DX
 	SUBQ   $0x00000008, 8(SP)
 
-rows_55:
+rows_12:
 	CMPQ 8(SP), $0x00000004
-	JB   rows_65
+	JB   rows_22
 	MOVQ AX, R8
 	MOVQ SI, R9
 	MOVQ n+96(FP), R10
 	CMPQ R10, $0x00000020
-	JB   cols_67
+	JB   cols_24
 
-tiles_68:
+tiles_25:
 	VXORPS Z0, Z0, Z0
 	VXORPS Z1, Z1, Z1
 	VXORPS Z2, Z2, Z2
@@ -10243,7 +8429,7 @@ tiles_68:
 	MOVQ   DX, R11
 	MOVQ   R9, R12
 
-samples_69:
+samples_26:
 	VMOVUPS      (R12), Z8
 	VMOVUPS      64(R12), Z9
 	VBROADCASTSS (R11), Z10
@@ -10261,7 +8447,7 @@ samples_69:
 	ADDQ         BX, R11
 	ADDQ         DI, R12
 	CMPQ         R11, (SP)
-	JB           samples_69
+	JB           samples_26
 	VBROADCASTSS alpha+32(FP), Z8
 	MOVQ         R8, R11
 	VFMADD213PS  (R11), Z8, Z0
@@ -10291,11 +8477,11 @@ samples_69:
 	ADDQ         $0x00000080, R9
 	SUBQ         $0x00000020, R10
 	CMPQ         R10, $0x00000020
-	JAE          tiles_68
+	JAE          tiles_25
 
-cols_67:
+cols_24:
 	CMPQ   R10, $0x00000011
-	JB     cols_70
+	JB     cols_27
 	VXORPS Z0, Z0, Z0
 	VXORPS Z1, Z1, Z1
 	VXORPS Z2, Z2, Z2
@@ -10306,7 +8492,7 @@ cols_67:
 	VXORPS Z7, Z7, Z7
 	MOVQ   DX, R11
 
-samples_71:
+samples_28:
 	VMOVUPS      (R9), Z8
 	VMOVUPS      -64(R9)(R10*4), Z9
 	VBROADCASTSS (R11), Z10
@@ -10324,7 +8510,7 @@ samples_71:
 	ADDQ         BX, R11
 	ADDQ         DI, R9
 	CMPQ         R11, (SP)
-	JB           samples_71
+	JB           samples_28
 	VBROADCASTSS alpha+32(FP), Z8
 	MOVQ         R8, R9
 	VFMADD213PS  (R9), Z8, Z0
@@ -10350,18 +8536,18 @@ samples_71:
 	ADDQ         CX, R9
 	VMOVUPS      Z6, (R9)
 	VMOVUPS      Z7, -64(R9)(R10*4)
-	JMP          coldone_66
+	JMP          coldone_23
 
-cols_70:
+cols_27:
 	CMPQ   R10, $0x00000010
-	JB     cols_72
+	JB     cols_29
 	VXORPS Z0, Z0, Z0
 	VXORPS Z1, Z1, Z1
 	VXORPS Z2, Z2, Z2
 	VXORPS Z3, Z3, Z3
 	MOVQ   DX, R11
 
-samples_73:
+samples_30:
 	VMOVUPS          -64(R9)(R10*4), Z4
 	VFMADD231PS.BCST (R11), Z4, Z0
 	VFMADD231PS.BCST 4(R11), Z4, Z1
@@ -10370,7 +8556,7 @@ samples_73:
 	ADDQ             BX, R11
 	ADDQ             DI, R9
 	CMPQ             R11, (SP)
-	JB               samples_73
+	JB               samples_30
 	VBROADCASTSS     alpha+32(FP), Z4
 	MOVQ             R8, R9
 	VFMADD213PS      -64(R9)(R10*4), Z4, Z0
@@ -10388,11 +8574,11 @@ samples_73:
 	VMOVUPS          Z2, -64(R9)(R10*4)
 	ADDQ             CX, R9
 	VMOVUPS          Z3, -64(R9)(R10*4)
-	JMP              coldone_66
+	JMP              coldone_23
 
-cols_72:
+cols_29:
 	TESTQ  R10, R10
-	JZ     coldone_66
+	JZ     coldone_23
 	MOVL   $0xffffffff, R11
 	BZHIL  R10, R11, R10
 	KMOVW  R10, K1
@@ -10402,7 +8588,7 @@ cols_72:
 	VXORPS Z3, Z3, Z3
 	MOVQ   DX, R10
 
-samples_74:
+samples_31:
 	VMOVUPS.Z        (R9), K1, Z4
 	VFMADD231PS.BCST (R10), Z4, Z0
 	VFMADD231PS.BCST 4(R10), Z4, Z1
@@ -10411,7 +8597,7 @@ samples_74:
 	ADDQ             BX, R10
 	ADDQ             DI, R9
 	CMPQ             R10, (SP)
-	JB               samples_74
+	JB               samples_31
 	VBROADCASTSS     alpha+32(FP), Z4
 	MOVQ             R8, R9
 	VMOVUPS.Z        (R9), K1, Z5
@@ -10434,22 +8620,22 @@ samples_74:
 	ADDQ             CX, R9
 	VMOVUPS          Z3, K1, (R9)
 
-coldone_66:
+coldone_23:
 	IMUL3Q $0x00000004, CX, R8
 	ADDQ   R8, AX
 	ADDQ   $0x00000010, DX
 	SUBQ   $0x00000004, 8(SP)
 
-rows_65:
+rows_22:
 	CMPQ 8(SP), $0x00000002
-	JB   rows_75
+	JB   rows_32
 	MOVQ AX, R8
 	MOVQ SI, R9
 	MOVQ n+96(FP), R10
 	CMPQ R10, $0x00000020
-	JB   cols_77
+	JB   cols_34
 
-tiles_78:
+tiles_35:
 	VXORPS Z0, Z0, Z0
 	VXORPS Z1, Z1, Z1
 	VXORPS Z2, Z2, Z2
@@ -10457,7 +8643,7 @@ tiles_78:
 	MOVQ   DX, R11
 	MOVQ   R9, R12
 
-samples_79:
+samples_36:
 	VMOVUPS      (R12), Z4
 	VMOVUPS      64(R12), Z5
 	VBROADCASTSS (R11), Z6
@@ -10469,7 +8655,7 @@ samples_79:
 	ADDQ         BX, R11
 	ADDQ         DI, R12
 	CMPQ         R11, (SP)
-	JB           samples_79
+	JB           samples_36
 	VBROADCASTSS alpha+32(FP), Z4
 	MOVQ         R8, R11
 	VFMADD213PS  (R11), Z4, Z0
@@ -10487,18 +8673,18 @@ samples_79:
 	ADDQ         $0x00000080, R9
 	SUBQ         $0x00000020, R10
 	CMPQ         R10, $0x00000020
-	JAE          tiles_78
+	JAE          tiles_35
 
-cols_77:
+cols_34:
 	CMPQ   R10, $0x00000011
-	JB     cols_80
+	JB     cols_37
 	VXORPS Z0, Z0, Z0
 	VXORPS Z1, Z1, Z1
 	VXORPS Z2, Z2, Z2
 	VXORPS Z3, Z3, Z3
 	MOVQ   DX, R11
 
-samples_81:
+samples_38:
 	VMOVUPS      (R9), Z4
 	VMOVUPS      -64(R9)(R10*4), Z5
 	VBROADCASTSS (R11), Z6
@@ -10510,7 +8696,7 @@ samples_81:
 	ADDQ         BX, R11
 	ADDQ         DI, R9
 	CMPQ         R11, (SP)
-	JB           samples_81
+	JB           samples_38
 	VBROADCASTSS alpha+32(FP), Z4
 	MOVQ         R8, R9
 	VFMADD213PS  (R9), Z4, Z0
@@ -10524,23 +8710,23 @@ samples_81:
 	ADDQ         CX, R9
 	VMOVUPS      Z2, (R9)
 	VMOVUPS      Z3, -64(R9)(R10*4)
-	JMP          coldone_76
+	JMP          coldone_33
 
-cols_80:
+cols_37:
 	CMPQ   R10, $0x00000010
-	JB     cols_82
+	JB     cols_39
 	VXORPS Z0, Z0, Z0
 	VXORPS Z1, Z1, Z1
 	MOVQ   DX, R11
 
-samples_83:
+samples_40:
 	VMOVUPS          -64(R9)(R10*4), Z2
 	VFMADD231PS.BCST (R11), Z2, Z0
 	VFMADD231PS.BCST 4(R11), Z2, Z1
 	ADDQ             BX, R11
 	ADDQ             DI, R9
 	CMPQ             R11, (SP)
-	JB               samples_83
+	JB               samples_40
 	VBROADCASTSS     alpha+32(FP), Z2
 	MOVQ             R8, R9
 	VFMADD213PS      -64(R9)(R10*4), Z2, Z0
@@ -10550,11 +8736,11 @@ samples_83:
 	VMOVUPS          Z0, -64(R9)(R10*4)
 	ADDQ             CX, R9
 	VMOVUPS          Z1, -64(R9)(R10*4)
-	JMP              coldone_76
+	JMP              coldone_33
 
-cols_82:
+cols_39:
 	TESTQ  R10, R10
-	JZ     coldone_76
+	JZ     coldone_33
 	MOVL   $0xffffffff, R11
 	BZHIL  R10, R11, R10
 	KMOVW  R10, K1
@@ -10562,14 +8748,14 @@ cols_82:
 	VXORPS Z1, Z1, Z1
 	MOVQ   DX, R10
 
-samples_84:
+samples_41:
 	VMOVUPS.Z        (R9), K1, Z2
 	VFMADD231PS.BCST (R10), Z2, Z0
 	VFMADD231PS.BCST 4(R10), Z2, Z1
 	ADDQ             BX, R10
 	ADDQ             DI, R9
 	CMPQ             R10, (SP)
-	JB               samples_84
+	JB               samples_41
 	VBROADCASTSS     alpha+32(FP), Z2
 	MOVQ             R8, R9
 	VMOVUPS.Z        (R9), K1, Z3
@@ -10582,27 +8768,27 @@ samples_84:
 	ADDQ             CX, R9
 	VMOVUPS          Z1, K1, (R9)
 
-coldone_76:
+coldone_33:
 	IMUL3Q $0x00000002, CX, R8
 	ADDQ   R8, AX
 	ADDQ   $0x00000008, DX
 	SUBQ   $0x00000002, 8(SP)
 
-rows_75:
+rows_32:
 	CMPQ 8(SP), $0x00000001
-	JB   rows_85
+	JB   rows_42
 	MOVQ AX, R8
 	MOVQ n+96(FP), R9
 	CMPQ R9, $0x00000020
-	JB   cols_87
+	JB   cols_44
 
-tiles_88:
+tiles_45:
 	VXORPS Z0, Z0, Z0
 	VXORPS Z1, Z1, Z1
 	MOVQ   DX, R10
 	MOVQ   SI, R11
 
-samples_89:
+samples_46:
 	VMOVUPS      (R11), Z2
 	VMOVUPS      64(R11), Z3
 	VBROADCASTSS (R10), Z4
@@ -10611,7 +8797,7 @@ samples_89:
 	ADDQ         BX, R10
 	ADDQ         DI, R11
 	CMPQ         R10, (SP)
-	JB           samples_89
+	JB           samples_46
 	VBROADCASTSS alpha+32(FP), Z2
 	MOVQ         R8, R10
 	VFMADD213PS  (R10), Z2, Z0
@@ -10623,16 +8809,16 @@ samples_89:
 	ADDQ         $0x00000080, SI
 	SUBQ         $0x00000020, R9
 	CMPQ         R9, $0x00000020
-	JAE          tiles_88
+	JAE          tiles_45
 
-cols_87:
+cols_44:
 	CMPQ   R9, $0x00000011
-	JB     cols_90
+	JB     cols_47
 	VXORPS Z0, Z0, Z0
 	VXORPS Z1, Z1, Z1
 	MOVQ   DX, R10
 
-samples_91:
+samples_48:
 	VMOVUPS      (SI), Z2
 	VMOVUPS      -64(SI)(R9*4), Z3
 	VBROADCASTSS (R10), Z4
@@ -10641,7 +8827,7 @@ samples_91:
 	ADDQ         BX, R10
 	ADDQ         DI, SI
 	CMPQ         R10, (SP)
-	JB           samples_91
+	JB           samples_48
 	VBROADCASTSS alpha+32(FP), Z2
 	MOVQ         R8, BX
 	VFMADD213PS  (BX), Z2, Z0
@@ -10649,44 +8835,44 @@ samples_91:
 	MOVQ         R8, BX
 	VMOVUPS      Z0, (BX)
 	VMOVUPS      Z1, -64(BX)(R9*4)
-	JMP          coldone_86
+	JMP          coldone_43
 
-cols_90:
+cols_47:
 	CMPQ   R9, $0x00000010
-	JB     cols_92
+	JB     cols_49
 	VXORPS Z0, Z0, Z0
 	MOVQ   DX, R10
 
-samples_93:
+samples_50:
 	VMOVUPS          -64(SI)(R9*4), Z1
 	VFMADD231PS.BCST (R10), Z1, Z0
 	ADDQ             BX, R10
 	ADDQ             DI, SI
 	CMPQ             R10, (SP)
-	JB               samples_93
+	JB               samples_50
 	VBROADCASTSS     alpha+32(FP), Z1
 	MOVQ             R8, BX
 	VFMADD213PS      -64(BX)(R9*4), Z1, Z0
 	MOVQ             R8, BX
 	VMOVUPS          Z0, -64(BX)(R9*4)
-	JMP              coldone_86
+	JMP              coldone_43
 
-cols_92:
+cols_49:
 	TESTQ  R9, R9
-	JZ     coldone_86
+	JZ     coldone_43
 	MOVL   $0xffffffff, R10
 	BZHIL  R9, R10, R9
 	KMOVW  R9, K1
 	VXORPS Z0, Z0, Z0
 	MOVQ   DX, R9
 
-samples_94:
+samples_51:
 	VMOVUPS.Z        (SI), K1, Z1
 	VFMADD231PS.BCST (R9), Z1, Z0
 	ADDQ             BX, R9
 	ADDQ             DI, SI
 	CMPQ             R9, (SP)
-	JB               samples_94
+	JB               samples_51
 	VBROADCASTSS     alpha+32(FP), Z1
 	MOVQ             R8, BX
 	VMOVUPS.Z        (BX), K1, Z2
@@ -10694,12 +8880,11 @@ samples_94:
 	MOVQ             R8, BX
 	VMOVUPS          Z0, K1, (BX)
 
-coldone_86:
+coldone_43:
 	ADDQ CX, AX
 	ADDQ $0x00000004, DX
 	SUBQ $0x00000001, 8(SP)
 
-rows_85:
-done_2:
+rows_42:
 	VZEROUPPER
 	RET

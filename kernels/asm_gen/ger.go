@@ -122,9 +122,12 @@ func ger(is *isa) {
 //
 // Rows come in groups of gerRows, then at most one group of each power of 2
 // below it for the rest, so that no row runs alone through a loop bound by
-// an FMA's latency. A row that fits in one vector (n ≤ lanes) takes groups
-// of gerNarrowRows instead: one vector per row leaves room for more rows.
-// See columns for the columns.
+// an FMA's latency. See columns for the columns.
+//
+// Each FMA needs a broadcast of x_pi unless the row has several vectors:
+// with one vector per row (n ≤ lanes), the loads, not the FMAs, set the
+// pace. On AVX-512 that makes 16-wide rows no faster than AVX2's two
+// 8-wide vectors, and 10-wide rows slower (dispatch_amd64.go).
 func gerBatch(is *isa) {
 	is.text("gerBatch", "func(a []float32, lda int, alpha float32, x []float32, m int, y []float32, n int)",
 		"gerBatchGeneric",
@@ -144,14 +147,7 @@ func gerBatch(is *isa) {
 	MOVQ(rl, rowsLeft)
 
 	g := gerTiles{is: is, a: a, lda4: lda4, xi: xi, m4: m4, y: y, n4: n4, xend: xend}
-	wide, done := label("wide"), label("done")
-	CMPQ(n4, U32(is.bytes()))
-	JA(wide)
-	g.rowGroups(rowsLeft, is.gerNarrowRows, 1)
-	JMP(done)
-	Label(string(wide))
 	g.rowGroups(rowsLeft, is.gerRows, is.gerVecs)
-	Label(string(done))
 	ret()
 }
 

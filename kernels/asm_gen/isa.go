@@ -48,9 +48,8 @@ type isa struct {
 	// withConst and copyConst.
 	bcst bool
 
-	// Rank-k update tiles: gerRows rows × gerVecs vectors of A in
-	// registers, or gerNarrowRows rows × 1 vector when a row fits in one.
-	gerRows, gerVecs, gerNarrowRows int
+	// Rank-k update tile: gerRows rows × gerVecs vectors of A in registers.
+	gerRows, gerVecs int
 }
 
 // bytes returns the size of one vector in bytes.
@@ -74,9 +73,8 @@ var avx2 = &isa{
 			VANDNPS(p, m, p) // p = p &^ m
 		}
 	},
-	gerRows:       6,
-	gerVecs:       2,
-	gerNarrowRows: 12,
+	gerRows: 6,
+	gerVecs: 2,
 }
 
 // avx512 is AVX-512 (F, BW, DQ, VL): 32 ZMM registers of 16 float32. Masks
@@ -100,12 +98,11 @@ var avx512 = &isa{
 		}
 		return func(s, t, p VecVirtual) { VFMADD213PS_Z(s, t, keep, p) } // zeroing-masked: p = keep ? t·p + s : 0
 	},
-	halves:        true,
-	halfLanes:     avx512HalfMask,
-	bcst:          true,
-	gerRows:       12,
-	gerVecs:       2,
-	gerNarrowRows: 16,
+	halves:    true,
+	halfLanes: avx512HalfMask,
+	bcst:      true,
+	gerRows:   12,
+	gerVecs:   2,
 }
 
 // A tail is a mask of some lanes of a vector: the elements of a row
