@@ -14,6 +14,11 @@ func (k isa) expRows(dst, src []float32, cols int, m []float32, z []float64) {
 	expRowsGeneric(dst, src, cols, m, z)
 }
 
+// expMinusMax: dst_i = e^(x_i − m), for x_i − m ≤ 0.
+func (k isa) expMinusMax(dst, x []float32, m float32) {
+	expMinusMax(dst, x, m)
+}
+
 // expSumRows: per row, m_r = max; z_r = Σ e^(x_i − m_r).
 func (k isa) expSumRows(src []float32, cols int, m []float32, z []float64) {
 	expSumRowsGeneric(src, cols, m, z)

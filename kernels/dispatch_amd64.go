@@ -37,6 +37,18 @@ func (k isa) expRows(dst, src []float32, cols int, m []float32, z []float64) {
 	}
 }
 
+// expMinusMax: dst_i = e^(x_i − m), for x_i − m ≤ 0.
+func (k isa) expMinusMax(dst, x []float32, m float32) {
+	switch k {
+	case isaAVX512:
+		expMinusMaxAVX512(dst, x, m)
+	case isaAVX2:
+		expMinusMaxAVX2(dst, x, m)
+	default:
+		expMinusMax(dst, x, m)
+	}
+}
+
 // expSumRows: per row, m_r = max; z_r = Σ e^(x_i − m_r).
 func (k isa) expSumRows(src []float32, cols int, m []float32, z []float64) {
 	switch k {

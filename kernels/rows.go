@@ -20,8 +20,13 @@ func rowsPerBlock(cols int) int {
 }
 
 // softmaxBatch: per block, the max, e_i and their sum Z per row
-// (expRows), then dst_i = e_i·(1/Z) (scaleRows).
+// (expRows), then dst_i = e_i·(1/Z) (scaleRows). Rows longer than
+// twoPassCols take softmaxTwoPass.
 func softmaxBatch(k isa, dst, src []float32, cols int) {
+	if cols > twoPassCols {
+		softmaxTwoPass(k, dst, src, cols)
+		return
+	}
 	var m, c [blockRows]float32
 	var z [blockRows]float64
 	step := rowsPerBlock(cols) * cols
@@ -37,8 +42,13 @@ func softmaxBatch(k isa, dst, src []float32, cols int) {
 }
 
 // logSoftmaxBatch: per block, the max and Z = Σ e^(x_i − max) per row
-// (expSumRows), then dst_i = (x_i − max) − log Z (logSoftmaxRows).
+// (expSumRows), then dst_i = (x_i − max) − log Z (logSoftmaxRows). Rows
+// longer than twoPassCols take logSoftmaxTwoPass.
 func logSoftmaxBatch(k isa, dst, src []float32, cols int) {
+	if cols > twoPassCols {
+		logSoftmaxTwoPass(k, dst, src, cols)
+		return
+	}
 	var m, logZ [blockRows]float32
 	var z [blockRows]float64
 	step := rowsPerBlock(cols) * cols

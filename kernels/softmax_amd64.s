@@ -5,7 +5,7 @@
 #include "textflag.h"
 
 // func expMinusMaxAVX2(dst []float32, x []float32, m float32)
-// Requires: AVX, AVX2, FMA3
+// Requires: AVX, AVX2, FMA3, MMX+
 TEXT ·expMinusMaxAVX2(SB), NOSPLIT, $0-52
 	MOVQ         dst_base+0(FP), AX
 	MOVQ         x_base+24(FP), CX
@@ -67,6 +67,7 @@ loop_5:
 	VFMADD213PS Y13, Y10, Y12
 	VANDNPS     Y12, Y14, Y12
 	VMOVUPS     Y12, (AX)
+	PREFETCHT0  8192(CX)
 	VMOVUPS     32(CX), Y10
 	VSUBPS      Y0, Y10, Y10
 	VMOVUPS     Y9, Y12
@@ -103,6 +104,7 @@ loop_5:
 	VFMADD213PS Y13, Y10, Y12
 	VANDNPS     Y12, Y14, Y12
 	VMOVUPS     Y12, 64(AX)
+	PREFETCHT0  8256(CX)
 	VMOVUPS     96(CX), Y10
 	VSUBPS      Y0, Y10, Y10
 	VMOVUPS     Y9, Y12
@@ -811,7 +813,7 @@ DATA negInf<>+28(SB)/4, $0xff800000
 GLOBL negInf<>(SB), RODATA|NOPTR, $32
 
 // func expSumRowsAVX2(src []float32, cols int, m []float32, z []float64)
-// Requires: AVX, AVX2, CMOV, FMA3
+// Requires: AVX, AVX2, CMOV, FMA3, MMX+
 TEXT ·expSumRowsAVX2(SB), NOSPLIT, $0-80
 	MOVQ         src_base+0(FP), AX
 	MOVQ         cols+24(FP), CX
@@ -1122,6 +1124,7 @@ loop_26:
 	VFMADD213PS Y13, Y11, Y12
 	VANDNPS     Y12, Y14, Y12
 	VADDPS      Y12, Y7, Y7
+	PREFETCHT0  8192(AX)
 	VMOVUPS     32(AX), Y11
 	VSUBPS      Y6, Y11, Y11
 	VMOVUPS     expMagic<>+0(SB), Y12
@@ -1158,6 +1161,7 @@ loop_26:
 	VFMADD213PS Y13, Y11, Y12
 	VANDNPS     Y12, Y14, Y12
 	VADDPS      Y12, Y7, Y7
+	PREFETCHT0  8256(AX)
 	VMOVUPS     96(AX), Y11
 	VSUBPS      Y6, Y11, Y11
 	VMOVUPS     expMagic<>+0(SB), Y12
@@ -4048,7 +4052,7 @@ rows_32:
 	RET
 
 // func expMinusMaxAVX512(dst []float32, x []float32, m float32)
-// Requires: AVX, AVX512F, BMI2
+// Requires: AVX, AVX512F, BMI2, MMX+
 TEXT ·expMinusMaxAVX512(SB), NOSPLIT, $0-52
 	MOVQ          dst_base+0(FP), AX
 	MOVQ          x_base+24(FP), CX
@@ -4109,6 +4113,7 @@ loop_5:
 	VMULPS        Z14, Z11, Z11
 	VFMADD213PS.Z Z14, Z11, K1, Z13
 	VMOVUPS       Z13, (AX)
+	PREFETCHT0    8192(CX)
 	VMOVUPS       64(CX), Z11
 	VSUBPS        Z0, Z11, Z11
 	VMOVUPS       Z9, Z13
@@ -4126,6 +4131,7 @@ loop_5:
 	VMULPS        Z14, Z11, Z11
 	VFMADD213PS.Z Z14, Z11, K1, Z13
 	VMOVUPS       Z13, 64(AX)
+	PREFETCHT0    8256(CX)
 	VMOVUPS       128(CX), Z11
 	VSUBPS        Z0, Z11, Z11
 	VMOVUPS       Z9, Z13
@@ -4143,6 +4149,7 @@ loop_5:
 	VMULPS        Z14, Z11, Z11
 	VFMADD213PS.Z Z14, Z11, K1, Z13
 	VMOVUPS       Z13, 128(AX)
+	PREFETCHT0    8320(CX)
 	VMOVUPS       192(CX), Z11
 	VSUBPS        Z0, Z11, Z11
 	VMOVUPS       Z9, Z13
@@ -4160,6 +4167,7 @@ loop_5:
 	VMULPS        Z14, Z11, Z11
 	VFMADD213PS.Z Z14, Z11, K1, Z13
 	VMOVUPS       Z13, 192(AX)
+	PREFETCHT0    8384(CX)
 	ADDQ          $0x00000100, CX
 	ADDQ          $0x00000100, AX
 	SUBQ          $0x00000040, BX
@@ -4783,7 +4791,7 @@ shaped_17:
 	RET
 
 // func expSumRowsAVX512(src []float32, cols int, m []float32, z []float64)
-// Requires: AVX, AVX512DQ, AVX512F, BMI2, CMOV
+// Requires: AVX, AVX512DQ, AVX512F, BMI2, CMOV, MMX+
 TEXT ·expSumRowsAVX512(SB), NOSPLIT, $0-80
 	MOVQ         src_base+0(FP), AX
 	MOVQ         cols+24(FP), CX
@@ -5167,6 +5175,7 @@ loop_30:
 	VMULPS        Z17, Z15, Z15
 	VFMADD213PS.Z Z17, Z15, K1, Z16
 	VADDPS        Z16, Z11, Z11
+	PREFETCHT0    8192(AX)
 	VMOVUPS       64(AX), Z15
 	VSUBPS        Z10, Z15, Z15
 	VMOVUPS       Z8, Z16
@@ -5184,6 +5193,7 @@ loop_30:
 	VMULPS        Z17, Z15, Z15
 	VFMADD213PS.Z Z17, Z15, K1, Z16
 	VADDPS        Z16, Z12, Z12
+	PREFETCHT0    8256(AX)
 	VMOVUPS       128(AX), Z15
 	VSUBPS        Z10, Z15, Z15
 	VMOVUPS       Z8, Z16
@@ -5201,6 +5211,7 @@ loop_30:
 	VMULPS        Z17, Z15, Z15
 	VFMADD213PS.Z Z17, Z15, K1, Z16
 	VADDPS        Z16, Z11, Z11
+	PREFETCHT0    8320(AX)
 	VMOVUPS       192(AX), Z15
 	VSUBPS        Z10, Z15, Z15
 	VMOVUPS       Z8, Z16
@@ -5218,6 +5229,7 @@ loop_30:
 	VMULPS        Z17, Z15, Z15
 	VFMADD213PS.Z Z17, Z15, K1, Z16
 	VADDPS        Z16, Z12, Z12
+	PREFETCHT0    8384(AX)
 	ADDQ          $0x00000100, AX
 	SUBQ          $0x00000040, R8
 	CMPQ          R8, $0x00000040

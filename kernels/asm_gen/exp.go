@@ -101,7 +101,7 @@ func expMinusMax(is *isa) {
 	m := is.vec()
 	VBROADCASTSS(paramMem("m"), m)
 	k := is.expConsts(7) // m, exp, a mask, the part vector
-	pass{is: is, ptrs: []GPVirtual{x, dst}, unroll: 4, body: func(v vecAt) func(vecAt) {
+	pass{is: is, ptrs: []GPVirtual{x, dst}, unroll: 4, prefetch: prefetchAhead, body: func(v vecAt) func(vecAt) {
 		a := v.load(is, Mem{Base: x})
 		VSUBPS(m, a, a)
 		f := k.exp(is, a)

@@ -50,7 +50,18 @@ type pass struct {
 	// where it runs: to set up and combine the accumulators of its
 	// vectors 1 … unroll−1 (the other loops use vector 0's).
 	enter, leave func()
+	// prefetch, if not 0, makes the main loop prefetch the line this many
+	// bytes past each line it reads through ptrs[0] (see prefetchAhead).
+	prefetch int
 }
+
+// prefetchAhead is the distance, in bytes, at which the passes that stream
+// a row from memory while they compute (expSumRows' sums, expMinusMax)
+// prefetch it: one block of the two-pass softmax (statsBlock in
+// twopass.go), so that while a block's exps are computed the next block is
+// read from memory, instead of memory waiting for the arithmetic and the
+// arithmetic for memory in turn.
+const prefetchAhead = 2048 * 4
 
 // A vecAt is one vector of a pass: at byte offset off (plus 4·idx) from the
 // pass's pointers.
@@ -264,6 +275,9 @@ func (p pass) elements(cols, e GPVirtual, rest func(w vecAt)) {
 		Label(string(loop))
 		for k := range p.unroll {
 			whole(vecAt{k: k, off: k * size})
+			if p.prefetch != 0 && k*size%64 == 0 {
+				PREFETCHT0(Mem{Base: p.ptrs[0], Disp: k*size + p.prefetch})
+			}
 		}
 		p.advance(p.unroll * size)
 		SUBQ(U32(p.unroll*lanes), e)

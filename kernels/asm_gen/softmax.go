@@ -54,7 +54,11 @@ func expRowsBody(is *isa, store bool) {
 			if store {
 				ptrs = append(ptrs, dst)
 			}
-			pass{is: is, ptrs: ptrs, unroll: 4, block: sumBlock, shape: sh,
+			ahead := 0
+			if !store {
+				ahead = prefetchAhead
+			}
+			pass{is: is, ptrs: ptrs, unroll: 4, block: sumBlock, shape: sh, prefetch: ahead,
 				body: func(v vecAt) func(vecAt) {
 					a := v.load(is, Mem{Base: src})
 					VSUBPS(m, a, a) // a = x − m
