@@ -14,6 +14,15 @@ func (k isa) expRows(dst, src []float32, cols int, m []float32, z []float64) {
 	expRowsGeneric(dst, src, cols, m, z)
 }
 
+// narrowRows returns the number of rows of cols elements that softmaxNarrow
+// takes at a time, or 0 where it has no such routine.
+func (k isa) narrowRows(cols int) int { return 0 }
+
+// softmaxNarrow: the softmax of whole groups of narrowRows(cols) rows.
+func (k isa) softmaxNarrow(dst, src []float32, cols int) {
+	panic("kernels: no softmaxNarrow")
+}
+
 // expMinusMax: dst_i = e^(x_i − m), for x_i − m ≤ 0.
 func (k isa) expMinusMax(dst, x []float32, m float32) {
 	expMinusMax(dst, x, m)

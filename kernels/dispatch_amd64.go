@@ -37,6 +37,31 @@ func (k isa) expRows(dst, src []float32, cols int, m []float32, z []float64) {
 	}
 }
 
+// narrowRows returns the number of rows of cols elements that softmaxNarrow
+// takes at a time (a vector's lanes: see softmaxNarrow in asm_gen), or 0
+// where rows are too long for it.
+func (k isa) narrowRows(cols int) int {
+	switch {
+	case k == isaAVX512 && cols <= 16:
+		return 16
+	case k == isaAVX2 && cols <= 16:
+		return 8
+	}
+	return 0
+}
+
+// softmaxNarrow: the softmax of whole groups of narrowRows(cols) rows.
+func (k isa) softmaxNarrow(dst, src []float32, cols int) {
+	switch k {
+	case isaAVX512:
+		softmaxNarrowAVX512(dst, src, cols)
+	case isaAVX2:
+		softmaxNarrowAVX2(dst, src, cols)
+	default:
+		panic("kernels: no softmaxNarrow")
+	}
+}
+
 // expMinusMax: dst_i = e^(x_i − m), for x_i − m ≤ 0.
 func (k isa) expMinusMax(dst, x []float32, m float32) {
 	switch k {

@@ -21,11 +21,18 @@ func rowsPerBlock(cols int) int {
 
 // softmaxBatch: per block, the max, e_i and their sum Z per row
 // (expRows), then dst_i = e_i·(1/Z) (scaleRows). Rows longer than
-// twoPassCols take softmaxTwoPass.
+// twoPassCols take softmaxTwoPass; groups of short rows, softmaxNarrow.
 func softmaxBatch(k isa, dst, src []float32, cols int) {
 	if cols > twoPassCols {
 		softmaxTwoPass(k, dst, src, cols)
 		return
+	}
+	if g := k.narrowRows(cols); g > 0 {
+		n := len(src) / (g * cols) * (g * cols)
+		if n > 0 {
+			k.softmaxNarrow(dst[:n], src[:n], cols)
+			dst, src = dst[n:], src[n:]
+		}
 	}
 	var m, c [blockRows]float32
 	var z [blockRows]float64

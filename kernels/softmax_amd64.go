@@ -10,6 +10,12 @@ package kernels
 //go:noescape
 func expMinusMaxAVX2(dst []float32, x []float32, m float32)
 
+// softmaxNarrowAVX2 is expRowsGeneric and scaleRowsGeneric with AVX2 (see generic.go).
+// 0 < cols ≤ narrowBlocks·lanes; the rows, len(src)/cols, come in whole groups of lanes.
+//
+//go:noescape
+func softmaxNarrowAVX2(dst []float32, src []float32, cols int)
+
 // expRowsAVX2 is expRowsGeneric with AVX2 (see generic.go).
 // rows = len(m). Each row's sum is accumulated in float32 vectors and
 // folded into float64 every 256 elements.
@@ -81,6 +87,12 @@ func gerBatchAVX2(a []float32, lda int, alpha float32, x []float32, m int, y []f
 //
 //go:noescape
 func expMinusMaxAVX512(dst []float32, x []float32, m float32)
+
+// softmaxNarrowAVX512 is expRowsGeneric and scaleRowsGeneric with AVX512 (see generic.go).
+// 0 < cols ≤ narrowBlocks·lanes; the rows, len(src)/cols, come in whole groups of lanes.
+//
+//go:noescape
+func softmaxNarrowAVX512(dst []float32, src []float32, cols int)
 
 // expRowsAVX512 is expRowsGeneric with AVX512 (see generic.go).
 // rows = len(m). Each row's sum is accumulated in float32 vectors and

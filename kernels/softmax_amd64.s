@@ -324,6 +324,851 @@ DATA laneMasks<>+88(SB)/4, $0xffffffff
 DATA laneMasks<>+92(SB)/4, $0xffffffff
 GLOBL laneMasks<>(SB), RODATA|NOPTR, $96
 
+// func softmaxNarrowAVX2(dst []float32, src []float32, cols int)
+// Requires: AVX, AVX2, FMA3
+TEXT ·softmaxNarrowAVX2(SB), NOSPLIT, $512-56
+	MOVQ    dst_base+0(FP), AX
+	MOVQ    src_base+24(FP), CX
+	MOVQ    cols+48(FP), DX
+	MOVQ    src_len+32(FP), BX
+	LEAQ    (CX)(BX*4), BX
+	MOVQ    DX, SI
+	SHLQ    $0x02, SI
+	CMPQ    DX, $0x08
+	JBE     block1_2
+	LEAQ    -8(DX), DX
+	LEAQ    laneMasks<>+32(SB), DI
+	NEGQ    DX
+	VMOVDQU (DI)(DX*4), Y0
+
+row_3:
+	MOVQ         CX, DX
+	VMOVUPS      (DX), Y1
+	ADDQ         SI, DX
+	VMOVUPS      (DX), Y7
+	ADDQ         SI, DX
+	VMOVUPS      (DX), Y4
+	ADDQ         SI, DX
+	VMOVUPS      (DX), Y6
+	ADDQ         SI, DX
+	VMOVUPS      (DX), Y2
+	ADDQ         SI, DX
+	VMOVUPS      (DX), Y8
+	ADDQ         SI, DX
+	VMOVUPS      (DX), Y3
+	ADDQ         SI, DX
+	VMOVUPS      (DX), Y9
+	VUNPCKLPS    Y7, Y1, Y5
+	VUNPCKHPS    Y7, Y1, Y1
+	VUNPCKLPS    Y6, Y4, Y7
+	VUNPCKHPS    Y6, Y4, Y4
+	VUNPCKLPS    Y8, Y2, Y6
+	VUNPCKHPS    Y8, Y2, Y2
+	VUNPCKLPS    Y9, Y3, Y8
+	VUNPCKHPS    Y9, Y3, Y9
+	VSHUFPS      $0x44, Y7, Y5, Y3
+	VSHUFPS      $0xee, Y7, Y5, Y5
+	VSHUFPS      $0x44, Y4, Y1, Y7
+	VSHUFPS      $0xee, Y4, Y1, Y1
+	VSHUFPS      $0x44, Y8, Y6, Y4
+	VSHUFPS      $0xee, Y8, Y6, Y6
+	VSHUFPS      $0x44, Y9, Y2, Y8
+	VSHUFPS      $0xee, Y9, Y2, Y9
+	VPERM2F128   $0x20, Y4, Y3, Y2
+	VPERM2F128   $0x31, Y4, Y3, Y3
+	VPERM2F128   $0x20, Y6, Y5, Y4
+	VPERM2F128   $0x31, Y6, Y5, Y5
+	VPERM2F128   $0x20, Y8, Y7, Y6
+	VPERM2F128   $0x31, Y8, Y7, Y7
+	VPERM2F128   $0x20, Y9, Y1, Y8
+	VPERM2F128   $0x31, Y9, Y1, Y9
+	VMOVAPS      Y2, Y1
+	VMOVUPS      Y2, (SP)
+	VMAXPS       Y4, Y1, Y1
+	VMOVUPS      Y4, 32(SP)
+	VMAXPS       Y6, Y1, Y1
+	VMOVUPS      Y6, 64(SP)
+	VMAXPS       Y8, Y1, Y1
+	VMOVUPS      Y8, 96(SP)
+	VMAXPS       Y3, Y1, Y1
+	VMOVUPS      Y3, 128(SP)
+	VMAXPS       Y5, Y1, Y1
+	VMOVUPS      Y5, 160(SP)
+	VMAXPS       Y7, Y1, Y1
+	VMOVUPS      Y7, 192(SP)
+	VMAXPS       Y9, Y1, Y1
+	VMOVUPS      Y9, 224(SP)
+	MOVQ         CX, DX
+	VMASKMOVPS   32(DX), Y0, Y2
+	VBROADCASTSS negInf<>+0(SB), Y3
+	VBLENDVPS    Y0, Y2, Y3, Y2
+	ADDQ         SI, DX
+	VMASKMOVPS   32(DX), Y0, Y3
+	VBROADCASTSS negInf<>+0(SB), Y4
+	VBLENDVPS    Y0, Y3, Y4, Y3
+	ADDQ         SI, DX
+	VMASKMOVPS   32(DX), Y0, Y4
+	VBROADCASTSS negInf<>+0(SB), Y5
+	VBLENDVPS    Y0, Y4, Y5, Y4
+	ADDQ         SI, DX
+	VMASKMOVPS   32(DX), Y0, Y5
+	VBROADCASTSS negInf<>+0(SB), Y6
+	VBLENDVPS    Y0, Y5, Y6, Y5
+	ADDQ         SI, DX
+	VMASKMOVPS   32(DX), Y0, Y6
+	VBROADCASTSS negInf<>+0(SB), Y7
+	VBLENDVPS    Y0, Y6, Y7, Y6
+	ADDQ         SI, DX
+	VMASKMOVPS   32(DX), Y0, Y7
+	VBROADCASTSS negInf<>+0(SB), Y8
+	VBLENDVPS    Y0, Y7, Y8, Y7
+	ADDQ         SI, DX
+	VMASKMOVPS   32(DX), Y0, Y8
+	VBROADCASTSS negInf<>+0(SB), Y9
+	VBLENDVPS    Y0, Y8, Y9, Y8
+	ADDQ         SI, DX
+	VMASKMOVPS   32(DX), Y0, Y9
+	VBROADCASTSS negInf<>+0(SB), Y10
+	VBLENDVPS    Y0, Y9, Y10, Y9
+	VUNPCKLPS    Y3, Y2, Y10
+	VUNPCKHPS    Y3, Y2, Y2
+	VUNPCKLPS    Y5, Y4, Y3
+	VUNPCKHPS    Y5, Y4, Y4
+	VUNPCKLPS    Y7, Y6, Y5
+	VUNPCKHPS    Y7, Y6, Y6
+	VUNPCKLPS    Y9, Y8, Y7
+	VUNPCKHPS    Y9, Y8, Y8
+	VSHUFPS      $0x44, Y3, Y10, Y9
+	VSHUFPS      $0xee, Y3, Y10, Y3
+	VSHUFPS      $0x44, Y4, Y2, Y10
+	VSHUFPS      $0xee, Y4, Y2, Y2
+	VSHUFPS      $0x44, Y7, Y5, Y4
+	VSHUFPS      $0xee, Y7, Y5, Y5
+	VSHUFPS      $0x44, Y8, Y6, Y7
+	VSHUFPS      $0xee, Y8, Y6, Y6
+	VPERM2F128   $0x20, Y4, Y9, Y8
+	VPERM2F128   $0x31, Y4, Y9, Y4
+	VPERM2F128   $0x20, Y5, Y3, Y9
+	VPERM2F128   $0x31, Y5, Y3, Y3
+	VPERM2F128   $0x20, Y7, Y10, Y5
+	VPERM2F128   $0x31, Y7, Y10, Y7
+	VPERM2F128   $0x20, Y6, Y2, Y10
+	VPERM2F128   $0x31, Y6, Y2, Y2
+	VMAXPS       Y8, Y1, Y1
+	VMOVUPS      Y8, 256(SP)
+	VMAXPS       Y9, Y1, Y1
+	VMOVUPS      Y9, 288(SP)
+	VMAXPS       Y5, Y1, Y1
+	VMOVUPS      Y5, 320(SP)
+	VMAXPS       Y10, Y1, Y1
+	VMOVUPS      Y10, 352(SP)
+	VMAXPS       Y4, Y1, Y1
+	VMOVUPS      Y4, 384(SP)
+	VMAXPS       Y3, Y1, Y1
+	VMOVUPS      Y3, 416(SP)
+	VMAXPS       Y7, Y1, Y1
+	VMOVUPS      Y7, 448(SP)
+	VMAXPS       Y2, Y1, Y1
+	VMOVUPS      Y2, 480(SP)
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VMOVUPS      (SP), Y4
+	VSUBPS       Y1, Y4, Y4
+	VMOVUPS      expMagic<>+0(SB), Y5
+	VFMADD231PS  expLog2e<>+0(SB), Y4, Y5
+	VPSLLD       $0x17, Y5, Y6
+	VSUBPS       expMagic<>+0(SB), Y5, Y5
+	VCMPPS       $0x01, expCutoff<>+0(SB), Y4, Y7
+	VFMADD231PS  expNegLn2Hi<>+0(SB), Y5, Y4
+	VFMADD231PS  expNegLn2Lo<>+0(SB), Y5, Y4
+	VMOVUPS      expC5<>+0(SB), Y5
+	VFMADD213PS  expC4<>+0(SB), Y4, Y5
+	VFMADD213PS  expC3<>+0(SB), Y4, Y5
+	VFMADD213PS  expC2<>+0(SB), Y4, Y5
+	VFMADD213PS  expC1<>+0(SB), Y4, Y5
+	VMULPS       Y6, Y4, Y4
+	VFMADD213PS  Y6, Y4, Y5
+	VANDNPS      Y5, Y7, Y5
+	VADDPS       Y5, Y2, Y2
+	VMOVUPS      Y5, (SP)
+	VMOVUPS      32(SP), Y4
+	VSUBPS       Y1, Y4, Y4
+	VMOVUPS      expMagic<>+0(SB), Y5
+	VFMADD231PS  expLog2e<>+0(SB), Y4, Y5
+	VPSLLD       $0x17, Y5, Y6
+	VSUBPS       expMagic<>+0(SB), Y5, Y5
+	VCMPPS       $0x01, expCutoff<>+0(SB), Y4, Y7
+	VFMADD231PS  expNegLn2Hi<>+0(SB), Y5, Y4
+	VFMADD231PS  expNegLn2Lo<>+0(SB), Y5, Y4
+	VMOVUPS      expC5<>+0(SB), Y5
+	VFMADD213PS  expC4<>+0(SB), Y4, Y5
+	VFMADD213PS  expC3<>+0(SB), Y4, Y5
+	VFMADD213PS  expC2<>+0(SB), Y4, Y5
+	VFMADD213PS  expC1<>+0(SB), Y4, Y5
+	VMULPS       Y6, Y4, Y4
+	VFMADD213PS  Y6, Y4, Y5
+	VANDNPS      Y5, Y7, Y5
+	VADDPS       Y5, Y3, Y3
+	VMOVUPS      Y5, 32(SP)
+	VMOVUPS      64(SP), Y4
+	VSUBPS       Y1, Y4, Y4
+	VMOVUPS      expMagic<>+0(SB), Y5
+	VFMADD231PS  expLog2e<>+0(SB), Y4, Y5
+	VPSLLD       $0x17, Y5, Y6
+	VSUBPS       expMagic<>+0(SB), Y5, Y5
+	VCMPPS       $0x01, expCutoff<>+0(SB), Y4, Y7
+	VFMADD231PS  expNegLn2Hi<>+0(SB), Y5, Y4
+	VFMADD231PS  expNegLn2Lo<>+0(SB), Y5, Y4
+	VMOVUPS      expC5<>+0(SB), Y5
+	VFMADD213PS  expC4<>+0(SB), Y4, Y5
+	VFMADD213PS  expC3<>+0(SB), Y4, Y5
+	VFMADD213PS  expC2<>+0(SB), Y4, Y5
+	VFMADD213PS  expC1<>+0(SB), Y4, Y5
+	VMULPS       Y6, Y4, Y4
+	VFMADD213PS  Y6, Y4, Y5
+	VANDNPS      Y5, Y7, Y5
+	VADDPS       Y5, Y2, Y2
+	VMOVUPS      Y5, 64(SP)
+	VMOVUPS      96(SP), Y4
+	VSUBPS       Y1, Y4, Y4
+	VMOVUPS      expMagic<>+0(SB), Y5
+	VFMADD231PS  expLog2e<>+0(SB), Y4, Y5
+	VPSLLD       $0x17, Y5, Y6
+	VSUBPS       expMagic<>+0(SB), Y5, Y5
+	VCMPPS       $0x01, expCutoff<>+0(SB), Y4, Y7
+	VFMADD231PS  expNegLn2Hi<>+0(SB), Y5, Y4
+	VFMADD231PS  expNegLn2Lo<>+0(SB), Y5, Y4
+	VMOVUPS      expC5<>+0(SB), Y5
+	VFMADD213PS  expC4<>+0(SB), Y4, Y5
+	VFMADD213PS  expC3<>+0(SB), Y4, Y5
+	VFMADD213PS  expC2<>+0(SB), Y4, Y5
+	VFMADD213PS  expC1<>+0(SB), Y4, Y5
+	VMULPS       Y6, Y4, Y4
+	VFMADD213PS  Y6, Y4, Y5
+	VANDNPS      Y5, Y7, Y5
+	VADDPS       Y5, Y3, Y3
+	VMOVUPS      Y5, 96(SP)
+	VMOVUPS      128(SP), Y4
+	VSUBPS       Y1, Y4, Y4
+	VMOVUPS      expMagic<>+0(SB), Y5
+	VFMADD231PS  expLog2e<>+0(SB), Y4, Y5
+	VPSLLD       $0x17, Y5, Y6
+	VSUBPS       expMagic<>+0(SB), Y5, Y5
+	VCMPPS       $0x01, expCutoff<>+0(SB), Y4, Y7
+	VFMADD231PS  expNegLn2Hi<>+0(SB), Y5, Y4
+	VFMADD231PS  expNegLn2Lo<>+0(SB), Y5, Y4
+	VMOVUPS      expC5<>+0(SB), Y5
+	VFMADD213PS  expC4<>+0(SB), Y4, Y5
+	VFMADD213PS  expC3<>+0(SB), Y4, Y5
+	VFMADD213PS  expC2<>+0(SB), Y4, Y5
+	VFMADD213PS  expC1<>+0(SB), Y4, Y5
+	VMULPS       Y6, Y4, Y4
+	VFMADD213PS  Y6, Y4, Y5
+	VANDNPS      Y5, Y7, Y5
+	VADDPS       Y5, Y2, Y2
+	VMOVUPS      Y5, 128(SP)
+	VMOVUPS      160(SP), Y4
+	VSUBPS       Y1, Y4, Y4
+	VMOVUPS      expMagic<>+0(SB), Y5
+	VFMADD231PS  expLog2e<>+0(SB), Y4, Y5
+	VPSLLD       $0x17, Y5, Y6
+	VSUBPS       expMagic<>+0(SB), Y5, Y5
+	VCMPPS       $0x01, expCutoff<>+0(SB), Y4, Y7
+	VFMADD231PS  expNegLn2Hi<>+0(SB), Y5, Y4
+	VFMADD231PS  expNegLn2Lo<>+0(SB), Y5, Y4
+	VMOVUPS      expC5<>+0(SB), Y5
+	VFMADD213PS  expC4<>+0(SB), Y4, Y5
+	VFMADD213PS  expC3<>+0(SB), Y4, Y5
+	VFMADD213PS  expC2<>+0(SB), Y4, Y5
+	VFMADD213PS  expC1<>+0(SB), Y4, Y5
+	VMULPS       Y6, Y4, Y4
+	VFMADD213PS  Y6, Y4, Y5
+	VANDNPS      Y5, Y7, Y5
+	VADDPS       Y5, Y3, Y3
+	VMOVUPS      Y5, 160(SP)
+	VMOVUPS      192(SP), Y4
+	VSUBPS       Y1, Y4, Y4
+	VMOVUPS      expMagic<>+0(SB), Y5
+	VFMADD231PS  expLog2e<>+0(SB), Y4, Y5
+	VPSLLD       $0x17, Y5, Y6
+	VSUBPS       expMagic<>+0(SB), Y5, Y5
+	VCMPPS       $0x01, expCutoff<>+0(SB), Y4, Y7
+	VFMADD231PS  expNegLn2Hi<>+0(SB), Y5, Y4
+	VFMADD231PS  expNegLn2Lo<>+0(SB), Y5, Y4
+	VMOVUPS      expC5<>+0(SB), Y5
+	VFMADD213PS  expC4<>+0(SB), Y4, Y5
+	VFMADD213PS  expC3<>+0(SB), Y4, Y5
+	VFMADD213PS  expC2<>+0(SB), Y4, Y5
+	VFMADD213PS  expC1<>+0(SB), Y4, Y5
+	VMULPS       Y6, Y4, Y4
+	VFMADD213PS  Y6, Y4, Y5
+	VANDNPS      Y5, Y7, Y5
+	VADDPS       Y5, Y2, Y2
+	VMOVUPS      Y5, 192(SP)
+	VMOVUPS      224(SP), Y4
+	VSUBPS       Y1, Y4, Y4
+	VMOVUPS      expMagic<>+0(SB), Y5
+	VFMADD231PS  expLog2e<>+0(SB), Y4, Y5
+	VPSLLD       $0x17, Y5, Y6
+	VSUBPS       expMagic<>+0(SB), Y5, Y5
+	VCMPPS       $0x01, expCutoff<>+0(SB), Y4, Y7
+	VFMADD231PS  expNegLn2Hi<>+0(SB), Y5, Y4
+	VFMADD231PS  expNegLn2Lo<>+0(SB), Y5, Y4
+	VMOVUPS      expC5<>+0(SB), Y5
+	VFMADD213PS  expC4<>+0(SB), Y4, Y5
+	VFMADD213PS  expC3<>+0(SB), Y4, Y5
+	VFMADD213PS  expC2<>+0(SB), Y4, Y5
+	VFMADD213PS  expC1<>+0(SB), Y4, Y5
+	VMULPS       Y6, Y4, Y4
+	VFMADD213PS  Y6, Y4, Y5
+	VANDNPS      Y5, Y7, Y5
+	VADDPS       Y5, Y3, Y3
+	VMOVUPS      Y5, 224(SP)
+	VMOVUPS      256(SP), Y4
+	VSUBPS       Y1, Y4, Y4
+	VMOVUPS      expMagic<>+0(SB), Y5
+	VFMADD231PS  expLog2e<>+0(SB), Y4, Y5
+	VPSLLD       $0x17, Y5, Y6
+	VSUBPS       expMagic<>+0(SB), Y5, Y5
+	VCMPPS       $0x01, expCutoff<>+0(SB), Y4, Y7
+	VFMADD231PS  expNegLn2Hi<>+0(SB), Y5, Y4
+	VFMADD231PS  expNegLn2Lo<>+0(SB), Y5, Y4
+	VMOVUPS      expC5<>+0(SB), Y5
+	VFMADD213PS  expC4<>+0(SB), Y4, Y5
+	VFMADD213PS  expC3<>+0(SB), Y4, Y5
+	VFMADD213PS  expC2<>+0(SB), Y4, Y5
+	VFMADD213PS  expC1<>+0(SB), Y4, Y5
+	VMULPS       Y6, Y4, Y4
+	VFMADD213PS  Y6, Y4, Y5
+	VANDNPS      Y5, Y7, Y5
+	VADDPS       Y5, Y2, Y2
+	VMOVUPS      Y5, 256(SP)
+	VMOVUPS      288(SP), Y4
+	VSUBPS       Y1, Y4, Y4
+	VMOVUPS      expMagic<>+0(SB), Y5
+	VFMADD231PS  expLog2e<>+0(SB), Y4, Y5
+	VPSLLD       $0x17, Y5, Y6
+	VSUBPS       expMagic<>+0(SB), Y5, Y5
+	VCMPPS       $0x01, expCutoff<>+0(SB), Y4, Y7
+	VFMADD231PS  expNegLn2Hi<>+0(SB), Y5, Y4
+	VFMADD231PS  expNegLn2Lo<>+0(SB), Y5, Y4
+	VMOVUPS      expC5<>+0(SB), Y5
+	VFMADD213PS  expC4<>+0(SB), Y4, Y5
+	VFMADD213PS  expC3<>+0(SB), Y4, Y5
+	VFMADD213PS  expC2<>+0(SB), Y4, Y5
+	VFMADD213PS  expC1<>+0(SB), Y4, Y5
+	VMULPS       Y6, Y4, Y4
+	VFMADD213PS  Y6, Y4, Y5
+	VANDNPS      Y5, Y7, Y5
+	VADDPS       Y5, Y3, Y3
+	VMOVUPS      Y5, 288(SP)
+	VMOVUPS      320(SP), Y4
+	VSUBPS       Y1, Y4, Y4
+	VMOVUPS      expMagic<>+0(SB), Y5
+	VFMADD231PS  expLog2e<>+0(SB), Y4, Y5
+	VPSLLD       $0x17, Y5, Y6
+	VSUBPS       expMagic<>+0(SB), Y5, Y5
+	VCMPPS       $0x01, expCutoff<>+0(SB), Y4, Y7
+	VFMADD231PS  expNegLn2Hi<>+0(SB), Y5, Y4
+	VFMADD231PS  expNegLn2Lo<>+0(SB), Y5, Y4
+	VMOVUPS      expC5<>+0(SB), Y5
+	VFMADD213PS  expC4<>+0(SB), Y4, Y5
+	VFMADD213PS  expC3<>+0(SB), Y4, Y5
+	VFMADD213PS  expC2<>+0(SB), Y4, Y5
+	VFMADD213PS  expC1<>+0(SB), Y4, Y5
+	VMULPS       Y6, Y4, Y4
+	VFMADD213PS  Y6, Y4, Y5
+	VANDNPS      Y5, Y7, Y5
+	VADDPS       Y5, Y2, Y2
+	VMOVUPS      Y5, 320(SP)
+	VMOVUPS      352(SP), Y4
+	VSUBPS       Y1, Y4, Y4
+	VMOVUPS      expMagic<>+0(SB), Y5
+	VFMADD231PS  expLog2e<>+0(SB), Y4, Y5
+	VPSLLD       $0x17, Y5, Y6
+	VSUBPS       expMagic<>+0(SB), Y5, Y5
+	VCMPPS       $0x01, expCutoff<>+0(SB), Y4, Y7
+	VFMADD231PS  expNegLn2Hi<>+0(SB), Y5, Y4
+	VFMADD231PS  expNegLn2Lo<>+0(SB), Y5, Y4
+	VMOVUPS      expC5<>+0(SB), Y5
+	VFMADD213PS  expC4<>+0(SB), Y4, Y5
+	VFMADD213PS  expC3<>+0(SB), Y4, Y5
+	VFMADD213PS  expC2<>+0(SB), Y4, Y5
+	VFMADD213PS  expC1<>+0(SB), Y4, Y5
+	VMULPS       Y6, Y4, Y4
+	VFMADD213PS  Y6, Y4, Y5
+	VANDNPS      Y5, Y7, Y5
+	VADDPS       Y5, Y3, Y3
+	VMOVUPS      Y5, 352(SP)
+	VMOVUPS      384(SP), Y4
+	VSUBPS       Y1, Y4, Y4
+	VMOVUPS      expMagic<>+0(SB), Y5
+	VFMADD231PS  expLog2e<>+0(SB), Y4, Y5
+	VPSLLD       $0x17, Y5, Y6
+	VSUBPS       expMagic<>+0(SB), Y5, Y5
+	VCMPPS       $0x01, expCutoff<>+0(SB), Y4, Y7
+	VFMADD231PS  expNegLn2Hi<>+0(SB), Y5, Y4
+	VFMADD231PS  expNegLn2Lo<>+0(SB), Y5, Y4
+	VMOVUPS      expC5<>+0(SB), Y5
+	VFMADD213PS  expC4<>+0(SB), Y4, Y5
+	VFMADD213PS  expC3<>+0(SB), Y4, Y5
+	VFMADD213PS  expC2<>+0(SB), Y4, Y5
+	VFMADD213PS  expC1<>+0(SB), Y4, Y5
+	VMULPS       Y6, Y4, Y4
+	VFMADD213PS  Y6, Y4, Y5
+	VANDNPS      Y5, Y7, Y5
+	VADDPS       Y5, Y2, Y2
+	VMOVUPS      Y5, 384(SP)
+	VMOVUPS      416(SP), Y4
+	VSUBPS       Y1, Y4, Y4
+	VMOVUPS      expMagic<>+0(SB), Y5
+	VFMADD231PS  expLog2e<>+0(SB), Y4, Y5
+	VPSLLD       $0x17, Y5, Y6
+	VSUBPS       expMagic<>+0(SB), Y5, Y5
+	VCMPPS       $0x01, expCutoff<>+0(SB), Y4, Y7
+	VFMADD231PS  expNegLn2Hi<>+0(SB), Y5, Y4
+	VFMADD231PS  expNegLn2Lo<>+0(SB), Y5, Y4
+	VMOVUPS      expC5<>+0(SB), Y5
+	VFMADD213PS  expC4<>+0(SB), Y4, Y5
+	VFMADD213PS  expC3<>+0(SB), Y4, Y5
+	VFMADD213PS  expC2<>+0(SB), Y4, Y5
+	VFMADD213PS  expC1<>+0(SB), Y4, Y5
+	VMULPS       Y6, Y4, Y4
+	VFMADD213PS  Y6, Y4, Y5
+	VANDNPS      Y5, Y7, Y5
+	VADDPS       Y5, Y3, Y3
+	VMOVUPS      Y5, 416(SP)
+	VMOVUPS      448(SP), Y4
+	VSUBPS       Y1, Y4, Y4
+	VMOVUPS      expMagic<>+0(SB), Y5
+	VFMADD231PS  expLog2e<>+0(SB), Y4, Y5
+	VPSLLD       $0x17, Y5, Y6
+	VSUBPS       expMagic<>+0(SB), Y5, Y5
+	VCMPPS       $0x01, expCutoff<>+0(SB), Y4, Y7
+	VFMADD231PS  expNegLn2Hi<>+0(SB), Y5, Y4
+	VFMADD231PS  expNegLn2Lo<>+0(SB), Y5, Y4
+	VMOVUPS      expC5<>+0(SB), Y5
+	VFMADD213PS  expC4<>+0(SB), Y4, Y5
+	VFMADD213PS  expC3<>+0(SB), Y4, Y5
+	VFMADD213PS  expC2<>+0(SB), Y4, Y5
+	VFMADD213PS  expC1<>+0(SB), Y4, Y5
+	VMULPS       Y6, Y4, Y4
+	VFMADD213PS  Y6, Y4, Y5
+	VANDNPS      Y5, Y7, Y5
+	VADDPS       Y5, Y2, Y2
+	VMOVUPS      Y5, 448(SP)
+	VMOVUPS      480(SP), Y4
+	VSUBPS       Y1, Y4, Y4
+	VMOVUPS      expMagic<>+0(SB), Y1
+	VFMADD231PS  expLog2e<>+0(SB), Y4, Y1
+	VPSLLD       $0x17, Y1, Y5
+	VSUBPS       expMagic<>+0(SB), Y1, Y1
+	VCMPPS       $0x01, expCutoff<>+0(SB), Y4, Y6
+	VFMADD231PS  expNegLn2Hi<>+0(SB), Y1, Y4
+	VFMADD231PS  expNegLn2Lo<>+0(SB), Y1, Y4
+	VMOVUPS      expC5<>+0(SB), Y1
+	VFMADD213PS  expC4<>+0(SB), Y4, Y1
+	VFMADD213PS  expC3<>+0(SB), Y4, Y1
+	VFMADD213PS  expC2<>+0(SB), Y4, Y1
+	VFMADD213PS  expC1<>+0(SB), Y4, Y1
+	VMULPS       Y5, Y4, Y4
+	VFMADD213PS  Y5, Y4, Y1
+	VANDNPS      Y1, Y6, Y1
+	VADDPS       Y1, Y3, Y3
+	VMOVUPS      Y1, 480(SP)
+	VADDPS       Y3, Y2, Y2
+	VBROADCASTSS one<>+0(SB), Y1
+	VDIVPS       Y2, Y1, Y1
+	VMULPS       (SP), Y1, Y2
+	VMULPS       32(SP), Y1, Y3
+	VMULPS       64(SP), Y1, Y4
+	VMULPS       96(SP), Y1, Y5
+	VMULPS       128(SP), Y1, Y6
+	VMULPS       160(SP), Y1, Y7
+	VMULPS       192(SP), Y1, Y8
+	VMULPS       224(SP), Y1, Y9
+	VUNPCKLPS    Y3, Y2, Y10
+	VUNPCKHPS    Y3, Y2, Y2
+	VUNPCKLPS    Y5, Y4, Y3
+	VUNPCKHPS    Y5, Y4, Y4
+	VUNPCKLPS    Y7, Y6, Y5
+	VUNPCKHPS    Y7, Y6, Y6
+	VUNPCKLPS    Y9, Y8, Y7
+	VUNPCKHPS    Y9, Y8, Y8
+	VSHUFPS      $0x44, Y3, Y10, Y9
+	VSHUFPS      $0xee, Y3, Y10, Y3
+	VSHUFPS      $0x44, Y4, Y2, Y10
+	VSHUFPS      $0xee, Y4, Y2, Y2
+	VSHUFPS      $0x44, Y7, Y5, Y4
+	VSHUFPS      $0xee, Y7, Y5, Y5
+	VSHUFPS      $0x44, Y8, Y6, Y7
+	VSHUFPS      $0xee, Y8, Y6, Y6
+	VPERM2F128   $0x20, Y4, Y9, Y8
+	VPERM2F128   $0x31, Y4, Y9, Y4
+	VPERM2F128   $0x20, Y5, Y3, Y9
+	VPERM2F128   $0x31, Y5, Y3, Y3
+	VPERM2F128   $0x20, Y7, Y10, Y5
+	VPERM2F128   $0x31, Y7, Y10, Y7
+	VPERM2F128   $0x20, Y6, Y2, Y10
+	VPERM2F128   $0x31, Y6, Y2, Y2
+	MOVQ         AX, DX
+	VMOVUPS      Y8, (DX)
+	ADDQ         SI, DX
+	VMOVUPS      Y9, (DX)
+	ADDQ         SI, DX
+	VMOVUPS      Y5, (DX)
+	ADDQ         SI, DX
+	VMOVUPS      Y10, (DX)
+	ADDQ         SI, DX
+	VMOVUPS      Y4, (DX)
+	ADDQ         SI, DX
+	VMOVUPS      Y3, (DX)
+	ADDQ         SI, DX
+	VMOVUPS      Y7, (DX)
+	ADDQ         SI, DX
+	VMOVUPS      Y2, (DX)
+	VMULPS       256(SP), Y1, Y2
+	VMULPS       288(SP), Y1, Y3
+	VMULPS       320(SP), Y1, Y4
+	VMULPS       352(SP), Y1, Y5
+	VMULPS       384(SP), Y1, Y6
+	VMULPS       416(SP), Y1, Y7
+	VMULPS       448(SP), Y1, Y8
+	VMULPS       480(SP), Y1, Y1
+	VUNPCKLPS    Y3, Y2, Y9
+	VUNPCKHPS    Y3, Y2, Y2
+	VUNPCKLPS    Y5, Y4, Y3
+	VUNPCKHPS    Y5, Y4, Y4
+	VUNPCKLPS    Y7, Y6, Y5
+	VUNPCKHPS    Y7, Y6, Y6
+	VUNPCKLPS    Y1, Y8, Y7
+	VUNPCKHPS    Y1, Y8, Y1
+	VSHUFPS      $0x44, Y3, Y9, Y8
+	VSHUFPS      $0xee, Y3, Y9, Y3
+	VSHUFPS      $0x44, Y4, Y2, Y9
+	VSHUFPS      $0xee, Y4, Y2, Y2
+	VSHUFPS      $0x44, Y7, Y5, Y4
+	VSHUFPS      $0xee, Y7, Y5, Y5
+	VSHUFPS      $0x44, Y1, Y6, Y7
+	VSHUFPS      $0xee, Y1, Y6, Y1
+	VPERM2F128   $0x20, Y4, Y8, Y6
+	VPERM2F128   $0x31, Y4, Y8, Y4
+	VPERM2F128   $0x20, Y5, Y3, Y8
+	VPERM2F128   $0x31, Y5, Y3, Y3
+	VPERM2F128   $0x20, Y7, Y9, Y5
+	VPERM2F128   $0x31, Y7, Y9, Y7
+	VPERM2F128   $0x20, Y1, Y2, Y9
+	VPERM2F128   $0x31, Y1, Y2, Y1
+	MOVQ         AX, DX
+	VMASKMOVPS   Y6, Y0, 32(DX)
+	ADDQ         SI, DX
+	VMASKMOVPS   Y8, Y0, 32(DX)
+	ADDQ         SI, DX
+	VMASKMOVPS   Y5, Y0, 32(DX)
+	ADDQ         SI, DX
+	VMASKMOVPS   Y9, Y0, 32(DX)
+	ADDQ         SI, DX
+	VMASKMOVPS   Y4, Y0, 32(DX)
+	ADDQ         SI, DX
+	VMASKMOVPS   Y3, Y0, 32(DX)
+	ADDQ         SI, DX
+	VMASKMOVPS   Y7, Y0, 32(DX)
+	ADDQ         SI, DX
+	VMASKMOVPS   Y1, Y0, 32(DX)
+	MOVQ         SI, DX
+	SHLQ         $0x03, DX
+	ADDQ         DX, CX
+	ADDQ         DX, AX
+	CMPQ         CX, BX
+	JB           row_3
+	JMP          done_1
+
+block1_2:
+	LEAQ    laneMasks<>+32(SB), DI
+	NEGQ    DX
+	VMOVDQU (DI)(DX*4), Y0
+
+row_4:
+	MOVQ         CX, DX
+	VMASKMOVPS   (DX), Y0, Y1
+	VBROADCASTSS negInf<>+0(SB), Y2
+	VBLENDVPS    Y0, Y1, Y2, Y1
+	ADDQ         SI, DX
+	VMASKMOVPS   (DX), Y0, Y2
+	VBROADCASTSS negInf<>+0(SB), Y3
+	VBLENDVPS    Y0, Y2, Y3, Y2
+	ADDQ         SI, DX
+	VMASKMOVPS   (DX), Y0, Y3
+	VBROADCASTSS negInf<>+0(SB), Y4
+	VBLENDVPS    Y0, Y3, Y4, Y3
+	ADDQ         SI, DX
+	VMASKMOVPS   (DX), Y0, Y4
+	VBROADCASTSS negInf<>+0(SB), Y5
+	VBLENDVPS    Y0, Y4, Y5, Y4
+	ADDQ         SI, DX
+	VMASKMOVPS   (DX), Y0, Y5
+	VBROADCASTSS negInf<>+0(SB), Y6
+	VBLENDVPS    Y0, Y5, Y6, Y5
+	ADDQ         SI, DX
+	VMASKMOVPS   (DX), Y0, Y6
+	VBROADCASTSS negInf<>+0(SB), Y7
+	VBLENDVPS    Y0, Y6, Y7, Y6
+	ADDQ         SI, DX
+	VMASKMOVPS   (DX), Y0, Y7
+	VBROADCASTSS negInf<>+0(SB), Y8
+	VBLENDVPS    Y0, Y7, Y8, Y7
+	ADDQ         SI, DX
+	VMASKMOVPS   (DX), Y0, Y8
+	VBROADCASTSS negInf<>+0(SB), Y9
+	VBLENDVPS    Y0, Y8, Y9, Y8
+	VUNPCKLPS    Y2, Y1, Y9
+	VUNPCKHPS    Y2, Y1, Y1
+	VUNPCKLPS    Y4, Y3, Y2
+	VUNPCKHPS    Y4, Y3, Y3
+	VUNPCKLPS    Y6, Y5, Y4
+	VUNPCKHPS    Y6, Y5, Y5
+	VUNPCKLPS    Y8, Y7, Y6
+	VUNPCKHPS    Y8, Y7, Y7
+	VSHUFPS      $0x44, Y2, Y9, Y8
+	VSHUFPS      $0xee, Y2, Y9, Y2
+	VSHUFPS      $0x44, Y3, Y1, Y9
+	VSHUFPS      $0xee, Y3, Y1, Y1
+	VSHUFPS      $0x44, Y6, Y4, Y3
+	VSHUFPS      $0xee, Y6, Y4, Y4
+	VSHUFPS      $0x44, Y7, Y5, Y6
+	VSHUFPS      $0xee, Y7, Y5, Y5
+	VPERM2F128   $0x20, Y3, Y8, Y7
+	VPERM2F128   $0x31, Y3, Y8, Y3
+	VPERM2F128   $0x20, Y4, Y2, Y8
+	VPERM2F128   $0x31, Y4, Y2, Y2
+	VPERM2F128   $0x20, Y6, Y9, Y4
+	VPERM2F128   $0x31, Y6, Y9, Y6
+	VPERM2F128   $0x20, Y5, Y1, Y9
+	VPERM2F128   $0x31, Y5, Y1, Y1
+	VMOVAPS      Y7, Y5
+	VMAXPS       Y8, Y5, Y5
+	VMAXPS       Y4, Y5, Y5
+	VMAXPS       Y9, Y5, Y5
+	VMAXPS       Y3, Y5, Y5
+	VMAXPS       Y2, Y5, Y5
+	VMAXPS       Y6, Y5, Y5
+	VMAXPS       Y1, Y5, Y5
+	VSUBPS       Y5, Y7, Y7
+	VMOVUPS      expMagic<>+0(SB), Y10
+	VFMADD231PS  expLog2e<>+0(SB), Y7, Y10
+	VPSLLD       $0x17, Y10, Y11
+	VSUBPS       expMagic<>+0(SB), Y10, Y10
+	VCMPPS       $0x01, expCutoff<>+0(SB), Y7, Y12
+	VFMADD231PS  expNegLn2Hi<>+0(SB), Y10, Y7
+	VFMADD231PS  expNegLn2Lo<>+0(SB), Y10, Y7
+	VMOVUPS      expC5<>+0(SB), Y10
+	VFMADD213PS  expC4<>+0(SB), Y7, Y10
+	VFMADD213PS  expC3<>+0(SB), Y7, Y10
+	VFMADD213PS  expC2<>+0(SB), Y7, Y10
+	VFMADD213PS  expC1<>+0(SB), Y7, Y10
+	VMULPS       Y11, Y7, Y7
+	VFMADD213PS  Y11, Y7, Y10
+	VANDNPS      Y10, Y12, Y10
+	VSUBPS       Y5, Y8, Y8
+	VMOVUPS      expMagic<>+0(SB), Y7
+	VFMADD231PS  expLog2e<>+0(SB), Y8, Y7
+	VPSLLD       $0x17, Y7, Y11
+	VSUBPS       expMagic<>+0(SB), Y7, Y7
+	VCMPPS       $0x01, expCutoff<>+0(SB), Y8, Y12
+	VFMADD231PS  expNegLn2Hi<>+0(SB), Y7, Y8
+	VFMADD231PS  expNegLn2Lo<>+0(SB), Y7, Y8
+	VMOVUPS      expC5<>+0(SB), Y7
+	VFMADD213PS  expC4<>+0(SB), Y8, Y7
+	VFMADD213PS  expC3<>+0(SB), Y8, Y7
+	VFMADD213PS  expC2<>+0(SB), Y8, Y7
+	VFMADD213PS  expC1<>+0(SB), Y8, Y7
+	VMULPS       Y11, Y8, Y8
+	VFMADD213PS  Y11, Y8, Y7
+	VANDNPS      Y7, Y12, Y7
+	VSUBPS       Y5, Y4, Y4
+	VMOVUPS      expMagic<>+0(SB), Y8
+	VFMADD231PS  expLog2e<>+0(SB), Y4, Y8
+	VPSLLD       $0x17, Y8, Y11
+	VSUBPS       expMagic<>+0(SB), Y8, Y8
+	VCMPPS       $0x01, expCutoff<>+0(SB), Y4, Y12
+	VFMADD231PS  expNegLn2Hi<>+0(SB), Y8, Y4
+	VFMADD231PS  expNegLn2Lo<>+0(SB), Y8, Y4
+	VMOVUPS      expC5<>+0(SB), Y8
+	VFMADD213PS  expC4<>+0(SB), Y4, Y8
+	VFMADD213PS  expC3<>+0(SB), Y4, Y8
+	VFMADD213PS  expC2<>+0(SB), Y4, Y8
+	VFMADD213PS  expC1<>+0(SB), Y4, Y8
+	VMULPS       Y11, Y4, Y4
+	VFMADD213PS  Y11, Y4, Y8
+	VANDNPS      Y8, Y12, Y8
+	VSUBPS       Y5, Y9, Y9
+	VMOVUPS      expMagic<>+0(SB), Y4
+	VFMADD231PS  expLog2e<>+0(SB), Y9, Y4
+	VPSLLD       $0x17, Y4, Y11
+	VSUBPS       expMagic<>+0(SB), Y4, Y4
+	VCMPPS       $0x01, expCutoff<>+0(SB), Y9, Y12
+	VFMADD231PS  expNegLn2Hi<>+0(SB), Y4, Y9
+	VFMADD231PS  expNegLn2Lo<>+0(SB), Y4, Y9
+	VMOVUPS      expC5<>+0(SB), Y4
+	VFMADD213PS  expC4<>+0(SB), Y9, Y4
+	VFMADD213PS  expC3<>+0(SB), Y9, Y4
+	VFMADD213PS  expC2<>+0(SB), Y9, Y4
+	VFMADD213PS  expC1<>+0(SB), Y9, Y4
+	VMULPS       Y11, Y9, Y9
+	VFMADD213PS  Y11, Y9, Y4
+	VANDNPS      Y4, Y12, Y4
+	VSUBPS       Y5, Y3, Y3
+	VMOVUPS      expMagic<>+0(SB), Y9
+	VFMADD231PS  expLog2e<>+0(SB), Y3, Y9
+	VPSLLD       $0x17, Y9, Y11
+	VSUBPS       expMagic<>+0(SB), Y9, Y9
+	VCMPPS       $0x01, expCutoff<>+0(SB), Y3, Y12
+	VFMADD231PS  expNegLn2Hi<>+0(SB), Y9, Y3
+	VFMADD231PS  expNegLn2Lo<>+0(SB), Y9, Y3
+	VMOVUPS      expC5<>+0(SB), Y9
+	VFMADD213PS  expC4<>+0(SB), Y3, Y9
+	VFMADD213PS  expC3<>+0(SB), Y3, Y9
+	VFMADD213PS  expC2<>+0(SB), Y3, Y9
+	VFMADD213PS  expC1<>+0(SB), Y3, Y9
+	VMULPS       Y11, Y3, Y3
+	VFMADD213PS  Y11, Y3, Y9
+	VANDNPS      Y9, Y12, Y9
+	VSUBPS       Y5, Y2, Y2
+	VMOVUPS      expMagic<>+0(SB), Y3
+	VFMADD231PS  expLog2e<>+0(SB), Y2, Y3
+	VPSLLD       $0x17, Y3, Y11
+	VSUBPS       expMagic<>+0(SB), Y3, Y3
+	VCMPPS       $0x01, expCutoff<>+0(SB), Y2, Y12
+	VFMADD231PS  expNegLn2Hi<>+0(SB), Y3, Y2
+	VFMADD231PS  expNegLn2Lo<>+0(SB), Y3, Y2
+	VMOVUPS      expC5<>+0(SB), Y3
+	VFMADD213PS  expC4<>+0(SB), Y2, Y3
+	VFMADD213PS  expC3<>+0(SB), Y2, Y3
+	VFMADD213PS  expC2<>+0(SB), Y2, Y3
+	VFMADD213PS  expC1<>+0(SB), Y2, Y3
+	VMULPS       Y11, Y2, Y2
+	VFMADD213PS  Y11, Y2, Y3
+	VANDNPS      Y3, Y12, Y3
+	VSUBPS       Y5, Y6, Y6
+	VMOVUPS      expMagic<>+0(SB), Y2
+	VFMADD231PS  expLog2e<>+0(SB), Y6, Y2
+	VPSLLD       $0x17, Y2, Y11
+	VSUBPS       expMagic<>+0(SB), Y2, Y2
+	VCMPPS       $0x01, expCutoff<>+0(SB), Y6, Y12
+	VFMADD231PS  expNegLn2Hi<>+0(SB), Y2, Y6
+	VFMADD231PS  expNegLn2Lo<>+0(SB), Y2, Y6
+	VMOVUPS      expC5<>+0(SB), Y2
+	VFMADD213PS  expC4<>+0(SB), Y6, Y2
+	VFMADD213PS  expC3<>+0(SB), Y6, Y2
+	VFMADD213PS  expC2<>+0(SB), Y6, Y2
+	VFMADD213PS  expC1<>+0(SB), Y6, Y2
+	VMULPS       Y11, Y6, Y6
+	VFMADD213PS  Y11, Y6, Y2
+	VANDNPS      Y2, Y12, Y2
+	VSUBPS       Y5, Y1, Y1
+	VMOVUPS      expMagic<>+0(SB), Y5
+	VFMADD231PS  expLog2e<>+0(SB), Y1, Y5
+	VPSLLD       $0x17, Y5, Y6
+	VSUBPS       expMagic<>+0(SB), Y5, Y5
+	VCMPPS       $0x01, expCutoff<>+0(SB), Y1, Y11
+	VFMADD231PS  expNegLn2Hi<>+0(SB), Y5, Y1
+	VFMADD231PS  expNegLn2Lo<>+0(SB), Y5, Y1
+	VMOVUPS      expC5<>+0(SB), Y5
+	VFMADD213PS  expC4<>+0(SB), Y1, Y5
+	VFMADD213PS  expC3<>+0(SB), Y1, Y5
+	VFMADD213PS  expC2<>+0(SB), Y1, Y5
+	VFMADD213PS  expC1<>+0(SB), Y1, Y5
+	VMULPS       Y6, Y1, Y1
+	VFMADD213PS  Y6, Y1, Y5
+	VANDNPS      Y5, Y11, Y5
+	VADDPS       Y7, Y10, Y1
+	VADDPS       Y4, Y8, Y6
+	VADDPS       Y3, Y9, Y11
+	VADDPS       Y5, Y2, Y12
+	VADDPS       Y6, Y1, Y1
+	VADDPS       Y12, Y11, Y6
+	VADDPS       Y6, Y1, Y1
+	VBROADCASTSS one<>+0(SB), Y6
+	VDIVPS       Y1, Y6, Y6
+	VMULPS       Y6, Y10, Y10
+	VMULPS       Y6, Y7, Y7
+	VMULPS       Y6, Y8, Y8
+	VMULPS       Y6, Y4, Y4
+	VMULPS       Y6, Y9, Y9
+	VMULPS       Y6, Y3, Y3
+	VMULPS       Y6, Y2, Y2
+	VMULPS       Y6, Y5, Y5
+	VUNPCKLPS    Y7, Y10, Y1
+	VUNPCKHPS    Y7, Y10, Y6
+	VUNPCKLPS    Y4, Y8, Y7
+	VUNPCKHPS    Y4, Y8, Y4
+	VUNPCKLPS    Y3, Y9, Y8
+	VUNPCKHPS    Y3, Y9, Y3
+	VUNPCKLPS    Y5, Y2, Y9
+	VUNPCKHPS    Y5, Y2, Y2
+	VSHUFPS      $0x44, Y7, Y1, Y5
+	VSHUFPS      $0xee, Y7, Y1, Y1
+	VSHUFPS      $0x44, Y4, Y6, Y7
+	VSHUFPS      $0xee, Y4, Y6, Y4
+	VSHUFPS      $0x44, Y9, Y8, Y6
+	VSHUFPS      $0xee, Y9, Y8, Y8
+	VSHUFPS      $0x44, Y2, Y3, Y9
+	VSHUFPS      $0xee, Y2, Y3, Y2
+	VPERM2F128   $0x20, Y6, Y5, Y3
+	VPERM2F128   $0x31, Y6, Y5, Y5
+	VPERM2F128   $0x20, Y8, Y1, Y6
+	VPERM2F128   $0x31, Y8, Y1, Y1
+	VPERM2F128   $0x20, Y9, Y7, Y8
+	VPERM2F128   $0x31, Y9, Y7, Y7
+	VPERM2F128   $0x20, Y2, Y4, Y9
+	VPERM2F128   $0x31, Y2, Y4, Y2
+	MOVQ         AX, DX
+	VMASKMOVPS   Y3, Y0, (DX)
+	ADDQ         SI, DX
+	VMASKMOVPS   Y6, Y0, (DX)
+	ADDQ         SI, DX
+	VMASKMOVPS   Y8, Y0, (DX)
+	ADDQ         SI, DX
+	VMASKMOVPS   Y9, Y0, (DX)
+	ADDQ         SI, DX
+	VMASKMOVPS   Y5, Y0, (DX)
+	ADDQ         SI, DX
+	VMASKMOVPS   Y1, Y0, (DX)
+	ADDQ         SI, DX
+	VMASKMOVPS   Y7, Y0, (DX)
+	ADDQ         SI, DX
+	VMASKMOVPS   Y2, Y0, (DX)
+	MOVQ         SI, DX
+	SHLQ         $0x03, DX
+	ADDQ         DX, CX
+	ADDQ         DX, AX
+	CMPQ         CX, BX
+	JB           row_4
+
+done_1:
+	VZEROUPPER
+	RET
+
+DATA negInf<>+0(SB)/4, $0xff800000
+DATA negInf<>+4(SB)/4, $0xff800000
+DATA negInf<>+8(SB)/4, $0xff800000
+DATA negInf<>+12(SB)/4, $0xff800000
+DATA negInf<>+16(SB)/4, $0xff800000
+DATA negInf<>+20(SB)/4, $0xff800000
+DATA negInf<>+24(SB)/4, $0xff800000
+DATA negInf<>+28(SB)/4, $0xff800000
+GLOBL negInf<>(SB), RODATA|NOPTR, $32
+
+DATA one<>+0(SB)/4, $0x3f800000
+DATA one<>+4(SB)/4, $0x3f800000
+DATA one<>+8(SB)/4, $0x3f800000
+DATA one<>+12(SB)/4, $0x3f800000
+DATA one<>+16(SB)/4, $0x3f800000
+DATA one<>+20(SB)/4, $0x3f800000
+DATA one<>+24(SB)/4, $0x3f800000
+DATA one<>+28(SB)/4, $0x3f800000
+GLOBL one<>(SB), RODATA|NOPTR, $32
+
 // func expRowsAVX2(dst []float32, src []float32, cols int, m []float32, z []float64)
 // Requires: AVX, AVX2, CMOV, FMA3
 TEXT ·expRowsAVX2(SB), NOSPLIT, $0-104
@@ -801,16 +1646,6 @@ done_25:
 shaped_15:
 	VZEROUPPER
 	RET
-
-DATA negInf<>+0(SB)/4, $0xff800000
-DATA negInf<>+4(SB)/4, $0xff800000
-DATA negInf<>+8(SB)/4, $0xff800000
-DATA negInf<>+12(SB)/4, $0xff800000
-DATA negInf<>+16(SB)/4, $0xff800000
-DATA negInf<>+20(SB)/4, $0xff800000
-DATA negInf<>+24(SB)/4, $0xff800000
-DATA negInf<>+28(SB)/4, $0xff800000
-GLOBL negInf<>(SB), RODATA|NOPTR, $32
 
 // func expSumRowsAVX2(src []float32, cols int, m []float32, z []float64)
 // Requires: AVX, AVX2, CMOV, FMA3, MMX+
@@ -4237,6 +5072,543 @@ advance_8:
 	LEAQ (AX)(BX*4), AX
 
 done_4:
+	VZEROUPPER
+	RET
+
+// func softmaxNarrowAVX512(dst []float32, src []float32, cols int)
+// Requires: AVX, AVX512F, BMI2
+TEXT ·softmaxNarrowAVX512(SB), NOSPLIT, $0-56
+	MOVQ  dst_base+0(FP), AX
+	MOVQ  src_base+24(FP), CX
+	MOVQ  cols+48(FP), DX
+	MOVQ  src_len+32(FP), BX
+	LEAQ  (CX)(BX*4), BX
+	MOVQ  DX, SI
+	SHLQ  $0x02, SI
+	MOVL  $0xffffffff, DI
+	BZHIL DX, DI, DX
+	KMOVW DX, K1
+
+row_2:
+	MOVQ             CX, DX
+	VMOVUPS.Z        (DX), K1, Z0
+	VBROADCASTSS     negInf<>+0(SB), Z1
+	VBLENDMPS        Z0, Z1, K1, Z0
+	ADDQ             SI, DX
+	VMOVUPS.Z        (DX), K1, Z1
+	VBROADCASTSS     negInf<>+0(SB), Z2
+	VBLENDMPS        Z1, Z2, K1, Z1
+	ADDQ             SI, DX
+	VMOVUPS.Z        (DX), K1, Z2
+	VBROADCASTSS     negInf<>+0(SB), Z3
+	VBLENDMPS        Z2, Z3, K1, Z2
+	ADDQ             SI, DX
+	VMOVUPS.Z        (DX), K1, Z3
+	VBROADCASTSS     negInf<>+0(SB), Z4
+	VBLENDMPS        Z3, Z4, K1, Z3
+	ADDQ             SI, DX
+	VMOVUPS.Z        (DX), K1, Z4
+	VBROADCASTSS     negInf<>+0(SB), Z5
+	VBLENDMPS        Z4, Z5, K1, Z4
+	ADDQ             SI, DX
+	VMOVUPS.Z        (DX), K1, Z5
+	VBROADCASTSS     negInf<>+0(SB), Z6
+	VBLENDMPS        Z5, Z6, K1, Z5
+	ADDQ             SI, DX
+	VMOVUPS.Z        (DX), K1, Z6
+	VBROADCASTSS     negInf<>+0(SB), Z7
+	VBLENDMPS        Z6, Z7, K1, Z6
+	ADDQ             SI, DX
+	VMOVUPS.Z        (DX), K1, Z7
+	VBROADCASTSS     negInf<>+0(SB), Z8
+	VBLENDMPS        Z7, Z8, K1, Z7
+	ADDQ             SI, DX
+	VMOVUPS.Z        (DX), K1, Z8
+	VBROADCASTSS     negInf<>+0(SB), Z9
+	VBLENDMPS        Z8, Z9, K1, Z8
+	ADDQ             SI, DX
+	VMOVUPS.Z        (DX), K1, Z9
+	VBROADCASTSS     negInf<>+0(SB), Z10
+	VBLENDMPS        Z9, Z10, K1, Z9
+	ADDQ             SI, DX
+	VMOVUPS.Z        (DX), K1, Z10
+	VBROADCASTSS     negInf<>+0(SB), Z11
+	VBLENDMPS        Z10, Z11, K1, Z10
+	ADDQ             SI, DX
+	VMOVUPS.Z        (DX), K1, Z11
+	VBROADCASTSS     negInf<>+0(SB), Z12
+	VBLENDMPS        Z11, Z12, K1, Z11
+	ADDQ             SI, DX
+	VMOVUPS.Z        (DX), K1, Z12
+	VBROADCASTSS     negInf<>+0(SB), Z13
+	VBLENDMPS        Z12, Z13, K1, Z12
+	ADDQ             SI, DX
+	VMOVUPS.Z        (DX), K1, Z13
+	VBROADCASTSS     negInf<>+0(SB), Z14
+	VBLENDMPS        Z13, Z14, K1, Z13
+	ADDQ             SI, DX
+	VMOVUPS.Z        (DX), K1, Z14
+	VBROADCASTSS     negInf<>+0(SB), Z15
+	VBLENDMPS        Z14, Z15, K1, Z14
+	ADDQ             SI, DX
+	VMOVUPS.Z        (DX), K1, Z15
+	VBROADCASTSS     negInf<>+0(SB), Z16
+	VBLENDMPS        Z15, Z16, K1, Z15
+	VUNPCKLPS        Z1, Z0, Z16
+	VUNPCKHPS        Z1, Z0, Z0
+	VUNPCKLPS        Z3, Z2, Z1
+	VUNPCKHPS        Z3, Z2, Z2
+	VUNPCKLPS        Z5, Z4, Z3
+	VUNPCKHPS        Z5, Z4, Z4
+	VUNPCKLPS        Z7, Z6, Z5
+	VUNPCKHPS        Z7, Z6, Z6
+	VUNPCKLPS        Z9, Z8, Z7
+	VUNPCKHPS        Z9, Z8, Z8
+	VUNPCKLPS        Z11, Z10, Z9
+	VUNPCKHPS        Z11, Z10, Z10
+	VUNPCKLPS        Z13, Z12, Z11
+	VUNPCKHPS        Z13, Z12, Z12
+	VUNPCKLPS        Z15, Z14, Z13
+	VUNPCKHPS        Z15, Z14, Z14
+	VSHUFPS          $0x44, Z1, Z16, Z15
+	VSHUFPS          $0xee, Z1, Z16, Z1
+	VSHUFPS          $0x44, Z2, Z0, Z16
+	VSHUFPS          $0xee, Z2, Z0, Z0
+	VSHUFPS          $0x44, Z5, Z3, Z2
+	VSHUFPS          $0xee, Z5, Z3, Z3
+	VSHUFPS          $0x44, Z6, Z4, Z5
+	VSHUFPS          $0xee, Z6, Z4, Z4
+	VSHUFPS          $0x44, Z9, Z7, Z6
+	VSHUFPS          $0xee, Z9, Z7, Z7
+	VSHUFPS          $0x44, Z10, Z8, Z9
+	VSHUFPS          $0xee, Z10, Z8, Z8
+	VSHUFPS          $0x44, Z13, Z11, Z10
+	VSHUFPS          $0xee, Z13, Z11, Z11
+	VSHUFPS          $0x44, Z14, Z12, Z13
+	VSHUFPS          $0xee, Z14, Z12, Z12
+	VSHUFF32X4       $0x44, Z2, Z15, Z14
+	VSHUFF32X4       $0xee, Z2, Z15, Z2
+	VSHUFF32X4       $0x44, Z10, Z6, Z15
+	VSHUFF32X4       $0xee, Z10, Z6, Z6
+	VSHUFF32X4       $0x88, Z15, Z14, Z10
+	VSHUFF32X4       $0xdd, Z15, Z14, Z14
+	VSHUFF32X4       $0x88, Z6, Z2, Z15
+	VSHUFF32X4       $0xdd, Z6, Z2, Z2
+	VSHUFF32X4       $0x44, Z3, Z1, Z6
+	VSHUFF32X4       $0xee, Z3, Z1, Z1
+	VSHUFF32X4       $0x44, Z11, Z7, Z3
+	VSHUFF32X4       $0xee, Z11, Z7, Z7
+	VSHUFF32X4       $0x88, Z3, Z6, Z11
+	VSHUFF32X4       $0xdd, Z3, Z6, Z3
+	VSHUFF32X4       $0x88, Z7, Z1, Z6
+	VSHUFF32X4       $0xdd, Z7, Z1, Z1
+	VSHUFF32X4       $0x44, Z5, Z16, Z7
+	VSHUFF32X4       $0xee, Z5, Z16, Z5
+	VSHUFF32X4       $0x44, Z13, Z9, Z16
+	VSHUFF32X4       $0xee, Z13, Z9, Z9
+	VSHUFF32X4       $0x88, Z16, Z7, Z13
+	VSHUFF32X4       $0xdd, Z16, Z7, Z7
+	VSHUFF32X4       $0x88, Z9, Z5, Z16
+	VSHUFF32X4       $0xdd, Z9, Z5, Z5
+	VSHUFF32X4       $0x44, Z4, Z0, Z9
+	VSHUFF32X4       $0xee, Z4, Z0, Z0
+	VSHUFF32X4       $0x44, Z12, Z8, Z4
+	VSHUFF32X4       $0xee, Z12, Z8, Z8
+	VSHUFF32X4       $0x88, Z4, Z9, Z12
+	VSHUFF32X4       $0xdd, Z4, Z9, Z4
+	VSHUFF32X4       $0x88, Z8, Z0, Z9
+	VSHUFF32X4       $0xdd, Z8, Z0, Z0
+	VMOVAPS          Z10, Z8
+	VMAXPS           Z11, Z8, Z8
+	VMAXPS           Z13, Z8, Z8
+	VMAXPS           Z12, Z8, Z8
+	VMAXPS           Z14, Z8, Z8
+	VMAXPS           Z3, Z8, Z8
+	VMAXPS           Z7, Z8, Z8
+	VMAXPS           Z4, Z8, Z8
+	VMAXPS           Z15, Z8, Z8
+	VMAXPS           Z6, Z8, Z8
+	VMAXPS           Z16, Z8, Z8
+	VMAXPS           Z9, Z8, Z8
+	VMAXPS           Z2, Z8, Z8
+	VMAXPS           Z1, Z8, Z8
+	VMAXPS           Z5, Z8, Z8
+	VMAXPS           Z0, Z8, Z8
+	VSUBPS           Z8, Z10, Z10
+	VBROADCASTSS     expMagic<>+0(SB), Z17
+	VFMADD231PS.BCST expLog2e<>+0(SB), Z10, Z17
+	VPSLLD           $0x17, Z17, Z18
+	VSUBPS.BCST      expMagic<>+0(SB), Z17, Z17
+	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z10, K2
+	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z17, Z10
+	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z17, Z10
+	VBROADCASTSS     expC5<>+0(SB), Z17
+	VFMADD213PS.BCST expC4<>+0(SB), Z10, Z17
+	VFMADD213PS.BCST expC3<>+0(SB), Z10, Z17
+	VFMADD213PS.BCST expC2<>+0(SB), Z10, Z17
+	VFMADD213PS.BCST expC1<>+0(SB), Z10, Z17
+	VMULPS           Z18, Z10, Z10
+	VFMADD213PS.Z    Z18, Z10, K2, Z17
+	VSUBPS           Z8, Z11, Z11
+	VBROADCASTSS     expMagic<>+0(SB), Z10
+	VFMADD231PS.BCST expLog2e<>+0(SB), Z11, Z10
+	VPSLLD           $0x17, Z10, Z18
+	VSUBPS.BCST      expMagic<>+0(SB), Z10, Z10
+	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z11, K2
+	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z10, Z11
+	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z10, Z11
+	VBROADCASTSS     expC5<>+0(SB), Z10
+	VFMADD213PS.BCST expC4<>+0(SB), Z11, Z10
+	VFMADD213PS.BCST expC3<>+0(SB), Z11, Z10
+	VFMADD213PS.BCST expC2<>+0(SB), Z11, Z10
+	VFMADD213PS.BCST expC1<>+0(SB), Z11, Z10
+	VMULPS           Z18, Z11, Z11
+	VFMADD213PS.Z    Z18, Z11, K2, Z10
+	VSUBPS           Z8, Z13, Z13
+	VBROADCASTSS     expMagic<>+0(SB), Z11
+	VFMADD231PS.BCST expLog2e<>+0(SB), Z13, Z11
+	VPSLLD           $0x17, Z11, Z18
+	VSUBPS.BCST      expMagic<>+0(SB), Z11, Z11
+	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z13, K2
+	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z11, Z13
+	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z11, Z13
+	VBROADCASTSS     expC5<>+0(SB), Z11
+	VFMADD213PS.BCST expC4<>+0(SB), Z13, Z11
+	VFMADD213PS.BCST expC3<>+0(SB), Z13, Z11
+	VFMADD213PS.BCST expC2<>+0(SB), Z13, Z11
+	VFMADD213PS.BCST expC1<>+0(SB), Z13, Z11
+	VMULPS           Z18, Z13, Z13
+	VFMADD213PS.Z    Z18, Z13, K2, Z11
+	VSUBPS           Z8, Z12, Z12
+	VBROADCASTSS     expMagic<>+0(SB), Z13
+	VFMADD231PS.BCST expLog2e<>+0(SB), Z12, Z13
+	VPSLLD           $0x17, Z13, Z18
+	VSUBPS.BCST      expMagic<>+0(SB), Z13, Z13
+	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z12, K2
+	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z13, Z12
+	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z13, Z12
+	VBROADCASTSS     expC5<>+0(SB), Z13
+	VFMADD213PS.BCST expC4<>+0(SB), Z12, Z13
+	VFMADD213PS.BCST expC3<>+0(SB), Z12, Z13
+	VFMADD213PS.BCST expC2<>+0(SB), Z12, Z13
+	VFMADD213PS.BCST expC1<>+0(SB), Z12, Z13
+	VMULPS           Z18, Z12, Z12
+	VFMADD213PS.Z    Z18, Z12, K2, Z13
+	VSUBPS           Z8, Z14, Z14
+	VBROADCASTSS     expMagic<>+0(SB), Z12
+	VFMADD231PS.BCST expLog2e<>+0(SB), Z14, Z12
+	VPSLLD           $0x17, Z12, Z18
+	VSUBPS.BCST      expMagic<>+0(SB), Z12, Z12
+	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z14, K2
+	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z12, Z14
+	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z12, Z14
+	VBROADCASTSS     expC5<>+0(SB), Z12
+	VFMADD213PS.BCST expC4<>+0(SB), Z14, Z12
+	VFMADD213PS.BCST expC3<>+0(SB), Z14, Z12
+	VFMADD213PS.BCST expC2<>+0(SB), Z14, Z12
+	VFMADD213PS.BCST expC1<>+0(SB), Z14, Z12
+	VMULPS           Z18, Z14, Z14
+	VFMADD213PS.Z    Z18, Z14, K2, Z12
+	VSUBPS           Z8, Z3, Z3
+	VBROADCASTSS     expMagic<>+0(SB), Z14
+	VFMADD231PS.BCST expLog2e<>+0(SB), Z3, Z14
+	VPSLLD           $0x17, Z14, Z18
+	VSUBPS.BCST      expMagic<>+0(SB), Z14, Z14
+	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z3, K2
+	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z14, Z3
+	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z14, Z3
+	VBROADCASTSS     expC5<>+0(SB), Z14
+	VFMADD213PS.BCST expC4<>+0(SB), Z3, Z14
+	VFMADD213PS.BCST expC3<>+0(SB), Z3, Z14
+	VFMADD213PS.BCST expC2<>+0(SB), Z3, Z14
+	VFMADD213PS.BCST expC1<>+0(SB), Z3, Z14
+	VMULPS           Z18, Z3, Z3
+	VFMADD213PS.Z    Z18, Z3, K2, Z14
+	VSUBPS           Z8, Z7, Z7
+	VBROADCASTSS     expMagic<>+0(SB), Z3
+	VFMADD231PS.BCST expLog2e<>+0(SB), Z7, Z3
+	VPSLLD           $0x17, Z3, Z18
+	VSUBPS.BCST      expMagic<>+0(SB), Z3, Z3
+	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z7, K2
+	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z3, Z7
+	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z3, Z7
+	VBROADCASTSS     expC5<>+0(SB), Z3
+	VFMADD213PS.BCST expC4<>+0(SB), Z7, Z3
+	VFMADD213PS.BCST expC3<>+0(SB), Z7, Z3
+	VFMADD213PS.BCST expC2<>+0(SB), Z7, Z3
+	VFMADD213PS.BCST expC1<>+0(SB), Z7, Z3
+	VMULPS           Z18, Z7, Z7
+	VFMADD213PS.Z    Z18, Z7, K2, Z3
+	VSUBPS           Z8, Z4, Z4
+	VBROADCASTSS     expMagic<>+0(SB), Z7
+	VFMADD231PS.BCST expLog2e<>+0(SB), Z4, Z7
+	VPSLLD           $0x17, Z7, Z18
+	VSUBPS.BCST      expMagic<>+0(SB), Z7, Z7
+	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z4, K2
+	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z7, Z4
+	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z7, Z4
+	VBROADCASTSS     expC5<>+0(SB), Z7
+	VFMADD213PS.BCST expC4<>+0(SB), Z4, Z7
+	VFMADD213PS.BCST expC3<>+0(SB), Z4, Z7
+	VFMADD213PS.BCST expC2<>+0(SB), Z4, Z7
+	VFMADD213PS.BCST expC1<>+0(SB), Z4, Z7
+	VMULPS           Z18, Z4, Z4
+	VFMADD213PS.Z    Z18, Z4, K2, Z7
+	VSUBPS           Z8, Z15, Z15
+	VBROADCASTSS     expMagic<>+0(SB), Z4
+	VFMADD231PS.BCST expLog2e<>+0(SB), Z15, Z4
+	VPSLLD           $0x17, Z4, Z18
+	VSUBPS.BCST      expMagic<>+0(SB), Z4, Z4
+	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z15, K2
+	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z4, Z15
+	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z4, Z15
+	VBROADCASTSS     expC5<>+0(SB), Z4
+	VFMADD213PS.BCST expC4<>+0(SB), Z15, Z4
+	VFMADD213PS.BCST expC3<>+0(SB), Z15, Z4
+	VFMADD213PS.BCST expC2<>+0(SB), Z15, Z4
+	VFMADD213PS.BCST expC1<>+0(SB), Z15, Z4
+	VMULPS           Z18, Z15, Z15
+	VFMADD213PS.Z    Z18, Z15, K2, Z4
+	VSUBPS           Z8, Z6, Z6
+	VBROADCASTSS     expMagic<>+0(SB), Z15
+	VFMADD231PS.BCST expLog2e<>+0(SB), Z6, Z15
+	VPSLLD           $0x17, Z15, Z18
+	VSUBPS.BCST      expMagic<>+0(SB), Z15, Z15
+	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z6, K2
+	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z15, Z6
+	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z15, Z6
+	VBROADCASTSS     expC5<>+0(SB), Z15
+	VFMADD213PS.BCST expC4<>+0(SB), Z6, Z15
+	VFMADD213PS.BCST expC3<>+0(SB), Z6, Z15
+	VFMADD213PS.BCST expC2<>+0(SB), Z6, Z15
+	VFMADD213PS.BCST expC1<>+0(SB), Z6, Z15
+	VMULPS           Z18, Z6, Z6
+	VFMADD213PS.Z    Z18, Z6, K2, Z15
+	VSUBPS           Z8, Z16, Z16
+	VBROADCASTSS     expMagic<>+0(SB), Z6
+	VFMADD231PS.BCST expLog2e<>+0(SB), Z16, Z6
+	VPSLLD           $0x17, Z6, Z18
+	VSUBPS.BCST      expMagic<>+0(SB), Z6, Z6
+	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z16, K2
+	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z6, Z16
+	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z6, Z16
+	VBROADCASTSS     expC5<>+0(SB), Z6
+	VFMADD213PS.BCST expC4<>+0(SB), Z16, Z6
+	VFMADD213PS.BCST expC3<>+0(SB), Z16, Z6
+	VFMADD213PS.BCST expC2<>+0(SB), Z16, Z6
+	VFMADD213PS.BCST expC1<>+0(SB), Z16, Z6
+	VMULPS           Z18, Z16, Z16
+	VFMADD213PS.Z    Z18, Z16, K2, Z6
+	VSUBPS           Z8, Z9, Z9
+	VBROADCASTSS     expMagic<>+0(SB), Z16
+	VFMADD231PS.BCST expLog2e<>+0(SB), Z9, Z16
+	VPSLLD           $0x17, Z16, Z18
+	VSUBPS.BCST      expMagic<>+0(SB), Z16, Z16
+	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z9, K2
+	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z16, Z9
+	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z16, Z9
+	VBROADCASTSS     expC5<>+0(SB), Z16
+	VFMADD213PS.BCST expC4<>+0(SB), Z9, Z16
+	VFMADD213PS.BCST expC3<>+0(SB), Z9, Z16
+	VFMADD213PS.BCST expC2<>+0(SB), Z9, Z16
+	VFMADD213PS.BCST expC1<>+0(SB), Z9, Z16
+	VMULPS           Z18, Z9, Z9
+	VFMADD213PS.Z    Z18, Z9, K2, Z16
+	VSUBPS           Z8, Z2, Z2
+	VBROADCASTSS     expMagic<>+0(SB), Z9
+	VFMADD231PS.BCST expLog2e<>+0(SB), Z2, Z9
+	VPSLLD           $0x17, Z9, Z18
+	VSUBPS.BCST      expMagic<>+0(SB), Z9, Z9
+	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z2, K2
+	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z9, Z2
+	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z9, Z2
+	VBROADCASTSS     expC5<>+0(SB), Z9
+	VFMADD213PS.BCST expC4<>+0(SB), Z2, Z9
+	VFMADD213PS.BCST expC3<>+0(SB), Z2, Z9
+	VFMADD213PS.BCST expC2<>+0(SB), Z2, Z9
+	VFMADD213PS.BCST expC1<>+0(SB), Z2, Z9
+	VMULPS           Z18, Z2, Z2
+	VFMADD213PS.Z    Z18, Z2, K2, Z9
+	VSUBPS           Z8, Z1, Z1
+	VBROADCASTSS     expMagic<>+0(SB), Z2
+	VFMADD231PS.BCST expLog2e<>+0(SB), Z1, Z2
+	VPSLLD           $0x17, Z2, Z18
+	VSUBPS.BCST      expMagic<>+0(SB), Z2, Z2
+	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z1, K2
+	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z2, Z1
+	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z2, Z1
+	VBROADCASTSS     expC5<>+0(SB), Z2
+	VFMADD213PS.BCST expC4<>+0(SB), Z1, Z2
+	VFMADD213PS.BCST expC3<>+0(SB), Z1, Z2
+	VFMADD213PS.BCST expC2<>+0(SB), Z1, Z2
+	VFMADD213PS.BCST expC1<>+0(SB), Z1, Z2
+	VMULPS           Z18, Z1, Z1
+	VFMADD213PS.Z    Z18, Z1, K2, Z2
+	VSUBPS           Z8, Z5, Z5
+	VBROADCASTSS     expMagic<>+0(SB), Z1
+	VFMADD231PS.BCST expLog2e<>+0(SB), Z5, Z1
+	VPSLLD           $0x17, Z1, Z18
+	VSUBPS.BCST      expMagic<>+0(SB), Z1, Z1
+	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z5, K2
+	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z1, Z5
+	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z1, Z5
+	VBROADCASTSS     expC5<>+0(SB), Z1
+	VFMADD213PS.BCST expC4<>+0(SB), Z5, Z1
+	VFMADD213PS.BCST expC3<>+0(SB), Z5, Z1
+	VFMADD213PS.BCST expC2<>+0(SB), Z5, Z1
+	VFMADD213PS.BCST expC1<>+0(SB), Z5, Z1
+	VMULPS           Z18, Z5, Z5
+	VFMADD213PS.Z    Z18, Z5, K2, Z1
+	VSUBPS           Z8, Z0, Z0
+	VBROADCASTSS     expMagic<>+0(SB), Z5
+	VFMADD231PS.BCST expLog2e<>+0(SB), Z0, Z5
+	VPSLLD           $0x17, Z5, Z8
+	VSUBPS.BCST      expMagic<>+0(SB), Z5, Z5
+	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z0, K2
+	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z5, Z0
+	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z5, Z0
+	VBROADCASTSS     expC5<>+0(SB), Z5
+	VFMADD213PS.BCST expC4<>+0(SB), Z0, Z5
+	VFMADD213PS.BCST expC3<>+0(SB), Z0, Z5
+	VFMADD213PS.BCST expC2<>+0(SB), Z0, Z5
+	VFMADD213PS.BCST expC1<>+0(SB), Z0, Z5
+	VMULPS           Z8, Z0, Z0
+	VFMADD213PS.Z    Z8, Z0, K2, Z5
+	VADDPS           Z10, Z17, Z0
+	VADDPS           Z13, Z11, Z8
+	VADDPS           Z14, Z12, Z18
+	VADDPS           Z7, Z3, Z19
+	VADDPS           Z15, Z4, Z20
+	VADDPS           Z16, Z6, Z21
+	VADDPS           Z2, Z9, Z22
+	VADDPS           Z5, Z1, Z23
+	VADDPS           Z8, Z0, Z0
+	VADDPS           Z19, Z18, Z8
+	VADDPS           Z21, Z20, Z18
+	VADDPS           Z23, Z22, Z19
+	VADDPS           Z8, Z0, Z0
+	VADDPS           Z19, Z18, Z8
+	VADDPS           Z8, Z0, Z0
+	VBROADCASTSS     one<>+0(SB), Z8
+	VDIVPS           Z0, Z8, Z8
+	VMULPS           Z8, Z17, Z17
+	VMULPS           Z8, Z10, Z10
+	VMULPS           Z8, Z11, Z11
+	VMULPS           Z8, Z13, Z13
+	VMULPS           Z8, Z12, Z12
+	VMULPS           Z8, Z14, Z14
+	VMULPS           Z8, Z3, Z3
+	VMULPS           Z8, Z7, Z7
+	VMULPS           Z8, Z4, Z4
+	VMULPS           Z8, Z15, Z15
+	VMULPS           Z8, Z6, Z6
+	VMULPS           Z8, Z16, Z16
+	VMULPS           Z8, Z9, Z9
+	VMULPS           Z8, Z2, Z2
+	VMULPS           Z8, Z1, Z1
+	VMULPS           Z8, Z5, Z5
+	VUNPCKLPS        Z10, Z17, Z0
+	VUNPCKHPS        Z10, Z17, Z8
+	VUNPCKLPS        Z13, Z11, Z10
+	VUNPCKHPS        Z13, Z11, Z11
+	VUNPCKLPS        Z14, Z12, Z13
+	VUNPCKHPS        Z14, Z12, Z12
+	VUNPCKLPS        Z7, Z3, Z14
+	VUNPCKHPS        Z7, Z3, Z3
+	VUNPCKLPS        Z15, Z4, Z7
+	VUNPCKHPS        Z15, Z4, Z4
+	VUNPCKLPS        Z16, Z6, Z15
+	VUNPCKHPS        Z16, Z6, Z6
+	VUNPCKLPS        Z2, Z9, Z16
+	VUNPCKHPS        Z2, Z9, Z2
+	VUNPCKLPS        Z5, Z1, Z9
+	VUNPCKHPS        Z5, Z1, Z1
+	VSHUFPS          $0x44, Z10, Z0, Z5
+	VSHUFPS          $0xee, Z10, Z0, Z0
+	VSHUFPS          $0x44, Z11, Z8, Z10
+	VSHUFPS          $0xee, Z11, Z8, Z8
+	VSHUFPS          $0x44, Z14, Z13, Z11
+	VSHUFPS          $0xee, Z14, Z13, Z13
+	VSHUFPS          $0x44, Z3, Z12, Z14
+	VSHUFPS          $0xee, Z3, Z12, Z3
+	VSHUFPS          $0x44, Z15, Z7, Z12
+	VSHUFPS          $0xee, Z15, Z7, Z7
+	VSHUFPS          $0x44, Z6, Z4, Z15
+	VSHUFPS          $0xee, Z6, Z4, Z4
+	VSHUFPS          $0x44, Z9, Z16, Z6
+	VSHUFPS          $0xee, Z9, Z16, Z9
+	VSHUFPS          $0x44, Z1, Z2, Z16
+	VSHUFPS          $0xee, Z1, Z2, Z1
+	VSHUFF32X4       $0x44, Z11, Z5, Z2
+	VSHUFF32X4       $0xee, Z11, Z5, Z5
+	VSHUFF32X4       $0x44, Z6, Z12, Z11
+	VSHUFF32X4       $0xee, Z6, Z12, Z6
+	VSHUFF32X4       $0x88, Z11, Z2, Z12
+	VSHUFF32X4       $0xdd, Z11, Z2, Z2
+	VSHUFF32X4       $0x88, Z6, Z5, Z11
+	VSHUFF32X4       $0xdd, Z6, Z5, Z5
+	VSHUFF32X4       $0x44, Z13, Z0, Z6
+	VSHUFF32X4       $0xee, Z13, Z0, Z0
+	VSHUFF32X4       $0x44, Z9, Z7, Z13
+	VSHUFF32X4       $0xee, Z9, Z7, Z7
+	VSHUFF32X4       $0x88, Z13, Z6, Z9
+	VSHUFF32X4       $0xdd, Z13, Z6, Z6
+	VSHUFF32X4       $0x88, Z7, Z0, Z13
+	VSHUFF32X4       $0xdd, Z7, Z0, Z0
+	VSHUFF32X4       $0x44, Z14, Z10, Z7
+	VSHUFF32X4       $0xee, Z14, Z10, Z10
+	VSHUFF32X4       $0x44, Z16, Z15, Z14
+	VSHUFF32X4       $0xee, Z16, Z15, Z15
+	VSHUFF32X4       $0x88, Z14, Z7, Z16
+	VSHUFF32X4       $0xdd, Z14, Z7, Z7
+	VSHUFF32X4       $0x88, Z15, Z10, Z14
+	VSHUFF32X4       $0xdd, Z15, Z10, Z10
+	VSHUFF32X4       $0x44, Z3, Z8, Z15
+	VSHUFF32X4       $0xee, Z3, Z8, Z3
+	VSHUFF32X4       $0x44, Z1, Z4, Z8
+	VSHUFF32X4       $0xee, Z1, Z4, Z1
+	VSHUFF32X4       $0x88, Z8, Z15, Z4
+	VSHUFF32X4       $0xdd, Z8, Z15, Z8
+	VSHUFF32X4       $0x88, Z1, Z3, Z15
+	VSHUFF32X4       $0xdd, Z1, Z3, Z1
+	MOVQ             AX, DX
+	VMOVUPS          Z12, K1, (DX)
+	ADDQ             SI, DX
+	VMOVUPS          Z9, K1, (DX)
+	ADDQ             SI, DX
+	VMOVUPS          Z16, K1, (DX)
+	ADDQ             SI, DX
+	VMOVUPS          Z4, K1, (DX)
+	ADDQ             SI, DX
+	VMOVUPS          Z2, K1, (DX)
+	ADDQ             SI, DX
+	VMOVUPS          Z6, K1, (DX)
+	ADDQ             SI, DX
+	VMOVUPS          Z7, K1, (DX)
+	ADDQ             SI, DX
+	VMOVUPS          Z8, K1, (DX)
+	ADDQ             SI, DX
+	VMOVUPS          Z11, K1, (DX)
+	ADDQ             SI, DX
+	VMOVUPS          Z13, K1, (DX)
+	ADDQ             SI, DX
+	VMOVUPS          Z14, K1, (DX)
+	ADDQ             SI, DX
+	VMOVUPS          Z15, K1, (DX)
+	ADDQ             SI, DX
+	VMOVUPS          Z5, K1, (DX)
+	ADDQ             SI, DX
+	VMOVUPS          Z0, K1, (DX)
+	ADDQ             SI, DX
+	VMOVUPS          Z10, K1, (DX)
+	ADDQ             SI, DX
+	VMOVUPS          Z1, K1, (DX)
+	MOVQ             SI, DX
+	SHLQ             $0x04, DX
+	ADDQ             DX, CX
+	ADDQ             DX, AX
+	CMPQ             CX, BX
+	JB               row_2
 	VZEROUPPER
 	RET
 

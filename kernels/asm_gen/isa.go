@@ -50,6 +50,10 @@ type isa struct {
 
 	// Rank-k update tile: gerRows rows × gerVecs vectors of A in registers.
 	gerRows, gerVecs int
+
+	// narrowBlocks is the longest row, in vectors, that softmaxNarrow
+	// takes.
+	narrowBlocks int
 }
 
 // bytes returns the size of one vector in bytes.
@@ -73,8 +77,9 @@ var avx2 = &isa{
 			VANDNPS(p, m, p) // p = p &^ m
 		}
 	},
-	gerRows: 6,
-	gerVecs: 2,
+	gerRows:      6,
+	gerVecs:      2,
+	narrowBlocks: 2,
 }
 
 // avx512 is AVX-512 (F, BW, DQ, VL): 32 ZMM registers of 16 float32. Masks
@@ -98,11 +103,12 @@ var avx512 = &isa{
 		}
 		return func(s, t, p VecVirtual) { VFMADD213PS_Z(s, t, keep, p) } // zeroing-masked: p = keep ? t·p + s : 0
 	},
-	halves:    true,
-	halfLanes: avx512HalfMask,
-	bcst:      true,
-	gerRows:   12,
-	gerVecs:   2,
+	halves:       true,
+	halfLanes:    avx512HalfMask,
+	bcst:         true,
+	gerRows:      12,
+	gerVecs:      2,
+	narrowBlocks: 1,
 }
 
 // A tail is a mask of some lanes of a vector: the elements of a row

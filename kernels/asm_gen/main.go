@@ -28,6 +28,7 @@ func main() {
 		// The element-wise exp, for the tests.
 		expMinusMax(is)
 		// Softmax, log-softmax and cross-entropy (rows.go).
+		softmaxNarrow(is)
 		expRows(is)
 		expSumRows(is)
 		scaleRows(is)

@@ -1,0 +1,243 @@
+package main
+
+import (
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	. "github.com/mmcloughlin/avo/reg"
+)
+
+var one = constant{"one", 1}
+
+// softmaxNarrow (twin: softmaxBatch's expRowsGeneric then scaleRowsGeneric,
+// row by row): the softmax of rows no longer than a vector (a 10-class head
+// on AVX-512), a vector's worth of rows at a time. One row per vector would
+// spend most of its work on the two horizontal reductions of each row (max
+// and sum) and on lanes the row does not fill; instead the lanes×lanes
+// block of a group of rows is transposed in registers, so that each vector
+// holds one column of the group: the row maxima and sums become lane-wise
+// VMAXPS and VADDPS across the cols column vectors, every lane of every exp
+// is a real element, and the result is transposed back. Lanes past a row's
+// end are read as −Inf (exp gives 0: they change neither max nor sum) and
+// never written; every row is loaded before any is stored, so dst may be
+// src. Per element: the same e^(x − max) as the twin; the sum adds the
+// same terms in another order, and 1/Z is rounded once from float32.
+func softmaxNarrow(is *isa) {
+	is.text("softmaxNarrow", "func(dst, src []float32, cols int)", "expRowsGeneric and scaleRowsGeneric",
+		"0 < cols ≤ narrowBlocks·lanes; the rows, len(src)/cols, come in whole groups of lanes.")
+	dst, src, cols := load(Param("dst").Base()), load(Param("src").Base()), load(Param("cols"))
+	end := endOf(src, Param("src").Len())
+	cols4 := GP64()
+	MOVQ(cols, cols4)
+	SHLQ(U8(2), cols4)
+	k := is.expConsts(is.regs) // every constant from memory: the block takes the registers
+	// rowsAt calls f with the address of each row of the group at base.
+	rowsAt := func(base GPVirtual, f func(r int, m Mem)) {
+		p := GP64()
+		MOVQ(base, p)
+		for r := range is.lanes {
+			if r > 0 {
+				ADDQ(cols4, p)
+			}
+			f(r, Mem{Base: p})
+		}
+	}
+	// next moves src and dst on to the next group, lanes rows on.
+	next := func() {
+		step := GP64()
+		MOVQ(cols4, step)
+		SHLQ(U8(log2(is.lanes)), step)
+		ADDQ(step, src)
+		ADDQ(step, dst)
+	}
+	done := label("done")
+	if is.narrowBlocks > 1 {
+		one := label("block1")
+		CMPQ(cols, U8(is.lanes))
+		JBE(one)
+		softmaxNarrow2(is, k, src, dst, end, cols, rowsAt, next)
+		JMP(done)
+		Label(string(one))
+	}
+
+	// Rows of up to a vector: the block in registers.
+	mask := is.firstLanes(cols)
+	rowLoopTo(src, end, func() {
+		rows := make([]VecVirtual, is.lanes)
+		rowsAt(src, func(r int, m Mem) {
+			rows[r] = mask.load(m)
+			mask.fill(rows[r], negInf)
+		})
+		c := is.transpose(rows)
+		mx := is.vec()
+		VMOVAPS(c[0], mx)
+		for _, v := range c[1:] {
+			VMAXPS(v, mx, mx)
+		}
+		e := make([]VecVirtual, len(c))
+		for j, v := range c {
+			VSUBPS(mx, v, v)
+			e[j] = k.exp(is, v)
+		}
+		z := is.sumTree(e)
+		inv := is.splat(one)
+		VDIVPS(z, inv, inv) // 1/Z
+		for _, v := range e {
+			VMULPS(inv, v, v)
+		}
+		out := is.transpose(e)
+		rowsAt(dst, func(r int, m Mem) { mask.store(out[r], m) })
+		next()
+	})
+	Label(string(done))
+	ret()
+}
+
+// softmaxNarrow2 is softmaxNarrow for rows of lanes < cols ≤ 2·lanes: two
+// blocks of lanes columns, the second masked to the cols − lanes that are
+// left. Their 2·lanes columns do not fit in AVX2's 16 registers with exp's,
+// so they wait in a table on the stack between the steps.
+func softmaxNarrow2(is *isa, k *expK, src, dst, end, cols GPVirtual, rowsAt func(GPVirtual, func(int, Mem)), next func()) {
+	table := AllocLocal(2 * is.lanes * is.bytes())
+	col := func(j int) Mem { return table.Offset(j * is.bytes()) }
+	left := GP64()
+	LEAQ(Mem{Base: cols, Disp: -is.lanes}, left)
+	mask := is.firstLanes(left)
+	rowLoopTo(src, end, func() {
+		// The max, block by block, with the columns to the table.
+		mx := is.vec()
+		for b := range 2 {
+			rows := make([]VecVirtual, is.lanes)
+			rowsAt(src, func(r int, m Mem) {
+				if b == 0 {
+					rows[r] = is.vec()
+					VMOVUPS(m, rows[r])
+					return
+				}
+				rows[r] = mask.load(m.Offset(is.bytes()))
+				mask.fill(rows[r], negInf)
+			})
+			for j, v := range is.transpose(rows) {
+				if b == 0 && j == 0 {
+					VMOVAPS(v, mx)
+				} else {
+					VMAXPS(v, mx, mx)
+				}
+				VMOVUPS(v, col(b*is.lanes+j))
+			}
+		}
+		// e^(x − max) back to the table, and their sums.
+		acc := is.vecs(2)
+		zero(acc[0])
+		zero(acc[1])
+		for j := range 2 * is.lanes {
+			v := is.vec()
+			VMOVUPS(col(j), v)
+			VSUBPS(mx, v, v)
+			e := k.exp(is, v)
+			VADDPS(e, acc[j%2], acc[j%2])
+			VMOVUPS(e, col(j))
+		}
+		VADDPS(acc[1], acc[0], acc[0])
+		inv := is.splat(one)
+		VDIVPS(acc[0], inv, inv) // 1/Z
+		// Scaled, transposed back, stored block by block.
+		for b := range 2 {
+			e := is.vecs(is.lanes)
+			for j, v := range e {
+				VMULPS(col(b*is.lanes+j), inv, v)
+			}
+			out := is.transpose(e)
+			rowsAt(dst, func(r int, m Mem) {
+				if b == 0 {
+					VMOVUPS(out[r], m)
+					return
+				}
+				mask.store(out[r], m.Offset(is.bytes()))
+			})
+		}
+		next()
+	})
+}
+
+// sumTree returns the lane-wise sum of vs in a new register, added
+// pairwise so that no chain of additions is longer than log2(len(vs)).
+func (is *isa) sumTree(vs []VecVirtual) VecVirtual {
+	level := vs
+	for len(level) > 1 {
+		var next []VecVirtual
+		for i := 0; i+1 < len(level); i += 2 {
+			s := is.vec()
+			VADDPS(level[i+1], level[i], s)
+			next = append(next, s)
+		}
+		if len(level)%2 == 1 {
+			next = append(next, level[len(level)-1])
+		}
+		level = next
+	}
+	return level[0]
+}
+
+// transpose returns the columns of the lanes×lanes matrix whose rows are
+// rs, each in a new register (rs is left unchanged). Within each 128-bit
+// lane, as for 4×4 blocks: VUNPCKLPS/VUNPCKHPS interleave pairs of rows,
+// VSHUFPS gathers each column of 4 rows; then whole 128-bit lanes move:
+// VPERM2F128 on AVX2, two rounds of VSHUFF32X4 on AVX-512.
+func (is *isa) transpose(rs []VecVirtual) []VecVirtual {
+	n := len(rs)
+	if n != is.lanes {
+		panic("transpose: not a square block")
+	}
+	// t[i], t[i+1]: rows i and i+1 interleaved, elements 0 1 and 2 3 of
+	// each 128-bit lane.
+	t := make([]VecVirtual, n)
+	for i := 0; i < n; i += 2 {
+		t[i], t[i+1] = is.vec(), is.vec()
+		VUNPCKLPS(rs[i+1], rs[i], t[i])
+		VUNPCKHPS(rs[i+1], rs[i], t[i+1])
+	}
+	// u[i+j]: element j of each 128-bit lane L, that is column 4L+j, of
+	// rows i … i+3.
+	u := make([]VecVirtual, n)
+	for i := 0; i < n; i += 4 {
+		for h := range 2 {
+			a, b := t[i+h], t[i+2+h]
+			u[i+2*h], u[i+2*h+1] = is.vec(), is.vec()
+			VSHUFPS(U8(0x44), b, a, u[i+2*h])   // elements 0 1 of a, 0 1 of b
+			VSHUFPS(U8(0xEE), b, a, u[i+2*h+1]) // elements 2 3 of a, 2 3 of b
+		}
+	}
+	c := make([]VecVirtual, n)
+	if n == 8 {
+		for j := range 4 {
+			c[j], c[j+4] = is.vec(), is.vec()
+			VPERM2F128(U8(0x20), u[4+j], u[j], c[j])   // low lanes: column j
+			VPERM2F128(U8(0x31), u[4+j], u[j], c[j+4]) // high lanes: column j+4
+		}
+		return c
+	}
+	// 16 lanes: u[4g+j] holds column j+4L of rows 4g … 4g+3 in lane L.
+	for j := range 4 {
+		v := is.vecs(4)
+		VSHUFF32X4(U8(0x44), u[4+j], u[j], v[0])    // columns j, j+4 of rows 0-3, then of rows 4-7
+		VSHUFF32X4(U8(0xEE), u[4+j], u[j], v[1])    // columns j+8, j+12 likewise
+		VSHUFF32X4(U8(0x44), u[12+j], u[8+j], v[2]) // rows 8-11, 12-15
+		VSHUFF32X4(U8(0xEE), u[12+j], u[8+j], v[3])
+		for q, pair := range [][2]VecVirtual{{v[0], v[2]}, {v[1], v[3]}} {
+			lo, hi := is.vec(), is.vec()
+			VSHUFF32X4(U8(0x88), pair[1], pair[0], lo) // lanes 0 2 of each: column j+8q
+			VSHUFF32X4(U8(0xDD), pair[1], pair[0], hi) // lanes 1 3: column j+8q+4
+			c[j+8*q], c[j+8*q+4] = lo, hi
+		}
+	}
+	return c
+}
+
+// log2 returns the base-2 logarithm of the power of 2 n.
+func log2(n int) int {
+	l := 0
+	for 1<<l < n {
+		l++
+	}
+	return l
+}
