@@ -80,6 +80,7 @@ func crossEntropyGradBatch(k isa, grad, logits []float32, labels []int32, cols, 
 	var z [blockRows]float64
 	invN := float32(1 / float64(counted))
 	var loss float64
+	var logZ logSum
 	rows := rowsPerBlock(cols)
 	for r0 := 0; r0 < len(labels); r0 += rows {
 		n := min(rows, len(labels)-r0)
@@ -95,6 +96,7 @@ func crossEntropyGradBatch(k isa, grad, logits []float32, labels []int32, cols, 
 			c[r] = float32(1 / (z[r] * float64(counted)))
 		}
 		k.scaleRows(grad[i:j], cols, c[:n])
+		prod := 1.0 // Π Z_r over up to 8 rows: at most cols⁸ < 2²⁴⁸
 		for r, l := range lab {
 			g := grad[i+r*cols : i+(r+1)*cols]
 			if l == IgnoreLabel {
@@ -102,10 +104,46 @@ func crossEntropyGradBatch(k isa, grad, logits []float32, labels []int32, cols, 
 				continue
 			}
 			g[l] -= invN
-			loss += math.Log(z[r]) - (float64(xl[r]) - float64(m[r]))
+			prod *= z[r]
+			if r%8 == 7 {
+				logZ.add(prod)
+				prod = 1
+			}
+			loss -= float64(xl[r]) - float64(m[r])
 		}
+		logZ.add(prod)
 	}
-	return loss
+	return loss + logZ.value()
+}
+
+// logSum adds logarithms as the logarithm of their product, so that a
+// batch of short rows costs one math.Log instead of one per row (on 10
+// classes, a log per row cost a third of the kernel). The product is kept
+// as a mantissa in [1, 2) and a binary exponent; each factor is a product
+// of row sums Z ≥ 1 below 2²⁴⁸, or NaN for a NaN row, which then makes the
+// sum NaN.
+type logSum struct {
+	mant float64 // 1 until the first factor
+	exp  int
+}
+
+func (s *logSum) add(z float64) {
+	if s.mant == 0 {
+		s.mant = 1
+	}
+	s.mant *= z
+	b := math.Float64bits(s.mant)
+	if e := int(b >> 52 & 0x7ff); e != 0 && e != 0x7ff {
+		s.exp += e - 1023
+		s.mant = math.Float64frombits(b&^(0x7ff<<52) | 1023<<52)
+	}
+}
+
+func (s *logSum) value() float64 {
+	if s.mant == 0 {
+		return 0
+	}
+	return math.Log(s.mant) + float64(s.exp)*math.Ln2
 }
 
 // crossEntropyGradSoftBatch: per block, the max, T = Σ t_i,
