@@ -18,8 +18,9 @@ func (k isa) expRows(dst, src []float32, cols int, m []float32, z []float64) {
 // takes at a time, or 0 where it has no such routine.
 func (k isa) narrowRows(cols int) int { return 0 }
 
-// softmaxNarrow: the softmax of whole groups of narrowRows(cols) rows.
-func (k isa) softmaxNarrow(dst, src []float32, cols int) {
+// softmaxNarrow: the softmax of whole groups of narrowRows(cols) rows,
+// divided by scale, with each row's max and sum in m and z.
+func (k isa) softmaxNarrow(dst, src []float32, cols int, scale float32, m, z []float32) {
 	panic("kernels: no softmaxNarrow")
 }
 

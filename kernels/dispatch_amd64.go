@@ -50,13 +50,14 @@ func (k isa) narrowRows(cols int) int {
 	return 0
 }
 
-// softmaxNarrow: the softmax of whole groups of narrowRows(cols) rows.
-func (k isa) softmaxNarrow(dst, src []float32, cols int) {
+// softmaxNarrow: the softmax of whole groups of narrowRows(cols) rows,
+// divided by scale, with each row's max and sum in m and z.
+func (k isa) softmaxNarrow(dst, src []float32, cols int, scale float32, m, z []float32) {
 	switch k {
 	case isaAVX512:
-		softmaxNarrowAVX512(dst, src, cols)
+		softmaxNarrowAVX512(dst, src, cols, scale, m, z)
 	case isaAVX2:
-		softmaxNarrowAVX2(dst, src, cols)
+		softmaxNarrowAVX2(dst, src, cols, scale, m, z)
 	default:
 		panic("kernels: no softmaxNarrow")
 	}

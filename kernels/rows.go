@@ -27,14 +27,16 @@ func softmaxBatch(k isa, dst, src []float32, cols int) {
 		softmaxTwoPass(k, dst, src, cols)
 		return
 	}
+	var m, c [blockRows]float32
 	if g := k.narrowRows(cols); g > 0 {
-		n := len(src) / (g * cols) * (g * cols)
-		if n > 0 {
-			k.softmaxNarrow(dst[:n], src[:n], cols)
+		// Whole groups of g rows, up to blockRows at a time.
+		var z32 [blockRows]float32
+		for len(src) >= g*cols {
+			n := min(len(src)/(g*cols)*g, blockRows/g*g) * cols
+			k.softmaxNarrow(dst[:n], src[:n], cols, 1, m[:], z32[:])
 			dst, src = dst[n:], src[n:]
 		}
 	}
-	var m, c [blockRows]float32
 	var z [blockRows]float64
 	step := rowsPerBlock(cols) * cols
 	for i := 0; i < len(src); i += step {
@@ -76,7 +78,7 @@ func logSoftmaxBatch(k isa, dst, src []float32, cols int) {
 // row, grad_label −= 1/n, or a zero row for an ignored one. It returns the
 // sum over counted rows of log Z − (x_label − max).
 func crossEntropyGradBatch(k isa, grad, logits []float32, labels []int32, cols, counted int) float64 {
-	var m, c, xl [blockRows]float32
+	var m, c, xl, z32 [blockRows]float32
 	var z [blockRows]float64
 	invN := float32(1 / float64(counted))
 	var loss float64
@@ -91,19 +93,28 @@ func crossEntropyGradBatch(k isa, grad, logits []float32, labels []int32, cols, 
 				xl[r] = logits[i+r*cols+int(l)]
 			}
 		}
-		k.expRows(grad[i:j], logits[i:j], cols, m[:n], z[:n])
-		for r := range n {
-			c[r] = float32(1 / (z[r] * float64(counted)))
+		if g := k.narrowRows(cols); g > 0 && n%g == 0 {
+			// grad = softmax/counted, with m and Z (rows is a multiple of
+			// g, and so is n unless this is the last block).
+			k.softmaxNarrow(grad[i:j], logits[i:j], cols, float32(counted), m[:n], z32[:n])
+			for r := range n {
+				z[r] = float64(z32[r])
+			}
+		} else {
+			k.expRows(grad[i:j], logits[i:j], cols, m[:n], z[:n])
+			for r := range n {
+				c[r] = float32(1 / (z[r] * float64(counted)))
+			}
+			k.scaleRows(grad[i:j], cols, c[:n])
 		}
-		k.scaleRows(grad[i:j], cols, c[:n])
 		prod := 1.0 // Π Z_r over up to 8 rows: at most cols⁸ < 2²⁴⁸
 		for r, l := range lab {
-			g := grad[i+r*cols : i+(r+1)*cols]
+			row := i + r*cols
 			if l == IgnoreLabel {
-				clear(g)
+				clear(grad[row : row+cols])
 				continue
 			}
-			g[l] -= invN
+			grad[row+int(l)] -= invN
 			prod *= z[r]
 			if r%8 == 7 {
 				logZ.add(prod)

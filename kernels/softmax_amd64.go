@@ -12,9 +12,10 @@ func expMinusMaxAVX2(dst []float32, x []float32, m float32)
 
 // softmaxNarrowAVX2 is expRowsGeneric and scaleRowsGeneric with AVX2 (see generic.go).
 // 0 < cols ≤ narrowBlocks·lanes; the rows, len(src)/cols, come in whole groups of lanes.
+// dst_i = e^(x_i − m_r)/(Z_r·scale); m and z receive each row's max and Z.
 //
 //go:noescape
-func softmaxNarrowAVX2(dst []float32, src []float32, cols int)
+func softmaxNarrowAVX2(dst []float32, src []float32, cols int, scale float32, m []float32, z []float32)
 
 // expRowsAVX2 is expRowsGeneric with AVX2 (see generic.go).
 // rows = len(m). Each row's sum is accumulated in float32 vectors and
@@ -90,9 +91,10 @@ func expMinusMaxAVX512(dst []float32, x []float32, m float32)
 
 // softmaxNarrowAVX512 is expRowsGeneric and scaleRowsGeneric with AVX512 (see generic.go).
 // 0 < cols ≤ narrowBlocks·lanes; the rows, len(src)/cols, come in whole groups of lanes.
+// dst_i = e^(x_i − m_r)/(Z_r·scale); m and z receive each row's max and Z.
 //
 //go:noescape
-func softmaxNarrowAVX512(dst []float32, src []float32, cols int)
+func softmaxNarrowAVX512(dst []float32, src []float32, cols int, scale float32, m []float32, z []float32)
 
 // expRowsAVX512 is expRowsGeneric with AVX512 (see generic.go).
 // rows = len(m). Each row's sum is accumulated in float32 vectors and

@@ -324,39 +324,41 @@ DATA laneMasks<>+88(SB)/4, $0xffffffff
 DATA laneMasks<>+92(SB)/4, $0xffffffff
 GLOBL laneMasks<>(SB), RODATA|NOPTR, $96
 
-// func softmaxNarrowAVX2(dst []float32, src []float32, cols int)
+// func softmaxNarrowAVX2(dst []float32, src []float32, cols int, scale float32, m []float32, z []float32)
 // Requires: AVX, AVX2, FMA3
-TEXT ·softmaxNarrowAVX2(SB), NOSPLIT, $512-56
+TEXT ·softmaxNarrowAVX2(SB), NOSPLIT, $512-112
 	MOVQ    dst_base+0(FP), AX
 	MOVQ    src_base+24(FP), CX
 	MOVQ    cols+48(FP), DX
-	MOVQ    src_len+32(FP), BX
-	LEAQ    (CX)(BX*4), BX
-	MOVQ    DX, SI
-	SHLQ    $0x02, SI
+	MOVQ    m_base+64(FP), BX
+	MOVQ    z_base+88(FP), SI
+	MOVQ    src_len+32(FP), DI
+	LEAQ    (CX)(DI*4), DI
+	MOVQ    DX, R8
+	SHLQ    $0x02, R8
 	CMPQ    DX, $0x08
 	JBE     block1_2
 	LEAQ    -8(DX), DX
-	LEAQ    laneMasks<>+32(SB), DI
+	LEAQ    laneMasks<>+32(SB), R9
 	NEGQ    DX
-	VMOVDQU (DI)(DX*4), Y0
+	VMOVDQU (R9)(DX*4), Y0
 
 row_3:
 	MOVQ         CX, DX
 	VMOVUPS      (DX), Y1
-	ADDQ         SI, DX
+	ADDQ         R8, DX
 	VMOVUPS      (DX), Y7
-	ADDQ         SI, DX
+	ADDQ         R8, DX
 	VMOVUPS      (DX), Y4
-	ADDQ         SI, DX
+	ADDQ         R8, DX
 	VMOVUPS      (DX), Y6
-	ADDQ         SI, DX
+	ADDQ         R8, DX
 	VMOVUPS      (DX), Y2
-	ADDQ         SI, DX
+	ADDQ         R8, DX
 	VMOVUPS      (DX), Y8
-	ADDQ         SI, DX
+	ADDQ         R8, DX
 	VMOVUPS      (DX), Y3
-	ADDQ         SI, DX
+	ADDQ         R8, DX
 	VMOVUPS      (DX), Y9
 	VUNPCKLPS    Y7, Y1, Y5
 	VUNPCKHPS    Y7, Y1, Y1
@@ -402,31 +404,31 @@ row_3:
 	VMASKMOVPS   32(DX), Y0, Y2
 	VBROADCASTSS negInf<>+0(SB), Y3
 	VBLENDVPS    Y0, Y2, Y3, Y2
-	ADDQ         SI, DX
+	ADDQ         R8, DX
 	VMASKMOVPS   32(DX), Y0, Y3
 	VBROADCASTSS negInf<>+0(SB), Y4
 	VBLENDVPS    Y0, Y3, Y4, Y3
-	ADDQ         SI, DX
+	ADDQ         R8, DX
 	VMASKMOVPS   32(DX), Y0, Y4
 	VBROADCASTSS negInf<>+0(SB), Y5
 	VBLENDVPS    Y0, Y4, Y5, Y4
-	ADDQ         SI, DX
+	ADDQ         R8, DX
 	VMASKMOVPS   32(DX), Y0, Y5
 	VBROADCASTSS negInf<>+0(SB), Y6
 	VBLENDVPS    Y0, Y5, Y6, Y5
-	ADDQ         SI, DX
+	ADDQ         R8, DX
 	VMASKMOVPS   32(DX), Y0, Y6
 	VBROADCASTSS negInf<>+0(SB), Y7
 	VBLENDVPS    Y0, Y6, Y7, Y6
-	ADDQ         SI, DX
+	ADDQ         R8, DX
 	VMASKMOVPS   32(DX), Y0, Y7
 	VBROADCASTSS negInf<>+0(SB), Y8
 	VBLENDVPS    Y0, Y7, Y8, Y7
-	ADDQ         SI, DX
+	ADDQ         R8, DX
 	VMASKMOVPS   32(DX), Y0, Y8
 	VBROADCASTSS negInf<>+0(SB), Y9
 	VBLENDVPS    Y0, Y8, Y9, Y8
-	ADDQ         SI, DX
+	ADDQ         R8, DX
 	VMASKMOVPS   32(DX), Y0, Y9
 	VBROADCASTSS negInf<>+0(SB), Y10
 	VBLENDVPS    Y0, Y9, Y10, Y9
@@ -759,26 +761,30 @@ row_3:
 	VMOVUPS      Y5, 448(SP)
 	VMOVUPS      480(SP), Y4
 	VSUBPS       Y1, Y4, Y4
-	VMOVUPS      expMagic<>+0(SB), Y1
-	VFMADD231PS  expLog2e<>+0(SB), Y4, Y1
-	VPSLLD       $0x17, Y1, Y5
-	VSUBPS       expMagic<>+0(SB), Y1, Y1
-	VCMPPS       $0x01, expCutoff<>+0(SB), Y4, Y6
-	VFMADD231PS  expNegLn2Hi<>+0(SB), Y1, Y4
-	VFMADD231PS  expNegLn2Lo<>+0(SB), Y1, Y4
-	VMOVUPS      expC5<>+0(SB), Y1
-	VFMADD213PS  expC4<>+0(SB), Y4, Y1
-	VFMADD213PS  expC3<>+0(SB), Y4, Y1
-	VFMADD213PS  expC2<>+0(SB), Y4, Y1
-	VFMADD213PS  expC1<>+0(SB), Y4, Y1
-	VMULPS       Y5, Y4, Y4
-	VFMADD213PS  Y5, Y4, Y1
-	VANDNPS      Y1, Y6, Y1
-	VADDPS       Y1, Y3, Y3
-	VMOVUPS      Y1, 480(SP)
+	VMOVUPS      expMagic<>+0(SB), Y5
+	VFMADD231PS  expLog2e<>+0(SB), Y4, Y5
+	VPSLLD       $0x17, Y5, Y6
+	VSUBPS       expMagic<>+0(SB), Y5, Y5
+	VCMPPS       $0x01, expCutoff<>+0(SB), Y4, Y7
+	VFMADD231PS  expNegLn2Hi<>+0(SB), Y5, Y4
+	VFMADD231PS  expNegLn2Lo<>+0(SB), Y5, Y4
+	VMOVUPS      expC5<>+0(SB), Y5
+	VFMADD213PS  expC4<>+0(SB), Y4, Y5
+	VFMADD213PS  expC3<>+0(SB), Y4, Y5
+	VFMADD213PS  expC2<>+0(SB), Y4, Y5
+	VFMADD213PS  expC1<>+0(SB), Y4, Y5
+	VMULPS       Y6, Y4, Y4
+	VFMADD213PS  Y6, Y4, Y5
+	VANDNPS      Y5, Y7, Y5
+	VADDPS       Y5, Y3, Y3
+	VMOVUPS      Y5, 480(SP)
 	VADDPS       Y3, Y2, Y2
+	VMOVUPS      Y1, (BX)
+	VMOVUPS      Y2, (SI)
 	VBROADCASTSS one<>+0(SB), Y1
-	VDIVPS       Y2, Y1, Y1
+	VBROADCASTSS scale+56(FP), Y3
+	VMULPS       Y2, Y3, Y3
+	VDIVPS       Y3, Y1, Y1
 	VMULPS       (SP), Y1, Y2
 	VMULPS       32(SP), Y1, Y3
 	VMULPS       64(SP), Y1, Y4
@@ -813,19 +819,19 @@ row_3:
 	VPERM2F128   $0x31, Y6, Y2, Y2
 	MOVQ         AX, DX
 	VMOVUPS      Y8, (DX)
-	ADDQ         SI, DX
+	ADDQ         R8, DX
 	VMOVUPS      Y9, (DX)
-	ADDQ         SI, DX
+	ADDQ         R8, DX
 	VMOVUPS      Y5, (DX)
-	ADDQ         SI, DX
+	ADDQ         R8, DX
 	VMOVUPS      Y10, (DX)
-	ADDQ         SI, DX
+	ADDQ         R8, DX
 	VMOVUPS      Y4, (DX)
-	ADDQ         SI, DX
+	ADDQ         R8, DX
 	VMOVUPS      Y3, (DX)
-	ADDQ         SI, DX
+	ADDQ         R8, DX
 	VMOVUPS      Y7, (DX)
-	ADDQ         SI, DX
+	ADDQ         R8, DX
 	VMOVUPS      Y2, (DX)
 	VMULPS       256(SP), Y1, Y2
 	VMULPS       288(SP), Y1, Y3
@@ -861,63 +867,65 @@ row_3:
 	VPERM2F128   $0x31, Y1, Y2, Y1
 	MOVQ         AX, DX
 	VMASKMOVPS   Y6, Y0, 32(DX)
-	ADDQ         SI, DX
+	ADDQ         R8, DX
 	VMASKMOVPS   Y8, Y0, 32(DX)
-	ADDQ         SI, DX
+	ADDQ         R8, DX
 	VMASKMOVPS   Y5, Y0, 32(DX)
-	ADDQ         SI, DX
+	ADDQ         R8, DX
 	VMASKMOVPS   Y9, Y0, 32(DX)
-	ADDQ         SI, DX
+	ADDQ         R8, DX
 	VMASKMOVPS   Y4, Y0, 32(DX)
-	ADDQ         SI, DX
+	ADDQ         R8, DX
 	VMASKMOVPS   Y3, Y0, 32(DX)
-	ADDQ         SI, DX
+	ADDQ         R8, DX
 	VMASKMOVPS   Y7, Y0, 32(DX)
-	ADDQ         SI, DX
+	ADDQ         R8, DX
 	VMASKMOVPS   Y1, Y0, 32(DX)
-	MOVQ         SI, DX
+	MOVQ         R8, DX
 	SHLQ         $0x03, DX
 	ADDQ         DX, CX
 	ADDQ         DX, AX
-	CMPQ         CX, BX
+	ADDQ         $0x20, BX
+	ADDQ         $0x20, SI
+	CMPQ         CX, DI
 	JB           row_3
 	JMP          done_1
 
 block1_2:
-	LEAQ    laneMasks<>+32(SB), DI
+	LEAQ    laneMasks<>+32(SB), R9
 	NEGQ    DX
-	VMOVDQU (DI)(DX*4), Y0
+	VMOVDQU (R9)(DX*4), Y0
 
 row_4:
 	MOVQ         CX, DX
 	VMASKMOVPS   (DX), Y0, Y1
 	VBROADCASTSS negInf<>+0(SB), Y2
 	VBLENDVPS    Y0, Y1, Y2, Y1
-	ADDQ         SI, DX
+	ADDQ         R8, DX
 	VMASKMOVPS   (DX), Y0, Y2
 	VBROADCASTSS negInf<>+0(SB), Y3
 	VBLENDVPS    Y0, Y2, Y3, Y2
-	ADDQ         SI, DX
+	ADDQ         R8, DX
 	VMASKMOVPS   (DX), Y0, Y3
 	VBROADCASTSS negInf<>+0(SB), Y4
 	VBLENDVPS    Y0, Y3, Y4, Y3
-	ADDQ         SI, DX
+	ADDQ         R8, DX
 	VMASKMOVPS   (DX), Y0, Y4
 	VBROADCASTSS negInf<>+0(SB), Y5
 	VBLENDVPS    Y0, Y4, Y5, Y4
-	ADDQ         SI, DX
+	ADDQ         R8, DX
 	VMASKMOVPS   (DX), Y0, Y5
 	VBROADCASTSS negInf<>+0(SB), Y6
 	VBLENDVPS    Y0, Y5, Y6, Y5
-	ADDQ         SI, DX
+	ADDQ         R8, DX
 	VMASKMOVPS   (DX), Y0, Y6
 	VBROADCASTSS negInf<>+0(SB), Y7
 	VBLENDVPS    Y0, Y6, Y7, Y6
-	ADDQ         SI, DX
+	ADDQ         R8, DX
 	VMASKMOVPS   (DX), Y0, Y7
 	VBROADCASTSS negInf<>+0(SB), Y8
 	VBLENDVPS    Y0, Y7, Y8, Y7
-	ADDQ         SI, DX
+	ADDQ         R8, DX
 	VMASKMOVPS   (DX), Y0, Y8
 	VBROADCASTSS negInf<>+0(SB), Y9
 	VBLENDVPS    Y0, Y8, Y9, Y8
@@ -1066,56 +1074,60 @@ row_4:
 	VFMADD213PS  Y11, Y6, Y2
 	VANDNPS      Y2, Y12, Y2
 	VSUBPS       Y5, Y1, Y1
-	VMOVUPS      expMagic<>+0(SB), Y5
-	VFMADD231PS  expLog2e<>+0(SB), Y1, Y5
-	VPSLLD       $0x17, Y5, Y6
-	VSUBPS       expMagic<>+0(SB), Y5, Y5
-	VCMPPS       $0x01, expCutoff<>+0(SB), Y1, Y11
-	VFMADD231PS  expNegLn2Hi<>+0(SB), Y5, Y1
-	VFMADD231PS  expNegLn2Lo<>+0(SB), Y5, Y1
-	VMOVUPS      expC5<>+0(SB), Y5
-	VFMADD213PS  expC4<>+0(SB), Y1, Y5
-	VFMADD213PS  expC3<>+0(SB), Y1, Y5
-	VFMADD213PS  expC2<>+0(SB), Y1, Y5
-	VFMADD213PS  expC1<>+0(SB), Y1, Y5
-	VMULPS       Y6, Y1, Y1
-	VFMADD213PS  Y6, Y1, Y5
-	VANDNPS      Y5, Y11, Y5
+	VMOVUPS      expMagic<>+0(SB), Y6
+	VFMADD231PS  expLog2e<>+0(SB), Y1, Y6
+	VPSLLD       $0x17, Y6, Y11
+	VSUBPS       expMagic<>+0(SB), Y6, Y6
+	VCMPPS       $0x01, expCutoff<>+0(SB), Y1, Y12
+	VFMADD231PS  expNegLn2Hi<>+0(SB), Y6, Y1
+	VFMADD231PS  expNegLn2Lo<>+0(SB), Y6, Y1
+	VMOVUPS      expC5<>+0(SB), Y6
+	VFMADD213PS  expC4<>+0(SB), Y1, Y6
+	VFMADD213PS  expC3<>+0(SB), Y1, Y6
+	VFMADD213PS  expC2<>+0(SB), Y1, Y6
+	VFMADD213PS  expC1<>+0(SB), Y1, Y6
+	VMULPS       Y11, Y1, Y1
+	VFMADD213PS  Y11, Y1, Y6
+	VANDNPS      Y6, Y12, Y6
 	VADDPS       Y7, Y10, Y1
-	VADDPS       Y4, Y8, Y6
-	VADDPS       Y3, Y9, Y11
-	VADDPS       Y5, Y2, Y12
-	VADDPS       Y6, Y1, Y1
-	VADDPS       Y12, Y11, Y6
-	VADDPS       Y6, Y1, Y1
-	VBROADCASTSS one<>+0(SB), Y6
-	VDIVPS       Y1, Y6, Y6
-	VMULPS       Y6, Y10, Y10
-	VMULPS       Y6, Y7, Y7
-	VMULPS       Y6, Y8, Y8
-	VMULPS       Y6, Y4, Y4
-	VMULPS       Y6, Y9, Y9
-	VMULPS       Y6, Y3, Y3
-	VMULPS       Y6, Y2, Y2
-	VMULPS       Y6, Y5, Y5
+	VADDPS       Y4, Y8, Y11
+	VADDPS       Y3, Y9, Y12
+	VADDPS       Y6, Y2, Y13
+	VADDPS       Y11, Y1, Y1
+	VADDPS       Y13, Y12, Y11
+	VADDPS       Y11, Y1, Y1
+	VMOVUPS      Y5, (BX)
+	VMOVUPS      Y1, (SI)
+	VBROADCASTSS one<>+0(SB), Y5
+	VBROADCASTSS scale+56(FP), Y11
+	VMULPS       Y1, Y11, Y11
+	VDIVPS       Y11, Y5, Y5
+	VMULPS       Y5, Y10, Y10
+	VMULPS       Y5, Y7, Y7
+	VMULPS       Y5, Y8, Y8
+	VMULPS       Y5, Y4, Y4
+	VMULPS       Y5, Y9, Y9
+	VMULPS       Y5, Y3, Y3
+	VMULPS       Y5, Y2, Y2
+	VMULPS       Y5, Y6, Y6
 	VUNPCKLPS    Y7, Y10, Y1
-	VUNPCKHPS    Y7, Y10, Y6
+	VUNPCKHPS    Y7, Y10, Y5
 	VUNPCKLPS    Y4, Y8, Y7
 	VUNPCKHPS    Y4, Y8, Y4
 	VUNPCKLPS    Y3, Y9, Y8
 	VUNPCKHPS    Y3, Y9, Y3
-	VUNPCKLPS    Y5, Y2, Y9
-	VUNPCKHPS    Y5, Y2, Y2
-	VSHUFPS      $0x44, Y7, Y1, Y5
+	VUNPCKLPS    Y6, Y2, Y9
+	VUNPCKHPS    Y6, Y2, Y2
+	VSHUFPS      $0x44, Y7, Y1, Y6
 	VSHUFPS      $0xee, Y7, Y1, Y1
-	VSHUFPS      $0x44, Y4, Y6, Y7
-	VSHUFPS      $0xee, Y4, Y6, Y4
-	VSHUFPS      $0x44, Y9, Y8, Y6
+	VSHUFPS      $0x44, Y4, Y5, Y7
+	VSHUFPS      $0xee, Y4, Y5, Y4
+	VSHUFPS      $0x44, Y9, Y8, Y5
 	VSHUFPS      $0xee, Y9, Y8, Y8
 	VSHUFPS      $0x44, Y2, Y3, Y9
 	VSHUFPS      $0xee, Y2, Y3, Y2
-	VPERM2F128   $0x20, Y6, Y5, Y3
-	VPERM2F128   $0x31, Y6, Y5, Y5
+	VPERM2F128   $0x20, Y5, Y6, Y3
+	VPERM2F128   $0x31, Y5, Y6, Y5
 	VPERM2F128   $0x20, Y8, Y1, Y6
 	VPERM2F128   $0x31, Y8, Y1, Y1
 	VPERM2F128   $0x20, Y9, Y7, Y8
@@ -1124,25 +1136,27 @@ row_4:
 	VPERM2F128   $0x31, Y2, Y4, Y2
 	MOVQ         AX, DX
 	VMASKMOVPS   Y3, Y0, (DX)
-	ADDQ         SI, DX
+	ADDQ         R8, DX
 	VMASKMOVPS   Y6, Y0, (DX)
-	ADDQ         SI, DX
+	ADDQ         R8, DX
 	VMASKMOVPS   Y8, Y0, (DX)
-	ADDQ         SI, DX
+	ADDQ         R8, DX
 	VMASKMOVPS   Y9, Y0, (DX)
-	ADDQ         SI, DX
+	ADDQ         R8, DX
 	VMASKMOVPS   Y5, Y0, (DX)
-	ADDQ         SI, DX
+	ADDQ         R8, DX
 	VMASKMOVPS   Y1, Y0, (DX)
-	ADDQ         SI, DX
+	ADDQ         R8, DX
 	VMASKMOVPS   Y7, Y0, (DX)
-	ADDQ         SI, DX
+	ADDQ         R8, DX
 	VMASKMOVPS   Y2, Y0, (DX)
-	MOVQ         SI, DX
+	MOVQ         R8, DX
 	SHLQ         $0x03, DX
 	ADDQ         DX, CX
 	ADDQ         DX, AX
-	CMPQ         CX, BX
+	ADDQ         $0x20, BX
+	ADDQ         $0x20, SI
+	CMPQ         CX, DI
 	JB           row_4
 
 done_1:
@@ -5075,18 +5089,20 @@ done_4:
 	VZEROUPPER
 	RET
 
-// func softmaxNarrowAVX512(dst []float32, src []float32, cols int)
+// func softmaxNarrowAVX512(dst []float32, src []float32, cols int, scale float32, m []float32, z []float32)
 // Requires: AVX, AVX512F, BMI2
-TEXT ·softmaxNarrowAVX512(SB), NOSPLIT, $0-56
+TEXT ·softmaxNarrowAVX512(SB), NOSPLIT, $0-112
 	MOVQ  dst_base+0(FP), AX
 	MOVQ  src_base+24(FP), CX
 	MOVQ  cols+48(FP), DX
-	MOVQ  src_len+32(FP), BX
-	LEAQ  (CX)(BX*4), BX
-	MOVQ  DX, SI
-	SHLQ  $0x02, SI
-	MOVL  $0xffffffff, DI
-	BZHIL DX, DI, DX
+	MOVQ  m_base+64(FP), BX
+	MOVQ  z_base+88(FP), SI
+	MOVQ  src_len+32(FP), DI
+	LEAQ  (CX)(DI*4), DI
+	MOVQ  DX, R8
+	SHLQ  $0x02, R8
+	MOVL  $0xffffffff, R9
+	BZHIL DX, R9, DX
 	KMOVW DX, K1
 
 row_2:
@@ -5094,63 +5110,63 @@ row_2:
 	VMOVUPS.Z        (DX), K1, Z0
 	VBROADCASTSS     negInf<>+0(SB), Z1
 	VBLENDMPS        Z0, Z1, K1, Z0
-	ADDQ             SI, DX
+	ADDQ             R8, DX
 	VMOVUPS.Z        (DX), K1, Z1
 	VBROADCASTSS     negInf<>+0(SB), Z2
 	VBLENDMPS        Z1, Z2, K1, Z1
-	ADDQ             SI, DX
+	ADDQ             R8, DX
 	VMOVUPS.Z        (DX), K1, Z2
 	VBROADCASTSS     negInf<>+0(SB), Z3
 	VBLENDMPS        Z2, Z3, K1, Z2
-	ADDQ             SI, DX
+	ADDQ             R8, DX
 	VMOVUPS.Z        (DX), K1, Z3
 	VBROADCASTSS     negInf<>+0(SB), Z4
 	VBLENDMPS        Z3, Z4, K1, Z3
-	ADDQ             SI, DX
+	ADDQ             R8, DX
 	VMOVUPS.Z        (DX), K1, Z4
 	VBROADCASTSS     negInf<>+0(SB), Z5
 	VBLENDMPS        Z4, Z5, K1, Z4
-	ADDQ             SI, DX
+	ADDQ             R8, DX
 	VMOVUPS.Z        (DX), K1, Z5
 	VBROADCASTSS     negInf<>+0(SB), Z6
 	VBLENDMPS        Z5, Z6, K1, Z5
-	ADDQ             SI, DX
+	ADDQ             R8, DX
 	VMOVUPS.Z        (DX), K1, Z6
 	VBROADCASTSS     negInf<>+0(SB), Z7
 	VBLENDMPS        Z6, Z7, K1, Z6
-	ADDQ             SI, DX
+	ADDQ             R8, DX
 	VMOVUPS.Z        (DX), K1, Z7
 	VBROADCASTSS     negInf<>+0(SB), Z8
 	VBLENDMPS        Z7, Z8, K1, Z7
-	ADDQ             SI, DX
+	ADDQ             R8, DX
 	VMOVUPS.Z        (DX), K1, Z8
 	VBROADCASTSS     negInf<>+0(SB), Z9
 	VBLENDMPS        Z8, Z9, K1, Z8
-	ADDQ             SI, DX
+	ADDQ             R8, DX
 	VMOVUPS.Z        (DX), K1, Z9
 	VBROADCASTSS     negInf<>+0(SB), Z10
 	VBLENDMPS        Z9, Z10, K1, Z9
-	ADDQ             SI, DX
+	ADDQ             R8, DX
 	VMOVUPS.Z        (DX), K1, Z10
 	VBROADCASTSS     negInf<>+0(SB), Z11
 	VBLENDMPS        Z10, Z11, K1, Z10
-	ADDQ             SI, DX
+	ADDQ             R8, DX
 	VMOVUPS.Z        (DX), K1, Z11
 	VBROADCASTSS     negInf<>+0(SB), Z12
 	VBLENDMPS        Z11, Z12, K1, Z11
-	ADDQ             SI, DX
+	ADDQ             R8, DX
 	VMOVUPS.Z        (DX), K1, Z12
 	VBROADCASTSS     negInf<>+0(SB), Z13
 	VBLENDMPS        Z12, Z13, K1, Z12
-	ADDQ             SI, DX
+	ADDQ             R8, DX
 	VMOVUPS.Z        (DX), K1, Z13
 	VBROADCASTSS     negInf<>+0(SB), Z14
 	VBLENDMPS        Z13, Z14, K1, Z13
-	ADDQ             SI, DX
+	ADDQ             R8, DX
 	VMOVUPS.Z        (DX), K1, Z14
 	VBROADCASTSS     negInf<>+0(SB), Z15
 	VBLENDMPS        Z14, Z15, K1, Z14
-	ADDQ             SI, DX
+	ADDQ             R8, DX
 	VMOVUPS.Z        (DX), K1, Z15
 	VBROADCASTSS     negInf<>+0(SB), Z16
 	VBLENDMPS        Z15, Z16, K1, Z15
@@ -5462,7 +5478,7 @@ row_2:
 	VSUBPS           Z8, Z0, Z0
 	VBROADCASTSS     expMagic<>+0(SB), Z5
 	VFMADD231PS.BCST expLog2e<>+0(SB), Z0, Z5
-	VPSLLD           $0x17, Z5, Z8
+	VPSLLD           $0x17, Z5, Z18
 	VSUBPS.BCST      expMagic<>+0(SB), Z5, Z5
 	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z0, K2
 	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z5, Z0
@@ -5472,25 +5488,29 @@ row_2:
 	VFMADD213PS.BCST expC3<>+0(SB), Z0, Z5
 	VFMADD213PS.BCST expC2<>+0(SB), Z0, Z5
 	VFMADD213PS.BCST expC1<>+0(SB), Z0, Z5
-	VMULPS           Z8, Z0, Z0
-	VFMADD213PS.Z    Z8, Z0, K2, Z5
+	VMULPS           Z18, Z0, Z0
+	VFMADD213PS.Z    Z18, Z0, K2, Z5
 	VADDPS           Z10, Z17, Z0
-	VADDPS           Z13, Z11, Z8
-	VADDPS           Z14, Z12, Z18
-	VADDPS           Z7, Z3, Z19
-	VADDPS           Z15, Z4, Z20
-	VADDPS           Z16, Z6, Z21
-	VADDPS           Z2, Z9, Z22
-	VADDPS           Z5, Z1, Z23
-	VADDPS           Z8, Z0, Z0
-	VADDPS           Z19, Z18, Z8
-	VADDPS           Z21, Z20, Z18
-	VADDPS           Z23, Z22, Z19
-	VADDPS           Z8, Z0, Z0
-	VADDPS           Z19, Z18, Z8
-	VADDPS           Z8, Z0, Z0
+	VADDPS           Z13, Z11, Z18
+	VADDPS           Z14, Z12, Z19
+	VADDPS           Z7, Z3, Z20
+	VADDPS           Z15, Z4, Z21
+	VADDPS           Z16, Z6, Z22
+	VADDPS           Z2, Z9, Z23
+	VADDPS           Z5, Z1, Z24
+	VADDPS           Z18, Z0, Z0
+	VADDPS           Z20, Z19, Z18
+	VADDPS           Z22, Z21, Z19
+	VADDPS           Z24, Z23, Z20
+	VADDPS           Z18, Z0, Z0
+	VADDPS           Z20, Z19, Z18
+	VADDPS           Z18, Z0, Z0
+	VMOVUPS          Z8, (BX)
+	VMOVUPS          Z0, (SI)
 	VBROADCASTSS     one<>+0(SB), Z8
-	VDIVPS           Z0, Z8, Z8
+	VBROADCASTSS     scale+56(FP), Z18
+	VMULPS           Z0, Z18, Z18
+	VDIVPS           Z18, Z8, Z8
 	VMULPS           Z8, Z17, Z17
 	VMULPS           Z8, Z10, Z10
 	VMULPS           Z8, Z11, Z11
@@ -5573,41 +5593,43 @@ row_2:
 	VSHUFF32X4       $0xdd, Z1, Z3, Z1
 	MOVQ             AX, DX
 	VMOVUPS          Z12, K1, (DX)
-	ADDQ             SI, DX
+	ADDQ             R8, DX
 	VMOVUPS          Z9, K1, (DX)
-	ADDQ             SI, DX
+	ADDQ             R8, DX
 	VMOVUPS          Z16, K1, (DX)
-	ADDQ             SI, DX
+	ADDQ             R8, DX
 	VMOVUPS          Z4, K1, (DX)
-	ADDQ             SI, DX
+	ADDQ             R8, DX
 	VMOVUPS          Z2, K1, (DX)
-	ADDQ             SI, DX
+	ADDQ             R8, DX
 	VMOVUPS          Z6, K1, (DX)
-	ADDQ             SI, DX
+	ADDQ             R8, DX
 	VMOVUPS          Z7, K1, (DX)
-	ADDQ             SI, DX
+	ADDQ             R8, DX
 	VMOVUPS          Z8, K1, (DX)
-	ADDQ             SI, DX
+	ADDQ             R8, DX
 	VMOVUPS          Z11, K1, (DX)
-	ADDQ             SI, DX
+	ADDQ             R8, DX
 	VMOVUPS          Z13, K1, (DX)
-	ADDQ             SI, DX
+	ADDQ             R8, DX
 	VMOVUPS          Z14, K1, (DX)
-	ADDQ             SI, DX
+	ADDQ             R8, DX
 	VMOVUPS          Z15, K1, (DX)
-	ADDQ             SI, DX
+	ADDQ             R8, DX
 	VMOVUPS          Z5, K1, (DX)
-	ADDQ             SI, DX
+	ADDQ             R8, DX
 	VMOVUPS          Z0, K1, (DX)
-	ADDQ             SI, DX
+	ADDQ             R8, DX
 	VMOVUPS          Z10, K1, (DX)
-	ADDQ             SI, DX
+	ADDQ             R8, DX
 	VMOVUPS          Z1, K1, (DX)
-	MOVQ             SI, DX
+	MOVQ             R8, DX
 	SHLQ             $0x04, DX
 	ADDQ             DX, CX
 	ADDQ             DX, AX
-	CMPQ             CX, BX
+	ADDQ             $0x40, BX
+	ADDQ             $0x40, SI
+	CMPQ             CX, DI
 	JB               row_2
 	VZEROUPPER
 	RET

@@ -22,9 +22,12 @@ var one = constant{"one", 1}
 // src. Per element: the same e^(x − max) as the twin; the sum adds the
 // same terms in another order, and 1/Z is rounded once from float32.
 func softmaxNarrow(is *isa) {
-	is.text("softmaxNarrow", "func(dst, src []float32, cols int)", "expRowsGeneric and scaleRowsGeneric",
-		"0 < cols ≤ narrowBlocks·lanes; the rows, len(src)/cols, come in whole groups of lanes.")
+	is.text("softmaxNarrow", "func(dst, src []float32, cols int, scale float32, m, z []float32)",
+		"expRowsGeneric and scaleRowsGeneric",
+		"0 < cols ≤ narrowBlocks·lanes; the rows, len(src)/cols, come in whole groups of lanes.",
+		"dst_i = e^(x_i − m_r)/(Z_r·scale); m and z receive each row's max and Z.")
 	dst, src, cols := load(Param("dst").Base()), load(Param("src").Base()), load(Param("cols"))
+	mp, zp := load(Param("m").Base()), load(Param("z").Base())
 	end := endOf(src, Param("src").Len())
 	cols4 := GP64()
 	MOVQ(cols, cols4)
@@ -41,6 +44,17 @@ func softmaxNarrow(is *isa) {
 			f(r, Mem{Base: p})
 		}
 	}
+	// finish stores the group's maxima mx and sums z, and returns the
+	// factor of its rows, 1/(Z·scale).
+	finish := func(mx, z VecVirtual) VecVirtual {
+		VMOVUPS(mx, Mem{Base: mp})
+		VMOVUPS(z, Mem{Base: zp})
+		inv, zs := is.splat(one), is.vec()
+		VBROADCASTSS(paramMem("scale"), zs)
+		VMULPS(z, zs, zs)
+		VDIVPS(zs, inv, inv)
+		return inv
+	}
 	// next moves src and dst on to the next group, lanes rows on.
 	next := func() {
 		step := GP64()
@@ -48,13 +62,15 @@ func softmaxNarrow(is *isa) {
 		SHLQ(U8(log2(is.lanes)), step)
 		ADDQ(step, src)
 		ADDQ(step, dst)
+		ADDQ(U8(is.bytes()), mp)
+		ADDQ(U8(is.bytes()), zp)
 	}
 	done := label("done")
 	if is.narrowBlocks > 1 {
 		one := label("block1")
 		CMPQ(cols, U8(is.lanes))
 		JBE(one)
-		softmaxNarrow2(is, k, src, dst, end, cols, rowsAt, next)
+		softmaxNarrow2(is, k, src, dst, end, cols, rowsAt, finish, next)
 		JMP(done)
 		Label(string(one))
 	}
@@ -78,9 +94,7 @@ func softmaxNarrow(is *isa) {
 			VSUBPS(mx, v, v)
 			e[j] = k.exp(is, v)
 		}
-		z := is.sumTree(e)
-		inv := is.splat(one)
-		VDIVPS(z, inv, inv) // 1/Z
+		inv := finish(mx, is.sumTree(e))
 		for _, v := range e {
 			VMULPS(inv, v, v)
 		}
@@ -96,7 +110,8 @@ func softmaxNarrow(is *isa) {
 // blocks of lanes columns, the second masked to the cols − lanes that are
 // left. Their 2·lanes columns do not fit in AVX2's 16 registers with exp's,
 // so they wait in a table on the stack between the steps.
-func softmaxNarrow2(is *isa, k *expK, src, dst, end, cols GPVirtual, rowsAt func(GPVirtual, func(int, Mem)), next func()) {
+func softmaxNarrow2(is *isa, k *expK, src, dst, end, cols GPVirtual, rowsAt func(GPVirtual, func(int, Mem)),
+	finish func(mx, z VecVirtual) VecVirtual, next func()) {
 	table := AllocLocal(2 * is.lanes * is.bytes())
 	col := func(j int) Mem { return table.Offset(j * is.bytes()) }
 	left := GP64()
@@ -138,8 +153,7 @@ func softmaxNarrow2(is *isa, k *expK, src, dst, end, cols GPVirtual, rowsAt func
 			VMOVUPS(e, col(j))
 		}
 		VADDPS(acc[1], acc[0], acc[0])
-		inv := is.splat(one)
-		VDIVPS(acc[0], inv, inv) // 1/Z
+		inv := finish(mx, acc[0])
 		// Scaled, transposed back, stored block by block.
 		for b := range 2 {
 			e := is.vecs(is.lanes)
