@@ -1606,91 +1606,317 @@ TEXT ·gerBatchNEON(SB), NOSPLIT, $0-104
 	ADD R7<<2, R2, R7
 	FMOVS alpha+32(FP), F0
 	VDUP V0.S[0], V0.S4
-row_1:
+	CMP $4, R4
+	BLT rows1_1
+rows_3:
 	MOVD n+96(FP), R10
 	MOVD R0, R8
 	MOVD R5, R9
 	SUBS $16, R10, R10
-	BLT ones_2
-tiles_5:
+	BLT ones_4
+tiles_7:
 	MOVD R8, R11
-	MOVD R2, R12
-	MOVD R9, R13
-	VLD1.P 64(R8), [V1.S4, V2.S4, V3.S4, V4.S4]
-	// hot loop, multiply-add: 9 instructions per 16 multiply-adds
-samples_6:
-	VLD1R.P (R12)(R3), [V5.S4]
+	MOVD R11, R12
+	VLD1.P 64(R12), [V1.S4, V2.S4, V3.S4, V4.S4]
+	ADD R1, R11, R11
+	MOVD R11, R12
+	VLD1.P 64(R12), [V5.S4, V6.S4, V7.S4, V8.S4]
+	ADD R1, R11, R11
+	MOVD R11, R12
+	VLD1.P 64(R12), [V9.S4, V10.S4, V11.S4, V12.S4]
+	ADD R1, R11, R11
+	MOVD R11, R12
+	VLD1.P 64(R12), [V13.S4, V14.S4, V15.S4, V16.S4]
+	MOVD R2, R11
+	MOVD R9, R12
+	// hot loop, 4×4 vectors multiply-add: 21 instructions per 64 multiply-adds
+samples_8:
+	VLD1.P (R11)(R3), [V17.S4]
+	WORD $0x6e20de31 // fmul v17.4s, v17.4s, v0.4s
+	VLD1.P (R12)(R6), [V18.S4, V19.S4, V20.S4, V21.S4]
+	WORD $0x4f911241 // fmla v1.4s, v18.4s, v17.s[0]
+	WORD $0x4f911262 // fmla v2.4s, v19.4s, v17.s[0]
+	WORD $0x4f911283 // fmla v3.4s, v20.4s, v17.s[0]
+	WORD $0x4f9112a4 // fmla v4.4s, v21.4s, v17.s[0]
+	WORD $0x4fb11245 // fmla v5.4s, v18.4s, v17.s[1]
+	WORD $0x4fb11266 // fmla v6.4s, v19.4s, v17.s[1]
+	WORD $0x4fb11287 // fmla v7.4s, v20.4s, v17.s[1]
+	WORD $0x4fb112a8 // fmla v8.4s, v21.4s, v17.s[1]
+	WORD $0x4f911a49 // fmla v9.4s, v18.4s, v17.s[2]
+	WORD $0x4f911a6a // fmla v10.4s, v19.4s, v17.s[2]
+	WORD $0x4f911a8b // fmla v11.4s, v20.4s, v17.s[2]
+	WORD $0x4f911aac // fmla v12.4s, v21.4s, v17.s[2]
+	WORD $0x4fb11a4d // fmla v13.4s, v18.4s, v17.s[3]
+	WORD $0x4fb11a6e // fmla v14.4s, v19.4s, v17.s[3]
+	WORD $0x4fb11a8f // fmla v15.4s, v20.4s, v17.s[3]
+	WORD $0x4fb11ab0 // fmla v16.4s, v21.4s, v17.s[3]
+	CMP R7, R11
+	BLO samples_8
+	MOVD R8, R13
+	MOVD R13, R14
+	VST1.P [V1.S4, V2.S4, V3.S4, V4.S4], 64(R14)
+	ADD R1, R13, R13
+	MOVD R13, R14
+	VST1.P [V5.S4, V6.S4, V7.S4, V8.S4], 64(R14)
+	ADD R1, R13, R13
+	MOVD R13, R14
+	VST1.P [V9.S4, V10.S4, V11.S4, V12.S4], 64(R14)
+	ADD R1, R13, R13
+	MOVD R13, R14
+	VST1.P [V13.S4, V14.S4, V15.S4, V16.S4], 64(R14)
+	ADD $64, R8, R8
+	ADD $64, R9, R9
+	SUBS $16, R10, R10
+	BGE tiles_7
+ones_4:
+	ADDS $12, R10, R10
+	BLT part_5
+tiles1_9:
+	MOVD R8, R11
+	MOVD R11, R12
+	VLD1.P 16(R12), [V1.S4]
+	ADD R1, R11, R11
+	MOVD R11, R12
+	VLD1.P 16(R12), [V2.S4]
+	ADD R1, R11, R11
+	MOVD R11, R12
+	VLD1.P 16(R12), [V3.S4]
+	ADD R1, R11, R11
+	MOVD R11, R12
+	VLD1.P 16(R12), [V4.S4]
+	MOVD R2, R11
+	MOVD R9, R12
+samples_10:
+	VLD1.P (R11)(R3), [V5.S4]
 	WORD $0x6e20dca5 // fmul v5.4s, v5.4s, v0.4s
-	VLD1.P (R13)(R6), [V6.S4, V7.S4, V8.S4, V9.S4]
+	VLD1.P (R12)(R6), [V6.S4]
+	WORD $0x4f8510c1 // fmla v1.4s, v6.4s, v5.s[0]
+	WORD $0x4fa510c2 // fmla v2.4s, v6.4s, v5.s[1]
+	WORD $0x4f8518c3 // fmla v3.4s, v6.4s, v5.s[2]
+	WORD $0x4fa518c4 // fmla v4.4s, v6.4s, v5.s[3]
+	CMP R7, R11
+	BLO samples_10
+	MOVD R8, R13
+	MOVD R13, R14
+	VST1.P [V1.S4], 16(R14)
+	ADD R1, R13, R13
+	MOVD R13, R14
+	VST1.P [V2.S4], 16(R14)
+	ADD R1, R13, R13
+	MOVD R13, R14
+	VST1.P [V3.S4], 16(R14)
+	ADD R1, R13, R13
+	MOVD R13, R14
+	VST1.P [V4.S4], 16(R14)
+	ADD $16, R8, R8
+	ADD $16, R9, R9
+	SUBS $4, R10, R10
+	BGE tiles1_9
+part_5:
+	ADDS $4, R10, R10
+	BEQ cols_6
+	MOVD R8, R11
+	MOVD R11, R12
+	VEOR V1.B16, V1.B16, V1.B16
+	VLD1.P 4(R12), V1.S[0]
+	CMP $2, R10
+	BLT lanes_11
+	VLD1.P 4(R12), V1.S[1]
+	BEQ lanes_11
+	VLD1.P 4(R12), V1.S[2]
+lanes_11:
+	ADD R1, R11, R11
+	MOVD R11, R12
+	VEOR V2.B16, V2.B16, V2.B16
+	VLD1.P 4(R12), V2.S[0]
+	CMP $2, R10
+	BLT lanes_12
+	VLD1.P 4(R12), V2.S[1]
+	BEQ lanes_12
+	VLD1.P 4(R12), V2.S[2]
+lanes_12:
+	ADD R1, R11, R11
+	MOVD R11, R12
+	VEOR V3.B16, V3.B16, V3.B16
+	VLD1.P 4(R12), V3.S[0]
+	CMP $2, R10
+	BLT lanes_13
+	VLD1.P 4(R12), V3.S[1]
+	BEQ lanes_13
+	VLD1.P 4(R12), V3.S[2]
+lanes_13:
+	ADD R1, R11, R11
+	MOVD R11, R12
+	VEOR V4.B16, V4.B16, V4.B16
+	VLD1.P 4(R12), V4.S[0]
+	CMP $2, R10
+	BLT lanes_14
+	VLD1.P 4(R12), V4.S[1]
+	BEQ lanes_14
+	VLD1.P 4(R12), V4.S[2]
+lanes_14:
+	MOVD R2, R11
+	MOVD R9, R12
+samples_15:
+	VLD1.P (R11)(R3), [V5.S4]
+	WORD $0x6e20dca5 // fmul v5.4s, v5.4s, v0.4s
+	MOVD R12, R13
+	VEOR V6.B16, V6.B16, V6.B16
+	VLD1.P 4(R13), V6.S[0]
+	CMP $2, R10
+	BLT lanes_16
+	VLD1.P 4(R13), V6.S[1]
+	BEQ lanes_16
+	VLD1.P 4(R13), V6.S[2]
+lanes_16:
+	ADD R6, R12, R12
+	WORD $0x4f8510c1 // fmla v1.4s, v6.4s, v5.s[0]
+	WORD $0x4fa510c2 // fmla v2.4s, v6.4s, v5.s[1]
+	WORD $0x4f8518c3 // fmla v3.4s, v6.4s, v5.s[2]
+	WORD $0x4fa518c4 // fmla v4.4s, v6.4s, v5.s[3]
+	CMP R7, R11
+	BLO samples_15
+	MOVD R8, R13
+	MOVD R13, R14
+	VST1.P V1.S[0], 4(R14)
+	CMP $2, R10
+	BLT lanes_17
+	VST1.P V1.S[1], 4(R14)
+	BEQ lanes_17
+	VST1.P V1.S[2], 4(R14)
+lanes_17:
+	ADD R1, R13, R13
+	MOVD R13, R14
+	VST1.P V2.S[0], 4(R14)
+	CMP $2, R10
+	BLT lanes_18
+	VST1.P V2.S[1], 4(R14)
+	BEQ lanes_18
+	VST1.P V2.S[2], 4(R14)
+lanes_18:
+	ADD R1, R13, R13
+	MOVD R13, R14
+	VST1.P V3.S[0], 4(R14)
+	CMP $2, R10
+	BLT lanes_19
+	VST1.P V3.S[1], 4(R14)
+	BEQ lanes_19
+	VST1.P V3.S[2], 4(R14)
+lanes_19:
+	ADD R1, R13, R13
+	MOVD R13, R14
+	VST1.P V4.S[0], 4(R14)
+	CMP $2, R10
+	BLT lanes_20
+	VST1.P V4.S[1], 4(R14)
+	BEQ lanes_20
+	VST1.P V4.S[2], 4(R14)
+lanes_20:
+cols_6:
+	ADD R1<<2, R0, R0
+	ADD $16, R2, R2
+	SUB $4, R4, R4
+	CMP $4, R4
+	BGE rows_3
+rows1_1:
+	CBZ R4, done_2
+row1_21:
+	MOVD n+96(FP), R10
+	MOVD R0, R8
+	MOVD R5, R9
+	SUBS $16, R10, R10
+	BLT ones_22
+tiles_25:
+	MOVD R8, R11
+	MOVD R11, R12
+	VLD1.P 64(R12), [V1.S4, V2.S4, V3.S4, V4.S4]
+	MOVD R2, R11
+	MOVD R9, R12
+	// hot loop, 1×4 vectors multiply-add: 9 instructions per 16 multiply-adds
+samples_26:
+	VLD1R.P (R11)(R3), [V5.S4]
+	WORD $0x6e20dca5 // fmul v5.4s, v5.4s, v0.4s
+	VLD1.P (R12)(R6), [V6.S4, V7.S4, V8.S4, V9.S4]
 	VFMLA V6.S4, V5.S4, V1.S4
 	VFMLA V7.S4, V5.S4, V2.S4
 	VFMLA V8.S4, V5.S4, V3.S4
 	VFMLA V9.S4, V5.S4, V4.S4
-	CMP R7, R12
-	BLO samples_6
-	VST1.P [V1.S4, V2.S4, V3.S4, V4.S4], 64(R11)
+	CMP R7, R11
+	BLO samples_26
+	MOVD R8, R13
+	MOVD R13, R14
+	VST1.P [V1.S4, V2.S4, V3.S4, V4.S4], 64(R14)
+	ADD $64, R8, R8
 	ADD $64, R9, R9
 	SUBS $16, R10, R10
-	BGE tiles_5
-ones_2:
+	BGE tiles_25
+ones_22:
 	ADDS $12, R10, R10
-	BLT part_3
-tiles1_7:
+	BLT part_23
+tiles1_27:
 	MOVD R8, R11
-	MOVD R2, R12
-	MOVD R9, R13
-	VLD1.P 16(R8), [V1.S4]
-samples_8:
-	VLD1R.P (R12)(R3), [V2.S4]
+	MOVD R11, R12
+	VLD1.P 16(R12), [V1.S4]
+	MOVD R2, R11
+	MOVD R9, R12
+samples_28:
+	VLD1R.P (R11)(R3), [V2.S4]
 	WORD $0x6e20dc42 // fmul v2.4s, v2.4s, v0.4s
-	VLD1.P (R13)(R6), [V3.S4]
+	VLD1.P (R12)(R6), [V3.S4]
 	VFMLA V3.S4, V2.S4, V1.S4
-	CMP R7, R12
-	BLO samples_8
-	VST1.P [V1.S4], 16(R11)
+	CMP R7, R11
+	BLO samples_28
+	MOVD R8, R13
+	MOVD R13, R14
+	VST1.P [V1.S4], 16(R14)
+	ADD $16, R8, R8
 	ADD $16, R9, R9
 	SUBS $4, R10, R10
-	BGE tiles1_7
-part_3:
+	BGE tiles1_27
+part_23:
 	ADDS $4, R10, R10
-	BEQ cols_4
+	BEQ cols_24
 	MOVD R8, R11
-	MOVD R2, R12
-	MOVD R9, R13
+	MOVD R11, R12
 	VEOR V1.B16, V1.B16, V1.B16
-	VLD1.P 4(R8), V1.S[0]
+	VLD1.P 4(R12), V1.S[0]
 	CMP $2, R10
-	BLT lanes_9
-	VLD1.P 4(R8), V1.S[1]
-	BEQ lanes_9
-	VLD1.P 4(R8), V1.S[2]
-lanes_9:
-samples_10:
-	VLD1R.P (R12)(R3), [V2.S4]
+	BLT lanes_29
+	VLD1.P 4(R12), V1.S[1]
+	BEQ lanes_29
+	VLD1.P 4(R12), V1.S[2]
+lanes_29:
+	MOVD R2, R11
+	MOVD R9, R12
+samples_30:
+	VLD1R.P (R11)(R3), [V2.S4]
 	WORD $0x6e20dc42 // fmul v2.4s, v2.4s, v0.4s
-	MOVD R13, R14
+	MOVD R12, R13
 	VEOR V3.B16, V3.B16, V3.B16
-	VLD1.P 4(R14), V3.S[0]
+	VLD1.P 4(R13), V3.S[0]
 	CMP $2, R10
-	BLT lanes_11
-	VLD1.P 4(R14), V3.S[1]
-	BEQ lanes_11
-	VLD1.P 4(R14), V3.S[2]
-lanes_11:
-	ADD R6, R13, R13
+	BLT lanes_31
+	VLD1.P 4(R13), V3.S[1]
+	BEQ lanes_31
+	VLD1.P 4(R13), V3.S[2]
+lanes_31:
+	ADD R6, R12, R12
 	VFMLA V3.S4, V2.S4, V1.S4
-	CMP R7, R12
-	BLO samples_10
-	VST1.P V1.S[0], 4(R11)
+	CMP R7, R11
+	BLO samples_30
+	MOVD R8, R13
+	MOVD R13, R14
+	VST1.P V1.S[0], 4(R14)
 	CMP $2, R10
-	BLT lanes_12
-	VST1.P V1.S[1], 4(R11)
-	BEQ lanes_12
-	VST1.P V1.S[2], 4(R11)
-lanes_12:
-cols_4:
+	BLT lanes_32
+	VST1.P V1.S[1], 4(R14)
+	BEQ lanes_32
+	VST1.P V1.S[2], 4(R14)
+lanes_32:
+cols_24:
 	ADD R1, R0, R0
 	ADD $4, R2, R2
 	SUBS $1, R4, R4
-	BNE row_1
+	BNE row1_21
+done_2:
 	RET
