@@ -2,5 +2,116 @@
 
 package kernels
 
+// The arm64 dispatch table: dispatch.go's methods with a case for NEON. The
+// routines named <primitive>NEON are generated into softmax_arm64.s (see
+// gen.go); each is the twin of <primitive>Generic. The calls are direct,
+// not through function values, so that escape analysis keeps the per-row
+// arrays of rows.go on the stack.
+
+// neonImpl needs nothing beyond the architecture: every arm64 CPU has
+// Advanced SIMD (ASIMD, NEON), and Go's arm64 port assumes it.
+var neonImpl = &Impl{name: "neon", isa: isaNEON}
+
 // simdImpls lists the arm64 SIMD implementations, fastest first.
-var simdImpls []*Impl
+var simdImpls = []*Impl{neonImpl}
+
+// expRows: per row r of src, m_r = max; dst_i = e^(x_i − m_r); z_r = Σ dst_i.
+func (k isa) expRows(dst, src []float32, cols int, m []float32, z []float64) {
+	switch k {
+	case isaNEON:
+		expRowsNEON(dst, src, cols, m, z)
+	default:
+		expRowsGeneric(dst, src, cols, m, z)
+	}
+}
+
+// expSumRows: per row, m_r = max; z_r = Σ e^(x_i − m_r).
+func (k isa) expSumRows(src []float32, cols int, m []float32, z []float64) {
+	switch k {
+	case isaNEON:
+		expSumRowsNEON(src, cols, m, z)
+	default:
+		expSumRowsGeneric(src, cols, m, z)
+	}
+}
+
+// scaleRows: x_ri ·= c_r.
+func (k isa) scaleRows(x []float32, cols int, c []float32) {
+	switch k {
+	case isaNEON:
+		scaleRowsNEON(x, cols, c)
+	default:
+		scaleRowsGeneric(x, cols, c)
+	}
+}
+
+// logSoftmaxRows: dst_i = (x_i − m_r) − logZ_r.
+func (k isa) logSoftmaxRows(dst, src []float32, cols int, m, logZ []float32) {
+	switch k {
+	case isaNEON:
+		logSoftmaxRowsNEON(dst, src, cols, m, logZ)
+	default:
+		logSoftmaxRowsGeneric(dst, src, cols, m, logZ)
+	}
+}
+
+// softTargetRows: per row, m_r = max; T_r = Σ t_i; D_r = Σ t_i·(x_i − m_r);
+// grad_i = e^(x_i − m_r); z_r = Σ grad_i.
+func (k isa) softTargetRows(grad, logits, targets []float32, cols int, m []float32, z, tsum, td []float64) {
+	switch k {
+	case isaNEON:
+		softTargetRowsNEON(grad, logits, targets, cols, m, z, tsum, td)
+	default:
+		softTargetRowsGeneric(grad, logits, targets, cols, m, z, tsum, td)
+	}
+}
+
+// softGradRows: grad_i = (e_i·c_r − t_i)·invRows.
+func (k isa) softGradRows(grad, targets []float32, cols int, c []float32, invRows float32) {
+	switch k {
+	case isaNEON:
+		softGradRowsNEON(grad, targets, cols, c, invRows)
+	default:
+		softGradRowsGeneric(grad, targets, cols, c, invRows)
+	}
+}
+
+// softmaxBackward is the whole SoftmaxBackward kernel.
+func (k isa) softmaxBackward(dx, s, dy []float32, cols int) {
+	switch k {
+	case isaNEON:
+		softmaxBackwardNEON(dx, s, dy, cols)
+	default:
+		softmaxBackwardGeneric(dx, s, dy, cols)
+	}
+}
+
+// logSoftmaxBackward is the whole LogSoftmaxBackward kernel.
+func (k isa) logSoftmaxBackward(dx, logp, dy []float32, cols int) {
+	switch k {
+	case isaNEON:
+		logSoftmaxBackwardNEON(dx, logp, dy, cols)
+	default:
+		logSoftmaxBackwardGeneric(dx, logp, dy, cols)
+	}
+}
+
+// ger is the whole Ger kernel.
+func (k isa) ger(a []float32, lda int, alpha float32, x, y []float32) {
+	switch k {
+	case isaNEON:
+		gerNEON(a, lda, alpha, x, y)
+	default:
+		gerGeneric(a, lda, alpha, x, y)
+	}
+}
+
+// gerBatch is the whole GerBatch kernel.
+func (k isa) gerBatch(a []float32, lda int, alpha float32, x []float32, m int, y []float32, n int) {
+	switch k {
+	case isaNEON:
+		gerBatchNEON(a, lda, alpha, x, m, y, n)
+	default:
+		gerBatchGeneric(a, lda, alpha, x, m, y, n)
+	}
+}

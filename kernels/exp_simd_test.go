@@ -1,4 +1,4 @@
-//go:build amd64 && !purego
+//go:build (amd64 || arm64) && !purego
 
 package kernels
 
@@ -11,14 +11,12 @@ import (
 	"testing"
 )
 
-// simdExps lists the element-wise exp routine of each SIMD implementation
-// (the generated twin of expMinusMax), by implementation name.
-var simdExps = []struct {
+// simdExp is the element-wise exp routine of a SIMD implementation (the
+// generated twin of expMinusMax); simdExps (exp_simd_<arch>_test.go) lists
+// them by implementation name.
+type simdExp struct {
 	impl string
 	exp  func(dst, x []float32, m float32)
-}{
-	{"avx512", expMinusMaxAVX512},
-	{"avx2", expMinusMaxAVX2},
 }
 
 // forEachSIMDExp runs f for each SIMD exp this CPU can run.

@@ -1,5 +1,7 @@
-// Command asm_gen generates the SIMD kernels of package kernels
-// (softmax_amd64.s and the Go declarations in softmax_amd64.go) with avo.
+// Command asm_gen generates the SIMD kernels of package kernels:
+// softmax_amd64.s and the Go declarations in softmax_amd64.go with avo, and
+// softmax_arm64.s and softmax_arm64.go with the small arm64 emitter of
+// arm64.go (avo emits amd64 only).
 //
 // Each routine is the twin of a pure-Go routine in generic.go: the same
 // float32 operations in the same order per element, with FMA where the Go
@@ -21,6 +23,12 @@ import (
 )
 
 var isas = []*isa{avx2, avx512}
+
+// The arm64 output; avo's Generate parses these flags with its own.
+var (
+	outARM64   = flag.String("out-arm64", "", "write the arm64 assembly (NEON) to this file")
+	stubsARM64 = flag.String("stubs-arm64", "", "write the Go declarations of the arm64 routines to this file")
+)
 
 func main() {
 	ConstraintExpr("!purego")
@@ -47,6 +55,33 @@ func main() {
 		fmt.Fprintln(os.Stderr, "asm_gen:", err)
 		os.Exit(1)
 	}
+	if *outARM64 != "" {
+		if err := generateNEON(); err != nil {
+			fmt.Fprintln(os.Stderr, "asm_gen:", err)
+			os.Exit(1)
+		}
+	}
+}
+
+// generateNEON writes the same routines for arm64 with NEON (neon*.go).
+func generateNEON() error {
+	n := newNeon()
+	// The element-wise exp, for the tests.
+	n.expMinusMax()
+	// Softmax, log-softmax and cross-entropy (rows.go).
+	n.expRows()
+	n.expSumRows()
+	n.scaleRows()
+	n.logSoftmaxRows()
+	n.softTargetRows()
+	n.softGradRows()
+	// The backward passes.
+	n.softmaxBackward()
+	n.logSoftmaxBackward()
+	// The weight updates.
+	n.ger()
+	n.gerBatch()
+	return n.write(*outARM64, *stubsARM64, flag.Lookup("pkg").Value.String())
 }
 
 // checkRegisters reads the generated assembly back and fails if a routine
