@@ -15,6 +15,25 @@ var neonImpl = &Impl{name: "neon", isa: isaNEON}
 // simdImpls lists the arm64 SIMD implementations, fastest first.
 var simdImpls = []*Impl{neonImpl}
 
+// narrowRows: NEON has no softmaxNarrow yet; short rows take the row
+// primitives, one row at a time.
+func (k isa) narrowRows(cols int) int { return 0 }
+
+// softmaxNarrow is never called where narrowRows is 0.
+func (k isa) softmaxNarrow(dst, src []float32, cols int, scale float32, m, z []float32) {
+	panic("kernels: no softmaxNarrow")
+}
+
+// expMinusMax: dst_i = e^(x_i − m), for x_i − m ≤ 0.
+func (k isa) expMinusMax(dst, x []float32, m float32) {
+	switch k {
+	case isaNEON:
+		expMinusMaxNEON(dst, x, m)
+	default:
+		expMinusMax(dst, x, m)
+	}
+}
+
 // expRows: per row r of src, m_r = max; dst_i = e^(x_i − m_r); z_r = Σ dst_i.
 func (k isa) expRows(dst, src []float32, cols int, m []float32, z []float64) {
 	switch k {
