@@ -19,11 +19,11 @@ var avx512Impl = &Impl{name: "avx512", isa: isaAVX512,
 var avx2Impl = &Impl{name: "avx2", isa: isaAVX2, missing: cpuMissing(cpuid.AVX2, cpuid.FMA3)}
 
 // simdImpls lists the amd64 SIMD implementations, fastest first. Each gets
-// its CPU check from cpuMissing. avx512 comes after avx2 for now: it is
-// 1.3× faster on rows of 1000 and more, but 0.7–0.8× on 10-class rows, on
-// SoftmaxBackward 64×1000 and on Ger, so avx2 stays the default until
-// avx512 wins everywhere; SOFTGRAD_IMPL=avx512 or Lookup selects it.
-var simdImpls = []*Impl{avx2Impl, avx512Impl}
+// its CPU check from cpuMissing. avx512 is the default where the CPU has
+// it: where its 16-wide routines measured slower than AVX2's (Ger; GerBatch
+// and LogSoftmaxBackward on rows of up to 16) it runs AVX2's, below, so it
+// is at least as fast as avx2 on every kernel and shape of bench/.
+var simdImpls = []*Impl{avx512Impl, avx2Impl}
 
 // expRows: per row r of src, m_r = max; dst_i = e^(x_i − m_r); z_r = Σ dst_i.
 func (k isa) expRows(dst, src []float32, cols int, m []float32, z []float64) {
@@ -152,6 +152,12 @@ func (k isa) softmaxBackward(dx, s, dy []float32, cols int) {
 func (k isa) logSoftmaxBackward(dx, logp, dy []float32, cols int) {
 	switch k {
 	case isaAVX512:
+		if cols <= 16 {
+			// One vector per row either way, and AVX2's measured 1.1 to
+			// 1.3× faster on 10-class rows.
+			logSoftmaxBackwardAVX2(dx, logp, dy, cols)
+			return
+		}
 		logSoftmaxBackwardAVX512(dx, logp, dy, cols)
 	case isaAVX2:
 		logSoftmaxBackwardAVX2(dx, logp, dy, cols)
@@ -163,9 +169,11 @@ func (k isa) logSoftmaxBackward(dx, logp, dy []float32, cols int) {
 // ger is the whole Ger kernel.
 func (k isa) ger(a []float32, lda int, alpha float32, x, y []float32) {
 	switch k {
-	case isaAVX512:
-		gerAVX512(a, lda, alpha, x, y)
-	case isaAVX2:
+	case isaAVX512, isaAVX2:
+		// AVX2's routine for both: with 64-byte vectors Ger measured 1.5
+		// to 2× slower on rows of 10, 100 and 1000 (the overlapping last
+		// vector of each row, and twice the cache-line splits of
+		// unaligned accesses) and no faster at 1024 and 4096.
 		gerAVX2(a, lda, alpha, x, y)
 	default:
 		gerGeneric(a, lda, alpha, x, y)

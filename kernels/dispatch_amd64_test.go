@@ -23,7 +23,8 @@ func TestSIMDSelected(t *testing.T) {
 		needed = append(needed, "avx2")
 	}
 	if cpuid.CPU.Supports(cpuid.AVX512F, cpuid.AVX512BW, cpuid.AVX512DQ, cpuid.AVX512VL, cpuid.BMI2) {
-		needed = append(needed, "avx512") // available, not yet the default: see simdImpls
+		want = "avx512"
+		needed = append(needed, "avx512")
 	}
 	avail := Available()
 	for _, name := range needed {

@@ -150,12 +150,6 @@ func softmaxBackwardAVX512(dx []float32, s []float32, dy []float32, cols int)
 //go:noescape
 func logSoftmaxBackwardAVX512(dx []float32, logp []float32, dy []float32, cols int)
 
-// gerAVX512 is gerGeneric with AVX512 (see generic.go).
-// a holds len(x) rows of stride lda, the last one len(y) long.
-//
-//go:noescape
-func gerAVX512(a []float32, lda int, alpha float32, x []float32, y []float32)
-
 // gerBatchAVX512 is gerBatchGeneric with AVX512 (see generic.go).
 // k = len(x)/m = len(y)/n ≥ 1; a holds m rows of stride lda, the last one n long.
 //
