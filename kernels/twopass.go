@@ -29,8 +29,14 @@ import "math"
 // the special values behave exactly as on the three-pass path.
 
 // twoPassCols is the row length above which Softmax and LogSoftmax take the
-// two-pass path: where a row (and its output) outgrow L2. Measured on
-// 64 rows of 2¹⁴ … 2²⁰ elements (see the README's two-pass section).
+// two-pass path. The two-pass path computes every exp twice: while rows fit
+// in L2 it is slower (by 4–18% on 64 MB batches of rows of 2¹³ … 2¹⁶
+// elements, Ice Lake server), and from rows of 2¹⁷ (512 KB, with the output
+// past this machine's 1.25 MB L2) on it is as fast or up to 2.5% faster
+// (medians of 5 interleaved runs, thread CPU time; see the README's
+// two-pass section). It reads 2 rows' worth where three passes read 3: the
+// margin grows where a core's share of memory bandwidth is smaller than on
+// this 2-core machine.
 const twoPassCols = 1 << 17
 
 // statsBlock is the block of rowStats: 8 KB, read a second time from L1.
