@@ -45,14 +45,14 @@ type Batch struct {
 	X      []float32
 	Labels []int32 // a finite logit's index, or kernels.IgnoreLabel (always for a row of only −Inf)
 
-	once     sync.Once
-	softmax  []float64 // reference softmax
-	smBound  []float64 // its relative bound (reference.SoftmaxBound)
-	grad     []float64 // reference cross-entropy gradient
-	loss     float64   // and loss
-	gBound   []float64 // their absolute bounds (reference.CrossEntropyGradBound)
-	lBound   float64
-	counted  int // rows with a label
+	once    sync.Once
+	softmax []float64 // reference softmax
+	smBound []float64 // its relative bound (reference.SoftmaxBound)
+	grad    []float64 // reference cross-entropy gradient
+	loss    float64   // and loss
+	gBound  []float64 // their absolute bounds (reference.CrossEntropyGradBound)
+	lBound  float64
+	counted int // rows with a label
 }
 
 // ref computes the batch's reference results and bounds.
