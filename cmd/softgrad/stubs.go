@@ -2,6 +2,5 @@ package main
 
 import "io"
 
-func runBench(args []string, stdout, stderr io.Writer) error { return nil }
 func runCheck(args []string, stdout, stderr io.Writer) error { return nil }
 func runTrain(args []string, stdout, stderr io.Writer) error { return nil }
