@@ -140,6 +140,34 @@ func loadCSV(file string, classes int) (*dataset, error) {
 	return d, nil
 }
 
+// writeCSV writes d in the format loadCSV reads: a header line, then one
+// sample per line, the label first.
+func writeCSV(file string, d *dataset) error {
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(f)
+	w.WriteString("label")
+	for j := range d.features {
+		fmt.Fprintf(w, ",x%d", j+1)
+	}
+	w.WriteString("\n")
+	for i, l := range d.labels {
+		w.WriteString(strconv.Itoa(int(l)))
+		for _, v := range d.x[i*d.features : (i+1)*d.features] {
+			w.WriteByte(',')
+			w.WriteString(strconv.FormatFloat(float64(v), 'g', -1, 32))
+		}
+		w.WriteString("\n")
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
 // isHeader reports whether a CSV record is a header: no field is a number.
 func isHeader(rec []string) bool {
 	for _, s := range rec {
