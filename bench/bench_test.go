@@ -52,7 +52,7 @@ func TestCases(t *testing.T) {
 		if c.Rows <= 0 || c.Cols <= 0 || (c.Kernel == "GerBatch") != (c.K > 0) {
 			t.Errorf("%s: Rows %d, Cols %d, K %d", name, c.Rows, c.Cols, c.K)
 		}
-		if c.Large {
+		if c.Large || testing.Short() && c.Elems >= 1<<24 { // -short: not the 0.1 s ops (slow under emulation)
 			continue
 		}
 		op := c.Setup()

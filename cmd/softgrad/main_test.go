@@ -61,18 +61,24 @@ func testAccuracies(t *testing.T, stdout string) []float64 {
 }
 
 // TestTrainEmbedded: the README's claim, about 83% test accuracy on the
-// embedded task in 10 epochs (at least 80%), and deterministic.
+// embedded task in 10 epochs (at least 80%), deterministic, and the same
+// with two workers. With -short (under emulation in CI) it trains 3
+// epochs, to at least 77% (79.3% here).
 func TestTrainEmbedded(t *testing.T) {
-	status, out, errOut := runCLI(t, "train")
+	epochs, want := defaultEpochs, 80.0
+	if testing.Short() {
+		epochs, want = 3, 77
+	}
+	status, out, errOut := runCLI(t, "train", "-epochs", strconv.Itoa(epochs))
 	if status != 0 {
 		t.Fatalf("status %d\n%s%s", status, out, errOut)
 	}
 	accs := testAccuracies(t, out)
-	if len(accs) != defaultEpochs {
-		t.Fatalf("%d epoch lines, want %d:\n%s", len(accs), defaultEpochs, out)
+	if len(accs) != epochs {
+		t.Fatalf("%d epoch lines, want %d:\n%s", len(accs), epochs, out)
 	}
-	if last := accs[len(accs)-1]; last < 80 || last > 87.6 || accs[0] > last {
-		t.Errorf("test accuracy %v, want it to rise to at least 80%% (and not beyond the best possible, 87.6%%):\n%s", accs, out)
+	if last := accs[len(accs)-1]; last < want || last > 87.6 || accs[0] > last {
+		t.Errorf("test accuracy %v, want it to rise to at least %v%% (and not beyond the best possible, 87.6%%):\n%s", accs, want, out)
 	}
 	if !strings.Contains(out, "the best possible accuracy is 87.6%") || !strings.Contains(out, "20000 to train, 5000 held out") {
 		t.Errorf("the data lines:\n%s", out)
@@ -80,11 +86,11 @@ func TestTrainEmbedded(t *testing.T) {
 	if errOut != "" {
 		t.Errorf("stderr (not a terminal: no progress bar): %q", errOut)
 	}
-	// Deterministic from -seed, and the same with two workers up to rounding.
-	_, out2, _ := runCLI(t, "train", "-epochs", "3", "-workers", "2")
+	// Two workers give the same accuracies, up to rounding.
+	_, out2, _ := runCLI(t, "train", "-epochs", "2", "-workers", "2")
 	accs2 := testAccuracies(t, out2)
-	if len(accs2) != 3 || accs2[2] < accs[2]-0.5 || accs2[2] > accs[2]+0.5 {
-		t.Errorf("-workers 2: test accuracies %v, one worker %v", accs2, accs[:3])
+	if len(accs2) != 2 || accs2[1] < accs[1]-0.5 || accs2[1] > accs[1]+0.5 {
+		t.Errorf("-workers 2: test accuracies %v, one worker %v", accs2, accs[:2])
 	}
 }
 
@@ -131,8 +137,9 @@ func writeBlobsCSV(t *testing.T, path string, n int) {
 	}
 }
 
-// TestTrainCSV: a CSV fixture loads and trains to 95%; the embedded task
-// exported as CSV trains to 86% (standardized, it converges faster).
+// TestTrainCSV: a CSV fixture loads and trains to 95%; 10000 samples of
+// the embedded task exported as CSV train to 85% in 3 epochs (standardized,
+// the task converges much faster).
 func TestTrainCSV(t *testing.T) {
 	dir := t.TempDir()
 	blobs := filepath.Join(dir, "blobs.csv")
@@ -149,14 +156,14 @@ func TestTrainCSV(t *testing.T) {
 	}
 
 	task := filepath.Join(dir, "task.csv")
-	if status, out, errOut := runCLI(t, "train", "-export", task); status != 0 {
+	if status, out, errOut := runCLI(t, "train", "-export", task, "-samples", "10000"); status != 0 {
 		t.Fatalf("-export: status %d\n%s%s", status, out, errOut)
 	}
 	status, out, errOut = runCLI(t, "train", "-csv", task, "-epochs", "3")
 	if status != 0 {
 		t.Fatalf("status %d\n%s%s", status, out, errOut)
 	}
-	if accs := testAccuracies(t, out); len(accs) != 3 || accs[2] < 86 {
+	if accs := testAccuracies(t, out); len(accs) != 3 || accs[2] < 85 {
 		t.Errorf("exported task: test accuracies %v\n%s", accs, out)
 	}
 }
@@ -329,7 +336,9 @@ func TestInfo(t *testing.T) {
 	}
 
 	status, out, _ = runCLI(t, "-impl", "generic", "-benchtime", "1ms")
-	if status != 0 || !strings.Contains(out, "selected   generic (chosen by -impl generic)") || strings.Contains(out, " avx2 ") {
+	_, table, _ := strings.Cut(out, "speed on one thread")
+	if status != 0 || !strings.Contains(out, "selected   generic (chosen by -impl generic)") ||
+		strings.Contains(table, "avx") || !strings.Contains(table, "generic*") {
 		t.Errorf("-impl generic: status %d\n%s", status, out)
 	}
 }

@@ -2,6 +2,7 @@ package accuracy
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -78,6 +79,11 @@ func TestExpDetects(t *testing.T) {
 // the reference, and against generic.
 func TestRows(t *testing.T) {
 	groups := Groups(1)
+	if testing.Short() { // under emulation in CI: leave out the 262144-long row
+		for i := range groups {
+			groups[i].Batches = slices.DeleteFunc(groups[i].Batches, func(b *Batch) bool { return len(b.X) > 100_000 })
+		}
+	}
 	names := map[string]bool{}
 	for _, g := range groups {
 		names[g.Name] = true
@@ -158,6 +164,7 @@ func (o offImpl) CrossEntropyGrad(grad, logits []float32, labels []int32, cols i
 
 func TestRowsDetects(t *testing.T) {
 	g := Groups(1)[0]
+	g.Batches = g.Batches[:3] // rows of 10 to 1000: every element fails, and each failure is formatted
 	gen := generic(t)
 	for _, c := range []struct {
 		im   offImpl
