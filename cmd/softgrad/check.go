@@ -14,7 +14,7 @@ import (
 // returns errCheckFailed when a bound is missed.
 func runCheck(args []string, stdout, stderr io.Writer) error {
 	fs, implName := newFlags("check", "softgrad check [-impl NAME] [-full | -stride N] [-seed N]", stderr)
-	full := fs.Bool("full", false, "measure exp on every float32 of its domain (1.1e9 arguments, about a minute per implementation on 2 cores); the same as -stride 1")
+	full := fs.Bool("full", false, "measure exp on every float32 of its domain (1.1e9 arguments, under a minute per implementation on 2 cores); the same as -stride 1")
 	strideFlag := fs.Uint("stride", accuracy.ExpSampleStride, "measure exp on every `N`th float32 of its domain")
 	seed := fs.Uint64("seed", 1, "the seed of the random rows")
 	if err := parse(fs, args); err != nil {

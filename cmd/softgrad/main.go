@@ -5,8 +5,9 @@
 //
 //	softgrad [-impl NAME] [-benchtime D]
 //	softgrad bench [-impl NAME] [-kernel REGEXP] [-lens LIST] [-batches LIST] [-benchtime D] [-svg FILE] [-json]
-//	softgrad check [-impl NAME] [-full] [-seed N]
+//	softgrad check [-impl NAME] [-full | -stride N] [-seed N]
 //	softgrad train [-impl NAME] [-csv FILE | -idx IMAGES,LABELS] [-epochs N] [-batch N] [-lr X] [-workers N] [-seed N] ...
+//	softgrad help
 //
 // With no command, softgrad prints the CPU (its model and the features the
 // implementations use), the implementations this CPU runs and the one
@@ -23,9 +24,10 @@
 // -svg FILE draws ns per element against row length, one panel per kernel,
 // one line per implementation and batch size.
 //
-// The check command measures each implementation's accuracy: exp's largest
-// error in ULP against the correctly rounded e^x (every 97th float32 of its
-// domain, or with -full every one, about a minute per implementation),
+// The check command measures each implementation's accuracy (see
+// internal/accuracy): exp's largest error in ULP against the correctly
+// rounded e^x (every 97th float32 of its domain [−87.34, 0], -stride N
+// every Nth, or with -full every one, under a minute per implementation on 2 cores),
 // softmax and cross-entropy errors against a float64 reference on random
 // and adversarial rows (large spreads, −Inf masks, ties, exp's cutoff), and
 // how closely each SIMD implementation agrees with generic. It exits with
@@ -40,9 +42,13 @@
 // accuracy in 10 epochs (the best possible is about 87%). -csv FILE reads
 // one sample per line, the class in the first field and the features after
 // it, with an optional header; -idx IMAGES,LABELS reads MNIST's IDX files
-// (gzip-compressed or not). -holdout sets the fraction held out for
-// testing. Each epoch prints the loss, training and test accuracy and
-// samples per second; -workers N splits each batch among N goroutines.
+// (gzip-compressed or not), with pixels scaled to [0, 1]; CSV features are
+// standardized with the training samples' statistics. -holdout sets the
+// fraction held out for testing (0.2), -classes the number of classes (by
+// default the largest label plus one). Each epoch prints the mean training
+// loss, training and test accuracy and samples per second, with a progress
+// bar on a terminal; -workers N splits each batch among N goroutines.
+// -export FILE writes the embedded task as a CSV file that -csv reads.
 //
 // Every command takes -impl NAME to use one implementation ("generic",
 // "avx2", "avx512", "neon") instead of the default; the environment

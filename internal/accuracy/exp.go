@@ -66,7 +66,7 @@ const expBatch = 4096
 // Exp measures im's exp on every stride-th float32 in [ExpMin, 0], from −0
 // downwards in magnitude, against float32(math.Exp(float64(x))), the
 // correctly rounded e^x (math.Exp's float64 result is far more accurate than
-// float32's rounding). Stride 1 is every one of the 1.1·10⁹ arguments (about
+// float32's rounding). Stride 1 is every one of the 1.1·10⁹ arguments (under
 // a minute per implementation on 2 cores). It also checks that arguments
 // below ExpMin give exactly +0. The work is split among GOMAXPROCS
 // goroutines; progress, if not nil, is called from them with the number of
