@@ -94,8 +94,8 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "data     %s\n", about)
 	fmt.Fprintf(stdout, "samples  %d of %d features in %d classes: %d to train, %d held out to test\n",
 		train.len()+test.len(), train.features, train.classes, train.len(), test.len())
-	fmt.Fprintf(stdout, "model    logits = x·W + b, W %d×%d; softmax cross-entropy; SGD, lr %g, batch %d, %d worker(s), impl %s\n",
-		train.features, train.classes, c.lr, c.batch, c.workers, sel.impl.Name())
+	fmt.Fprintf(stdout, "model    logits = x·Wᵀ + b, W %d×%d; softmax cross-entropy; SGD, lr %g, batch %d, %d worker(s), impl %s\n",
+		train.classes, train.features, c.lr, c.batch, c.workers, sel.impl.Name())
 
 	model := logreg.New(train.features, train.classes)
 	trainer := logreg.NewTrainer(model, sel.impl, float32(c.lr), c.workers)
@@ -129,6 +129,9 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 				return fmt.Errorf("train: %w", err) // the loaders check labels: not reached
 			}
 			lossSum += loss * float64(len(idx))
+			if b%64 == 63 { // the running mean loss, on the bar
+				bar.describe(fmt.Sprintf("epoch %d/%d  loss %.4f", epoch, c.epochs, lossSum/float64(b*c.batch+len(idx))))
+			}
 			bar.add(1)
 		}
 		bar.finish()

@@ -31,7 +31,7 @@ func blobs(seed uint64, n, f, c int) ([]float32, []int32) {
 }
 
 // TestStepMath checks one step against the update written out in float64:
-// W ← W − lr·Xᵀ·G, b ← b − lr·Σ G, with G = (softmax(XW + b) − onehot)/k.
+// W ← W − lr·Gᵀ·X, b ← b − lr·Σ G, with G = (softmax(X·Wᵀ + b) − onehot)/k.
 func TestStepMath(t *testing.T) {
 	const f, c, k, lr = 5, 3, 7, 0.3
 	x, labels := blobs(1, k, f, c)
@@ -62,7 +62,7 @@ func TestStepMath(t *testing.T) {
 				for j := range c {
 					z[j] = float64(b0[j])
 					for i := range f {
-						z[j] += float64(x[s*f+i]) * float64(w0[i*c+j])
+						z[j] += float64(x[s*f+i]) * float64(w0[j*f+i])
 					}
 					zmax = max(zmax, z[j])
 				}
@@ -77,7 +77,7 @@ func TestStepMath(t *testing.T) {
 						g -= 1.0 / k
 					}
 					for i := range f {
-						wantW[i*c+j] -= lr * float64(x[s*f+i]) * g
+						wantW[j*f+i] -= lr * float64(x[s*f+i]) * g
 					}
 					wantB[j] -= lr * g
 				}
