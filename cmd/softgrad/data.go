@@ -41,6 +41,8 @@ type dataError struct {
 	msg  string
 }
 
+// Error returns "FILE:LINE: message", "FILE: offset N: message" or
+// "FILE: message".
 func (e *dataError) Error() string {
 	switch {
 	case e.pos == "":

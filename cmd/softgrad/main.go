@@ -116,6 +116,7 @@ type usageError struct {
 	silent bool // the flag package has printed the message already
 }
 
+// Error returns the message.
 func (e *usageError) Error() string { return e.msg }
 
 func usageErrorf(format string, args ...any) error {
