@@ -268,10 +268,10 @@ func readIDX(file, what string, wantDims int) (*idxFile, error) {
 		if n == 0 {
 			return nil, off(4+4*int64(i), "dimension %d is 0: no %s", i+1, what)
 		}
-		size *= n
-		if size > 1<<40 {
-			return nil, off(4+4*int64(i), "dimensions too large")
+		if size > (1<<40)/n {
+			return nil, off(4+4*int64(i), "dimension %d is %d: more than 2⁴⁰ bytes of %s in all", i+1, n, what)
 		}
+		size *= n
 		f.dims = append(f.dims, int(n))
 	}
 	switch have := int64(len(raw)) - hdr; {

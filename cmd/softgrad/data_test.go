@@ -112,6 +112,8 @@ func TestBadIDX(t *testing.T) {
 			"x1: offset 656: 3 bytes past the 640 bytes of images the header (10×8×8) describes"},
 		{"zero-dim", write("z1", idxBytes([]int{0, 8, 8}, nil)), lab, nil,
 			"z1: offset 4: dimension 1 is 0: no images"},
+		{"huge-dims", write("h1", idxBytes([]int{1 << 31, 1 << 31, 1 << 31}, images[16:])), lab, nil,
+			"h1: offset 8: dimension 2 is 2147483648: more than 2⁴⁰ bytes of images in all"},
 		{"gzip-truncated", write("g1.gz", gzipBytes(t, images)[:40]), lab, nil,
 			"g1.gz: gzip: unexpected EOF"},
 		{"gzip-data", write("g2.gz", gzipBytes(t, images[:300])), lab, nil,
