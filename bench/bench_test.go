@@ -3,8 +3,10 @@ package bench
 import (
 	"flag"
 	"math"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/softgrad/softgrad/kernels"
 )
@@ -47,12 +49,17 @@ func TestCases(t *testing.T) {
 		if isGer := strings.HasPrefix(c.Kernel, "Ger"); isGer != (c.Flops > 0) {
 			t.Errorf("%s: Flops %d", name, c.Flops)
 		}
-		if c.Large {
+		if c.Rows <= 0 || c.Cols <= 0 || (c.Kernel == "GerBatch") != (c.K > 0) {
+			t.Errorf("%s: Rows %d, Cols %d, K %d", name, c.Rows, c.Cols, c.K)
+		}
+		if c.Large || testing.Short() && c.Elems >= 1<<24 { // -short: not the 0.1 s ops (slow under emulation)
 			continue
 		}
 		op := c.Setup()
 		op()
-		op()
+		if c.Elems < 1<<24 { // the large GerBatch ops take 0.1 s or more on generic
+			op()
+		}
 	}
 
 	kernelNames := []string{"Softmax", "LogSoftmax", "SoftmaxBackward", "LogSoftmaxBackward",
@@ -62,7 +69,14 @@ func TestCases(t *testing.T) {
 		"kernel=Softmax/impl=%s/shape=256x10",
 		"kernel=Softmax/impl=%s/shape=32x32000",
 		"kernel=Softmax/impl=%s/shape=64x1048576",
+		"kernel=Ger/impl=%s/shape=784x10",
+		"kernel=Ger/impl=%s/shape=1024x1024",
+		"kernel=GerBatch/impl=%s/shape=784x10xk32",
 		"kernel=GerBatch/impl=%s/shape=784x10xk128",
+		"kernel=GerBatch/impl=%s/shape=1024x1024xk16",
+		"kernel=GerBatch/impl=%s/shape=1024x1024xk32",
+		"kernel=GerBatch/impl=%s/shape=1024x1024xk128",
+		"kernel=GerBatch/impl=%s/shape=4096x1000xk64",
 	}
 	for _, im := range kernels.Available() {
 		for _, k := range kernelNames {
@@ -78,6 +92,11 @@ func TestCases(t *testing.T) {
 			if n := strings.Replace(w, "%s", im.Name(), 1); !seen[n] {
 				t.Errorf("no case %s", n)
 			}
+		}
+	}
+	for _, w := range want {
+		if n := strings.Replace(w, "%s", PeerGonum, 1); strings.Contains(n, "=Ger") && !seen[n] {
+			t.Errorf("no case %s", n)
 		}
 	}
 	for _, n := range []string{
@@ -116,6 +135,91 @@ func TestPeers(t *testing.T) {
 	}
 }
 
+// TestGonumPeers checks that the gonum peers compute the update of Ger and
+// GerBatch.
+func TestGonumPeers(t *testing.T) {
+	for _, s := range []gerShape{{33, 17, 0}, {33, 17, 5}, {70, 90, 40}} {
+		r := newRand()
+		a := uniform(r, s.m*s.n)
+		x, y := uniform(r, max(s.k, 1)*s.m), uniform(r, max(s.k, 1)*s.n)
+		want := slices.Clone(a)
+		const alpha = 0.5
+		if s.k == 0 {
+			kernels.Ger(want, s.n, alpha, x, y)
+		} else {
+			kernels.GerBatch(want, s.n, alpha, x, s.m, y, s.n)
+		}
+		gonumUpdate(a, s, alpha, x, y)
+		for i := range a {
+			if d := math.Abs(float64(a[i] - want[i])); d > 1e-5 {
+				t.Fatalf("%v: a[%d] = %g, kernels %g", s, i, a[i], want[i])
+			}
+		}
+	}
+}
+
+// TestSweep checks the sweep's grid: every kernel on the small shapes,
+// no buffer over the limit, and one case of each kernel runs.
+func TestSweep(t *testing.T) {
+	cs := Sweep(SweepLens, SweepBatches)
+	seen := map[string]bool{}
+	ran := map[string]bool{}
+	for _, c := range cs {
+		name := c.Name()
+		if seen[name] {
+			t.Errorf("duplicate case %s", name)
+		}
+		seen[name] = true
+		if c.Large || max(c.Rows, c.K)*c.Cols > sweepMaxElems {
+			t.Errorf("%s: too large", name)
+		}
+		if c.Rows*c.Cols <= 1000 && !ran[c.Kernel+c.Impl] {
+			ran[c.Kernel+c.Impl] = true
+			c.Setup()()
+		}
+	}
+	for _, k := range Kernels() {
+		for _, im := range kernels.Available() {
+			if !ran[k+im.Name()] {
+				t.Errorf("no small sweep case for %s, impl %s", k, im.Name())
+			}
+		}
+	}
+	for _, n := range []string{
+		"kernel=Softmax/impl=generic/shape=1x1000000",
+		"kernel=Softmax/impl=copy/shape=256x10000",
+		"kernel=CrossEntropyGrad/impl=generic/shape=32x100000",
+		"kernel=Ger/impl=gonum/shape=32x1000",
+		"kernel=GerBatch/impl=generic/shape=64x1000xk256",
+	} {
+		if !seen[n] {
+			t.Errorf("no case %s", n)
+		}
+	}
+}
+
+// TestMeasure times one small case as the CLI does and checks the result.
+func TestMeasure(t *testing.T) {
+	for _, c := range Cases() {
+		if c.Kernel != "CrossEntropyGrad" || c.Shape != "256x10" || c.Impl != "generic" {
+			continue
+		}
+		r, err := Measure(c, 20*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.N < 1 || !(r.NsPerOp > 0) || !(r.NsPerElem > 0) || !(r.GBPerS > 0) || r.GFLOPPerS != 0 ||
+			r.Kernel != c.Kernel || r.Rows != 256 || r.Cols != 10 {
+			t.Errorf("Measure = %+v", r)
+		}
+		if d := r.NsPerOp / float64(c.Elems); math.Abs(d-r.NsPerElem) > 1e-9*d {
+			t.Errorf("ns/elem %g, ns/op / elems %g", r.NsPerElem, d)
+		}
+		return
+	}
+	t.Fatal("no case CrossEntropyGrad generic 256x10")
+}
+
 // TestRun runs one case through testing.Benchmark, as the CLI does, with a
 // fixed iteration count, and checks the metrics it reports.
 func TestRun(t *testing.T) {
@@ -130,7 +234,7 @@ func TestRun(t *testing.T) {
 	defer f.Value.Set(old)
 
 	for _, c := range Cases() {
-		if c.Kernel != "GerBatch" && !(c.Kernel == "Softmax" && c.Shape == "256x10") {
+		if !(c.Kernel == "GerBatch" && c.Rows == 784) && !(c.Kernel == "Softmax" && c.Shape == "256x10") {
 			continue
 		}
 		r := testing.Benchmark(func(b *testing.B) { Run(b, c) })

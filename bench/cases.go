@@ -3,13 +3,21 @@
 // cases through the same timing loop, [Run].
 //
 // A case is one kernel × one implementation × one shape. The implementations
-// are those of [kernels.Available] plus two peers that are not
-// implementations of the package but give the numbers a scale:
+// are those of [kernels.Available] plus peers that are not implementations of
+// the package but give the numbers a scale:
 //
 //   - "mathexp": the softmax (or log-softmax) loop a Go user writes today,
 //     with float32(math.Exp(float64(x−max))) and a float32 sum;
 //   - "copy": copy() over buffers the size of a softmax's input and output,
-//     the memory-bandwidth ceiling a softmax cannot beat.
+//     the memory-bandwidth ceiling a softmax cannot beat;
+//   - "gonum": gonum's pure-Go BLAS (gonum.org/v1/gonum/blas/blas32): Sger
+//     for the Ger shapes and Sgemm (A += alpha·Xᵀ·Y, transposed-normal) for
+//     the GerBatch shapes. Sgemm splits large products across GOMAXPROCS
+//     goroutines, where every kernel of this package runs on one.
+//
+// [Cases] are the shapes of the project's speed tables (go test -bench);
+// [Sweep] is the grid of row lengths and batch sizes `softgrad bench` draws.
+// [Measure] times one case outside a test binary, through the same [Run].
 package bench
 
 import (
@@ -18,6 +26,9 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas32"
+
 	"github.com/softgrad/softgrad/kernels"
 )
 
@@ -25,6 +36,7 @@ import (
 const (
 	PeerMathExp = "mathexp"
 	PeerCopy    = "copy"
+	PeerGonum   = "gonum"
 )
 
 // Case is one benchmark: a kernel run by one implementation on one shape.
@@ -32,6 +44,11 @@ type Case struct {
 	Kernel string // "Softmax", "Ger", ...
 	Impl   string // an implementation of kernels.Available, or a peer ("mathexp", "copy")
 	Shape  string // "64x1000" (rows×cols), "1024x1024" (m×n), "784x10xk128" (m×n, k samples)
+
+	// Rows, Cols and K are the shape in numbers: rows×cols for the row
+	// kernels, m×n for Ger and GerBatch, and GerBatch's k samples (0 for
+	// every other kernel).
+	Rows, Cols, K int
 
 	// Elems is the number of elements one op processes, the divisor of
 	// ns/elem: rows·cols for the row kernels, m·n for Ger and k·m·n (one per
@@ -109,7 +126,10 @@ func (s gerShape) String() string {
 }
 
 // The shapes of the project's speed tables. Softmax 64×1048576 (256 MB per
-// buffer) is the out-of-cache case.
+// buffer) is the out-of-cache case. The GerBatch shapes are those of the
+// GerBatch speed work: MNIST's 784 features × 10 classes and square 1024
+// layers at mini-batches of 16 to 128 samples, and a 4096×1000 classifier
+// head (ImageNet's 1000 classes) at 64.
 var (
 	softmaxShapes    = []rowShape{{64, 1000, false}, {256, 10, false}, {32, 32000, false}, {64, 1 << 20, true}}
 	logSoftmaxShapes = []rowShape{{64, 1000, false}}
@@ -117,55 +137,148 @@ var (
 	ceShapes         = []rowShape{{64, 1000, false}, {256, 10, false}}
 	ceSoftShapes     = []rowShape{{64, 1000, false}}
 	gerShapes        = []gerShape{{1024, 1024, 0}, {784, 10, 0}}
-	gerBatchShapes   = []gerShape{{784, 10, 128}, {1024, 1024, 16}}
+	gerBatchShapes   = []gerShape{
+		{784, 10, 32}, {784, 10, 128},
+		{1024, 1024, 16}, {1024, 1024, 32}, {1024, 1024, 128},
+		{4096, 1000, 64},
+	}
 )
 
+// rowKernel describes one row kernel: its name, the bytes it moves (perElem
+// per element, perRow per row), how to set it up for an implementation,
+// and its peers.
+type rowKernel struct {
+	name            string
+	perElem, perRow int64
+	setup           func(*kernels.Impl, rowShape) func()
+	peers           []string
+}
+
+// rowKernels lists the row kernels in the order of the package's API. Each
+// float32 input read and output written is 4 bytes per element; the int32
+// labels of CrossEntropyGrad are 4 bytes per row.
+var rowKernels = []rowKernel{
+	{"Softmax", 8, 0, setupSoftmax, []string{PeerMathExp, PeerCopy}},
+	{"LogSoftmax", 8, 0, setupLogSoftmax, []string{PeerMathExp}},
+	{"SoftmaxBackward", 12, 0, setupSoftmaxBackward, nil},
+	{"LogSoftmaxBackward", 12, 0, setupLogSoftmaxBackward, nil},
+	{"CrossEntropyGrad", 8, 4, setupCrossEntropyGrad, nil},
+	{"CrossEntropyGradSoft", 12, 0, setupCrossEntropyGradSoft, nil},
+}
+
+// Kernels returns the names of the kernels the cases cover, in the order
+// Cases and Sweep list them.
+func Kernels() []string {
+	var names []string
+	for _, k := range rowKernels {
+		names = append(names, k.name)
+	}
+	return append(names, "Ger", "GerBatch")
+}
+
 // Cases returns every case: each kernel for each implementation of
-// kernels.Available, then the peers, grouped by kernel. Cases marked Large
-// are included; callers filter them. Listing cases allocates no case data.
+// kernels.Available, then the peers, grouped by kernel and shape. Cases
+// marked Large are included; callers filter them. Listing cases allocates no
+// case data.
 func Cases() []Case {
-	impls := kernels.Available()
-	var cs []Case
-	// perElem and perRow are the bytes moved per element and per row.
-	rowCases := func(kernel string, shapes []rowShape, perElem, perRow int64,
-		setup func(*kernels.Impl, rowShape) func(), peers ...string) {
-		for _, s := range shapes {
-			rc := func(impl string, setup func() func()) Case {
-				return Case{Kernel: kernel, Impl: impl, Shape: s.String(), Elems: s.elems(),
-					Bytes: perElem*s.elems() + perRow*int64(s.rows), Large: s.large, Setup: setup}
+	rowShapes := map[string][]rowShape{
+		"Softmax":              softmaxShapes,
+		"LogSoftmax":           logSoftmaxShapes,
+		"SoftmaxBackward":      backwardShapes,
+		"LogSoftmaxBackward":   backwardShapes,
+		"CrossEntropyGrad":     ceShapes,
+		"CrossEntropyGradSoft": ceSoftShapes,
+	}
+	return build(rowShapes, gerShapes, gerBatchShapes)
+}
+
+// The axes of Sweep.
+var (
+	// SweepLens are the row lengths, half a decade apart from 10 to 10⁶.
+	SweepLens = []int{10, 30, 100, 300, 1000, 3000, 10_000, 30_000, 100_000, 300_000, 1_000_000}
+	// SweepBatches are the batch sizes: one row alone, a mini-batch, a
+	// large batch.
+	SweepBatches = []int{1, 32, 256}
+)
+
+// Limits of Sweep, which keep every case's data within a few times 16 MB
+// and every GerBatch op within about 0.1 s on the generic implementation.
+const (
+	sweepMaxElems     = 1 << 22 // elements of any one buffer
+	sweepMaxGerBatch  = 1 << 26 // k·m·n of a GerBatch op
+	sweepGerBatchRows = 64      // GerBatch's m: the features of a small layer
+)
+
+// Sweep returns the cases of `softgrad bench`: for every kernel, each
+// implementation of kernels.Available and each peer, on every row length L
+// of lens and batch size B of batches whose data stays within 4M elements
+// (16 MB) per buffer. A row kernel runs on B rows of L elements (shape
+// "BxL"); Ger updates a B×L matrix ("BxL"); GerBatch adds the products of
+// B samples into a 64×L matrix ("64xLxkB"), within 2²⁶ multiply-adds. Cols
+// is L in every case, the x axis of the sweep's chart.
+func Sweep(lens, batches []int) []Case {
+	rowShapes := map[string][]rowShape{}
+	var ger, gerBatch []gerShape
+	for _, l := range lens {
+		for _, b := range batches {
+			if l <= 0 || b <= 0 {
+				continue
 			}
-			for _, im := range impls {
-				cs = append(cs, rc(im.Name(), func() func() { return setup(im, s) }))
+			if b*l <= sweepMaxElems {
+				for _, k := range rowKernels {
+					rowShapes[k.name] = append(rowShapes[k.name], rowShape{rows: b, cols: l})
+				}
+				ger = append(ger, gerShape{m: b, n: l})
 			}
-			for _, p := range peers {
-				cs = append(cs, rc(p, func() func() { return peerSetup(kernel, p, s) }))
+			m := sweepGerBatchRows
+			if max(b, m)*l <= sweepMaxElems && b*m*l <= sweepMaxGerBatch {
+				gerBatch = append(gerBatch, gerShape{m: m, n: l, k: b})
 			}
 		}
 	}
-	// 4 bytes per float32 input read and output written per element; the
-	// int32 labels of CrossEntropyGrad are 4 bytes per row.
-	rowCases("Softmax", softmaxShapes, 8, 0, setupSoftmax, PeerMathExp, PeerCopy)
-	rowCases("LogSoftmax", logSoftmaxShapes, 8, 0, setupLogSoftmax, PeerMathExp)
-	rowCases("SoftmaxBackward", backwardShapes, 12, 0, setupSoftmaxBackward)
-	rowCases("LogSoftmaxBackward", backwardShapes, 12, 0, setupLogSoftmaxBackward)
-	rowCases("CrossEntropyGrad", ceShapes, 8, 4, setupCrossEntropyGrad)
-	rowCases("CrossEntropyGradSoft", ceSoftShapes, 12, 0, setupCrossEntropyGradSoft)
+	return build(rowShapes, ger, gerBatch)
+}
 
+// build returns the cases of the given shapes: per kernel (in the order of
+// Kernels) and shape, one case per implementation of kernels.Available and
+// one per peer of the kernel.
+func build(rowShapes map[string][]rowShape, ger, gerBatch []gerShape) []Case {
+	impls := kernels.Available()
+	var cs []Case
+	for _, k := range rowKernels {
+		for _, s := range rowShapes[k.name] {
+			rc := func(impl string, setup func() func()) Case {
+				return Case{Kernel: k.name, Impl: impl, Shape: s.String(), Rows: s.rows, Cols: s.cols,
+					Elems: s.elems(), Bytes: k.perElem*s.elems() + k.perRow*int64(s.rows),
+					Large: s.large, Setup: setup}
+			}
+			for _, im := range impls {
+				cs = append(cs, rc(im.Name(), func() func() { return k.setup(im, s) }))
+			}
+			for _, p := range k.peers {
+				cs = append(cs, rc(p, func() func() { return peerSetup(k.name, p, s) }))
+			}
+		}
+	}
 	for _, kind := range []struct {
 		kernel string
 		shapes []gerShape
-	}{{"Ger", gerShapes}, {"GerBatch", gerBatchShapes}} {
+	}{{"Ger", ger}, {"GerBatch", gerBatch}} {
 		for _, s := range kind.shapes {
 			m, n, k := int64(s.m), int64(s.n), max(int64(s.k), 1)
-			for _, im := range impls {
-				cs = append(cs, Case{
-					Kernel: kind.kernel, Impl: im.Name(), Shape: s.String(),
+			gc := func(impl string, setup func() func()) Case {
+				return Case{
+					Kernel: kind.kernel, Impl: impl, Shape: s.String(), Rows: s.m, Cols: s.n, K: s.k,
 					Elems: k * m * n,
 					Bytes: 8*m*n + 4*k*(m+n), // a read and written, x and y read
 					Flops: 2 * k * m * n,
-					Setup: func() func() { return setupGer(im, s) },
-				})
+					Setup: setup,
+				}
 			}
+			for _, im := range impls {
+				cs = append(cs, gc(im.Name(), func() func() { return setupGer(im, s) }))
+			}
+			cs = append(cs, gc(PeerGonum, func() func() { return gonumSetup(s) }))
 		}
 	}
 	return cs
@@ -282,6 +395,35 @@ func peerSetup(kernel, peer string, s rowShape) func() {
 		return func() { mathExpLogSoftmax(dst, src, s.cols) }
 	}
 	panic("bench: no peer " + peer + " for " + kernel)
+}
+
+// gonumSetup sets up gonum's Sger (s.k == 0) or Sgemm on the data of
+// setupGer.
+func gonumSetup(s gerShape) func() {
+	r := newRand()
+	a := uniform(r, s.m*s.n)
+	const alpha = 1e-3
+	var x, y []float32
+	if s.k == 0 {
+		x, y = uniform(r, s.m), uniform(r, s.n)
+	} else {
+		x, y = uniform(r, s.k*s.m), uniform(r, s.k*s.n)
+	}
+	return func() { gonumUpdate(a, s, alpha, x, y) }
+}
+
+// gonumUpdate performs Ger's update a += alpha·x·yᵀ with gonum's Sger
+// (s.k == 0), or GerBatch's a += alpha·Xᵀ·Y with its Sgemm, X k×m and Y k×n
+// row-major; a is m×n with stride n.
+func gonumUpdate(a []float32, s gerShape, alpha float32, x, y []float32) {
+	ga := blas32.General{Rows: s.m, Cols: s.n, Stride: s.n, Data: a}
+	if s.k == 0 {
+		blas32.Ger(alpha, blas32.Vector{N: s.m, Inc: 1, Data: x}, blas32.Vector{N: s.n, Inc: 1, Data: y}, ga)
+		return
+	}
+	gx := blas32.General{Rows: s.k, Cols: s.m, Stride: s.m, Data: x}
+	gy := blas32.General{Rows: s.k, Cols: s.n, Stride: s.n, Data: y}
+	blas32.Gemm(blas.Trans, blas.NoTrans, alpha, gx, gy, 1, ga)
 }
 
 // mathExpSoftmax is the softmax a Go user writes today: the row max, then
