@@ -25,6 +25,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas32"
@@ -66,6 +67,13 @@ type Case struct {
 	// hundreds of MB; callers run it only when asked to.
 	Large bool
 
+	// XCopy asks Run to time copy() between two other buffers of Elems
+	// float32 (an input's and an output's worth of memory) after each op,
+	// and to report the op's time over copy()'s as "x-copy": a ratio
+	// measured in the same loop, so it holds when the machine's speed
+	// drifts. Set for the large row-kernel cases, whose bound is memory.
+	XCopy bool
+
 	// Setup allocates the case's data, filled with deterministic random
 	// values, and returns a function that runs one op on it. Call it once per
 	// measurement; the op may be called any number of times.
@@ -79,14 +87,27 @@ func (c Case) Name() string {
 }
 
 // Run measures c with b: it calls c.Setup, runs the op once untimed, then
-// runs it in a b.Loop and reports ns/elem, GB/s and, for Ger and GerBatch,
-// GFLOP/s. It is meant to be the whole body of a benchmark, in a test (b.Run)
+// runs it in a b.Loop and reports ns/elem, GB/s, for Ger and GerBatch
+// GFLOP/s, and, for a case with XCopy, x-copy. It is meant to be the whole body of a benchmark, in a test (b.Run)
 // or from testing.Benchmark.
 func Run(b *testing.B, c Case) {
 	op := c.Setup()
+	var cdst, csrc []float32
+	var copyTime time.Duration
+	if c.XCopy {
+		cdst, csrc = make([]float32, c.Elems), make([]float32, c.Elems)
+		copy(cdst, csrc) // fault in the pages
+	}
 	op() // warm up, untimed: fault in the output's pages, load the caches
 	for b.Loop() {
 		op()
+		if c.XCopy {
+			b.StopTimer()
+			t := time.Now()
+			copy(cdst, csrc)
+			copyTime += time.Since(t)
+			b.StartTimer()
+		}
 	}
 	if b.N == 0 {
 		return
@@ -94,6 +115,9 @@ func Run(b *testing.B, c Case) {
 	ns := float64(b.Elapsed().Nanoseconds()) / float64(b.N) // per op
 	if ns <= 0 {
 		return
+	}
+	if copyTime > 0 {
+		b.ReportMetric(float64(b.Elapsed())/float64(copyTime), "x-copy")
 	}
 	if c.Elems > 0 {
 		b.ReportMetric(ns/float64(c.Elems), "ns/elem")
@@ -253,7 +277,9 @@ func build(rowShapes map[string][]rowShape, ger, gerBatch []gerShape) []Case {
 					Large: s.large, Setup: setup}
 			}
 			for _, im := range impls {
-				cs = append(cs, rc(im.Name(), func() func() { return k.setup(im, s) }))
+				c := rc(im.Name(), func() func() { return k.setup(im, s) })
+				c.XCopy = s.large
+				cs = append(cs, c)
 			}
 			for _, p := range k.peers {
 				cs = append(cs, rc(p, func() func() { return peerSetup(k.name, p, s) }))
