@@ -64,18 +64,18 @@ func softGradRowsAVX2(grad []float32, targets []float32, cols int, c []float32, 
 //go:noescape
 func softmaxBackwardAVX2(dx []float32, s []float32, dy []float32, cols int)
 
+// gerAVX2 is gerGeneric with AVX2 (see generic.go).
+// a holds len(x) rows of stride lda, the last one len(y) long.
+//
+//go:noescape
+func gerAVX2(a []float32, lda int, alpha float32, x []float32, y []float32)
+
 // logSoftmaxBackwardAVX2 is logSoftmaxBackwardGeneric with AVX2 (see generic.go).
 // Each row's dy is summed before the row is written, and logp_i and dy_i
 // are read before dx_i is written, so dx may be logp or dy.
 //
 //go:noescape
 func logSoftmaxBackwardAVX2(dx []float32, logp []float32, dy []float32, cols int)
-
-// gerAVX2 is gerGeneric with AVX2 (see generic.go).
-// a holds len(x) rows of stride lda, the last one len(y) long.
-//
-//go:noescape
-func gerAVX2(a []float32, lda int, alpha float32, x []float32, y []float32)
 
 // gerBatchAVX2 is gerBatchGeneric with AVX2 (see generic.go).
 // k = len(x)/m = len(y)/n ≥ 1; a holds m rows of stride lda, the last one n long.
@@ -135,13 +135,6 @@ func softTargetRowsAVX512(grad []float32, logits []float32, targets []float32, c
 //
 //go:noescape
 func softGradRowsAVX512(grad []float32, targets []float32, cols int, c []float32, invRows float32)
-
-// softmaxBackwardAVX512 is softmaxBackwardGeneric with AVX512 (see generic.go).
-// Each row is read whole before it is written, and s_i and dy_i before
-// dx_i, so dx may be s or dy. ⟨s, dy⟩ takes the products with FMA.
-//
-//go:noescape
-func softmaxBackwardAVX512(dx []float32, s []float32, dy []float32, cols int)
 
 // logSoftmaxBackwardAVX512 is logSoftmaxBackwardGeneric with AVX512 (see generic.go).
 // Each row's dy is summed before the row is written, and logp_i and dy_i

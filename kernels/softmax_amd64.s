@@ -3451,6 +3451,216 @@ shaped_1:
 	VZEROUPPER
 	RET
 
+// func gerAVX2(a []float32, lda int, alpha float32, x []float32, y []float32)
+// Requires: AVX, FMA3
+TEXT ·gerAVX2(SB), NOSPLIT, $0-88
+	MOVQ         a_base+0(FP), AX
+	MOVQ         lda+24(FP), CX
+	SHLQ         $0x02, CX
+	MOVQ         x_base+40(FP), DX
+	MOVQ         y_base+64(FP), BX
+	MOVQ         x_len+48(FP), SI
+	LEAQ         (DX)(SI*4), SI
+	MOVQ         y_len+72(FP), DI
+	VBROADCASTSS alpha+32(FP), Y0
+	CMPQ         DI, $0x20
+	JA           wide_2
+	CMPQ         DI, $0x08
+	JAE          narrow_3
+	LEAQ         laneMasks<>+32(SB), R8
+	NEGQ         DI
+	VMOVDQU      (R8)(DI*4), Y1
+	VMASKMOVPS   (BX), Y1, Y2
+
+row_4:
+	VBROADCASTSS (DX), Y3
+	VMULPS       Y0, Y3, Y3
+	VMASKMOVPS   (AX), Y1, Y4
+	VFMADD231PS  Y2, Y3, Y4
+	VMASKMOVPS   Y4, Y1, (AX)
+	ADDQ         CX, AX
+	ADDQ         $0x04, DX
+	CMPQ         DX, SI
+	JB           row_4
+	JMP          done_1
+
+narrow_3:
+	CMPQ    DI, $0x08
+	JA      narrow_5
+	VMOVUPS -32(BX)(DI*4), Y1
+
+row_6:
+	VBROADCASTSS (DX), Y2
+	VMULPS       Y0, Y2, Y2
+	VMOVUPS      -32(AX)(DI*4), Y3
+	VFMADD231PS  Y1, Y2, Y3
+	VMOVUPS      Y3, -32(AX)(DI*4)
+	ADDQ         CX, AX
+	ADDQ         $0x04, DX
+	CMPQ         DX, SI
+	JB           row_6
+	JMP          done_1
+
+narrow_5:
+	CMPQ    DI, $0x10
+	JA      narrow_7
+	VMOVUPS (BX), Y1
+	VMOVUPS -32(BX)(DI*4), Y2
+
+row_8:
+	VBROADCASTSS (DX), Y3
+	VMULPS       Y0, Y3, Y3
+	VMOVUPS      (AX), Y4
+	VFMADD231PS  Y1, Y3, Y4
+	VMOVUPS      -32(AX)(DI*4), Y5
+	VFMADD231PS  Y2, Y3, Y5
+	VMOVUPS      Y4, (AX)
+	VMOVUPS      Y5, -32(AX)(DI*4)
+	ADDQ         CX, AX
+	ADDQ         $0x04, DX
+	CMPQ         DX, SI
+	JB           row_8
+	JMP          done_1
+
+narrow_7:
+	CMPQ    DI, $0x18
+	JA      narrow_9
+	VMOVUPS (BX), Y1
+	VMOVUPS 32(BX), Y2
+	VMOVUPS -32(BX)(DI*4), Y3
+
+row_10:
+	VBROADCASTSS (DX), Y4
+	VMULPS       Y0, Y4, Y4
+	VMOVUPS      (AX), Y5
+	VFMADD231PS  Y1, Y4, Y5
+	VMOVUPS      32(AX), Y6
+	VFMADD231PS  Y2, Y4, Y6
+	VMOVUPS      -32(AX)(DI*4), Y7
+	VFMADD231PS  Y3, Y4, Y7
+	VMOVUPS      Y5, (AX)
+	VMOVUPS      Y6, 32(AX)
+	VMOVUPS      Y7, -32(AX)(DI*4)
+	ADDQ         CX, AX
+	ADDQ         $0x04, DX
+	CMPQ         DX, SI
+	JB           row_10
+	JMP          done_1
+
+narrow_9:
+	CMPQ    DI, $0x20
+	JA      narrow_11
+	VMOVUPS (BX), Y1
+	VMOVUPS 32(BX), Y2
+	VMOVUPS 64(BX), Y3
+	VMOVUPS -32(BX)(DI*4), Y4
+
+row_12:
+	VBROADCASTSS (DX), Y5
+	VMULPS       Y0, Y5, Y5
+	VMOVUPS      (AX), Y6
+	VFMADD231PS  Y1, Y5, Y6
+	VMOVUPS      32(AX), Y7
+	VFMADD231PS  Y2, Y5, Y7
+	VMOVUPS      64(AX), Y8
+	VFMADD231PS  Y3, Y5, Y8
+	VMOVUPS      -32(AX)(DI*4), Y9
+	VFMADD231PS  Y4, Y5, Y9
+	VMOVUPS      Y6, (AX)
+	VMOVUPS      Y7, 32(AX)
+	VMOVUPS      Y8, 64(AX)
+	VMOVUPS      Y9, -32(AX)(DI*4)
+	ADDQ         CX, AX
+	ADDQ         $0x04, DX
+	CMPQ         DX, SI
+	JB           row_12
+	JMP          done_1
+
+narrow_11:
+wide_2:
+row_13:
+	VBROADCASTSS (DX), Y1
+	VMULPS       Y0, Y1, Y1
+	MOVQ         AX, R8
+	MOVQ         BX, R9
+	MOVQ         DI, R10
+	ANDQ         $0x07, R10
+	JZ           nopart_14
+	CMPQ         DI, $0x08
+	JB           nopart_14
+	VMOVUPS      -32(R8)(DI*4), Y2
+	VFMADD231PS  -32(R9)(DI*4), Y1, Y2
+
+nopart_14:
+	MOVQ DI, R10
+	CMPQ R10, $0x00000020
+	JB   single_15
+
+loop_18:
+	VMOVUPS     (R8), Y3
+	VFMADD231PS (R9), Y1, Y3
+	VMOVUPS     Y3, (R8)
+	VMOVUPS     32(R8), Y3
+	VFMADD231PS 32(R9), Y1, Y3
+	VMOVUPS     Y3, 32(R8)
+	VMOVUPS     64(R8), Y3
+	VFMADD231PS 64(R9), Y1, Y3
+	VMOVUPS     Y3, 64(R8)
+	VMOVUPS     96(R8), Y3
+	VFMADD231PS 96(R9), Y1, Y3
+	VMOVUPS     Y3, 96(R8)
+	ADDQ        $0x00000080, R9
+	ADDQ        $0x00000080, R8
+	SUBQ        $0x00000020, R10
+	CMPQ        R10, $0x00000020
+	JAE         loop_18
+
+single_15:
+	CMPQ R10, $0x00000008
+	JB   tail_16
+
+loop1_19:
+	VMOVUPS     (R8), Y3
+	VFMADD231PS (R9), Y1, Y3
+	VMOVUPS     Y3, (R8)
+	ADDQ        $0x00000020, R9
+	ADDQ        $0x00000020, R8
+	SUBQ        $0x00000008, R10
+	CMPQ        R10, $0x00000008
+	JAE         loop1_19
+
+tail_16:
+	TESTQ   R10, R10
+	JZ      done_17
+	CMPQ    DI, $0x08
+	JB      masked_20
+	VMOVUPS Y2, -32(R8)(R10*4)
+	JMP     advance_21
+
+masked_20:
+	LEAQ        laneMasks<>+32(SB), R11
+	MOVQ        R10, R12
+	NEGQ        R12
+	VMOVDQU     (R11)(R12*4), Y3
+	VMASKMOVPS  (R8), Y3, Y4
+	VMASKMOVPS  (R9), Y3, Y5
+	VFMADD231PS Y5, Y1, Y4
+	VMASKMOVPS  Y4, Y3, (R8)
+
+advance_21:
+	LEAQ (R9)(R10*4), R9
+	LEAQ (R8)(R10*4), R8
+
+done_17:
+	ADDQ CX, AX
+	ADDQ $0x04, DX
+	CMPQ DX, SI
+	JB   row_13
+
+done_1:
+	VZEROUPPER
+	RET
+
 // func logSoftmaxBackwardAVX2(dx []float32, logp []float32, dy []float32, cols int)
 // Requires: AVX, AVX2, CMOV, FMA3
 TEXT ·logSoftmaxBackwardAVX2(SB), NOSPLIT, $0-80
@@ -3873,216 +4083,6 @@ done_19:
 	JB   row_6
 
 shaped_1:
-	VZEROUPPER
-	RET
-
-// func gerAVX2(a []float32, lda int, alpha float32, x []float32, y []float32)
-// Requires: AVX, FMA3
-TEXT ·gerAVX2(SB), NOSPLIT, $0-88
-	MOVQ         a_base+0(FP), AX
-	MOVQ         lda+24(FP), CX
-	SHLQ         $0x02, CX
-	MOVQ         x_base+40(FP), DX
-	MOVQ         y_base+64(FP), BX
-	MOVQ         x_len+48(FP), SI
-	LEAQ         (DX)(SI*4), SI
-	MOVQ         y_len+72(FP), DI
-	VBROADCASTSS alpha+32(FP), Y0
-	CMPQ         DI, $0x20
-	JA           wide_2
-	CMPQ         DI, $0x08
-	JAE          narrow_3
-	LEAQ         laneMasks<>+32(SB), R8
-	NEGQ         DI
-	VMOVDQU      (R8)(DI*4), Y1
-	VMASKMOVPS   (BX), Y1, Y2
-
-row_4:
-	VBROADCASTSS (DX), Y3
-	VMULPS       Y0, Y3, Y3
-	VMASKMOVPS   (AX), Y1, Y4
-	VFMADD231PS  Y2, Y3, Y4
-	VMASKMOVPS   Y4, Y1, (AX)
-	ADDQ         CX, AX
-	ADDQ         $0x04, DX
-	CMPQ         DX, SI
-	JB           row_4
-	JMP          done_1
-
-narrow_3:
-	CMPQ    DI, $0x08
-	JA      narrow_5
-	VMOVUPS -32(BX)(DI*4), Y1
-
-row_6:
-	VBROADCASTSS (DX), Y2
-	VMULPS       Y0, Y2, Y2
-	VMOVUPS      -32(AX)(DI*4), Y3
-	VFMADD231PS  Y1, Y2, Y3
-	VMOVUPS      Y3, -32(AX)(DI*4)
-	ADDQ         CX, AX
-	ADDQ         $0x04, DX
-	CMPQ         DX, SI
-	JB           row_6
-	JMP          done_1
-
-narrow_5:
-	CMPQ    DI, $0x10
-	JA      narrow_7
-	VMOVUPS (BX), Y1
-	VMOVUPS -32(BX)(DI*4), Y2
-
-row_8:
-	VBROADCASTSS (DX), Y3
-	VMULPS       Y0, Y3, Y3
-	VMOVUPS      (AX), Y4
-	VFMADD231PS  Y1, Y3, Y4
-	VMOVUPS      -32(AX)(DI*4), Y5
-	VFMADD231PS  Y2, Y3, Y5
-	VMOVUPS      Y4, (AX)
-	VMOVUPS      Y5, -32(AX)(DI*4)
-	ADDQ         CX, AX
-	ADDQ         $0x04, DX
-	CMPQ         DX, SI
-	JB           row_8
-	JMP          done_1
-
-narrow_7:
-	CMPQ    DI, $0x18
-	JA      narrow_9
-	VMOVUPS (BX), Y1
-	VMOVUPS 32(BX), Y2
-	VMOVUPS -32(BX)(DI*4), Y3
-
-row_10:
-	VBROADCASTSS (DX), Y4
-	VMULPS       Y0, Y4, Y4
-	VMOVUPS      (AX), Y5
-	VFMADD231PS  Y1, Y4, Y5
-	VMOVUPS      32(AX), Y6
-	VFMADD231PS  Y2, Y4, Y6
-	VMOVUPS      -32(AX)(DI*4), Y7
-	VFMADD231PS  Y3, Y4, Y7
-	VMOVUPS      Y5, (AX)
-	VMOVUPS      Y6, 32(AX)
-	VMOVUPS      Y7, -32(AX)(DI*4)
-	ADDQ         CX, AX
-	ADDQ         $0x04, DX
-	CMPQ         DX, SI
-	JB           row_10
-	JMP          done_1
-
-narrow_9:
-	CMPQ    DI, $0x20
-	JA      narrow_11
-	VMOVUPS (BX), Y1
-	VMOVUPS 32(BX), Y2
-	VMOVUPS 64(BX), Y3
-	VMOVUPS -32(BX)(DI*4), Y4
-
-row_12:
-	VBROADCASTSS (DX), Y5
-	VMULPS       Y0, Y5, Y5
-	VMOVUPS      (AX), Y6
-	VFMADD231PS  Y1, Y5, Y6
-	VMOVUPS      32(AX), Y7
-	VFMADD231PS  Y2, Y5, Y7
-	VMOVUPS      64(AX), Y8
-	VFMADD231PS  Y3, Y5, Y8
-	VMOVUPS      -32(AX)(DI*4), Y9
-	VFMADD231PS  Y4, Y5, Y9
-	VMOVUPS      Y6, (AX)
-	VMOVUPS      Y7, 32(AX)
-	VMOVUPS      Y8, 64(AX)
-	VMOVUPS      Y9, -32(AX)(DI*4)
-	ADDQ         CX, AX
-	ADDQ         $0x04, DX
-	CMPQ         DX, SI
-	JB           row_12
-	JMP          done_1
-
-narrow_11:
-wide_2:
-row_13:
-	VBROADCASTSS (DX), Y1
-	VMULPS       Y0, Y1, Y1
-	MOVQ         AX, R8
-	MOVQ         BX, R9
-	MOVQ         DI, R10
-	ANDQ         $0x07, R10
-	JZ           nopart_14
-	CMPQ         DI, $0x08
-	JB           nopart_14
-	VMOVUPS      -32(R8)(DI*4), Y2
-	VFMADD231PS  -32(R9)(DI*4), Y1, Y2
-
-nopart_14:
-	MOVQ DI, R10
-	CMPQ R10, $0x00000020
-	JB   single_15
-
-loop_18:
-	VMOVUPS     (R8), Y3
-	VFMADD231PS (R9), Y1, Y3
-	VMOVUPS     Y3, (R8)
-	VMOVUPS     32(R8), Y3
-	VFMADD231PS 32(R9), Y1, Y3
-	VMOVUPS     Y3, 32(R8)
-	VMOVUPS     64(R8), Y3
-	VFMADD231PS 64(R9), Y1, Y3
-	VMOVUPS     Y3, 64(R8)
-	VMOVUPS     96(R8), Y3
-	VFMADD231PS 96(R9), Y1, Y3
-	VMOVUPS     Y3, 96(R8)
-	ADDQ        $0x00000080, R9
-	ADDQ        $0x00000080, R8
-	SUBQ        $0x00000020, R10
-	CMPQ        R10, $0x00000020
-	JAE         loop_18
-
-single_15:
-	CMPQ R10, $0x00000008
-	JB   tail_16
-
-loop1_19:
-	VMOVUPS     (R8), Y3
-	VFMADD231PS (R9), Y1, Y3
-	VMOVUPS     Y3, (R8)
-	ADDQ        $0x00000020, R9
-	ADDQ        $0x00000020, R8
-	SUBQ        $0x00000008, R10
-	CMPQ        R10, $0x00000008
-	JAE         loop1_19
-
-tail_16:
-	TESTQ   R10, R10
-	JZ      done_17
-	CMPQ    DI, $0x08
-	JB      masked_20
-	VMOVUPS Y2, -32(R8)(R10*4)
-	JMP     advance_21
-
-masked_20:
-	LEAQ        laneMasks<>+32(SB), R11
-	MOVQ        R10, R12
-	NEGQ        R12
-	VMOVDQU     (R11)(R12*4), Y3
-	VMASKMOVPS  (R8), Y3, Y4
-	VMASKMOVPS  (R9), Y3, Y5
-	VFMADD231PS Y5, Y1, Y4
-	VMASKMOVPS  Y4, Y3, (R8)
-
-advance_21:
-	LEAQ (R9)(R10*4), R9
-	LEAQ (R8)(R10*4), R8
-
-done_17:
-	ADDQ CX, AX
-	ADDQ $0x04, DX
-	CMPQ DX, SI
-	JB   row_13
-
-done_1:
 	VZEROUPPER
 	RET
 
@@ -7896,331 +7896,6 @@ done_12:
 	ADDQ $0x04, BX
 	DECQ SI
 	JNZ  row_8
-
-shaped_1:
-	VZEROUPPER
-	RET
-
-// func softmaxBackwardAVX512(dx []float32, s []float32, dy []float32, cols int)
-// Requires: AVX, AVX512DQ, AVX512F, BMI2, CMOV
-TEXT ·softmaxBackwardAVX512(SB), NOSPLIT, $0-80
-	MOVQ dx_base+0(FP), AX
-	MOVQ s_base+24(FP), CX
-	MOVQ dy_base+48(FP), DX
-	MOVQ cols+72(FP), BX
-	MOVQ s_len+32(FP), SI
-	LEAQ (CX)(SI*4), SI
-	CMPQ BX, $0x10
-	JA   shape_2
-
-row_3:
-	MOVQ        CX, DI
-	MOVQ        DX, R8
-	VXORPS      Z1, Z1, Z1
-	VXORPS      Z0, Z0, Z0
-	CMPQ        BX, $0x08
-	JBE         masked_4
-	VMOVUPS     -32(DI)(BX*4), Y2
-	VMOVUPS     -32(R8)(BX*4), Y3
-	VMULPS      Z3, Z2, Z2
-	LEAQ        -8(BX), R9
-	MOVL        $0x0000ff00, R10
-	SHRXL       R9, R10, R10
-	KMOVB       R10, K1
-	VMOVAPS.Z   Z2, K1, Z2
-	VMOVUPS     (DI), Y3
-	VMOVUPS     (R8), Y8
-	VFMADD231PS Z8, Z3, Z0
-	VADDPS      Z2, Z0, Z0
-	JMP         halves_5
-
-masked_4:
-	MOVL        $0xffffffff, R9
-	BZHIL       BX, R9, R9
-	KMOVW       R9, K1
-	VMOVUPS.Z   (DI), K1, Z4
-	VMOVUPS.Z   (R8), K1, Z5
-	VFMADD231PS Z5, Z4, Z0
-
-halves_5:
-	LEAQ          (DI)(BX*4), DI
-	LEAQ          (R8)(BX*4), R8
-	VCVTPS2PD     Y0, Z4
-	VEXTRACTF64X4 $0x01, Z0, Y0
-	VCVTPS2PD     Y0, Z0
-	VADDPD        Z4, Z1, Z1
-	VADDPD        Z0, Z1, Z1
-	VXORPS        Z0, Z0, Z0
-	VEXTRACTF64X4 $0x01, Z1, Y0
-	VADDPD        Y0, Y1, Y1
-	VEXTRACTF128  $0x01, Y1, X0
-	VADDPD        X0, X1, X1
-	VPERMILPD     $0x01, X1, X0
-	VADDSD        X0, X1, X1
-	VCVTSD2SS     X1, X1, X1
-	VBROADCASTSS  X1, Z0
-	CMPQ          BX, $0x08
-	JBE           masked_6
-	VMOVUPS       -32(DX)(BX*4), Y6
-	VSUBPS        Z0, Z6, Z6
-	VMOVUPS       -32(CX)(BX*4), Y3
-	VMULPS        Z3, Z6, Z6
-	VMOVUPS       (DX), Y7
-	VSUBPS        Z0, Z7, Z7
-	VMOVUPS       (CX), Y3
-	VMULPS        Z3, Z7, Z7
-	VMOVUPS       Y7, (AX)
-	VMOVUPS       Y6, -32(AX)(BX*4)
-	JMP           halves_7
-
-masked_6:
-	MOVL      $0xffffffff, DI
-	BZHIL     BX, DI, DI
-	KMOVW     DI, K1
-	VMOVUPS.Z (DX), K1, Z1
-	VSUBPS    Z0, Z1, Z1
-	VMOVUPS.Z (CX), K1, Z0
-	VMULPS    Z0, Z1, Z1
-	VMOVUPS   Z1, K1, (AX)
-
-halves_7:
-	LEAQ (CX)(BX*4), CX
-	LEAQ (DX)(BX*4), DX
-	LEAQ (AX)(BX*4), AX
-	CMPQ CX, SI
-	JB   row_3
-	JMP  shaped_1
-
-shape_2:
-	CMPQ BX, $0x20
-	JA   shape_8
-
-row_9:
-	MOVQ          CX, DI
-	MOVQ          DX, R8
-	VXORPS        Z1, Z1, Z1
-	VXORPS        Z0, Z0, Z0
-	VMOVUPS       -64(DI)(BX*4), Z2
-	VMULPS        -64(R8)(BX*4), Z2, Z2
-	LEAQ          -16(BX), R9
-	MOVL          $0xffff0000, R10
-	SHRXL         R9, R10, R9
-	KMOVW         R9, K1
-	VMOVAPS.Z     Z2, K1, Z2
-	VMOVUPS       (DI), Z3
-	VFMADD231PS   (R8), Z3, Z0
-	VADDPS        Z2, Z0, Z0
-	LEAQ          (DI)(BX*4), DI
-	LEAQ          (R8)(BX*4), R8
-	VCVTPS2PD     Y0, Z2
-	VEXTRACTF64X4 $0x01, Z0, Y0
-	VCVTPS2PD     Y0, Z0
-	VADDPD        Z2, Z1, Z1
-	VADDPD        Z0, Z1, Z1
-	VXORPS        Z0, Z0, Z0
-	VEXTRACTF64X4 $0x01, Z1, Y0
-	VADDPD        Y0, Y1, Y1
-	VEXTRACTF128  $0x01, Y1, X0
-	VADDPD        X0, X1, X1
-	VPERMILPD     $0x01, X1, X0
-	VADDSD        X0, X1, X1
-	VCVTSD2SS     X1, X1, X1
-	VBROADCASTSS  X1, Z0
-	VMOVUPS       -64(DX)(BX*4), Z1
-	VSUBPS        Z0, Z1, Z1
-	VMULPS        -64(CX)(BX*4), Z1, Z1
-	VMOVUPS       (DX), Z2
-	VSUBPS        Z0, Z2, Z2
-	VMULPS        (CX), Z2, Z2
-	VMOVUPS       Z2, (AX)
-	VMOVUPS       Z1, -64(AX)(BX*4)
-	LEAQ          (CX)(BX*4), CX
-	LEAQ          (DX)(BX*4), DX
-	LEAQ          (AX)(BX*4), AX
-	CMPQ          CX, SI
-	JB            row_9
-	JMP           shaped_1
-
-shape_8:
-row_10:
-	MOVQ      CX, DI
-	MOVQ      DX, R8
-	VXORPS    Z4, Z4, Z4
-	VXORPS    Z0, Z0, Z0
-	MOVQ      BX, R9
-	ANDQ      $0x0f, R9
-	JZ        nopart_11
-	CMPQ      BX, $0x10
-	JB        nopart_11
-	VMOVUPS   -64(DI)(BX*4), Z5
-	VMULPS    -64(R8)(BX*4), Z5, Z5
-	MOVL      $0xffff0000, R10
-	SHRXL     R9, R10, R9
-	KMOVW     R9, K1
-	VMOVAPS.Z Z5, K1, Z5
-
-nopart_11:
-	MOVQ BX, R9
-
-block_12:
-	MOVQ    $0x00000100, R10
-	CMPQ    R9, R10
-	CMOVQLT R9, R10
-	SUBQ    R10, R9
-	CMPQ    R10, $0x00000040
-	JB      single_13
-	VXORPS  Z1, Z1, Z1
-	VXORPS  Z2, Z2, Z2
-	VXORPS  Z3, Z3, Z3
-
-loop_16:
-	VMOVUPS     (DI), Z6
-	VFMADD231PS (R8), Z6, Z0
-	VMOVUPS     64(DI), Z6
-	VFMADD231PS 64(R8), Z6, Z1
-	VMOVUPS     128(DI), Z6
-	VFMADD231PS 128(R8), Z6, Z2
-	VMOVUPS     192(DI), Z6
-	VFMADD231PS 192(R8), Z6, Z3
-	ADDQ        $0x00000100, DI
-	ADDQ        $0x00000100, R8
-	SUBQ        $0x00000040, R10
-	CMPQ        R10, $0x00000040
-	JAE         loop_16
-	VADDPS      Z1, Z0, Z0
-	VADDPS      Z3, Z2, Z2
-	VADDPS      Z2, Z0, Z0
-
-single_13:
-	CMPQ R10, $0x00000010
-	JB   tail_14
-
-loop1_17:
-	VMOVUPS     (DI), Z1
-	VFMADD231PS (R8), Z1, Z0
-	ADDQ        $0x00000040, DI
-	ADDQ        $0x00000040, R8
-	SUBQ        $0x00000010, R10
-	CMPQ        R10, $0x00000010
-	JAE         loop1_17
-
-tail_14:
-	TESTQ  R10, R10
-	JZ     done_15
-	CMPQ   BX, $0x10
-	JB     masked_18
-	VADDPS Z5, Z0, Z0
-	JMP    advance_19
-
-masked_18:
-	MOVL        $0xffffffff, R11
-	BZHIL       R10, R11, R11
-	KMOVW       R11, K1
-	VMOVUPS.Z   (DI), K1, Z1
-	VMOVUPS.Z   (R8), K1, Z2
-	VFMADD231PS Z2, Z1, Z0
-
-advance_19:
-	LEAQ (DI)(R10*4), DI
-	LEAQ (R8)(R10*4), R8
-
-done_15:
-	VCVTPS2PD     Y0, Z1
-	VEXTRACTF64X4 $0x01, Z0, Y0
-	VCVTPS2PD     Y0, Z0
-	VADDPD        Z1, Z4, Z4
-	VADDPD        Z0, Z4, Z4
-	VXORPS        Z0, Z0, Z0
-	TESTQ         R9, R9
-	JNZ           block_12
-	VEXTRACTF64X4 $0x01, Z4, Y0
-	VADDPD        Y0, Y4, Y4
-	VEXTRACTF128  $0x01, Y4, X0
-	VADDPD        X0, X4, X4
-	VPERMILPD     $0x01, X4, X0
-	VADDSD        X0, X4, X4
-	VCVTSD2SS     X4, X4, X4
-	VBROADCASTSS  X4, Z0
-	MOVQ          BX, DI
-	ANDQ          $0x0f, DI
-	JZ            nopart_20
-	CMPQ          BX, $0x10
-	JB            nopart_20
-	VMOVUPS       -64(DX)(BX*4), Z7
-	VSUBPS        Z0, Z7, Z7
-	VMULPS        -64(CX)(BX*4), Z7, Z7
-
-nopart_20:
-	MOVQ BX, DI
-	CMPQ DI, $0x00000040
-	JB   single_21
-
-loop_24:
-	VMOVUPS (DX), Z1
-	VSUBPS  Z0, Z1, Z1
-	VMULPS  (CX), Z1, Z1
-	VMOVUPS Z1, (AX)
-	VMOVUPS 64(DX), Z1
-	VSUBPS  Z0, Z1, Z1
-	VMULPS  64(CX), Z1, Z1
-	VMOVUPS Z1, 64(AX)
-	VMOVUPS 128(DX), Z1
-	VSUBPS  Z0, Z1, Z1
-	VMULPS  128(CX), Z1, Z1
-	VMOVUPS Z1, 128(AX)
-	VMOVUPS 192(DX), Z1
-	VSUBPS  Z0, Z1, Z1
-	VMULPS  192(CX), Z1, Z1
-	VMOVUPS Z1, 192(AX)
-	ADDQ    $0x00000100, CX
-	ADDQ    $0x00000100, DX
-	ADDQ    $0x00000100, AX
-	SUBQ    $0x00000040, DI
-	CMPQ    DI, $0x00000040
-	JAE     loop_24
-
-single_21:
-	CMPQ DI, $0x00000010
-	JB   tail_22
-
-loop1_25:
-	VMOVUPS (DX), Z1
-	VSUBPS  Z0, Z1, Z1
-	VMULPS  (CX), Z1, Z1
-	VMOVUPS Z1, (AX)
-	ADDQ    $0x00000040, CX
-	ADDQ    $0x00000040, DX
-	ADDQ    $0x00000040, AX
-	SUBQ    $0x00000010, DI
-	CMPQ    DI, $0x00000010
-	JAE     loop1_25
-
-tail_22:
-	TESTQ   DI, DI
-	JZ      done_23
-	CMPQ    BX, $0x10
-	JB      masked_26
-	VMOVUPS Z7, -64(AX)(DI*4)
-	JMP     advance_27
-
-masked_26:
-	MOVL      $0xffffffff, R8
-	BZHIL     DI, R8, R8
-	KMOVW     R8, K1
-	VMOVUPS.Z (DX), K1, Z1
-	VSUBPS    Z0, Z1, Z1
-	VMOVUPS.Z (CX), K1, Z0
-	VMULPS    Z0, Z1, Z1
-	VMOVUPS   Z1, K1, (AX)
-
-advance_27:
-	LEAQ (CX)(DI*4), CX
-	LEAQ (DX)(DI*4), DX
-	LEAQ (AX)(DI*4), AX
-
-done_23:
-	CMPQ CX, SI
-	JB   row_10
 
 shaped_1:
 	VZEROUPPER
