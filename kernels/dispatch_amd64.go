@@ -186,15 +186,20 @@ func (k isa) ger(a []float32, lda int, alpha float32, x, y []float32) {
 func (k isa) gerBatch(a []float32, lda int, alpha float32, x []float32, m int, y []float32, n int) {
 	switch k {
 	case isaAVX512:
-		if n <= 16 {
+		switch {
+		case n > 8 && n <= 11:
+			// A 10-class head: tiles of rows × columns turned around (see
+			// gerBatchNarrow in asm_gen/ger.go).
+			gerBatchNarrowAVX512(a, lda, alpha, x, m, y, n)
+		case n <= 16:
 			// One vector per row: AVX-512's micro-kernel waits on its
 			// loads of x (see gerBatch in asm_gen/ger.go), and AVX2's two
 			// 8-wide vectors per row measured as fast at n = 16 and up to
 			// twice as fast at n = 8 and 10 (784×n, k = 32 and 128).
 			gerBatchAVX2(a, lda, alpha, x, m, y, n)
-			return
+		default:
+			gerBatchAVX512(a, lda, alpha, x, m, y, n)
 		}
-		gerBatchAVX512(a, lda, alpha, x, m, y, n)
 	case isaAVX2:
 		gerBatchAVX2(a, lda, alpha, x, m, y, n)
 	default:

@@ -148,3 +148,9 @@ func logSoftmaxBackwardAVX512(dx []float32, logp []float32, dy []float32, cols i
 //
 //go:noescape
 func gerBatchAVX512(a []float32, lda int, alpha float32, x []float32, m int, y []float32, n int)
+
+// gerBatchNarrowAVX512 is gerBatchGeneric with AVX512 (see generic.go).
+// k = len(x)/m = len(y)/n ≥ 1, 9 ≤ n ≤ 11; a holds m rows of stride lda, the last one n long.
+//
+//go:noescape
+func gerBatchNarrowAVX512(a []float32, lda int, alpha float32, x []float32, m int, y []float32, n int)

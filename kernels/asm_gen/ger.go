@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"math/bits"
 
 	. "github.com/mmcloughlin/avo/build"
@@ -304,4 +305,161 @@ func (g gerTiles) tile(rows int, vs []vecAt, aj, yj GPVirtual) {
 			v.store(acc[r][j], Mem{Base: ar})
 		}
 	}
+}
+
+// gerNarrowMax is the widest Y that gerBatchNarrow takes: its tiles hold
+// 2·n column vectors, and its epilogue transposes one half of them while
+// the other half waits in registers.
+const gerNarrowMax = 11
+
+// gerBatchNarrow (twin: gerBatchGeneric) is gerBatch for Y rows of
+// lanes/2 < n ≤ gerNarrowMax elements (a 10-class head) on AVX-512, where
+// gerBatch's one vector per row of A would need a broadcast of x per FMA
+// and leave lanes empty. It turns the tile around: a tile is 2·lanes rows
+// × n columns of A held as n pairs of column vectors (lanes rows each), so
+// that per sample it loads 2 vectors of x (x_p,i … i+2·lanes−1, contiguous),
+// broadcasts each y_pj once and does 2n FMAs with every lane in use. At the
+// end each half of the tile is transposed in registers, and each row of A
+// gets a += alpha·acc as two 8-wide vectors, the second ending at the row's
+// end (no masked store: the next row's loads must not wait for one). Rows
+// past the last tile of 2·lanes take a tile of lanes rows, then one of the
+// rest, loaded masked. Each element gets the same products as gerBatch's,
+// summed in the same order.
+func gerBatchNarrow(is *isa) {
+	is.text("gerBatchNarrow", "func(a []float32, lda int, alpha float32, x []float32, m int, y []float32, n int)",
+		"gerBatchGeneric",
+		fmt.Sprintf("k = len(x)/m = len(y)/n ≥ 1, %d ≤ n ≤ %d; a holds m rows of stride lda, the last one n long.",
+			is.lanes/2+1, gerNarrowMax))
+	a, lda4 := load(Param("a").Base()), load(Param("lda"))
+	SHLQ(U8(2), lda4)
+	xi, m4 := load(Param("x").Base()), load(Param("m"))
+	SHLQ(U8(2), m4)
+	y, n := load(Param("y").Base()), load(Param("n"))
+	n4 := GP64()
+	MOVQ(n, n4)
+	SHLQ(U8(2), n4)
+	xend, rowsLeft := AllocLocal(8), AllocLocal(8)
+	MOVQ(endOf(xi, Param("x").Len()), xend)
+	rl := load(Param("m"))
+	MOVQ(rl, rowsLeft)
+	g := gerTiles{is: is, a: a, lda4: lda4, xi: xi, m4: m4, y: y, n4: n4, xend: xend}
+	done := label("done")
+	for nn := is.lanes/2 + 1; nn <= gerNarrowMax; nn++ {
+		next := label("n")
+		CMPQ(n, U8(nn))
+		JNE(next)
+		// Tiles of 2·lanes rows, then one of lanes, then the rest.
+		top, rest, last := label("tiles"), label("rest"), label("last")
+		Label(string(top))
+		CMPQ(rowsLeft, U8(2*is.lanes))
+		JB(rest)
+		g.narrowTile(nn, 2, nil)
+		g.next(rowsLeft, 2*is.lanes)
+		JMP(top)
+		Label(string(rest))
+		CMPQ(rowsLeft, U8(is.lanes))
+		JB(last)
+		g.narrowTile(nn, 1, nil)
+		g.next(rowsLeft, is.lanes)
+		Label(string(last))
+		CMPQ(rowsLeft, U8(0))
+		JE(done)
+		r := GP64()
+		MOVQ(rowsLeft, r)
+		g.narrowTile(nn, 1, r)
+		JMP(done)
+		Label(string(next))
+	}
+	Label(string(done))
+	ret()
+}
+
+// next moves a and xi on by rows rows and takes them off rowsLeft.
+func (g gerTiles) next(rowsLeft Mem, rows int) {
+	t := GP64()
+	IMUL3Q(U32(rows), g.lda4, t)
+	ADDQ(t, g.a)
+	ADDQ(U32(4*rows), g.xi)
+	SUBQ(U32(rows), rowsLeft)
+}
+
+// narrowTile emits gerBatchNarrow's update of the rows at a: rv·lanes of
+// them, or, if rem is not nil, the rem < lanes that are left.
+func (g gerTiles) narrowTile(nn, rv int, rem GPVirtual) {
+	is := g.is
+	acc := make([][]VecVirtual, nn)
+	for j := range acc {
+		acc[j] = is.vecs(rv)
+		for _, v := range acc[j] {
+			zero(v)
+		}
+	}
+	var mask tail
+	if rem != nil {
+		mask = is.firstLanes(rem)
+	}
+	xp, yp := GP64(), GP64()
+	MOVQ(g.xi, xp)
+	MOVQ(g.y, yp)
+	top := label("samples")
+	Label(string(top))
+	xv := make([]VecVirtual, rv)
+	for v := range xv {
+		if mask != nil {
+			xv[v] = mask.load(Mem{Base: xp})
+		} else {
+			xv[v] = is.vec()
+			VMOVUPS(Mem{Base: xp, Disp: v * is.bytes()}, xv[v])
+		}
+	}
+	for j := range nn {
+		b := is.vec()
+		VBROADCASTSS(Mem{Base: yp, Disp: 4 * j}, b)
+		for v := range rv {
+			VFMADD231PS(xv[v], b, acc[j][v]) // acc_ij += x_pi·y_pj
+		}
+	}
+	ADDQ(g.m4, xp)
+	ADDQ(g.n4, yp)
+	CMPQ(xp, g.xend)
+	JB(top)
+
+	alpha, none := is.vec(), is.vec()
+	VBROADCASTSS(paramMem("alpha"), alpha)
+	zero(none)
+	ar := GP64()
+	MOVQ(g.a, ar)
+	end := label("rowsdone")
+	half := is.bytes() / 2
+	for v := range rv {
+		cols := make([]VecVirtual, is.lanes)
+		for j := range cols {
+			cols[j] = none
+			if j < nn {
+				cols[j] = acc[j][v]
+			}
+		}
+		rows := is.transpose(cols)
+		for r, row := range rows {
+			if rem != nil {
+				CMPQ(rem, U8(r))
+				JBE(end)
+			}
+			if r > 0 || v > 0 {
+				ADDQ(g.lda4, ar)
+			}
+			// Columns 0 … 7 and nn−8 … nn−1: both loaded before either
+			// is stored, so the lanes they share get the same sum.
+			tail := is.vec()
+			VALIGND(U8(nn-half/4), row, row, tail)
+			lo, hi := YMM(), YMM()
+			VMOVUPS(Mem{Base: ar}, lo)
+			VMOVUPS(Mem{Base: ar, Disp: 4*nn - half}, hi)
+			VFMADD231PS(alpha.AsY(), row.AsY(), lo) // a += alpha·acc
+			VFMADD231PS(alpha.AsY(), tail.AsY(), hi)
+			VMOVUPS(lo, Mem{Base: ar})
+			VMOVUPS(hi, Mem{Base: ar, Disp: 4*nn - half})
+		}
+	}
+	Label(string(end))
 }

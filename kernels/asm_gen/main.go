@@ -54,6 +54,9 @@ func main() {
 		}
 		logSoftmaxBackward(is)
 		gerBatch(is)
+		if is == avx512 {
+			gerBatchNarrow(is)
+		}
 	}
 	Generate()
 	if err := checkRegisters(flag.Lookup("out").Value.String()); err != nil {
