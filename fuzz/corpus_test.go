@@ -232,7 +232,10 @@ func gerBatchSeeds() []seed {
 		{3, 8, 9}, {5, 15, 8}, {0, 3, 5}, {5, 0, 8}, {5, 4, 0},
 		// Through the packed blocks of the SIMD implementations (n > 64),
 		// across a block of columns and a block of rows.
-		{4, 10, 200}, {2, 193, 130}}
+		{4, 10, 200}, {2, 193, 130},
+		// Through AVX-512's turned-around tiles of 10-class heads (n 9 to
+		// 11): a tile of 32 rows, one of 16, and a part one.
+		{5, 40, 10}, {3, 50, 11}, {2, 33, 9}}
 	for c, sh := range shapes {
 		k, m, n := sh[0], sh[1], sh[2]
 		pad := c % 3
