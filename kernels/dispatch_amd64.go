@@ -21,9 +21,9 @@ var avx2Impl = &Impl{name: "avx2", isa: isaAVX2, missing: cpuMissing(cpuid.AVX2,
 // simdImpls lists the amd64 SIMD implementations, fastest first. Each gets
 // its CPU check from cpuMissing. avx512 is the default where the CPU has
 // it: where its 16-wide routines measured slower than AVX2's (Ger and
-// SoftmaxBackward; GerBatch and LogSoftmaxBackward on rows of up to 16) it
-// runs AVX2's, below, so that it is as fast as avx2 or faster on every
-// kernel and shape of bench/.
+// SoftmaxBackward; LogSoftmaxBackward on rows of up to 16, GerBatch on rows
+// of up to 8 and of 12 to 16) it runs AVX2's, below, so that it is as fast
+// as avx2 or faster on every kernel and shape of bench/.
 var simdImpls = []*Impl{avx512Impl, avx2Impl}
 
 // expRows: per row r of src, m_r = max; dst_i = e^(x_i − m_r); z_r = Σ dst_i.

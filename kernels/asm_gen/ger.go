@@ -128,7 +128,8 @@ func ger(is *isa) {
 // Each FMA needs a broadcast of x_pi unless the row has several vectors:
 // with one vector per row (n ≤ lanes), the loads, not the FMAs, set the
 // pace. On AVX-512 that makes 16-wide rows no faster than AVX2's two
-// 8-wide vectors, and 10-wide rows slower (dispatch_amd64.go).
+// 8-wide vectors, and 10-wide rows slower: gerBatchNarrow takes those, and
+// AVX2's routine the rest (dispatch_amd64.go).
 func gerBatch(is *isa) {
 	is.text("gerBatch", "func(a []float32, lda int, alpha float32, x []float32, m int, y []float32, n int)",
 		"gerBatchGeneric",
