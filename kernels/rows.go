@@ -82,7 +82,7 @@ func crossEntropyGradBatch(k isa, grad, logits []float32, labels []int32, cols, 
 	var z [blockRows]float64
 	invN := float32(1 / float64(counted))
 	var loss float64
-	var logZ logSum
+	logZ := logSum{mant: 1}
 	rows := rowsPerBlock(cols)
 	for r0 := 0; r0 < len(labels); r0 += rows {
 		n := min(rows, len(labels)-r0)
@@ -134,14 +134,11 @@ func crossEntropyGradBatch(k isa, grad, logits []float32, labels []int32, cols, 
 // of row sums Z ≥ 1 below 2²⁴⁸, or NaN for a NaN row, which then makes the
 // sum NaN.
 type logSum struct {
-	mant float64 // 1 until the first factor
+	mant float64 // start at 1
 	exp  int
 }
 
 func (s *logSum) add(z float64) {
-	if s.mant == 0 {
-		s.mant = 1
-	}
 	s.mant *= z
 	b := math.Float64bits(s.mant)
 	if e := int(b >> 52 & 0x7ff); e != 0 && e != 0x7ff {
@@ -150,12 +147,7 @@ func (s *logSum) add(z float64) {
 	}
 }
 
-func (s *logSum) value() float64 {
-	if s.mant == 0 {
-		return 0
-	}
-	return math.Log(s.mant) + float64(s.exp)*math.Ln2
-}
+func (s *logSum) value() float64 { return math.Log(s.mant) + float64(s.exp)*math.Ln2 }
 
 // crossEntropyGradSoftBatch: per block, the max, T = Σ t_i,
 // D = Σ t_i·(x_i − max), e_i and Z per row (softTargetRows); then
