@@ -241,11 +241,23 @@ func TestRun(t *testing.T) {
 		if r.N != 10 {
 			t.Errorf("%s: N = %d, want 10", c.Name(), r.N)
 		}
-		for _, m := range []string{"ns/elem", "GB/s", "GFLOP/s"} {
+		for _, m := range []string{"ns/elem", "GB/s", "GFLOP/s", "x-copy"} {
 			v, ok := r.Extra[m]
-			if wantOK := m != "GFLOP/s" || c.Flops > 0; ok != wantOK || ok && !(v > 0) {
+			if wantOK := m != "GFLOP/s" && m != "x-copy" || m == "GFLOP/s" && c.Flops > 0; ok != wantOK || ok && !(v > 0) {
 				t.Errorf("%s: metric %s = %v (reported: %v)", c.Name(), m, v, ok)
 			}
+		}
+	}
+	// x-copy, forced on a small case: reported, and a ratio of two times
+	// (a few here), not a time in ns.
+	for _, c := range Cases() {
+		if c.Kernel != "Softmax" || c.Shape != "64x1000" || c.Impl != kernels.Default().Name() {
+			continue
+		}
+		c.XCopy = true
+		r := testing.Benchmark(func(b *testing.B) { Run(b, c) })
+		if v := r.Extra["x-copy"]; !(v > 0.1 && v < 10000) {
+			t.Errorf("%s: x-copy = %v, want a ratio of the op's time to copy()'s", c.Name(), v)
 		}
 	}
 }
