@@ -255,6 +255,24 @@ func (g gerTiles) tile(rows int, vs []vecAt, aj, yj GPVirtual) {
 			acc[r] = append(acc[r], v)
 		}
 	}
+	// The tile of A is read only after the samples: ask for it now, so
+	// that its rows (apart by lda, in lines no prefetcher predicts) arrive
+	// while the samples stream.
+	pa := GP64()
+	MOVQ(aj, pa)
+	for r := range rows {
+		if r > 0 {
+			ADDQ(g.lda4, pa)
+		}
+		for _, v := range vs {
+			if v.tail != nil {
+				continue
+			}
+			m := v.at(Mem{Base: pa})
+			PREFETCHT0(m)
+			PREFETCHT0(m.Offset(is.bytes() - 4))
+		}
+	}
 	xp, yp := GP64(), GP64()
 	MOVQ(g.xi, xp)
 	MOVQ(yj, yp)
