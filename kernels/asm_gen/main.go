@@ -54,6 +54,8 @@ func main() {
 		}
 		logSoftmaxBackward(is)
 		gerBatch(is)
+		// Rows of A of 9 to 11 (a 10-class head), with the tile turned
+		// around; it needs AVX-512's 32 registers.
 		if is == avx512 {
 			gerBatchNarrow(is)
 		}
