@@ -165,24 +165,12 @@ type gerTiles struct {
 // are that many, then in at most one group of each power of 2 below R, in
 // tiles of up to V vectors.
 func (g gerTiles) rowGroups(rowsLeft Mem, R, V int) {
-	// next moves a and xi on by rows rows.
-	next := func(rows int) {
-		if rows == 1 {
-			ADDQ(g.lda4, g.a)
-		} else {
-			t := GP64()
-			IMUL3Q(U32(rows), g.lda4, t)
-			ADDQ(t, g.a)
-		}
-		ADDQ(U32(4*rows), g.xi)
-		SUBQ(U32(rows), rowsLeft)
-	}
 	rest, top := label("rest"), label("rows")
 	Label(string(top))
 	CMPQ(rowsLeft, U32(R))
 	JB(rest)
 	g.columns(R, V)
-	next(R)
+	g.next(rowsLeft, R)
 	JMP(top)
 	Label(string(rest))
 	for s := 1 << (bits.Len(uint(R-1)) - 1); s >= 1; s /= 2 {
@@ -190,7 +178,7 @@ func (g gerTiles) rowGroups(rowsLeft Mem, R, V int) {
 		CMPQ(rowsLeft, U32(s))
 		JB(skip)
 		g.columns(s, V)
-		next(s)
+		g.next(rowsLeft, s)
 		Label(string(skip))
 	}
 }
@@ -395,9 +383,13 @@ func gerBatchNarrow(is *isa) {
 
 // next moves a and xi on by rows rows and takes them off rowsLeft.
 func (g gerTiles) next(rowsLeft Mem, rows int) {
-	t := GP64()
-	IMUL3Q(U32(rows), g.lda4, t)
-	ADDQ(t, g.a)
+	if rows == 1 {
+		ADDQ(g.lda4, g.a)
+	} else {
+		t := GP64()
+		IMUL3Q(U32(rows), g.lda4, t)
+		ADDQ(t, g.a)
+	}
 	ADDQ(U32(4*rows), g.xi)
 	SUBQ(U32(rows), rowsLeft)
 }
