@@ -88,10 +88,10 @@ func logSoftmaxBackward(is *isa) {
 		"are read before dx_i is written, so dx may be logp or dy.")
 	dx, lp, dy := load(Param("dx").Base()), load(Param("logp").Base()), load(Param("dy").Base())
 	cols, end := load(Param("cols")), endOf(lp, Param("logp").Len())
-	// Besides the constants: zeros and 4 sums, the float64 sum and 2 to fold
-	// them or a mask and a term; then zeros, d, exp, dy, a mask and the part
-	// vector.
-	k := is.expConsts(9)
+	// Besides the constants and exp's registers: zeros and 4 sums, the
+	// float64 sum and 2 to fold them or a mask and a term; then zeros, d,
+	// dy, a mask and the part vector.
+	k := is.expConsts(5, 1)
 	zeros := is.vec()
 	zero(zeros)
 	is.shapes(cols, func(sh shape) {
@@ -106,7 +106,7 @@ func logSoftmaxBackward(is *isa) {
 				// when either is NaN, so a NaN logp stays NaN.
 				a := is.vec()
 				VMINPS(v.src(is, Mem{Base: lp}), zeros, a)
-				e := k.exp(is, a) // e^(a − 0), and a − 0 = a
+				e := k.exp(is, a)[0] // e^(a − 0), and a − 0 = a
 				y := v.load(is, Mem{Base: dy})
 				VFNMADD231PS(d, e, y) // dy − e·d
 				return func(w vecAt) { w.store(y, Mem{Base: dx}) }

@@ -21,8 +21,8 @@ func softTargetRows(is *isa) {
 		"into float64 every 256 elements.")
 	g, x, t := load(Param("grad").Base()), load(Param("logits").Base()), load(Param("targets").Base())
 	cols, mp, rows := load(Param("cols")), load(Param("m").Base()), load(Param("m").Len())
-	// m, 3 sums, exp, t, a mask, the part vector's t, t·(x − m) and e^(x − m)
-	k := is.expConsts(14)
+	// m, 3 sums, t, a mask, the part vector's t, t·(x − m) and e^(x − m), besides exp's
+	k := is.expConsts(10, 1)
 	// The float64 sums live in the frame: z, T, D.
 	sums := AllocLocal(3 * is.bytes())
 	is.rowMaxes(x, cols, mp, rows)
@@ -56,7 +56,7 @@ func softTargetRows(is *isa) {
 						v.keep(td)
 						v.keep(ti)
 					}
-					f := k.exp(is, a)
+					f := k.exp(is, a)[0]
 					return func(w vecAt) {
 						if td != nil {
 							VADDPS(ti, at, at)

@@ -31,9 +31,9 @@ type expK struct {
 
 // expConsts loads as many of exp's constants into registers as the routine
 // can spare: busy is the number of vector registers it needs at once
-// besides them (exp itself needs 4).
-func (is *isa) expConsts(busy int) *expK {
-	inRegs := is.regs - busy
+// besides them and exp's own for group vectors at a time (4 each).
+func (is *isa) expConsts(busy, group int) *expK {
+	inRegs := is.regs - busy - 4*group
 	k := &expK{}
 	for i, c := range []struct {
 		op *Op
@@ -60,9 +60,10 @@ func (is *isa) expConsts(busy int) *expK {
 	return k
 }
 
-// exp returns e^a lane by lane for a ≤ 0 in a new register, clobbering a.
-// It is the loop body of expMinusMax in generic.go, step for step, with one
-// FMA (a single rounding) where expMinusMax has madd:
+// exp returns e^a lane by lane for a ≤ 0, for each register of as (which
+// it clobbers), in new registers. It is the loop body of expMinusMax in
+// generic.go, step for step, with one FMA (a single rounding) where
+// expMinusMax has madd:
 //
 //	v = fma(a, log2e, magic)   n + magic, n = round(a/ln2), in the low bits
 //	s = bits(v) << 23          2ⁿ
@@ -71,24 +72,36 @@ func (is *isa) expConsts(busy int) *expK {
 //	t = fma(n, −ln2lo, t)
 //	p = fma(c5, t, c4); p = fma(p, t, c3); p = fma(p, t, c2); p = fma(p, t, c1)
 //	f = fma(t·s, p, s)         2ⁿ·(1 + t·p(t)) = e^a
-//	f = 0 where a < cutoff     a compare and an and-not; NaN compares false and stays NaN
-func (k *expK) exp(is *isa, a VecVirtual) VecVirtual {
-	v, s := is.vec(), is.vec()
-	is.copyConst(k.magic, v)
-	is.withConst(VFMADD231PS, VFMADD231PS_BCST, k.log2e, a, v) // v = a·log2e + magic
-	VPSLLD(U8(23), v, s)                                       // s = 2ⁿ
-	is.withConst(VSUBPS, VSUBPS_BCST, k.magic, v, v)           // v = n
-	under := is.below(a, k.cutoff)
-	is.withConst(VFMADD231PS, VFMADD231PS_BCST, k.negLn2Hi, v, a) // a = t = n·(−ln2hi) + a
-	is.withConst(VFMADD231PS, VFMADD231PS_BCST, k.negLn2Lo, v, a) // t = n·(−ln2lo) + t
+//	f = 0 where a < cutoff     a compare and a mask; NaN compares false and stays NaN
+//
+// Each step is emitted for every register of as before the next. One
+// vector's exp is a chain of 14 dependent instructions, longer than the
+// CPU's scheduler can look past to find the next vector's chain; emitted
+// side by side, the chains of a group overlap (see pass.group). On an Ice
+// Lake server, expMinusMax over a row in L1 ran 12% faster on AVX-512
+// (groups of 4) and about 10% on AVX2 (groups of 2).
+func (k *expK) exp(is *isa, as ...VecVirtual) []VecVirtual {
+	each := func(f func(i int)) {
+		for i := range as {
+			f(i)
+		}
+	}
+	v, s := is.vecs(len(as)), is.vecs(len(as))
+	under := make([]func(s, t, p VecVirtual), len(as))
+	each(func(i int) { is.copyConst(k.magic, v[i]) })
+	each(func(i int) { is.withConst(VFMADD231PS, VFMADD231PS_BCST, k.log2e, as[i], v[i]) }) // v = a·log2e + magic
+	each(func(i int) { VPSLLD(U8(23), v[i], s[i]) })                                        // s = 2ⁿ
+	each(func(i int) { is.withConst(VSUBPS, VSUBPS_BCST, k.magic, v[i], v[i]) })            // v = n
+	each(func(i int) { under[i] = is.below(as[i], k.cutoff) })
+	each(func(i int) { is.withConst(VFMADD231PS, VFMADD231PS_BCST, k.negLn2Hi, v[i], as[i]) }) // a = t = n·(−ln2hi) + a
+	each(func(i int) { is.withConst(VFMADD231PS, VFMADD231PS_BCST, k.negLn2Lo, v[i], as[i]) }) // t = n·(−ln2lo) + t
 	p := v
-	is.copyConst(k.c5, p)
-	is.withConst(VFMADD213PS, VFMADD213PS_BCST, k.c4, a, p) // p = t·c5 + c4
-	is.withConst(VFMADD213PS, VFMADD213PS_BCST, k.c3, a, p)
-	is.withConst(VFMADD213PS, VFMADD213PS_BCST, k.c2, a, p)
-	is.withConst(VFMADD213PS, VFMADD213PS_BCST, k.c1, a, p)
-	VMULPS(s, a, a) // t·s
-	under(s, a, p)  // f = (t·s)·p + s; f = 0 where a < cutoff
+	each(func(i int) { is.copyConst(k.c5, p[i]) })
+	for _, c := range []Op{k.c4, k.c3, k.c2, k.c1} {
+		each(func(i int) { is.withConst(VFMADD213PS, VFMADD213PS_BCST, c, as[i], p[i]) }) // p = t·p + c
+	}
+	each(func(i int) { VMULPS(s[i], as[i], as[i]) })  // t·s
+	each(func(i int) { under[i](s[i], as[i], p[i]) }) // f = (t·s)·p + s; f = 0 where a < cutoff
 	return p
 }
 
@@ -100,12 +113,20 @@ func expMinusMax(is *isa) {
 	dst, x, n := load(Param("dst").Base()), load(Param("x").Base()), load(Param("x").Len())
 	m := is.vec()
 	VBROADCASTSS(paramMem("m"), m)
-	k := is.expConsts(7) // m, exp, a mask, the part vector
-	pass{is: is, ptrs: []GPVirtual{x, dst}, unroll: 4, prefetch: prefetchAhead, body: func(v vecAt) func(vecAt) {
-		a := v.load(is, Mem{Base: x})
-		VSUBPS(m, a, a)
-		f := k.exp(is, a)
-		return func(w vecAt) { w.store(f, Mem{Base: dst}) }
-	}}.emit(n)
+	k := is.expConsts(3, is.expGroup) // m, a mask, the part vector
+	pass{is: is, ptrs: []GPVirtual{x, dst}, unroll: 4, prefetch: prefetchAhead, lockstep: is.expGroup,
+		group: func(vs []vecAt) func([]vecAt) {
+			as := make([]VecVirtual, len(vs))
+			for i, v := range vs {
+				as[i] = v.load(is, Mem{Base: x})
+				VSUBPS(m, as[i], as[i])
+			}
+			fs := k.exp(is, as...)
+			return func(ws []vecAt) {
+				for i, w := range ws {
+					w.store(fs[i], Mem{Base: dst})
+				}
+			}
+		}}.emit(n)
 	ret()
 }

@@ -33,6 +33,10 @@ type isa struct {
 	// where a < c (an ordered compare: a NaN lane is kept).
 	below func(a VecVirtual, c Op) (fmaClear func(s, t, p VecVirtual))
 
+	// expGroup is the number of vectors a pass that computes exp takes
+	// in lockstep (see pass.group): as many as the registers allow.
+	expGroup int
+
 	// halves says that a row of lanes/2 < cols ≤ lanes is taken as two
 	// half vectors (the low halves of registers), the second ending at the
 	// row's end and overlapping the first, instead of one masked vector:
@@ -77,6 +81,7 @@ var avx2 = &isa{
 			VANDNPS(p, m, p) // p = p &^ m
 		}
 	},
+	expGroup:     2,
 	gerRows:      6,
 	gerVecs:      2,
 	narrowBlocks: 2,
@@ -103,6 +108,7 @@ var avx512 = &isa{
 		}
 		return func(s, t, p VecVirtual) { VFMADD213PS_Z(s, t, keep, p) } // zeroing-masked: p = keep ? t·p + s : 0
 	},
+	expGroup:     4,
 	halves:       true,
 	halfLanes:    avx512HalfMask,
 	bcst:         true,

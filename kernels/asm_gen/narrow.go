@@ -32,7 +32,7 @@ func softmaxNarrow(is *isa) {
 	cols4 := GP64()
 	MOVQ(cols, cols4)
 	SHLQ(U8(2), cols4)
-	k := is.expConsts(is.regs) // every constant from memory: the block takes the registers
+	k := is.expConsts(is.regs, 0) // every constant from memory: the block takes the registers
 	// rowsAt calls f with the address of each row of the group at base.
 	rowsAt := func(base GPVirtual, f func(r int, m Mem)) {
 		p := GP64()
@@ -92,7 +92,7 @@ func softmaxNarrow(is *isa) {
 		e := make([]VecVirtual, len(c))
 		for j, v := range c {
 			VSUBPS(mx, v, v)
-			e[j] = k.exp(is, v)
+			e[j] = k.exp(is, v)[0]
 		}
 		inv := finish(mx, is.sumTree(e))
 		for _, v := range e {
@@ -148,7 +148,7 @@ func softmaxNarrow2(is *isa, k *expK, src, dst, end, cols GPVirtual, rowsAt func
 			v := is.vec()
 			VMOVUPS(col(j), v)
 			VSUBPS(mx, v, v)
-			e := k.exp(is, v)
+			e := k.exp(is, v)[0]
 			VADDPS(e, acc[j%2], acc[j%2])
 			VMOVUPS(e, col(j))
 		}

@@ -44,8 +44,17 @@ type pass struct {
 	unroll int         // vectors per iteration of the main loop, ≥ 1
 	block  int
 	body   func(v vecAt) (rest func(w vecAt))
-	end    func()
-	shape  shape // what is known of cols
+	// group, if set instead of body, is body for several vectors at once:
+	// the main loop's, lockstep at a time, or a single vector elsewhere.
+	// exp is a chain of 14 dependent instructions per vector; emitted a
+	// step at a time for every vector of a group (see expK.exp), the
+	// chains sit side by side in the instruction stream, and the CPU,
+	// whose scheduler holds too few instructions to find the next
+	// vector's chain behind a whole chain, overlaps them.
+	group    func(vs []vecAt) (rest func(ws []vecAt))
+	lockstep int
+	end      func()
+	shape    shape // what is known of cols
 	// enter and leave, if set, are emitted before and after the main loop,
 	// where it runs: to set up and combine the accumulators of its
 	// vectors 1 … unroll−1 (the other loops use vector 0's).
@@ -216,6 +225,18 @@ func (is *isa) shapes(cols GPVirtual, gen func(sh shape)) {
 // unchanged).
 func (p pass) emit(cols GPVirtual) {
 	lanes, size := p.is.lanes, p.is.bytes()
+	if p.group == nil {
+		p.group, p.lockstep = func(vs []vecAt) func([]vecAt) {
+			rest := p.body(vs[0])
+			if rest == nil {
+				return nil
+			}
+			return func(ws []vecAt) { rest(ws[0]) }
+		}, 1
+	}
+	if p.unroll%p.lockstep != 0 {
+		panic("pass: lockstep does not divide unroll")
+	}
 	if p.shape != general {
 		p.short(cols)
 		return
@@ -230,7 +251,7 @@ func (p pass) emit(cols GPVirtual) {
 		JZ(skip)
 		CMPQ(cols, U8(lanes))
 		JB(skip)
-		if r := p.body(vecAt{idx: cols, off: -size, part: lazy(func() tail { return p.is.lastLanes(t) })}); r != nil {
+		if r := p.one(vecAt{idx: cols, off: -size, part: lazy(func() tail { return p.is.lastLanes(t) })}); r != nil {
 			rest = r
 		}
 		Label(string(skip))
@@ -259,9 +280,9 @@ func (p pass) emit(cols GPVirtual) {
 // and the rest of the part vector.
 func (p pass) elements(cols, e GPVirtual, rest func(w vecAt)) {
 	lanes, size := p.is.lanes, p.is.bytes()
-	whole := func(v vecAt) {
-		if r := p.body(v); r != nil {
-			r(v)
+	whole := func(vs ...vecAt) {
+		if r := p.group(vs); r != nil {
+			r(vs)
 		}
 	}
 	single, tailL, done := label("single"), label("tail"), label("done")
@@ -273,10 +294,16 @@ func (p pass) elements(cols, e GPVirtual, rest func(w vecAt)) {
 			p.enter()
 		}
 		Label(string(loop))
-		for k := range p.unroll {
-			whole(vecAt{k: k, off: k * size})
-			if p.prefetch != 0 && k*size%64 == 0 {
-				PREFETCHT0(Mem{Base: p.ptrs[0], Disp: k*size + p.prefetch})
+		for g := 0; g < p.unroll; g += p.lockstep {
+			var vs []vecAt
+			for k := g; k < g+p.lockstep; k++ {
+				vs = append(vs, vecAt{k: k, off: k * size})
+			}
+			whole(vs...)
+			for k := g; k < g+p.lockstep; k++ {
+				if p.prefetch != 0 && k*size%64 == 0 {
+					PREFETCHT0(Mem{Base: p.ptrs[0], Disp: k*size + p.prefetch})
+				}
 			}
 		}
 		p.advance(p.unroll * size)
@@ -321,7 +348,7 @@ func (p pass) elements(cols, e GPVirtual, rest func(w vecAt)) {
 func (p pass) short(cols GPVirtual) {
 	lanes, size := p.is.lanes, p.is.bytes()
 	whole := func(v vecAt) {
-		if r := p.body(v); r != nil {
+		if r := p.one(v); r != nil {
 			r(v)
 		}
 	}
@@ -333,7 +360,7 @@ func (p pass) short(cols GPVirtual) {
 		CMPQ(cols, U8(lanes/2))
 		JBE(masked)
 		full, part := p.is.halfVecs(cols)
-		rest := p.body(part)
+		rest := p.one(part)
 		whole(full)
 		if rest != nil {
 			rest(part)
@@ -351,7 +378,7 @@ func (p pass) short(cols GPVirtual) {
 			LEAQ(Mem{Base: cols, Disp: -k * lanes}, t)
 			return p.is.lastLanes(t)
 		})}
-		rest := p.body(part)
+		rest := p.one(part)
 		for j := range k {
 			whole(vecAt{off: j * size})
 		}
@@ -368,6 +395,16 @@ func (p pass) short(cols GPVirtual) {
 		}
 		p.end()
 	}
+}
+
+// one emits the loads and arithmetic of the single vector v and returns
+// the rest (nil if none).
+func (p pass) one(v vecAt) (rest func(w vecAt)) {
+	r := p.group([]vecAt{v})
+	if r == nil {
+		return nil
+	}
+	return func(w vecAt) { r([]vecAt{w}) }
 }
 
 // advance moves the pointers by b bytes.

@@ -41,7 +41,7 @@ func expRowsBody(is *isa, store bool) {
 	}
 	src, cols := load(Param("src").Base()), load(Param("cols"))
 	mp, zp, rows := load(Param("m").Base()), load(Param("z").Base()), load(Param("m").Len())
-	k := is.expConsts(10) // m, 2 sums, the float64 sum, exp, a mask, the part vector
+	k := is.expConsts(6, is.expGroup) // m, 2 sums, the float64 sum, a mask, the part vector
 	is.rowMaxes(src, cols, mp, rows)
 	is.shapes(cols, func(sh shape) {
 		rowLoop(rows, func() {
@@ -58,17 +58,22 @@ func expRowsBody(is *isa, store bool) {
 			if !store {
 				ahead = prefetchAhead
 			}
-			pass{is: is, ptrs: ptrs, unroll: 4, block: sumBlock, shape: sh, prefetch: ahead,
-				body: func(v vecAt) func(vecAt) {
-					a := v.load(is, Mem{Base: src})
-					VSUBPS(m, a, a) // a = x − m
-					f := k.exp(is, a)
-					return func(w vecAt) {
-						if store {
-							w.store(f, Mem{Base: dst})
+			pass{is: is, ptrs: ptrs, unroll: 4, block: sumBlock, shape: sh, prefetch: ahead, lockstep: is.expGroup,
+				group: func(vs []vecAt) func([]vecAt) {
+					as := make([]VecVirtual, len(vs))
+					for i, v := range vs {
+						as[i] = v.load(is, Mem{Base: src})
+						VSUBPS(m, as[i], as[i]) // a = x − m
+					}
+					fs := k.exp(is, as...)
+					return func(ws []vecAt) {
+						for i, w := range ws {
+							if store {
+								w.store(fs[i], Mem{Base: dst})
+							}
+							w.keep(fs[i])
+							VADDPS(fs[i], accs[w.k%2], accs[w.k%2])
 						}
-						w.keep(f)
-						VADDPS(f, accs[w.k%2], accs[w.k%2])
 					}
 				},
 				end:   func() { is.fold(accs[0], acc64) },
