@@ -334,98 +334,97 @@ TEXT ·softmaxNarrowAVX2(SB), NOSPLIT, $512-112
 	SHLQ    $0x02, R8
 	CMPQ    DX, $0x08
 	JBE     block1_2
-	LEAQ    -8(DX), DX
-	LEAQ    laneMasks<>+32(SB), R9
-	NEGQ    DX
-	VMOVDQU (R9)(DX*4), Y0
+	LEAQ    -8(DX), R9
+	LEAQ    laneMasks<>+32(SB), R10
+	NEGQ    R9
+	VMOVDQU (R10)(R9*4), Y0
 
 row_3:
-	MOVQ         CX, DX
-	VMOVUPS      (DX), Y1
-	ADDQ         R8, DX
-	VMOVUPS      (DX), Y7
-	ADDQ         R8, DX
-	VMOVUPS      (DX), Y4
-	ADDQ         R8, DX
-	VMOVUPS      (DX), Y6
-	ADDQ         R8, DX
-	VMOVUPS      (DX), Y2
-	ADDQ         R8, DX
-	VMOVUPS      (DX), Y8
-	ADDQ         R8, DX
-	VMOVUPS      (DX), Y3
-	ADDQ         R8, DX
-	VMOVUPS      (DX), Y9
-	VUNPCKLPS    Y7, Y1, Y5
-	VUNPCKHPS    Y7, Y1, Y1
-	VUNPCKLPS    Y6, Y4, Y7
-	VUNPCKHPS    Y6, Y4, Y4
-	VUNPCKLPS    Y8, Y2, Y6
-	VUNPCKHPS    Y8, Y2, Y2
-	VUNPCKLPS    Y9, Y3, Y8
-	VUNPCKHPS    Y9, Y3, Y9
-	VSHUFPS      $0x44, Y7, Y5, Y3
+	MOVQ         CX, R9
+	VMOVUPS      (R9), Y1
+	ADDQ         R8, R9
+	VMOVUPS      (R9), Y2
+	ADDQ         R8, R9
+	VMOVUPS      (R9), Y3
+	ADDQ         R8, R9
+	VMOVUPS      (R9), Y4
+	ADDQ         R8, R9
+	VMOVUPS      (R9), Y5
+	ADDQ         R8, R9
+	VMOVUPS      (R9), Y6
+	ADDQ         R8, R9
+	VMOVUPS      (R9), Y7
+	ADDQ         R8, R9
+	VMOVUPS      (R9), Y8
+	VUNPCKLPS    Y2, Y1, Y9
+	VUNPCKHPS    Y2, Y1, Y1
+	VUNPCKLPS    Y4, Y3, Y2
+	VUNPCKHPS    Y4, Y3, Y3
+	VUNPCKLPS    Y6, Y5, Y4
+	VUNPCKHPS    Y6, Y5, Y5
+	VUNPCKLPS    Y8, Y7, Y6
+	VUNPCKHPS    Y8, Y7, Y7
+	VSHUFPS      $0x44, Y2, Y9, Y8
+	VSHUFPS      $0xee, Y2, Y9, Y2
+	VSHUFPS      $0x44, Y3, Y1, Y9
+	VSHUFPS      $0xee, Y3, Y1, Y1
+	VSHUFPS      $0x44, Y6, Y4, Y3
+	VSHUFPS      $0xee, Y6, Y4, Y4
+	VSHUFPS      $0x44, Y7, Y5, Y6
 	VSHUFPS      $0xee, Y7, Y5, Y5
-	VSHUFPS      $0x44, Y4, Y1, Y7
-	VSHUFPS      $0xee, Y4, Y1, Y1
-	VSHUFPS      $0x44, Y8, Y6, Y4
-	VSHUFPS      $0xee, Y8, Y6, Y6
-	VSHUFPS      $0x44, Y9, Y2, Y8
-	VSHUFPS      $0xee, Y9, Y2, Y9
-	VPERM2F128   $0x20, Y4, Y3, Y2
-	VPERM2F128   $0x31, Y4, Y3, Y3
-	VPERM2F128   $0x20, Y6, Y5, Y4
-	VPERM2F128   $0x31, Y6, Y5, Y5
-	VPERM2F128   $0x20, Y8, Y7, Y6
-	VPERM2F128   $0x31, Y8, Y7, Y7
-	VPERM2F128   $0x20, Y9, Y1, Y8
-	VPERM2F128   $0x31, Y9, Y1, Y9
-	VMOVAPS      Y2, Y1
-	VMOVUPS      Y2, (SP)
-	VMAXPS       Y4, Y1, Y1
-	VMOVUPS      Y4, 32(SP)
-	VMAXPS       Y6, Y1, Y1
-	VMOVUPS      Y6, 64(SP)
-	VMAXPS       Y8, Y1, Y1
-	VMOVUPS      Y8, 96(SP)
-	VMAXPS       Y3, Y1, Y1
+	VPERM2F128   $0x20, Y3, Y8, Y7
+	VPERM2F128   $0x31, Y3, Y8, Y3
+	VPERM2F128   $0x20, Y4, Y2, Y8
+	VPERM2F128   $0x31, Y4, Y2, Y2
+	VPERM2F128   $0x20, Y6, Y9, Y4
+	VPERM2F128   $0x31, Y6, Y9, Y6
+	VPERM2F128   $0x20, Y5, Y1, Y9
+	VPERM2F128   $0x31, Y5, Y1, Y1
+	VMOVUPS      Y7, (SP)
+	VMOVUPS      Y8, 32(SP)
+	VMOVUPS      Y4, 64(SP)
+	VMOVUPS      Y9, 96(SP)
 	VMOVUPS      Y3, 128(SP)
-	VMAXPS       Y5, Y1, Y1
-	VMOVUPS      Y5, 160(SP)
-	VMAXPS       Y7, Y1, Y1
-	VMOVUPS      Y7, 192(SP)
-	VMAXPS       Y9, Y1, Y1
-	VMOVUPS      Y9, 224(SP)
-	MOVQ         CX, DX
-	VMASKMOVPS   32(DX), Y0, Y2
+	VMOVUPS      Y2, 160(SP)
+	VMOVUPS      Y6, 192(SP)
+	VMOVUPS      Y1, 224(SP)
+	VMAXPS       Y8, Y7, Y5
+	VMAXPS       Y9, Y4, Y4
+	VMAXPS       Y2, Y3, Y2
+	VMAXPS       Y1, Y6, Y1
+	VMAXPS       Y4, Y5, Y3
+	VMAXPS       Y1, Y2, Y1
+	VMAXPS       Y1, Y3, Y1
+	MOVQ         CX, R9
+	VMASKMOVPS   32(R9), Y0, Y2
 	VBROADCASTSS negInf<>+0(SB), Y3
 	VBLENDVPS    Y0, Y2, Y3, Y2
-	ADDQ         R8, DX
-	VMASKMOVPS   32(DX), Y0, Y3
+	ADDQ         R8, R9
+	VMASKMOVPS   32(R9), Y0, Y3
 	VBROADCASTSS negInf<>+0(SB), Y4
 	VBLENDVPS    Y0, Y3, Y4, Y3
-	ADDQ         R8, DX
-	VMASKMOVPS   32(DX), Y0, Y4
+	ADDQ         R8, R9
+	VMASKMOVPS   32(R9), Y0, Y4
 	VBROADCASTSS negInf<>+0(SB), Y5
 	VBLENDVPS    Y0, Y4, Y5, Y4
-	ADDQ         R8, DX
-	VMASKMOVPS   32(DX), Y0, Y5
+	ADDQ         R8, R9
+	VMASKMOVPS   32(R9), Y0, Y5
 	VBROADCASTSS negInf<>+0(SB), Y6
 	VBLENDVPS    Y0, Y5, Y6, Y5
-	ADDQ         R8, DX
-	VMASKMOVPS   32(DX), Y0, Y6
+	ADDQ         R8, R9
+	VMASKMOVPS   32(R9), Y0, Y6
 	VBROADCASTSS negInf<>+0(SB), Y7
 	VBLENDVPS    Y0, Y6, Y7, Y6
-	ADDQ         R8, DX
-	VMASKMOVPS   32(DX), Y0, Y7
+	ADDQ         R8, R9
+	VMASKMOVPS   32(R9), Y0, Y7
 	VBROADCASTSS negInf<>+0(SB), Y8
 	VBLENDVPS    Y0, Y7, Y8, Y7
-	ADDQ         R8, DX
-	VMASKMOVPS   32(DX), Y0, Y8
+	ADDQ         R8, R9
+	VMASKMOVPS   32(R9), Y0, Y8
 	VBROADCASTSS negInf<>+0(SB), Y9
 	VBLENDVPS    Y0, Y8, Y9, Y8
-	ADDQ         R8, DX
-	VMASKMOVPS   32(DX), Y0, Y9
+	ADDQ         R8, R9
+	VMASKMOVPS   32(R9), Y0, Y9
 	VBROADCASTSS negInf<>+0(SB), Y10
 	VBLENDVPS    Y0, Y9, Y10, Y9
 	VUNPCKLPS    Y3, Y2, Y10
@@ -452,22 +451,22 @@ row_3:
 	VPERM2F128   $0x31, Y7, Y10, Y7
 	VPERM2F128   $0x20, Y6, Y2, Y10
 	VPERM2F128   $0x31, Y6, Y2, Y2
-	VMAXPS       Y8, Y1, Y1
 	VMOVUPS      Y8, 256(SP)
-	VMAXPS       Y9, Y1, Y1
 	VMOVUPS      Y9, 288(SP)
-	VMAXPS       Y5, Y1, Y1
 	VMOVUPS      Y5, 320(SP)
-	VMAXPS       Y10, Y1, Y1
 	VMOVUPS      Y10, 352(SP)
-	VMAXPS       Y4, Y1, Y1
 	VMOVUPS      Y4, 384(SP)
-	VMAXPS       Y3, Y1, Y1
 	VMOVUPS      Y3, 416(SP)
-	VMAXPS       Y7, Y1, Y1
 	VMOVUPS      Y7, 448(SP)
-	VMAXPS       Y2, Y1, Y1
 	VMOVUPS      Y2, 480(SP)
+	VMAXPS       Y9, Y8, Y6
+	VMAXPS       Y10, Y5, Y5
+	VMAXPS       Y3, Y4, Y3
+	VMAXPS       Y2, Y7, Y2
+	VMAXPS       Y5, Y6, Y4
+	VMAXPS       Y2, Y3, Y2
+	VMAXPS       Y2, Y4, Y2
+	VMAXPS       Y2, Y1, Y1
 	VXORPS       Y2, Y2, Y2
 	VXORPS       Y3, Y3, Y3
 	VMOVUPS      (SP), Y4
@@ -641,6 +640,8 @@ row_3:
 	VANDNPS      Y5, Y7, Y5
 	VADDPS       Y5, Y2, Y2
 	VMOVUPS      Y5, 256(SP)
+	CMPQ         DX, $0x09
+	JBE          exps_4
 	VMOVUPS      288(SP), Y4
 	VSUBPS       Y1, Y4, Y4
 	VMOVUPS      expMagic<>+0(SB), Y5
@@ -660,6 +661,8 @@ row_3:
 	VANDNPS      Y5, Y7, Y5
 	VADDPS       Y5, Y3, Y3
 	VMOVUPS      Y5, 288(SP)
+	CMPQ         DX, $0x0a
+	JBE          exps_4
 	VMOVUPS      320(SP), Y4
 	VSUBPS       Y1, Y4, Y4
 	VMOVUPS      expMagic<>+0(SB), Y5
@@ -679,6 +682,8 @@ row_3:
 	VANDNPS      Y5, Y7, Y5
 	VADDPS       Y5, Y2, Y2
 	VMOVUPS      Y5, 320(SP)
+	CMPQ         DX, $0x0b
+	JBE          exps_4
 	VMOVUPS      352(SP), Y4
 	VSUBPS       Y1, Y4, Y4
 	VMOVUPS      expMagic<>+0(SB), Y5
@@ -698,6 +703,8 @@ row_3:
 	VANDNPS      Y5, Y7, Y5
 	VADDPS       Y5, Y3, Y3
 	VMOVUPS      Y5, 352(SP)
+	CMPQ         DX, $0x0c
+	JBE          exps_4
 	VMOVUPS      384(SP), Y4
 	VSUBPS       Y1, Y4, Y4
 	VMOVUPS      expMagic<>+0(SB), Y5
@@ -717,6 +724,8 @@ row_3:
 	VANDNPS      Y5, Y7, Y5
 	VADDPS       Y5, Y2, Y2
 	VMOVUPS      Y5, 384(SP)
+	CMPQ         DX, $0x0d
+	JBE          exps_4
 	VMOVUPS      416(SP), Y4
 	VSUBPS       Y1, Y4, Y4
 	VMOVUPS      expMagic<>+0(SB), Y5
@@ -736,6 +745,8 @@ row_3:
 	VANDNPS      Y5, Y7, Y5
 	VADDPS       Y5, Y3, Y3
 	VMOVUPS      Y5, 416(SP)
+	CMPQ         DX, $0x0e
+	JBE          exps_4
 	VMOVUPS      448(SP), Y4
 	VSUBPS       Y1, Y4, Y4
 	VMOVUPS      expMagic<>+0(SB), Y5
@@ -755,6 +766,8 @@ row_3:
 	VANDNPS      Y5, Y7, Y5
 	VADDPS       Y5, Y2, Y2
 	VMOVUPS      Y5, 448(SP)
+	CMPQ         DX, $0x0f
+	JBE          exps_4
 	VMOVUPS      480(SP), Y4
 	VSUBPS       Y1, Y4, Y4
 	VMOVUPS      expMagic<>+0(SB), Y5
@@ -774,6 +787,8 @@ row_3:
 	VANDNPS      Y5, Y7, Y5
 	VADDPS       Y5, Y3, Y3
 	VMOVUPS      Y5, 480(SP)
+
+exps_4:
 	VADDPS       Y3, Y2, Y2
 	VMOVUPS      Y1, (BX)
 	VMOVUPS      Y2, (SI)
@@ -813,22 +828,22 @@ row_3:
 	VPERM2F128   $0x31, Y7, Y10, Y7
 	VPERM2F128   $0x20, Y6, Y2, Y10
 	VPERM2F128   $0x31, Y6, Y2, Y2
-	MOVQ         AX, DX
-	VMOVUPS      Y8, (DX)
-	ADDQ         R8, DX
-	VMOVUPS      Y9, (DX)
-	ADDQ         R8, DX
-	VMOVUPS      Y5, (DX)
-	ADDQ         R8, DX
-	VMOVUPS      Y10, (DX)
-	ADDQ         R8, DX
-	VMOVUPS      Y4, (DX)
-	ADDQ         R8, DX
-	VMOVUPS      Y3, (DX)
-	ADDQ         R8, DX
-	VMOVUPS      Y7, (DX)
-	ADDQ         R8, DX
-	VMOVUPS      Y2, (DX)
+	MOVQ         AX, R9
+	VMOVUPS      Y8, (R9)
+	ADDQ         R8, R9
+	VMOVUPS      Y9, (R9)
+	ADDQ         R8, R9
+	VMOVUPS      Y5, (R9)
+	ADDQ         R8, R9
+	VMOVUPS      Y10, (R9)
+	ADDQ         R8, R9
+	VMOVUPS      Y4, (R9)
+	ADDQ         R8, R9
+	VMOVUPS      Y3, (R9)
+	ADDQ         R8, R9
+	VMOVUPS      Y7, (R9)
+	ADDQ         R8, R9
+	VMOVUPS      Y2, (R9)
 	VMULPS       256(SP), Y1, Y2
 	VMULPS       288(SP), Y1, Y3
 	VMULPS       320(SP), Y1, Y4
@@ -861,26 +876,26 @@ row_3:
 	VPERM2F128   $0x31, Y7, Y9, Y7
 	VPERM2F128   $0x20, Y1, Y2, Y9
 	VPERM2F128   $0x31, Y1, Y2, Y1
-	MOVQ         AX, DX
-	VMASKMOVPS   Y6, Y0, 32(DX)
-	ADDQ         R8, DX
-	VMASKMOVPS   Y8, Y0, 32(DX)
-	ADDQ         R8, DX
-	VMASKMOVPS   Y5, Y0, 32(DX)
-	ADDQ         R8, DX
-	VMASKMOVPS   Y9, Y0, 32(DX)
-	ADDQ         R8, DX
-	VMASKMOVPS   Y4, Y0, 32(DX)
-	ADDQ         R8, DX
-	VMASKMOVPS   Y3, Y0, 32(DX)
-	ADDQ         R8, DX
-	VMASKMOVPS   Y7, Y0, 32(DX)
-	ADDQ         R8, DX
-	VMASKMOVPS   Y1, Y0, 32(DX)
-	MOVQ         R8, DX
-	SHLQ         $0x03, DX
-	ADDQ         DX, CX
-	ADDQ         DX, AX
+	MOVQ         AX, R9
+	VMASKMOVPS   Y6, Y0, 32(R9)
+	ADDQ         R8, R9
+	VMASKMOVPS   Y8, Y0, 32(R9)
+	ADDQ         R8, R9
+	VMASKMOVPS   Y5, Y0, 32(R9)
+	ADDQ         R8, R9
+	VMASKMOVPS   Y9, Y0, 32(R9)
+	ADDQ         R8, R9
+	VMASKMOVPS   Y4, Y0, 32(R9)
+	ADDQ         R8, R9
+	VMASKMOVPS   Y3, Y0, 32(R9)
+	ADDQ         R8, R9
+	VMASKMOVPS   Y7, Y0, 32(R9)
+	ADDQ         R8, R9
+	VMASKMOVPS   Y1, Y0, 32(R9)
+	MOVQ         R8, R9
+	SHLQ         $0x03, R9
+	ADDQ         R9, CX
+	ADDQ         R9, AX
 	ADDQ         $0x20, BX
 	ADDQ         $0x20, SI
 	CMPQ         CX, DI
@@ -889,40 +904,41 @@ row_3:
 
 block1_2:
 	LEAQ    laneMasks<>+32(SB), R9
-	NEGQ    DX
-	VMOVDQU (R9)(DX*4), Y0
+	MOVQ    DX, R10
+	NEGQ    R10
+	VMOVDQU (R9)(R10*4), Y0
 
-row_4:
-	MOVQ         CX, DX
-	VMASKMOVPS   (DX), Y0, Y1
+row_5:
+	MOVQ         CX, R9
+	VMASKMOVPS   (R9), Y0, Y1
 	VBROADCASTSS negInf<>+0(SB), Y2
 	VBLENDVPS    Y0, Y1, Y2, Y1
-	ADDQ         R8, DX
-	VMASKMOVPS   (DX), Y0, Y2
+	ADDQ         R8, R9
+	VMASKMOVPS   (R9), Y0, Y2
 	VBROADCASTSS negInf<>+0(SB), Y3
 	VBLENDVPS    Y0, Y2, Y3, Y2
-	ADDQ         R8, DX
-	VMASKMOVPS   (DX), Y0, Y3
+	ADDQ         R8, R9
+	VMASKMOVPS   (R9), Y0, Y3
 	VBROADCASTSS negInf<>+0(SB), Y4
 	VBLENDVPS    Y0, Y3, Y4, Y3
-	ADDQ         R8, DX
-	VMASKMOVPS   (DX), Y0, Y4
+	ADDQ         R8, R9
+	VMASKMOVPS   (R9), Y0, Y4
 	VBROADCASTSS negInf<>+0(SB), Y5
 	VBLENDVPS    Y0, Y4, Y5, Y4
-	ADDQ         R8, DX
-	VMASKMOVPS   (DX), Y0, Y5
+	ADDQ         R8, R9
+	VMASKMOVPS   (R9), Y0, Y5
 	VBROADCASTSS negInf<>+0(SB), Y6
 	VBLENDVPS    Y0, Y5, Y6, Y5
-	ADDQ         R8, DX
-	VMASKMOVPS   (DX), Y0, Y6
+	ADDQ         R8, R9
+	VMASKMOVPS   (R9), Y0, Y6
 	VBROADCASTSS negInf<>+0(SB), Y7
 	VBLENDVPS    Y0, Y6, Y7, Y6
-	ADDQ         R8, DX
-	VMASKMOVPS   (DX), Y0, Y7
+	ADDQ         R8, R9
+	VMASKMOVPS   (R9), Y0, Y7
 	VBROADCASTSS negInf<>+0(SB), Y8
 	VBLENDVPS    Y0, Y7, Y8, Y7
-	ADDQ         R8, DX
-	VMASKMOVPS   (DX), Y0, Y8
+	ADDQ         R8, R9
+	VMASKMOVPS   (R9), Y0, Y8
 	VBROADCASTSS negInf<>+0(SB), Y9
 	VBLENDVPS    Y0, Y8, Y9, Y8
 	VUNPCKLPS    Y2, Y1, Y9
@@ -949,14 +965,13 @@ row_4:
 	VPERM2F128   $0x31, Y6, Y9, Y6
 	VPERM2F128   $0x20, Y5, Y1, Y9
 	VPERM2F128   $0x31, Y5, Y1, Y1
-	VMOVAPS      Y7, Y5
-	VMAXPS       Y8, Y5, Y5
-	VMAXPS       Y4, Y5, Y5
-	VMAXPS       Y9, Y5, Y5
-	VMAXPS       Y3, Y5, Y5
-	VMAXPS       Y2, Y5, Y5
-	VMAXPS       Y6, Y5, Y5
-	VMAXPS       Y1, Y5, Y5
+	VMAXPS       Y8, Y7, Y5
+	VMAXPS       Y9, Y4, Y10
+	VMAXPS       Y2, Y3, Y11
+	VMAXPS       Y1, Y6, Y12
+	VMAXPS       Y10, Y5, Y5
+	VMAXPS       Y12, Y11, Y10
+	VMAXPS       Y10, Y5, Y5
 	VSUBPS       Y5, Y7, Y7
 	VMOVUPS      expMagic<>+0(SB), Y10
 	VFMADD231PS  expLog2e<>+0(SB), Y7, Y10
@@ -973,6 +988,8 @@ row_4:
 	VMULPS       Y11, Y7, Y7
 	VFMADD213PS  Y11, Y7, Y10
 	VANDNPS      Y10, Y12, Y10
+	CMPQ         DX, $0x01
+	JBE          pad_6
 	VSUBPS       Y5, Y8, Y8
 	VMOVUPS      expMagic<>+0(SB), Y7
 	VFMADD231PS  expLog2e<>+0(SB), Y8, Y7
@@ -989,6 +1006,8 @@ row_4:
 	VMULPS       Y11, Y8, Y8
 	VFMADD213PS  Y11, Y8, Y7
 	VANDNPS      Y7, Y12, Y7
+	CMPQ         DX, $0x02
+	JBE          pad_7
 	VSUBPS       Y5, Y4, Y4
 	VMOVUPS      expMagic<>+0(SB), Y8
 	VFMADD231PS  expLog2e<>+0(SB), Y4, Y8
@@ -1005,6 +1024,8 @@ row_4:
 	VMULPS       Y11, Y4, Y4
 	VFMADD213PS  Y11, Y4, Y8
 	VANDNPS      Y8, Y12, Y8
+	CMPQ         DX, $0x03
+	JBE          pad_8
 	VSUBPS       Y5, Y9, Y9
 	VMOVUPS      expMagic<>+0(SB), Y4
 	VFMADD231PS  expLog2e<>+0(SB), Y9, Y4
@@ -1021,6 +1042,8 @@ row_4:
 	VMULPS       Y11, Y9, Y9
 	VFMADD213PS  Y11, Y9, Y4
 	VANDNPS      Y4, Y12, Y4
+	CMPQ         DX, $0x04
+	JBE          pad_9
 	VSUBPS       Y5, Y3, Y3
 	VMOVUPS      expMagic<>+0(SB), Y9
 	VFMADD231PS  expLog2e<>+0(SB), Y3, Y9
@@ -1037,6 +1060,8 @@ row_4:
 	VMULPS       Y11, Y3, Y3
 	VFMADD213PS  Y11, Y3, Y9
 	VANDNPS      Y9, Y12, Y9
+	CMPQ         DX, $0x05
+	JBE          pad_10
 	VSUBPS       Y5, Y2, Y2
 	VMOVUPS      expMagic<>+0(SB), Y3
 	VFMADD231PS  expLog2e<>+0(SB), Y2, Y3
@@ -1053,6 +1078,8 @@ row_4:
 	VMULPS       Y11, Y2, Y2
 	VFMADD213PS  Y11, Y2, Y3
 	VANDNPS      Y3, Y12, Y3
+	CMPQ         DX, $0x06
+	JBE          pad_11
 	VSUBPS       Y5, Y6, Y6
 	VMOVUPS      expMagic<>+0(SB), Y2
 	VFMADD231PS  expLog2e<>+0(SB), Y6, Y2
@@ -1069,6 +1096,8 @@ row_4:
 	VMULPS       Y11, Y6, Y6
 	VFMADD213PS  Y11, Y6, Y2
 	VANDNPS      Y2, Y12, Y2
+	CMPQ         DX, $0x07
+	JBE          pad_12
 	VSUBPS       Y5, Y1, Y1
 	VMOVUPS      expMagic<>+0(SB), Y6
 	VFMADD231PS  expLog2e<>+0(SB), Y1, Y6
@@ -1085,6 +1114,30 @@ row_4:
 	VMULPS       Y11, Y1, Y1
 	VFMADD213PS  Y11, Y1, Y6
 	VANDNPS      Y6, Y12, Y6
+	JMP          exps_13
+
+pad_6:
+	VXORPS Y7, Y7, Y7
+
+pad_7:
+	VXORPS Y8, Y8, Y8
+
+pad_8:
+	VXORPS Y4, Y4, Y4
+
+pad_9:
+	VXORPS Y9, Y9, Y9
+
+pad_10:
+	VXORPS Y3, Y3, Y3
+
+pad_11:
+	VXORPS Y2, Y2, Y2
+
+pad_12:
+	VXORPS Y6, Y6, Y6
+
+exps_13:
 	VADDPS       Y7, Y10, Y1
 	VADDPS       Y4, Y8, Y11
 	VADDPS       Y3, Y9, Y12
@@ -1130,30 +1183,30 @@ row_4:
 	VPERM2F128   $0x31, Y9, Y7, Y7
 	VPERM2F128   $0x20, Y2, Y4, Y9
 	VPERM2F128   $0x31, Y2, Y4, Y2
-	MOVQ         AX, DX
-	VMASKMOVPS   Y3, Y0, (DX)
-	ADDQ         R8, DX
-	VMASKMOVPS   Y6, Y0, (DX)
-	ADDQ         R8, DX
-	VMASKMOVPS   Y8, Y0, (DX)
-	ADDQ         R8, DX
-	VMASKMOVPS   Y9, Y0, (DX)
-	ADDQ         R8, DX
-	VMASKMOVPS   Y5, Y0, (DX)
-	ADDQ         R8, DX
-	VMASKMOVPS   Y1, Y0, (DX)
-	ADDQ         R8, DX
-	VMASKMOVPS   Y7, Y0, (DX)
-	ADDQ         R8, DX
-	VMASKMOVPS   Y2, Y0, (DX)
-	MOVQ         R8, DX
-	SHLQ         $0x03, DX
-	ADDQ         DX, CX
-	ADDQ         DX, AX
+	MOVQ         AX, R9
+	VMASKMOVPS   Y3, Y0, (R9)
+	ADDQ         R8, R9
+	VMASKMOVPS   Y6, Y0, (R9)
+	ADDQ         R8, R9
+	VMASKMOVPS   Y8, Y0, (R9)
+	ADDQ         R8, R9
+	VMASKMOVPS   Y9, Y0, (R9)
+	ADDQ         R8, R9
+	VMASKMOVPS   Y5, Y0, (R9)
+	ADDQ         R8, R9
+	VMASKMOVPS   Y1, Y0, (R9)
+	ADDQ         R8, R9
+	VMASKMOVPS   Y7, Y0, (R9)
+	ADDQ         R8, R9
+	VMASKMOVPS   Y2, Y0, (R9)
+	MOVQ         R8, R9
+	SHLQ         $0x03, R9
+	ADDQ         R9, CX
+	ADDQ         R9, AX
 	ADDQ         $0x20, BX
 	ADDQ         $0x20, SI
 	CMPQ         CX, DI
-	JB           row_4
+	JB           row_5
 
 done_1:
 	VZEROUPPER
@@ -5260,7 +5313,7 @@ done_4:
 	RET
 
 // func softmaxNarrowAVX512(dst []float32, src []float32, cols int, scale float32, m []float32, z []float32)
-// Requires: AVX, AVX512F, BMI2
+// Requires: AVX, AVX512DQ, AVX512F, BMI2
 TEXT ·softmaxNarrowAVX512(SB), NOSPLIT, $0-112
 	MOVQ  dst_base+0(FP), AX
 	MOVQ  src_base+24(FP), CX
@@ -5272,72 +5325,72 @@ TEXT ·softmaxNarrowAVX512(SB), NOSPLIT, $0-112
 	MOVQ  DX, R8
 	SHLQ  $0x02, R8
 	MOVL  $0xffffffff, R9
-	BZHIL DX, R9, DX
-	KMOVW DX, K1
+	BZHIL DX, R9, R9
+	KMOVW R9, K1
 
 row_2:
-	MOVQ             CX, DX
-	VMOVUPS.Z        (DX), K1, Z0
+	MOVQ             CX, R9
+	VMOVUPS.Z        (R9), K1, Z0
 	VBROADCASTSS     negInf<>+0(SB), Z1
 	VBLENDMPS        Z0, Z1, K1, Z0
-	ADDQ             R8, DX
-	VMOVUPS.Z        (DX), K1, Z1
+	ADDQ             R8, R9
+	VMOVUPS.Z        (R9), K1, Z1
 	VBROADCASTSS     negInf<>+0(SB), Z2
 	VBLENDMPS        Z1, Z2, K1, Z1
-	ADDQ             R8, DX
-	VMOVUPS.Z        (DX), K1, Z2
+	ADDQ             R8, R9
+	VMOVUPS.Z        (R9), K1, Z2
 	VBROADCASTSS     negInf<>+0(SB), Z3
 	VBLENDMPS        Z2, Z3, K1, Z2
-	ADDQ             R8, DX
-	VMOVUPS.Z        (DX), K1, Z3
+	ADDQ             R8, R9
+	VMOVUPS.Z        (R9), K1, Z3
 	VBROADCASTSS     negInf<>+0(SB), Z4
 	VBLENDMPS        Z3, Z4, K1, Z3
-	ADDQ             R8, DX
-	VMOVUPS.Z        (DX), K1, Z4
+	ADDQ             R8, R9
+	VMOVUPS.Z        (R9), K1, Z4
 	VBROADCASTSS     negInf<>+0(SB), Z5
 	VBLENDMPS        Z4, Z5, K1, Z4
-	ADDQ             R8, DX
-	VMOVUPS.Z        (DX), K1, Z5
+	ADDQ             R8, R9
+	VMOVUPS.Z        (R9), K1, Z5
 	VBROADCASTSS     negInf<>+0(SB), Z6
 	VBLENDMPS        Z5, Z6, K1, Z5
-	ADDQ             R8, DX
-	VMOVUPS.Z        (DX), K1, Z6
+	ADDQ             R8, R9
+	VMOVUPS.Z        (R9), K1, Z6
 	VBROADCASTSS     negInf<>+0(SB), Z7
 	VBLENDMPS        Z6, Z7, K1, Z6
-	ADDQ             R8, DX
-	VMOVUPS.Z        (DX), K1, Z7
+	ADDQ             R8, R9
+	VMOVUPS.Z        (R9), K1, Z7
 	VBROADCASTSS     negInf<>+0(SB), Z8
 	VBLENDMPS        Z7, Z8, K1, Z7
-	ADDQ             R8, DX
-	VMOVUPS.Z        (DX), K1, Z8
+	ADDQ             R8, R9
+	VMOVUPS.Z        (R9), K1, Z8
 	VBROADCASTSS     negInf<>+0(SB), Z9
 	VBLENDMPS        Z8, Z9, K1, Z8
-	ADDQ             R8, DX
-	VMOVUPS.Z        (DX), K1, Z9
+	ADDQ             R8, R9
+	VMOVUPS.Z        (R9), K1, Z9
 	VBROADCASTSS     negInf<>+0(SB), Z10
 	VBLENDMPS        Z9, Z10, K1, Z9
-	ADDQ             R8, DX
-	VMOVUPS.Z        (DX), K1, Z10
+	ADDQ             R8, R9
+	VMOVUPS.Z        (R9), K1, Z10
 	VBROADCASTSS     negInf<>+0(SB), Z11
 	VBLENDMPS        Z10, Z11, K1, Z10
-	ADDQ             R8, DX
-	VMOVUPS.Z        (DX), K1, Z11
+	ADDQ             R8, R9
+	VMOVUPS.Z        (R9), K1, Z11
 	VBROADCASTSS     negInf<>+0(SB), Z12
 	VBLENDMPS        Z11, Z12, K1, Z11
-	ADDQ             R8, DX
-	VMOVUPS.Z        (DX), K1, Z12
+	ADDQ             R8, R9
+	VMOVUPS.Z        (R9), K1, Z12
 	VBROADCASTSS     negInf<>+0(SB), Z13
 	VBLENDMPS        Z12, Z13, K1, Z12
-	ADDQ             R8, DX
-	VMOVUPS.Z        (DX), K1, Z13
+	ADDQ             R8, R9
+	VMOVUPS.Z        (R9), K1, Z13
 	VBROADCASTSS     negInf<>+0(SB), Z14
 	VBLENDMPS        Z13, Z14, K1, Z13
-	ADDQ             R8, DX
-	VMOVUPS.Z        (DX), K1, Z14
+	ADDQ             R8, R9
+	VMOVUPS.Z        (R9), K1, Z14
 	VBROADCASTSS     negInf<>+0(SB), Z15
 	VBLENDMPS        Z14, Z15, K1, Z14
-	ADDQ             R8, DX
-	VMOVUPS.Z        (DX), K1, Z15
+	ADDQ             R8, R9
+	VMOVUPS.Z        (R9), K1, Z15
 	VBROADCASTSS     negInf<>+0(SB), Z16
 	VBLENDMPS        Z15, Z16, K1, Z15
 	VUNPCKLPS        Z1, Z0, Z16
@@ -5404,22 +5457,21 @@ row_2:
 	VSHUFF32X4       $0xdd, Z4, Z9, Z4
 	VSHUFF32X4       $0x88, Z8, Z0, Z9
 	VSHUFF32X4       $0xdd, Z8, Z0, Z0
-	VMOVAPS          Z10, Z8
-	VMAXPS           Z11, Z8, Z8
-	VMAXPS           Z13, Z8, Z8
-	VMAXPS           Z12, Z8, Z8
-	VMAXPS           Z14, Z8, Z8
-	VMAXPS           Z3, Z8, Z8
-	VMAXPS           Z7, Z8, Z8
-	VMAXPS           Z4, Z8, Z8
-	VMAXPS           Z15, Z8, Z8
-	VMAXPS           Z6, Z8, Z8
-	VMAXPS           Z16, Z8, Z8
-	VMAXPS           Z9, Z8, Z8
-	VMAXPS           Z2, Z8, Z8
-	VMAXPS           Z1, Z8, Z8
-	VMAXPS           Z5, Z8, Z8
-	VMAXPS           Z0, Z8, Z8
+	VMAXPS           Z11, Z10, Z8
+	VMAXPS           Z12, Z13, Z17
+	VMAXPS           Z3, Z14, Z18
+	VMAXPS           Z4, Z7, Z19
+	VMAXPS           Z6, Z15, Z20
+	VMAXPS           Z9, Z16, Z21
+	VMAXPS           Z1, Z2, Z22
+	VMAXPS           Z0, Z5, Z23
+	VMAXPS           Z17, Z8, Z8
+	VMAXPS           Z19, Z18, Z17
+	VMAXPS           Z21, Z20, Z18
+	VMAXPS           Z23, Z22, Z19
+	VMAXPS           Z17, Z8, Z8
+	VMAXPS           Z19, Z18, Z17
+	VMAXPS           Z17, Z8, Z8
 	VSUBPS           Z8, Z10, Z10
 	VBROADCASTSS     expMagic<>+0(SB), Z17
 	VFMADD231PS.BCST expLog2e<>+0(SB), Z10, Z17
@@ -5435,6 +5487,8 @@ row_2:
 	VFMADD213PS.BCST expC1<>+0(SB), Z10, Z17
 	VMULPS           Z18, Z10, Z10
 	VFMADD213PS.Z    Z18, Z10, K2, Z17
+	CMPQ             DX, $0x01
+	JBE              pad_3
 	VSUBPS           Z8, Z11, Z11
 	VBROADCASTSS     expMagic<>+0(SB), Z10
 	VFMADD231PS.BCST expLog2e<>+0(SB), Z11, Z10
@@ -5450,6 +5504,8 @@ row_2:
 	VFMADD213PS.BCST expC1<>+0(SB), Z11, Z10
 	VMULPS           Z18, Z11, Z11
 	VFMADD213PS.Z    Z18, Z11, K2, Z10
+	CMPQ             DX, $0x02
+	JBE              pad_4
 	VSUBPS           Z8, Z13, Z13
 	VBROADCASTSS     expMagic<>+0(SB), Z11
 	VFMADD231PS.BCST expLog2e<>+0(SB), Z13, Z11
@@ -5465,6 +5521,8 @@ row_2:
 	VFMADD213PS.BCST expC1<>+0(SB), Z13, Z11
 	VMULPS           Z18, Z13, Z13
 	VFMADD213PS.Z    Z18, Z13, K2, Z11
+	CMPQ             DX, $0x03
+	JBE              pad_5
 	VSUBPS           Z8, Z12, Z12
 	VBROADCASTSS     expMagic<>+0(SB), Z13
 	VFMADD231PS.BCST expLog2e<>+0(SB), Z12, Z13
@@ -5480,6 +5538,8 @@ row_2:
 	VFMADD213PS.BCST expC1<>+0(SB), Z12, Z13
 	VMULPS           Z18, Z12, Z12
 	VFMADD213PS.Z    Z18, Z12, K2, Z13
+	CMPQ             DX, $0x04
+	JBE              pad_6
 	VSUBPS           Z8, Z14, Z14
 	VBROADCASTSS     expMagic<>+0(SB), Z12
 	VFMADD231PS.BCST expLog2e<>+0(SB), Z14, Z12
@@ -5495,6 +5555,8 @@ row_2:
 	VFMADD213PS.BCST expC1<>+0(SB), Z14, Z12
 	VMULPS           Z18, Z14, Z14
 	VFMADD213PS.Z    Z18, Z14, K2, Z12
+	CMPQ             DX, $0x05
+	JBE              pad_7
 	VSUBPS           Z8, Z3, Z3
 	VBROADCASTSS     expMagic<>+0(SB), Z14
 	VFMADD231PS.BCST expLog2e<>+0(SB), Z3, Z14
@@ -5510,6 +5572,8 @@ row_2:
 	VFMADD213PS.BCST expC1<>+0(SB), Z3, Z14
 	VMULPS           Z18, Z3, Z3
 	VFMADD213PS.Z    Z18, Z3, K2, Z14
+	CMPQ             DX, $0x06
+	JBE              pad_8
 	VSUBPS           Z8, Z7, Z7
 	VBROADCASTSS     expMagic<>+0(SB), Z3
 	VFMADD231PS.BCST expLog2e<>+0(SB), Z7, Z3
@@ -5525,6 +5589,8 @@ row_2:
 	VFMADD213PS.BCST expC1<>+0(SB), Z7, Z3
 	VMULPS           Z18, Z7, Z7
 	VFMADD213PS.Z    Z18, Z7, K2, Z3
+	CMPQ             DX, $0x07
+	JBE              pad_9
 	VSUBPS           Z8, Z4, Z4
 	VBROADCASTSS     expMagic<>+0(SB), Z7
 	VFMADD231PS.BCST expLog2e<>+0(SB), Z4, Z7
@@ -5540,6 +5606,8 @@ row_2:
 	VFMADD213PS.BCST expC1<>+0(SB), Z4, Z7
 	VMULPS           Z18, Z4, Z4
 	VFMADD213PS.Z    Z18, Z4, K2, Z7
+	CMPQ             DX, $0x08
+	JBE              pad_10
 	VSUBPS           Z8, Z15, Z15
 	VBROADCASTSS     expMagic<>+0(SB), Z4
 	VFMADD231PS.BCST expLog2e<>+0(SB), Z15, Z4
@@ -5555,6 +5623,8 @@ row_2:
 	VFMADD213PS.BCST expC1<>+0(SB), Z15, Z4
 	VMULPS           Z18, Z15, Z15
 	VFMADD213PS.Z    Z18, Z15, K2, Z4
+	CMPQ             DX, $0x09
+	JBE              pad_11
 	VSUBPS           Z8, Z6, Z6
 	VBROADCASTSS     expMagic<>+0(SB), Z15
 	VFMADD231PS.BCST expLog2e<>+0(SB), Z6, Z15
@@ -5570,6 +5640,8 @@ row_2:
 	VFMADD213PS.BCST expC1<>+0(SB), Z6, Z15
 	VMULPS           Z18, Z6, Z6
 	VFMADD213PS.Z    Z18, Z6, K2, Z15
+	CMPQ             DX, $0x0a
+	JBE              pad_12
 	VSUBPS           Z8, Z16, Z16
 	VBROADCASTSS     expMagic<>+0(SB), Z6
 	VFMADD231PS.BCST expLog2e<>+0(SB), Z16, Z6
@@ -5585,6 +5657,8 @@ row_2:
 	VFMADD213PS.BCST expC1<>+0(SB), Z16, Z6
 	VMULPS           Z18, Z16, Z16
 	VFMADD213PS.Z    Z18, Z16, K2, Z6
+	CMPQ             DX, $0x0b
+	JBE              pad_13
 	VSUBPS           Z8, Z9, Z9
 	VBROADCASTSS     expMagic<>+0(SB), Z16
 	VFMADD231PS.BCST expLog2e<>+0(SB), Z9, Z16
@@ -5600,6 +5674,8 @@ row_2:
 	VFMADD213PS.BCST expC1<>+0(SB), Z9, Z16
 	VMULPS           Z18, Z9, Z9
 	VFMADD213PS.Z    Z18, Z9, K2, Z16
+	CMPQ             DX, $0x0c
+	JBE              pad_14
 	VSUBPS           Z8, Z2, Z2
 	VBROADCASTSS     expMagic<>+0(SB), Z9
 	VFMADD231PS.BCST expLog2e<>+0(SB), Z2, Z9
@@ -5615,6 +5691,8 @@ row_2:
 	VFMADD213PS.BCST expC1<>+0(SB), Z2, Z9
 	VMULPS           Z18, Z2, Z2
 	VFMADD213PS.Z    Z18, Z2, K2, Z9
+	CMPQ             DX, $0x0d
+	JBE              pad_15
 	VSUBPS           Z8, Z1, Z1
 	VBROADCASTSS     expMagic<>+0(SB), Z2
 	VFMADD231PS.BCST expLog2e<>+0(SB), Z1, Z2
@@ -5630,6 +5708,8 @@ row_2:
 	VFMADD213PS.BCST expC1<>+0(SB), Z1, Z2
 	VMULPS           Z18, Z1, Z1
 	VFMADD213PS.Z    Z18, Z1, K2, Z2
+	CMPQ             DX, $0x0e
+	JBE              pad_16
 	VSUBPS           Z8, Z5, Z5
 	VBROADCASTSS     expMagic<>+0(SB), Z1
 	VFMADD231PS.BCST expLog2e<>+0(SB), Z5, Z1
@@ -5645,6 +5725,8 @@ row_2:
 	VFMADD213PS.BCST expC1<>+0(SB), Z5, Z1
 	VMULPS           Z18, Z5, Z5
 	VFMADD213PS.Z    Z18, Z5, K2, Z1
+	CMPQ             DX, $0x0f
+	JBE              pad_17
 	VSUBPS           Z8, Z0, Z0
 	VBROADCASTSS     expMagic<>+0(SB), Z5
 	VFMADD231PS.BCST expLog2e<>+0(SB), Z0, Z5
@@ -5660,147 +5742,195 @@ row_2:
 	VFMADD213PS.BCST expC1<>+0(SB), Z0, Z5
 	VMULPS           Z18, Z0, Z0
 	VFMADD213PS.Z    Z18, Z0, K2, Z5
-	VADDPS           Z10, Z17, Z0
-	VADDPS           Z13, Z11, Z18
-	VADDPS           Z14, Z12, Z19
-	VADDPS           Z7, Z3, Z20
-	VADDPS           Z15, Z4, Z21
-	VADDPS           Z16, Z6, Z22
-	VADDPS           Z2, Z9, Z23
-	VADDPS           Z5, Z1, Z24
-	VADDPS           Z18, Z0, Z0
-	VADDPS           Z20, Z19, Z18
-	VADDPS           Z22, Z21, Z19
-	VADDPS           Z24, Z23, Z20
-	VADDPS           Z18, Z0, Z0
-	VADDPS           Z20, Z19, Z18
-	VADDPS           Z18, Z0, Z0
-	VMOVUPS          Z8, (BX)
-	VMOVUPS          Z0, (SI)
-	VBROADCASTSS     one<>+0(SB), Z8
-	VBROADCASTSS     scale+56(FP), Z18
-	VMULPS           Z0, Z18, Z18
-	VDIVPS           Z18, Z8, Z8
-	VMULPS           Z8, Z17, Z17
-	VMULPS           Z8, Z10, Z10
-	VMULPS           Z8, Z11, Z11
-	VMULPS           Z8, Z13, Z13
-	VMULPS           Z8, Z12, Z12
-	VMULPS           Z8, Z14, Z14
-	VMULPS           Z8, Z3, Z3
-	VMULPS           Z8, Z7, Z7
-	VMULPS           Z8, Z4, Z4
-	VMULPS           Z8, Z15, Z15
-	VMULPS           Z8, Z6, Z6
-	VMULPS           Z8, Z16, Z16
-	VMULPS           Z8, Z9, Z9
-	VMULPS           Z8, Z2, Z2
-	VMULPS           Z8, Z1, Z1
-	VMULPS           Z8, Z5, Z5
-	VUNPCKLPS        Z10, Z17, Z0
-	VUNPCKHPS        Z10, Z17, Z8
-	VUNPCKLPS        Z13, Z11, Z10
-	VUNPCKHPS        Z13, Z11, Z11
-	VUNPCKLPS        Z14, Z12, Z13
-	VUNPCKHPS        Z14, Z12, Z12
-	VUNPCKLPS        Z7, Z3, Z14
-	VUNPCKHPS        Z7, Z3, Z3
-	VUNPCKLPS        Z15, Z4, Z7
-	VUNPCKHPS        Z15, Z4, Z4
-	VUNPCKLPS        Z16, Z6, Z15
-	VUNPCKHPS        Z16, Z6, Z6
-	VUNPCKLPS        Z2, Z9, Z16
-	VUNPCKHPS        Z2, Z9, Z2
-	VUNPCKLPS        Z5, Z1, Z9
-	VUNPCKHPS        Z5, Z1, Z1
-	VSHUFPS          $0x44, Z10, Z0, Z5
-	VSHUFPS          $0xee, Z10, Z0, Z0
-	VSHUFPS          $0x44, Z11, Z8, Z10
-	VSHUFPS          $0xee, Z11, Z8, Z8
-	VSHUFPS          $0x44, Z14, Z13, Z11
-	VSHUFPS          $0xee, Z14, Z13, Z13
-	VSHUFPS          $0x44, Z3, Z12, Z14
-	VSHUFPS          $0xee, Z3, Z12, Z3
-	VSHUFPS          $0x44, Z15, Z7, Z12
-	VSHUFPS          $0xee, Z15, Z7, Z7
-	VSHUFPS          $0x44, Z6, Z4, Z15
-	VSHUFPS          $0xee, Z6, Z4, Z4
-	VSHUFPS          $0x44, Z9, Z16, Z6
-	VSHUFPS          $0xee, Z9, Z16, Z9
-	VSHUFPS          $0x44, Z1, Z2, Z16
-	VSHUFPS          $0xee, Z1, Z2, Z1
-	VSHUFF32X4       $0x44, Z11, Z5, Z2
-	VSHUFF32X4       $0xee, Z11, Z5, Z5
-	VSHUFF32X4       $0x44, Z6, Z12, Z11
-	VSHUFF32X4       $0xee, Z6, Z12, Z6
-	VSHUFF32X4       $0x88, Z11, Z2, Z12
-	VSHUFF32X4       $0xdd, Z11, Z2, Z2
-	VSHUFF32X4       $0x88, Z6, Z5, Z11
-	VSHUFF32X4       $0xdd, Z6, Z5, Z5
-	VSHUFF32X4       $0x44, Z13, Z0, Z6
-	VSHUFF32X4       $0xee, Z13, Z0, Z0
-	VSHUFF32X4       $0x44, Z9, Z7, Z13
-	VSHUFF32X4       $0xee, Z9, Z7, Z7
-	VSHUFF32X4       $0x88, Z13, Z6, Z9
-	VSHUFF32X4       $0xdd, Z13, Z6, Z6
-	VSHUFF32X4       $0x88, Z7, Z0, Z13
-	VSHUFF32X4       $0xdd, Z7, Z0, Z0
-	VSHUFF32X4       $0x44, Z14, Z10, Z7
-	VSHUFF32X4       $0xee, Z14, Z10, Z10
-	VSHUFF32X4       $0x44, Z16, Z15, Z14
-	VSHUFF32X4       $0xee, Z16, Z15, Z15
-	VSHUFF32X4       $0x88, Z14, Z7, Z16
-	VSHUFF32X4       $0xdd, Z14, Z7, Z7
-	VSHUFF32X4       $0x88, Z15, Z10, Z14
-	VSHUFF32X4       $0xdd, Z15, Z10, Z10
-	VSHUFF32X4       $0x44, Z3, Z8, Z15
-	VSHUFF32X4       $0xee, Z3, Z8, Z3
-	VSHUFF32X4       $0x44, Z1, Z4, Z8
-	VSHUFF32X4       $0xee, Z1, Z4, Z1
-	VSHUFF32X4       $0x88, Z8, Z15, Z4
-	VSHUFF32X4       $0xdd, Z8, Z15, Z8
-	VSHUFF32X4       $0x88, Z1, Z3, Z15
-	VSHUFF32X4       $0xdd, Z1, Z3, Z1
-	MOVQ             AX, DX
-	VMOVUPS          Z12, K1, (DX)
-	ADDQ             R8, DX
-	VMOVUPS          Z9, K1, (DX)
-	ADDQ             R8, DX
-	VMOVUPS          Z16, K1, (DX)
-	ADDQ             R8, DX
-	VMOVUPS          Z4, K1, (DX)
-	ADDQ             R8, DX
-	VMOVUPS          Z2, K1, (DX)
-	ADDQ             R8, DX
-	VMOVUPS          Z6, K1, (DX)
-	ADDQ             R8, DX
-	VMOVUPS          Z7, K1, (DX)
-	ADDQ             R8, DX
-	VMOVUPS          Z8, K1, (DX)
-	ADDQ             R8, DX
-	VMOVUPS          Z11, K1, (DX)
-	ADDQ             R8, DX
-	VMOVUPS          Z13, K1, (DX)
-	ADDQ             R8, DX
-	VMOVUPS          Z14, K1, (DX)
-	ADDQ             R8, DX
-	VMOVUPS          Z15, K1, (DX)
-	ADDQ             R8, DX
-	VMOVUPS          Z5, K1, (DX)
-	ADDQ             R8, DX
-	VMOVUPS          Z0, K1, (DX)
-	ADDQ             R8, DX
-	VMOVUPS          Z10, K1, (DX)
-	ADDQ             R8, DX
-	VMOVUPS          Z1, K1, (DX)
-	MOVQ             R8, DX
-	SHLQ             $0x04, DX
-	ADDQ             DX, CX
-	ADDQ             DX, AX
-	ADDQ             $0x40, BX
-	ADDQ             $0x40, SI
-	CMPQ             CX, DI
-	JB               row_2
+	JMP              exps_18
+
+pad_3:
+	VXORPS Z10, Z10, Z10
+
+pad_4:
+	VXORPS Z11, Z11, Z11
+
+pad_5:
+	VXORPS Z13, Z13, Z13
+
+pad_6:
+	VXORPS Z12, Z12, Z12
+
+pad_7:
+	VXORPS Z14, Z14, Z14
+
+pad_8:
+	VXORPS Z3, Z3, Z3
+
+pad_9:
+	VXORPS Z7, Z7, Z7
+
+pad_10:
+	VXORPS Z4, Z4, Z4
+
+pad_11:
+	VXORPS Z15, Z15, Z15
+
+pad_12:
+	VXORPS Z6, Z6, Z6
+
+pad_13:
+	VXORPS Z16, Z16, Z16
+
+pad_14:
+	VXORPS Z9, Z9, Z9
+
+pad_15:
+	VXORPS Z2, Z2, Z2
+
+pad_16:
+	VXORPS Z1, Z1, Z1
+
+pad_17:
+	VXORPS Z5, Z5, Z5
+
+exps_18:
+	VADDPS       Z10, Z17, Z0
+	VADDPS       Z13, Z11, Z18
+	VADDPS       Z14, Z12, Z19
+	VADDPS       Z7, Z3, Z20
+	VADDPS       Z15, Z4, Z21
+	VADDPS       Z16, Z6, Z22
+	VADDPS       Z2, Z9, Z23
+	VADDPS       Z5, Z1, Z24
+	VADDPS       Z18, Z0, Z0
+	VADDPS       Z20, Z19, Z18
+	VADDPS       Z22, Z21, Z19
+	VADDPS       Z24, Z23, Z20
+	VADDPS       Z18, Z0, Z0
+	VADDPS       Z20, Z19, Z18
+	VADDPS       Z18, Z0, Z0
+	VMOVUPS      Z8, (BX)
+	VMOVUPS      Z0, (SI)
+	VBROADCASTSS one<>+0(SB), Z8
+	VBROADCASTSS scale+56(FP), Z18
+	VMULPS       Z0, Z18, Z18
+	VDIVPS       Z18, Z8, Z8
+	VMULPS       Z8, Z17, Z17
+	VMULPS       Z8, Z10, Z10
+	VMULPS       Z8, Z11, Z11
+	VMULPS       Z8, Z13, Z13
+	VMULPS       Z8, Z12, Z12
+	VMULPS       Z8, Z14, Z14
+	VMULPS       Z8, Z3, Z3
+	VMULPS       Z8, Z7, Z7
+	VMULPS       Z8, Z4, Z4
+	VMULPS       Z8, Z15, Z15
+	VMULPS       Z8, Z6, Z6
+	VMULPS       Z8, Z16, Z16
+	VMULPS       Z8, Z9, Z9
+	VMULPS       Z8, Z2, Z2
+	VMULPS       Z8, Z1, Z1
+	VMULPS       Z8, Z5, Z5
+	VUNPCKLPS    Z10, Z17, Z0
+	VUNPCKHPS    Z10, Z17, Z8
+	VUNPCKLPS    Z13, Z11, Z10
+	VUNPCKHPS    Z13, Z11, Z11
+	VUNPCKLPS    Z14, Z12, Z13
+	VUNPCKHPS    Z14, Z12, Z12
+	VUNPCKLPS    Z7, Z3, Z14
+	VUNPCKHPS    Z7, Z3, Z3
+	VUNPCKLPS    Z15, Z4, Z7
+	VUNPCKHPS    Z15, Z4, Z4
+	VUNPCKLPS    Z16, Z6, Z15
+	VUNPCKHPS    Z16, Z6, Z6
+	VUNPCKLPS    Z2, Z9, Z16
+	VUNPCKHPS    Z2, Z9, Z2
+	VUNPCKLPS    Z5, Z1, Z9
+	VUNPCKHPS    Z5, Z1, Z1
+	VSHUFPS      $0x44, Z10, Z0, Z5
+	VSHUFPS      $0xee, Z10, Z0, Z0
+	VSHUFPS      $0x44, Z11, Z8, Z10
+	VSHUFPS      $0xee, Z11, Z8, Z8
+	VSHUFPS      $0x44, Z14, Z13, Z11
+	VSHUFPS      $0xee, Z14, Z13, Z13
+	VSHUFPS      $0x44, Z3, Z12, Z14
+	VSHUFPS      $0xee, Z3, Z12, Z3
+	VSHUFPS      $0x44, Z15, Z7, Z12
+	VSHUFPS      $0xee, Z15, Z7, Z7
+	VSHUFPS      $0x44, Z6, Z4, Z15
+	VSHUFPS      $0xee, Z6, Z4, Z4
+	VSHUFPS      $0x44, Z9, Z16, Z6
+	VSHUFPS      $0xee, Z9, Z16, Z9
+	VSHUFPS      $0x44, Z1, Z2, Z16
+	VSHUFPS      $0xee, Z1, Z2, Z1
+	VSHUFF32X4   $0x44, Z11, Z5, Z2
+	VSHUFF32X4   $0xee, Z11, Z5, Z5
+	VSHUFF32X4   $0x44, Z6, Z12, Z11
+	VSHUFF32X4   $0xee, Z6, Z12, Z6
+	VSHUFF32X4   $0x88, Z11, Z2, Z12
+	VSHUFF32X4   $0xdd, Z11, Z2, Z2
+	VSHUFF32X4   $0x88, Z6, Z5, Z11
+	VSHUFF32X4   $0xdd, Z6, Z5, Z5
+	VSHUFF32X4   $0x44, Z13, Z0, Z6
+	VSHUFF32X4   $0xee, Z13, Z0, Z0
+	VSHUFF32X4   $0x44, Z9, Z7, Z13
+	VSHUFF32X4   $0xee, Z9, Z7, Z7
+	VSHUFF32X4   $0x88, Z13, Z6, Z9
+	VSHUFF32X4   $0xdd, Z13, Z6, Z6
+	VSHUFF32X4   $0x88, Z7, Z0, Z13
+	VSHUFF32X4   $0xdd, Z7, Z0, Z0
+	VSHUFF32X4   $0x44, Z14, Z10, Z7
+	VSHUFF32X4   $0xee, Z14, Z10, Z10
+	VSHUFF32X4   $0x44, Z16, Z15, Z14
+	VSHUFF32X4   $0xee, Z16, Z15, Z15
+	VSHUFF32X4   $0x88, Z14, Z7, Z16
+	VSHUFF32X4   $0xdd, Z14, Z7, Z7
+	VSHUFF32X4   $0x88, Z15, Z10, Z14
+	VSHUFF32X4   $0xdd, Z15, Z10, Z10
+	VSHUFF32X4   $0x44, Z3, Z8, Z15
+	VSHUFF32X4   $0xee, Z3, Z8, Z3
+	VSHUFF32X4   $0x44, Z1, Z4, Z8
+	VSHUFF32X4   $0xee, Z1, Z4, Z1
+	VSHUFF32X4   $0x88, Z8, Z15, Z4
+	VSHUFF32X4   $0xdd, Z8, Z15, Z8
+	VSHUFF32X4   $0x88, Z1, Z3, Z15
+	VSHUFF32X4   $0xdd, Z1, Z3, Z1
+	MOVQ         AX, R9
+	VMOVUPS      Z12, K1, (R9)
+	ADDQ         R8, R9
+	VMOVUPS      Z9, K1, (R9)
+	ADDQ         R8, R9
+	VMOVUPS      Z16, K1, (R9)
+	ADDQ         R8, R9
+	VMOVUPS      Z4, K1, (R9)
+	ADDQ         R8, R9
+	VMOVUPS      Z2, K1, (R9)
+	ADDQ         R8, R9
+	VMOVUPS      Z6, K1, (R9)
+	ADDQ         R8, R9
+	VMOVUPS      Z7, K1, (R9)
+	ADDQ         R8, R9
+	VMOVUPS      Z8, K1, (R9)
+	ADDQ         R8, R9
+	VMOVUPS      Z11, K1, (R9)
+	ADDQ         R8, R9
+	VMOVUPS      Z13, K1, (R9)
+	ADDQ         R8, R9
+	VMOVUPS      Z14, K1, (R9)
+	ADDQ         R8, R9
+	VMOVUPS      Z15, K1, (R9)
+	ADDQ         R8, R9
+	VMOVUPS      Z5, K1, (R9)
+	ADDQ         R8, R9
+	VMOVUPS      Z0, K1, (R9)
+	ADDQ         R8, R9
+	VMOVUPS      Z10, K1, (R9)
+	ADDQ         R8, R9
+	VMOVUPS      Z1, K1, (R9)
+	MOVQ         R8, R9
+	SHLQ         $0x04, R9
+	ADDQ         R9, CX
+	ADDQ         R9, AX
+	ADDQ         $0x40, BX
+	ADDQ         $0x40, SI
+	CMPQ         CX, DI
+	JB           row_2
 	VZEROUPPER
 	RET
 

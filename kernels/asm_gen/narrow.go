@@ -84,17 +84,28 @@ func softmaxNarrow(is *isa) {
 			mask.fill(rows[r], negInf)
 		})
 		c := is.transpose(rows)
-		mx := is.vec()
-		VMOVAPS(c[0], mx)
-		for _, v := range c[1:] {
-			VMAXPS(v, mx, mx)
-		}
+		mx := is.tree(c, VMAXPS)
+		// The exps of the columns past the row length are 0: skipped,
+		// their registers cleared (pad[j] clears e[j], e[j+1], …).
 		e := make([]VecVirtual, len(c))
+		pad := make([]LabelRef, len(c))
 		for j, v := range c {
+			if j > 0 {
+				pad[j] = label("pad")
+				CMPQ(cols, U8(j))
+				JBE(pad[j])
+			}
 			VSUBPS(mx, v, v)
 			e[j] = k.exp(is, v)[0]
 		}
-		inv := finish(mx, is.sumTree(e))
+		exps := label("exps")
+		JMP(exps)
+		for j := 1; j < len(c); j++ {
+			Label(string(pad[j]))
+			zero(e[j])
+		}
+		Label(string(exps))
+		inv := finish(mx, is.tree(e, VADDPS))
 		for _, v := range e {
 			VMULPS(inv, v, v)
 		}
@@ -118,8 +129,8 @@ func softmaxNarrow2(is *isa, k *expK, src, dst, end, cols GPVirtual, rowsAt func
 	LEAQ(Mem{Base: cols, Disp: -is.lanes}, left)
 	mask := is.firstLanes(left)
 	rowLoopTo(src, end, func() {
-		// The max, block by block, with the columns to the table.
-		mx := is.vec()
+		// The columns to the table, and the max of each block.
+		var mxs [2]VecVirtual
 		for b := range 2 {
 			rows := make([]VecVirtual, is.lanes)
 			rowsAt(src, func(r int, m Mem) {
@@ -131,20 +142,26 @@ func softmaxNarrow2(is *isa, k *expK, src, dst, end, cols GPVirtual, rowsAt func
 				rows[r] = mask.load(m.Offset(is.bytes()))
 				mask.fill(rows[r], negInf)
 			})
-			for j, v := range is.transpose(rows) {
-				if b == 0 && j == 0 {
-					VMOVAPS(v, mx)
-				} else {
-					VMAXPS(v, mx, mx)
-				}
+			c := is.transpose(rows)
+			for j, v := range c {
 				VMOVUPS(v, col(b*is.lanes+j))
 			}
+			mxs[b] = is.tree(c, VMAXPS)
 		}
-		// e^(x − max) back to the table, and their sums.
+		mx := mxs[0]
+		VMAXPS(mxs[1], mx, mx)
+		// e^(x − max) back to the table, and their sums; the columns past
+		// the row length are skipped (their exps are 0 and they are not
+		// stored).
 		acc := is.vecs(2)
 		zero(acc[0])
 		zero(acc[1])
+		exps := label("exps")
 		for j := range 2 * is.lanes {
+			if j > is.lanes {
+				CMPQ(cols, U8(j))
+				JBE(exps)
+			}
 			v := is.vec()
 			VMOVUPS(col(j), v)
 			VSUBPS(mx, v, v)
@@ -152,6 +169,7 @@ func softmaxNarrow2(is *isa, k *expK, src, dst, end, cols GPVirtual, rowsAt func
 			VADDPS(e, acc[j%2], acc[j%2])
 			VMOVUPS(e, col(j))
 		}
+		Label(string(exps))
 		VADDPS(acc[1], acc[0], acc[0])
 		inv := finish(mx, acc[0])
 		// Scaled, transposed back, stored block by block.
@@ -173,15 +191,17 @@ func softmaxNarrow2(is *isa, k *expK, src, dst, end, cols GPVirtual, rowsAt func
 	})
 }
 
-// sumTree returns the lane-wise sum of vs in a new register, added
-// pairwise so that no chain of additions is longer than log2(len(vs)).
-func (is *isa) sumTree(vs []VecVirtual) VecVirtual {
+// tree returns op (VADDPS, VMAXPS) of vs lane by lane in a new register,
+// combined pairwise so that no chain of ops is longer than log2(len(vs)):
+// the block's max and sum are on its critical path, and a block is too
+// long for the CPU to overlap it with the next.
+func (is *isa) tree(vs []VecVirtual, op func(...Op)) VecVirtual {
 	level := vs
 	for len(level) > 1 {
 		var next []VecVirtual
 		for i := 0; i+1 < len(level); i += 2 {
 			s := is.vec()
-			VADDPS(level[i+1], level[i], s)
+			op(level[i+1], level[i], s)
 			next = append(next, s)
 		}
 		if len(level)%2 == 1 {
