@@ -39,6 +39,16 @@ func (k isa) scaleRows(x []float32, cols int, c []float32) {
 	scaleRowsGeneric(x, cols, c)
 }
 
+// streams reports whether an output of n float32 is better written with
+// scaleStream's non-temporal stores: never without them.
+func (k isa) streams(n int) bool { return false }
+
+// scaleStream: dst_i = src_i·c; len(src) is a multiple of 16 and dst is
+// 64-byte aligned.
+func (k isa) scaleStream(dst, src []float32, c float32) {
+	scaleStreamGeneric(dst, src, c)
+}
+
 // logSoftmaxRows: dst_i = (x_i − m_r) − logZ_r.
 func (k isa) logSoftmaxRows(dst, src []float32, cols int, m, logZ []float32) {
 	logSoftmaxRowsGeneric(dst, src, cols, m, logZ)

@@ -100,6 +100,37 @@ func (k isa) scaleRows(x []float32, cols int, c []float32) {
 	}
 }
 
+// streams reports whether an output of n float32 is better written with
+// scaleStream's non-temporal stores: on the SIMD isas, when it is larger
+// than the last-level cache, where it could not stay anyway; written
+// through the cache, each of its lines would first be read from memory.
+func (k isa) streams(n int) bool {
+	return k != isaGeneric && 4*n > streamAbove
+}
+
+// streamAbove is the size of the largest cache cpuid reports, or 32 MB if
+// it reports none (a variable, so that tests can lower it).
+var streamAbove = func() int {
+	c := cpuid.CPU.Cache
+	if l := max(c.L3, c.L2); l > 0 {
+		return l
+	}
+	return 32 << 20
+}()
+
+// scaleStream: dst_i = src_i·c; len(src) is a multiple of 16 and dst is
+// 64-byte aligned.
+func (k isa) scaleStream(dst, src []float32, c float32) {
+	switch k {
+	case isaAVX512:
+		scaleStreamAVX512(dst, src, c)
+	case isaAVX2:
+		scaleStreamAVX2(dst, src, c)
+	default:
+		scaleStreamGeneric(dst, src, c)
+	}
+}
+
 // logSoftmaxRows: dst_i = (x_i − m_r) − logZ_r.
 func (k isa) logSoftmaxRows(dst, src []float32, cols int, m, logZ []float32) {
 	switch k {

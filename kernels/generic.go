@@ -252,6 +252,15 @@ func scaleRowsGeneric(x []float32, cols int, c []float32) {
 	}
 }
 
+// scaleStreamGeneric: dst_i = src_i·c. (The SIMD twins write with
+// non-temporal stores; see twopass.go.)
+func scaleStreamGeneric(dst, src []float32, c float32) {
+	dst = dst[:len(src)]
+	for i, v := range src {
+		dst[i] = v * c
+	}
+}
+
 // logSoftmaxRowsGeneric: dst_i = (x_i − m_r) − logZ_r.
 func logSoftmaxRowsGeneric(dst, src []float32, cols int, m, logZ []float32) {
 	for r := range m {

@@ -37,6 +37,13 @@ func expSumRowsAVX2(src []float32, cols int, m []float32, z []float64)
 //go:noescape
 func scaleRowsAVX2(x []float32, cols int, c []float32)
 
+// scaleStreamAVX2 is scaleStreamGeneric with AVX2 (see generic.go).
+// len(src) is a multiple of 16 and dst is 64-byte aligned (non-temporal
+// stores take whole aligned vectors); len(dst) ≥ len(src).
+//
+//go:noescape
+func scaleStreamAVX2(dst []float32, src []float32, c float32)
+
 // logSoftmaxRowsAVX2 is logSoftmaxRowsGeneric with AVX2 (see generic.go).
 // rows = len(m). It reads src_i before it writes dst_i, so dst may be src.
 //
@@ -115,6 +122,13 @@ func expSumRowsAVX512(src []float32, cols int, m []float32, z []float64)
 //
 //go:noescape
 func scaleRowsAVX512(x []float32, cols int, c []float32)
+
+// scaleStreamAVX512 is scaleStreamGeneric with AVX512 (see generic.go).
+// len(src) is a multiple of 16 and dst is 64-byte aligned (non-temporal
+// stores take whole aligned vectors); len(dst) ≥ len(src).
+//
+//go:noescape
+func scaleStreamAVX512(dst []float32, src []float32, c float32)
 
 // logSoftmaxRowsAVX512 is logSoftmaxRowsGeneric with AVX512 (see generic.go).
 // rows = len(m). It reads src_i before it writes dst_i, so dst may be src.

@@ -2277,6 +2277,55 @@ shaped_1:
 	VZEROUPPER
 	RET
 
+// func scaleStreamAVX2(dst []float32, src []float32, c float32)
+// Requires: AVX, MMX+
+TEXT ·scaleStreamAVX2(SB), NOSPLIT, $0-52
+	MOVQ         dst_base+0(FP), AX
+	MOVQ         src_base+24(FP), CX
+	MOVQ         src_len+32(FP), DX
+	VBROADCASTSS c+48(FP), Y0
+
+loop_1:
+	CMPQ     DX, $0x00000040
+	JB       single_2
+	VMULPS   (CX), Y0, Y1
+	VMOVNTPS Y1, (AX)
+	VMULPS   32(CX), Y0, Y1
+	VMOVNTPS Y1, 32(AX)
+	VMULPS   64(CX), Y0, Y1
+	VMOVNTPS Y1, 64(AX)
+	VMULPS   96(CX), Y0, Y1
+	VMOVNTPS Y1, 96(AX)
+	VMULPS   128(CX), Y0, Y1
+	VMOVNTPS Y1, 128(AX)
+	VMULPS   160(CX), Y0, Y1
+	VMOVNTPS Y1, 160(AX)
+	VMULPS   192(CX), Y0, Y1
+	VMOVNTPS Y1, 192(AX)
+	VMULPS   224(CX), Y0, Y1
+	VMOVNTPS Y1, 224(AX)
+	ADDQ     $0x00000100, CX
+	ADDQ     $0x00000100, AX
+	SUBQ     $0x00000040, DX
+	JMP      loop_1
+
+single_2:
+	CMPQ     DX, $0x00000010
+	JB       done_3
+	VMULPS   (CX), Y0, Y1
+	VMOVNTPS Y1, (AX)
+	VMULPS   32(CX), Y0, Y1
+	VMOVNTPS Y1, 32(AX)
+	ADDQ     $0x00000040, CX
+	ADDQ     $0x00000040, AX
+	SUBQ     $0x00000010, DX
+	JMP      single_2
+
+done_3:
+	SFENCE
+	VZEROUPPER
+	RET
+
 // func logSoftmaxRowsAVX2(dst []float32, src []float32, cols int, m []float32, logZ []float32)
 // Requires: AVX
 TEXT ·logSoftmaxRowsAVX2(SB), NOSPLIT, $0-104
@@ -7139,6 +7188,45 @@ done_12:
 	JNZ  row_8
 
 shaped_1:
+	VZEROUPPER
+	RET
+
+// func scaleStreamAVX512(dst []float32, src []float32, c float32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·scaleStreamAVX512(SB), NOSPLIT, $0-52
+	MOVQ         dst_base+0(FP), AX
+	MOVQ         src_base+24(FP), CX
+	MOVQ         src_len+32(FP), DX
+	VBROADCASTSS c+48(FP), Z0
+
+loop_1:
+	CMPQ     DX, $0x00000040
+	JB       single_2
+	VMULPS   (CX), Z0, Z1
+	VMOVNTPS Z1, (AX)
+	VMULPS   64(CX), Z0, Z1
+	VMOVNTPS Z1, 64(AX)
+	VMULPS   128(CX), Z0, Z1
+	VMOVNTPS Z1, 128(AX)
+	VMULPS   192(CX), Z0, Z1
+	VMOVNTPS Z1, 192(AX)
+	ADDQ     $0x00000100, CX
+	ADDQ     $0x00000100, AX
+	SUBQ     $0x00000040, DX
+	JMP      loop_1
+
+single_2:
+	CMPQ     DX, $0x00000010
+	JB       done_3
+	VMULPS   (CX), Z0, Z1
+	VMOVNTPS Z1, (AX)
+	ADDQ     $0x00000040, CX
+	ADDQ     $0x00000040, AX
+	SUBQ     $0x00000010, DX
+	JMP      single_2
+
+done_3:
+	SFENCE
 	VZEROUPPER
 	RET
 

@@ -1,6 +1,9 @@
 package kernels
 
-import "math"
+import (
+	"math"
+	"unsafe"
+)
 
 // Rows too large for the cache. The three-pass softmax of rows.go reads a
 // row for its max, again for e^(x_i − max) and its sum, and then rescales
@@ -73,18 +76,51 @@ func rowStats(k isa, row []float32) (m float32, z float64) {
 	return m, z
 }
 
-// softmaxTwoPass is Softmax for rows longer than twoPassCols.
+// softmaxTwoPass is Softmax for rows longer than twoPassCols. When the
+// output is larger than the cache (k.streams), each block's exps go to a
+// buffer in L1 and reach dst scaled, with non-temporal stores
+// (scaleStreamBlock): dst is then written to memory without being read
+// from it first, 3 row-sized transfers per row instead of 4 (18% faster on
+// 64×2²⁰ here, see the README's two-pass section).
 func softmaxTwoPass(k isa, dst, src []float32, cols int) {
 	var c [1]float32
+	var buf [statsBlock]float32
+	stream := k.streams(len(src))
 	for i := 0; i < len(src); i += cols {
 		row, out := src[i:i+cols], dst[i:i+cols]
 		m, z := rowStats(k, row)
 		c[0] = float32(1 / z)
 		for j := 0; j < cols; j += statsBlock {
 			e := min(j+statsBlock, cols)
+			if stream {
+				k.expMinusMax(buf[:e-j], row[j:e], m)
+				scaleStreamBlock(k, out[j:e], buf[:e-j], c[0])
+				continue
+			}
 			k.expMinusMax(out[j:e], row[j:e], m)
 			k.scaleRows(out[j:e], e-j, c[:])
 		}
+	}
+}
+
+// scaleStreamBlock writes dst_i = src_i·c: the elements before dst's first
+// 64-byte boundary and after its last whole 64 bytes one by one (the same
+// rounded product), the rest with k.scaleStream.
+func scaleStreamBlock(k isa, dst, src []float32, c float32) {
+	dst = dst[:len(src)]
+	head := int(-uintptr(unsafe.Pointer(unsafe.SliceData(dst))) % 64 / 4)
+	if head > len(src) {
+		head = len(src)
+	}
+	body := (len(src) - head) &^ 15
+	for i := range head {
+		dst[i] = src[i] * c
+	}
+	if body > 0 {
+		k.scaleStream(dst[head:head+body], src[head:head+body], c)
+	}
+	for i := head + body; i < len(src); i++ {
+		dst[i] = src[i] * c
 	}
 }
 

@@ -41,6 +41,7 @@ func main() {
 		expRows(is)
 		expSumRows(is)
 		scaleRows(is)
+		scaleStream(is) // the two-pass softmax's output (twopass.go)
 		logSoftmaxRows(is)
 		softTargetRows(is)
 		softGradRows(is)

@@ -108,6 +108,43 @@ func scaleRows(is *isa) {
 	ret()
 }
 
+// scaleStream (twin: scaleStreamGeneric): dst_i = src_i·c, written with
+// non-temporal stores, which go to memory without first reading dst's
+// lines into the cache: the two-pass softmax's output, larger than the
+// cache, is then written to memory once instead of read and written
+// (twopass.go). src is a block in L1. The stores are fenced before the
+// routine returns, so that they are ordered before any later store.
+func scaleStream(is *isa) {
+	is.text("scaleStream", "func(dst, src []float32, c float32)", "scaleStreamGeneric",
+		"len(src) is a multiple of 16 and dst is 64-byte aligned (non-temporal",
+		"stores take whole aligned vectors); len(dst) ≥ len(src).")
+	dst, src, n := load(Param("dst").Base()), load(Param("src").Base()), load(Param("src").Len())
+	c := is.vec()
+	VBROADCASTSS(paramMem("c"), c)
+	loop, single, done := label("loop"), label("single"), label("done")
+	for _, l := range []struct {
+		top   LabelRef
+		elems int
+		next  LabelRef
+	}{{loop, 256 / 4, single}, {single, 64 / 4, done}} {
+		Label(string(l.top))
+		CMPQ(n, U32(l.elems))
+		JB(l.next)
+		for off := 0; off < l.elems*4; off += is.bytes() {
+			v := is.vec()
+			VMULPS(Mem{Base: src, Disp: off}, c, v)
+			VMOVNTPS(v, Mem{Base: dst, Disp: off})
+		}
+		ADDQ(U32(l.elems*4), src)
+		ADDQ(U32(l.elems*4), dst)
+		SUBQ(U32(l.elems), n)
+		JMP(l.top)
+	}
+	Label(string(done))
+	SFENCE()
+	ret()
+}
+
 // logSoftmaxRows (twin: logSoftmaxRowsGeneric): dst_i = (x_i − m_r) −
 // logZ_r, two subtractions as in the twin.
 func logSoftmaxRows(is *isa) {
