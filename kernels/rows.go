@@ -1,6 +1,9 @@
 package kernels
 
-import "math"
+import (
+	"math"
+	"unsafe"
+)
 
 // The kernels that need a scalar step between passes over a row (the
 // reciprocal of a sum, a logarithm, a loss) run here, once for every
@@ -72,11 +75,14 @@ func logSoftmaxBatch(k isa, dst, src []float32, cols int) {
 	}
 }
 
-// crossEntropyGradBatch: per block, the label's logit of each counted row
-// (read before grad, which may be logits, is written); the max, e_i and Z
-// per row (expRows); grad_i = e_i·c with c = 1/(Z·n) (scaleRows); then, per
-// row, grad_label −= 1/n, or a zero row for an ignored one. It returns the
-// sum over counted rows of log Z − (x_label − max).
+// crossEntropyGradBatch: per block, the max, e_i and Z per row (expRows,
+// or softmaxNarrow for groups of short rows); grad_i = e_i·c with c =
+// 1/(Z·n) (scaleRows); then, per row, grad_label −= 1/n, or a zero row for
+// an ignored one. It returns the sum over counted rows of log Z − (x_label
+// − max). The label's logit is read in that last loop, unless grad is
+// logits (in place), when it must be read before the block is written: on
+// 10 classes, one loop over the rows instead of three made the kernel
+// 15–20% faster.
 func crossEntropyGradBatch(k isa, grad, logits []float32, labels []int32, cols, counted int) float64 {
 	var m, c, xl, z32 [blockRows]float32
 	var z [blockRows]float64
@@ -84,22 +90,25 @@ func crossEntropyGradBatch(k isa, grad, logits []float32, labels []int32, cols, 
 	var loss float64
 	logZ := logSum{mant: 1}
 	rows := rowsPerBlock(cols)
+	inPlace := unsafe.SliceData(grad) == unsafe.SliceData(logits)
 	for r0 := 0; r0 < len(labels); r0 += rows {
 		n := min(rows, len(labels)-r0)
 		i, j := r0*cols, (r0+n)*cols
 		lab := labels[r0 : r0+n]
-		for r, l := range lab {
-			if l != IgnoreLabel {
-				xl[r] = logits[i+r*cols+int(l)]
+		if inPlace {
+			for r, l := range lab {
+				if l != IgnoreLabel {
+					xl[r] = logits[i+r*cols+int(l)]
+				}
 			}
 		}
-		if g := k.narrowRows(cols); g > 0 && n%g == 0 {
-			// grad = softmax/counted, with m and Z (rows is a multiple of
-			// g, and so is n unless this is the last block).
+		// Whole groups of short rows: grad = softmax/counted, with m and Z
+		// (rows is a multiple of g, and so is n unless this is the last
+		// block).
+		g := k.narrowRows(cols)
+		narrow := g > 0 && n%g == 0
+		if narrow {
 			k.softmaxNarrow(grad[i:j], logits[i:j], cols, float32(counted), m[:n], z32[:n])
-			for r := range n {
-				z[r] = float64(z32[r])
-			}
 		} else {
 			k.expRows(grad[i:j], logits[i:j], cols, m[:n], z[:n])
 			for r := range n {
@@ -114,13 +123,21 @@ func crossEntropyGradBatch(k isa, grad, logits []float32, labels []int32, cols, 
 				clear(grad[row : row+cols])
 				continue
 			}
+			x := xl[r]
+			if !inPlace {
+				x = logits[row+int(l)]
+			}
 			grad[row+int(l)] -= invN
-			prod *= z[r]
+			if narrow {
+				prod *= float64(z32[r])
+			} else {
+				prod *= z[r]
+			}
 			if r%8 == 7 {
 				logZ.add(prod)
 				prod = 1
 			}
-			loss -= float64(xl[r]) - float64(m[r])
+			loss -= float64(x) - float64(m[r])
 		}
 		logZ.add(prod)
 	}
