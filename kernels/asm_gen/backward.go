@@ -90,8 +90,8 @@ func logSoftmaxBackward(is *isa) {
 	cols, end := load(Param("cols")), endOf(lp, Param("logp").Len())
 	// Besides the constants and exp's registers: zeros and 4 sums, the
 	// float64 sum and 2 to fold them or a mask and a term; then zeros, d,
-	// dy, a mask and the part vector.
-	k := is.expConsts(5, 1)
+	// a mask, the part vector and a dy per vector of a group.
+	k := is.expConsts(4+is.expGroup, is.expGroup)
 	zeros := is.vec()
 	zero(zeros)
 	is.shapes(cols, func(sh shape) {
@@ -101,16 +101,27 @@ func logSoftmaxBackward(is *isa) {
 			d := is.rowSum([]GPVirtual{pd}, cols, sh,
 				func(v vecAt, acc VecVirtual) { VADDPS(v.src(is, Mem{Base: pd}), acc, acc) },
 				func(v vecAt) VecVirtual { return v.load(is, Mem{Base: pd}) })
-			pass{is: is, ptrs: []GPVirtual{lp, dy, dx}, unroll: 4, shape: sh, body: func(v vecAt) func(vecAt) {
-				// min(logp, 0): VMINPS returns its first (Go order) operand
-				// when either is NaN, so a NaN logp stays NaN.
-				a := is.vec()
-				VMINPS(v.src(is, Mem{Base: lp}), zeros, a)
-				e := k.exp(is, a)[0] // e^(a − 0), and a − 0 = a
-				y := v.load(is, Mem{Base: dy})
-				VFNMADD231PS(d, e, y) // dy − e·d
-				return func(w vecAt) { w.store(y, Mem{Base: dx}) }
-			}}.emit(cols)
+			pass{is: is, ptrs: []GPVirtual{lp, dy, dx}, unroll: 4, shape: sh, lockstep: is.expGroup,
+				group: func(vs []vecAt) func([]vecAt) {
+					// min(logp, 0): VMINPS returns its first (Go order)
+					// operand when either is NaN, so a NaN logp stays NaN.
+					as := make([]VecVirtual, len(vs))
+					for i, v := range vs {
+						as[i] = is.vec()
+						VMINPS(v.src(is, Mem{Base: lp}), zeros, as[i])
+					}
+					es := k.exp(is, as...) // e^(a − 0), and a − 0 = a
+					ys := make([]VecVirtual, len(vs))
+					for i, v := range vs {
+						ys[i] = v.load(is, Mem{Base: dy})
+						VFNMADD231PS(d, es[i], ys[i]) // dy − e·d
+					}
+					return func(ws []vecAt) {
+						for i, w := range ws {
+							w.store(ys[i], Mem{Base: dx})
+						}
+					}
+				}}.emit(cols)
 		})
 	})
 	ret()
