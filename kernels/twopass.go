@@ -104,24 +104,17 @@ func softmaxTwoPass(k isa, dst, src []float32, cols int) {
 }
 
 // scaleStreamBlock writes dst_i = src_i·c: the elements before dst's first
-// 64-byte boundary and after its last whole 64 bytes one by one (the same
-// rounded product), the rest with k.scaleStream.
+// 64-byte boundary and after its last whole 64 bytes with the pure-Go twin
+// (the same rounded product), the rest with k.scaleStream.
 func scaleStreamBlock(k isa, dst, src []float32, c float32) {
 	dst = dst[:len(src)]
-	head := int(-uintptr(unsafe.Pointer(unsafe.SliceData(dst))) % 64 / 4)
-	if head > len(src) {
-		head = len(src)
+	head := min(len(src), int(-uintptr(unsafe.Pointer(unsafe.SliceData(dst)))%64/4))
+	tail := head + (len(src)-head)&^15
+	scaleStreamGeneric(dst[:head], src[:head], c)
+	if tail > head {
+		k.scaleStream(dst[head:tail], src[head:tail], c)
 	}
-	body := (len(src) - head) &^ 15
-	for i := range head {
-		dst[i] = src[i] * c
-	}
-	if body > 0 {
-		k.scaleStream(dst[head:head+body], src[head:head+body], c)
-	}
-	for i := head + body; i < len(src); i++ {
-		dst[i] = src[i] * c
-	}
+	scaleStreamGeneric(dst[tail:], src[tail:], c)
 }
 
 // logSoftmaxTwoPass is LogSoftmax for rows longer than twoPassCols.
