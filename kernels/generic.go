@@ -131,43 +131,64 @@ const chunk = 256
 // be returned when the row holds one; either way the row's exp sum becomes
 // NaN and with it every output of the row, which is the semantics all
 // implementations share.
+//
+// rowMax and scale step through their rows 8 elements at a time, as sum
+// does, with no index to check against the length: the compiler then emits
+// 5 instructions per element instead of 7 (rowMax) and 3.6 instead of 5
+// (scale), which is what limits them.
 func rowMax(x []float32) float32 {
-	m0, m1, m2, m3 := x[0], x[0], x[0], x[0]
-	i := 0
-	for ; i+4 <= len(x); i += 4 {
-		v := x[i : i+4 : i+4]
-		if v[0] > m0 {
-			m0 = v[0]
+	m0, m1 := x[0], x[0]
+	for len(x) >= 8 {
+		w := x[:8:8]
+		if w[0] > m0 {
+			m0 = w[0]
 		}
-		if v[1] > m1 {
-			m1 = v[1]
+		if w[1] > m1 {
+			m1 = w[1]
 		}
-		if v[2] > m2 {
-			m2 = v[2]
+		if w[2] > m0 {
+			m0 = w[2]
 		}
-		if v[3] > m3 {
-			m3 = v[3]
+		if w[3] > m1 {
+			m1 = w[3]
+		}
+		if w[4] > m0 {
+			m0 = w[4]
+		}
+		if w[5] > m1 {
+			m1 = w[5]
+		}
+		if w[6] > m0 {
+			m0 = w[6]
+		}
+		if w[7] > m1 {
+			m1 = w[7]
+		}
+		x = x[8:]
+	}
+	for _, e := range x {
+		if e > m0 {
+			m0 = e
 		}
 	}
-	for ; i < len(x); i++ {
-		if x[i] > m0 {
-			m0 = x[i]
-		}
-	}
-	return max(m0, m1, m2, m3)
+	return max(m0, m1)
 }
 
 // scale multiplies x by c in place.
 func scale(x []float32, c float32) {
-	i := 0
-	for ; i+4 <= len(x); i += 4 {
-		v := x[i : i+4 : i+4]
-		v[0] *= c
-		v[1] *= c
-		v[2] *= c
-		v[3] *= c
+	for len(x) >= 8 {
+		w := x[:8:8]
+		w[0] *= c
+		w[1] *= c
+		w[2] *= c
+		w[3] *= c
+		w[4] *= c
+		w[5] *= c
+		w[6] *= c
+		w[7] *= c
+		x = x[8:]
 	}
-	for ; i < len(x); i++ {
+	for i := range x {
 		x[i] *= c
 	}
 }
