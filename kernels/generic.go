@@ -263,6 +263,15 @@ func dot(x, y []float32) float64 {
 
 // expRowsGeneric: per row, m_r = max; dst_i = e^(x_i − m_r); z_r = Σ dst_i.
 func expRowsGeneric(dst, src []float32, cols int, m []float32, z []float64) {
+	if cols <= shortCols {
+		n := len(m) * cols
+		subRowMax(dst[:n], src[:n], cols, m)
+		expMinusMax(dst[:n], dst[:n], 0)
+		for r := range m {
+			z[r] = sum(dst[r*cols : (r+1)*cols])
+		}
+		return
+	}
 	for r := range m {
 		x, y := src[r*cols:(r+1)*cols], dst[r*cols:(r+1)*cols]
 		m[r] = rowMax(x)
@@ -274,6 +283,19 @@ func expRowsGeneric(dst, src []float32, cols int, m []float32, z []float64) {
 // expSumRowsGeneric: per row, m_r = max; z_r = Σ e^(x_i − m_r), not stored.
 func expSumRowsGeneric(src []float32, cols int, m []float32, z []float64) {
 	var buf [chunk]float32
+	if cols <= shortCols {
+		step := chunk / cols
+		for r0 := 0; r0 < len(m); r0 += step {
+			mr := m[r0:min(r0+step, len(m))]
+			b := buf[:len(mr)*cols]
+			subRowMax(b, src[r0*cols:], cols, mr)
+			expMinusMax(b, b, 0)
+			for r := range mr {
+				z[r0+r] = sum(b[r*cols : (r+1)*cols])
+			}
+		}
+		return
+	}
 	for r := range m {
 		x := src[r*cols : (r+1)*cols]
 		m[r] = rowMax(x)
@@ -283,6 +305,30 @@ func expSumRowsGeneric(src []float32, cols int, m []float32, z []float64) {
 			expMinusMax(buf[:n], x[i:i+n], m[r])
 			z[r] += sum(buf[:n])
 		}
+	}
+}
+
+// shortCols is the longest row whose exps expRowsGeneric and
+// expSumRowsGeneric take a block at a time instead of a row at a time:
+// subRowMax writes x − max for every row of the block, then one call to
+// expMinusMax(…, 0) takes them all. expMinusMax evaluates x − m as its first
+// step, and (x − m) − 0 is x − m exactly, so the results are those of a call
+// per row, bit for bit, while the cost of a call (its buffers are zeroed on
+// entry) and of starting its loops is paid once per block. Interleaved, the
+// two kernels ran 15% faster on 8 columns, 11% on 10 and 3% on 16; from
+// about 20 columns up the extra pass costs more than it saves.
+const shortCols = 16
+
+// subRowMax: for the len(m) rows of x, m_r = max and dst_i = x_i − m_r. dst
+// may be x.
+func subRowMax(dst, x []float32, cols int, m []float32) {
+	for r := range m {
+		row, y := x[r*cols:(r+1)*cols], dst[r*cols:(r+1)*cols]
+		mr := rowMax(row)
+		for i, v := range row {
+			y[i] = v - mr
+		}
+		m[r] = mr
 	}
 }
 
