@@ -40,7 +40,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"unsafe"
 
 	"github.com/softgrad/softgrad/internal/reference"
 	"github.com/softgrad/softgrad/kernels"
@@ -101,17 +103,32 @@ func forEachImpl(t *testing.T, f func(t *testing.T, im *kernels.Impl)) {
 // guarded is a buffer of n elements with sentinel-filled zones on both
 // sides, as in gonum's BLAS tests: out() is what a kernel gets as its output
 // (n elements plus extraLen it must not write), data() the n it must write.
+// align is where data() starts within a 64-byte line, in float32s.
 type guarded struct {
-	buf []float32
-	n   int
+	buf   []float32
+	n     int
+	align int
 }
 
+// nextAlign is the alignment the next guarded buffer gets. Each buffer
+// advances it by 5, which is prime to 16: over the thousands of calls a
+// test makes, every kernel gets its output and its inputs at every start
+// alignment, and the arguments of one call at different ones. The guard-page
+// tests run every alignment too, but compare an implementation only with
+// itself; these compare it with the float64 reference.
+var nextAlign atomic.Int32
+
 func newGuarded(n int) guarded {
-	buf := make([]float32, guardLen+n+extraLen+guardLen)
+	const line = 16 // float32s per 64-byte line
+	buf := make([]float32, line-1+guardLen+n+extraLen+guardLen)
+	align := int(nextAlign.Add(5)) % line
+	at := int(uintptr(unsafe.Pointer(&buf[guardLen]))/4) % line
+	off := (align - at + line) % line
+	buf = buf[off : off+guardLen+n+extraLen+guardLen]
 	for i := range buf {
 		buf[i] = sentinel
 	}
-	return guarded{buf, n}
+	return guarded{buf, n, align}
 }
 
 // guardedCopy returns a guarded buffer holding a copy of x; its data() can
@@ -224,6 +241,15 @@ func (c *rowCall) inputs() [][]float32 {
 	return in
 }
 
+// aligns describes where out and c's inputs start within a 64-byte line.
+func (c *rowCall) aligns(out guarded) string {
+	in := make([]int, len(c.in))
+	for i, g := range c.in {
+		in[i] = g.align
+	}
+	return fmt.Sprintf(" (output at alignment %d, inputs at %v)", out.align, in)
+}
+
 // check runs c out of place into a guarded output and in place into each
 // allowed input, and reports every discrepancy: guards, modified inputs,
 // accuracy against the reference, and in-place results that differ from the
@@ -250,7 +276,7 @@ func (c *rowCall) check(t *testing.T, st stats) ([]float32, float64) {
 		}
 	}
 	if err := reference.CheckFunc(got, c.want, c.cols, c.tol); err != nil {
-		t.Errorf("%s %s: %v", c.kernel, c.where, err)
+		t.Errorf("%s %s%s: %v", c.kernel, c.where, c.aligns(out), err)
 	}
 	if r, at := reference.Worst(got, c.want, c.tol); at >= 0 {
 		st.add(c.kernel+" err/bound", r, c.where)
@@ -273,7 +299,7 @@ func (c *rowCall) check(t *testing.T, st stats) ([]float32, float64) {
 		in := c.inputs()
 		l := c.run(in[ip], in)
 		if err := sameBits(in[ip], got); err != nil {
-			t.Errorf("%s %s: in place (output = input %d) differs from out of place: %v", c.kernel, c.where, ip, err)
+			t.Errorf("%s %s%s: in place (output = input %d) differs from out of place: %v", c.kernel, c.where, c.aligns(out), ip, err)
 		}
 		if c.hasLoss && !sameLoss(l, loss) {
 			t.Errorf("%s %s: in place (output = input %d): loss %v, out of place %v", c.kernel, c.where, ip, l, loss)
