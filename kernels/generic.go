@@ -375,7 +375,7 @@ func softTargetRowsGeneric(grad, logits, targets []float32, cols int, m []float3
 				d[j] = v - m[r]
 			}
 			td[r] += dot(t[i:i+n], d[:n])
-			expMinusMax(g[i:i+n], x[i:i+n], m[r])
+			expMinusMax(g[i:i+n], d[:n], 0) // (x − m) − 0 is x − m exactly: as with x and m
 		}
 		tsum[r] = sum(t)
 		z[r] = sum(g)
