@@ -140,19 +140,6 @@ func unchanged(t *testing.T, im *kernels.Impl, name string, got, orig []float32)
 	}
 }
 
-// ulp32 returns the spacing of float32 values at |x|.
-func ulp32(x float64) float64 {
-	x = math.Abs(x)
-	if x < 0x1p-126 {
-		return 0x1p-149
-	}
-	if x > math.MaxFloat32 {
-		return 0x1p104
-	}
-	_, e := math.Frexp(x) // x = f·2^e, f in [0.5, 1)
-	return math.Ldexp(1, e-24)
-}
-
 // fmaExact32 returns a·b+c rounded once to float32 (the hardware FMA). It
 // uses math/big for finite inputs: a·b is exact in float64 and the sum is
 // exact at 1000 bits, so the only rounding is the final one.
@@ -228,29 +215,20 @@ type near struct {
 }
 
 func (c near) compare(got, want []float32, cols int) error {
-	if len(got) != len(want) {
-		return fmt.Errorf("length %d, want %d", len(got), len(want))
-	}
-	var first error
-	bad := 0
-	for i := range want {
-		if c.skip != nil && c.skip(i) {
-			continue
-		}
-		g, w := got[i], want[i]
-		var why string
+	return reference.CompareEach(got, want, cols, "generic", func(i int, g, w float32) string {
 		switch {
+		case c.skip != nil && c.skip(i):
 		case g != g || w != w:
 			if g == g || w == w {
-				why = "NaN in only one of them"
+				return "NaN in only one of them"
 			}
 		case math.IsInf(float64(g), 0) || math.IsInf(float64(w), 0):
 			if g != w && (c.floor == nil || !overflowOK(g, w, c.floor(i))) {
-				why = "infinities differ"
+				return "infinities differ"
 			}
 		case c.zero != nil && (g == 0 || w == 0) && c.zero(i):
 			if g != w {
-				why = "a structural zero differs"
+				return "a structural zero differs"
 			}
 		default:
 			u := reference.ULPDiff(g, w)
@@ -261,26 +239,12 @@ func (c near) compare(got, want []float32, cols int) error {
 			if c.floor != nil {
 				fl = c.floor(i)
 			}
-			if bound := float64(c.maxULP)*ulp32(float64(w)) + fl; !(d <= bound) {
-				why = fmt.Sprintf("%d ULP and |difference| %.3g > %d ULP + floor %.3g", u, d, c.maxULP, fl)
+			if bound := float64(c.maxULP)*reference.ULP(float64(w)) + fl; !(d <= bound) {
+				return fmt.Sprintf("%d ULP and |difference| %.3g > %d ULP + floor %.3g", u, d, c.maxULP, fl)
 			}
 		}
-		if why != "" {
-			bad++
-			if first == nil {
-				pos := fmt.Sprintf("element %d", i)
-				if cols > 0 {
-					pos += fmt.Sprintf(" (row %d, col %d)", i/cols, i%cols)
-				}
-				first = fmt.Errorf("%s: got %v (bits %#08x), generic %v (bits %#08x): %s",
-					pos, g, math.Float32bits(g), w, math.Float32bits(w), why)
-			}
-		}
-	}
-	if bad > 1 {
-		return fmt.Errorf("%w (and %d more of %d elements)", first, bad-1, len(want))
-	}
-	return first
+		return ""
+	})
 }
 
 // nearValue compares a loss (float64) with generic's: NaN and infinities
@@ -442,16 +406,5 @@ func TestGuarded(t *testing.T) {
 	g = newGuarded(5)
 	if err := g.check(true); err == nil {
 		t.Error("an unwritten output was not reported")
-	}
-}
-
-func TestULP32(t *testing.T) {
-	for _, c := range []struct{ x, want float64 }{
-		{1, 0x1p-23}, {1.5, 0x1p-23}, {0.75, 0x1p-24}, {0, 0x1p-149}, {0x1p-130, 0x1p-149}, {0x1p-126, 0x1p-149},
-		{-2, 0x1p-22},
-	} {
-		if got := ulp32(c.x); got != c.want {
-			t.Errorf("ulp32(%v) = %v, want %v", c.x, got, c.want)
-		}
 	}
 }

@@ -120,7 +120,7 @@ func FuzzLogSoftmax(f *testing.F) {
 				floor := make([]float64, rows)
 				for r := range floor {
 					st := rowStats(src[r*cols : (r+1)*cols])
-					floor[r] = (reduceULP+2)*eps + logZULP*ulp32(st.logZ)
+					floor[r] = (reduceULP+2)*eps + logZULP*reference.ULP(st.logZ)
 				}
 				return near{maxULP: logSoftmaxULP, floor: func(i int) float64 { return floor[i/cols] }}
 			})
@@ -211,7 +211,7 @@ func FuzzSoftmaxBackward(f *testing.F) {
 				maxULP: softmaxBackwardULP,
 				floor: func(i int) float64 {
 					r := i / cols
-					return math.Abs(float64(s[i])) * (reduceULP*eps*mag[r] + ulp32(dot[r]) + float64(cols)*0x1p-149)
+					return math.Abs(float64(s[i])) * (reduceULP*eps*mag[r] + reference.ULP(dot[r]) + float64(cols)*0x1p-149)
 				},
 				// s_i = 0 gives exactly 0 whatever d is (NaN or an infinity
 				// of d has made the output NaN already).
@@ -275,7 +275,7 @@ func FuzzLogSoftmaxBackward(f *testing.F) {
 				maxULP: logSoftmaxBackwardULP,
 				floor: func(i int) float64 {
 					r := i / cols
-					return p(i) * (reduceULP*eps*mag[r] + ulp32(sum[r]) + 3*eps*math.Abs(sum[r]))
+					return p(i) * (reduceULP*eps*mag[r] + reference.ULP(sum[r]) + 3*eps*math.Abs(sum[r]))
 				},
 				zero: func(i int) bool { return allZero[i/cols] },
 				skip: func(i int) bool { return mag[i/cols] >= 0x1p125 },
@@ -419,7 +419,7 @@ func FuzzCrossEntropyGrad(f *testing.F) {
 					}
 					xl := float64(logits[r*cols+int(l)]) - stats[r].max
 					rowLoss := stats[r].logZ - xl
-					floor += reduceULP*eps*(1+math.Abs(rowLoss)) + logZULP*ulp32(stats[r].logZ) + ulp32(xl)
+					floor += reduceULP*eps*(1+math.Abs(rowLoss)) + logZULP*reference.ULP(stats[r].logZ) + reference.ULP(xl)
 				}
 				if e := nearValue(loss, genLoss, floor*invN+1e-12*math.Abs(genLoss)); e != nil {
 					t.Fatalf("%s: %s: loss against generic: %v", im.Name(), desc, e)
@@ -594,7 +594,7 @@ func FuzzCrossEntropyGradSoft(f *testing.F) {
 					var floor float64
 					for r := range rows {
 						if st := stats[r]; st.ok {
-							floor += reduceULP*eps*(tabs[r]*st.logZ+tabs[r]+tdabs[r]) + tabs[r]*logZULP*ulp32(st.logZ)
+							floor += reduceULP*eps*(tabs[r]*st.logZ+tabs[r]+tdabs[r]) + tabs[r]*logZULP*reference.ULP(st.logZ)
 						}
 					}
 					floor += float64(rows*cols) * 0x1p-149 // underflowing products

@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/softgrad/softgrad/internal/reference"
 )
 
 // twoPassRows returns rows of cols elements that stress the two-pass path's
@@ -129,19 +131,12 @@ func compareTwoPass(k isa, row []float32, cols int) error {
 			if log {
 				scale = math.Abs(float64(row[i]-m)) + logZ
 			}
-			if d := math.Abs(gf - wf); d > 4*ulp32(scale) {
-				return fmt.Errorf("%s[%d] = %v (x = %v), three-pass %v: %.3g ULP apart", kernel, i, g, row[i], w, d/ulp32(scale))
+			if d := math.Abs(gf - wf); d > 4*reference.ULP(scale) {
+				return fmt.Errorf("%s[%d] = %v (x = %v), three-pass %v: %.3g ULP apart", kernel, i, g, row[i], w, d/reference.ULP(scale))
 			}
 		}
 	}
 	return nil
-}
-
-// ulp32 returns the spacing of float32 at |v| (at least the smallest
-// subnormal).
-func ulp32(v float64) float64 {
-	f := float32(math.Abs(v))
-	return math.Max(float64(math.Nextafter32(f, float32(math.Inf(1)))-f), 0x1p-149)
 }
 
 func rowMaxGeneric(row []float32) float32 {

@@ -303,7 +303,7 @@ func Agree(im, generic Impl, g Group) Agreement {
 		got, want := make([]float32, len(b.X)), make([]float32, len(b.X))
 		im.Softmax(got, b.X, b.Cols)
 		generic.Softmax(want, b.X, b.Cols)
-		u, err := near(got, want, b.Cols, func(w float64) float64 { return 3*ulp32(w) + two*math.Abs(w) })
+		u, err := near(got, want, b.Cols, func(w float64) float64 { return 3*reference.ULP(w) + two*math.Abs(w) })
 		ag.SoftmaxULP = max(ag.SoftmaxULP, u)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s softmax: %w", where, err))
@@ -324,7 +324,7 @@ func Agree(im, generic Impl, g Group) Agreement {
 		invN := 1 / max(counted, 1)
 		if _, err := near(got, want, b.Cols, func(w float64) float64 {
 			s := math.Abs(w) + invN
-			return 4*ulp32(s) + two*s
+			return 4*reference.ULP(s) + two*s
 		}); err != nil {
 			errs = append(errs, fmt.Errorf("%s cross-entropy gradient: %w", where, err))
 		}
@@ -355,48 +355,27 @@ func Agree(im, generic Impl, g Group) Agreement {
 // difference over the pairs that are finite and nonzero in both, and the
 // first mismatch with the number of mismatches.
 func near(got, want []float32, cols int, bound func(w float64) float64) (maxULP uint32, err error) {
-	bad := 0
-	for i := range want {
-		g, w := got[i], want[i]
-		var why string
+	err = reference.CompareEach(got, want, cols, "generic", func(_ int, g, w float32) string {
 		switch {
 		case g != g || w != w:
 			if g == g || w == w {
-				why = "NaN in only one of them"
+				return "NaN in only one of them"
 			}
 		case math.IsInf(float64(g), 0) || math.IsInf(float64(w), 0):
 			if g != w {
-				why = "infinities differ"
+				return "infinities differ"
 			}
 		case g == 0 || w == 0:
 			if g != w {
-				why = "a zero in only one of them"
+				return "a zero in only one of them"
 			}
 		default:
 			maxULP = max(maxULP, reference.ULPDiff(g, w))
 			if d, b := math.Abs(float64(g)-float64(w)), bound(float64(w)); d > b {
-				why = fmt.Sprintf("|difference| %.3g > %.3g", d, b)
+				return fmt.Sprintf("|difference| %.3g > %.3g", d, b)
 			}
 		}
-		if why != "" {
-			bad++
-			if err == nil {
-				err = fmt.Errorf("row %d, col %d: got %v, generic %v: %s", i/cols, i%cols, g, w, why)
-			}
-		}
-	}
-	if bad > 1 {
-		err = fmt.Errorf("%w (and %d more of %d elements)", err, bad-1, len(want))
-	}
+		return ""
+	})
 	return maxULP, err
-}
-
-// ulp32 returns the spacing of float32 values at |x|.
-func ulp32(x float64) float64 {
-	x = math.Abs(x)
-	if x < fltMin {
-		return 0x1p-149
-	}
-	_, e := math.Frexp(x) // x = f·2^e, f in [0.5, 1)
-	return math.Ldexp(1, e-24)
 }

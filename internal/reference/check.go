@@ -24,6 +24,56 @@ func ULPDiff(a, b float32) uint32 {
 	return uint32(min(d, math.MaxUint32))
 }
 
+// ULP returns the spacing of float32 values at |x|: 2⁻¹⁴⁹ below the
+// smallest normal float32, and beyond MaxFloat32 the spacing of its binade,
+// 2¹⁰⁴.
+func ULP(x float64) float64 {
+	x = math.Abs(x)
+	if x < 0x1p-126 {
+		return 0x1p-149
+	}
+	if x > math.MaxFloat32 {
+		return 0x1p104
+	}
+	_, e := math.Frexp(x) // x = f·2^e, f in [0.5, 1)
+	return math.Ldexp(1, e-24)
+}
+
+// CompareEach compares got with another float32 result, want (from the
+// implementation or code path that the message calls who), element by
+// element: why(i, g, w) returns "" when the pair is acceptable and the reason
+// when it is not. It returns nil when every pair is; otherwise an error that
+// names the first failing element (index, and row and column when cols > 0),
+// gives both values with their bits and the reason, and says how many
+// elements failed. got and want must have the same length.
+func CompareEach(got, want []float32, cols int, who string, why func(i int, g, w float32) string) error {
+	if len(got) != len(want) {
+		return fmt.Errorf("length mismatch: got %d elements, %s %d", len(got), who, len(want))
+	}
+	var first error
+	bad := 0
+	for i := range want {
+		g, w := got[i], want[i]
+		msg := why(i, g, w)
+		if msg == "" {
+			continue
+		}
+		bad++
+		if first == nil {
+			pos := fmt.Sprintf("element %d", i)
+			if cols > 0 {
+				pos += fmt.Sprintf(" (%s)", position(i, cols))
+			}
+			first = fmt.Errorf("%s: got %v (bits %#08x), %s %v (bits %#08x): %s",
+				pos, g, math.Float32bits(g), who, w, math.Float32bits(w), msg)
+		}
+	}
+	if bad > 1 {
+		return fmt.Errorf("%w (and %d more of %d elements)", first, bad-1, len(want))
+	}
+	return first
+}
+
 // ordered maps a non-NaN float32 to an integer such that adjacent floats map
 // to adjacent integers and +0 and −0 both map to 0.
 func ordered(f float32) int64 {

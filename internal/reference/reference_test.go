@@ -183,6 +183,41 @@ func TestULPDiff(t *testing.T) {
 	}
 }
 
+func TestULP(t *testing.T) {
+	for _, c := range []struct{ x, want float64 }{
+		{1, 0x1p-23}, {1.5, 0x1p-23}, {0.75, 0x1p-24}, {0, 0x1p-149}, {0x1p-130, 0x1p-149}, {0x1p-126, 0x1p-149},
+		{-2, 0x1p-22}, {math.MaxFloat32, 0x1p104}, {math.Inf(1), 0x1p104},
+	} {
+		if got := ULP(c.x); got != c.want {
+			t.Errorf("ULP(%v) = %v, want %v", c.x, got, c.want)
+		}
+	}
+}
+
+func TestCompareEach(t *testing.T) {
+	exact := func(i int, g, w float32) string {
+		if g != w {
+			return "differ"
+		}
+		return ""
+	}
+	if err := CompareEach([]float32{1, 2, 3}, []float32{1, 2, 3}, 3, "ref", exact); err != nil {
+		t.Errorf("equal slices: %v", err)
+	}
+	err := CompareEach([]float32{1, 5, 3, 7}, []float32{1, 2, 3, 4}, 2, "ref", exact)
+	if err == nil {
+		t.Fatal("two differences not reported")
+	}
+	for _, want := range []string{"element 1 (row 0, col 1)", "got 5", "ref 2", "differ", "and 1 more of 4"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("message %q lacks %q", err, want)
+		}
+	}
+	if err := CompareEach([]float32{1}, []float32{1, 2}, 0, "ref", exact); err == nil {
+		t.Error("length mismatch not reported")
+	}
+}
+
 func TestCheck(t *testing.T) {
 	tol := Tol{Rel: 1e-6, ExactZero: true}
 	n := math.NaN()
