@@ -234,16 +234,18 @@ func TestRun(t *testing.T) {
 	defer f.Value.Set(old)
 
 	for _, c := range Cases() {
-		if !(c.Kernel == "GerBatch" && c.Rows == 784) && !(c.Kernel == "Softmax" && c.Shape == "256x10") {
+		if !(c.Kernel == "GerBatch" && c.Rows == 784) && !(c.Kernel == "Softmax" && c.Shape == "256x10") &&
+			!(c.Kernel == "LogSoftmax" && c.Impl == "generic") {
 			continue
 		}
 		r := testing.Benchmark(func(b *testing.B) { Run(b, c) })
 		if r.N != 10 {
 			t.Errorf("%s: N = %d, want 10", c.Name(), r.N)
 		}
-		for _, m := range []string{"ns/elem", "GB/s", "GFLOP/s", "x-copy"} {
+		for _, m := range []string{"ns/elem", "GB/s", "GFLOP/s", "x-copy", "mathexp/op"} {
 			v, ok := r.Extra[m]
-			if wantOK := m != "GFLOP/s" && m != "x-copy" || m == "GFLOP/s" && c.Flops > 0; ok != wantOK || ok && !(v > 0) {
+			wantOK := m == "ns/elem" || m == "GB/s" || m == "GFLOP/s" && c.Flops > 0 || m == "mathexp/op" && c.MathExp != nil
+			if ok != wantOK || ok && !(v > 0) {
 				t.Errorf("%s: metric %s = %v (reported: %v)", c.Name(), m, v, ok)
 			}
 		}

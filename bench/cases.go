@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -74,6 +75,14 @@ type Case struct {
 	// drifts. Set for the large row-kernel cases, whose bound is memory.
 	XCopy bool
 
+	// MathExp, set on generic's cases of the kernels the math.Exp loop
+	// also does (Softmax, LogSoftmax), sets up that loop on the same shape.
+	// Run then runs it after each op, timed apart, and reports its time over
+	// the op's as "mathexp/op": how many times faster than the loop a Go user
+	// writes today generic is, measured in one loop, so that the ratio holds
+	// when the machine's speed drifts between two benchmarks.
+	MathExp func() (op func())
+
 	// Setup allocates the case's data, filled with deterministic random
 	// values, and returns a function that runs one op on it. Call it once per
 	// measurement; the op may be called any number of times.
@@ -88,7 +97,8 @@ func (c Case) Name() string {
 
 // Run measures c with b: it calls c.Setup, runs the op once untimed, then
 // runs it in a b.Loop and reports ns/elem, GB/s, for Ger and GerBatch
-// GFLOP/s, and, for a case with XCopy, x-copy. It is meant to be the whole body of a benchmark, in a test (b.Run)
+// GFLOP/s, for a case with XCopy x-copy, and for one with MathExp
+// mathexp/op. It is meant to be the whole body of a benchmark, in a test (b.Run)
 // or from testing.Benchmark.
 func Run(b *testing.B, c Case) {
 	op := c.Setup()
@@ -98,6 +108,12 @@ func Run(b *testing.B, c Case) {
 		cdst, csrc = make([]float32, c.Elems), make([]float32, c.Elems)
 		copy(cdst, csrc) // fault in the pages
 	}
+	var mathExp func()
+	var mathExpTime time.Duration
+	if c.MathExp != nil {
+		mathExp = c.MathExp()
+		mathExp()
+	}
 	op() // warm up, untimed: fault in the output's pages, load the caches
 	for b.Loop() {
 		op()
@@ -106,6 +122,13 @@ func Run(b *testing.B, c Case) {
 			t := time.Now()
 			copy(cdst, csrc)
 			copyTime += time.Since(t)
+			b.StartTimer()
+		}
+		if mathExp != nil {
+			b.StopTimer()
+			t := time.Now()
+			mathExp()
+			mathExpTime += time.Since(t)
 			b.StartTimer()
 		}
 	}
@@ -118,6 +141,9 @@ func Run(b *testing.B, c Case) {
 	}
 	if copyTime > 0 {
 		b.ReportMetric(float64(b.Elapsed())/float64(copyTime), "x-copy")
+	}
+	if mathExpTime > 0 {
+		b.ReportMetric(float64(mathExpTime)/float64(b.Elapsed()), "mathexp/op")
 	}
 	if c.Elems > 0 {
 		b.ReportMetric(ns/float64(c.Elems), "ns/elem")
@@ -279,6 +305,9 @@ func build(rowShapes map[string][]rowShape, ger, gerBatch []gerShape) []Case {
 			for _, im := range impls {
 				c := rc(im.Name(), func() func() { return k.setup(im, s) })
 				c.XCopy = s.large
+				if im.Name() == "generic" && slices.Contains(k.peers, PeerMathExp) {
+					c.MathExp = func() func() { return peerSetup(k.name, PeerMathExp, s) }
+				}
 				cs = append(cs, c)
 			}
 			for _, p := range k.peers {
