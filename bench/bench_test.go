@@ -52,6 +52,10 @@ func TestCases(t *testing.T) {
 		if c.Rows <= 0 || c.Cols <= 0 || (c.Kernel == "GerBatch") != (c.K > 0) {
 			t.Errorf("%s: Rows %d, Cols %d, K %d", name, c.Rows, c.Cols, c.K)
 		}
+		wantMathExp := c.Impl == "generic" && !c.Large && (c.Kernel == "Softmax" || c.Kernel == "LogSoftmax")
+		if (c.MathExp != nil) != wantMathExp {
+			t.Errorf("%s: MathExp set: %v, want %v", name, c.MathExp != nil, wantMathExp)
+		}
 		if c.Large || testing.Short() && c.Elems >= 1<<24 { // -short: not the 0.1 s ops (slow under emulation)
 			continue
 		}
