@@ -134,8 +134,9 @@ const chunk = 256
 //
 // rowMax and scale step through their rows 8 elements at a time, as sum
 // does, with no index to check against the length: the compiler then emits
-// 5 instructions per element instead of 7 (rowMax) and 3.6 instead of 5
-// (scale), which is what limits them.
+// about 5 instructions per element instead of 7 (rowMax) and 4 instead of 5
+// (scale). scale ran 1.3× faster; rowMax, whose float compares all go to
+// one port, a few percent.
 func rowMax(x []float32) float32 {
 	m0, m1 := x[0], x[0]
 	for len(x) >= 8 {
