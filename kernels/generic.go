@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"math"
+	"unsafe"
 )
 
 // The pure-Go implementation. It is the fallback wherever no SIMD
@@ -130,52 +131,67 @@ const chunk = 256
 // rowMax returns the largest element of a non-empty row. A NaN may or may not
 // be returned when the row holds one; either way the row's exp sum becomes
 // NaN and with it every output of the row, which is the semantics all
-// implementations share.
+// implementations share. Where the largest element is a zero of both signs,
+// it returns +0.
 //
-// rowMax and scale step through their rows 8 elements at a time, as sum
-// does, with no index to check against the length: the compiler then emits
-// about 5 instructions per element instead of 7 (rowMax) and 4 instead of 5
-// (scale). scale ran 1.3× faster; rowMax, whose float compares all go to
-// one port, a few percent.
-func rowMax(x []float32) float32 {
-	m0, m1 := x[0], x[0]
-	for len(x) >= 8 {
-		w := x[:8:8]
-		if w[0] > m0 {
-			m0 = w[0]
-		}
-		if w[1] > m1 {
-			m1 = w[1]
-		}
-		if w[2] > m0 {
-			m0 = w[2]
-		}
-		if w[3] > m1 {
-			m1 = w[3]
-		}
-		if w[4] > m0 {
-			m0 = w[4]
-		}
-		if w[5] > m1 {
-			m1 = w[5]
-		}
-		if w[6] > m0 {
-			m0 = w[6]
-		}
-		if w[7] > m1 {
-			m1 = w[7]
-		}
-		x = x[8:]
-	}
-	for _, e := range x {
-		if e > m0 {
-			m0 = e
+// It compares the elements' bits as integers: a float compare (UCOMISS)
+// runs only on port 0, one of the two ports that do all of the exps' float
+// arithmetic, while integer compares and conditional moves run on ports the
+// exps leave idle. Read as int32, the bits of floats with a clear sign bit
+// (+0 up to +Inf, and NaNs above them) sort in float order and below them
+// every float with the sign bit set; among those, read as uint32, the bits
+// sort in reverse float order (−0 lowest, −Inf above every negative number).
+// So the row is scanned in two modes: while every element seen has its sign
+// bit set, the maximum is the smallest of their bits as uint32; once one
+// element ≥ +0 has been seen, it is the largest as int32. The block of 8
+// where that element appears is scanned again in the second mode.
+//
+// The row is read through a []uint32 view because math.Float32bits of a
+// loaded float32 compiles to a float load and a MOVD to an integer
+// register, on port 0 again. Each block of 8 reduces as a tree of max (or
+// min), which the compiler turns into conditional moves, so that only two
+// of them depend on the previous block. Interleaved with the float version
+// (8 elements at a time, two accumulators), Softmax 64×1000 ran 3% faster
+// (mathexp/op 2.97 against 2.87), more than rowMax's own time explains:
+// alone it went from 0.52 to 0.36 ns/elem on mixed-sign rows and from 0.56
+// to 0.48 on negative ones.
+func rowMax(row []float32) float32 {
+	x := unsafe.Slice((*uint32)(unsafe.Pointer(&row[0])), len(row))
+	m := x[0]
+	if int32(m) < 0 {
+		for len(x) >= 8 {
+			w := x[:8:8]
+			m = min(m, min(min(w[0], w[1]), min(w[2], w[3])), min(min(w[4], w[5]), min(w[6], w[7])))
+			if int32(m) >= 0 {
+				break // scan this block again as int32
+			}
+			x = x[8:]
 		}
 	}
-	return max(m0, m1)
+	if int32(m) >= 0 {
+		k := int32(m)
+		for len(x) >= 8 {
+			w := x[:8:8]
+			m0 := max(int32(w[0]), int32(w[1]))
+			m1 := max(int32(w[2]), int32(w[3]))
+			m2 := max(int32(w[4]), int32(w[5]))
+			m3 := max(int32(w[6]), int32(w[7]))
+			k = max(k, max(m0, m1), max(m2, m3))
+			x = x[8:]
+		}
+		m = uint32(k)
+	}
+	for _, b := range x {
+		if int32(m) < 0 && b < m || int32(m) >= 0 && int32(b) > int32(m) {
+			m = b
+		}
+	}
+	return math.Float32frombits(m)
 }
 
-// scale multiplies x by c in place.
+// scale multiplies x by c in place, 8 elements at a time with no index to
+// check against the length: the compiler then emits 4 instructions per
+// element instead of 5, and scale ran 1.3× faster.
 func scale(x []float32, c float32) {
 	for len(x) >= 8 {
 		w := x[:8:8]
