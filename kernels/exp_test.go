@@ -151,6 +151,28 @@ func TestExpNegExhaustive(t *testing.T) {
 	}
 }
 
+// TestExpStepsEveryBinade compares expNeg with expSteps bit for bit (any
+// NaN for NaN) on inputs the exhaustive sweep leaves out: every 4099th
+// float32 bit pattern, which reaches every binade of both signs, NaNs of
+// both signs, the infinities and inputs above 0 (callers may pass an m below
+// the row's maximum). expNeg skips the cutoff compare by a test on v's bits
+// that must be exact for every one of them.
+func TestExpStepsEveryBinade(t *testing.T) {
+	check := func(b uint32) {
+		x := math.Float32frombits(b)
+		got, want := expNeg(x), expSteps(x)
+		if math.Float32bits(got) != math.Float32bits(want) && !(got != got && want != want) {
+			t.Fatalf("expNeg(%g) = %g (%#x), expSteps %g (%#x)", x, got, math.Float32bits(got), want, math.Float32bits(want))
+		}
+	}
+	for b := uint64(0); b < 1<<32; b += 4099 {
+		check(uint32(b))
+	}
+	for _, b := range []uint32{0x7F800000, 0xFF800000, 0x7FC00000, 0xFFC00000, 0x7F800001, 0xFF800001, 0x80000000, 0x00000001, 0x80000001} {
+		check(b)
+	}
+}
+
 func TestExpNegSpecial(t *testing.T) {
 	inf := float32(math.Inf(1))
 	for _, c := range []struct{ x, want float32 }{
