@@ -71,8 +71,8 @@ var expRegs = [...]float32{expLog2e, expMagic, -expLn2Hi, -expLn2Lo, expC5, expC
 // expFastLo's (n ≤ −126, x − m ≤ −2²²/log2e, a negative v, −Inf, a NaN
 // with the sign bit set) takes the compare; every v above it has x − m > 0
 // or NaN, where the compare is false. The results are those of the steps
-// with the compare on every element, bit for bit (TestExpNegExhaustive);
-// the loops run 19 float operations per element instead of 21, and 12%
+// with the compare on every element, bit for bit (TestExpNegExhaustive
+// over [−88, 0], TestExpStepsEveryBinade beyond); the loops run 19 float operations per element instead of 21, and 12%
 // faster than with the compare in the first loop.
 func expMinusMax(dst, x []float32, m float32) {
 	k := expRegs
