@@ -144,3 +144,11 @@ func (k isa) gerBatch(a []float32, lda int, alpha float32, x []float32, m int, y
 		gerBatchGeneric(a, lda, alpha, x, m, y, n)
 	}
 }
+
+// gemmShape returns the rows and columns of gemmTile's register tile.
+func (k isa) gemmShape() (mr, nr int) { return gemmMRGeneric, gemmNRGeneric }
+
+// gemmTile is the micro-kernel of Gemm (see gemmTileGeneric).
+func (k isa) gemmTile(kc int, a []float32, ars, aps int, b, c []float32, ldc, mr, nr int, alpha float32, add bool) {
+	gemmTileGeneric(kc, a, ars, aps, b, c, ldc, mr, nr, alpha, add)
+}

@@ -83,6 +83,71 @@ func GerBatch(a []float32, lda int, alpha float32, x []float32, m int, y []float
 	defaultImpl.GerBatch(a, lda, alpha, x, m, y, n)
 }
 
+// Gemm computes the general matrix product C = alpha·op(A)·op(B) + beta·C
+// on row-major matrices, with BLAS sgemm's semantics (cblas with
+// CblasRowMajor, gonum's Sgemm): op(A) is A, or Aᵀ when transA is set, and
+// is m×k; op(B) is B, or Bᵀ when transB is set, and is k×n; C is m×n with row
+// stride ldc ≥ max(1, n). A is stored m×k (k×m when transA) with row stride
+// lda ≥ max(1, its number of columns), and likewise B with ldb.
+//
+// When beta is 0, C is written without being read, so a NaN in C does not
+// survive; when alpha is 0 or k is 0, C is only scaled by beta. C must not
+// overlap A or B.
+//
+// In a linear layer with weights W (classes×features, nn.Linear's layout)
+// and a batch X (samples×features), the logits are Gemm(false, true, …, X, W)
+// and the gradient with respect to the batch is Gemm(false, false, …, G, W).
+func Gemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	defaultImpl.Gemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// Gemm is the package-level [Gemm] run by this implementation.
+func (im *Impl) Gemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	switch {
+	case m < 0:
+		panic("kernels: m < 0")
+	case n < 0:
+		panic("kernels: n < 0")
+	case k < 0:
+		panic("kernels: k < 0")
+	}
+	rowsA, colsA := m, k
+	if transA {
+		rowsA, colsA = k, m
+	}
+	rowsB, colsB := k, n
+	if transB {
+		rowsB, colsB = n, k
+	}
+	if lda < max(1, colsA) {
+		panic("kernels: lda < max(1, columns of A)")
+	}
+	if ldb < max(1, colsB) {
+		panic("kernels: ldb < max(1, columns of B)")
+	}
+	if ldc < max(1, n) {
+		panic("kernels: ldc < max(1, n)")
+	}
+	if rowsA > 0 && colsA > 0 && len(a) < (rowsA-1)*lda+colsA {
+		panic("kernels: a is shorter than (rows-1)*lda+columns of A")
+	}
+	if rowsB > 0 && colsB > 0 && len(b) < (rowsB-1)*ldb+colsB {
+		panic("kernels: b is shorter than (rows-1)*ldb+columns of B")
+	}
+	if m == 0 || n == 0 {
+		return
+	}
+	if len(c) < (m-1)*ldc+n {
+		panic("kernels: c is shorter than (m-1)*ldc+n")
+	}
+	c = c[:(m-1)*ldc+n]
+	if k > 0 {
+		checkDisjoint(c, a[:(rowsA-1)*lda+colsA], "c", "a")
+		checkDisjoint(c, b[:(rowsB-1)*ldb+colsB], "c", "b")
+	}
+	gemm(im.isa, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
 // Softmax is the package-level [Softmax] run by this implementation.
 func (im *Impl) Softmax(dst, src []float32, cols int) {
 	rows := checkRows(len(src), cols, "src")

@@ -1,0 +1,193 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// gemmCase is one product for the tests: shapes, transposes, leading
+// dimensions and scalars.
+type gemmCase struct {
+	transA, transB bool
+	m, n, k        int
+	lda, ldb, ldc  int
+	alpha, beta    float32
+}
+
+func (g gemmCase) String() string {
+	op := func(t bool) string {
+		if t {
+			return "T"
+		}
+		return "N"
+	}
+	return fmt.Sprintf("%s%s m=%d n=%d k=%d lda=%d ldb=%d ldc=%d alpha=%v beta=%v",
+		op(g.transA), op(g.transB), g.m, g.n, g.k, g.lda, g.ldb, g.ldc, g.alpha, g.beta)
+}
+
+// dims returns the stored shapes of A and B (rows, columns).
+func (g gemmCase) dims() (ra, ca, rb, cb int) {
+	ra, ca = g.m, g.k
+	if g.transA {
+		ra, ca = g.k, g.m
+	}
+	rb, cb = g.k, g.n
+	if g.transB {
+		rb, cb = g.n, g.k
+	}
+	return
+}
+
+// withLd sets the leading dimensions to the widths plus extra.
+func (g gemmCase) withLd(extra int) gemmCase {
+	_, ca, _, cb := g.dims()
+	g.lda, g.ldb, g.ldc = max(1, ca)+extra, max(1, cb)+extra, max(1, g.n)+extra
+	return g
+}
+
+// gemmRef returns alpha·op(A)·op(B) + beta·C in float64 with BLAS's rules
+// for beta = 0 and alpha = 0, and the error bound of a float32 computation
+// per element: (k + 4)·2⁻²⁴·(|beta·c| + |alpha|·Σ_p |a_ip·b_pj|).
+func gemmRef(g gemmCase, a, b, c []float32) (ref, bound []float64) {
+	at := func(i, p int) float64 {
+		if g.transA {
+			return float64(a[p*g.lda+i])
+		}
+		return float64(a[i*g.lda+p])
+	}
+	bt := func(p, j int) float64 {
+		if g.transB {
+			return float64(b[j*g.ldb+p])
+		}
+		return float64(b[p*g.ldb+j])
+	}
+	ref = make([]float64, len(c))
+	bound = make([]float64, len(c))
+	for i := range c {
+		ref[i] = float64(c[i]) // padding between rows stays
+	}
+	alpha, beta := float64(g.alpha), float64(g.beta)
+	for i := range g.m {
+		for j := range g.n {
+			var s, abs float64
+			for p := range g.k {
+				s += at(i, p) * bt(p, j)
+				abs += math.Abs(at(i, p) * bt(p, j))
+			}
+			cc := 0.0
+			if beta != 0 {
+				cc = beta * float64(c[i*g.ldc+j])
+			}
+			v := cc
+			if g.alpha != 0 && g.k > 0 {
+				v += alpha * s
+			}
+			ref[i*g.ldc+j] = v
+			bound[i*g.ldc+j] = float64(g.k+4) * 0x1p-24 * (math.Abs(cc) + math.Abs(alpha)*abs)
+		}
+	}
+	return ref, bound
+}
+
+// checkGemm runs one case on im and compares C with the float64 reference,
+// element by element, padding between C's rows included (it must not
+// change).
+func checkGemm(t *testing.T, im *Impl, g gemmCase, rng *rand.Rand) {
+	t.Helper()
+	ra, ca, rb, cb := g.dims()
+	fill := func(rows, cols, ld int) []float32 {
+		if rows == 0 || cols == 0 {
+			return make([]float32, rng.IntN(3))
+		}
+		s := make([]float32, (rows-1)*ld+cols)
+		for i := range s {
+			s[i] = float32(rng.NormFloat64())
+		}
+		return s
+	}
+	a, b, c := fill(ra, ca, g.lda), fill(rb, cb, g.ldb), fill(g.m, g.n, g.ldc)
+	if g.beta == 0 && len(c) > 0 {
+		c[rng.IntN(len(c))] = float32(math.NaN()) // beta = 0 must not read it
+	}
+	ref, bound := gemmRef(g, a, b, c)
+	got := append([]float32(nil), c...)
+	im.Gemm(g.transA, g.transB, g.m, g.n, g.k, g.alpha, a, g.lda, b, g.ldb, g.beta, got, g.ldc)
+	for i := range got {
+		r, v := ref[i], float64(got[i])
+		inTile := g.n > 0 && i%g.ldc < g.n
+		if !inTile {
+			if math.Float32bits(got[i]) != math.Float32bits(c[i]) {
+				t.Fatalf("%s %v: padding element %d changed: %v → %v", im.Name(), g, i, c[i], got[i])
+			}
+			continue
+		}
+		if math.IsNaN(r) != math.IsNaN(v) || (!math.IsNaN(r) && math.Abs(v-r) > bound[i]) {
+			t.Fatalf("%s %v: c[%d][%d] = %v, want %v ± %.3g", im.Name(), g, i/g.ldc, i%g.ldc, v, r, bound[i])
+		}
+	}
+}
+
+// withSmallBlocks runs f with every isa's blocks cut to a few tiles, so that
+// products of a few dozen rows and columns cross every block boundary.
+func withSmallBlocks(f func()) {
+	saved := gemmBlocksOf
+	defer func() { gemmBlocksOf = saved }()
+	for k := range gemmBlocksOf {
+		mr, nr := isa(k).gemmShape()
+		gemmBlocksOf[k] = gemmBlocks{kc: 7, mc: 2 * mr, nc: 2 * nr}
+	}
+	f()
+}
+
+func gemmImpls() []*Impl { return Available() }
+
+// TestGemmSmall compares every implementation with the float64 reference
+// for all four transposes over m, n, k in 1..40 (every combination in full
+// runs, a random sample with -short), with tight and loose leading
+// dimensions.
+func TestGemmSmall(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, im := range gemmImpls() {
+		for _, tr := range [4][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {
+			for m := 1; m <= 40; m++ {
+				for n := 1; n <= 40; n++ {
+					for _, k := range []int{1, 2, 3, 5, 8, 13, 16, 17, 31, 40} {
+						if testing.Short() && rng.IntN(8) != 0 {
+							continue
+						}
+						g := gemmCase{transA: tr[0], transB: tr[1], m: m, n: n, k: k, alpha: 1, beta: 0}
+						g = g.withLd(rng.IntN(2) * rng.IntN(5))
+						if rng.IntN(2) == 0 {
+							g.alpha, g.beta = 0.5, -1
+						}
+						checkGemm(t, im, g, rng)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestGemmBlocks crosses every block boundary (kc, mc, nc cut small) with
+// every transpose and alpha, beta in {0, 1, −1, 0.5, NaN}.
+func TestGemmBlocks(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	scalars := []float32{0, 1, -1, 0.5, float32(math.NaN())}
+	withSmallBlocks(func() {
+		for _, im := range gemmImpls() {
+			for _, tr := range [4][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {
+				for _, alpha := range scalars {
+					for _, beta := range scalars {
+						for range 4 {
+							g := gemmCase{transA: tr[0], transB: tr[1],
+								m: 1 + rng.IntN(60), n: 1 + rng.IntN(80), k: rng.IntN(40), alpha: alpha, beta: beta}
+							checkGemm(t, im, g.withLd(rng.IntN(3)*7), rng)
+						}
+					}
+				}
+			}
+		}
+	})
+}
