@@ -238,10 +238,26 @@ func (k isa) gerBatch(a []float32, lda int, alpha float32, x []float32, m int, y
 	}
 }
 
-// gemmShape returns the rows and columns of gemmTile's register tile.
-func (k isa) gemmShape() (mr, nr int) { return gemmMRGeneric, gemmNRGeneric }
+// gemmShape returns the rows and columns of gemmTile's register tile, as
+// the generator emits it.
+func (k isa) gemmShape() (mr, nr int) {
+	switch k {
+	case isaAVX512:
+		return gemmShapeAVX512()
+	case isaAVX2:
+		return gemmShapeAVX2()
+	}
+	return gemmMRGeneric, gemmNRGeneric
+}
 
 // gemmTile is the micro-kernel of Gemm (see gemmTileGeneric).
 func (k isa) gemmTile(kc int, a []float32, ars, aps int, b, c []float32, ldc, mr, nr int, alpha float32, add bool) {
-	gemmTileGeneric(kc, a, ars, aps, b, c, ldc, mr, nr, alpha, add)
+	switch k {
+	case isaAVX512:
+		gemmTileAVX512(kc, a, ars, aps, b, c, ldc, mr, nr, alpha, add)
+	case isaAVX2:
+		gemmTileAVX2(kc, a, ars, aps, b, c, ldc, mr, nr, alpha, add)
+	default:
+		gemmTileGeneric(kc, a, ars, aps, b, c, ldc, mr, nr, alpha, add)
+	}
 }

@@ -90,6 +90,18 @@ func logSoftmaxBackwardAVX2(dx []float32, logp []float32, dy []float32, cols int
 //go:noescape
 func gerBatchAVX2(a []float32, lda int, alpha float32, x []float32, m int, y []float32, n int)
 
+// gemmShapeAVX2 is the generic tile's gemmMRGeneric and gemmNRGeneric with AVX2 (see generic.go).
+// It returns the rows and columns of gemmTileAVX2's register tile.
+//
+//go:noescape
+func gemmShapeAVX2() (mr int, nr int)
+
+// gemmTileAVX2 is gemmTileGeneric with AVX2 (see generic.go).
+// kc ≥ 1; Ã is 6 rows (past mr, zeros), B̃ kc rows of 16 (past nr, zeros); c holds mr rows of stride ldc, the last one nr long.
+//
+//go:noescape
+func gemmTileAVX2(kc int, a []float32, ars int, aps int, b []float32, c []float32, ldc int, mr int, nr int, alpha float32, add bool)
+
 // expMinusMaxAVX512 is expMinusMax with AVX512 (see generic.go).
 // It reads x_i before it writes dst_i, so dst may be x.
 //
@@ -168,3 +180,15 @@ func gerBatchAVX512(a []float32, lda int, alpha float32, x []float32, m int, y [
 //
 //go:noescape
 func gerBatchNarrowAVX512(a []float32, lda int, alpha float32, x []float32, m int, y []float32, n int)
+
+// gemmShapeAVX512 is the generic tile's gemmMRGeneric and gemmNRGeneric with AVX512 (see generic.go).
+// It returns the rows and columns of gemmTileAVX512's register tile.
+//
+//go:noescape
+func gemmShapeAVX512() (mr int, nr int)
+
+// gemmTileAVX512 is gemmTileGeneric with AVX512 (see generic.go).
+// kc ≥ 1; Ã is 12 rows (past mr, zeros), B̃ kc rows of 32 (past nr, zeros); c holds mr rows of stride ldc, the last one nr long.
+//
+//go:noescape
+func gemmTileAVX512(kc int, a []float32, ars int, aps int, b []float32, c []float32, ldc int, mr int, nr int, alpha float32, add bool)

@@ -60,6 +60,10 @@ func main() {
 		if is == avx512 {
 			gerBatchNarrow(is)
 		}
+		// The general matrix product's micro-kernel and its tile
+		// (gemm.go).
+		gemmShape(is)
+		gemmTile(is)
 	}
 	Generate()
 	if err := checkRegisters(flag.Lookup("out").Value.String()); err != nil {
