@@ -76,6 +76,8 @@ func concJobs(im *kernels.Impl, sh shape, seed uint64) []*concJob {
 		gerJob("Ger", cols+1, func(a []float32) { im.Ger(a, cols+1, -0.5, gx, gy) }),
 		// X is rows×3, Y rows×cols: k = rows.
 		gerJob("GerBatch", cols, func(a []float32) { im.GerBatch(a, cols, 0.25, bx, 3, by, cols) }),
+		// C (3×cols) = 0.5·A·B + C with A 3×rows and B rows×cols.
+		gerJob("Gemm", cols, func(a []float32) { im.Gemm(false, false, 3, cols, sh.rows, 0.5, bx, sh.rows, by, cols, 1, a, cols) }),
 	}
 }
 

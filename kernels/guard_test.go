@@ -860,6 +860,79 @@ func (h *guardHarness) sweepGer(batch bool, ds []int) {
 	}
 }
 
+// gemmCall builds Gemm with transposes tA, tB on an m×n matrix C with row
+// stride ldc and operands of leading dimensions their widths + d: c, a, b,
+// with every element of C changed (k > 0, beta ≠ 0: positive operands
+// cannot cancel) and every padding element between its rows left alone.
+func gemmCall(tA, tB bool, m, n, k, d int, beta float32, seed uint64) gcall {
+	ra, ca, rb, cb := m, k, k, n
+	if tA {
+		ra, ca = k, m
+	}
+	if tB {
+		rb, cb = n, k
+	}
+	size := func(rows, cols, ld int) int {
+		if rows == 0 || cols == 0 {
+			return 0
+		}
+		return (rows-1)*ld + cols
+	}
+	lda, ldb, ldc := max(1, ca)+d, max(1, cb)+d, max(1, n)+d
+	active := m > 0 && n > 0 && (k > 0 || beta != 1)
+	c := inoutBuf("c", size(m, n, ldc), seed, 0, 0.5, 2)
+	c.want = func(i int) wantKind {
+		if active && i%ldc < n {
+			return wantChange
+		}
+		return wantKeep
+	}
+	a := inBuf("a", size(ra, ca, lda), seed, 1, 0.5, 2)
+	b := inBuf("b", size(rb, cb, ldb), seed, 2, 0.5, 2)
+	const alpha = 0.75
+	return gcall{kernel: "Gemm", cols: n,
+		shape: fmt.Sprintf("transA=%v transB=%v m=%d n=%d k=%d lda=%d ldb=%d ldc=%d beta=%v", tA, tB, m, n, k, lda, ldb, ldc, beta),
+		bufs:  []gbuf{c, a, b},
+		run: func(im *kernels.Impl, v []gview) (float64, error) {
+			im.Gemm(tA, tB, m, n, k, alpha, v[1].f, lda, v[2].f, ldb, beta, v[0].f, ldc)
+			return 0, nil
+		}}
+}
+
+// sweepGemm runs Gemm over every transpose, n 0 … 64, m in gemmRows (a
+// register tile's rows and their neighbours) and k 0 … 3, with leading
+// dimensions the widths + d for d in ds, in the end and start placements;
+// align-end(a) and align-start(a) run for every (n, a) with one (m, k) and
+// a transpose rotating with a and n. Each sweep runs once with the
+// isa's own blocks and once with blocks cut to a few tiles.
+func (h *guardHarness) sweepGemm(ds []int) {
+	gemmRows := []int{1, 2, 3, 5, 6, 7, 12, 13}
+	betas := []float32{1, 0, 0.5}
+	trs := [4][2]bool{{false, false}, {false, true}, {true, false}, {true, true}}
+	for n := 0; n <= gMaxCols; n++ {
+		for _, tr := range trs {
+			for _, m := range gemmRows {
+				for k := range 4 {
+					if h.short && (m+k+n)%3 != 0 {
+						continue
+					}
+					d := ds[(m+n+k)%len(ds)]
+					beta := betas[(m+n+k)%len(betas)]
+					h.run(gemmCall(tr[0], tr[1], m, n, k, d, beta, h.nextSeed()), placement{kind: placeEnd})
+					h.run(gemmCall(tr[0], tr[1], m, n, k, d, beta, h.nextSeed()), placement{kind: placeStart})
+				}
+			}
+		}
+		for a := range gAlignModulus {
+			tr := trs[(a+n)%4]
+			m, k := gemmRows[(a+n)%len(gemmRows)], 1+(a/4+n)%3
+			beta := betas[a%len(betas)]
+			h.run(gemmCall(tr[0], tr[1], m, n, k, ds[a%len(ds)], beta, h.nextSeed()), placement{kind: placeAlignEnd, align: a})
+			h.run(gemmCall(tr[0], tr[1], m, n, k, ds[a%len(ds)], beta, h.nextSeed()), placement{kind: placeAlignStart, align: a})
+		}
+	}
+}
+
 // checkCoverage verifies that the sweep did what the design says: every
 // argument, for every cols (n) 1 … 64, started at all 16 alignments; in the
 // end placement, every rows·cols-long argument of a row-wise kernel started
@@ -874,6 +947,7 @@ func (h *guardHarness) checkCoverage(t *testing.T, c gcall, extraRows int, fullL
 			}
 			var want uint16
 			switch {
+			case c.kernel == "Gemm":
 			case c.kernel == "Ger" || c.kernel == "GerBatch":
 				if b.name == "a" && fullLda {
 					want = 0xFFFF
@@ -936,6 +1010,23 @@ func TestGuardPages(t *testing.T) {
 					h.cov, h.ends = [4][gMaxCols + 1]uint16{}, [4][gMaxCols + 1]uint16{}
 					h.sweepGer(batch, ds)
 					h.checkCoverage(t, gerCall(1, 1, -1, 1, 0), 0, len(ds) == 16)
+				})
+			}
+			for _, small := range []bool{false, true} {
+				name := "Gemm"
+				if small {
+					name = "Gemm_small_blocks"
+				}
+				t.Run(name, func(t *testing.T) {
+					defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+					h.t, h.fails = t, 0
+					h.cov, h.ends = [4][gMaxCols + 1]uint16{}, [4][gMaxCols + 1]uint16{}
+					if small {
+						kernels.WithSmallGemmBlocks(func() { h.sweepGemm(ds) })
+					} else {
+						h.sweepGemm(ds)
+					}
+					h.checkCoverage(t, gemmCall(false, false, 1, 1, 1, 0, 1, 0), 0, false)
 				})
 			}
 			h.t = t

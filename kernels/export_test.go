@@ -1,0 +1,6 @@
+package kernels
+
+// WithSmallGemmBlocks runs f with every isa's Gemm blocks cut to a few
+// tiles, so that the external tests' small products cross every block
+// boundary.
+func WithSmallGemmBlocks(f func()) { withSmallBlocks(f) }
