@@ -85,10 +85,24 @@ func (k isa) gerBatch(a []float32, lda int, alpha float32, x []float32, m int, y
 	gerBatchGeneric(a, lda, alpha, x, m, y, n)
 }
 
-// gemmShape returns the rows and columns of gemmTile's register tile.
-func (k isa) gemmShape() (mr, nr int) { return gemmMRGeneric, gemmNRGeneric }
+// gemmShape returns the rows and columns of the register tiles of
+// gemmTile and gemmTileT.
+func (k isa) gemmShape() (mr, nr, mrT, nrT int) {
+	return gemmMRGeneric, gemmNRGeneric, gemmMRGeneric, gemmNRGeneric
+}
 
 // gemmTile is the micro-kernel of Gemm (see gemmTileGeneric).
 func (k isa) gemmTile(kc int, a []float32, ars, aps int, b, c []float32, ldc, mr, nr int, alpha float32, add bool) {
 	gemmTileGeneric(kc, a, ars, aps, b, c, ldc, mr, nr, alpha, add)
+}
+
+// gemmTileT is gemmTile for a tile of Cᵀ (see gemmTileTGeneric).
+func (k isa) gemmTileT(kc int, a []float32, ars, aps int, b, c []float32, ldc, mr, nr int, alpha float32, add bool) {
+	gemmTileTGeneric(kc, a, ars, aps, b, c, ldc, mr, nr, alpha, add)
+}
+
+// gemmPackT packs a whole panel of B̃ from rows of src (see
+// gemmPackTGeneric).
+func (k isa) gemmPackT(dst, src []float32, ld, kc int) {
+	gemmPackTGeneric(dst, src, ld, kc, gemmNRGeneric)
 }

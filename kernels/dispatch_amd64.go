@@ -238,16 +238,16 @@ func (k isa) gerBatch(a []float32, lda int, alpha float32, x []float32, m int, y
 	}
 }
 
-// gemmShape returns the rows and columns of gemmTile's register tile, as
-// the generator emits it.
-func (k isa) gemmShape() (mr, nr int) {
+// gemmShape returns the rows and columns of the register tiles of
+// gemmTile and gemmTileT, as the generator emits them.
+func (k isa) gemmShape() (mr, nr, mrT, nrT int) {
 	switch k {
 	case isaAVX512:
 		return gemmShapeAVX512()
 	case isaAVX2:
 		return gemmShapeAVX2()
 	}
-	return gemmMRGeneric, gemmNRGeneric
+	return gemmMRGeneric, gemmNRGeneric, gemmMRGeneric, gemmNRGeneric
 }
 
 // gemmTile is the micro-kernel of Gemm (see gemmTileGeneric).
@@ -259,5 +259,30 @@ func (k isa) gemmTile(kc int, a []float32, ars, aps int, b, c []float32, ldc, mr
 		gemmTileAVX2(kc, a, ars, aps, b, c, ldc, mr, nr, alpha, add)
 	default:
 		gemmTileGeneric(kc, a, ars, aps, b, c, ldc, mr, nr, alpha, add)
+	}
+}
+
+// gemmTileT is gemmTile for a tile of Cᵀ (see gemmTileTGeneric).
+func (k isa) gemmTileT(kc int, a []float32, ars, aps int, b, c []float32, ldc, mr, nr int, alpha float32, add bool) {
+	switch k {
+	case isaAVX512:
+		gemmTileTAVX512(kc, a, ars, aps, b, c, ldc, mr, nr, alpha, add)
+	case isaAVX2:
+		gemmTileTAVX2(kc, a, ars, aps, b, c, ldc, mr, nr, alpha, add)
+	default:
+		gemmTileTGeneric(kc, a, ars, aps, b, c, ldc, mr, nr, alpha, add)
+	}
+}
+
+// gemmPackT packs a whole panel of B̃ from rows of src (see
+// gemmPackTGeneric).
+func (k isa) gemmPackT(dst, src []float32, ld, kc int) {
+	switch k {
+	case isaAVX512:
+		gemmPackTAVX512(dst, src, ld, kc)
+	case isaAVX2:
+		gemmPackTAVX2(dst, src, ld, kc)
+	default:
+		gemmPackTGeneric(dst, src, ld, kc, gemmNRGeneric)
 	}
 }

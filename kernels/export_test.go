@@ -4,3 +4,7 @@ package kernels
 // tiles, so that the external tests' small products cross every block
 // boundary.
 func WithSmallGemmBlocks(f func()) { withSmallBlocks(f) }
+
+// EachGemmOrientation runs f with Gemm's products run as chosen, as they
+// are, and on Cᵀ.
+func EachGemmOrientation(f func()) { eachOrientation(f) }

@@ -26,13 +26,14 @@ import (
 // it from L2, and the whole of B̃ (kc·nc) in a share of the last-level
 // cache.
 
-// gemmBlocks are the block sizes of one isa: kc samples of the summed
-// dimension, mc rows of A, nc columns of B.
-type gemmBlocks struct{ kc, mc, nc int }
+// gemmTiling is the register tile of one micro-kernel (mr × nr) and the
+// block sizes around it: kc of the summed dimension, mc rows of A, nc
+// columns of B.
+type gemmTiling struct{ mr, nr, kc, mc, nc int }
 
-// gemmBlocking returns the block sizes for the tile shape mr × nr, from the
-// cache sizes l1, l2 and l3 (bytes; 0 when unknown).
-func gemmBlocking(mr, nr, l1, l2, l3 int) gemmBlocks {
+// gemmBlocking returns the tiling for the tile shape mr × nr, with blocks
+// from the cache sizes l1, l2 and l3 (bytes; 0 when unknown).
+func gemmBlocking(mr, nr, l1, l2, l3 int) gemmTiling {
 	if l1 <= 0 {
 		l1 = 32 << 10
 	}
@@ -50,20 +51,21 @@ func gemmBlocking(mr, nr, l1, l2, l3 int) gemmBlocks {
 	// B̃ in a quarter of the last level: the cache is shared, and on a
 	// virtual machine most of it belongs to other cores.
 	nc := clampInt(l3/4/(4*kc), nr, 1<<14) / nr * nr
-	return gemmBlocks{kc: kc, mc: mc, nc: nc}
+	return gemmTiling{mr: mr, nr: nr, kc: kc, mc: mc, nc: nc}
 }
 
 func clampInt(v, lo, hi int) int { return min(max(v, lo), hi) }
 
-// gemmBlocksOf holds each isa's block sizes (a variable, so that tests can
-// make them small enough for small shapes to cross every block boundary).
-var gemmBlocksOf [isaNEON + 1]gemmBlocks
+// gemmTilings holds each isa's tilings, of gemmTile ([0]) and of gemmTileT
+// ([1]) (a variable, so that tests can make the blocks small enough for
+// small shapes to cross every block boundary).
+var gemmTilings [isaNEON + 1][2]gemmTiling
 
 func init() {
 	l1, l2, l3 := cacheSizes()
-	for k := range gemmBlocksOf {
-		mr, nr := isa(k).gemmShape()
-		gemmBlocksOf[k] = gemmBlocking(mr, nr, l1, l2, l3)
+	for k := range gemmTilings {
+		mr, nr, mrT, nrT := isa(k).gemmShape()
+		gemmTilings[k] = [2]gemmTiling{gemmBlocking(mr, nr, l1, l2, l3), gemmBlocking(mrT, nrT, l1, l2, l3)}
 	}
 }
 
@@ -89,7 +91,9 @@ func getGemmBuf(na, nb int) *gemmBuf {
 	return g
 }
 
-// gemm is Gemm after the argument checks, with m, n > 0.
+// gemm is Gemm after the argument checks, with m, n > 0. It runs the
+// product as it is, or on Cᵀ = op(B)ᵀ·op(A)ᵀ with tiles written transposed
+// (gemmTileT), whichever gemmSwaps expects to be faster.
 func gemm(k isa, transA, transB bool, m, n, kk int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if alpha == 0 || kk == 0 {
 		scaleMatrix(c, ldc, m, n, beta)
@@ -98,13 +102,61 @@ func gemm(k isa, transA, transB bool, m, n, kk int, alpha float32, a []float32, 
 	if beta != 0 && beta != 1 {
 		scaleMatrix(c, ldc, m, n, beta)
 	}
-	mr, nr := k.gemmShape()
-	bl := gemmBlocksOf[k]
+	g := gemmRun{k: k, kk: kk, alpha: alpha, beta: beta, c: c, ldc: ldc}
+	if gemmSwapsFor(gemmTilings[k], transA, transB, m, n) {
+		g.tiling, g.cT = gemmTilings[k][1], true
+		g.run(!transB, !transA, n, m, b, ldb, a, lda)
+		return
+	}
+	g.tiling = gemmTilings[k][0]
+	g.run(transA, transB, m, n, a, lda, b, ldb)
+}
+
+// gemmSwapsFor is gemmSwaps, or in tests a choice forced either way.
+var gemmSwapsFor = gemmSwaps
+
+// gemmSwaps reports whether the product is better run on Cᵀ: it compares
+// the multiply-adds of the tiles (padded to whole tiles) and the cost of
+// packing with a transpose, which each side needs for one operand when its
+// vectors run across the operand's rows (op(B) = Bᵀ, or op(A) = A for Cᵀ).
+func gemmSwaps(t [2]gemmTiling, transA, transB bool, m, n int) bool {
+	// A transposed element costs about as much as transposeCost
+	// multiply-adds, and a tile of Cᵀ about tileTCost more per
+	// multiply-add for its transposed stores (both per the measured
+	// throughputs of the packing and the micro-kernels).
+	const transposeCost, tileTCost = 5, 1.1
+	cost := float64(roundUp(m, t[0].mr) * roundUp(n, t[0].nr))
+	if transB {
+		cost += transposeCost * float64(n)
+	}
+	costT := tileTCost * float64(roundUp(n, t[1].mr)*roundUp(m, t[1].nr))
+	if !transA {
+		costT += transposeCost * float64(m)
+	}
+	return costT < cost
+}
+
+// gemmRun is one product around a micro-kernel: C (or Cᵀ, with cT) +=
+// alpha·op(A)·op(B) with op(A) m×k and op(B) k×n, after C has been scaled
+// by beta (when beta is 0, the first block of k writes C without reading
+// it).
+type gemmRun struct {
+	k           isa
+	tiling      gemmTiling
+	kk          int
+	alpha, beta float32
+	c           []float32
+	ldc         int
+	cT          bool
+}
+
+func (g *gemmRun) run(transA, transB bool, m, n int, a []float32, lda int, b []float32, ldb int) {
+	t, kk := g.tiling, g.kk
 	// Blocks of equal size: 784 = 4·196, not 3·256 + 16.
-	kblocks := (kk + bl.kc - 1) / bl.kc
+	kblocks := (kk + t.kc - 1) / t.kc
 	kc := (kk + kblocks - 1) / kblocks
-	mc := min(bl.mc, roundUp(m, mr))
-	nc := min(bl.nc, roundUp(n, nr))
+	mc := min(t.mc, roundUp(m, t.mr))
+	nc := min(t.nc, roundUp(n, t.nr))
 	buf := getGemmBuf(mc*kc, nc*kc)
 	defer gemmBufs.Put(buf)
 
@@ -112,23 +164,59 @@ func gemm(k isa, transA, transB bool, m, n, kk int, alpha float32, a []float32, 
 		ncb := min(nc, n-jc)
 		for pc := 0; pc < kk; pc += kc {
 			kcb := min(kc, kk-pc)
-			add := pc > 0 || beta != 0
-			packB(buf.b, transB, b, ldb, pc, jc, kcb, ncb, nr)
+			add := pc > 0 || g.beta != 0
+			packB(g.k, buf.b, transB, b, ldb, pc, jc, kcb, ncb, t.nr)
 			for ic := 0; ic < m; ic += mc {
 				mcb := min(mc, m-ic)
-				ars, aps := packA(buf.a, transA, a, lda, ic, pc, mcb, kcb, mr)
-				for jr := 0; jr < ncb; jr += nr {
-					bp := buf.b[jr*kcb : (jr+nr)*kcb]
-					for ir := 0; ir < mcb; ir += mr {
-						ap := buf.a[ir*kcb : (ir+mr)*kcb]
-						rows, cols := min(mr, mcb-ir), min(nr, ncb-jr)
-						ct := c[(ic+ir)*ldc+jc+jr : (ic+ir+rows-1)*ldc+jc+jr+cols]
-						k.gemmTile(kcb, ap, ars, aps, bp, ct, ldc, rows, cols, alpha, add)
+				// A panel of Ã that meets a single panel of B̃ is read once:
+				// whole panels are then read where they are.
+				inPlace := ncb <= t.nr
+				var ars, aps int
+				if !inPlace {
+					ars, aps = packA(buf.a, transA, a, lda, ic, pc, mcb, kcb, t.mr)
+				}
+				for jr := 0; jr < ncb; jr += t.nr {
+					bp := buf.b[jr*kcb : (jr+t.nr)*kcb]
+					for ir := 0; ir < mcb; ir += t.mr {
+						rows, cols := min(t.mr, mcb-ir), min(t.nr, ncb-jr)
+						var ap []float32
+						switch {
+						case !inPlace:
+							ap = buf.a[ir*kcb : (ir+t.mr)*kcb]
+						case rows == t.mr:
+							ap, ars, aps = panelOf(transA, a, lda, ic+ir, pc, t.mr, kcb)
+						default:
+							ars, aps = packA(buf.a, transA, a, lda, ic+ir, pc, rows, kcb, t.mr)
+							ap = buf.a[:t.mr*kcb]
+						}
+						g.tile(kcb, ap, ars, aps, bp, ic+ir, jc+jr, rows, cols, add)
 					}
 				}
 			}
 		}
 	}
+}
+
+// tile runs the micro-kernel on the rows × cols tile at (i, j) of C, or
+// of Cᵀ.
+func (g *gemmRun) tile(kc int, ap []float32, ars, aps int, bp []float32, i, j, rows, cols int, add bool) {
+	c, ldc := g.c, g.ldc
+	if g.cT {
+		ct := c[j*ldc+i : (j+cols-1)*ldc+i+rows]
+		g.k.gemmTileT(kc, ap, ars, aps, bp, ct, ldc, rows, cols, g.alpha, add)
+		return
+	}
+	ct := c[i*ldc+j : (i+rows-1)*ldc+j+cols]
+	g.k.gemmTile(kc, ap, ars, aps, bp, ct, ldc, rows, cols, g.alpha, add)
+}
+
+// panelOf returns the panel of mr rows of op(A) at row i, column p as it
+// lies in a, with the strides of its elements.
+func panelOf(trans bool, a []float32, lda, i, p, mr, kc int) (panel []float32, ars, aps int) {
+	if !trans {
+		return a[i*lda+p : (i+mr-1)*lda+p+kc], lda, 1
+	}
+	return a[p*lda+i : (p+kc-1)*lda+i+mr], 1, lda
 }
 
 func roundUp(v, to int) int { return (v + to - 1) / to * to }
@@ -167,7 +255,7 @@ func packA(dst []float32, trans bool, a []float32, lda, ic, pc, mc, kc, mr int) 
 // packB copies the kc × nc block of op(B) at row pc, column jc into dst as
 // panels of nr columns (the last one padded with zero columns), each kc
 // rows of nr contiguous floats: the vectors of the micro-kernel.
-func packB(dst []float32, trans bool, b []float32, ldb, pc, jc, kc, nc, nr int) {
+func packB(k isa, dst []float32, trans bool, b []float32, ldb, pc, jc, kc, nc, nr int) {
 	for jr := 0; jr < nc; jr += nr {
 		panel := dst[jr*kc : (jr+nr)*kc]
 		cols := min(nr, nc-jr)
@@ -181,14 +269,28 @@ func packB(dst []float32, trans bool, b []float32, ldb, pc, jc, kc, nc, nr int) 
 			continue
 		}
 		// op(B) = Bᵀ: column j of the panel is row jc+jr+j of B.
-		if cols < nr {
-			clear(panel)
+		first := (jc+jr)*ldb + pc
+		if cols == nr {
+			k.gemmPackT(panel, b[first:first+(nr-1)*ldb+kc], ldb, kc)
+			continue
 		}
+		clear(panel)
 		for j := range cols {
 			row := b[(jc+jr+j)*ldb+pc:][:kc]
 			for p, v := range row {
 				panel[p*nr+j] = v
 			}
+		}
+	}
+}
+
+// gemmPackTGeneric is the transposing pack of a whole panel of nr = w
+// columns: dst[p*w+j] = src[j*ld+p] for j < w, p < kc.
+func gemmPackTGeneric(dst, src []float32, ld, kc, w int) {
+	for j := range w {
+		row := src[j*ld:][:kc]
+		for p, v := range row {
+			dst[p*w+j] = v
 		}
 	}
 }
@@ -217,10 +319,41 @@ func scaleMatrix(c []float32, ldc, m, n int, beta float32) {
 //	c[r*ldc+j] = alpha·Σ_{p<kc} a[r*ars+p*aps]·b[p*gemmNRGeneric+j] (+ c[r*ldc+j] if add)
 //
 // with the sum accumulated in float32 in order of p, and alpha·sum + c one
-// multiply-add. a and b are packed panels of gemmMRGeneric rows and
-// gemmNRGeneric columns; rows and columns past mr and nr are computed and
-// dropped.
+// multiply-add. a and b are panels of gemmMRGeneric rows and gemmNRGeneric
+// columns; rows and columns past mr and nr are computed and dropped.
 func gemmTileGeneric(kc int, a []float32, ars, aps int, b, c []float32, ldc, mr, nr int, alpha float32, add bool) {
+	acc := gemmAccGeneric(kc, a, ars, aps, b)
+	for r := range mr {
+		row := c[r*ldc : r*ldc+nr]
+		for j := range row {
+			if add {
+				row[j] = alpha*acc[r][j] + row[j]
+			} else {
+				row[j] = alpha * acc[r][j]
+			}
+		}
+	}
+}
+
+// gemmTileTGeneric is gemmTileGeneric for a tile of Cᵀ (the twin of every
+// generated gemmTileT): the element (r, j) of the tile goes to c[j*ldc+r].
+func gemmTileTGeneric(kc int, a []float32, ars, aps int, b, c []float32, ldc, mr, nr int, alpha float32, add bool) {
+	acc := gemmAccGeneric(kc, a, ars, aps, b)
+	for j := range nr {
+		row := c[j*ldc : j*ldc+mr]
+		for r := range row {
+			if add {
+				row[r] = alpha*acc[r][j] + row[r]
+			} else {
+				row[r] = alpha * acc[r][j]
+			}
+		}
+	}
+}
+
+// gemmAccGeneric returns the sums Σ_p a[r*ars+p*aps]·b[p*gemmNRGeneric+j]
+// of a whole tile, in 16 variables that the compiler keeps in registers.
+func gemmAccGeneric(kc int, a []float32, ars, aps int, b []float32) [gemmMRGeneric][gemmNRGeneric]float32 {
 	var c00, c01, c02, c03, c10, c11, c12, c13 float32
 	var c20, c21, c22, c23, c30, c31, c32, c33 float32
 	a0 := a[0*ars:]
@@ -241,18 +374,8 @@ func gemmTileGeneric(kc int, a []float32, ars, aps int, b, c []float32, ldc, mr,
 		x = a3[q]
 		c30, c31, c32, c33 = x*b0+c30, x*b1+c31, x*b2+c32, x*b3+c33
 	}
-	acc := [gemmMRGeneric][gemmNRGeneric]float32{
+	return [gemmMRGeneric][gemmNRGeneric]float32{
 		{c00, c01, c02, c03}, {c10, c11, c12, c13}, {c20, c21, c22, c23}, {c30, c31, c32, c33},
-	}
-	for r := range mr {
-		row := c[r*ldc : r*ldc+nr]
-		for j := range row {
-			if add {
-				row[j] = alpha*acc[r][j] + row[j]
-			} else {
-				row[j] = alpha * acc[r][j]
-			}
-		}
 	}
 }
 

@@ -132,16 +132,31 @@ func checkGemm(t *testing.T, im *Impl, g gemmCase, rng *rand.Rand) {
 // withSmallBlocks runs f with every isa's blocks cut to a few tiles, so that
 // products of a few dozen rows and columns cross every block boundary.
 func withSmallBlocks(f func()) {
-	saved := gemmBlocksOf
-	defer func() { gemmBlocksOf = saved }()
-	for k := range gemmBlocksOf {
-		mr, nr := isa(k).gemmShape()
-		gemmBlocksOf[k] = gemmBlocks{kc: 7, mc: 2 * mr, nc: 2 * nr}
+	saved := gemmTilings
+	defer func() { gemmTilings = saved }()
+	for k := range gemmTilings {
+		for o, t := range gemmTilings[k] {
+			gemmTilings[k][o] = gemmTiling{mr: t.mr, nr: t.nr, kc: 7, mc: 2 * t.mr, nc: 2 * t.nr}
+		}
 	}
 	f()
 }
 
 func gemmImpls() []*Impl { return Available() }
+
+// eachOrientation runs f three times: with the product run as gemmSwaps
+// chooses, as it is, and on Cᵀ.
+func eachOrientation(f func()) {
+	defer func() { gemmSwapsFor = gemmSwaps }()
+	for _, swap := range []func([2]gemmTiling, bool, bool, int, int) bool{
+		gemmSwaps,
+		func([2]gemmTiling, bool, bool, int, int) bool { return false },
+		func([2]gemmTiling, bool, bool, int, int) bool { return true },
+	} {
+		gemmSwapsFor = swap
+		f()
+	}
+}
 
 // TestGemmSmall compares every implementation with the float64 reference
 // for all four transposes over m, n, k in 1..40 (every combination in full
@@ -162,7 +177,7 @@ func TestGemmSmall(t *testing.T) {
 						if rng.IntN(2) == 0 {
 							g.alpha, g.beta = 0.5, -1
 						}
-						checkGemm(t, im, g, rng)
+						eachOrientation(func() { checkGemm(t, im, g, rng) })
 					}
 				}
 			}
@@ -183,7 +198,8 @@ func TestGemmBlocks(t *testing.T) {
 						for range 4 {
 							g := gemmCase{transA: tr[0], transB: tr[1],
 								m: 1 + rng.IntN(60), n: 1 + rng.IntN(80), k: rng.IntN(40), alpha: alpha, beta: beta}
-							checkGemm(t, im, g.withLd(rng.IntN(3)*7), rng)
+							g = g.withLd(rng.IntN(3) * 7)
+							eachOrientation(func() { checkGemm(t, im, g, rng) })
 						}
 					}
 				}

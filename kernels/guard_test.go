@@ -1021,10 +1021,11 @@ func TestGuardPages(t *testing.T) {
 					defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 					h.t, h.fails = t, 0
 					h.cov, h.ends = [4][gMaxCols + 1]uint16{}, [4][gMaxCols + 1]uint16{}
+					sweep := func() { kernels.EachGemmOrientation(func() { h.sweepGemm(ds) }) }
 					if small {
-						kernels.WithSmallGemmBlocks(func() { h.sweepGemm(ds) })
+						kernels.WithSmallGemmBlocks(sweep)
 					} else {
-						h.sweepGemm(ds)
+						sweep()
 					}
 					h.checkCoverage(t, gemmCall(false, false, 1, 1, 1, 0, 1, 0), 0, false)
 				})

@@ -91,16 +91,28 @@ func logSoftmaxBackwardAVX2(dx []float32, logp []float32, dy []float32, cols int
 func gerBatchAVX2(a []float32, lda int, alpha float32, x []float32, m int, y []float32, n int)
 
 // gemmShapeAVX2 is the generic tile's gemmMRGeneric and gemmNRGeneric with AVX2 (see generic.go).
-// It returns the rows and columns of gemmTileAVX2's register tile.
+// It returns the rows and columns of the register tiles of gemmTileAVX2 and gemmTileTAVX2.
 //
 //go:noescape
-func gemmShapeAVX2() (mr int, nr int)
+func gemmShapeAVX2() (mr int, nr int, mrT int, nrT int)
 
 // gemmTileAVX2 is gemmTileGeneric with AVX2 (see generic.go).
 // kc ≥ 1; Ã is 6 rows (past mr, zeros), B̃ kc rows of 16 (past nr, zeros); c holds mr rows of stride ldc, the last one nr long.
 //
 //go:noescape
 func gemmTileAVX2(kc int, a []float32, ars int, aps int, b []float32, c []float32, ldc int, mr int, nr int, alpha float32, add bool)
+
+// gemmTileTAVX2 is gemmTileTGeneric with AVX2 (see generic.go).
+// kc ≥ 1; Ã is 4 rows (past mr, zeros), B̃ kc rows of 16 (past nr, zeros); c holds nr rows of stride ldc, the last one mr long.
+//
+//go:noescape
+func gemmTileTAVX2(kc int, a []float32, ars int, aps int, b []float32, c []float32, ldc int, mr int, nr int, alpha float32, add bool)
+
+// gemmPackTAVX2 is packB's transposing loop with AVX2 (see generic.go).
+// dst holds kc·16; src 16 rows of stride ld, each at least kc long.
+//
+//go:noescape
+func gemmPackTAVX2(dst []float32, src []float32, ld int, kc int)
 
 // expMinusMaxAVX512 is expMinusMax with AVX512 (see generic.go).
 // It reads x_i before it writes dst_i, so dst may be x.
@@ -182,13 +194,25 @@ func gerBatchAVX512(a []float32, lda int, alpha float32, x []float32, m int, y [
 func gerBatchNarrowAVX512(a []float32, lda int, alpha float32, x []float32, m int, y []float32, n int)
 
 // gemmShapeAVX512 is the generic tile's gemmMRGeneric and gemmNRGeneric with AVX512 (see generic.go).
-// It returns the rows and columns of gemmTileAVX512's register tile.
+// It returns the rows and columns of the register tiles of gemmTileAVX512 and gemmTileTAVX512.
 //
 //go:noescape
-func gemmShapeAVX512() (mr int, nr int)
+func gemmShapeAVX512() (mr int, nr int, mrT int, nrT int)
 
 // gemmTileAVX512 is gemmTileGeneric with AVX512 (see generic.go).
 // kc ≥ 1; Ã is 12 rows (past mr, zeros), B̃ kc rows of 32 (past nr, zeros); c holds mr rows of stride ldc, the last one nr long.
 //
 //go:noescape
 func gemmTileAVX512(kc int, a []float32, ars int, aps int, b []float32, c []float32, ldc int, mr int, nr int, alpha float32, add bool)
+
+// gemmTileTAVX512 is gemmTileTGeneric with AVX512 (see generic.go).
+// kc ≥ 1; Ã is 8 rows (past mr, zeros), B̃ kc rows of 32 (past nr, zeros); c holds nr rows of stride ldc, the last one mr long.
+//
+//go:noescape
+func gemmTileTAVX512(kc int, a []float32, ars int, aps int, b []float32, c []float32, ldc int, mr int, nr int, alpha float32, add bool)
+
+// gemmPackTAVX512 is packB's transposing loop with AVX512 (see generic.go).
+// dst holds kc·32; src 32 rows of stride ld, each at least kc long.
+//
+//go:noescape
+func gemmPackTAVX512(dst []float32, src []float32, ld int, kc int)

@@ -5167,16 +5167,20 @@ rows_32:
 	VZEROUPPER
 	RET
 
-// func gemmShapeAVX2() (mr int, nr int)
-TEXT ·gemmShapeAVX2(SB), NOSPLIT, $0-16
+// func gemmShapeAVX2() (mr int, nr int, mrT int, nrT int)
+TEXT ·gemmShapeAVX2(SB), NOSPLIT, $0-32
 	MOVQ $0x00000006, AX
 	MOVQ AX, mr+0(FP)
 	MOVQ $0x00000010, AX
 	MOVQ AX, nr+8(FP)
+	MOVQ $0x00000004, AX
+	MOVQ AX, mrT+16(FP)
+	MOVQ $0x00000010, AX
+	MOVQ AX, nrT+24(FP)
 	RET
 
 // func gemmTileAVX2(kc int, a []float32, ars int, aps int, b []float32, c []float32, ldc int, mr int, nr int, alpha float32, add bool)
-// Requires: AVX, CMOV, FMA3, MMX+
+// Requires: AVX, CMOV, FMA3
 TEXT ·gemmTileAVX2(SB), NOSPLIT, $0-125
 	MOVQ kc+0(FP), AX
 	MOVQ ars+32(FP), CX
@@ -5186,44 +5190,26 @@ TEXT ·gemmTileAVX2(SB), NOSPLIT, $0-125
 	MOVQ b_base+48(FP), BX
 
 	// Ã's rows in groups of 3: row 3g+i is at base g + i·ars.
-	MOVQ       a_base+8(FP), SI
-	LEAQ       (SI)(CX*2), DI
-	ADDQ       CX, DI
-	VXORPS     Y0, Y0, Y0
-	VXORPS     Y1, Y1, Y1
-	VXORPS     Y2, Y2, Y2
-	VXORPS     Y3, Y3, Y3
-	VXORPS     Y4, Y4, Y4
-	VXORPS     Y5, Y5, Y5
-	VXORPS     Y6, Y6, Y6
-	VXORPS     Y7, Y7, Y7
-	VXORPS     Y8, Y8, Y8
-	VXORPS     Y9, Y9, Y9
-	VXORPS     Y10, Y10, Y10
-	VXORPS     Y11, Y11, Y11
-	MOVQ       c_base+72(FP), R8
-	MOVQ       ldc+96(FP), R9
-	SHLQ       $0x02, R9
-	MOVQ       R8, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 32(R10)
-	ADDQ       R9, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 32(R10)
-	ADDQ       R9, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 32(R10)
-	ADDQ       R9, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 32(R10)
-	ADDQ       R9, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 32(R10)
-	ADDQ       R9, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 32(R10)
+	MOVQ   a_base+8(FP), SI
+	LEAQ   (SI)(CX*2), DI
+	ADDQ   CX, DI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	MOVQ   c_base+72(FP), R8
+	MOVQ   ldc+96(FP), R9
+	SHLQ   $0x02, R9
 
-	// acc_rj += Ã_rp · B̃_pj for p = 0 … kc−1.
+	// acc_rv += Ã_rp · B̃_pv for p = 0 … kc−1.
 samples_1:
 	VMOVUPS      (BX), Y12
 	VMOVUPS      32(BX), Y13
@@ -5255,9 +5241,9 @@ samples_1:
 	MOVQ         mr+104(FP), CX
 	MOVQ         nr+112(FP), DX
 	CMPQ         CX, $0x00000006
-	JNE          edge_2
+	JNE          edge_3
 	CMPQ         DX, $0x00000010
-	JNE          edge_2
+	JNE          edge_3
 
 	// A whole tile.
 	TESTQ       AX, AX
@@ -5292,7 +5278,7 @@ samples_1:
 	VMOVUPS     Y10, (AX)
 	VFMADD213PS 32(AX), Y12, Y11
 	VMOVUPS     Y11, 32(AX)
-	JMP         done_3
+	JMP         done_2
 
 over_4:
 	MOVQ    R8, AX
@@ -5325,9 +5311,9 @@ over_4:
 	VMOVUPS Y10, (AX)
 	VMULPS  Y12, Y11, Y11
 	VMOVUPS Y11, 32(AX)
-	JMP     done_3
+	JMP     done_2
 
-edge_2:
+edge_3:
 	// A tile cut short by C's edge: mr rows, and per vector the lanes left of nr.
 	MOVQ        DX, BX
 	MOVQ        $0x00000008, SI
@@ -5356,7 +5342,7 @@ edge_2:
 	VFMADD213PS Y0, Y12, Y1
 	VMASKMOVPS  Y1, Y14, 32(AX)
 	CMPQ        CX, $0x01
-	JBE         done_3
+	JBE         done_2
 	ADDQ        R9, AX
 	VMASKMOVPS  (AX), Y13, Y0
 	VFMADD213PS Y0, Y12, Y2
@@ -5365,7 +5351,7 @@ edge_2:
 	VFMADD213PS Y0, Y12, Y3
 	VMASKMOVPS  Y3, Y14, 32(AX)
 	CMPQ        CX, $0x02
-	JBE         done_3
+	JBE         done_2
 	ADDQ        R9, AX
 	VMASKMOVPS  (AX), Y13, Y0
 	VFMADD213PS Y0, Y12, Y4
@@ -5374,7 +5360,7 @@ edge_2:
 	VFMADD213PS Y0, Y12, Y5
 	VMASKMOVPS  Y5, Y14, 32(AX)
 	CMPQ        CX, $0x03
-	JBE         done_3
+	JBE         done_2
 	ADDQ        R9, AX
 	VMASKMOVPS  (AX), Y13, Y0
 	VFMADD213PS Y0, Y12, Y6
@@ -5383,7 +5369,7 @@ edge_2:
 	VFMADD213PS Y0, Y12, Y7
 	VMASKMOVPS  Y7, Y14, 32(AX)
 	CMPQ        CX, $0x04
-	JBE         done_3
+	JBE         done_2
 	ADDQ        R9, AX
 	VMASKMOVPS  (AX), Y13, Y0
 	VFMADD213PS Y0, Y12, Y8
@@ -5392,7 +5378,7 @@ edge_2:
 	VFMADD213PS Y0, Y12, Y9
 	VMASKMOVPS  Y9, Y14, 32(AX)
 	CMPQ        CX, $0x05
-	JBE         done_3
+	JBE         done_2
 	ADDQ        R9, AX
 	VMASKMOVPS  (AX), Y13, Y0
 	VFMADD213PS Y0, Y12, Y10
@@ -5400,7 +5386,7 @@ edge_2:
 	VMASKMOVPS  32(AX), Y14, Y0
 	VFMADD213PS Y0, Y12, Y11
 	VMASKMOVPS  Y11, Y14, 32(AX)
-	JMP         done_3
+	JMP         done_2
 
 over_5:
 	MOVQ       R8, AX
@@ -5409,42 +5395,891 @@ over_5:
 	VMULPS     Y12, Y1, Y1
 	VMASKMOVPS Y1, Y14, 32(AX)
 	CMPQ       CX, $0x01
-	JBE        done_3
+	JBE        done_2
 	ADDQ       R9, AX
 	VMULPS     Y12, Y2, Y2
 	VMASKMOVPS Y2, Y13, (AX)
 	VMULPS     Y12, Y3, Y3
 	VMASKMOVPS Y3, Y14, 32(AX)
 	CMPQ       CX, $0x02
-	JBE        done_3
+	JBE        done_2
 	ADDQ       R9, AX
 	VMULPS     Y12, Y4, Y4
 	VMASKMOVPS Y4, Y13, (AX)
 	VMULPS     Y12, Y5, Y5
 	VMASKMOVPS Y5, Y14, 32(AX)
 	CMPQ       CX, $0x03
-	JBE        done_3
+	JBE        done_2
 	ADDQ       R9, AX
 	VMULPS     Y12, Y6, Y6
 	VMASKMOVPS Y6, Y13, (AX)
 	VMULPS     Y12, Y7, Y7
 	VMASKMOVPS Y7, Y14, 32(AX)
 	CMPQ       CX, $0x04
-	JBE        done_3
+	JBE        done_2
 	ADDQ       R9, AX
 	VMULPS     Y12, Y8, Y8
 	VMASKMOVPS Y8, Y13, (AX)
 	VMULPS     Y12, Y9, Y9
 	VMASKMOVPS Y9, Y14, 32(AX)
 	CMPQ       CX, $0x05
-	JBE        done_3
+	JBE        done_2
 	ADDQ       R9, AX
 	VMULPS     Y12, Y10, Y10
 	VMASKMOVPS Y10, Y13, (AX)
 	VMULPS     Y12, Y11, Y11
 	VMASKMOVPS Y11, Y14, 32(AX)
 
-done_3:
+done_2:
+	VZEROUPPER
+	RET
+
+// func gemmTileTAVX2(kc int, a []float32, ars int, aps int, b []float32, c []float32, ldc int, mr int, nr int, alpha float32, add bool)
+// Requires: AVX, FMA3
+TEXT ·gemmTileTAVX2(SB), NOSPLIT, $0-125
+	MOVQ kc+0(FP), AX
+	MOVQ ars+32(FP), CX
+	MOVQ aps+40(FP), DX
+	SHLQ $0x02, CX
+	SHLQ $0x02, DX
+	MOVQ b_base+48(FP), BX
+
+	// Ã's rows in groups of 3: row 3g+i is at base g + i·ars.
+	MOVQ   a_base+8(FP), SI
+	LEAQ   (SI)(CX*2), DI
+	ADDQ   CX, DI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	MOVQ   c_base+72(FP), R8
+	MOVQ   ldc+96(FP), R9
+	SHLQ   $0x02, R9
+
+	// acc_rv += Ã_rp · B̃_pv for p = 0 … kc−1.
+samples_1:
+	VMOVUPS      (BX), Y8
+	VMOVUPS      32(BX), Y9
+	VBROADCASTSS (SI), Y10
+	VFMADD231PS  Y8, Y10, Y0
+	VFMADD231PS  Y9, Y10, Y1
+	VBROADCASTSS (SI)(CX*1), Y10
+	VFMADD231PS  Y8, Y10, Y2
+	VFMADD231PS  Y9, Y10, Y3
+	VBROADCASTSS (SI)(CX*2), Y10
+	VFMADD231PS  Y8, Y10, Y4
+	VFMADD231PS  Y9, Y10, Y5
+	VBROADCASTSS (DI), Y10
+	VFMADD231PS  Y8, Y10, Y6
+	VFMADD231PS  Y9, Y10, Y7
+	ADDQ         $0x00000040, BX
+	ADDQ         DX, SI
+	ADDQ         DX, DI
+	DECQ         AX
+	JNZ          samples_1
+	VBROADCASTSS alpha+120(FP), Y8
+	MOVBQZX      add+124(FP), AX
+	MOVQ         mr+104(FP), CX
+	MOVQ         nr+112(FP), DX
+	CMPQ         CX, $0x00000004
+	JNE          edge_3
+	CMPQ         DX, $0x00000010
+	JNE          edge_3
+
+	// A whole tile.
+	TESTQ       AX, AX
+	JZ          over_4
+	MOVQ        R8, AX
+	VXORPS      Y9, Y9, Y9
+	VUNPCKLPS   Y2, Y0, Y10
+	VUNPCKHPS   Y2, Y0, Y0
+	VUNPCKLPS   Y6, Y4, Y2
+	VUNPCKHPS   Y6, Y4, Y4
+	VUNPCKLPS   Y9, Y9, Y6
+	VUNPCKHPS   Y9, Y9, Y12
+	VUNPCKLPS   Y9, Y9, Y13
+	VUNPCKHPS   Y9, Y9, Y14
+	VSHUFPS     $0x44, Y2, Y10, Y15
+	VSHUFPS     $0xee, Y2, Y10, Y2
+	VSHUFPS     $0x44, Y4, Y0, Y10
+	VSHUFPS     $0xee, Y4, Y0, Y0
+	VSHUFPS     $0x44, Y13, Y6, Y4
+	VSHUFPS     $0xee, Y13, Y6, Y6
+	VSHUFPS     $0x44, Y14, Y12, Y13
+	VSHUFPS     $0xee, Y14, Y12, Y12
+	VPERM2F128  $0x20, Y4, Y15, Y14
+	VPERM2F128  $0x31, Y4, Y15, Y4
+	VPERM2F128  $0x20, Y6, Y2, Y15
+	VPERM2F128  $0x31, Y6, Y2, Y2
+	VPERM2F128  $0x20, Y13, Y10, Y6
+	VPERM2F128  $0x31, Y13, Y10, Y10
+	VPERM2F128  $0x20, Y12, Y0, Y13
+	VPERM2F128  $0x31, Y12, Y0, Y0
+	VMOVUPS     (AX), X11
+	VFMADD213PS Y11, Y8, Y14
+	VMOVUPS     X14, (AX)
+	ADDQ        R9, AX
+	VMOVUPS     (AX), X11
+	VFMADD213PS Y11, Y8, Y15
+	VMOVUPS     X15, (AX)
+	ADDQ        R9, AX
+	VMOVUPS     (AX), X11
+	VFMADD213PS Y11, Y8, Y6
+	VMOVUPS     X6, (AX)
+	ADDQ        R9, AX
+	VMOVUPS     (AX), X11
+	VFMADD213PS Y11, Y8, Y13
+	VMOVUPS     X13, (AX)
+	ADDQ        R9, AX
+	VMOVUPS     (AX), X11
+	VFMADD213PS Y11, Y8, Y4
+	VMOVUPS     X4, (AX)
+	ADDQ        R9, AX
+	VMOVUPS     (AX), X11
+	VFMADD213PS Y11, Y8, Y2
+	VMOVUPS     X2, (AX)
+	ADDQ        R9, AX
+	VMOVUPS     (AX), X11
+	VFMADD213PS Y11, Y8, Y10
+	VMOVUPS     X10, (AX)
+	ADDQ        R9, AX
+	VMOVUPS     (AX), X11
+	VFMADD213PS Y11, Y8, Y0
+	VMOVUPS     X0, (AX)
+	VUNPCKLPS   Y3, Y1, Y0
+	VUNPCKHPS   Y3, Y1, Y1
+	VUNPCKLPS   Y7, Y5, Y2
+	VUNPCKHPS   Y7, Y5, Y3
+	VUNPCKLPS   Y9, Y9, Y4
+	VUNPCKHPS   Y9, Y9, Y5
+	VUNPCKLPS   Y9, Y9, Y6
+	VUNPCKHPS   Y9, Y9, Y7
+	VSHUFPS     $0x44, Y2, Y0, Y9
+	VSHUFPS     $0xee, Y2, Y0, Y0
+	VSHUFPS     $0x44, Y3, Y1, Y2
+	VSHUFPS     $0xee, Y3, Y1, Y1
+	VSHUFPS     $0x44, Y6, Y4, Y3
+	VSHUFPS     $0xee, Y6, Y4, Y4
+	VSHUFPS     $0x44, Y7, Y5, Y6
+	VSHUFPS     $0xee, Y7, Y5, Y5
+	VPERM2F128  $0x20, Y3, Y9, Y7
+	VPERM2F128  $0x31, Y3, Y9, Y3
+	VPERM2F128  $0x20, Y4, Y0, Y9
+	VPERM2F128  $0x31, Y4, Y0, Y0
+	VPERM2F128  $0x20, Y6, Y2, Y4
+	VPERM2F128  $0x31, Y6, Y2, Y2
+	VPERM2F128  $0x20, Y5, Y1, Y6
+	VPERM2F128  $0x31, Y5, Y1, Y1
+	ADDQ        R9, AX
+	VMOVUPS     (AX), X11
+	VFMADD213PS Y11, Y8, Y7
+	VMOVUPS     X7, (AX)
+	ADDQ        R9, AX
+	VMOVUPS     (AX), X11
+	VFMADD213PS Y11, Y8, Y9
+	VMOVUPS     X9, (AX)
+	ADDQ        R9, AX
+	VMOVUPS     (AX), X11
+	VFMADD213PS Y11, Y8, Y4
+	VMOVUPS     X4, (AX)
+	ADDQ        R9, AX
+	VMOVUPS     (AX), X11
+	VFMADD213PS Y11, Y8, Y6
+	VMOVUPS     X6, (AX)
+	ADDQ        R9, AX
+	VMOVUPS     (AX), X11
+	VFMADD213PS Y11, Y8, Y3
+	VMOVUPS     X3, (AX)
+	ADDQ        R9, AX
+	VMOVUPS     (AX), X11
+	VFMADD213PS Y11, Y8, Y0
+	VMOVUPS     X0, (AX)
+	ADDQ        R9, AX
+	VMOVUPS     (AX), X11
+	VFMADD213PS Y11, Y8, Y2
+	VMOVUPS     X2, (AX)
+	ADDQ        R9, AX
+	VMOVUPS     (AX), X11
+	VFMADD213PS Y11, Y8, Y1
+	VMOVUPS     X1, (AX)
+	JMP         done_2
+
+over_4:
+	MOVQ       R8, AX
+	VXORPS     Y9, Y9, Y9
+	VUNPCKLPS  Y2, Y0, Y10
+	VUNPCKHPS  Y2, Y0, Y0
+	VUNPCKLPS  Y6, Y4, Y2
+	VUNPCKHPS  Y6, Y4, Y4
+	VUNPCKLPS  Y9, Y9, Y6
+	VUNPCKHPS  Y9, Y9, Y11
+	VUNPCKLPS  Y9, Y9, Y12
+	VUNPCKHPS  Y9, Y9, Y13
+	VSHUFPS    $0x44, Y2, Y10, Y14
+	VSHUFPS    $0xee, Y2, Y10, Y2
+	VSHUFPS    $0x44, Y4, Y0, Y10
+	VSHUFPS    $0xee, Y4, Y0, Y0
+	VSHUFPS    $0x44, Y12, Y6, Y4
+	VSHUFPS    $0xee, Y12, Y6, Y6
+	VSHUFPS    $0x44, Y13, Y11, Y12
+	VSHUFPS    $0xee, Y13, Y11, Y11
+	VPERM2F128 $0x20, Y4, Y14, Y13
+	VPERM2F128 $0x31, Y4, Y14, Y4
+	VPERM2F128 $0x20, Y6, Y2, Y14
+	VPERM2F128 $0x31, Y6, Y2, Y2
+	VPERM2F128 $0x20, Y12, Y10, Y6
+	VPERM2F128 $0x31, Y12, Y10, Y10
+	VPERM2F128 $0x20, Y11, Y0, Y12
+	VPERM2F128 $0x31, Y11, Y0, Y0
+	VMULPS     Y8, Y13, Y13
+	VMOVUPS    X13, (AX)
+	ADDQ       R9, AX
+	VMULPS     Y8, Y14, Y14
+	VMOVUPS    X14, (AX)
+	ADDQ       R9, AX
+	VMULPS     Y8, Y6, Y6
+	VMOVUPS    X6, (AX)
+	ADDQ       R9, AX
+	VMULPS     Y8, Y12, Y12
+	VMOVUPS    X12, (AX)
+	ADDQ       R9, AX
+	VMULPS     Y8, Y4, Y4
+	VMOVUPS    X4, (AX)
+	ADDQ       R9, AX
+	VMULPS     Y8, Y2, Y2
+	VMOVUPS    X2, (AX)
+	ADDQ       R9, AX
+	VMULPS     Y8, Y10, Y10
+	VMOVUPS    X10, (AX)
+	ADDQ       R9, AX
+	VMULPS     Y8, Y0, Y0
+	VMOVUPS    X0, (AX)
+	VUNPCKLPS  Y3, Y1, Y0
+	VUNPCKHPS  Y3, Y1, Y1
+	VUNPCKLPS  Y7, Y5, Y2
+	VUNPCKHPS  Y7, Y5, Y3
+	VUNPCKLPS  Y9, Y9, Y4
+	VUNPCKHPS  Y9, Y9, Y5
+	VUNPCKLPS  Y9, Y9, Y6
+	VUNPCKHPS  Y9, Y9, Y7
+	VSHUFPS    $0x44, Y2, Y0, Y9
+	VSHUFPS    $0xee, Y2, Y0, Y0
+	VSHUFPS    $0x44, Y3, Y1, Y2
+	VSHUFPS    $0xee, Y3, Y1, Y1
+	VSHUFPS    $0x44, Y6, Y4, Y3
+	VSHUFPS    $0xee, Y6, Y4, Y4
+	VSHUFPS    $0x44, Y7, Y5, Y6
+	VSHUFPS    $0xee, Y7, Y5, Y5
+	VPERM2F128 $0x20, Y3, Y9, Y7
+	VPERM2F128 $0x31, Y3, Y9, Y3
+	VPERM2F128 $0x20, Y4, Y0, Y9
+	VPERM2F128 $0x31, Y4, Y0, Y0
+	VPERM2F128 $0x20, Y6, Y2, Y4
+	VPERM2F128 $0x31, Y6, Y2, Y2
+	VPERM2F128 $0x20, Y5, Y1, Y6
+	VPERM2F128 $0x31, Y5, Y1, Y1
+	ADDQ       R9, AX
+	VMULPS     Y8, Y7, Y7
+	VMOVUPS    X7, (AX)
+	ADDQ       R9, AX
+	VMULPS     Y8, Y9, Y9
+	VMOVUPS    X9, (AX)
+	ADDQ       R9, AX
+	VMULPS     Y8, Y4, Y4
+	VMOVUPS    X4, (AX)
+	ADDQ       R9, AX
+	VMULPS     Y8, Y6, Y6
+	VMOVUPS    X6, (AX)
+	ADDQ       R9, AX
+	VMULPS     Y8, Y3, Y3
+	VMOVUPS    X3, (AX)
+	ADDQ       R9, AX
+	VMULPS     Y8, Y0, Y0
+	VMOVUPS    X0, (AX)
+	ADDQ       R9, AX
+	VMULPS     Y8, Y2, Y2
+	VMOVUPS    X2, (AX)
+	ADDQ       R9, AX
+	VMULPS     Y8, Y1, Y1
+	VMOVUPS    X1, (AX)
+	JMP        done_2
+
+edge_3:
+	// A tile cut short by C's edge: nr rows of C, mr columns.
+	LEAQ        laneMasks<>+32(SB), BX
+	NEGQ        CX
+	VMOVDQU     (BX)(CX*4), Y9
+	TESTQ       AX, AX
+	JZ          over_5
+	MOVQ        R8, AX
+	VXORPS      Y10, Y10, Y10
+	VUNPCKLPS   Y2, Y0, Y11
+	VUNPCKHPS   Y2, Y0, Y0
+	VUNPCKLPS   Y6, Y4, Y2
+	VUNPCKHPS   Y6, Y4, Y4
+	VUNPCKLPS   Y10, Y10, Y6
+	VUNPCKHPS   Y10, Y10, Y12
+	VUNPCKLPS   Y10, Y10, Y13
+	VUNPCKHPS   Y10, Y10, Y14
+	VSHUFPS     $0x44, Y2, Y11, Y15
+	VSHUFPS     $0xee, Y2, Y11, Y2
+	VSHUFPS     $0x44, Y4, Y0, Y11
+	VSHUFPS     $0xee, Y4, Y0, Y0
+	VSHUFPS     $0x44, Y13, Y6, Y4
+	VSHUFPS     $0xee, Y13, Y6, Y6
+	VSHUFPS     $0x44, Y14, Y12, Y13
+	VSHUFPS     $0xee, Y14, Y12, Y12
+	VPERM2F128  $0x20, Y4, Y15, Y14
+	VPERM2F128  $0x31, Y4, Y15, Y4
+	VPERM2F128  $0x20, Y6, Y2, Y15
+	VPERM2F128  $0x31, Y6, Y2, Y2
+	VPERM2F128  $0x20, Y13, Y11, Y6
+	VPERM2F128  $0x31, Y13, Y11, Y11
+	VPERM2F128  $0x20, Y12, Y0, Y13
+	VPERM2F128  $0x31, Y12, Y0, Y0
+	VMASKMOVPS  (AX), Y9, Y12
+	VFMADD213PS Y12, Y8, Y14
+	VMASKMOVPS  Y14, Y9, (AX)
+	CMPQ        DX, $0x01
+	JBE         done_2
+	ADDQ        R9, AX
+	VMASKMOVPS  (AX), Y9, Y12
+	VFMADD213PS Y12, Y8, Y15
+	VMASKMOVPS  Y15, Y9, (AX)
+	CMPQ        DX, $0x02
+	JBE         done_2
+	ADDQ        R9, AX
+	VMASKMOVPS  (AX), Y9, Y12
+	VFMADD213PS Y12, Y8, Y6
+	VMASKMOVPS  Y6, Y9, (AX)
+	CMPQ        DX, $0x03
+	JBE         done_2
+	ADDQ        R9, AX
+	VMASKMOVPS  (AX), Y9, Y6
+	VFMADD213PS Y6, Y8, Y13
+	VMASKMOVPS  Y13, Y9, (AX)
+	CMPQ        DX, $0x04
+	JBE         done_2
+	ADDQ        R9, AX
+	VMASKMOVPS  (AX), Y9, Y6
+	VFMADD213PS Y6, Y8, Y4
+	VMASKMOVPS  Y4, Y9, (AX)
+	CMPQ        DX, $0x05
+	JBE         done_2
+	ADDQ        R9, AX
+	VMASKMOVPS  (AX), Y9, Y4
+	VFMADD213PS Y4, Y8, Y2
+	VMASKMOVPS  Y2, Y9, (AX)
+	CMPQ        DX, $0x06
+	JBE         done_2
+	ADDQ        R9, AX
+	VMASKMOVPS  (AX), Y9, Y2
+	VFMADD213PS Y2, Y8, Y11
+	VMASKMOVPS  Y11, Y9, (AX)
+	CMPQ        DX, $0x07
+	JBE         done_2
+	ADDQ        R9, AX
+	VMASKMOVPS  (AX), Y9, Y2
+	VFMADD213PS Y2, Y8, Y0
+	VMASKMOVPS  Y0, Y9, (AX)
+	VUNPCKLPS   Y3, Y1, Y0
+	VUNPCKHPS   Y3, Y1, Y1
+	VUNPCKLPS   Y7, Y5, Y2
+	VUNPCKHPS   Y7, Y5, Y3
+	VUNPCKLPS   Y10, Y10, Y4
+	VUNPCKHPS   Y10, Y10, Y5
+	VUNPCKLPS   Y10, Y10, Y6
+	VUNPCKHPS   Y10, Y10, Y7
+	VSHUFPS     $0x44, Y2, Y0, Y10
+	VSHUFPS     $0xee, Y2, Y0, Y0
+	VSHUFPS     $0x44, Y3, Y1, Y2
+	VSHUFPS     $0xee, Y3, Y1, Y1
+	VSHUFPS     $0x44, Y6, Y4, Y3
+	VSHUFPS     $0xee, Y6, Y4, Y4
+	VSHUFPS     $0x44, Y7, Y5, Y6
+	VSHUFPS     $0xee, Y7, Y5, Y5
+	VPERM2F128  $0x20, Y3, Y10, Y7
+	VPERM2F128  $0x31, Y3, Y10, Y3
+	VPERM2F128  $0x20, Y4, Y0, Y10
+	VPERM2F128  $0x31, Y4, Y0, Y0
+	VPERM2F128  $0x20, Y6, Y2, Y4
+	VPERM2F128  $0x31, Y6, Y2, Y2
+	VPERM2F128  $0x20, Y5, Y1, Y6
+	VPERM2F128  $0x31, Y5, Y1, Y1
+	CMPQ        DX, $0x08
+	JBE         done_2
+	ADDQ        R9, AX
+	VMASKMOVPS  (AX), Y9, Y5
+	VFMADD213PS Y5, Y8, Y7
+	VMASKMOVPS  Y7, Y9, (AX)
+	CMPQ        DX, $0x09
+	JBE         done_2
+	ADDQ        R9, AX
+	VMASKMOVPS  (AX), Y9, Y5
+	VFMADD213PS Y5, Y8, Y10
+	VMASKMOVPS  Y10, Y9, (AX)
+	CMPQ        DX, $0x0a
+	JBE         done_2
+	ADDQ        R9, AX
+	VMASKMOVPS  (AX), Y9, Y5
+	VFMADD213PS Y5, Y8, Y4
+	VMASKMOVPS  Y4, Y9, (AX)
+	CMPQ        DX, $0x0b
+	JBE         done_2
+	ADDQ        R9, AX
+	VMASKMOVPS  (AX), Y9, Y4
+	VFMADD213PS Y4, Y8, Y6
+	VMASKMOVPS  Y6, Y9, (AX)
+	CMPQ        DX, $0x0c
+	JBE         done_2
+	ADDQ        R9, AX
+	VMASKMOVPS  (AX), Y9, Y4
+	VFMADD213PS Y4, Y8, Y3
+	VMASKMOVPS  Y3, Y9, (AX)
+	CMPQ        DX, $0x0d
+	JBE         done_2
+	ADDQ        R9, AX
+	VMASKMOVPS  (AX), Y9, Y3
+	VFMADD213PS Y3, Y8, Y0
+	VMASKMOVPS  Y0, Y9, (AX)
+	CMPQ        DX, $0x0e
+	JBE         done_2
+	ADDQ        R9, AX
+	VMASKMOVPS  (AX), Y9, Y0
+	VFMADD213PS Y0, Y8, Y2
+	VMASKMOVPS  Y2, Y9, (AX)
+	CMPQ        DX, $0x0f
+	JBE         done_2
+	ADDQ        R9, AX
+	VMASKMOVPS  (AX), Y9, Y0
+	VFMADD213PS Y0, Y8, Y1
+	VMASKMOVPS  Y1, Y9, (AX)
+	JMP         done_2
+
+over_5:
+	MOVQ       R8, AX
+	VXORPS     Y10, Y10, Y10
+	VUNPCKLPS  Y2, Y0, Y11
+	VUNPCKHPS  Y2, Y0, Y0
+	VUNPCKLPS  Y6, Y4, Y2
+	VUNPCKHPS  Y6, Y4, Y4
+	VUNPCKLPS  Y10, Y10, Y6
+	VUNPCKHPS  Y10, Y10, Y12
+	VUNPCKLPS  Y10, Y10, Y13
+	VUNPCKHPS  Y10, Y10, Y14
+	VSHUFPS    $0x44, Y2, Y11, Y15
+	VSHUFPS    $0xee, Y2, Y11, Y2
+	VSHUFPS    $0x44, Y4, Y0, Y11
+	VSHUFPS    $0xee, Y4, Y0, Y0
+	VSHUFPS    $0x44, Y13, Y6, Y4
+	VSHUFPS    $0xee, Y13, Y6, Y6
+	VSHUFPS    $0x44, Y14, Y12, Y13
+	VSHUFPS    $0xee, Y14, Y12, Y12
+	VPERM2F128 $0x20, Y4, Y15, Y14
+	VPERM2F128 $0x31, Y4, Y15, Y4
+	VPERM2F128 $0x20, Y6, Y2, Y15
+	VPERM2F128 $0x31, Y6, Y2, Y2
+	VPERM2F128 $0x20, Y13, Y11, Y6
+	VPERM2F128 $0x31, Y13, Y11, Y11
+	VPERM2F128 $0x20, Y12, Y0, Y13
+	VPERM2F128 $0x31, Y12, Y0, Y0
+	VMULPS     Y8, Y14, Y14
+	VMASKMOVPS Y14, Y9, (AX)
+	CMPQ       DX, $0x01
+	JBE        done_2
+	ADDQ       R9, AX
+	VMULPS     Y8, Y15, Y15
+	VMASKMOVPS Y15, Y9, (AX)
+	CMPQ       DX, $0x02
+	JBE        done_2
+	ADDQ       R9, AX
+	VMULPS     Y8, Y6, Y6
+	VMASKMOVPS Y6, Y9, (AX)
+	CMPQ       DX, $0x03
+	JBE        done_2
+	ADDQ       R9, AX
+	VMULPS     Y8, Y13, Y13
+	VMASKMOVPS Y13, Y9, (AX)
+	CMPQ       DX, $0x04
+	JBE        done_2
+	ADDQ       R9, AX
+	VMULPS     Y8, Y4, Y4
+	VMASKMOVPS Y4, Y9, (AX)
+	CMPQ       DX, $0x05
+	JBE        done_2
+	ADDQ       R9, AX
+	VMULPS     Y8, Y2, Y2
+	VMASKMOVPS Y2, Y9, (AX)
+	CMPQ       DX, $0x06
+	JBE        done_2
+	ADDQ       R9, AX
+	VMULPS     Y8, Y11, Y11
+	VMASKMOVPS Y11, Y9, (AX)
+	CMPQ       DX, $0x07
+	JBE        done_2
+	ADDQ       R9, AX
+	VMULPS     Y8, Y0, Y0
+	VMASKMOVPS Y0, Y9, (AX)
+	VUNPCKLPS  Y3, Y1, Y0
+	VUNPCKHPS  Y3, Y1, Y1
+	VUNPCKLPS  Y7, Y5, Y2
+	VUNPCKHPS  Y7, Y5, Y3
+	VUNPCKLPS  Y10, Y10, Y4
+	VUNPCKHPS  Y10, Y10, Y5
+	VUNPCKLPS  Y10, Y10, Y6
+	VUNPCKHPS  Y10, Y10, Y7
+	VSHUFPS    $0x44, Y2, Y0, Y10
+	VSHUFPS    $0xee, Y2, Y0, Y0
+	VSHUFPS    $0x44, Y3, Y1, Y2
+	VSHUFPS    $0xee, Y3, Y1, Y1
+	VSHUFPS    $0x44, Y6, Y4, Y3
+	VSHUFPS    $0xee, Y6, Y4, Y4
+	VSHUFPS    $0x44, Y7, Y5, Y6
+	VSHUFPS    $0xee, Y7, Y5, Y5
+	VPERM2F128 $0x20, Y3, Y10, Y7
+	VPERM2F128 $0x31, Y3, Y10, Y3
+	VPERM2F128 $0x20, Y4, Y0, Y10
+	VPERM2F128 $0x31, Y4, Y0, Y0
+	VPERM2F128 $0x20, Y6, Y2, Y4
+	VPERM2F128 $0x31, Y6, Y2, Y2
+	VPERM2F128 $0x20, Y5, Y1, Y6
+	VPERM2F128 $0x31, Y5, Y1, Y1
+	CMPQ       DX, $0x08
+	JBE        done_2
+	ADDQ       R9, AX
+	VMULPS     Y8, Y7, Y7
+	VMASKMOVPS Y7, Y9, (AX)
+	CMPQ       DX, $0x09
+	JBE        done_2
+	ADDQ       R9, AX
+	VMULPS     Y8, Y10, Y10
+	VMASKMOVPS Y10, Y9, (AX)
+	CMPQ       DX, $0x0a
+	JBE        done_2
+	ADDQ       R9, AX
+	VMULPS     Y8, Y4, Y4
+	VMASKMOVPS Y4, Y9, (AX)
+	CMPQ       DX, $0x0b
+	JBE        done_2
+	ADDQ       R9, AX
+	VMULPS     Y8, Y6, Y6
+	VMASKMOVPS Y6, Y9, (AX)
+	CMPQ       DX, $0x0c
+	JBE        done_2
+	ADDQ       R9, AX
+	VMULPS     Y8, Y3, Y3
+	VMASKMOVPS Y3, Y9, (AX)
+	CMPQ       DX, $0x0d
+	JBE        done_2
+	ADDQ       R9, AX
+	VMULPS     Y8, Y0, Y0
+	VMASKMOVPS Y0, Y9, (AX)
+	CMPQ       DX, $0x0e
+	JBE        done_2
+	ADDQ       R9, AX
+	VMULPS     Y8, Y2, Y2
+	VMASKMOVPS Y2, Y9, (AX)
+	CMPQ       DX, $0x0f
+	JBE        done_2
+	ADDQ       R9, AX
+	VMULPS     Y8, Y1, Y1
+	VMASKMOVPS Y1, Y9, (AX)
+
+done_2:
+	VZEROUPPER
+	RET
+
+// func gemmPackTAVX2(dst []float32, src []float32, ld int, kc int)
+// Requires: AVX
+TEXT ·gemmPackTAVX2(SB), NOSPLIT, $0-64
+	MOVQ dst_base+0(FP), AX
+	MOVQ src_base+24(FP), CX
+	MOVQ ld+48(FP), DX
+	MOVQ kc+56(FP), BX
+	SHLQ $0x02, DX
+
+	// Whole blocks of lanes columns.
+	CMPQ BX, $0x08
+	JB   tail_1
+
+blocks_3:
+	MOVQ       CX, SI
+	VMOVUPS    (SI), Y0
+	ADDQ       DX, SI
+	VMOVUPS    (SI), Y1
+	ADDQ       DX, SI
+	VMOVUPS    (SI), Y2
+	ADDQ       DX, SI
+	VMOVUPS    (SI), Y3
+	ADDQ       DX, SI
+	VMOVUPS    (SI), Y4
+	ADDQ       DX, SI
+	VMOVUPS    (SI), Y5
+	ADDQ       DX, SI
+	VMOVUPS    (SI), Y6
+	ADDQ       DX, SI
+	VMOVUPS    (SI), Y7
+	VUNPCKLPS  Y1, Y0, Y8
+	VUNPCKHPS  Y1, Y0, Y0
+	VUNPCKLPS  Y3, Y2, Y1
+	VUNPCKHPS  Y3, Y2, Y2
+	VUNPCKLPS  Y5, Y4, Y3
+	VUNPCKHPS  Y5, Y4, Y4
+	VUNPCKLPS  Y7, Y6, Y5
+	VUNPCKHPS  Y7, Y6, Y6
+	VSHUFPS    $0x44, Y1, Y8, Y7
+	VSHUFPS    $0xee, Y1, Y8, Y1
+	VSHUFPS    $0x44, Y2, Y0, Y8
+	VSHUFPS    $0xee, Y2, Y0, Y0
+	VSHUFPS    $0x44, Y5, Y3, Y2
+	VSHUFPS    $0xee, Y5, Y3, Y3
+	VSHUFPS    $0x44, Y6, Y4, Y5
+	VSHUFPS    $0xee, Y6, Y4, Y4
+	VPERM2F128 $0x20, Y2, Y7, Y6
+	VPERM2F128 $0x31, Y2, Y7, Y2
+	VPERM2F128 $0x20, Y3, Y1, Y7
+	VPERM2F128 $0x31, Y3, Y1, Y1
+	VPERM2F128 $0x20, Y5, Y8, Y3
+	VPERM2F128 $0x31, Y5, Y8, Y5
+	VPERM2F128 $0x20, Y4, Y0, Y8
+	VPERM2F128 $0x31, Y4, Y0, Y0
+	MOVQ       AX, DI
+	VMOVUPS    Y6, (DI)
+	ADDQ       $0x00000040, DI
+	VMOVUPS    Y7, (DI)
+	ADDQ       $0x00000040, DI
+	VMOVUPS    Y3, (DI)
+	ADDQ       $0x00000040, DI
+	VMOVUPS    Y8, (DI)
+	ADDQ       $0x00000040, DI
+	VMOVUPS    Y2, (DI)
+	ADDQ       $0x00000040, DI
+	VMOVUPS    Y1, (DI)
+	ADDQ       $0x00000040, DI
+	VMOVUPS    Y5, (DI)
+	ADDQ       $0x00000040, DI
+	VMOVUPS    Y0, (DI)
+	ADDQ       $0x00000040, DI
+	ADDQ       DX, SI
+	VMOVUPS    (SI), Y0
+	ADDQ       DX, SI
+	VMOVUPS    (SI), Y1
+	ADDQ       DX, SI
+	VMOVUPS    (SI), Y2
+	ADDQ       DX, SI
+	VMOVUPS    (SI), Y3
+	ADDQ       DX, SI
+	VMOVUPS    (SI), Y4
+	ADDQ       DX, SI
+	VMOVUPS    (SI), Y5
+	ADDQ       DX, SI
+	VMOVUPS    (SI), Y6
+	ADDQ       DX, SI
+	VMOVUPS    (SI), Y7
+	VUNPCKLPS  Y1, Y0, Y8
+	VUNPCKHPS  Y1, Y0, Y0
+	VUNPCKLPS  Y3, Y2, Y1
+	VUNPCKHPS  Y3, Y2, Y2
+	VUNPCKLPS  Y5, Y4, Y3
+	VUNPCKHPS  Y5, Y4, Y4
+	VUNPCKLPS  Y7, Y6, Y5
+	VUNPCKHPS  Y7, Y6, Y6
+	VSHUFPS    $0x44, Y1, Y8, Y7
+	VSHUFPS    $0xee, Y1, Y8, Y1
+	VSHUFPS    $0x44, Y2, Y0, Y8
+	VSHUFPS    $0xee, Y2, Y0, Y0
+	VSHUFPS    $0x44, Y5, Y3, Y2
+	VSHUFPS    $0xee, Y5, Y3, Y3
+	VSHUFPS    $0x44, Y6, Y4, Y5
+	VSHUFPS    $0xee, Y6, Y4, Y4
+	VPERM2F128 $0x20, Y2, Y7, Y6
+	VPERM2F128 $0x31, Y2, Y7, Y2
+	VPERM2F128 $0x20, Y3, Y1, Y7
+	VPERM2F128 $0x31, Y3, Y1, Y1
+	VPERM2F128 $0x20, Y5, Y8, Y3
+	VPERM2F128 $0x31, Y5, Y8, Y5
+	VPERM2F128 $0x20, Y4, Y0, Y8
+	VPERM2F128 $0x31, Y4, Y0, Y0
+	MOVQ       AX, SI
+	VMOVUPS    Y6, 32(SI)
+	ADDQ       $0x00000040, SI
+	VMOVUPS    Y7, 32(SI)
+	ADDQ       $0x00000040, SI
+	VMOVUPS    Y3, 32(SI)
+	ADDQ       $0x00000040, SI
+	VMOVUPS    Y8, 32(SI)
+	ADDQ       $0x00000040, SI
+	VMOVUPS    Y2, 32(SI)
+	ADDQ       $0x00000040, SI
+	VMOVUPS    Y1, 32(SI)
+	ADDQ       $0x00000040, SI
+	VMOVUPS    Y5, 32(SI)
+	ADDQ       $0x00000040, SI
+	VMOVUPS    Y0, 32(SI)
+	ADDQ       $0x00000040, SI
+	ADDQ       $0x20, CX
+	ADDQ       $0x00000200, AX
+	SUBQ       $0x08, BX
+	CMPQ       BX, $0x08
+	JAE        blocks_3
+
+tail_1:
+	// The last kc mod lanes columns, loaded masked.
+	TESTQ      BX, BX
+	JZ         done_2
+	LEAQ       laneMasks<>+32(SB), SI
+	MOVQ       BX, DI
+	NEGQ       DI
+	VMOVDQU    (SI)(DI*4), Y0
+	VMASKMOVPS (CX), Y0, Y1
+	ADDQ       DX, CX
+	VMASKMOVPS (CX), Y0, Y2
+	ADDQ       DX, CX
+	VMASKMOVPS (CX), Y0, Y3
+	ADDQ       DX, CX
+	VMASKMOVPS (CX), Y0, Y4
+	ADDQ       DX, CX
+	VMASKMOVPS (CX), Y0, Y5
+	ADDQ       DX, CX
+	VMASKMOVPS (CX), Y0, Y6
+	ADDQ       DX, CX
+	VMASKMOVPS (CX), Y0, Y7
+	ADDQ       DX, CX
+	VMASKMOVPS (CX), Y0, Y8
+	VUNPCKLPS  Y2, Y1, Y9
+	VUNPCKHPS  Y2, Y1, Y1
+	VUNPCKLPS  Y4, Y3, Y2
+	VUNPCKHPS  Y4, Y3, Y3
+	VUNPCKLPS  Y6, Y5, Y4
+	VUNPCKHPS  Y6, Y5, Y5
+	VUNPCKLPS  Y8, Y7, Y6
+	VUNPCKHPS  Y8, Y7, Y7
+	VSHUFPS    $0x44, Y2, Y9, Y8
+	VSHUFPS    $0xee, Y2, Y9, Y2
+	VSHUFPS    $0x44, Y3, Y1, Y9
+	VSHUFPS    $0xee, Y3, Y1, Y1
+	VSHUFPS    $0x44, Y6, Y4, Y3
+	VSHUFPS    $0xee, Y6, Y4, Y4
+	VSHUFPS    $0x44, Y7, Y5, Y6
+	VSHUFPS    $0xee, Y7, Y5, Y5
+	VPERM2F128 $0x20, Y3, Y8, Y7
+	VPERM2F128 $0x31, Y3, Y8, Y3
+	VPERM2F128 $0x20, Y4, Y2, Y8
+	VPERM2F128 $0x31, Y4, Y2, Y2
+	VPERM2F128 $0x20, Y6, Y9, Y4
+	VPERM2F128 $0x31, Y6, Y9, Y6
+	VPERM2F128 $0x20, Y5, Y1, Y9
+	VPERM2F128 $0x31, Y5, Y1, Y1
+	MOVQ       AX, SI
+	VMOVUPS    Y7, (SI)
+	ADDQ       $0x00000040, SI
+	CMPQ       BX, $0x01
+	JBE        stored_6
+	VMOVUPS    Y8, (SI)
+	ADDQ       $0x00000040, SI
+	CMPQ       BX, $0x02
+	JBE        stored_6
+	VMOVUPS    Y4, (SI)
+	ADDQ       $0x00000040, SI
+	CMPQ       BX, $0x03
+	JBE        stored_6
+	VMOVUPS    Y9, (SI)
+	ADDQ       $0x00000040, SI
+	CMPQ       BX, $0x04
+	JBE        stored_6
+	VMOVUPS    Y3, (SI)
+	ADDQ       $0x00000040, SI
+	CMPQ       BX, $0x05
+	JBE        stored_6
+	VMOVUPS    Y2, (SI)
+	ADDQ       $0x00000040, SI
+	CMPQ       BX, $0x06
+	JBE        stored_6
+	VMOVUPS    Y6, (SI)
+	ADDQ       $0x00000040, SI
+	CMPQ       BX, $0x07
+	JBE        stored_6
+	VMOVUPS    Y1, (SI)
+	ADDQ       $0x00000040, SI
+
+stored_6:
+	ADDQ       DX, CX
+	VMASKMOVPS (CX), Y0, Y1
+	ADDQ       DX, CX
+	VMASKMOVPS (CX), Y0, Y2
+	ADDQ       DX, CX
+	VMASKMOVPS (CX), Y0, Y3
+	ADDQ       DX, CX
+	VMASKMOVPS (CX), Y0, Y4
+	ADDQ       DX, CX
+	VMASKMOVPS (CX), Y0, Y5
+	ADDQ       DX, CX
+	VMASKMOVPS (CX), Y0, Y6
+	ADDQ       DX, CX
+	VMASKMOVPS (CX), Y0, Y7
+	ADDQ       DX, CX
+	VMASKMOVPS (CX), Y0, Y0
+	VUNPCKLPS  Y2, Y1, Y8
+	VUNPCKHPS  Y2, Y1, Y1
+	VUNPCKLPS  Y4, Y3, Y2
+	VUNPCKHPS  Y4, Y3, Y3
+	VUNPCKLPS  Y6, Y5, Y4
+	VUNPCKHPS  Y6, Y5, Y5
+	VUNPCKLPS  Y0, Y7, Y6
+	VUNPCKHPS  Y0, Y7, Y0
+	VSHUFPS    $0x44, Y2, Y8, Y7
+	VSHUFPS    $0xee, Y2, Y8, Y2
+	VSHUFPS    $0x44, Y3, Y1, Y8
+	VSHUFPS    $0xee, Y3, Y1, Y1
+	VSHUFPS    $0x44, Y6, Y4, Y3
+	VSHUFPS    $0xee, Y6, Y4, Y4
+	VSHUFPS    $0x44, Y0, Y5, Y6
+	VSHUFPS    $0xee, Y0, Y5, Y0
+	VPERM2F128 $0x20, Y3, Y7, Y5
+	VPERM2F128 $0x31, Y3, Y7, Y3
+	VPERM2F128 $0x20, Y4, Y2, Y7
+	VPERM2F128 $0x31, Y4, Y2, Y2
+	VPERM2F128 $0x20, Y6, Y8, Y4
+	VPERM2F128 $0x31, Y6, Y8, Y6
+	VPERM2F128 $0x20, Y0, Y1, Y8
+	VPERM2F128 $0x31, Y0, Y1, Y0
+	VMOVUPS    Y5, 32(AX)
+	ADDQ       $0x00000040, AX
+	CMPQ       BX, $0x01
+	JBE        stored_7
+	VMOVUPS    Y7, 32(AX)
+	ADDQ       $0x00000040, AX
+	CMPQ       BX, $0x02
+	JBE        stored_7
+	VMOVUPS    Y4, 32(AX)
+	ADDQ       $0x00000040, AX
+	CMPQ       BX, $0x03
+	JBE        stored_7
+	VMOVUPS    Y8, 32(AX)
+	ADDQ       $0x00000040, AX
+	CMPQ       BX, $0x04
+	JBE        stored_7
+	VMOVUPS    Y3, 32(AX)
+	ADDQ       $0x00000040, AX
+	CMPQ       BX, $0x05
+	JBE        stored_7
+	VMOVUPS    Y2, 32(AX)
+	ADDQ       $0x00000040, AX
+	CMPQ       BX, $0x06
+	JBE        stored_7
+	VMOVUPS    Y6, 32(AX)
+	ADDQ       $0x00000040, AX
+	CMPQ       BX, $0x07
+	JBE        stored_7
+	VMOVUPS    Y0, 32(AX)
+	ADDQ       $0x00000040, AX
+
+stored_7:
+done_2:
 	VZEROUPPER
 	RET
 
@@ -13724,16 +14559,20 @@ done_1:
 	VZEROUPPER
 	RET
 
-// func gemmShapeAVX512() (mr int, nr int)
-TEXT ·gemmShapeAVX512(SB), NOSPLIT, $0-16
+// func gemmShapeAVX512() (mr int, nr int, mrT int, nrT int)
+TEXT ·gemmShapeAVX512(SB), NOSPLIT, $0-32
 	MOVQ $0x0000000c, AX
 	MOVQ AX, mr+0(FP)
 	MOVQ $0x00000020, AX
 	MOVQ AX, nr+8(FP)
+	MOVQ $0x00000008, AX
+	MOVQ AX, mrT+16(FP)
+	MOVQ $0x00000020, AX
+	MOVQ AX, nrT+24(FP)
 	RET
 
 // func gemmTileAVX512(kc int, a []float32, ars int, aps int, b []float32, c []float32, ldc int, mr int, nr int, alpha float32, add bool)
-// Requires: AVX, AVX512DQ, AVX512F, BMI2, CMOV, MMX+
+// Requires: AVX, AVX512DQ, AVX512F, BMI2, CMOV
 TEXT ·gemmTileAVX512(SB), NOSPLIT, $0-125
 	MOVQ kc+0(FP), AX
 	MOVQ ars+32(FP), CX
@@ -13743,78 +14582,42 @@ TEXT ·gemmTileAVX512(SB), NOSPLIT, $0-125
 	MOVQ b_base+48(FP), BX
 
 	// Ã's rows in groups of 3: row 3g+i is at base g + i·ars.
-	MOVQ       a_base+8(FP), SI
-	LEAQ       (SI)(CX*2), DI
-	ADDQ       CX, DI
-	LEAQ       (DI)(CX*2), R8
-	ADDQ       CX, R8
-	LEAQ       (R8)(CX*2), R9
-	ADDQ       CX, R9
-	VXORPS     Z0, Z0, Z0
-	VXORPS     Z1, Z1, Z1
-	VXORPS     Z2, Z2, Z2
-	VXORPS     Z3, Z3, Z3
-	VXORPS     Z4, Z4, Z4
-	VXORPS     Z5, Z5, Z5
-	VXORPS     Z6, Z6, Z6
-	VXORPS     Z7, Z7, Z7
-	VXORPS     Z8, Z8, Z8
-	VXORPS     Z9, Z9, Z9
-	VXORPS     Z10, Z10, Z10
-	VXORPS     Z11, Z11, Z11
-	VXORPS     Z12, Z12, Z12
-	VXORPS     Z13, Z13, Z13
-	VXORPS     Z14, Z14, Z14
-	VXORPS     Z15, Z15, Z15
-	VXORPS     Z16, Z16, Z16
-	VXORPS     Z17, Z17, Z17
-	VXORPS     Z18, Z18, Z18
-	VXORPS     Z19, Z19, Z19
-	VXORPS     Z20, Z20, Z20
-	VXORPS     Z21, Z21, Z21
-	VXORPS     Z22, Z22, Z22
-	VXORPS     Z23, Z23, Z23
-	MOVQ       c_base+72(FP), R10
-	MOVQ       ldc+96(FP), R11
-	SHLQ       $0x02, R11
-	MOVQ       R10, R12
-	PREFETCHT0 (R12)
-	PREFETCHT0 64(R12)
-	ADDQ       R11, R12
-	PREFETCHT0 (R12)
-	PREFETCHT0 64(R12)
-	ADDQ       R11, R12
-	PREFETCHT0 (R12)
-	PREFETCHT0 64(R12)
-	ADDQ       R11, R12
-	PREFETCHT0 (R12)
-	PREFETCHT0 64(R12)
-	ADDQ       R11, R12
-	PREFETCHT0 (R12)
-	PREFETCHT0 64(R12)
-	ADDQ       R11, R12
-	PREFETCHT0 (R12)
-	PREFETCHT0 64(R12)
-	ADDQ       R11, R12
-	PREFETCHT0 (R12)
-	PREFETCHT0 64(R12)
-	ADDQ       R11, R12
-	PREFETCHT0 (R12)
-	PREFETCHT0 64(R12)
-	ADDQ       R11, R12
-	PREFETCHT0 (R12)
-	PREFETCHT0 64(R12)
-	ADDQ       R11, R12
-	PREFETCHT0 (R12)
-	PREFETCHT0 64(R12)
-	ADDQ       R11, R12
-	PREFETCHT0 (R12)
-	PREFETCHT0 64(R12)
-	ADDQ       R11, R12
-	PREFETCHT0 (R12)
-	PREFETCHT0 64(R12)
+	MOVQ   a_base+8(FP), SI
+	LEAQ   (SI)(CX*2), DI
+	ADDQ   CX, DI
+	LEAQ   (DI)(CX*2), R8
+	ADDQ   CX, R8
+	LEAQ   (R8)(CX*2), R9
+	ADDQ   CX, R9
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+	VXORPS Z12, Z12, Z12
+	VXORPS Z13, Z13, Z13
+	VXORPS Z14, Z14, Z14
+	VXORPS Z15, Z15, Z15
+	VXORPS Z16, Z16, Z16
+	VXORPS Z17, Z17, Z17
+	VXORPS Z18, Z18, Z18
+	VXORPS Z19, Z19, Z19
+	VXORPS Z20, Z20, Z20
+	VXORPS Z21, Z21, Z21
+	VXORPS Z22, Z22, Z22
+	VXORPS Z23, Z23, Z23
+	MOVQ   c_base+72(FP), R10
+	MOVQ   ldc+96(FP), R11
+	SHLQ   $0x02, R11
 
-	// acc_rj += Ã_rp · B̃_pj for p = 0 … kc−1.
+	// acc_rv += Ã_rp · B̃_pv for p = 0 … kc−1.
 samples_1:
 	VMOVUPS      (BX), Z24
 	VMOVUPS      64(BX), Z25
@@ -13866,9 +14669,9 @@ samples_1:
 	MOVQ         mr+104(FP), CX
 	MOVQ         nr+112(FP), DX
 	CMPQ         CX, $0x0000000c
-	JNE          edge_2
+	JNE          edge_3
 	CMPQ         DX, $0x00000020
-	JNE          edge_2
+	JNE          edge_3
 
 	// A whole tile.
 	TESTQ       AX, AX
@@ -13933,7 +14736,7 @@ samples_1:
 	VMOVUPS     Z22, (AX)
 	VFMADD213PS 64(AX), Z24, Z23
 	VMOVUPS     Z23, 64(AX)
-	JMP         done_3
+	JMP         done_2
 
 over_4:
 	MOVQ    R10, AX
@@ -13996,9 +14799,9 @@ over_4:
 	VMOVUPS Z22, (AX)
 	VMULPS  Z24, Z23, Z23
 	VMOVUPS Z23, 64(AX)
-	JMP     done_3
+	JMP     done_2
 
-edge_2:
+edge_3:
 	// A tile cut short by C's edge: mr rows, and per vector the lanes left of nr.
 	MOVQ        DX, BX
 	MOVQ        $0x00000010, SI
@@ -14027,7 +14830,7 @@ edge_2:
 	VFMADD213PS Z0, Z24, Z1
 	VMOVUPS     Z1, K2, 64(AX)
 	CMPQ        CX, $0x01
-	JBE         done_3
+	JBE         done_2
 	ADDQ        R11, AX
 	VMOVUPS.Z   (AX), K1, Z0
 	VFMADD213PS Z0, Z24, Z2
@@ -14036,7 +14839,7 @@ edge_2:
 	VFMADD213PS Z0, Z24, Z3
 	VMOVUPS     Z3, K2, 64(AX)
 	CMPQ        CX, $0x02
-	JBE         done_3
+	JBE         done_2
 	ADDQ        R11, AX
 	VMOVUPS.Z   (AX), K1, Z0
 	VFMADD213PS Z0, Z24, Z4
@@ -14045,7 +14848,7 @@ edge_2:
 	VFMADD213PS Z0, Z24, Z5
 	VMOVUPS     Z5, K2, 64(AX)
 	CMPQ        CX, $0x03
-	JBE         done_3
+	JBE         done_2
 	ADDQ        R11, AX
 	VMOVUPS.Z   (AX), K1, Z0
 	VFMADD213PS Z0, Z24, Z6
@@ -14054,7 +14857,7 @@ edge_2:
 	VFMADD213PS Z0, Z24, Z7
 	VMOVUPS     Z7, K2, 64(AX)
 	CMPQ        CX, $0x04
-	JBE         done_3
+	JBE         done_2
 	ADDQ        R11, AX
 	VMOVUPS.Z   (AX), K1, Z0
 	VFMADD213PS Z0, Z24, Z8
@@ -14063,7 +14866,7 @@ edge_2:
 	VFMADD213PS Z0, Z24, Z9
 	VMOVUPS     Z9, K2, 64(AX)
 	CMPQ        CX, $0x05
-	JBE         done_3
+	JBE         done_2
 	ADDQ        R11, AX
 	VMOVUPS.Z   (AX), K1, Z0
 	VFMADD213PS Z0, Z24, Z10
@@ -14072,7 +14875,7 @@ edge_2:
 	VFMADD213PS Z0, Z24, Z11
 	VMOVUPS     Z11, K2, 64(AX)
 	CMPQ        CX, $0x06
-	JBE         done_3
+	JBE         done_2
 	ADDQ        R11, AX
 	VMOVUPS.Z   (AX), K1, Z0
 	VFMADD213PS Z0, Z24, Z12
@@ -14081,7 +14884,7 @@ edge_2:
 	VFMADD213PS Z0, Z24, Z13
 	VMOVUPS     Z13, K2, 64(AX)
 	CMPQ        CX, $0x07
-	JBE         done_3
+	JBE         done_2
 	ADDQ        R11, AX
 	VMOVUPS.Z   (AX), K1, Z0
 	VFMADD213PS Z0, Z24, Z14
@@ -14090,7 +14893,7 @@ edge_2:
 	VFMADD213PS Z0, Z24, Z15
 	VMOVUPS     Z15, K2, 64(AX)
 	CMPQ        CX, $0x08
-	JBE         done_3
+	JBE         done_2
 	ADDQ        R11, AX
 	VMOVUPS.Z   (AX), K1, Z0
 	VFMADD213PS Z0, Z24, Z16
@@ -14099,7 +14902,7 @@ edge_2:
 	VFMADD213PS Z0, Z24, Z17
 	VMOVUPS     Z17, K2, 64(AX)
 	CMPQ        CX, $0x09
-	JBE         done_3
+	JBE         done_2
 	ADDQ        R11, AX
 	VMOVUPS.Z   (AX), K1, Z0
 	VFMADD213PS Z0, Z24, Z18
@@ -14108,7 +14911,7 @@ edge_2:
 	VFMADD213PS Z0, Z24, Z19
 	VMOVUPS     Z19, K2, 64(AX)
 	CMPQ        CX, $0x0a
-	JBE         done_3
+	JBE         done_2
 	ADDQ        R11, AX
 	VMOVUPS.Z   (AX), K1, Z0
 	VFMADD213PS Z0, Z24, Z20
@@ -14117,7 +14920,7 @@ edge_2:
 	VFMADD213PS Z0, Z24, Z21
 	VMOVUPS     Z21, K2, 64(AX)
 	CMPQ        CX, $0x0b
-	JBE         done_3
+	JBE         done_2
 	ADDQ        R11, AX
 	VMOVUPS.Z   (AX), K1, Z0
 	VFMADD213PS Z0, Z24, Z22
@@ -14125,7 +14928,7 @@ edge_2:
 	VMOVUPS.Z   64(AX), K2, Z0
 	VFMADD213PS Z0, Z24, Z23
 	VMOVUPS     Z23, K2, 64(AX)
-	JMP         done_3
+	JMP         done_2
 
 over_5:
 	MOVQ    R10, AX
@@ -14134,83 +14937,1882 @@ over_5:
 	VMULPS  Z24, Z1, Z1
 	VMOVUPS Z1, K2, 64(AX)
 	CMPQ    CX, $0x01
-	JBE     done_3
+	JBE     done_2
 	ADDQ    R11, AX
 	VMULPS  Z24, Z2, Z2
 	VMOVUPS Z2, K1, (AX)
 	VMULPS  Z24, Z3, Z3
 	VMOVUPS Z3, K2, 64(AX)
 	CMPQ    CX, $0x02
-	JBE     done_3
+	JBE     done_2
 	ADDQ    R11, AX
 	VMULPS  Z24, Z4, Z4
 	VMOVUPS Z4, K1, (AX)
 	VMULPS  Z24, Z5, Z5
 	VMOVUPS Z5, K2, 64(AX)
 	CMPQ    CX, $0x03
-	JBE     done_3
+	JBE     done_2
 	ADDQ    R11, AX
 	VMULPS  Z24, Z6, Z6
 	VMOVUPS Z6, K1, (AX)
 	VMULPS  Z24, Z7, Z7
 	VMOVUPS Z7, K2, 64(AX)
 	CMPQ    CX, $0x04
-	JBE     done_3
+	JBE     done_2
 	ADDQ    R11, AX
 	VMULPS  Z24, Z8, Z8
 	VMOVUPS Z8, K1, (AX)
 	VMULPS  Z24, Z9, Z9
 	VMOVUPS Z9, K2, 64(AX)
 	CMPQ    CX, $0x05
-	JBE     done_3
+	JBE     done_2
 	ADDQ    R11, AX
 	VMULPS  Z24, Z10, Z10
 	VMOVUPS Z10, K1, (AX)
 	VMULPS  Z24, Z11, Z11
 	VMOVUPS Z11, K2, 64(AX)
 	CMPQ    CX, $0x06
-	JBE     done_3
+	JBE     done_2
 	ADDQ    R11, AX
 	VMULPS  Z24, Z12, Z12
 	VMOVUPS Z12, K1, (AX)
 	VMULPS  Z24, Z13, Z13
 	VMOVUPS Z13, K2, 64(AX)
 	CMPQ    CX, $0x07
-	JBE     done_3
+	JBE     done_2
 	ADDQ    R11, AX
 	VMULPS  Z24, Z14, Z14
 	VMOVUPS Z14, K1, (AX)
 	VMULPS  Z24, Z15, Z15
 	VMOVUPS Z15, K2, 64(AX)
 	CMPQ    CX, $0x08
-	JBE     done_3
+	JBE     done_2
 	ADDQ    R11, AX
 	VMULPS  Z24, Z16, Z16
 	VMOVUPS Z16, K1, (AX)
 	VMULPS  Z24, Z17, Z17
 	VMOVUPS Z17, K2, 64(AX)
 	CMPQ    CX, $0x09
-	JBE     done_3
+	JBE     done_2
 	ADDQ    R11, AX
 	VMULPS  Z24, Z18, Z18
 	VMOVUPS Z18, K1, (AX)
 	VMULPS  Z24, Z19, Z19
 	VMOVUPS Z19, K2, 64(AX)
 	CMPQ    CX, $0x0a
-	JBE     done_3
+	JBE     done_2
 	ADDQ    R11, AX
 	VMULPS  Z24, Z20, Z20
 	VMOVUPS Z20, K1, (AX)
 	VMULPS  Z24, Z21, Z21
 	VMOVUPS Z21, K2, 64(AX)
 	CMPQ    CX, $0x0b
-	JBE     done_3
+	JBE     done_2
 	ADDQ    R11, AX
 	VMULPS  Z24, Z22, Z22
 	VMOVUPS Z22, K1, (AX)
 	VMULPS  Z24, Z23, Z23
 	VMOVUPS Z23, K2, 64(AX)
 
-done_3:
+done_2:
+	VZEROUPPER
+	RET
+
+// func gemmTileTAVX512(kc int, a []float32, ars int, aps int, b []float32, c []float32, ldc int, mr int, nr int, alpha float32, add bool)
+// Requires: AVX, AVX512DQ, AVX512F, BMI2
+TEXT ·gemmTileTAVX512(SB), NOSPLIT, $0-125
+	MOVQ kc+0(FP), AX
+	MOVQ ars+32(FP), CX
+	MOVQ aps+40(FP), DX
+	SHLQ $0x02, CX
+	SHLQ $0x02, DX
+	MOVQ b_base+48(FP), BX
+
+	// Ã's rows in groups of 3: row 3g+i is at base g + i·ars.
+	MOVQ   a_base+8(FP), SI
+	LEAQ   (SI)(CX*2), DI
+	ADDQ   CX, DI
+	LEAQ   (DI)(CX*2), R8
+	ADDQ   CX, R8
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+	VXORPS Z12, Z12, Z12
+	VXORPS Z13, Z13, Z13
+	VXORPS Z14, Z14, Z14
+	VXORPS Z15, Z15, Z15
+	MOVQ   c_base+72(FP), R9
+	MOVQ   ldc+96(FP), R10
+	SHLQ   $0x02, R10
+
+	// acc_rv += Ã_rp · B̃_pv for p = 0 … kc−1.
+samples_1:
+	VMOVUPS      (BX), Z16
+	VMOVUPS      64(BX), Z17
+	VBROADCASTSS (SI), Z18
+	VFMADD231PS  Z16, Z18, Z0
+	VFMADD231PS  Z17, Z18, Z1
+	VBROADCASTSS (SI)(CX*1), Z18
+	VFMADD231PS  Z16, Z18, Z2
+	VFMADD231PS  Z17, Z18, Z3
+	VBROADCASTSS (SI)(CX*2), Z18
+	VFMADD231PS  Z16, Z18, Z4
+	VFMADD231PS  Z17, Z18, Z5
+	VBROADCASTSS (DI), Z18
+	VFMADD231PS  Z16, Z18, Z6
+	VFMADD231PS  Z17, Z18, Z7
+	VBROADCASTSS (DI)(CX*1), Z18
+	VFMADD231PS  Z16, Z18, Z8
+	VFMADD231PS  Z17, Z18, Z9
+	VBROADCASTSS (DI)(CX*2), Z18
+	VFMADD231PS  Z16, Z18, Z10
+	VFMADD231PS  Z17, Z18, Z11
+	VBROADCASTSS (R8), Z18
+	VFMADD231PS  Z16, Z18, Z12
+	VFMADD231PS  Z17, Z18, Z13
+	VBROADCASTSS (R8)(CX*1), Z18
+	VFMADD231PS  Z16, Z18, Z14
+	VFMADD231PS  Z17, Z18, Z15
+	ADDQ         $0x00000080, BX
+	ADDQ         DX, SI
+	ADDQ         DX, DI
+	ADDQ         DX, R8
+	DECQ         AX
+	JNZ          samples_1
+	VBROADCASTSS alpha+120(FP), Z16
+	MOVBQZX      add+124(FP), AX
+	MOVQ         mr+104(FP), CX
+	MOVQ         nr+112(FP), DX
+	CMPQ         CX, $0x00000008
+	JNE          edge_3
+	CMPQ         DX, $0x00000020
+	JNE          edge_3
+
+	// A whole tile.
+	TESTQ       AX, AX
+	JZ          over_4
+	MOVQ        R9, AX
+	VXORPS      Z17, Z17, Z17
+	VUNPCKLPS   Z2, Z0, Z18
+	VUNPCKHPS   Z2, Z0, Z0
+	VUNPCKLPS   Z6, Z4, Z2
+	VUNPCKHPS   Z6, Z4, Z4
+	VUNPCKLPS   Z10, Z8, Z6
+	VUNPCKHPS   Z10, Z8, Z8
+	VUNPCKLPS   Z14, Z12, Z10
+	VUNPCKHPS   Z14, Z12, Z12
+	VUNPCKLPS   Z17, Z17, Z14
+	VUNPCKHPS   Z17, Z17, Z20
+	VUNPCKLPS   Z17, Z17, Z21
+	VUNPCKHPS   Z17, Z17, Z22
+	VUNPCKLPS   Z17, Z17, Z23
+	VUNPCKHPS   Z17, Z17, Z24
+	VUNPCKLPS   Z17, Z17, Z25
+	VUNPCKHPS   Z17, Z17, Z26
+	VSHUFPS     $0x44, Z2, Z18, Z27
+	VSHUFPS     $0xee, Z2, Z18, Z2
+	VSHUFPS     $0x44, Z4, Z0, Z18
+	VSHUFPS     $0xee, Z4, Z0, Z0
+	VSHUFPS     $0x44, Z10, Z6, Z4
+	VSHUFPS     $0xee, Z10, Z6, Z6
+	VSHUFPS     $0x44, Z12, Z8, Z10
+	VSHUFPS     $0xee, Z12, Z8, Z8
+	VSHUFPS     $0x44, Z21, Z14, Z12
+	VSHUFPS     $0xee, Z21, Z14, Z14
+	VSHUFPS     $0x44, Z22, Z20, Z21
+	VSHUFPS     $0xee, Z22, Z20, Z20
+	VSHUFPS     $0x44, Z25, Z23, Z22
+	VSHUFPS     $0xee, Z25, Z23, Z23
+	VSHUFPS     $0x44, Z26, Z24, Z25
+	VSHUFPS     $0xee, Z26, Z24, Z24
+	VSHUFF32X4  $0x44, Z4, Z27, Z26
+	VSHUFF32X4  $0xee, Z4, Z27, Z4
+	VSHUFF32X4  $0x44, Z22, Z12, Z27
+	VSHUFF32X4  $0xee, Z22, Z12, Z12
+	VSHUFF32X4  $0x88, Z27, Z26, Z22
+	VSHUFF32X4  $0xdd, Z27, Z26, Z26
+	VSHUFF32X4  $0x88, Z12, Z4, Z27
+	VSHUFF32X4  $0xdd, Z12, Z4, Z4
+	VSHUFF32X4  $0x44, Z6, Z2, Z12
+	VSHUFF32X4  $0xee, Z6, Z2, Z2
+	VSHUFF32X4  $0x44, Z23, Z14, Z6
+	VSHUFF32X4  $0xee, Z23, Z14, Z14
+	VSHUFF32X4  $0x88, Z6, Z12, Z23
+	VSHUFF32X4  $0xdd, Z6, Z12, Z6
+	VSHUFF32X4  $0x88, Z14, Z2, Z12
+	VSHUFF32X4  $0xdd, Z14, Z2, Z2
+	VSHUFF32X4  $0x44, Z10, Z18, Z14
+	VSHUFF32X4  $0xee, Z10, Z18, Z10
+	VSHUFF32X4  $0x44, Z25, Z21, Z18
+	VSHUFF32X4  $0xee, Z25, Z21, Z21
+	VSHUFF32X4  $0x88, Z18, Z14, Z25
+	VSHUFF32X4  $0xdd, Z18, Z14, Z14
+	VSHUFF32X4  $0x88, Z21, Z10, Z18
+	VSHUFF32X4  $0xdd, Z21, Z10, Z10
+	VSHUFF32X4  $0x44, Z8, Z0, Z21
+	VSHUFF32X4  $0xee, Z8, Z0, Z0
+	VSHUFF32X4  $0x44, Z24, Z20, Z8
+	VSHUFF32X4  $0xee, Z24, Z20, Z20
+	VSHUFF32X4  $0x88, Z8, Z21, Z24
+	VSHUFF32X4  $0xdd, Z8, Z21, Z8
+	VSHUFF32X4  $0x88, Z20, Z0, Z21
+	VSHUFF32X4  $0xdd, Z20, Z0, Z0
+	VMOVUPS     (AX), Y19
+	VFMADD213PS Z19, Z16, Z22
+	VMOVUPS     Y22, (AX)
+	ADDQ        R10, AX
+	VMOVUPS     (AX), Y19
+	VFMADD213PS Z19, Z16, Z23
+	VMOVUPS     Y23, (AX)
+	ADDQ        R10, AX
+	VMOVUPS     (AX), Y19
+	VFMADD213PS Z19, Z16, Z25
+	VMOVUPS     Y25, (AX)
+	ADDQ        R10, AX
+	VMOVUPS     (AX), Y19
+	VFMADD213PS Z19, Z16, Z24
+	VMOVUPS     Y24, (AX)
+	ADDQ        R10, AX
+	VMOVUPS     (AX), Y19
+	VFMADD213PS Z19, Z16, Z26
+	VMOVUPS     Y26, (AX)
+	ADDQ        R10, AX
+	VMOVUPS     (AX), Y19
+	VFMADD213PS Z19, Z16, Z6
+	VMOVUPS     Y6, (AX)
+	ADDQ        R10, AX
+	VMOVUPS     (AX), Y19
+	VFMADD213PS Z19, Z16, Z14
+	VMOVUPS     Y14, (AX)
+	ADDQ        R10, AX
+	VMOVUPS     (AX), Y19
+	VFMADD213PS Z19, Z16, Z8
+	VMOVUPS     Y8, (AX)
+	ADDQ        R10, AX
+	VMOVUPS     (AX), Y19
+	VFMADD213PS Z19, Z16, Z27
+	VMOVUPS     Y27, (AX)
+	ADDQ        R10, AX
+	VMOVUPS     (AX), Y19
+	VFMADD213PS Z19, Z16, Z12
+	VMOVUPS     Y12, (AX)
+	ADDQ        R10, AX
+	VMOVUPS     (AX), Y19
+	VFMADD213PS Z19, Z16, Z18
+	VMOVUPS     Y18, (AX)
+	ADDQ        R10, AX
+	VMOVUPS     (AX), Y19
+	VFMADD213PS Z19, Z16, Z21
+	VMOVUPS     Y21, (AX)
+	ADDQ        R10, AX
+	VMOVUPS     (AX), Y19
+	VFMADD213PS Z19, Z16, Z4
+	VMOVUPS     Y4, (AX)
+	ADDQ        R10, AX
+	VMOVUPS     (AX), Y19
+	VFMADD213PS Z19, Z16, Z2
+	VMOVUPS     Y2, (AX)
+	ADDQ        R10, AX
+	VMOVUPS     (AX), Y19
+	VFMADD213PS Z19, Z16, Z10
+	VMOVUPS     Y10, (AX)
+	ADDQ        R10, AX
+	VMOVUPS     (AX), Y19
+	VFMADD213PS Z19, Z16, Z0
+	VMOVUPS     Y0, (AX)
+	VUNPCKLPS   Z3, Z1, Z0
+	VUNPCKHPS   Z3, Z1, Z1
+	VUNPCKLPS   Z7, Z5, Z2
+	VUNPCKHPS   Z7, Z5, Z3
+	VUNPCKLPS   Z11, Z9, Z4
+	VUNPCKHPS   Z11, Z9, Z5
+	VUNPCKLPS   Z15, Z13, Z6
+	VUNPCKHPS   Z15, Z13, Z7
+	VUNPCKLPS   Z17, Z17, Z8
+	VUNPCKHPS   Z17, Z17, Z9
+	VUNPCKLPS   Z17, Z17, Z10
+	VUNPCKHPS   Z17, Z17, Z11
+	VUNPCKLPS   Z17, Z17, Z12
+	VUNPCKHPS   Z17, Z17, Z13
+	VUNPCKLPS   Z17, Z17, Z14
+	VUNPCKHPS   Z17, Z17, Z15
+	VSHUFPS     $0x44, Z2, Z0, Z17
+	VSHUFPS     $0xee, Z2, Z0, Z0
+	VSHUFPS     $0x44, Z3, Z1, Z2
+	VSHUFPS     $0xee, Z3, Z1, Z1
+	VSHUFPS     $0x44, Z6, Z4, Z3
+	VSHUFPS     $0xee, Z6, Z4, Z4
+	VSHUFPS     $0x44, Z7, Z5, Z6
+	VSHUFPS     $0xee, Z7, Z5, Z5
+	VSHUFPS     $0x44, Z10, Z8, Z7
+	VSHUFPS     $0xee, Z10, Z8, Z8
+	VSHUFPS     $0x44, Z11, Z9, Z10
+	VSHUFPS     $0xee, Z11, Z9, Z9
+	VSHUFPS     $0x44, Z14, Z12, Z11
+	VSHUFPS     $0xee, Z14, Z12, Z12
+	VSHUFPS     $0x44, Z15, Z13, Z14
+	VSHUFPS     $0xee, Z15, Z13, Z13
+	VSHUFF32X4  $0x44, Z3, Z17, Z15
+	VSHUFF32X4  $0xee, Z3, Z17, Z3
+	VSHUFF32X4  $0x44, Z11, Z7, Z17
+	VSHUFF32X4  $0xee, Z11, Z7, Z7
+	VSHUFF32X4  $0x88, Z17, Z15, Z11
+	VSHUFF32X4  $0xdd, Z17, Z15, Z15
+	VSHUFF32X4  $0x88, Z7, Z3, Z17
+	VSHUFF32X4  $0xdd, Z7, Z3, Z3
+	VSHUFF32X4  $0x44, Z4, Z0, Z7
+	VSHUFF32X4  $0xee, Z4, Z0, Z0
+	VSHUFF32X4  $0x44, Z12, Z8, Z4
+	VSHUFF32X4  $0xee, Z12, Z8, Z8
+	VSHUFF32X4  $0x88, Z4, Z7, Z12
+	VSHUFF32X4  $0xdd, Z4, Z7, Z4
+	VSHUFF32X4  $0x88, Z8, Z0, Z7
+	VSHUFF32X4  $0xdd, Z8, Z0, Z0
+	VSHUFF32X4  $0x44, Z6, Z2, Z8
+	VSHUFF32X4  $0xee, Z6, Z2, Z2
+	VSHUFF32X4  $0x44, Z14, Z10, Z6
+	VSHUFF32X4  $0xee, Z14, Z10, Z10
+	VSHUFF32X4  $0x88, Z6, Z8, Z14
+	VSHUFF32X4  $0xdd, Z6, Z8, Z6
+	VSHUFF32X4  $0x88, Z10, Z2, Z8
+	VSHUFF32X4  $0xdd, Z10, Z2, Z2
+	VSHUFF32X4  $0x44, Z5, Z1, Z10
+	VSHUFF32X4  $0xee, Z5, Z1, Z1
+	VSHUFF32X4  $0x44, Z13, Z9, Z5
+	VSHUFF32X4  $0xee, Z13, Z9, Z9
+	VSHUFF32X4  $0x88, Z5, Z10, Z13
+	VSHUFF32X4  $0xdd, Z5, Z10, Z5
+	VSHUFF32X4  $0x88, Z9, Z1, Z10
+	VSHUFF32X4  $0xdd, Z9, Z1, Z1
+	ADDQ        R10, AX
+	VMOVUPS     (AX), Y19
+	VFMADD213PS Z19, Z16, Z11
+	VMOVUPS     Y11, (AX)
+	ADDQ        R10, AX
+	VMOVUPS     (AX), Y19
+	VFMADD213PS Z19, Z16, Z12
+	VMOVUPS     Y12, (AX)
+	ADDQ        R10, AX
+	VMOVUPS     (AX), Y19
+	VFMADD213PS Z19, Z16, Z14
+	VMOVUPS     Y14, (AX)
+	ADDQ        R10, AX
+	VMOVUPS     (AX), Y19
+	VFMADD213PS Z19, Z16, Z13
+	VMOVUPS     Y13, (AX)
+	ADDQ        R10, AX
+	VMOVUPS     (AX), Y19
+	VFMADD213PS Z19, Z16, Z15
+	VMOVUPS     Y15, (AX)
+	ADDQ        R10, AX
+	VMOVUPS     (AX), Y19
+	VFMADD213PS Z19, Z16, Z4
+	VMOVUPS     Y4, (AX)
+	ADDQ        R10, AX
+	VMOVUPS     (AX), Y19
+	VFMADD213PS Z19, Z16, Z6
+	VMOVUPS     Y6, (AX)
+	ADDQ        R10, AX
+	VMOVUPS     (AX), Y19
+	VFMADD213PS Z19, Z16, Z5
+	VMOVUPS     Y5, (AX)
+	ADDQ        R10, AX
+	VMOVUPS     (AX), Y19
+	VFMADD213PS Z19, Z16, Z17
+	VMOVUPS     Y17, (AX)
+	ADDQ        R10, AX
+	VMOVUPS     (AX), Y19
+	VFMADD213PS Z19, Z16, Z7
+	VMOVUPS     Y7, (AX)
+	ADDQ        R10, AX
+	VMOVUPS     (AX), Y19
+	VFMADD213PS Z19, Z16, Z8
+	VMOVUPS     Y8, (AX)
+	ADDQ        R10, AX
+	VMOVUPS     (AX), Y19
+	VFMADD213PS Z19, Z16, Z10
+	VMOVUPS     Y10, (AX)
+	ADDQ        R10, AX
+	VMOVUPS     (AX), Y19
+	VFMADD213PS Z19, Z16, Z3
+	VMOVUPS     Y3, (AX)
+	ADDQ        R10, AX
+	VMOVUPS     (AX), Y19
+	VFMADD213PS Z19, Z16, Z0
+	VMOVUPS     Y0, (AX)
+	ADDQ        R10, AX
+	VMOVUPS     (AX), Y19
+	VFMADD213PS Z19, Z16, Z2
+	VMOVUPS     Y2, (AX)
+	ADDQ        R10, AX
+	VMOVUPS     (AX), Y19
+	VFMADD213PS Z19, Z16, Z1
+	VMOVUPS     Y1, (AX)
+	JMP         done_2
+
+over_4:
+	MOVQ       R9, AX
+	VXORPS     Z17, Z17, Z17
+	VUNPCKLPS  Z2, Z0, Z18
+	VUNPCKHPS  Z2, Z0, Z0
+	VUNPCKLPS  Z6, Z4, Z2
+	VUNPCKHPS  Z6, Z4, Z4
+	VUNPCKLPS  Z10, Z8, Z6
+	VUNPCKHPS  Z10, Z8, Z8
+	VUNPCKLPS  Z14, Z12, Z10
+	VUNPCKHPS  Z14, Z12, Z12
+	VUNPCKLPS  Z17, Z17, Z14
+	VUNPCKHPS  Z17, Z17, Z19
+	VUNPCKLPS  Z17, Z17, Z20
+	VUNPCKHPS  Z17, Z17, Z21
+	VUNPCKLPS  Z17, Z17, Z22
+	VUNPCKHPS  Z17, Z17, Z23
+	VUNPCKLPS  Z17, Z17, Z24
+	VUNPCKHPS  Z17, Z17, Z25
+	VSHUFPS    $0x44, Z2, Z18, Z26
+	VSHUFPS    $0xee, Z2, Z18, Z2
+	VSHUFPS    $0x44, Z4, Z0, Z18
+	VSHUFPS    $0xee, Z4, Z0, Z0
+	VSHUFPS    $0x44, Z10, Z6, Z4
+	VSHUFPS    $0xee, Z10, Z6, Z6
+	VSHUFPS    $0x44, Z12, Z8, Z10
+	VSHUFPS    $0xee, Z12, Z8, Z8
+	VSHUFPS    $0x44, Z20, Z14, Z12
+	VSHUFPS    $0xee, Z20, Z14, Z14
+	VSHUFPS    $0x44, Z21, Z19, Z20
+	VSHUFPS    $0xee, Z21, Z19, Z19
+	VSHUFPS    $0x44, Z24, Z22, Z21
+	VSHUFPS    $0xee, Z24, Z22, Z22
+	VSHUFPS    $0x44, Z25, Z23, Z24
+	VSHUFPS    $0xee, Z25, Z23, Z23
+	VSHUFF32X4 $0x44, Z4, Z26, Z25
+	VSHUFF32X4 $0xee, Z4, Z26, Z4
+	VSHUFF32X4 $0x44, Z21, Z12, Z26
+	VSHUFF32X4 $0xee, Z21, Z12, Z12
+	VSHUFF32X4 $0x88, Z26, Z25, Z21
+	VSHUFF32X4 $0xdd, Z26, Z25, Z25
+	VSHUFF32X4 $0x88, Z12, Z4, Z26
+	VSHUFF32X4 $0xdd, Z12, Z4, Z4
+	VSHUFF32X4 $0x44, Z6, Z2, Z12
+	VSHUFF32X4 $0xee, Z6, Z2, Z2
+	VSHUFF32X4 $0x44, Z22, Z14, Z6
+	VSHUFF32X4 $0xee, Z22, Z14, Z14
+	VSHUFF32X4 $0x88, Z6, Z12, Z22
+	VSHUFF32X4 $0xdd, Z6, Z12, Z6
+	VSHUFF32X4 $0x88, Z14, Z2, Z12
+	VSHUFF32X4 $0xdd, Z14, Z2, Z2
+	VSHUFF32X4 $0x44, Z10, Z18, Z14
+	VSHUFF32X4 $0xee, Z10, Z18, Z10
+	VSHUFF32X4 $0x44, Z24, Z20, Z18
+	VSHUFF32X4 $0xee, Z24, Z20, Z20
+	VSHUFF32X4 $0x88, Z18, Z14, Z24
+	VSHUFF32X4 $0xdd, Z18, Z14, Z14
+	VSHUFF32X4 $0x88, Z20, Z10, Z18
+	VSHUFF32X4 $0xdd, Z20, Z10, Z10
+	VSHUFF32X4 $0x44, Z8, Z0, Z20
+	VSHUFF32X4 $0xee, Z8, Z0, Z0
+	VSHUFF32X4 $0x44, Z23, Z19, Z8
+	VSHUFF32X4 $0xee, Z23, Z19, Z19
+	VSHUFF32X4 $0x88, Z8, Z20, Z23
+	VSHUFF32X4 $0xdd, Z8, Z20, Z8
+	VSHUFF32X4 $0x88, Z19, Z0, Z20
+	VSHUFF32X4 $0xdd, Z19, Z0, Z0
+	VMULPS     Z16, Z21, Z21
+	VMOVUPS    Y21, (AX)
+	ADDQ       R10, AX
+	VMULPS     Z16, Z22, Z22
+	VMOVUPS    Y22, (AX)
+	ADDQ       R10, AX
+	VMULPS     Z16, Z24, Z24
+	VMOVUPS    Y24, (AX)
+	ADDQ       R10, AX
+	VMULPS     Z16, Z23, Z23
+	VMOVUPS    Y23, (AX)
+	ADDQ       R10, AX
+	VMULPS     Z16, Z25, Z25
+	VMOVUPS    Y25, (AX)
+	ADDQ       R10, AX
+	VMULPS     Z16, Z6, Z6
+	VMOVUPS    Y6, (AX)
+	ADDQ       R10, AX
+	VMULPS     Z16, Z14, Z14
+	VMOVUPS    Y14, (AX)
+	ADDQ       R10, AX
+	VMULPS     Z16, Z8, Z8
+	VMOVUPS    Y8, (AX)
+	ADDQ       R10, AX
+	VMULPS     Z16, Z26, Z26
+	VMOVUPS    Y26, (AX)
+	ADDQ       R10, AX
+	VMULPS     Z16, Z12, Z12
+	VMOVUPS    Y12, (AX)
+	ADDQ       R10, AX
+	VMULPS     Z16, Z18, Z18
+	VMOVUPS    Y18, (AX)
+	ADDQ       R10, AX
+	VMULPS     Z16, Z20, Z20
+	VMOVUPS    Y20, (AX)
+	ADDQ       R10, AX
+	VMULPS     Z16, Z4, Z4
+	VMOVUPS    Y4, (AX)
+	ADDQ       R10, AX
+	VMULPS     Z16, Z2, Z2
+	VMOVUPS    Y2, (AX)
+	ADDQ       R10, AX
+	VMULPS     Z16, Z10, Z10
+	VMOVUPS    Y10, (AX)
+	ADDQ       R10, AX
+	VMULPS     Z16, Z0, Z0
+	VMOVUPS    Y0, (AX)
+	VUNPCKLPS  Z3, Z1, Z0
+	VUNPCKHPS  Z3, Z1, Z1
+	VUNPCKLPS  Z7, Z5, Z2
+	VUNPCKHPS  Z7, Z5, Z3
+	VUNPCKLPS  Z11, Z9, Z4
+	VUNPCKHPS  Z11, Z9, Z5
+	VUNPCKLPS  Z15, Z13, Z6
+	VUNPCKHPS  Z15, Z13, Z7
+	VUNPCKLPS  Z17, Z17, Z8
+	VUNPCKHPS  Z17, Z17, Z9
+	VUNPCKLPS  Z17, Z17, Z10
+	VUNPCKHPS  Z17, Z17, Z11
+	VUNPCKLPS  Z17, Z17, Z12
+	VUNPCKHPS  Z17, Z17, Z13
+	VUNPCKLPS  Z17, Z17, Z14
+	VUNPCKHPS  Z17, Z17, Z15
+	VSHUFPS    $0x44, Z2, Z0, Z17
+	VSHUFPS    $0xee, Z2, Z0, Z0
+	VSHUFPS    $0x44, Z3, Z1, Z2
+	VSHUFPS    $0xee, Z3, Z1, Z1
+	VSHUFPS    $0x44, Z6, Z4, Z3
+	VSHUFPS    $0xee, Z6, Z4, Z4
+	VSHUFPS    $0x44, Z7, Z5, Z6
+	VSHUFPS    $0xee, Z7, Z5, Z5
+	VSHUFPS    $0x44, Z10, Z8, Z7
+	VSHUFPS    $0xee, Z10, Z8, Z8
+	VSHUFPS    $0x44, Z11, Z9, Z10
+	VSHUFPS    $0xee, Z11, Z9, Z9
+	VSHUFPS    $0x44, Z14, Z12, Z11
+	VSHUFPS    $0xee, Z14, Z12, Z12
+	VSHUFPS    $0x44, Z15, Z13, Z14
+	VSHUFPS    $0xee, Z15, Z13, Z13
+	VSHUFF32X4 $0x44, Z3, Z17, Z15
+	VSHUFF32X4 $0xee, Z3, Z17, Z3
+	VSHUFF32X4 $0x44, Z11, Z7, Z17
+	VSHUFF32X4 $0xee, Z11, Z7, Z7
+	VSHUFF32X4 $0x88, Z17, Z15, Z11
+	VSHUFF32X4 $0xdd, Z17, Z15, Z15
+	VSHUFF32X4 $0x88, Z7, Z3, Z17
+	VSHUFF32X4 $0xdd, Z7, Z3, Z3
+	VSHUFF32X4 $0x44, Z4, Z0, Z7
+	VSHUFF32X4 $0xee, Z4, Z0, Z0
+	VSHUFF32X4 $0x44, Z12, Z8, Z4
+	VSHUFF32X4 $0xee, Z12, Z8, Z8
+	VSHUFF32X4 $0x88, Z4, Z7, Z12
+	VSHUFF32X4 $0xdd, Z4, Z7, Z4
+	VSHUFF32X4 $0x88, Z8, Z0, Z7
+	VSHUFF32X4 $0xdd, Z8, Z0, Z0
+	VSHUFF32X4 $0x44, Z6, Z2, Z8
+	VSHUFF32X4 $0xee, Z6, Z2, Z2
+	VSHUFF32X4 $0x44, Z14, Z10, Z6
+	VSHUFF32X4 $0xee, Z14, Z10, Z10
+	VSHUFF32X4 $0x88, Z6, Z8, Z14
+	VSHUFF32X4 $0xdd, Z6, Z8, Z6
+	VSHUFF32X4 $0x88, Z10, Z2, Z8
+	VSHUFF32X4 $0xdd, Z10, Z2, Z2
+	VSHUFF32X4 $0x44, Z5, Z1, Z10
+	VSHUFF32X4 $0xee, Z5, Z1, Z1
+	VSHUFF32X4 $0x44, Z13, Z9, Z5
+	VSHUFF32X4 $0xee, Z13, Z9, Z9
+	VSHUFF32X4 $0x88, Z5, Z10, Z13
+	VSHUFF32X4 $0xdd, Z5, Z10, Z5
+	VSHUFF32X4 $0x88, Z9, Z1, Z10
+	VSHUFF32X4 $0xdd, Z9, Z1, Z1
+	ADDQ       R10, AX
+	VMULPS     Z16, Z11, Z11
+	VMOVUPS    Y11, (AX)
+	ADDQ       R10, AX
+	VMULPS     Z16, Z12, Z12
+	VMOVUPS    Y12, (AX)
+	ADDQ       R10, AX
+	VMULPS     Z16, Z14, Z14
+	VMOVUPS    Y14, (AX)
+	ADDQ       R10, AX
+	VMULPS     Z16, Z13, Z13
+	VMOVUPS    Y13, (AX)
+	ADDQ       R10, AX
+	VMULPS     Z16, Z15, Z15
+	VMOVUPS    Y15, (AX)
+	ADDQ       R10, AX
+	VMULPS     Z16, Z4, Z4
+	VMOVUPS    Y4, (AX)
+	ADDQ       R10, AX
+	VMULPS     Z16, Z6, Z6
+	VMOVUPS    Y6, (AX)
+	ADDQ       R10, AX
+	VMULPS     Z16, Z5, Z5
+	VMOVUPS    Y5, (AX)
+	ADDQ       R10, AX
+	VMULPS     Z16, Z17, Z17
+	VMOVUPS    Y17, (AX)
+	ADDQ       R10, AX
+	VMULPS     Z16, Z7, Z7
+	VMOVUPS    Y7, (AX)
+	ADDQ       R10, AX
+	VMULPS     Z16, Z8, Z8
+	VMOVUPS    Y8, (AX)
+	ADDQ       R10, AX
+	VMULPS     Z16, Z10, Z10
+	VMOVUPS    Y10, (AX)
+	ADDQ       R10, AX
+	VMULPS     Z16, Z3, Z3
+	VMOVUPS    Y3, (AX)
+	ADDQ       R10, AX
+	VMULPS     Z16, Z0, Z0
+	VMOVUPS    Y0, (AX)
+	ADDQ       R10, AX
+	VMULPS     Z16, Z2, Z2
+	VMOVUPS    Y2, (AX)
+	ADDQ       R10, AX
+	VMULPS     Z16, Z1, Z1
+	VMOVUPS    Y1, (AX)
+	JMP        done_2
+
+edge_3:
+	// A tile cut short by C's edge: nr rows of C, mr columns.
+	MOVL        $0xffffffff, BX
+	BZHIL       CX, BX, CX
+	KMOVW       CX, K1
+	TESTQ       AX, AX
+	JZ          over_5
+	MOVQ        R9, AX
+	VXORPS      Z17, Z17, Z17
+	VUNPCKLPS   Z2, Z0, Z18
+	VUNPCKHPS   Z2, Z0, Z0
+	VUNPCKLPS   Z6, Z4, Z2
+	VUNPCKHPS   Z6, Z4, Z4
+	VUNPCKLPS   Z10, Z8, Z6
+	VUNPCKHPS   Z10, Z8, Z8
+	VUNPCKLPS   Z14, Z12, Z10
+	VUNPCKHPS   Z14, Z12, Z12
+	VUNPCKLPS   Z17, Z17, Z14
+	VUNPCKHPS   Z17, Z17, Z19
+	VUNPCKLPS   Z17, Z17, Z20
+	VUNPCKHPS   Z17, Z17, Z21
+	VUNPCKLPS   Z17, Z17, Z22
+	VUNPCKHPS   Z17, Z17, Z23
+	VUNPCKLPS   Z17, Z17, Z24
+	VUNPCKHPS   Z17, Z17, Z25
+	VSHUFPS     $0x44, Z2, Z18, Z26
+	VSHUFPS     $0xee, Z2, Z18, Z2
+	VSHUFPS     $0x44, Z4, Z0, Z18
+	VSHUFPS     $0xee, Z4, Z0, Z0
+	VSHUFPS     $0x44, Z10, Z6, Z4
+	VSHUFPS     $0xee, Z10, Z6, Z6
+	VSHUFPS     $0x44, Z12, Z8, Z10
+	VSHUFPS     $0xee, Z12, Z8, Z8
+	VSHUFPS     $0x44, Z20, Z14, Z12
+	VSHUFPS     $0xee, Z20, Z14, Z14
+	VSHUFPS     $0x44, Z21, Z19, Z20
+	VSHUFPS     $0xee, Z21, Z19, Z19
+	VSHUFPS     $0x44, Z24, Z22, Z21
+	VSHUFPS     $0xee, Z24, Z22, Z22
+	VSHUFPS     $0x44, Z25, Z23, Z24
+	VSHUFPS     $0xee, Z25, Z23, Z23
+	VSHUFF32X4  $0x44, Z4, Z26, Z25
+	VSHUFF32X4  $0xee, Z4, Z26, Z4
+	VSHUFF32X4  $0x44, Z21, Z12, Z26
+	VSHUFF32X4  $0xee, Z21, Z12, Z12
+	VSHUFF32X4  $0x88, Z26, Z25, Z21
+	VSHUFF32X4  $0xdd, Z26, Z25, Z25
+	VSHUFF32X4  $0x88, Z12, Z4, Z26
+	VSHUFF32X4  $0xdd, Z12, Z4, Z4
+	VSHUFF32X4  $0x44, Z6, Z2, Z12
+	VSHUFF32X4  $0xee, Z6, Z2, Z2
+	VSHUFF32X4  $0x44, Z22, Z14, Z6
+	VSHUFF32X4  $0xee, Z22, Z14, Z14
+	VSHUFF32X4  $0x88, Z6, Z12, Z22
+	VSHUFF32X4  $0xdd, Z6, Z12, Z6
+	VSHUFF32X4  $0x88, Z14, Z2, Z12
+	VSHUFF32X4  $0xdd, Z14, Z2, Z2
+	VSHUFF32X4  $0x44, Z10, Z18, Z14
+	VSHUFF32X4  $0xee, Z10, Z18, Z10
+	VSHUFF32X4  $0x44, Z24, Z20, Z18
+	VSHUFF32X4  $0xee, Z24, Z20, Z20
+	VSHUFF32X4  $0x88, Z18, Z14, Z24
+	VSHUFF32X4  $0xdd, Z18, Z14, Z14
+	VSHUFF32X4  $0x88, Z20, Z10, Z18
+	VSHUFF32X4  $0xdd, Z20, Z10, Z10
+	VSHUFF32X4  $0x44, Z8, Z0, Z20
+	VSHUFF32X4  $0xee, Z8, Z0, Z0
+	VSHUFF32X4  $0x44, Z23, Z19, Z8
+	VSHUFF32X4  $0xee, Z23, Z19, Z19
+	VSHUFF32X4  $0x88, Z8, Z20, Z23
+	VSHUFF32X4  $0xdd, Z8, Z20, Z8
+	VSHUFF32X4  $0x88, Z19, Z0, Z20
+	VSHUFF32X4  $0xdd, Z19, Z0, Z0
+	VMOVUPS.Z   (AX), K1, Z19
+	VFMADD213PS Z19, Z16, Z21
+	VMOVUPS     Z21, K1, (AX)
+	CMPQ        DX, $0x01
+	JBE         done_2
+	ADDQ        R10, AX
+	VMOVUPS.Z   (AX), K1, Z19
+	VFMADD213PS Z19, Z16, Z22
+	VMOVUPS     Z22, K1, (AX)
+	CMPQ        DX, $0x02
+	JBE         done_2
+	ADDQ        R10, AX
+	VMOVUPS.Z   (AX), K1, Z19
+	VFMADD213PS Z19, Z16, Z24
+	VMOVUPS     Z24, K1, (AX)
+	CMPQ        DX, $0x03
+	JBE         done_2
+	ADDQ        R10, AX
+	VMOVUPS.Z   (AX), K1, Z19
+	VFMADD213PS Z19, Z16, Z23
+	VMOVUPS     Z23, K1, (AX)
+	CMPQ        DX, $0x04
+	JBE         done_2
+	ADDQ        R10, AX
+	VMOVUPS.Z   (AX), K1, Z19
+	VFMADD213PS Z19, Z16, Z25
+	VMOVUPS     Z25, K1, (AX)
+	CMPQ        DX, $0x05
+	JBE         done_2
+	ADDQ        R10, AX
+	VMOVUPS.Z   (AX), K1, Z19
+	VFMADD213PS Z19, Z16, Z6
+	VMOVUPS     Z6, K1, (AX)
+	CMPQ        DX, $0x06
+	JBE         done_2
+	ADDQ        R10, AX
+	VMOVUPS.Z   (AX), K1, Z6
+	VFMADD213PS Z6, Z16, Z14
+	VMOVUPS     Z14, K1, (AX)
+	CMPQ        DX, $0x07
+	JBE         done_2
+	ADDQ        R10, AX
+	VMOVUPS.Z   (AX), K1, Z6
+	VFMADD213PS Z6, Z16, Z8
+	VMOVUPS     Z8, K1, (AX)
+	CMPQ        DX, $0x08
+	JBE         done_2
+	ADDQ        R10, AX
+	VMOVUPS.Z   (AX), K1, Z6
+	VFMADD213PS Z6, Z16, Z26
+	VMOVUPS     Z26, K1, (AX)
+	CMPQ        DX, $0x09
+	JBE         done_2
+	ADDQ        R10, AX
+	VMOVUPS.Z   (AX), K1, Z6
+	VFMADD213PS Z6, Z16, Z12
+	VMOVUPS     Z12, K1, (AX)
+	CMPQ        DX, $0x0a
+	JBE         done_2
+	ADDQ        R10, AX
+	VMOVUPS.Z   (AX), K1, Z6
+	VFMADD213PS Z6, Z16, Z18
+	VMOVUPS     Z18, K1, (AX)
+	CMPQ        DX, $0x0b
+	JBE         done_2
+	ADDQ        R10, AX
+	VMOVUPS.Z   (AX), K1, Z6
+	VFMADD213PS Z6, Z16, Z20
+	VMOVUPS     Z20, K1, (AX)
+	CMPQ        DX, $0x0c
+	JBE         done_2
+	ADDQ        R10, AX
+	VMOVUPS.Z   (AX), K1, Z6
+	VFMADD213PS Z6, Z16, Z4
+	VMOVUPS     Z4, K1, (AX)
+	CMPQ        DX, $0x0d
+	JBE         done_2
+	ADDQ        R10, AX
+	VMOVUPS.Z   (AX), K1, Z4
+	VFMADD213PS Z4, Z16, Z2
+	VMOVUPS     Z2, K1, (AX)
+	CMPQ        DX, $0x0e
+	JBE         done_2
+	ADDQ        R10, AX
+	VMOVUPS.Z   (AX), K1, Z2
+	VFMADD213PS Z2, Z16, Z10
+	VMOVUPS     Z10, K1, (AX)
+	CMPQ        DX, $0x0f
+	JBE         done_2
+	ADDQ        R10, AX
+	VMOVUPS.Z   (AX), K1, Z2
+	VFMADD213PS Z2, Z16, Z0
+	VMOVUPS     Z0, K1, (AX)
+	VUNPCKLPS   Z3, Z1, Z0
+	VUNPCKHPS   Z3, Z1, Z1
+	VUNPCKLPS   Z7, Z5, Z2
+	VUNPCKHPS   Z7, Z5, Z3
+	VUNPCKLPS   Z11, Z9, Z4
+	VUNPCKHPS   Z11, Z9, Z5
+	VUNPCKLPS   Z15, Z13, Z6
+	VUNPCKHPS   Z15, Z13, Z7
+	VUNPCKLPS   Z17, Z17, Z8
+	VUNPCKHPS   Z17, Z17, Z9
+	VUNPCKLPS   Z17, Z17, Z10
+	VUNPCKHPS   Z17, Z17, Z11
+	VUNPCKLPS   Z17, Z17, Z12
+	VUNPCKHPS   Z17, Z17, Z13
+	VUNPCKLPS   Z17, Z17, Z14
+	VUNPCKHPS   Z17, Z17, Z15
+	VSHUFPS     $0x44, Z2, Z0, Z17
+	VSHUFPS     $0xee, Z2, Z0, Z0
+	VSHUFPS     $0x44, Z3, Z1, Z2
+	VSHUFPS     $0xee, Z3, Z1, Z1
+	VSHUFPS     $0x44, Z6, Z4, Z3
+	VSHUFPS     $0xee, Z6, Z4, Z4
+	VSHUFPS     $0x44, Z7, Z5, Z6
+	VSHUFPS     $0xee, Z7, Z5, Z5
+	VSHUFPS     $0x44, Z10, Z8, Z7
+	VSHUFPS     $0xee, Z10, Z8, Z8
+	VSHUFPS     $0x44, Z11, Z9, Z10
+	VSHUFPS     $0xee, Z11, Z9, Z9
+	VSHUFPS     $0x44, Z14, Z12, Z11
+	VSHUFPS     $0xee, Z14, Z12, Z12
+	VSHUFPS     $0x44, Z15, Z13, Z14
+	VSHUFPS     $0xee, Z15, Z13, Z13
+	VSHUFF32X4  $0x44, Z3, Z17, Z15
+	VSHUFF32X4  $0xee, Z3, Z17, Z3
+	VSHUFF32X4  $0x44, Z11, Z7, Z17
+	VSHUFF32X4  $0xee, Z11, Z7, Z7
+	VSHUFF32X4  $0x88, Z17, Z15, Z11
+	VSHUFF32X4  $0xdd, Z17, Z15, Z15
+	VSHUFF32X4  $0x88, Z7, Z3, Z17
+	VSHUFF32X4  $0xdd, Z7, Z3, Z3
+	VSHUFF32X4  $0x44, Z4, Z0, Z7
+	VSHUFF32X4  $0xee, Z4, Z0, Z0
+	VSHUFF32X4  $0x44, Z12, Z8, Z4
+	VSHUFF32X4  $0xee, Z12, Z8, Z8
+	VSHUFF32X4  $0x88, Z4, Z7, Z12
+	VSHUFF32X4  $0xdd, Z4, Z7, Z4
+	VSHUFF32X4  $0x88, Z8, Z0, Z7
+	VSHUFF32X4  $0xdd, Z8, Z0, Z0
+	VSHUFF32X4  $0x44, Z6, Z2, Z8
+	VSHUFF32X4  $0xee, Z6, Z2, Z2
+	VSHUFF32X4  $0x44, Z14, Z10, Z6
+	VSHUFF32X4  $0xee, Z14, Z10, Z10
+	VSHUFF32X4  $0x88, Z6, Z8, Z14
+	VSHUFF32X4  $0xdd, Z6, Z8, Z6
+	VSHUFF32X4  $0x88, Z10, Z2, Z8
+	VSHUFF32X4  $0xdd, Z10, Z2, Z2
+	VSHUFF32X4  $0x44, Z5, Z1, Z10
+	VSHUFF32X4  $0xee, Z5, Z1, Z1
+	VSHUFF32X4  $0x44, Z13, Z9, Z5
+	VSHUFF32X4  $0xee, Z13, Z9, Z9
+	VSHUFF32X4  $0x88, Z5, Z10, Z13
+	VSHUFF32X4  $0xdd, Z5, Z10, Z5
+	VSHUFF32X4  $0x88, Z9, Z1, Z10
+	VSHUFF32X4  $0xdd, Z9, Z1, Z1
+	CMPQ        DX, $0x10
+	JBE         done_2
+	ADDQ        R10, AX
+	VMOVUPS.Z   (AX), K1, Z9
+	VFMADD213PS Z9, Z16, Z11
+	VMOVUPS     Z11, K1, (AX)
+	CMPQ        DX, $0x11
+	JBE         done_2
+	ADDQ        R10, AX
+	VMOVUPS.Z   (AX), K1, Z9
+	VFMADD213PS Z9, Z16, Z12
+	VMOVUPS     Z12, K1, (AX)
+	CMPQ        DX, $0x12
+	JBE         done_2
+	ADDQ        R10, AX
+	VMOVUPS.Z   (AX), K1, Z9
+	VFMADD213PS Z9, Z16, Z14
+	VMOVUPS     Z14, K1, (AX)
+	CMPQ        DX, $0x13
+	JBE         done_2
+	ADDQ        R10, AX
+	VMOVUPS.Z   (AX), K1, Z9
+	VFMADD213PS Z9, Z16, Z13
+	VMOVUPS     Z13, K1, (AX)
+	CMPQ        DX, $0x14
+	JBE         done_2
+	ADDQ        R10, AX
+	VMOVUPS.Z   (AX), K1, Z9
+	VFMADD213PS Z9, Z16, Z15
+	VMOVUPS     Z15, K1, (AX)
+	CMPQ        DX, $0x15
+	JBE         done_2
+	ADDQ        R10, AX
+	VMOVUPS.Z   (AX), K1, Z9
+	VFMADD213PS Z9, Z16, Z4
+	VMOVUPS     Z4, K1, (AX)
+	CMPQ        DX, $0x16
+	JBE         done_2
+	ADDQ        R10, AX
+	VMOVUPS.Z   (AX), K1, Z4
+	VFMADD213PS Z4, Z16, Z6
+	VMOVUPS     Z6, K1, (AX)
+	CMPQ        DX, $0x17
+	JBE         done_2
+	ADDQ        R10, AX
+	VMOVUPS.Z   (AX), K1, Z4
+	VFMADD213PS Z4, Z16, Z5
+	VMOVUPS     Z5, K1, (AX)
+	CMPQ        DX, $0x18
+	JBE         done_2
+	ADDQ        R10, AX
+	VMOVUPS.Z   (AX), K1, Z4
+	VFMADD213PS Z4, Z16, Z17
+	VMOVUPS     Z17, K1, (AX)
+	CMPQ        DX, $0x19
+	JBE         done_2
+	ADDQ        R10, AX
+	VMOVUPS.Z   (AX), K1, Z4
+	VFMADD213PS Z4, Z16, Z7
+	VMOVUPS     Z7, K1, (AX)
+	CMPQ        DX, $0x1a
+	JBE         done_2
+	ADDQ        R10, AX
+	VMOVUPS.Z   (AX), K1, Z4
+	VFMADD213PS Z4, Z16, Z8
+	VMOVUPS     Z8, K1, (AX)
+	CMPQ        DX, $0x1b
+	JBE         done_2
+	ADDQ        R10, AX
+	VMOVUPS.Z   (AX), K1, Z4
+	VFMADD213PS Z4, Z16, Z10
+	VMOVUPS     Z10, K1, (AX)
+	CMPQ        DX, $0x1c
+	JBE         done_2
+	ADDQ        R10, AX
+	VMOVUPS.Z   (AX), K1, Z4
+	VFMADD213PS Z4, Z16, Z3
+	VMOVUPS     Z3, K1, (AX)
+	CMPQ        DX, $0x1d
+	JBE         done_2
+	ADDQ        R10, AX
+	VMOVUPS.Z   (AX), K1, Z3
+	VFMADD213PS Z3, Z16, Z0
+	VMOVUPS     Z0, K1, (AX)
+	CMPQ        DX, $0x1e
+	JBE         done_2
+	ADDQ        R10, AX
+	VMOVUPS.Z   (AX), K1, Z0
+	VFMADD213PS Z0, Z16, Z2
+	VMOVUPS     Z2, K1, (AX)
+	CMPQ        DX, $0x1f
+	JBE         done_2
+	ADDQ        R10, AX
+	VMOVUPS.Z   (AX), K1, Z0
+	VFMADD213PS Z0, Z16, Z1
+	VMOVUPS     Z1, K1, (AX)
+	JMP         done_2
+
+over_5:
+	MOVQ       R9, AX
+	VXORPS     Z17, Z17, Z17
+	VUNPCKLPS  Z2, Z0, Z18
+	VUNPCKHPS  Z2, Z0, Z0
+	VUNPCKLPS  Z6, Z4, Z2
+	VUNPCKHPS  Z6, Z4, Z4
+	VUNPCKLPS  Z10, Z8, Z6
+	VUNPCKHPS  Z10, Z8, Z8
+	VUNPCKLPS  Z14, Z12, Z10
+	VUNPCKHPS  Z14, Z12, Z12
+	VUNPCKLPS  Z17, Z17, Z14
+	VUNPCKHPS  Z17, Z17, Z19
+	VUNPCKLPS  Z17, Z17, Z20
+	VUNPCKHPS  Z17, Z17, Z21
+	VUNPCKLPS  Z17, Z17, Z22
+	VUNPCKHPS  Z17, Z17, Z23
+	VUNPCKLPS  Z17, Z17, Z24
+	VUNPCKHPS  Z17, Z17, Z25
+	VSHUFPS    $0x44, Z2, Z18, Z26
+	VSHUFPS    $0xee, Z2, Z18, Z2
+	VSHUFPS    $0x44, Z4, Z0, Z18
+	VSHUFPS    $0xee, Z4, Z0, Z0
+	VSHUFPS    $0x44, Z10, Z6, Z4
+	VSHUFPS    $0xee, Z10, Z6, Z6
+	VSHUFPS    $0x44, Z12, Z8, Z10
+	VSHUFPS    $0xee, Z12, Z8, Z8
+	VSHUFPS    $0x44, Z20, Z14, Z12
+	VSHUFPS    $0xee, Z20, Z14, Z14
+	VSHUFPS    $0x44, Z21, Z19, Z20
+	VSHUFPS    $0xee, Z21, Z19, Z19
+	VSHUFPS    $0x44, Z24, Z22, Z21
+	VSHUFPS    $0xee, Z24, Z22, Z22
+	VSHUFPS    $0x44, Z25, Z23, Z24
+	VSHUFPS    $0xee, Z25, Z23, Z23
+	VSHUFF32X4 $0x44, Z4, Z26, Z25
+	VSHUFF32X4 $0xee, Z4, Z26, Z4
+	VSHUFF32X4 $0x44, Z21, Z12, Z26
+	VSHUFF32X4 $0xee, Z21, Z12, Z12
+	VSHUFF32X4 $0x88, Z26, Z25, Z21
+	VSHUFF32X4 $0xdd, Z26, Z25, Z25
+	VSHUFF32X4 $0x88, Z12, Z4, Z26
+	VSHUFF32X4 $0xdd, Z12, Z4, Z4
+	VSHUFF32X4 $0x44, Z6, Z2, Z12
+	VSHUFF32X4 $0xee, Z6, Z2, Z2
+	VSHUFF32X4 $0x44, Z22, Z14, Z6
+	VSHUFF32X4 $0xee, Z22, Z14, Z14
+	VSHUFF32X4 $0x88, Z6, Z12, Z22
+	VSHUFF32X4 $0xdd, Z6, Z12, Z6
+	VSHUFF32X4 $0x88, Z14, Z2, Z12
+	VSHUFF32X4 $0xdd, Z14, Z2, Z2
+	VSHUFF32X4 $0x44, Z10, Z18, Z14
+	VSHUFF32X4 $0xee, Z10, Z18, Z10
+	VSHUFF32X4 $0x44, Z24, Z20, Z18
+	VSHUFF32X4 $0xee, Z24, Z20, Z20
+	VSHUFF32X4 $0x88, Z18, Z14, Z24
+	VSHUFF32X4 $0xdd, Z18, Z14, Z14
+	VSHUFF32X4 $0x88, Z20, Z10, Z18
+	VSHUFF32X4 $0xdd, Z20, Z10, Z10
+	VSHUFF32X4 $0x44, Z8, Z0, Z20
+	VSHUFF32X4 $0xee, Z8, Z0, Z0
+	VSHUFF32X4 $0x44, Z23, Z19, Z8
+	VSHUFF32X4 $0xee, Z23, Z19, Z19
+	VSHUFF32X4 $0x88, Z8, Z20, Z23
+	VSHUFF32X4 $0xdd, Z8, Z20, Z8
+	VSHUFF32X4 $0x88, Z19, Z0, Z20
+	VSHUFF32X4 $0xdd, Z19, Z0, Z0
+	VMULPS     Z16, Z21, Z21
+	VMOVUPS    Z21, K1, (AX)
+	CMPQ       DX, $0x01
+	JBE        done_2
+	ADDQ       R10, AX
+	VMULPS     Z16, Z22, Z22
+	VMOVUPS    Z22, K1, (AX)
+	CMPQ       DX, $0x02
+	JBE        done_2
+	ADDQ       R10, AX
+	VMULPS     Z16, Z24, Z24
+	VMOVUPS    Z24, K1, (AX)
+	CMPQ       DX, $0x03
+	JBE        done_2
+	ADDQ       R10, AX
+	VMULPS     Z16, Z23, Z23
+	VMOVUPS    Z23, K1, (AX)
+	CMPQ       DX, $0x04
+	JBE        done_2
+	ADDQ       R10, AX
+	VMULPS     Z16, Z25, Z25
+	VMOVUPS    Z25, K1, (AX)
+	CMPQ       DX, $0x05
+	JBE        done_2
+	ADDQ       R10, AX
+	VMULPS     Z16, Z6, Z6
+	VMOVUPS    Z6, K1, (AX)
+	CMPQ       DX, $0x06
+	JBE        done_2
+	ADDQ       R10, AX
+	VMULPS     Z16, Z14, Z14
+	VMOVUPS    Z14, K1, (AX)
+	CMPQ       DX, $0x07
+	JBE        done_2
+	ADDQ       R10, AX
+	VMULPS     Z16, Z8, Z8
+	VMOVUPS    Z8, K1, (AX)
+	CMPQ       DX, $0x08
+	JBE        done_2
+	ADDQ       R10, AX
+	VMULPS     Z16, Z26, Z26
+	VMOVUPS    Z26, K1, (AX)
+	CMPQ       DX, $0x09
+	JBE        done_2
+	ADDQ       R10, AX
+	VMULPS     Z16, Z12, Z12
+	VMOVUPS    Z12, K1, (AX)
+	CMPQ       DX, $0x0a
+	JBE        done_2
+	ADDQ       R10, AX
+	VMULPS     Z16, Z18, Z18
+	VMOVUPS    Z18, K1, (AX)
+	CMPQ       DX, $0x0b
+	JBE        done_2
+	ADDQ       R10, AX
+	VMULPS     Z16, Z20, Z20
+	VMOVUPS    Z20, K1, (AX)
+	CMPQ       DX, $0x0c
+	JBE        done_2
+	ADDQ       R10, AX
+	VMULPS     Z16, Z4, Z4
+	VMOVUPS    Z4, K1, (AX)
+	CMPQ       DX, $0x0d
+	JBE        done_2
+	ADDQ       R10, AX
+	VMULPS     Z16, Z2, Z2
+	VMOVUPS    Z2, K1, (AX)
+	CMPQ       DX, $0x0e
+	JBE        done_2
+	ADDQ       R10, AX
+	VMULPS     Z16, Z10, Z10
+	VMOVUPS    Z10, K1, (AX)
+	CMPQ       DX, $0x0f
+	JBE        done_2
+	ADDQ       R10, AX
+	VMULPS     Z16, Z0, Z0
+	VMOVUPS    Z0, K1, (AX)
+	VUNPCKLPS  Z3, Z1, Z0
+	VUNPCKHPS  Z3, Z1, Z1
+	VUNPCKLPS  Z7, Z5, Z2
+	VUNPCKHPS  Z7, Z5, Z3
+	VUNPCKLPS  Z11, Z9, Z4
+	VUNPCKHPS  Z11, Z9, Z5
+	VUNPCKLPS  Z15, Z13, Z6
+	VUNPCKHPS  Z15, Z13, Z7
+	VUNPCKLPS  Z17, Z17, Z8
+	VUNPCKHPS  Z17, Z17, Z9
+	VUNPCKLPS  Z17, Z17, Z10
+	VUNPCKHPS  Z17, Z17, Z11
+	VUNPCKLPS  Z17, Z17, Z12
+	VUNPCKHPS  Z17, Z17, Z13
+	VUNPCKLPS  Z17, Z17, Z14
+	VUNPCKHPS  Z17, Z17, Z15
+	VSHUFPS    $0x44, Z2, Z0, Z17
+	VSHUFPS    $0xee, Z2, Z0, Z0
+	VSHUFPS    $0x44, Z3, Z1, Z2
+	VSHUFPS    $0xee, Z3, Z1, Z1
+	VSHUFPS    $0x44, Z6, Z4, Z3
+	VSHUFPS    $0xee, Z6, Z4, Z4
+	VSHUFPS    $0x44, Z7, Z5, Z6
+	VSHUFPS    $0xee, Z7, Z5, Z5
+	VSHUFPS    $0x44, Z10, Z8, Z7
+	VSHUFPS    $0xee, Z10, Z8, Z8
+	VSHUFPS    $0x44, Z11, Z9, Z10
+	VSHUFPS    $0xee, Z11, Z9, Z9
+	VSHUFPS    $0x44, Z14, Z12, Z11
+	VSHUFPS    $0xee, Z14, Z12, Z12
+	VSHUFPS    $0x44, Z15, Z13, Z14
+	VSHUFPS    $0xee, Z15, Z13, Z13
+	VSHUFF32X4 $0x44, Z3, Z17, Z15
+	VSHUFF32X4 $0xee, Z3, Z17, Z3
+	VSHUFF32X4 $0x44, Z11, Z7, Z17
+	VSHUFF32X4 $0xee, Z11, Z7, Z7
+	VSHUFF32X4 $0x88, Z17, Z15, Z11
+	VSHUFF32X4 $0xdd, Z17, Z15, Z15
+	VSHUFF32X4 $0x88, Z7, Z3, Z17
+	VSHUFF32X4 $0xdd, Z7, Z3, Z3
+	VSHUFF32X4 $0x44, Z4, Z0, Z7
+	VSHUFF32X4 $0xee, Z4, Z0, Z0
+	VSHUFF32X4 $0x44, Z12, Z8, Z4
+	VSHUFF32X4 $0xee, Z12, Z8, Z8
+	VSHUFF32X4 $0x88, Z4, Z7, Z12
+	VSHUFF32X4 $0xdd, Z4, Z7, Z4
+	VSHUFF32X4 $0x88, Z8, Z0, Z7
+	VSHUFF32X4 $0xdd, Z8, Z0, Z0
+	VSHUFF32X4 $0x44, Z6, Z2, Z8
+	VSHUFF32X4 $0xee, Z6, Z2, Z2
+	VSHUFF32X4 $0x44, Z14, Z10, Z6
+	VSHUFF32X4 $0xee, Z14, Z10, Z10
+	VSHUFF32X4 $0x88, Z6, Z8, Z14
+	VSHUFF32X4 $0xdd, Z6, Z8, Z6
+	VSHUFF32X4 $0x88, Z10, Z2, Z8
+	VSHUFF32X4 $0xdd, Z10, Z2, Z2
+	VSHUFF32X4 $0x44, Z5, Z1, Z10
+	VSHUFF32X4 $0xee, Z5, Z1, Z1
+	VSHUFF32X4 $0x44, Z13, Z9, Z5
+	VSHUFF32X4 $0xee, Z13, Z9, Z9
+	VSHUFF32X4 $0x88, Z5, Z10, Z13
+	VSHUFF32X4 $0xdd, Z5, Z10, Z5
+	VSHUFF32X4 $0x88, Z9, Z1, Z10
+	VSHUFF32X4 $0xdd, Z9, Z1, Z1
+	CMPQ       DX, $0x10
+	JBE        done_2
+	ADDQ       R10, AX
+	VMULPS     Z16, Z11, Z11
+	VMOVUPS    Z11, K1, (AX)
+	CMPQ       DX, $0x11
+	JBE        done_2
+	ADDQ       R10, AX
+	VMULPS     Z16, Z12, Z12
+	VMOVUPS    Z12, K1, (AX)
+	CMPQ       DX, $0x12
+	JBE        done_2
+	ADDQ       R10, AX
+	VMULPS     Z16, Z14, Z14
+	VMOVUPS    Z14, K1, (AX)
+	CMPQ       DX, $0x13
+	JBE        done_2
+	ADDQ       R10, AX
+	VMULPS     Z16, Z13, Z13
+	VMOVUPS    Z13, K1, (AX)
+	CMPQ       DX, $0x14
+	JBE        done_2
+	ADDQ       R10, AX
+	VMULPS     Z16, Z15, Z15
+	VMOVUPS    Z15, K1, (AX)
+	CMPQ       DX, $0x15
+	JBE        done_2
+	ADDQ       R10, AX
+	VMULPS     Z16, Z4, Z4
+	VMOVUPS    Z4, K1, (AX)
+	CMPQ       DX, $0x16
+	JBE        done_2
+	ADDQ       R10, AX
+	VMULPS     Z16, Z6, Z6
+	VMOVUPS    Z6, K1, (AX)
+	CMPQ       DX, $0x17
+	JBE        done_2
+	ADDQ       R10, AX
+	VMULPS     Z16, Z5, Z5
+	VMOVUPS    Z5, K1, (AX)
+	CMPQ       DX, $0x18
+	JBE        done_2
+	ADDQ       R10, AX
+	VMULPS     Z16, Z17, Z17
+	VMOVUPS    Z17, K1, (AX)
+	CMPQ       DX, $0x19
+	JBE        done_2
+	ADDQ       R10, AX
+	VMULPS     Z16, Z7, Z7
+	VMOVUPS    Z7, K1, (AX)
+	CMPQ       DX, $0x1a
+	JBE        done_2
+	ADDQ       R10, AX
+	VMULPS     Z16, Z8, Z8
+	VMOVUPS    Z8, K1, (AX)
+	CMPQ       DX, $0x1b
+	JBE        done_2
+	ADDQ       R10, AX
+	VMULPS     Z16, Z10, Z10
+	VMOVUPS    Z10, K1, (AX)
+	CMPQ       DX, $0x1c
+	JBE        done_2
+	ADDQ       R10, AX
+	VMULPS     Z16, Z3, Z3
+	VMOVUPS    Z3, K1, (AX)
+	CMPQ       DX, $0x1d
+	JBE        done_2
+	ADDQ       R10, AX
+	VMULPS     Z16, Z0, Z0
+	VMOVUPS    Z0, K1, (AX)
+	CMPQ       DX, $0x1e
+	JBE        done_2
+	ADDQ       R10, AX
+	VMULPS     Z16, Z2, Z2
+	VMOVUPS    Z2, K1, (AX)
+	CMPQ       DX, $0x1f
+	JBE        done_2
+	ADDQ       R10, AX
+	VMULPS     Z16, Z1, Z1
+	VMOVUPS    Z1, K1, (AX)
+
+done_2:
+	VZEROUPPER
+	RET
+
+// func gemmPackTAVX512(dst []float32, src []float32, ld int, kc int)
+// Requires: AVX, AVX512F, BMI2
+TEXT ·gemmPackTAVX512(SB), NOSPLIT, $0-64
+	MOVQ dst_base+0(FP), AX
+	MOVQ src_base+24(FP), CX
+	MOVQ ld+48(FP), DX
+	MOVQ kc+56(FP), BX
+	SHLQ $0x02, DX
+
+	// Whole blocks of lanes columns.
+	CMPQ BX, $0x10
+	JB   tail_1
+
+blocks_3:
+	MOVQ       CX, SI
+	VMOVUPS    (SI), Z0
+	ADDQ       DX, SI
+	VMOVUPS    (SI), Z1
+	ADDQ       DX, SI
+	VMOVUPS    (SI), Z2
+	ADDQ       DX, SI
+	VMOVUPS    (SI), Z3
+	ADDQ       DX, SI
+	VMOVUPS    (SI), Z4
+	ADDQ       DX, SI
+	VMOVUPS    (SI), Z5
+	ADDQ       DX, SI
+	VMOVUPS    (SI), Z6
+	ADDQ       DX, SI
+	VMOVUPS    (SI), Z7
+	ADDQ       DX, SI
+	VMOVUPS    (SI), Z8
+	ADDQ       DX, SI
+	VMOVUPS    (SI), Z9
+	ADDQ       DX, SI
+	VMOVUPS    (SI), Z10
+	ADDQ       DX, SI
+	VMOVUPS    (SI), Z11
+	ADDQ       DX, SI
+	VMOVUPS    (SI), Z12
+	ADDQ       DX, SI
+	VMOVUPS    (SI), Z13
+	ADDQ       DX, SI
+	VMOVUPS    (SI), Z14
+	ADDQ       DX, SI
+	VMOVUPS    (SI), Z15
+	VUNPCKLPS  Z1, Z0, Z16
+	VUNPCKHPS  Z1, Z0, Z0
+	VUNPCKLPS  Z3, Z2, Z1
+	VUNPCKHPS  Z3, Z2, Z2
+	VUNPCKLPS  Z5, Z4, Z3
+	VUNPCKHPS  Z5, Z4, Z4
+	VUNPCKLPS  Z7, Z6, Z5
+	VUNPCKHPS  Z7, Z6, Z6
+	VUNPCKLPS  Z9, Z8, Z7
+	VUNPCKHPS  Z9, Z8, Z8
+	VUNPCKLPS  Z11, Z10, Z9
+	VUNPCKHPS  Z11, Z10, Z10
+	VUNPCKLPS  Z13, Z12, Z11
+	VUNPCKHPS  Z13, Z12, Z12
+	VUNPCKLPS  Z15, Z14, Z13
+	VUNPCKHPS  Z15, Z14, Z14
+	VSHUFPS    $0x44, Z1, Z16, Z15
+	VSHUFPS    $0xee, Z1, Z16, Z1
+	VSHUFPS    $0x44, Z2, Z0, Z16
+	VSHUFPS    $0xee, Z2, Z0, Z0
+	VSHUFPS    $0x44, Z5, Z3, Z2
+	VSHUFPS    $0xee, Z5, Z3, Z3
+	VSHUFPS    $0x44, Z6, Z4, Z5
+	VSHUFPS    $0xee, Z6, Z4, Z4
+	VSHUFPS    $0x44, Z9, Z7, Z6
+	VSHUFPS    $0xee, Z9, Z7, Z7
+	VSHUFPS    $0x44, Z10, Z8, Z9
+	VSHUFPS    $0xee, Z10, Z8, Z8
+	VSHUFPS    $0x44, Z13, Z11, Z10
+	VSHUFPS    $0xee, Z13, Z11, Z11
+	VSHUFPS    $0x44, Z14, Z12, Z13
+	VSHUFPS    $0xee, Z14, Z12, Z12
+	VSHUFF32X4 $0x44, Z2, Z15, Z14
+	VSHUFF32X4 $0xee, Z2, Z15, Z2
+	VSHUFF32X4 $0x44, Z10, Z6, Z15
+	VSHUFF32X4 $0xee, Z10, Z6, Z6
+	VSHUFF32X4 $0x88, Z15, Z14, Z10
+	VSHUFF32X4 $0xdd, Z15, Z14, Z14
+	VSHUFF32X4 $0x88, Z6, Z2, Z15
+	VSHUFF32X4 $0xdd, Z6, Z2, Z2
+	VSHUFF32X4 $0x44, Z3, Z1, Z6
+	VSHUFF32X4 $0xee, Z3, Z1, Z1
+	VSHUFF32X4 $0x44, Z11, Z7, Z3
+	VSHUFF32X4 $0xee, Z11, Z7, Z7
+	VSHUFF32X4 $0x88, Z3, Z6, Z11
+	VSHUFF32X4 $0xdd, Z3, Z6, Z3
+	VSHUFF32X4 $0x88, Z7, Z1, Z6
+	VSHUFF32X4 $0xdd, Z7, Z1, Z1
+	VSHUFF32X4 $0x44, Z5, Z16, Z7
+	VSHUFF32X4 $0xee, Z5, Z16, Z5
+	VSHUFF32X4 $0x44, Z13, Z9, Z16
+	VSHUFF32X4 $0xee, Z13, Z9, Z9
+	VSHUFF32X4 $0x88, Z16, Z7, Z13
+	VSHUFF32X4 $0xdd, Z16, Z7, Z7
+	VSHUFF32X4 $0x88, Z9, Z5, Z16
+	VSHUFF32X4 $0xdd, Z9, Z5, Z5
+	VSHUFF32X4 $0x44, Z4, Z0, Z9
+	VSHUFF32X4 $0xee, Z4, Z0, Z0
+	VSHUFF32X4 $0x44, Z12, Z8, Z4
+	VSHUFF32X4 $0xee, Z12, Z8, Z8
+	VSHUFF32X4 $0x88, Z4, Z9, Z12
+	VSHUFF32X4 $0xdd, Z4, Z9, Z4
+	VSHUFF32X4 $0x88, Z8, Z0, Z9
+	VSHUFF32X4 $0xdd, Z8, Z0, Z0
+	MOVQ       AX, DI
+	VMOVUPS    Z10, (DI)
+	ADDQ       $0x00000080, DI
+	VMOVUPS    Z11, (DI)
+	ADDQ       $0x00000080, DI
+	VMOVUPS    Z13, (DI)
+	ADDQ       $0x00000080, DI
+	VMOVUPS    Z12, (DI)
+	ADDQ       $0x00000080, DI
+	VMOVUPS    Z14, (DI)
+	ADDQ       $0x00000080, DI
+	VMOVUPS    Z3, (DI)
+	ADDQ       $0x00000080, DI
+	VMOVUPS    Z7, (DI)
+	ADDQ       $0x00000080, DI
+	VMOVUPS    Z4, (DI)
+	ADDQ       $0x00000080, DI
+	VMOVUPS    Z15, (DI)
+	ADDQ       $0x00000080, DI
+	VMOVUPS    Z6, (DI)
+	ADDQ       $0x00000080, DI
+	VMOVUPS    Z16, (DI)
+	ADDQ       $0x00000080, DI
+	VMOVUPS    Z9, (DI)
+	ADDQ       $0x00000080, DI
+	VMOVUPS    Z2, (DI)
+	ADDQ       $0x00000080, DI
+	VMOVUPS    Z1, (DI)
+	ADDQ       $0x00000080, DI
+	VMOVUPS    Z5, (DI)
+	ADDQ       $0x00000080, DI
+	VMOVUPS    Z0, (DI)
+	ADDQ       $0x00000080, DI
+	ADDQ       DX, SI
+	VMOVUPS    (SI), Z0
+	ADDQ       DX, SI
+	VMOVUPS    (SI), Z1
+	ADDQ       DX, SI
+	VMOVUPS    (SI), Z2
+	ADDQ       DX, SI
+	VMOVUPS    (SI), Z3
+	ADDQ       DX, SI
+	VMOVUPS    (SI), Z4
+	ADDQ       DX, SI
+	VMOVUPS    (SI), Z5
+	ADDQ       DX, SI
+	VMOVUPS    (SI), Z6
+	ADDQ       DX, SI
+	VMOVUPS    (SI), Z7
+	ADDQ       DX, SI
+	VMOVUPS    (SI), Z8
+	ADDQ       DX, SI
+	VMOVUPS    (SI), Z9
+	ADDQ       DX, SI
+	VMOVUPS    (SI), Z10
+	ADDQ       DX, SI
+	VMOVUPS    (SI), Z11
+	ADDQ       DX, SI
+	VMOVUPS    (SI), Z12
+	ADDQ       DX, SI
+	VMOVUPS    (SI), Z13
+	ADDQ       DX, SI
+	VMOVUPS    (SI), Z14
+	ADDQ       DX, SI
+	VMOVUPS    (SI), Z15
+	VUNPCKLPS  Z1, Z0, Z16
+	VUNPCKHPS  Z1, Z0, Z0
+	VUNPCKLPS  Z3, Z2, Z1
+	VUNPCKHPS  Z3, Z2, Z2
+	VUNPCKLPS  Z5, Z4, Z3
+	VUNPCKHPS  Z5, Z4, Z4
+	VUNPCKLPS  Z7, Z6, Z5
+	VUNPCKHPS  Z7, Z6, Z6
+	VUNPCKLPS  Z9, Z8, Z7
+	VUNPCKHPS  Z9, Z8, Z8
+	VUNPCKLPS  Z11, Z10, Z9
+	VUNPCKHPS  Z11, Z10, Z10
+	VUNPCKLPS  Z13, Z12, Z11
+	VUNPCKHPS  Z13, Z12, Z12
+	VUNPCKLPS  Z15, Z14, Z13
+	VUNPCKHPS  Z15, Z14, Z14
+	VSHUFPS    $0x44, Z1, Z16, Z15
+	VSHUFPS    $0xee, Z1, Z16, Z1
+	VSHUFPS    $0x44, Z2, Z0, Z16
+	VSHUFPS    $0xee, Z2, Z0, Z0
+	VSHUFPS    $0x44, Z5, Z3, Z2
+	VSHUFPS    $0xee, Z5, Z3, Z3
+	VSHUFPS    $0x44, Z6, Z4, Z5
+	VSHUFPS    $0xee, Z6, Z4, Z4
+	VSHUFPS    $0x44, Z9, Z7, Z6
+	VSHUFPS    $0xee, Z9, Z7, Z7
+	VSHUFPS    $0x44, Z10, Z8, Z9
+	VSHUFPS    $0xee, Z10, Z8, Z8
+	VSHUFPS    $0x44, Z13, Z11, Z10
+	VSHUFPS    $0xee, Z13, Z11, Z11
+	VSHUFPS    $0x44, Z14, Z12, Z13
+	VSHUFPS    $0xee, Z14, Z12, Z12
+	VSHUFF32X4 $0x44, Z2, Z15, Z14
+	VSHUFF32X4 $0xee, Z2, Z15, Z2
+	VSHUFF32X4 $0x44, Z10, Z6, Z15
+	VSHUFF32X4 $0xee, Z10, Z6, Z6
+	VSHUFF32X4 $0x88, Z15, Z14, Z10
+	VSHUFF32X4 $0xdd, Z15, Z14, Z14
+	VSHUFF32X4 $0x88, Z6, Z2, Z15
+	VSHUFF32X4 $0xdd, Z6, Z2, Z2
+	VSHUFF32X4 $0x44, Z3, Z1, Z6
+	VSHUFF32X4 $0xee, Z3, Z1, Z1
+	VSHUFF32X4 $0x44, Z11, Z7, Z3
+	VSHUFF32X4 $0xee, Z11, Z7, Z7
+	VSHUFF32X4 $0x88, Z3, Z6, Z11
+	VSHUFF32X4 $0xdd, Z3, Z6, Z3
+	VSHUFF32X4 $0x88, Z7, Z1, Z6
+	VSHUFF32X4 $0xdd, Z7, Z1, Z1
+	VSHUFF32X4 $0x44, Z5, Z16, Z7
+	VSHUFF32X4 $0xee, Z5, Z16, Z5
+	VSHUFF32X4 $0x44, Z13, Z9, Z16
+	VSHUFF32X4 $0xee, Z13, Z9, Z9
+	VSHUFF32X4 $0x88, Z16, Z7, Z13
+	VSHUFF32X4 $0xdd, Z16, Z7, Z7
+	VSHUFF32X4 $0x88, Z9, Z5, Z16
+	VSHUFF32X4 $0xdd, Z9, Z5, Z5
+	VSHUFF32X4 $0x44, Z4, Z0, Z9
+	VSHUFF32X4 $0xee, Z4, Z0, Z0
+	VSHUFF32X4 $0x44, Z12, Z8, Z4
+	VSHUFF32X4 $0xee, Z12, Z8, Z8
+	VSHUFF32X4 $0x88, Z4, Z9, Z12
+	VSHUFF32X4 $0xdd, Z4, Z9, Z4
+	VSHUFF32X4 $0x88, Z8, Z0, Z9
+	VSHUFF32X4 $0xdd, Z8, Z0, Z0
+	MOVQ       AX, SI
+	VMOVUPS    Z10, 64(SI)
+	ADDQ       $0x00000080, SI
+	VMOVUPS    Z11, 64(SI)
+	ADDQ       $0x00000080, SI
+	VMOVUPS    Z13, 64(SI)
+	ADDQ       $0x00000080, SI
+	VMOVUPS    Z12, 64(SI)
+	ADDQ       $0x00000080, SI
+	VMOVUPS    Z14, 64(SI)
+	ADDQ       $0x00000080, SI
+	VMOVUPS    Z3, 64(SI)
+	ADDQ       $0x00000080, SI
+	VMOVUPS    Z7, 64(SI)
+	ADDQ       $0x00000080, SI
+	VMOVUPS    Z4, 64(SI)
+	ADDQ       $0x00000080, SI
+	VMOVUPS    Z15, 64(SI)
+	ADDQ       $0x00000080, SI
+	VMOVUPS    Z6, 64(SI)
+	ADDQ       $0x00000080, SI
+	VMOVUPS    Z16, 64(SI)
+	ADDQ       $0x00000080, SI
+	VMOVUPS    Z9, 64(SI)
+	ADDQ       $0x00000080, SI
+	VMOVUPS    Z2, 64(SI)
+	ADDQ       $0x00000080, SI
+	VMOVUPS    Z1, 64(SI)
+	ADDQ       $0x00000080, SI
+	VMOVUPS    Z5, 64(SI)
+	ADDQ       $0x00000080, SI
+	VMOVUPS    Z0, 64(SI)
+	ADDQ       $0x00000080, SI
+	ADDQ       $0x40, CX
+	ADDQ       $0x00000800, AX
+	SUBQ       $0x10, BX
+	CMPQ       BX, $0x10
+	JAE        blocks_3
+
+tail_1:
+	// The last kc mod lanes columns, loaded masked.
+	TESTQ      BX, BX
+	JZ         done_2
+	MOVL       $0xffffffff, SI
+	BZHIL      BX, SI, SI
+	KMOVW      SI, K1
+	VMOVUPS.Z  (CX), K1, Z0
+	ADDQ       DX, CX
+	VMOVUPS.Z  (CX), K1, Z1
+	ADDQ       DX, CX
+	VMOVUPS.Z  (CX), K1, Z2
+	ADDQ       DX, CX
+	VMOVUPS.Z  (CX), K1, Z3
+	ADDQ       DX, CX
+	VMOVUPS.Z  (CX), K1, Z4
+	ADDQ       DX, CX
+	VMOVUPS.Z  (CX), K1, Z5
+	ADDQ       DX, CX
+	VMOVUPS.Z  (CX), K1, Z6
+	ADDQ       DX, CX
+	VMOVUPS.Z  (CX), K1, Z7
+	ADDQ       DX, CX
+	VMOVUPS.Z  (CX), K1, Z8
+	ADDQ       DX, CX
+	VMOVUPS.Z  (CX), K1, Z9
+	ADDQ       DX, CX
+	VMOVUPS.Z  (CX), K1, Z10
+	ADDQ       DX, CX
+	VMOVUPS.Z  (CX), K1, Z11
+	ADDQ       DX, CX
+	VMOVUPS.Z  (CX), K1, Z12
+	ADDQ       DX, CX
+	VMOVUPS.Z  (CX), K1, Z13
+	ADDQ       DX, CX
+	VMOVUPS.Z  (CX), K1, Z14
+	ADDQ       DX, CX
+	VMOVUPS.Z  (CX), K1, Z15
+	VUNPCKLPS  Z1, Z0, Z16
+	VUNPCKHPS  Z1, Z0, Z0
+	VUNPCKLPS  Z3, Z2, Z1
+	VUNPCKHPS  Z3, Z2, Z2
+	VUNPCKLPS  Z5, Z4, Z3
+	VUNPCKHPS  Z5, Z4, Z4
+	VUNPCKLPS  Z7, Z6, Z5
+	VUNPCKHPS  Z7, Z6, Z6
+	VUNPCKLPS  Z9, Z8, Z7
+	VUNPCKHPS  Z9, Z8, Z8
+	VUNPCKLPS  Z11, Z10, Z9
+	VUNPCKHPS  Z11, Z10, Z10
+	VUNPCKLPS  Z13, Z12, Z11
+	VUNPCKHPS  Z13, Z12, Z12
+	VUNPCKLPS  Z15, Z14, Z13
+	VUNPCKHPS  Z15, Z14, Z14
+	VSHUFPS    $0x44, Z1, Z16, Z15
+	VSHUFPS    $0xee, Z1, Z16, Z1
+	VSHUFPS    $0x44, Z2, Z0, Z16
+	VSHUFPS    $0xee, Z2, Z0, Z0
+	VSHUFPS    $0x44, Z5, Z3, Z2
+	VSHUFPS    $0xee, Z5, Z3, Z3
+	VSHUFPS    $0x44, Z6, Z4, Z5
+	VSHUFPS    $0xee, Z6, Z4, Z4
+	VSHUFPS    $0x44, Z9, Z7, Z6
+	VSHUFPS    $0xee, Z9, Z7, Z7
+	VSHUFPS    $0x44, Z10, Z8, Z9
+	VSHUFPS    $0xee, Z10, Z8, Z8
+	VSHUFPS    $0x44, Z13, Z11, Z10
+	VSHUFPS    $0xee, Z13, Z11, Z11
+	VSHUFPS    $0x44, Z14, Z12, Z13
+	VSHUFPS    $0xee, Z14, Z12, Z12
+	VSHUFF32X4 $0x44, Z2, Z15, Z14
+	VSHUFF32X4 $0xee, Z2, Z15, Z2
+	VSHUFF32X4 $0x44, Z10, Z6, Z15
+	VSHUFF32X4 $0xee, Z10, Z6, Z6
+	VSHUFF32X4 $0x88, Z15, Z14, Z10
+	VSHUFF32X4 $0xdd, Z15, Z14, Z14
+	VSHUFF32X4 $0x88, Z6, Z2, Z15
+	VSHUFF32X4 $0xdd, Z6, Z2, Z2
+	VSHUFF32X4 $0x44, Z3, Z1, Z6
+	VSHUFF32X4 $0xee, Z3, Z1, Z1
+	VSHUFF32X4 $0x44, Z11, Z7, Z3
+	VSHUFF32X4 $0xee, Z11, Z7, Z7
+	VSHUFF32X4 $0x88, Z3, Z6, Z11
+	VSHUFF32X4 $0xdd, Z3, Z6, Z3
+	VSHUFF32X4 $0x88, Z7, Z1, Z6
+	VSHUFF32X4 $0xdd, Z7, Z1, Z1
+	VSHUFF32X4 $0x44, Z5, Z16, Z7
+	VSHUFF32X4 $0xee, Z5, Z16, Z5
+	VSHUFF32X4 $0x44, Z13, Z9, Z16
+	VSHUFF32X4 $0xee, Z13, Z9, Z9
+	VSHUFF32X4 $0x88, Z16, Z7, Z13
+	VSHUFF32X4 $0xdd, Z16, Z7, Z7
+	VSHUFF32X4 $0x88, Z9, Z5, Z16
+	VSHUFF32X4 $0xdd, Z9, Z5, Z5
+	VSHUFF32X4 $0x44, Z4, Z0, Z9
+	VSHUFF32X4 $0xee, Z4, Z0, Z0
+	VSHUFF32X4 $0x44, Z12, Z8, Z4
+	VSHUFF32X4 $0xee, Z12, Z8, Z8
+	VSHUFF32X4 $0x88, Z4, Z9, Z12
+	VSHUFF32X4 $0xdd, Z4, Z9, Z4
+	VSHUFF32X4 $0x88, Z8, Z0, Z9
+	VSHUFF32X4 $0xdd, Z8, Z0, Z0
+	MOVQ       AX, SI
+	VMOVUPS    Z10, (SI)
+	ADDQ       $0x00000080, SI
+	CMPQ       BX, $0x01
+	JBE        stored_6
+	VMOVUPS    Z11, (SI)
+	ADDQ       $0x00000080, SI
+	CMPQ       BX, $0x02
+	JBE        stored_6
+	VMOVUPS    Z13, (SI)
+	ADDQ       $0x00000080, SI
+	CMPQ       BX, $0x03
+	JBE        stored_6
+	VMOVUPS    Z12, (SI)
+	ADDQ       $0x00000080, SI
+	CMPQ       BX, $0x04
+	JBE        stored_6
+	VMOVUPS    Z14, (SI)
+	ADDQ       $0x00000080, SI
+	CMPQ       BX, $0x05
+	JBE        stored_6
+	VMOVUPS    Z3, (SI)
+	ADDQ       $0x00000080, SI
+	CMPQ       BX, $0x06
+	JBE        stored_6
+	VMOVUPS    Z7, (SI)
+	ADDQ       $0x00000080, SI
+	CMPQ       BX, $0x07
+	JBE        stored_6
+	VMOVUPS    Z4, (SI)
+	ADDQ       $0x00000080, SI
+	CMPQ       BX, $0x08
+	JBE        stored_6
+	VMOVUPS    Z15, (SI)
+	ADDQ       $0x00000080, SI
+	CMPQ       BX, $0x09
+	JBE        stored_6
+	VMOVUPS    Z6, (SI)
+	ADDQ       $0x00000080, SI
+	CMPQ       BX, $0x0a
+	JBE        stored_6
+	VMOVUPS    Z16, (SI)
+	ADDQ       $0x00000080, SI
+	CMPQ       BX, $0x0b
+	JBE        stored_6
+	VMOVUPS    Z9, (SI)
+	ADDQ       $0x00000080, SI
+	CMPQ       BX, $0x0c
+	JBE        stored_6
+	VMOVUPS    Z2, (SI)
+	ADDQ       $0x00000080, SI
+	CMPQ       BX, $0x0d
+	JBE        stored_6
+	VMOVUPS    Z1, (SI)
+	ADDQ       $0x00000080, SI
+	CMPQ       BX, $0x0e
+	JBE        stored_6
+	VMOVUPS    Z5, (SI)
+	ADDQ       $0x00000080, SI
+	CMPQ       BX, $0x0f
+	JBE        stored_6
+	VMOVUPS    Z0, (SI)
+	ADDQ       $0x00000080, SI
+
+stored_6:
+	ADDQ       DX, CX
+	VMOVUPS.Z  (CX), K1, Z0
+	ADDQ       DX, CX
+	VMOVUPS.Z  (CX), K1, Z1
+	ADDQ       DX, CX
+	VMOVUPS.Z  (CX), K1, Z2
+	ADDQ       DX, CX
+	VMOVUPS.Z  (CX), K1, Z3
+	ADDQ       DX, CX
+	VMOVUPS.Z  (CX), K1, Z4
+	ADDQ       DX, CX
+	VMOVUPS.Z  (CX), K1, Z5
+	ADDQ       DX, CX
+	VMOVUPS.Z  (CX), K1, Z6
+	ADDQ       DX, CX
+	VMOVUPS.Z  (CX), K1, Z7
+	ADDQ       DX, CX
+	VMOVUPS.Z  (CX), K1, Z8
+	ADDQ       DX, CX
+	VMOVUPS.Z  (CX), K1, Z9
+	ADDQ       DX, CX
+	VMOVUPS.Z  (CX), K1, Z10
+	ADDQ       DX, CX
+	VMOVUPS.Z  (CX), K1, Z11
+	ADDQ       DX, CX
+	VMOVUPS.Z  (CX), K1, Z12
+	ADDQ       DX, CX
+	VMOVUPS.Z  (CX), K1, Z13
+	ADDQ       DX, CX
+	VMOVUPS.Z  (CX), K1, Z14
+	ADDQ       DX, CX
+	VMOVUPS.Z  (CX), K1, Z15
+	VUNPCKLPS  Z1, Z0, Z16
+	VUNPCKHPS  Z1, Z0, Z0
+	VUNPCKLPS  Z3, Z2, Z1
+	VUNPCKHPS  Z3, Z2, Z2
+	VUNPCKLPS  Z5, Z4, Z3
+	VUNPCKHPS  Z5, Z4, Z4
+	VUNPCKLPS  Z7, Z6, Z5
+	VUNPCKHPS  Z7, Z6, Z6
+	VUNPCKLPS  Z9, Z8, Z7
+	VUNPCKHPS  Z9, Z8, Z8
+	VUNPCKLPS  Z11, Z10, Z9
+	VUNPCKHPS  Z11, Z10, Z10
+	VUNPCKLPS  Z13, Z12, Z11
+	VUNPCKHPS  Z13, Z12, Z12
+	VUNPCKLPS  Z15, Z14, Z13
+	VUNPCKHPS  Z15, Z14, Z14
+	VSHUFPS    $0x44, Z1, Z16, Z15
+	VSHUFPS    $0xee, Z1, Z16, Z1
+	VSHUFPS    $0x44, Z2, Z0, Z16
+	VSHUFPS    $0xee, Z2, Z0, Z0
+	VSHUFPS    $0x44, Z5, Z3, Z2
+	VSHUFPS    $0xee, Z5, Z3, Z3
+	VSHUFPS    $0x44, Z6, Z4, Z5
+	VSHUFPS    $0xee, Z6, Z4, Z4
+	VSHUFPS    $0x44, Z9, Z7, Z6
+	VSHUFPS    $0xee, Z9, Z7, Z7
+	VSHUFPS    $0x44, Z10, Z8, Z9
+	VSHUFPS    $0xee, Z10, Z8, Z8
+	VSHUFPS    $0x44, Z13, Z11, Z10
+	VSHUFPS    $0xee, Z13, Z11, Z11
+	VSHUFPS    $0x44, Z14, Z12, Z13
+	VSHUFPS    $0xee, Z14, Z12, Z12
+	VSHUFF32X4 $0x44, Z2, Z15, Z14
+	VSHUFF32X4 $0xee, Z2, Z15, Z2
+	VSHUFF32X4 $0x44, Z10, Z6, Z15
+	VSHUFF32X4 $0xee, Z10, Z6, Z6
+	VSHUFF32X4 $0x88, Z15, Z14, Z10
+	VSHUFF32X4 $0xdd, Z15, Z14, Z14
+	VSHUFF32X4 $0x88, Z6, Z2, Z15
+	VSHUFF32X4 $0xdd, Z6, Z2, Z2
+	VSHUFF32X4 $0x44, Z3, Z1, Z6
+	VSHUFF32X4 $0xee, Z3, Z1, Z1
+	VSHUFF32X4 $0x44, Z11, Z7, Z3
+	VSHUFF32X4 $0xee, Z11, Z7, Z7
+	VSHUFF32X4 $0x88, Z3, Z6, Z11
+	VSHUFF32X4 $0xdd, Z3, Z6, Z3
+	VSHUFF32X4 $0x88, Z7, Z1, Z6
+	VSHUFF32X4 $0xdd, Z7, Z1, Z1
+	VSHUFF32X4 $0x44, Z5, Z16, Z7
+	VSHUFF32X4 $0xee, Z5, Z16, Z5
+	VSHUFF32X4 $0x44, Z13, Z9, Z16
+	VSHUFF32X4 $0xee, Z13, Z9, Z9
+	VSHUFF32X4 $0x88, Z16, Z7, Z13
+	VSHUFF32X4 $0xdd, Z16, Z7, Z7
+	VSHUFF32X4 $0x88, Z9, Z5, Z16
+	VSHUFF32X4 $0xdd, Z9, Z5, Z5
+	VSHUFF32X4 $0x44, Z4, Z0, Z9
+	VSHUFF32X4 $0xee, Z4, Z0, Z0
+	VSHUFF32X4 $0x44, Z12, Z8, Z4
+	VSHUFF32X4 $0xee, Z12, Z8, Z8
+	VSHUFF32X4 $0x88, Z4, Z9, Z12
+	VSHUFF32X4 $0xdd, Z4, Z9, Z4
+	VSHUFF32X4 $0x88, Z8, Z0, Z9
+	VSHUFF32X4 $0xdd, Z8, Z0, Z0
+	VMOVUPS    Z10, 64(AX)
+	ADDQ       $0x00000080, AX
+	CMPQ       BX, $0x01
+	JBE        stored_7
+	VMOVUPS    Z11, 64(AX)
+	ADDQ       $0x00000080, AX
+	CMPQ       BX, $0x02
+	JBE        stored_7
+	VMOVUPS    Z13, 64(AX)
+	ADDQ       $0x00000080, AX
+	CMPQ       BX, $0x03
+	JBE        stored_7
+	VMOVUPS    Z12, 64(AX)
+	ADDQ       $0x00000080, AX
+	CMPQ       BX, $0x04
+	JBE        stored_7
+	VMOVUPS    Z14, 64(AX)
+	ADDQ       $0x00000080, AX
+	CMPQ       BX, $0x05
+	JBE        stored_7
+	VMOVUPS    Z3, 64(AX)
+	ADDQ       $0x00000080, AX
+	CMPQ       BX, $0x06
+	JBE        stored_7
+	VMOVUPS    Z7, 64(AX)
+	ADDQ       $0x00000080, AX
+	CMPQ       BX, $0x07
+	JBE        stored_7
+	VMOVUPS    Z4, 64(AX)
+	ADDQ       $0x00000080, AX
+	CMPQ       BX, $0x08
+	JBE        stored_7
+	VMOVUPS    Z15, 64(AX)
+	ADDQ       $0x00000080, AX
+	CMPQ       BX, $0x09
+	JBE        stored_7
+	VMOVUPS    Z6, 64(AX)
+	ADDQ       $0x00000080, AX
+	CMPQ       BX, $0x0a
+	JBE        stored_7
+	VMOVUPS    Z16, 64(AX)
+	ADDQ       $0x00000080, AX
+	CMPQ       BX, $0x0b
+	JBE        stored_7
+	VMOVUPS    Z9, 64(AX)
+	ADDQ       $0x00000080, AX
+	CMPQ       BX, $0x0c
+	JBE        stored_7
+	VMOVUPS    Z2, 64(AX)
+	ADDQ       $0x00000080, AX
+	CMPQ       BX, $0x0d
+	JBE        stored_7
+	VMOVUPS    Z1, 64(AX)
+	ADDQ       $0x00000080, AX
+	CMPQ       BX, $0x0e
+	JBE        stored_7
+	VMOVUPS    Z5, 64(AX)
+	ADDQ       $0x00000080, AX
+	CMPQ       BX, $0x0f
+	JBE        stored_7
+	VMOVUPS    Z0, 64(AX)
+	ADDQ       $0x00000080, AX
+
+stored_7:
+done_2:
 	VZEROUPPER
 	RET

@@ -13,19 +13,27 @@ import (
 // can take of the stride register.
 const gemmTileRows = 3
 
-// gemmShape emits a routine that returns gemmTile's register tile, so that
-// the Go driver packs its panels for exactly the tile the generator emits:
-// gerRows rows × gerVecs vectors.
+// gemmShape emits a routine that returns the register tiles of gemmTile
+// and gemmTileT, so that the Go driver packs its panels for exactly the
+// tiles the generator emits.
 func gemmShape(is *isa) {
-	is.text("gemmShape", "func() (mr, nr int)", "the generic tile's gemmMRGeneric and gemmNRGeneric",
-		"It returns the rows and columns of gemmTile"+is.suffix+"'s register tile.")
+	is.text("gemmShape", "func() (mr, nr, mrT, nrT int)", "the generic tile's gemmMRGeneric and gemmNRGeneric",
+		"It returns the rows and columns of the register tiles of gemmTile"+is.suffix+" and gemmTileT"+is.suffix+".")
 	r := GP64()
-	MOVQ(U32(is.gerRows), r)
-	Store(r, Return("mr"))
-	MOVQ(U32(is.gerVecs*is.lanes), r)
-	Store(r, Return("nr"))
+	for name, v := range map[string]int{
+		"mr": is.gerRows, "nr": is.gerVecs * is.lanes,
+		"mrT": is.gemmRowsT(), "nrT": is.gerVecs * is.lanes,
+	} {
+		MOVQ(U32(v), r)
+		Store(r, Return(name))
+	}
 	RET()
 }
+
+// gemmRowsT is the rows of gemmTileT's tile: half a vector, so that the
+// tile's transpose (a lanes×lanes block per vector of columns, padded with
+// zero rows) fits in the registers beside the other vectors' accumulators.
+func (is *isa) gemmRowsT() int { return is.lanes / 2 }
 
 // gemmTile (twin: gemmTileGeneric) is Gemm's micro-kernel: an mr × nr tile
 // of C gets alpha·Ã·B̃, added to C (add) or written over it (C is then not
@@ -42,7 +50,84 @@ func gemmTile(is *isa) {
 		"gemmTileGeneric",
 		fmt.Sprintf("kc ≥ 1; Ã is %d rows (past mr, zeros), B̃ kc rows of %d (past nr, zeros); c holds mr rows of stride ldc, the last one nr long.",
 			is.gerRows, is.gerVecs*is.lanes))
-	R, V := is.gerRows, is.gerVecs
+	t := gemmAccumulate(is, is.gerRows, is.gerVecs)
+	edge := label("edge")
+	CMPQ(t.mr, U32(t.rows()))
+	JNE(edge)
+	CMPQ(t.nr, U32(is.gerVecs*is.lanes))
+	JNE(edge)
+
+	Comment("A whole tile.")
+	whole := make([]vecAt, is.gerVecs)
+	for v := range whole {
+		whole[v] = vecAt{off: v * is.bytes()}
+	}
+	t.storeAddOrNot(func(add bool) { t.storeRows(whole, nil, add) })
+
+	Label(string(edge))
+	Comment("A tile cut short by C's edge: mr rows, and per vector the lanes left of nr.")
+	part := make([]vecAt, is.gerVecs)
+	for v := range part {
+		e := GP64()
+		lanesLeft(e, t.nr, v*is.lanes, is.lanes)
+		part[v] = vecAt{off: v * is.bytes(), tail: is.firstLanes(e)}
+	}
+	t.storeAddOrNot(func(add bool) { t.storeRows(part, t.mr, add) })
+	Label(string(t.done))
+	ret()
+}
+
+// gemmTileT (twin: gemmTileTGeneric) is gemmTile for a tile of Cᵀ: the
+// accumulators are those of gemmTile on gemmRowsT rows, and the element
+// (r, j) of the tile goes to c[j·ldc + r]. Gemm runs on Cᵀ = op(B)ᵀ·op(A)ᵀ
+// when that packs less or fills the tiles better (a few rows of C, or a
+// few columns: a 10-class head). Per vector of columns, the accumulators
+// are transposed in registers (padded with zero rows to a square block),
+// and each of C's rows gets the tile's mr elements as the low half of a
+// vector, masked at C's edge.
+func gemmTileT(is *isa) {
+	R := is.gemmRowsT()
+	is.text("gemmTileT", "func(kc int, a []float32, ars, aps int, b, c []float32, ldc, mr, nr int, alpha float32, add bool)",
+		"gemmTileTGeneric",
+		fmt.Sprintf("kc ≥ 1; Ã is %d rows (past mr, zeros), B̃ kc rows of %d (past nr, zeros); c holds nr rows of stride ldc, the last one mr long.",
+			R, is.gerVecs*is.lanes))
+	t := gemmAccumulate(is, R, is.gerVecs)
+	edge := label("edge")
+	CMPQ(t.mr, U32(R))
+	JNE(edge)
+	CMPQ(t.nr, U32(is.gerVecs*is.lanes))
+	JNE(edge)
+	Comment("A whole tile.")
+	// The low half of a vector, loaded and stored without a mask.
+	half := vecAt{half: lazy(func() tail { panic("gemmTileT: a half needs no mask") })}
+	t.storeAddOrNot(func(add bool) { t.storeColumns(half, nil, add) })
+
+	Label(string(edge))
+	Comment("A tile cut short by C's edge: nr rows of C, mr columns.")
+	part := vecAt{tail: is.firstLanes(t.mr)}
+	t.storeAddOrNot(func(add bool) { t.storeColumns(part, t.nr, add) })
+	Label(string(t.done))
+	ret()
+}
+
+// gemmTiles holds the registers of a micro-kernel after its loop: the
+// accumulators, alpha, the add flag, C, its stride in bytes, and the
+// tile's rows and columns within C.
+type gemmTiles struct {
+	is      *isa
+	acc     [][]VecVirtual
+	alpha   VecVirtual
+	add     GPVirtual
+	c, ldc4 GPVirtual
+	mr, nr  GPVirtual
+	done    LabelRef
+}
+
+func (t gemmTiles) rows() int { return len(t.acc) }
+
+// gemmAccumulate emits the micro-kernel's loop for a tile of R rows × V
+// vectors: acc_rv = Σ_p Ã_rp·B̃_p,v.
+func gemmAccumulate(is *isa, R, V int) gemmTiles {
 	kc := load(Param("kc"))
 	ars4, aps4 := load(Param("ars")), load(Param("aps"))
 	SHLQ(U8(2), ars4)
@@ -73,21 +158,10 @@ func gemmTile(is *isa) {
 			zero(v)
 		}
 	}
-	// C's tile is read only after the loop: ask for its lines now.
 	c, ldc4 := load(Param("c").Base()), load(Param("ldc"))
 	SHLQ(U8(2), ldc4)
-	pc := GP64()
-	MOVQ(c, pc)
-	for r := range R {
-		if r > 0 {
-			ADDQ(ldc4, pc)
-		}
-		for v := range V {
-			PREFETCHT0(Mem{Base: pc, Disp: v * is.bytes()})
-		}
-	}
 
-	Comment("acc_rj += Ã_rp · B̃_pj for p = 0 … kc−1.")
+	Comment("acc_rv += Ã_rp · B̃_pv for p = 0 … kc−1.")
 	top := label("samples")
 	Label(string(top))
 	ys := make([]VecVirtual, V)
@@ -109,36 +183,88 @@ func gemmTile(is *isa) {
 	DECQ(kc)
 	JNZ(top)
 
-	alpha := is.vec()
-	VBROADCASTSS(paramMem("alpha"), alpha)
-	add := GP64()
-	Load(Param("add"), add)
-	mr, nr := load(Param("mr")), load(Param("nr"))
-	edge, done := label("edge"), label("done")
-	CMPQ(mr, U32(R))
-	JNE(edge)
-	CMPQ(nr, U32(V*is.lanes))
-	JNE(edge)
+	t := gemmTiles{is: is, acc: acc, c: c, ldc4: ldc4, done: label("done")}
+	t.alpha = is.vec()
+	VBROADCASTSS(paramMem("alpha"), t.alpha)
+	t.add = GP64()
+	Load(Param("add"), t.add)
+	t.mr, t.nr = load(Param("mr")), load(Param("nr"))
+	return t
+}
 
-	Comment("A whole tile.")
-	whole := make([]vecAt, V)
-	for v := range whole {
-		whole[v] = vecAt{off: v * is.bytes()}
-	}
-	g := gemmStore{is: is, acc: acc, alpha: alpha, c: c, ldc4: ldc4, done: done}
-	g.tileAddOrNot(add, whole, nil)
+// storeAddOrNot emits store twice, for C = alpha·acc + C when the add flag
+// is set and for C = alpha·acc (C not read) when it is not, each ending
+// with a jump to done.
+func (t gemmTiles) storeAddOrNot(store func(add bool)) {
+	over := label("over")
+	TESTQ(t.add, t.add)
+	JZ(over)
+	store(true)
+	JMP(t.done)
+	Label(string(over))
+	store(false)
+	JMP(t.done)
+}
 
-	Label(string(edge))
-	Comment("A tile cut short by C's edge: mr rows, and per vector the lanes left of nr.")
-	part := make([]vecAt, V)
-	for v := range part {
-		e := GP64()
-		lanesLeft(e, nr, v*is.lanes, is.lanes)
-		part[v] = vecAt{off: v * is.bytes(), tail: is.firstLanes(e)}
+// update emits c = alpha·acc + c (add) or c = alpha·acc for the vector at
+// m, in acc.
+func (t gemmTiles) update(acc VecVirtual, at vecAt, m Mem, add bool) {
+	if add {
+		VFMADD213PS(at.src(t.is, m), t.alpha, acc) // acc = alpha·acc + c
+	} else {
+		VMULPS(t.alpha, acc, acc) // acc = alpha·acc
 	}
-	g.tileAddOrNot(add, part, mr)
-	Label(string(done))
-	ret()
+	at.store(acc, m)
+}
+
+// storeRows stores the tile's rows, the vectors vs of each, one row after
+// the other; with rows set, it stops after that many.
+func (t gemmTiles) storeRows(vs []vecAt, rows GPVirtual, add bool) {
+	pc := GP64()
+	MOVQ(t.c, pc)
+	for r, accs := range t.acc {
+		if r > 0 {
+			if rows != nil {
+				CMPQ(rows, U8(r))
+				JBE(t.done)
+			}
+			ADDQ(t.ldc4, pc)
+		}
+		for v, at := range vs {
+			t.update(accs[v], at, Mem{Base: pc}, add)
+		}
+	}
+}
+
+// storeColumns stores the tile transposed: per vector of columns, the
+// accumulators (rows padded with zeros) are transposed, and C's row
+// v·lanes + l gets column l's low lanes through at; with rows set, it
+// stops after that many rows of C.
+func (t gemmTiles) storeColumns(at vecAt, rows GPVirtual, add bool) {
+	is := t.is
+	pc := GP64()
+	MOVQ(t.c, pc)
+	none := is.vec()
+	zero(none)
+	for v := range is.gerVecs {
+		block := make([]VecVirtual, is.lanes)
+		for r := range block {
+			block[r] = none
+			if r < t.rows() {
+				block[r] = t.acc[r][v]
+			}
+		}
+		for l, col := range is.transpose(block) {
+			if i := v*is.lanes + l; i > 0 {
+				if rows != nil {
+					CMPQ(rows, U8(i))
+					JBE(t.done)
+				}
+				ADDQ(t.ldc4, pc)
+			}
+			t.update(col, at, Mem{Base: pc}, add)
+		}
+	}
 }
 
 // lanesLeft sets e to the lanes of the vector at column from that lie
@@ -157,50 +283,74 @@ func lanesLeft(e, nr GPVirtual, from, lanes int) {
 	CMOVQGT(lim, e)
 }
 
-// gemmStore writes gemmTile's accumulators to C.
-type gemmStore struct {
-	is           *isa
-	acc          [][]VecVirtual
-	alpha        VecVirtual
-	c, ldc4      GPVirtual
-	done         LabelRef
-	masksCreated bool
-}
-
-// tileAddOrNot emits the tile's store twice, C = alpha·acc + C when add is
-// set and C = alpha·acc (C not read) when it is not, each ending with a
-// jump to done. rows, if not nil, is the number of rows to store.
-func (g gemmStore) tileAddOrNot(add GPVirtual, vs []vecAt, rows GPVirtual) {
-	over := label("over")
-	TESTQ(add, add)
-	JZ(over)
-	g.tile(vs, rows, true)
-	JMP(g.done)
-	Label(string(over))
-	g.tile(vs, rows, false)
-	JMP(g.done)
-}
-
-// tile stores the rows of the tile, one after the other; with rows set, it
-// stops after that many.
-func (g gemmStore) tile(vs []vecAt, rows GPVirtual, add bool) {
-	pc := GP64()
-	MOVQ(g.c, pc)
-	for r, accs := range g.acc {
-		if r > 0 {
-			if rows != nil {
-				CMPQ(rows, U8(r))
-				JBE(g.done)
-			}
-			ADDQ(g.ldc4, pc)
+// gemmPackT (twin: the transposing loop of packB) packs a panel of B̃ from
+// rows of a matrix: dst[p·w + j] = src[j·ld + p] for j < w = gerVecs·lanes,
+// p < kc, which turns w rows of Bᵀ (of Aᵀ, for a tile written transposed)
+// into kc rows of the micro-kernel's vectors. Per lanes columns p, each
+// block of lanes rows is loaded, one vector per row, transposed in
+// registers and stored as lanes vectors of dst; the last, partial block of
+// columns is loaded masked.
+func gemmPackT(is *isa) {
+	w := is.gerVecs * is.lanes
+	is.text("gemmPackT", "func(dst, src []float32, ld, kc int)", "packB's transposing loop",
+		fmt.Sprintf("dst holds kc·%d; src %d rows of stride ld, each at least kc long.", w, w))
+	dst, src := load(Param("dst").Base()), load(Param("src").Base())
+	ld4, kc := load(Param("ld")), load(Param("kc"))
+	SHLQ(U8(2), ld4)
+	// block transposes the lanes×lanes blocks of the columns at src (e of
+	// them if e is not nil) into the rows at dst.
+	block := func(e GPVirtual) {
+		var mask tail
+		if e != nil {
+			mask = is.firstLanes(e)
 		}
-		for v, at := range vs {
-			if add {
-				VFMADD213PS(at.src(g.is, Mem{Base: pc}), g.alpha, accs[v]) // acc = alpha·acc + c
-			} else {
-				VMULPS(g.alpha, accs[v], accs[v]) // acc = alpha·acc
+		p := GP64()
+		MOVQ(src, p)
+		for v := range is.gerVecs {
+			rows := make([]VecVirtual, is.lanes)
+			for l := range rows {
+				if v > 0 || l > 0 {
+					ADDQ(ld4, p)
+				}
+				if mask != nil {
+					rows[l] = mask.load(Mem{Base: p})
+				} else {
+					rows[l] = is.vec()
+					VMOVUPS(Mem{Base: p}, rows[l])
+				}
 			}
-			at.store(accs[v], Mem{Base: pc})
+			cols := is.transpose(rows)
+			q := GP64()
+			MOVQ(dst, q)
+			stored := label("stored")
+			for c, col := range cols {
+				if e != nil && c > 0 {
+					CMPQ(e, U8(c))
+					JBE(stored)
+				}
+				VMOVUPS(col, Mem{Base: q, Disp: v * is.bytes()})
+				ADDQ(U32(4*w), q)
+			}
+			Label(string(stored))
 		}
 	}
+	tailCols, done := label("tail"), label("done")
+	Comment("Whole blocks of lanes columns.")
+	top := label("blocks")
+	CMPQ(kc, U8(is.lanes))
+	JB(tailCols)
+	Label(string(top))
+	block(nil)
+	ADDQ(U8(is.bytes()), src)
+	ADDQ(U32(is.lanes*4*w), dst)
+	SUBQ(U8(is.lanes), kc)
+	CMPQ(kc, U8(is.lanes))
+	JAE(top)
+	Label(string(tailCols))
+	Comment("The last kc mod lanes columns, loaded masked.")
+	TESTQ(kc, kc)
+	JZ(done)
+	block(kc)
+	Label(string(done))
+	ret()
 }

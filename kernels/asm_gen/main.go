@@ -64,6 +64,8 @@ func main() {
 		// (gemm.go).
 		gemmShape(is)
 		gemmTile(is)
+		gemmTileT(is)
+		gemmPackT(is)
 	}
 	Generate()
 	if err := checkRegisters(flag.Lookup("out").Value.String()); err != nil {
