@@ -92,13 +92,13 @@ func (k isa) gemmShape() (mr, nr, mrT, nrT int) {
 }
 
 // gemmTile is the micro-kernel of Gemm (see gemmTileGeneric).
-func (k isa) gemmTile(kc int, a []float32, ars, aps int, b, c []float32, ldc, mr, nr int, alpha float32, add bool) {
-	gemmTileGeneric(kc, a, ars, aps, b, c, ldc, mr, nr, alpha, add)
+func (k isa) gemmTile(kc int, a []float32, ars, aps int, b []float32, bps int, c []float32, ldc, mr, nr int, alpha float32, add bool) {
+	gemmTileGeneric(kc, a, ars, aps, b, bps, c, ldc, mr, nr, alpha, add)
 }
 
 // gemmTileT is gemmTile for a tile of Cᵀ (see gemmTileTGeneric).
-func (k isa) gemmTileT(kc int, a []float32, ars, aps int, b, c []float32, ldc, mr, nr int, alpha float32, add bool) {
-	gemmTileTGeneric(kc, a, ars, aps, b, c, ldc, mr, nr, alpha, add)
+func (k isa) gemmTileT(kc int, a []float32, ars, aps int, b []float32, bps int, c []float32, ldc, mr, nr int, alpha float32, add bool) {
+	gemmTileTGeneric(kc, a, ars, aps, b, bps, c, ldc, mr, nr, alpha, add)
 }
 
 // gemmPackT packs a whole panel of B̃ from rows of src (see

@@ -251,26 +251,26 @@ func (k isa) gemmShape() (mr, nr, mrT, nrT int) {
 }
 
 // gemmTile is the micro-kernel of Gemm (see gemmTileGeneric).
-func (k isa) gemmTile(kc int, a []float32, ars, aps int, b, c []float32, ldc, mr, nr int, alpha float32, add bool) {
+func (k isa) gemmTile(kc int, a []float32, ars, aps int, b []float32, bps int, c []float32, ldc, mr, nr int, alpha float32, add bool) {
 	switch k {
 	case isaAVX512:
-		gemmTileAVX512(kc, a, ars, aps, b, c, ldc, mr, nr, alpha, add)
+		gemmTileAVX512(kc, a, ars, aps, b, bps, c, ldc, mr, nr, alpha, add)
 	case isaAVX2:
-		gemmTileAVX2(kc, a, ars, aps, b, c, ldc, mr, nr, alpha, add)
+		gemmTileAVX2(kc, a, ars, aps, b, bps, c, ldc, mr, nr, alpha, add)
 	default:
-		gemmTileGeneric(kc, a, ars, aps, b, c, ldc, mr, nr, alpha, add)
+		gemmTileGeneric(kc, a, ars, aps, b, bps, c, ldc, mr, nr, alpha, add)
 	}
 }
 
 // gemmTileT is gemmTile for a tile of Cᵀ (see gemmTileTGeneric).
-func (k isa) gemmTileT(kc int, a []float32, ars, aps int, b, c []float32, ldc, mr, nr int, alpha float32, add bool) {
+func (k isa) gemmTileT(kc int, a []float32, ars, aps int, b []float32, bps int, c []float32, ldc, mr, nr int, alpha float32, add bool) {
 	switch k {
 	case isaAVX512:
-		gemmTileTAVX512(kc, a, ars, aps, b, c, ldc, mr, nr, alpha, add)
+		gemmTileTAVX512(kc, a, ars, aps, b, bps, c, ldc, mr, nr, alpha, add)
 	case isaAVX2:
-		gemmTileTAVX2(kc, a, ars, aps, b, c, ldc, mr, nr, alpha, add)
+		gemmTileTAVX2(kc, a, ars, aps, b, bps, c, ldc, mr, nr, alpha, add)
 	default:
-		gemmTileTGeneric(kc, a, ars, aps, b, c, ldc, mr, nr, alpha, add)
+		gemmTileTGeneric(kc, a, ars, aps, b, bps, c, ldc, mr, nr, alpha, add)
 	}
 }
 

@@ -28,8 +28,9 @@ import (
 
 // gemmTiling is the register tile of one micro-kernel (mr × nr) and the
 // block sizes around it: kc of the summed dimension, mc rows of A, nc
-// columns of B.
-type gemmTiling struct{ mr, nr, kc, mc, nc int }
+// columns of B; and kcStream, the kc of a product whose panels of B̃ are
+// each read by at most two tiles, so that no panel needs to stay in L1.
+type gemmTiling struct{ mr, nr, kc, mc, nc, kcStream int }
 
 // gemmBlocking returns the tiling for the tile shape mr × nr, with blocks
 // from the cache sizes l1, l2 and l3 (bytes; 0 when unknown).
@@ -51,7 +52,10 @@ func gemmBlocking(mr, nr, l1, l2, l3 int) gemmTiling {
 	// B̃ in a quarter of the last level: the cache is shared, and on a
 	// virtual machine most of it belongs to other cores.
 	nc := clampInt(l3/4/(4*kc), nr, 1<<14) / nr * nr
-	return gemmTiling{mr: mr, nr: nr, kc: kc, mc: mc, nc: nc}
+	// A panel of B̃ read by one or two tiles only: in a quarter of L2, which
+	// keeps C's tiles from being read and written once per block of k.
+	kcStream := max(kc, clampInt(l2/4/(4*nr), 64, 4096)&^15)
+	return gemmTiling{mr: mr, nr: nr, kc: kc, mc: mc, nc: nc, kcStream: kcStream}
 }
 
 func clampInt(v, lo, hi int) int { return min(max(v, lo), hi) }
@@ -152,6 +156,12 @@ type gemmRun struct {
 
 func (g *gemmRun) run(transA, transB bool, m, n int, a []float32, lda int, b []float32, ldb int) {
 	t, kk := g.tiling, g.kk
+	// With one or two tiles of rows, each panel of B̃ is read once or twice:
+	// read in place, it is not worth a copy (op(B) = B, whole panels).
+	bInPlace := !transB && m <= 2*t.mr
+	if n <= t.nr || bInPlace {
+		t.kc = t.kcStream
+	}
 	// Blocks of equal size: 784 = 4·196, not 3·256 + 16.
 	kblocks := (kk + t.kc - 1) / t.kc
 	kc := (kk + kblocks - 1) / kblocks
@@ -165,23 +175,35 @@ func (g *gemmRun) run(transA, transB bool, m, n int, a []float32, lda int, b []f
 		for pc := 0; pc < kk; pc += kc {
 			kcb := min(kc, kk-pc)
 			add := pc > 0 || g.beta != 0
-			packB(g.k, buf.b, transB, b, ldb, pc, jc, kcb, ncb, t.nr)
+			if bInPlace {
+				// Only a last, partial panel is packed.
+				if last := ncb / t.nr * t.nr; last < ncb {
+					packB(g.k, buf.b[last*kcb:], transB, b, ldb, pc, jc+last, kcb, ncb-last, t.nr)
+				}
+			} else {
+				packB(g.k, buf.b, transB, b, ldb, pc, jc, kcb, ncb, t.nr)
+			}
 			for ic := 0; ic < m; ic += mc {
 				mcb := min(mc, m-ic)
 				// A panel of Ã that meets a single panel of B̃ is read once:
 				// whole panels are then read where they are.
-				inPlace := ncb <= t.nr
+				aInPlace := ncb <= t.nr
 				var ars, aps int
-				if !inPlace {
+				if !aInPlace {
 					ars, aps = packA(buf.a, transA, a, lda, ic, pc, mcb, kcb, t.mr)
 				}
 				for jr := 0; jr < ncb; jr += t.nr {
-					bp := buf.b[jr*kcb : (jr+t.nr)*kcb]
+					cols := min(t.nr, ncb-jr)
+					bp, bps := buf.b[jr*kcb:(jr+t.nr)*kcb], t.nr
+					if bInPlace && cols == t.nr {
+						first := pc*ldb + jc + jr
+						bp, bps = b[first:first+(kcb-1)*ldb+t.nr], ldb
+					}
 					for ir := 0; ir < mcb; ir += t.mr {
-						rows, cols := min(t.mr, mcb-ir), min(t.nr, ncb-jr)
+						rows := min(t.mr, mcb-ir)
 						var ap []float32
 						switch {
-						case !inPlace:
+						case !aInPlace:
 							ap = buf.a[ir*kcb : (ir+t.mr)*kcb]
 						case rows == t.mr:
 							ap, ars, aps = panelOf(transA, a, lda, ic+ir, pc, t.mr, kcb)
@@ -189,7 +211,7 @@ func (g *gemmRun) run(transA, transB bool, m, n int, a []float32, lda int, b []f
 							ars, aps = packA(buf.a, transA, a, lda, ic+ir, pc, rows, kcb, t.mr)
 							ap = buf.a[:t.mr*kcb]
 						}
-						g.tile(kcb, ap, ars, aps, bp, ic+ir, jc+jr, rows, cols, add)
+						g.tile(kcb, ap, ars, aps, bp, bps, ic+ir, jc+jr, rows, cols, add)
 					}
 				}
 			}
@@ -199,15 +221,15 @@ func (g *gemmRun) run(transA, transB bool, m, n int, a []float32, lda int, b []f
 
 // tile runs the micro-kernel on the rows × cols tile at (i, j) of C, or
 // of Cᵀ.
-func (g *gemmRun) tile(kc int, ap []float32, ars, aps int, bp []float32, i, j, rows, cols int, add bool) {
+func (g *gemmRun) tile(kc int, ap []float32, ars, aps int, bp []float32, bps, i, j, rows, cols int, add bool) {
 	c, ldc := g.c, g.ldc
 	if g.cT {
 		ct := c[j*ldc+i : (j+cols-1)*ldc+i+rows]
-		g.k.gemmTileT(kc, ap, ars, aps, bp, ct, ldc, rows, cols, g.alpha, add)
+		g.k.gemmTileT(kc, ap, ars, aps, bp, bps, ct, ldc, rows, cols, g.alpha, add)
 		return
 	}
 	ct := c[i*ldc+j : (i+rows-1)*ldc+j+cols]
-	g.k.gemmTile(kc, ap, ars, aps, bp, ct, ldc, rows, cols, g.alpha, add)
+	g.k.gemmTile(kc, ap, ars, aps, bp, bps, ct, ldc, rows, cols, g.alpha, add)
 }
 
 // panelOf returns the panel of mr rows of op(A) at row i, column p as it
@@ -316,13 +338,14 @@ func scaleMatrix(c []float32, ldc, m, n int, beta float32) {
 // gemmTileGeneric is the micro-kernel of the generic isa (the twin of every
 // generated gemmTile): for r < mr and j < nr,
 //
-//	c[r*ldc+j] = alpha·Σ_{p<kc} a[r*ars+p*aps]·b[p*gemmNRGeneric+j] (+ c[r*ldc+j] if add)
+//	c[r*ldc+j] = alpha·Σ_{p<kc} a[r*ars+p*aps]·b[p*bps+j] (+ c[r*ldc+j] if add)
 //
 // with the sum accumulated in float32 in order of p, and alpha·sum + c one
 // multiply-add. a and b are panels of gemmMRGeneric rows and gemmNRGeneric
-// columns; rows and columns past mr and nr are computed and dropped.
-func gemmTileGeneric(kc int, a []float32, ars, aps int, b, c []float32, ldc, mr, nr int, alpha float32, add bool) {
-	acc := gemmAccGeneric(kc, a, ars, aps, b)
+// columns (b packed, bps = gemmNRGeneric, or in place in B); rows and
+// columns past mr and nr are computed and dropped.
+func gemmTileGeneric(kc int, a []float32, ars, aps int, b []float32, bps int, c []float32, ldc, mr, nr int, alpha float32, add bool) {
+	acc := gemmAccGeneric(kc, a, ars, aps, b, bps)
 	for r := range mr {
 		row := c[r*ldc : r*ldc+nr]
 		for j := range row {
@@ -337,8 +360,8 @@ func gemmTileGeneric(kc int, a []float32, ars, aps int, b, c []float32, ldc, mr,
 
 // gemmTileTGeneric is gemmTileGeneric for a tile of Cᵀ (the twin of every
 // generated gemmTileT): the element (r, j) of the tile goes to c[j*ldc+r].
-func gemmTileTGeneric(kc int, a []float32, ars, aps int, b, c []float32, ldc, mr, nr int, alpha float32, add bool) {
-	acc := gemmAccGeneric(kc, a, ars, aps, b)
+func gemmTileTGeneric(kc int, a []float32, ars, aps int, b []float32, bps int, c []float32, ldc, mr, nr int, alpha float32, add bool) {
+	acc := gemmAccGeneric(kc, a, ars, aps, b, bps)
 	for j := range nr {
 		row := c[j*ldc : j*ldc+mr]
 		for r := range row {
@@ -351,18 +374,17 @@ func gemmTileTGeneric(kc int, a []float32, ars, aps int, b, c []float32, ldc, mr
 	}
 }
 
-// gemmAccGeneric returns the sums Σ_p a[r*ars+p*aps]·b[p*gemmNRGeneric+j]
-// of a whole tile, in 16 variables that the compiler keeps in registers.
-func gemmAccGeneric(kc int, a []float32, ars, aps int, b []float32) [gemmMRGeneric][gemmNRGeneric]float32 {
+// gemmAccGeneric returns the sums Σ_p a[r*ars+p*aps]·b[p*bps+j] of a whole
+// tile, in 16 variables that the compiler keeps in registers.
+func gemmAccGeneric(kc int, a []float32, ars, aps int, b []float32, bps int) [gemmMRGeneric][gemmNRGeneric]float32 {
 	var c00, c01, c02, c03, c10, c11, c12, c13 float32
 	var c20, c21, c22, c23, c30, c31, c32, c33 float32
 	a0 := a[0*ars:]
 	a1 := a[1*ars:]
 	a2 := a[2*ars:]
 	a3 := a[3*ars:]
-	b = b[:kc*gemmNRGeneric]
 	for p := 0; p < kc; p++ {
-		bp := b[p*gemmNRGeneric : p*gemmNRGeneric+4]
+		bp := b[p*bps : p*bps+4]
 		b0, b1, b2, b3 := bp[0], bp[1], bp[2], bp[3]
 		q := p * aps
 		x := a0[q]

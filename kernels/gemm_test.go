@@ -136,7 +136,7 @@ func withSmallBlocks(f func()) {
 	defer func() { gemmTilings = saved }()
 	for k := range gemmTilings {
 		for o, t := range gemmTilings[k] {
-			gemmTilings[k][o] = gemmTiling{mr: t.mr, nr: t.nr, kc: 7, mc: 2 * t.mr, nc: 2 * t.nr}
+			gemmTilings[k][o] = gemmTiling{mr: t.mr, nr: t.nr, kc: 7, mc: 2 * t.mr, nc: 2 * t.nr, kcStream: 11}
 		}
 	}
 	f()

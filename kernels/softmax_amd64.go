@@ -97,16 +97,16 @@ func gerBatchAVX2(a []float32, lda int, alpha float32, x []float32, m int, y []f
 func gemmShapeAVX2() (mr int, nr int, mrT int, nrT int)
 
 // gemmTileAVX2 is gemmTileGeneric with AVX2 (see generic.go).
-// kc ≥ 1; Ã is 6 rows (past mr, zeros), B̃ kc rows of 16 (past nr, zeros); c holds mr rows of stride ldc, the last one nr long.
+// kc ≥ 1; Ã is 6 rows (past mr, zeros), B̃ kc rows of 16 at stride bps (past nr, zeros); c holds mr rows of stride ldc, the last one nr long.
 //
 //go:noescape
-func gemmTileAVX2(kc int, a []float32, ars int, aps int, b []float32, c []float32, ldc int, mr int, nr int, alpha float32, add bool)
+func gemmTileAVX2(kc int, a []float32, ars int, aps int, b []float32, bps int, c []float32, ldc int, mr int, nr int, alpha float32, add bool)
 
 // gemmTileTAVX2 is gemmTileTGeneric with AVX2 (see generic.go).
-// kc ≥ 1; Ã is 4 rows (past mr, zeros), B̃ kc rows of 16 (past nr, zeros); c holds nr rows of stride ldc, the last one mr long.
+// kc ≥ 1; Ã is 4 rows (past mr, zeros), B̃ kc rows of 16 at stride bps (past nr, zeros); c holds nr rows of stride ldc, the last one mr long.
 //
 //go:noescape
-func gemmTileTAVX2(kc int, a []float32, ars int, aps int, b []float32, c []float32, ldc int, mr int, nr int, alpha float32, add bool)
+func gemmTileTAVX2(kc int, a []float32, ars int, aps int, b []float32, bps int, c []float32, ldc int, mr int, nr int, alpha float32, add bool)
 
 // gemmPackTAVX2 is packB's transposing loop with AVX2 (see generic.go).
 // dst holds kc·16; src 16 rows of stride ld, each at least kc long.
@@ -200,16 +200,16 @@ func gerBatchNarrowAVX512(a []float32, lda int, alpha float32, x []float32, m in
 func gemmShapeAVX512() (mr int, nr int, mrT int, nrT int)
 
 // gemmTileAVX512 is gemmTileGeneric with AVX512 (see generic.go).
-// kc ≥ 1; Ã is 12 rows (past mr, zeros), B̃ kc rows of 32 (past nr, zeros); c holds mr rows of stride ldc, the last one nr long.
+// kc ≥ 1; Ã is 12 rows (past mr, zeros), B̃ kc rows of 32 at stride bps (past nr, zeros); c holds mr rows of stride ldc, the last one nr long.
 //
 //go:noescape
-func gemmTileAVX512(kc int, a []float32, ars int, aps int, b []float32, c []float32, ldc int, mr int, nr int, alpha float32, add bool)
+func gemmTileAVX512(kc int, a []float32, ars int, aps int, b []float32, bps int, c []float32, ldc int, mr int, nr int, alpha float32, add bool)
 
 // gemmTileTAVX512 is gemmTileTGeneric with AVX512 (see generic.go).
-// kc ≥ 1; Ã is 8 rows (past mr, zeros), B̃ kc rows of 32 (past nr, zeros); c holds nr rows of stride ldc, the last one mr long.
+// kc ≥ 1; Ã is 10 rows (past mr, zeros), B̃ kc rows of 32 at stride bps (past nr, zeros); c holds nr rows of stride ldc, the last one mr long.
 //
 //go:noescape
-func gemmTileTAVX512(kc int, a []float32, ars int, aps int, b []float32, c []float32, ldc int, mr int, nr int, alpha float32, add bool)
+func gemmTileTAVX512(kc int, a []float32, ars int, aps int, b []float32, bps int, c []float32, ldc int, mr int, nr int, alpha float32, add bool)
 
 // gemmPackTAVX512 is packB's transposing loop with AVX512 (see generic.go).
 // dst holds kc·32; src 32 rows of stride ld, each at least kc long.

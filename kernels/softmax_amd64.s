@@ -5179,20 +5179,22 @@ TEXT ·gemmShapeAVX2(SB), NOSPLIT, $0-32
 	MOVQ AX, nrT+24(FP)
 	RET
 
-// func gemmTileAVX2(kc int, a []float32, ars int, aps int, b []float32, c []float32, ldc int, mr int, nr int, alpha float32, add bool)
+// func gemmTileAVX2(kc int, a []float32, ars int, aps int, b []float32, bps int, c []float32, ldc int, mr int, nr int, alpha float32, add bool)
 // Requires: AVX, CMOV, FMA3
-TEXT ·gemmTileAVX2(SB), NOSPLIT, $0-125
+TEXT ·gemmTileAVX2(SB), NOSPLIT, $0-133
 	MOVQ kc+0(FP), AX
 	MOVQ ars+32(FP), CX
 	MOVQ aps+40(FP), DX
 	SHLQ $0x02, CX
 	SHLQ $0x02, DX
 	MOVQ b_base+48(FP), BX
+	MOVQ bps+72(FP), SI
+	SHLQ $0x02, SI
 
 	// Ã's rows in groups of 3: row 3g+i is at base g + i·ars.
-	MOVQ   a_base+8(FP), SI
-	LEAQ   (SI)(CX*2), DI
-	ADDQ   CX, DI
+	MOVQ   a_base+8(FP), DI
+	LEAQ   (DI)(CX*2), R8
+	ADDQ   CX, R8
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -5205,41 +5207,41 @@ TEXT ·gemmTileAVX2(SB), NOSPLIT, $0-125
 	VXORPS Y9, Y9, Y9
 	VXORPS Y10, Y10, Y10
 	VXORPS Y11, Y11, Y11
-	MOVQ   c_base+72(FP), R8
-	MOVQ   ldc+96(FP), R9
-	SHLQ   $0x02, R9
+	MOVQ   c_base+80(FP), R9
+	MOVQ   ldc+104(FP), R10
+	SHLQ   $0x02, R10
 
 	// acc_rv += Ã_rp · B̃_pv for p = 0 … kc−1.
 samples_1:
 	VMOVUPS      (BX), Y12
 	VMOVUPS      32(BX), Y13
-	VBROADCASTSS (SI), Y14
+	VBROADCASTSS (DI), Y14
 	VFMADD231PS  Y12, Y14, Y0
 	VFMADD231PS  Y13, Y14, Y1
-	VBROADCASTSS (SI)(CX*1), Y14
+	VBROADCASTSS (DI)(CX*1), Y14
 	VFMADD231PS  Y12, Y14, Y2
 	VFMADD231PS  Y13, Y14, Y3
-	VBROADCASTSS (SI)(CX*2), Y14
+	VBROADCASTSS (DI)(CX*2), Y14
 	VFMADD231PS  Y12, Y14, Y4
 	VFMADD231PS  Y13, Y14, Y5
-	VBROADCASTSS (DI), Y14
+	VBROADCASTSS (R8), Y14
 	VFMADD231PS  Y12, Y14, Y6
 	VFMADD231PS  Y13, Y14, Y7
-	VBROADCASTSS (DI)(CX*1), Y14
+	VBROADCASTSS (R8)(CX*1), Y14
 	VFMADD231PS  Y12, Y14, Y8
 	VFMADD231PS  Y13, Y14, Y9
-	VBROADCASTSS (DI)(CX*2), Y14
+	VBROADCASTSS (R8)(CX*2), Y14
 	VFMADD231PS  Y12, Y14, Y10
 	VFMADD231PS  Y13, Y14, Y11
-	ADDQ         $0x00000040, BX
-	ADDQ         DX, SI
+	ADDQ         SI, BX
 	ADDQ         DX, DI
+	ADDQ         DX, R8
 	DECQ         AX
 	JNZ          samples_1
-	VBROADCASTSS alpha+120(FP), Y12
-	MOVBQZX      add+124(FP), AX
-	MOVQ         mr+104(FP), CX
-	MOVQ         nr+112(FP), DX
+	VBROADCASTSS alpha+128(FP), Y12
+	MOVBQZX      add+132(FP), AX
+	MOVQ         mr+112(FP), CX
+	MOVQ         nr+120(FP), DX
 	CMPQ         CX, $0x00000006
 	JNE          edge_3
 	CMPQ         DX, $0x00000010
@@ -5248,32 +5250,32 @@ samples_1:
 	// A whole tile.
 	TESTQ       AX, AX
 	JZ          over_4
-	MOVQ        R8, AX
+	MOVQ        R9, AX
 	VFMADD213PS (AX), Y12, Y0
 	VMOVUPS     Y0, (AX)
 	VFMADD213PS 32(AX), Y12, Y1
 	VMOVUPS     Y1, 32(AX)
-	ADDQ        R9, AX
+	ADDQ        R10, AX
 	VFMADD213PS (AX), Y12, Y2
 	VMOVUPS     Y2, (AX)
 	VFMADD213PS 32(AX), Y12, Y3
 	VMOVUPS     Y3, 32(AX)
-	ADDQ        R9, AX
+	ADDQ        R10, AX
 	VFMADD213PS (AX), Y12, Y4
 	VMOVUPS     Y4, (AX)
 	VFMADD213PS 32(AX), Y12, Y5
 	VMOVUPS     Y5, 32(AX)
-	ADDQ        R9, AX
+	ADDQ        R10, AX
 	VFMADD213PS (AX), Y12, Y6
 	VMOVUPS     Y6, (AX)
 	VFMADD213PS 32(AX), Y12, Y7
 	VMOVUPS     Y7, 32(AX)
-	ADDQ        R9, AX
+	ADDQ        R10, AX
 	VFMADD213PS (AX), Y12, Y8
 	VMOVUPS     Y8, (AX)
 	VFMADD213PS 32(AX), Y12, Y9
 	VMOVUPS     Y9, 32(AX)
-	ADDQ        R9, AX
+	ADDQ        R10, AX
 	VFMADD213PS (AX), Y12, Y10
 	VMOVUPS     Y10, (AX)
 	VFMADD213PS 32(AX), Y12, Y11
@@ -5281,32 +5283,32 @@ samples_1:
 	JMP         done_2
 
 over_4:
-	MOVQ    R8, AX
+	MOVQ    R9, AX
 	VMULPS  Y12, Y0, Y0
 	VMOVUPS Y0, (AX)
 	VMULPS  Y12, Y1, Y1
 	VMOVUPS Y1, 32(AX)
-	ADDQ    R9, AX
+	ADDQ    R10, AX
 	VMULPS  Y12, Y2, Y2
 	VMOVUPS Y2, (AX)
 	VMULPS  Y12, Y3, Y3
 	VMOVUPS Y3, 32(AX)
-	ADDQ    R9, AX
+	ADDQ    R10, AX
 	VMULPS  Y12, Y4, Y4
 	VMOVUPS Y4, (AX)
 	VMULPS  Y12, Y5, Y5
 	VMOVUPS Y5, 32(AX)
-	ADDQ    R9, AX
+	ADDQ    R10, AX
 	VMULPS  Y12, Y6, Y6
 	VMOVUPS Y6, (AX)
 	VMULPS  Y12, Y7, Y7
 	VMOVUPS Y7, 32(AX)
-	ADDQ    R9, AX
+	ADDQ    R10, AX
 	VMULPS  Y12, Y8, Y8
 	VMOVUPS Y8, (AX)
 	VMULPS  Y12, Y9, Y9
 	VMOVUPS Y9, 32(AX)
-	ADDQ    R9, AX
+	ADDQ    R10, AX
 	VMULPS  Y12, Y10, Y10
 	VMOVUPS Y10, (AX)
 	VMULPS  Y12, Y11, Y11
@@ -5334,7 +5336,7 @@ edge_3:
 	VMOVDQU     (BX)(DX*4), Y14
 	TESTQ       AX, AX
 	JZ          over_5
-	MOVQ        R8, AX
+	MOVQ        R9, AX
 	VMASKMOVPS  (AX), Y13, Y15
 	VFMADD213PS Y15, Y12, Y0
 	VMASKMOVPS  Y0, Y13, (AX)
@@ -5343,7 +5345,7 @@ edge_3:
 	VMASKMOVPS  Y1, Y14, 32(AX)
 	CMPQ        CX, $0x01
 	JBE         done_2
-	ADDQ        R9, AX
+	ADDQ        R10, AX
 	VMASKMOVPS  (AX), Y13, Y0
 	VFMADD213PS Y0, Y12, Y2
 	VMASKMOVPS  Y2, Y13, (AX)
@@ -5352,7 +5354,7 @@ edge_3:
 	VMASKMOVPS  Y3, Y14, 32(AX)
 	CMPQ        CX, $0x02
 	JBE         done_2
-	ADDQ        R9, AX
+	ADDQ        R10, AX
 	VMASKMOVPS  (AX), Y13, Y0
 	VFMADD213PS Y0, Y12, Y4
 	VMASKMOVPS  Y4, Y13, (AX)
@@ -5361,7 +5363,7 @@ edge_3:
 	VMASKMOVPS  Y5, Y14, 32(AX)
 	CMPQ        CX, $0x03
 	JBE         done_2
-	ADDQ        R9, AX
+	ADDQ        R10, AX
 	VMASKMOVPS  (AX), Y13, Y0
 	VFMADD213PS Y0, Y12, Y6
 	VMASKMOVPS  Y6, Y13, (AX)
@@ -5370,7 +5372,7 @@ edge_3:
 	VMASKMOVPS  Y7, Y14, 32(AX)
 	CMPQ        CX, $0x04
 	JBE         done_2
-	ADDQ        R9, AX
+	ADDQ        R10, AX
 	VMASKMOVPS  (AX), Y13, Y0
 	VFMADD213PS Y0, Y12, Y8
 	VMASKMOVPS  Y8, Y13, (AX)
@@ -5379,7 +5381,7 @@ edge_3:
 	VMASKMOVPS  Y9, Y14, 32(AX)
 	CMPQ        CX, $0x05
 	JBE         done_2
-	ADDQ        R9, AX
+	ADDQ        R10, AX
 	VMASKMOVPS  (AX), Y13, Y0
 	VFMADD213PS Y0, Y12, Y10
 	VMASKMOVPS  Y10, Y13, (AX)
@@ -5389,42 +5391,42 @@ edge_3:
 	JMP         done_2
 
 over_5:
-	MOVQ       R8, AX
+	MOVQ       R9, AX
 	VMULPS     Y12, Y0, Y0
 	VMASKMOVPS Y0, Y13, (AX)
 	VMULPS     Y12, Y1, Y1
 	VMASKMOVPS Y1, Y14, 32(AX)
 	CMPQ       CX, $0x01
 	JBE        done_2
-	ADDQ       R9, AX
+	ADDQ       R10, AX
 	VMULPS     Y12, Y2, Y2
 	VMASKMOVPS Y2, Y13, (AX)
 	VMULPS     Y12, Y3, Y3
 	VMASKMOVPS Y3, Y14, 32(AX)
 	CMPQ       CX, $0x02
 	JBE        done_2
-	ADDQ       R9, AX
+	ADDQ       R10, AX
 	VMULPS     Y12, Y4, Y4
 	VMASKMOVPS Y4, Y13, (AX)
 	VMULPS     Y12, Y5, Y5
 	VMASKMOVPS Y5, Y14, 32(AX)
 	CMPQ       CX, $0x03
 	JBE        done_2
-	ADDQ       R9, AX
+	ADDQ       R10, AX
 	VMULPS     Y12, Y6, Y6
 	VMASKMOVPS Y6, Y13, (AX)
 	VMULPS     Y12, Y7, Y7
 	VMASKMOVPS Y7, Y14, 32(AX)
 	CMPQ       CX, $0x04
 	JBE        done_2
-	ADDQ       R9, AX
+	ADDQ       R10, AX
 	VMULPS     Y12, Y8, Y8
 	VMASKMOVPS Y8, Y13, (AX)
 	VMULPS     Y12, Y9, Y9
 	VMASKMOVPS Y9, Y14, 32(AX)
 	CMPQ       CX, $0x05
 	JBE        done_2
-	ADDQ       R9, AX
+	ADDQ       R10, AX
 	VMULPS     Y12, Y10, Y10
 	VMASKMOVPS Y10, Y13, (AX)
 	VMULPS     Y12, Y11, Y11
@@ -5434,20 +5436,22 @@ done_2:
 	VZEROUPPER
 	RET
 
-// func gemmTileTAVX2(kc int, a []float32, ars int, aps int, b []float32, c []float32, ldc int, mr int, nr int, alpha float32, add bool)
+// func gemmTileTAVX2(kc int, a []float32, ars int, aps int, b []float32, bps int, c []float32, ldc int, mr int, nr int, alpha float32, add bool)
 // Requires: AVX, FMA3
-TEXT ·gemmTileTAVX2(SB), NOSPLIT, $0-125
+TEXT ·gemmTileTAVX2(SB), NOSPLIT, $0-133
 	MOVQ kc+0(FP), AX
 	MOVQ ars+32(FP), CX
 	MOVQ aps+40(FP), DX
 	SHLQ $0x02, CX
 	SHLQ $0x02, DX
 	MOVQ b_base+48(FP), BX
+	MOVQ bps+72(FP), SI
+	SHLQ $0x02, SI
 
 	// Ã's rows in groups of 3: row 3g+i is at base g + i·ars.
-	MOVQ   a_base+8(FP), SI
-	LEAQ   (SI)(CX*2), DI
-	ADDQ   CX, DI
+	MOVQ   a_base+8(FP), DI
+	LEAQ   (DI)(CX*2), R8
+	ADDQ   CX, R8
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -5456,35 +5460,35 @@ TEXT ·gemmTileTAVX2(SB), NOSPLIT, $0-125
 	VXORPS Y5, Y5, Y5
 	VXORPS Y6, Y6, Y6
 	VXORPS Y7, Y7, Y7
-	MOVQ   c_base+72(FP), R8
-	MOVQ   ldc+96(FP), R9
-	SHLQ   $0x02, R9
+	MOVQ   c_base+80(FP), R9
+	MOVQ   ldc+104(FP), R10
+	SHLQ   $0x02, R10
 
 	// acc_rv += Ã_rp · B̃_pv for p = 0 … kc−1.
 samples_1:
 	VMOVUPS      (BX), Y8
 	VMOVUPS      32(BX), Y9
-	VBROADCASTSS (SI), Y10
+	VBROADCASTSS (DI), Y10
 	VFMADD231PS  Y8, Y10, Y0
 	VFMADD231PS  Y9, Y10, Y1
-	VBROADCASTSS (SI)(CX*1), Y10
+	VBROADCASTSS (DI)(CX*1), Y10
 	VFMADD231PS  Y8, Y10, Y2
 	VFMADD231PS  Y9, Y10, Y3
-	VBROADCASTSS (SI)(CX*2), Y10
+	VBROADCASTSS (DI)(CX*2), Y10
 	VFMADD231PS  Y8, Y10, Y4
 	VFMADD231PS  Y9, Y10, Y5
-	VBROADCASTSS (DI), Y10
+	VBROADCASTSS (R8), Y10
 	VFMADD231PS  Y8, Y10, Y6
 	VFMADD231PS  Y9, Y10, Y7
-	ADDQ         $0x00000040, BX
-	ADDQ         DX, SI
+	ADDQ         SI, BX
 	ADDQ         DX, DI
+	ADDQ         DX, R8
 	DECQ         AX
 	JNZ          samples_1
-	VBROADCASTSS alpha+120(FP), Y8
-	MOVBQZX      add+124(FP), AX
-	MOVQ         mr+104(FP), CX
-	MOVQ         nr+112(FP), DX
+	VBROADCASTSS alpha+128(FP), Y8
+	MOVBQZX      add+132(FP), AX
+	MOVQ         mr+112(FP), CX
+	MOVQ         nr+120(FP), DX
 	CMPQ         CX, $0x00000004
 	JNE          edge_3
 	CMPQ         DX, $0x00000010
@@ -5493,7 +5497,7 @@ samples_1:
 	// A whole tile.
 	TESTQ       AX, AX
 	JZ          over_4
-	MOVQ        R8, AX
+	MOVQ        R9, AX
 	VXORPS      Y9, Y9, Y9
 	VUNPCKLPS   Y2, Y0, Y10
 	VUNPCKHPS   Y2, Y0, Y0
@@ -5522,31 +5526,31 @@ samples_1:
 	VMOVUPS     (AX), X11
 	VFMADD213PS Y11, Y8, Y14
 	VMOVUPS     X14, (AX)
-	ADDQ        R9, AX
+	ADDQ        R10, AX
 	VMOVUPS     (AX), X11
 	VFMADD213PS Y11, Y8, Y15
 	VMOVUPS     X15, (AX)
-	ADDQ        R9, AX
+	ADDQ        R10, AX
 	VMOVUPS     (AX), X11
 	VFMADD213PS Y11, Y8, Y6
 	VMOVUPS     X6, (AX)
-	ADDQ        R9, AX
+	ADDQ        R10, AX
 	VMOVUPS     (AX), X11
 	VFMADD213PS Y11, Y8, Y13
 	VMOVUPS     X13, (AX)
-	ADDQ        R9, AX
+	ADDQ        R10, AX
 	VMOVUPS     (AX), X11
 	VFMADD213PS Y11, Y8, Y4
 	VMOVUPS     X4, (AX)
-	ADDQ        R9, AX
+	ADDQ        R10, AX
 	VMOVUPS     (AX), X11
 	VFMADD213PS Y11, Y8, Y2
 	VMOVUPS     X2, (AX)
-	ADDQ        R9, AX
+	ADDQ        R10, AX
 	VMOVUPS     (AX), X11
 	VFMADD213PS Y11, Y8, Y10
 	VMOVUPS     X10, (AX)
-	ADDQ        R9, AX
+	ADDQ        R10, AX
 	VMOVUPS     (AX), X11
 	VFMADD213PS Y11, Y8, Y0
 	VMOVUPS     X0, (AX)
@@ -5574,42 +5578,42 @@ samples_1:
 	VPERM2F128  $0x31, Y6, Y2, Y2
 	VPERM2F128  $0x20, Y5, Y1, Y6
 	VPERM2F128  $0x31, Y5, Y1, Y1
-	ADDQ        R9, AX
+	ADDQ        R10, AX
 	VMOVUPS     (AX), X11
 	VFMADD213PS Y11, Y8, Y7
 	VMOVUPS     X7, (AX)
-	ADDQ        R9, AX
+	ADDQ        R10, AX
 	VMOVUPS     (AX), X11
 	VFMADD213PS Y11, Y8, Y9
 	VMOVUPS     X9, (AX)
-	ADDQ        R9, AX
+	ADDQ        R10, AX
 	VMOVUPS     (AX), X11
 	VFMADD213PS Y11, Y8, Y4
 	VMOVUPS     X4, (AX)
-	ADDQ        R9, AX
+	ADDQ        R10, AX
 	VMOVUPS     (AX), X11
 	VFMADD213PS Y11, Y8, Y6
 	VMOVUPS     X6, (AX)
-	ADDQ        R9, AX
+	ADDQ        R10, AX
 	VMOVUPS     (AX), X11
 	VFMADD213PS Y11, Y8, Y3
 	VMOVUPS     X3, (AX)
-	ADDQ        R9, AX
+	ADDQ        R10, AX
 	VMOVUPS     (AX), X11
 	VFMADD213PS Y11, Y8, Y0
 	VMOVUPS     X0, (AX)
-	ADDQ        R9, AX
+	ADDQ        R10, AX
 	VMOVUPS     (AX), X11
 	VFMADD213PS Y11, Y8, Y2
 	VMOVUPS     X2, (AX)
-	ADDQ        R9, AX
+	ADDQ        R10, AX
 	VMOVUPS     (AX), X11
 	VFMADD213PS Y11, Y8, Y1
 	VMOVUPS     X1, (AX)
 	JMP         done_2
 
 over_4:
-	MOVQ       R8, AX
+	MOVQ       R9, AX
 	VXORPS     Y9, Y9, Y9
 	VUNPCKLPS  Y2, Y0, Y10
 	VUNPCKHPS  Y2, Y0, Y0
@@ -5637,25 +5641,25 @@ over_4:
 	VPERM2F128 $0x31, Y11, Y0, Y0
 	VMULPS     Y8, Y13, Y13
 	VMOVUPS    X13, (AX)
-	ADDQ       R9, AX
+	ADDQ       R10, AX
 	VMULPS     Y8, Y14, Y14
 	VMOVUPS    X14, (AX)
-	ADDQ       R9, AX
+	ADDQ       R10, AX
 	VMULPS     Y8, Y6, Y6
 	VMOVUPS    X6, (AX)
-	ADDQ       R9, AX
+	ADDQ       R10, AX
 	VMULPS     Y8, Y12, Y12
 	VMOVUPS    X12, (AX)
-	ADDQ       R9, AX
+	ADDQ       R10, AX
 	VMULPS     Y8, Y4, Y4
 	VMOVUPS    X4, (AX)
-	ADDQ       R9, AX
+	ADDQ       R10, AX
 	VMULPS     Y8, Y2, Y2
 	VMOVUPS    X2, (AX)
-	ADDQ       R9, AX
+	ADDQ       R10, AX
 	VMULPS     Y8, Y10, Y10
 	VMOVUPS    X10, (AX)
-	ADDQ       R9, AX
+	ADDQ       R10, AX
 	VMULPS     Y8, Y0, Y0
 	VMOVUPS    X0, (AX)
 	VUNPCKLPS  Y3, Y1, Y0
@@ -5682,28 +5686,28 @@ over_4:
 	VPERM2F128 $0x31, Y6, Y2, Y2
 	VPERM2F128 $0x20, Y5, Y1, Y6
 	VPERM2F128 $0x31, Y5, Y1, Y1
-	ADDQ       R9, AX
+	ADDQ       R10, AX
 	VMULPS     Y8, Y7, Y7
 	VMOVUPS    X7, (AX)
-	ADDQ       R9, AX
+	ADDQ       R10, AX
 	VMULPS     Y8, Y9, Y9
 	VMOVUPS    X9, (AX)
-	ADDQ       R9, AX
+	ADDQ       R10, AX
 	VMULPS     Y8, Y4, Y4
 	VMOVUPS    X4, (AX)
-	ADDQ       R9, AX
+	ADDQ       R10, AX
 	VMULPS     Y8, Y6, Y6
 	VMOVUPS    X6, (AX)
-	ADDQ       R9, AX
+	ADDQ       R10, AX
 	VMULPS     Y8, Y3, Y3
 	VMOVUPS    X3, (AX)
-	ADDQ       R9, AX
+	ADDQ       R10, AX
 	VMULPS     Y8, Y0, Y0
 	VMOVUPS    X0, (AX)
-	ADDQ       R9, AX
+	ADDQ       R10, AX
 	VMULPS     Y8, Y2, Y2
 	VMOVUPS    X2, (AX)
-	ADDQ       R9, AX
+	ADDQ       R10, AX
 	VMULPS     Y8, Y1, Y1
 	VMOVUPS    X1, (AX)
 	JMP        done_2
@@ -5715,7 +5719,7 @@ edge_3:
 	VMOVDQU     (BX)(CX*4), Y9
 	TESTQ       AX, AX
 	JZ          over_5
-	MOVQ        R8, AX
+	MOVQ        R9, AX
 	VXORPS      Y10, Y10, Y10
 	VUNPCKLPS   Y2, Y0, Y11
 	VUNPCKHPS   Y2, Y0, Y0
@@ -5746,43 +5750,43 @@ edge_3:
 	VMASKMOVPS  Y14, Y9, (AX)
 	CMPQ        DX, $0x01
 	JBE         done_2
-	ADDQ        R9, AX
+	ADDQ        R10, AX
 	VMASKMOVPS  (AX), Y9, Y12
 	VFMADD213PS Y12, Y8, Y15
 	VMASKMOVPS  Y15, Y9, (AX)
 	CMPQ        DX, $0x02
 	JBE         done_2
-	ADDQ        R9, AX
+	ADDQ        R10, AX
 	VMASKMOVPS  (AX), Y9, Y12
 	VFMADD213PS Y12, Y8, Y6
 	VMASKMOVPS  Y6, Y9, (AX)
 	CMPQ        DX, $0x03
 	JBE         done_2
-	ADDQ        R9, AX
+	ADDQ        R10, AX
 	VMASKMOVPS  (AX), Y9, Y6
 	VFMADD213PS Y6, Y8, Y13
 	VMASKMOVPS  Y13, Y9, (AX)
 	CMPQ        DX, $0x04
 	JBE         done_2
-	ADDQ        R9, AX
+	ADDQ        R10, AX
 	VMASKMOVPS  (AX), Y9, Y6
 	VFMADD213PS Y6, Y8, Y4
 	VMASKMOVPS  Y4, Y9, (AX)
 	CMPQ        DX, $0x05
 	JBE         done_2
-	ADDQ        R9, AX
+	ADDQ        R10, AX
 	VMASKMOVPS  (AX), Y9, Y4
 	VFMADD213PS Y4, Y8, Y2
 	VMASKMOVPS  Y2, Y9, (AX)
 	CMPQ        DX, $0x06
 	JBE         done_2
-	ADDQ        R9, AX
+	ADDQ        R10, AX
 	VMASKMOVPS  (AX), Y9, Y2
 	VFMADD213PS Y2, Y8, Y11
 	VMASKMOVPS  Y11, Y9, (AX)
 	CMPQ        DX, $0x07
 	JBE         done_2
-	ADDQ        R9, AX
+	ADDQ        R10, AX
 	VMASKMOVPS  (AX), Y9, Y2
 	VFMADD213PS Y2, Y8, Y0
 	VMASKMOVPS  Y0, Y9, (AX)
@@ -5812,56 +5816,56 @@ edge_3:
 	VPERM2F128  $0x31, Y5, Y1, Y1
 	CMPQ        DX, $0x08
 	JBE         done_2
-	ADDQ        R9, AX
+	ADDQ        R10, AX
 	VMASKMOVPS  (AX), Y9, Y5
 	VFMADD213PS Y5, Y8, Y7
 	VMASKMOVPS  Y7, Y9, (AX)
 	CMPQ        DX, $0x09
 	JBE         done_2
-	ADDQ        R9, AX
+	ADDQ        R10, AX
 	VMASKMOVPS  (AX), Y9, Y5
 	VFMADD213PS Y5, Y8, Y10
 	VMASKMOVPS  Y10, Y9, (AX)
 	CMPQ        DX, $0x0a
 	JBE         done_2
-	ADDQ        R9, AX
+	ADDQ        R10, AX
 	VMASKMOVPS  (AX), Y9, Y5
 	VFMADD213PS Y5, Y8, Y4
 	VMASKMOVPS  Y4, Y9, (AX)
 	CMPQ        DX, $0x0b
 	JBE         done_2
-	ADDQ        R9, AX
+	ADDQ        R10, AX
 	VMASKMOVPS  (AX), Y9, Y4
 	VFMADD213PS Y4, Y8, Y6
 	VMASKMOVPS  Y6, Y9, (AX)
 	CMPQ        DX, $0x0c
 	JBE         done_2
-	ADDQ        R9, AX
+	ADDQ        R10, AX
 	VMASKMOVPS  (AX), Y9, Y4
 	VFMADD213PS Y4, Y8, Y3
 	VMASKMOVPS  Y3, Y9, (AX)
 	CMPQ        DX, $0x0d
 	JBE         done_2
-	ADDQ        R9, AX
+	ADDQ        R10, AX
 	VMASKMOVPS  (AX), Y9, Y3
 	VFMADD213PS Y3, Y8, Y0
 	VMASKMOVPS  Y0, Y9, (AX)
 	CMPQ        DX, $0x0e
 	JBE         done_2
-	ADDQ        R9, AX
+	ADDQ        R10, AX
 	VMASKMOVPS  (AX), Y9, Y0
 	VFMADD213PS Y0, Y8, Y2
 	VMASKMOVPS  Y2, Y9, (AX)
 	CMPQ        DX, $0x0f
 	JBE         done_2
-	ADDQ        R9, AX
+	ADDQ        R10, AX
 	VMASKMOVPS  (AX), Y9, Y0
 	VFMADD213PS Y0, Y8, Y1
 	VMASKMOVPS  Y1, Y9, (AX)
 	JMP         done_2
 
 over_5:
-	MOVQ       R8, AX
+	MOVQ       R9, AX
 	VXORPS     Y10, Y10, Y10
 	VUNPCKLPS  Y2, Y0, Y11
 	VUNPCKHPS  Y2, Y0, Y0
@@ -5891,37 +5895,37 @@ over_5:
 	VMASKMOVPS Y14, Y9, (AX)
 	CMPQ       DX, $0x01
 	JBE        done_2
-	ADDQ       R9, AX
+	ADDQ       R10, AX
 	VMULPS     Y8, Y15, Y15
 	VMASKMOVPS Y15, Y9, (AX)
 	CMPQ       DX, $0x02
 	JBE        done_2
-	ADDQ       R9, AX
+	ADDQ       R10, AX
 	VMULPS     Y8, Y6, Y6
 	VMASKMOVPS Y6, Y9, (AX)
 	CMPQ       DX, $0x03
 	JBE        done_2
-	ADDQ       R9, AX
+	ADDQ       R10, AX
 	VMULPS     Y8, Y13, Y13
 	VMASKMOVPS Y13, Y9, (AX)
 	CMPQ       DX, $0x04
 	JBE        done_2
-	ADDQ       R9, AX
+	ADDQ       R10, AX
 	VMULPS     Y8, Y4, Y4
 	VMASKMOVPS Y4, Y9, (AX)
 	CMPQ       DX, $0x05
 	JBE        done_2
-	ADDQ       R9, AX
+	ADDQ       R10, AX
 	VMULPS     Y8, Y2, Y2
 	VMASKMOVPS Y2, Y9, (AX)
 	CMPQ       DX, $0x06
 	JBE        done_2
-	ADDQ       R9, AX
+	ADDQ       R10, AX
 	VMULPS     Y8, Y11, Y11
 	VMASKMOVPS Y11, Y9, (AX)
 	CMPQ       DX, $0x07
 	JBE        done_2
-	ADDQ       R9, AX
+	ADDQ       R10, AX
 	VMULPS     Y8, Y0, Y0
 	VMASKMOVPS Y0, Y9, (AX)
 	VUNPCKLPS  Y3, Y1, Y0
@@ -5950,42 +5954,42 @@ over_5:
 	VPERM2F128 $0x31, Y5, Y1, Y1
 	CMPQ       DX, $0x08
 	JBE        done_2
-	ADDQ       R9, AX
+	ADDQ       R10, AX
 	VMULPS     Y8, Y7, Y7
 	VMASKMOVPS Y7, Y9, (AX)
 	CMPQ       DX, $0x09
 	JBE        done_2
-	ADDQ       R9, AX
+	ADDQ       R10, AX
 	VMULPS     Y8, Y10, Y10
 	VMASKMOVPS Y10, Y9, (AX)
 	CMPQ       DX, $0x0a
 	JBE        done_2
-	ADDQ       R9, AX
+	ADDQ       R10, AX
 	VMULPS     Y8, Y4, Y4
 	VMASKMOVPS Y4, Y9, (AX)
 	CMPQ       DX, $0x0b
 	JBE        done_2
-	ADDQ       R9, AX
+	ADDQ       R10, AX
 	VMULPS     Y8, Y6, Y6
 	VMASKMOVPS Y6, Y9, (AX)
 	CMPQ       DX, $0x0c
 	JBE        done_2
-	ADDQ       R9, AX
+	ADDQ       R10, AX
 	VMULPS     Y8, Y3, Y3
 	VMASKMOVPS Y3, Y9, (AX)
 	CMPQ       DX, $0x0d
 	JBE        done_2
-	ADDQ       R9, AX
+	ADDQ       R10, AX
 	VMULPS     Y8, Y0, Y0
 	VMASKMOVPS Y0, Y9, (AX)
 	CMPQ       DX, $0x0e
 	JBE        done_2
-	ADDQ       R9, AX
+	ADDQ       R10, AX
 	VMULPS     Y8, Y2, Y2
 	VMASKMOVPS Y2, Y9, (AX)
 	CMPQ       DX, $0x0f
 	JBE        done_2
-	ADDQ       R9, AX
+	ADDQ       R10, AX
 	VMULPS     Y8, Y1, Y1
 	VMASKMOVPS Y1, Y9, (AX)
 
@@ -14565,30 +14569,32 @@ TEXT ·gemmShapeAVX512(SB), NOSPLIT, $0-32
 	MOVQ AX, mr+0(FP)
 	MOVQ $0x00000020, AX
 	MOVQ AX, nr+8(FP)
-	MOVQ $0x00000008, AX
+	MOVQ $0x0000000a, AX
 	MOVQ AX, mrT+16(FP)
 	MOVQ $0x00000020, AX
 	MOVQ AX, nrT+24(FP)
 	RET
 
-// func gemmTileAVX512(kc int, a []float32, ars int, aps int, b []float32, c []float32, ldc int, mr int, nr int, alpha float32, add bool)
+// func gemmTileAVX512(kc int, a []float32, ars int, aps int, b []float32, bps int, c []float32, ldc int, mr int, nr int, alpha float32, add bool)
 // Requires: AVX, AVX512DQ, AVX512F, BMI2, CMOV
-TEXT ·gemmTileAVX512(SB), NOSPLIT, $0-125
+TEXT ·gemmTileAVX512(SB), NOSPLIT, $0-133
 	MOVQ kc+0(FP), AX
 	MOVQ ars+32(FP), CX
 	MOVQ aps+40(FP), DX
 	SHLQ $0x02, CX
 	SHLQ $0x02, DX
 	MOVQ b_base+48(FP), BX
+	MOVQ bps+72(FP), SI
+	SHLQ $0x02, SI
 
 	// Ã's rows in groups of 3: row 3g+i is at base g + i·ars.
-	MOVQ   a_base+8(FP), SI
-	LEAQ   (SI)(CX*2), DI
-	ADDQ   CX, DI
+	MOVQ   a_base+8(FP), DI
 	LEAQ   (DI)(CX*2), R8
 	ADDQ   CX, R8
 	LEAQ   (R8)(CX*2), R9
 	ADDQ   CX, R9
+	LEAQ   (R9)(CX*2), R10
+	ADDQ   CX, R10
 	VXORPS Z0, Z0, Z0
 	VXORPS Z1, Z1, Z1
 	VXORPS Z2, Z2, Z2
@@ -14613,61 +14619,61 @@ TEXT ·gemmTileAVX512(SB), NOSPLIT, $0-125
 	VXORPS Z21, Z21, Z21
 	VXORPS Z22, Z22, Z22
 	VXORPS Z23, Z23, Z23
-	MOVQ   c_base+72(FP), R10
-	MOVQ   ldc+96(FP), R11
-	SHLQ   $0x02, R11
+	MOVQ   c_base+80(FP), R11
+	MOVQ   ldc+104(FP), R12
+	SHLQ   $0x02, R12
 
 	// acc_rv += Ã_rp · B̃_pv for p = 0 … kc−1.
 samples_1:
 	VMOVUPS      (BX), Z24
 	VMOVUPS      64(BX), Z25
-	VBROADCASTSS (SI), Z26
+	VBROADCASTSS (DI), Z26
 	VFMADD231PS  Z24, Z26, Z0
 	VFMADD231PS  Z25, Z26, Z1
-	VBROADCASTSS (SI)(CX*1), Z26
+	VBROADCASTSS (DI)(CX*1), Z26
 	VFMADD231PS  Z24, Z26, Z2
 	VFMADD231PS  Z25, Z26, Z3
-	VBROADCASTSS (SI)(CX*2), Z26
+	VBROADCASTSS (DI)(CX*2), Z26
 	VFMADD231PS  Z24, Z26, Z4
 	VFMADD231PS  Z25, Z26, Z5
-	VBROADCASTSS (DI), Z26
+	VBROADCASTSS (R8), Z26
 	VFMADD231PS  Z24, Z26, Z6
 	VFMADD231PS  Z25, Z26, Z7
-	VBROADCASTSS (DI)(CX*1), Z26
+	VBROADCASTSS (R8)(CX*1), Z26
 	VFMADD231PS  Z24, Z26, Z8
 	VFMADD231PS  Z25, Z26, Z9
-	VBROADCASTSS (DI)(CX*2), Z26
+	VBROADCASTSS (R8)(CX*2), Z26
 	VFMADD231PS  Z24, Z26, Z10
 	VFMADD231PS  Z25, Z26, Z11
-	VBROADCASTSS (R8), Z26
+	VBROADCASTSS (R9), Z26
 	VFMADD231PS  Z24, Z26, Z12
 	VFMADD231PS  Z25, Z26, Z13
-	VBROADCASTSS (R8)(CX*1), Z26
+	VBROADCASTSS (R9)(CX*1), Z26
 	VFMADD231PS  Z24, Z26, Z14
 	VFMADD231PS  Z25, Z26, Z15
-	VBROADCASTSS (R8)(CX*2), Z26
+	VBROADCASTSS (R9)(CX*2), Z26
 	VFMADD231PS  Z24, Z26, Z16
 	VFMADD231PS  Z25, Z26, Z17
-	VBROADCASTSS (R9), Z26
+	VBROADCASTSS (R10), Z26
 	VFMADD231PS  Z24, Z26, Z18
 	VFMADD231PS  Z25, Z26, Z19
-	VBROADCASTSS (R9)(CX*1), Z26
+	VBROADCASTSS (R10)(CX*1), Z26
 	VFMADD231PS  Z24, Z26, Z20
 	VFMADD231PS  Z25, Z26, Z21
-	VBROADCASTSS (R9)(CX*2), Z26
+	VBROADCASTSS (R10)(CX*2), Z26
 	VFMADD231PS  Z24, Z26, Z22
 	VFMADD231PS  Z25, Z26, Z23
-	ADDQ         $0x00000080, BX
-	ADDQ         DX, SI
+	ADDQ         SI, BX
 	ADDQ         DX, DI
 	ADDQ         DX, R8
 	ADDQ         DX, R9
+	ADDQ         DX, R10
 	DECQ         AX
 	JNZ          samples_1
-	VBROADCASTSS alpha+120(FP), Z24
-	MOVBQZX      add+124(FP), AX
-	MOVQ         mr+104(FP), CX
-	MOVQ         nr+112(FP), DX
+	VBROADCASTSS alpha+128(FP), Z24
+	MOVBQZX      add+132(FP), AX
+	MOVQ         mr+112(FP), CX
+	MOVQ         nr+120(FP), DX
 	CMPQ         CX, $0x0000000c
 	JNE          edge_3
 	CMPQ         DX, $0x00000020
@@ -14676,62 +14682,62 @@ samples_1:
 	// A whole tile.
 	TESTQ       AX, AX
 	JZ          over_4
-	MOVQ        R10, AX
+	MOVQ        R11, AX
 	VFMADD213PS (AX), Z24, Z0
 	VMOVUPS     Z0, (AX)
 	VFMADD213PS 64(AX), Z24, Z1
 	VMOVUPS     Z1, 64(AX)
-	ADDQ        R11, AX
+	ADDQ        R12, AX
 	VFMADD213PS (AX), Z24, Z2
 	VMOVUPS     Z2, (AX)
 	VFMADD213PS 64(AX), Z24, Z3
 	VMOVUPS     Z3, 64(AX)
-	ADDQ        R11, AX
+	ADDQ        R12, AX
 	VFMADD213PS (AX), Z24, Z4
 	VMOVUPS     Z4, (AX)
 	VFMADD213PS 64(AX), Z24, Z5
 	VMOVUPS     Z5, 64(AX)
-	ADDQ        R11, AX
+	ADDQ        R12, AX
 	VFMADD213PS (AX), Z24, Z6
 	VMOVUPS     Z6, (AX)
 	VFMADD213PS 64(AX), Z24, Z7
 	VMOVUPS     Z7, 64(AX)
-	ADDQ        R11, AX
+	ADDQ        R12, AX
 	VFMADD213PS (AX), Z24, Z8
 	VMOVUPS     Z8, (AX)
 	VFMADD213PS 64(AX), Z24, Z9
 	VMOVUPS     Z9, 64(AX)
-	ADDQ        R11, AX
+	ADDQ        R12, AX
 	VFMADD213PS (AX), Z24, Z10
 	VMOVUPS     Z10, (AX)
 	VFMADD213PS 64(AX), Z24, Z11
 	VMOVUPS     Z11, 64(AX)
-	ADDQ        R11, AX
+	ADDQ        R12, AX
 	VFMADD213PS (AX), Z24, Z12
 	VMOVUPS     Z12, (AX)
 	VFMADD213PS 64(AX), Z24, Z13
 	VMOVUPS     Z13, 64(AX)
-	ADDQ        R11, AX
+	ADDQ        R12, AX
 	VFMADD213PS (AX), Z24, Z14
 	VMOVUPS     Z14, (AX)
 	VFMADD213PS 64(AX), Z24, Z15
 	VMOVUPS     Z15, 64(AX)
-	ADDQ        R11, AX
+	ADDQ        R12, AX
 	VFMADD213PS (AX), Z24, Z16
 	VMOVUPS     Z16, (AX)
 	VFMADD213PS 64(AX), Z24, Z17
 	VMOVUPS     Z17, 64(AX)
-	ADDQ        R11, AX
+	ADDQ        R12, AX
 	VFMADD213PS (AX), Z24, Z18
 	VMOVUPS     Z18, (AX)
 	VFMADD213PS 64(AX), Z24, Z19
 	VMOVUPS     Z19, 64(AX)
-	ADDQ        R11, AX
+	ADDQ        R12, AX
 	VFMADD213PS (AX), Z24, Z20
 	VMOVUPS     Z20, (AX)
 	VFMADD213PS 64(AX), Z24, Z21
 	VMOVUPS     Z21, 64(AX)
-	ADDQ        R11, AX
+	ADDQ        R12, AX
 	VFMADD213PS (AX), Z24, Z22
 	VMOVUPS     Z22, (AX)
 	VFMADD213PS 64(AX), Z24, Z23
@@ -14739,62 +14745,62 @@ samples_1:
 	JMP         done_2
 
 over_4:
-	MOVQ    R10, AX
+	MOVQ    R11, AX
 	VMULPS  Z24, Z0, Z0
 	VMOVUPS Z0, (AX)
 	VMULPS  Z24, Z1, Z1
 	VMOVUPS Z1, 64(AX)
-	ADDQ    R11, AX
+	ADDQ    R12, AX
 	VMULPS  Z24, Z2, Z2
 	VMOVUPS Z2, (AX)
 	VMULPS  Z24, Z3, Z3
 	VMOVUPS Z3, 64(AX)
-	ADDQ    R11, AX
+	ADDQ    R12, AX
 	VMULPS  Z24, Z4, Z4
 	VMOVUPS Z4, (AX)
 	VMULPS  Z24, Z5, Z5
 	VMOVUPS Z5, 64(AX)
-	ADDQ    R11, AX
+	ADDQ    R12, AX
 	VMULPS  Z24, Z6, Z6
 	VMOVUPS Z6, (AX)
 	VMULPS  Z24, Z7, Z7
 	VMOVUPS Z7, 64(AX)
-	ADDQ    R11, AX
+	ADDQ    R12, AX
 	VMULPS  Z24, Z8, Z8
 	VMOVUPS Z8, (AX)
 	VMULPS  Z24, Z9, Z9
 	VMOVUPS Z9, 64(AX)
-	ADDQ    R11, AX
+	ADDQ    R12, AX
 	VMULPS  Z24, Z10, Z10
 	VMOVUPS Z10, (AX)
 	VMULPS  Z24, Z11, Z11
 	VMOVUPS Z11, 64(AX)
-	ADDQ    R11, AX
+	ADDQ    R12, AX
 	VMULPS  Z24, Z12, Z12
 	VMOVUPS Z12, (AX)
 	VMULPS  Z24, Z13, Z13
 	VMOVUPS Z13, 64(AX)
-	ADDQ    R11, AX
+	ADDQ    R12, AX
 	VMULPS  Z24, Z14, Z14
 	VMOVUPS Z14, (AX)
 	VMULPS  Z24, Z15, Z15
 	VMOVUPS Z15, 64(AX)
-	ADDQ    R11, AX
+	ADDQ    R12, AX
 	VMULPS  Z24, Z16, Z16
 	VMOVUPS Z16, (AX)
 	VMULPS  Z24, Z17, Z17
 	VMOVUPS Z17, 64(AX)
-	ADDQ    R11, AX
+	ADDQ    R12, AX
 	VMULPS  Z24, Z18, Z18
 	VMOVUPS Z18, (AX)
 	VMULPS  Z24, Z19, Z19
 	VMOVUPS Z19, 64(AX)
-	ADDQ    R11, AX
+	ADDQ    R12, AX
 	VMULPS  Z24, Z20, Z20
 	VMOVUPS Z20, (AX)
 	VMULPS  Z24, Z21, Z21
 	VMOVUPS Z21, 64(AX)
-	ADDQ    R11, AX
+	ADDQ    R12, AX
 	VMULPS  Z24, Z22, Z22
 	VMOVUPS Z22, (AX)
 	VMULPS  Z24, Z23, Z23
@@ -14822,7 +14828,7 @@ edge_3:
 	KMOVW       DX, K2
 	TESTQ       AX, AX
 	JZ          over_5
-	MOVQ        R10, AX
+	MOVQ        R11, AX
 	VMOVUPS.Z   (AX), K1, Z25
 	VFMADD213PS Z25, Z24, Z0
 	VMOVUPS     Z0, K1, (AX)
@@ -14831,7 +14837,7 @@ edge_3:
 	VMOVUPS     Z1, K2, 64(AX)
 	CMPQ        CX, $0x01
 	JBE         done_2
-	ADDQ        R11, AX
+	ADDQ        R12, AX
 	VMOVUPS.Z   (AX), K1, Z0
 	VFMADD213PS Z0, Z24, Z2
 	VMOVUPS     Z2, K1, (AX)
@@ -14840,7 +14846,7 @@ edge_3:
 	VMOVUPS     Z3, K2, 64(AX)
 	CMPQ        CX, $0x02
 	JBE         done_2
-	ADDQ        R11, AX
+	ADDQ        R12, AX
 	VMOVUPS.Z   (AX), K1, Z0
 	VFMADD213PS Z0, Z24, Z4
 	VMOVUPS     Z4, K1, (AX)
@@ -14849,7 +14855,7 @@ edge_3:
 	VMOVUPS     Z5, K2, 64(AX)
 	CMPQ        CX, $0x03
 	JBE         done_2
-	ADDQ        R11, AX
+	ADDQ        R12, AX
 	VMOVUPS.Z   (AX), K1, Z0
 	VFMADD213PS Z0, Z24, Z6
 	VMOVUPS     Z6, K1, (AX)
@@ -14858,7 +14864,7 @@ edge_3:
 	VMOVUPS     Z7, K2, 64(AX)
 	CMPQ        CX, $0x04
 	JBE         done_2
-	ADDQ        R11, AX
+	ADDQ        R12, AX
 	VMOVUPS.Z   (AX), K1, Z0
 	VFMADD213PS Z0, Z24, Z8
 	VMOVUPS     Z8, K1, (AX)
@@ -14867,7 +14873,7 @@ edge_3:
 	VMOVUPS     Z9, K2, 64(AX)
 	CMPQ        CX, $0x05
 	JBE         done_2
-	ADDQ        R11, AX
+	ADDQ        R12, AX
 	VMOVUPS.Z   (AX), K1, Z0
 	VFMADD213PS Z0, Z24, Z10
 	VMOVUPS     Z10, K1, (AX)
@@ -14876,7 +14882,7 @@ edge_3:
 	VMOVUPS     Z11, K2, 64(AX)
 	CMPQ        CX, $0x06
 	JBE         done_2
-	ADDQ        R11, AX
+	ADDQ        R12, AX
 	VMOVUPS.Z   (AX), K1, Z0
 	VFMADD213PS Z0, Z24, Z12
 	VMOVUPS     Z12, K1, (AX)
@@ -14885,7 +14891,7 @@ edge_3:
 	VMOVUPS     Z13, K2, 64(AX)
 	CMPQ        CX, $0x07
 	JBE         done_2
-	ADDQ        R11, AX
+	ADDQ        R12, AX
 	VMOVUPS.Z   (AX), K1, Z0
 	VFMADD213PS Z0, Z24, Z14
 	VMOVUPS     Z14, K1, (AX)
@@ -14894,7 +14900,7 @@ edge_3:
 	VMOVUPS     Z15, K2, 64(AX)
 	CMPQ        CX, $0x08
 	JBE         done_2
-	ADDQ        R11, AX
+	ADDQ        R12, AX
 	VMOVUPS.Z   (AX), K1, Z0
 	VFMADD213PS Z0, Z24, Z16
 	VMOVUPS     Z16, K1, (AX)
@@ -14903,7 +14909,7 @@ edge_3:
 	VMOVUPS     Z17, K2, 64(AX)
 	CMPQ        CX, $0x09
 	JBE         done_2
-	ADDQ        R11, AX
+	ADDQ        R12, AX
 	VMOVUPS.Z   (AX), K1, Z0
 	VFMADD213PS Z0, Z24, Z18
 	VMOVUPS     Z18, K1, (AX)
@@ -14912,7 +14918,7 @@ edge_3:
 	VMOVUPS     Z19, K2, 64(AX)
 	CMPQ        CX, $0x0a
 	JBE         done_2
-	ADDQ        R11, AX
+	ADDQ        R12, AX
 	VMOVUPS.Z   (AX), K1, Z0
 	VFMADD213PS Z0, Z24, Z20
 	VMOVUPS     Z20, K1, (AX)
@@ -14921,7 +14927,7 @@ edge_3:
 	VMOVUPS     Z21, K2, 64(AX)
 	CMPQ        CX, $0x0b
 	JBE         done_2
-	ADDQ        R11, AX
+	ADDQ        R12, AX
 	VMOVUPS.Z   (AX), K1, Z0
 	VFMADD213PS Z0, Z24, Z22
 	VMOVUPS     Z22, K1, (AX)
@@ -14931,84 +14937,84 @@ edge_3:
 	JMP         done_2
 
 over_5:
-	MOVQ    R10, AX
+	MOVQ    R11, AX
 	VMULPS  Z24, Z0, Z0
 	VMOVUPS Z0, K1, (AX)
 	VMULPS  Z24, Z1, Z1
 	VMOVUPS Z1, K2, 64(AX)
 	CMPQ    CX, $0x01
 	JBE     done_2
-	ADDQ    R11, AX
+	ADDQ    R12, AX
 	VMULPS  Z24, Z2, Z2
 	VMOVUPS Z2, K1, (AX)
 	VMULPS  Z24, Z3, Z3
 	VMOVUPS Z3, K2, 64(AX)
 	CMPQ    CX, $0x02
 	JBE     done_2
-	ADDQ    R11, AX
+	ADDQ    R12, AX
 	VMULPS  Z24, Z4, Z4
 	VMOVUPS Z4, K1, (AX)
 	VMULPS  Z24, Z5, Z5
 	VMOVUPS Z5, K2, 64(AX)
 	CMPQ    CX, $0x03
 	JBE     done_2
-	ADDQ    R11, AX
+	ADDQ    R12, AX
 	VMULPS  Z24, Z6, Z6
 	VMOVUPS Z6, K1, (AX)
 	VMULPS  Z24, Z7, Z7
 	VMOVUPS Z7, K2, 64(AX)
 	CMPQ    CX, $0x04
 	JBE     done_2
-	ADDQ    R11, AX
+	ADDQ    R12, AX
 	VMULPS  Z24, Z8, Z8
 	VMOVUPS Z8, K1, (AX)
 	VMULPS  Z24, Z9, Z9
 	VMOVUPS Z9, K2, 64(AX)
 	CMPQ    CX, $0x05
 	JBE     done_2
-	ADDQ    R11, AX
+	ADDQ    R12, AX
 	VMULPS  Z24, Z10, Z10
 	VMOVUPS Z10, K1, (AX)
 	VMULPS  Z24, Z11, Z11
 	VMOVUPS Z11, K2, 64(AX)
 	CMPQ    CX, $0x06
 	JBE     done_2
-	ADDQ    R11, AX
+	ADDQ    R12, AX
 	VMULPS  Z24, Z12, Z12
 	VMOVUPS Z12, K1, (AX)
 	VMULPS  Z24, Z13, Z13
 	VMOVUPS Z13, K2, 64(AX)
 	CMPQ    CX, $0x07
 	JBE     done_2
-	ADDQ    R11, AX
+	ADDQ    R12, AX
 	VMULPS  Z24, Z14, Z14
 	VMOVUPS Z14, K1, (AX)
 	VMULPS  Z24, Z15, Z15
 	VMOVUPS Z15, K2, 64(AX)
 	CMPQ    CX, $0x08
 	JBE     done_2
-	ADDQ    R11, AX
+	ADDQ    R12, AX
 	VMULPS  Z24, Z16, Z16
 	VMOVUPS Z16, K1, (AX)
 	VMULPS  Z24, Z17, Z17
 	VMOVUPS Z17, K2, 64(AX)
 	CMPQ    CX, $0x09
 	JBE     done_2
-	ADDQ    R11, AX
+	ADDQ    R12, AX
 	VMULPS  Z24, Z18, Z18
 	VMOVUPS Z18, K1, (AX)
 	VMULPS  Z24, Z19, Z19
 	VMOVUPS Z19, K2, 64(AX)
 	CMPQ    CX, $0x0a
 	JBE     done_2
-	ADDQ    R11, AX
+	ADDQ    R12, AX
 	VMULPS  Z24, Z20, Z20
 	VMOVUPS Z20, K1, (AX)
 	VMULPS  Z24, Z21, Z21
 	VMOVUPS Z21, K2, 64(AX)
 	CMPQ    CX, $0x0b
 	JBE     done_2
-	ADDQ    R11, AX
+	ADDQ    R12, AX
 	VMULPS  Z24, Z22, Z22
 	VMOVUPS Z22, K1, (AX)
 	VMULPS  Z24, Z23, Z23
@@ -15018,22 +15024,26 @@ done_2:
 	VZEROUPPER
 	RET
 
-// func gemmTileTAVX512(kc int, a []float32, ars int, aps int, b []float32, c []float32, ldc int, mr int, nr int, alpha float32, add bool)
+// func gemmTileTAVX512(kc int, a []float32, ars int, aps int, b []float32, bps int, c []float32, ldc int, mr int, nr int, alpha float32, add bool)
 // Requires: AVX, AVX512DQ, AVX512F, BMI2
-TEXT ·gemmTileTAVX512(SB), NOSPLIT, $0-125
+TEXT ·gemmTileTAVX512(SB), NOSPLIT, $0-133
 	MOVQ kc+0(FP), AX
 	MOVQ ars+32(FP), CX
 	MOVQ aps+40(FP), DX
 	SHLQ $0x02, CX
 	SHLQ $0x02, DX
 	MOVQ b_base+48(FP), BX
+	MOVQ bps+72(FP), SI
+	SHLQ $0x02, SI
 
 	// Ã's rows in groups of 3: row 3g+i is at base g + i·ars.
-	MOVQ   a_base+8(FP), SI
-	LEAQ   (SI)(CX*2), DI
-	ADDQ   CX, DI
+	MOVQ   a_base+8(FP), DI
 	LEAQ   (DI)(CX*2), R8
 	ADDQ   CX, R8
+	LEAQ   (R8)(CX*2), R9
+	ADDQ   CX, R9
+	LEAQ   (R9)(CX*2), R10
+	ADDQ   CX, R10
 	VXORPS Z0, Z0, Z0
 	VXORPS Z1, Z1, Z1
 	VXORPS Z2, Z2, Z2
@@ -15050,59 +15060,74 @@ TEXT ·gemmTileTAVX512(SB), NOSPLIT, $0-125
 	VXORPS Z13, Z13, Z13
 	VXORPS Z14, Z14, Z14
 	VXORPS Z15, Z15, Z15
-	MOVQ   c_base+72(FP), R9
-	MOVQ   ldc+96(FP), R10
-	SHLQ   $0x02, R10
+	VXORPS Z16, Z16, Z16
+	VXORPS Z17, Z17, Z17
+	VXORPS Z18, Z18, Z18
+	VXORPS Z19, Z19, Z19
+	MOVQ   c_base+80(FP), R11
+	MOVQ   ldc+104(FP), R12
+	SHLQ   $0x02, R12
 
 	// acc_rv += Ã_rp · B̃_pv for p = 0 … kc−1.
 samples_1:
-	VMOVUPS      (BX), Z16
-	VMOVUPS      64(BX), Z17
-	VBROADCASTSS (SI), Z18
-	VFMADD231PS  Z16, Z18, Z0
-	VFMADD231PS  Z17, Z18, Z1
-	VBROADCASTSS (SI)(CX*1), Z18
-	VFMADD231PS  Z16, Z18, Z2
-	VFMADD231PS  Z17, Z18, Z3
-	VBROADCASTSS (SI)(CX*2), Z18
-	VFMADD231PS  Z16, Z18, Z4
-	VFMADD231PS  Z17, Z18, Z5
-	VBROADCASTSS (DI), Z18
-	VFMADD231PS  Z16, Z18, Z6
-	VFMADD231PS  Z17, Z18, Z7
-	VBROADCASTSS (DI)(CX*1), Z18
-	VFMADD231PS  Z16, Z18, Z8
-	VFMADD231PS  Z17, Z18, Z9
-	VBROADCASTSS (DI)(CX*2), Z18
-	VFMADD231PS  Z16, Z18, Z10
-	VFMADD231PS  Z17, Z18, Z11
-	VBROADCASTSS (R8), Z18
-	VFMADD231PS  Z16, Z18, Z12
-	VFMADD231PS  Z17, Z18, Z13
-	VBROADCASTSS (R8)(CX*1), Z18
-	VFMADD231PS  Z16, Z18, Z14
-	VFMADD231PS  Z17, Z18, Z15
-	ADDQ         $0x00000080, BX
-	ADDQ         DX, SI
+	VMOVUPS      (BX), Z20
+	VMOVUPS      64(BX), Z21
+	VBROADCASTSS (DI), Z22
+	VFMADD231PS  Z20, Z22, Z0
+	VFMADD231PS  Z21, Z22, Z1
+	VBROADCASTSS (DI)(CX*1), Z22
+	VFMADD231PS  Z20, Z22, Z2
+	VFMADD231PS  Z21, Z22, Z3
+	VBROADCASTSS (DI)(CX*2), Z22
+	VFMADD231PS  Z20, Z22, Z4
+	VFMADD231PS  Z21, Z22, Z5
+	VBROADCASTSS (R8), Z22
+	VFMADD231PS  Z20, Z22, Z6
+	VFMADD231PS  Z21, Z22, Z7
+	VBROADCASTSS (R8)(CX*1), Z22
+	VFMADD231PS  Z20, Z22, Z8
+	VFMADD231PS  Z21, Z22, Z9
+	VBROADCASTSS (R8)(CX*2), Z22
+	VFMADD231PS  Z20, Z22, Z10
+	VFMADD231PS  Z21, Z22, Z11
+	VBROADCASTSS (R9), Z22
+	VFMADD231PS  Z20, Z22, Z12
+	VFMADD231PS  Z21, Z22, Z13
+	VBROADCASTSS (R9)(CX*1), Z22
+	VFMADD231PS  Z20, Z22, Z14
+	VFMADD231PS  Z21, Z22, Z15
+	VBROADCASTSS (R9)(CX*2), Z22
+	VFMADD231PS  Z20, Z22, Z16
+	VFMADD231PS  Z21, Z22, Z17
+	VBROADCASTSS (R10), Z22
+	VFMADD231PS  Z20, Z22, Z18
+	VFMADD231PS  Z21, Z22, Z19
+	ADDQ         SI, BX
 	ADDQ         DX, DI
 	ADDQ         DX, R8
+	ADDQ         DX, R9
+	ADDQ         DX, R10
 	DECQ         AX
 	JNZ          samples_1
-	VBROADCASTSS alpha+120(FP), Z16
-	MOVBQZX      add+124(FP), AX
-	MOVQ         mr+104(FP), CX
-	MOVQ         nr+112(FP), DX
-	CMPQ         CX, $0x00000008
+	VBROADCASTSS alpha+128(FP), Z20
+	MOVBQZX      add+132(FP), AX
+	MOVQ         mr+112(FP), CX
+	MOVQ         nr+120(FP), DX
+	CMPQ         CX, $0x0000000a
 	JNE          edge_3
 	CMPQ         DX, $0x00000020
 	JNE          edge_3
 
 	// A whole tile.
+	MOVQ        $0x0000000a, CX
+	MOVL        $0xffffffff, DX
+	BZHIL       CX, DX, CX
+	KMOVW       CX, K1
 	TESTQ       AX, AX
 	JZ          over_4
-	MOVQ        R9, AX
-	VXORPS      Z17, Z17, Z17
-	VUNPCKLPS   Z2, Z0, Z18
+	MOVQ        R11, AX
+	VXORPS      Z21, Z21, Z21
+	VUNPCKLPS   Z2, Z0, Z22
 	VUNPCKHPS   Z2, Z0, Z0
 	VUNPCKLPS   Z6, Z4, Z2
 	VUNPCKHPS   Z6, Z4, Z4
@@ -15110,125 +15135,125 @@ samples_1:
 	VUNPCKHPS   Z10, Z8, Z8
 	VUNPCKLPS   Z14, Z12, Z10
 	VUNPCKHPS   Z14, Z12, Z12
-	VUNPCKLPS   Z17, Z17, Z14
-	VUNPCKHPS   Z17, Z17, Z20
-	VUNPCKLPS   Z17, Z17, Z21
-	VUNPCKHPS   Z17, Z17, Z22
-	VUNPCKLPS   Z17, Z17, Z23
-	VUNPCKHPS   Z17, Z17, Z24
-	VUNPCKLPS   Z17, Z17, Z25
-	VUNPCKHPS   Z17, Z17, Z26
-	VSHUFPS     $0x44, Z2, Z18, Z27
-	VSHUFPS     $0xee, Z2, Z18, Z2
-	VSHUFPS     $0x44, Z4, Z0, Z18
+	VUNPCKLPS   Z18, Z16, Z14
+	VUNPCKHPS   Z18, Z16, Z16
+	VUNPCKLPS   Z21, Z21, Z18
+	VUNPCKHPS   Z21, Z21, Z23
+	VUNPCKLPS   Z21, Z21, Z24
+	VUNPCKHPS   Z21, Z21, Z25
+	VUNPCKLPS   Z21, Z21, Z26
+	VUNPCKHPS   Z21, Z21, Z27
+	VSHUFPS     $0x44, Z2, Z22, Z28
+	VSHUFPS     $0xee, Z2, Z22, Z2
+	VSHUFPS     $0x44, Z4, Z0, Z22
 	VSHUFPS     $0xee, Z4, Z0, Z0
 	VSHUFPS     $0x44, Z10, Z6, Z4
 	VSHUFPS     $0xee, Z10, Z6, Z6
 	VSHUFPS     $0x44, Z12, Z8, Z10
 	VSHUFPS     $0xee, Z12, Z8, Z8
-	VSHUFPS     $0x44, Z21, Z14, Z12
-	VSHUFPS     $0xee, Z21, Z14, Z14
-	VSHUFPS     $0x44, Z22, Z20, Z21
-	VSHUFPS     $0xee, Z22, Z20, Z20
-	VSHUFPS     $0x44, Z25, Z23, Z22
-	VSHUFPS     $0xee, Z25, Z23, Z23
-	VSHUFPS     $0x44, Z26, Z24, Z25
+	VSHUFPS     $0x44, Z18, Z14, Z12
+	VSHUFPS     $0xee, Z18, Z14, Z14
+	VSHUFPS     $0x44, Z23, Z16, Z18
+	VSHUFPS     $0xee, Z23, Z16, Z16
+	VSHUFPS     $0x44, Z26, Z24, Z23
 	VSHUFPS     $0xee, Z26, Z24, Z24
-	VSHUFF32X4  $0x44, Z4, Z27, Z26
-	VSHUFF32X4  $0xee, Z4, Z27, Z4
-	VSHUFF32X4  $0x44, Z22, Z12, Z27
-	VSHUFF32X4  $0xee, Z22, Z12, Z12
-	VSHUFF32X4  $0x88, Z27, Z26, Z22
-	VSHUFF32X4  $0xdd, Z27, Z26, Z26
-	VSHUFF32X4  $0x88, Z12, Z4, Z27
+	VSHUFPS     $0x44, Z27, Z25, Z26
+	VSHUFPS     $0xee, Z27, Z25, Z25
+	VSHUFF32X4  $0x44, Z4, Z28, Z27
+	VSHUFF32X4  $0xee, Z4, Z28, Z4
+	VSHUFF32X4  $0x44, Z23, Z12, Z28
+	VSHUFF32X4  $0xee, Z23, Z12, Z12
+	VSHUFF32X4  $0x88, Z28, Z27, Z23
+	VSHUFF32X4  $0xdd, Z28, Z27, Z27
+	VSHUFF32X4  $0x88, Z12, Z4, Z28
 	VSHUFF32X4  $0xdd, Z12, Z4, Z4
 	VSHUFF32X4  $0x44, Z6, Z2, Z12
 	VSHUFF32X4  $0xee, Z6, Z2, Z2
-	VSHUFF32X4  $0x44, Z23, Z14, Z6
-	VSHUFF32X4  $0xee, Z23, Z14, Z14
-	VSHUFF32X4  $0x88, Z6, Z12, Z23
+	VSHUFF32X4  $0x44, Z24, Z14, Z6
+	VSHUFF32X4  $0xee, Z24, Z14, Z14
+	VSHUFF32X4  $0x88, Z6, Z12, Z24
 	VSHUFF32X4  $0xdd, Z6, Z12, Z6
 	VSHUFF32X4  $0x88, Z14, Z2, Z12
 	VSHUFF32X4  $0xdd, Z14, Z2, Z2
-	VSHUFF32X4  $0x44, Z10, Z18, Z14
-	VSHUFF32X4  $0xee, Z10, Z18, Z10
-	VSHUFF32X4  $0x44, Z25, Z21, Z18
-	VSHUFF32X4  $0xee, Z25, Z21, Z21
-	VSHUFF32X4  $0x88, Z18, Z14, Z25
-	VSHUFF32X4  $0xdd, Z18, Z14, Z14
-	VSHUFF32X4  $0x88, Z21, Z10, Z18
-	VSHUFF32X4  $0xdd, Z21, Z10, Z10
-	VSHUFF32X4  $0x44, Z8, Z0, Z21
+	VSHUFF32X4  $0x44, Z10, Z22, Z14
+	VSHUFF32X4  $0xee, Z10, Z22, Z10
+	VSHUFF32X4  $0x44, Z26, Z18, Z22
+	VSHUFF32X4  $0xee, Z26, Z18, Z18
+	VSHUFF32X4  $0x88, Z22, Z14, Z26
+	VSHUFF32X4  $0xdd, Z22, Z14, Z14
+	VSHUFF32X4  $0x88, Z18, Z10, Z22
+	VSHUFF32X4  $0xdd, Z18, Z10, Z10
+	VSHUFF32X4  $0x44, Z8, Z0, Z18
 	VSHUFF32X4  $0xee, Z8, Z0, Z0
-	VSHUFF32X4  $0x44, Z24, Z20, Z8
-	VSHUFF32X4  $0xee, Z24, Z20, Z20
-	VSHUFF32X4  $0x88, Z8, Z21, Z24
-	VSHUFF32X4  $0xdd, Z8, Z21, Z8
-	VSHUFF32X4  $0x88, Z20, Z0, Z21
-	VSHUFF32X4  $0xdd, Z20, Z0, Z0
-	VMOVUPS     (AX), Y19
-	VFMADD213PS Z19, Z16, Z22
-	VMOVUPS     Y22, (AX)
-	ADDQ        R10, AX
-	VMOVUPS     (AX), Y19
-	VFMADD213PS Z19, Z16, Z23
-	VMOVUPS     Y23, (AX)
-	ADDQ        R10, AX
-	VMOVUPS     (AX), Y19
-	VFMADD213PS Z19, Z16, Z25
-	VMOVUPS     Y25, (AX)
-	ADDQ        R10, AX
-	VMOVUPS     (AX), Y19
-	VFMADD213PS Z19, Z16, Z24
-	VMOVUPS     Y24, (AX)
-	ADDQ        R10, AX
-	VMOVUPS     (AX), Y19
-	VFMADD213PS Z19, Z16, Z26
-	VMOVUPS     Y26, (AX)
-	ADDQ        R10, AX
-	VMOVUPS     (AX), Y19
-	VFMADD213PS Z19, Z16, Z6
-	VMOVUPS     Y6, (AX)
-	ADDQ        R10, AX
-	VMOVUPS     (AX), Y19
-	VFMADD213PS Z19, Z16, Z14
-	VMOVUPS     Y14, (AX)
-	ADDQ        R10, AX
-	VMOVUPS     (AX), Y19
-	VFMADD213PS Z19, Z16, Z8
-	VMOVUPS     Y8, (AX)
-	ADDQ        R10, AX
-	VMOVUPS     (AX), Y19
-	VFMADD213PS Z19, Z16, Z27
-	VMOVUPS     Y27, (AX)
-	ADDQ        R10, AX
-	VMOVUPS     (AX), Y19
-	VFMADD213PS Z19, Z16, Z12
-	VMOVUPS     Y12, (AX)
-	ADDQ        R10, AX
-	VMOVUPS     (AX), Y19
-	VFMADD213PS Z19, Z16, Z18
-	VMOVUPS     Y18, (AX)
-	ADDQ        R10, AX
-	VMOVUPS     (AX), Y19
-	VFMADD213PS Z19, Z16, Z21
-	VMOVUPS     Y21, (AX)
-	ADDQ        R10, AX
-	VMOVUPS     (AX), Y19
-	VFMADD213PS Z19, Z16, Z4
-	VMOVUPS     Y4, (AX)
-	ADDQ        R10, AX
-	VMOVUPS     (AX), Y19
-	VFMADD213PS Z19, Z16, Z2
-	VMOVUPS     Y2, (AX)
-	ADDQ        R10, AX
-	VMOVUPS     (AX), Y19
-	VFMADD213PS Z19, Z16, Z10
-	VMOVUPS     Y10, (AX)
-	ADDQ        R10, AX
-	VMOVUPS     (AX), Y19
-	VFMADD213PS Z19, Z16, Z0
-	VMOVUPS     Y0, (AX)
+	VSHUFF32X4  $0x44, Z25, Z16, Z8
+	VSHUFF32X4  $0xee, Z25, Z16, Z16
+	VSHUFF32X4  $0x88, Z8, Z18, Z25
+	VSHUFF32X4  $0xdd, Z8, Z18, Z8
+	VSHUFF32X4  $0x88, Z16, Z0, Z18
+	VSHUFF32X4  $0xdd, Z16, Z0, Z0
+	VMOVUPS.Z   (AX), K1, Z16
+	VFMADD213PS Z16, Z20, Z23
+	VMOVUPS     Z23, K1, (AX)
+	ADDQ        R12, AX
+	VMOVUPS.Z   (AX), K1, Z16
+	VFMADD213PS Z16, Z20, Z24
+	VMOVUPS     Z24, K1, (AX)
+	ADDQ        R12, AX
+	VMOVUPS.Z   (AX), K1, Z16
+	VFMADD213PS Z16, Z20, Z26
+	VMOVUPS     Z26, K1, (AX)
+	ADDQ        R12, AX
+	VMOVUPS.Z   (AX), K1, Z16
+	VFMADD213PS Z16, Z20, Z25
+	VMOVUPS     Z25, K1, (AX)
+	ADDQ        R12, AX
+	VMOVUPS.Z   (AX), K1, Z16
+	VFMADD213PS Z16, Z20, Z27
+	VMOVUPS     Z27, K1, (AX)
+	ADDQ        R12, AX
+	VMOVUPS.Z   (AX), K1, Z16
+	VFMADD213PS Z16, Z20, Z6
+	VMOVUPS     Z6, K1, (AX)
+	ADDQ        R12, AX
+	VMOVUPS.Z   (AX), K1, Z6
+	VFMADD213PS Z6, Z20, Z14
+	VMOVUPS     Z14, K1, (AX)
+	ADDQ        R12, AX
+	VMOVUPS.Z   (AX), K1, Z6
+	VFMADD213PS Z6, Z20, Z8
+	VMOVUPS     Z8, K1, (AX)
+	ADDQ        R12, AX
+	VMOVUPS.Z   (AX), K1, Z6
+	VFMADD213PS Z6, Z20, Z28
+	VMOVUPS     Z28, K1, (AX)
+	ADDQ        R12, AX
+	VMOVUPS.Z   (AX), K1, Z6
+	VFMADD213PS Z6, Z20, Z12
+	VMOVUPS     Z12, K1, (AX)
+	ADDQ        R12, AX
+	VMOVUPS.Z   (AX), K1, Z6
+	VFMADD213PS Z6, Z20, Z22
+	VMOVUPS     Z22, K1, (AX)
+	ADDQ        R12, AX
+	VMOVUPS.Z   (AX), K1, Z6
+	VFMADD213PS Z6, Z20, Z18
+	VMOVUPS     Z18, K1, (AX)
+	ADDQ        R12, AX
+	VMOVUPS.Z   (AX), K1, Z6
+	VFMADD213PS Z6, Z20, Z4
+	VMOVUPS     Z4, K1, (AX)
+	ADDQ        R12, AX
+	VMOVUPS.Z   (AX), K1, Z4
+	VFMADD213PS Z4, Z20, Z2
+	VMOVUPS     Z2, K1, (AX)
+	ADDQ        R12, AX
+	VMOVUPS.Z   (AX), K1, Z2
+	VFMADD213PS Z2, Z20, Z10
+	VMOVUPS     Z10, K1, (AX)
+	ADDQ        R12, AX
+	VMOVUPS.Z   (AX), K1, Z2
+	VFMADD213PS Z2, Z20, Z0
+	VMOVUPS     Z0, K1, (AX)
 	VUNPCKLPS   Z3, Z1, Z0
 	VUNPCKHPS   Z3, Z1, Z1
 	VUNPCKLPS   Z7, Z5, Z2
@@ -15237,15 +15262,15 @@ samples_1:
 	VUNPCKHPS   Z11, Z9, Z5
 	VUNPCKLPS   Z15, Z13, Z6
 	VUNPCKHPS   Z15, Z13, Z7
-	VUNPCKLPS   Z17, Z17, Z8
-	VUNPCKHPS   Z17, Z17, Z9
-	VUNPCKLPS   Z17, Z17, Z10
-	VUNPCKHPS   Z17, Z17, Z11
-	VUNPCKLPS   Z17, Z17, Z12
-	VUNPCKHPS   Z17, Z17, Z13
-	VUNPCKLPS   Z17, Z17, Z14
-	VUNPCKHPS   Z17, Z17, Z15
-	VSHUFPS     $0x44, Z2, Z0, Z17
+	VUNPCKLPS   Z19, Z17, Z8
+	VUNPCKHPS   Z19, Z17, Z9
+	VUNPCKLPS   Z21, Z21, Z10
+	VUNPCKHPS   Z21, Z21, Z11
+	VUNPCKLPS   Z21, Z21, Z12
+	VUNPCKHPS   Z21, Z21, Z13
+	VUNPCKLPS   Z21, Z21, Z14
+	VUNPCKHPS   Z21, Z21, Z15
+	VSHUFPS     $0x44, Z2, Z0, Z16
 	VSHUFPS     $0xee, Z2, Z0, Z0
 	VSHUFPS     $0x44, Z3, Z1, Z2
 	VSHUFPS     $0xee, Z3, Z1, Z1
@@ -15261,13 +15286,13 @@ samples_1:
 	VSHUFPS     $0xee, Z14, Z12, Z12
 	VSHUFPS     $0x44, Z15, Z13, Z14
 	VSHUFPS     $0xee, Z15, Z13, Z13
-	VSHUFF32X4  $0x44, Z3, Z17, Z15
-	VSHUFF32X4  $0xee, Z3, Z17, Z3
-	VSHUFF32X4  $0x44, Z11, Z7, Z17
+	VSHUFF32X4  $0x44, Z3, Z16, Z15
+	VSHUFF32X4  $0xee, Z3, Z16, Z3
+	VSHUFF32X4  $0x44, Z11, Z7, Z16
 	VSHUFF32X4  $0xee, Z11, Z7, Z7
-	VSHUFF32X4  $0x88, Z17, Z15, Z11
-	VSHUFF32X4  $0xdd, Z17, Z15, Z15
-	VSHUFF32X4  $0x88, Z7, Z3, Z17
+	VSHUFF32X4  $0x88, Z16, Z15, Z11
+	VSHUFF32X4  $0xdd, Z16, Z15, Z15
+	VSHUFF32X4  $0x88, Z7, Z3, Z16
 	VSHUFF32X4  $0xdd, Z7, Z3, Z3
 	VSHUFF32X4  $0x44, Z4, Z0, Z7
 	VSHUFF32X4  $0xee, Z4, Z0, Z0
@@ -15293,76 +15318,76 @@ samples_1:
 	VSHUFF32X4  $0xdd, Z5, Z10, Z5
 	VSHUFF32X4  $0x88, Z9, Z1, Z10
 	VSHUFF32X4  $0xdd, Z9, Z1, Z1
-	ADDQ        R10, AX
-	VMOVUPS     (AX), Y19
-	VFMADD213PS Z19, Z16, Z11
-	VMOVUPS     Y11, (AX)
-	ADDQ        R10, AX
-	VMOVUPS     (AX), Y19
-	VFMADD213PS Z19, Z16, Z12
-	VMOVUPS     Y12, (AX)
-	ADDQ        R10, AX
-	VMOVUPS     (AX), Y19
-	VFMADD213PS Z19, Z16, Z14
-	VMOVUPS     Y14, (AX)
-	ADDQ        R10, AX
-	VMOVUPS     (AX), Y19
-	VFMADD213PS Z19, Z16, Z13
-	VMOVUPS     Y13, (AX)
-	ADDQ        R10, AX
-	VMOVUPS     (AX), Y19
-	VFMADD213PS Z19, Z16, Z15
-	VMOVUPS     Y15, (AX)
-	ADDQ        R10, AX
-	VMOVUPS     (AX), Y19
-	VFMADD213PS Z19, Z16, Z4
-	VMOVUPS     Y4, (AX)
-	ADDQ        R10, AX
-	VMOVUPS     (AX), Y19
-	VFMADD213PS Z19, Z16, Z6
-	VMOVUPS     Y6, (AX)
-	ADDQ        R10, AX
-	VMOVUPS     (AX), Y19
-	VFMADD213PS Z19, Z16, Z5
-	VMOVUPS     Y5, (AX)
-	ADDQ        R10, AX
-	VMOVUPS     (AX), Y19
-	VFMADD213PS Z19, Z16, Z17
-	VMOVUPS     Y17, (AX)
-	ADDQ        R10, AX
-	VMOVUPS     (AX), Y19
-	VFMADD213PS Z19, Z16, Z7
-	VMOVUPS     Y7, (AX)
-	ADDQ        R10, AX
-	VMOVUPS     (AX), Y19
-	VFMADD213PS Z19, Z16, Z8
-	VMOVUPS     Y8, (AX)
-	ADDQ        R10, AX
-	VMOVUPS     (AX), Y19
-	VFMADD213PS Z19, Z16, Z10
-	VMOVUPS     Y10, (AX)
-	ADDQ        R10, AX
-	VMOVUPS     (AX), Y19
-	VFMADD213PS Z19, Z16, Z3
-	VMOVUPS     Y3, (AX)
-	ADDQ        R10, AX
-	VMOVUPS     (AX), Y19
-	VFMADD213PS Z19, Z16, Z0
-	VMOVUPS     Y0, (AX)
-	ADDQ        R10, AX
-	VMOVUPS     (AX), Y19
-	VFMADD213PS Z19, Z16, Z2
-	VMOVUPS     Y2, (AX)
-	ADDQ        R10, AX
-	VMOVUPS     (AX), Y19
-	VFMADD213PS Z19, Z16, Z1
-	VMOVUPS     Y1, (AX)
+	ADDQ        R12, AX
+	VMOVUPS.Z   (AX), K1, Z9
+	VFMADD213PS Z9, Z20, Z11
+	VMOVUPS     Z11, K1, (AX)
+	ADDQ        R12, AX
+	VMOVUPS.Z   (AX), K1, Z9
+	VFMADD213PS Z9, Z20, Z12
+	VMOVUPS     Z12, K1, (AX)
+	ADDQ        R12, AX
+	VMOVUPS.Z   (AX), K1, Z9
+	VFMADD213PS Z9, Z20, Z14
+	VMOVUPS     Z14, K1, (AX)
+	ADDQ        R12, AX
+	VMOVUPS.Z   (AX), K1, Z9
+	VFMADD213PS Z9, Z20, Z13
+	VMOVUPS     Z13, K1, (AX)
+	ADDQ        R12, AX
+	VMOVUPS.Z   (AX), K1, Z9
+	VFMADD213PS Z9, Z20, Z15
+	VMOVUPS     Z15, K1, (AX)
+	ADDQ        R12, AX
+	VMOVUPS.Z   (AX), K1, Z9
+	VFMADD213PS Z9, Z20, Z4
+	VMOVUPS     Z4, K1, (AX)
+	ADDQ        R12, AX
+	VMOVUPS.Z   (AX), K1, Z4
+	VFMADD213PS Z4, Z20, Z6
+	VMOVUPS     Z6, K1, (AX)
+	ADDQ        R12, AX
+	VMOVUPS.Z   (AX), K1, Z4
+	VFMADD213PS Z4, Z20, Z5
+	VMOVUPS     Z5, K1, (AX)
+	ADDQ        R12, AX
+	VMOVUPS.Z   (AX), K1, Z4
+	VFMADD213PS Z4, Z20, Z16
+	VMOVUPS     Z16, K1, (AX)
+	ADDQ        R12, AX
+	VMOVUPS.Z   (AX), K1, Z4
+	VFMADD213PS Z4, Z20, Z7
+	VMOVUPS     Z7, K1, (AX)
+	ADDQ        R12, AX
+	VMOVUPS.Z   (AX), K1, Z4
+	VFMADD213PS Z4, Z20, Z8
+	VMOVUPS     Z8, K1, (AX)
+	ADDQ        R12, AX
+	VMOVUPS.Z   (AX), K1, Z4
+	VFMADD213PS Z4, Z20, Z10
+	VMOVUPS     Z10, K1, (AX)
+	ADDQ        R12, AX
+	VMOVUPS.Z   (AX), K1, Z4
+	VFMADD213PS Z4, Z20, Z3
+	VMOVUPS     Z3, K1, (AX)
+	ADDQ        R12, AX
+	VMOVUPS.Z   (AX), K1, Z3
+	VFMADD213PS Z3, Z20, Z0
+	VMOVUPS     Z0, K1, (AX)
+	ADDQ        R12, AX
+	VMOVUPS.Z   (AX), K1, Z0
+	VFMADD213PS Z0, Z20, Z2
+	VMOVUPS     Z2, K1, (AX)
+	ADDQ        R12, AX
+	VMOVUPS.Z   (AX), K1, Z0
+	VFMADD213PS Z0, Z20, Z1
+	VMOVUPS     Z1, K1, (AX)
 	JMP         done_2
 
 over_4:
-	MOVQ       R9, AX
-	VXORPS     Z17, Z17, Z17
-	VUNPCKLPS  Z2, Z0, Z18
+	MOVQ       R11, AX
+	VXORPS     Z21, Z21, Z21
+	VUNPCKLPS  Z2, Z0, Z22
 	VUNPCKHPS  Z2, Z0, Z0
 	VUNPCKLPS  Z6, Z4, Z2
 	VUNPCKHPS  Z6, Z4, Z4
@@ -15370,109 +15395,109 @@ over_4:
 	VUNPCKHPS  Z10, Z8, Z8
 	VUNPCKLPS  Z14, Z12, Z10
 	VUNPCKHPS  Z14, Z12, Z12
-	VUNPCKLPS  Z17, Z17, Z14
-	VUNPCKHPS  Z17, Z17, Z19
-	VUNPCKLPS  Z17, Z17, Z20
-	VUNPCKHPS  Z17, Z17, Z21
-	VUNPCKLPS  Z17, Z17, Z22
-	VUNPCKHPS  Z17, Z17, Z23
-	VUNPCKLPS  Z17, Z17, Z24
-	VUNPCKHPS  Z17, Z17, Z25
-	VSHUFPS    $0x44, Z2, Z18, Z26
-	VSHUFPS    $0xee, Z2, Z18, Z2
-	VSHUFPS    $0x44, Z4, Z0, Z18
+	VUNPCKLPS  Z18, Z16, Z14
+	VUNPCKHPS  Z18, Z16, Z16
+	VUNPCKLPS  Z21, Z21, Z18
+	VUNPCKHPS  Z21, Z21, Z23
+	VUNPCKLPS  Z21, Z21, Z24
+	VUNPCKHPS  Z21, Z21, Z25
+	VUNPCKLPS  Z21, Z21, Z26
+	VUNPCKHPS  Z21, Z21, Z27
+	VSHUFPS    $0x44, Z2, Z22, Z28
+	VSHUFPS    $0xee, Z2, Z22, Z2
+	VSHUFPS    $0x44, Z4, Z0, Z22
 	VSHUFPS    $0xee, Z4, Z0, Z0
 	VSHUFPS    $0x44, Z10, Z6, Z4
 	VSHUFPS    $0xee, Z10, Z6, Z6
 	VSHUFPS    $0x44, Z12, Z8, Z10
 	VSHUFPS    $0xee, Z12, Z8, Z8
-	VSHUFPS    $0x44, Z20, Z14, Z12
-	VSHUFPS    $0xee, Z20, Z14, Z14
-	VSHUFPS    $0x44, Z21, Z19, Z20
-	VSHUFPS    $0xee, Z21, Z19, Z19
-	VSHUFPS    $0x44, Z24, Z22, Z21
-	VSHUFPS    $0xee, Z24, Z22, Z22
-	VSHUFPS    $0x44, Z25, Z23, Z24
-	VSHUFPS    $0xee, Z25, Z23, Z23
-	VSHUFF32X4 $0x44, Z4, Z26, Z25
-	VSHUFF32X4 $0xee, Z4, Z26, Z4
-	VSHUFF32X4 $0x44, Z21, Z12, Z26
-	VSHUFF32X4 $0xee, Z21, Z12, Z12
-	VSHUFF32X4 $0x88, Z26, Z25, Z21
-	VSHUFF32X4 $0xdd, Z26, Z25, Z25
-	VSHUFF32X4 $0x88, Z12, Z4, Z26
+	VSHUFPS    $0x44, Z18, Z14, Z12
+	VSHUFPS    $0xee, Z18, Z14, Z14
+	VSHUFPS    $0x44, Z23, Z16, Z18
+	VSHUFPS    $0xee, Z23, Z16, Z16
+	VSHUFPS    $0x44, Z26, Z24, Z23
+	VSHUFPS    $0xee, Z26, Z24, Z24
+	VSHUFPS    $0x44, Z27, Z25, Z26
+	VSHUFPS    $0xee, Z27, Z25, Z25
+	VSHUFF32X4 $0x44, Z4, Z28, Z27
+	VSHUFF32X4 $0xee, Z4, Z28, Z4
+	VSHUFF32X4 $0x44, Z23, Z12, Z28
+	VSHUFF32X4 $0xee, Z23, Z12, Z12
+	VSHUFF32X4 $0x88, Z28, Z27, Z23
+	VSHUFF32X4 $0xdd, Z28, Z27, Z27
+	VSHUFF32X4 $0x88, Z12, Z4, Z28
 	VSHUFF32X4 $0xdd, Z12, Z4, Z4
 	VSHUFF32X4 $0x44, Z6, Z2, Z12
 	VSHUFF32X4 $0xee, Z6, Z2, Z2
-	VSHUFF32X4 $0x44, Z22, Z14, Z6
-	VSHUFF32X4 $0xee, Z22, Z14, Z14
-	VSHUFF32X4 $0x88, Z6, Z12, Z22
+	VSHUFF32X4 $0x44, Z24, Z14, Z6
+	VSHUFF32X4 $0xee, Z24, Z14, Z14
+	VSHUFF32X4 $0x88, Z6, Z12, Z24
 	VSHUFF32X4 $0xdd, Z6, Z12, Z6
 	VSHUFF32X4 $0x88, Z14, Z2, Z12
 	VSHUFF32X4 $0xdd, Z14, Z2, Z2
-	VSHUFF32X4 $0x44, Z10, Z18, Z14
-	VSHUFF32X4 $0xee, Z10, Z18, Z10
-	VSHUFF32X4 $0x44, Z24, Z20, Z18
-	VSHUFF32X4 $0xee, Z24, Z20, Z20
-	VSHUFF32X4 $0x88, Z18, Z14, Z24
-	VSHUFF32X4 $0xdd, Z18, Z14, Z14
-	VSHUFF32X4 $0x88, Z20, Z10, Z18
-	VSHUFF32X4 $0xdd, Z20, Z10, Z10
-	VSHUFF32X4 $0x44, Z8, Z0, Z20
+	VSHUFF32X4 $0x44, Z10, Z22, Z14
+	VSHUFF32X4 $0xee, Z10, Z22, Z10
+	VSHUFF32X4 $0x44, Z26, Z18, Z22
+	VSHUFF32X4 $0xee, Z26, Z18, Z18
+	VSHUFF32X4 $0x88, Z22, Z14, Z26
+	VSHUFF32X4 $0xdd, Z22, Z14, Z14
+	VSHUFF32X4 $0x88, Z18, Z10, Z22
+	VSHUFF32X4 $0xdd, Z18, Z10, Z10
+	VSHUFF32X4 $0x44, Z8, Z0, Z18
 	VSHUFF32X4 $0xee, Z8, Z0, Z0
-	VSHUFF32X4 $0x44, Z23, Z19, Z8
-	VSHUFF32X4 $0xee, Z23, Z19, Z19
-	VSHUFF32X4 $0x88, Z8, Z20, Z23
-	VSHUFF32X4 $0xdd, Z8, Z20, Z8
-	VSHUFF32X4 $0x88, Z19, Z0, Z20
-	VSHUFF32X4 $0xdd, Z19, Z0, Z0
-	VMULPS     Z16, Z21, Z21
-	VMOVUPS    Y21, (AX)
-	ADDQ       R10, AX
-	VMULPS     Z16, Z22, Z22
-	VMOVUPS    Y22, (AX)
-	ADDQ       R10, AX
-	VMULPS     Z16, Z24, Z24
-	VMOVUPS    Y24, (AX)
-	ADDQ       R10, AX
-	VMULPS     Z16, Z23, Z23
-	VMOVUPS    Y23, (AX)
-	ADDQ       R10, AX
-	VMULPS     Z16, Z25, Z25
-	VMOVUPS    Y25, (AX)
-	ADDQ       R10, AX
-	VMULPS     Z16, Z6, Z6
-	VMOVUPS    Y6, (AX)
-	ADDQ       R10, AX
-	VMULPS     Z16, Z14, Z14
-	VMOVUPS    Y14, (AX)
-	ADDQ       R10, AX
-	VMULPS     Z16, Z8, Z8
-	VMOVUPS    Y8, (AX)
-	ADDQ       R10, AX
-	VMULPS     Z16, Z26, Z26
-	VMOVUPS    Y26, (AX)
-	ADDQ       R10, AX
-	VMULPS     Z16, Z12, Z12
-	VMOVUPS    Y12, (AX)
-	ADDQ       R10, AX
-	VMULPS     Z16, Z18, Z18
-	VMOVUPS    Y18, (AX)
-	ADDQ       R10, AX
-	VMULPS     Z16, Z20, Z20
-	VMOVUPS    Y20, (AX)
-	ADDQ       R10, AX
-	VMULPS     Z16, Z4, Z4
-	VMOVUPS    Y4, (AX)
-	ADDQ       R10, AX
-	VMULPS     Z16, Z2, Z2
-	VMOVUPS    Y2, (AX)
-	ADDQ       R10, AX
-	VMULPS     Z16, Z10, Z10
-	VMOVUPS    Y10, (AX)
-	ADDQ       R10, AX
-	VMULPS     Z16, Z0, Z0
-	VMOVUPS    Y0, (AX)
+	VSHUFF32X4 $0x44, Z25, Z16, Z8
+	VSHUFF32X4 $0xee, Z25, Z16, Z16
+	VSHUFF32X4 $0x88, Z8, Z18, Z25
+	VSHUFF32X4 $0xdd, Z8, Z18, Z8
+	VSHUFF32X4 $0x88, Z16, Z0, Z18
+	VSHUFF32X4 $0xdd, Z16, Z0, Z0
+	VMULPS     Z20, Z23, Z23
+	VMOVUPS    Z23, K1, (AX)
+	ADDQ       R12, AX
+	VMULPS     Z20, Z24, Z24
+	VMOVUPS    Z24, K1, (AX)
+	ADDQ       R12, AX
+	VMULPS     Z20, Z26, Z26
+	VMOVUPS    Z26, K1, (AX)
+	ADDQ       R12, AX
+	VMULPS     Z20, Z25, Z25
+	VMOVUPS    Z25, K1, (AX)
+	ADDQ       R12, AX
+	VMULPS     Z20, Z27, Z27
+	VMOVUPS    Z27, K1, (AX)
+	ADDQ       R12, AX
+	VMULPS     Z20, Z6, Z6
+	VMOVUPS    Z6, K1, (AX)
+	ADDQ       R12, AX
+	VMULPS     Z20, Z14, Z14
+	VMOVUPS    Z14, K1, (AX)
+	ADDQ       R12, AX
+	VMULPS     Z20, Z8, Z8
+	VMOVUPS    Z8, K1, (AX)
+	ADDQ       R12, AX
+	VMULPS     Z20, Z28, Z28
+	VMOVUPS    Z28, K1, (AX)
+	ADDQ       R12, AX
+	VMULPS     Z20, Z12, Z12
+	VMOVUPS    Z12, K1, (AX)
+	ADDQ       R12, AX
+	VMULPS     Z20, Z22, Z22
+	VMOVUPS    Z22, K1, (AX)
+	ADDQ       R12, AX
+	VMULPS     Z20, Z18, Z18
+	VMOVUPS    Z18, K1, (AX)
+	ADDQ       R12, AX
+	VMULPS     Z20, Z4, Z4
+	VMOVUPS    Z4, K1, (AX)
+	ADDQ       R12, AX
+	VMULPS     Z20, Z2, Z2
+	VMOVUPS    Z2, K1, (AX)
+	ADDQ       R12, AX
+	VMULPS     Z20, Z10, Z10
+	VMOVUPS    Z10, K1, (AX)
+	ADDQ       R12, AX
+	VMULPS     Z20, Z0, Z0
+	VMOVUPS    Z0, K1, (AX)
 	VUNPCKLPS  Z3, Z1, Z0
 	VUNPCKHPS  Z3, Z1, Z1
 	VUNPCKLPS  Z7, Z5, Z2
@@ -15481,15 +15506,15 @@ over_4:
 	VUNPCKHPS  Z11, Z9, Z5
 	VUNPCKLPS  Z15, Z13, Z6
 	VUNPCKHPS  Z15, Z13, Z7
-	VUNPCKLPS  Z17, Z17, Z8
-	VUNPCKHPS  Z17, Z17, Z9
-	VUNPCKLPS  Z17, Z17, Z10
-	VUNPCKHPS  Z17, Z17, Z11
-	VUNPCKLPS  Z17, Z17, Z12
-	VUNPCKHPS  Z17, Z17, Z13
-	VUNPCKLPS  Z17, Z17, Z14
-	VUNPCKHPS  Z17, Z17, Z15
-	VSHUFPS    $0x44, Z2, Z0, Z17
+	VUNPCKLPS  Z19, Z17, Z8
+	VUNPCKHPS  Z19, Z17, Z9
+	VUNPCKLPS  Z21, Z21, Z10
+	VUNPCKHPS  Z21, Z21, Z11
+	VUNPCKLPS  Z21, Z21, Z12
+	VUNPCKHPS  Z21, Z21, Z13
+	VUNPCKLPS  Z21, Z21, Z14
+	VUNPCKHPS  Z21, Z21, Z15
+	VSHUFPS    $0x44, Z2, Z0, Z16
 	VSHUFPS    $0xee, Z2, Z0, Z0
 	VSHUFPS    $0x44, Z3, Z1, Z2
 	VSHUFPS    $0xee, Z3, Z1, Z1
@@ -15505,13 +15530,13 @@ over_4:
 	VSHUFPS    $0xee, Z14, Z12, Z12
 	VSHUFPS    $0x44, Z15, Z13, Z14
 	VSHUFPS    $0xee, Z15, Z13, Z13
-	VSHUFF32X4 $0x44, Z3, Z17, Z15
-	VSHUFF32X4 $0xee, Z3, Z17, Z3
-	VSHUFF32X4 $0x44, Z11, Z7, Z17
+	VSHUFF32X4 $0x44, Z3, Z16, Z15
+	VSHUFF32X4 $0xee, Z3, Z16, Z3
+	VSHUFF32X4 $0x44, Z11, Z7, Z16
 	VSHUFF32X4 $0xee, Z11, Z7, Z7
-	VSHUFF32X4 $0x88, Z17, Z15, Z11
-	VSHUFF32X4 $0xdd, Z17, Z15, Z15
-	VSHUFF32X4 $0x88, Z7, Z3, Z17
+	VSHUFF32X4 $0x88, Z16, Z15, Z11
+	VSHUFF32X4 $0xdd, Z16, Z15, Z15
+	VSHUFF32X4 $0x88, Z7, Z3, Z16
 	VSHUFF32X4 $0xdd, Z7, Z3, Z3
 	VSHUFF32X4 $0x44, Z4, Z0, Z7
 	VSHUFF32X4 $0xee, Z4, Z0, Z0
@@ -15537,54 +15562,54 @@ over_4:
 	VSHUFF32X4 $0xdd, Z5, Z10, Z5
 	VSHUFF32X4 $0x88, Z9, Z1, Z10
 	VSHUFF32X4 $0xdd, Z9, Z1, Z1
-	ADDQ       R10, AX
-	VMULPS     Z16, Z11, Z11
-	VMOVUPS    Y11, (AX)
-	ADDQ       R10, AX
-	VMULPS     Z16, Z12, Z12
-	VMOVUPS    Y12, (AX)
-	ADDQ       R10, AX
-	VMULPS     Z16, Z14, Z14
-	VMOVUPS    Y14, (AX)
-	ADDQ       R10, AX
-	VMULPS     Z16, Z13, Z13
-	VMOVUPS    Y13, (AX)
-	ADDQ       R10, AX
-	VMULPS     Z16, Z15, Z15
-	VMOVUPS    Y15, (AX)
-	ADDQ       R10, AX
-	VMULPS     Z16, Z4, Z4
-	VMOVUPS    Y4, (AX)
-	ADDQ       R10, AX
-	VMULPS     Z16, Z6, Z6
-	VMOVUPS    Y6, (AX)
-	ADDQ       R10, AX
-	VMULPS     Z16, Z5, Z5
-	VMOVUPS    Y5, (AX)
-	ADDQ       R10, AX
-	VMULPS     Z16, Z17, Z17
-	VMOVUPS    Y17, (AX)
-	ADDQ       R10, AX
-	VMULPS     Z16, Z7, Z7
-	VMOVUPS    Y7, (AX)
-	ADDQ       R10, AX
-	VMULPS     Z16, Z8, Z8
-	VMOVUPS    Y8, (AX)
-	ADDQ       R10, AX
-	VMULPS     Z16, Z10, Z10
-	VMOVUPS    Y10, (AX)
-	ADDQ       R10, AX
-	VMULPS     Z16, Z3, Z3
-	VMOVUPS    Y3, (AX)
-	ADDQ       R10, AX
-	VMULPS     Z16, Z0, Z0
-	VMOVUPS    Y0, (AX)
-	ADDQ       R10, AX
-	VMULPS     Z16, Z2, Z2
-	VMOVUPS    Y2, (AX)
-	ADDQ       R10, AX
-	VMULPS     Z16, Z1, Z1
-	VMOVUPS    Y1, (AX)
+	ADDQ       R12, AX
+	VMULPS     Z20, Z11, Z11
+	VMOVUPS    Z11, K1, (AX)
+	ADDQ       R12, AX
+	VMULPS     Z20, Z12, Z12
+	VMOVUPS    Z12, K1, (AX)
+	ADDQ       R12, AX
+	VMULPS     Z20, Z14, Z14
+	VMOVUPS    Z14, K1, (AX)
+	ADDQ       R12, AX
+	VMULPS     Z20, Z13, Z13
+	VMOVUPS    Z13, K1, (AX)
+	ADDQ       R12, AX
+	VMULPS     Z20, Z15, Z15
+	VMOVUPS    Z15, K1, (AX)
+	ADDQ       R12, AX
+	VMULPS     Z20, Z4, Z4
+	VMOVUPS    Z4, K1, (AX)
+	ADDQ       R12, AX
+	VMULPS     Z20, Z6, Z6
+	VMOVUPS    Z6, K1, (AX)
+	ADDQ       R12, AX
+	VMULPS     Z20, Z5, Z5
+	VMOVUPS    Z5, K1, (AX)
+	ADDQ       R12, AX
+	VMULPS     Z20, Z16, Z16
+	VMOVUPS    Z16, K1, (AX)
+	ADDQ       R12, AX
+	VMULPS     Z20, Z7, Z7
+	VMOVUPS    Z7, K1, (AX)
+	ADDQ       R12, AX
+	VMULPS     Z20, Z8, Z8
+	VMOVUPS    Z8, K1, (AX)
+	ADDQ       R12, AX
+	VMULPS     Z20, Z10, Z10
+	VMOVUPS    Z10, K1, (AX)
+	ADDQ       R12, AX
+	VMULPS     Z20, Z3, Z3
+	VMOVUPS    Z3, K1, (AX)
+	ADDQ       R12, AX
+	VMULPS     Z20, Z0, Z0
+	VMOVUPS    Z0, K1, (AX)
+	ADDQ       R12, AX
+	VMULPS     Z20, Z2, Z2
+	VMOVUPS    Z2, K1, (AX)
+	ADDQ       R12, AX
+	VMULPS     Z20, Z1, Z1
+	VMOVUPS    Z1, K1, (AX)
 	JMP        done_2
 
 edge_3:
@@ -15594,9 +15619,9 @@ edge_3:
 	KMOVW       CX, K1
 	TESTQ       AX, AX
 	JZ          over_5
-	MOVQ        R9, AX
-	VXORPS      Z17, Z17, Z17
-	VUNPCKLPS   Z2, Z0, Z18
+	MOVQ        R11, AX
+	VXORPS      Z21, Z21, Z21
+	VUNPCKLPS   Z2, Z0, Z22
 	VUNPCKHPS   Z2, Z0, Z0
 	VUNPCKLPS   Z6, Z4, Z2
 	VUNPCKHPS   Z6, Z4, Z4
@@ -15604,154 +15629,154 @@ edge_3:
 	VUNPCKHPS   Z10, Z8, Z8
 	VUNPCKLPS   Z14, Z12, Z10
 	VUNPCKHPS   Z14, Z12, Z12
-	VUNPCKLPS   Z17, Z17, Z14
-	VUNPCKHPS   Z17, Z17, Z19
-	VUNPCKLPS   Z17, Z17, Z20
-	VUNPCKHPS   Z17, Z17, Z21
-	VUNPCKLPS   Z17, Z17, Z22
-	VUNPCKHPS   Z17, Z17, Z23
-	VUNPCKLPS   Z17, Z17, Z24
-	VUNPCKHPS   Z17, Z17, Z25
-	VSHUFPS     $0x44, Z2, Z18, Z26
-	VSHUFPS     $0xee, Z2, Z18, Z2
-	VSHUFPS     $0x44, Z4, Z0, Z18
+	VUNPCKLPS   Z18, Z16, Z14
+	VUNPCKHPS   Z18, Z16, Z16
+	VUNPCKLPS   Z21, Z21, Z18
+	VUNPCKHPS   Z21, Z21, Z23
+	VUNPCKLPS   Z21, Z21, Z24
+	VUNPCKHPS   Z21, Z21, Z25
+	VUNPCKLPS   Z21, Z21, Z26
+	VUNPCKHPS   Z21, Z21, Z27
+	VSHUFPS     $0x44, Z2, Z22, Z28
+	VSHUFPS     $0xee, Z2, Z22, Z2
+	VSHUFPS     $0x44, Z4, Z0, Z22
 	VSHUFPS     $0xee, Z4, Z0, Z0
 	VSHUFPS     $0x44, Z10, Z6, Z4
 	VSHUFPS     $0xee, Z10, Z6, Z6
 	VSHUFPS     $0x44, Z12, Z8, Z10
 	VSHUFPS     $0xee, Z12, Z8, Z8
-	VSHUFPS     $0x44, Z20, Z14, Z12
-	VSHUFPS     $0xee, Z20, Z14, Z14
-	VSHUFPS     $0x44, Z21, Z19, Z20
-	VSHUFPS     $0xee, Z21, Z19, Z19
-	VSHUFPS     $0x44, Z24, Z22, Z21
-	VSHUFPS     $0xee, Z24, Z22, Z22
-	VSHUFPS     $0x44, Z25, Z23, Z24
-	VSHUFPS     $0xee, Z25, Z23, Z23
-	VSHUFF32X4  $0x44, Z4, Z26, Z25
-	VSHUFF32X4  $0xee, Z4, Z26, Z4
-	VSHUFF32X4  $0x44, Z21, Z12, Z26
-	VSHUFF32X4  $0xee, Z21, Z12, Z12
-	VSHUFF32X4  $0x88, Z26, Z25, Z21
-	VSHUFF32X4  $0xdd, Z26, Z25, Z25
-	VSHUFF32X4  $0x88, Z12, Z4, Z26
+	VSHUFPS     $0x44, Z18, Z14, Z12
+	VSHUFPS     $0xee, Z18, Z14, Z14
+	VSHUFPS     $0x44, Z23, Z16, Z18
+	VSHUFPS     $0xee, Z23, Z16, Z16
+	VSHUFPS     $0x44, Z26, Z24, Z23
+	VSHUFPS     $0xee, Z26, Z24, Z24
+	VSHUFPS     $0x44, Z27, Z25, Z26
+	VSHUFPS     $0xee, Z27, Z25, Z25
+	VSHUFF32X4  $0x44, Z4, Z28, Z27
+	VSHUFF32X4  $0xee, Z4, Z28, Z4
+	VSHUFF32X4  $0x44, Z23, Z12, Z28
+	VSHUFF32X4  $0xee, Z23, Z12, Z12
+	VSHUFF32X4  $0x88, Z28, Z27, Z23
+	VSHUFF32X4  $0xdd, Z28, Z27, Z27
+	VSHUFF32X4  $0x88, Z12, Z4, Z28
 	VSHUFF32X4  $0xdd, Z12, Z4, Z4
 	VSHUFF32X4  $0x44, Z6, Z2, Z12
 	VSHUFF32X4  $0xee, Z6, Z2, Z2
-	VSHUFF32X4  $0x44, Z22, Z14, Z6
-	VSHUFF32X4  $0xee, Z22, Z14, Z14
-	VSHUFF32X4  $0x88, Z6, Z12, Z22
+	VSHUFF32X4  $0x44, Z24, Z14, Z6
+	VSHUFF32X4  $0xee, Z24, Z14, Z14
+	VSHUFF32X4  $0x88, Z6, Z12, Z24
 	VSHUFF32X4  $0xdd, Z6, Z12, Z6
 	VSHUFF32X4  $0x88, Z14, Z2, Z12
 	VSHUFF32X4  $0xdd, Z14, Z2, Z2
-	VSHUFF32X4  $0x44, Z10, Z18, Z14
-	VSHUFF32X4  $0xee, Z10, Z18, Z10
-	VSHUFF32X4  $0x44, Z24, Z20, Z18
-	VSHUFF32X4  $0xee, Z24, Z20, Z20
-	VSHUFF32X4  $0x88, Z18, Z14, Z24
-	VSHUFF32X4  $0xdd, Z18, Z14, Z14
-	VSHUFF32X4  $0x88, Z20, Z10, Z18
-	VSHUFF32X4  $0xdd, Z20, Z10, Z10
-	VSHUFF32X4  $0x44, Z8, Z0, Z20
+	VSHUFF32X4  $0x44, Z10, Z22, Z14
+	VSHUFF32X4  $0xee, Z10, Z22, Z10
+	VSHUFF32X4  $0x44, Z26, Z18, Z22
+	VSHUFF32X4  $0xee, Z26, Z18, Z18
+	VSHUFF32X4  $0x88, Z22, Z14, Z26
+	VSHUFF32X4  $0xdd, Z22, Z14, Z14
+	VSHUFF32X4  $0x88, Z18, Z10, Z22
+	VSHUFF32X4  $0xdd, Z18, Z10, Z10
+	VSHUFF32X4  $0x44, Z8, Z0, Z18
 	VSHUFF32X4  $0xee, Z8, Z0, Z0
-	VSHUFF32X4  $0x44, Z23, Z19, Z8
-	VSHUFF32X4  $0xee, Z23, Z19, Z19
-	VSHUFF32X4  $0x88, Z8, Z20, Z23
-	VSHUFF32X4  $0xdd, Z8, Z20, Z8
-	VSHUFF32X4  $0x88, Z19, Z0, Z20
-	VSHUFF32X4  $0xdd, Z19, Z0, Z0
-	VMOVUPS.Z   (AX), K1, Z19
-	VFMADD213PS Z19, Z16, Z21
-	VMOVUPS     Z21, K1, (AX)
+	VSHUFF32X4  $0x44, Z25, Z16, Z8
+	VSHUFF32X4  $0xee, Z25, Z16, Z16
+	VSHUFF32X4  $0x88, Z8, Z18, Z25
+	VSHUFF32X4  $0xdd, Z8, Z18, Z8
+	VSHUFF32X4  $0x88, Z16, Z0, Z18
+	VSHUFF32X4  $0xdd, Z16, Z0, Z0
+	VMOVUPS.Z   (AX), K1, Z16
+	VFMADD213PS Z16, Z20, Z23
+	VMOVUPS     Z23, K1, (AX)
 	CMPQ        DX, $0x01
 	JBE         done_2
-	ADDQ        R10, AX
-	VMOVUPS.Z   (AX), K1, Z19
-	VFMADD213PS Z19, Z16, Z22
-	VMOVUPS     Z22, K1, (AX)
+	ADDQ        R12, AX
+	VMOVUPS.Z   (AX), K1, Z16
+	VFMADD213PS Z16, Z20, Z24
+	VMOVUPS     Z24, K1, (AX)
 	CMPQ        DX, $0x02
 	JBE         done_2
-	ADDQ        R10, AX
-	VMOVUPS.Z   (AX), K1, Z19
-	VFMADD213PS Z19, Z16, Z24
-	VMOVUPS     Z24, K1, (AX)
+	ADDQ        R12, AX
+	VMOVUPS.Z   (AX), K1, Z16
+	VFMADD213PS Z16, Z20, Z26
+	VMOVUPS     Z26, K1, (AX)
 	CMPQ        DX, $0x03
 	JBE         done_2
-	ADDQ        R10, AX
-	VMOVUPS.Z   (AX), K1, Z19
-	VFMADD213PS Z19, Z16, Z23
-	VMOVUPS     Z23, K1, (AX)
+	ADDQ        R12, AX
+	VMOVUPS.Z   (AX), K1, Z16
+	VFMADD213PS Z16, Z20, Z25
+	VMOVUPS     Z25, K1, (AX)
 	CMPQ        DX, $0x04
 	JBE         done_2
-	ADDQ        R10, AX
-	VMOVUPS.Z   (AX), K1, Z19
-	VFMADD213PS Z19, Z16, Z25
-	VMOVUPS     Z25, K1, (AX)
+	ADDQ        R12, AX
+	VMOVUPS.Z   (AX), K1, Z16
+	VFMADD213PS Z16, Z20, Z27
+	VMOVUPS     Z27, K1, (AX)
 	CMPQ        DX, $0x05
 	JBE         done_2
-	ADDQ        R10, AX
-	VMOVUPS.Z   (AX), K1, Z19
-	VFMADD213PS Z19, Z16, Z6
+	ADDQ        R12, AX
+	VMOVUPS.Z   (AX), K1, Z16
+	VFMADD213PS Z16, Z20, Z6
 	VMOVUPS     Z6, K1, (AX)
 	CMPQ        DX, $0x06
 	JBE         done_2
-	ADDQ        R10, AX
+	ADDQ        R12, AX
 	VMOVUPS.Z   (AX), K1, Z6
-	VFMADD213PS Z6, Z16, Z14
+	VFMADD213PS Z6, Z20, Z14
 	VMOVUPS     Z14, K1, (AX)
 	CMPQ        DX, $0x07
 	JBE         done_2
-	ADDQ        R10, AX
+	ADDQ        R12, AX
 	VMOVUPS.Z   (AX), K1, Z6
-	VFMADD213PS Z6, Z16, Z8
+	VFMADD213PS Z6, Z20, Z8
 	VMOVUPS     Z8, K1, (AX)
 	CMPQ        DX, $0x08
 	JBE         done_2
-	ADDQ        R10, AX
+	ADDQ        R12, AX
 	VMOVUPS.Z   (AX), K1, Z6
-	VFMADD213PS Z6, Z16, Z26
-	VMOVUPS     Z26, K1, (AX)
+	VFMADD213PS Z6, Z20, Z28
+	VMOVUPS     Z28, K1, (AX)
 	CMPQ        DX, $0x09
 	JBE         done_2
-	ADDQ        R10, AX
+	ADDQ        R12, AX
 	VMOVUPS.Z   (AX), K1, Z6
-	VFMADD213PS Z6, Z16, Z12
+	VFMADD213PS Z6, Z20, Z12
 	VMOVUPS     Z12, K1, (AX)
 	CMPQ        DX, $0x0a
 	JBE         done_2
-	ADDQ        R10, AX
+	ADDQ        R12, AX
 	VMOVUPS.Z   (AX), K1, Z6
-	VFMADD213PS Z6, Z16, Z18
-	VMOVUPS     Z18, K1, (AX)
+	VFMADD213PS Z6, Z20, Z22
+	VMOVUPS     Z22, K1, (AX)
 	CMPQ        DX, $0x0b
 	JBE         done_2
-	ADDQ        R10, AX
+	ADDQ        R12, AX
 	VMOVUPS.Z   (AX), K1, Z6
-	VFMADD213PS Z6, Z16, Z20
-	VMOVUPS     Z20, K1, (AX)
+	VFMADD213PS Z6, Z20, Z18
+	VMOVUPS     Z18, K1, (AX)
 	CMPQ        DX, $0x0c
 	JBE         done_2
-	ADDQ        R10, AX
+	ADDQ        R12, AX
 	VMOVUPS.Z   (AX), K1, Z6
-	VFMADD213PS Z6, Z16, Z4
+	VFMADD213PS Z6, Z20, Z4
 	VMOVUPS     Z4, K1, (AX)
 	CMPQ        DX, $0x0d
 	JBE         done_2
-	ADDQ        R10, AX
+	ADDQ        R12, AX
 	VMOVUPS.Z   (AX), K1, Z4
-	VFMADD213PS Z4, Z16, Z2
+	VFMADD213PS Z4, Z20, Z2
 	VMOVUPS     Z2, K1, (AX)
 	CMPQ        DX, $0x0e
 	JBE         done_2
-	ADDQ        R10, AX
+	ADDQ        R12, AX
 	VMOVUPS.Z   (AX), K1, Z2
-	VFMADD213PS Z2, Z16, Z10
+	VFMADD213PS Z2, Z20, Z10
 	VMOVUPS     Z10, K1, (AX)
 	CMPQ        DX, $0x0f
 	JBE         done_2
-	ADDQ        R10, AX
+	ADDQ        R12, AX
 	VMOVUPS.Z   (AX), K1, Z2
-	VFMADD213PS Z2, Z16, Z0
+	VFMADD213PS Z2, Z20, Z0
 	VMOVUPS     Z0, K1, (AX)
 	VUNPCKLPS   Z3, Z1, Z0
 	VUNPCKHPS   Z3, Z1, Z1
@@ -15761,15 +15786,15 @@ edge_3:
 	VUNPCKHPS   Z11, Z9, Z5
 	VUNPCKLPS   Z15, Z13, Z6
 	VUNPCKHPS   Z15, Z13, Z7
-	VUNPCKLPS   Z17, Z17, Z8
-	VUNPCKHPS   Z17, Z17, Z9
-	VUNPCKLPS   Z17, Z17, Z10
-	VUNPCKHPS   Z17, Z17, Z11
-	VUNPCKLPS   Z17, Z17, Z12
-	VUNPCKHPS   Z17, Z17, Z13
-	VUNPCKLPS   Z17, Z17, Z14
-	VUNPCKHPS   Z17, Z17, Z15
-	VSHUFPS     $0x44, Z2, Z0, Z17
+	VUNPCKLPS   Z19, Z17, Z8
+	VUNPCKHPS   Z19, Z17, Z9
+	VUNPCKLPS   Z21, Z21, Z10
+	VUNPCKHPS   Z21, Z21, Z11
+	VUNPCKLPS   Z21, Z21, Z12
+	VUNPCKHPS   Z21, Z21, Z13
+	VUNPCKLPS   Z21, Z21, Z14
+	VUNPCKHPS   Z21, Z21, Z15
+	VSHUFPS     $0x44, Z2, Z0, Z16
 	VSHUFPS     $0xee, Z2, Z0, Z0
 	VSHUFPS     $0x44, Z3, Z1, Z2
 	VSHUFPS     $0xee, Z3, Z1, Z1
@@ -15785,13 +15810,13 @@ edge_3:
 	VSHUFPS     $0xee, Z14, Z12, Z12
 	VSHUFPS     $0x44, Z15, Z13, Z14
 	VSHUFPS     $0xee, Z15, Z13, Z13
-	VSHUFF32X4  $0x44, Z3, Z17, Z15
-	VSHUFF32X4  $0xee, Z3, Z17, Z3
-	VSHUFF32X4  $0x44, Z11, Z7, Z17
+	VSHUFF32X4  $0x44, Z3, Z16, Z15
+	VSHUFF32X4  $0xee, Z3, Z16, Z3
+	VSHUFF32X4  $0x44, Z11, Z7, Z16
 	VSHUFF32X4  $0xee, Z11, Z7, Z7
-	VSHUFF32X4  $0x88, Z17, Z15, Z11
-	VSHUFF32X4  $0xdd, Z17, Z15, Z15
-	VSHUFF32X4  $0x88, Z7, Z3, Z17
+	VSHUFF32X4  $0x88, Z16, Z15, Z11
+	VSHUFF32X4  $0xdd, Z16, Z15, Z15
+	VSHUFF32X4  $0x88, Z7, Z3, Z16
 	VSHUFF32X4  $0xdd, Z7, Z3, Z3
 	VSHUFF32X4  $0x44, Z4, Z0, Z7
 	VSHUFF32X4  $0xee, Z4, Z0, Z0
@@ -15819,106 +15844,106 @@ edge_3:
 	VSHUFF32X4  $0xdd, Z9, Z1, Z1
 	CMPQ        DX, $0x10
 	JBE         done_2
-	ADDQ        R10, AX
+	ADDQ        R12, AX
 	VMOVUPS.Z   (AX), K1, Z9
-	VFMADD213PS Z9, Z16, Z11
+	VFMADD213PS Z9, Z20, Z11
 	VMOVUPS     Z11, K1, (AX)
 	CMPQ        DX, $0x11
 	JBE         done_2
-	ADDQ        R10, AX
+	ADDQ        R12, AX
 	VMOVUPS.Z   (AX), K1, Z9
-	VFMADD213PS Z9, Z16, Z12
+	VFMADD213PS Z9, Z20, Z12
 	VMOVUPS     Z12, K1, (AX)
 	CMPQ        DX, $0x12
 	JBE         done_2
-	ADDQ        R10, AX
+	ADDQ        R12, AX
 	VMOVUPS.Z   (AX), K1, Z9
-	VFMADD213PS Z9, Z16, Z14
+	VFMADD213PS Z9, Z20, Z14
 	VMOVUPS     Z14, K1, (AX)
 	CMPQ        DX, $0x13
 	JBE         done_2
-	ADDQ        R10, AX
+	ADDQ        R12, AX
 	VMOVUPS.Z   (AX), K1, Z9
-	VFMADD213PS Z9, Z16, Z13
+	VFMADD213PS Z9, Z20, Z13
 	VMOVUPS     Z13, K1, (AX)
 	CMPQ        DX, $0x14
 	JBE         done_2
-	ADDQ        R10, AX
+	ADDQ        R12, AX
 	VMOVUPS.Z   (AX), K1, Z9
-	VFMADD213PS Z9, Z16, Z15
+	VFMADD213PS Z9, Z20, Z15
 	VMOVUPS     Z15, K1, (AX)
 	CMPQ        DX, $0x15
 	JBE         done_2
-	ADDQ        R10, AX
+	ADDQ        R12, AX
 	VMOVUPS.Z   (AX), K1, Z9
-	VFMADD213PS Z9, Z16, Z4
+	VFMADD213PS Z9, Z20, Z4
 	VMOVUPS     Z4, K1, (AX)
 	CMPQ        DX, $0x16
 	JBE         done_2
-	ADDQ        R10, AX
+	ADDQ        R12, AX
 	VMOVUPS.Z   (AX), K1, Z4
-	VFMADD213PS Z4, Z16, Z6
+	VFMADD213PS Z4, Z20, Z6
 	VMOVUPS     Z6, K1, (AX)
 	CMPQ        DX, $0x17
 	JBE         done_2
-	ADDQ        R10, AX
+	ADDQ        R12, AX
 	VMOVUPS.Z   (AX), K1, Z4
-	VFMADD213PS Z4, Z16, Z5
+	VFMADD213PS Z4, Z20, Z5
 	VMOVUPS     Z5, K1, (AX)
 	CMPQ        DX, $0x18
 	JBE         done_2
-	ADDQ        R10, AX
+	ADDQ        R12, AX
 	VMOVUPS.Z   (AX), K1, Z4
-	VFMADD213PS Z4, Z16, Z17
-	VMOVUPS     Z17, K1, (AX)
+	VFMADD213PS Z4, Z20, Z16
+	VMOVUPS     Z16, K1, (AX)
 	CMPQ        DX, $0x19
 	JBE         done_2
-	ADDQ        R10, AX
+	ADDQ        R12, AX
 	VMOVUPS.Z   (AX), K1, Z4
-	VFMADD213PS Z4, Z16, Z7
+	VFMADD213PS Z4, Z20, Z7
 	VMOVUPS     Z7, K1, (AX)
 	CMPQ        DX, $0x1a
 	JBE         done_2
-	ADDQ        R10, AX
+	ADDQ        R12, AX
 	VMOVUPS.Z   (AX), K1, Z4
-	VFMADD213PS Z4, Z16, Z8
+	VFMADD213PS Z4, Z20, Z8
 	VMOVUPS     Z8, K1, (AX)
 	CMPQ        DX, $0x1b
 	JBE         done_2
-	ADDQ        R10, AX
+	ADDQ        R12, AX
 	VMOVUPS.Z   (AX), K1, Z4
-	VFMADD213PS Z4, Z16, Z10
+	VFMADD213PS Z4, Z20, Z10
 	VMOVUPS     Z10, K1, (AX)
 	CMPQ        DX, $0x1c
 	JBE         done_2
-	ADDQ        R10, AX
+	ADDQ        R12, AX
 	VMOVUPS.Z   (AX), K1, Z4
-	VFMADD213PS Z4, Z16, Z3
+	VFMADD213PS Z4, Z20, Z3
 	VMOVUPS     Z3, K1, (AX)
 	CMPQ        DX, $0x1d
 	JBE         done_2
-	ADDQ        R10, AX
+	ADDQ        R12, AX
 	VMOVUPS.Z   (AX), K1, Z3
-	VFMADD213PS Z3, Z16, Z0
+	VFMADD213PS Z3, Z20, Z0
 	VMOVUPS     Z0, K1, (AX)
 	CMPQ        DX, $0x1e
 	JBE         done_2
-	ADDQ        R10, AX
+	ADDQ        R12, AX
 	VMOVUPS.Z   (AX), K1, Z0
-	VFMADD213PS Z0, Z16, Z2
+	VFMADD213PS Z0, Z20, Z2
 	VMOVUPS     Z2, K1, (AX)
 	CMPQ        DX, $0x1f
 	JBE         done_2
-	ADDQ        R10, AX
+	ADDQ        R12, AX
 	VMOVUPS.Z   (AX), K1, Z0
-	VFMADD213PS Z0, Z16, Z1
+	VFMADD213PS Z0, Z20, Z1
 	VMOVUPS     Z1, K1, (AX)
 	JMP         done_2
 
 over_5:
-	MOVQ       R9, AX
-	VXORPS     Z17, Z17, Z17
-	VUNPCKLPS  Z2, Z0, Z18
+	MOVQ       R11, AX
+	VXORPS     Z21, Z21, Z21
+	VUNPCKLPS  Z2, Z0, Z22
 	VUNPCKHPS  Z2, Z0, Z0
 	VUNPCKLPS  Z6, Z4, Z2
 	VUNPCKHPS  Z6, Z4, Z4
@@ -15926,138 +15951,138 @@ over_5:
 	VUNPCKHPS  Z10, Z8, Z8
 	VUNPCKLPS  Z14, Z12, Z10
 	VUNPCKHPS  Z14, Z12, Z12
-	VUNPCKLPS  Z17, Z17, Z14
-	VUNPCKHPS  Z17, Z17, Z19
-	VUNPCKLPS  Z17, Z17, Z20
-	VUNPCKHPS  Z17, Z17, Z21
-	VUNPCKLPS  Z17, Z17, Z22
-	VUNPCKHPS  Z17, Z17, Z23
-	VUNPCKLPS  Z17, Z17, Z24
-	VUNPCKHPS  Z17, Z17, Z25
-	VSHUFPS    $0x44, Z2, Z18, Z26
-	VSHUFPS    $0xee, Z2, Z18, Z2
-	VSHUFPS    $0x44, Z4, Z0, Z18
+	VUNPCKLPS  Z18, Z16, Z14
+	VUNPCKHPS  Z18, Z16, Z16
+	VUNPCKLPS  Z21, Z21, Z18
+	VUNPCKHPS  Z21, Z21, Z23
+	VUNPCKLPS  Z21, Z21, Z24
+	VUNPCKHPS  Z21, Z21, Z25
+	VUNPCKLPS  Z21, Z21, Z26
+	VUNPCKHPS  Z21, Z21, Z27
+	VSHUFPS    $0x44, Z2, Z22, Z28
+	VSHUFPS    $0xee, Z2, Z22, Z2
+	VSHUFPS    $0x44, Z4, Z0, Z22
 	VSHUFPS    $0xee, Z4, Z0, Z0
 	VSHUFPS    $0x44, Z10, Z6, Z4
 	VSHUFPS    $0xee, Z10, Z6, Z6
 	VSHUFPS    $0x44, Z12, Z8, Z10
 	VSHUFPS    $0xee, Z12, Z8, Z8
-	VSHUFPS    $0x44, Z20, Z14, Z12
-	VSHUFPS    $0xee, Z20, Z14, Z14
-	VSHUFPS    $0x44, Z21, Z19, Z20
-	VSHUFPS    $0xee, Z21, Z19, Z19
-	VSHUFPS    $0x44, Z24, Z22, Z21
-	VSHUFPS    $0xee, Z24, Z22, Z22
-	VSHUFPS    $0x44, Z25, Z23, Z24
-	VSHUFPS    $0xee, Z25, Z23, Z23
-	VSHUFF32X4 $0x44, Z4, Z26, Z25
-	VSHUFF32X4 $0xee, Z4, Z26, Z4
-	VSHUFF32X4 $0x44, Z21, Z12, Z26
-	VSHUFF32X4 $0xee, Z21, Z12, Z12
-	VSHUFF32X4 $0x88, Z26, Z25, Z21
-	VSHUFF32X4 $0xdd, Z26, Z25, Z25
-	VSHUFF32X4 $0x88, Z12, Z4, Z26
+	VSHUFPS    $0x44, Z18, Z14, Z12
+	VSHUFPS    $0xee, Z18, Z14, Z14
+	VSHUFPS    $0x44, Z23, Z16, Z18
+	VSHUFPS    $0xee, Z23, Z16, Z16
+	VSHUFPS    $0x44, Z26, Z24, Z23
+	VSHUFPS    $0xee, Z26, Z24, Z24
+	VSHUFPS    $0x44, Z27, Z25, Z26
+	VSHUFPS    $0xee, Z27, Z25, Z25
+	VSHUFF32X4 $0x44, Z4, Z28, Z27
+	VSHUFF32X4 $0xee, Z4, Z28, Z4
+	VSHUFF32X4 $0x44, Z23, Z12, Z28
+	VSHUFF32X4 $0xee, Z23, Z12, Z12
+	VSHUFF32X4 $0x88, Z28, Z27, Z23
+	VSHUFF32X4 $0xdd, Z28, Z27, Z27
+	VSHUFF32X4 $0x88, Z12, Z4, Z28
 	VSHUFF32X4 $0xdd, Z12, Z4, Z4
 	VSHUFF32X4 $0x44, Z6, Z2, Z12
 	VSHUFF32X4 $0xee, Z6, Z2, Z2
-	VSHUFF32X4 $0x44, Z22, Z14, Z6
-	VSHUFF32X4 $0xee, Z22, Z14, Z14
-	VSHUFF32X4 $0x88, Z6, Z12, Z22
+	VSHUFF32X4 $0x44, Z24, Z14, Z6
+	VSHUFF32X4 $0xee, Z24, Z14, Z14
+	VSHUFF32X4 $0x88, Z6, Z12, Z24
 	VSHUFF32X4 $0xdd, Z6, Z12, Z6
 	VSHUFF32X4 $0x88, Z14, Z2, Z12
 	VSHUFF32X4 $0xdd, Z14, Z2, Z2
-	VSHUFF32X4 $0x44, Z10, Z18, Z14
-	VSHUFF32X4 $0xee, Z10, Z18, Z10
-	VSHUFF32X4 $0x44, Z24, Z20, Z18
-	VSHUFF32X4 $0xee, Z24, Z20, Z20
-	VSHUFF32X4 $0x88, Z18, Z14, Z24
-	VSHUFF32X4 $0xdd, Z18, Z14, Z14
-	VSHUFF32X4 $0x88, Z20, Z10, Z18
-	VSHUFF32X4 $0xdd, Z20, Z10, Z10
-	VSHUFF32X4 $0x44, Z8, Z0, Z20
+	VSHUFF32X4 $0x44, Z10, Z22, Z14
+	VSHUFF32X4 $0xee, Z10, Z22, Z10
+	VSHUFF32X4 $0x44, Z26, Z18, Z22
+	VSHUFF32X4 $0xee, Z26, Z18, Z18
+	VSHUFF32X4 $0x88, Z22, Z14, Z26
+	VSHUFF32X4 $0xdd, Z22, Z14, Z14
+	VSHUFF32X4 $0x88, Z18, Z10, Z22
+	VSHUFF32X4 $0xdd, Z18, Z10, Z10
+	VSHUFF32X4 $0x44, Z8, Z0, Z18
 	VSHUFF32X4 $0xee, Z8, Z0, Z0
-	VSHUFF32X4 $0x44, Z23, Z19, Z8
-	VSHUFF32X4 $0xee, Z23, Z19, Z19
-	VSHUFF32X4 $0x88, Z8, Z20, Z23
-	VSHUFF32X4 $0xdd, Z8, Z20, Z8
-	VSHUFF32X4 $0x88, Z19, Z0, Z20
-	VSHUFF32X4 $0xdd, Z19, Z0, Z0
-	VMULPS     Z16, Z21, Z21
-	VMOVUPS    Z21, K1, (AX)
+	VSHUFF32X4 $0x44, Z25, Z16, Z8
+	VSHUFF32X4 $0xee, Z25, Z16, Z16
+	VSHUFF32X4 $0x88, Z8, Z18, Z25
+	VSHUFF32X4 $0xdd, Z8, Z18, Z8
+	VSHUFF32X4 $0x88, Z16, Z0, Z18
+	VSHUFF32X4 $0xdd, Z16, Z0, Z0
+	VMULPS     Z20, Z23, Z23
+	VMOVUPS    Z23, K1, (AX)
 	CMPQ       DX, $0x01
 	JBE        done_2
-	ADDQ       R10, AX
-	VMULPS     Z16, Z22, Z22
-	VMOVUPS    Z22, K1, (AX)
+	ADDQ       R12, AX
+	VMULPS     Z20, Z24, Z24
+	VMOVUPS    Z24, K1, (AX)
 	CMPQ       DX, $0x02
 	JBE        done_2
-	ADDQ       R10, AX
-	VMULPS     Z16, Z24, Z24
-	VMOVUPS    Z24, K1, (AX)
+	ADDQ       R12, AX
+	VMULPS     Z20, Z26, Z26
+	VMOVUPS    Z26, K1, (AX)
 	CMPQ       DX, $0x03
 	JBE        done_2
-	ADDQ       R10, AX
-	VMULPS     Z16, Z23, Z23
-	VMOVUPS    Z23, K1, (AX)
+	ADDQ       R12, AX
+	VMULPS     Z20, Z25, Z25
+	VMOVUPS    Z25, K1, (AX)
 	CMPQ       DX, $0x04
 	JBE        done_2
-	ADDQ       R10, AX
-	VMULPS     Z16, Z25, Z25
-	VMOVUPS    Z25, K1, (AX)
+	ADDQ       R12, AX
+	VMULPS     Z20, Z27, Z27
+	VMOVUPS    Z27, K1, (AX)
 	CMPQ       DX, $0x05
 	JBE        done_2
-	ADDQ       R10, AX
-	VMULPS     Z16, Z6, Z6
+	ADDQ       R12, AX
+	VMULPS     Z20, Z6, Z6
 	VMOVUPS    Z6, K1, (AX)
 	CMPQ       DX, $0x06
 	JBE        done_2
-	ADDQ       R10, AX
-	VMULPS     Z16, Z14, Z14
+	ADDQ       R12, AX
+	VMULPS     Z20, Z14, Z14
 	VMOVUPS    Z14, K1, (AX)
 	CMPQ       DX, $0x07
 	JBE        done_2
-	ADDQ       R10, AX
-	VMULPS     Z16, Z8, Z8
+	ADDQ       R12, AX
+	VMULPS     Z20, Z8, Z8
 	VMOVUPS    Z8, K1, (AX)
 	CMPQ       DX, $0x08
 	JBE        done_2
-	ADDQ       R10, AX
-	VMULPS     Z16, Z26, Z26
-	VMOVUPS    Z26, K1, (AX)
+	ADDQ       R12, AX
+	VMULPS     Z20, Z28, Z28
+	VMOVUPS    Z28, K1, (AX)
 	CMPQ       DX, $0x09
 	JBE        done_2
-	ADDQ       R10, AX
-	VMULPS     Z16, Z12, Z12
+	ADDQ       R12, AX
+	VMULPS     Z20, Z12, Z12
 	VMOVUPS    Z12, K1, (AX)
 	CMPQ       DX, $0x0a
 	JBE        done_2
-	ADDQ       R10, AX
-	VMULPS     Z16, Z18, Z18
-	VMOVUPS    Z18, K1, (AX)
+	ADDQ       R12, AX
+	VMULPS     Z20, Z22, Z22
+	VMOVUPS    Z22, K1, (AX)
 	CMPQ       DX, $0x0b
 	JBE        done_2
-	ADDQ       R10, AX
-	VMULPS     Z16, Z20, Z20
-	VMOVUPS    Z20, K1, (AX)
+	ADDQ       R12, AX
+	VMULPS     Z20, Z18, Z18
+	VMOVUPS    Z18, K1, (AX)
 	CMPQ       DX, $0x0c
 	JBE        done_2
-	ADDQ       R10, AX
-	VMULPS     Z16, Z4, Z4
+	ADDQ       R12, AX
+	VMULPS     Z20, Z4, Z4
 	VMOVUPS    Z4, K1, (AX)
 	CMPQ       DX, $0x0d
 	JBE        done_2
-	ADDQ       R10, AX
-	VMULPS     Z16, Z2, Z2
+	ADDQ       R12, AX
+	VMULPS     Z20, Z2, Z2
 	VMOVUPS    Z2, K1, (AX)
 	CMPQ       DX, $0x0e
 	JBE        done_2
-	ADDQ       R10, AX
-	VMULPS     Z16, Z10, Z10
+	ADDQ       R12, AX
+	VMULPS     Z20, Z10, Z10
 	VMOVUPS    Z10, K1, (AX)
 	CMPQ       DX, $0x0f
 	JBE        done_2
-	ADDQ       R10, AX
-	VMULPS     Z16, Z0, Z0
+	ADDQ       R12, AX
+	VMULPS     Z20, Z0, Z0
 	VMOVUPS    Z0, K1, (AX)
 	VUNPCKLPS  Z3, Z1, Z0
 	VUNPCKHPS  Z3, Z1, Z1
@@ -16067,15 +16092,15 @@ over_5:
 	VUNPCKHPS  Z11, Z9, Z5
 	VUNPCKLPS  Z15, Z13, Z6
 	VUNPCKHPS  Z15, Z13, Z7
-	VUNPCKLPS  Z17, Z17, Z8
-	VUNPCKHPS  Z17, Z17, Z9
-	VUNPCKLPS  Z17, Z17, Z10
-	VUNPCKHPS  Z17, Z17, Z11
-	VUNPCKLPS  Z17, Z17, Z12
-	VUNPCKHPS  Z17, Z17, Z13
-	VUNPCKLPS  Z17, Z17, Z14
-	VUNPCKHPS  Z17, Z17, Z15
-	VSHUFPS    $0x44, Z2, Z0, Z17
+	VUNPCKLPS  Z19, Z17, Z8
+	VUNPCKHPS  Z19, Z17, Z9
+	VUNPCKLPS  Z21, Z21, Z10
+	VUNPCKHPS  Z21, Z21, Z11
+	VUNPCKLPS  Z21, Z21, Z12
+	VUNPCKHPS  Z21, Z21, Z13
+	VUNPCKLPS  Z21, Z21, Z14
+	VUNPCKHPS  Z21, Z21, Z15
+	VSHUFPS    $0x44, Z2, Z0, Z16
 	VSHUFPS    $0xee, Z2, Z0, Z0
 	VSHUFPS    $0x44, Z3, Z1, Z2
 	VSHUFPS    $0xee, Z3, Z1, Z1
@@ -16091,13 +16116,13 @@ over_5:
 	VSHUFPS    $0xee, Z14, Z12, Z12
 	VSHUFPS    $0x44, Z15, Z13, Z14
 	VSHUFPS    $0xee, Z15, Z13, Z13
-	VSHUFF32X4 $0x44, Z3, Z17, Z15
-	VSHUFF32X4 $0xee, Z3, Z17, Z3
-	VSHUFF32X4 $0x44, Z11, Z7, Z17
+	VSHUFF32X4 $0x44, Z3, Z16, Z15
+	VSHUFF32X4 $0xee, Z3, Z16, Z3
+	VSHUFF32X4 $0x44, Z11, Z7, Z16
 	VSHUFF32X4 $0xee, Z11, Z7, Z7
-	VSHUFF32X4 $0x88, Z17, Z15, Z11
-	VSHUFF32X4 $0xdd, Z17, Z15, Z15
-	VSHUFF32X4 $0x88, Z7, Z3, Z17
+	VSHUFF32X4 $0x88, Z16, Z15, Z11
+	VSHUFF32X4 $0xdd, Z16, Z15, Z15
+	VSHUFF32X4 $0x88, Z7, Z3, Z16
 	VSHUFF32X4 $0xdd, Z7, Z3, Z3
 	VSHUFF32X4 $0x44, Z4, Z0, Z7
 	VSHUFF32X4 $0xee, Z4, Z0, Z0
@@ -16125,83 +16150,83 @@ over_5:
 	VSHUFF32X4 $0xdd, Z9, Z1, Z1
 	CMPQ       DX, $0x10
 	JBE        done_2
-	ADDQ       R10, AX
-	VMULPS     Z16, Z11, Z11
+	ADDQ       R12, AX
+	VMULPS     Z20, Z11, Z11
 	VMOVUPS    Z11, K1, (AX)
 	CMPQ       DX, $0x11
 	JBE        done_2
-	ADDQ       R10, AX
-	VMULPS     Z16, Z12, Z12
+	ADDQ       R12, AX
+	VMULPS     Z20, Z12, Z12
 	VMOVUPS    Z12, K1, (AX)
 	CMPQ       DX, $0x12
 	JBE        done_2
-	ADDQ       R10, AX
-	VMULPS     Z16, Z14, Z14
+	ADDQ       R12, AX
+	VMULPS     Z20, Z14, Z14
 	VMOVUPS    Z14, K1, (AX)
 	CMPQ       DX, $0x13
 	JBE        done_2
-	ADDQ       R10, AX
-	VMULPS     Z16, Z13, Z13
+	ADDQ       R12, AX
+	VMULPS     Z20, Z13, Z13
 	VMOVUPS    Z13, K1, (AX)
 	CMPQ       DX, $0x14
 	JBE        done_2
-	ADDQ       R10, AX
-	VMULPS     Z16, Z15, Z15
+	ADDQ       R12, AX
+	VMULPS     Z20, Z15, Z15
 	VMOVUPS    Z15, K1, (AX)
 	CMPQ       DX, $0x15
 	JBE        done_2
-	ADDQ       R10, AX
-	VMULPS     Z16, Z4, Z4
+	ADDQ       R12, AX
+	VMULPS     Z20, Z4, Z4
 	VMOVUPS    Z4, K1, (AX)
 	CMPQ       DX, $0x16
 	JBE        done_2
-	ADDQ       R10, AX
-	VMULPS     Z16, Z6, Z6
+	ADDQ       R12, AX
+	VMULPS     Z20, Z6, Z6
 	VMOVUPS    Z6, K1, (AX)
 	CMPQ       DX, $0x17
 	JBE        done_2
-	ADDQ       R10, AX
-	VMULPS     Z16, Z5, Z5
+	ADDQ       R12, AX
+	VMULPS     Z20, Z5, Z5
 	VMOVUPS    Z5, K1, (AX)
 	CMPQ       DX, $0x18
 	JBE        done_2
-	ADDQ       R10, AX
-	VMULPS     Z16, Z17, Z17
-	VMOVUPS    Z17, K1, (AX)
+	ADDQ       R12, AX
+	VMULPS     Z20, Z16, Z16
+	VMOVUPS    Z16, K1, (AX)
 	CMPQ       DX, $0x19
 	JBE        done_2
-	ADDQ       R10, AX
-	VMULPS     Z16, Z7, Z7
+	ADDQ       R12, AX
+	VMULPS     Z20, Z7, Z7
 	VMOVUPS    Z7, K1, (AX)
 	CMPQ       DX, $0x1a
 	JBE        done_2
-	ADDQ       R10, AX
-	VMULPS     Z16, Z8, Z8
+	ADDQ       R12, AX
+	VMULPS     Z20, Z8, Z8
 	VMOVUPS    Z8, K1, (AX)
 	CMPQ       DX, $0x1b
 	JBE        done_2
-	ADDQ       R10, AX
-	VMULPS     Z16, Z10, Z10
+	ADDQ       R12, AX
+	VMULPS     Z20, Z10, Z10
 	VMOVUPS    Z10, K1, (AX)
 	CMPQ       DX, $0x1c
 	JBE        done_2
-	ADDQ       R10, AX
-	VMULPS     Z16, Z3, Z3
+	ADDQ       R12, AX
+	VMULPS     Z20, Z3, Z3
 	VMOVUPS    Z3, K1, (AX)
 	CMPQ       DX, $0x1d
 	JBE        done_2
-	ADDQ       R10, AX
-	VMULPS     Z16, Z0, Z0
+	ADDQ       R12, AX
+	VMULPS     Z20, Z0, Z0
 	VMOVUPS    Z0, K1, (AX)
 	CMPQ       DX, $0x1e
 	JBE        done_2
-	ADDQ       R10, AX
-	VMULPS     Z16, Z2, Z2
+	ADDQ       R12, AX
+	VMULPS     Z20, Z2, Z2
 	VMOVUPS    Z2, K1, (AX)
 	CMPQ       DX, $0x1f
 	JBE        done_2
-	ADDQ       R10, AX
-	VMULPS     Z16, Z1, Z1
+	ADDQ       R12, AX
+	VMULPS     Z20, Z1, Z1
 	VMOVUPS    Z1, K1, (AX)
 
 done_2:

@@ -30,25 +30,31 @@ func gemmShape(is *isa) {
 	RET()
 }
 
-// gemmRowsT is the rows of gemmTileT's tile: half a vector, so that the
-// tile's transpose (a lanes×lanes block per vector of columns, padded with
-// zero rows) fits in the registers beside the other vectors' accumulators.
-func (is *isa) gemmRowsT() int { return is.lanes / 2 }
+// gemmRowsT is the rows of gemmTileT's tile: as many as let the tile's
+// transpose (a lanes×lanes block per vector of columns, padded with zero
+// rows) fit in the registers beside the other vectors' accumulators: 10 of
+// AVX-512's 32 (a 10-class head in one tile), half a vector of AVX2's 16.
+func (is *isa) gemmRowsT() int {
+	if is.regs >= 32 {
+		return 10
+	}
+	return is.lanes / 2
+}
 
 // gemmTile (twin: gemmTileGeneric) is Gemm's micro-kernel: an mr × nr tile
 // of C gets alpha·Ã·B̃, added to C (add) or written over it (C is then not
 // read). Ã is a panel of gerRows rows whose element (r, p) is at
 // a + 4·(r·ars + p·aps); B̃ is kc rows of gerVecs vectors. The
 // accumulators, gerRows × gerVecs vectors, start at 0; per p, the vectors of
-// B̃'s row p are loaded once and each row's element of Ã is broadcast and
+// B̃'s row p (at b + 4·p·bps: packed, or in place in B) are loaded once and each row's element of Ã is broadcast and
 // multiplied into them, one FMA per accumulator. The whole tile is then
 // scaled by alpha and added to C with one FMA per vector: masked where the
 // tile is cut short at the edge of C (mr < gerRows, nr < the vectors'
 // width), whole otherwise.
 func gemmTile(is *isa) {
-	is.text("gemmTile", "func(kc int, a []float32, ars, aps int, b, c []float32, ldc, mr, nr int, alpha float32, add bool)",
+	is.text("gemmTile", "func(kc int, a []float32, ars, aps int, b []float32, bps int, c []float32, ldc, mr, nr int, alpha float32, add bool)",
 		"gemmTileGeneric",
-		fmt.Sprintf("kc ≥ 1; Ã is %d rows (past mr, zeros), B̃ kc rows of %d (past nr, zeros); c holds mr rows of stride ldc, the last one nr long.",
+		fmt.Sprintf("kc ≥ 1; Ã is %d rows (past mr, zeros), B̃ kc rows of %d at stride bps (past nr, zeros); c holds mr rows of stride ldc, the last one nr long.",
 			is.gerRows, is.gerVecs*is.lanes))
 	t := gemmAccumulate(is, is.gerRows, is.gerVecs)
 	edge := label("edge")
@@ -83,13 +89,13 @@ func gemmTile(is *isa) {
 // when that packs less or fills the tiles better (a few rows of C, or a
 // few columns: a 10-class head). Per vector of columns, the accumulators
 // are transposed in registers (padded with zero rows to a square block),
-// and each of C's rows gets the tile's mr elements as the low half of a
-// vector, masked at C's edge.
+// and each of C's rows gets the tile's mr elements as the first lanes of a
+// vector.
 func gemmTileT(is *isa) {
 	R := is.gemmRowsT()
-	is.text("gemmTileT", "func(kc int, a []float32, ars, aps int, b, c []float32, ldc, mr, nr int, alpha float32, add bool)",
+	is.text("gemmTileT", "func(kc int, a []float32, ars, aps int, b []float32, bps int, c []float32, ldc, mr, nr int, alpha float32, add bool)",
 		"gemmTileTGeneric",
-		fmt.Sprintf("kc ≥ 1; Ã is %d rows (past mr, zeros), B̃ kc rows of %d (past nr, zeros); c holds nr rows of stride ldc, the last one mr long.",
+		fmt.Sprintf("kc ≥ 1; Ã is %d rows (past mr, zeros), B̃ kc rows of %d at stride bps (past nr, zeros); c holds nr rows of stride ldc, the last one mr long.",
 			R, is.gerVecs*is.lanes))
 	t := gemmAccumulate(is, R, is.gerVecs)
 	edge := label("edge")
@@ -98,9 +104,17 @@ func gemmTileT(is *isa) {
 	CMPQ(t.nr, U32(is.gerVecs*is.lanes))
 	JNE(edge)
 	Comment("A whole tile.")
-	// The low half of a vector, loaded and stored without a mask.
-	half := vecAt{half: lazy(func() tail { panic("gemmTileT: a half needs no mask") })}
-	t.storeAddOrNot(func(add bool) { t.storeColumns(half, nil, add) })
+	// C's rows hold R elements: the low half of a vector, loaded and
+	// stored without a mask, or the first R lanes.
+	var first vecAt
+	if R == is.lanes/2 {
+		first.half = lazy(func() tail { panic("gemmTileT: a half needs no mask") })
+	} else {
+		r := GP64()
+		MOVQ(U32(R), r)
+		first.tail = is.firstLanes(r)
+	}
+	t.storeAddOrNot(func(add bool) { t.storeColumns(first, nil, add) })
 
 	Label(string(edge))
 	Comment("A tile cut short by C's edge: nr rows of C, mr columns.")
@@ -132,7 +146,8 @@ func gemmAccumulate(is *isa, R, V int) gemmTiles {
 	ars4, aps4 := load(Param("ars")), load(Param("aps"))
 	SHLQ(U8(2), ars4)
 	SHLQ(U8(2), aps4)
-	b := load(Param("b").Base())
+	b, bps4 := load(Param("b").Base()), load(Param("bps"))
+	SHLQ(U8(2), bps4)
 
 	Comment("Ã's rows in groups of 3: row 3g+i is at base g + i·ars.")
 	a := load(Param("a").Base())
@@ -176,7 +191,7 @@ func gemmAccumulate(is *isa, R, V int) gemmTiles {
 			VFMADD231PS(ys[v], x, acc[r][v])
 		}
 	}
-	ADDQ(U32(V*is.bytes()), b)
+	ADDQ(bps4, b)
 	for _, p := range bases {
 		ADDQ(aps4, p)
 	}
