@@ -383,6 +383,12 @@ type argSlot struct {
 // text starts the routine name+"NEON" with the Go signature sig, whose
 // twin in generic.go is twin; doc follows the first line of its Go doc.
 func (n *neon) text(name, sig, twin string, doc ...string) {
+	n.textTwinIn("generic.go", name, sig, twin, doc...)
+}
+
+// textTwinIn is text for a routine whose twin is in file, a file of
+// package kernels other than generic.go.
+func (n *neon) textTwinIn(file, name, sig, twin string, doc ...string) {
 	fn := name + "NEON"
 	expr, err := parser.ParseExpr(sig)
 	if err != nil {
@@ -393,8 +399,14 @@ func (n *neon) text(name, sig, twin string, doc ...string) {
 	for _, field := range expr.(*ast.FuncType).Params.List {
 		typ := types.ExprString(field.Type)
 		for _, id := range field.Names {
-			if typ != "float32" {
-				off = (off + 7) &^ 7 // 8-byte aligned
+			// Each argument at a multiple of its alignment: 8 bytes, 4 for
+			// a float32, 1 for a bool.
+			switch typ {
+			case "float32":
+				off = (off + 3) &^ 3
+			case "bool":
+			default:
+				off = (off + 7) &^ 7
 			}
 			switch typ {
 			case "[]float32", "[]float64":
@@ -409,6 +421,9 @@ func (n *neon) text(name, sig, twin string, doc ...string) {
 			case "float32":
 				n.args[id.Name] = argSlot{id.Name, off}
 				off += 4
+			case "bool":
+				n.args[id.Name] = argSlot{id.Name, off}
+				off++
 			default:
 				panic("argument type " + typ)
 			}
@@ -416,7 +431,7 @@ func (n *neon) text(name, sig, twin string, doc ...string) {
 	}
 	n.vUsed, n.gUsed, n.labels = 0, 0, 0
 	n.lines = []string{fmt.Sprintf("TEXT ·%s(SB), NOSPLIT, $0-%d", fn, off)}
-	lines := append([]string{fmt.Sprintf("%s is %s with NEON (see generic.go).", fn, twin)}, doc...)
+	lines := append([]string{fmt.Sprintf("%s is %s with NEON (see %s).", fn, twin, file)}, doc...)
 	var stub strings.Builder
 	for _, l := range lines {
 		fmt.Fprintf(&stub, "// %s\n", l)
@@ -438,6 +453,13 @@ func (n *neon) arg(name string) string {
 func (n *neon) load(name string) greg {
 	r := n.gp()
 	n.MOVD(n.arg(name), r)
+	return r
+}
+
+// loadBool loads a bool argument into a new register: 1 or 0.
+func (n *neon) loadBool(name string) greg {
+	r := n.gp()
+	n.ins("MOVBU %s, %v", n.arg(name), r)
 	return r
 }
 
