@@ -145,10 +145,29 @@ func (k isa) gerBatch(a []float32, lda int, alpha float32, x []float32, m int, y
 	}
 }
 
+// gemmTileNEON's tile (asm_gen/neon_gemm.go): 24 accumulators of the 32
+// registers.
+const (
+	gemmMRNEON = 8
+	gemmNRNEON = 12
+)
+
 // gemmShape returns the rows and columns of gemmTile's register tile.
-func (k isa) gemmShape() (mr, nr int) { return gemmMRGeneric, gemmNRGeneric }
+func (k isa) gemmShape() (mr, nr int) {
+	switch k {
+	case isaNEON:
+		return gemmMRNEON, gemmNRNEON
+	default:
+		return gemmMRGeneric, gemmNRGeneric
+	}
+}
 
 // gemmTile is the micro-kernel of Gemm (see gemmTileGeneric).
 func (k isa) gemmTile(kc int, a []float32, ars, aps int, b, c []float32, ldc, mr, nr int, alpha float32, add bool) {
-	gemmTileGeneric(kc, a, ars, aps, b, c, ldc, mr, nr, alpha, add)
+	switch k {
+	case isaNEON:
+		gemmTileNEON(kc, a, ars, aps, b, c, ldc, mr, nr, alpha, add)
+	default:
+		gemmTileGeneric(kc, a, ars, aps, b, c, ldc, mr, nr, alpha, add)
+	}
 }

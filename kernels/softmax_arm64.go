@@ -75,3 +75,10 @@ func gerNEON(a []float32, lda int, alpha float32, x, y []float32)
 //
 //go:noescape
 func gerBatchNEON(a []float32, lda int, alpha float32, x []float32, m int, y []float32, n int)
+
+// gemmTileNEON is gemmTileGeneric with NEON (see gemm.go).
+// Its tile is 8 rows × 12 columns (gemmMRNEON × gemmNRNEON): a holds an Ã
+// panel of 8 rows, b a B̃ panel of kc rows of 12.
+//
+//go:noescape
+func gemmTileNEON(kc int, a []float32, ars, aps int, b, c []float32, ldc, mr, nr int, alpha float32, add bool)
