@@ -146,17 +146,27 @@ func (k isa) gerBatch(a []float32, lda int, alpha float32, x []float32, m int, y
 }
 
 // gemmShape returns the rows and columns of the register tiles of
-// gemmTile and gemmTileT.
+// gemmTile and gemmTileT; NEON has no gemmTileT (mrT = 0: Gemm never runs
+// on Cᵀ).
 func (k isa) gemmShape() (mr, nr, mrT, nrT int) {
+	if k == isaNEON {
+		return gemmMRNEON, gemmNRNEON, 0, 0
+	}
 	return gemmMRGeneric, gemmNRGeneric, gemmMRGeneric, gemmNRGeneric
 }
 
 // gemmTile is the micro-kernel of Gemm (see gemmTileGeneric).
 func (k isa) gemmTile(kc int, a []float32, ars, aps int, b []float32, bps int, c []float32, ldc, mr, nr int, alpha float32, add bool) {
-	gemmTileGeneric(kc, a, ars, aps, b, bps, c, ldc, mr, nr, alpha, add)
+	switch k {
+	case isaNEON:
+		gemmTileNEON(kc, a, ars, aps, b, bps, c, ldc, mr, nr, alpha, add)
+	default:
+		gemmTileGeneric(kc, a, ars, aps, b, bps, c, ldc, mr, nr, alpha, add)
+	}
 }
 
-// gemmTileT is gemmTile for a tile of Cᵀ (see gemmTileTGeneric).
+// gemmTileT is gemmTile for a tile of Cᵀ (see gemmTileTGeneric), never
+// called for NEON.
 func (k isa) gemmTileT(kc int, a []float32, ars, aps int, b []float32, bps int, c []float32, ldc, mr, nr int, alpha float32, add bool) {
 	gemmTileTGeneric(kc, a, ars, aps, b, bps, c, ldc, mr, nr, alpha, add)
 }
@@ -164,5 +174,9 @@ func (k isa) gemmTileT(kc int, a []float32, ars, aps int, b []float32, bps int, 
 // gemmPackT packs a whole panel of B̃ from rows of src (see
 // gemmPackTGeneric).
 func (k isa) gemmPackT(dst, src []float32, ld, kc int) {
-	gemmPackTGeneric(dst, src, ld, kc, gemmNRGeneric)
+	nr := gemmNRGeneric
+	if k == isaNEON {
+		nr = gemmNRNEON
+	}
+	gemmPackTGeneric(dst, src, ld, kc, nr)
 }

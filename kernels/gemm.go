@@ -61,7 +61,7 @@ func gemmBlocking(mr, nr, l1, l2, l3 int) gemmTiling {
 func clampInt(v, lo, hi int) int { return min(max(v, lo), hi) }
 
 // gemmTilings holds each isa's tilings, of gemmTile ([0]) and of gemmTileT
-// ([1]) (a variable, so that tests can make the blocks small enough for
+// ([1]; zero where the isa has no gemmTileT) (a variable, so that tests can make the blocks small enough for
 // small shapes to cross every block boundary).
 var gemmTilings [isaNEON + 1][2]gemmTiling
 
@@ -69,7 +69,10 @@ func init() {
 	l1, l2, l3 := cacheSizes()
 	for k := range gemmTilings {
 		mr, nr, mrT, nrT := isa(k).gemmShape()
-		gemmTilings[k] = [2]gemmTiling{gemmBlocking(mr, nr, l1, l2, l3), gemmBlocking(mrT, nrT, l1, l2, l3)}
+		gemmTilings[k][0] = gemmBlocking(mr, nr, l1, l2, l3)
+		if mrT > 0 {
+			gemmTilings[k][1] = gemmBlocking(mrT, nrT, l1, l2, l3)
+		}
 	}
 }
 
@@ -124,6 +127,9 @@ var gemmSwapsFor = gemmSwaps
 // packing with a transpose, which each side needs for one operand when its
 // vectors run across the operand's rows (op(B) = Bᵀ, or op(A) = A for Cᵀ).
 func gemmSwaps(t [2]gemmTiling, transA, transB bool, m, n int) bool {
+	if t[1].mr == 0 {
+		return false // no tile for Cᵀ
+	}
 	// A transposed element costs about as much as transposeCost
 	// multiply-adds, and a tile of Cᵀ about tileTCost more per
 	// multiply-add for its transposed stores (both per the measured
@@ -306,17 +312,6 @@ func packB(k isa, dst []float32, trans bool, b []float32, ldb, pc, jc, kc, nc, n
 	}
 }
 
-// gemmPackTGeneric is the transposing pack of a whole panel of nr = w
-// columns: dst[p*w+j] = src[j*ld+p] for j < w, p < kc.
-func gemmPackTGeneric(dst, src []float32, ld, kc, w int) {
-	for j := range w {
-		row := src[j*ld:][:kc]
-		for p, v := range row {
-			dst[p*w+j] = v
-		}
-	}
-}
-
 // scaleMatrix sets C = beta·C, writing zeros without reading C when beta is
 // 0 (so that a NaN in C does not survive, as in BLAS).
 func scaleMatrix(c []float32, ldc, m, n int, beta float32) {
@@ -334,79 +329,6 @@ func scaleMatrix(c []float32, ldc, m, n int, beta float32) {
 		}
 	}
 }
-
-// gemmTileGeneric is the micro-kernel of the generic isa (the twin of every
-// generated gemmTile): for r < mr and j < nr,
-//
-//	c[r*ldc+j] = alpha·Σ_{p<kc} a[r*ars+p*aps]·b[p*bps+j] (+ c[r*ldc+j] if add)
-//
-// with the sum accumulated in float32 in order of p, and alpha·sum + c one
-// multiply-add. a and b are panels of gemmMRGeneric rows and gemmNRGeneric
-// columns (b packed, bps = gemmNRGeneric, or in place in B); rows and
-// columns past mr and nr are computed and dropped.
-func gemmTileGeneric(kc int, a []float32, ars, aps int, b []float32, bps int, c []float32, ldc, mr, nr int, alpha float32, add bool) {
-	acc := gemmAccGeneric(kc, a, ars, aps, b, bps)
-	for r := range mr {
-		row := c[r*ldc : r*ldc+nr]
-		for j := range row {
-			if add {
-				row[j] = alpha*acc[r][j] + row[j]
-			} else {
-				row[j] = alpha * acc[r][j]
-			}
-		}
-	}
-}
-
-// gemmTileTGeneric is gemmTileGeneric for a tile of Cᵀ (the twin of every
-// generated gemmTileT): the element (r, j) of the tile goes to c[j*ldc+r].
-func gemmTileTGeneric(kc int, a []float32, ars, aps int, b []float32, bps int, c []float32, ldc, mr, nr int, alpha float32, add bool) {
-	acc := gemmAccGeneric(kc, a, ars, aps, b, bps)
-	for j := range nr {
-		row := c[j*ldc : j*ldc+mr]
-		for r := range row {
-			if add {
-				row[r] = alpha*acc[r][j] + row[r]
-			} else {
-				row[r] = alpha * acc[r][j]
-			}
-		}
-	}
-}
-
-// gemmAccGeneric returns the sums Σ_p a[r*ars+p*aps]·b[p*bps+j] of a whole
-// tile, in 16 variables that the compiler keeps in registers.
-func gemmAccGeneric(kc int, a []float32, ars, aps int, b []float32, bps int) [gemmMRGeneric][gemmNRGeneric]float32 {
-	var c00, c01, c02, c03, c10, c11, c12, c13 float32
-	var c20, c21, c22, c23, c30, c31, c32, c33 float32
-	a0 := a[0*ars:]
-	a1 := a[1*ars:]
-	a2 := a[2*ars:]
-	a3 := a[3*ars:]
-	for p := 0; p < kc; p++ {
-		bp := b[p*bps : p*bps+4]
-		b0, b1, b2, b3 := bp[0], bp[1], bp[2], bp[3]
-		q := p * aps
-		x := a0[q]
-		c00, c01, c02, c03 = x*b0+c00, x*b1+c01, x*b2+c02, x*b3+c03
-		x = a1[q]
-		c10, c11, c12, c13 = x*b0+c10, x*b1+c11, x*b2+c12, x*b3+c13
-		x = a2[q]
-		c20, c21, c22, c23 = x*b0+c20, x*b1+c21, x*b2+c22, x*b3+c23
-		x = a3[q]
-		c30, c31, c32, c33 = x*b0+c30, x*b1+c31, x*b2+c32, x*b3+c33
-	}
-	return [gemmMRGeneric][gemmNRGeneric]float32{
-		{c00, c01, c02, c03}, {c10, c11, c12, c13}, {c20, c21, c22, c23}, {c30, c31, c32, c33},
-	}
-}
-
-// The generic micro-kernel's tile: 16 accumulators, as many as amd64's
-// float registers hold beside the operands.
-const (
-	gemmMRGeneric = 4
-	gemmNRGeneric = 4
-)
 
 // cacheSizes returns the sizes in bytes of the L1 data, L2 and last-level
 // caches cpuid reports for this CPU, 0 for those it does not know.

@@ -136,6 +136,9 @@ func withSmallBlocks(f func()) {
 	defer func() { gemmTilings = saved }()
 	for k := range gemmTilings {
 		for o, t := range gemmTilings[k] {
+			if t.mr == 0 {
+				continue
+			}
 			gemmTilings[k][o] = gemmTiling{mr: t.mr, nr: t.nr, kc: 7, mc: 2 * t.mr, nc: 2 * t.nr, kcStream: 11}
 		}
 	}
@@ -145,13 +148,13 @@ func withSmallBlocks(f func()) {
 func gemmImpls() []*Impl { return Available() }
 
 // eachOrientation runs f three times: with the product run as gemmSwaps
-// chooses, as it is, and on Cᵀ.
+// chooses, as it is, and on Cᵀ (where the isa has a tile for it).
 func eachOrientation(f func()) {
 	defer func() { gemmSwapsFor = gemmSwaps }()
 	for _, swap := range []func([2]gemmTiling, bool, bool, int, int) bool{
 		gemmSwaps,
 		func([2]gemmTiling, bool, bool, int, int) bool { return false },
-		func([2]gemmTiling, bool, bool, int, int) bool { return true },
+		func(t [2]gemmTiling, _, _ bool, _, _ int) bool { return t[1].mr != 0 },
 	} {
 		gemmSwapsFor = swap
 		f()

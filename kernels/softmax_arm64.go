@@ -4,6 +4,13 @@
 
 package kernels
 
+const (
+	// gemmMRNEON is the rows of gemmTileNEON's tile.
+	gemmMRNEON = 8
+	// gemmNRNEON is the columns of gemmTileNEON's tile.
+	gemmNRNEON = 12
+)
+
 // expMinusMaxNEON is expMinusMax with NEON (see generic.go).
 // It reads x_i before it writes dst_i, so dst may be x.
 //
@@ -75,3 +82,10 @@ func gerNEON(a []float32, lda int, alpha float32, x, y []float32)
 //
 //go:noescape
 func gerBatchNEON(a []float32, lda int, alpha float32, x []float32, m int, y []float32, n int)
+
+// gemmTileNEON is gemmTileGeneric with NEON (see generic.go).
+// Its tile is 8 rows × 12 columns (gemmMRNEON × gemmNRNEON): a holds an Ã
+// panel of 8 rows, b a B̃ panel of kc rows of 12 at stride bps.
+//
+//go:noescape
+func gemmTileNEON(kc int, a []float32, ars, aps int, b []float32, bps int, c []float32, ldc, mr, nr int, alpha float32, add bool)

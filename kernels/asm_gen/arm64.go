@@ -84,6 +84,7 @@ type neon struct {
 	args         map[string]argSlot
 	routines     []string // the text of each routine done
 	stubs        []string // the Go declaration of each, with its doc
+	consts       []string // Go constants the stubs declare for the dispatch
 	data         []string // DATA and GLOBL directives
 	dataDone     map[string]bool
 }
@@ -371,6 +372,12 @@ func (n *neon) float32s(name string, vals []float32, notes []string) string {
 	return name + "<>"
 }
 
+// goConst declares the Go constant name = v, with its doc, in the stubs:
+// a limit of a routine that the dispatch needs, stated once, here.
+func (n *neon) goConst(name string, v int, doc string) {
+	n.consts = append(n.consts, fmt.Sprintf("\t// %s\n\t%s = %d\n", doc, name, v))
+}
+
 // Routines and their arguments.
 
 // argSlot is where an argument (or a component of a slice) is in the
@@ -393,8 +400,14 @@ func (n *neon) text(name, sig, twin string, doc ...string) {
 	for _, field := range expr.(*ast.FuncType).Params.List {
 		typ := types.ExprString(field.Type)
 		for _, id := range field.Names {
-			if typ != "float32" {
-				off = (off + 7) &^ 7 // 8-byte aligned
+			// Each argument at a multiple of its alignment: 8 bytes, 4 for
+			// a float32, 1 for a bool.
+			switch typ {
+			case "float32":
+				off = (off + 3) &^ 3
+			case "bool":
+			default:
+				off = (off + 7) &^ 7
 			}
 			switch typ {
 			case "[]float32", "[]float64":
@@ -409,6 +422,9 @@ func (n *neon) text(name, sig, twin string, doc ...string) {
 			case "float32":
 				n.args[id.Name] = argSlot{id.Name, off}
 				off += 4
+			case "bool":
+				n.args[id.Name] = argSlot{id.Name, off}
+				off++
 			default:
 				panic("argument type " + typ)
 			}
@@ -438,6 +454,13 @@ func (n *neon) arg(name string) string {
 func (n *neon) load(name string) greg {
 	r := n.gp()
 	n.MOVD(n.arg(name), r)
+	return r
+}
+
+// loadBool loads a bool argument into a new register: 1 or 0.
+func (n *neon) loadBool(name string) greg {
+	r := n.gp()
+	n.ins("MOVBU %s, %v", n.arg(name), r)
 	return r
 }
 
@@ -476,6 +499,9 @@ func (n *neon) write(asmPath, stubsPath, pkg string) error {
 	}
 	var g strings.Builder
 	fmt.Fprintf(&g, "%s\n\n//go:build !purego\n\npackage %s\n\n", generated(), pkg)
+	if len(n.consts) > 0 {
+		g.WriteString("const (\n" + strings.Join(n.consts, "") + ")\n\n")
+	}
 	g.WriteString(strings.Join(n.stubs, "\n"))
 	return os.WriteFile(stubsPath, []byte(g.String()), 0o644)
 }

@@ -20,12 +20,15 @@ func gemmShape(is *isa) {
 	is.text("gemmShape", "func() (mr, nr, mrT, nrT int)", "the generic tile's gemmMRGeneric and gemmNRGeneric",
 		"It returns the rows and columns of the register tiles of gemmTile"+is.suffix+" and gemmTileT"+is.suffix+".")
 	r := GP64()
-	for name, v := range map[string]int{
-		"mr": is.gerRows, "nr": is.gerVecs * is.lanes,
-		"mrT": is.gemmRowsT(), "nrT": is.gerVecs * is.lanes,
+	for _, ret := range []struct {
+		name  string
+		value int
+	}{
+		{"mr", is.gerRows}, {"nr", is.gerVecs * is.lanes},
+		{"mrT", is.gemmRowsT()}, {"nrT", is.gerVecs * is.lanes},
 	} {
-		MOVQ(U32(v), r)
-		Store(r, Return(name))
+		MOVQ(U32(ret.value), r)
+		Store(r, Return(ret.name))
 	}
 	RET()
 }

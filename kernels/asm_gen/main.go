@@ -98,6 +98,8 @@ func generateNEON() error {
 	// The weight updates.
 	n.ger()
 	n.gerBatch()
+	// The micro-kernel of Gemm (gemm.go).
+	n.gemmTile()
 	return n.write(*outARM64, *stubsARM64, flag.Lookup("pkg").Value.String())
 }
 
