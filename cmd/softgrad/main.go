@@ -34,8 +34,8 @@
 // status 1 when any bound of the kernels documentation is missed.
 //
 // The train command trains multinomial logistic regression (a linear layer
-// and softmax cross-entropy) with mini-batch SGD: logits with gonum's
-// blas32 Gemm, loss and gradient with CrossEntropyGrad, the weight update
+// and softmax cross-entropy) with mini-batch SGD: logits with the kernels'
+// Gemm, loss and gradient with CrossEntropyGrad, the weight update
 // with GerBatch and the bias update with the gradient's column sums (see
 // internal/logreg). By default it trains on an embedded task generated from
 // -seed, 10 overlapping classes in 64 features, and reaches about 83% test

@@ -11,7 +11,7 @@
 // For a mini-batch X of k samples (k×F, one per row) with labels y, one step
 // of stochastic gradient descent with learning rate lr is:
 //
-//	Z = X·Wᵀ + b                                (gonum's blas32 Gemm, b copied into each row first)
+//	Z = X·Wᵀ + b                                (Gemm with beta = 1, b copied into each row first)
 //	J = (1/k) Σ_r −log softmax(Z_r)[y_r]        the mean cross-entropy
 //	G = ∂J/∂Z = (softmax(Z) − onehot(y)) / k    (CrossEntropyGrad: J and G in one pass, G over Z in place)
 //	W ← W − lr·Gᵀ·X                             (GerBatch with alpha = −lr: one rank-k update)
@@ -20,10 +20,9 @@
 // since ∂J/∂W = Gᵀ·X and ∂J/∂b = Σ_r G_r. In GerBatch's terms,
 // A += alpha·Xᵀ·Y with A = W (m = C rows of n = F), its X the gradient G
 // (k×C) and its Y the samples X (k×F). Storing W as F×C instead (the
-// transpose: W ← W − lr·Xᵀ·G) gives the same model, but both calls then
-// work on rows of C elements, which are short for a classifier: with 10
-// classes and 64 to 784 features the forward Gemm runs 7–12× and GerBatch
-// 1.3–1.5× slower on this project's machine.
+// transpose: W ← W − lr·Xᵀ·G) gives the same model, but GerBatch then works
+// on rows of C elements, which are short for a classifier: with 10 classes
+// and 64 to 784 features it runs 1.3–1.5× slower on this project's machine.
 //
 // With several workers each takes a share of the batch's rows, computes its
 // Z, G and its share of the two updates into buffers of its own, weighted
@@ -35,9 +34,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-
-	"gonum.org/v1/gonum/blas"
-	"gonum.org/v1/gonum/blas/blas32"
 
 	"github.com/softgrad/softgrad/kernels"
 )
@@ -61,17 +57,15 @@ func New(features, classes int) *Model {
 }
 
 // Logits writes the logits x·Wᵀ + B of the k = len(x)/Features samples of
-// x (k×Features, row-major) to out (k×Classes).
-func (m *Model) Logits(out, x []float32) {
+// x (k×Features, row-major) to out (k×Classes), with im's Gemm.
+func (m *Model) Logits(im *kernels.Impl, out, x []float32) {
 	k := len(x) / m.Features
 	out = out[:k*m.Classes]
 	for r := range k {
 		copy(out[r*m.Classes:(r+1)*m.Classes], m.B)
 	}
-	blas32.Gemm(blas.NoTrans, blas.Trans, 1,
-		blas32.General{Rows: k, Cols: m.Features, Stride: m.Features, Data: x},
-		blas32.General{Rows: m.Classes, Cols: m.Features, Stride: m.Features, Data: m.W},
-		1, blas32.General{Rows: k, Cols: m.Classes, Stride: m.Classes, Data: out})
+	// out = 1·X·Wᵀ + 1·out: X is k×F, W is C×F (op(W) = Wᵀ).
+	im.Gemm(false, true, k, m.Classes, m.Features, 1, x, m.Features, m.W, m.Features, 1, out, m.Classes)
 }
 
 // Trainer runs mini-batch SGD steps on a Model. It keeps the scratch
@@ -198,7 +192,7 @@ func (t *Trainer) Step(x []float32, labels []int32) (loss float64, right int, er
 func (t *Trainer) forwardBackward(z, x []float32, labels []int32) (loss float64, right int, err error) {
 	m := t.Model
 	// Z = X·Wᵀ + b.
-	m.Logits(z, x)
+	m.Logits(t.Impl, z, x)
 	right = countRight(z, labels, m.Classes)
 	// J and G = (softmax(Z) − onehot(y))/k, G over Z in place.
 	loss, err = t.Impl.CrossEntropyGrad(z, z, labels, m.Classes)
@@ -216,7 +210,7 @@ func (t *Trainer) Evaluate(x []float32, labels []int32, batch int) (loss, accura
 		hi := min(lo+batch, len(labels))
 		w.grow((hi - lo) * m.Classes)
 		z := w.z[:(hi-lo)*m.Classes]
-		m.Logits(z, x[lo*m.Features:hi*m.Features])
+		m.Logits(t.Impl, z, x[lo*m.Features:hi*m.Features])
 		right += countRight(z, labels[lo:hi], m.Classes)
 		l, err := t.Impl.CrossEntropyGrad(z, z, labels[lo:hi], m.Classes)
 		if err != nil {
