@@ -191,31 +191,33 @@ func (g *gemmRun) run(transA, transB bool, m, n int, a []float32, lda int, b []f
 			}
 			for ic := 0; ic < m; ic += mc {
 				mcb := min(mc, m-ic)
-				// A panel of Ã that meets a single panel of B̃ is read once:
-				// whole panels are then read where they are.
-				aInPlace := ncb <= t.nr
+				// Whole panels of Ã are read where they are when each is read
+				// once (a single panel of B̃), or when op(A) = Aᵀ: each p of
+				// a panel is then a run of mr contiguous floats, and a copy
+				// of runs that short costs more than it saves.
+				aInPlace := ncb <= t.nr || transA
 				var ars, aps int
 				if !aInPlace {
 					ars, aps = packA(buf.a, transA, a, lda, ic, pc, mcb, kcb, t.mr)
 				}
-				for jr := 0; jr < ncb; jr += t.nr {
-					cols := min(t.nr, ncb-jr)
-					bp, bps := buf.b[jr*kcb:(jr+t.nr)*kcb], t.nr
-					if bInPlace && cols == t.nr {
-						first := pc*ldb + jc + jr
-						bp, bps = b[first:first+(kcb-1)*ldb+t.nr], ldb
+				for ir := 0; ir < mcb; ir += t.mr {
+					rows := min(t.mr, mcb-ir)
+					var ap []float32
+					switch {
+					case !aInPlace:
+						ap = buf.a[ir*kcb : (ir+t.mr)*kcb]
+					case rows == t.mr:
+						ap, ars, aps = panelOf(transA, a, lda, ic+ir, pc, t.mr, kcb)
+					default:
+						ars, aps = packA(buf.a, transA, a, lda, ic+ir, pc, rows, kcb, t.mr)
+						ap = buf.a[:t.mr*kcb]
 					}
-					for ir := 0; ir < mcb; ir += t.mr {
-						rows := min(t.mr, mcb-ir)
-						var ap []float32
-						switch {
-						case !aInPlace:
-							ap = buf.a[ir*kcb : (ir+t.mr)*kcb]
-						case rows == t.mr:
-							ap, ars, aps = panelOf(transA, a, lda, ic+ir, pc, t.mr, kcb)
-						default:
-							ars, aps = packA(buf.a, transA, a, lda, ic+ir, pc, rows, kcb, t.mr)
-							ap = buf.a[:t.mr*kcb]
+					for jr := 0; jr < ncb; jr += t.nr {
+						cols := min(t.nr, ncb-jr)
+						bp, bps := buf.b[jr*kcb:(jr+t.nr)*kcb], t.nr
+						if bInPlace && cols == t.nr {
+							first := pc*ldb + jc + jr
+							bp, bps = b[first:first+(kcb-1)*ldb+t.nr], ldb
 						}
 						g.tile(kcb, ap, ars, aps, bp, bps, ic+ir, jc+jr, rows, cols, add)
 					}

@@ -59,7 +59,7 @@ func gemmTile(is *isa) {
 		"gemmTileGeneric",
 		fmt.Sprintf("kc ≥ 1; Ã is %d rows (past mr, zeros), B̃ kc rows of %d at stride bps (past nr, zeros); c holds mr rows of stride ldc, the last one nr long.",
 			is.gerRows, is.gerVecs*is.lanes))
-	t := gemmAccumulate(is, is.gerRows, is.gerVecs)
+	t := gemmAccumulate(is, is.gerRows, is.gerVecs, is.gerRows, is.gerVecs*is.bytes())
 	edge := label("edge")
 	CMPQ(t.mr, U32(t.rows()))
 	JNE(edge)
@@ -71,7 +71,7 @@ func gemmTile(is *isa) {
 	for v := range whole {
 		whole[v] = vecAt{off: v * is.bytes()}
 	}
-	t.storeAddOrNot(func(add bool) { t.storeRows(whole, nil, add) })
+	t.storeAddOrNot(func(add bool) { t.storeWhole(whole, add) })
 
 	Label(string(edge))
 	Comment("A tile cut short by C's edge: mr rows, and per vector the lanes left of nr.")
@@ -100,29 +100,21 @@ func gemmTileT(is *isa) {
 		"gemmTileTGeneric",
 		fmt.Sprintf("kc ≥ 1; Ã is %d rows (past mr, zeros), B̃ kc rows of %d at stride bps (past nr, zeros); c holds nr rows of stride ldc, the last one mr long.",
 			R, is.gerVecs*is.lanes))
-	t := gemmAccumulate(is, R, is.gerVecs)
+	t := gemmAccumulate(is, R, is.gerVecs, is.gerVecs*is.lanes, 4*R)
 	edge := label("edge")
 	CMPQ(t.mr, U32(R))
 	JNE(edge)
 	CMPQ(t.nr, U32(is.gerVecs*is.lanes))
 	JNE(edge)
 	Comment("A whole tile.")
-	// C's rows hold R elements: the low half of a vector, loaded and
-	// stored without a mask, or the first R lanes.
-	var first vecAt
-	if R == is.lanes/2 {
-		first.half = lazy(func() tail { panic("gemmTileT: a half needs no mask") })
-	} else {
-		r := GP64()
-		MOVQ(U32(R), r)
-		first.tail = is.firstLanes(r)
-	}
-	t.storeAddOrNot(func(add bool) { t.storeColumns(first, nil, add) })
+	t.storeAddOrNot(func(add bool) { t.storeColumns(t.rowOfR(R), nil, add) })
 
 	Label(string(edge))
-	Comment("A tile cut short by C's edge: nr rows of C, mr columns.")
+	Comment("A tile cut short by C's edge: nr rows of C, mr columns, masked.")
 	part := vecAt{tail: is.firstLanes(t.mr)}
-	t.storeAddOrNot(func(add bool) { t.storeColumns(part, t.nr, add) })
+	t.storeAddOrNot(func(add bool) {
+		t.storeColumns(func(col VecVirtual, m Mem, add bool) { t.update(col, part, m, add) }, t.nr, add)
+	})
 	Label(string(t.done))
 	ret()
 }
@@ -143,8 +135,9 @@ type gemmTiles struct {
 func (t gemmTiles) rows() int { return len(t.acc) }
 
 // gemmAccumulate emits the micro-kernel's loop for a tile of R rows × V
-// vectors: acc_rv = Σ_p Ã_rp·B̃_p,v.
-func gemmAccumulate(is *isa, R, V int) gemmTiles {
+// vectors: acc_rv = Σ_p Ã_rp·B̃_p,v. Before it, it prefetches the tile's
+// cRows rows of C, cRowBytes each.
+func gemmAccumulate(is *isa, R, V, cRows, cRowBytes int) gemmTiles {
 	kc := load(Param("kc"))
 	ars4, aps4 := load(Param("ars")), load(Param("aps"))
 	SHLQ(U8(2), ars4)
@@ -178,6 +171,17 @@ func gemmAccumulate(is *isa, R, V int) gemmTiles {
 	}
 	c, ldc4 := load(Param("c").Base()), load(Param("ldc"))
 	SHLQ(U8(2), ldc4)
+	Comment("C's tile is read only after the loop: ask for its lines now,",
+		"the first and the last of each row's part (C's rows are rarely aligned).")
+	pc := GP64()
+	MOVQ(c, pc)
+	for i := range cRows {
+		if i > 0 {
+			ADDQ(ldc4, pc)
+		}
+		PREFETCHT0(Mem{Base: pc})
+		PREFETCHT0(Mem{Base: pc, Disp: cRowBytes - 4})
+	}
 
 	Comment("acc_rv += Ã_rp · B̃_pv for p = 0 … kc−1.")
 	top := label("samples")
@@ -235,6 +239,32 @@ func (t gemmTiles) update(acc VecVirtual, at vecAt, m Mem, add bool) {
 	at.store(acc, m)
 }
 
+// storeWhole stores a whole tile: every row updated (C loaded) before any
+// is stored, so that no load of C waits on a store to an address that
+// shares its low 12 bits (rows 4 KB apart).
+func (t gemmTiles) storeWhole(vs []vecAt, add bool) {
+	pc := GP64()
+	for pass := range 2 {
+		MOVQ(t.c, pc)
+		for r, accs := range t.acc {
+			if r > 0 {
+				ADDQ(t.ldc4, pc)
+			}
+			for v, at := range vs {
+				m := at.at(Mem{Base: pc})
+				switch {
+				case pass == 1:
+					VMOVUPS(accs[v], m)
+				case add:
+					VFMADD213PS(m, t.alpha, accs[v]) // acc = alpha·acc + c
+				default:
+					VMULPS(t.alpha, accs[v], accs[v]) // acc = alpha·acc
+				}
+			}
+		}
+	}
+}
+
 // storeRows stores the tile's rows, the vectors vs of each, one row after
 // the other; with rows set, it stops after that many.
 func (t gemmTiles) storeRows(vs []vecAt, rows GPVirtual, add bool) {
@@ -254,11 +284,47 @@ func (t gemmTiles) storeRows(vs []vecAt, rows GPVirtual, add bool) {
 	}
 }
 
+// rowOfR returns the store of a whole row of a tile of Cᵀ: the first R
+// lanes of col to C's row at m, without a mask. A masked store would make
+// the next row's load, whose full width overlaps it when rows are short,
+// wait until the store has left the store buffer. R is half a vector (the
+// low half), or more: two half vectors, the second ending at the row's
+// end, both loaded before either is stored, so that the lanes they share
+// get the same value.
+func (t gemmTiles) rowOfR(R int) func(col VecVirtual, m Mem, add bool) {
+	is := t.is
+	hl, half := is.lanes/2, is.bytes()/2
+	whole := vecAt{half: lazy(func() tail { panic("gemmTileT: a half needs no mask") })}
+	if R == hl {
+		return func(col VecVirtual, m Mem, add bool) { t.update(col, whole, m, add) }
+	}
+	if R < hl || R > is.lanes || !is.bcst {
+		panic(fmt.Sprintf("gemmTileT: no unmasked store of %d lanes", R))
+	}
+	return func(col VecVirtual, m Mem, add bool) {
+		hi := is.vec()
+		VALIGND(U8(R-hl), col, col, hi) // lanes R−hl … R−1 down to 0 …
+		at := []Mem{m, m.Offset(4 * (R - hl))}
+		vs := []Register{view(col, half), view(hi, half)}
+		alpha := view(t.alpha, half)
+		for i, v := range vs {
+			if add {
+				VFMADD213PS(at[i], alpha, v) // acc = alpha·acc + c
+			} else {
+				VMULPS(alpha, v, v)
+			}
+		}
+		for i, v := range vs {
+			VMOVUPS(v, at[i])
+		}
+	}
+}
+
 // storeColumns stores the tile transposed: per vector of columns, the
 // accumulators (rows padded with zeros) are transposed, and C's row
-// v·lanes + l gets column l's low lanes through at; with rows set, it
+// v·lanes + l gets column l's first lanes through store; with rows set, it
 // stops after that many rows of C.
-func (t gemmTiles) storeColumns(at vecAt, rows GPVirtual, add bool) {
+func (t gemmTiles) storeColumns(store func(col VecVirtual, m Mem, add bool), rows GPVirtual, add bool) {
 	is := t.is
 	pc := GP64()
 	MOVQ(t.c, pc)
@@ -280,7 +346,7 @@ func (t gemmTiles) storeColumns(at vecAt, rows GPVirtual, add bool) {
 				}
 				ADDQ(t.ldc4, pc)
 			}
-			t.update(col, at, Mem{Base: pc}, add)
+			store(col, Mem{Base: pc}, add)
 		}
 	}
 }
