@@ -198,18 +198,21 @@ func (d *decoder) labels(rows, cols int, arg uint16) (labels []int32, badRow int
 	return labels, badRow
 }
 
-// alpha decodes Ger's scale: in the realistic encodings one of a few
-// learning-rate-like values or a realistic value, in encRaw any bits.
+// alpha decodes the scale of Ger and GerBatch: in the realistic encodings
+// one of a few learning-rate-like values or a realistic value, in encRaw any
+// bits.
 func (d *decoder) alpha() float32 {
 	if d.enc == encRaw {
 		return d.value()
 	}
 	b := d.byte()
 	if b < 128 {
-		return []float32{1, -1, 0.5, -0.001, -0.01, 0.1, 2, 0}[b%8]
+		return alphas[b%8]
 	}
 	return d.value()
 }
+
+var alphas = [8]float32{1, -1, 0.5, -0.001, -0.01, 0.1, 2, 0}
 
 // rowShape maps the shape arguments of the row kernels to rows×cols with
 // rows·cols ≤ maxElems; cols == 0 gives the empty batch.

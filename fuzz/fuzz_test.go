@@ -616,9 +616,9 @@ func FuzzCrossEntropyGradSoft(f *testing.F) {
 	})
 }
 
-// gerMatrix decodes the m×n matrix a with row stride lda; the elements
+// guardedMatrix decodes the m×n matrix a with row stride lda; the elements
 // between rows (j ≥ n) hold the guard pattern and must stay untouched.
-func gerMatrix(d *decoder, m, n, lda int) *guarded {
+func guardedMatrix(d *decoder, m, n, lda int) *guarded {
 	g := newGuarded(m * lda)
 	a := g.out()
 	for i := range m {
@@ -627,6 +627,19 @@ func gerMatrix(d *decoder, m, n, lda int) *guarded {
 		}
 	}
 	return g
+}
+
+// betweenRows reports a write to the elements between the rows of the m×n
+// matrix a with row stride lda, which hold the guard pattern.
+func betweenRows(a []float32, m, n, lda int, name string) error {
+	for i := range m {
+		for j := n; j < lda; j++ {
+			if v := a[i*lda+j]; math.Float32bits(v) != guardBits {
+				return fmt.Errorf("wrote %v to %s[%d*ld%s+%d], between rows", v, name, i, name, j)
+			}
+		}
+	}
+	return nil
 }
 
 // matrixElems gathers the m×n elements of a matrix with row stride lda.
@@ -649,7 +662,7 @@ func FuzzGer(f *testing.F) {
 		d := newDecoder(mode, data)
 		alpha := d.alpha()
 		x, y := d.values(m), d.values(n)
-		a0 := gerMatrix(d, m, n, lda)
+		a0 := guardedMatrix(d, m, n, lda)
 		ai := matrixElems(a0.out(), m, n, lda)
 		desc := fmt.Sprintf("Ger(m=%d, n=%d, lda=%d, alpha=%v, %v)", m, n, lda, alpha, d)
 		testGer(t, desc, a0, m, n, lda, x, y, 1,
@@ -703,7 +716,7 @@ func FuzzGerBatch(f *testing.F) {
 		d := newDecoder(mode, data)
 		alpha := d.alpha()
 		x, y := d.values(k*m), d.values(k*n)
-		a0 := gerMatrix(d, m, n, lda)
+		a0 := guardedMatrix(d, m, n, lda)
 		ai := matrixElems(a0.out(), m, n, lda)
 		desc := fmt.Sprintf("GerBatch(k=%d, m=%d, n=%d, lda=%d, alpha=%v, %v)", k, m, n, lda, alpha, d)
 		// Per element: whether every association order of the float32
@@ -821,12 +834,8 @@ func testGer(t *testing.T, desc string, a0 *guarded, m, n, lda int, x, y []float
 			t.Fatalf("%s: %s: %v", im.Name(), desc, err)
 		}
 		a := g.out()
-		for i := range m {
-			for j := n; j < lda; j++ {
-				if v := a[i*lda+j]; math.Float32bits(v) != guardBits {
-					t.Fatalf("%s: %s: wrote %v to a[%d*lda+%d], between rows", im.Name(), desc, v, i, j)
-				}
-			}
+		if err := betweenRows(a, m, n, lda, "a"); err != nil {
+			t.Fatalf("%s: %s: %v", im.Name(), desc, err)
 		}
 		got := matrixElems(a, m, n, lda)
 		if im == generic {
