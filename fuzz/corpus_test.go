@@ -269,6 +269,87 @@ func gerBatchSeeds() []seed {
 	return seeds
 }
 
+// choice writes the selector byte of v in set (alphas or gemmBetas), or,
+// when v is not in it, a selector ≥ 128 and v itself.
+func (e *seedEncoder) choice(v float32, set []float32) {
+	for i, s := range set {
+		if math.Float32bits(s) == math.Float32bits(v) {
+			e.b = append(e.b, byte(i))
+			return
+		}
+	}
+	e.b = append(e.b, 0x80)
+	e.value(v)
+}
+
+// gemmSeeds builds Gemm's special-value seeds: each transpose on the tiles
+// of every implementation and one past them (12×32 and 13×33 for avx512,
+// 6×16 and 7×17 for avx2, 4×4 and 5×5 for generic), the largest m and n, k
+// past the first block of avx512 (128 or 192) and the largest k, and the
+// products that only scale C (k 0, alpha 0) or change nothing (m or n 0).
+// A and B are realistic with two special values each; C holds a NaN, an
+// infinity, −0 and a subnormal, which beta 0 must drop.
+func gemmSeeds() []seed {
+	var seeds []seed
+	shapes := []struct {
+		trans       uint8
+		m, n, k     int
+		alpha, beta float32
+	}{
+		{0, 13, 33, 5, 1, 0}, {1, 12, 32, 3, -0.01, 1}, {2, 7, 17, 9, 0.5, -1}, {3, 6, 16, 17, 1, 0.5},
+		{0, 5, 5, 1, -1, qnan}, {3, 4, 4, 2, 2, 0}, {1, 1, 1, 1, 1, 2}, {2, 25, 65, 8, -0.001, 0},
+		{0, 70, 70, 13, 1, 1}, {2, 3, 10, 193, 0.1, 0}, {1, 9, 7, 300, -1, -1}, {3, 2, 31, 129, 1, 0},
+		{0, 11, 15, 257, 0.5, 1},
+		{0, 4, 9, 0, 1, -1}, {1, 5, 6, 0, 1, 0}, {2, 6, 7, 4, 0, 0.5}, {3, 7, 3, 4, 0, 0},
+		{1, 0, 8, 5, 1, 0}, {2, 6, 0, 5, 1, 1},
+		{0, 3, 4, 5, pinf, 1}, {1, 8, 3, 2, qnan, 0},
+	}
+	sp := []float32{ninf, qnan, 0, math.Float32frombits(1), 3e38, negZero, pinf}
+	for c, sh := range shapes {
+		pad := uint8(c%3 | (c+1)%4<<3 | c%4<<6)
+		g := gemmShape(sh.trans, uint16(sh.m), uint16(sh.n), uint16(sh.k), pad)
+		if g.m != sh.m || g.n != sh.n || g.k != sh.k {
+			panic(fmt.Sprintf("gemm seed %d: shape %v, want m=%d, n=%d, k=%d", c, g, sh.m, sh.n, sh.k))
+		}
+		e := &seedEncoder{mode: seedMixed}
+		e.choice(sh.alpha, alphas[:])
+		e.choice(sh.beta, gemmBetas[:])
+		ra, ca, rb, cb := g.stored()
+		a := make([]float32, ra*ca)
+		for i := range a {
+			a[i] = base(i, 3)
+		}
+		if len(a) > 2 {
+			a[len(a)/2] = sp[c%len(sp)]
+			a[len(a)-1] = sp[(c+3)%len(sp)]
+		}
+		e.values(a)
+		b := make([]float32, rb*cb)
+		for i := range b {
+			b[i] = base(i, 5)
+		}
+		if len(b) > 2 {
+			b[0] = sp[(c+1)%len(sp)]
+			b[len(b)-1] = sp[(c+5)%len(sp)]
+		}
+		e.values(b)
+		cm := make([]float32, g.m*g.n)
+		for i := range cm {
+			cm[i] = base(i, 7)
+		}
+		for i, v := range []float32{qnan, pinf, negZero, math.Float32frombits(1)} {
+			if i < len(cm) {
+				cm[(c+i*5)%len(cm)] = v
+			}
+		}
+		e.values(cm)
+		op := [4]string{"NN", "TN", "NT", "TT"}[sh.trans]
+		seeds = append(seeds, seed{fmt.Sprintf("specials-%s-m%d-n%d-k%d", op, g.m, g.n, g.k),
+			[]any{uint8(seedMixed), sh.trans, uint16(g.m), uint16(g.n), uint16(g.k), pad, e.b}})
+	}
+	return seeds
+}
+
 func seedCorpus() map[string][]seed {
 	row := rowSeeds(false)
 	return map[string][]seed{
@@ -280,6 +361,7 @@ func seedCorpus() map[string][]seed {
 		"FuzzCrossEntropyGrad":     rowSeeds(true),
 		"FuzzGer":                  gerSeeds(),
 		"FuzzGerBatch":             gerBatchSeeds(),
+		"FuzzGemm":                 gemmSeeds(),
 	}
 }
 
@@ -394,6 +476,26 @@ func addGerBatchSeeds(f *testing.F) {
 		{sane(0), 0, 10, 10, 0}, // k = 0
 	} {
 		f.Add(s.mode, s.k, s.m, s.n, s.pad, []byte{byte(i), 0x2b, 0x90})
+	}
+}
+
+func addGemmSeeds(f *testing.F) {
+	for i, s := range []struct {
+		mode, trans uint8
+		m, n, k     uint16
+		pad         uint8
+		alpha, beta byte // selectors: alphas and gemmBetas below 128
+	}{
+		{sane(3), 2, 32, 10, 64, 0, 0, 0},     // logits: batch 32, 64 features → 10 classes (X·Wᵀ)
+		{sane(0), 0, 32, 64, 10, 0, 0, 0},     // the gradient of the batch (G·W)
+		{sane(1), 1, 10, 64, 32, 0, 4, 1},     // the gradient of the weights (Gᵀ·X), accumulated
+		{sane(13), 3, 17, 33, 41, 0x5b, 2, 3}, // beta 0.5
+		{uint8(encMixed | 2<<6), 1, 13, 35, 70, 0x2a, 1, 2},
+		{uint8(encRaw), 2, 7, 9, 11, 0xc7, 0, 0}, // raw bits, alpha too
+		{sane(0), 0, 8, 8, 0, 0, 6, 2},           // k = 0
+		{sane(0), 0, 0, 8, 8, 0, 0, 0},           // empty
+	} {
+		f.Add(s.mode, s.trans, s.m, s.n, s.k, s.pad, []byte{s.alpha, s.beta, byte(i), 0x3c, 0x81})
 	}
 }
 

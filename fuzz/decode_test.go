@@ -13,11 +13,19 @@ import (
 // kernel panic is always a failure.
 
 // Size limits: each input matrix holds at most maxElems elements, so that a
-// 10 s fuzz run does many executions; GerBatch also bounds its k·m·n work.
+// 10 s fuzz run does many executions; GerBatch and Gemm also bound their
+// k·m·n work.
 const (
 	maxElems        = 4096
 	maxGerBatchWork = 1 << 16
 	maxLdaPad       = 17 // lda = n + pad%maxLdaPad
+	// Gemm's m and n reach past two of avx512's 12×32 tiles, several of
+	// avx2's 6×16 and many of generic's 4×4, with a part tile at every
+	// remainder; k reaches past the first block of k (kc, at least 64 and
+	// 128 or 192 for avx512 with a 32 or 48 KiB L1) where m·n is small.
+	maxGemmMN   = 70
+	maxGemmK    = 300
+	maxGemmWork = 1 << 16
 )
 
 // Value encodings, the low two bits of the mode byte.
@@ -198,18 +206,33 @@ func (d *decoder) labels(rows, cols int, arg uint16) (labels []int32, badRow int
 	return labels, badRow
 }
 
-// alpha decodes Ger's scale: in the realistic encodings one of a few
-// learning-rate-like values or a realistic value, in encRaw any bits.
+// alpha decodes the scale of Ger, GerBatch and Gemm: in the realistic
+// encodings one of a few learning-rate-like values or a realistic value, in
+// encRaw any bits.
 func (d *decoder) alpha() float32 {
 	if d.enc == encRaw {
 		return d.value()
 	}
 	b := d.byte()
 	if b < 128 {
-		return []float32{1, -1, 0.5, -0.001, -0.01, 0.1, 2, 0}[b%8]
+		return alphas[b%8]
 	}
 	return d.value()
 }
+
+var alphas = [8]float32{1, -1, 0.5, -0.001, -0.01, 0.1, 2, 0}
+
+// beta decodes Gemm's scale of C: half the time one of the values BLAS
+// treats apart (0, which does not read C, and 1, which leaves it unscaled)
+// or −1, 0.5, NaN or 2, otherwise a decoded value (any bits in encRaw).
+func (d *decoder) beta() float32 {
+	if b := d.byte(); b < 128 {
+		return gemmBetas[b%8]
+	}
+	return d.value()
+}
+
+var gemmBetas = [8]float32{0, 1, -1, 0.5, qnan, 0, 1, 2}
 
 // rowShape maps the shape arguments of the row kernels to rows×cols with
 // rows·cols ≤ maxElems; cols == 0 gives the empty batch.
@@ -236,4 +259,51 @@ func gerBatchShape(kArg, mArg, nArg uint16, pad uint8) (k, m, n, lda int) {
 	m, n, lda = gerShape(mArg, nArg, pad)
 	kmax := min(maxElems/max(1, m), maxElems/max(1, n), maxGerBatchWork/max(1, m*n))
 	return int(kArg) % (kmax + 1), m, n, lda
+}
+
+// gemmDims is the shape of one Gemm call.
+type gemmDims struct {
+	transA, transB bool
+	m, n, k        int
+	lda, ldb, ldc  int
+}
+
+func (g gemmDims) String() string {
+	op := func(trans bool) string {
+		if trans {
+			return "T"
+		}
+		return "N"
+	}
+	return fmt.Sprintf("%s%s, m=%d, n=%d, k=%d, lda=%d, ldb=%d, ldc=%d",
+		op(g.transA), op(g.transB), g.m, g.n, g.k, g.lda, g.ldb, g.ldc)
+}
+
+// stored returns the rows and columns of A and B as stored: A is m×k, or
+// k×m when transposed, and B k×n, or n×k.
+func (g gemmDims) stored() (ra, ca, rb, cb int) {
+	ra, ca, rb, cb = g.m, g.k, g.k, g.n
+	if g.transA {
+		ra, ca = ca, ra
+	}
+	if g.transB {
+		rb, cb = cb, rb
+	}
+	return ra, ca, rb, cb
+}
+
+// gemmShape maps Gemm's arguments to a product: bits 0 and 1 of trans
+// transpose A and B; m, n ≤ maxGemmMN and k ≤ maxGemmK, with A and B within
+// maxElems elements and m·n·k ≤ maxGemmWork; pad lengthens the rows of A by
+// 0–7 elements (bits 0–2), of B by 0–7 (bits 3–5) and of C by 0–3 (bits 6–7).
+func gemmShape(trans uint8, mArg, nArg, kArg uint16, pad uint8) gemmDims {
+	g := gemmDims{transA: trans&1 != 0, transB: trans&2 != 0}
+	g.m, g.n = int(mArg)%(maxGemmMN+1), int(nArg)%(maxGemmMN+1)
+	kmax := min(maxGemmK, maxElems/max(1, g.m), maxElems/max(1, g.n), maxGemmWork/max(1, g.m*g.n))
+	g.k = int(kArg) % (kmax + 1)
+	_, ca, _, cb := g.stored()
+	g.lda = max(1, ca) + int(pad&7)
+	g.ldb = max(1, cb) + int(pad>>3&7)
+	g.ldc = max(1, g.n) + int(pad>>6)
+	return g
 }

@@ -1,21 +1,24 @@
 // Package fuzz holds the fuzz tests of package kernels; it has no code of its
 // own. There is one target per kernel: FuzzSoftmax, FuzzLogSoftmax,
 // FuzzSoftmaxBackward, FuzzLogSoftmaxBackward, FuzzCrossEntropyGrad,
-// FuzzCrossEntropyGradSoft, FuzzGer and FuzzGerBatch.
+// FuzzCrossEntropyGradSoft, FuzzGer, FuzzGerBatch and FuzzGemm.
 //
 // Each target decodes its input into a valid shape (at most 4096 elements
-// per matrix) and float32 data, either realistic values or raw bit patterns
-// (NaN, ±Inf, −0, subnormals, huge spreads), and runs every implementation in
-// kernels.Available(). The generic implementation is checked against the
-// float64 reference in internal/reference within the documented accuracy;
-// every other implementation is checked against generic: a few ULP for the
-// row kernels (with absolute floors where a difference cancels), NaN, ±Inf
-// and structural zeros in the same places, Ger exactly (generic's bits, or
-// the correctly rounded FMA of fl(alpha·x_i)·y_j + a_ij), GerBatch within
-// the rounding of another summation order. Every run also checks that
-// nothing is written outside the output, that inputs are left unchanged,
-// that in-place calls agree with out-of-place ones, and that a bad label
-// makes CrossEntropyGrad return a *kernels.LabelError without writing.
+// per matrix, but for Gemm's C of up to 70 rows of 73) and float32 data,
+// either realistic values or raw bit patterns (NaN, ±Inf, −0, subnormals,
+// huge spreads), and runs every implementation in kernels.Available(). The
+// generic implementation is checked against the float64 reference in
+// internal/reference within the documented accuracy; every other
+// implementation is checked against generic: a few ULP for the row kernels
+// (with absolute floors where a difference cancels), NaN, ±Inf and
+// structural zeros in the same places, Ger exactly (generic's bits, or the
+// correctly rounded FMA of fl(alpha·x_i)·y_j + a_ij), GerBatch within the
+// rounding of another summation order, Gemm within the rounding of another
+// blocking of k (and, with beta 0, without reading C). Every run also
+// checks that nothing is written outside the output, that inputs are left
+// unchanged, that in-place calls agree with out-of-place ones, and that a
+// bad label makes CrossEntropyGrad return a *kernels.LabelError without
+// writing.
 //
 // A plain `go test ./fuzz` runs the seed corpus only (testdata/fuzz, plus the
 // seeds added in code). To fuzz one target, for example:

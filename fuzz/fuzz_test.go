@@ -616,9 +616,9 @@ func FuzzCrossEntropyGradSoft(f *testing.F) {
 	})
 }
 
-// gerMatrix decodes the m×n matrix a with row stride lda; the elements
+// guardedMatrix decodes the m×n matrix a with row stride lda; the elements
 // between rows (j ≥ n) hold the guard pattern and must stay untouched.
-func gerMatrix(d *decoder, m, n, lda int) *guarded {
+func guardedMatrix(d *decoder, m, n, lda int) *guarded {
 	g := newGuarded(m * lda)
 	a := g.out()
 	for i := range m {
@@ -627,6 +627,19 @@ func gerMatrix(d *decoder, m, n, lda int) *guarded {
 		}
 	}
 	return g
+}
+
+// betweenRows reports a write to the elements between the rows of the m×n
+// matrix a with row stride lda, which hold the guard pattern.
+func betweenRows(a []float32, m, n, lda int, name string) error {
+	for i := range m {
+		for j := n; j < lda; j++ {
+			if v := a[i*lda+j]; math.Float32bits(v) != guardBits {
+				return fmt.Errorf("wrote %v to %s[%d*ld%s+%d], between rows", v, name, i, name, j)
+			}
+		}
+	}
+	return nil
 }
 
 // matrixElems gathers the m×n elements of a matrix with row stride lda.
@@ -649,7 +662,7 @@ func FuzzGer(f *testing.F) {
 		d := newDecoder(mode, data)
 		alpha := d.alpha()
 		x, y := d.values(m), d.values(n)
-		a0 := gerMatrix(d, m, n, lda)
+		a0 := guardedMatrix(d, m, n, lda)
 		ai := matrixElems(a0.out(), m, n, lda)
 		desc := fmt.Sprintf("Ger(m=%d, n=%d, lda=%d, alpha=%v, %v)", m, n, lda, alpha, d)
 		testGer(t, desc, a0, m, n, lda, x, y, 1,
@@ -703,7 +716,7 @@ func FuzzGerBatch(f *testing.F) {
 		d := newDecoder(mode, data)
 		alpha := d.alpha()
 		x, y := d.values(k*m), d.values(k*n)
-		a0 := gerMatrix(d, m, n, lda)
+		a0 := guardedMatrix(d, m, n, lda)
 		ai := matrixElems(a0.out(), m, n, lda)
 		desc := fmt.Sprintf("GerBatch(k=%d, m=%d, n=%d, lda=%d, alpha=%v, %v)", k, m, n, lda, alpha, d)
 		// Per element: whether every association order of the float32
@@ -821,12 +834,8 @@ func testGer(t *testing.T, desc string, a0 *guarded, m, n, lda int, x, y []float
 			t.Fatalf("%s: %s: %v", im.Name(), desc, err)
 		}
 		a := g.out()
-		for i := range m {
-			for j := n; j < lda; j++ {
-				if v := a[i*lda+j]; math.Float32bits(v) != guardBits {
-					t.Fatalf("%s: %s: wrote %v to a[%d*lda+%d], between rows", im.Name(), desc, v, i, j)
-				}
-			}
+		if err := betweenRows(a, m, n, lda, "a"); err != nil {
+			t.Fatalf("%s: %s: %v", im.Name(), desc, err)
 		}
 		got := matrixElems(a, m, n, lda)
 		if im == generic {
@@ -837,6 +846,202 @@ func testGer(t *testing.T, desc string, a0 *guarded, m, n, lda int, x, y []float
 			gen = got
 		}
 		if err := cmp(got, gen); err != nil {
+			t.Fatalf("%s: %s against generic: %v", im.Name(), desc, err)
+		}
+	}
+}
+
+// storedMatrix decodes a rows×cols matrix with row stride ld into a slice
+// of exactly (rows−1)·ld + cols elements (none when rows or cols is 0). The
+// elements between rows hold the guard pattern, a signalling NaN: a kernel
+// that summed one of them would show a NaN.
+func storedMatrix(d *decoder, rows, cols, ld int) []float32 {
+	if rows == 0 || cols == 0 {
+		return []float32{}
+	}
+	a := make([]float32, (rows-1)*ld+cols)
+	for i := range a {
+		a[i] = math.Float32frombits(guardBits)
+	}
+	for i := range rows {
+		for j := range cols {
+			a[i*ld+j] = d.value()
+		}
+	}
+	return a
+}
+
+// FuzzGemm checks Gemm: generic against the reference, the others against
+// generic within the rounding of another blocking of k; with beta 0, C must
+// not be read.
+func FuzzGemm(f *testing.F) {
+	addGemmSeeds(f)
+	f.Fuzz(func(t *testing.T, mode, trans uint8, mArg, nArg, kArg uint16, pad uint8, data []byte) {
+		g := gemmShape(trans, mArg, nArg, kArg, pad)
+		m, n, k := g.m, g.n, g.k
+		d := newDecoder(mode, data)
+		alpha, beta := d.alpha(), d.beta()
+		ra, ca, rb, cb := g.stored()
+		a, b := storedMatrix(d, ra, ca, g.lda), storedMatrix(d, rb, cb, g.ldb)
+		c0 := guardedMatrix(d, m, n, g.ldc)
+		ci := matrixElems(c0.out(), m, n, g.ldc)
+		desc := fmt.Sprintf("Gemm(%v, alpha=%v, beta=%v, %v)", g, alpha, beta, d)
+		opA := func(i, p int) float64 {
+			if g.transA {
+				return float64(a[p*g.lda+i])
+			}
+			return float64(a[i*g.lda+p])
+		}
+		opB := func(p, j int) float64 {
+			if g.transB {
+				return float64(b[j*g.ldb+p])
+			}
+			return float64(b[p*g.ldb+j])
+		}
+
+		// Error bound. The kernels compute, per element, c = fl(beta·c)
+		// (when beta ∉ {0, 1}), then for each block of k one update
+		// c = alpha·s + c, where s is the block's sum of a_ip·b_pj
+		// accumulated in float32 in order of p: an FMA per term, or a
+		// rounded product and a rounded sum. A term meets at most k
+		// roundings inside its block's sum (the block has at most k terms),
+		// then at most 2 per block (alpha·s and the addition, when not fused)
+		// in its own and every later block, and c's term meets the rounding
+		// of beta·c besides: k + 2·blocks + 1 ≤ 3k + 1 roundings (blocks ≤ k,
+		// whatever kc). Each rounding is within 2⁻²⁴ of the value rounded,
+		// and every value is at most M = |beta·c| + |alpha|·Σ_p |a_ip·b_pj|
+		// to first order, so the error is within γ(3k+1)·M ≤ (3k+2)·2⁻²⁴·M
+		// (γ(j) = j·2⁻²⁴/(1 − j·2⁻²⁴); the extra 2⁻²⁴·M covers its second
+		// order term for j ≤ 4096 and the float64 reference's own error).
+		// Subnormal results round by up to 2⁻¹⁵⁰ absolutely instead: at
+		// most 2k roundings in the sums (a product and an addition per
+		// term), scaled by |alpha|, and 2·blocks + 1 ≤ 2k + 1 more, within
+		// the floor 2⁻¹⁴⁸·(k·(1 + |alpha|) + 1), twice their sum. Any other
+		// order, blocking or fusion has the same bound, so two
+		// implementations differ by at most twice it.
+		//
+		// Special values: a NaN in an element's inputs (alpha when k > 0,
+		// beta·c when beta ≠ 0, a term a_ip·b_pj, which is NaN for 0·Inf)
+		// makes it NaN in float32 and float64 alike. Otherwise each term is
+		// one exact product whose class (±Inf, finite) is that of the
+		// reference, and a finite alpha ≠ 0 keeps that class through
+		// alpha·s; the sums agree on ±Inf and NaN unless a float32
+		// intermediate overflows, which M < 2¹²⁶ (and Σ|a·b| < 2¹²⁶ for a
+		// small alpha) rules out. An infinite alpha turns every block sum s
+		// into ±Inf by its sign and into NaN when s is 0, so the reference's
+		// alpha·Σ agrees only when no block sum can be 0 or of the other
+		// sign: all terms 0, or all nonzero with one sign and none so small
+		// (below 2⁻¹⁴⁸) that float32 rounds it to 0. termSafe's rule for
+		// GerBatch, which scales each term by alpha, would skip more.
+		safe := make([]bool, m*n)
+		bound, floor := make([]float64, m*n), make([]float64, m*n)
+		update := alpha != 0 && k > 0 // BLAS reads A and B only then
+		absAlpha := 0.0
+		if update && finite(float64(alpha)) {
+			absAlpha = math.Abs(float64(alpha))
+		}
+		for i := range m {
+			for j := range n {
+				e := i*n + j
+				var bc float64 // beta·c; C is not read when beta is 0
+				if beta != 0 {
+					bc = float64(beta) * float64(ci[e])
+				}
+				nan := bc != bc || (update && alpha != alpha)
+				var sxy float64
+				var pos, neg, zero, tiny bool
+				for p := 0; update && p < k; p++ {
+					v := opA(i, p) * opB(p, j)
+					switch {
+					case v != v:
+						nan = true
+					case v > 0:
+						pos = true
+					case v < 0:
+						neg = true
+					default:
+						zero = true
+					}
+					if finite(v) {
+						sxy += math.Abs(v)
+						tiny = tiny || (v != 0 && math.Abs(v) < 0x1p-148)
+					}
+				}
+				mag := absAlpha * sxy
+				if finite(bc) {
+					mag += math.Abs(bc)
+				}
+				ok := mag < 0x1p126 && sxy < 0x1p126
+				if update && math.IsInf(float64(alpha), 0) {
+					ok = ok && !tiny && !(pos && neg) && !(zero && (pos || neg))
+				}
+				safe[e] = nan || ok
+				bound[e] = float64(3*k+2) * eps * mag
+				floor[e] = 0x1p-148 * (float64(k)*(1+absAlpha) + 1)
+			}
+		}
+		testGemm(t, desc, g, alpha, beta, a, b, c0,
+			func(e int) float64 { return bound[e] + floor[e] },
+			func(e int) bool { return !safe[e] })
+	})
+}
+
+// testGemm runs Gemm on every implementation with a fresh copy of C (c0): A
+// and B must be unchanged and the elements outside C's m×n matrix (between
+// rows, before and after it) untouched; when m or n is 0 nothing may change
+// at all, and when beta is 0 the result must be the one computed with C
+// zeroed (C is not read). generic is checked against the reference within
+// tol except where skip, every other implementation against generic within
+// twice tol.
+func testGemm(t *testing.T, desc string, g gemmDims, alpha, beta float32, a, b []float32, c0 *guarded,
+	tol func(e int) float64, skip func(e int) bool) {
+	origA, origB := slices.Clone(a), slices.Clone(b)
+	run := func(im *kernels.Impl, c []float32, what string) {
+		call(t, im, what, func() {
+			im.Gemm(g.transA, g.transB, g.m, g.n, g.k, alpha, a, g.lda, b, g.ldb, beta, c, g.ldc)
+		})
+	}
+	m, n, ldc := g.m, g.n, g.ldc
+	var gen []float32
+	for _, im := range impls() {
+		c := &guarded{buf: slices.Clone(c0.buf), n: c0.n}
+		run(im, c.arg(), desc)
+		unchanged(t, im, "a", a, origA)
+		unchanged(t, im, "b", b, origB)
+		if m == 0 || n == 0 {
+			if err := sameBits(c.buf, c0.buf); err != nil {
+				t.Fatalf("%s: %s: an empty product changed c: %v", im.Name(), desc, err)
+			}
+			continue
+		}
+		if err := c.check(false); err != nil {
+			t.Fatalf("%s: %s: %v", im.Name(), desc, err)
+		}
+		if err := betweenRows(c.out(), m, n, ldc, "c"); err != nil {
+			t.Fatalf("%s: %s: %v", im.Name(), desc, err)
+		}
+		got := matrixElems(c.out(), m, n, ldc)
+		if beta == 0 {
+			z := &guarded{buf: slices.Clone(c0.buf), n: c0.n}
+			for i := range m {
+				clear(z.out()[i*ldc : i*ldc+n])
+			}
+			run(im, z.arg(), desc+" on a zeroed c")
+			if err := sameBits(got, matrixElems(z.out(), m, n, ldc)); err != nil {
+				t.Fatalf("%s: %s: beta is 0 but the result depends on c (against c zeroed: %v)", im.Name(), desc, err)
+			}
+		}
+		if im == generic {
+			want := reference.Gemm(g.transA, g.transB, m, n, g.k, alpha, a, g.lda, b, g.ldb, beta, c0.out(), ldc)
+			err := checkRef(got, matrixElems(want, m, n, ldc), n,
+				func(e int) reference.Tol { return reference.Tol{Abs: tol(e)} }, skip)
+			if err != nil {
+				t.Fatalf("generic: %s against the float64 reference: %v", desc, err)
+			}
+			gen = got
+		}
+		cmp := near{floor: func(e int) float64 { return 2 * tol(e) }, skip: skip}
+		if err := cmp.compare(got, gen, n); err != nil {
 			t.Fatalf("%s: %s against generic: %v", im.Name(), desc, err)
 		}
 	}

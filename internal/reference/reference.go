@@ -252,7 +252,7 @@ func CrossEntropyGradSoft(logits, targets []float32, cols int) (grad []float64, 
 // unchanged. It panics if lda < max(1, len(y)) or a is too short.
 func Ger(a []float32, lda int, alpha float32, x, y []float32) []float64 {
 	m, n := len(x), len(y)
-	checkMatrix(len(a), lda, m, n)
+	checkMatrix("a", len(a), lda, m, n)
 	out := toFloat64(a)
 	for i := range m {
 		for j := range n {
@@ -268,7 +268,7 @@ func Ger(a []float32, lda int, alpha float32, x, y []float32) []float64 {
 // inconsistent shapes.
 func GerBatch(a []float32, lda int, alpha float32, x []float32, m int, y []float32, n int) []float64 {
 	k := batchK(len(x), m, len(y), n)
-	checkMatrix(len(a), lda, m, n)
+	checkMatrix("a", len(a), lda, m, n)
 	out := toFloat64(a)
 	for i := range m {
 		for j := range n {
@@ -290,7 +290,7 @@ func GerBatch(a []float32, lda int, alpha float32, x []float32, m int, y []float
 // one.
 func GerBatchMagnitude(a []float32, lda int, alpha float32, x []float32, m int, y []float32, n int) []float64 {
 	k := batchK(len(x), m, len(y), n)
-	checkMatrix(len(a), lda, m, n)
+	checkMatrix("a", len(a), lda, m, n)
 	out := make([]float64, len(a))
 	for i, v := range a {
 		out[i] = math.Abs(float64(v))
@@ -305,6 +305,96 @@ func GerBatchMagnitude(a []float32, lda int, alpha float32, x []float32, m int, 
 		}
 	}
 	return out
+}
+
+// Gemm returns a copy of all of c, converted to float64, with its m×n
+// matrix (row stride ldc) replaced by alpha·op(A)·op(B) + beta·C, where
+// op(A) is A (m×k, row stride lda) or, with transA, Aᵀ (A stored k×m), and
+// likewise op(B) is k×n. The rules are BLAS sgemm's: when beta is 0, C is
+// not read (a NaN in it does not survive); when alpha is 0 or k is 0, A and
+// B are not read and the result is beta·C. The elements between rows and
+// past the matrix are copied unchanged. It panics on the shapes and lengths
+// the kernel rejects.
+func Gemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) []float64 {
+	opA, opB := gemmOperands(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
+	out := toFloat64(c)
+	for i := range m {
+		for j := range n {
+			var v float64
+			if beta != 0 {
+				v = float64(beta) * float64(c[i*ldc+j])
+			}
+			if alpha != 0 && k > 0 {
+				var s float64
+				for p := range k {
+					s += opA(i, p) * opB(p, j)
+				}
+				v += float64(alpha) * s
+			}
+			out[i*ldc+j] = v
+		}
+	}
+	return out
+}
+
+// GemmMagnitude returns, for each element of c, |beta·c_ij| +
+// |alpha|·Σ_p |op(A)_ip·op(B)_pj| (just |c| outside the m×n matrix), with
+// Gemm's rules: the first term is 0 when beta is 0, the second when alpha
+// or k is 0. It is the scale against which the rounding error of a float32
+// Gemm is measured: every partial sum and every update of C that a float32
+// computation rounds is at most this large (to first order), so each
+// rounding errs by at most 2⁻²⁴ of it.
+func GemmMagnitude(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) []float64 {
+	opA, opB := gemmOperands(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
+	out := make([]float64, len(c))
+	for i, v := range c {
+		out[i] = math.Abs(float64(v))
+	}
+	for i := range m {
+		for j := range n {
+			var v float64
+			if beta != 0 {
+				v = math.Abs(float64(beta) * float64(c[i*ldc+j]))
+			}
+			if alpha != 0 && k > 0 {
+				var s float64
+				for p := range k {
+					s += math.Abs(opA(i, p) * opB(p, j))
+				}
+				v += math.Abs(float64(alpha)) * s
+			}
+			out[i*ldc+j] = v
+		}
+	}
+	return out
+}
+
+// gemmOperands checks Gemm's shapes and returns the elements of op(A) and
+// op(B) by their row and column.
+func gemmOperands(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) (opA, opB func(r, col int) float64) {
+	if m < 0 || n < 0 || k < 0 {
+		panic("reference: m, n or k < 0")
+	}
+	rowsA, colsA := m, k
+	if transA {
+		rowsA, colsA = k, m
+	}
+	rowsB, colsB := k, n
+	if transB {
+		rowsB, colsB = n, k
+	}
+	checkMatrix("a", len(a), lda, rowsA, colsA)
+	checkMatrix("b", len(b), ldb, rowsB, colsB)
+	checkMatrix("c", len(c), ldc, m, n)
+	opA = func(i, p int) float64 { return float64(a[i*lda+p]) }
+	if transA {
+		opA = func(i, p int) float64 { return float64(a[p*lda+i]) }
+	}
+	opB = func(p, j int) float64 { return float64(b[p*ldb+j]) }
+	if transB {
+		opB = func(p, j int) float64 { return float64(b[j*ldb+p]) }
+	}
+	return opA, opB
 }
 
 func batchK(lx, m, ly, n int) int {
@@ -324,12 +414,14 @@ func batchK(lx, m, ly, n int) int {
 	return k
 }
 
-func checkMatrix(la, lda, m, n int) {
-	if lda < max(1, n) {
-		panic("reference: lda < max(1, n)")
+// checkMatrix panics unless a slice of length l holds a rows×cols matrix
+// with row stride ld ≥ max(1, cols); name is the slice's name.
+func checkMatrix(name string, l, ld, rows, cols int) {
+	if ld < max(1, cols) {
+		panic("reference: ld" + name + " < max(1, columns of " + name + ")")
 	}
-	if m > 0 && n > 0 && la < (m-1)*lda+n {
-		panic("reference: a is too short")
+	if rows > 0 && cols > 0 && l < (rows-1)*ld+cols {
+		panic("reference: " + name + " is too short")
 	}
 }
 

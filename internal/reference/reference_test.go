@@ -1,6 +1,7 @@
 package reference
 
 import (
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -154,6 +155,69 @@ func TestGer(t *testing.T) {
 	mag := GerBatchMagnitude(a, 3, -1, x, 2, []float32{-1, 0, 2, -5}, 2)
 	near(t, "magnitude", mag, []float64{8, 17, 99, 13, 24, 99, 7})
 	near(t, "k=0", GerBatch(a, 3, 1, nil, 2, nil, 2), []float64{1, 2, 99, 3, 4, 99, 7})
+}
+
+func TestGemm(t *testing.T) {
+	// op(A) = [1 2 3; 4 5 6], op(B) = [1 0; −1 2; 0.5 1]: op(A)·op(B) =
+	// [0.5 7; 2 16]. Each operand is stored both ways with a padding element
+	// per row (9s); C has ldc 3 and a trailing element.
+	aN := []float32{1, 2, 3, 9, 4, 5, 6}       // 2×3, lda 4
+	aT := []float32{1, 4, 9, 2, 5, 9, 3, 6}    // 3×2, lda 3
+	bN := []float32{1, 0, 9, -1, 2, 9, 0.5, 1} // 3×2, ldb 3
+	bT := []float32{1, -1, 0.5, 9, 0, 2, 1}    // 2×3, ldb 4
+	c := []float32{1, -2, 99, 3, nan, 99, 7}   // 2×2, ldc 3
+	for _, tr := range [4][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {
+		a, lda, b, ldb := aN, 4, bN, 3
+		if tr[0] {
+			a, lda = aT, 3
+		}
+		if tr[1] {
+			b, ldb = bT, 4
+		}
+		name := fmt.Sprintf("transA=%v transB=%v", tr[0], tr[1])
+		// beta 0: C's NaN does not survive.
+		near(t, name+" beta=0", Gemm(tr[0], tr[1], 2, 2, 3, 2, a, lda, b, ldb, 0, c, 3),
+			[]float64{1, 14, 99, 4, 32, 99, 7})
+		near(t, name+" beta=-0.5", Gemm(tr[0], tr[1], 2, 2, 3, 1, a, lda, b, ldb, -.5, c, 3),
+			[]float64{0.5 - 0.5, 7 + 1, 99, 2 - 1.5, math.NaN(), 99, 7})
+	}
+	// alpha 0 and k 0 scale C only: the NaN in A is not read.
+	aNaN := []float32{nan, 2, 3, 9, 4, 5, 6}
+	want := []float64{-2, 4, 99, -6, math.NaN(), 99, 7}
+	near(t, "alpha=0", Gemm(false, false, 2, 2, 3, 0, aNaN, 4, bN, 3, -2, c, 3), want)
+	near(t, "k=0", Gemm(false, false, 2, 2, 0, 1, nil, 1, nil, 2, -2, c, 3), want)
+	near(t, "alpha=0 beta=0", Gemm(false, false, 2, 2, 3, 0, aNaN, 4, bN, 3, 0, c, 3), []float64{0, 0, 99, 0, 0, 99, 7})
+	near(t, "m=0", Gemm(false, false, 0, 2, 3, 1, nil, 3, bN, 3, 0, c, 3), toFloat64(c))
+
+	// Magnitude: |beta·c| + |alpha|·Σ|a·b| with Σ|a·b| = [4.5 7; 12 16];
+	// beta 0 leaves C out, alpha 0 the products.
+	cm := []float32{1, -2, 99, 3, -4, 99, 7}
+	near(t, "magnitude", GemmMagnitude(false, false, 2, 2, 3, -2, aN, 4, bN, 3, 0.5, cm, 3),
+		[]float64{0.5 + 2*4.5, 1 + 2*7, 99, 1.5 + 2*12, 2 + 2*16, 99, 7})
+	near(t, "magnitude beta=0", GemmMagnitude(true, true, 2, 2, 3, 1, aT, 3, bT, 4, 0, c, 3),
+		[]float64{4.5, 7, 99, 12, 16, 99, 7})
+	near(t, "magnitude alpha=0", GemmMagnitude(false, false, 2, 2, 3, 0, aNaN, 4, bN, 3, -1, cm, 3),
+		[]float64{1, 2, 99, 3, 4, 99, 7})
+
+	for _, bad := range []struct {
+		name string
+		f    func()
+	}{
+		{"negative k", func() { Gemm(false, false, 2, 2, -1, 1, aN, 4, bN, 3, 0, c, 3) }},
+		{"lda below k", func() { Gemm(false, false, 2, 2, 3, 1, aN, 2, bN, 3, 0, c, 3) }},
+		{"ldb below k for Bᵀ", func() { Gemm(false, true, 2, 2, 3, 1, aN, 4, bT, 2, 0, c, 3) }},
+		{"short c", func() { Gemm(false, false, 2, 2, 3, 1, aN, 4, bN, 3, 0, c[:4], 3) }},
+		{"short a", func() { GemmMagnitude(true, false, 2, 2, 3, 1, aT[:7], 3, bN, 3, 0, c, 3) }},
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s did not panic", bad.name)
+				}
+			}()
+			bad.f()
+		}()
+	}
 }
 
 func TestULPDiff(t *testing.T) {
