@@ -98,9 +98,7 @@ func getGemmBuf(na, nb int) *gemmBuf {
 	return g
 }
 
-// gemm is Gemm after the argument checks, with m, n > 0. It runs the
-// product as it is, or on Cᵀ = op(B)ᵀ·op(A)ᵀ with tiles written transposed
-// (gemmTileT), whichever gemmSwaps expects to be faster.
+// gemm is Gemm after the argument checks, with m, n > 0.
 func gemm(k isa, transA, transB bool, m, n, kk int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if alpha == 0 || kk == 0 {
 		scaleMatrix(c, ldc, m, n, beta)
@@ -109,7 +107,16 @@ func gemm(k isa, transA, transB bool, m, n, kk int, alpha float32, a []float32, 
 	if beta != 0 && beta != 1 {
 		scaleMatrix(c, ldc, m, n, beta)
 	}
-	g := gemmRun{k: k, kk: kk, alpha: alpha, beta: beta, c: c, ldc: ldc}
+	gemmAdd(k, transA, transB, m, n, kk, alpha, a, lda, b, ldb, beta != 0, c, ldc)
+}
+
+// gemmAdd sets C = alpha·op(A)·op(B) + C (or + 0 without add: C is then
+// not read), with every product computed, also where alpha is 0: GerBatch's
+// semantics, where 0·Inf is NaN. It runs the product as it is, or on
+// Cᵀ = op(B)ᵀ·op(A)ᵀ with tiles written transposed (gemmTileT), whichever
+// gemmSwaps expects to be faster.
+func gemmAdd(k isa, transA, transB bool, m, n, kk int, alpha float32, a []float32, lda int, b []float32, ldb int, add bool, c []float32, ldc int) {
+	g := gemmRun{k: k, kk: kk, alpha: alpha, add: add, c: c, ldc: ldc}
 	if gemmSwapsFor(gemmTilings[k], transA, transB, m, n) {
 		g.tiling, g.cT = gemmTilings[k][1], true
 		g.run(!transB, !transA, n, m, b, ldb, a, lda)
@@ -147,17 +154,17 @@ func gemmSwaps(t [2]gemmTiling, transA, transB bool, m, n int) bool {
 }
 
 // gemmRun is one product around a micro-kernel: C (or Cᵀ, with cT) +=
-// alpha·op(A)·op(B) with op(A) m×k and op(B) k×n, after C has been scaled
-// by beta (when beta is 0, the first block of k writes C without reading
-// it).
+// alpha·op(A)·op(B) with op(A) m×k and op(B) k×n; without add, the first
+// block of k writes C without reading it.
 type gemmRun struct {
-	k           isa
-	tiling      gemmTiling
-	kk          int
-	alpha, beta float32
-	c           []float32
-	ldc         int
-	cT          bool
+	k      isa
+	tiling gemmTiling
+	kk     int
+	alpha  float32
+	add    bool
+	c      []float32
+	ldc    int
+	cT     bool
 }
 
 func (g *gemmRun) run(transA, transB bool, m, n int, a []float32, lda int, b []float32, ldb int) {
@@ -180,7 +187,7 @@ func (g *gemmRun) run(transA, transB bool, m, n int, a []float32, lda int, b []f
 		ncb := min(nc, n-jc)
 		for pc := 0; pc < kk; pc += kc {
 			kcb := min(kc, kk-pc)
-			add := pc > 0 || g.beta != 0
+			add := pc > 0 || g.add
 			if bInPlace {
 				// Only a last, partial panel is packed.
 				if last := ncb / t.nr * t.nr; last < ncb {

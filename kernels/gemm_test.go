@@ -210,3 +210,30 @@ func TestGemmBlocks(t *testing.T) {
 		}
 	})
 }
+
+// TestGerBatchAlphaZero holds GerBatch to its products also where alpha is
+// 0: an infinite x makes 0·Inf = NaN, on every implementation and on every
+// path (a narrow Y on GerBatch's own tiles, a wide one on Gemm's blocks).
+func TestGerBatchAlphaZero(t *testing.T) {
+	for _, im := range Available() {
+		for _, n := range []int{10, 1000} {
+			const m, k = 3, 4
+			x := make([]float32, k*m)
+			y := make([]float32, k*n)
+			for i := range y {
+				y[i] = 1
+			}
+			x[1] = float32(math.Inf(1)) // sample 0, row 1
+			a := make([]float32, m*n)
+			im.GerBatch(a, n, 0, x, m, y, n)
+			for j := range n {
+				if v := a[n+j]; !math.IsNaN(float64(v)) {
+					t.Fatalf("%s n=%d: a[1][%d] = %v, want NaN (0·Inf)", im.Name(), n, j, v)
+				}
+				if v := a[j]; v != 0 {
+					t.Fatalf("%s n=%d: a[0][%d] = %v, want 0", im.Name(), n, j, v)
+				}
+			}
+		}
+	}
+}

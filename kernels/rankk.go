@@ -1,7 +1,8 @@
 package kernels
 
-// The rank-k update A += alpha·Xᵀ·Y is Gemm(true, false, …, beta = 1): X is
-// op(A)ᵀ, k×m, and Y is op(B), k×n. Each SIMD isa also has a micro-kernel of
+// The rank-k update A += alpha·Xᵀ·Y is Gemm(true, false, …, beta = 1), X
+// the stored k×m A and Y the k×n B, except that alpha = 0 still computes
+// the products (0·Inf is NaN, as in Ger and the generic GerBatch). Each SIMD isa also has a micro-kernel of
 // its own for it (see asm_gen/ger.go), which streams X (stride m) and Y
 // (stride n) past tiles of A held in registers, unblocked and unpacked. It
 // measured faster than Gemm's packed blocks where Y is narrow (n ≤
@@ -20,6 +21,6 @@ func gerBatchBlocked(k isa, a []float32, lda int, alpha float32, x []float32, m 
 	case n <= gerOwnCols || k == isaGeneric:
 		k.gerBatch(a, lda, alpha, x, m, y, n)
 	default:
-		gemm(k, true, false, m, n, len(x)/m, alpha, x, m, y, n, 1, a, lda)
+		gemmAdd(k, true, false, m, n, len(x)/m, alpha, x, m, y, n, true, a, lda)
 	}
 }
