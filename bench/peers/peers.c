@@ -46,6 +46,9 @@
 
 #include <cblas.h>
 #include <dnnl.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 
 // ---- options and output ----
 
@@ -602,12 +605,39 @@ static void usage(void) {
     exit(2);
 }
 
+// cpu_brand sets name to the CPUID brand string as Go's testing package
+// prints it on its cpu: line (internal/cpu.Name: leading spaces dropped, cut
+// at the first NUL, trailing spaces kept), so that benchstat files both
+// outputs under the same configuration; "" where CPUID has none. A VM's
+// brand string can differ from /proc/cpuinfo's model name.
+static void cpu_brand(char name[49]) {
+    name[0] = 0;
+#if defined(__x86_64__) || defined(__i386__)
+    unsigned int regs[12];
+    if (__get_cpuid_max(0x80000000, NULL) < 0x80000004) return;
+    for (unsigned int i = 0; i < 3; i++)
+        __get_cpuid(0x80000002 + i, &regs[4 * i], &regs[4 * i + 1], &regs[4 * i + 2], &regs[4 * i + 3]);
+    char raw[49];
+    memcpy(raw, regs, 48);
+    raw[48] = 0;
+    const char *p = raw;
+    while (*p == ' ') p++;
+    snprintf(name, 49, "%s", p);
+#endif
+}
+
 static void print_header(void) {
     struct utsname u;
     uname(&u);
     printf("goos: linux\n");
     printf("goarch: %s\n", strcmp(u.machine, "x86_64") == 0 ? "amd64" : u.machine);
     printf("pkg: github.com/softgrad/softgrad/bench\n");
+    char brand[49];
+    cpu_brand(brand);
+    if (brand[0]) {
+        printf("cpu: %s\n", brand);
+        return;
+    }
     FILE *f = fopen("/proc/cpuinfo", "r");
     char line[512];
     while (f && fgets(line, sizeof line, f)) {
