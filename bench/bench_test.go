@@ -1,13 +1,16 @@
 package bench
 
 import (
+	"cmp"
 	"flag"
 	"math"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/softgrad/softgrad/internal/peak"
 	"github.com/softgrad/softgrad/kernels"
 )
 
@@ -43,14 +46,19 @@ func TestCases(t *testing.T) {
 		if strings.ContainsAny(c.Kernel+c.Impl+c.Shape, "/= ") {
 			t.Errorf("%s: a name part holds '/', '=' or a space", name)
 		}
-		if c.Elems <= 0 || c.Bytes <= 0 {
-			t.Errorf("%s: Elems %d, Bytes %d, want > 0", name, c.Elems, c.Bytes)
+		if c.Elems <= 0 || (c.Bytes > 0) != (c.Kernel != KernelPeak) {
+			t.Errorf("%s: Elems %d, Bytes %d, want > 0 (Bytes 0 for peak)", name, c.Elems, c.Bytes)
 		}
-		if isGer := strings.HasPrefix(c.Kernel, "Ger"); isGer != (c.Flops > 0) {
+		hasFlops := strings.HasPrefix(c.Kernel, "Ger") || c.Kernel == "Gemm" || c.Kernel == KernelPeak
+		if hasFlops != (c.Flops > 0) || c.Kernel == "Gemm" && c.Flops != 2*c.Elems {
 			t.Errorf("%s: Flops %d", name, c.Flops)
 		}
-		if c.Rows <= 0 || c.Cols <= 0 || (c.Kernel == "GerBatch") != (c.K > 0) {
+		if c.Rows <= 0 || c.Cols <= 0 || (c.Kernel == "GerBatch" || c.Kernel == "Gemm") != (c.K > 0) {
 			t.Errorf("%s: Rows %d, Cols %d, K %d", name, c.Rows, c.Cols, c.K)
+		}
+		isGonum := c.Impl == PeerGonum || c.Impl == PeerGonum1
+		if c.Parallel != (isGonum && c.Kernel != "Ger") || (c.Procs == 1) != (c.Impl == PeerGonum1) || c.Procs > 1 {
+			t.Errorf("%s: Parallel %v, Procs %d", name, c.Parallel, c.Procs)
 		}
 		wantMathExp := c.Impl == "generic" && !c.Large && (c.Kernel == "Softmax" || c.Kernel == "LogSoftmax")
 		if (c.MathExp != nil) != wantMathExp {
@@ -67,7 +75,7 @@ func TestCases(t *testing.T) {
 	}
 
 	kernelNames := []string{"Softmax", "LogSoftmax", "SoftmaxBackward", "LogSoftmaxBackward",
-		"CrossEntropyGrad", "CrossEntropyGradSoft", "Ger", "GerBatch"}
+		"CrossEntropyGrad", "CrossEntropyGradSoft", "Ger", "GerBatch", "Gemm"}
 	want := []string{
 		"kernel=Softmax/impl=%s/shape=64x1000",
 		"kernel=Softmax/impl=%s/shape=256x10",
@@ -81,6 +89,11 @@ func TestCases(t *testing.T) {
 		"kernel=GerBatch/impl=%s/shape=1024x1024xk32",
 		"kernel=GerBatch/impl=%s/shape=1024x1024xk128",
 		"kernel=GerBatch/impl=%s/shape=4096x1000xk64",
+		"kernel=Gemm/impl=%s/shape=64x10xk784NT",
+		"kernel=Gemm/impl=%s/shape=256x1000xk1024NT",
+		"kernel=Gemm/impl=%s/shape=256x1024xk1000NN",
+		"kernel=Gemm/impl=%s/shape=32x32000xk1024NT",
+		"kernel=Gemm/impl=%s/shape=1024x1024xk1024NN",
 	}
 	for _, im := range kernels.Available() {
 		for _, k := range kernelNames {
@@ -99,7 +112,15 @@ func TestCases(t *testing.T) {
 		}
 	}
 	for _, w := range want {
-		if n := strings.Replace(w, "%s", PeerGonum, 1); strings.Contains(n, "=Ger") && !seen[n] {
+		if n := strings.Replace(w, "%s", PeerGonum, 1); strings.Contains(n, "=Ge") && !seen[n] {
+			t.Errorf("no case %s", n)
+		}
+		if n := strings.Replace(w, "%s", PeerGonum1, 1); seen[n] != strings.Contains(n, "=Gemm") {
+			t.Errorf("case %s: %v, want it for Gemm only", n, seen[n])
+		}
+	}
+	for _, isa := range peak.ISAs() {
+		if n := "kernel=peak/impl=" + isa + "/shape=12x4096"; !seen[n] {
 			t.Errorf("no case %s", n)
 		}
 	}
@@ -157,6 +178,25 @@ func TestGonumPeers(t *testing.T) {
 		for i := range a {
 			if d := math.Abs(float64(a[i] - want[i])); d > 1e-5 {
 				t.Fatalf("%v: a[%d] = %g, kernels %g", s, i, a[i], want[i])
+			}
+		}
+	}
+	// Gemm with every pair of transposes, beta 0 and not.
+	for _, s := range []gemmShape{
+		{33, 17, 40, false, false}, {33, 17, 40, false, true}, {33, 17, 40, true, false}, {33, 17, 40, true, true},
+		{5, 70, 3, false, true},
+	} {
+		for _, beta := range []float32{0, 0.5} {
+			o := newGemmOperands(s)
+			o.c = uniform(newRand(), len(o.c))
+			want := slices.Clone(o.c)
+			const alpha = 0.75
+			kernels.Gemm(s.transA, s.transB, s.m, s.n, s.k, alpha, o.a, o.lda, o.b, o.ldb, beta, want, s.n)
+			gonumGemm(s, alpha, o, beta)
+			for i := range o.c {
+				if d := math.Abs(float64(o.c[i] - want[i])); d > 1e-5*float64(s.k) {
+					t.Fatalf("%v beta %g: c[%d] = %g, kernels %g", s, beta, i, o.c[i], want[i])
+				}
 			}
 		}
 	}
@@ -237,21 +277,30 @@ func TestRun(t *testing.T) {
 	}
 	defer f.Value.Set(old)
 
+	procs := runtime.GOMAXPROCS(0)
 	for _, c := range Cases() {
 		if !(c.Kernel == "GerBatch" && c.Rows == 784) && !(c.Kernel == "Softmax" && c.Shape == "256x10") &&
-			!(c.Kernel == "LogSoftmax" && c.Impl == "generic") {
+			!(c.Kernel == "LogSoftmax" && c.Impl == "generic") && !(c.Kernel == "Gemm" && c.Rows == 64) &&
+			c.Kernel != KernelPeak {
 			continue
 		}
 		r := testing.Benchmark(func(b *testing.B) { Run(b, c) })
 		if r.N != 10 {
 			t.Errorf("%s: N = %d, want 10", c.Name(), r.N)
 		}
-		for _, m := range []string{"ns/elem", "GB/s", "GFLOP/s", "x-copy", "mathexp/op"} {
+		for _, m := range []string{"ns/elem", "GB/s", "GFLOP/s", "x-copy", "mathexp/op", "procs"} {
 			v, ok := r.Extra[m]
-			wantOK := m == "ns/elem" || m == "GB/s" || m == "GFLOP/s" && c.Flops > 0 || m == "mathexp/op" && c.MathExp != nil
+			wantOK := m == "ns/elem" || m == "GB/s" && c.Bytes > 0 || m == "GFLOP/s" && c.Flops > 0 ||
+				m == "mathexp/op" && c.MathExp != nil || m == "procs" && c.Parallel
 			if ok != wantOK || ok && !(v > 0) {
 				t.Errorf("%s: metric %s = %v (reported: %v)", c.Name(), m, v, ok)
 			}
+		}
+		if want := cmp.Or(c.Procs, procs); c.Parallel && r.Extra["procs"] != float64(want) {
+			t.Errorf("%s: procs %v, want %d", c.Name(), r.Extra["procs"], want)
+		}
+		if p := runtime.GOMAXPROCS(0); p != procs {
+			t.Fatalf("%s: GOMAXPROCS %d after Run, want %d", c.Name(), p, procs)
 		}
 	}
 	// x-copy, forced on a small case: reported, and a ratio of two times

@@ -11,9 +11,18 @@
 //   - "copy": copy() over buffers the size of a softmax's input and output,
 //     the memory-bandwidth ceiling a softmax cannot beat;
 //   - "gonum": gonum's pure-Go BLAS (gonum.org/v1/gonum/blas/blas32): Sger
-//     for the Ger shapes and Sgemm (A += alpha·Xᵀ·Y, transposed-normal) for
-//     the GerBatch shapes. Sgemm splits large products across GOMAXPROCS
-//     goroutines, where every kernel of this package runs on one.
+//     for the Ger shapes, Sgemm (A += alpha·Xᵀ·Y, transposed-normal) for
+//     the GerBatch shapes and Sgemm with Gemm's transposes and beta for the
+//     Gemm shapes. Sgemm splits large products across GOMAXPROCS
+//     goroutines, where every kernel of this package runs on one: its cases
+//     report the GOMAXPROCS they ran with ("procs");
+//   - "gonum-1": the same Sgemm on the Gemm shapes with GOMAXPROCS set to 1
+//     around the loop, gonum on one core.
+//
+// The kernel "peak" is not one of the package's: it is the multiply-add
+// throughput of one core at each vector width (internal/peak), with the
+// width's implementation name ("avx512", "avx2") as impl, so that every
+// GFLOP/s can be read as a fraction of the peak measured in the same run.
 //
 // [Cases] are the shapes of the project's speed tables (go test -bench);
 // [Sweep] is the grid of row lengths and batch sizes `softgrad bench` draws.
@@ -24,6 +33,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -31,6 +41,7 @@ import (
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas32"
 
+	"github.com/softgrad/softgrad/internal/peak"
 	"github.com/softgrad/softgrad/kernels"
 )
 
@@ -39,30 +50,46 @@ const (
 	PeerMathExp = "mathexp"
 	PeerCopy    = "copy"
 	PeerGonum   = "gonum"
+	PeerGonum1  = "gonum-1" // gonum's Sgemm at GOMAXPROCS 1
 )
+
+// KernelPeak is the kernel name of the multiply-add peak's cases.
+const KernelPeak = "peak"
 
 // Case is one benchmark: a kernel run by one implementation on one shape.
 type Case struct {
-	Kernel string // "Softmax", "Ger", ...
-	Impl   string // an implementation of kernels.Available, or a peer ("mathexp", "copy")
-	Shape  string // "64x1000" (rows×cols), "1024x1024" (m×n), "784x10xk128" (m×n, k samples)
+	Kernel string // "Softmax", "Ger", ..., "peak"
+	Impl   string // an implementation of kernels.Available, or a peer ("mathexp", "copy", ...)
+	// Shape is "64x1000" (rows×cols), "1024x1024" (Ger's m×n),
+	// "784x10xk128" (GerBatch's m×n, k samples), "256x1000xk1024NT"
+	// (Gemm's m×n, k summed, then op(A) and op(B): N for the matrix, T
+	// for its transpose) or "12x4096" (peak's chains × steps).
+	Shape string
 
 	// Rows, Cols and K are the shape in numbers: rows×cols for the row
-	// kernels, m×n for Ger and GerBatch, and GerBatch's k samples (0 for
-	// every other kernel).
+	// kernels, m×n for Ger, GerBatch and Gemm, GerBatch's k samples and
+	// Gemm's k (0 for every other kernel), peak's chains × steps.
 	Rows, Cols, K int
 
 	// Elems is the number of elements one op processes, the divisor of
 	// ns/elem: rows·cols for the row kernels, m·n for Ger and k·m·n (one per
-	// multiply-add) for GerBatch.
+	// multiply-add) for GerBatch and Gemm, the lanes of every FMA for peak.
 	Elems int64
 	// Bytes is the memory one op must move at the least, the numerator of
 	// GB/s: every input read once and every output written once (a, which
-	// Ger and GerBatch update, is both read and written).
+	// Ger and GerBatch update, is both read and written). 0 for peak, which
+	// touches no memory.
 	Bytes int64
-	// Flops is the floating-point operations of one op for Ger and GerBatch
-	// (2 per multiply-add), 0 for the other kernels.
+	// Flops is the floating-point operations of one op for Ger, GerBatch,
+	// Gemm and peak (2 per multiply-add), 0 for the other kernels.
 	Flops int64
+
+	// Parallel marks a case whose op splits across GOMAXPROCS goroutines
+	// (gonum's Sgemm): Run reports the GOMAXPROCS its loop ran with as
+	// "procs". Procs, when positive, is the GOMAXPROCS Run sets around the
+	// case's setup and loop; 0 leaves the process's.
+	Parallel bool
+	Procs    int
 
 	// Large marks a case whose data does not fit in any cache and needs
 	// hundreds of MB; callers run it only when asked to.
@@ -97,11 +124,14 @@ func (c Case) Name() string {
 }
 
 // Run measures c with b: it calls c.Setup, runs the op once untimed, then
-// runs it in a b.Loop and reports ns/elem, GB/s, for Ger and GerBatch
-// GFLOP/s, for a case with XCopy x-copy, and for one with MathExp
-// mathexp/op. It is meant to be the whole body of a benchmark, in a test (b.Run)
-// or from testing.Benchmark.
+// runs it in a b.Loop and reports ns/elem, GB/s, for the cases with Flops
+// GFLOP/s, for a case with XCopy x-copy, for one with MathExp mathexp/op and
+// for a Parallel one procs. It is meant to be the whole body of a benchmark,
+// in a test (b.Run) or from testing.Benchmark.
 func Run(b *testing.B, c Case) {
+	if c.Procs > 0 {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(c.Procs))
+	}
 	op := c.Setup()
 	var cdst, csrc []float32
 	var copyTime time.Duration
@@ -155,6 +185,9 @@ func Run(b *testing.B, c Case) {
 	if c.Flops > 0 {
 		b.ReportMetric(float64(c.Flops)/ns, "GFLOP/s")
 	}
+	if c.Parallel {
+		b.ReportMetric(float64(runtime.GOMAXPROCS(0)), "procs")
+	}
 }
 
 // rowShape is a rows×cols batch.
@@ -176,11 +209,40 @@ func (s gerShape) String() string {
 	return fmt.Sprintf("%dx%dxk%d", s.m, s.n, s.k)
 }
 
+// gemmShape is a product C = op(A)·op(B) of m×n from k terms, op the
+// transpose when transA (transB) is set, as in kernels.Gemm.
+type gemmShape struct {
+	m, n, k        int
+	transA, transB bool
+}
+
+// String returns "MxNxkK" and the ops, "256x1000xk1024NT": GerBatch's
+// naming, with N for a matrix taken as it is and T for a transposed one.
+func (s gemmShape) String() string {
+	op := func(t bool) string {
+		if t {
+			return "T"
+		}
+		return "N"
+	}
+	return fmt.Sprintf("%dx%dxk%d%s%s", s.m, s.n, s.k, op(s.transA), op(s.transB))
+}
+
+// peakSteps is the number of steps of one op of the peak's loop: 4096 steps
+// of Chains FMAs take a few µs, beside which the call costs nothing.
+const peakSteps = 4096
+
 // The shapes of the project's speed tables. Softmax 64×1048576 (256 MB per
 // buffer) is the out-of-cache case. The GerBatch shapes are those of the
 // GerBatch speed work: MNIST's 784 features × 10 classes and square 1024
 // layers at mini-batches of 16 to 128 samples, and a 4096×1000 classifier
-// head (ImageNet's 1000 classes) at 64.
+// head (ImageNet's 1000 classes) at 64. The Gemm shapes are the products
+// of a classifier's linear layer, C = X·Wᵀ with W classes×features
+// (nn.Linear's layout): the forward pass of a 10-class head on MNIST's 784
+// features, of a 1000-class head on 1024 features and of an LLM's 32000-token
+// vocabulary on 1024 (X 32×1024, W 131 MB: out of every cache); the
+// gradient with respect to the input, dX = G·W, of the 1000-class head; and
+// a square product for reference.
 var (
 	softmaxShapes    = []rowShape{{64, 1000, false}, {256, 10, false}, {32, 32000, false}, {64, 1 << 20, true}}
 	logSoftmaxShapes = []rowShape{{64, 1000, false}}
@@ -192,6 +254,13 @@ var (
 		{784, 10, 32}, {784, 10, 128},
 		{1024, 1024, 16}, {1024, 1024, 32}, {1024, 1024, 128},
 		{4096, 1000, 64},
+	}
+	gemmShapes = []gemmShape{
+		{64, 10, 784, false, true},
+		{256, 1000, 1024, false, true},
+		{256, 1024, 1000, false, false},
+		{32, 32000, 1024, false, true},
+		{1024, 1024, 1024, false, false},
 	}
 )
 
@@ -217,8 +286,8 @@ var rowKernels = []rowKernel{
 	{"CrossEntropyGradSoft", 12, 0, setupCrossEntropyGradSoft, nil},
 }
 
-// Kernels returns the names of the kernels the cases cover, in the order
-// Cases and Sweep list them.
+// Kernels returns the names of the kernels the sweep covers, in the order
+// Cases and Sweep list them. Cases has Gemm and peak besides.
 func Kernels() []string {
 	var names []string
 	for _, k := range rowKernels {
@@ -227,10 +296,10 @@ func Kernels() []string {
 	return append(names, "Ger", "GerBatch")
 }
 
-// Cases returns every case: each kernel for each implementation of
-// kernels.Available, then the peers, grouped by kernel and shape. Cases
-// marked Large are included; callers filter them. Listing cases allocates no
-// case data.
+// Cases returns every case: the multiply-add peak of each vector width this
+// CPU runs, then each kernel for each implementation of kernels.Available and
+// the peers, grouped by kernel and shape. Cases marked Large are included;
+// callers filter them. Listing cases allocates no case data.
 func Cases() []Case {
 	rowShapes := map[string][]rowShape{
 		"Softmax":              softmaxShapes,
@@ -240,7 +309,58 @@ func Cases() []Case {
 		"CrossEntropyGrad":     ceShapes,
 		"CrossEntropyGradSoft": ceSoftShapes,
 	}
-	return build(rowShapes, gerShapes, gerBatchShapes)
+	cs := peakCases()
+	cs = append(cs, build(rowShapes, gerShapes, gerBatchShapes)...)
+	return append(cs, gemmCases(gemmShapes)...)
+}
+
+// peakCases returns a case of internal/peak's loop per vector width.
+func peakCases() []Case {
+	var cs []Case
+	for _, isa := range peak.ISAs() {
+		cs = append(cs, Case{
+			Kernel: KernelPeak, Impl: isa, Shape: fmt.Sprintf("%dx%d", peak.Chains, peakSteps),
+			Rows: peak.Chains, Cols: peakSteps,
+			Elems: int64(peak.Chains) * peakSteps * int64(peak.Lanes(isa)),
+			Flops: peak.Flops(isa, peakSteps),
+			// Setup runs the loop for about a millisecond first: a core
+			// can take tens of µs to power up its wide units, longer than
+			// Run's one warm-up op.
+			Setup: func() func() {
+				peak.FMA(isa, 200*peakSteps)
+				return func() { peak.FMA(isa, peakSteps) }
+			},
+		})
+	}
+	return cs
+}
+
+// gemmCases returns the Gemm cases of the shapes: per shape, one per
+// implementation of kernels.Available, then gonum at the process's
+// GOMAXPROCS and at 1.
+func gemmCases(shapes []gemmShape) []Case {
+	var cs []Case
+	for _, s := range shapes {
+		m, n, k := int64(s.m), int64(s.n), int64(s.k)
+		gc := func(impl string, setup func() func()) Case {
+			return Case{
+				Kernel: "Gemm", Impl: impl, Shape: s.String(), Rows: s.m, Cols: s.n, K: s.k,
+				Elems: m * n * k,
+				Bytes: 4 * (m*k + k*n + m*n), // A and B read, C written (beta 0)
+				Flops: 2 * m * n * k,
+				Setup: setup,
+			}
+		}
+		for _, im := range kernels.Available() {
+			cs = append(cs, gc(im.Name(), func() func() { return setupGemm(im, s) }))
+		}
+		g := gc(PeerGonum, func() func() { return gonumGemmSetup(s) })
+		g.Parallel = true
+		g1 := g
+		g1.Impl, g1.Procs = PeerGonum1, 1
+		cs = append(cs, g, g1)
+	}
+	return cs
 }
 
 // The axes of Sweep.
@@ -334,7 +454,9 @@ func build(rowShapes map[string][]rowShape, ger, gerBatch []gerShape) []Case {
 			for _, im := range impls {
 				cs = append(cs, gc(im.Name(), func() func() { return setupGer(im, s) }))
 			}
-			cs = append(cs, gc(PeerGonum, func() func() { return gonumSetup(s) }))
+			g := gc(PeerGonum, func() func() { return gonumSetup(s) })
+			g.Parallel = s.k > 0 // Sgemm; Sger runs on one goroutine
+			cs = append(cs, g)
 		}
 	}
 	return cs
@@ -437,6 +559,36 @@ func setupGer(im *kernels.Impl, s gerShape) func() {
 	return func() { im.GerBatch(a, s.n, alpha, x, s.m, y, s.n) }
 }
 
+// gemmOperands are the matrices of a Gemm case, row-major: A is m×k (k×m
+// when transA) with stride lda, B k×n (n×k when transB) with stride ldb,
+// both uniform in [-1, 1), and C m×n with stride n.
+type gemmOperands struct {
+	a, b, c  []float32
+	lda, ldb int
+}
+
+func newGemmOperands(s gemmShape) gemmOperands {
+	r := newRand()
+	o := gemmOperands{lda: s.k, ldb: s.n}
+	if s.transA {
+		o.lda = s.m
+	}
+	if s.transB {
+		o.ldb = s.k
+	}
+	o.a, o.b = uniform(r, s.m*s.k), uniform(r, s.k*s.n)
+	o.c = make([]float32, s.m*s.n)
+	return o
+}
+
+// setupGemm sets up C = op(A)·op(B): alpha 1 and beta 0, C overwritten as a
+// layer's logits or input gradient are, so that C never grows however many
+// ops run.
+func setupGemm(im *kernels.Impl, s gemmShape) func() {
+	o := newGemmOperands(s)
+	return func() { im.Gemm(s.transA, s.transB, s.m, s.n, s.k, 1, o.a, o.lda, o.b, o.ldb, 0, o.c, s.n) }
+}
+
 // Peers.
 
 func peerSetup(kernel, peer string, s rowShape) func() {
@@ -466,6 +618,33 @@ func gonumSetup(s gerShape) func() {
 		x, y = uniform(r, s.k*s.m), uniform(r, s.k*s.n)
 	}
 	return func() { gonumUpdate(a, s, alpha, x, y) }
+}
+
+// gonumGemmSetup sets up gonum's Sgemm on the data of setupGemm.
+func gonumGemmSetup(s gemmShape) func() {
+	o := newGemmOperands(s)
+	return func() { gonumGemm(s, 1, o, 0) }
+}
+
+// gonumGemm computes C = alpha·op(A)·op(B) + beta·C with gonum's Sgemm.
+func gonumGemm(s gemmShape, alpha float32, o gemmOperands, beta float32) {
+	trans := func(t bool) blas.Transpose {
+		if t {
+			return blas.Trans
+		}
+		return blas.NoTrans
+	}
+	ra, ca, rb, cb := s.m, s.k, s.k, s.n
+	if s.transA {
+		ra, ca = ca, ra
+	}
+	if s.transB {
+		rb, cb = cb, rb
+	}
+	blas32.Gemm(trans(s.transA), trans(s.transB), alpha,
+		blas32.General{Rows: ra, Cols: ca, Stride: o.lda, Data: o.a},
+		blas32.General{Rows: rb, Cols: cb, Stride: o.ldb, Data: o.b},
+		beta, blas32.General{Rows: s.m, Cols: s.n, Stride: s.n, Data: o.c})
 }
 
 // gonumUpdate performs Ger's update a += alpha·x·yᵀ with gonum's Sger

@@ -22,7 +22,8 @@ type Result struct {
 	NsPerOp   float64 `json:"ns_per_op"`             // time of one op
 	NsPerElem float64 `json:"ns_per_elem"`           // NsPerOp / Case.Elems
 	GBPerS    float64 `json:"gb_per_s"`              // Case.Bytes / NsPerOp
-	GFLOPPerS float64 `json:"gflop_per_s,omitempty"` // Case.Flops / NsPerOp (Ger, GerBatch)
+	GFLOPPerS float64 `json:"gflop_per_s,omitempty"` // Case.Flops / NsPerOp (Ger, GerBatch, Gemm, peak)
+	Procs     int     `json:"procs,omitempty"`       // the GOMAXPROCS of a Parallel case's loop
 }
 
 // measureMu serialises Measure: it sets the testing package's benchtime,
@@ -64,5 +65,6 @@ func Measure(c Case, d time.Duration) (Result, error) {
 		NsPerElem: r.Extra["ns/elem"],
 		GBPerS:    r.Extra["GB/s"],
 		GFLOPPerS: r.Extra["GFLOP/s"],
+		Procs:     int(r.Extra["procs"]),
 	}, nil
 }

@@ -1,6 +1,7 @@
 // peers: times the kernels' peers in C on one thread -- oneDNN's softmax,
-// log-softmax and softmax backward, OpenBLAS's sger and sgemm -- on the
-// shapes of the Go suite (../cases.go), and prints Go benchmark lines,
+// log-softmax and softmax backward, OpenBLAS's sger and sgemm (GerBatch's
+// update and Gemm's products) -- on the shapes of the Go suite
+// (../cases.go), and prints Go benchmark lines,
 //
 //   BenchmarkKernels/kernel=Softmax/impl=onednn-avx512/shape=64x1000-2  N  T ns/op  E ns/elem  B GB/s
 //
@@ -16,10 +17,10 @@
 // level, onednn-avx2 for avx2. run.sh runs this program once per ISA.
 //
 // Metrics are those of the Go suite (bench.Run): ns/elem (rows*cols, m*n for
-// Ger, k*m*n for GerBatch), GB/s (every input read and output written once),
-// GFLOP/s (Ger, GerBatch), x-copy (the large softmax case: the op's time over
-// the time of a memcpy of the same bytes between two other buffers, timed
-// after each op in the same loop).
+// Ger, k*m*n for GerBatch and Gemm), GB/s (every input read and output
+// written once), GFLOP/s (Ger, GerBatch, Gemm), x-copy (the large softmax
+// case: the op's time over the time of a memcpy of the same bytes between
+// two other buffers, timed after each op in the same loop).
 //
 // Everything runs on one thread: omp_set_num_threads(1) for oneDNN (built on
 // OpenMP) and openblas_set_num_threads(1); -threads N changes both, to check
@@ -45,6 +46,9 @@
 
 #include <cblas.h>
 #include <dnnl.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 
 // ---- options and output ----
 
@@ -122,6 +126,7 @@ struct Case {
     // state
     float *buf[4];
     int rows, cols, m, n, k;
+    int gemm, trans_a, trans_b; // a Gemm case: C = op(A) op(B), op the transpose when set
     dnnl_primitive_t prim;
     dnnl_memory_t mem[4];
     int nargs;
@@ -307,6 +312,25 @@ static void sgemm_op(Case *c) {
                 c->buf[1], c->m, c->buf[2], c->n, 1.0f, c->buf[0], c->n);
 }
 
+// ---- OpenBLAS: Gemm as in ../cases.go: C = op(A) op(B), alpha 1, beta 0,
+// A m x k (k x m when transposed) and B k x n (n x k) uniform in [-1, 1) ----
+
+static int gemm_lda(const Case *c) { return c->trans_a ? c->m : c->k; }
+static int gemm_ldb(const Case *c) { return c->trans_b ? c->k : c->n; }
+
+static void gemm_setup(Case *c) {
+    c->buf[0] = alloc_floats((size_t)c->m * c->k); // A
+    c->buf[1] = alloc_floats((size_t)c->k * c->n); // B
+    c->buf[2] = alloc_floats((size_t)c->m * c->n); // C
+    fill_uniform(c->buf[0], (size_t)c->m * c->k, -1, 1);
+    fill_uniform(c->buf[1], (size_t)c->k * c->n, -1, 1);
+}
+
+static void gemm_op(Case *c) {
+    cblas_sgemm(CblasRowMajor, c->trans_a ? CblasTrans : CblasNoTrans, c->trans_b ? CblasTrans : CblasNoTrans,
+                c->m, c->n, c->k, 1.0f, c->buf[0], gemm_lda(c), c->buf[1], gemm_ldb(c), 0.0f, c->buf[2], c->n);
+}
+
 static void free_teardown(Case *c) {
     for (int i = 0; i < 4; i++) {
         free(c->buf[i]);
@@ -361,6 +385,20 @@ static void add_ger(const char *impl, int m, int n, int k, void (*op)(Case *)) {
     c->setup = ger_setup, c->op = op, c->teardown = free_teardown;
 }
 
+// add_gemm adds a Gemm case, named as the Go suite names it: MxNxkK and the
+// ops, N for a matrix as stored, T for its transpose ("256x1000xk1024NT").
+static void add_gemm(const char *impl, int m, int n, int k, int trans_a, int trans_b) {
+    char shape[48];
+    snprintf(shape, sizeof shape, "%dx%dxk%d%c%c", m, n, k, trans_a ? 'T' : 'N', trans_b ? 'T' : 'N');
+    Case *c = add("Gemm", impl, shape);
+    c->m = m, c->n = n, c->k = k;
+    c->gemm = 1, c->trans_a = trans_a, c->trans_b = trans_b;
+    c->elems = (double)m * n * k;
+    c->bytes = 4.0 * ((double)m * k + (double)k * n + (double)m * n); // A and B read, C written (beta 0)
+    c->flops = 2.0 * m * n * k;
+    c->setup = gemm_setup, c->op = gemm_op, c->teardown = free_teardown;
+}
+
 static void build_cases(void) {
     static const int softmax_shapes[][2] = {{64, 1000}, {256, 10}, {32, 32000}, {64, 1 << 20}};
     for (size_t i = 0; i < sizeof softmax_shapes / sizeof softmax_shapes[0]; i++) {
@@ -385,6 +423,16 @@ static void build_cases(void) {
     };
     for (size_t i = 0; i < sizeof gemm_shapes / sizeof gemm_shapes[0]; i++)
         add_ger("openblas", gemm_shapes[i][0], gemm_shapes[i][1], gemm_shapes[i][2], sgemm_op);
+
+    // m, n, k, transA, transB: a classifier layer's forward pass (NT) and
+    // input gradient (NN), and a square product (../cases.go).
+    static const int gemm_cases[][5] = {
+        {64, 10, 784, 0, 1}, {256, 1000, 1024, 0, 1}, {256, 1024, 1000, 0, 0}, {32, 32000, 1024, 0, 1}, {1024, 1024, 1024, 0, 0},
+    };
+    for (size_t i = 0; i < sizeof gemm_cases / sizeof gemm_cases[0]; i++) {
+        const int *g = gemm_cases[i];
+        add_gemm("openblas", g[0], g[1], g[2], g[3], g[4]);
+    }
 }
 
 // ---- checks: the warm-up op's results against a reference in double ----
@@ -428,15 +476,39 @@ static void check_row(const Case *c, int r) {
     }
 }
 
+// check_gemm checks three elements of C (as ger_points picks them) against
+// a sum in double, within the float32 error bound of a k-term dot product.
+static void check_gemm(const Case *c) {
+    size_t idx[3];
+    ger_points(c, idx);
+    int lda = gemm_lda(c), ldb = gemm_ldb(c);
+    for (int p = 0; p < 3; p++) {
+        int i = idx[p] / c->n, j = idx[p] % c->n;
+        double want = 0, mag = 0;
+        for (int s = 0; s < c->k; s++) {
+            double a = c->trans_a ? c->buf[0][(size_t)s * lda + i] : c->buf[0][(size_t)i * lda + s];
+            double b = c->trans_b ? c->buf[1][(size_t)j * ldb + s] : c->buf[1][(size_t)s * ldb + j];
+            want += a * b;
+            mag += fabs(a * b);
+        }
+        double got = c->buf[2][idx[p]];
+        if (fabs(got - want) > 1e-6 + 2.0 * c->k * 0x1p-24 * mag) check_fail(c, "c", got, want);
+    }
+}
+
 // check_before saves what check_after needs from before the op (Ger's a).
 static void check_before(const Case *c, double saved[3]) {
-    if (c->m == 0) return;
+    if (c->m == 0 || c->gemm) return;
     size_t idx[3];
     ger_points(c, idx);
     for (int i = 0; i < 3; i++) saved[i] = c->buf[0][idx[i]];
 }
 
 static void check_after(const Case *c, const double saved[3]) {
+    if (c->gemm) {
+        check_gemm(c);
+        return;
+    }
     if (c->m == 0) {
         check_row(c, 0);
         check_row(c, c->rows - 1);
@@ -533,12 +605,39 @@ static void usage(void) {
     exit(2);
 }
 
+// cpu_brand sets name to the CPUID brand string as Go's testing package
+// prints it on its cpu: line (internal/cpu.Name: leading spaces dropped, cut
+// at the first NUL, trailing spaces kept), so that benchstat files both
+// outputs under the same configuration; "" where CPUID has none. A VM's
+// brand string can differ from /proc/cpuinfo's model name.
+static void cpu_brand(char name[49]) {
+    name[0] = 0;
+#if defined(__x86_64__) || defined(__i386__)
+    unsigned int regs[12];
+    if (__get_cpuid_max(0x80000000, NULL) < 0x80000004) return;
+    for (unsigned int i = 0; i < 3; i++)
+        __get_cpuid(0x80000002 + i, &regs[4 * i], &regs[4 * i + 1], &regs[4 * i + 2], &regs[4 * i + 3]);
+    char raw[49];
+    memcpy(raw, regs, 48);
+    raw[48] = 0;
+    const char *p = raw;
+    while (*p == ' ') p++;
+    snprintf(name, 49, "%s", p);
+#endif
+}
+
 static void print_header(void) {
     struct utsname u;
     uname(&u);
     printf("goos: linux\n");
     printf("goarch: %s\n", strcmp(u.machine, "x86_64") == 0 ? "amd64" : u.machine);
     printf("pkg: github.com/softgrad/softgrad/bench\n");
+    char brand[49];
+    cpu_brand(brand);
+    if (brand[0]) {
+        printf("cpu: %s\n", brand);
+        return;
+    }
     FILE *f = fopen("/proc/cpuinfo", "r");
     char line[512];
     while (f && fgets(line, sizeof line, f)) {
@@ -597,8 +696,12 @@ int main(int argc, char **argv) {
 
     print_header();
     onednn_init();
-    printf("# OpenBLAS %s, core %s, threads %d\n", openblas_get_config(), openblas_get_corename(),
-           openblas_get_num_threads());
+    // The core OpenBLAS dispatches to: its choice for this CPU, unless
+    // OPENBLAS_CORETYPE forces one (run.sh unsets it).
+    const char *coretype = getenv("OPENBLAS_CORETYPE");
+    printf("# %s, core %s (%s%s), threads %d\n", openblas_get_config(), openblas_get_corename(),
+           coretype ? "forced by OPENBLAS_CORETYPE=" : "OpenBLAS's choice; OPENBLAS_CORETYPE unset",
+           coretype ? coretype : "", openblas_get_num_threads());
     build_cases();
 
     Case *run[MAXCASES];

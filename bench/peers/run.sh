@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Measures the peers of the softgrad kernels on this machine, on one thread:
 # oneDNN (softmax, log-softmax, softmax backward; capped at AVX2, then at the
-# best ISA the CPU runs), OpenBLAS (sger, sgemm) and PyTorch, printing Go
-# benchmark lines on stdout for benchstat.
+# best ISA the CPU runs), OpenBLAS (sger; sgemm for GerBatch and Gemm) and
+# PyTorch, printing Go benchmark lines on stdout for benchstat.
 #
 #   bash bench/peers/run.sh [-count N] [-benchtime S] [-large] [-no-torch] | tee peers.txt
 #
@@ -74,14 +74,19 @@ export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 unset ONEDNN_MAX_CPU_ISA DNNL_MAX_CPU_ISA ATEN_CPU_CAPABILITY
 avx512=0
 grep -qw avx512f /proc/cpuinfo && avx512=1
+# peers runs without OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE, which an
+# environment may set for other programs: OpenBLAS then picks its kernels
+# and block sizes for this CPU, as it does for a user. peers prints the
+# core it picked.
+peers() { env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$tmp/peers" "$@"; }
 for ((r = 1; r <= count; r++)); do
 	# oneDNN capped at AVX2 (only where the default would be AVX-512):
 	# impl=onednn-avx2, its oneDNN cases only.
 	if [ $avx512 = 1 ]; then
-		ONEDNN_MAX_CPU_ISA=AVX2 "$tmp/peers" -count 1 -benchtime "$benchtime" "${large[@]}" -run 'impl=onednn'
+		ONEDNN_MAX_CPU_ISA=AVX2 peers -count 1 -benchtime "$benchtime" "${large[@]}" -run 'impl=onednn'
 	fi
 	# oneDNN at its default ISA (impl=onednn-avx512 here), memcpy, OpenBLAS.
-	"$tmp/peers" -count 1 -benchtime "$benchtime" "${large[@]}"
+	peers -count 1 -benchtime "$benchtime" "${large[@]}"
 	if [ $torch = 1 ]; then
 		# PyTorch with its default kernels (impl=pytorch), then with its
 		# AVX-512 ones (impl=pytorch-avx512), which 1.13 does not pick by itself.

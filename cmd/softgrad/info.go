@@ -16,13 +16,16 @@ import (
 )
 
 // tableTime is the default time of each measurement of the short table:
-// its 37 cases (on a CPU with avx2 and avx512) then take about 10 s with
+// its 49 cases (on a CPU with avx2 and avx512) then take about 15 s with
 // their setup.
 const tableTime = 200 * time.Millisecond
 
-// tableCases are the kernel × shape pairs of the short table: every
-// kernel on one or two shapes of the README's performance table.
+// tableCases are the kernel × shape pairs of the short table: the
+// multiply-add peak of each vector width, first, so that every GFLOP/s
+// below reads against it; then every kernel on one or two shapes of the
+// README's performance table.
 var tableCases = []struct{ kernel, shape string }{
+	{bench.KernelPeak, "12x4096"},
 	{"Softmax", "64x1000"},
 	{"Softmax", "256x10"},
 	{"LogSoftmax", "64x1000"},
@@ -33,6 +36,8 @@ var tableCases = []struct{ kernel, shape string }{
 	{"CrossEntropyGradSoft", "64x1000"},
 	{"Ger", "784x10"},
 	{"GerBatch", "784x10xk128"},
+	{"Gemm", "64x10xk784NT"},
+	{"Gemm", "256x1000xk1024NT"},
 }
 
 // runInfo is softgrad with no command: the machine, the implementations
@@ -173,7 +178,7 @@ func byteSize(n int) string {
 // isPeer reports whether a case's implementation is a peer, not one of
 // package kernels.
 func isPeer(impl string) bool {
-	return impl == bench.PeerMathExp || impl == bench.PeerCopy || impl == bench.PeerGonum
+	return impl == bench.PeerMathExp || impl == bench.PeerCopy || impl == bench.PeerGonum || impl == bench.PeerGonum1
 }
 
 // tableImpls returns the implementations a table measures: all that the
@@ -191,12 +196,17 @@ func tableImpls(sel selection) []string {
 
 // writeTable measures the cases of tableCases, each for about d, and
 // prints them as they complete, one kernel × shape at a time: ns per
-// element, GB/s, GFLOP/s (Ger, GerBatch) and the speed-up over generic.
+// element, GB/s, GFLOP/s (Ger, GerBatch, Gemm, peak), the speed-up over
+// generic and, for the SIMD implementations' GFLOP/s, the fraction of
+// their vector width's multiply-add peak.
 func writeTable(w io.Writer, sel selection, d time.Duration) error {
 	impls := tableImpls(sel)
 	fmt.Fprintf(w, "speed on one thread, %v per case (* the selected implementation; the peers: math.Exp loop, copy(), gonum BLAS)\n", d)
-	fmt.Fprintf(w, "%-20s %-12s %-9s %9s %8s %8s %11s\n", "kernel", "shape", "impl", "ns/elem", "GB/s", "GFLOP/s", "vs generic")
+	fmt.Fprintf(w, "gonum's Sgemm splits a product across GOMAXPROCS (%d) goroutines, gonum-1 across 1; peak is one core's multiply-add throughput\n",
+		runtime.GOMAXPROCS(0))
+	fmt.Fprintf(w, "%-20s %-16s %-9s %9s %8s %8s %11s %8s\n", "kernel", "shape", "impl", "ns/elem", "GB/s", "GFLOP/s", "vs generic", "of peak")
 	all := bench.Cases()
+	peakGFLOPs := map[string]float64{} // per vector width, from the peak's rows
 	for _, tc := range tableCases {
 		var group []bench.Case
 		for _, c := range all {
@@ -218,10 +228,13 @@ func writeTable(w io.Writer, sel selection, d time.Duration) error {
 		}
 		base := results["generic"].NsPerElem
 		first := true
-		for _, name := range append(slices.Clone(impls), bench.PeerMathExp, bench.PeerCopy, bench.PeerGonum) {
+		for _, name := range append(slices.Clone(impls), bench.PeerMathExp, bench.PeerCopy, bench.PeerGonum, bench.PeerGonum1) {
 			r, ok := results[name]
 			if !ok {
 				continue
+			}
+			if tc.kernel == bench.KernelPeak {
+				peakGFLOPs[name] = r.GFLOPPerS
 			}
 			kernel, shape := "", ""
 			if first {
@@ -231,15 +244,22 @@ func writeTable(w io.Writer, sel selection, d time.Duration) error {
 			if name == sel.impl.Name() {
 				label += "*"
 			}
-			gflops := ""
+			gbs, gflops, ofPeak := "", "", ""
+			if r.GBPerS > 0 {
+				gbs = num(r.GBPerS)
+			}
 			if r.GFLOPPerS > 0 {
 				gflops = num(r.GFLOPPerS)
+			}
+			if p := peakGFLOPs[name]; p > 0 && r.GFLOPPerS > 0 && tc.kernel != bench.KernelPeak {
+				ofPeak = fmt.Sprintf("%.0f%%", 100*r.GFLOPPerS/p)
 			}
 			speedup := ""
 			if base > 0 && r.NsPerElem > 0 {
 				speedup = ratio(base/r.NsPerElem) + "×"
 			}
-			fmt.Fprintf(w, "%-20s %-12s %-9s %9s %8s %8s %11s\n", kernel, shape, label, num(r.NsPerElem), num(r.GBPerS), gflops, speedup)
+			line := fmt.Sprintf("%-20s %-16s %-9s %9s %8s %8s %11s %8s", kernel, shape, label, num(r.NsPerElem), gbs, gflops, speedup, ofPeak)
+			fmt.Fprintln(w, strings.TrimRight(line, " "))
 		}
 	}
 	return nil

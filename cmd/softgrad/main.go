@@ -12,10 +12,11 @@
 // With no command, softgrad prints the CPU (its model and the features the
 // implementations use), the implementations this CPU runs and the one
 // selected, with the reason (the default, SOFTGRAD_IMPL or -impl), then a
-// short benchmark table of about 10 seconds: each kernel on a few shapes,
-// for every implementation and beside the peers (a math.Exp loop, copy(),
-// gonum's BLAS), in ns per element, GB/s, GFLOP/s and speed-up over
-// generic.
+// short benchmark table of about 15 seconds: one core's multiply-add peak
+// at each vector width, then each kernel on a few shapes, for every
+// implementation and beside the peers (a math.Exp loop, copy(), gonum's
+// BLAS), in ns per element, GB/s, GFLOP/s, speed-up over generic and
+// fraction of the peak.
 //
 // The bench command runs the full sweep of bench.Sweep: every kernel and
 // implementation over row lengths from 10 to 10⁶ and batch sizes 1, 32 and
@@ -77,7 +78,7 @@ func main() {
 }
 
 const usageText = `usage:
-  softgrad [-impl NAME] [-benchtime D]   the CPU, the implementations and a short speed table (about 10 s)
+  softgrad [-impl NAME] [-benchtime D]   the CPU, the implementations and a short speed table (about 15 s)
   softgrad bench [flags]                 the full sweep over row lengths and batch sizes (-svg, -json)
   softgrad check [flags]                 accuracy of every implementation; exit status 1 when a bound is missed
   softgrad train [flags]                 train a linear classifier with the kernels (embedded task, -csv or -idx)

@@ -9,6 +9,9 @@
 // which associates alpha differently, see ger.go). Each is written
 // once, against an isa (isa.go), and generated for every instruction set
 // main lists.
+//
+// With -probe it writes instead the FMA throughput probe of internal/peak
+// (peak.go), from the same isa descriptions.
 package main
 
 import (
@@ -31,6 +34,10 @@ var (
 )
 
 func main() {
+	if flag.Parse(); *probe {
+		generateProbe()
+		return
+	}
 	ConstraintExpr("!purego")
 	for _, is := range isas {
 		// The element-wise exp: the two-pass softmax's second pass
