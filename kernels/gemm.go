@@ -170,9 +170,11 @@ type gemmRun struct {
 func (g *gemmRun) run(transA, transB bool, m, n int, a []float32, lda int, b []float32, ldb int) {
 	t, kk := g.tiling, g.kk
 	// With one or two tiles of rows, each panel of B̃ is read once or twice:
-	// read in place, it is not worth a copy (op(B) = B, whole panels).
-	bInPlace := !transB && m <= 2*t.mr
-	if n <= t.nr || bInPlace {
+	// it need not stay in L1, so kc grows (fewer updates of C); and read in
+	// place, it is not worth a copy (op(B) = B, whole panels).
+	fewRows := m <= 2*t.mr
+	bInPlace := !transB && fewRows
+	if n <= t.nr || fewRows {
 		t.kc = t.kcStream
 	}
 	// Blocks of equal size: 784 = 4·196, not 3·256 + 16.
