@@ -106,3 +106,9 @@ func (k isa) gemmTileT(kc int, a []float32, ars, aps int, b []float32, bps int, 
 func (k isa) gemmPackT(dst, src []float32, ld, kc int) {
 	gemmPackTGeneric(dst, src, ld, kc, gemmNRGeneric)
 }
+
+// gemmPackN copies a whole panel of B̃ from columns of src (see
+// gemmPackNGeneric).
+func (k isa) gemmPackN(dst, src []float32, ld, kc int) {
+	gemmPackNGeneric(dst, src, ld, kc, gemmNRGeneric)
+}

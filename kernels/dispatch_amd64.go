@@ -286,3 +286,16 @@ func (k isa) gemmPackT(dst, src []float32, ld, kc int) {
 		gemmPackTGeneric(dst, src, ld, kc, gemmNRGeneric)
 	}
 }
+
+// gemmPackN copies a whole panel of B̃ from columns of src (see
+// gemmPackNGeneric).
+func (k isa) gemmPackN(dst, src []float32, ld, kc int) {
+	switch k {
+	case isaAVX512:
+		gemmPackNAVX512(dst, src, ld, kc)
+	case isaAVX2:
+		gemmPackNAVX2(dst, src, ld, kc)
+	default:
+		gemmPackNGeneric(dst, src, ld, kc, gemmNRGeneric)
+	}
+}

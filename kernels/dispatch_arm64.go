@@ -180,3 +180,13 @@ func (k isa) gemmPackT(dst, src []float32, ld, kc int) {
 	}
 	gemmPackTGeneric(dst, src, ld, kc, nr)
 }
+
+// gemmPackN copies a whole panel of B̃ from columns of src (see
+// gemmPackNGeneric).
+func (k isa) gemmPackN(dst, src []float32, ld, kc int) {
+	nr := gemmNRGeneric
+	if k == isaNEON {
+		nr = gemmNRNEON
+	}
+	gemmPackNGeneric(dst, src, ld, kc, nr)
+}

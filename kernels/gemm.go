@@ -299,8 +299,13 @@ func packB(k isa, dst []float32, trans bool, b []float32, ldb, pc, jc, kc, nc, n
 		panel := dst[jr*kc : (jr+nr)*kc]
 		cols := min(nr, nc-jr)
 		if !trans {
+			first := pc*ldb + jc + jr
+			if cols == nr {
+				k.gemmPackN(panel, b[first:first+(kc-1)*ldb+nr], ldb, kc)
+				continue
+			}
 			for p := range kc {
-				i := (pc+p)*ldb + jc + jr
+				i := first + p*ldb
 				g := panel[p*nr : (p+1)*nr]
 				copy(g, b[i:i+cols])
 				clear(g[cols:])

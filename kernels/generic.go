@@ -551,3 +551,11 @@ func gemmPackTGeneric(dst, src []float32, ld, kc, w int) {
 		}
 	}
 }
+
+// gemmPackNGeneric is the copy of a whole panel of nr = w columns:
+// dst[p*w+j] = src[p*ld+j] for j < w, p < kc.
+func gemmPackNGeneric(dst, src []float32, ld, kc, w int) {
+	for p := range kc {
+		copy(dst[p*w:(p+1)*w], src[p*ld:p*ld+w])
+	}
+}

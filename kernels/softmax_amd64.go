@@ -114,6 +114,12 @@ func gemmTileTAVX2(kc int, a []float32, ars int, aps int, b []float32, bps int, 
 //go:noescape
 func gemmPackTAVX2(dst []float32, src []float32, ld int, kc int)
 
+// gemmPackNAVX2 is packB's copying loop with AVX2 (see generic.go).
+// dst holds kc·16; src kc rows of stride ld, each at least 16 long; kc ≥ 1.
+//
+//go:noescape
+func gemmPackNAVX2(dst []float32, src []float32, ld int, kc int)
+
 // expMinusMaxAVX512 is expMinusMax with AVX512 (see generic.go).
 // It reads x_i before it writes dst_i, so dst may be x.
 //
@@ -216,3 +222,9 @@ func gemmTileTAVX512(kc int, a []float32, ars int, aps int, b []float32, bps int
 //
 //go:noescape
 func gemmPackTAVX512(dst []float32, src []float32, ld int, kc int)
+
+// gemmPackNAVX512 is packB's copying loop with AVX512 (see generic.go).
+// dst holds kc·32; src kc rows of stride ld, each at least 32 long; kc ≥ 1.
+//
+//go:noescape
+func gemmPackNAVX512(dst []float32, src []float32, ld int, kc int)

@@ -6371,6 +6371,46 @@ done_2:
 	VZEROUPPER
 	RET
 
+// func gemmPackNAVX2(dst []float32, src []float32, ld int, kc int)
+// Requires: AVX
+TEXT ·gemmPackNAVX2(SB), NOSPLIT, $0-64
+	MOVQ dst_base+0(FP), AX
+	MOVQ src_base+24(FP), CX
+	MOVQ ld+48(FP), DX
+	MOVQ kc+56(FP), BX
+	SHLQ $0x02, DX
+
+	// Two rows a step, all loads before the stores.
+	CMPQ BX, $0x02
+	JB   one_1
+
+rows_3:
+	VMOVUPS (CX), Y0
+	VMOVUPS 32(CX), Y1
+	VMOVUPS (CX)(DX*1), Y2
+	VMOVUPS 32(CX)(DX*1), Y3
+	VMOVUPS Y0, (AX)
+	VMOVUPS Y1, 32(AX)
+	VMOVUPS Y2, 64(AX)
+	VMOVUPS Y3, 96(AX)
+	LEAQ    (CX)(DX*2), CX
+	ADDQ    $0x00000080, AX
+	SUBQ    $0x02, BX
+	CMPQ    BX, $0x02
+	JAE     rows_3
+
+one_1:
+	TESTQ   BX, BX
+	JZ      done_2
+	VMOVUPS (CX), Y0
+	VMOVUPS Y0, (AX)
+	VMOVUPS 32(CX), Y0
+	VMOVUPS Y0, 32(AX)
+
+done_2:
+	VZEROUPPER
+	RET
+
 // func expMinusMaxAVX512(dst []float32, x []float32, m float32)
 // Requires: AVX, AVX512F, BMI2, MMX+
 TEXT ·expMinusMaxAVX512(SB), NOSPLIT, $0-52
@@ -17240,6 +17280,46 @@ stored_6:
 	ADDQ       $0x00000080, AX
 
 stored_7:
+done_2:
+	VZEROUPPER
+	RET
+
+// func gemmPackNAVX512(dst []float32, src []float32, ld int, kc int)
+// Requires: AVX, AVX512F
+TEXT ·gemmPackNAVX512(SB), NOSPLIT, $0-64
+	MOVQ dst_base+0(FP), AX
+	MOVQ src_base+24(FP), CX
+	MOVQ ld+48(FP), DX
+	MOVQ kc+56(FP), BX
+	SHLQ $0x02, DX
+
+	// Two rows a step, all loads before the stores.
+	CMPQ BX, $0x02
+	JB   one_1
+
+rows_3:
+	VMOVUPS (CX), Z0
+	VMOVUPS 64(CX), Z1
+	VMOVUPS (CX)(DX*1), Z2
+	VMOVUPS 64(CX)(DX*1), Z3
+	VMOVUPS Z0, (AX)
+	VMOVUPS Z1, 64(AX)
+	VMOVUPS Z2, 128(AX)
+	VMOVUPS Z3, 192(AX)
+	LEAQ    (CX)(DX*2), CX
+	ADDQ    $0x00000100, AX
+	SUBQ    $0x02, BX
+	CMPQ    BX, $0x02
+	JAE     rows_3
+
+one_1:
+	TESTQ   BX, BX
+	JZ      done_2
+	VMOVUPS (CX), Z0
+	VMOVUPS Z0, (AX)
+	VMOVUPS 64(CX), Z0
+	VMOVUPS Z0, 64(AX)
+
 done_2:
 	VZEROUPPER
 	RET

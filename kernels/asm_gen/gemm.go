@@ -438,3 +438,51 @@ func gemmPackT(is *isa) {
 	Label(string(done))
 	ret()
 }
+
+// gemmPackN (twin: the copying loop of packB) packs a panel of B̃ from
+// columns of a matrix: dst[p·w + j] = src[p·ld + j] for j < w =
+// gerVecs·lanes, p < kc: w floats of each of kc rows of B. A copy() per row
+// would spend more on its call than on its w floats.
+func gemmPackN(is *isa) {
+	w := is.gerVecs * is.lanes
+	is.text("gemmPackN", "func(dst, src []float32, ld, kc int)", "packB's copying loop",
+		fmt.Sprintf("dst holds kc·%d; src kc rows of stride ld, each at least %d long; kc ≥ 1.", w, w))
+	dst, src := load(Param("dst").Base()), load(Param("src").Base())
+	ld4, kc := load(Param("ld")), load(Param("kc"))
+	SHLQ(U8(2), ld4)
+	Comment("Two rows a step, all loads before the stores.")
+	one, done := label("one"), label("done")
+	top := label("rows")
+	CMPQ(kc, U8(2))
+	JB(one)
+	Label(string(top))
+	vs := make([]VecVirtual, 2*is.gerVecs)
+	for r := range 2 {
+		for v := range is.gerVecs {
+			m := Mem{Base: src, Disp: v * is.bytes()}
+			if r == 1 {
+				m.Index, m.Scale = ld4, 1
+			}
+			vs[r*is.gerVecs+v] = is.vec()
+			VMOVUPS(m, vs[r*is.gerVecs+v])
+		}
+	}
+	for i, v := range vs {
+		VMOVUPS(v, Mem{Base: dst, Disp: i * is.bytes()})
+	}
+	LEAQ(Mem{Base: src, Index: ld4, Scale: 2}, src)
+	ADDQ(U32(2*4*w), dst)
+	SUBQ(U8(2), kc)
+	CMPQ(kc, U8(2))
+	JAE(top)
+	Label(string(one))
+	TESTQ(kc, kc)
+	JZ(done)
+	for v := range is.gerVecs {
+		x := is.vec()
+		VMOVUPS(Mem{Base: src, Disp: v * is.bytes()}, x)
+		VMOVUPS(x, Mem{Base: dst, Disp: v * is.bytes()})
+	}
+	Label(string(done))
+	ret()
+}

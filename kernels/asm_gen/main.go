@@ -73,6 +73,7 @@ func main() {
 		gemmTile(is)
 		gemmTileT(is)
 		gemmPackT(is)
+		gemmPackN(is)
 	}
 	Generate()
 	if err := checkRegisters(flag.Lookup("out").Value.String()); err != nil {
