@@ -112,3 +112,13 @@ func (k isa) gemmPackT(dst, src []float32, ld, kc int) {
 func (k isa) gemmPackN(dst, src []float32, ld, kc int) {
 	gemmPackNGeneric(dst, src, ld, kc, gemmNRGeneric)
 }
+
+// gemmDotShape returns the rows of A and of B of gemmDot's tile; 0 where
+// the isa has no gemmDot.
+func (k isa) gemmDotShape() (mr, nr int) { return 0, 0 }
+
+// gemmDot is the micro-kernel of Gemm for A·Bᵀ with few rows of B (see
+// gemmDotGeneric); never called where gemmDotShape is 0.
+func (k isa) gemmDot(kk int, a []float32, lda int, b []float32, ldb int, c []float32, ldc, mr, nr int, alpha float32, add bool) {
+	gemmDotGeneric(kk, a, lda, b, ldb, c, ldc, mr, nr, alpha, add)
+}

@@ -299,3 +299,28 @@ func (k isa) gemmPackN(dst, src []float32, ld, kc int) {
 		gemmPackNGeneric(dst, src, ld, kc, gemmNRGeneric)
 	}
 }
+
+// gemmDotShape returns the rows of A and of B of gemmDot's tile, as the
+// generator emits it.
+func (k isa) gemmDotShape() (mr, nr int) {
+	switch k {
+	case isaAVX512:
+		return gemmDotShapeAVX512()
+	case isaAVX2:
+		return gemmDotShapeAVX2()
+	}
+	return 0, 0
+}
+
+// gemmDot is the micro-kernel of Gemm for A·Bᵀ with few rows of B (see
+// gemmDotGeneric).
+func (k isa) gemmDot(kk int, a []float32, lda int, b []float32, ldb int, c []float32, ldc, mr, nr int, alpha float32, add bool) {
+	switch k {
+	case isaAVX512:
+		gemmDotAVX512(kk, a, lda, b, ldb, c, ldc, mr, nr, alpha, add)
+	case isaAVX2:
+		gemmDotAVX2(kk, a, lda, b, ldb, c, ldc, mr, nr, alpha, add)
+	default:
+		gemmDotGeneric(kk, a, lda, b, ldb, c, ldc, mr, nr, alpha, add)
+	}
+}

@@ -116,6 +116,10 @@ func gemm(k isa, transA, transB bool, m, n, kk int, alpha float32, a []float32, 
 // Cᵀ = op(B)ᵀ·op(A)ᵀ with tiles written transposed (gemmTileT), whichever
 // gemmSwaps expects to be faster.
 func gemmAdd(k isa, transA, transB bool, m, n, kk int, alpha float32, a []float32, lda int, b []float32, ldb int, add bool, c []float32, ldc int) {
+	if !transA && transB && gemmDotsFor(k, n, kk) {
+		gemmDots(k, m, n, kk, alpha, a, lda, b, ldb, add, c, ldc)
+		return
+	}
 	g := gemmRun{k: k, kk: kk, alpha: alpha, add: add, c: c, ldc: ldc}
 	if gemmSwapsFor(gemmTilings[k], transA, transB, m, n) {
 		g.tiling, g.cT = gemmTilings[k][1], true
@@ -125,6 +129,43 @@ func gemmAdd(k isa, transA, transB bool, m, n, kk int, alpha float32, a []float3
 	g.tiling = gemmTilings[k][0]
 	g.run(transA, transB, m, n, a, lda, b, ldb)
 }
+
+// gemmDotsFor is gemmUsesDots, or in tests a choice forced either way.
+var gemmDotsFor = gemmUsesDots
+
+// gemmDotMaxCols is the widest C that C = A·Bᵀ computes as dot products
+// (gemmDot): a few tiles of B's rows, which stay in L1 while the rows of
+// A stream past. Wider, the packed tiles' outer products win.
+const gemmDotMaxCols = 16
+
+// gemmUsesDots reports whether A·Bᵀ (n columns, k summed) runs on gemmDot.
+func gemmUsesDots(k isa, n, kk int) bool {
+	R, _ := k.gemmDotShape()
+	return R > 0 && n <= gemmDotMaxCols
+}
+
+// gemmDots runs C = alpha·A·Bᵀ (+ C if add) on gemmDot's tiles, k in
+// chunks of gemmDotK so that the tile's rows of A and B stay in L1.
+func gemmDots(k isa, m, n, kk int, alpha float32, a []float32, lda int, b []float32, ldb int, add bool, c []float32, ldc int) {
+	R, J := k.gemmDotShape()
+	for p := 0; p < kk; p += gemmDotK {
+		kc := min(gemmDotK, kk-p)
+		for i := 0; i < m; i += R {
+			rows := min(R, m-i)
+			ap := a[i*lda+p : (i+rows-1)*lda+p+kc]
+			for j := 0; j < n; j += J {
+				cols := min(J, n-j)
+				bp := b[j*ldb+p : (j+cols-1)*ldb+p+kc]
+				ct := c[i*ldc+j : (i+rows-1)*ldc+j+cols]
+				k.gemmDot(kc, ap, lda, bp, ldb, ct, ldc, rows, cols, alpha, add || p > 0)
+			}
+		}
+	}
+}
+
+// gemmDotK is the longest part of k that gemmDot's tiles take at once: 9
+// rows of 4 KB, in L1.
+const gemmDotK = 1024
 
 // gemmSwapsFor is gemmSwaps, or in tests a choice forced either way.
 var gemmSwapsFor = gemmSwaps

@@ -147,18 +147,23 @@ func withSmallBlocks(f func()) {
 
 func gemmImpls() []*Impl { return Available() }
 
-// eachOrientation runs f three times: with the product run as gemmSwaps
-// chooses, as it is, and on Cᵀ (where the isa has a tile for it).
+// eachOrientation runs f four times: with the product run as gemmSwaps
+// chooses, as it is, on Cᵀ (where the isa has a tile for it), and, for
+// A·Bᵀ, as dot products (gemmDot, where the isa has it).
 func eachOrientation(f func()) {
-	defer func() { gemmSwapsFor = gemmSwaps }()
+	defer func() { gemmSwapsFor, gemmDotsFor = gemmSwaps, gemmUsesDots }()
+	noDots := func(isa, int, int) bool { return false }
 	for _, swap := range []func([2]gemmTiling, bool, bool, int, int) bool{
 		gemmSwaps,
 		func([2]gemmTiling, bool, bool, int, int) bool { return false },
 		func(t [2]gemmTiling, _, _ bool, _, _ int) bool { return t[1].mr != 0 },
 	} {
-		gemmSwapsFor = swap
+		gemmSwapsFor, gemmDotsFor = swap, noDots
 		f()
 	}
+	// A·Bᵀ as dot products, at every width.
+	gemmDotsFor = func(k isa, _, _ int) bool { r, _ := k.gemmDotShape(); return r > 0 }
+	f()
 }
 
 // TestGemmSmall compares every implementation with the float64 reference

@@ -559,3 +559,29 @@ func gemmPackNGeneric(dst, src []float32, ld, kc, w int) {
 		copy(dst[p*w:(p+1)*w], src[p*ld:p*ld+w])
 	}
 }
+
+// gemmDotGeneric is the twin of every generated gemmDot: for r < mr and
+// j < nr,
+//
+//	c[r*ldc+j] = alpha·Σ_{p<k} a[r*lda+p]·b[j*ldb+p] (+ c[r*ldc+j] if add)
+//
+// a dot product of a row of A and a row of B. Here the sum runs in order
+// of p; the SIMD twins add lanes of partial sums, another order.
+func gemmDotGeneric(k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc, mr, nr int, alpha float32, add bool) {
+	for r := range mr {
+		ar := a[r*lda : r*lda+k]
+		row := c[r*ldc : r*ldc+nr]
+		for j := range row {
+			br := b[j*ldb : j*ldb+k]
+			var s float32
+			for p, v := range ar {
+				s = v*br[p] + s
+			}
+			if add {
+				row[j] = alpha*s + row[j]
+			} else {
+				row[j] = alpha * s
+			}
+		}
+	}
+}

@@ -120,6 +120,18 @@ func gemmPackTAVX2(dst []float32, src []float32, ld int, kc int)
 //go:noescape
 func gemmPackNAVX2(dst []float32, src []float32, ld int, kc int)
 
+// gemmDotShapeAVX2 is the tile of gemmDotGeneric, any with AVX2 (see generic.go).
+// It returns the rows of A and of B that gemmDotAVX2 takes at a time.
+//
+//go:noescape
+func gemmDotShapeAVX2() (mr int, nr int)
+
+// gemmDotAVX2 is gemmDotGeneric with AVX2 (see generic.go).
+// k ≥ 1; 1 ≤ mr ≤ 3 rows of A and 1 ≤ nr ≤ 3 of B, k long; c holds mr rows of stride ldc, the last one nr long.
+//
+//go:noescape
+func gemmDotAVX2(k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, mr int, nr int, alpha float32, add bool)
+
 // expMinusMaxAVX512 is expMinusMax with AVX512 (see generic.go).
 // It reads x_i before it writes dst_i, so dst may be x.
 //
@@ -228,3 +240,15 @@ func gemmPackTAVX512(dst []float32, src []float32, ld int, kc int)
 //
 //go:noescape
 func gemmPackNAVX512(dst []float32, src []float32, ld int, kc int)
+
+// gemmDotShapeAVX512 is the tile of gemmDotGeneric, any with AVX512 (see generic.go).
+// It returns the rows of A and of B that gemmDotAVX512 takes at a time.
+//
+//go:noescape
+func gemmDotShapeAVX512() (mr int, nr int)
+
+// gemmDotAVX512 is gemmDotGeneric with AVX512 (see generic.go).
+// k ≥ 1; 1 ≤ mr ≤ 4 rows of A and 1 ≤ nr ≤ 5 of B, k long; c holds mr rows of stride ldc, the last one nr long.
+//
+//go:noescape
+func gemmDotAVX512(k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, mr int, nr int, alpha float32, add bool)

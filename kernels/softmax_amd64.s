@@ -6411,6 +6411,330 @@ done_2:
 	VZEROUPPER
 	RET
 
+// func gemmDotShapeAVX2() (mr int, nr int)
+TEXT ·gemmDotShapeAVX2(SB), NOSPLIT, $0-16
+	MOVQ $0x00000003, AX
+	MOVQ AX, mr+0(FP)
+	MOVQ $0x00000003, AX
+	MOVQ AX, nr+8(FP)
+	RET
+
+// func gemmDotAVX2(k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, mr int, nr int, alpha float32, add bool)
+// Requires: AVX, CMOV, FMA3
+TEXT ·gemmDotAVX2(SB), NOSPLIT, $0-125
+	// Pointers to the tile's rows of A and of B; those past mr (nr) repeat the last.
+	MOVQ    lda+32(FP), AX
+	MOVQ    mr+104(FP), CX
+	SHLQ    $0x02, AX
+	MOVQ    a_base+8(FP), DX
+	LEAQ    (DX)(AX*1), BX
+	CMPQ    CX, $0x01
+	CMOVQLS DX, BX
+	LEAQ    (BX)(AX*1), AX
+	CMPQ    CX, $0x02
+	CMOVQLS BX, AX
+	MOVQ    ldb+64(FP), CX
+	MOVQ    nr+112(FP), SI
+	SHLQ    $0x02, CX
+	MOVQ    b_base+40(FP), DI
+	LEAQ    (DI)(CX*1), R8
+	CMPQ    SI, $0x01
+	CMOVQLS DI, R8
+	LEAQ    (R8)(CX*1), CX
+	CMPQ    SI, $0x02
+	CMOVQLS R8, CX
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	VXORPS  Y4, Y4, Y4
+	VXORPS  Y5, Y5, Y5
+	VXORPS  Y6, Y6, Y6
+	VXORPS  Y7, Y7, Y7
+	VXORPS  Y8, Y8, Y8
+	MOVQ    k+0(FP), R9
+	XORQ    SI, SI
+	SHRQ    $0x03, R9
+
+	// acc_ij += A_i,p…p+lanes · B_j,p…p+lanes, a vector of k at a time.
+	TESTQ R9, R9
+	JZ    tailk_1
+
+steps_3:
+	VMOVUPS     (DX)(SI*1), Y9
+	VMOVUPS     (BX)(SI*1), Y10
+	VMOVUPS     (AX)(SI*1), Y11
+	VMOVUPS     (DI)(SI*1), Y12
+	VFMADD231PS Y9, Y12, Y0
+	VFMADD231PS Y10, Y12, Y3
+	VFMADD231PS Y11, Y12, Y6
+	VMOVUPS     (R8)(SI*1), Y12
+	VFMADD231PS Y9, Y12, Y1
+	VFMADD231PS Y10, Y12, Y4
+	VFMADD231PS Y11, Y12, Y7
+	VMOVUPS     (CX)(SI*1), Y12
+	VFMADD231PS Y9, Y12, Y2
+	VFMADD231PS Y10, Y12, Y5
+	VFMADD231PS Y11, Y12, Y8
+	ADDQ        $0x20, SI
+	DECQ        R9
+	JNZ         steps_3
+
+tailk_1:
+	// The last k mod lanes, loaded masked (the other lanes 0).
+	MOVQ        k+0(FP), R9
+	ANDQ        $0x07, R9
+	JZ          reduce_2
+	LEAQ        laneMasks<>+32(SB), R10
+	NEGQ        R9
+	VMOVDQU     (R10)(R9*4), Y9
+	VMASKMOVPS  (DX)(SI*1), Y9, Y10
+	VMASKMOVPS  (BX)(SI*1), Y9, Y11
+	VMASKMOVPS  (AX)(SI*1), Y9, Y12
+	VMASKMOVPS  (DI)(SI*1), Y9, Y13
+	VFMADD231PS Y10, Y13, Y0
+	VFMADD231PS Y11, Y13, Y3
+	VFMADD231PS Y12, Y13, Y6
+	VMASKMOVPS  (R8)(SI*1), Y9, Y13
+	VFMADD231PS Y10, Y13, Y1
+	VFMADD231PS Y11, Y13, Y4
+	VFMADD231PS Y12, Y13, Y7
+	VMASKMOVPS  (CX)(SI*1), Y9, Y9
+	VFMADD231PS Y10, Y9, Y2
+	VFMADD231PS Y11, Y9, Y5
+	VFMADD231PS Y12, Y9, Y8
+
+reduce_2:
+	// Each row's sums, 4 columns to an XMM register: lane j is Σ acc_ij.
+	VXORPS       X9, X9, X9
+	VEXTRACTF128 $0x01, Y0, X10
+	VADDPS       X10, X0, X0
+	VEXTRACTF128 $0x01, Y1, X10
+	VADDPS       X10, X1, X1
+	VEXTRACTF128 $0x01, Y2, X10
+	VADDPS       X10, X2, X2
+	VUNPCKLPS    X1, X0, X10
+	VUNPCKHPS    X1, X0, X0
+	VADDPS       X0, X10, X0
+	VUNPCKLPS    X9, X2, X1
+	VUNPCKHPS    X9, X2, X2
+	VADDPS       X2, X1, X1
+	VSHUFPS      $0x44, X1, X0, X2
+	VSHUFPS      $0xee, X1, X0, X0
+	VADDPS       X0, X2, X0
+	VEXTRACTF128 $0x01, Y3, X1
+	VADDPS       X1, X3, X3
+	VEXTRACTF128 $0x01, Y4, X1
+	VADDPS       X1, X4, X4
+	VEXTRACTF128 $0x01, Y5, X1
+	VADDPS       X1, X5, X5
+	VUNPCKLPS    X4, X3, X1
+	VUNPCKHPS    X4, X3, X2
+	VADDPS       X2, X1, X1
+	VUNPCKLPS    X9, X5, X2
+	VUNPCKHPS    X9, X5, X3
+	VADDPS       X3, X2, X2
+	VSHUFPS      $0x44, X2, X1, X3
+	VSHUFPS      $0xee, X2, X1, X1
+	VADDPS       X1, X3, X1
+	VEXTRACTF128 $0x01, Y6, X2
+	VADDPS       X2, X6, X6
+	VEXTRACTF128 $0x01, Y7, X2
+	VADDPS       X2, X7, X7
+	VEXTRACTF128 $0x01, Y8, X2
+	VADDPS       X2, X8, X8
+	VUNPCKLPS    X7, X6, X2
+	VUNPCKHPS    X7, X6, X3
+	VADDPS       X3, X2, X2
+	VUNPCKLPS    X9, X8, X3
+	VUNPCKHPS    X9, X8, X4
+	VADDPS       X4, X3, X3
+	VSHUFPS      $0x44, X3, X2, X4
+	VSHUFPS      $0xee, X3, X2, X2
+	VADDPS       X2, X4, X2
+	VBROADCASTSS alpha+120(FP), X3
+	MOVBQZX      add+124(FP), AX
+	MOVQ         c_base+72(FP), CX
+	MOVQ         ldc+96(FP), DX
+	SHLQ         $0x02, DX
+	MOVQ         mr+104(FP), BX
+	MOVQ         nr+112(FP), SI
+	CMPQ         BX, $0x03
+	JNE          edge_5
+	CMPQ         SI, $0x03
+	JNE          edge_5
+
+	// A whole tile: 4 columns at a time, then one by one.
+	TESTQ       AX, AX
+	JZ          over_6
+	MOVQ        CX, AX
+	VFMADD213SS (AX), X3, X0
+	VMOVSS      X0, (AX)
+	VPERMILPS   $0x01, X0, X4
+	VFMADD213SS 4(AX), X3, X4
+	VMOVSS      X4, 4(AX)
+	VPERMILPS   $0x02, X0, X0
+	VFMADD213SS 8(AX), X3, X0
+	VMOVSS      X0, 8(AX)
+	ADDQ        DX, AX
+	VFMADD213SS (AX), X3, X1
+	VMOVSS      X1, (AX)
+	VPERMILPS   $0x01, X1, X0
+	VFMADD213SS 4(AX), X3, X0
+	VMOVSS      X0, 4(AX)
+	VPERMILPS   $0x02, X1, X0
+	VFMADD213SS 8(AX), X3, X0
+	VMOVSS      X0, 8(AX)
+	ADDQ        DX, AX
+	VFMADD213SS (AX), X3, X2
+	VMOVSS      X2, (AX)
+	VPERMILPS   $0x01, X2, X0
+	VFMADD213SS 4(AX), X3, X0
+	VMOVSS      X0, 4(AX)
+	VPERMILPS   $0x02, X2, X0
+	VFMADD213SS 8(AX), X3, X0
+	VMOVSS      X0, 8(AX)
+	JMP         done_4
+
+over_6:
+	MOVQ      CX, AX
+	VMULSS    X3, X0, X0
+	VMOVSS    X0, (AX)
+	VPERMILPS $0x01, X0, X4
+	VMULSS    X3, X4, X4
+	VMOVSS    X4, 4(AX)
+	VPERMILPS $0x02, X0, X0
+	VMULSS    X3, X0, X0
+	VMOVSS    X0, 8(AX)
+	ADDQ      DX, AX
+	VMULSS    X3, X1, X1
+	VMOVSS    X1, (AX)
+	VPERMILPS $0x01, X1, X0
+	VMULSS    X3, X0, X0
+	VMOVSS    X0, 4(AX)
+	VPERMILPS $0x02, X1, X0
+	VMULSS    X3, X0, X0
+	VMOVSS    X0, 8(AX)
+	ADDQ      DX, AX
+	VMULSS    X3, X2, X2
+	VMOVSS    X2, (AX)
+	VPERMILPS $0x01, X2, X0
+	VMULSS    X3, X0, X0
+	VMOVSS    X0, 4(AX)
+	VPERMILPS $0x02, X2, X0
+	VMULSS    X3, X0, X0
+	VMOVSS    X0, 8(AX)
+	JMP       done_4
+
+edge_5:
+	// A tile cut short by C's edge: mr rows of nr, element by element.
+	TESTQ       AX, AX
+	JZ          over_7
+	MOVQ        CX, AX
+	VFMADD213SS (AX), X3, X0
+	VMOVSS      X0, (AX)
+	CMPQ        SI, $0x01
+	JBE         row_8
+	VPERMILPS   $0x01, X0, X4
+	VFMADD213SS 4(AX), X3, X4
+	VMOVSS      X4, 4(AX)
+	CMPQ        SI, $0x02
+	JBE         row_8
+	VPERMILPS   $0x02, X0, X0
+	VFMADD213SS 8(AX), X3, X0
+	VMOVSS      X0, 8(AX)
+
+row_8:
+	CMPQ        BX, $0x01
+	JBE         done_4
+	ADDQ        DX, AX
+	VFMADD213SS (AX), X3, X1
+	VMOVSS      X1, (AX)
+	CMPQ        SI, $0x01
+	JBE         row_9
+	VPERMILPS   $0x01, X1, X0
+	VFMADD213SS 4(AX), X3, X0
+	VMOVSS      X0, 4(AX)
+	CMPQ        SI, $0x02
+	JBE         row_9
+	VPERMILPS   $0x02, X1, X0
+	VFMADD213SS 8(AX), X3, X0
+	VMOVSS      X0, 8(AX)
+
+row_9:
+	CMPQ        BX, $0x02
+	JBE         done_4
+	ADDQ        DX, AX
+	VFMADD213SS (AX), X3, X2
+	VMOVSS      X2, (AX)
+	CMPQ        SI, $0x01
+	JBE         row_10
+	VPERMILPS   $0x01, X2, X0
+	VFMADD213SS 4(AX), X3, X0
+	VMOVSS      X0, 4(AX)
+	CMPQ        SI, $0x02
+	JBE         row_10
+	VPERMILPS   $0x02, X2, X0
+	VFMADD213SS 8(AX), X3, X0
+	VMOVSS      X0, 8(AX)
+
+row_10:
+	JMP done_4
+
+over_7:
+	MOVQ      CX, AX
+	VMULSS    X3, X0, X0
+	VMOVSS    X0, (AX)
+	CMPQ      SI, $0x01
+	JBE       row_11
+	VPERMILPS $0x01, X0, X4
+	VMULSS    X3, X4, X4
+	VMOVSS    X4, 4(AX)
+	CMPQ      SI, $0x02
+	JBE       row_11
+	VPERMILPS $0x02, X0, X0
+	VMULSS    X3, X0, X0
+	VMOVSS    X0, 8(AX)
+
+row_11:
+	CMPQ      BX, $0x01
+	JBE       done_4
+	ADDQ      DX, AX
+	VMULSS    X3, X1, X1
+	VMOVSS    X1, (AX)
+	CMPQ      SI, $0x01
+	JBE       row_12
+	VPERMILPS $0x01, X1, X0
+	VMULSS    X3, X0, X0
+	VMOVSS    X0, 4(AX)
+	CMPQ      SI, $0x02
+	JBE       row_12
+	VPERMILPS $0x02, X1, X0
+	VMULSS    X3, X0, X0
+	VMOVSS    X0, 8(AX)
+
+row_12:
+	CMPQ      BX, $0x02
+	JBE       done_4
+	ADDQ      DX, AX
+	VMULSS    X3, X2, X2
+	VMOVSS    X2, (AX)
+	CMPQ      SI, $0x01
+	JBE       row_13
+	VPERMILPS $0x01, X2, X0
+	VMULSS    X3, X0, X0
+	VMOVSS    X0, 4(AX)
+	CMPQ      SI, $0x02
+	JBE       row_13
+	VPERMILPS $0x02, X2, X0
+	VMULSS    X3, X0, X0
+	VMOVSS    X0, 8(AX)
+
+row_13:
+done_4:
+	VZEROUPPER
+	RET
+
 // func expMinusMaxAVX512(dst []float32, x []float32, m float32)
 // Requires: AVX, AVX512F, BMI2, MMX+
 TEXT ·expMinusMaxAVX512(SB), NOSPLIT, $0-52
@@ -17321,5 +17645,576 @@ one_1:
 	VMOVUPS Z0, 64(AX)
 
 done_2:
+	VZEROUPPER
+	RET
+
+// func gemmDotShapeAVX512() (mr int, nr int)
+TEXT ·gemmDotShapeAVX512(SB), NOSPLIT, $0-16
+	MOVQ $0x00000004, AX
+	MOVQ AX, mr+0(FP)
+	MOVQ $0x00000005, AX
+	MOVQ AX, nr+8(FP)
+	RET
+
+// func gemmDotAVX512(k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, mr int, nr int, alpha float32, add bool)
+// Requires: AVX, AVX512DQ, AVX512F, AVX512VL, BMI2, CMOV, FMA3
+TEXT ·gemmDotAVX512(SB), NOSPLIT, $0-125
+	// Pointers to the tile's rows of A and of B; those past mr (nr) repeat the last.
+	MOVQ    lda+32(FP), AX
+	MOVQ    mr+104(FP), CX
+	SHLQ    $0x02, AX
+	MOVQ    a_base+8(FP), DX
+	LEAQ    (DX)(AX*1), BX
+	CMPQ    CX, $0x01
+	CMOVQLS DX, BX
+	LEAQ    (BX)(AX*1), SI
+	CMPQ    CX, $0x02
+	CMOVQLS BX, SI
+	LEAQ    (SI)(AX*1), AX
+	CMPQ    CX, $0x03
+	CMOVQLS SI, AX
+	MOVQ    ldb+64(FP), CX
+	MOVQ    nr+112(FP), DI
+	SHLQ    $0x02, CX
+	MOVQ    b_base+40(FP), R8
+	LEAQ    (R8)(CX*1), R9
+	CMPQ    DI, $0x01
+	CMOVQLS R8, R9
+	LEAQ    (R9)(CX*1), R10
+	CMPQ    DI, $0x02
+	CMOVQLS R9, R10
+	LEAQ    (R10)(CX*1), R11
+	CMPQ    DI, $0x03
+	CMOVQLS R10, R11
+	LEAQ    (R11)(CX*1), CX
+	CMPQ    DI, $0x04
+	CMOVQLS R11, CX
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	VXORPS  Z4, Z4, Z4
+	VXORPS  Z5, Z5, Z5
+	VXORPS  Z6, Z6, Z6
+	VXORPS  Z7, Z7, Z7
+	VXORPS  Z8, Z8, Z8
+	VXORPS  Z9, Z9, Z9
+	VXORPS  Z10, Z10, Z10
+	VXORPS  Z11, Z11, Z11
+	VXORPS  Z12, Z12, Z12
+	VXORPS  Z13, Z13, Z13
+	VXORPS  Z14, Z14, Z14
+	VXORPS  Z15, Z15, Z15
+	VXORPS  Z16, Z16, Z16
+	VXORPS  Z17, Z17, Z17
+	VXORPS  Z18, Z18, Z18
+	VXORPS  Z19, Z19, Z19
+	MOVQ    k+0(FP), R12
+	XORQ    DI, DI
+	SHRQ    $0x04, R12
+
+	// acc_ij += A_i,p…p+lanes · B_j,p…p+lanes, a vector of k at a time.
+	TESTQ R12, R12
+	JZ    tailk_1
+
+steps_3:
+	VMOVUPS     (DX)(DI*1), Z20
+	VMOVUPS     (BX)(DI*1), Z21
+	VMOVUPS     (SI)(DI*1), Z22
+	VMOVUPS     (AX)(DI*1), Z23
+	VMOVUPS     (R8)(DI*1), Z24
+	VFMADD231PS Z20, Z24, Z0
+	VFMADD231PS Z21, Z24, Z5
+	VFMADD231PS Z22, Z24, Z10
+	VFMADD231PS Z23, Z24, Z15
+	VMOVUPS     (R9)(DI*1), Z24
+	VFMADD231PS Z20, Z24, Z1
+	VFMADD231PS Z21, Z24, Z6
+	VFMADD231PS Z22, Z24, Z11
+	VFMADD231PS Z23, Z24, Z16
+	VMOVUPS     (R10)(DI*1), Z24
+	VFMADD231PS Z20, Z24, Z2
+	VFMADD231PS Z21, Z24, Z7
+	VFMADD231PS Z22, Z24, Z12
+	VFMADD231PS Z23, Z24, Z17
+	VMOVUPS     (R11)(DI*1), Z24
+	VFMADD231PS Z20, Z24, Z3
+	VFMADD231PS Z21, Z24, Z8
+	VFMADD231PS Z22, Z24, Z13
+	VFMADD231PS Z23, Z24, Z18
+	VMOVUPS     (CX)(DI*1), Z24
+	VFMADD231PS Z20, Z24, Z4
+	VFMADD231PS Z21, Z24, Z9
+	VFMADD231PS Z22, Z24, Z14
+	VFMADD231PS Z23, Z24, Z19
+	ADDQ        $0x40, DI
+	DECQ        R12
+	JNZ         steps_3
+
+tailk_1:
+	// The last k mod lanes, loaded masked (the other lanes 0).
+	MOVQ        k+0(FP), R12
+	ANDQ        $0x0f, R12
+	JZ          reduce_2
+	MOVL        $0xffffffff, R13
+	BZHIL       R12, R13, R12
+	KMOVW       R12, K1
+	VMOVUPS.Z   (DX)(DI*1), K1, Z20
+	VMOVUPS.Z   (BX)(DI*1), K1, Z21
+	VMOVUPS.Z   (SI)(DI*1), K1, Z22
+	VMOVUPS.Z   (AX)(DI*1), K1, Z23
+	VMOVUPS.Z   (R8)(DI*1), K1, Z24
+	VFMADD231PS Z20, Z24, Z0
+	VFMADD231PS Z21, Z24, Z5
+	VFMADD231PS Z22, Z24, Z10
+	VFMADD231PS Z23, Z24, Z15
+	VMOVUPS.Z   (R9)(DI*1), K1, Z24
+	VFMADD231PS Z20, Z24, Z1
+	VFMADD231PS Z21, Z24, Z6
+	VFMADD231PS Z22, Z24, Z11
+	VFMADD231PS Z23, Z24, Z16
+	VMOVUPS.Z   (R10)(DI*1), K1, Z24
+	VFMADD231PS Z20, Z24, Z2
+	VFMADD231PS Z21, Z24, Z7
+	VFMADD231PS Z22, Z24, Z12
+	VFMADD231PS Z23, Z24, Z17
+	VMOVUPS.Z   (R11)(DI*1), K1, Z24
+	VFMADD231PS Z20, Z24, Z3
+	VFMADD231PS Z21, Z24, Z8
+	VFMADD231PS Z22, Z24, Z13
+	VFMADD231PS Z23, Z24, Z18
+	VMOVUPS.Z   (CX)(DI*1), K1, Z24
+	VFMADD231PS Z20, Z24, Z4
+	VFMADD231PS Z21, Z24, Z9
+	VFMADD231PS Z22, Z24, Z14
+	VFMADD231PS Z23, Z24, Z19
+
+reduce_2:
+	// Each row's sums, 4 columns to an XMM register: lane j is Σ acc_ij.
+	VXORPS        X20, X20, X20
+	VEXTRACTF64X4 $0x01, Z0, Y21
+	VADDPS        Y21, Y0, Y0
+	VEXTRACTF32X4 $0x01, Y0, X21
+	VADDPS        X21, X0, X0
+	VEXTRACTF64X4 $0x01, Z1, Y21
+	VADDPS        Y21, Y1, Y1
+	VEXTRACTF32X4 $0x01, Y1, X21
+	VADDPS        X21, X1, X1
+	VEXTRACTF64X4 $0x01, Z2, Y21
+	VADDPS        Y21, Y2, Y2
+	VEXTRACTF32X4 $0x01, Y2, X21
+	VADDPS        X21, X2, X2
+	VEXTRACTF64X4 $0x01, Z3, Y21
+	VADDPS        Y21, Y3, Y3
+	VEXTRACTF32X4 $0x01, Y3, X21
+	VADDPS        X21, X3, X3
+	VUNPCKLPS     X1, X0, X21
+	VUNPCKHPS     X1, X0, X0
+	VADDPS        X0, X21, X0
+	VUNPCKLPS     X3, X2, X1
+	VUNPCKHPS     X3, X2, X2
+	VADDPS        X2, X1, X1
+	VSHUFPS       $0x44, X1, X0, X2
+	VSHUFPS       $0xee, X1, X0, X0
+	VADDPS        X0, X2, X0
+	VEXTRACTF64X4 $0x01, Z4, Y1
+	VADDPS        Y1, Y4, Y4
+	VEXTRACTF32X4 $0x01, Y4, X1
+	VADDPS        X1, X4, X4
+	VUNPCKLPS     X20, X4, X1
+	VUNPCKHPS     X20, X4, X2
+	VADDPS        X2, X1, X1
+	VUNPCKLPS     X20, X20, X2
+	VUNPCKHPS     X20, X20, X3
+	VADDPS        X3, X2, X2
+	VSHUFPS       $0x44, X2, X1, X3
+	VSHUFPS       $0xee, X2, X1, X1
+	VADDPS        X1, X3, X1
+	VEXTRACTF64X4 $0x01, Z5, Y2
+	VADDPS        Y2, Y5, Y5
+	VEXTRACTF32X4 $0x01, Y5, X2
+	VADDPS        X2, X5, X5
+	VEXTRACTF64X4 $0x01, Z6, Y2
+	VADDPS        Y2, Y6, Y6
+	VEXTRACTF32X4 $0x01, Y6, X2
+	VADDPS        X2, X6, X6
+	VEXTRACTF64X4 $0x01, Z7, Y2
+	VADDPS        Y2, Y7, Y7
+	VEXTRACTF32X4 $0x01, Y7, X2
+	VADDPS        X2, X7, X7
+	VEXTRACTF64X4 $0x01, Z8, Y2
+	VADDPS        Y2, Y8, Y8
+	VEXTRACTF32X4 $0x01, Y8, X2
+	VADDPS        X2, X8, X8
+	VUNPCKLPS     X6, X5, X2
+	VUNPCKHPS     X6, X5, X3
+	VADDPS        X3, X2, X2
+	VUNPCKLPS     X8, X7, X3
+	VUNPCKHPS     X8, X7, X4
+	VADDPS        X4, X3, X3
+	VSHUFPS       $0x44, X3, X2, X4
+	VSHUFPS       $0xee, X3, X2, X2
+	VADDPS        X2, X4, X2
+	VEXTRACTF64X4 $0x01, Z9, Y3
+	VADDPS        Y3, Y9, Y9
+	VEXTRACTF32X4 $0x01, Y9, X3
+	VADDPS        X3, X9, X9
+	VUNPCKLPS     X20, X9, X3
+	VUNPCKHPS     X20, X9, X4
+	VADDPS        X4, X3, X3
+	VUNPCKLPS     X20, X20, X4
+	VUNPCKHPS     X20, X20, X5
+	VADDPS        X5, X4, X4
+	VSHUFPS       $0x44, X4, X3, X5
+	VSHUFPS       $0xee, X4, X3, X3
+	VADDPS        X3, X5, X3
+	VEXTRACTF64X4 $0x01, Z10, Y4
+	VADDPS        Y4, Y10, Y10
+	VEXTRACTF32X4 $0x01, Y10, X4
+	VADDPS        X4, X10, X10
+	VEXTRACTF64X4 $0x01, Z11, Y4
+	VADDPS        Y4, Y11, Y11
+	VEXTRACTF32X4 $0x01, Y11, X4
+	VADDPS        X4, X11, X11
+	VEXTRACTF64X4 $0x01, Z12, Y4
+	VADDPS        Y4, Y12, Y12
+	VEXTRACTF32X4 $0x01, Y12, X4
+	VADDPS        X4, X12, X12
+	VEXTRACTF64X4 $0x01, Z13, Y4
+	VADDPS        Y4, Y13, Y13
+	VEXTRACTF32X4 $0x01, Y13, X4
+	VADDPS        X4, X13, X13
+	VUNPCKLPS     X11, X10, X4
+	VUNPCKHPS     X11, X10, X5
+	VADDPS        X5, X4, X4
+	VUNPCKLPS     X13, X12, X5
+	VUNPCKHPS     X13, X12, X6
+	VADDPS        X6, X5, X5
+	VSHUFPS       $0x44, X5, X4, X6
+	VSHUFPS       $0xee, X5, X4, X4
+	VADDPS        X4, X6, X4
+	VEXTRACTF64X4 $0x01, Z14, Y5
+	VADDPS        Y5, Y14, Y14
+	VEXTRACTF32X4 $0x01, Y14, X5
+	VADDPS        X5, X14, X14
+	VUNPCKLPS     X20, X14, X5
+	VUNPCKHPS     X20, X14, X6
+	VADDPS        X6, X5, X5
+	VUNPCKLPS     X20, X20, X6
+	VUNPCKHPS     X20, X20, X7
+	VADDPS        X7, X6, X6
+	VSHUFPS       $0x44, X6, X5, X7
+	VSHUFPS       $0xee, X6, X5, X5
+	VADDPS        X5, X7, X5
+	VEXTRACTF64X4 $0x01, Z15, Y6
+	VADDPS        Y6, Y15, Y15
+	VEXTRACTF32X4 $0x01, Y15, X6
+	VADDPS        X6, X15, X15
+	VEXTRACTF64X4 $0x01, Z16, Y6
+	VADDPS        Y6, Y16, Y16
+	VEXTRACTF32X4 $0x01, Y16, X6
+	VADDPS        X6, X16, X16
+	VEXTRACTF64X4 $0x01, Z17, Y6
+	VADDPS        Y6, Y17, Y17
+	VEXTRACTF32X4 $0x01, Y17, X6
+	VADDPS        X6, X17, X17
+	VEXTRACTF64X4 $0x01, Z18, Y6
+	VADDPS        Y6, Y18, Y18
+	VEXTRACTF32X4 $0x01, Y18, X6
+	VADDPS        X6, X18, X18
+	VUNPCKLPS     X16, X15, X6
+	VUNPCKHPS     X16, X15, X7
+	VADDPS        X7, X6, X6
+	VUNPCKLPS     X18, X17, X7
+	VUNPCKHPS     X18, X17, X8
+	VADDPS        X8, X7, X7
+	VSHUFPS       $0x44, X7, X6, X8
+	VSHUFPS       $0xee, X7, X6, X6
+	VADDPS        X6, X8, X6
+	VEXTRACTF64X4 $0x01, Z19, Y7
+	VADDPS        Y7, Y19, Y19
+	VEXTRACTF32X4 $0x01, Y19, X7
+	VADDPS        X7, X19, X19
+	VUNPCKLPS     X20, X19, X7
+	VUNPCKHPS     X20, X19, X8
+	VADDPS        X8, X7, X7
+	VUNPCKLPS     X20, X20, X8
+	VUNPCKHPS     X20, X20, X9
+	VADDPS        X9, X8, X8
+	VSHUFPS       $0x44, X8, X7, X9
+	VSHUFPS       $0xee, X8, X7, X7
+	VADDPS        X7, X9, X7
+	VBROADCASTSS  alpha+120(FP), X8
+	MOVBQZX       add+124(FP), AX
+	MOVQ          c_base+72(FP), CX
+	MOVQ          ldc+96(FP), DX
+	SHLQ          $0x02, DX
+	MOVQ          mr+104(FP), BX
+	MOVQ          nr+112(FP), SI
+	CMPQ          BX, $0x04
+	JNE           edge_5
+	CMPQ          SI, $0x05
+	JNE           edge_5
+
+	// A whole tile: 4 columns at a time, then one by one.
+	TESTQ       AX, AX
+	JZ          over_6
+	MOVQ        CX, AX
+	VFMADD213PS (AX), X8, X0
+	VMOVUPS     X0, (AX)
+	VFMADD213SS 16(AX), X8, X1
+	VMOVSS      X1, 16(AX)
+	ADDQ        DX, AX
+	VFMADD213PS (AX), X8, X2
+	VMOVUPS     X2, (AX)
+	VFMADD213SS 16(AX), X8, X3
+	VMOVSS      X3, 16(AX)
+	ADDQ        DX, AX
+	VFMADD213PS (AX), X8, X4
+	VMOVUPS     X4, (AX)
+	VFMADD213SS 16(AX), X8, X5
+	VMOVSS      X5, 16(AX)
+	ADDQ        DX, AX
+	VFMADD213PS (AX), X8, X6
+	VMOVUPS     X6, (AX)
+	VFMADD213SS 16(AX), X8, X7
+	VMOVSS      X7, 16(AX)
+	JMP         done_4
+
+over_6:
+	MOVQ    CX, AX
+	VMULPS  X8, X0, X0
+	VMOVUPS X0, (AX)
+	VMULSS  X8, X1, X1
+	VMOVSS  X1, 16(AX)
+	ADDQ    DX, AX
+	VMULPS  X8, X2, X2
+	VMOVUPS X2, (AX)
+	VMULSS  X8, X3, X3
+	VMOVSS  X3, 16(AX)
+	ADDQ    DX, AX
+	VMULPS  X8, X4, X4
+	VMOVUPS X4, (AX)
+	VMULSS  X8, X5, X5
+	VMOVSS  X5, 16(AX)
+	ADDQ    DX, AX
+	VMULPS  X8, X6, X6
+	VMOVUPS X6, (AX)
+	VMULSS  X8, X7, X7
+	VMOVSS  X7, 16(AX)
+	JMP     done_4
+
+edge_5:
+	// A tile cut short by C's edge: mr rows of nr, element by element.
+	TESTQ       AX, AX
+	JZ          over_7
+	MOVQ        CX, AX
+	VFMADD213SS (AX), X8, X0
+	VMOVSS      X0, (AX)
+	CMPQ        SI, $0x01
+	JBE         row_8
+	VPERMILPS   $0x01, X0, X9
+	VFMADD213SS 4(AX), X8, X9
+	VMOVSS      X9, 4(AX)
+	CMPQ        SI, $0x02
+	JBE         row_8
+	VPERMILPS   $0x02, X0, X9
+	VFMADD213SS 8(AX), X8, X9
+	VMOVSS      X9, 8(AX)
+	CMPQ        SI, $0x03
+	JBE         row_8
+	VPERMILPS   $0x03, X0, X0
+	VFMADD213SS 12(AX), X8, X0
+	VMOVSS      X0, 12(AX)
+	CMPQ        SI, $0x04
+	JBE         row_8
+	VFMADD213SS 16(AX), X8, X1
+	VMOVSS      X1, 16(AX)
+
+row_8:
+	CMPQ        BX, $0x01
+	JBE         done_4
+	ADDQ        DX, AX
+	VFMADD213SS (AX), X8, X2
+	VMOVSS      X2, (AX)
+	CMPQ        SI, $0x01
+	JBE         row_9
+	VPERMILPS   $0x01, X2, X0
+	VFMADD213SS 4(AX), X8, X0
+	VMOVSS      X0, 4(AX)
+	CMPQ        SI, $0x02
+	JBE         row_9
+	VPERMILPS   $0x02, X2, X0
+	VFMADD213SS 8(AX), X8, X0
+	VMOVSS      X0, 8(AX)
+	CMPQ        SI, $0x03
+	JBE         row_9
+	VPERMILPS   $0x03, X2, X0
+	VFMADD213SS 12(AX), X8, X0
+	VMOVSS      X0, 12(AX)
+	CMPQ        SI, $0x04
+	JBE         row_9
+	VFMADD213SS 16(AX), X8, X3
+	VMOVSS      X3, 16(AX)
+
+row_9:
+	CMPQ        BX, $0x02
+	JBE         done_4
+	ADDQ        DX, AX
+	VFMADD213SS (AX), X8, X4
+	VMOVSS      X4, (AX)
+	CMPQ        SI, $0x01
+	JBE         row_10
+	VPERMILPS   $0x01, X4, X0
+	VFMADD213SS 4(AX), X8, X0
+	VMOVSS      X0, 4(AX)
+	CMPQ        SI, $0x02
+	JBE         row_10
+	VPERMILPS   $0x02, X4, X0
+	VFMADD213SS 8(AX), X8, X0
+	VMOVSS      X0, 8(AX)
+	CMPQ        SI, $0x03
+	JBE         row_10
+	VPERMILPS   $0x03, X4, X0
+	VFMADD213SS 12(AX), X8, X0
+	VMOVSS      X0, 12(AX)
+	CMPQ        SI, $0x04
+	JBE         row_10
+	VFMADD213SS 16(AX), X8, X5
+	VMOVSS      X5, 16(AX)
+
+row_10:
+	CMPQ        BX, $0x03
+	JBE         done_4
+	ADDQ        DX, AX
+	VFMADD213SS (AX), X8, X6
+	VMOVSS      X6, (AX)
+	CMPQ        SI, $0x01
+	JBE         row_11
+	VPERMILPS   $0x01, X6, X0
+	VFMADD213SS 4(AX), X8, X0
+	VMOVSS      X0, 4(AX)
+	CMPQ        SI, $0x02
+	JBE         row_11
+	VPERMILPS   $0x02, X6, X0
+	VFMADD213SS 8(AX), X8, X0
+	VMOVSS      X0, 8(AX)
+	CMPQ        SI, $0x03
+	JBE         row_11
+	VPERMILPS   $0x03, X6, X0
+	VFMADD213SS 12(AX), X8, X0
+	VMOVSS      X0, 12(AX)
+	CMPQ        SI, $0x04
+	JBE         row_11
+	VFMADD213SS 16(AX), X8, X7
+	VMOVSS      X7, 16(AX)
+
+row_11:
+	JMP done_4
+
+over_7:
+	MOVQ      CX, AX
+	VMULSS    X8, X0, X0
+	VMOVSS    X0, (AX)
+	CMPQ      SI, $0x01
+	JBE       row_12
+	VPERMILPS $0x01, X0, X9
+	VMULSS    X8, X9, X9
+	VMOVSS    X9, 4(AX)
+	CMPQ      SI, $0x02
+	JBE       row_12
+	VPERMILPS $0x02, X0, X9
+	VMULSS    X8, X9, X9
+	VMOVSS    X9, 8(AX)
+	CMPQ      SI, $0x03
+	JBE       row_12
+	VPERMILPS $0x03, X0, X0
+	VMULSS    X8, X0, X0
+	VMOVSS    X0, 12(AX)
+	CMPQ      SI, $0x04
+	JBE       row_12
+	VMULSS    X8, X1, X1
+	VMOVSS    X1, 16(AX)
+
+row_12:
+	CMPQ      BX, $0x01
+	JBE       done_4
+	ADDQ      DX, AX
+	VMULSS    X8, X2, X2
+	VMOVSS    X2, (AX)
+	CMPQ      SI, $0x01
+	JBE       row_13
+	VPERMILPS $0x01, X2, X0
+	VMULSS    X8, X0, X0
+	VMOVSS    X0, 4(AX)
+	CMPQ      SI, $0x02
+	JBE       row_13
+	VPERMILPS $0x02, X2, X0
+	VMULSS    X8, X0, X0
+	VMOVSS    X0, 8(AX)
+	CMPQ      SI, $0x03
+	JBE       row_13
+	VPERMILPS $0x03, X2, X0
+	VMULSS    X8, X0, X0
+	VMOVSS    X0, 12(AX)
+	CMPQ      SI, $0x04
+	JBE       row_13
+	VMULSS    X8, X3, X3
+	VMOVSS    X3, 16(AX)
+
+row_13:
+	CMPQ      BX, $0x02
+	JBE       done_4
+	ADDQ      DX, AX
+	VMULSS    X8, X4, X4
+	VMOVSS    X4, (AX)
+	CMPQ      SI, $0x01
+	JBE       row_14
+	VPERMILPS $0x01, X4, X0
+	VMULSS    X8, X0, X0
+	VMOVSS    X0, 4(AX)
+	CMPQ      SI, $0x02
+	JBE       row_14
+	VPERMILPS $0x02, X4, X0
+	VMULSS    X8, X0, X0
+	VMOVSS    X0, 8(AX)
+	CMPQ      SI, $0x03
+	JBE       row_14
+	VPERMILPS $0x03, X4, X0
+	VMULSS    X8, X0, X0
+	VMOVSS    X0, 12(AX)
+	CMPQ      SI, $0x04
+	JBE       row_14
+	VMULSS    X8, X5, X5
+	VMOVSS    X5, 16(AX)
+
+row_14:
+	CMPQ      BX, $0x03
+	JBE       done_4
+	ADDQ      DX, AX
+	VMULSS    X8, X6, X6
+	VMOVSS    X6, (AX)
+	CMPQ      SI, $0x01
+	JBE       row_15
+	VPERMILPS $0x01, X6, X0
+	VMULSS    X8, X0, X0
+	VMOVSS    X0, 4(AX)
+	CMPQ      SI, $0x02
+	JBE       row_15
+	VPERMILPS $0x02, X6, X0
+	VMULSS    X8, X0, X0
+	VMOVSS    X0, 8(AX)
+	CMPQ      SI, $0x03
+	JBE       row_15
+	VPERMILPS $0x03, X6, X0
+	VMULSS    X8, X0, X0
+	VMOVSS    X0, 12(AX)
+	CMPQ      SI, $0x04
+	JBE       row_15
+	VMULSS    X8, X7, X7
+	VMOVSS    X7, 16(AX)
+
+row_15:
+done_4:
 	VZEROUPPER
 	RET

@@ -486,3 +486,276 @@ func gemmPackN(is *isa) {
 	Label(string(done))
 	ret()
 }
+
+// gemmDotTile is the tile of gemmDot: rows of A × rows of B, as many
+// accumulators as fit beside a vector of each row of A and one of B.
+func (is *isa) gemmDotTile() (rowsA, rowsB int) {
+	if is.regs >= 32 {
+		return 4, 5 // 20 accumulators; 9 loads per 20 FMAs
+	}
+	return 3, 3 // 9 accumulators; 6 loads per 9 FMAs
+}
+
+// gemmDotShape emits a routine that returns gemmDot's tile.
+func gemmDotShape(is *isa) {
+	is.text("gemmDotShape", "func() (mr, nr int)", "the tile of gemmDotGeneric, any",
+		"It returns the rows of A and of B that gemmDot"+is.suffix+" takes at a time.")
+	R, J := is.gemmDotTile()
+	r := GP64()
+	MOVQ(U32(R), r)
+	Store(r, Return("mr"))
+	MOVQ(U32(J), r)
+	Store(r, Return("nr"))
+	RET()
+}
+
+// gemmDot (twin: gemmDotGeneric) is Gemm's micro-kernel for C = alpha·A·Bᵀ
+// (+ C) where B has few rows (a 10-class head's logits): every element is a
+// dot product of a row of A and a row of B, both contiguous, so nothing is
+// packed or transposed. The vectors run along k: per lanes of k, the tile's
+// rows of A and of B are loaded once each and every pair is multiplied into
+// its accumulator (the last part of k loaded masked). Each accumulator is
+// then summed across its lanes (halves added, then VHADDPS in groups of
+// four), and the sums are scaled by alpha and added to C. Rows of the tile
+// past mr (nr) read the last row of A (B) again and are not stored.
+func gemmDot(is *isa) {
+	R, J := is.gemmDotTile()
+	is.text("gemmDot", "func(k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc, mr, nr int, alpha float32, add bool)",
+		"gemmDotGeneric",
+		fmt.Sprintf("k ≥ 1; 1 ≤ mr ≤ %d rows of A and 1 ≤ nr ≤ %d of B, k long; c holds mr rows of stride ldc, the last one nr long.", R, J))
+	Comment("Pointers to the tile's rows of A and of B; those past mr (nr) repeat the last.")
+	rowPtrs := func(name, ld, count string, rows int) []GPVirtual {
+		ld4, n := load(Param(ld)), load(Param(count))
+		SHLQ(U8(2), ld4)
+		ptrs := []GPVirtual{load(Param(name).Base())}
+		for i := 1; i < rows; i++ {
+			p := GP64()
+			LEAQ(Mem{Base: ptrs[i-1], Index: ld4, Scale: 1}, p)
+			CMPQ(n, U8(i))
+			CMOVQLS(ptrs[i-1], p) // n ≤ i: the row before again
+			ptrs = append(ptrs, p)
+		}
+		return ptrs
+	}
+	ap, bp := rowPtrs("a", "lda", "mr", R), rowPtrs("b", "ldb", "nr", J)
+	acc := make([][]VecVirtual, R)
+	for i := range acc {
+		acc[i] = is.vecs(J)
+		for _, v := range acc[i] {
+			zero(v)
+		}
+	}
+	off, steps := GP64(), load(Param("k"))
+	XORQ(off, off)
+	SHRQ(U8(log2(is.lanes)), steps)
+	// step multiplies one vector of every row pair into the accumulators,
+	// the vectors loaded with ld.
+	step := func(ld func(m Mem) VecVirtual) {
+		av := make([]VecVirtual, R)
+		for i := range av {
+			av[i] = ld(Mem{Base: ap[i], Index: off, Scale: 1})
+		}
+		for j := range J {
+			bv := ld(Mem{Base: bp[j], Index: off, Scale: 1})
+			for i := range R {
+				VFMADD231PS(av[i], bv, acc[i][j]) // acc_ij += a_i·b_j
+			}
+		}
+	}
+	Comment("acc_ij += A_i,p…p+lanes · B_j,p…p+lanes, a vector of k at a time.")
+	whole := func(m Mem) VecVirtual {
+		v := is.vec()
+		VMOVUPS(m, v)
+		return v
+	}
+	tailK, reduce := label("tailk"), label("reduce")
+	TESTQ(steps, steps)
+	JZ(tailK)
+	top := label("steps")
+	Label(string(top))
+	step(whole)
+	ADDQ(U8(is.bytes()), off)
+	DECQ(steps)
+	JNZ(top)
+	Label(string(tailK))
+	Comment("The last k mod lanes, loaded masked (the other lanes 0).")
+	rem := load(Param("k"))
+	ANDQ(U8(is.lanes-1), rem)
+	JZ(reduce)
+	mask := is.firstLanes(rem)
+	step(mask.load)
+	Label(string(reduce))
+
+	Comment("Each row's sums, 4 columns to an XMM register: lane j is Σ acc_ij.")
+	sums := make([][]VecVirtual, R)
+	none := XMM()
+	VXORPS(none, none, none)
+	for i := range R {
+		for g := 0; g < J; g += 4 {
+			xs := make([]Register, 4)
+			for q := range 4 {
+				xs[q] = none
+				if g+q < J {
+					xs[q] = is.halves128(acc[i][g+q])
+				}
+			}
+			sums[i] = append(sums[i], sum4(xs))
+		}
+	}
+
+	alpha := XMM()
+	VBROADCASTSS(paramMem("alpha"), alpha)
+	add := GP64()
+	Load(Param("add"), add)
+	c, ldc4 := load(Param("c").Base()), load(Param("ldc"))
+	SHLQ(U8(2), ldc4)
+	mr, nr := load(Param("mr")), load(Param("nr"))
+	done, edge := label("done"), label("edge")
+	CMPQ(mr, U8(R))
+	JNE(edge)
+	CMPQ(nr, U8(J))
+	JNE(edge)
+	Comment("A whole tile: 4 columns at a time, then one by one.")
+	g := gemmDotStore{alpha: alpha, sums: sums, c: c, ldc4: ldc4, cols: J, done: done}
+	overW := label("over")
+	TESTQ(add, add)
+	JZ(overW)
+	g.whole(true)
+	JMP(done)
+	Label(string(overW))
+	g.whole(false)
+	JMP(done)
+	Label(string(edge))
+	Comment("A tile cut short by C's edge: mr rows of nr, element by element.")
+	overE := label("over")
+	TESTQ(add, add)
+	JZ(overE)
+	g.edge(mr, nr, true)
+	JMP(done)
+	Label(string(overE))
+	g.edge(mr, nr, false)
+	Label(string(done))
+	ret()
+}
+
+// halves128 adds the upper halves of v into its lower ones down to 128
+// bits, which it returns as an XMM register (v is clobbered). EVEX forms
+// throughout, so that it works on all 32 registers of AVX-512.
+func (is *isa) halves128(v VecVirtual) Register {
+	for w := is.bytes(); w > 16; w /= 2 {
+		hi := XMM()
+		switch {
+		case w == 64:
+			hi = YMM()
+			VEXTRACTF64X4(U8(1), v.AsZ(), hi)
+		case is.regs >= 32:
+			VEXTRACTF32X4(U8(1), v.AsY(), hi)
+		default:
+			VEXTRACTF128(U8(1), v.AsY(), hi)
+		}
+		VADDPS(hi, view(v, w/2), view(v, w/2))
+	}
+	return v.AsX()
+}
+
+// sum4 returns the sums of the 4 lanes of each of 4 XMM registers, in the
+// lanes of one: pairs interleaved and added, then the halves of the two
+// results gathered and added (no VHADDPS, which has no EVEX form).
+func sum4(x []Register) VecVirtual {
+	var u [2]VecVirtual
+	for h := range 2 {
+		lo, hi := XMM(), XMM()
+		VUNPCKLPS(x[2*h+1], x[2*h], lo) // a0 b0 a1 b1
+		VUNPCKHPS(x[2*h+1], x[2*h], hi) // a2 b2 a3 b3
+		u[h] = XMM()
+		VADDPS(hi, lo, u[h]) // a0+a2 b0+b2 a1+a3 b1+b3
+	}
+	lo, hi := XMM(), XMM()
+	VSHUFPS(U8(0x44), u[1], u[0], lo) // lanes 0 1 of each
+	VSHUFPS(U8(0xEE), u[1], u[0], hi) // lanes 2 3 of each
+	s := XMM()
+	VADDPS(hi, lo, s) // Σa Σb Σc Σd
+	return s
+}
+
+// gemmDotStore writes gemmDot's sums to C.
+type gemmDotStore struct {
+	alpha   VecVirtual
+	sums    [][]VecVirtual // per row, XMM registers of 4 columns' sums
+	c, ldc4 GPVirtual
+	cols    int
+	done    LabelRef
+}
+
+// update emits s = alpha·s + c (add) or alpha·s for one element or, with
+// packed, four, and stores s to m.
+func (g gemmDotStore) update(s VecVirtual, m Mem, packed, add bool) {
+	switch {
+	case packed && add:
+		VFMADD213PS(m, g.alpha, s)
+	case packed:
+		VMULPS(g.alpha, s, s)
+	case add:
+		VFMADD213SS(m, g.alpha, s)
+	default:
+		VMULSS(g.alpha, s, s)
+	}
+	if packed {
+		VMOVUPS(s, m)
+	} else {
+		VMOVSS(s, m)
+	}
+}
+
+// lane returns lane l of the XMM register s in lane 0 of a register.
+func lane(s VecVirtual, l int) VecVirtual {
+	if l == 0 {
+		return s
+	}
+	t := XMM()
+	VPERMILPS(U8(l), s, t)
+	return t
+}
+
+// whole stores every row of the tile: groups of 4 columns whole, the rest
+// one by one.
+func (g gemmDotStore) whole(add bool) {
+	pc := GP64()
+	MOVQ(g.c, pc)
+	for i, row := range g.sums {
+		if i > 0 {
+			ADDQ(g.ldc4, pc)
+		}
+		for q, s := range row {
+			if 4*q+4 <= g.cols {
+				g.update(s, Mem{Base: pc, Disp: 16 * q}, true, add)
+				continue
+			}
+			for l := range g.cols - 4*q {
+				g.update(lane(s, l), Mem{Base: pc, Disp: 4 * (4*q + l)}, false, add)
+			}
+		}
+	}
+}
+
+// edge stores the first mr rows' first nr elements, one by one.
+func (g gemmDotStore) edge(mr, nr GPVirtual, add bool) {
+	pc := GP64()
+	MOVQ(g.c, pc)
+	for i, row := range g.sums {
+		if i > 0 {
+			CMPQ(mr, U8(i))
+			JBE(g.done)
+			ADDQ(g.ldc4, pc)
+		}
+		next := label("row")
+		for j := range g.cols {
+			if j > 0 {
+				CMPQ(nr, U8(j))
+				JBE(next)
+			}
+			g.update(lane(row[j/4], j%4), Mem{Base: pc, Disp: 4 * j}, false, add)
+		}
+		Label(string(next))
+	}
+}

@@ -74,6 +74,8 @@ func main() {
 		gemmTileT(is)
 		gemmPackT(is)
 		gemmPackN(is)
+		gemmDotShape(is)
+		gemmDot(is)
 	}
 	Generate()
 	if err := checkRegisters(flag.Lookup("out").Value.String()); err != nil {
