@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -329,7 +330,8 @@ func TestInfo(t *testing.T) {
 	if status != 0 {
 		t.Fatalf("status %d\n%s%s", status, out, errOut)
 	}
-	for _, want := range []string{"cpu ", "features ", "build ", "impls ", "selected   " + kernels.Default().Name(),
+	for _, want := range []string{"cpu ", fmt.Sprintf("\ncpus       %d usable by this process", runtime.NumCPU()),
+		"features ", "build ", "impls ", "selected   " + kernels.Default().Name(),
 		"ns/elem", "vs generic", "mathexp", "copy", "gonum", "1.0×"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
@@ -364,6 +366,26 @@ func TestInfo(t *testing.T) {
 	if status != 0 || !strings.Contains(out, "selected   generic (chosen by -impl generic)") ||
 		strings.Contains(table, "avx") || !strings.Contains(table, "generic*") {
 		t.Errorf("-impl generic: status %d\n%s", status, out)
+	}
+}
+
+// TestCPUCounts: the cpus line names the CPUs this process can use, and
+// cpuid's package count only where it differs, saying what it counts.
+func TestCPUCounts(t *testing.T) {
+	for _, c := range []struct {
+		usable, procs, pkg int
+		vm                 bool
+		want               string
+	}{
+		{2, 2, 2, false, "2 usable by this process (GOMAXPROCS 2)"},
+		{8, 4, 0, false, "8 usable by this process (GOMAXPROCS 4)"},
+		{2, 2, 254, true, "2 usable by this process (GOMAXPROCS 2), of the 254 logical cores cpuid counts in the package the hypervisor presents"},
+		{4, 4, 16, false, "4 usable by this process (GOMAXPROCS 4), of the 16 logical cores cpuid counts in the CPU package"},
+		{32, 32, 16, false, "32 usable by this process (GOMAXPROCS 32), more than one package's: cpuid counts 16 logical cores in one"},
+	} {
+		if got := cpuCounts(c.usable, c.procs, c.pkg, c.vm); got != c.want {
+			t.Errorf("cpuCounts(%d, %d, %d, %v) = %q, want %q", c.usable, c.procs, c.pkg, c.vm, got, c.want)
+		}
 	}
 }
 
