@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -316,15 +315,14 @@ func TestUsageErrors(t *testing.T) {
 }
 
 // TestInfo: the machine lines and the short table, with a tiny benchtime
-// (with -short, without the large products).
+// (with -short, without the large products), and the README's sample of
+// them.
 func TestInfo(t *testing.T) {
 	if testing.Short() {
 		// Under emulation in CI the products of half a GFLOP take seconds
 		// each: the table leaves them out.
 		defer func(all []struct{ kernel, shape string }) { tableCases = all }(tableCases)
-		tableCases = slices.DeleteFunc(slices.Clone(tableCases), func(tc struct{ kernel, shape string }) bool {
-			return tc.kernel == "Gemm" && tc.shape != "64x10xk784NT"
-		})
+		tableCases = shortTableCases()
 	}
 	status, out, errOut := runCLI(t, "-benchtime", "1ms")
 	if status != 0 {
@@ -360,6 +358,8 @@ func TestInfo(t *testing.T) {
 			t.Errorf("no %s:\n%s", im.Name(), out)
 		}
 	}
+
+	checkReadmeSample(t, out, tableCases)
 
 	status, out, _ = runCLI(t, "-impl", "generic", "-benchtime", "1ms")
 	_, table, _ := strings.Cut(out, "speed on one thread")
