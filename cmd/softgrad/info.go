@@ -23,7 +23,7 @@ const tableTime = 200 * time.Millisecond
 // tableCases are the kernel × shape pairs of the short table: the
 // multiply-add peak of each vector width, first, so that every GFLOP/s
 // below reads against it; then every kernel on one or two shapes of the
-// README's performance table.
+// performance tables (README.md, docs/performance.md).
 var tableCases = []struct{ kernel, shape string }{
 	{bench.KernelPeak, "12x4096"},
 	{"Softmax", "64x1000"},

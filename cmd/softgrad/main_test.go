@@ -62,9 +62,9 @@ func testAccuracies(t *testing.T, stdout string) []float64 {
 	return accs
 }
 
-// TestTrainEmbedded: the README's claim, about 83% test accuracy on the
-// embedded task in 10 epochs (at least 80%), deterministic, and the same
-// with two workers. With -short (under emulation in CI) it trains 3
+// TestTrainEmbedded: the command's documented claim, about 83% test
+// accuracy on the embedded task in 10 epochs (at least 80%), deterministic,
+// and the same with two workers. With -short (under emulation in CI) it trains 3
 // epochs, to at least 77% (79.3% here).
 func TestTrainEmbedded(t *testing.T) {
 	epochs, want := defaultEpochs, 80.0
