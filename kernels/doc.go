@@ -1,15 +1,18 @@
-// Package kernels computes the output layer of a classifier: softmax,
-// log-softmax, their backward passes, a fused cross-entropy loss and
-// gradient, and the rank-1 and rank-k weight updates that carry that gradient
-// down to the weights. Each kernel has a pure-Go implementation ("generic",
-// the reference) and, where the CPU allows, SIMD implementations chosen at run
-// time (see [Default]).
+// Package kernels computes the output layer of a classifier: the general
+// matrix product of a linear layer ([Gemm]), softmax, log-softmax, their
+// backward passes, a fused cross-entropy loss and gradient, and the rank-1
+// and rank-k weight updates that carry that gradient down to the weights.
+// Each kernel has a pure-Go implementation ("generic", the reference) and,
+// where the CPU allows, SIMD implementations chosen at run time (see
+// [Default]).
 //
 // # Layout
 //
 // A batch is a row-major, contiguous rows×cols matrix of float32 held in a
 // slice; rows = len(src)/cols. Every row is processed independently: a NaN or
-// an infinity in one row never changes another row's output.
+// an infinity in one row never changes another row's output. The matrices
+// of [Ger], [GerBatch] and [Gemm] are row-major with a row stride (lda, ldb,
+// ldc) of at least their number of columns, as in BLAS.
 //
 // # The math
 //
@@ -53,6 +56,19 @@
 // inner loop). Both are within (k+2)·2⁻²⁴·(|a_ij| + Σ_p |alpha·x_pi·y_pj|)
 // of the exact result, and agree with each other within twice that.
 //
+// [Gemm] computes C = alpha·op(A)·op(B) + beta·C with BLAS sgemm's
+// semantics. For a linear layer with weights W (classes×features, the
+// layout of PyTorch's nn.Linear) and a batch X (samples×features), the
+// logits are X·Wᵀ, Gemm(false, true, …, X, W), and the gradient with
+// respect to X is G·W, Gemm(false, false, …, G, W), with G = ∂J/∂logits as
+// CrossEntropyGrad writes it; the weight gradient Gᵀ·X is GerBatch's. Gemm
+// sums each element's k products in float32, in order of p, in blocks
+// along k, adding alpha times each block's sum to C: at most
+// k + 2·blocks + 1 roundings, so each element is within
+// (3k+2)·2⁻²⁴·(|beta·c_ij| + |alpha|·Σ_p |a_ip·b_pj|) of the exact result
+// (the bound the fuzz tests hold every implementation to), and two
+// implementations agree within twice that.
+//
 // # Special values
 //
 // The kernels follow PyTorch's float32 semantics. A −Inf logit gets
@@ -66,13 +82,22 @@
 // underflowed to 0 the result is NaN (0·Inf), where float64 arithmetic might
 // give ±Inf.
 //
+// Gemm follows BLAS: when beta is 0, C is written without being read, so a
+// NaN in C does not survive; when alpha or k is 0, C is only scaled by
+// beta. Otherwise every product is computed, so a 0 in A meeting an Inf in
+// B gives NaN (0·Inf), as the formula does; some BLAS libraries skip the
+// zeros of A and give a finite result there. GerBatch computes every
+// product too, also when alpha is 0.
+//
 // # Errors
 //
 // Wrong shapes are programmer errors and panic with a short message that
 // starts with "kernels:" and names the argument, as BLAS packages do: a length
 // that is not a multiple of cols, an output shorter than its input, inputs of
 // different lengths, lda < n, a k that differs between x and y, a negative
-// dimension, and outputs that partially overlap an input. An output may be
+// dimension, a matrix shorter than (rows−1)·stride + columns, and outputs
+// that partially overlap an input (the A of Ger and GerBatch, and Gemm's C,
+// must not overlap their inputs at all). An output may be
 // the very same slice as an input (in place) where a kernel's documentation
 // says so. Bad data is not a programmer error: a label outside [0, cols) that
 // is not IgnoreLabel makes [CrossEntropyGrad] return a *[LabelError] without
@@ -87,6 +112,30 @@
 // unless the environment variable SOFTGRAD_IMPL names another. Building with
 // -tags purego leaves out all assembly, so only "generic" exists.
 //
-// All kernels are safe for concurrent use on disjoint outputs and allocate
-// nothing.
+// # Cost
+//
+// Every kernel runs on the calling goroutine, and all are safe for
+// concurrent use on disjoint outputs. The argument checks take constant
+// time, except CrossEntropyGrad's, which reads every label once.
+//
+// Softmax, LogSoftmax, CrossEntropyGrad and CrossEntropyGradSoft compute one
+// exp per element, a division or a logarithm per row, and pass over each
+// block of rows (up to 32 KB, or one row) two or three times while it is in
+// cache: they read their inputs from memory once and write their output
+// once. Rows of more than 2¹⁷ elements take two passes over memory, with
+// two exps per element; where the output is larger than the last-level
+// cache, Softmax writes it with non-temporal stores. SoftmaxBackward takes
+// two passes and no exp, LogSoftmaxBackward two passes and one exp per
+// element. Ger does len(x)·len(y) multiply-adds and reads and writes A once.
+// GerBatch does k·m·n multiply-adds; it reads and writes A once where Y has
+// at most 64 columns, and otherwise runs on Gemm's blocks. Gemm does m·n·k
+// multiply-adds (2·m·n·k floating-point operations). It copies op(B) once,
+// and op(A) once per block of C's columns, into contiguous panels, except
+// the panels it reads in place where a copy does not pay; it reads and
+// writes C once per block of k, plus one pass to scale C when beta is
+// neither 0 nor 1 (with beta 0, C is not read).
+//
+// Nothing allocates in steady state: Gemm, and GerBatch on Gemm's blocks,
+// take their packing buffers from a pool, which allocates them on a first
+// call or after the garbage collector has emptied it.
 package kernels

@@ -31,9 +31,10 @@ func ExampleLogSoftmax() {
 	// [-1000 -1000 -1000 0]
 }
 
-// A linear classifier trained by plain SGD: logits = X·W, the fused
-// cross-entropy kernel gives the loss and ∂J/∂logits, and GerBatch applies
-// W −= lr·Xᵀ·∂J/∂logits for the whole mini-batch in one call.
+// A linear classifier trained by plain SGD, the hot loop of a training
+// step: Gemm computes the logits X·Wᵀ, the fused cross-entropy kernel the
+// loss and G = ∂J/∂logits, and GerBatch applies W −= lr·Gᵀ·X for the whole
+// mini-batch in one call.
 func ExampleCrossEntropyGrad() {
 	const (
 		features = 2
@@ -48,20 +49,20 @@ func ExampleCrossEntropyGrad() {
 		0, -1,
 	}
 	labels := []int32{0, 1, 2, kernels.IgnoreLabel} // the last sample is unlabelled
-	w := make([]float32, features*classes)          // features×classes, row-major
-	logits := make([]float32, len(labels)*classes)
+	batch := len(labels)
+	w := make([]float32, classes*features) // classes×features, nn.Linear's layout
+	logits := make([]float32, batch*classes)
 
 	for step := range 30 {
-		// logits = X·W
-		clear(logits)
-		kernels.GerBatch(logits, classes, 1, transpose(x, features), len(labels), w, classes)
+		// logits = X·Wᵀ
+		kernels.Gemm(false, true, batch, classes, features, 1, x, features, w, features, 0, logits, classes)
 
 		// The gradient overwrites the logits in place.
 		loss, err := kernels.CrossEntropyGrad(logits, logits, labels, classes)
 		if err != nil {
 			panic(err)
 		}
-		kernels.GerBatch(w, classes, -lr, x, features, logits, classes)
+		kernels.GerBatch(w, features, -lr, logits, classes, x, features)
 		if step%10 == 0 {
 			fmt.Printf("step %2d: loss %.3f\n", step, loss)
 		}
@@ -78,17 +79,32 @@ func ExampleCrossEntropyGrad() {
 	// true kernels: row 2: label 7 out of range [0, 3)
 }
 
-// transpose returns the cols×rows transpose of a rows×cols matrix, so that
-// GerBatch(c, n, 1, transpose(a), rows(a), b, n) computes c += a·b.
-func transpose(a []float32, cols int) []float32 {
-	rows := len(a) / cols
-	t := make([]float32, len(a))
-	for i := range rows {
-		for j := range cols {
-			t[j*rows+i] = a[i*cols+j]
-		}
+// The two products of a linear layer with weights W (classes×features) on
+// a batch X (samples×features): the logits X·Wᵀ, and the gradient G·W that
+// the layer passes down, from the gradient G of the logits.
+func ExampleGemm() {
+	x := []float32{ // 2 samples × 3 features
+		1, 2, 3,
+		4, 5, 6,
 	}
-	return t
+	w := []float32{ // 2 classes × 3 features
+		1, 0, -1,
+		0.5, 0.5, 0.5,
+	}
+	logits := make([]float32, 2*2)
+	kernels.Gemm(false, true, 2, 2, 3, 1, x, 3, w, 3, 0, logits, 2) // logits = X·Wᵀ
+	fmt.Println(logits)
+
+	g := []float32{ // ∂J/∂logits, 2 samples × 2 classes
+		0.5, -0.5,
+		-0.25, 0.25,
+	}
+	dx := make([]float32, 2*3)
+	kernels.Gemm(false, false, 2, 3, 2, 1, g, 2, w, 3, 0, dx, 3) // ∂J/∂X = G·W
+	fmt.Println(dx)
+	// Output:
+	// [-2 3 -2 7.5]
+	// [0.25 -0.25 -0.75 -0.125 0.125 0.375]
 }
 
 func negInf() float64 { var zero float64; return -1 / zero }

@@ -23,7 +23,7 @@ const tableTime = 200 * time.Millisecond
 // tableCases are the kernel × shape pairs of the short table: the
 // multiply-add peak of each vector width, first, so that every GFLOP/s
 // below reads against it; then every kernel on one or two shapes of the
-// README's performance table.
+// performance tables (README.md, docs/performance.md).
 var tableCases = []struct{ kernel, shape string }{
 	{bench.KernelPeak, "12x4096"},
 	{"Softmax", "64x1000"},
@@ -64,19 +64,14 @@ func runInfo(args []string, stdout, stderr io.Writer) error {
 // of preference.
 var knownImpls = []string{"avx512", "avx2", "neon", "generic"}
 
-// writeMachine prints the CPU, the build, the implementations and the one
-// selected.
+// writeMachine prints the CPU, the CPUs this process can use, the build,
+// the implementations and the one selected.
 func writeMachine(w io.Writer, sel selection) {
 	c := cpuid.CPU
 	brand := strings.TrimSpace(c.BrandName)
 	if brand == "" {
 		brand = "unknown CPU"
 	}
-	var about []string
-	if c.LogicalCores > 0 {
-		about = append(about, fmt.Sprintf("%d logical cores", c.LogicalCores))
-	}
-	about = append(about, fmt.Sprintf("GOMAXPROCS %d", runtime.GOMAXPROCS(0)))
 	var caches []string
 	for _, cc := range []struct {
 		name string
@@ -87,9 +82,10 @@ func writeMachine(w io.Writer, sel selection) {
 		}
 	}
 	if len(caches) > 0 {
-		about = append(about, strings.Join(caches, ", "))
+		brand += " (" + strings.Join(caches, ", ") + ")"
 	}
-	fmt.Fprintf(w, "%-10s %s (%s)\n", "cpu", brand, strings.Join(about, "; "))
+	fmt.Fprintf(w, "%-10s %s\n", "cpu", brand)
+	fmt.Fprintf(w, "%-10s %s\n", "cpus", cpuCounts(runtime.NumCPU(), runtime.GOMAXPROCS(0), c.LogicalCores, c.Supports(cpuid.HYPERVISOR)))
 
 	have, lack := cpuFeatures()
 	switch {
@@ -117,6 +113,26 @@ func writeMachine(w io.Writer, sel selection) {
 		}
 	}
 	fmt.Fprintf(w, "%-10s %s (%s)\n", "selected", sel.impl.Name(), sel.why)
+}
+
+// cpuCounts describes the CPUs this process can use (usable, which is
+// runtime.NumCPU: the CPUs of its affinity mask) and, where it differs,
+// cpuid's count of logical cores in the CPU package (pkg; 0 when cpuid has
+// none). The two differ on a virtual machine, whose CPUID often describes
+// a package far larger than the vCPUs it has (vm: the hypervisor bit is
+// set), under a narrower affinity mask, and on a machine of several
+// packages.
+func cpuCounts(usable, procs, pkg int, vm bool) string {
+	s := fmt.Sprintf("%d usable by this process (GOMAXPROCS %d)", usable, procs)
+	switch {
+	case pkg <= 0 || pkg == usable:
+		return s
+	case pkg > usable && vm:
+		return s + fmt.Sprintf(", of the %d logical cores cpuid counts in the package the hypervisor presents", pkg)
+	case pkg > usable:
+		return s + fmt.Sprintf(", of the %d logical cores cpuid counts in the CPU package", pkg)
+	}
+	return s + fmt.Sprintf(", more than one package's: cpuid counts %d logical cores in one", pkg)
 }
 
 // cpuFeatures returns the CPU features the SIMD implementations of this

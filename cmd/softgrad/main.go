@@ -9,9 +9,12 @@
 //	softgrad train [-impl NAME] [-csv FILE | -idx IMAGES,LABELS] [-epochs N] [-batch N] [-lr X] [-workers N] [-seed N] ...
 //	softgrad help
 //
-// With no command, softgrad prints the CPU (its model and the features the
-// implementations use), the implementations this CPU runs and the one
-// selected, with the reason (the default, SOFTGRAD_IMPL or -impl), then a
+// With no command, softgrad prints the CPU (its model, its caches and the
+// features the implementations use), the CPUs this process can use
+// (runtime.NumCPU, and cpuid's count of the CPU package where that differs,
+// as it does on a virtual machine), the implementations this CPU runs and
+// the one selected, with the reason (the default, SOFTGRAD_IMPL or -impl),
+// then a
 // short benchmark table of about 15 seconds: one core's multiply-add peak
 // at each vector width, then each kernel on a few shapes, for every
 // implementation and beside the peers (a math.Exp loop, copy(), gonum's

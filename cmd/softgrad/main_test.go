@@ -8,7 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -62,9 +62,9 @@ func testAccuracies(t *testing.T, stdout string) []float64 {
 	return accs
 }
 
-// TestTrainEmbedded: the README's claim, about 83% test accuracy on the
-// embedded task in 10 epochs (at least 80%), deterministic, and the same
-// with two workers. With -short (under emulation in CI) it trains 3
+// TestTrainEmbedded: the command's documented claim, about 83% test
+// accuracy on the embedded task in 10 epochs (at least 80%), deterministic,
+// and the same with two workers. With -short (under emulation in CI) it trains 3
 // epochs, to at least 77% (79.3% here).
 func TestTrainEmbedded(t *testing.T) {
 	epochs, want := defaultEpochs, 80.0
@@ -315,21 +315,21 @@ func TestUsageErrors(t *testing.T) {
 }
 
 // TestInfo: the machine lines and the short table, with a tiny benchtime
-// (with -short, without the large products).
+// (with -short, without the large products), and the README's sample of
+// them.
 func TestInfo(t *testing.T) {
 	if testing.Short() {
 		// Under emulation in CI the products of half a GFLOP take seconds
 		// each: the table leaves them out.
 		defer func(all []struct{ kernel, shape string }) { tableCases = all }(tableCases)
-		tableCases = slices.DeleteFunc(slices.Clone(tableCases), func(tc struct{ kernel, shape string }) bool {
-			return tc.kernel == "Gemm" && tc.shape != "64x10xk784NT"
-		})
+		tableCases = shortTableCases()
 	}
 	status, out, errOut := runCLI(t, "-benchtime", "1ms")
 	if status != 0 {
 		t.Fatalf("status %d\n%s%s", status, out, errOut)
 	}
-	for _, want := range []string{"cpu ", "features ", "build ", "impls ", "selected   " + kernels.Default().Name(),
+	for _, want := range []string{"cpu ", fmt.Sprintf("\ncpus       %d usable by this process", runtime.NumCPU()),
+		"features ", "build ", "impls ", "selected   " + kernels.Default().Name(),
 		"ns/elem", "vs generic", "mathexp", "copy", "gonum", "1.0×"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
@@ -359,11 +359,33 @@ func TestInfo(t *testing.T) {
 		}
 	}
 
+	checkReadmeSample(t, out, tableCases)
+
 	status, out, _ = runCLI(t, "-impl", "generic", "-benchtime", "1ms")
 	_, table, _ := strings.Cut(out, "speed on one thread")
 	if status != 0 || !strings.Contains(out, "selected   generic (chosen by -impl generic)") ||
 		strings.Contains(table, "avx") || !strings.Contains(table, "generic*") {
 		t.Errorf("-impl generic: status %d\n%s", status, out)
+	}
+}
+
+// TestCPUCounts: the cpus line names the CPUs this process can use, and
+// cpuid's package count only where it differs, saying what it counts.
+func TestCPUCounts(t *testing.T) {
+	for _, c := range []struct {
+		usable, procs, pkg int
+		vm                 bool
+		want               string
+	}{
+		{2, 2, 2, false, "2 usable by this process (GOMAXPROCS 2)"},
+		{8, 4, 0, false, "8 usable by this process (GOMAXPROCS 4)"},
+		{2, 2, 254, true, "2 usable by this process (GOMAXPROCS 2), of the 254 logical cores cpuid counts in the package the hypervisor presents"},
+		{4, 4, 16, false, "4 usable by this process (GOMAXPROCS 4), of the 16 logical cores cpuid counts in the CPU package"},
+		{32, 32, 16, false, "32 usable by this process (GOMAXPROCS 32), more than one package's: cpuid counts 16 logical cores in one"},
+	} {
+		if got := cpuCounts(c.usable, c.procs, c.pkg, c.vm); got != c.want {
+			t.Errorf("cpuCounts(%d, %d, %d, %v) = %q, want %q", c.usable, c.procs, c.pkg, c.vm, got, c.want)
+		}
 	}
 }
 
