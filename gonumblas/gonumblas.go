@@ -32,9 +32,9 @@
 // # Results
 //
 // The results are not bit-identical to gonum's: the kernels sum in another
-// order, and some of them with fused multiply-adds. Both keep each element
-// of C within (k+4)·2⁻²⁴·(|alpha|·Σ_p |a_ip·b_pj| + |beta·c_ij|) of the
-// exact result. One difference goes beyond rounding: gonum skips the zero
+// order, and some of them with fused multiply-adds. Each element of C is
+// within (3k+2)·2⁻²⁴·(|alpha|·Σ_p |a_ip·b_pj| + |beta·c_ij|) of the exact
+// result (the kernels' documented bound), and in practice far closer. One difference goes beyond rounding: gonum skips the zero
 // elements of alpha·A in three of its four transpose cases, so an Inf or
 // NaN in B meets a zero of A without effect there, while the kernels
 // compute every product (0·Inf is NaN), as the formula does.

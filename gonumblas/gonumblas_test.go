@@ -96,7 +96,7 @@ func newOperands(g gemmCase, rng *rand.Rand) gemmOperands {
 }
 
 // gemmBound returns, for element (i, j) of C, twice the error bound
-// (k+4)·2⁻²⁴·(|alpha|·Σ_p |a_ip·b_pj| + |beta·c_ij|) that each of two float32
+// (3k+2)·2⁻²⁴·(|alpha|·Σ_p |a_ip·b_pj| + |beta·c_ij|) that each of two float32
 // computations keeps to: the largest difference between them.
 func gemmBound(g gemmCase, ops gemmOperands, c0 []float32, i, j int) float64 {
 	at := func(i, p int) float64 {
@@ -119,7 +119,7 @@ func gemmBound(g gemmCase, ops gemmOperands, c0 []float32, i, j int) float64 {
 	if g.beta != 0 {
 		terms += math.Abs(float64(g.beta) * float64(c0[i*ops.c.Stride+j]))
 	}
-	return 2 * float64(g.k+4) * 0x1p-24 * terms
+	return 2 * float64(3*g.k+2) * 0x1p-24 * terms
 }
 
 func gemmCases(short bool) []gemmCase {

@@ -241,11 +241,13 @@ func (g *gemmRun) run(transA, transB bool, m, n int, a []float32, lda int, b []f
 			}
 			for ic := 0; ic < m; ic += mc {
 				mcb := min(mc, m-ic)
-				// Whole panels of Ã are read where they are when each is read
-				// once (a single panel of B̃), or when op(A) = Aᵀ: each p of
-				// a panel is then a run of mr contiguous floats, and a copy
-				// of runs that short costs more than it saves.
-				aInPlace := ncb <= t.nr || transA
+				// Whole panels of Ã are read where they are when one or two
+				// panels of B̃ read each: a copy would cost more than it
+				// saves (for op(A) = Aᵀ, a call of copy per run of mr
+				// floats). Read by more, a panel is packed: in place, its
+				// rows lie lda apart, in as many lines of L1, all in one set
+				// when lda is a multiple of 1024.
+				aInPlace := ncb <= 2*t.nr
 				var ars, aps int
 				if !aInPlace {
 					ars, aps = packA(buf.a, transA, a, lda, ic, pc, mcb, kcb, t.mr)

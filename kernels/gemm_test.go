@@ -49,7 +49,10 @@ func (g gemmCase) withLd(extra int) gemmCase {
 
 // gemmRef returns alpha·op(A)·op(B) + beta·C in float64 with BLAS's rules
 // for beta = 0 and alpha = 0, and the error bound of a float32 computation
-// per element: (k + 4)·2⁻²⁴·(|beta·c| + |alpha|·Σ_p |a_ip·b_pj|).
+// per element: (k + 2·⌈k/7⌉ + 4)·2⁻²⁴·(|beta·c| + |alpha|·Σ_p |a_ip·b_pj|).
+// Each term is rounded once per multiply-add of its block's sum (k in
+// all), C twice per block (alpha·s + c, and the scaling by beta), and the
+// smallest blocks the tests make are 7 long.
 func gemmRef(g gemmCase, a, b, c []float32) (ref, bound []float64) {
 	at := func(i, p int) float64 {
 		if g.transA {
@@ -85,7 +88,7 @@ func gemmRef(g gemmCase, a, b, c []float32) (ref, bound []float64) {
 				v += alpha * s
 			}
 			ref[i*g.ldc+j] = v
-			bound[i*g.ldc+j] = float64(g.k+4) * 0x1p-24 * (math.Abs(cc) + math.Abs(alpha)*abs)
+			bound[i*g.ldc+j] = float64(g.k+2*((g.k+6)/7)+4) * 0x1p-24 * (math.Abs(cc) + math.Abs(alpha)*abs)
 		}
 	}
 	return ref, bound

@@ -34,8 +34,8 @@ package kernels_test
 // end, so each shape runs in four placements:
 //
 //   - end: every slice ends exactly at its trailing guard page. The sweep
-//     runs rows = 1 … 3+15 for every cols, i.e. the 1 … 3 rows of the brief
-//     with 0 … 15 extra leading rows, so the start alignment of a flush-ended
+//     runs rows = 1 … 3+15 for every cols, i.e. the 1 … 3 rows swept in every
+//     placement with 0 … 15 extra leading rows, so the start alignment of a flush-ended
 //     slice, −rows·cols mod 16, takes every value that any row count can give
 //     it (all 16 for odd cols). For Ger/GerBatch the leading elements come
 //     from the row stride: lda = n + 0 … 15 moves the start of a.

@@ -18,6 +18,7 @@ type LabelError struct {
 	Cols  int   // the number of classes
 }
 
+// Error says which row holds which bad label, and the valid range.
 func (e *LabelError) Error() string {
 	return fmt.Sprintf("kernels: row %d: label %d out of range [0, %d)", e.Row, e.Label, e.Cols)
 }

@@ -36,8 +36,8 @@ import (
 // in L2 it is slower (by 4–18% on 64 MB batches of rows of 2¹³ … 2¹⁶
 // elements, Ice Lake server), and from rows of 2¹⁷ (512 KB, with the output
 // past this machine's 1.25 MB L2) on it is as fast or up to 2.5% faster
-// (medians of 5 interleaved runs, thread CPU time; see the README's
-// two-pass section). It reads 2 rows' worth where three passes read 3: the
+// (medians of 5 interleaved runs, thread CPU time; see
+// docs/performance.md). It reads 2 rows' worth where three passes read 3: the
 // margin grows where a core's share of memory bandwidth is smaller than on
 // this 2-core machine.
 const twoPassCols = 1 << 17
@@ -81,7 +81,7 @@ func rowStats(k isa, row []float32) (m float32, z float64) {
 // buffer in L1 and reach dst scaled, with non-temporal stores
 // (scaleStreamBlock): dst is then written to memory without being read
 // from it first, 3 row-sized transfers per row instead of 4 (18% faster on
-// 64×2²⁰ here, see the README's two-pass section).
+// 64×2²⁰ here, see docs/performance.md).
 func softmaxTwoPass(k isa, dst, src []float32, cols int) {
 	var c [1]float32
 	var buf [statsBlock]float32
