@@ -91,9 +91,10 @@ func (k isa) gemmShape() (mr, nr, mrT, nrT int) {
 	return gemmMRGeneric, gemmNRGeneric, gemmMRGeneric, gemmNRGeneric
 }
 
-// gemmTile is the micro-kernel of Gemm (see gemmTileGeneric).
-func (k isa) gemmTile(kc int, a []float32, ars, aps int, b []float32, bps int, c []float32, ldc, mr, nr int, alpha float32, add bool) {
-	gemmTileGeneric(kc, a, ars, aps, b, bps, c, ldc, mr, nr, alpha, add)
+// gemmTile is the micro-kernel of Gemm, a row of tiles (see
+// gemmTileGeneric).
+func (k isa) gemmTile(kc int, a []float32, ars, aps int, b []float32, bps, bnext int, c []float32, ldc, mr, n int, alpha float32, add bool) {
+	gemmTileGeneric(kc, a, ars, aps, b, bps, bnext, c, ldc, mr, n, alpha, add)
 }
 
 // gemmTileT is gemmTile for a tile of Cᵀ (see gemmTileTGeneric).

@@ -155,13 +155,18 @@ func (k isa) gemmShape() (mr, nr, mrT, nrT int) {
 	return gemmMRGeneric, gemmNRGeneric, gemmMRGeneric, gemmNRGeneric
 }
 
-// gemmTile is the micro-kernel of Gemm (see gemmTileGeneric).
-func (k isa) gemmTile(kc int, a []float32, ars, aps int, b []float32, bps int, c []float32, ldc, mr, nr int, alpha float32, add bool) {
+// gemmTile is the micro-kernel of Gemm, a row of tiles (see
+// gemmTileGeneric).
+func (k isa) gemmTile(kc int, a []float32, ars, aps int, b []float32, bps, bnext int, c []float32, ldc, mr, n int, alpha float32, add bool) {
 	switch k {
 	case isaNEON:
-		gemmTileNEON(kc, a, ars, aps, b, bps, c, ldc, mr, nr, alpha, add)
+		// A call per tile: one panel of B̃ each.
+		for j := 0; j < n; j += gemmNRNEON {
+			nr := min(gemmNRNEON, n-j)
+			gemmTileNEON(kc, a, ars, aps, b[j/gemmNRNEON*bnext:], bps, c[j:(mr-1)*ldc+j+nr], ldc, mr, nr, alpha, add)
+		}
 	default:
-		gemmTileGeneric(kc, a, ars, aps, b, bps, c, ldc, mr, nr, alpha, add)
+		gemmTileGeneric(kc, a, ars, aps, b, bps, bnext, c, ldc, mr, n, alpha, add)
 	}
 }
 

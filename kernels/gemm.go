@@ -264,14 +264,19 @@ func (g *gemmRun) run(transA, transB bool, m, n int, a []float32, lda int, b []f
 						ars, aps = packA(buf.a, transA, a, lda, ic+ir, pc, rows, kcb, t.mr)
 						ap = buf.a[:t.mr*kcb]
 					}
-					for jr := 0; jr < ncb; jr += t.nr {
-						cols := min(t.nr, ncb-jr)
-						bp, bps := buf.b[jr*kcb:(jr+t.nr)*kcb], t.nr
-						if bInPlace && cols == t.nr {
-							first := pc*ldb + jc + jr
-							bp, bps = b[first:first+(kcb-1)*ldb+t.nr], ldb
+					// The whole panels of B in place, then the packed ones.
+					packed := 0
+					if bInPlace {
+						packed = ncb / t.nr * t.nr
+						if packed > 0 {
+							first := pc*ldb + jc
+							bp := b[first : first+(kcb-1)*ldb+packed]
+							g.tiles(kcb, ap, ars, aps, bp, ldb, t.nr, ic+ir, jc, rows, packed, add)
 						}
-						g.tile(kcb, ap, ars, aps, bp, bps, ic+ir, jc+jr, rows, cols, add)
+					}
+					if packed < ncb {
+						bp := buf.b[packed*kcb : roundUp(ncb, t.nr)*kcb]
+						g.tiles(kcb, ap, ars, aps, bp, t.nr, t.nr*kcb, ic+ir, jc+packed, rows, ncb-packed, add)
 					}
 				}
 			}
@@ -279,17 +284,21 @@ func (g *gemmRun) run(transA, transB bool, m, n int, a []float32, lda int, b []f
 	}
 }
 
-// tile runs the micro-kernel on the rows × cols tile at (i, j) of C, or
-// of Cᵀ.
-func (g *gemmRun) tile(kc int, ap []float32, ars, aps int, bp []float32, bps, i, j, rows, cols int, add bool) {
-	c, ldc := g.c, g.ldc
-	if g.cT {
-		ct := c[j*ldc+i : (j+cols-1)*ldc+i+rows]
-		g.k.gemmTileT(kc, ap, ars, aps, bp, bps, ct, ldc, rows, cols, g.alpha, add)
+// tiles runs the micro-kernel on the row of tiles of rows × cols at (i, j)
+// of C, or of Cᵀ, with the panels of B̃ at bp, bnext apart.
+func (g *gemmRun) tiles(kc int, ap []float32, ars, aps int, bp []float32, bps, bnext, i, j, rows, cols int, add bool) {
+	c, ldc, nr := g.c, g.ldc, g.tiling.nr
+	if !g.cT {
+		ct := c[i*ldc+j : (i+rows-1)*ldc+j+cols]
+		g.k.gemmTile(kc, ap, ars, aps, bp, bps, bnext, ct, ldc, rows, cols, g.alpha, add)
 		return
 	}
-	ct := c[i*ldc+j : (i+rows-1)*ldc+j+cols]
-	g.k.gemmTile(kc, ap, ars, aps, bp, bps, ct, ldc, rows, cols, g.alpha, add)
+	// Tiles of Cᵀ: a call each.
+	for j0 := 0; j0 < cols; j0 += nr {
+		w := min(nr, cols-j0)
+		ct := c[(j+j0)*ldc+i : (j+j0+w-1)*ldc+i+rows]
+		g.k.gemmTileT(kc, ap, ars, aps, bp[j0/nr*bnext:], bps, ct, ldc, rows, w, g.alpha, add)
+	}
 }
 
 // panelOf returns the panel of mr rows of op(A) at row i, column p as it

@@ -469,23 +469,27 @@ func axpy(y []float32, a float32, x []float32) {
 }
 
 // gemmTileGeneric is the micro-kernel of the generic isa (the twin of every
-// generated gemmTile): for r < mr and j < nr,
+// generated gemmTile): a row of tiles, for r < mr and j < n,
 //
-//	c[r*ldc+j] = alpha·Σ_{p<kc} a[r*ars+p*aps]·b[p*bps+j] (+ c[r*ldc+j] if add)
+//	c[r*ldc+j] = alpha·Σ_{p<kc} a[r*ars+p*aps]·b[(j/nr)*bnext + p*bps + j%nr] (+ c[r*ldc+j] if add)
 //
-// with the sum accumulated in float32 in order of p, and alpha·sum + c one
-// multiply-add. a and b are panels of gemmMRGeneric rows and gemmNRGeneric
-// columns (b packed, bps = gemmNRGeneric, or in place in B); rows and
-// columns past mr and nr are computed and dropped.
-func gemmTileGeneric(kc int, a []float32, ars, aps int, b []float32, bps int, c []float32, ldc, mr, nr int, alpha float32, add bool) {
-	acc := gemmAccGeneric(kc, a, ars, aps, b, bps)
-	for r := range mr {
-		row := c[r*ldc : r*ldc+nr]
-		for j := range row {
-			if add {
-				row[j] = alpha*acc[r][j] + row[j]
-			} else {
-				row[j] = alpha * acc[r][j]
+// with nr = gemmNRGeneric: one panel of B̃ per nr columns, bnext apart. The
+// sum is accumulated in float32 in order of p, and alpha·sum + c is one
+// multiply-add. a is a panel of gemmMRGeneric rows and each panel of b
+// gemmNRGeneric columns (packed, bps = nr, or in place in B); rows and
+// columns past mr and n are computed and dropped.
+func gemmTileGeneric(kc int, a []float32, ars, aps int, b []float32, bps, bnext int, c []float32, ldc, mr, n int, alpha float32, add bool) {
+	for j0 := 0; j0 < n; j0 += gemmNRGeneric {
+		nr := min(gemmNRGeneric, n-j0)
+		acc := gemmAccGeneric(kc, a, ars, aps, b[j0/gemmNRGeneric*bnext:], bps)
+		for r := range mr {
+			row := c[r*ldc+j0 : r*ldc+j0+nr]
+			for j := range row {
+				if add {
+					row[j] = alpha*acc[r][j] + row[j]
+				} else {
+					row[j] = alpha * acc[r][j]
+				}
 			}
 		}
 	}

@@ -5179,37 +5179,46 @@ TEXT ·gemmShapeAVX2(SB), NOSPLIT, $0-32
 	MOVQ AX, nrT+24(FP)
 	RET
 
-// func gemmTileAVX2(kc int, a []float32, ars int, aps int, b []float32, bps int, c []float32, ldc int, mr int, nr int, alpha float32, add bool)
+// func gemmTileAVX2(kc int, a []float32, ars int, aps int, b []float32, bps int, bnext int, c []float32, ldc int, mr int, n int, alpha float32, add bool)
 // Requires: AVX, CMOV, FMA3, MMX+
-TEXT ·gemmTileAVX2(SB), NOSPLIT, $0-133
+TEXT ·gemmTileAVX2(SB), NOSPLIT, $24-141
+	// The row of tiles, a panel of B̃ at a time: the columns left, the panel, the tile of C.
+	MOVQ n+128(FP), AX
+	MOVQ AX, (SP)
+	MOVQ b_base+48(FP), AX
+	MOVQ AX, 8(SP)
+	MOVQ c_base+88(FP), AX
+	MOVQ AX, 16(SP)
+
+panel_2:
 	MOVQ kc+0(FP), AX
 	MOVQ ars+32(FP), CX
 	MOVQ aps+40(FP), DX
 	SHLQ $0x02, CX
 	SHLQ $0x02, DX
-	MOVQ b_base+48(FP), BX
+	MOVQ 8(SP), BX
 	MOVQ bps+72(FP), SI
 	SHLQ $0x02, SI
 
 	// Ã's rows in groups of 3: row 3g+i is at base g + i·ars.
-	MOVQ   a_base+8(FP), DI
-	LEAQ   (DI)(CX*2), R8
-	ADDQ   CX, R8
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	VXORPS Y4, Y4, Y4
-	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
-	VXORPS Y8, Y8, Y8
-	VXORPS Y9, Y9, Y9
-	VXORPS Y10, Y10, Y10
-	VXORPS Y11, Y11, Y11
-	MOVQ   c_base+80(FP), R9
-	MOVQ   ldc+104(FP), R10
-	SHLQ   $0x02, R10
+	MOVQ    a_base+8(FP), DI
+	LEAQ    (DI)(CX*2), R8
+	ADDQ    CX, R8
+	VMOVUPS zero<>+0(SB), Y0
+	VMOVUPS zero<>+0(SB), Y1
+	VMOVUPS zero<>+0(SB), Y2
+	VMOVUPS zero<>+0(SB), Y3
+	VMOVUPS zero<>+0(SB), Y4
+	VMOVUPS zero<>+0(SB), Y5
+	VMOVUPS zero<>+0(SB), Y6
+	VMOVUPS zero<>+0(SB), Y7
+	VMOVUPS zero<>+0(SB), Y8
+	VMOVUPS zero<>+0(SB), Y9
+	VMOVUPS zero<>+0(SB), Y10
+	VMOVUPS zero<>+0(SB), Y11
+	MOVQ    16(SP), R9
+	MOVQ    ldc+112(FP), R10
+	SHLQ    $0x02, R10
 
 	// C's tile is read only after the loop: ask for its lines now,
 	// the first and the last of each row's part (C's rows are rarely aligned).
@@ -5233,7 +5242,7 @@ TEXT ·gemmTileAVX2(SB), NOSPLIT, $0-133
 	PREFETCHT0 60(R11)
 
 	// acc_rv += Ã_rp · B̃_pv for p = 0 … kc−1.
-samples_1:
+samples_3:
 	VMOVUPS      (BX), Y12
 	VMOVUPS      32(BX), Y13
 	VBROADCASTSS (DI), Y14
@@ -5258,19 +5267,24 @@ samples_1:
 	ADDQ         DX, DI
 	ADDQ         DX, R8
 	DECQ         AX
-	JNZ          samples_1
-	VBROADCASTSS alpha+128(FP), Y12
-	MOVBQZX      add+132(FP), AX
-	MOVQ         mr+112(FP), CX
-	MOVQ         nr+120(FP), DX
-	CMPQ         CX, $0x00000006
-	JNE          edge_3
-	CMPQ         DX, $0x00000010
-	JNE          edge_3
+	JNZ          samples_3
+	VBROADCASTSS alpha+136(FP), Y12
+	MOVBQZX      add+140(FP), AX
+	MOVQ         mr+120(FP), CX
+
+	// nr = min(columns left, a panel's).
+	MOVQ    (SP), DX
+	MOVQ    $0x00000010, BX
+	CMPQ    DX, BX
+	CMOVQGT BX, DX
+	CMPQ    CX, $0x00000006
+	JNE     edge_4
+	CMPQ    DX, $0x00000010
+	JNE     edge_4
 
 	// A whole tile.
 	TESTQ       AX, AX
-	JZ          over_4
+	JZ          over_5
 	MOVQ        R9, AX
 	VFMADD213PS (AX), Y12, Y0
 	VFMADD213PS 32(AX), Y12, Y1
@@ -5307,9 +5321,9 @@ samples_1:
 	ADDQ        R10, AX
 	VMOVUPS     Y10, (AX)
 	VMOVUPS     Y11, 32(AX)
-	JMP         done_2
+	JMP         done_1
 
-over_4:
+over_5:
 	MOVQ    R9, AX
 	VMULPS  Y12, Y0, Y0
 	VMULPS  Y12, Y1, Y1
@@ -5346,9 +5360,9 @@ over_4:
 	ADDQ    R10, AX
 	VMOVUPS Y10, (AX)
 	VMOVUPS Y11, 32(AX)
-	JMP     done_2
+	JMP     done_1
 
-edge_3:
+edge_4:
 	// A tile cut short by C's edge: mr rows, and per vector the lanes left of nr.
 	MOVQ        DX, BX
 	MOVQ        $0x00000008, SI
@@ -5368,7 +5382,7 @@ edge_3:
 	NEGQ        DX
 	VMOVDQU     (BX)(DX*4), Y14
 	TESTQ       AX, AX
-	JZ          over_5
+	JZ          over_6
 	MOVQ        R9, AX
 	VMASKMOVPS  (AX), Y13, Y15
 	VFMADD213PS Y15, Y12, Y0
@@ -5377,7 +5391,7 @@ edge_3:
 	VFMADD213PS Y0, Y12, Y1
 	VMASKMOVPS  Y1, Y14, 32(AX)
 	CMPQ        CX, $0x01
-	JBE         done_2
+	JBE         done_1
 	ADDQ        R10, AX
 	VMASKMOVPS  (AX), Y13, Y0
 	VFMADD213PS Y0, Y12, Y2
@@ -5386,7 +5400,7 @@ edge_3:
 	VFMADD213PS Y0, Y12, Y3
 	VMASKMOVPS  Y3, Y14, 32(AX)
 	CMPQ        CX, $0x02
-	JBE         done_2
+	JBE         done_1
 	ADDQ        R10, AX
 	VMASKMOVPS  (AX), Y13, Y0
 	VFMADD213PS Y0, Y12, Y4
@@ -5395,7 +5409,7 @@ edge_3:
 	VFMADD213PS Y0, Y12, Y5
 	VMASKMOVPS  Y5, Y14, 32(AX)
 	CMPQ        CX, $0x03
-	JBE         done_2
+	JBE         done_1
 	ADDQ        R10, AX
 	VMASKMOVPS  (AX), Y13, Y0
 	VFMADD213PS Y0, Y12, Y6
@@ -5404,7 +5418,7 @@ edge_3:
 	VFMADD213PS Y0, Y12, Y7
 	VMASKMOVPS  Y7, Y14, 32(AX)
 	CMPQ        CX, $0x04
-	JBE         done_2
+	JBE         done_1
 	ADDQ        R10, AX
 	VMASKMOVPS  (AX), Y13, Y0
 	VFMADD213PS Y0, Y12, Y8
@@ -5413,7 +5427,7 @@ edge_3:
 	VFMADD213PS Y0, Y12, Y9
 	VMASKMOVPS  Y9, Y14, 32(AX)
 	CMPQ        CX, $0x05
-	JBE         done_2
+	JBE         done_1
 	ADDQ        R10, AX
 	VMASKMOVPS  (AX), Y13, Y0
 	VFMADD213PS Y0, Y12, Y10
@@ -5421,53 +5435,72 @@ edge_3:
 	VMASKMOVPS  32(AX), Y14, Y0
 	VFMADD213PS Y0, Y12, Y11
 	VMASKMOVPS  Y11, Y14, 32(AX)
-	JMP         done_2
+	JMP         done_1
 
-over_5:
+over_6:
 	MOVQ       R9, AX
 	VMULPS     Y12, Y0, Y0
 	VMASKMOVPS Y0, Y13, (AX)
 	VMULPS     Y12, Y1, Y1
 	VMASKMOVPS Y1, Y14, 32(AX)
 	CMPQ       CX, $0x01
-	JBE        done_2
+	JBE        done_1
 	ADDQ       R10, AX
 	VMULPS     Y12, Y2, Y2
 	VMASKMOVPS Y2, Y13, (AX)
 	VMULPS     Y12, Y3, Y3
 	VMASKMOVPS Y3, Y14, 32(AX)
 	CMPQ       CX, $0x02
-	JBE        done_2
+	JBE        done_1
 	ADDQ       R10, AX
 	VMULPS     Y12, Y4, Y4
 	VMASKMOVPS Y4, Y13, (AX)
 	VMULPS     Y12, Y5, Y5
 	VMASKMOVPS Y5, Y14, 32(AX)
 	CMPQ       CX, $0x03
-	JBE        done_2
+	JBE        done_1
 	ADDQ       R10, AX
 	VMULPS     Y12, Y6, Y6
 	VMASKMOVPS Y6, Y13, (AX)
 	VMULPS     Y12, Y7, Y7
 	VMASKMOVPS Y7, Y14, 32(AX)
 	CMPQ       CX, $0x04
-	JBE        done_2
+	JBE        done_1
 	ADDQ       R10, AX
 	VMULPS     Y12, Y8, Y8
 	VMASKMOVPS Y8, Y13, (AX)
 	VMULPS     Y12, Y9, Y9
 	VMASKMOVPS Y9, Y14, 32(AX)
 	CMPQ       CX, $0x05
-	JBE        done_2
+	JBE        done_1
 	ADDQ       R10, AX
 	VMULPS     Y12, Y10, Y10
 	VMASKMOVPS Y10, Y13, (AX)
 	VMULPS     Y12, Y11, Y11
 	VMASKMOVPS Y11, Y14, 32(AX)
 
-done_2:
+done_1:
+	SUBQ $0x00000010, (SP)
+	JLE  row_7
+	MOVQ bnext+80(FP), AX
+	SHLQ $0x02, AX
+	ADDQ AX, 8(SP)
+	ADDQ $0x00000040, 16(SP)
+	JMP  panel_2
+
+row_7:
 	VZEROUPPER
 	RET
+
+DATA zero<>+0(SB)/4, $0x00000000
+DATA zero<>+4(SB)/4, $0x00000000
+DATA zero<>+8(SB)/4, $0x00000000
+DATA zero<>+12(SB)/4, $0x00000000
+DATA zero<>+16(SB)/4, $0x00000000
+DATA zero<>+20(SB)/4, $0x00000000
+DATA zero<>+24(SB)/4, $0x00000000
+DATA zero<>+28(SB)/4, $0x00000000
+GLOBL zero<>(SB), RODATA|NOPTR, $32
 
 // func gemmTileTAVX2(kc int, a []float32, ars int, aps int, b []float32, bps int, c []float32, ldc int, mr int, nr int, alpha float32, add bool)
 // Requires: AVX, FMA3, MMX+
@@ -5482,20 +5515,20 @@ TEXT ·gemmTileTAVX2(SB), NOSPLIT, $0-133
 	SHLQ $0x02, SI
 
 	// Ã's rows in groups of 3: row 3g+i is at base g + i·ars.
-	MOVQ   a_base+8(FP), DI
-	LEAQ   (DI)(CX*2), R8
-	ADDQ   CX, R8
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	VXORPS Y4, Y4, Y4
-	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
-	MOVQ   c_base+80(FP), R9
-	MOVQ   ldc+104(FP), R10
-	SHLQ   $0x02, R10
+	MOVQ    a_base+8(FP), DI
+	LEAQ    (DI)(CX*2), R8
+	ADDQ    CX, R8
+	VMOVUPS zero<>+0(SB), Y0
+	VMOVUPS zero<>+0(SB), Y1
+	VMOVUPS zero<>+0(SB), Y2
+	VMOVUPS zero<>+0(SB), Y3
+	VMOVUPS zero<>+0(SB), Y4
+	VMOVUPS zero<>+0(SB), Y5
+	VMOVUPS zero<>+0(SB), Y6
+	VMOVUPS zero<>+0(SB), Y7
+	MOVQ    c_base+80(FP), R9
+	MOVQ    ldc+104(FP), R10
+	SHLQ    $0x02, R10
 
 	// C's tile is read only after the loop: ask for its lines now,
 	// the first and the last of each row's part (C's rows are rarely aligned).
@@ -5549,7 +5582,7 @@ TEXT ·gemmTileTAVX2(SB), NOSPLIT, $0-133
 	PREFETCHT0 12(R11)
 
 	// acc_rv += Ã_rp · B̃_pv for p = 0 … kc−1.
-samples_1:
+samples_2:
 	VMOVUPS      (BX), Y8
 	VMOVUPS      32(BX), Y9
 	VBROADCASTSS (DI), Y10
@@ -5568,7 +5601,7 @@ samples_1:
 	ADDQ         DX, DI
 	ADDQ         DX, R8
 	DECQ         AX
-	JNZ          samples_1
+	JNZ          samples_2
 	VBROADCASTSS alpha+128(FP), Y8
 	MOVBQZX      add+132(FP), AX
 	MOVQ         mr+112(FP), CX
@@ -5582,7 +5615,7 @@ samples_1:
 	TESTQ       AX, AX
 	JZ          over_4
 	MOVQ        R9, AX
-	VXORPS      Y9, Y9, Y9
+	VMOVUPS     zero<>+0(SB), Y9
 	VUNPCKLPS   Y2, Y0, Y10
 	VUNPCKHPS   Y2, Y0, Y0
 	VUNPCKLPS   Y6, Y4, Y2
@@ -5590,30 +5623,30 @@ samples_1:
 	VUNPCKLPS   Y9, Y9, Y6
 	VUNPCKHPS   Y9, Y9, Y12
 	VUNPCKLPS   Y9, Y9, Y13
-	VUNPCKHPS   Y9, Y9, Y14
-	VSHUFPS     $0x44, Y2, Y10, Y15
+	VUNPCKHPS   Y9, Y9, Y9
+	VSHUFPS     $0x44, Y2, Y10, Y14
 	VSHUFPS     $0xee, Y2, Y10, Y2
 	VSHUFPS     $0x44, Y4, Y0, Y10
 	VSHUFPS     $0xee, Y4, Y0, Y0
 	VSHUFPS     $0x44, Y13, Y6, Y4
 	VSHUFPS     $0xee, Y13, Y6, Y6
-	VSHUFPS     $0x44, Y14, Y12, Y13
-	VSHUFPS     $0xee, Y14, Y12, Y12
-	VPERM2F128  $0x20, Y4, Y15, Y14
-	VPERM2F128  $0x31, Y4, Y15, Y4
-	VPERM2F128  $0x20, Y6, Y2, Y15
+	VSHUFPS     $0x44, Y9, Y12, Y13
+	VSHUFPS     $0xee, Y9, Y12, Y9
+	VPERM2F128  $0x20, Y4, Y14, Y12
+	VPERM2F128  $0x31, Y4, Y14, Y4
+	VPERM2F128  $0x20, Y6, Y2, Y14
 	VPERM2F128  $0x31, Y6, Y2, Y2
 	VPERM2F128  $0x20, Y13, Y10, Y6
 	VPERM2F128  $0x31, Y13, Y10, Y10
-	VPERM2F128  $0x20, Y12, Y0, Y13
-	VPERM2F128  $0x31, Y12, Y0, Y0
+	VPERM2F128  $0x20, Y9, Y0, Y13
+	VPERM2F128  $0x31, Y9, Y0, Y0
+	VMOVUPS     (AX), X11
+	VFMADD213PS Y11, Y8, Y12
+	VMOVUPS     X12, (AX)
+	ADDQ        R10, AX
 	VMOVUPS     (AX), X11
 	VFMADD213PS Y11, Y8, Y14
 	VMOVUPS     X14, (AX)
-	ADDQ        R10, AX
-	VMOVUPS     (AX), X11
-	VFMADD213PS Y11, Y8, Y15
-	VMOVUPS     X15, (AX)
 	ADDQ        R10, AX
 	VMOVUPS     (AX), X11
 	VFMADD213PS Y11, Y8, Y6
@@ -5638,46 +5671,55 @@ samples_1:
 	VMOVUPS     (AX), X11
 	VFMADD213PS Y11, Y8, Y0
 	VMOVUPS     X0, (AX)
-	VUNPCKLPS   Y3, Y1, Y0
+	VMOVUPS     zero<>+0(SB), Y0
+	VUNPCKLPS   Y3, Y1, Y2
 	VUNPCKHPS   Y3, Y1, Y1
-	VUNPCKLPS   Y7, Y5, Y2
-	VUNPCKHPS   Y7, Y5, Y3
-	VUNPCKLPS   Y9, Y9, Y4
-	VUNPCKHPS   Y9, Y9, Y5
-	VUNPCKLPS   Y9, Y9, Y6
-	VUNPCKHPS   Y9, Y9, Y7
-	VSHUFPS     $0x44, Y2, Y0, Y9
-	VSHUFPS     $0xee, Y2, Y0, Y0
-	VSHUFPS     $0x44, Y3, Y1, Y2
-	VSHUFPS     $0xee, Y3, Y1, Y1
-	VSHUFPS     $0x44, Y6, Y4, Y3
-	VSHUFPS     $0xee, Y6, Y4, Y4
-	VSHUFPS     $0x44, Y7, Y5, Y6
+	VUNPCKLPS   Y7, Y5, Y3
+	VUNPCKHPS   Y7, Y5, Y4
+	VUNPCKLPS   Y0, Y0, Y5
+	VUNPCKHPS   Y0, Y0, Y6
+	VUNPCKLPS   Y0, Y0, Y7
+	VUNPCKHPS   Y0, Y0, Y0
+	VSHUFPS     $0x44, Y3, Y2, Y9
+	VSHUFPS     $0xee, Y3, Y2, Y2
+	VSHUFPS     $0x44, Y4, Y1, Y3
+	VSHUFPS     $0xee, Y4, Y1, Y1
+	VSHUFPS     $0x44, Y7, Y5, Y4
 	VSHUFPS     $0xee, Y7, Y5, Y5
-	VPERM2F128  $0x20, Y3, Y9, Y7
-	VPERM2F128  $0x31, Y3, Y9, Y3
-	VPERM2F128  $0x20, Y4, Y0, Y9
-	VPERM2F128  $0x31, Y4, Y0, Y0
-	VPERM2F128  $0x20, Y6, Y2, Y4
-	VPERM2F128  $0x31, Y6, Y2, Y2
-	VPERM2F128  $0x20, Y5, Y1, Y6
-	VPERM2F128  $0x31, Y5, Y1, Y1
+	VSHUFPS     $0x44, Y0, Y6, Y7
+	VSHUFPS     $0xee, Y0, Y6, Y0
+	VPERM2F128  $0x20, Y4, Y9, Y6
+	VPERM2F128  $0x31, Y4, Y9, Y4
+	VPERM2F128  $0x20, Y5, Y2, Y9
+	VPERM2F128  $0x31, Y5, Y2, Y2
+	VPERM2F128  $0x20, Y7, Y3, Y5
+	VPERM2F128  $0x31, Y7, Y3, Y3
+	VPERM2F128  $0x20, Y0, Y1, Y7
+	VPERM2F128  $0x31, Y0, Y1, Y0
 	ADDQ        R10, AX
 	VMOVUPS     (AX), X11
-	VFMADD213PS Y11, Y8, Y7
-	VMOVUPS     X7, (AX)
+	VFMADD213PS Y11, Y8, Y6
+	VMOVUPS     X6, (AX)
 	ADDQ        R10, AX
 	VMOVUPS     (AX), X11
 	VFMADD213PS Y11, Y8, Y9
 	VMOVUPS     X9, (AX)
 	ADDQ        R10, AX
 	VMOVUPS     (AX), X11
+	VFMADD213PS Y11, Y8, Y5
+	VMOVUPS     X5, (AX)
+	ADDQ        R10, AX
+	VMOVUPS     (AX), X11
+	VFMADD213PS Y11, Y8, Y7
+	VMOVUPS     X7, (AX)
+	ADDQ        R10, AX
+	VMOVUPS     (AX), X11
 	VFMADD213PS Y11, Y8, Y4
 	VMOVUPS     X4, (AX)
 	ADDQ        R10, AX
 	VMOVUPS     (AX), X11
-	VFMADD213PS Y11, Y8, Y6
-	VMOVUPS     X6, (AX)
+	VFMADD213PS Y11, Y8, Y2
+	VMOVUPS     X2, (AX)
 	ADDQ        R10, AX
 	VMOVUPS     (AX), X11
 	VFMADD213PS Y11, Y8, Y3
@@ -5686,19 +5728,11 @@ samples_1:
 	VMOVUPS     (AX), X11
 	VFMADD213PS Y11, Y8, Y0
 	VMOVUPS     X0, (AX)
-	ADDQ        R10, AX
-	VMOVUPS     (AX), X11
-	VFMADD213PS Y11, Y8, Y2
-	VMOVUPS     X2, (AX)
-	ADDQ        R10, AX
-	VMOVUPS     (AX), X11
-	VFMADD213PS Y11, Y8, Y1
-	VMOVUPS     X1, (AX)
-	JMP         done_2
+	JMP         done_1
 
 over_4:
 	MOVQ       R9, AX
-	VXORPS     Y9, Y9, Y9
+	VMOVUPS    zero<>+0(SB), Y9
 	VUNPCKLPS  Y2, Y0, Y10
 	VUNPCKHPS  Y2, Y0, Y0
 	VUNPCKLPS  Y6, Y4, Y2
@@ -5706,28 +5740,28 @@ over_4:
 	VUNPCKLPS  Y9, Y9, Y6
 	VUNPCKHPS  Y9, Y9, Y11
 	VUNPCKLPS  Y9, Y9, Y12
-	VUNPCKHPS  Y9, Y9, Y13
-	VSHUFPS    $0x44, Y2, Y10, Y14
+	VUNPCKHPS  Y9, Y9, Y9
+	VSHUFPS    $0x44, Y2, Y10, Y13
 	VSHUFPS    $0xee, Y2, Y10, Y2
 	VSHUFPS    $0x44, Y4, Y0, Y10
 	VSHUFPS    $0xee, Y4, Y0, Y0
 	VSHUFPS    $0x44, Y12, Y6, Y4
 	VSHUFPS    $0xee, Y12, Y6, Y6
-	VSHUFPS    $0x44, Y13, Y11, Y12
-	VSHUFPS    $0xee, Y13, Y11, Y11
-	VPERM2F128 $0x20, Y4, Y14, Y13
-	VPERM2F128 $0x31, Y4, Y14, Y4
-	VPERM2F128 $0x20, Y6, Y2, Y14
+	VSHUFPS    $0x44, Y9, Y11, Y12
+	VSHUFPS    $0xee, Y9, Y11, Y9
+	VPERM2F128 $0x20, Y4, Y13, Y11
+	VPERM2F128 $0x31, Y4, Y13, Y4
+	VPERM2F128 $0x20, Y6, Y2, Y13
 	VPERM2F128 $0x31, Y6, Y2, Y2
 	VPERM2F128 $0x20, Y12, Y10, Y6
 	VPERM2F128 $0x31, Y12, Y10, Y10
-	VPERM2F128 $0x20, Y11, Y0, Y12
-	VPERM2F128 $0x31, Y11, Y0, Y0
+	VPERM2F128 $0x20, Y9, Y0, Y12
+	VPERM2F128 $0x31, Y9, Y0, Y0
+	VMULPS     Y8, Y11, Y11
+	VMOVUPS    X11, (AX)
+	ADDQ       R10, AX
 	VMULPS     Y8, Y13, Y13
 	VMOVUPS    X13, (AX)
-	ADDQ       R10, AX
-	VMULPS     Y8, Y14, Y14
-	VMOVUPS    X14, (AX)
 	ADDQ       R10, AX
 	VMULPS     Y8, Y6, Y6
 	VMOVUPS    X6, (AX)
@@ -5746,338 +5780,344 @@ over_4:
 	ADDQ       R10, AX
 	VMULPS     Y8, Y0, Y0
 	VMOVUPS    X0, (AX)
-	VUNPCKLPS  Y3, Y1, Y0
+	VMOVUPS    zero<>+0(SB), Y0
+	VUNPCKLPS  Y3, Y1, Y2
 	VUNPCKHPS  Y3, Y1, Y1
-	VUNPCKLPS  Y7, Y5, Y2
-	VUNPCKHPS  Y7, Y5, Y3
-	VUNPCKLPS  Y9, Y9, Y4
-	VUNPCKHPS  Y9, Y9, Y5
-	VUNPCKLPS  Y9, Y9, Y6
-	VUNPCKHPS  Y9, Y9, Y7
-	VSHUFPS    $0x44, Y2, Y0, Y9
-	VSHUFPS    $0xee, Y2, Y0, Y0
-	VSHUFPS    $0x44, Y3, Y1, Y2
-	VSHUFPS    $0xee, Y3, Y1, Y1
-	VSHUFPS    $0x44, Y6, Y4, Y3
-	VSHUFPS    $0xee, Y6, Y4, Y4
-	VSHUFPS    $0x44, Y7, Y5, Y6
+	VUNPCKLPS  Y7, Y5, Y3
+	VUNPCKHPS  Y7, Y5, Y4
+	VUNPCKLPS  Y0, Y0, Y5
+	VUNPCKHPS  Y0, Y0, Y6
+	VUNPCKLPS  Y0, Y0, Y7
+	VUNPCKHPS  Y0, Y0, Y0
+	VSHUFPS    $0x44, Y3, Y2, Y9
+	VSHUFPS    $0xee, Y3, Y2, Y2
+	VSHUFPS    $0x44, Y4, Y1, Y3
+	VSHUFPS    $0xee, Y4, Y1, Y1
+	VSHUFPS    $0x44, Y7, Y5, Y4
 	VSHUFPS    $0xee, Y7, Y5, Y5
-	VPERM2F128 $0x20, Y3, Y9, Y7
-	VPERM2F128 $0x31, Y3, Y9, Y3
-	VPERM2F128 $0x20, Y4, Y0, Y9
-	VPERM2F128 $0x31, Y4, Y0, Y0
-	VPERM2F128 $0x20, Y6, Y2, Y4
-	VPERM2F128 $0x31, Y6, Y2, Y2
-	VPERM2F128 $0x20, Y5, Y1, Y6
-	VPERM2F128 $0x31, Y5, Y1, Y1
+	VSHUFPS    $0x44, Y0, Y6, Y7
+	VSHUFPS    $0xee, Y0, Y6, Y0
+	VPERM2F128 $0x20, Y4, Y9, Y6
+	VPERM2F128 $0x31, Y4, Y9, Y4
+	VPERM2F128 $0x20, Y5, Y2, Y9
+	VPERM2F128 $0x31, Y5, Y2, Y2
+	VPERM2F128 $0x20, Y7, Y3, Y5
+	VPERM2F128 $0x31, Y7, Y3, Y3
+	VPERM2F128 $0x20, Y0, Y1, Y7
+	VPERM2F128 $0x31, Y0, Y1, Y0
 	ADDQ       R10, AX
-	VMULPS     Y8, Y7, Y7
-	VMOVUPS    X7, (AX)
+	VMULPS     Y8, Y6, Y6
+	VMOVUPS    X6, (AX)
 	ADDQ       R10, AX
 	VMULPS     Y8, Y9, Y9
 	VMOVUPS    X9, (AX)
 	ADDQ       R10, AX
+	VMULPS     Y8, Y5, Y5
+	VMOVUPS    X5, (AX)
+	ADDQ       R10, AX
+	VMULPS     Y8, Y7, Y7
+	VMOVUPS    X7, (AX)
+	ADDQ       R10, AX
 	VMULPS     Y8, Y4, Y4
 	VMOVUPS    X4, (AX)
 	ADDQ       R10, AX
-	VMULPS     Y8, Y6, Y6
-	VMOVUPS    X6, (AX)
+	VMULPS     Y8, Y2, Y2
+	VMOVUPS    X2, (AX)
 	ADDQ       R10, AX
 	VMULPS     Y8, Y3, Y3
 	VMOVUPS    X3, (AX)
 	ADDQ       R10, AX
 	VMULPS     Y8, Y0, Y0
 	VMOVUPS    X0, (AX)
-	ADDQ       R10, AX
-	VMULPS     Y8, Y2, Y2
-	VMOVUPS    X2, (AX)
-	ADDQ       R10, AX
-	VMULPS     Y8, Y1, Y1
-	VMOVUPS    X1, (AX)
-	JMP        done_2
+	JMP        done_1
 
 edge_3:
 	// A tile cut short by C's edge: nr rows of C, mr columns, masked.
-	LEAQ        laneMasks<>+32(SB), BX
-	NEGQ        CX
-	VMOVDQU     (BX)(CX*4), Y9
 	TESTQ       AX, AX
 	JZ          over_5
 	MOVQ        R9, AX
-	VXORPS      Y10, Y10, Y10
-	VUNPCKLPS   Y2, Y0, Y11
+	VMOVUPS     zero<>+0(SB), Y9
+	VUNPCKLPS   Y2, Y0, Y10
 	VUNPCKHPS   Y2, Y0, Y0
 	VUNPCKLPS   Y6, Y4, Y2
 	VUNPCKHPS   Y6, Y4, Y4
-	VUNPCKLPS   Y10, Y10, Y6
-	VUNPCKHPS   Y10, Y10, Y12
-	VUNPCKLPS   Y10, Y10, Y13
-	VUNPCKHPS   Y10, Y10, Y14
-	VSHUFPS     $0x44, Y2, Y11, Y15
-	VSHUFPS     $0xee, Y2, Y11, Y2
-	VSHUFPS     $0x44, Y4, Y0, Y11
+	VUNPCKLPS   Y9, Y9, Y6
+	VUNPCKHPS   Y9, Y9, Y11
+	VUNPCKLPS   Y9, Y9, Y12
+	VUNPCKHPS   Y9, Y9, Y9
+	VSHUFPS     $0x44, Y2, Y10, Y13
+	VSHUFPS     $0xee, Y2, Y10, Y2
+	VSHUFPS     $0x44, Y4, Y0, Y10
 	VSHUFPS     $0xee, Y4, Y0, Y0
-	VSHUFPS     $0x44, Y13, Y6, Y4
-	VSHUFPS     $0xee, Y13, Y6, Y6
-	VSHUFPS     $0x44, Y14, Y12, Y13
-	VSHUFPS     $0xee, Y14, Y12, Y12
-	VPERM2F128  $0x20, Y4, Y15, Y14
-	VPERM2F128  $0x31, Y4, Y15, Y4
-	VPERM2F128  $0x20, Y6, Y2, Y15
+	VSHUFPS     $0x44, Y12, Y6, Y4
+	VSHUFPS     $0xee, Y12, Y6, Y6
+	VSHUFPS     $0x44, Y9, Y11, Y12
+	VSHUFPS     $0xee, Y9, Y11, Y9
+	VPERM2F128  $0x20, Y4, Y13, Y11
+	VPERM2F128  $0x31, Y4, Y13, Y4
+	VPERM2F128  $0x20, Y6, Y2, Y13
 	VPERM2F128  $0x31, Y6, Y2, Y2
-	VPERM2F128  $0x20, Y13, Y11, Y6
-	VPERM2F128  $0x31, Y13, Y11, Y11
-	VPERM2F128  $0x20, Y12, Y0, Y13
-	VPERM2F128  $0x31, Y12, Y0, Y0
-	VMASKMOVPS  (AX), Y9, Y12
-	VFMADD213PS Y12, Y8, Y14
-	VMASKMOVPS  Y14, Y9, (AX)
+	VPERM2F128  $0x20, Y12, Y10, Y6
+	VPERM2F128  $0x31, Y12, Y10, Y10
+	VPERM2F128  $0x20, Y9, Y0, Y12
+	VPERM2F128  $0x31, Y9, Y0, Y0
+	LEAQ        laneMasks<>+32(SB), BX
+	NEGQ        CX
+	VMOVDQU     (BX)(CX*4), Y9
+	VMASKMOVPS  (AX), Y9, Y14
+	VFMADD213PS Y14, Y8, Y11
+	VMASKMOVPS  Y11, Y9, (AX)
 	CMPQ        DX, $0x01
-	JBE         done_2
+	JBE         done_1
 	ADDQ        R10, AX
-	VMASKMOVPS  (AX), Y9, Y12
-	VFMADD213PS Y12, Y8, Y15
-	VMASKMOVPS  Y15, Y9, (AX)
+	VMASKMOVPS  (AX), Y9, Y11
+	VFMADD213PS Y11, Y8, Y13
+	VMASKMOVPS  Y13, Y9, (AX)
 	CMPQ        DX, $0x02
-	JBE         done_2
+	JBE         done_1
 	ADDQ        R10, AX
-	VMASKMOVPS  (AX), Y9, Y12
-	VFMADD213PS Y12, Y8, Y6
+	VMASKMOVPS  (AX), Y9, Y11
+	VFMADD213PS Y11, Y8, Y6
 	VMASKMOVPS  Y6, Y9, (AX)
 	CMPQ        DX, $0x03
-	JBE         done_2
+	JBE         done_1
 	ADDQ        R10, AX
 	VMASKMOVPS  (AX), Y9, Y6
-	VFMADD213PS Y6, Y8, Y13
-	VMASKMOVPS  Y13, Y9, (AX)
+	VFMADD213PS Y6, Y8, Y12
+	VMASKMOVPS  Y12, Y9, (AX)
 	CMPQ        DX, $0x04
-	JBE         done_2
+	JBE         done_1
 	ADDQ        R10, AX
 	VMASKMOVPS  (AX), Y9, Y6
 	VFMADD213PS Y6, Y8, Y4
 	VMASKMOVPS  Y4, Y9, (AX)
 	CMPQ        DX, $0x05
-	JBE         done_2
+	JBE         done_1
 	ADDQ        R10, AX
 	VMASKMOVPS  (AX), Y9, Y4
 	VFMADD213PS Y4, Y8, Y2
 	VMASKMOVPS  Y2, Y9, (AX)
 	CMPQ        DX, $0x06
-	JBE         done_2
+	JBE         done_1
 	ADDQ        R10, AX
 	VMASKMOVPS  (AX), Y9, Y2
-	VFMADD213PS Y2, Y8, Y11
-	VMASKMOVPS  Y11, Y9, (AX)
+	VFMADD213PS Y2, Y8, Y10
+	VMASKMOVPS  Y10, Y9, (AX)
 	CMPQ        DX, $0x07
-	JBE         done_2
+	JBE         done_1
 	ADDQ        R10, AX
 	VMASKMOVPS  (AX), Y9, Y2
 	VFMADD213PS Y2, Y8, Y0
 	VMASKMOVPS  Y0, Y9, (AX)
-	VUNPCKLPS   Y3, Y1, Y0
+	VMOVUPS     zero<>+0(SB), Y0
+	VUNPCKLPS   Y3, Y1, Y2
 	VUNPCKHPS   Y3, Y1, Y1
-	VUNPCKLPS   Y7, Y5, Y2
-	VUNPCKHPS   Y7, Y5, Y3
-	VUNPCKLPS   Y10, Y10, Y4
-	VUNPCKHPS   Y10, Y10, Y5
-	VUNPCKLPS   Y10, Y10, Y6
-	VUNPCKHPS   Y10, Y10, Y7
-	VSHUFPS     $0x44, Y2, Y0, Y10
-	VSHUFPS     $0xee, Y2, Y0, Y0
-	VSHUFPS     $0x44, Y3, Y1, Y2
-	VSHUFPS     $0xee, Y3, Y1, Y1
-	VSHUFPS     $0x44, Y6, Y4, Y3
-	VSHUFPS     $0xee, Y6, Y4, Y4
-	VSHUFPS     $0x44, Y7, Y5, Y6
+	VUNPCKLPS   Y7, Y5, Y3
+	VUNPCKHPS   Y7, Y5, Y4
+	VUNPCKLPS   Y0, Y0, Y5
+	VUNPCKHPS   Y0, Y0, Y6
+	VUNPCKLPS   Y0, Y0, Y7
+	VUNPCKHPS   Y0, Y0, Y0
+	VSHUFPS     $0x44, Y3, Y2, Y10
+	VSHUFPS     $0xee, Y3, Y2, Y2
+	VSHUFPS     $0x44, Y4, Y1, Y3
+	VSHUFPS     $0xee, Y4, Y1, Y1
+	VSHUFPS     $0x44, Y7, Y5, Y4
 	VSHUFPS     $0xee, Y7, Y5, Y5
-	VPERM2F128  $0x20, Y3, Y10, Y7
-	VPERM2F128  $0x31, Y3, Y10, Y3
-	VPERM2F128  $0x20, Y4, Y0, Y10
-	VPERM2F128  $0x31, Y4, Y0, Y0
-	VPERM2F128  $0x20, Y6, Y2, Y4
-	VPERM2F128  $0x31, Y6, Y2, Y2
-	VPERM2F128  $0x20, Y5, Y1, Y6
-	VPERM2F128  $0x31, Y5, Y1, Y1
+	VSHUFPS     $0x44, Y0, Y6, Y7
+	VSHUFPS     $0xee, Y0, Y6, Y0
+	VPERM2F128  $0x20, Y4, Y10, Y6
+	VPERM2F128  $0x31, Y4, Y10, Y4
+	VPERM2F128  $0x20, Y5, Y2, Y10
+	VPERM2F128  $0x31, Y5, Y2, Y2
+	VPERM2F128  $0x20, Y7, Y3, Y5
+	VPERM2F128  $0x31, Y7, Y3, Y3
+	VPERM2F128  $0x20, Y0, Y1, Y7
+	VPERM2F128  $0x31, Y0, Y1, Y0
 	CMPQ        DX, $0x08
-	JBE         done_2
+	JBE         done_1
 	ADDQ        R10, AX
-	VMASKMOVPS  (AX), Y9, Y5
-	VFMADD213PS Y5, Y8, Y7
-	VMASKMOVPS  Y7, Y9, (AX)
+	VMASKMOVPS  (AX), Y9, Y1
+	VFMADD213PS Y1, Y8, Y6
+	VMASKMOVPS  Y6, Y9, (AX)
 	CMPQ        DX, $0x09
-	JBE         done_2
+	JBE         done_1
 	ADDQ        R10, AX
-	VMASKMOVPS  (AX), Y9, Y5
-	VFMADD213PS Y5, Y8, Y10
+	VMASKMOVPS  (AX), Y9, Y1
+	VFMADD213PS Y1, Y8, Y10
 	VMASKMOVPS  Y10, Y9, (AX)
 	CMPQ        DX, $0x0a
-	JBE         done_2
+	JBE         done_1
 	ADDQ        R10, AX
-	VMASKMOVPS  (AX), Y9, Y5
-	VFMADD213PS Y5, Y8, Y4
-	VMASKMOVPS  Y4, Y9, (AX)
+	VMASKMOVPS  (AX), Y9, Y1
+	VFMADD213PS Y1, Y8, Y5
+	VMASKMOVPS  Y5, Y9, (AX)
 	CMPQ        DX, $0x0b
-	JBE         done_2
+	JBE         done_1
 	ADDQ        R10, AX
-	VMASKMOVPS  (AX), Y9, Y4
-	VFMADD213PS Y4, Y8, Y6
-	VMASKMOVPS  Y6, Y9, (AX)
+	VMASKMOVPS  (AX), Y9, Y1
+	VFMADD213PS Y1, Y8, Y7
+	VMASKMOVPS  Y7, Y9, (AX)
 	CMPQ        DX, $0x0c
-	JBE         done_2
+	JBE         done_1
 	ADDQ        R10, AX
-	VMASKMOVPS  (AX), Y9, Y4
-	VFMADD213PS Y4, Y8, Y3
-	VMASKMOVPS  Y3, Y9, (AX)
+	VMASKMOVPS  (AX), Y9, Y1
+	VFMADD213PS Y1, Y8, Y4
+	VMASKMOVPS  Y4, Y9, (AX)
 	CMPQ        DX, $0x0d
-	JBE         done_2
+	JBE         done_1
 	ADDQ        R10, AX
-	VMASKMOVPS  (AX), Y9, Y3
-	VFMADD213PS Y3, Y8, Y0
-	VMASKMOVPS  Y0, Y9, (AX)
-	CMPQ        DX, $0x0e
-	JBE         done_2
-	ADDQ        R10, AX
-	VMASKMOVPS  (AX), Y9, Y0
-	VFMADD213PS Y0, Y8, Y2
+	VMASKMOVPS  (AX), Y9, Y1
+	VFMADD213PS Y1, Y8, Y2
 	VMASKMOVPS  Y2, Y9, (AX)
-	CMPQ        DX, $0x0f
-	JBE         done_2
+	CMPQ        DX, $0x0e
+	JBE         done_1
 	ADDQ        R10, AX
-	VMASKMOVPS  (AX), Y9, Y0
-	VFMADD213PS Y0, Y8, Y1
-	VMASKMOVPS  Y1, Y9, (AX)
-	JMP         done_2
+	VMASKMOVPS  (AX), Y9, Y1
+	VFMADD213PS Y1, Y8, Y3
+	VMASKMOVPS  Y3, Y9, (AX)
+	CMPQ        DX, $0x0f
+	JBE         done_1
+	ADDQ        R10, AX
+	VMASKMOVPS  (AX), Y9, Y1
+	VFMADD213PS Y1, Y8, Y0
+	VMASKMOVPS  Y0, Y9, (AX)
+	JMP         done_1
 
 over_5:
 	MOVQ       R9, AX
-	VXORPS     Y10, Y10, Y10
-	VUNPCKLPS  Y2, Y0, Y11
+	VMOVUPS    zero<>+0(SB), Y9
+	VUNPCKLPS  Y2, Y0, Y10
 	VUNPCKHPS  Y2, Y0, Y0
 	VUNPCKLPS  Y6, Y4, Y2
 	VUNPCKHPS  Y6, Y4, Y4
-	VUNPCKLPS  Y10, Y10, Y6
-	VUNPCKHPS  Y10, Y10, Y12
-	VUNPCKLPS  Y10, Y10, Y13
-	VUNPCKHPS  Y10, Y10, Y14
-	VSHUFPS    $0x44, Y2, Y11, Y15
-	VSHUFPS    $0xee, Y2, Y11, Y2
-	VSHUFPS    $0x44, Y4, Y0, Y11
+	VUNPCKLPS  Y9, Y9, Y6
+	VUNPCKHPS  Y9, Y9, Y11
+	VUNPCKLPS  Y9, Y9, Y12
+	VUNPCKHPS  Y9, Y9, Y9
+	VSHUFPS    $0x44, Y2, Y10, Y13
+	VSHUFPS    $0xee, Y2, Y10, Y2
+	VSHUFPS    $0x44, Y4, Y0, Y10
 	VSHUFPS    $0xee, Y4, Y0, Y0
-	VSHUFPS    $0x44, Y13, Y6, Y4
-	VSHUFPS    $0xee, Y13, Y6, Y6
-	VSHUFPS    $0x44, Y14, Y12, Y13
-	VSHUFPS    $0xee, Y14, Y12, Y12
-	VPERM2F128 $0x20, Y4, Y15, Y14
-	VPERM2F128 $0x31, Y4, Y15, Y4
-	VPERM2F128 $0x20, Y6, Y2, Y15
+	VSHUFPS    $0x44, Y12, Y6, Y4
+	VSHUFPS    $0xee, Y12, Y6, Y6
+	VSHUFPS    $0x44, Y9, Y11, Y12
+	VSHUFPS    $0xee, Y9, Y11, Y9
+	VPERM2F128 $0x20, Y4, Y13, Y11
+	VPERM2F128 $0x31, Y4, Y13, Y4
+	VPERM2F128 $0x20, Y6, Y2, Y13
 	VPERM2F128 $0x31, Y6, Y2, Y2
-	VPERM2F128 $0x20, Y13, Y11, Y6
-	VPERM2F128 $0x31, Y13, Y11, Y11
-	VPERM2F128 $0x20, Y12, Y0, Y13
-	VPERM2F128 $0x31, Y12, Y0, Y0
-	VMULPS     Y8, Y14, Y14
-	VMASKMOVPS Y14, Y9, (AX)
+	VPERM2F128 $0x20, Y12, Y10, Y6
+	VPERM2F128 $0x31, Y12, Y10, Y10
+	VPERM2F128 $0x20, Y9, Y0, Y12
+	VPERM2F128 $0x31, Y9, Y0, Y0
+	LEAQ       laneMasks<>+32(SB), BX
+	NEGQ       CX
+	VMOVDQU    (BX)(CX*4), Y9
+	VMULPS     Y8, Y11, Y11
+	VMASKMOVPS Y11, Y9, (AX)
 	CMPQ       DX, $0x01
-	JBE        done_2
+	JBE        done_1
 	ADDQ       R10, AX
-	VMULPS     Y8, Y15, Y15
-	VMASKMOVPS Y15, Y9, (AX)
+	VMULPS     Y8, Y13, Y13
+	VMASKMOVPS Y13, Y9, (AX)
 	CMPQ       DX, $0x02
-	JBE        done_2
+	JBE        done_1
 	ADDQ       R10, AX
 	VMULPS     Y8, Y6, Y6
 	VMASKMOVPS Y6, Y9, (AX)
 	CMPQ       DX, $0x03
-	JBE        done_2
+	JBE        done_1
 	ADDQ       R10, AX
-	VMULPS     Y8, Y13, Y13
-	VMASKMOVPS Y13, Y9, (AX)
+	VMULPS     Y8, Y12, Y12
+	VMASKMOVPS Y12, Y9, (AX)
 	CMPQ       DX, $0x04
-	JBE        done_2
+	JBE        done_1
 	ADDQ       R10, AX
 	VMULPS     Y8, Y4, Y4
 	VMASKMOVPS Y4, Y9, (AX)
 	CMPQ       DX, $0x05
-	JBE        done_2
+	JBE        done_1
 	ADDQ       R10, AX
 	VMULPS     Y8, Y2, Y2
 	VMASKMOVPS Y2, Y9, (AX)
 	CMPQ       DX, $0x06
-	JBE        done_2
+	JBE        done_1
 	ADDQ       R10, AX
-	VMULPS     Y8, Y11, Y11
-	VMASKMOVPS Y11, Y9, (AX)
+	VMULPS     Y8, Y10, Y10
+	VMASKMOVPS Y10, Y9, (AX)
 	CMPQ       DX, $0x07
-	JBE        done_2
+	JBE        done_1
 	ADDQ       R10, AX
 	VMULPS     Y8, Y0, Y0
 	VMASKMOVPS Y0, Y9, (AX)
-	VUNPCKLPS  Y3, Y1, Y0
+	VMOVUPS    zero<>+0(SB), Y0
+	VUNPCKLPS  Y3, Y1, Y2
 	VUNPCKHPS  Y3, Y1, Y1
-	VUNPCKLPS  Y7, Y5, Y2
-	VUNPCKHPS  Y7, Y5, Y3
-	VUNPCKLPS  Y10, Y10, Y4
-	VUNPCKHPS  Y10, Y10, Y5
-	VUNPCKLPS  Y10, Y10, Y6
-	VUNPCKHPS  Y10, Y10, Y7
-	VSHUFPS    $0x44, Y2, Y0, Y10
-	VSHUFPS    $0xee, Y2, Y0, Y0
-	VSHUFPS    $0x44, Y3, Y1, Y2
-	VSHUFPS    $0xee, Y3, Y1, Y1
-	VSHUFPS    $0x44, Y6, Y4, Y3
-	VSHUFPS    $0xee, Y6, Y4, Y4
-	VSHUFPS    $0x44, Y7, Y5, Y6
+	VUNPCKLPS  Y7, Y5, Y3
+	VUNPCKHPS  Y7, Y5, Y4
+	VUNPCKLPS  Y0, Y0, Y5
+	VUNPCKHPS  Y0, Y0, Y6
+	VUNPCKLPS  Y0, Y0, Y7
+	VUNPCKHPS  Y0, Y0, Y0
+	VSHUFPS    $0x44, Y3, Y2, Y10
+	VSHUFPS    $0xee, Y3, Y2, Y2
+	VSHUFPS    $0x44, Y4, Y1, Y3
+	VSHUFPS    $0xee, Y4, Y1, Y1
+	VSHUFPS    $0x44, Y7, Y5, Y4
 	VSHUFPS    $0xee, Y7, Y5, Y5
-	VPERM2F128 $0x20, Y3, Y10, Y7
-	VPERM2F128 $0x31, Y3, Y10, Y3
-	VPERM2F128 $0x20, Y4, Y0, Y10
-	VPERM2F128 $0x31, Y4, Y0, Y0
-	VPERM2F128 $0x20, Y6, Y2, Y4
-	VPERM2F128 $0x31, Y6, Y2, Y2
-	VPERM2F128 $0x20, Y5, Y1, Y6
-	VPERM2F128 $0x31, Y5, Y1, Y1
+	VSHUFPS    $0x44, Y0, Y6, Y7
+	VSHUFPS    $0xee, Y0, Y6, Y0
+	VPERM2F128 $0x20, Y4, Y10, Y6
+	VPERM2F128 $0x31, Y4, Y10, Y4
+	VPERM2F128 $0x20, Y5, Y2, Y10
+	VPERM2F128 $0x31, Y5, Y2, Y2
+	VPERM2F128 $0x20, Y7, Y3, Y5
+	VPERM2F128 $0x31, Y7, Y3, Y3
+	VPERM2F128 $0x20, Y0, Y1, Y7
+	VPERM2F128 $0x31, Y0, Y1, Y0
 	CMPQ       DX, $0x08
-	JBE        done_2
+	JBE        done_1
 	ADDQ       R10, AX
-	VMULPS     Y8, Y7, Y7
-	VMASKMOVPS Y7, Y9, (AX)
+	VMULPS     Y8, Y6, Y6
+	VMASKMOVPS Y6, Y9, (AX)
 	CMPQ       DX, $0x09
-	JBE        done_2
+	JBE        done_1
 	ADDQ       R10, AX
 	VMULPS     Y8, Y10, Y10
 	VMASKMOVPS Y10, Y9, (AX)
 	CMPQ       DX, $0x0a
-	JBE        done_2
+	JBE        done_1
+	ADDQ       R10, AX
+	VMULPS     Y8, Y5, Y5
+	VMASKMOVPS Y5, Y9, (AX)
+	CMPQ       DX, $0x0b
+	JBE        done_1
+	ADDQ       R10, AX
+	VMULPS     Y8, Y7, Y7
+	VMASKMOVPS Y7, Y9, (AX)
+	CMPQ       DX, $0x0c
+	JBE        done_1
 	ADDQ       R10, AX
 	VMULPS     Y8, Y4, Y4
 	VMASKMOVPS Y4, Y9, (AX)
-	CMPQ       DX, $0x0b
-	JBE        done_2
-	ADDQ       R10, AX
-	VMULPS     Y8, Y6, Y6
-	VMASKMOVPS Y6, Y9, (AX)
-	CMPQ       DX, $0x0c
-	JBE        done_2
-	ADDQ       R10, AX
-	VMULPS     Y8, Y3, Y3
-	VMASKMOVPS Y3, Y9, (AX)
 	CMPQ       DX, $0x0d
-	JBE        done_2
-	ADDQ       R10, AX
-	VMULPS     Y8, Y0, Y0
-	VMASKMOVPS Y0, Y9, (AX)
-	CMPQ       DX, $0x0e
-	JBE        done_2
+	JBE        done_1
 	ADDQ       R10, AX
 	VMULPS     Y8, Y2, Y2
 	VMASKMOVPS Y2, Y9, (AX)
-	CMPQ       DX, $0x0f
-	JBE        done_2
+	CMPQ       DX, $0x0e
+	JBE        done_1
 	ADDQ       R10, AX
-	VMULPS     Y8, Y1, Y1
-	VMASKMOVPS Y1, Y9, (AX)
+	VMULPS     Y8, Y3, Y3
+	VMASKMOVPS Y3, Y9, (AX)
+	CMPQ       DX, $0x0f
+	JBE        done_1
+	ADDQ       R10, AX
+	VMULPS     Y8, Y0, Y0
+	VMASKMOVPS Y0, Y9, (AX)
 
-done_2:
+done_1:
 	VZEROUPPER
 	RET
 
@@ -15023,53 +15063,62 @@ TEXT ·gemmShapeAVX512(SB), NOSPLIT, $0-32
 	MOVQ AX, nrT+24(FP)
 	RET
 
-// func gemmTileAVX512(kc int, a []float32, ars int, aps int, b []float32, bps int, c []float32, ldc int, mr int, nr int, alpha float32, add bool)
-// Requires: AVX, AVX512DQ, AVX512F, BMI2, CMOV, MMX+
-TEXT ·gemmTileAVX512(SB), NOSPLIT, $0-133
+// func gemmTileAVX512(kc int, a []float32, ars int, aps int, b []float32, bps int, bnext int, c []float32, ldc int, mr int, n int, alpha float32, add bool)
+// Requires: AVX, AVX512F, BMI2, CMOV, MMX+
+TEXT ·gemmTileAVX512(SB), NOSPLIT, $24-141
+	// The row of tiles, a panel of B̃ at a time: the columns left, the panel, the tile of C.
+	MOVQ n+128(FP), AX
+	MOVQ AX, (SP)
+	MOVQ b_base+48(FP), AX
+	MOVQ AX, 8(SP)
+	MOVQ c_base+88(FP), AX
+	MOVQ AX, 16(SP)
+
+panel_2:
 	MOVQ kc+0(FP), AX
 	MOVQ ars+32(FP), CX
 	MOVQ aps+40(FP), DX
 	SHLQ $0x02, CX
 	SHLQ $0x02, DX
-	MOVQ b_base+48(FP), BX
+	MOVQ 8(SP), BX
 	MOVQ bps+72(FP), SI
 	SHLQ $0x02, SI
 
 	// Ã's rows in groups of 3: row 3g+i is at base g + i·ars.
-	MOVQ   a_base+8(FP), DI
-	LEAQ   (DI)(CX*2), R8
-	ADDQ   CX, R8
-	LEAQ   (R8)(CX*2), R9
-	ADDQ   CX, R9
-	LEAQ   (R9)(CX*2), R10
-	ADDQ   CX, R10
-	VXORPS Z0, Z0, Z0
-	VXORPS Z1, Z1, Z1
-	VXORPS Z2, Z2, Z2
-	VXORPS Z3, Z3, Z3
-	VXORPS Z4, Z4, Z4
-	VXORPS Z5, Z5, Z5
-	VXORPS Z6, Z6, Z6
-	VXORPS Z7, Z7, Z7
-	VXORPS Z8, Z8, Z8
-	VXORPS Z9, Z9, Z9
-	VXORPS Z10, Z10, Z10
-	VXORPS Z11, Z11, Z11
-	VXORPS Z12, Z12, Z12
-	VXORPS Z13, Z13, Z13
-	VXORPS Z14, Z14, Z14
-	VXORPS Z15, Z15, Z15
-	VXORPS Z16, Z16, Z16
-	VXORPS Z17, Z17, Z17
-	VXORPS Z18, Z18, Z18
-	VXORPS Z19, Z19, Z19
-	VXORPS Z20, Z20, Z20
-	VXORPS Z21, Z21, Z21
-	VXORPS Z22, Z22, Z22
-	VXORPS Z23, Z23, Z23
-	MOVQ   c_base+80(FP), R11
-	MOVQ   ldc+104(FP), R12
-	SHLQ   $0x02, R12
+	MOVQ         a_base+8(FP), DI
+	LEAQ         (DI)(CX*2), R8
+	ADDQ         CX, R8
+	LEAQ         (R8)(CX*2), R9
+	ADDQ         CX, R9
+	LEAQ         (R9)(CX*2), R10
+	ADDQ         CX, R10
+	VBROADCASTSS zero<>+0(SB), Z0
+	VBROADCASTSS zero<>+0(SB), Z1
+	VBROADCASTSS zero<>+0(SB), Z2
+	VBROADCASTSS zero<>+0(SB), Z3
+	VBROADCASTSS zero<>+0(SB), Z4
+	VBROADCASTSS zero<>+0(SB), Z5
+	VBROADCASTSS zero<>+0(SB), Z6
+	VBROADCASTSS zero<>+0(SB), Z7
+	VBROADCASTSS zero<>+0(SB), Z8
+	VBROADCASTSS zero<>+0(SB), Z9
+	VBROADCASTSS zero<>+0(SB), Z10
+	VBROADCASTSS zero<>+0(SB), Z11
+	VBROADCASTSS zero<>+0(SB), Z12
+	VBROADCASTSS zero<>+0(SB), Z13
+	VBROADCASTSS zero<>+0(SB), Z14
+	VBROADCASTSS zero<>+0(SB), Z15
+	VBROADCASTSS zero<>+0(SB), Z16
+	VBROADCASTSS zero<>+0(SB), Z17
+	VBROADCASTSS zero<>+0(SB), Z18
+	VBROADCASTSS zero<>+0(SB), Z19
+	VBROADCASTSS zero<>+0(SB), Z20
+	VBROADCASTSS zero<>+0(SB), Z21
+	VBROADCASTSS zero<>+0(SB), Z22
+	VBROADCASTSS zero<>+0(SB), Z23
+	MOVQ         16(SP), R11
+	MOVQ         ldc+112(FP), R12
+	SHLQ         $0x02, R12
 
 	// C's tile is read only after the loop: ask for its lines now,
 	// the first and the last of each row's part (C's rows are rarely aligned).
@@ -15111,7 +15160,7 @@ TEXT ·gemmTileAVX512(SB), NOSPLIT, $0-133
 	PREFETCHT0 124(R13)
 
 	// acc_rv += Ã_rp · B̃_pv for p = 0 … kc−1.
-samples_1:
+samples_3:
 	VMOVUPS      (BX), Z24
 	VMOVUPS      64(BX), Z25
 	VBROADCASTSS (DI), Z26
@@ -15156,19 +15205,24 @@ samples_1:
 	ADDQ         DX, R9
 	ADDQ         DX, R10
 	DECQ         AX
-	JNZ          samples_1
-	VBROADCASTSS alpha+128(FP), Z24
-	MOVBQZX      add+132(FP), AX
-	MOVQ         mr+112(FP), CX
-	MOVQ         nr+120(FP), DX
-	CMPQ         CX, $0x0000000c
-	JNE          edge_3
-	CMPQ         DX, $0x00000020
-	JNE          edge_3
+	JNZ          samples_3
+	VBROADCASTSS alpha+136(FP), Z24
+	MOVBQZX      add+140(FP), AX
+	MOVQ         mr+120(FP), CX
+
+	// nr = min(columns left, a panel's).
+	MOVQ    (SP), DX
+	MOVQ    $0x00000020, BX
+	CMPQ    DX, BX
+	CMOVQGT BX, DX
+	CMPQ    CX, $0x0000000c
+	JNE     edge_4
+	CMPQ    DX, $0x00000020
+	JNE     edge_4
 
 	// A whole tile.
 	TESTQ       AX, AX
-	JZ          over_4
+	JZ          over_5
 	MOVQ        R11, AX
 	VFMADD213PS (AX), Z24, Z0
 	VFMADD213PS 64(AX), Z24, Z1
@@ -15241,9 +15295,9 @@ samples_1:
 	ADDQ        R12, AX
 	VMOVUPS     Z22, (AX)
 	VMOVUPS     Z23, 64(AX)
-	JMP         done_2
+	JMP         done_1
 
-over_4:
+over_5:
 	MOVQ    R11, AX
 	VMULPS  Z24, Z0, Z0
 	VMULPS  Z24, Z1, Z1
@@ -15316,9 +15370,9 @@ over_4:
 	ADDQ    R12, AX
 	VMOVUPS Z22, (AX)
 	VMOVUPS Z23, 64(AX)
-	JMP     done_2
+	JMP     done_1
 
-edge_3:
+edge_4:
 	// A tile cut short by C's edge: mr rows, and per vector the lanes left of nr.
 	MOVQ        DX, BX
 	MOVQ        $0x00000010, SI
@@ -15338,7 +15392,7 @@ edge_3:
 	BZHIL       DX, BX, DX
 	KMOVW       DX, K2
 	TESTQ       AX, AX
-	JZ          over_5
+	JZ          over_6
 	MOVQ        R11, AX
 	VMOVUPS.Z   (AX), K1, Z25
 	VFMADD213PS Z25, Z24, Z0
@@ -15347,7 +15401,7 @@ edge_3:
 	VFMADD213PS Z0, Z24, Z1
 	VMOVUPS     Z1, K2, 64(AX)
 	CMPQ        CX, $0x01
-	JBE         done_2
+	JBE         done_1
 	ADDQ        R12, AX
 	VMOVUPS.Z   (AX), K1, Z0
 	VFMADD213PS Z0, Z24, Z2
@@ -15356,7 +15410,7 @@ edge_3:
 	VFMADD213PS Z0, Z24, Z3
 	VMOVUPS     Z3, K2, 64(AX)
 	CMPQ        CX, $0x02
-	JBE         done_2
+	JBE         done_1
 	ADDQ        R12, AX
 	VMOVUPS.Z   (AX), K1, Z0
 	VFMADD213PS Z0, Z24, Z4
@@ -15365,7 +15419,7 @@ edge_3:
 	VFMADD213PS Z0, Z24, Z5
 	VMOVUPS     Z5, K2, 64(AX)
 	CMPQ        CX, $0x03
-	JBE         done_2
+	JBE         done_1
 	ADDQ        R12, AX
 	VMOVUPS.Z   (AX), K1, Z0
 	VFMADD213PS Z0, Z24, Z6
@@ -15374,7 +15428,7 @@ edge_3:
 	VFMADD213PS Z0, Z24, Z7
 	VMOVUPS     Z7, K2, 64(AX)
 	CMPQ        CX, $0x04
-	JBE         done_2
+	JBE         done_1
 	ADDQ        R12, AX
 	VMOVUPS.Z   (AX), K1, Z0
 	VFMADD213PS Z0, Z24, Z8
@@ -15383,7 +15437,7 @@ edge_3:
 	VFMADD213PS Z0, Z24, Z9
 	VMOVUPS     Z9, K2, 64(AX)
 	CMPQ        CX, $0x05
-	JBE         done_2
+	JBE         done_1
 	ADDQ        R12, AX
 	VMOVUPS.Z   (AX), K1, Z0
 	VFMADD213PS Z0, Z24, Z10
@@ -15392,7 +15446,7 @@ edge_3:
 	VFMADD213PS Z0, Z24, Z11
 	VMOVUPS     Z11, K2, 64(AX)
 	CMPQ        CX, $0x06
-	JBE         done_2
+	JBE         done_1
 	ADDQ        R12, AX
 	VMOVUPS.Z   (AX), K1, Z0
 	VFMADD213PS Z0, Z24, Z12
@@ -15401,7 +15455,7 @@ edge_3:
 	VFMADD213PS Z0, Z24, Z13
 	VMOVUPS     Z13, K2, 64(AX)
 	CMPQ        CX, $0x07
-	JBE         done_2
+	JBE         done_1
 	ADDQ        R12, AX
 	VMOVUPS.Z   (AX), K1, Z0
 	VFMADD213PS Z0, Z24, Z14
@@ -15410,7 +15464,7 @@ edge_3:
 	VFMADD213PS Z0, Z24, Z15
 	VMOVUPS     Z15, K2, 64(AX)
 	CMPQ        CX, $0x08
-	JBE         done_2
+	JBE         done_1
 	ADDQ        R12, AX
 	VMOVUPS.Z   (AX), K1, Z0
 	VFMADD213PS Z0, Z24, Z16
@@ -15419,7 +15473,7 @@ edge_3:
 	VFMADD213PS Z0, Z24, Z17
 	VMOVUPS     Z17, K2, 64(AX)
 	CMPQ        CX, $0x09
-	JBE         done_2
+	JBE         done_1
 	ADDQ        R12, AX
 	VMOVUPS.Z   (AX), K1, Z0
 	VFMADD213PS Z0, Z24, Z18
@@ -15428,7 +15482,7 @@ edge_3:
 	VFMADD213PS Z0, Z24, Z19
 	VMOVUPS     Z19, K2, 64(AX)
 	CMPQ        CX, $0x0a
-	JBE         done_2
+	JBE         done_1
 	ADDQ        R12, AX
 	VMOVUPS.Z   (AX), K1, Z0
 	VFMADD213PS Z0, Z24, Z20
@@ -15437,7 +15491,7 @@ edge_3:
 	VFMADD213PS Z0, Z24, Z21
 	VMOVUPS     Z21, K2, 64(AX)
 	CMPQ        CX, $0x0b
-	JBE         done_2
+	JBE         done_1
 	ADDQ        R12, AX
 	VMOVUPS.Z   (AX), K1, Z0
 	VFMADD213PS Z0, Z24, Z22
@@ -15445,98 +15499,107 @@ edge_3:
 	VMOVUPS.Z   64(AX), K2, Z0
 	VFMADD213PS Z0, Z24, Z23
 	VMOVUPS     Z23, K2, 64(AX)
-	JMP         done_2
+	JMP         done_1
 
-over_5:
+over_6:
 	MOVQ    R11, AX
 	VMULPS  Z24, Z0, Z0
 	VMOVUPS Z0, K1, (AX)
 	VMULPS  Z24, Z1, Z1
 	VMOVUPS Z1, K2, 64(AX)
 	CMPQ    CX, $0x01
-	JBE     done_2
+	JBE     done_1
 	ADDQ    R12, AX
 	VMULPS  Z24, Z2, Z2
 	VMOVUPS Z2, K1, (AX)
 	VMULPS  Z24, Z3, Z3
 	VMOVUPS Z3, K2, 64(AX)
 	CMPQ    CX, $0x02
-	JBE     done_2
+	JBE     done_1
 	ADDQ    R12, AX
 	VMULPS  Z24, Z4, Z4
 	VMOVUPS Z4, K1, (AX)
 	VMULPS  Z24, Z5, Z5
 	VMOVUPS Z5, K2, 64(AX)
 	CMPQ    CX, $0x03
-	JBE     done_2
+	JBE     done_1
 	ADDQ    R12, AX
 	VMULPS  Z24, Z6, Z6
 	VMOVUPS Z6, K1, (AX)
 	VMULPS  Z24, Z7, Z7
 	VMOVUPS Z7, K2, 64(AX)
 	CMPQ    CX, $0x04
-	JBE     done_2
+	JBE     done_1
 	ADDQ    R12, AX
 	VMULPS  Z24, Z8, Z8
 	VMOVUPS Z8, K1, (AX)
 	VMULPS  Z24, Z9, Z9
 	VMOVUPS Z9, K2, 64(AX)
 	CMPQ    CX, $0x05
-	JBE     done_2
+	JBE     done_1
 	ADDQ    R12, AX
 	VMULPS  Z24, Z10, Z10
 	VMOVUPS Z10, K1, (AX)
 	VMULPS  Z24, Z11, Z11
 	VMOVUPS Z11, K2, 64(AX)
 	CMPQ    CX, $0x06
-	JBE     done_2
+	JBE     done_1
 	ADDQ    R12, AX
 	VMULPS  Z24, Z12, Z12
 	VMOVUPS Z12, K1, (AX)
 	VMULPS  Z24, Z13, Z13
 	VMOVUPS Z13, K2, 64(AX)
 	CMPQ    CX, $0x07
-	JBE     done_2
+	JBE     done_1
 	ADDQ    R12, AX
 	VMULPS  Z24, Z14, Z14
 	VMOVUPS Z14, K1, (AX)
 	VMULPS  Z24, Z15, Z15
 	VMOVUPS Z15, K2, 64(AX)
 	CMPQ    CX, $0x08
-	JBE     done_2
+	JBE     done_1
 	ADDQ    R12, AX
 	VMULPS  Z24, Z16, Z16
 	VMOVUPS Z16, K1, (AX)
 	VMULPS  Z24, Z17, Z17
 	VMOVUPS Z17, K2, 64(AX)
 	CMPQ    CX, $0x09
-	JBE     done_2
+	JBE     done_1
 	ADDQ    R12, AX
 	VMULPS  Z24, Z18, Z18
 	VMOVUPS Z18, K1, (AX)
 	VMULPS  Z24, Z19, Z19
 	VMOVUPS Z19, K2, 64(AX)
 	CMPQ    CX, $0x0a
-	JBE     done_2
+	JBE     done_1
 	ADDQ    R12, AX
 	VMULPS  Z24, Z20, Z20
 	VMOVUPS Z20, K1, (AX)
 	VMULPS  Z24, Z21, Z21
 	VMOVUPS Z21, K2, 64(AX)
 	CMPQ    CX, $0x0b
-	JBE     done_2
+	JBE     done_1
 	ADDQ    R12, AX
 	VMULPS  Z24, Z22, Z22
 	VMOVUPS Z22, K1, (AX)
 	VMULPS  Z24, Z23, Z23
 	VMOVUPS Z23, K2, 64(AX)
 
-done_2:
+done_1:
+	SUBQ $0x00000020, (SP)
+	JLE  row_7
+	MOVQ bnext+80(FP), AX
+	SHLQ $0x02, AX
+	ADDQ AX, 8(SP)
+	ADDQ $0x00000080, 16(SP)
+	JMP  panel_2
+
+row_7:
 	VZEROUPPER
 	RET
 
 // func gemmTileTAVX512(kc int, a []float32, ars int, aps int, b []float32, bps int, c []float32, ldc int, mr int, nr int, alpha float32, add bool)
-// Requires: AVX, AVX512DQ, AVX512F, BMI2, FMA3, MMX+
+// Requires: AVX, AVX512F, BMI2, FMA3, MMX+
 TEXT ·gemmTileTAVX512(SB), NOSPLIT, $0-133
 	MOVQ kc+0(FP), AX
 	MOVQ ars+32(FP), CX
@@ -15548,36 +15611,36 @@ TEXT ·gemmTileTAVX512(SB), NOSPLIT, $0-133
 	SHLQ $0x02, SI
 
 	// Ã's rows in groups of 3: row 3g+i is at base g + i·ars.
-	MOVQ   a_base+8(FP), DI
-	LEAQ   (DI)(CX*2), R8
-	ADDQ   CX, R8
-	LEAQ   (R8)(CX*2), R9
-	ADDQ   CX, R9
-	LEAQ   (R9)(CX*2), R10
-	ADDQ   CX, R10
-	VXORPS Z0, Z0, Z0
-	VXORPS Z1, Z1, Z1
-	VXORPS Z2, Z2, Z2
-	VXORPS Z3, Z3, Z3
-	VXORPS Z4, Z4, Z4
-	VXORPS Z5, Z5, Z5
-	VXORPS Z6, Z6, Z6
-	VXORPS Z7, Z7, Z7
-	VXORPS Z8, Z8, Z8
-	VXORPS Z9, Z9, Z9
-	VXORPS Z10, Z10, Z10
-	VXORPS Z11, Z11, Z11
-	VXORPS Z12, Z12, Z12
-	VXORPS Z13, Z13, Z13
-	VXORPS Z14, Z14, Z14
-	VXORPS Z15, Z15, Z15
-	VXORPS Z16, Z16, Z16
-	VXORPS Z17, Z17, Z17
-	VXORPS Z18, Z18, Z18
-	VXORPS Z19, Z19, Z19
-	MOVQ   c_base+80(FP), R11
-	MOVQ   ldc+104(FP), R12
-	SHLQ   $0x02, R12
+	MOVQ         a_base+8(FP), DI
+	LEAQ         (DI)(CX*2), R8
+	ADDQ         CX, R8
+	LEAQ         (R8)(CX*2), R9
+	ADDQ         CX, R9
+	LEAQ         (R9)(CX*2), R10
+	ADDQ         CX, R10
+	VBROADCASTSS zero<>+0(SB), Z0
+	VBROADCASTSS zero<>+0(SB), Z1
+	VBROADCASTSS zero<>+0(SB), Z2
+	VBROADCASTSS zero<>+0(SB), Z3
+	VBROADCASTSS zero<>+0(SB), Z4
+	VBROADCASTSS zero<>+0(SB), Z5
+	VBROADCASTSS zero<>+0(SB), Z6
+	VBROADCASTSS zero<>+0(SB), Z7
+	VBROADCASTSS zero<>+0(SB), Z8
+	VBROADCASTSS zero<>+0(SB), Z9
+	VBROADCASTSS zero<>+0(SB), Z10
+	VBROADCASTSS zero<>+0(SB), Z11
+	VBROADCASTSS zero<>+0(SB), Z12
+	VBROADCASTSS zero<>+0(SB), Z13
+	VBROADCASTSS zero<>+0(SB), Z14
+	VBROADCASTSS zero<>+0(SB), Z15
+	VBROADCASTSS zero<>+0(SB), Z16
+	VBROADCASTSS zero<>+0(SB), Z17
+	VBROADCASTSS zero<>+0(SB), Z18
+	VBROADCASTSS zero<>+0(SB), Z19
+	MOVQ         c_base+80(FP), R11
+	MOVQ         ldc+104(FP), R12
+	SHLQ         $0x02, R12
 
 	// C's tile is read only after the loop: ask for its lines now,
 	// the first and the last of each row's part (C's rows are rarely aligned).
@@ -15679,7 +15742,7 @@ TEXT ·gemmTileTAVX512(SB), NOSPLIT, $0-133
 	PREFETCHT0 36(R13)
 
 	// acc_rv += Ã_rp · B̃_pv for p = 0 … kc−1.
-samples_1:
+samples_2:
 	VMOVUPS      (BX), Z20
 	VMOVUPS      64(BX), Z21
 	VBROADCASTSS (DI), Z22
@@ -15718,7 +15781,7 @@ samples_1:
 	ADDQ         DX, R9
 	ADDQ         DX, R10
 	DECQ         AX
-	JNZ          samples_1
+	JNZ          samples_2
 	VBROADCASTSS alpha+128(FP), Z20
 	MOVBQZX      add+132(FP), AX
 	MOVQ         mr+112(FP), CX
@@ -15729,1273 +15792,1280 @@ samples_1:
 	JNE          edge_3
 
 	// A whole tile.
-	TESTQ       AX, AX
-	JZ          over_4
-	MOVQ        R11, AX
-	VXORPS      Z21, Z21, Z21
-	VUNPCKLPS   Z2, Z0, Z22
-	VUNPCKHPS   Z2, Z0, Z0
-	VUNPCKLPS   Z6, Z4, Z2
-	VUNPCKHPS   Z6, Z4, Z4
-	VUNPCKLPS   Z10, Z8, Z6
-	VUNPCKHPS   Z10, Z8, Z8
-	VUNPCKLPS   Z14, Z12, Z10
-	VUNPCKHPS   Z14, Z12, Z12
-	VUNPCKLPS   Z18, Z16, Z14
-	VUNPCKHPS   Z18, Z16, Z16
-	VUNPCKLPS   Z21, Z21, Z18
-	VUNPCKHPS   Z21, Z21, Z23
-	VUNPCKLPS   Z21, Z21, Z24
-	VUNPCKHPS   Z21, Z21, Z25
-	VUNPCKLPS   Z21, Z21, Z26
-	VUNPCKHPS   Z21, Z21, Z27
-	VSHUFPS     $0x44, Z2, Z22, Z28
-	VSHUFPS     $0xee, Z2, Z22, Z2
-	VSHUFPS     $0x44, Z4, Z0, Z22
-	VSHUFPS     $0xee, Z4, Z0, Z0
-	VSHUFPS     $0x44, Z10, Z6, Z4
-	VSHUFPS     $0xee, Z10, Z6, Z6
-	VSHUFPS     $0x44, Z12, Z8, Z10
-	VSHUFPS     $0xee, Z12, Z8, Z8
-	VSHUFPS     $0x44, Z18, Z14, Z12
-	VSHUFPS     $0xee, Z18, Z14, Z14
-	VSHUFPS     $0x44, Z23, Z16, Z18
-	VSHUFPS     $0xee, Z23, Z16, Z16
-	VSHUFPS     $0x44, Z26, Z24, Z23
-	VSHUFPS     $0xee, Z26, Z24, Z24
-	VSHUFPS     $0x44, Z27, Z25, Z26
-	VSHUFPS     $0xee, Z27, Z25, Z25
-	VSHUFF32X4  $0x44, Z4, Z28, Z27
-	VSHUFF32X4  $0xee, Z4, Z28, Z4
-	VSHUFF32X4  $0x44, Z23, Z12, Z28
-	VSHUFF32X4  $0xee, Z23, Z12, Z12
-	VSHUFF32X4  $0x88, Z28, Z27, Z23
-	VSHUFF32X4  $0xdd, Z28, Z27, Z27
-	VSHUFF32X4  $0x88, Z12, Z4, Z28
-	VSHUFF32X4  $0xdd, Z12, Z4, Z4
-	VSHUFF32X4  $0x44, Z6, Z2, Z12
-	VSHUFF32X4  $0xee, Z6, Z2, Z2
-	VSHUFF32X4  $0x44, Z24, Z14, Z6
-	VSHUFF32X4  $0xee, Z24, Z14, Z14
-	VSHUFF32X4  $0x88, Z6, Z12, Z24
-	VSHUFF32X4  $0xdd, Z6, Z12, Z6
-	VSHUFF32X4  $0x88, Z14, Z2, Z12
-	VSHUFF32X4  $0xdd, Z14, Z2, Z2
-	VSHUFF32X4  $0x44, Z10, Z22, Z14
-	VSHUFF32X4  $0xee, Z10, Z22, Z10
-	VSHUFF32X4  $0x44, Z26, Z18, Z22
-	VSHUFF32X4  $0xee, Z26, Z18, Z18
-	VSHUFF32X4  $0x88, Z22, Z14, Z26
-	VSHUFF32X4  $0xdd, Z22, Z14, Z14
-	VSHUFF32X4  $0x88, Z18, Z10, Z22
-	VSHUFF32X4  $0xdd, Z18, Z10, Z10
-	VSHUFF32X4  $0x44, Z8, Z0, Z18
-	VSHUFF32X4  $0xee, Z8, Z0, Z0
-	VSHUFF32X4  $0x44, Z25, Z16, Z8
-	VSHUFF32X4  $0xee, Z25, Z16, Z16
-	VSHUFF32X4  $0x88, Z8, Z18, Z25
-	VSHUFF32X4  $0xdd, Z8, Z18, Z8
-	VSHUFF32X4  $0x88, Z16, Z0, Z18
-	VSHUFF32X4  $0xdd, Z16, Z0, Z0
-	VALIGND     $0x02, Z23, Z23, Z16
-	VFMADD213PS (AX), Y20, Y23
-	VFMADD213PS 8(AX), Y20, Y16
-	VMOVUPS     Y23, (AX)
-	VMOVUPS     Y16, 8(AX)
-	ADDQ        R12, AX
-	VALIGND     $0x02, Z24, Z24, Z16
-	VFMADD213PS (AX), Y20, Y24
-	VFMADD213PS 8(AX), Y20, Y16
-	VMOVUPS     Y24, (AX)
-	VMOVUPS     Y16, 8(AX)
-	ADDQ        R12, AX
-	VALIGND     $0x02, Z26, Z26, Z16
-	VFMADD213PS (AX), Y20, Y26
-	VFMADD213PS 8(AX), Y20, Y16
-	VMOVUPS     Y26, (AX)
-	VMOVUPS     Y16, 8(AX)
-	ADDQ        R12, AX
-	VALIGND     $0x02, Z25, Z25, Z16
-	VFMADD213PS (AX), Y20, Y25
-	VFMADD213PS 8(AX), Y20, Y16
-	VMOVUPS     Y25, (AX)
-	VMOVUPS     Y16, 8(AX)
-	ADDQ        R12, AX
-	VALIGND     $0x02, Z27, Z27, Z16
-	VFMADD213PS (AX), Y20, Y27
-	VFMADD213PS 8(AX), Y20, Y16
-	VMOVUPS     Y27, (AX)
-	VMOVUPS     Y16, 8(AX)
-	ADDQ        R12, AX
-	VALIGND     $0x02, Z6, Z6, Z16
-	VFMADD213PS (AX), Y20, Y6
-	VFMADD213PS 8(AX), Y20, Y16
-	VMOVUPS     Y6, (AX)
-	VMOVUPS     Y16, 8(AX)
-	ADDQ        R12, AX
-	VALIGND     $0x02, Z14, Z14, Z6
-	VFMADD213PS (AX), Y20, Y14
-	VFMADD213PS 8(AX), Y20, Y6
-	VMOVUPS     Y14, (AX)
-	VMOVUPS     Y6, 8(AX)
-	ADDQ        R12, AX
-	VALIGND     $0x02, Z8, Z8, Z6
-	VFMADD213PS (AX), Y20, Y8
-	VFMADD213PS 8(AX), Y20, Y6
-	VMOVUPS     Y8, (AX)
-	VMOVUPS     Y6, 8(AX)
-	ADDQ        R12, AX
-	VALIGND     $0x02, Z28, Z28, Z6
-	VFMADD213PS (AX), Y20, Y28
-	VFMADD213PS 8(AX), Y20, Y6
-	VMOVUPS     Y28, (AX)
-	VMOVUPS     Y6, 8(AX)
-	ADDQ        R12, AX
-	VALIGND     $0x02, Z12, Z12, Z6
-	VFMADD213PS (AX), Y20, Y12
-	VFMADD213PS 8(AX), Y20, Y6
-	VMOVUPS     Y12, (AX)
-	VMOVUPS     Y6, 8(AX)
-	ADDQ        R12, AX
-	VALIGND     $0x02, Z22, Z22, Z6
-	VFMADD213PS (AX), Y20, Y22
-	VFMADD213PS 8(AX), Y20, Y6
-	VMOVUPS     Y22, (AX)
-	VMOVUPS     Y6, 8(AX)
-	ADDQ        R12, AX
-	VALIGND     $0x02, Z18, Z18, Z6
-	VFMADD213PS (AX), Y20, Y18
-	VFMADD213PS 8(AX), Y20, Y6
-	VMOVUPS     Y18, (AX)
-	VMOVUPS     Y6, 8(AX)
-	ADDQ        R12, AX
-	VALIGND     $0x02, Z4, Z4, Z6
-	VFMADD213PS (AX), Y20, Y4
-	VFMADD213PS 8(AX), Y20, Y6
-	VMOVUPS     Y4, (AX)
-	VMOVUPS     Y6, 8(AX)
-	ADDQ        R12, AX
-	VALIGND     $0x02, Z2, Z2, Z4
-	VFMADD213PS (AX), Y20, Y2
-	VFMADD213PS 8(AX), Y20, Y4
-	VMOVUPS     Y2, (AX)
-	VMOVUPS     Y4, 8(AX)
-	ADDQ        R12, AX
-	VALIGND     $0x02, Z10, Z10, Z2
-	VFMADD213PS (AX), Y20, Y10
-	VFMADD213PS 8(AX), Y20, Y2
-	VMOVUPS     Y10, (AX)
-	VMOVUPS     Y2, 8(AX)
-	ADDQ        R12, AX
-	VALIGND     $0x02, Z0, Z0, Z2
-	VFMADD213PS (AX), Y20, Y0
-	VFMADD213PS 8(AX), Y20, Y2
-	VMOVUPS     Y0, (AX)
-	VMOVUPS     Y2, 8(AX)
-	VUNPCKLPS   Z3, Z1, Z0
-	VUNPCKHPS   Z3, Z1, Z1
-	VUNPCKLPS   Z7, Z5, Z2
-	VUNPCKHPS   Z7, Z5, Z3
-	VUNPCKLPS   Z11, Z9, Z4
-	VUNPCKHPS   Z11, Z9, Z5
-	VUNPCKLPS   Z15, Z13, Z6
-	VUNPCKHPS   Z15, Z13, Z7
-	VUNPCKLPS   Z19, Z17, Z8
-	VUNPCKHPS   Z19, Z17, Z9
-	VUNPCKLPS   Z21, Z21, Z10
-	VUNPCKHPS   Z21, Z21, Z11
-	VUNPCKLPS   Z21, Z21, Z12
-	VUNPCKHPS   Z21, Z21, Z13
-	VUNPCKLPS   Z21, Z21, Z14
-	VUNPCKHPS   Z21, Z21, Z15
-	VSHUFPS     $0x44, Z2, Z0, Z16
-	VSHUFPS     $0xee, Z2, Z0, Z0
-	VSHUFPS     $0x44, Z3, Z1, Z2
-	VSHUFPS     $0xee, Z3, Z1, Z1
-	VSHUFPS     $0x44, Z6, Z4, Z3
-	VSHUFPS     $0xee, Z6, Z4, Z4
-	VSHUFPS     $0x44, Z7, Z5, Z6
-	VSHUFPS     $0xee, Z7, Z5, Z5
-	VSHUFPS     $0x44, Z10, Z8, Z7
-	VSHUFPS     $0xee, Z10, Z8, Z8
-	VSHUFPS     $0x44, Z11, Z9, Z10
-	VSHUFPS     $0xee, Z11, Z9, Z9
-	VSHUFPS     $0x44, Z14, Z12, Z11
-	VSHUFPS     $0xee, Z14, Z12, Z12
-	VSHUFPS     $0x44, Z15, Z13, Z14
-	VSHUFPS     $0xee, Z15, Z13, Z13
-	VSHUFF32X4  $0x44, Z3, Z16, Z15
-	VSHUFF32X4  $0xee, Z3, Z16, Z3
-	VSHUFF32X4  $0x44, Z11, Z7, Z16
-	VSHUFF32X4  $0xee, Z11, Z7, Z7
-	VSHUFF32X4  $0x88, Z16, Z15, Z11
-	VSHUFF32X4  $0xdd, Z16, Z15, Z15
-	VSHUFF32X4  $0x88, Z7, Z3, Z16
-	VSHUFF32X4  $0xdd, Z7, Z3, Z3
-	VSHUFF32X4  $0x44, Z4, Z0, Z7
-	VSHUFF32X4  $0xee, Z4, Z0, Z0
-	VSHUFF32X4  $0x44, Z12, Z8, Z4
-	VSHUFF32X4  $0xee, Z12, Z8, Z8
-	VSHUFF32X4  $0x88, Z4, Z7, Z12
-	VSHUFF32X4  $0xdd, Z4, Z7, Z4
-	VSHUFF32X4  $0x88, Z8, Z0, Z7
-	VSHUFF32X4  $0xdd, Z8, Z0, Z0
-	VSHUFF32X4  $0x44, Z6, Z2, Z8
-	VSHUFF32X4  $0xee, Z6, Z2, Z2
-	VSHUFF32X4  $0x44, Z14, Z10, Z6
-	VSHUFF32X4  $0xee, Z14, Z10, Z10
-	VSHUFF32X4  $0x88, Z6, Z8, Z14
-	VSHUFF32X4  $0xdd, Z6, Z8, Z6
-	VSHUFF32X4  $0x88, Z10, Z2, Z8
-	VSHUFF32X4  $0xdd, Z10, Z2, Z2
-	VSHUFF32X4  $0x44, Z5, Z1, Z10
-	VSHUFF32X4  $0xee, Z5, Z1, Z1
-	VSHUFF32X4  $0x44, Z13, Z9, Z5
-	VSHUFF32X4  $0xee, Z13, Z9, Z9
-	VSHUFF32X4  $0x88, Z5, Z10, Z13
-	VSHUFF32X4  $0xdd, Z5, Z10, Z5
-	VSHUFF32X4  $0x88, Z9, Z1, Z10
-	VSHUFF32X4  $0xdd, Z9, Z1, Z1
-	ADDQ        R12, AX
-	VALIGND     $0x02, Z11, Z11, Z9
-	VFMADD213PS (AX), Y20, Y11
-	VFMADD213PS 8(AX), Y20, Y9
-	VMOVUPS     Y11, (AX)
-	VMOVUPS     Y9, 8(AX)
-	ADDQ        R12, AX
-	VALIGND     $0x02, Z12, Z12, Z9
-	VFMADD213PS (AX), Y20, Y12
-	VFMADD213PS 8(AX), Y20, Y9
-	VMOVUPS     Y12, (AX)
-	VMOVUPS     Y9, 8(AX)
-	ADDQ        R12, AX
-	VALIGND     $0x02, Z14, Z14, Z9
-	VFMADD213PS (AX), Y20, Y14
-	VFMADD213PS 8(AX), Y20, Y9
-	VMOVUPS     Y14, (AX)
-	VMOVUPS     Y9, 8(AX)
-	ADDQ        R12, AX
-	VALIGND     $0x02, Z13, Z13, Z9
-	VFMADD213PS (AX), Y20, Y13
-	VFMADD213PS 8(AX), Y20, Y9
-	VMOVUPS     Y13, (AX)
-	VMOVUPS     Y9, 8(AX)
-	ADDQ        R12, AX
-	VALIGND     $0x02, Z15, Z15, Z9
-	VFMADD213PS (AX), Y20, Y15
-	VFMADD213PS 8(AX), Y20, Y9
-	VMOVUPS     Y15, (AX)
-	VMOVUPS     Y9, 8(AX)
-	ADDQ        R12, AX
-	VALIGND     $0x02, Z4, Z4, Z9
-	VFMADD213PS (AX), Y20, Y4
-	VFMADD213PS 8(AX), Y20, Y9
-	VMOVUPS     Y4, (AX)
-	VMOVUPS     Y9, 8(AX)
-	ADDQ        R12, AX
-	VALIGND     $0x02, Z6, Z6, Z4
-	VFMADD213PS (AX), Y20, Y6
-	VFMADD213PS 8(AX), Y20, Y4
-	VMOVUPS     Y6, (AX)
-	VMOVUPS     Y4, 8(AX)
-	ADDQ        R12, AX
-	VALIGND     $0x02, Z5, Z5, Z4
-	VFMADD213PS (AX), Y20, Y5
-	VFMADD213PS 8(AX), Y20, Y4
-	VMOVUPS     Y5, (AX)
-	VMOVUPS     Y4, 8(AX)
-	ADDQ        R12, AX
-	VALIGND     $0x02, Z16, Z16, Z4
-	VFMADD213PS (AX), Y20, Y16
-	VFMADD213PS 8(AX), Y20, Y4
-	VMOVUPS     Y16, (AX)
-	VMOVUPS     Y4, 8(AX)
-	ADDQ        R12, AX
-	VALIGND     $0x02, Z7, Z7, Z4
-	VFMADD213PS (AX), Y20, Y7
-	VFMADD213PS 8(AX), Y20, Y4
-	VMOVUPS     Y7, (AX)
-	VMOVUPS     Y4, 8(AX)
-	ADDQ        R12, AX
-	VALIGND     $0x02, Z8, Z8, Z4
-	VFMADD213PS (AX), Y20, Y8
-	VFMADD213PS 8(AX), Y20, Y4
-	VMOVUPS     Y8, (AX)
-	VMOVUPS     Y4, 8(AX)
-	ADDQ        R12, AX
-	VALIGND     $0x02, Z10, Z10, Z4
-	VFMADD213PS (AX), Y20, Y10
-	VFMADD213PS 8(AX), Y20, Y4
-	VMOVUPS     Y10, (AX)
-	VMOVUPS     Y4, 8(AX)
-	ADDQ        R12, AX
-	VALIGND     $0x02, Z3, Z3, Z4
-	VFMADD213PS (AX), Y20, Y3
-	VFMADD213PS 8(AX), Y20, Y4
-	VMOVUPS     Y3, (AX)
-	VMOVUPS     Y4, 8(AX)
-	ADDQ        R12, AX
-	VALIGND     $0x02, Z0, Z0, Z3
-	VFMADD213PS (AX), Y20, Y0
-	VFMADD213PS 8(AX), Y20, Y3
-	VMOVUPS     Y0, (AX)
-	VMOVUPS     Y3, 8(AX)
-	ADDQ        R12, AX
-	VALIGND     $0x02, Z2, Z2, Z0
-	VFMADD213PS (AX), Y20, Y2
-	VFMADD213PS 8(AX), Y20, Y0
-	VMOVUPS     Y2, (AX)
-	VMOVUPS     Y0, 8(AX)
-	ADDQ        R12, AX
-	VALIGND     $0x02, Z1, Z1, Z0
-	VFMADD213PS (AX), Y20, Y1
-	VFMADD213PS 8(AX), Y20, Y0
-	VMOVUPS     Y1, (AX)
-	VMOVUPS     Y0, 8(AX)
-	JMP         done_2
+	TESTQ        AX, AX
+	JZ           over_4
+	MOVQ         R11, AX
+	VBROADCASTSS zero<>+0(SB), Z21
+	VUNPCKLPS    Z2, Z0, Z22
+	VUNPCKHPS    Z2, Z0, Z0
+	VUNPCKLPS    Z6, Z4, Z2
+	VUNPCKHPS    Z6, Z4, Z4
+	VUNPCKLPS    Z10, Z8, Z6
+	VUNPCKHPS    Z10, Z8, Z8
+	VUNPCKLPS    Z14, Z12, Z10
+	VUNPCKHPS    Z14, Z12, Z12
+	VUNPCKLPS    Z18, Z16, Z14
+	VUNPCKHPS    Z18, Z16, Z16
+	VUNPCKLPS    Z21, Z21, Z18
+	VUNPCKHPS    Z21, Z21, Z23
+	VUNPCKLPS    Z21, Z21, Z24
+	VUNPCKHPS    Z21, Z21, Z25
+	VUNPCKLPS    Z21, Z21, Z26
+	VUNPCKHPS    Z21, Z21, Z21
+	VSHUFPS      $0x44, Z2, Z22, Z27
+	VSHUFPS      $0xee, Z2, Z22, Z2
+	VSHUFPS      $0x44, Z4, Z0, Z22
+	VSHUFPS      $0xee, Z4, Z0, Z0
+	VSHUFPS      $0x44, Z10, Z6, Z4
+	VSHUFPS      $0xee, Z10, Z6, Z6
+	VSHUFPS      $0x44, Z12, Z8, Z10
+	VSHUFPS      $0xee, Z12, Z8, Z8
+	VSHUFPS      $0x44, Z18, Z14, Z12
+	VSHUFPS      $0xee, Z18, Z14, Z14
+	VSHUFPS      $0x44, Z23, Z16, Z18
+	VSHUFPS      $0xee, Z23, Z16, Z16
+	VSHUFPS      $0x44, Z26, Z24, Z23
+	VSHUFPS      $0xee, Z26, Z24, Z24
+	VSHUFPS      $0x44, Z21, Z25, Z26
+	VSHUFPS      $0xee, Z21, Z25, Z21
+	VSHUFF32X4   $0x44, Z4, Z27, Z25
+	VSHUFF32X4   $0xee, Z4, Z27, Z4
+	VSHUFF32X4   $0x44, Z23, Z12, Z27
+	VSHUFF32X4   $0xee, Z23, Z12, Z12
+	VSHUFF32X4   $0x88, Z27, Z25, Z23
+	VSHUFF32X4   $0xdd, Z27, Z25, Z25
+	VSHUFF32X4   $0x88, Z12, Z4, Z27
+	VSHUFF32X4   $0xdd, Z12, Z4, Z4
+	VSHUFF32X4   $0x44, Z6, Z2, Z12
+	VSHUFF32X4   $0xee, Z6, Z2, Z2
+	VSHUFF32X4   $0x44, Z24, Z14, Z6
+	VSHUFF32X4   $0xee, Z24, Z14, Z14
+	VSHUFF32X4   $0x88, Z6, Z12, Z24
+	VSHUFF32X4   $0xdd, Z6, Z12, Z6
+	VSHUFF32X4   $0x88, Z14, Z2, Z12
+	VSHUFF32X4   $0xdd, Z14, Z2, Z2
+	VSHUFF32X4   $0x44, Z10, Z22, Z14
+	VSHUFF32X4   $0xee, Z10, Z22, Z10
+	VSHUFF32X4   $0x44, Z26, Z18, Z22
+	VSHUFF32X4   $0xee, Z26, Z18, Z18
+	VSHUFF32X4   $0x88, Z22, Z14, Z26
+	VSHUFF32X4   $0xdd, Z22, Z14, Z14
+	VSHUFF32X4   $0x88, Z18, Z10, Z22
+	VSHUFF32X4   $0xdd, Z18, Z10, Z10
+	VSHUFF32X4   $0x44, Z8, Z0, Z18
+	VSHUFF32X4   $0xee, Z8, Z0, Z0
+	VSHUFF32X4   $0x44, Z21, Z16, Z8
+	VSHUFF32X4   $0xee, Z21, Z16, Z16
+	VSHUFF32X4   $0x88, Z8, Z18, Z21
+	VSHUFF32X4   $0xdd, Z8, Z18, Z8
+	VSHUFF32X4   $0x88, Z16, Z0, Z18
+	VSHUFF32X4   $0xdd, Z16, Z0, Z0
+	VALIGND      $0x02, Z23, Z23, Z16
+	VFMADD213PS  (AX), Y20, Y23
+	VFMADD213PS  8(AX), Y20, Y16
+	VMOVUPS      Y23, (AX)
+	VMOVUPS      Y16, 8(AX)
+	ADDQ         R12, AX
+	VALIGND      $0x02, Z24, Z24, Z16
+	VFMADD213PS  (AX), Y20, Y24
+	VFMADD213PS  8(AX), Y20, Y16
+	VMOVUPS      Y24, (AX)
+	VMOVUPS      Y16, 8(AX)
+	ADDQ         R12, AX
+	VALIGND      $0x02, Z26, Z26, Z16
+	VFMADD213PS  (AX), Y20, Y26
+	VFMADD213PS  8(AX), Y20, Y16
+	VMOVUPS      Y26, (AX)
+	VMOVUPS      Y16, 8(AX)
+	ADDQ         R12, AX
+	VALIGND      $0x02, Z21, Z21, Z16
+	VFMADD213PS  (AX), Y20, Y21
+	VFMADD213PS  8(AX), Y20, Y16
+	VMOVUPS      Y21, (AX)
+	VMOVUPS      Y16, 8(AX)
+	ADDQ         R12, AX
+	VALIGND      $0x02, Z25, Z25, Z16
+	VFMADD213PS  (AX), Y20, Y25
+	VFMADD213PS  8(AX), Y20, Y16
+	VMOVUPS      Y25, (AX)
+	VMOVUPS      Y16, 8(AX)
+	ADDQ         R12, AX
+	VALIGND      $0x02, Z6, Z6, Z16
+	VFMADD213PS  (AX), Y20, Y6
+	VFMADD213PS  8(AX), Y20, Y16
+	VMOVUPS      Y6, (AX)
+	VMOVUPS      Y16, 8(AX)
+	ADDQ         R12, AX
+	VALIGND      $0x02, Z14, Z14, Z6
+	VFMADD213PS  (AX), Y20, Y14
+	VFMADD213PS  8(AX), Y20, Y6
+	VMOVUPS      Y14, (AX)
+	VMOVUPS      Y6, 8(AX)
+	ADDQ         R12, AX
+	VALIGND      $0x02, Z8, Z8, Z6
+	VFMADD213PS  (AX), Y20, Y8
+	VFMADD213PS  8(AX), Y20, Y6
+	VMOVUPS      Y8, (AX)
+	VMOVUPS      Y6, 8(AX)
+	ADDQ         R12, AX
+	VALIGND      $0x02, Z27, Z27, Z6
+	VFMADD213PS  (AX), Y20, Y27
+	VFMADD213PS  8(AX), Y20, Y6
+	VMOVUPS      Y27, (AX)
+	VMOVUPS      Y6, 8(AX)
+	ADDQ         R12, AX
+	VALIGND      $0x02, Z12, Z12, Z6
+	VFMADD213PS  (AX), Y20, Y12
+	VFMADD213PS  8(AX), Y20, Y6
+	VMOVUPS      Y12, (AX)
+	VMOVUPS      Y6, 8(AX)
+	ADDQ         R12, AX
+	VALIGND      $0x02, Z22, Z22, Z6
+	VFMADD213PS  (AX), Y20, Y22
+	VFMADD213PS  8(AX), Y20, Y6
+	VMOVUPS      Y22, (AX)
+	VMOVUPS      Y6, 8(AX)
+	ADDQ         R12, AX
+	VALIGND      $0x02, Z18, Z18, Z6
+	VFMADD213PS  (AX), Y20, Y18
+	VFMADD213PS  8(AX), Y20, Y6
+	VMOVUPS      Y18, (AX)
+	VMOVUPS      Y6, 8(AX)
+	ADDQ         R12, AX
+	VALIGND      $0x02, Z4, Z4, Z6
+	VFMADD213PS  (AX), Y20, Y4
+	VFMADD213PS  8(AX), Y20, Y6
+	VMOVUPS      Y4, (AX)
+	VMOVUPS      Y6, 8(AX)
+	ADDQ         R12, AX
+	VALIGND      $0x02, Z2, Z2, Z4
+	VFMADD213PS  (AX), Y20, Y2
+	VFMADD213PS  8(AX), Y20, Y4
+	VMOVUPS      Y2, (AX)
+	VMOVUPS      Y4, 8(AX)
+	ADDQ         R12, AX
+	VALIGND      $0x02, Z10, Z10, Z2
+	VFMADD213PS  (AX), Y20, Y10
+	VFMADD213PS  8(AX), Y20, Y2
+	VMOVUPS      Y10, (AX)
+	VMOVUPS      Y2, 8(AX)
+	ADDQ         R12, AX
+	VALIGND      $0x02, Z0, Z0, Z2
+	VFMADD213PS  (AX), Y20, Y0
+	VFMADD213PS  8(AX), Y20, Y2
+	VMOVUPS      Y0, (AX)
+	VMOVUPS      Y2, 8(AX)
+	VBROADCASTSS zero<>+0(SB), Z0
+	VUNPCKLPS    Z3, Z1, Z2
+	VUNPCKHPS    Z3, Z1, Z1
+	VUNPCKLPS    Z7, Z5, Z3
+	VUNPCKHPS    Z7, Z5, Z4
+	VUNPCKLPS    Z11, Z9, Z5
+	VUNPCKHPS    Z11, Z9, Z6
+	VUNPCKLPS    Z15, Z13, Z7
+	VUNPCKHPS    Z15, Z13, Z8
+	VUNPCKLPS    Z19, Z17, Z9
+	VUNPCKHPS    Z19, Z17, Z10
+	VUNPCKLPS    Z0, Z0, Z11
+	VUNPCKHPS    Z0, Z0, Z12
+	VUNPCKLPS    Z0, Z0, Z13
+	VUNPCKHPS    Z0, Z0, Z14
+	VUNPCKLPS    Z0, Z0, Z15
+	VUNPCKHPS    Z0, Z0, Z0
+	VSHUFPS      $0x44, Z3, Z2, Z16
+	VSHUFPS      $0xee, Z3, Z2, Z2
+	VSHUFPS      $0x44, Z4, Z1, Z3
+	VSHUFPS      $0xee, Z4, Z1, Z1
+	VSHUFPS      $0x44, Z7, Z5, Z4
+	VSHUFPS      $0xee, Z7, Z5, Z5
+	VSHUFPS      $0x44, Z8, Z6, Z7
+	VSHUFPS      $0xee, Z8, Z6, Z6
+	VSHUFPS      $0x44, Z11, Z9, Z8
+	VSHUFPS      $0xee, Z11, Z9, Z9
+	VSHUFPS      $0x44, Z12, Z10, Z11
+	VSHUFPS      $0xee, Z12, Z10, Z10
+	VSHUFPS      $0x44, Z15, Z13, Z12
+	VSHUFPS      $0xee, Z15, Z13, Z13
+	VSHUFPS      $0x44, Z0, Z14, Z15
+	VSHUFPS      $0xee, Z0, Z14, Z0
+	VSHUFF32X4   $0x44, Z4, Z16, Z14
+	VSHUFF32X4   $0xee, Z4, Z16, Z4
+	VSHUFF32X4   $0x44, Z12, Z8, Z16
+	VSHUFF32X4   $0xee, Z12, Z8, Z8
+	VSHUFF32X4   $0x88, Z16, Z14, Z12
+	VSHUFF32X4   $0xdd, Z16, Z14, Z14
+	VSHUFF32X4   $0x88, Z8, Z4, Z16
+	VSHUFF32X4   $0xdd, Z8, Z4, Z4
+	VSHUFF32X4   $0x44, Z5, Z2, Z8
+	VSHUFF32X4   $0xee, Z5, Z2, Z2
+	VSHUFF32X4   $0x44, Z13, Z9, Z5
+	VSHUFF32X4   $0xee, Z13, Z9, Z9
+	VSHUFF32X4   $0x88, Z5, Z8, Z13
+	VSHUFF32X4   $0xdd, Z5, Z8, Z5
+	VSHUFF32X4   $0x88, Z9, Z2, Z8
+	VSHUFF32X4   $0xdd, Z9, Z2, Z2
+	VSHUFF32X4   $0x44, Z7, Z3, Z9
+	VSHUFF32X4   $0xee, Z7, Z3, Z3
+	VSHUFF32X4   $0x44, Z15, Z11, Z7
+	VSHUFF32X4   $0xee, Z15, Z11, Z11
+	VSHUFF32X4   $0x88, Z7, Z9, Z15
+	VSHUFF32X4   $0xdd, Z7, Z9, Z7
+	VSHUFF32X4   $0x88, Z11, Z3, Z9
+	VSHUFF32X4   $0xdd, Z11, Z3, Z3
+	VSHUFF32X4   $0x44, Z6, Z1, Z11
+	VSHUFF32X4   $0xee, Z6, Z1, Z1
+	VSHUFF32X4   $0x44, Z0, Z10, Z6
+	VSHUFF32X4   $0xee, Z0, Z10, Z0
+	VSHUFF32X4   $0x88, Z6, Z11, Z10
+	VSHUFF32X4   $0xdd, Z6, Z11, Z6
+	VSHUFF32X4   $0x88, Z0, Z1, Z11
+	VSHUFF32X4   $0xdd, Z0, Z1, Z0
+	ADDQ         R12, AX
+	VALIGND      $0x02, Z12, Z12, Z1
+	VFMADD213PS  (AX), Y20, Y12
+	VFMADD213PS  8(AX), Y20, Y1
+	VMOVUPS      Y12, (AX)
+	VMOVUPS      Y1, 8(AX)
+	ADDQ         R12, AX
+	VALIGND      $0x02, Z13, Z13, Z1
+	VFMADD213PS  (AX), Y20, Y13
+	VFMADD213PS  8(AX), Y20, Y1
+	VMOVUPS      Y13, (AX)
+	VMOVUPS      Y1, 8(AX)
+	ADDQ         R12, AX
+	VALIGND      $0x02, Z15, Z15, Z1
+	VFMADD213PS  (AX), Y20, Y15
+	VFMADD213PS  8(AX), Y20, Y1
+	VMOVUPS      Y15, (AX)
+	VMOVUPS      Y1, 8(AX)
+	ADDQ         R12, AX
+	VALIGND      $0x02, Z10, Z10, Z1
+	VFMADD213PS  (AX), Y20, Y10
+	VFMADD213PS  8(AX), Y20, Y1
+	VMOVUPS      Y10, (AX)
+	VMOVUPS      Y1, 8(AX)
+	ADDQ         R12, AX
+	VALIGND      $0x02, Z14, Z14, Z1
+	VFMADD213PS  (AX), Y20, Y14
+	VFMADD213PS  8(AX), Y20, Y1
+	VMOVUPS      Y14, (AX)
+	VMOVUPS      Y1, 8(AX)
+	ADDQ         R12, AX
+	VALIGND      $0x02, Z5, Z5, Z1
+	VFMADD213PS  (AX), Y20, Y5
+	VFMADD213PS  8(AX), Y20, Y1
+	VMOVUPS      Y5, (AX)
+	VMOVUPS      Y1, 8(AX)
+	ADDQ         R12, AX
+	VALIGND      $0x02, Z7, Z7, Z1
+	VFMADD213PS  (AX), Y20, Y7
+	VFMADD213PS  8(AX), Y20, Y1
+	VMOVUPS      Y7, (AX)
+	VMOVUPS      Y1, 8(AX)
+	ADDQ         R12, AX
+	VALIGND      $0x02, Z6, Z6, Z1
+	VFMADD213PS  (AX), Y20, Y6
+	VFMADD213PS  8(AX), Y20, Y1
+	VMOVUPS      Y6, (AX)
+	VMOVUPS      Y1, 8(AX)
+	ADDQ         R12, AX
+	VALIGND      $0x02, Z16, Z16, Z1
+	VFMADD213PS  (AX), Y20, Y16
+	VFMADD213PS  8(AX), Y20, Y1
+	VMOVUPS      Y16, (AX)
+	VMOVUPS      Y1, 8(AX)
+	ADDQ         R12, AX
+	VALIGND      $0x02, Z8, Z8, Z1
+	VFMADD213PS  (AX), Y20, Y8
+	VFMADD213PS  8(AX), Y20, Y1
+	VMOVUPS      Y8, (AX)
+	VMOVUPS      Y1, 8(AX)
+	ADDQ         R12, AX
+	VALIGND      $0x02, Z9, Z9, Z1
+	VFMADD213PS  (AX), Y20, Y9
+	VFMADD213PS  8(AX), Y20, Y1
+	VMOVUPS      Y9, (AX)
+	VMOVUPS      Y1, 8(AX)
+	ADDQ         R12, AX
+	VALIGND      $0x02, Z11, Z11, Z1
+	VFMADD213PS  (AX), Y20, Y11
+	VFMADD213PS  8(AX), Y20, Y1
+	VMOVUPS      Y11, (AX)
+	VMOVUPS      Y1, 8(AX)
+	ADDQ         R12, AX
+	VALIGND      $0x02, Z4, Z4, Z1
+	VFMADD213PS  (AX), Y20, Y4
+	VFMADD213PS  8(AX), Y20, Y1
+	VMOVUPS      Y4, (AX)
+	VMOVUPS      Y1, 8(AX)
+	ADDQ         R12, AX
+	VALIGND      $0x02, Z2, Z2, Z1
+	VFMADD213PS  (AX), Y20, Y2
+	VFMADD213PS  8(AX), Y20, Y1
+	VMOVUPS      Y2, (AX)
+	VMOVUPS      Y1, 8(AX)
+	ADDQ         R12, AX
+	VALIGND      $0x02, Z3, Z3, Z1
+	VFMADD213PS  (AX), Y20, Y3
+	VFMADD213PS  8(AX), Y20, Y1
+	VMOVUPS      Y3, (AX)
+	VMOVUPS      Y1, 8(AX)
+	ADDQ         R12, AX
+	VALIGND      $0x02, Z0, Z0, Z1
+	VFMADD213PS  (AX), Y20, Y0
+	VFMADD213PS  8(AX), Y20, Y1
+	VMOVUPS      Y0, (AX)
+	VMOVUPS      Y1, 8(AX)
+	JMP          done_1
 
 over_4:
-	MOVQ       R11, AX
-	VXORPS     Z21, Z21, Z21
-	VUNPCKLPS  Z2, Z0, Z22
-	VUNPCKHPS  Z2, Z0, Z0
-	VUNPCKLPS  Z6, Z4, Z2
-	VUNPCKHPS  Z6, Z4, Z4
-	VUNPCKLPS  Z10, Z8, Z6
-	VUNPCKHPS  Z10, Z8, Z8
-	VUNPCKLPS  Z14, Z12, Z10
-	VUNPCKHPS  Z14, Z12, Z12
-	VUNPCKLPS  Z18, Z16, Z14
-	VUNPCKHPS  Z18, Z16, Z16
-	VUNPCKLPS  Z21, Z21, Z18
-	VUNPCKHPS  Z21, Z21, Z23
-	VUNPCKLPS  Z21, Z21, Z24
-	VUNPCKHPS  Z21, Z21, Z25
-	VUNPCKLPS  Z21, Z21, Z26
-	VUNPCKHPS  Z21, Z21, Z27
-	VSHUFPS    $0x44, Z2, Z22, Z28
-	VSHUFPS    $0xee, Z2, Z22, Z2
-	VSHUFPS    $0x44, Z4, Z0, Z22
-	VSHUFPS    $0xee, Z4, Z0, Z0
-	VSHUFPS    $0x44, Z10, Z6, Z4
-	VSHUFPS    $0xee, Z10, Z6, Z6
-	VSHUFPS    $0x44, Z12, Z8, Z10
-	VSHUFPS    $0xee, Z12, Z8, Z8
-	VSHUFPS    $0x44, Z18, Z14, Z12
-	VSHUFPS    $0xee, Z18, Z14, Z14
-	VSHUFPS    $0x44, Z23, Z16, Z18
-	VSHUFPS    $0xee, Z23, Z16, Z16
-	VSHUFPS    $0x44, Z26, Z24, Z23
-	VSHUFPS    $0xee, Z26, Z24, Z24
-	VSHUFPS    $0x44, Z27, Z25, Z26
-	VSHUFPS    $0xee, Z27, Z25, Z25
-	VSHUFF32X4 $0x44, Z4, Z28, Z27
-	VSHUFF32X4 $0xee, Z4, Z28, Z4
-	VSHUFF32X4 $0x44, Z23, Z12, Z28
-	VSHUFF32X4 $0xee, Z23, Z12, Z12
-	VSHUFF32X4 $0x88, Z28, Z27, Z23
-	VSHUFF32X4 $0xdd, Z28, Z27, Z27
-	VSHUFF32X4 $0x88, Z12, Z4, Z28
-	VSHUFF32X4 $0xdd, Z12, Z4, Z4
-	VSHUFF32X4 $0x44, Z6, Z2, Z12
-	VSHUFF32X4 $0xee, Z6, Z2, Z2
-	VSHUFF32X4 $0x44, Z24, Z14, Z6
-	VSHUFF32X4 $0xee, Z24, Z14, Z14
-	VSHUFF32X4 $0x88, Z6, Z12, Z24
-	VSHUFF32X4 $0xdd, Z6, Z12, Z6
-	VSHUFF32X4 $0x88, Z14, Z2, Z12
-	VSHUFF32X4 $0xdd, Z14, Z2, Z2
-	VSHUFF32X4 $0x44, Z10, Z22, Z14
-	VSHUFF32X4 $0xee, Z10, Z22, Z10
-	VSHUFF32X4 $0x44, Z26, Z18, Z22
-	VSHUFF32X4 $0xee, Z26, Z18, Z18
-	VSHUFF32X4 $0x88, Z22, Z14, Z26
-	VSHUFF32X4 $0xdd, Z22, Z14, Z14
-	VSHUFF32X4 $0x88, Z18, Z10, Z22
-	VSHUFF32X4 $0xdd, Z18, Z10, Z10
-	VSHUFF32X4 $0x44, Z8, Z0, Z18
-	VSHUFF32X4 $0xee, Z8, Z0, Z0
-	VSHUFF32X4 $0x44, Z25, Z16, Z8
-	VSHUFF32X4 $0xee, Z25, Z16, Z16
-	VSHUFF32X4 $0x88, Z8, Z18, Z25
-	VSHUFF32X4 $0xdd, Z8, Z18, Z8
-	VSHUFF32X4 $0x88, Z16, Z0, Z18
-	VSHUFF32X4 $0xdd, Z16, Z0, Z0
-	VALIGND    $0x02, Z23, Z23, Z16
-	VMULPS     Y20, Y23, Y23
-	VMULPS     Y20, Y16, Y16
-	VMOVUPS    Y23, (AX)
-	VMOVUPS    Y16, 8(AX)
-	ADDQ       R12, AX
-	VALIGND    $0x02, Z24, Z24, Z16
-	VMULPS     Y20, Y24, Y24
-	VMULPS     Y20, Y16, Y16
-	VMOVUPS    Y24, (AX)
-	VMOVUPS    Y16, 8(AX)
-	ADDQ       R12, AX
-	VALIGND    $0x02, Z26, Z26, Z16
-	VMULPS     Y20, Y26, Y26
-	VMULPS     Y20, Y16, Y16
-	VMOVUPS    Y26, (AX)
-	VMOVUPS    Y16, 8(AX)
-	ADDQ       R12, AX
-	VALIGND    $0x02, Z25, Z25, Z16
-	VMULPS     Y20, Y25, Y25
-	VMULPS     Y20, Y16, Y16
-	VMOVUPS    Y25, (AX)
-	VMOVUPS    Y16, 8(AX)
-	ADDQ       R12, AX
-	VALIGND    $0x02, Z27, Z27, Z16
-	VMULPS     Y20, Y27, Y27
-	VMULPS     Y20, Y16, Y16
-	VMOVUPS    Y27, (AX)
-	VMOVUPS    Y16, 8(AX)
-	ADDQ       R12, AX
-	VALIGND    $0x02, Z6, Z6, Z16
-	VMULPS     Y20, Y6, Y6
-	VMULPS     Y20, Y16, Y16
-	VMOVUPS    Y6, (AX)
-	VMOVUPS    Y16, 8(AX)
-	ADDQ       R12, AX
-	VALIGND    $0x02, Z14, Z14, Z6
-	VMULPS     Y20, Y14, Y14
-	VMULPS     Y20, Y6, Y6
-	VMOVUPS    Y14, (AX)
-	VMOVUPS    Y6, 8(AX)
-	ADDQ       R12, AX
-	VALIGND    $0x02, Z8, Z8, Z6
-	VMULPS     Y20, Y8, Y8
-	VMULPS     Y20, Y6, Y6
-	VMOVUPS    Y8, (AX)
-	VMOVUPS    Y6, 8(AX)
-	ADDQ       R12, AX
-	VALIGND    $0x02, Z28, Z28, Z6
-	VMULPS     Y20, Y28, Y28
-	VMULPS     Y20, Y6, Y6
-	VMOVUPS    Y28, (AX)
-	VMOVUPS    Y6, 8(AX)
-	ADDQ       R12, AX
-	VALIGND    $0x02, Z12, Z12, Z6
-	VMULPS     Y20, Y12, Y12
-	VMULPS     Y20, Y6, Y6
-	VMOVUPS    Y12, (AX)
-	VMOVUPS    Y6, 8(AX)
-	ADDQ       R12, AX
-	VALIGND    $0x02, Z22, Z22, Z6
-	VMULPS     Y20, Y22, Y22
-	VMULPS     Y20, Y6, Y6
-	VMOVUPS    Y22, (AX)
-	VMOVUPS    Y6, 8(AX)
-	ADDQ       R12, AX
-	VALIGND    $0x02, Z18, Z18, Z6
-	VMULPS     Y20, Y18, Y18
-	VMULPS     Y20, Y6, Y6
-	VMOVUPS    Y18, (AX)
-	VMOVUPS    Y6, 8(AX)
-	ADDQ       R12, AX
-	VALIGND    $0x02, Z4, Z4, Z6
-	VMULPS     Y20, Y4, Y4
-	VMULPS     Y20, Y6, Y6
-	VMOVUPS    Y4, (AX)
-	VMOVUPS    Y6, 8(AX)
-	ADDQ       R12, AX
-	VALIGND    $0x02, Z2, Z2, Z4
-	VMULPS     Y20, Y2, Y2
-	VMULPS     Y20, Y4, Y4
-	VMOVUPS    Y2, (AX)
-	VMOVUPS    Y4, 8(AX)
-	ADDQ       R12, AX
-	VALIGND    $0x02, Z10, Z10, Z2
-	VMULPS     Y20, Y10, Y10
-	VMULPS     Y20, Y2, Y2
-	VMOVUPS    Y10, (AX)
-	VMOVUPS    Y2, 8(AX)
-	ADDQ       R12, AX
-	VALIGND    $0x02, Z0, Z0, Z2
-	VMULPS     Y20, Y0, Y0
-	VMULPS     Y20, Y2, Y2
-	VMOVUPS    Y0, (AX)
-	VMOVUPS    Y2, 8(AX)
-	VUNPCKLPS  Z3, Z1, Z0
-	VUNPCKHPS  Z3, Z1, Z1
-	VUNPCKLPS  Z7, Z5, Z2
-	VUNPCKHPS  Z7, Z5, Z3
-	VUNPCKLPS  Z11, Z9, Z4
-	VUNPCKHPS  Z11, Z9, Z5
-	VUNPCKLPS  Z15, Z13, Z6
-	VUNPCKHPS  Z15, Z13, Z7
-	VUNPCKLPS  Z19, Z17, Z8
-	VUNPCKHPS  Z19, Z17, Z9
-	VUNPCKLPS  Z21, Z21, Z10
-	VUNPCKHPS  Z21, Z21, Z11
-	VUNPCKLPS  Z21, Z21, Z12
-	VUNPCKHPS  Z21, Z21, Z13
-	VUNPCKLPS  Z21, Z21, Z14
-	VUNPCKHPS  Z21, Z21, Z15
-	VSHUFPS    $0x44, Z2, Z0, Z16
-	VSHUFPS    $0xee, Z2, Z0, Z0
-	VSHUFPS    $0x44, Z3, Z1, Z2
-	VSHUFPS    $0xee, Z3, Z1, Z1
-	VSHUFPS    $0x44, Z6, Z4, Z3
-	VSHUFPS    $0xee, Z6, Z4, Z4
-	VSHUFPS    $0x44, Z7, Z5, Z6
-	VSHUFPS    $0xee, Z7, Z5, Z5
-	VSHUFPS    $0x44, Z10, Z8, Z7
-	VSHUFPS    $0xee, Z10, Z8, Z8
-	VSHUFPS    $0x44, Z11, Z9, Z10
-	VSHUFPS    $0xee, Z11, Z9, Z9
-	VSHUFPS    $0x44, Z14, Z12, Z11
-	VSHUFPS    $0xee, Z14, Z12, Z12
-	VSHUFPS    $0x44, Z15, Z13, Z14
-	VSHUFPS    $0xee, Z15, Z13, Z13
-	VSHUFF32X4 $0x44, Z3, Z16, Z15
-	VSHUFF32X4 $0xee, Z3, Z16, Z3
-	VSHUFF32X4 $0x44, Z11, Z7, Z16
-	VSHUFF32X4 $0xee, Z11, Z7, Z7
-	VSHUFF32X4 $0x88, Z16, Z15, Z11
-	VSHUFF32X4 $0xdd, Z16, Z15, Z15
-	VSHUFF32X4 $0x88, Z7, Z3, Z16
-	VSHUFF32X4 $0xdd, Z7, Z3, Z3
-	VSHUFF32X4 $0x44, Z4, Z0, Z7
-	VSHUFF32X4 $0xee, Z4, Z0, Z0
-	VSHUFF32X4 $0x44, Z12, Z8, Z4
-	VSHUFF32X4 $0xee, Z12, Z8, Z8
-	VSHUFF32X4 $0x88, Z4, Z7, Z12
-	VSHUFF32X4 $0xdd, Z4, Z7, Z4
-	VSHUFF32X4 $0x88, Z8, Z0, Z7
-	VSHUFF32X4 $0xdd, Z8, Z0, Z0
-	VSHUFF32X4 $0x44, Z6, Z2, Z8
-	VSHUFF32X4 $0xee, Z6, Z2, Z2
-	VSHUFF32X4 $0x44, Z14, Z10, Z6
-	VSHUFF32X4 $0xee, Z14, Z10, Z10
-	VSHUFF32X4 $0x88, Z6, Z8, Z14
-	VSHUFF32X4 $0xdd, Z6, Z8, Z6
-	VSHUFF32X4 $0x88, Z10, Z2, Z8
-	VSHUFF32X4 $0xdd, Z10, Z2, Z2
-	VSHUFF32X4 $0x44, Z5, Z1, Z10
-	VSHUFF32X4 $0xee, Z5, Z1, Z1
-	VSHUFF32X4 $0x44, Z13, Z9, Z5
-	VSHUFF32X4 $0xee, Z13, Z9, Z9
-	VSHUFF32X4 $0x88, Z5, Z10, Z13
-	VSHUFF32X4 $0xdd, Z5, Z10, Z5
-	VSHUFF32X4 $0x88, Z9, Z1, Z10
-	VSHUFF32X4 $0xdd, Z9, Z1, Z1
-	ADDQ       R12, AX
-	VALIGND    $0x02, Z11, Z11, Z9
-	VMULPS     Y20, Y11, Y11
-	VMULPS     Y20, Y9, Y9
-	VMOVUPS    Y11, (AX)
-	VMOVUPS    Y9, 8(AX)
-	ADDQ       R12, AX
-	VALIGND    $0x02, Z12, Z12, Z9
-	VMULPS     Y20, Y12, Y12
-	VMULPS     Y20, Y9, Y9
-	VMOVUPS    Y12, (AX)
-	VMOVUPS    Y9, 8(AX)
-	ADDQ       R12, AX
-	VALIGND    $0x02, Z14, Z14, Z9
-	VMULPS     Y20, Y14, Y14
-	VMULPS     Y20, Y9, Y9
-	VMOVUPS    Y14, (AX)
-	VMOVUPS    Y9, 8(AX)
-	ADDQ       R12, AX
-	VALIGND    $0x02, Z13, Z13, Z9
-	VMULPS     Y20, Y13, Y13
-	VMULPS     Y20, Y9, Y9
-	VMOVUPS    Y13, (AX)
-	VMOVUPS    Y9, 8(AX)
-	ADDQ       R12, AX
-	VALIGND    $0x02, Z15, Z15, Z9
-	VMULPS     Y20, Y15, Y15
-	VMULPS     Y20, Y9, Y9
-	VMOVUPS    Y15, (AX)
-	VMOVUPS    Y9, 8(AX)
-	ADDQ       R12, AX
-	VALIGND    $0x02, Z4, Z4, Z9
-	VMULPS     Y20, Y4, Y4
-	VMULPS     Y20, Y9, Y9
-	VMOVUPS    Y4, (AX)
-	VMOVUPS    Y9, 8(AX)
-	ADDQ       R12, AX
-	VALIGND    $0x02, Z6, Z6, Z4
-	VMULPS     Y20, Y6, Y6
-	VMULPS     Y20, Y4, Y4
-	VMOVUPS    Y6, (AX)
-	VMOVUPS    Y4, 8(AX)
-	ADDQ       R12, AX
-	VALIGND    $0x02, Z5, Z5, Z4
-	VMULPS     Y20, Y5, Y5
-	VMULPS     Y20, Y4, Y4
-	VMOVUPS    Y5, (AX)
-	VMOVUPS    Y4, 8(AX)
-	ADDQ       R12, AX
-	VALIGND    $0x02, Z16, Z16, Z4
-	VMULPS     Y20, Y16, Y16
-	VMULPS     Y20, Y4, Y4
-	VMOVUPS    Y16, (AX)
-	VMOVUPS    Y4, 8(AX)
-	ADDQ       R12, AX
-	VALIGND    $0x02, Z7, Z7, Z4
-	VMULPS     Y20, Y7, Y7
-	VMULPS     Y20, Y4, Y4
-	VMOVUPS    Y7, (AX)
-	VMOVUPS    Y4, 8(AX)
-	ADDQ       R12, AX
-	VALIGND    $0x02, Z8, Z8, Z4
-	VMULPS     Y20, Y8, Y8
-	VMULPS     Y20, Y4, Y4
-	VMOVUPS    Y8, (AX)
-	VMOVUPS    Y4, 8(AX)
-	ADDQ       R12, AX
-	VALIGND    $0x02, Z10, Z10, Z4
-	VMULPS     Y20, Y10, Y10
-	VMULPS     Y20, Y4, Y4
-	VMOVUPS    Y10, (AX)
-	VMOVUPS    Y4, 8(AX)
-	ADDQ       R12, AX
-	VALIGND    $0x02, Z3, Z3, Z4
-	VMULPS     Y20, Y3, Y3
-	VMULPS     Y20, Y4, Y4
-	VMOVUPS    Y3, (AX)
-	VMOVUPS    Y4, 8(AX)
-	ADDQ       R12, AX
-	VALIGND    $0x02, Z0, Z0, Z3
-	VMULPS     Y20, Y0, Y0
-	VMULPS     Y20, Y3, Y3
-	VMOVUPS    Y0, (AX)
-	VMOVUPS    Y3, 8(AX)
-	ADDQ       R12, AX
-	VALIGND    $0x02, Z2, Z2, Z0
-	VMULPS     Y20, Y2, Y2
-	VMULPS     Y20, Y0, Y0
-	VMOVUPS    Y2, (AX)
-	VMOVUPS    Y0, 8(AX)
-	ADDQ       R12, AX
-	VALIGND    $0x02, Z1, Z1, Z0
-	VMULPS     Y20, Y1, Y1
-	VMULPS     Y20, Y0, Y0
-	VMOVUPS    Y1, (AX)
-	VMOVUPS    Y0, 8(AX)
-	JMP        done_2
+	MOVQ         R11, AX
+	VBROADCASTSS zero<>+0(SB), Z21
+	VUNPCKLPS    Z2, Z0, Z22
+	VUNPCKHPS    Z2, Z0, Z0
+	VUNPCKLPS    Z6, Z4, Z2
+	VUNPCKHPS    Z6, Z4, Z4
+	VUNPCKLPS    Z10, Z8, Z6
+	VUNPCKHPS    Z10, Z8, Z8
+	VUNPCKLPS    Z14, Z12, Z10
+	VUNPCKHPS    Z14, Z12, Z12
+	VUNPCKLPS    Z18, Z16, Z14
+	VUNPCKHPS    Z18, Z16, Z16
+	VUNPCKLPS    Z21, Z21, Z18
+	VUNPCKHPS    Z21, Z21, Z23
+	VUNPCKLPS    Z21, Z21, Z24
+	VUNPCKHPS    Z21, Z21, Z25
+	VUNPCKLPS    Z21, Z21, Z26
+	VUNPCKHPS    Z21, Z21, Z21
+	VSHUFPS      $0x44, Z2, Z22, Z27
+	VSHUFPS      $0xee, Z2, Z22, Z2
+	VSHUFPS      $0x44, Z4, Z0, Z22
+	VSHUFPS      $0xee, Z4, Z0, Z0
+	VSHUFPS      $0x44, Z10, Z6, Z4
+	VSHUFPS      $0xee, Z10, Z6, Z6
+	VSHUFPS      $0x44, Z12, Z8, Z10
+	VSHUFPS      $0xee, Z12, Z8, Z8
+	VSHUFPS      $0x44, Z18, Z14, Z12
+	VSHUFPS      $0xee, Z18, Z14, Z14
+	VSHUFPS      $0x44, Z23, Z16, Z18
+	VSHUFPS      $0xee, Z23, Z16, Z16
+	VSHUFPS      $0x44, Z26, Z24, Z23
+	VSHUFPS      $0xee, Z26, Z24, Z24
+	VSHUFPS      $0x44, Z21, Z25, Z26
+	VSHUFPS      $0xee, Z21, Z25, Z21
+	VSHUFF32X4   $0x44, Z4, Z27, Z25
+	VSHUFF32X4   $0xee, Z4, Z27, Z4
+	VSHUFF32X4   $0x44, Z23, Z12, Z27
+	VSHUFF32X4   $0xee, Z23, Z12, Z12
+	VSHUFF32X4   $0x88, Z27, Z25, Z23
+	VSHUFF32X4   $0xdd, Z27, Z25, Z25
+	VSHUFF32X4   $0x88, Z12, Z4, Z27
+	VSHUFF32X4   $0xdd, Z12, Z4, Z4
+	VSHUFF32X4   $0x44, Z6, Z2, Z12
+	VSHUFF32X4   $0xee, Z6, Z2, Z2
+	VSHUFF32X4   $0x44, Z24, Z14, Z6
+	VSHUFF32X4   $0xee, Z24, Z14, Z14
+	VSHUFF32X4   $0x88, Z6, Z12, Z24
+	VSHUFF32X4   $0xdd, Z6, Z12, Z6
+	VSHUFF32X4   $0x88, Z14, Z2, Z12
+	VSHUFF32X4   $0xdd, Z14, Z2, Z2
+	VSHUFF32X4   $0x44, Z10, Z22, Z14
+	VSHUFF32X4   $0xee, Z10, Z22, Z10
+	VSHUFF32X4   $0x44, Z26, Z18, Z22
+	VSHUFF32X4   $0xee, Z26, Z18, Z18
+	VSHUFF32X4   $0x88, Z22, Z14, Z26
+	VSHUFF32X4   $0xdd, Z22, Z14, Z14
+	VSHUFF32X4   $0x88, Z18, Z10, Z22
+	VSHUFF32X4   $0xdd, Z18, Z10, Z10
+	VSHUFF32X4   $0x44, Z8, Z0, Z18
+	VSHUFF32X4   $0xee, Z8, Z0, Z0
+	VSHUFF32X4   $0x44, Z21, Z16, Z8
+	VSHUFF32X4   $0xee, Z21, Z16, Z16
+	VSHUFF32X4   $0x88, Z8, Z18, Z21
+	VSHUFF32X4   $0xdd, Z8, Z18, Z8
+	VSHUFF32X4   $0x88, Z16, Z0, Z18
+	VSHUFF32X4   $0xdd, Z16, Z0, Z0
+	VALIGND      $0x02, Z23, Z23, Z16
+	VMULPS       Y20, Y23, Y23
+	VMULPS       Y20, Y16, Y16
+	VMOVUPS      Y23, (AX)
+	VMOVUPS      Y16, 8(AX)
+	ADDQ         R12, AX
+	VALIGND      $0x02, Z24, Z24, Z16
+	VMULPS       Y20, Y24, Y24
+	VMULPS       Y20, Y16, Y16
+	VMOVUPS      Y24, (AX)
+	VMOVUPS      Y16, 8(AX)
+	ADDQ         R12, AX
+	VALIGND      $0x02, Z26, Z26, Z16
+	VMULPS       Y20, Y26, Y26
+	VMULPS       Y20, Y16, Y16
+	VMOVUPS      Y26, (AX)
+	VMOVUPS      Y16, 8(AX)
+	ADDQ         R12, AX
+	VALIGND      $0x02, Z21, Z21, Z16
+	VMULPS       Y20, Y21, Y21
+	VMULPS       Y20, Y16, Y16
+	VMOVUPS      Y21, (AX)
+	VMOVUPS      Y16, 8(AX)
+	ADDQ         R12, AX
+	VALIGND      $0x02, Z25, Z25, Z16
+	VMULPS       Y20, Y25, Y25
+	VMULPS       Y20, Y16, Y16
+	VMOVUPS      Y25, (AX)
+	VMOVUPS      Y16, 8(AX)
+	ADDQ         R12, AX
+	VALIGND      $0x02, Z6, Z6, Z16
+	VMULPS       Y20, Y6, Y6
+	VMULPS       Y20, Y16, Y16
+	VMOVUPS      Y6, (AX)
+	VMOVUPS      Y16, 8(AX)
+	ADDQ         R12, AX
+	VALIGND      $0x02, Z14, Z14, Z6
+	VMULPS       Y20, Y14, Y14
+	VMULPS       Y20, Y6, Y6
+	VMOVUPS      Y14, (AX)
+	VMOVUPS      Y6, 8(AX)
+	ADDQ         R12, AX
+	VALIGND      $0x02, Z8, Z8, Z6
+	VMULPS       Y20, Y8, Y8
+	VMULPS       Y20, Y6, Y6
+	VMOVUPS      Y8, (AX)
+	VMOVUPS      Y6, 8(AX)
+	ADDQ         R12, AX
+	VALIGND      $0x02, Z27, Z27, Z6
+	VMULPS       Y20, Y27, Y27
+	VMULPS       Y20, Y6, Y6
+	VMOVUPS      Y27, (AX)
+	VMOVUPS      Y6, 8(AX)
+	ADDQ         R12, AX
+	VALIGND      $0x02, Z12, Z12, Z6
+	VMULPS       Y20, Y12, Y12
+	VMULPS       Y20, Y6, Y6
+	VMOVUPS      Y12, (AX)
+	VMOVUPS      Y6, 8(AX)
+	ADDQ         R12, AX
+	VALIGND      $0x02, Z22, Z22, Z6
+	VMULPS       Y20, Y22, Y22
+	VMULPS       Y20, Y6, Y6
+	VMOVUPS      Y22, (AX)
+	VMOVUPS      Y6, 8(AX)
+	ADDQ         R12, AX
+	VALIGND      $0x02, Z18, Z18, Z6
+	VMULPS       Y20, Y18, Y18
+	VMULPS       Y20, Y6, Y6
+	VMOVUPS      Y18, (AX)
+	VMOVUPS      Y6, 8(AX)
+	ADDQ         R12, AX
+	VALIGND      $0x02, Z4, Z4, Z6
+	VMULPS       Y20, Y4, Y4
+	VMULPS       Y20, Y6, Y6
+	VMOVUPS      Y4, (AX)
+	VMOVUPS      Y6, 8(AX)
+	ADDQ         R12, AX
+	VALIGND      $0x02, Z2, Z2, Z4
+	VMULPS       Y20, Y2, Y2
+	VMULPS       Y20, Y4, Y4
+	VMOVUPS      Y2, (AX)
+	VMOVUPS      Y4, 8(AX)
+	ADDQ         R12, AX
+	VALIGND      $0x02, Z10, Z10, Z2
+	VMULPS       Y20, Y10, Y10
+	VMULPS       Y20, Y2, Y2
+	VMOVUPS      Y10, (AX)
+	VMOVUPS      Y2, 8(AX)
+	ADDQ         R12, AX
+	VALIGND      $0x02, Z0, Z0, Z2
+	VMULPS       Y20, Y0, Y0
+	VMULPS       Y20, Y2, Y2
+	VMOVUPS      Y0, (AX)
+	VMOVUPS      Y2, 8(AX)
+	VBROADCASTSS zero<>+0(SB), Z0
+	VUNPCKLPS    Z3, Z1, Z2
+	VUNPCKHPS    Z3, Z1, Z1
+	VUNPCKLPS    Z7, Z5, Z3
+	VUNPCKHPS    Z7, Z5, Z4
+	VUNPCKLPS    Z11, Z9, Z5
+	VUNPCKHPS    Z11, Z9, Z6
+	VUNPCKLPS    Z15, Z13, Z7
+	VUNPCKHPS    Z15, Z13, Z8
+	VUNPCKLPS    Z19, Z17, Z9
+	VUNPCKHPS    Z19, Z17, Z10
+	VUNPCKLPS    Z0, Z0, Z11
+	VUNPCKHPS    Z0, Z0, Z12
+	VUNPCKLPS    Z0, Z0, Z13
+	VUNPCKHPS    Z0, Z0, Z14
+	VUNPCKLPS    Z0, Z0, Z15
+	VUNPCKHPS    Z0, Z0, Z0
+	VSHUFPS      $0x44, Z3, Z2, Z16
+	VSHUFPS      $0xee, Z3, Z2, Z2
+	VSHUFPS      $0x44, Z4, Z1, Z3
+	VSHUFPS      $0xee, Z4, Z1, Z1
+	VSHUFPS      $0x44, Z7, Z5, Z4
+	VSHUFPS      $0xee, Z7, Z5, Z5
+	VSHUFPS      $0x44, Z8, Z6, Z7
+	VSHUFPS      $0xee, Z8, Z6, Z6
+	VSHUFPS      $0x44, Z11, Z9, Z8
+	VSHUFPS      $0xee, Z11, Z9, Z9
+	VSHUFPS      $0x44, Z12, Z10, Z11
+	VSHUFPS      $0xee, Z12, Z10, Z10
+	VSHUFPS      $0x44, Z15, Z13, Z12
+	VSHUFPS      $0xee, Z15, Z13, Z13
+	VSHUFPS      $0x44, Z0, Z14, Z15
+	VSHUFPS      $0xee, Z0, Z14, Z0
+	VSHUFF32X4   $0x44, Z4, Z16, Z14
+	VSHUFF32X4   $0xee, Z4, Z16, Z4
+	VSHUFF32X4   $0x44, Z12, Z8, Z16
+	VSHUFF32X4   $0xee, Z12, Z8, Z8
+	VSHUFF32X4   $0x88, Z16, Z14, Z12
+	VSHUFF32X4   $0xdd, Z16, Z14, Z14
+	VSHUFF32X4   $0x88, Z8, Z4, Z16
+	VSHUFF32X4   $0xdd, Z8, Z4, Z4
+	VSHUFF32X4   $0x44, Z5, Z2, Z8
+	VSHUFF32X4   $0xee, Z5, Z2, Z2
+	VSHUFF32X4   $0x44, Z13, Z9, Z5
+	VSHUFF32X4   $0xee, Z13, Z9, Z9
+	VSHUFF32X4   $0x88, Z5, Z8, Z13
+	VSHUFF32X4   $0xdd, Z5, Z8, Z5
+	VSHUFF32X4   $0x88, Z9, Z2, Z8
+	VSHUFF32X4   $0xdd, Z9, Z2, Z2
+	VSHUFF32X4   $0x44, Z7, Z3, Z9
+	VSHUFF32X4   $0xee, Z7, Z3, Z3
+	VSHUFF32X4   $0x44, Z15, Z11, Z7
+	VSHUFF32X4   $0xee, Z15, Z11, Z11
+	VSHUFF32X4   $0x88, Z7, Z9, Z15
+	VSHUFF32X4   $0xdd, Z7, Z9, Z7
+	VSHUFF32X4   $0x88, Z11, Z3, Z9
+	VSHUFF32X4   $0xdd, Z11, Z3, Z3
+	VSHUFF32X4   $0x44, Z6, Z1, Z11
+	VSHUFF32X4   $0xee, Z6, Z1, Z1
+	VSHUFF32X4   $0x44, Z0, Z10, Z6
+	VSHUFF32X4   $0xee, Z0, Z10, Z0
+	VSHUFF32X4   $0x88, Z6, Z11, Z10
+	VSHUFF32X4   $0xdd, Z6, Z11, Z6
+	VSHUFF32X4   $0x88, Z0, Z1, Z11
+	VSHUFF32X4   $0xdd, Z0, Z1, Z0
+	ADDQ         R12, AX
+	VALIGND      $0x02, Z12, Z12, Z1
+	VMULPS       Y20, Y12, Y12
+	VMULPS       Y20, Y1, Y1
+	VMOVUPS      Y12, (AX)
+	VMOVUPS      Y1, 8(AX)
+	ADDQ         R12, AX
+	VALIGND      $0x02, Z13, Z13, Z1
+	VMULPS       Y20, Y13, Y13
+	VMULPS       Y20, Y1, Y1
+	VMOVUPS      Y13, (AX)
+	VMOVUPS      Y1, 8(AX)
+	ADDQ         R12, AX
+	VALIGND      $0x02, Z15, Z15, Z1
+	VMULPS       Y20, Y15, Y15
+	VMULPS       Y20, Y1, Y1
+	VMOVUPS      Y15, (AX)
+	VMOVUPS      Y1, 8(AX)
+	ADDQ         R12, AX
+	VALIGND      $0x02, Z10, Z10, Z1
+	VMULPS       Y20, Y10, Y10
+	VMULPS       Y20, Y1, Y1
+	VMOVUPS      Y10, (AX)
+	VMOVUPS      Y1, 8(AX)
+	ADDQ         R12, AX
+	VALIGND      $0x02, Z14, Z14, Z1
+	VMULPS       Y20, Y14, Y14
+	VMULPS       Y20, Y1, Y1
+	VMOVUPS      Y14, (AX)
+	VMOVUPS      Y1, 8(AX)
+	ADDQ         R12, AX
+	VALIGND      $0x02, Z5, Z5, Z1
+	VMULPS       Y20, Y5, Y5
+	VMULPS       Y20, Y1, Y1
+	VMOVUPS      Y5, (AX)
+	VMOVUPS      Y1, 8(AX)
+	ADDQ         R12, AX
+	VALIGND      $0x02, Z7, Z7, Z1
+	VMULPS       Y20, Y7, Y7
+	VMULPS       Y20, Y1, Y1
+	VMOVUPS      Y7, (AX)
+	VMOVUPS      Y1, 8(AX)
+	ADDQ         R12, AX
+	VALIGND      $0x02, Z6, Z6, Z1
+	VMULPS       Y20, Y6, Y6
+	VMULPS       Y20, Y1, Y1
+	VMOVUPS      Y6, (AX)
+	VMOVUPS      Y1, 8(AX)
+	ADDQ         R12, AX
+	VALIGND      $0x02, Z16, Z16, Z1
+	VMULPS       Y20, Y16, Y16
+	VMULPS       Y20, Y1, Y1
+	VMOVUPS      Y16, (AX)
+	VMOVUPS      Y1, 8(AX)
+	ADDQ         R12, AX
+	VALIGND      $0x02, Z8, Z8, Z1
+	VMULPS       Y20, Y8, Y8
+	VMULPS       Y20, Y1, Y1
+	VMOVUPS      Y8, (AX)
+	VMOVUPS      Y1, 8(AX)
+	ADDQ         R12, AX
+	VALIGND      $0x02, Z9, Z9, Z1
+	VMULPS       Y20, Y9, Y9
+	VMULPS       Y20, Y1, Y1
+	VMOVUPS      Y9, (AX)
+	VMOVUPS      Y1, 8(AX)
+	ADDQ         R12, AX
+	VALIGND      $0x02, Z11, Z11, Z1
+	VMULPS       Y20, Y11, Y11
+	VMULPS       Y20, Y1, Y1
+	VMOVUPS      Y11, (AX)
+	VMOVUPS      Y1, 8(AX)
+	ADDQ         R12, AX
+	VALIGND      $0x02, Z4, Z4, Z1
+	VMULPS       Y20, Y4, Y4
+	VMULPS       Y20, Y1, Y1
+	VMOVUPS      Y4, (AX)
+	VMOVUPS      Y1, 8(AX)
+	ADDQ         R12, AX
+	VALIGND      $0x02, Z2, Z2, Z1
+	VMULPS       Y20, Y2, Y2
+	VMULPS       Y20, Y1, Y1
+	VMOVUPS      Y2, (AX)
+	VMOVUPS      Y1, 8(AX)
+	ADDQ         R12, AX
+	VALIGND      $0x02, Z3, Z3, Z1
+	VMULPS       Y20, Y3, Y3
+	VMULPS       Y20, Y1, Y1
+	VMOVUPS      Y3, (AX)
+	VMOVUPS      Y1, 8(AX)
+	ADDQ         R12, AX
+	VALIGND      $0x02, Z0, Z0, Z1
+	VMULPS       Y20, Y0, Y0
+	VMULPS       Y20, Y1, Y1
+	VMOVUPS      Y0, (AX)
+	VMOVUPS      Y1, 8(AX)
+	JMP          done_1
 
 edge_3:
 	// A tile cut short by C's edge: nr rows of C, mr columns, masked.
-	MOVL        $0xffffffff, BX
-	BZHIL       CX, BX, CX
-	KMOVW       CX, K1
-	TESTQ       AX, AX
-	JZ          over_5
-	MOVQ        R11, AX
-	VXORPS      Z21, Z21, Z21
-	VUNPCKLPS   Z2, Z0, Z22
-	VUNPCKHPS   Z2, Z0, Z0
-	VUNPCKLPS   Z6, Z4, Z2
-	VUNPCKHPS   Z6, Z4, Z4
-	VUNPCKLPS   Z10, Z8, Z6
-	VUNPCKHPS   Z10, Z8, Z8
-	VUNPCKLPS   Z14, Z12, Z10
-	VUNPCKHPS   Z14, Z12, Z12
-	VUNPCKLPS   Z18, Z16, Z14
-	VUNPCKHPS   Z18, Z16, Z16
-	VUNPCKLPS   Z21, Z21, Z18
-	VUNPCKHPS   Z21, Z21, Z23
-	VUNPCKLPS   Z21, Z21, Z24
-	VUNPCKHPS   Z21, Z21, Z25
-	VUNPCKLPS   Z21, Z21, Z26
-	VUNPCKHPS   Z21, Z21, Z27
-	VSHUFPS     $0x44, Z2, Z22, Z28
-	VSHUFPS     $0xee, Z2, Z22, Z2
-	VSHUFPS     $0x44, Z4, Z0, Z22
-	VSHUFPS     $0xee, Z4, Z0, Z0
-	VSHUFPS     $0x44, Z10, Z6, Z4
-	VSHUFPS     $0xee, Z10, Z6, Z6
-	VSHUFPS     $0x44, Z12, Z8, Z10
-	VSHUFPS     $0xee, Z12, Z8, Z8
-	VSHUFPS     $0x44, Z18, Z14, Z12
-	VSHUFPS     $0xee, Z18, Z14, Z14
-	VSHUFPS     $0x44, Z23, Z16, Z18
-	VSHUFPS     $0xee, Z23, Z16, Z16
-	VSHUFPS     $0x44, Z26, Z24, Z23
-	VSHUFPS     $0xee, Z26, Z24, Z24
-	VSHUFPS     $0x44, Z27, Z25, Z26
-	VSHUFPS     $0xee, Z27, Z25, Z25
-	VSHUFF32X4  $0x44, Z4, Z28, Z27
-	VSHUFF32X4  $0xee, Z4, Z28, Z4
-	VSHUFF32X4  $0x44, Z23, Z12, Z28
-	VSHUFF32X4  $0xee, Z23, Z12, Z12
-	VSHUFF32X4  $0x88, Z28, Z27, Z23
-	VSHUFF32X4  $0xdd, Z28, Z27, Z27
-	VSHUFF32X4  $0x88, Z12, Z4, Z28
-	VSHUFF32X4  $0xdd, Z12, Z4, Z4
-	VSHUFF32X4  $0x44, Z6, Z2, Z12
-	VSHUFF32X4  $0xee, Z6, Z2, Z2
-	VSHUFF32X4  $0x44, Z24, Z14, Z6
-	VSHUFF32X4  $0xee, Z24, Z14, Z14
-	VSHUFF32X4  $0x88, Z6, Z12, Z24
-	VSHUFF32X4  $0xdd, Z6, Z12, Z6
-	VSHUFF32X4  $0x88, Z14, Z2, Z12
-	VSHUFF32X4  $0xdd, Z14, Z2, Z2
-	VSHUFF32X4  $0x44, Z10, Z22, Z14
-	VSHUFF32X4  $0xee, Z10, Z22, Z10
-	VSHUFF32X4  $0x44, Z26, Z18, Z22
-	VSHUFF32X4  $0xee, Z26, Z18, Z18
-	VSHUFF32X4  $0x88, Z22, Z14, Z26
-	VSHUFF32X4  $0xdd, Z22, Z14, Z14
-	VSHUFF32X4  $0x88, Z18, Z10, Z22
-	VSHUFF32X4  $0xdd, Z18, Z10, Z10
-	VSHUFF32X4  $0x44, Z8, Z0, Z18
-	VSHUFF32X4  $0xee, Z8, Z0, Z0
-	VSHUFF32X4  $0x44, Z25, Z16, Z8
-	VSHUFF32X4  $0xee, Z25, Z16, Z16
-	VSHUFF32X4  $0x88, Z8, Z18, Z25
-	VSHUFF32X4  $0xdd, Z8, Z18, Z8
-	VSHUFF32X4  $0x88, Z16, Z0, Z18
-	VSHUFF32X4  $0xdd, Z16, Z0, Z0
-	VMOVUPS.Z   (AX), K1, Z16
-	VFMADD213PS Z16, Z20, Z23
-	VMOVUPS     Z23, K1, (AX)
-	CMPQ        DX, $0x01
-	JBE         done_2
-	ADDQ        R12, AX
-	VMOVUPS.Z   (AX), K1, Z16
-	VFMADD213PS Z16, Z20, Z24
-	VMOVUPS     Z24, K1, (AX)
-	CMPQ        DX, $0x02
-	JBE         done_2
-	ADDQ        R12, AX
-	VMOVUPS.Z   (AX), K1, Z16
-	VFMADD213PS Z16, Z20, Z26
-	VMOVUPS     Z26, K1, (AX)
-	CMPQ        DX, $0x03
-	JBE         done_2
-	ADDQ        R12, AX
-	VMOVUPS.Z   (AX), K1, Z16
-	VFMADD213PS Z16, Z20, Z25
-	VMOVUPS     Z25, K1, (AX)
-	CMPQ        DX, $0x04
-	JBE         done_2
-	ADDQ        R12, AX
-	VMOVUPS.Z   (AX), K1, Z16
-	VFMADD213PS Z16, Z20, Z27
-	VMOVUPS     Z27, K1, (AX)
-	CMPQ        DX, $0x05
-	JBE         done_2
-	ADDQ        R12, AX
-	VMOVUPS.Z   (AX), K1, Z16
-	VFMADD213PS Z16, Z20, Z6
-	VMOVUPS     Z6, K1, (AX)
-	CMPQ        DX, $0x06
-	JBE         done_2
-	ADDQ        R12, AX
-	VMOVUPS.Z   (AX), K1, Z6
-	VFMADD213PS Z6, Z20, Z14
-	VMOVUPS     Z14, K1, (AX)
-	CMPQ        DX, $0x07
-	JBE         done_2
-	ADDQ        R12, AX
-	VMOVUPS.Z   (AX), K1, Z6
-	VFMADD213PS Z6, Z20, Z8
-	VMOVUPS     Z8, K1, (AX)
-	CMPQ        DX, $0x08
-	JBE         done_2
-	ADDQ        R12, AX
-	VMOVUPS.Z   (AX), K1, Z6
-	VFMADD213PS Z6, Z20, Z28
-	VMOVUPS     Z28, K1, (AX)
-	CMPQ        DX, $0x09
-	JBE         done_2
-	ADDQ        R12, AX
-	VMOVUPS.Z   (AX), K1, Z6
-	VFMADD213PS Z6, Z20, Z12
-	VMOVUPS     Z12, K1, (AX)
-	CMPQ        DX, $0x0a
-	JBE         done_2
-	ADDQ        R12, AX
-	VMOVUPS.Z   (AX), K1, Z6
-	VFMADD213PS Z6, Z20, Z22
-	VMOVUPS     Z22, K1, (AX)
-	CMPQ        DX, $0x0b
-	JBE         done_2
-	ADDQ        R12, AX
-	VMOVUPS.Z   (AX), K1, Z6
-	VFMADD213PS Z6, Z20, Z18
-	VMOVUPS     Z18, K1, (AX)
-	CMPQ        DX, $0x0c
-	JBE         done_2
-	ADDQ        R12, AX
-	VMOVUPS.Z   (AX), K1, Z6
-	VFMADD213PS Z6, Z20, Z4
-	VMOVUPS     Z4, K1, (AX)
-	CMPQ        DX, $0x0d
-	JBE         done_2
-	ADDQ        R12, AX
-	VMOVUPS.Z   (AX), K1, Z4
-	VFMADD213PS Z4, Z20, Z2
-	VMOVUPS     Z2, K1, (AX)
-	CMPQ        DX, $0x0e
-	JBE         done_2
-	ADDQ        R12, AX
-	VMOVUPS.Z   (AX), K1, Z2
-	VFMADD213PS Z2, Z20, Z10
-	VMOVUPS     Z10, K1, (AX)
-	CMPQ        DX, $0x0f
-	JBE         done_2
-	ADDQ        R12, AX
-	VMOVUPS.Z   (AX), K1, Z2
-	VFMADD213PS Z2, Z20, Z0
-	VMOVUPS     Z0, K1, (AX)
-	VUNPCKLPS   Z3, Z1, Z0
-	VUNPCKHPS   Z3, Z1, Z1
-	VUNPCKLPS   Z7, Z5, Z2
-	VUNPCKHPS   Z7, Z5, Z3
-	VUNPCKLPS   Z11, Z9, Z4
-	VUNPCKHPS   Z11, Z9, Z5
-	VUNPCKLPS   Z15, Z13, Z6
-	VUNPCKHPS   Z15, Z13, Z7
-	VUNPCKLPS   Z19, Z17, Z8
-	VUNPCKHPS   Z19, Z17, Z9
-	VUNPCKLPS   Z21, Z21, Z10
-	VUNPCKHPS   Z21, Z21, Z11
-	VUNPCKLPS   Z21, Z21, Z12
-	VUNPCKHPS   Z21, Z21, Z13
-	VUNPCKLPS   Z21, Z21, Z14
-	VUNPCKHPS   Z21, Z21, Z15
-	VSHUFPS     $0x44, Z2, Z0, Z16
-	VSHUFPS     $0xee, Z2, Z0, Z0
-	VSHUFPS     $0x44, Z3, Z1, Z2
-	VSHUFPS     $0xee, Z3, Z1, Z1
-	VSHUFPS     $0x44, Z6, Z4, Z3
-	VSHUFPS     $0xee, Z6, Z4, Z4
-	VSHUFPS     $0x44, Z7, Z5, Z6
-	VSHUFPS     $0xee, Z7, Z5, Z5
-	VSHUFPS     $0x44, Z10, Z8, Z7
-	VSHUFPS     $0xee, Z10, Z8, Z8
-	VSHUFPS     $0x44, Z11, Z9, Z10
-	VSHUFPS     $0xee, Z11, Z9, Z9
-	VSHUFPS     $0x44, Z14, Z12, Z11
-	VSHUFPS     $0xee, Z14, Z12, Z12
-	VSHUFPS     $0x44, Z15, Z13, Z14
-	VSHUFPS     $0xee, Z15, Z13, Z13
-	VSHUFF32X4  $0x44, Z3, Z16, Z15
-	VSHUFF32X4  $0xee, Z3, Z16, Z3
-	VSHUFF32X4  $0x44, Z11, Z7, Z16
-	VSHUFF32X4  $0xee, Z11, Z7, Z7
-	VSHUFF32X4  $0x88, Z16, Z15, Z11
-	VSHUFF32X4  $0xdd, Z16, Z15, Z15
-	VSHUFF32X4  $0x88, Z7, Z3, Z16
-	VSHUFF32X4  $0xdd, Z7, Z3, Z3
-	VSHUFF32X4  $0x44, Z4, Z0, Z7
-	VSHUFF32X4  $0xee, Z4, Z0, Z0
-	VSHUFF32X4  $0x44, Z12, Z8, Z4
-	VSHUFF32X4  $0xee, Z12, Z8, Z8
-	VSHUFF32X4  $0x88, Z4, Z7, Z12
-	VSHUFF32X4  $0xdd, Z4, Z7, Z4
-	VSHUFF32X4  $0x88, Z8, Z0, Z7
-	VSHUFF32X4  $0xdd, Z8, Z0, Z0
-	VSHUFF32X4  $0x44, Z6, Z2, Z8
-	VSHUFF32X4  $0xee, Z6, Z2, Z2
-	VSHUFF32X4  $0x44, Z14, Z10, Z6
-	VSHUFF32X4  $0xee, Z14, Z10, Z10
-	VSHUFF32X4  $0x88, Z6, Z8, Z14
-	VSHUFF32X4  $0xdd, Z6, Z8, Z6
-	VSHUFF32X4  $0x88, Z10, Z2, Z8
-	VSHUFF32X4  $0xdd, Z10, Z2, Z2
-	VSHUFF32X4  $0x44, Z5, Z1, Z10
-	VSHUFF32X4  $0xee, Z5, Z1, Z1
-	VSHUFF32X4  $0x44, Z13, Z9, Z5
-	VSHUFF32X4  $0xee, Z13, Z9, Z9
-	VSHUFF32X4  $0x88, Z5, Z10, Z13
-	VSHUFF32X4  $0xdd, Z5, Z10, Z5
-	VSHUFF32X4  $0x88, Z9, Z1, Z10
-	VSHUFF32X4  $0xdd, Z9, Z1, Z1
-	CMPQ        DX, $0x10
-	JBE         done_2
-	ADDQ        R12, AX
-	VMOVUPS.Z   (AX), K1, Z9
-	VFMADD213PS Z9, Z20, Z11
-	VMOVUPS     Z11, K1, (AX)
-	CMPQ        DX, $0x11
-	JBE         done_2
-	ADDQ        R12, AX
-	VMOVUPS.Z   (AX), K1, Z9
-	VFMADD213PS Z9, Z20, Z12
-	VMOVUPS     Z12, K1, (AX)
-	CMPQ        DX, $0x12
-	JBE         done_2
-	ADDQ        R12, AX
-	VMOVUPS.Z   (AX), K1, Z9
-	VFMADD213PS Z9, Z20, Z14
-	VMOVUPS     Z14, K1, (AX)
-	CMPQ        DX, $0x13
-	JBE         done_2
-	ADDQ        R12, AX
-	VMOVUPS.Z   (AX), K1, Z9
-	VFMADD213PS Z9, Z20, Z13
-	VMOVUPS     Z13, K1, (AX)
-	CMPQ        DX, $0x14
-	JBE         done_2
-	ADDQ        R12, AX
-	VMOVUPS.Z   (AX), K1, Z9
-	VFMADD213PS Z9, Z20, Z15
-	VMOVUPS     Z15, K1, (AX)
-	CMPQ        DX, $0x15
-	JBE         done_2
-	ADDQ        R12, AX
-	VMOVUPS.Z   (AX), K1, Z9
-	VFMADD213PS Z9, Z20, Z4
-	VMOVUPS     Z4, K1, (AX)
-	CMPQ        DX, $0x16
-	JBE         done_2
-	ADDQ        R12, AX
-	VMOVUPS.Z   (AX), K1, Z4
-	VFMADD213PS Z4, Z20, Z6
-	VMOVUPS     Z6, K1, (AX)
-	CMPQ        DX, $0x17
-	JBE         done_2
-	ADDQ        R12, AX
-	VMOVUPS.Z   (AX), K1, Z4
-	VFMADD213PS Z4, Z20, Z5
-	VMOVUPS     Z5, K1, (AX)
-	CMPQ        DX, $0x18
-	JBE         done_2
-	ADDQ        R12, AX
-	VMOVUPS.Z   (AX), K1, Z4
-	VFMADD213PS Z4, Z20, Z16
-	VMOVUPS     Z16, K1, (AX)
-	CMPQ        DX, $0x19
-	JBE         done_2
-	ADDQ        R12, AX
-	VMOVUPS.Z   (AX), K1, Z4
-	VFMADD213PS Z4, Z20, Z7
-	VMOVUPS     Z7, K1, (AX)
-	CMPQ        DX, $0x1a
-	JBE         done_2
-	ADDQ        R12, AX
-	VMOVUPS.Z   (AX), K1, Z4
-	VFMADD213PS Z4, Z20, Z8
-	VMOVUPS     Z8, K1, (AX)
-	CMPQ        DX, $0x1b
-	JBE         done_2
-	ADDQ        R12, AX
-	VMOVUPS.Z   (AX), K1, Z4
-	VFMADD213PS Z4, Z20, Z10
-	VMOVUPS     Z10, K1, (AX)
-	CMPQ        DX, $0x1c
-	JBE         done_2
-	ADDQ        R12, AX
-	VMOVUPS.Z   (AX), K1, Z4
-	VFMADD213PS Z4, Z20, Z3
-	VMOVUPS     Z3, K1, (AX)
-	CMPQ        DX, $0x1d
-	JBE         done_2
-	ADDQ        R12, AX
-	VMOVUPS.Z   (AX), K1, Z3
-	VFMADD213PS Z3, Z20, Z0
-	VMOVUPS     Z0, K1, (AX)
-	CMPQ        DX, $0x1e
-	JBE         done_2
-	ADDQ        R12, AX
-	VMOVUPS.Z   (AX), K1, Z0
-	VFMADD213PS Z0, Z20, Z2
-	VMOVUPS     Z2, K1, (AX)
-	CMPQ        DX, $0x1f
-	JBE         done_2
-	ADDQ        R12, AX
-	VMOVUPS.Z   (AX), K1, Z0
-	VFMADD213PS Z0, Z20, Z1
-	VMOVUPS     Z1, K1, (AX)
-	JMP         done_2
+	TESTQ        AX, AX
+	JZ           over_5
+	MOVQ         R11, AX
+	VBROADCASTSS zero<>+0(SB), Z21
+	VUNPCKLPS    Z2, Z0, Z22
+	VUNPCKHPS    Z2, Z0, Z0
+	VUNPCKLPS    Z6, Z4, Z2
+	VUNPCKHPS    Z6, Z4, Z4
+	VUNPCKLPS    Z10, Z8, Z6
+	VUNPCKHPS    Z10, Z8, Z8
+	VUNPCKLPS    Z14, Z12, Z10
+	VUNPCKHPS    Z14, Z12, Z12
+	VUNPCKLPS    Z18, Z16, Z14
+	VUNPCKHPS    Z18, Z16, Z16
+	VUNPCKLPS    Z21, Z21, Z18
+	VUNPCKHPS    Z21, Z21, Z23
+	VUNPCKLPS    Z21, Z21, Z24
+	VUNPCKHPS    Z21, Z21, Z25
+	VUNPCKLPS    Z21, Z21, Z26
+	VUNPCKHPS    Z21, Z21, Z21
+	VSHUFPS      $0x44, Z2, Z22, Z27
+	VSHUFPS      $0xee, Z2, Z22, Z2
+	VSHUFPS      $0x44, Z4, Z0, Z22
+	VSHUFPS      $0xee, Z4, Z0, Z0
+	VSHUFPS      $0x44, Z10, Z6, Z4
+	VSHUFPS      $0xee, Z10, Z6, Z6
+	VSHUFPS      $0x44, Z12, Z8, Z10
+	VSHUFPS      $0xee, Z12, Z8, Z8
+	VSHUFPS      $0x44, Z18, Z14, Z12
+	VSHUFPS      $0xee, Z18, Z14, Z14
+	VSHUFPS      $0x44, Z23, Z16, Z18
+	VSHUFPS      $0xee, Z23, Z16, Z16
+	VSHUFPS      $0x44, Z26, Z24, Z23
+	VSHUFPS      $0xee, Z26, Z24, Z24
+	VSHUFPS      $0x44, Z21, Z25, Z26
+	VSHUFPS      $0xee, Z21, Z25, Z21
+	VSHUFF32X4   $0x44, Z4, Z27, Z25
+	VSHUFF32X4   $0xee, Z4, Z27, Z4
+	VSHUFF32X4   $0x44, Z23, Z12, Z27
+	VSHUFF32X4   $0xee, Z23, Z12, Z12
+	VSHUFF32X4   $0x88, Z27, Z25, Z23
+	VSHUFF32X4   $0xdd, Z27, Z25, Z25
+	VSHUFF32X4   $0x88, Z12, Z4, Z27
+	VSHUFF32X4   $0xdd, Z12, Z4, Z4
+	VSHUFF32X4   $0x44, Z6, Z2, Z12
+	VSHUFF32X4   $0xee, Z6, Z2, Z2
+	VSHUFF32X4   $0x44, Z24, Z14, Z6
+	VSHUFF32X4   $0xee, Z24, Z14, Z14
+	VSHUFF32X4   $0x88, Z6, Z12, Z24
+	VSHUFF32X4   $0xdd, Z6, Z12, Z6
+	VSHUFF32X4   $0x88, Z14, Z2, Z12
+	VSHUFF32X4   $0xdd, Z14, Z2, Z2
+	VSHUFF32X4   $0x44, Z10, Z22, Z14
+	VSHUFF32X4   $0xee, Z10, Z22, Z10
+	VSHUFF32X4   $0x44, Z26, Z18, Z22
+	VSHUFF32X4   $0xee, Z26, Z18, Z18
+	VSHUFF32X4   $0x88, Z22, Z14, Z26
+	VSHUFF32X4   $0xdd, Z22, Z14, Z14
+	VSHUFF32X4   $0x88, Z18, Z10, Z22
+	VSHUFF32X4   $0xdd, Z18, Z10, Z10
+	VSHUFF32X4   $0x44, Z8, Z0, Z18
+	VSHUFF32X4   $0xee, Z8, Z0, Z0
+	VSHUFF32X4   $0x44, Z21, Z16, Z8
+	VSHUFF32X4   $0xee, Z21, Z16, Z16
+	VSHUFF32X4   $0x88, Z8, Z18, Z21
+	VSHUFF32X4   $0xdd, Z8, Z18, Z8
+	VSHUFF32X4   $0x88, Z16, Z0, Z18
+	VSHUFF32X4   $0xdd, Z16, Z0, Z0
+	MOVL         $0xffffffff, BX
+	BZHIL        CX, BX, CX
+	KMOVW        CX, K1
+	VMOVUPS.Z    (AX), K1, Z16
+	VFMADD213PS  Z16, Z20, Z23
+	VMOVUPS      Z23, K1, (AX)
+	CMPQ         DX, $0x01
+	JBE          done_1
+	ADDQ         R12, AX
+	VMOVUPS.Z    (AX), K1, Z16
+	VFMADD213PS  Z16, Z20, Z24
+	VMOVUPS      Z24, K1, (AX)
+	CMPQ         DX, $0x02
+	JBE          done_1
+	ADDQ         R12, AX
+	VMOVUPS.Z    (AX), K1, Z16
+	VFMADD213PS  Z16, Z20, Z26
+	VMOVUPS      Z26, K1, (AX)
+	CMPQ         DX, $0x03
+	JBE          done_1
+	ADDQ         R12, AX
+	VMOVUPS.Z    (AX), K1, Z16
+	VFMADD213PS  Z16, Z20, Z21
+	VMOVUPS      Z21, K1, (AX)
+	CMPQ         DX, $0x04
+	JBE          done_1
+	ADDQ         R12, AX
+	VMOVUPS.Z    (AX), K1, Z16
+	VFMADD213PS  Z16, Z20, Z25
+	VMOVUPS      Z25, K1, (AX)
+	CMPQ         DX, $0x05
+	JBE          done_1
+	ADDQ         R12, AX
+	VMOVUPS.Z    (AX), K1, Z16
+	VFMADD213PS  Z16, Z20, Z6
+	VMOVUPS      Z6, K1, (AX)
+	CMPQ         DX, $0x06
+	JBE          done_1
+	ADDQ         R12, AX
+	VMOVUPS.Z    (AX), K1, Z6
+	VFMADD213PS  Z6, Z20, Z14
+	VMOVUPS      Z14, K1, (AX)
+	CMPQ         DX, $0x07
+	JBE          done_1
+	ADDQ         R12, AX
+	VMOVUPS.Z    (AX), K1, Z6
+	VFMADD213PS  Z6, Z20, Z8
+	VMOVUPS      Z8, K1, (AX)
+	CMPQ         DX, $0x08
+	JBE          done_1
+	ADDQ         R12, AX
+	VMOVUPS.Z    (AX), K1, Z6
+	VFMADD213PS  Z6, Z20, Z27
+	VMOVUPS      Z27, K1, (AX)
+	CMPQ         DX, $0x09
+	JBE          done_1
+	ADDQ         R12, AX
+	VMOVUPS.Z    (AX), K1, Z6
+	VFMADD213PS  Z6, Z20, Z12
+	VMOVUPS      Z12, K1, (AX)
+	CMPQ         DX, $0x0a
+	JBE          done_1
+	ADDQ         R12, AX
+	VMOVUPS.Z    (AX), K1, Z6
+	VFMADD213PS  Z6, Z20, Z22
+	VMOVUPS      Z22, K1, (AX)
+	CMPQ         DX, $0x0b
+	JBE          done_1
+	ADDQ         R12, AX
+	VMOVUPS.Z    (AX), K1, Z6
+	VFMADD213PS  Z6, Z20, Z18
+	VMOVUPS      Z18, K1, (AX)
+	CMPQ         DX, $0x0c
+	JBE          done_1
+	ADDQ         R12, AX
+	VMOVUPS.Z    (AX), K1, Z6
+	VFMADD213PS  Z6, Z20, Z4
+	VMOVUPS      Z4, K1, (AX)
+	CMPQ         DX, $0x0d
+	JBE          done_1
+	ADDQ         R12, AX
+	VMOVUPS.Z    (AX), K1, Z4
+	VFMADD213PS  Z4, Z20, Z2
+	VMOVUPS      Z2, K1, (AX)
+	CMPQ         DX, $0x0e
+	JBE          done_1
+	ADDQ         R12, AX
+	VMOVUPS.Z    (AX), K1, Z2
+	VFMADD213PS  Z2, Z20, Z10
+	VMOVUPS      Z10, K1, (AX)
+	CMPQ         DX, $0x0f
+	JBE          done_1
+	ADDQ         R12, AX
+	VMOVUPS.Z    (AX), K1, Z2
+	VFMADD213PS  Z2, Z20, Z0
+	VMOVUPS      Z0, K1, (AX)
+	VBROADCASTSS zero<>+0(SB), Z0
+	VUNPCKLPS    Z3, Z1, Z2
+	VUNPCKHPS    Z3, Z1, Z1
+	VUNPCKLPS    Z7, Z5, Z3
+	VUNPCKHPS    Z7, Z5, Z4
+	VUNPCKLPS    Z11, Z9, Z5
+	VUNPCKHPS    Z11, Z9, Z6
+	VUNPCKLPS    Z15, Z13, Z7
+	VUNPCKHPS    Z15, Z13, Z8
+	VUNPCKLPS    Z19, Z17, Z9
+	VUNPCKHPS    Z19, Z17, Z10
+	VUNPCKLPS    Z0, Z0, Z11
+	VUNPCKHPS    Z0, Z0, Z12
+	VUNPCKLPS    Z0, Z0, Z13
+	VUNPCKHPS    Z0, Z0, Z14
+	VUNPCKLPS    Z0, Z0, Z15
+	VUNPCKHPS    Z0, Z0, Z0
+	VSHUFPS      $0x44, Z3, Z2, Z16
+	VSHUFPS      $0xee, Z3, Z2, Z2
+	VSHUFPS      $0x44, Z4, Z1, Z3
+	VSHUFPS      $0xee, Z4, Z1, Z1
+	VSHUFPS      $0x44, Z7, Z5, Z4
+	VSHUFPS      $0xee, Z7, Z5, Z5
+	VSHUFPS      $0x44, Z8, Z6, Z7
+	VSHUFPS      $0xee, Z8, Z6, Z6
+	VSHUFPS      $0x44, Z11, Z9, Z8
+	VSHUFPS      $0xee, Z11, Z9, Z9
+	VSHUFPS      $0x44, Z12, Z10, Z11
+	VSHUFPS      $0xee, Z12, Z10, Z10
+	VSHUFPS      $0x44, Z15, Z13, Z12
+	VSHUFPS      $0xee, Z15, Z13, Z13
+	VSHUFPS      $0x44, Z0, Z14, Z15
+	VSHUFPS      $0xee, Z0, Z14, Z0
+	VSHUFF32X4   $0x44, Z4, Z16, Z14
+	VSHUFF32X4   $0xee, Z4, Z16, Z4
+	VSHUFF32X4   $0x44, Z12, Z8, Z16
+	VSHUFF32X4   $0xee, Z12, Z8, Z8
+	VSHUFF32X4   $0x88, Z16, Z14, Z12
+	VSHUFF32X4   $0xdd, Z16, Z14, Z14
+	VSHUFF32X4   $0x88, Z8, Z4, Z16
+	VSHUFF32X4   $0xdd, Z8, Z4, Z4
+	VSHUFF32X4   $0x44, Z5, Z2, Z8
+	VSHUFF32X4   $0xee, Z5, Z2, Z2
+	VSHUFF32X4   $0x44, Z13, Z9, Z5
+	VSHUFF32X4   $0xee, Z13, Z9, Z9
+	VSHUFF32X4   $0x88, Z5, Z8, Z13
+	VSHUFF32X4   $0xdd, Z5, Z8, Z5
+	VSHUFF32X4   $0x88, Z9, Z2, Z8
+	VSHUFF32X4   $0xdd, Z9, Z2, Z2
+	VSHUFF32X4   $0x44, Z7, Z3, Z9
+	VSHUFF32X4   $0xee, Z7, Z3, Z3
+	VSHUFF32X4   $0x44, Z15, Z11, Z7
+	VSHUFF32X4   $0xee, Z15, Z11, Z11
+	VSHUFF32X4   $0x88, Z7, Z9, Z15
+	VSHUFF32X4   $0xdd, Z7, Z9, Z7
+	VSHUFF32X4   $0x88, Z11, Z3, Z9
+	VSHUFF32X4   $0xdd, Z11, Z3, Z3
+	VSHUFF32X4   $0x44, Z6, Z1, Z11
+	VSHUFF32X4   $0xee, Z6, Z1, Z1
+	VSHUFF32X4   $0x44, Z0, Z10, Z6
+	VSHUFF32X4   $0xee, Z0, Z10, Z0
+	VSHUFF32X4   $0x88, Z6, Z11, Z10
+	VSHUFF32X4   $0xdd, Z6, Z11, Z6
+	VSHUFF32X4   $0x88, Z0, Z1, Z11
+	VSHUFF32X4   $0xdd, Z0, Z1, Z0
+	CMPQ         DX, $0x10
+	JBE          done_1
+	ADDQ         R12, AX
+	VMOVUPS.Z    (AX), K1, Z1
+	VFMADD213PS  Z1, Z20, Z12
+	VMOVUPS      Z12, K1, (AX)
+	CMPQ         DX, $0x11
+	JBE          done_1
+	ADDQ         R12, AX
+	VMOVUPS.Z    (AX), K1, Z1
+	VFMADD213PS  Z1, Z20, Z13
+	VMOVUPS      Z13, K1, (AX)
+	CMPQ         DX, $0x12
+	JBE          done_1
+	ADDQ         R12, AX
+	VMOVUPS.Z    (AX), K1, Z1
+	VFMADD213PS  Z1, Z20, Z15
+	VMOVUPS      Z15, K1, (AX)
+	CMPQ         DX, $0x13
+	JBE          done_1
+	ADDQ         R12, AX
+	VMOVUPS.Z    (AX), K1, Z1
+	VFMADD213PS  Z1, Z20, Z10
+	VMOVUPS      Z10, K1, (AX)
+	CMPQ         DX, $0x14
+	JBE          done_1
+	ADDQ         R12, AX
+	VMOVUPS.Z    (AX), K1, Z1
+	VFMADD213PS  Z1, Z20, Z14
+	VMOVUPS      Z14, K1, (AX)
+	CMPQ         DX, $0x15
+	JBE          done_1
+	ADDQ         R12, AX
+	VMOVUPS.Z    (AX), K1, Z1
+	VFMADD213PS  Z1, Z20, Z5
+	VMOVUPS      Z5, K1, (AX)
+	CMPQ         DX, $0x16
+	JBE          done_1
+	ADDQ         R12, AX
+	VMOVUPS.Z    (AX), K1, Z1
+	VFMADD213PS  Z1, Z20, Z7
+	VMOVUPS      Z7, K1, (AX)
+	CMPQ         DX, $0x17
+	JBE          done_1
+	ADDQ         R12, AX
+	VMOVUPS.Z    (AX), K1, Z1
+	VFMADD213PS  Z1, Z20, Z6
+	VMOVUPS      Z6, K1, (AX)
+	CMPQ         DX, $0x18
+	JBE          done_1
+	ADDQ         R12, AX
+	VMOVUPS.Z    (AX), K1, Z1
+	VFMADD213PS  Z1, Z20, Z16
+	VMOVUPS      Z16, K1, (AX)
+	CMPQ         DX, $0x19
+	JBE          done_1
+	ADDQ         R12, AX
+	VMOVUPS.Z    (AX), K1, Z1
+	VFMADD213PS  Z1, Z20, Z8
+	VMOVUPS      Z8, K1, (AX)
+	CMPQ         DX, $0x1a
+	JBE          done_1
+	ADDQ         R12, AX
+	VMOVUPS.Z    (AX), K1, Z1
+	VFMADD213PS  Z1, Z20, Z9
+	VMOVUPS      Z9, K1, (AX)
+	CMPQ         DX, $0x1b
+	JBE          done_1
+	ADDQ         R12, AX
+	VMOVUPS.Z    (AX), K1, Z1
+	VFMADD213PS  Z1, Z20, Z11
+	VMOVUPS      Z11, K1, (AX)
+	CMPQ         DX, $0x1c
+	JBE          done_1
+	ADDQ         R12, AX
+	VMOVUPS.Z    (AX), K1, Z1
+	VFMADD213PS  Z1, Z20, Z4
+	VMOVUPS      Z4, K1, (AX)
+	CMPQ         DX, $0x1d
+	JBE          done_1
+	ADDQ         R12, AX
+	VMOVUPS.Z    (AX), K1, Z1
+	VFMADD213PS  Z1, Z20, Z2
+	VMOVUPS      Z2, K1, (AX)
+	CMPQ         DX, $0x1e
+	JBE          done_1
+	ADDQ         R12, AX
+	VMOVUPS.Z    (AX), K1, Z1
+	VFMADD213PS  Z1, Z20, Z3
+	VMOVUPS      Z3, K1, (AX)
+	CMPQ         DX, $0x1f
+	JBE          done_1
+	ADDQ         R12, AX
+	VMOVUPS.Z    (AX), K1, Z1
+	VFMADD213PS  Z1, Z20, Z0
+	VMOVUPS      Z0, K1, (AX)
+	JMP          done_1
 
 over_5:
-	MOVQ       R11, AX
-	VXORPS     Z21, Z21, Z21
-	VUNPCKLPS  Z2, Z0, Z22
-	VUNPCKHPS  Z2, Z0, Z0
-	VUNPCKLPS  Z6, Z4, Z2
-	VUNPCKHPS  Z6, Z4, Z4
-	VUNPCKLPS  Z10, Z8, Z6
-	VUNPCKHPS  Z10, Z8, Z8
-	VUNPCKLPS  Z14, Z12, Z10
-	VUNPCKHPS  Z14, Z12, Z12
-	VUNPCKLPS  Z18, Z16, Z14
-	VUNPCKHPS  Z18, Z16, Z16
-	VUNPCKLPS  Z21, Z21, Z18
-	VUNPCKHPS  Z21, Z21, Z23
-	VUNPCKLPS  Z21, Z21, Z24
-	VUNPCKHPS  Z21, Z21, Z25
-	VUNPCKLPS  Z21, Z21, Z26
-	VUNPCKHPS  Z21, Z21, Z27
-	VSHUFPS    $0x44, Z2, Z22, Z28
-	VSHUFPS    $0xee, Z2, Z22, Z2
-	VSHUFPS    $0x44, Z4, Z0, Z22
-	VSHUFPS    $0xee, Z4, Z0, Z0
-	VSHUFPS    $0x44, Z10, Z6, Z4
-	VSHUFPS    $0xee, Z10, Z6, Z6
-	VSHUFPS    $0x44, Z12, Z8, Z10
-	VSHUFPS    $0xee, Z12, Z8, Z8
-	VSHUFPS    $0x44, Z18, Z14, Z12
-	VSHUFPS    $0xee, Z18, Z14, Z14
-	VSHUFPS    $0x44, Z23, Z16, Z18
-	VSHUFPS    $0xee, Z23, Z16, Z16
-	VSHUFPS    $0x44, Z26, Z24, Z23
-	VSHUFPS    $0xee, Z26, Z24, Z24
-	VSHUFPS    $0x44, Z27, Z25, Z26
-	VSHUFPS    $0xee, Z27, Z25, Z25
-	VSHUFF32X4 $0x44, Z4, Z28, Z27
-	VSHUFF32X4 $0xee, Z4, Z28, Z4
-	VSHUFF32X4 $0x44, Z23, Z12, Z28
-	VSHUFF32X4 $0xee, Z23, Z12, Z12
-	VSHUFF32X4 $0x88, Z28, Z27, Z23
-	VSHUFF32X4 $0xdd, Z28, Z27, Z27
-	VSHUFF32X4 $0x88, Z12, Z4, Z28
-	VSHUFF32X4 $0xdd, Z12, Z4, Z4
-	VSHUFF32X4 $0x44, Z6, Z2, Z12
-	VSHUFF32X4 $0xee, Z6, Z2, Z2
-	VSHUFF32X4 $0x44, Z24, Z14, Z6
-	VSHUFF32X4 $0xee, Z24, Z14, Z14
-	VSHUFF32X4 $0x88, Z6, Z12, Z24
-	VSHUFF32X4 $0xdd, Z6, Z12, Z6
-	VSHUFF32X4 $0x88, Z14, Z2, Z12
-	VSHUFF32X4 $0xdd, Z14, Z2, Z2
-	VSHUFF32X4 $0x44, Z10, Z22, Z14
-	VSHUFF32X4 $0xee, Z10, Z22, Z10
-	VSHUFF32X4 $0x44, Z26, Z18, Z22
-	VSHUFF32X4 $0xee, Z26, Z18, Z18
-	VSHUFF32X4 $0x88, Z22, Z14, Z26
-	VSHUFF32X4 $0xdd, Z22, Z14, Z14
-	VSHUFF32X4 $0x88, Z18, Z10, Z22
-	VSHUFF32X4 $0xdd, Z18, Z10, Z10
-	VSHUFF32X4 $0x44, Z8, Z0, Z18
-	VSHUFF32X4 $0xee, Z8, Z0, Z0
-	VSHUFF32X4 $0x44, Z25, Z16, Z8
-	VSHUFF32X4 $0xee, Z25, Z16, Z16
-	VSHUFF32X4 $0x88, Z8, Z18, Z25
-	VSHUFF32X4 $0xdd, Z8, Z18, Z8
-	VSHUFF32X4 $0x88, Z16, Z0, Z18
-	VSHUFF32X4 $0xdd, Z16, Z0, Z0
-	VMULPS     Z20, Z23, Z23
-	VMOVUPS    Z23, K1, (AX)
-	CMPQ       DX, $0x01
-	JBE        done_2
-	ADDQ       R12, AX
-	VMULPS     Z20, Z24, Z24
-	VMOVUPS    Z24, K1, (AX)
-	CMPQ       DX, $0x02
-	JBE        done_2
-	ADDQ       R12, AX
-	VMULPS     Z20, Z26, Z26
-	VMOVUPS    Z26, K1, (AX)
-	CMPQ       DX, $0x03
-	JBE        done_2
-	ADDQ       R12, AX
-	VMULPS     Z20, Z25, Z25
-	VMOVUPS    Z25, K1, (AX)
-	CMPQ       DX, $0x04
-	JBE        done_2
-	ADDQ       R12, AX
-	VMULPS     Z20, Z27, Z27
-	VMOVUPS    Z27, K1, (AX)
-	CMPQ       DX, $0x05
-	JBE        done_2
-	ADDQ       R12, AX
-	VMULPS     Z20, Z6, Z6
-	VMOVUPS    Z6, K1, (AX)
-	CMPQ       DX, $0x06
-	JBE        done_2
-	ADDQ       R12, AX
-	VMULPS     Z20, Z14, Z14
-	VMOVUPS    Z14, K1, (AX)
-	CMPQ       DX, $0x07
-	JBE        done_2
-	ADDQ       R12, AX
-	VMULPS     Z20, Z8, Z8
-	VMOVUPS    Z8, K1, (AX)
-	CMPQ       DX, $0x08
-	JBE        done_2
-	ADDQ       R12, AX
-	VMULPS     Z20, Z28, Z28
-	VMOVUPS    Z28, K1, (AX)
-	CMPQ       DX, $0x09
-	JBE        done_2
-	ADDQ       R12, AX
-	VMULPS     Z20, Z12, Z12
-	VMOVUPS    Z12, K1, (AX)
-	CMPQ       DX, $0x0a
-	JBE        done_2
-	ADDQ       R12, AX
-	VMULPS     Z20, Z22, Z22
-	VMOVUPS    Z22, K1, (AX)
-	CMPQ       DX, $0x0b
-	JBE        done_2
-	ADDQ       R12, AX
-	VMULPS     Z20, Z18, Z18
-	VMOVUPS    Z18, K1, (AX)
-	CMPQ       DX, $0x0c
-	JBE        done_2
-	ADDQ       R12, AX
-	VMULPS     Z20, Z4, Z4
-	VMOVUPS    Z4, K1, (AX)
-	CMPQ       DX, $0x0d
-	JBE        done_2
-	ADDQ       R12, AX
-	VMULPS     Z20, Z2, Z2
-	VMOVUPS    Z2, K1, (AX)
-	CMPQ       DX, $0x0e
-	JBE        done_2
-	ADDQ       R12, AX
-	VMULPS     Z20, Z10, Z10
-	VMOVUPS    Z10, K1, (AX)
-	CMPQ       DX, $0x0f
-	JBE        done_2
-	ADDQ       R12, AX
-	VMULPS     Z20, Z0, Z0
-	VMOVUPS    Z0, K1, (AX)
-	VUNPCKLPS  Z3, Z1, Z0
-	VUNPCKHPS  Z3, Z1, Z1
-	VUNPCKLPS  Z7, Z5, Z2
-	VUNPCKHPS  Z7, Z5, Z3
-	VUNPCKLPS  Z11, Z9, Z4
-	VUNPCKHPS  Z11, Z9, Z5
-	VUNPCKLPS  Z15, Z13, Z6
-	VUNPCKHPS  Z15, Z13, Z7
-	VUNPCKLPS  Z19, Z17, Z8
-	VUNPCKHPS  Z19, Z17, Z9
-	VUNPCKLPS  Z21, Z21, Z10
-	VUNPCKHPS  Z21, Z21, Z11
-	VUNPCKLPS  Z21, Z21, Z12
-	VUNPCKHPS  Z21, Z21, Z13
-	VUNPCKLPS  Z21, Z21, Z14
-	VUNPCKHPS  Z21, Z21, Z15
-	VSHUFPS    $0x44, Z2, Z0, Z16
-	VSHUFPS    $0xee, Z2, Z0, Z0
-	VSHUFPS    $0x44, Z3, Z1, Z2
-	VSHUFPS    $0xee, Z3, Z1, Z1
-	VSHUFPS    $0x44, Z6, Z4, Z3
-	VSHUFPS    $0xee, Z6, Z4, Z4
-	VSHUFPS    $0x44, Z7, Z5, Z6
-	VSHUFPS    $0xee, Z7, Z5, Z5
-	VSHUFPS    $0x44, Z10, Z8, Z7
-	VSHUFPS    $0xee, Z10, Z8, Z8
-	VSHUFPS    $0x44, Z11, Z9, Z10
-	VSHUFPS    $0xee, Z11, Z9, Z9
-	VSHUFPS    $0x44, Z14, Z12, Z11
-	VSHUFPS    $0xee, Z14, Z12, Z12
-	VSHUFPS    $0x44, Z15, Z13, Z14
-	VSHUFPS    $0xee, Z15, Z13, Z13
-	VSHUFF32X4 $0x44, Z3, Z16, Z15
-	VSHUFF32X4 $0xee, Z3, Z16, Z3
-	VSHUFF32X4 $0x44, Z11, Z7, Z16
-	VSHUFF32X4 $0xee, Z11, Z7, Z7
-	VSHUFF32X4 $0x88, Z16, Z15, Z11
-	VSHUFF32X4 $0xdd, Z16, Z15, Z15
-	VSHUFF32X4 $0x88, Z7, Z3, Z16
-	VSHUFF32X4 $0xdd, Z7, Z3, Z3
-	VSHUFF32X4 $0x44, Z4, Z0, Z7
-	VSHUFF32X4 $0xee, Z4, Z0, Z0
-	VSHUFF32X4 $0x44, Z12, Z8, Z4
-	VSHUFF32X4 $0xee, Z12, Z8, Z8
-	VSHUFF32X4 $0x88, Z4, Z7, Z12
-	VSHUFF32X4 $0xdd, Z4, Z7, Z4
-	VSHUFF32X4 $0x88, Z8, Z0, Z7
-	VSHUFF32X4 $0xdd, Z8, Z0, Z0
-	VSHUFF32X4 $0x44, Z6, Z2, Z8
-	VSHUFF32X4 $0xee, Z6, Z2, Z2
-	VSHUFF32X4 $0x44, Z14, Z10, Z6
-	VSHUFF32X4 $0xee, Z14, Z10, Z10
-	VSHUFF32X4 $0x88, Z6, Z8, Z14
-	VSHUFF32X4 $0xdd, Z6, Z8, Z6
-	VSHUFF32X4 $0x88, Z10, Z2, Z8
-	VSHUFF32X4 $0xdd, Z10, Z2, Z2
-	VSHUFF32X4 $0x44, Z5, Z1, Z10
-	VSHUFF32X4 $0xee, Z5, Z1, Z1
-	VSHUFF32X4 $0x44, Z13, Z9, Z5
-	VSHUFF32X4 $0xee, Z13, Z9, Z9
-	VSHUFF32X4 $0x88, Z5, Z10, Z13
-	VSHUFF32X4 $0xdd, Z5, Z10, Z5
-	VSHUFF32X4 $0x88, Z9, Z1, Z10
-	VSHUFF32X4 $0xdd, Z9, Z1, Z1
-	CMPQ       DX, $0x10
-	JBE        done_2
-	ADDQ       R12, AX
-	VMULPS     Z20, Z11, Z11
-	VMOVUPS    Z11, K1, (AX)
-	CMPQ       DX, $0x11
-	JBE        done_2
-	ADDQ       R12, AX
-	VMULPS     Z20, Z12, Z12
-	VMOVUPS    Z12, K1, (AX)
-	CMPQ       DX, $0x12
-	JBE        done_2
-	ADDQ       R12, AX
-	VMULPS     Z20, Z14, Z14
-	VMOVUPS    Z14, K1, (AX)
-	CMPQ       DX, $0x13
-	JBE        done_2
-	ADDQ       R12, AX
-	VMULPS     Z20, Z13, Z13
-	VMOVUPS    Z13, K1, (AX)
-	CMPQ       DX, $0x14
-	JBE        done_2
-	ADDQ       R12, AX
-	VMULPS     Z20, Z15, Z15
-	VMOVUPS    Z15, K1, (AX)
-	CMPQ       DX, $0x15
-	JBE        done_2
-	ADDQ       R12, AX
-	VMULPS     Z20, Z4, Z4
-	VMOVUPS    Z4, K1, (AX)
-	CMPQ       DX, $0x16
-	JBE        done_2
-	ADDQ       R12, AX
-	VMULPS     Z20, Z6, Z6
-	VMOVUPS    Z6, K1, (AX)
-	CMPQ       DX, $0x17
-	JBE        done_2
-	ADDQ       R12, AX
-	VMULPS     Z20, Z5, Z5
-	VMOVUPS    Z5, K1, (AX)
-	CMPQ       DX, $0x18
-	JBE        done_2
-	ADDQ       R12, AX
-	VMULPS     Z20, Z16, Z16
-	VMOVUPS    Z16, K1, (AX)
-	CMPQ       DX, $0x19
-	JBE        done_2
-	ADDQ       R12, AX
-	VMULPS     Z20, Z7, Z7
-	VMOVUPS    Z7, K1, (AX)
-	CMPQ       DX, $0x1a
-	JBE        done_2
-	ADDQ       R12, AX
-	VMULPS     Z20, Z8, Z8
-	VMOVUPS    Z8, K1, (AX)
-	CMPQ       DX, $0x1b
-	JBE        done_2
-	ADDQ       R12, AX
-	VMULPS     Z20, Z10, Z10
-	VMOVUPS    Z10, K1, (AX)
-	CMPQ       DX, $0x1c
-	JBE        done_2
-	ADDQ       R12, AX
-	VMULPS     Z20, Z3, Z3
-	VMOVUPS    Z3, K1, (AX)
-	CMPQ       DX, $0x1d
-	JBE        done_2
-	ADDQ       R12, AX
-	VMULPS     Z20, Z0, Z0
-	VMOVUPS    Z0, K1, (AX)
-	CMPQ       DX, $0x1e
-	JBE        done_2
-	ADDQ       R12, AX
-	VMULPS     Z20, Z2, Z2
-	VMOVUPS    Z2, K1, (AX)
-	CMPQ       DX, $0x1f
-	JBE        done_2
-	ADDQ       R12, AX
-	VMULPS     Z20, Z1, Z1
-	VMOVUPS    Z1, K1, (AX)
+	MOVQ         R11, AX
+	VBROADCASTSS zero<>+0(SB), Z21
+	VUNPCKLPS    Z2, Z0, Z22
+	VUNPCKHPS    Z2, Z0, Z0
+	VUNPCKLPS    Z6, Z4, Z2
+	VUNPCKHPS    Z6, Z4, Z4
+	VUNPCKLPS    Z10, Z8, Z6
+	VUNPCKHPS    Z10, Z8, Z8
+	VUNPCKLPS    Z14, Z12, Z10
+	VUNPCKHPS    Z14, Z12, Z12
+	VUNPCKLPS    Z18, Z16, Z14
+	VUNPCKHPS    Z18, Z16, Z16
+	VUNPCKLPS    Z21, Z21, Z18
+	VUNPCKHPS    Z21, Z21, Z23
+	VUNPCKLPS    Z21, Z21, Z24
+	VUNPCKHPS    Z21, Z21, Z25
+	VUNPCKLPS    Z21, Z21, Z26
+	VUNPCKHPS    Z21, Z21, Z21
+	VSHUFPS      $0x44, Z2, Z22, Z27
+	VSHUFPS      $0xee, Z2, Z22, Z2
+	VSHUFPS      $0x44, Z4, Z0, Z22
+	VSHUFPS      $0xee, Z4, Z0, Z0
+	VSHUFPS      $0x44, Z10, Z6, Z4
+	VSHUFPS      $0xee, Z10, Z6, Z6
+	VSHUFPS      $0x44, Z12, Z8, Z10
+	VSHUFPS      $0xee, Z12, Z8, Z8
+	VSHUFPS      $0x44, Z18, Z14, Z12
+	VSHUFPS      $0xee, Z18, Z14, Z14
+	VSHUFPS      $0x44, Z23, Z16, Z18
+	VSHUFPS      $0xee, Z23, Z16, Z16
+	VSHUFPS      $0x44, Z26, Z24, Z23
+	VSHUFPS      $0xee, Z26, Z24, Z24
+	VSHUFPS      $0x44, Z21, Z25, Z26
+	VSHUFPS      $0xee, Z21, Z25, Z21
+	VSHUFF32X4   $0x44, Z4, Z27, Z25
+	VSHUFF32X4   $0xee, Z4, Z27, Z4
+	VSHUFF32X4   $0x44, Z23, Z12, Z27
+	VSHUFF32X4   $0xee, Z23, Z12, Z12
+	VSHUFF32X4   $0x88, Z27, Z25, Z23
+	VSHUFF32X4   $0xdd, Z27, Z25, Z25
+	VSHUFF32X4   $0x88, Z12, Z4, Z27
+	VSHUFF32X4   $0xdd, Z12, Z4, Z4
+	VSHUFF32X4   $0x44, Z6, Z2, Z12
+	VSHUFF32X4   $0xee, Z6, Z2, Z2
+	VSHUFF32X4   $0x44, Z24, Z14, Z6
+	VSHUFF32X4   $0xee, Z24, Z14, Z14
+	VSHUFF32X4   $0x88, Z6, Z12, Z24
+	VSHUFF32X4   $0xdd, Z6, Z12, Z6
+	VSHUFF32X4   $0x88, Z14, Z2, Z12
+	VSHUFF32X4   $0xdd, Z14, Z2, Z2
+	VSHUFF32X4   $0x44, Z10, Z22, Z14
+	VSHUFF32X4   $0xee, Z10, Z22, Z10
+	VSHUFF32X4   $0x44, Z26, Z18, Z22
+	VSHUFF32X4   $0xee, Z26, Z18, Z18
+	VSHUFF32X4   $0x88, Z22, Z14, Z26
+	VSHUFF32X4   $0xdd, Z22, Z14, Z14
+	VSHUFF32X4   $0x88, Z18, Z10, Z22
+	VSHUFF32X4   $0xdd, Z18, Z10, Z10
+	VSHUFF32X4   $0x44, Z8, Z0, Z18
+	VSHUFF32X4   $0xee, Z8, Z0, Z0
+	VSHUFF32X4   $0x44, Z21, Z16, Z8
+	VSHUFF32X4   $0xee, Z21, Z16, Z16
+	VSHUFF32X4   $0x88, Z8, Z18, Z21
+	VSHUFF32X4   $0xdd, Z8, Z18, Z8
+	VSHUFF32X4   $0x88, Z16, Z0, Z18
+	VSHUFF32X4   $0xdd, Z16, Z0, Z0
+	MOVL         $0xffffffff, BX
+	BZHIL        CX, BX, CX
+	KMOVW        CX, K1
+	VMULPS       Z20, Z23, Z23
+	VMOVUPS      Z23, K1, (AX)
+	CMPQ         DX, $0x01
+	JBE          done_1
+	ADDQ         R12, AX
+	VMULPS       Z20, Z24, Z24
+	VMOVUPS      Z24, K1, (AX)
+	CMPQ         DX, $0x02
+	JBE          done_1
+	ADDQ         R12, AX
+	VMULPS       Z20, Z26, Z26
+	VMOVUPS      Z26, K1, (AX)
+	CMPQ         DX, $0x03
+	JBE          done_1
+	ADDQ         R12, AX
+	VMULPS       Z20, Z21, Z21
+	VMOVUPS      Z21, K1, (AX)
+	CMPQ         DX, $0x04
+	JBE          done_1
+	ADDQ         R12, AX
+	VMULPS       Z20, Z25, Z25
+	VMOVUPS      Z25, K1, (AX)
+	CMPQ         DX, $0x05
+	JBE          done_1
+	ADDQ         R12, AX
+	VMULPS       Z20, Z6, Z6
+	VMOVUPS      Z6, K1, (AX)
+	CMPQ         DX, $0x06
+	JBE          done_1
+	ADDQ         R12, AX
+	VMULPS       Z20, Z14, Z14
+	VMOVUPS      Z14, K1, (AX)
+	CMPQ         DX, $0x07
+	JBE          done_1
+	ADDQ         R12, AX
+	VMULPS       Z20, Z8, Z8
+	VMOVUPS      Z8, K1, (AX)
+	CMPQ         DX, $0x08
+	JBE          done_1
+	ADDQ         R12, AX
+	VMULPS       Z20, Z27, Z27
+	VMOVUPS      Z27, K1, (AX)
+	CMPQ         DX, $0x09
+	JBE          done_1
+	ADDQ         R12, AX
+	VMULPS       Z20, Z12, Z12
+	VMOVUPS      Z12, K1, (AX)
+	CMPQ         DX, $0x0a
+	JBE          done_1
+	ADDQ         R12, AX
+	VMULPS       Z20, Z22, Z22
+	VMOVUPS      Z22, K1, (AX)
+	CMPQ         DX, $0x0b
+	JBE          done_1
+	ADDQ         R12, AX
+	VMULPS       Z20, Z18, Z18
+	VMOVUPS      Z18, K1, (AX)
+	CMPQ         DX, $0x0c
+	JBE          done_1
+	ADDQ         R12, AX
+	VMULPS       Z20, Z4, Z4
+	VMOVUPS      Z4, K1, (AX)
+	CMPQ         DX, $0x0d
+	JBE          done_1
+	ADDQ         R12, AX
+	VMULPS       Z20, Z2, Z2
+	VMOVUPS      Z2, K1, (AX)
+	CMPQ         DX, $0x0e
+	JBE          done_1
+	ADDQ         R12, AX
+	VMULPS       Z20, Z10, Z10
+	VMOVUPS      Z10, K1, (AX)
+	CMPQ         DX, $0x0f
+	JBE          done_1
+	ADDQ         R12, AX
+	VMULPS       Z20, Z0, Z0
+	VMOVUPS      Z0, K1, (AX)
+	VBROADCASTSS zero<>+0(SB), Z0
+	VUNPCKLPS    Z3, Z1, Z2
+	VUNPCKHPS    Z3, Z1, Z1
+	VUNPCKLPS    Z7, Z5, Z3
+	VUNPCKHPS    Z7, Z5, Z4
+	VUNPCKLPS    Z11, Z9, Z5
+	VUNPCKHPS    Z11, Z9, Z6
+	VUNPCKLPS    Z15, Z13, Z7
+	VUNPCKHPS    Z15, Z13, Z8
+	VUNPCKLPS    Z19, Z17, Z9
+	VUNPCKHPS    Z19, Z17, Z10
+	VUNPCKLPS    Z0, Z0, Z11
+	VUNPCKHPS    Z0, Z0, Z12
+	VUNPCKLPS    Z0, Z0, Z13
+	VUNPCKHPS    Z0, Z0, Z14
+	VUNPCKLPS    Z0, Z0, Z15
+	VUNPCKHPS    Z0, Z0, Z0
+	VSHUFPS      $0x44, Z3, Z2, Z16
+	VSHUFPS      $0xee, Z3, Z2, Z2
+	VSHUFPS      $0x44, Z4, Z1, Z3
+	VSHUFPS      $0xee, Z4, Z1, Z1
+	VSHUFPS      $0x44, Z7, Z5, Z4
+	VSHUFPS      $0xee, Z7, Z5, Z5
+	VSHUFPS      $0x44, Z8, Z6, Z7
+	VSHUFPS      $0xee, Z8, Z6, Z6
+	VSHUFPS      $0x44, Z11, Z9, Z8
+	VSHUFPS      $0xee, Z11, Z9, Z9
+	VSHUFPS      $0x44, Z12, Z10, Z11
+	VSHUFPS      $0xee, Z12, Z10, Z10
+	VSHUFPS      $0x44, Z15, Z13, Z12
+	VSHUFPS      $0xee, Z15, Z13, Z13
+	VSHUFPS      $0x44, Z0, Z14, Z15
+	VSHUFPS      $0xee, Z0, Z14, Z0
+	VSHUFF32X4   $0x44, Z4, Z16, Z14
+	VSHUFF32X4   $0xee, Z4, Z16, Z4
+	VSHUFF32X4   $0x44, Z12, Z8, Z16
+	VSHUFF32X4   $0xee, Z12, Z8, Z8
+	VSHUFF32X4   $0x88, Z16, Z14, Z12
+	VSHUFF32X4   $0xdd, Z16, Z14, Z14
+	VSHUFF32X4   $0x88, Z8, Z4, Z16
+	VSHUFF32X4   $0xdd, Z8, Z4, Z4
+	VSHUFF32X4   $0x44, Z5, Z2, Z8
+	VSHUFF32X4   $0xee, Z5, Z2, Z2
+	VSHUFF32X4   $0x44, Z13, Z9, Z5
+	VSHUFF32X4   $0xee, Z13, Z9, Z9
+	VSHUFF32X4   $0x88, Z5, Z8, Z13
+	VSHUFF32X4   $0xdd, Z5, Z8, Z5
+	VSHUFF32X4   $0x88, Z9, Z2, Z8
+	VSHUFF32X4   $0xdd, Z9, Z2, Z2
+	VSHUFF32X4   $0x44, Z7, Z3, Z9
+	VSHUFF32X4   $0xee, Z7, Z3, Z3
+	VSHUFF32X4   $0x44, Z15, Z11, Z7
+	VSHUFF32X4   $0xee, Z15, Z11, Z11
+	VSHUFF32X4   $0x88, Z7, Z9, Z15
+	VSHUFF32X4   $0xdd, Z7, Z9, Z7
+	VSHUFF32X4   $0x88, Z11, Z3, Z9
+	VSHUFF32X4   $0xdd, Z11, Z3, Z3
+	VSHUFF32X4   $0x44, Z6, Z1, Z11
+	VSHUFF32X4   $0xee, Z6, Z1, Z1
+	VSHUFF32X4   $0x44, Z0, Z10, Z6
+	VSHUFF32X4   $0xee, Z0, Z10, Z0
+	VSHUFF32X4   $0x88, Z6, Z11, Z10
+	VSHUFF32X4   $0xdd, Z6, Z11, Z6
+	VSHUFF32X4   $0x88, Z0, Z1, Z11
+	VSHUFF32X4   $0xdd, Z0, Z1, Z0
+	CMPQ         DX, $0x10
+	JBE          done_1
+	ADDQ         R12, AX
+	VMULPS       Z20, Z12, Z12
+	VMOVUPS      Z12, K1, (AX)
+	CMPQ         DX, $0x11
+	JBE          done_1
+	ADDQ         R12, AX
+	VMULPS       Z20, Z13, Z13
+	VMOVUPS      Z13, K1, (AX)
+	CMPQ         DX, $0x12
+	JBE          done_1
+	ADDQ         R12, AX
+	VMULPS       Z20, Z15, Z15
+	VMOVUPS      Z15, K1, (AX)
+	CMPQ         DX, $0x13
+	JBE          done_1
+	ADDQ         R12, AX
+	VMULPS       Z20, Z10, Z10
+	VMOVUPS      Z10, K1, (AX)
+	CMPQ         DX, $0x14
+	JBE          done_1
+	ADDQ         R12, AX
+	VMULPS       Z20, Z14, Z14
+	VMOVUPS      Z14, K1, (AX)
+	CMPQ         DX, $0x15
+	JBE          done_1
+	ADDQ         R12, AX
+	VMULPS       Z20, Z5, Z5
+	VMOVUPS      Z5, K1, (AX)
+	CMPQ         DX, $0x16
+	JBE          done_1
+	ADDQ         R12, AX
+	VMULPS       Z20, Z7, Z7
+	VMOVUPS      Z7, K1, (AX)
+	CMPQ         DX, $0x17
+	JBE          done_1
+	ADDQ         R12, AX
+	VMULPS       Z20, Z6, Z6
+	VMOVUPS      Z6, K1, (AX)
+	CMPQ         DX, $0x18
+	JBE          done_1
+	ADDQ         R12, AX
+	VMULPS       Z20, Z16, Z16
+	VMOVUPS      Z16, K1, (AX)
+	CMPQ         DX, $0x19
+	JBE          done_1
+	ADDQ         R12, AX
+	VMULPS       Z20, Z8, Z8
+	VMOVUPS      Z8, K1, (AX)
+	CMPQ         DX, $0x1a
+	JBE          done_1
+	ADDQ         R12, AX
+	VMULPS       Z20, Z9, Z9
+	VMOVUPS      Z9, K1, (AX)
+	CMPQ         DX, $0x1b
+	JBE          done_1
+	ADDQ         R12, AX
+	VMULPS       Z20, Z11, Z11
+	VMOVUPS      Z11, K1, (AX)
+	CMPQ         DX, $0x1c
+	JBE          done_1
+	ADDQ         R12, AX
+	VMULPS       Z20, Z4, Z4
+	VMOVUPS      Z4, K1, (AX)
+	CMPQ         DX, $0x1d
+	JBE          done_1
+	ADDQ         R12, AX
+	VMULPS       Z20, Z2, Z2
+	VMOVUPS      Z2, K1, (AX)
+	CMPQ         DX, $0x1e
+	JBE          done_1
+	ADDQ         R12, AX
+	VMULPS       Z20, Z3, Z3
+	VMOVUPS      Z3, K1, (AX)
+	CMPQ         DX, $0x1f
+	JBE          done_1
+	ADDQ         R12, AX
+	VMULPS       Z20, Z0, Z0
+	VMOVUPS      Z0, K1, (AX)
 
-done_2:
+done_1:
 	VZEROUPPER
 	RET
 

@@ -4,9 +4,13 @@ import (
 	"fmt"
 
 	. "github.com/mmcloughlin/avo/build"
+	"github.com/mmcloughlin/avo/gotypes"
 	. "github.com/mmcloughlin/avo/operand"
 	. "github.com/mmcloughlin/avo/reg"
 )
+
+// zeroConst is 0, for registers that must start at 0 without being read.
+var zeroConst = constant{"zero", 0}
 
 // gemmTileRows is how many rows of Ã share one base register in gemmTile:
 // each row is addressed as base + {0, 1, 2}·ars, the scales an x86 address
@@ -44,9 +48,11 @@ func (is *isa) gemmRowsT() int {
 	return is.lanes / 2
 }
 
-// gemmTile (twin: gemmTileGeneric) is Gemm's micro-kernel: an mr × nr tile
-// of C gets alpha·Ã·B̃, added to C (add) or written over it (C is then not
-// read). Ã is a panel of gerRows rows whose element (r, p) is at
+// gemmTile (twin: gemmTileGeneric) is Gemm's micro-kernel: a row of tiles
+// of C, mr rows × n columns, one panel of B̃ (nr = gerVecs·lanes columns) at
+// a time, gets alpha·Ã·B̃, added to C (add) or written over it (C is then
+// not read). The loop over the panels is here rather than in Go: with a
+// short k, a call per tile cost as much as the tile. Ã is a panel of gerRows rows whose element (r, p) is at
 // a + 4·(r·ars + p·aps); B̃ is kc rows of gerVecs vectors. The
 // accumulators, gerRows × gerVecs vectors, start at 0; per p, the vectors of
 // B̃'s row p (at b + 4·p·bps: packed, or in place in B) are loaded once and each row's element of Ã is broadcast and
@@ -55,11 +61,12 @@ func (is *isa) gemmRowsT() int {
 // tile is cut short at the edge of C (mr < gerRows, nr < the vectors'
 // width), whole otherwise.
 func gemmTile(is *isa) {
-	is.text("gemmTile", "func(kc int, a []float32, ars, aps int, b []float32, bps int, c []float32, ldc, mr, nr int, alpha float32, add bool)",
+	is.text("gemmTile", "func(kc int, a []float32, ars, aps int, b []float32, bps, bnext int, c []float32, ldc, mr, n int, alpha float32, add bool)",
 		"gemmTileGeneric",
-		fmt.Sprintf("kc ≥ 1; Ã is %d rows (past mr, zeros), B̃ kc rows of %d at stride bps (past nr, zeros); c holds mr rows of stride ldc, the last one nr long.",
-			is.gerRows, is.gerVecs*is.lanes))
-	t := gemmAccumulate(is, is.gerRows, is.gerVecs, is.gerRows, is.gerVecs*is.bytes())
+		fmt.Sprintf("kc ≥ 1, n ≥ 1; Ã is %d rows (past mr, zeros); the panels of B̃, bnext apart, kc rows of %d at stride bps (past n, zeros);",
+			is.gerRows, is.gerVecs*is.lanes),
+		"c holds mr rows of stride ldc, the last one n long.")
+	t := gemmAccumulate(is, is.gerRows, is.gerVecs, is.gerRows, is.gerVecs*is.bytes(), U32(is.gerVecs*is.bytes()))
 	edge := label("edge")
 	CMPQ(t.mr, U32(t.rows()))
 	JNE(edge)
@@ -82,7 +89,7 @@ func gemmTile(is *isa) {
 		part[v] = vecAt{off: v * is.bytes(), tail: is.firstLanes(e)}
 	}
 	t.storeAddOrNot(func(add bool) { t.storeRows(part, t.mr, add) })
-	Label(string(t.done))
+	t.nextPanel()
 	ret()
 }
 
@@ -100,7 +107,7 @@ func gemmTileT(is *isa) {
 		"gemmTileTGeneric",
 		fmt.Sprintf("kc ≥ 1; Ã is %d rows (past mr, zeros), B̃ kc rows of %d at stride bps (past nr, zeros); c holds nr rows of stride ldc, the last one mr long.",
 			R, is.gerVecs*is.lanes))
-	t := gemmAccumulate(is, R, is.gerVecs, is.gerVecs*is.lanes, 4*R)
+	t := gemmAccumulate(is, R, is.gerVecs, is.gerVecs*is.lanes, 4*R, nil)
 	edge := label("edge")
 	CMPQ(t.mr, U32(R))
 	JNE(edge)
@@ -111,11 +118,19 @@ func gemmTileT(is *isa) {
 
 	Label(string(edge))
 	Comment("A tile cut short by C's edge: nr rows of C, mr columns, masked.")
-	part := vecAt{tail: is.firstLanes(t.mr)}
 	t.storeAddOrNot(func(add bool) {
-		t.storeColumns(func(col VecVirtual, m Mem, add bool) { t.update(col, part, m, add) }, t.nr, add)
+		// The mask is made at the first row's store, after the first
+		// transpose: made before, it would take a register the transpose
+		// needs on AVX2.
+		var part *vecAt
+		t.storeColumns(func(col VecVirtual, m Mem, add bool) {
+			if part == nil {
+				part = &vecAt{tail: is.firstLanes(t.mr)}
+			}
+			t.update(col, *part, m, add)
+		}, t.nr, add)
 	})
-	Label(string(t.done))
+	t.nextPanel()
 	ret()
 }
 
@@ -130,6 +145,12 @@ type gemmTiles struct {
 	c, ldc4 GPVirtual
 	mr, nr  GPVirtual
 	done    LabelRef
+	// The loop over the panels, if cNext is set: its top, the state in
+	// the frame, a panel's columns, and C's step (see nextPanel).
+	top               LabelRef
+	left, panel, tile Mem
+	nrMax             int
+	cNext             Op
 }
 
 func (t gemmTiles) rows() int { return len(t.acc) }
@@ -137,12 +158,38 @@ func (t gemmTiles) rows() int { return len(t.acc) }
 // gemmAccumulate emits the micro-kernel's loop for a tile of R rows × V
 // vectors: acc_rv = Σ_p Ã_rp·B̃_p,v. Before it, it prefetches the tile's
 // cRows rows of C, cRowBytes each.
-func gemmAccumulate(is *isa, R, V, cRows, cRowBytes int) gemmTiles {
+func gemmAccumulate(is *isa, R, V, cRows, cRowBytes int, cNext Op) gemmTiles {
+	NR := V * is.lanes
+	t := gemmTiles{is: is, nrMax: NR, cNext: cNext, done: label("done")}
+	if cNext != nil {
+		Comment("The row of tiles, a panel of B̃ at a time: the columns left, the panel, the tile of C.")
+		state := AllocLocal(24)
+		t.left, t.panel, t.tile = state, state.Offset(8), state.Offset(16)
+		for _, x := range []struct {
+			p gotypes.Component
+			m Mem
+		}{{Param("n"), t.left}, {Param("b").Base(), t.panel}, {Param("c").Base(), t.tile}} {
+			r := load(x.p)
+			MOVQ(r, x.m)
+		}
+		t.top = label("panel")
+		Label(string(t.top))
+	}
+	// from loads a pointer argument, or its current value in the loop over
+	// the panels.
+	from := func(param string, m Mem) GPVirtual {
+		if cNext == nil {
+			return load(Param(param).Base())
+		}
+		r := GP64()
+		MOVQ(m, r)
+		return r
+	}
 	kc := load(Param("kc"))
 	ars4, aps4 := load(Param("ars")), load(Param("aps"))
 	SHLQ(U8(2), ars4)
 	SHLQ(U8(2), aps4)
-	b, bps4 := load(Param("b").Base()), load(Param("bps"))
+	b, bps4 := from("b", t.panel), load(Param("bps"))
 	SHLQ(U8(2), bps4)
 
 	Comment("Ã's rows in groups of 3: row 3g+i is at base g + i·ars.")
@@ -162,14 +209,17 @@ func gemmAccumulate(is *isa, R, V, cRows, cRowBytes int) gemmTiles {
 		return m
 	}
 
+	// The accumulators start as copies of a zero in memory: VXORPS v, v, v
+	// reads v, which would make every accumulator live around the loop over
+	// the panels, through the stores, where the registers are needed.
 	acc := make([][]VecVirtual, R)
 	for r := range acc {
 		acc[r] = is.vecs(V)
 		for _, v := range acc[r] {
-			zero(v)
+			is.copyConst(zeroConst.mem(), v)
 		}
 	}
-	c, ldc4 := load(Param("c").Base()), load(Param("ldc"))
+	c, ldc4 := from("c", t.tile), load(Param("ldc"))
 	SHLQ(U8(2), ldc4)
 	Comment("C's tile is read only after the loop: ask for its lines now,",
 		"the first and the last of each row's part (C's rows are rarely aligned).")
@@ -205,13 +255,43 @@ func gemmAccumulate(is *isa, R, V, cRows, cRowBytes int) gemmTiles {
 	DECQ(kc)
 	JNZ(top)
 
-	t := gemmTiles{is: is, acc: acc, c: c, ldc4: ldc4, done: label("done")}
+	t.acc, t.c, t.ldc4 = acc, c, ldc4
 	t.alpha = is.vec()
 	VBROADCASTSS(paramMem("alpha"), t.alpha)
 	t.add = GP64()
 	Load(Param("add"), t.add)
-	t.mr, t.nr = load(Param("mr")), load(Param("nr"))
+	t.mr = load(Param("mr"))
+	if cNext == nil {
+		t.nr = load(Param("nr"))
+		return t
+	}
+	Comment("nr = min(columns left, a panel's).")
+	t.nr = GP64()
+	MOVQ(t.left, t.nr)
+	lim := GP64()
+	MOVQ(U32(NR), lim)
+	CMPQ(t.nr, lim)
+	CMOVQGT(lim, t.nr)
 	return t
+}
+
+// nextPanel ends a tile: in a loop over panels (cNext set), it moves the
+// panel of B̃ and the tile of C on, by cNext along C's row, and goes back
+// to the top while columns are left.
+func (t gemmTiles) nextPanel() {
+	Label(string(t.done))
+	if t.cNext == nil {
+		return
+	}
+	end := label("row")
+	SUBQ(U32(t.nrMax), t.left)
+	JLE(end)
+	bn := load(Param("bnext"))
+	SHLQ(U8(2), bn)
+	ADDQ(bn, t.panel)
+	ADDQ(t.cNext, t.tile)
+	JMP(t.top)
+	Label(string(end))
 }
 
 // storeAddOrNot emits store twice, for C = alpha·acc + C when the add flag
@@ -328,17 +408,12 @@ func (t gemmTiles) storeColumns(store func(col VecVirtual, m Mem, add bool), row
 	is := t.is
 	pc := GP64()
 	MOVQ(t.c, pc)
-	none := is.vec()
-	zero(none)
 	for v := range is.gerVecs {
-		block := make([]VecVirtual, is.lanes)
-		for r := range block {
-			block[r] = none
-			if r < t.rows() {
-				block[r] = t.acc[r][v]
-			}
+		accs := make([]VecVirtual, t.rows())
+		for r := range accs {
+			accs[r] = t.acc[r][v]
 		}
-		for l, col := range is.transpose(block) {
+		for l, col := range is.transposeRows(accs) {
 			if i := v*is.lanes + l; i > 0 {
 				if rows != nil {
 					CMPQ(rows, U8(i))
@@ -349,6 +424,22 @@ func (t gemmTiles) storeColumns(store func(col VecVirtual, m Mem, add bool), row
 			store(col, Mem{Base: pc}, add)
 		}
 	}
+}
+
+// transposeRows returns the lanes columns of the rows rs (fewer than
+// lanes), the block padded with zero rows: column l's first len(rs) lanes
+// are lane l of each row.
+func (is *isa) transposeRows(rs []VecVirtual) []VecVirtual {
+	block := make([]VecVirtual, is.lanes)
+	none := is.vec()
+	is.copyConst(zeroConst.mem(), none)
+	for r := range block {
+		block[r] = none
+		if r < len(rs) {
+			block[r] = rs[r]
+		}
+	}
+	return is.transpose(block)
 }
 
 // lanesLeft sets e to the lanes of the vector at column from that lie
