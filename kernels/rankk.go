@@ -8,8 +8,8 @@ package kernels
 // tile's k loads of Y land on k different lines, all in the same L1 set
 // when n·4 is a multiple of 4 KB. For n > gerPackCols the update is cut
 // into blocks of gerBlockK samples × gerBlockM rows × gerBlockN columns,
-// and each block's slices of X and Y are copied into contiguous arrays on
-// the stack first (packed): the micro-kernel then reads gerBlockK·gerBlockN
+// and each block's slices of X and Y are copied into contiguous arrays
+// first (packed): the micro-kernel then reads gerBlockK·gerBlockN
 // floats of Y, 32 KB, from L1 for every group of rows, and the copies cost
 // 1/(2·gerBlockM) of the arithmetic.
 //
@@ -48,8 +48,11 @@ func gerBatchBlocked(k isa, a []float32, lda int, alpha float32, x []float32, m 
 // element of A still receives its k products in sample order, chunk after
 // chunk.
 func gerBatchPacked(k isa, a []float32, lda int, alpha float32, x []float32, m int, y []float32, n int) {
-	var xb [gerBlockK * gerBlockM]float32
-	var yb [gerBlockK * gerBlockN]float32
+	// The blocks come from Gemm's pool of packing buffers: arrays on the
+	// stack (80 KB) would be zeroed on every call.
+	buf := getGemmBuf(gerBlockK*gerBlockM, gerBlockK*gerBlockN)
+	defer gemmBufs.Put(buf)
+	xb, yb := buf.a, buf.b
 	samples := len(x) / m
 	for p0 := 0; p0 < samples; p0 += gerBlockK {
 		kc := min(gerBlockK, samples-p0)
