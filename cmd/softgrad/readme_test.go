@@ -53,15 +53,7 @@ func TestReadmeSample(t *testing.T) {
 	if status != 0 {
 		t.Fatalf("status %d\n%s%s", status, out, errOut)
 	}
-	b, err := os.ReadFile(readmePath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(string(b), "\n")
-	from, to, err := sampleBlock(lines)
-	if err != nil {
-		t.Fatal(err)
-	}
+	lines, from, to := readReadme(t)
 	sample := renderSample(outputLines(out))
 	lines = slices.Concat(lines[:from], sample, lines[to:])
 	if err := os.WriteFile(readmePath, []byte(strings.Join(lines, "\n")), 0o644); err != nil {
@@ -221,15 +213,7 @@ func label(l string) string {
 // not run or of a case not measured.
 func checkReadmeSample(t *testing.T, out string, measured []struct{ kernel, shape string }) {
 	t.Helper()
-	b, err := os.ReadFile(readmePath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(string(b), "\n")
-	from, to, err := sampleBlock(lines)
-	if err != nil {
-		t.Fatal(err)
-	}
+	lines, from, to := readReadme(t)
 	failed := false
 	fail := func(format string, args ...any) {
 		t.Helper()
@@ -337,4 +321,20 @@ func checkReadmeSample(t *testing.T, out string, measured []struct{ kernel, shap
 	if compared == 0 {
 		fail("no row to compare with the command's %d", len(rows))
 	}
+}
+
+// readReadme returns the README's lines and the bounds of its sample of
+// the command's output, lines[from:to].
+func readReadme(t *testing.T) (lines []string, from, to int) {
+	t.Helper()
+	b, err := os.ReadFile(readmePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines = strings.Split(string(b), "\n")
+	from, to, err = sampleBlock(lines)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lines, from, to
 }
