@@ -7,8 +7,9 @@ import (
 )
 
 // The general matrix product, once for every implementation: the five loops
-// of a BLIS GEMM around one register-blocked micro-kernel per isa
-// (gemmTile). The k dimension is cut into blocks of kc, and for each block
+// of a BLIS GEMM around register-blocked micro-kernels generated per isa
+// (asm_gen/gemm.go; the design and its measurements: docs/gemm.md). The k
+// dimension is cut into blocks of kc, and for each block
 //
 //   - op(B)'s block (kc × nc columns) is packed into panels of nr columns,
 //     each panel kc rows of nr contiguous floats, so that the micro-kernel
@@ -18,13 +19,13 @@ import (
 //     of kc floats, a row of Aᵀ (op(A) = Aᵀ) is a column, and the panel then
 //     holds kc groups of mr floats. The micro-kernel broadcasts each element
 //     of a panel through two strides, so it reads either layout;
-//   - each mr × nr tile of C gets C = alpha·Ã·B̃ + C (or + 0 for the first
-//     block when beta is 0, which never reads C).
+//   - each row of mr × nr tiles of C gets C = alpha·Ã·B̃ + C (or + 0 for the
+//     first block when beta is 0, which never reads C), a panel of Ã held
+//     in L1 while the panels of B̃ pass it from L2.
 //
-// The block sizes come from the caches cpuid reports (gemmBlocking): a
-// panel of B̃ (kc·nr floats) stays in L1 while the panels of Ã stream past
-// it from L2, and the whole of B̃ (kc·nc) in a share of the last-level
-// cache.
+// The block sizes come from the caches cpuid reports (gemmBlocking). A
+// product can also run on Cᵀ (gemmTileT) or, for A·Bᵀ with few columns, as
+// dot products (gemmDot).
 
 // gemmTiling is the register tile of one micro-kernel (mr × nr) and the
 // block sizes around it: kc of the summed dimension, mc rows of A, nc
@@ -61,8 +62,8 @@ func gemmBlocking(mr, nr, l1, l2, l3 int) gemmTiling {
 func clampInt(v, lo, hi int) int { return min(max(v, lo), hi) }
 
 // gemmTilings holds each isa's tilings, of gemmTile ([0]) and of gemmTileT
-// ([1]; zero where the isa has no gemmTileT) (a variable, so that tests can make the blocks small enough for
-// small shapes to cross every block boundary).
+// ([1]; zero where the isa has no gemmTileT). A variable, so that tests can
+// make the blocks small enough for small shapes to cross every boundary.
 var gemmTilings [isaNEON + 1][2]gemmTiling
 
 func init() {
@@ -111,10 +112,9 @@ func gemm(k isa, transA, transB bool, m, n, kk int, alpha float32, a []float32, 
 }
 
 // gemmAdd sets C = alpha·op(A)·op(B) + C (or + 0 without add: C is then
-// not read), with every product computed, also where alpha is 0: GerBatch's
-// semantics, where 0·Inf is NaN. It runs the product as it is, or on
-// Cᵀ = op(B)ᵀ·op(A)ᵀ with tiles written transposed (gemmTileT), whichever
-// gemmSwaps expects to be faster.
+// not read). It runs A·Bᵀ with few columns as dot products (gemmDot), and
+// every other product as it is or on Cᵀ = op(B)ᵀ·op(A)ᵀ with tiles written
+// transposed (gemmTileT), whichever gemmSwaps expects to be faster.
 func gemmAdd(k isa, transA, transB bool, m, n, kk int, alpha float32, a []float32, lda int, b []float32, ldb int, add bool, c []float32, ldc int) {
 	if !transA && transB && gemmDotsFor(k, n, kk) {
 		gemmDots(k, m, n, kk, alpha, a, lda, b, ldb, add, c, ldc)
@@ -135,10 +135,8 @@ var gemmDotsFor = gemmUsesDots
 
 // gemmUsesDots reports whether A·Bᵀ (n columns, k summed) runs on gemmDot:
 // where the packed tiles, nr columns wide, would leave more than a fifth of
-// their lanes empty, up to 4 panels. Measured on a Zen 5 (m = 64 and 256,
-// k = 1024; GFLOP/s, dot products against packed tiles): n = 8: 147–162
-// against 72–84; 10: 175–188 against 90–105; 24: 155–161 against 72–123;
-// 32: 150–158 against 169–198; 48: 159–166 against 137–142.
+// their lanes empty, up to 4 panels (measured from 8 to 48 columns:
+// docs/gemm.md).
 func gemmUsesDots(k isa, n, kk int) bool {
 	R, _ := k.gemmDotShape()
 	nr := gemmTilings[k][0].nr
@@ -179,11 +177,17 @@ func gemmSwaps(t [2]gemmTiling, transA, transB bool, m, n int) bool {
 	if t[1].mr == 0 {
 		return false // no tile for Cᵀ
 	}
-	// A transposed element costs about as much as transposeCost
-	// multiply-adds, and a tile of Cᵀ about tileTCost more per
-	// multiply-add for its transposed stores (both per the measured
-	// throughputs of the packing and the micro-kernels).
-	const transposeCost, tileTCost = 5, 1.1
+	// A transposed element costs about a cycle (gemmPackT's share of
+	// 256×1000×1024 NT), as much as 32 multiply-adds of a tile on AVX-512;
+	// a tile of Cᵀ costs about a tenth more per multiply-add for its
+	// transposed stores, half more where it holds half a vector of rows
+	// (AVX2: 8 accumulators). With these, the faster side is chosen on
+	// every shape of bench/ (docs/gemm.md).
+	const transposeCost = 32
+	tileTCost := 1.1
+	if t[1].mr < 8 {
+		tileTCost = 1.5
+	}
 	cost := float64(roundUp(m, t[0].mr) * roundUp(n, t[0].nr))
 	if transB {
 		cost += transposeCost * float64(n)
