@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/softgrad/softgrad/internal/reference"
 )
 
 // gemmCase is one product for the tests: shapes, transposes, leading
@@ -47,49 +49,17 @@ func (g gemmCase) withLd(extra int) gemmCase {
 	return g
 }
 
-// gemmRef returns alpha·op(A)·op(B) + beta·C in float64 with BLAS's rules
-// for beta = 0 and alpha = 0, and the error bound of a float32 computation
-// per element: (k + 2·⌈k/7⌉ + 4)·2⁻²⁴·(|beta·c| + |alpha|·Σ_p |a_ip·b_pj|).
+// gemmRef returns the float64 reference of the case (BLAS's rules for beta
+// = 0 and alpha = 0) and the error bound of a float32 computation per
+// element: (k + 2·⌈k/7⌉ + 4)·2⁻²⁴·(|beta·c| + |alpha|·Σ_p |a_ip·b_pj|).
 // Each term is rounded once per multiply-add of its block's sum (k in
 // all), C twice per block (alpha·s + c, and the scaling by beta), and the
 // smallest blocks the tests make are 7 long.
 func gemmRef(g gemmCase, a, b, c []float32) (ref, bound []float64) {
-	at := func(i, p int) float64 {
-		if g.transA {
-			return float64(a[p*g.lda+i])
-		}
-		return float64(a[i*g.lda+p])
-	}
-	bt := func(p, j int) float64 {
-		if g.transB {
-			return float64(b[j*g.ldb+p])
-		}
-		return float64(b[p*g.ldb+j])
-	}
-	ref = make([]float64, len(c))
-	bound = make([]float64, len(c))
-	for i := range c {
-		ref[i] = float64(c[i]) // padding between rows stays
-	}
-	alpha, beta := float64(g.alpha), float64(g.beta)
-	for i := range g.m {
-		for j := range g.n {
-			var s, abs float64
-			for p := range g.k {
-				s += at(i, p) * bt(p, j)
-				abs += math.Abs(at(i, p) * bt(p, j))
-			}
-			cc := 0.0
-			if beta != 0 {
-				cc = beta * float64(c[i*g.ldc+j])
-			}
-			v := cc
-			if g.alpha != 0 && g.k > 0 {
-				v += alpha * s
-			}
-			ref[i*g.ldc+j] = v
-			bound[i*g.ldc+j] = float64(g.k+2*((g.k+6)/7)+4) * 0x1p-24 * (math.Abs(cc) + math.Abs(alpha)*abs)
-		}
+	ref = reference.Gemm(g.transA, g.transB, g.m, g.n, g.k, g.alpha, a, g.lda, b, g.ldb, g.beta, c, g.ldc)
+	bound = reference.GemmMagnitude(g.transA, g.transB, g.m, g.n, g.k, g.alpha, a, g.lda, b, g.ldb, g.beta, c, g.ldc)
+	for i := range bound {
+		bound[i] *= float64(g.k+2*((g.k+6)/7)+4) * 0x1p-24
 	}
 	return ref, bound
 }
