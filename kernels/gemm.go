@@ -16,9 +16,10 @@ import (
 //     loads its vectors from consecutive addresses;
 //   - op(A)'s block (mc rows × kc) is packed into panels of mr rows, in the
 //     layout that makes packing a copy: a row of A (op(A) = A) stays a row
-//     of kc floats, a row of Aᵀ (op(A) = Aᵀ) is a column, and the panel then
-//     holds kc groups of mr floats. The micro-kernel broadcasts each element
-//     of a panel through two strides, so it reads either layout;
+//     of kc floats; for op(A) = Aᵀ, whose rows are columns of A, the block
+//     stays kc rows of mc floats (padded to whole panels). The
+//     micro-kernel broadcasts each element of a panel through two strides,
+//     so it reads either layout;
 //   - each row of mr × nr tiles of C gets C = alpha·Ã·B̃ + C (or + 0 for the
 //     first block when beta is 0, which never reads C), a panel of Ã held
 //     in L1 while the panels of B̃ pass it from L2.
@@ -247,11 +248,10 @@ func (g *gemmRun) run(transA, transB bool, m, n int, a []float32, lda int, b []f
 			for ic := 0; ic < m; ic += mc {
 				mcb := min(mc, m-ic)
 				// Whole panels of Ã are read where they are when one or two
-				// panels of B̃ read each: a copy would cost more than it
-				// saves (for op(A) = Aᵀ, a call of copy per run of mr
-				// floats). Read by more, a panel is packed: in place, its
-				// rows lie lda apart, in as many lines of L1, all in one set
-				// when lda is a multiple of 1024.
+				// panels of B̃ read each: a copy would save nothing. Read by
+				// more, a panel is packed: in place, its rows lie lda apart,
+				// in as many lines of L1, all in one set when lda is a
+				// multiple of 1024.
 				aInPlace := ncb <= 2*t.nr
 				var ars, aps int
 				if !aInPlace {
@@ -262,12 +262,12 @@ func (g *gemmRun) run(transA, transB bool, m, n int, a []float32, lda int, b []f
 					var ap []float32
 					switch {
 					case !aInPlace:
-						ap = buf.a[ir*kcb : (ir+t.mr)*kcb]
+						ap = buf.a[ir*ars : ir*ars+(t.mr-1)*ars+(kcb-1)*aps+1]
 					case rows == t.mr:
 						ap, ars, aps = panelOf(transA, a, lda, ic+ir, pc, t.mr, kcb)
 					default:
 						ars, aps = packA(buf.a, transA, a, lda, ic+ir, pc, rows, kcb, t.mr)
-						ap = buf.a[:t.mr*kcb]
+						ap = buf.a[:(t.mr-1)*ars+(kcb-1)*aps+1]
 					}
 					// The whole panels of B in place, then the packed ones.
 					packed := 0
@@ -317,35 +317,34 @@ func panelOf(trans bool, a []float32, lda, i, p, mr, kc int) (panel []float32, a
 
 func roundUp(v, to int) int { return (v + to - 1) / to * to }
 
-// packA copies the mc × kc block of op(A) at row ic, column pc into dst as
-// panels of mr rows (the last one padded with zero rows), and returns the
-// strides of an element (r, p) within a panel: r·ars + p·aps. A row of A
-// stays a row (ars = kc, aps = 1); a row of Aᵀ, a column of A, becomes kc
-// groups of mr (ars = 1, aps = mr). Either way each element is copied from a
-// run of contiguous floats.
+// packA copies the mc × kc block of op(A) at row ic, column pc into dst,
+// in panels of mr rows (the last one padded with zero rows), and returns
+// the strides of an element (r, p) of the block: r·ars + p·aps, so that
+// the panel at row ir starts at ir·ars. A row of A stays a row (ars = kc,
+// aps = 1): a panel is mr rows of kc. A row of Aᵀ, a column of A, is read
+// across rows of A: the block is kc rows of mc floats, padded to whole
+// panels (ars = 1, aps = roundUp(mc, mr)), a copy per row of A.
 func packA(dst []float32, trans bool, a []float32, lda, ic, pc, mc, kc, mr int) (ars, aps int) {
-	for ir := 0; ir < mc; ir += mr {
-		panel := dst[ir*kc : (ir+mr)*kc]
-		rows := min(mr, mc-ir)
-		if !trans {
+	if !trans {
+		for ir := 0; ir < mc; ir += mr {
+			panel := dst[ir*kc : (ir+mr)*kc]
+			rows := min(mr, mc-ir)
 			for r := range rows {
 				i := (ic + ir + r) * lda
 				copy(panel[r*kc:(r+1)*kc], a[i+pc:i+pc+kc])
 			}
 			clear(panel[rows*kc:])
-			continue
 		}
-		for p := range kc {
-			i := (pc+p)*lda + ic + ir
-			g := panel[p*mr : (p+1)*mr]
-			copy(g, a[i:i+rows])
-			clear(g[rows:])
-		}
-	}
-	if !trans {
 		return kc, 1
 	}
-	return 1, mr
+	mcs := roundUp(mc, mr)
+	for p := range kc {
+		i := (pc+p)*lda + ic
+		row := dst[p*mcs : (p+1)*mcs]
+		copy(row, a[i:i+mc])
+		clear(row[mc:])
+	}
+	return 1, mcs
 }
 
 // packB copies the kc × nc block of op(B) at row pc, column jc into dst as
