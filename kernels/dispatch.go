@@ -91,10 +91,10 @@ func (k isa) gemmShape() (mr, nr, mrT, nrT int) {
 	return gemmMRGeneric, gemmNRGeneric, gemmMRGeneric, gemmNRGeneric
 }
 
-// gemmTile is the micro-kernel of Gemm, a row of tiles (see
+// gemmTile is the micro-kernel of Gemm, a block of rows of tiles (see
 // gemmTileGeneric).
-func (k isa) gemmTile(kc int, a []float32, ars, aps int, b []float32, bps, bnext int, c []float32, ldc, mr, n int, alpha float32, add bool) {
-	gemmTileGeneric(kc, a, ars, aps, b, bps, bnext, c, ldc, mr, n, alpha, add)
+func (k isa) gemmTile(kc int, a []float32, ars, aps, anext int, b []float32, bps, bnext int, c []float32, ldc, m, n int, alpha float32, add bool) {
+	gemmTileGeneric(kc, a, ars, aps, anext, b, bps, bnext, c, ldc, m, n, alpha, add)
 }
 
 // gemmTileT is gemmTile for a tile of Cᵀ (see gemmTileTGeneric).

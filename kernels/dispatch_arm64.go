@@ -155,18 +155,23 @@ func (k isa) gemmShape() (mr, nr, mrT, nrT int) {
 	return gemmMRGeneric, gemmNRGeneric, gemmMRGeneric, gemmNRGeneric
 }
 
-// gemmTile is the micro-kernel of Gemm, a row of tiles (see
+// gemmTile is the micro-kernel of Gemm, a block of rows of tiles (see
 // gemmTileGeneric).
-func (k isa) gemmTile(kc int, a []float32, ars, aps int, b []float32, bps, bnext int, c []float32, ldc, mr, n int, alpha float32, add bool) {
+func (k isa) gemmTile(kc int, a []float32, ars, aps, anext int, b []float32, bps, bnext int, c []float32, ldc, m, n int, alpha float32, add bool) {
 	switch k {
 	case isaNEON:
-		// A call per tile: one panel of B̃ each.
-		for j := 0; j < n; j += gemmNRNEON {
-			nr := min(gemmNRNEON, n-j)
-			gemmTileNEON(kc, a, ars, aps, b[j/gemmNRNEON*bnext:], bps, c[j:(mr-1)*ldc+j+nr], ldc, mr, nr, alpha, add)
+		// A call per tile: one panel of Ã and one of B̃ each.
+		for i := 0; i < m; i += gemmMRNEON {
+			mr := min(gemmMRNEON, m-i)
+			ap := a[i/gemmMRNEON*anext:]
+			for j := 0; j < n; j += gemmNRNEON {
+				nr := min(gemmNRNEON, n-j)
+				ct := c[i*ldc+j : (i+mr-1)*ldc+j+nr]
+				gemmTileNEON(kc, ap, ars, aps, b[j/gemmNRNEON*bnext:], bps, ct, ldc, mr, nr, alpha, add)
+			}
 		}
 	default:
-		gemmTileGeneric(kc, a, ars, aps, b, bps, bnext, c, ldc, mr, n, alpha, add)
+		gemmTileGeneric(kc, a, ars, aps, anext, b, bps, bnext, c, ldc, m, n, alpha, add)
 	}
 }
 

@@ -251,58 +251,66 @@ func (g *gemmRun) run(transA, transB bool, m, n int, a []float32, lda int, b []f
 				// panels of B̃ read each: a copy would save nothing. Read by
 				// more, a panel is packed: in place, its rows lie lda apart,
 				// in as many lines of L1, all in one set when lda is a
-				// multiple of 1024.
-				aInPlace := ncb <= 2*t.nr
-				var ars, aps int
-				if !aInPlace {
-					ars, aps = packA(buf.a, transA, a, lda, ic, pc, mcb, kcb, t.mr)
+				// multiple of 1024. A last, partial panel is packed either
+				// way (the micro-kernel reads whole panels).
+				inPlace := 0
+				if ncb <= 2*t.nr {
+					inPlace = mcb / t.mr * t.mr
 				}
-				for ir := 0; ir < mcb; ir += t.mr {
-					rows := min(t.mr, mcb-ir)
-					var ap []float32
-					switch {
-					case !aInPlace:
-						ap = buf.a[ir*ars : ir*ars+(t.mr-1)*ars+(kcb-1)*aps+1]
-					case rows == t.mr:
-						ap, ars, aps = panelOf(transA, a, lda, ic+ir, pc, t.mr, kcb)
-					default:
-						ars, aps = packA(buf.a, transA, a, lda, ic+ir, pc, rows, kcb, t.mr)
-						ap = buf.a[:(t.mr-1)*ars+(kcb-1)*aps+1]
-					}
-					// The whole panels of B in place, then the packed ones.
-					packed := 0
-					if bInPlace {
-						packed = ncb / t.nr * t.nr
-						if packed > 0 {
-							first := pc*ldb + jc
-							bp := b[first : first+(kcb-1)*ldb+packed]
-							g.tiles(kcb, ap, ars, aps, bp, ldb, t.nr, ic+ir, jc, rows, packed, add)
-						}
-					}
-					if packed < ncb {
-						bp := buf.b[packed*kcb : roundUp(ncb, t.nr)*kcb]
-						g.tiles(kcb, ap, ars, aps, bp, t.nr, t.nr*kcb, ic+ir, jc+packed, rows, ncb-packed, add)
-					}
+				if inPlace > 0 {
+					ap, ars, aps := panelOf(transA, a, lda, ic, pc, inPlace, kcb)
+					g.block(ap, ars, aps, ic, inPlace, jc, ncb, pc, kcb, b, ldb, bInPlace, buf.b, add)
+				}
+				if inPlace < mcb {
+					rows := mcb - inPlace
+					ars, aps := packA(buf.a, transA, a, lda, ic+inPlace, pc, rows, kcb, t.mr)
+					ap := buf.a[:(roundUp(rows, t.mr)-1)*ars+(kcb-1)*aps+1]
+					g.block(ap, ars, aps, ic+inPlace, rows, jc, ncb, pc, kcb, b, ldb, bInPlace, buf.b, add)
 				}
 			}
 		}
 	}
 }
 
-// tiles runs the micro-kernel on the row of tiles of rows × cols at (i, j)
-// of C, or of Cᵀ, with the panels of B̃ at bp, bnext apart.
+// block runs the micro-kernel on the rows × ncb block of C (or Cᵀ) at
+// (i, jc): the panels of Ã at ap (element (r, p) of the block at r·ars +
+// p·aps), and those of B̃, the whole ones in place in B when bInPlace, then
+// the packed ones in bBuf.
+func (g *gemmRun) block(ap []float32, ars, aps, i, rows, jc, ncb, pc, kcb int, b []float32, ldb int, bInPlace bool, bBuf []float32, add bool) {
+	nr := g.tiling.nr
+	packed := 0
+	if bInPlace {
+		packed = ncb / nr * nr
+		if packed > 0 {
+			first := pc*ldb + jc
+			bp := b[first : first+(kcb-1)*ldb+packed]
+			g.tiles(kcb, ap, ars, aps, bp, ldb, nr, i, jc, rows, packed, add)
+		}
+	}
+	if packed < ncb {
+		bp := bBuf[packed*kcb : roundUp(ncb, nr)*kcb]
+		g.tiles(kcb, ap, ars, aps, bp, nr, nr*kcb, i, jc+packed, rows, ncb-packed, add)
+	}
+}
+
+// tiles runs the micro-kernel on the rows × cols of C, or of Cᵀ, at (i, j):
+// the panels of Ã, mr rows each, at ap, mr·ars apart, and those of B̃ at
+// bp, bnext apart.
 func (g *gemmRun) tiles(kc int, ap []float32, ars, aps int, bp []float32, bps, bnext, i, j, rows, cols int, add bool) {
-	c, ldc, nr := g.c, g.ldc, g.tiling.nr
+	c, ldc, mr, nr := g.c, g.ldc, g.tiling.mr, g.tiling.nr
 	if !g.cT {
 		ct := c[i*ldc+j : (i+rows-1)*ldc+j+cols]
-		g.k.gemmTile(kc, ap, ars, aps, bp, bps, bnext, ct, ldc, rows, cols, g.alpha, add)
+		g.k.gemmTile(kc, ap, ars, aps, mr*ars, bp, bps, bnext, ct, ldc, rows, cols, g.alpha, add)
 		return
 	}
 	// Tiles of Cᵀ: a call each.
-	for j0 := 0; j0 < cols; j0 += nr {
-		w := min(nr, cols-j0)
-		ct := c[(j+j0)*ldc+i : (j+j0+w-1)*ldc+i+rows]
-		g.k.gemmTileT(kc, ap, ars, aps, bp[j0/nr*bnext:], bps, ct, ldc, rows, w, g.alpha, add)
+	for i0 := 0; i0 < rows; i0 += mr {
+		h := min(mr, rows-i0)
+		for j0 := 0; j0 < cols; j0 += nr {
+			w := min(nr, cols-j0)
+			ct := c[(j+j0)*ldc+i+i0 : (j+j0+w-1)*ldc+i+i0+h]
+			g.k.gemmTileT(kc, ap[i0*ars:], ars, aps, bp[j0/nr*bnext:], bps, ct, ldc, h, w, g.alpha, add)
+		}
 	}
 }
 

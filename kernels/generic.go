@@ -469,26 +469,30 @@ func axpy(y []float32, a float32, x []float32) {
 }
 
 // gemmTileGeneric is the micro-kernel of the generic isa (the twin of every
-// generated gemmTile): a row of tiles, for r < mr and j < n,
+// generated gemmTile): a block of rows of tiles, for i < m and j < n,
 //
-//	c[r*ldc+j] = alpha·Σ_{p<kc} a[r*ars+p*aps]·b[(j/nr)*bnext + p*bps + j%nr] (+ c[r*ldc+j] if add)
+//	c[i*ldc+j] = alpha·Σ_{p<kc} a[(i/mr)*anext + (i%mr)*ars + p*aps]·b[(j/nr)*bnext + p*bps + j%nr] (+ c[i*ldc+j] if add)
 //
-// with nr = gemmNRGeneric: one panel of B̃ per nr columns, bnext apart. The
-// sum is accumulated in float32 in order of p, and alpha·sum + c is one
-// multiply-add. a is a panel of gemmMRGeneric rows and each panel of b
-// gemmNRGeneric columns (packed, bps = nr, or in place in B); rows and
-// columns past mr and n are computed and dropped.
-func gemmTileGeneric(kc int, a []float32, ars, aps int, b []float32, bps, bnext int, c []float32, ldc, mr, n int, alpha float32, add bool) {
-	for j0 := 0; j0 < n; j0 += gemmNRGeneric {
-		nr := min(gemmNRGeneric, n-j0)
-		acc := gemmAccGeneric(kc, a, ars, aps, b[j0/gemmNRGeneric*bnext:], bps)
-		for r := range mr {
-			row := c[r*ldc+j0 : r*ldc+j0+nr]
-			for j := range row {
-				if add {
-					row[j] = alpha*acc[r][j] + row[j]
-				} else {
-					row[j] = alpha * acc[r][j]
+// with mr, nr = gemmMRGeneric, gemmNRGeneric: one panel of Ã per mr rows,
+// anext apart, and one panel of B̃ per nr columns, bnext apart. The sum is
+// accumulated in float32 in order of p, and alpha·sum + c is one
+// multiply-add. The panels of b are packed (bps = nr) or in place in B;
+// rows and columns past m and n are computed and dropped.
+func gemmTileGeneric(kc int, a []float32, ars, aps, anext int, b []float32, bps, bnext int, c []float32, ldc, m, n int, alpha float32, add bool) {
+	for i0 := 0; i0 < m; i0 += gemmMRGeneric {
+		mr := min(gemmMRGeneric, m-i0)
+		ap := a[i0/gemmMRGeneric*anext:]
+		for j0 := 0; j0 < n; j0 += gemmNRGeneric {
+			nr := min(gemmNRGeneric, n-j0)
+			acc := gemmAccGeneric(kc, ap, ars, aps, b[j0/gemmNRGeneric*bnext:], bps)
+			for r := range mr {
+				row := c[(i0+r)*ldc+j0 : (i0+r)*ldc+j0+nr]
+				for j := range row {
+					if add {
+						row[j] = alpha*acc[r][j] + row[j]
+					} else {
+						row[j] = alpha * acc[r][j]
+					}
 				}
 			}
 		}

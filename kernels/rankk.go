@@ -15,8 +15,8 @@ package kernels
 //
 // GerBatch is Gemm(true, false, …, beta = 1) but for alpha = 0 (which still
 // computes its products here); on Gemm's blocks and micro-kernel it
-// measured level with these blocks for k ≥ 128 and 4–13% slower for k of
-// 16 to 64 (docs/gemm.md), so it keeps its own.
+// measured level on AVX2 and faster for k ≥ 128, but 3–8% slower on
+// AVX-512 for k of 16 to 64 (docs/gemm.md), so it keeps its own.
 //
 // The block sizes were picked by measuring 1024×1024 with k = 32 and 128 and
 // 4096×1000 with k = 64 (bench/, shape 1024x1024xk32 …) over a grid of

@@ -97,11 +97,11 @@ func gerBatchAVX2(a []float32, lda int, alpha float32, x []float32, m int, y []f
 func gemmShapeAVX2() (mr int, nr int, mrT int, nrT int)
 
 // gemmTileAVX2 is gemmTileGeneric with AVX2 (see generic.go).
-// kc ≥ 1, n ≥ 1; Ã is 6 rows (past mr, zeros); the panels of B̃, bnext apart, kc rows of 16 at stride bps (past n, zeros);
-// c holds mr rows of stride ldc, the last one n long.
+// kc, m, n ≥ 1; the panels of Ã, anext apart, 6 rows each (past m, zeros); the panels of B̃, bnext apart, kc rows of 16 at stride bps (past n, zeros);
+// c holds m rows of stride ldc, the last one n long.
 //
 //go:noescape
-func gemmTileAVX2(kc int, a []float32, ars int, aps int, b []float32, bps int, bnext int, c []float32, ldc int, mr int, n int, alpha float32, add bool)
+func gemmTileAVX2(kc int, a []float32, ars int, aps int, anext int, b []float32, bps int, bnext int, c []float32, ldc int, m int, n int, alpha float32, add bool)
 
 // gemmTileTAVX2 is gemmTileTGeneric with AVX2 (see generic.go).
 // kc ≥ 1; Ã is 4 rows (past mr, zeros), B̃ kc rows of 16 at stride bps (past nr, zeros); c holds nr rows of stride ldc, the last one mr long.
@@ -219,11 +219,11 @@ func gerBatchNarrowAVX512(a []float32, lda int, alpha float32, x []float32, m in
 func gemmShapeAVX512() (mr int, nr int, mrT int, nrT int)
 
 // gemmTileAVX512 is gemmTileGeneric with AVX512 (see generic.go).
-// kc ≥ 1, n ≥ 1; Ã is 12 rows (past mr, zeros); the panels of B̃, bnext apart, kc rows of 32 at stride bps (past n, zeros);
-// c holds mr rows of stride ldc, the last one n long.
+// kc, m, n ≥ 1; the panels of Ã, anext apart, 12 rows each (past m, zeros); the panels of B̃, bnext apart, kc rows of 32 at stride bps (past n, zeros);
+// c holds m rows of stride ldc, the last one n long.
 //
 //go:noescape
-func gemmTileAVX512(kc int, a []float32, ars int, aps int, b []float32, bps int, bnext int, c []float32, ldc int, mr int, n int, alpha float32, add bool)
+func gemmTileAVX512(kc int, a []float32, ars int, aps int, anext int, b []float32, bps int, bnext int, c []float32, ldc int, m int, n int, alpha float32, add bool)
 
 // gemmTileTAVX512 is gemmTileTGeneric with AVX512 (see generic.go).
 // kc ≥ 1; Ã is 10 rows (past mr, zeros), B̃ kc rows of 32 at stride bps (past nr, zeros); c holds nr rows of stride ldc, the last one mr long.

@@ -5179,29 +5179,38 @@ TEXT ·gemmShapeAVX2(SB), NOSPLIT, $0-32
 	MOVQ AX, nrT+24(FP)
 	RET
 
-// func gemmTileAVX2(kc int, a []float32, ars int, aps int, b []float32, bps int, bnext int, c []float32, ldc int, mr int, n int, alpha float32, add bool)
+// func gemmTileAVX2(kc int, a []float32, ars int, aps int, anext int, b []float32, bps int, bnext int, c []float32, ldc int, m int, n int, alpha float32, add bool)
 // Requires: AVX, CMOV, FMA3, MMX+
-TEXT ·gemmTileAVX2(SB), NOSPLIT, $24-141
-	// The row of tiles, a panel of B̃ at a time: the columns left, the panel, the tile of C.
-	MOVQ n+128(FP), AX
+TEXT ·gemmTileAVX2(SB), NOSPLIT, $48-149
+	// The rows of tiles, a panel of Ã at a time: the rows left, the panel, C's row;
+	// along each, a panel of B̃ at a time: the columns left, the panel, the tile of C.
+	MOVQ m+128(FP), AX
 	MOVQ AX, (SP)
-	MOVQ b_base+48(FP), AX
+	MOVQ a_base+8(FP), AX
 	MOVQ AX, 8(SP)
-	MOVQ c_base+88(FP), AX
+	MOVQ c_base+96(FP), AX
 	MOVQ AX, 16(SP)
 
-panel_2:
+rowtiles_2:
+	MOVQ n+136(FP), AX
+	MOVQ AX, 24(SP)
+	MOVQ b_base+56(FP), AX
+	MOVQ AX, 32(SP)
+	MOVQ 16(SP), AX
+	MOVQ AX, 40(SP)
+
+panel_3:
 	MOVQ kc+0(FP), AX
 	MOVQ ars+32(FP), CX
 	MOVQ aps+40(FP), DX
 	SHLQ $0x02, CX
 	SHLQ $0x02, DX
-	MOVQ 8(SP), BX
-	MOVQ bps+72(FP), SI
+	MOVQ 32(SP), BX
+	MOVQ bps+80(FP), SI
 	SHLQ $0x02, SI
 
 	// Ã's rows in groups of 3: row 3g+i is at base g + i·ars.
-	MOVQ    a_base+8(FP), DI
+	MOVQ    8(SP), DI
 	LEAQ    (DI)(CX*2), R8
 	ADDQ    CX, R8
 	VMOVUPS zero<>+0(SB), Y0
@@ -5216,8 +5225,8 @@ panel_2:
 	VMOVUPS zero<>+0(SB), Y9
 	VMOVUPS zero<>+0(SB), Y10
 	VMOVUPS zero<>+0(SB), Y11
-	MOVQ    16(SP), R9
-	MOVQ    ldc+112(FP), R10
+	MOVQ    40(SP), R9
+	MOVQ    ldc+120(FP), R10
 	SHLQ    $0x02, R10
 
 	// C's tile is read only after the loop: ask for its lines now,
@@ -5242,7 +5251,7 @@ panel_2:
 	PREFETCHT0 60(R11)
 
 	// acc_rv += Ã_rp · B̃_pv for p = 0 … kc−1.
-samples_3:
+samples_4:
 	VMOVUPS      (BX), Y12
 	VMOVUPS      32(BX), Y13
 	VBROADCASTSS (DI), Y14
@@ -5267,24 +5276,27 @@ samples_3:
 	ADDQ         DX, DI
 	ADDQ         DX, R8
 	DECQ         AX
-	JNZ          samples_3
-	VBROADCASTSS alpha+136(FP), Y12
-	MOVBQZX      add+140(FP), AX
-	MOVQ         mr+120(FP), CX
+	JNZ          samples_4
+	VBROADCASTSS alpha+144(FP), Y12
+	MOVBQZX      add+148(FP), AX
 
-	// nr = min(columns left, a panel's).
-	MOVQ    (SP), DX
+	// mr = min(rows left, a panel's); nr = min(columns left, a panel's).
+	MOVQ    (SP), CX
+	MOVQ    $0x00000006, DX
+	CMPQ    CX, DX
+	CMOVQGT DX, CX
+	MOVQ    24(SP), DX
 	MOVQ    $0x00000010, BX
 	CMPQ    DX, BX
 	CMOVQGT BX, DX
 	CMPQ    CX, $0x00000006
-	JNE     edge_4
+	JNE     edge_5
 	CMPQ    DX, $0x00000010
-	JNE     edge_4
+	JNE     edge_5
 
 	// A whole tile.
 	TESTQ       AX, AX
-	JZ          over_5
+	JZ          over_6
 	MOVQ        R9, AX
 	VFMADD213PS (AX), Y12, Y0
 	VFMADD213PS 32(AX), Y12, Y1
@@ -5323,7 +5335,7 @@ samples_3:
 	VMOVUPS     Y11, 32(AX)
 	JMP         done_1
 
-over_5:
+over_6:
 	MOVQ    R9, AX
 	VMULPS  Y12, Y0, Y0
 	VMULPS  Y12, Y1, Y1
@@ -5362,7 +5374,7 @@ over_5:
 	VMOVUPS Y11, 32(AX)
 	JMP     done_1
 
-edge_4:
+edge_5:
 	// A tile cut short by C's edge: mr rows, and per vector the lanes left of nr.
 	MOVQ        DX, BX
 	MOVQ        $0x00000008, SI
@@ -5382,7 +5394,7 @@ edge_4:
 	NEGQ        DX
 	VMOVDQU     (BX)(DX*4), Y14
 	TESTQ       AX, AX
-	JZ          over_6
+	JZ          over_7
 	MOVQ        R9, AX
 	VMASKMOVPS  (AX), Y13, Y15
 	VFMADD213PS Y15, Y12, Y0
@@ -5437,7 +5449,7 @@ edge_4:
 	VMASKMOVPS  Y11, Y14, 32(AX)
 	JMP         done_1
 
-over_6:
+over_7:
 	MOVQ       R9, AX
 	VMULPS     Y12, Y0, Y0
 	VMASKMOVPS Y0, Y13, (AX)
@@ -5480,15 +5492,26 @@ over_6:
 	VMASKMOVPS Y11, Y14, 32(AX)
 
 done_1:
-	SUBQ $0x00000010, (SP)
-	JLE  row_7
-	MOVQ bnext+80(FP), AX
+	SUBQ $0x00000010, 24(SP)
+	JLE  rowend_9
+	MOVQ bnext+88(FP), AX
 	SHLQ $0x02, AX
-	ADDQ AX, 8(SP)
-	ADDQ $0x00000040, 16(SP)
-	JMP  panel_2
+	ADDQ AX, 32(SP)
+	ADDQ $0x00000040, 40(SP)
+	JMP  panel_3
 
-row_7:
+rowend_9:
+	SUBQ   $0x00000006, (SP)
+	JLE    end_8
+	MOVQ   anext+48(FP), AX
+	SHLQ   $0x02, AX
+	ADDQ   AX, 8(SP)
+	MOVQ   ldc+120(FP), AX
+	IMUL3Q $0x00000018, AX, AX
+	ADDQ   AX, 16(SP)
+	JMP    rowtiles_2
+
+end_8:
 	VZEROUPPER
 	RET
 
@@ -15063,29 +15086,38 @@ TEXT ·gemmShapeAVX512(SB), NOSPLIT, $0-32
 	MOVQ AX, nrT+24(FP)
 	RET
 
-// func gemmTileAVX512(kc int, a []float32, ars int, aps int, b []float32, bps int, bnext int, c []float32, ldc int, mr int, n int, alpha float32, add bool)
+// func gemmTileAVX512(kc int, a []float32, ars int, aps int, anext int, b []float32, bps int, bnext int, c []float32, ldc int, m int, n int, alpha float32, add bool)
 // Requires: AVX, AVX512F, BMI2, CMOV, MMX+
-TEXT ·gemmTileAVX512(SB), NOSPLIT, $24-141
-	// The row of tiles, a panel of B̃ at a time: the columns left, the panel, the tile of C.
-	MOVQ n+128(FP), AX
+TEXT ·gemmTileAVX512(SB), NOSPLIT, $48-149
+	// The rows of tiles, a panel of Ã at a time: the rows left, the panel, C's row;
+	// along each, a panel of B̃ at a time: the columns left, the panel, the tile of C.
+	MOVQ m+128(FP), AX
 	MOVQ AX, (SP)
-	MOVQ b_base+48(FP), AX
+	MOVQ a_base+8(FP), AX
 	MOVQ AX, 8(SP)
-	MOVQ c_base+88(FP), AX
+	MOVQ c_base+96(FP), AX
 	MOVQ AX, 16(SP)
 
-panel_2:
+rowtiles_2:
+	MOVQ n+136(FP), AX
+	MOVQ AX, 24(SP)
+	MOVQ b_base+56(FP), AX
+	MOVQ AX, 32(SP)
+	MOVQ 16(SP), AX
+	MOVQ AX, 40(SP)
+
+panel_3:
 	MOVQ kc+0(FP), AX
 	MOVQ ars+32(FP), CX
 	MOVQ aps+40(FP), DX
 	SHLQ $0x02, CX
 	SHLQ $0x02, DX
-	MOVQ 8(SP), BX
-	MOVQ bps+72(FP), SI
+	MOVQ 32(SP), BX
+	MOVQ bps+80(FP), SI
 	SHLQ $0x02, SI
 
 	// Ã's rows in groups of 3: row 3g+i is at base g + i·ars.
-	MOVQ         a_base+8(FP), DI
+	MOVQ         8(SP), DI
 	LEAQ         (DI)(CX*2), R8
 	ADDQ         CX, R8
 	LEAQ         (R8)(CX*2), R9
@@ -15116,8 +15148,8 @@ panel_2:
 	VBROADCASTSS zero<>+0(SB), Z21
 	VBROADCASTSS zero<>+0(SB), Z22
 	VBROADCASTSS zero<>+0(SB), Z23
-	MOVQ         16(SP), R11
-	MOVQ         ldc+112(FP), R12
+	MOVQ         40(SP), R11
+	MOVQ         ldc+120(FP), R12
 	SHLQ         $0x02, R12
 
 	// C's tile is read only after the loop: ask for its lines now,
@@ -15160,7 +15192,7 @@ panel_2:
 	PREFETCHT0 124(R13)
 
 	// acc_rv += Ã_rp · B̃_pv for p = 0 … kc−1.
-samples_3:
+samples_4:
 	VMOVUPS      (BX), Z24
 	VMOVUPS      64(BX), Z25
 	VBROADCASTSS (DI), Z26
@@ -15205,24 +15237,27 @@ samples_3:
 	ADDQ         DX, R9
 	ADDQ         DX, R10
 	DECQ         AX
-	JNZ          samples_3
-	VBROADCASTSS alpha+136(FP), Z24
-	MOVBQZX      add+140(FP), AX
-	MOVQ         mr+120(FP), CX
+	JNZ          samples_4
+	VBROADCASTSS alpha+144(FP), Z24
+	MOVBQZX      add+148(FP), AX
 
-	// nr = min(columns left, a panel's).
-	MOVQ    (SP), DX
+	// mr = min(rows left, a panel's); nr = min(columns left, a panel's).
+	MOVQ    (SP), CX
+	MOVQ    $0x0000000c, DX
+	CMPQ    CX, DX
+	CMOVQGT DX, CX
+	MOVQ    24(SP), DX
 	MOVQ    $0x00000020, BX
 	CMPQ    DX, BX
 	CMOVQGT BX, DX
 	CMPQ    CX, $0x0000000c
-	JNE     edge_4
+	JNE     edge_5
 	CMPQ    DX, $0x00000020
-	JNE     edge_4
+	JNE     edge_5
 
 	// A whole tile.
 	TESTQ       AX, AX
-	JZ          over_5
+	JZ          over_6
 	MOVQ        R11, AX
 	VFMADD213PS (AX), Z24, Z0
 	VFMADD213PS 64(AX), Z24, Z1
@@ -15297,7 +15332,7 @@ samples_3:
 	VMOVUPS     Z23, 64(AX)
 	JMP         done_1
 
-over_5:
+over_6:
 	MOVQ    R11, AX
 	VMULPS  Z24, Z0, Z0
 	VMULPS  Z24, Z1, Z1
@@ -15372,7 +15407,7 @@ over_5:
 	VMOVUPS Z23, 64(AX)
 	JMP     done_1
 
-edge_4:
+edge_5:
 	// A tile cut short by C's edge: mr rows, and per vector the lanes left of nr.
 	MOVQ        DX, BX
 	MOVQ        $0x00000010, SI
@@ -15392,7 +15427,7 @@ edge_4:
 	BZHIL       DX, BX, DX
 	KMOVW       DX, K2
 	TESTQ       AX, AX
-	JZ          over_6
+	JZ          over_7
 	MOVQ        R11, AX
 	VMOVUPS.Z   (AX), K1, Z25
 	VFMADD213PS Z25, Z24, Z0
@@ -15501,7 +15536,7 @@ edge_4:
 	VMOVUPS     Z23, K2, 64(AX)
 	JMP         done_1
 
-over_6:
+over_7:
 	MOVQ    R11, AX
 	VMULPS  Z24, Z0, Z0
 	VMOVUPS Z0, K1, (AX)
@@ -15586,15 +15621,26 @@ over_6:
 	VMOVUPS Z23, K2, 64(AX)
 
 done_1:
-	SUBQ $0x00000020, (SP)
-	JLE  row_7
-	MOVQ bnext+80(FP), AX
+	SUBQ $0x00000020, 24(SP)
+	JLE  rowend_9
+	MOVQ bnext+88(FP), AX
 	SHLQ $0x02, AX
-	ADDQ AX, 8(SP)
-	ADDQ $0x00000080, 16(SP)
-	JMP  panel_2
+	ADDQ AX, 32(SP)
+	ADDQ $0x00000080, 40(SP)
+	JMP  panel_3
 
-row_7:
+rowend_9:
+	SUBQ   $0x0000000c, (SP)
+	JLE    end_8
+	MOVQ   anext+48(FP), AX
+	SHLQ   $0x02, AX
+	ADDQ   AX, 8(SP)
+	MOVQ   ldc+120(FP), AX
+	IMUL3Q $0x00000030, AX, AX
+	ADDQ   AX, 16(SP)
+	JMP    rowtiles_2
+
+end_8:
 	VZEROUPPER
 	RET
 

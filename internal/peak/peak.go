@@ -7,7 +7,10 @@
 // it uses.
 //
 // The instruction sets carry the names of package kernels' implementations
-// ("avx512", "avx2"). With -tags purego, and off amd64, there are none.
+// ("avx512", "avx2", "generic"). "generic" is the same loop in scalar Go,
+// on every architecture and build: the ceiling of pure-Go code such as the
+// generic implementation (on amd64 a multiply and an add per step of a
+// chain, fused where the compiler fuses them, as on arm64).
 package peak
 
 import (
@@ -39,6 +42,41 @@ func supported(all ...probe) []probe {
 	}
 	return ps
 }
+
+// probes are the loops this CPU and build run: the assembly ones, widest
+// first, then scalar Go.
+var probes = append(asmProbes, probe{"generic", 1, mulAddGeneric, nil})
+
+// mulAddGeneric is the loop in scalar Go: Chains independent chains of
+// c = c·a + b, in variables the compiler keeps in registers. a and b come
+// from memory so that the compiler cannot fold the chains.
+func mulAddGeneric(iters int) {
+	a, b := genericOperands[0], genericOperands[1]
+	var c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11 float32
+	for range iters {
+		c0 = c0*a + b
+		c1 = c1*a + b
+		c2 = c2*a + b
+		c3 = c3*a + b
+		c4 = c4*a + b
+		c5 = c5*a + b
+		c6 = c6*a + b
+		c7 = c7*a + b
+		c8 = c8*a + b
+		c9 = c9*a + b
+		c10 = c10*a + b
+		c11 = c11*a + b
+	}
+	genericSink = c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7 + c8 + c9 + c10 + c11
+}
+
+// genericOperands and genericSink keep mulAddGeneric's loop from being
+// computed at compile time or dropped: factors below 1 keep the chains
+// finite.
+var (
+	genericOperands = [2]float32{0.999, 0.001}
+	genericSink     float32
+)
 
 // ISAs returns the instruction sets this CPU and build run the probe with,
 // widest first.

@@ -2,5 +2,5 @@
 
 package peak
 
-// probes is empty where no assembly is compiled.
-var probes []probe
+// asmProbes is empty where no assembly is compiled.
+var asmProbes []probe

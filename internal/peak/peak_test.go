@@ -69,3 +69,20 @@ func TestFMA(t *testing.T) {
 	}()
 	FMA("sse9", 1)
 }
+
+// TestGeneric checks that the scalar loop runs its chains: from 0, each
+// step takes every chain to c·a + b.
+func TestGeneric(t *testing.T) {
+	genericSink = -1
+	FMA("generic", 1)
+	var want float32 // the chains' sum, in the loop's order
+	for range Chains {
+		want += genericOperands[1]
+	}
+	if genericSink != want {
+		t.Errorf("one step: sum of the chains %g, want %g", genericSink, want)
+	}
+	if !slices.Contains(ISAs(), "generic") || Lanes("generic") != 1 {
+		t.Errorf("ISAs() = %v, Lanes(generic) = %d: want generic with 1 lane", ISAs(), Lanes("generic"))
+	}
+}

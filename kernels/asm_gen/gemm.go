@@ -48,24 +48,27 @@ func (is *isa) gemmRowsT() int {
 	return is.lanes / 2
 }
 
-// gemmTile (twin: gemmTileGeneric) is Gemm's micro-kernel: a row of tiles
-// of C, mr rows × n columns, one panel of B̃ (nr = gerVecs·lanes columns) at
-// a time, gets alpha·Ã·B̃, added to C (add) or written over it (C is then
-// not read). The loop over the panels is here rather than in Go: with a
-// short k, a call per tile cost as much as the tile. Ã is a panel of gerRows rows whose element (r, p) is at
-// a + 4·(r·ars + p·aps); B̃ is kc rows of gerVecs vectors. The
+// gemmTile (twin: gemmTileGeneric) is Gemm's micro-kernel: a block of C,
+// m rows × n columns, in rows of tiles of gerRows rows (a panel of Ã each)
+// and along each row one panel of B̃ (nr = gerVecs·lanes columns) at a time,
+// gets alpha·Ã·B̃, added to C (add) or written over it (C is then not
+// read). The loops over the rows and panels are here rather than in Go:
+// with a short k, a call per tile cost as much as the tile. A panel of Ã
+// holds gerRows rows whose element (r, p) is at a + 4·(r·ars + p·aps), the
+// panels anext apart; B̃'s are kc rows of gerVecs vectors, bnext apart. The
 // accumulators, gerRows × gerVecs vectors, start at 0; per p, the vectors of
-// B̃'s row p (at b + 4·p·bps: packed, or in place in B) are loaded once and each row's element of Ã is broadcast and
-// multiplied into them, one FMA per accumulator. The whole tile is then
-// scaled by alpha and added to C with one FMA per vector: masked where the
-// tile is cut short at the edge of C (mr < gerRows, nr < the vectors'
-// width), whole otherwise.
+// B̃'s row p (at b + 4·p·bps: packed, or in place in B) are loaded once and
+// each row's element of Ã is broadcast and multiplied into them, one FMA
+// per accumulator. The whole tile is then scaled by alpha and added to C
+// with one FMA per vector: masked where the tile is cut short at the edge
+// of C (rows left < gerRows, columns left < the vectors' width), whole
+// otherwise.
 func gemmTile(is *isa) {
-	is.text("gemmTile", "func(kc int, a []float32, ars, aps int, b []float32, bps, bnext int, c []float32, ldc, mr, n int, alpha float32, add bool)",
+	is.text("gemmTile", "func(kc int, a []float32, ars, aps, anext int, b []float32, bps, bnext int, c []float32, ldc, m, n int, alpha float32, add bool)",
 		"gemmTileGeneric",
-		fmt.Sprintf("kc ≥ 1, n ≥ 1; Ã is %d rows (past mr, zeros); the panels of B̃, bnext apart, kc rows of %d at stride bps (past n, zeros);",
+		fmt.Sprintf("kc, m, n ≥ 1; the panels of Ã, anext apart, %d rows each (past m, zeros); the panels of B̃, bnext apart, kc rows of %d at stride bps (past n, zeros);",
 			is.gerRows, is.gerVecs*is.lanes),
-		"c holds mr rows of stride ldc, the last one n long.")
+		"c holds m rows of stride ldc, the last one n long.")
 	t := gemmAccumulate(is, is.gerRows, is.gerVecs, is.gerRows, is.gerVecs*is.bytes(), U32(is.gerVecs*is.bytes()))
 	edge := label("edge")
 	CMPQ(t.mr, U32(t.rows()))
@@ -145,38 +148,55 @@ type gemmTiles struct {
 	c, ldc4 GPVirtual
 	mr, nr  GPVirtual
 	done    LabelRef
-	// The loop over the panels, if cNext is set: its top, the state in
-	// the frame, a panel's columns, and C's step (see nextPanel).
-	top               LabelRef
-	left, panel, tile Mem
-	nrMax             int
-	cNext             Op
+	// The loops over the rows of tiles and the panels, if cNext is set:
+	// their tops, the state in the frame (the rows left, the panel of Ã,
+	// the row of C; the columns left, the panel of B̃, the tile of C), and
+	// C's step along a row (see nextPanel).
+	rowTop, top            LabelRef
+	rowsLeft, aPanel, cRow Mem
+	left, panel, tile      Mem
+	nrMax                  int
+	cNext                  Op
 }
 
 func (t gemmTiles) rows() int { return len(t.acc) }
 
 // gemmAccumulate emits the micro-kernel's loop for a tile of R rows × V
 // vectors: acc_rv = Σ_p Ã_rp·B̃_p,v. Before it, it prefetches the tile's
-// cRows rows of C, cRowBytes each.
+// cRows rows of C, cRowBytes each. With cNext set, the tile is in two loops,
+// over the rows of tiles (Ã's panels) and along each (B̃'s panels).
 func gemmAccumulate(is *isa, R, V, cRows, cRowBytes int, cNext Op) gemmTiles {
 	NR := V * is.lanes
 	t := gemmTiles{is: is, nrMax: NR, cNext: cNext, done: label("done")}
 	if cNext != nil {
-		Comment("The row of tiles, a panel of B̃ at a time: the columns left, the panel, the tile of C.")
-		state := AllocLocal(24)
-		t.left, t.panel, t.tile = state, state.Offset(8), state.Offset(16)
+		Comment("The rows of tiles, a panel of Ã at a time: the rows left, the panel, C's row;",
+			"along each, a panel of B̃ at a time: the columns left, the panel, the tile of C.")
+		state := AllocLocal(48)
+		t.rowsLeft, t.aPanel, t.cRow = state, state.Offset(8), state.Offset(16)
+		t.left, t.panel, t.tile = state.Offset(24), state.Offset(32), state.Offset(40)
 		for _, x := range []struct {
 			p gotypes.Component
 			m Mem
-		}{{Param("n"), t.left}, {Param("b").Base(), t.panel}, {Param("c").Base(), t.tile}} {
+		}{{Param("m"), t.rowsLeft}, {Param("a").Base(), t.aPanel}, {Param("c").Base(), t.cRow}} {
 			r := load(x.p)
 			MOVQ(r, x.m)
 		}
+		t.rowTop = label("rowtiles")
+		Label(string(t.rowTop))
+		for _, x := range []struct {
+			p gotypes.Component
+			m Mem
+		}{{Param("n"), t.left}, {Param("b").Base(), t.panel}} {
+			r := load(x.p)
+			MOVQ(r, x.m)
+		}
+		r := GP64()
+		MOVQ(t.cRow, r)
+		MOVQ(r, t.tile)
 		t.top = label("panel")
 		Label(string(t.top))
 	}
-	// from loads a pointer argument, or its current value in the loop over
-	// the panels.
+	// from loads a pointer argument, or its current value in the loops.
 	from := func(param string, m Mem) GPVirtual {
 		if cNext == nil {
 			return load(Param(param).Base())
@@ -193,7 +213,7 @@ func gemmAccumulate(is *isa, R, V, cRows, cRowBytes int, cNext Op) gemmTiles {
 	SHLQ(U8(2), bps4)
 
 	Comment("Ã's rows in groups of 3: row 3g+i is at base g + i·ars.")
-	a := load(Param("a").Base())
+	a := from("a", t.aPanel)
 	bases := []GPVirtual{a}
 	for g := 1; g*gemmTileRows < R; g++ {
 		p := GP64()
@@ -260,37 +280,53 @@ func gemmAccumulate(is *isa, R, V, cRows, cRowBytes int, cNext Op) gemmTiles {
 	VBROADCASTSS(paramMem("alpha"), t.alpha)
 	t.add = GP64()
 	Load(Param("add"), t.add)
-	t.mr = load(Param("mr"))
 	if cNext == nil {
-		t.nr = load(Param("nr"))
+		t.mr, t.nr = load(Param("mr")), load(Param("nr"))
 		return t
 	}
-	Comment("nr = min(columns left, a panel's).")
-	t.nr = GP64()
-	MOVQ(t.left, t.nr)
-	lim := GP64()
-	MOVQ(U32(NR), lim)
-	CMPQ(t.nr, lim)
-	CMOVQGT(lim, t.nr)
+	Comment("mr = min(rows left, a panel's); nr = min(columns left, a panel's).")
+	t.mr, t.nr = GP64(), GP64()
+	for _, x := range []struct {
+		r    GPVirtual
+		left Mem
+		max  int
+	}{{t.mr, t.rowsLeft, R}, {t.nr, t.left, NR}} {
+		MOVQ(x.left, x.r)
+		lim := GP64()
+		MOVQ(U32(x.max), lim)
+		CMPQ(x.r, lim)
+		CMOVQGT(lim, x.r)
+	}
 	return t
 }
 
-// nextPanel ends a tile: in a loop over panels (cNext set), it moves the
-// panel of B̃ and the tile of C on, by cNext along C's row, and goes back
-// to the top while columns are left.
+// nextPanel ends a tile: in the loops over panels (cNext set), it moves
+// the panel of B̃ and the tile of C on, by cNext along C's row, while
+// columns are left; then Ã's panel by anext and C's row by the tile's rows,
+// while rows are left.
 func (t gemmTiles) nextPanel() {
 	Label(string(t.done))
 	if t.cNext == nil {
 		return
 	}
-	end := label("row")
+	end, rowEnd := label("end"), label("rowend")
 	SUBQ(U32(t.nrMax), t.left)
-	JLE(end)
+	JLE(rowEnd)
 	bn := load(Param("bnext"))
 	SHLQ(U8(2), bn)
 	ADDQ(bn, t.panel)
 	ADDQ(t.cNext, t.tile)
 	JMP(t.top)
+	Label(string(rowEnd))
+	SUBQ(U32(t.rows()), t.rowsLeft)
+	JLE(end)
+	an := load(Param("anext"))
+	SHLQ(U8(2), an)
+	ADDQ(an, t.aPanel)
+	step := load(Param("ldc"))
+	IMUL3Q(U32(4*t.rows()), step, step)
+	ADDQ(step, t.cRow)
+	JMP(t.rowTop)
 	Label(string(end))
 }
 
