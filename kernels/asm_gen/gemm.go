@@ -174,22 +174,14 @@ func gemmAccumulate(is *isa, R, V, cRows, cRowBytes int, cNext Op) gemmTiles {
 		state := AllocLocal(48)
 		t.rowsLeft, t.aPanel, t.cRow = state, state.Offset(8), state.Offset(16)
 		t.left, t.panel, t.tile = state.Offset(24), state.Offset(32), state.Offset(40)
-		for _, x := range []struct {
-			p gotypes.Component
-			m Mem
-		}{{Param("m"), t.rowsLeft}, {Param("a").Base(), t.aPanel}, {Param("c").Base(), t.cRow}} {
-			r := load(x.p)
-			MOVQ(r, x.m)
-		}
+		keep := func(p gotypes.Component, m Mem) { MOVQ(load(p), m) }
+		keep(Param("m"), t.rowsLeft)
+		keep(Param("a").Base(), t.aPanel)
+		keep(Param("c").Base(), t.cRow)
 		t.rowTop = label("rowtiles")
 		Label(string(t.rowTop))
-		for _, x := range []struct {
-			p gotypes.Component
-			m Mem
-		}{{Param("n"), t.left}, {Param("b").Base(), t.panel}} {
-			r := load(x.p)
-			MOVQ(r, x.m)
-		}
+		keep(Param("n"), t.left)
+		keep(Param("b").Base(), t.panel)
 		r := GP64()
 		MOVQ(t.cRow, r)
 		MOVQ(r, t.tile)
