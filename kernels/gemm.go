@@ -314,13 +314,13 @@ func (g *gemmRun) tiles(kc int, ap []float32, ars, aps int, bp []float32, bps, b
 	}
 }
 
-// panelOf returns the panel of mr rows of op(A) at row i, column p as it
+// panelOf returns the rows × kc block of op(A) at row i, column p as it
 // lies in a, with the strides of its elements.
-func panelOf(trans bool, a []float32, lda, i, p, mr, kc int) (panel []float32, ars, aps int) {
+func panelOf(trans bool, a []float32, lda, i, p, rows, kc int) (panel []float32, ars, aps int) {
 	if !trans {
-		return a[i*lda+p : (i+mr-1)*lda+p+kc], lda, 1
+		return a[i*lda+p : (i+rows-1)*lda+p+kc], lda, 1
 	}
-	return a[p*lda+i : (p+kc-1)*lda+i+mr], 1, lda
+	return a[p*lda+i : (p+kc-1)*lda+i+rows], 1, lda
 }
 
 func roundUp(v, to int) int { return (v + to - 1) / to * to }
