@@ -499,6 +499,29 @@ func addGemmSeeds(f *testing.F) {
 	}
 }
 
+// addLinearSeeds adds LinearCrossEntropy seeds: a 10-class head, a wider
+// one with ignored rows, special values, raw bits, a bad label and a batch
+// with every row ignored.
+func addLinearSeeds(f *testing.F) {
+	for i, s := range []struct {
+		mode             uint8
+		k, feat, classes uint16
+		labels           uint16
+		flags            uint8
+	}{
+		{sane(0), 32, 63, 9, 0, 7},  // 32 samples, 64 features → 10 classes, everything wanted
+		{sane(3), 17, 40, 39, 1, 5}, // 40 classes, about one row in eight ignored, no db
+		{sane(13), 5, 7, 2, 2, 0},   // half the rows ignored, dw only
+		{uint8(encMixed | 1<<6), 12, 30, 11, 0, 7},
+		{uint8(encRaw), 6, 9, 4, 0, 3},
+		{sane(0), 9, 20, 5, 4 | 3<<5, 7}, // a bad label in row 3
+		{sane(0), 9, 20, 5, 3, 7},        // every row ignored
+		{sane(0), 0, 20, 5, 0, 7},        // no rows
+	} {
+		f.Add(s.mode, s.k, s.feat, s.classes, s.labels, s.flags, []byte{byte(i), 0x3c, 0x81, 0x17})
+	}
+}
+
 // TestSeedEncoding checks that the seed encoder and the decoder agree on
 // every value the seeds use, in both seed encodings.
 func TestSeedEncoding(t *testing.T) {

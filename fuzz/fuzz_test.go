@@ -1046,3 +1046,145 @@ func testGemm(t *testing.T, desc string, g gemmDims, alpha, beta float32, a, b [
 		}
 	}
 }
+
+// FuzzLinearCrossEntropy checks the fused output-layer step. For every
+// implementation: a bad label returns its *LabelError with nothing written;
+// otherwise the result is, bit for bit, the unfused sequence of the same
+// implementation (Gemm, CrossEntropyGrad, Gemm for dw and dx, column sums:
+// these sizes fit one chunk), special values included, and with finite
+// inputs of moderate size it is within reference.LinearCrossEntropy's
+// bounds of the float64 step. Outputs are guarded and must be written
+// whole.
+func FuzzLinearCrossEntropy(f *testing.F) {
+	addLinearSeeds(f)
+	f.Fuzz(func(t *testing.T, mode uint8, kArg, fArg, cArg, labelArg uint16, flags uint8, data []byte) {
+		features := 1 + int(fArg)%64
+		classes := 1 + int(cArg)%40
+		k := int(kArg) % (maxElems/max(features, classes) + 1)
+		k = min(k, 40)
+		bias, wantDB, wantDX := flags&1 != 0, flags&2 != 0, flags&4 != 0
+		d := newDecoder(mode, data)
+		x, w := d.values(k*features), d.values(classes*features)
+		var b []float32
+		if bias {
+			b = d.values(classes)
+		}
+		labels, badRow := d.labels(k, classes, labelArg)
+		desc := fmt.Sprintf("LinearCrossEntropy(k=%d, features=%d, classes=%d, bias=%v, db=%v, dx=%v, %v, labels %#x)",
+			k, features, classes, bias, wantDB, wantDX, d, labelArg)
+		inputs := [][]float32{x, w, b}
+		orig := [][]float32{slices.Clone(x), slices.Clone(w), slices.Clone(b)}
+
+		var ref *reference.Linear
+		if badRow < 0 && moderate(x, w, b) {
+			ref = reference.LinearCrossEntropy(x, w, b, labels, features, classes, softmaxRefRel)
+		}
+		for _, im := range impls() {
+			dw, db, dx := newGuarded(classes*features), newGuarded(classes), newGuarded(k*features)
+			orNil := func(g *guarded, use bool) []float32 {
+				if !use {
+					return nil
+				}
+				return g.out()
+			}
+			var loss float64
+			var err error
+			call(t, im, desc, func() {
+				loss, err = im.LinearCrossEntropy(dw.out(), orNil(db, wantDB), orNil(dx, wantDX), x, w, b, labels, features, classes)
+			})
+			for i, in := range inputs {
+				unchanged(t, im, []string{"x", "w", "b"}[i], in, orig[i])
+			}
+			written := badRow < 0
+			for i, g := range []*guarded{dw, db, dx} {
+				if err := g.check(written && []bool{true, wantDB, wantDX}[i]); err != nil {
+					t.Fatalf("%s: %s: %s: %v", im.Name(), desc, []string{"dw", "db", "dx"}[i], err)
+				}
+			}
+			if badRow >= 0 {
+				if err := labelError(err, badRow, labels[badRow], classes); err != nil {
+					t.Fatalf("%s: %s: %v", im.Name(), desc, err)
+				}
+				continue
+			}
+			if err != nil {
+				t.Fatalf("%s: %s: %v", im.Name(), desc, err)
+			}
+
+			// The unfused sequence.
+			z := make([]float32, k*classes)
+			beta := float32(0)
+			if bias {
+				for r := range k {
+					copy(z[r*classes:], b)
+				}
+				beta = 1
+			}
+			im.Gemm(false, true, k, classes, features, 1, x, features, w, features, beta, z, classes)
+			wantLoss, _ := im.CrossEntropyGrad(z, z, labels, classes)
+			wantDW := make([]float32, classes*features)
+			wantDXv := make([]float32, k*features)
+			wantDBv := make([]float32, classes)
+			// With no row counted the gradients are 0, whatever x and w hold.
+			if slices.ContainsFunc(labels, func(l int32) bool { return l != kernels.IgnoreLabel }) {
+				im.Gemm(true, false, classes, features, k, 1, z, classes, x, features, 0, wantDW, features)
+				im.Gemm(false, false, k, features, classes, 1, z, classes, w, features, 0, wantDXv, features)
+				for r := range k {
+					for i := range classes {
+						wantDBv[i] += z[r*classes+i]
+					}
+				}
+			}
+			same := math.Float64bits(loss) == math.Float64bits(wantLoss) || (loss != loss && wantLoss != wantLoss)
+			if !same {
+				t.Fatalf("%s: %s: loss %v, the unfused sequence's %v", im.Name(), desc, loss, wantLoss)
+			}
+			for i, c := range []struct {
+				got, want []float32
+				use       bool
+			}{{dw.out(), wantDW, true}, {db.out(), wantDBv, wantDB}, {dx.out(), wantDXv, wantDX}} {
+				if !c.use {
+					continue
+				}
+				if err := sameBits(c.got, c.want); err != nil {
+					t.Fatalf("%s: %s: %s differs from the unfused sequence's: %v", im.Name(), desc, []string{"dw", "db", "dx"}[i], err)
+				}
+			}
+
+			if ref == nil {
+				continue
+			}
+			if !(math.Abs(loss-ref.Loss) <= ref.LossBound) && !(math.IsNaN(loss) && math.IsNaN(ref.Loss)) {
+				t.Fatalf("%s: %s: loss %v, reference %v ± %.3g", im.Name(), desc, loss, ref.Loss, ref.LossBound)
+			}
+			for i, c := range []struct {
+				got         []float32
+				want, bound []float64
+				use         bool
+			}{{dw.out(), ref.DW, ref.DWBound, true}, {db.out(), ref.DB, ref.DBBound, wantDB}, {dx.out(), ref.DX, ref.DXBound, wantDX}} {
+				if !c.use {
+					continue
+				}
+				for e, g := range c.got {
+					if d := math.Abs(float64(g) - c.want[e]); !(d <= c.bound[e]) {
+						t.Fatalf("%s: %s: %s[%d] = %v, reference %v ± %.3g", im.Name(), desc, []string{"dw", "db", "dx"}[i], e, g, c.want[e], c.bound[e])
+					}
+				}
+			}
+		}
+	})
+}
+
+// moderate reports whether every value is finite and at most 2¹⁶ in size,
+// where the step's float32 sums cannot overflow and the reference's bounds
+// hold.
+func moderate(vs ...[]float32) bool {
+	for _, v := range vs {
+		for _, e := range v {
+			if !(math.Abs(float64(e)) <= 0x1p16) {
+				return false
+			}
+		}
+	}
+	return true
+}

@@ -21,6 +21,8 @@ func TestNoAllocations(t *testing.T) {
 				y[i] = float32(i%5) / 5
 			}
 			labels := []int32{0, kernels.IgnoreLabel, int32(cols - 1)}
+			labels3 := []int32{0, kernels.IgnoreLabel, rows - 1}
+			db := make([]float32, rows)
 			a := make([]float32, rows*cols)
 			for name, f := range map[string]func(){
 				"Softmax":              func() { im.Softmax(z, x, cols) },
@@ -33,8 +35,12 @@ func TestNoAllocations(t *testing.T) {
 				"GerBatch":             func() { im.GerBatch(a, cols, 0.5, x[:2*rows], rows, y[:2*cols], cols) },
 				"Gemm":                 func() { im.Gemm(false, false, rows, cols, rows, 0.5, x[:rows*rows], rows, y, cols, 1, a, cols) },
 				"GemmNT":               func() { im.Gemm(false, true, rows, rows, cols, 0.5, x, cols, y, cols, 0, a[:rows*rows], rows) },
+				// A layer of cols features and rows classes: w = y, dw = a, dx = z.
+				"LinearCrossEntropy": func() {
+					_, _ = im.LinearCrossEntropy(a, db, z, x, y, y[:rows], labels3, cols, rows)
+				},
 			} {
-				if raceEnabled && (strings.HasPrefix(name, "Gemm") || name == "GerBatch") {
+				if raceEnabled && (strings.HasPrefix(name, "Gemm") || name == "GerBatch" || name == "LinearCrossEntropy") {
 					continue
 				}
 				if n := testing.AllocsPerRun(5, f); n != 0 {

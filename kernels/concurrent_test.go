@@ -57,6 +57,25 @@ func concJobs(im *kernels.Impl, sh shape, seed uint64) []*concJob {
 	}
 	xs, xl, xc, xt, dyb, dyl, ss, lp, tg := c(x), c(x), c(x), c(x), c(dy), c(dy), c(s), c(logp), c(targets)
 	gx, gy, bx, by := c(dy[:3]), c(x[:cols]), c(dy[:3*sh.rows]), c(x)
+	lx, lw, lb := c(x), c(dy[:3*cols]), c(dy[:3])
+	llabels := make([]int32, sh.rows)
+	for i := range llabels {
+		llabels[i] = int32(i % 3)
+	}
+	llabels[0] = kernels.IgnoreLabel
+	// A layer of cols features and 3 classes over the rows of lx: out holds
+	// dw (3×cols), dx (rows×cols) and db (3).
+	lout := make([]float32, 3*cols+n+3)
+	linearJob := &concJob{name: "LinearCrossEntropy", out: lout}
+	linearJob.reset = func() { fill(lout, sentinel) }
+	linearJob.run = func() float64 {
+		dw, dx, db := lout[:3*cols], lout[3*cols:3*cols+n], lout[3*cols+n:]
+		l, err := im.LinearCrossEntropy(dw, db, dx, lx, lw, lb, llabels, cols, 3)
+		if err != nil {
+			panic(err)
+		}
+		return l
+	}
 	return []*concJob{
 		rowJob("Softmax", func(out []float32) float64 { im.Softmax(out, xs, cols); return 0 }),
 		rowJob("LogSoftmax", func(out []float32) float64 { im.LogSoftmax(out, xl, cols); return 0 }),
@@ -78,6 +97,9 @@ func concJobs(im *kernels.Impl, sh shape, seed uint64) []*concJob {
 		gerJob("GerBatch", cols, func(a []float32) { im.GerBatch(a, cols, 0.25, bx, 3, by, cols) }),
 		// C (3×cols) = 0.5·A·B + C with A 3×rows and B rows×cols.
 		gerJob("Gemm", cols, func(a []float32) { im.Gemm(false, false, 3, cols, sh.rows, 0.5, bx, sh.rows, by, cols, 1, a, cols) }),
+		// A layer of cols features and 3 classes over the rows of lx: out
+		// holds dw (3×cols), dx (rows×cols) and db (3).
+		linearJob,
 	}
 }
 

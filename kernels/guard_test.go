@@ -163,6 +163,7 @@ func addrOf(w []uint32) uintptr { return uintptr(unsafe.Pointer(unsafe.SliceData
 
 const (
 	gMaxCols      = 64
+	gMaxArgs      = 7  // slice arguments of a call (LinearCrossEntropy's)
 	gMaxRows      = 3  // rows (and m, k) swept in every placement
 	gExtraRows    = 15 // extra leading rows of the end placement
 	gWindow       = 32 // canary words checked on each side of a slice
@@ -264,12 +265,12 @@ type guardHarness struct {
 	short  bool // -short: the align placements rotate through the row counts
 	// cov[k][cols] collects the start alignments argument k was seen at,
 	// for the coverage self-check; ends[k][cols] the flush-end ones.
-	cov, ends [4][gMaxCols + 1]uint16
+	cov, ends [gMaxArgs][gMaxCols + 1]uint16
 }
 
 func newGuardHarness(t *testing.T, im *kernels.Impl) *guardHarness {
 	h := &guardHarness{t: t, im: im}
-	for range 4 {
+	for range gMaxArgs {
 		h.allocs = append(h.allocs, newGuardedAlloc(t, 4*gMaxWords))
 		h.refs = append(h.refs, make([]uint32, gMaxWords+2*gWindow+gAlignModulus))
 		h.inits = append(h.inits, make([]uint32, gMaxWords))
@@ -933,6 +934,69 @@ func (h *guardHarness) sweepGemm(ds []int) {
 	}
 }
 
+// linearCall builds LinearCrossEntropy on k rows of features, classes
+// classes; without bias, db or dx those arguments are passed nil (and their
+// guarded slices must stay untouched); with bad, the last label is out of
+// range and nothing may be written. Otherwise every element of dw, db and
+// dx is written (zeros when no row counts).
+func linearCall(k, features, classes int, bias, wantDB, wantDX, bad bool, seed uint64) gcall {
+	out := func(name string, n int, wanted bool) gbuf {
+		if !wanted || bad {
+			return untouchedBuf(name, n)
+		}
+		return outBuf(name, n)
+	}
+	bufs := []gbuf{
+		out("dw", classes*features, true),
+		out("db", classes, wantDB),
+		out("dx", k*features, wantDX),
+		inBuf("x", k*features, seed, 3, -1, 1),
+		inBuf("w", classes*features, seed, 4, -1, 1),
+		inBuf("b", classes, seed, 5, -1, 1),
+		labelBuf(k, classes, seed, bad),
+	}
+	orNil := func(v []float32, use bool) []float32 {
+		if !use {
+			return nil
+		}
+		return v
+	}
+	return gcall{kernel: "LinearCrossEntropy", cols: features, wantErr: bad,
+		shape: fmt.Sprintf("k=%d features=%d classes=%d bias=%v db=%v dx=%v bad=%v", k, features, classes, bias, wantDB, wantDX, bad),
+		bufs:  bufs,
+		run: func(im *kernels.Impl, v []gview) (float64, error) {
+			return im.LinearCrossEntropy(v[0].f, orNil(v[1].f, wantDB), orNil(v[2].f, wantDX), v[3].f, v[4].f,
+				orNil(v[5].f, bias), v[6].l, features, classes)
+		}}
+}
+
+// sweepLinear runs LinearCrossEntropy over features 1 … 64, k 0 … 3 and 1
+// or 3 classes, the optional arguments and a bad last label rotating, in
+// the end and start placements; align-end(a) and align-start(a) run for
+// every (features, a) with every argument present.
+func (h *guardHarness) sweepLinear() {
+	for f := 1; f <= gMaxCols; f++ {
+		for k := range 4 {
+			for _, c := range []int{1, 3} {
+				v := f + k + c
+				if h.short && v%3 != 0 {
+					continue
+				}
+				bias, db, dx, bad := v%2 == 0, v%3 != 0, v%4 != 1, k > 0 && v%5 == 0
+				for _, kind := range []placeKind{placeEnd, placeStart} {
+					h.run(linearCall(k, f, c, bias, db, dx, bad, h.nextSeed()), placement{kind: kind})
+				}
+			}
+		}
+		for a := range gAlignModulus {
+			k, c := 1+(a+f)%3, 1+a%3
+			for _, kind := range []placeKind{placeAlignEnd, placeAlignStart} {
+				h.run(linearCall(k, f, c, true, true, true, false, h.nextSeed()), placement{kind: kind, align: a})
+			}
+		}
+	}
+}
+
 // checkCoverage verifies that the sweep did what the design says: every
 // argument, for every cols (n) 1 … 64, started at all 16 alignments; in the
 // end placement, every rows·cols-long argument of a row-wise kernel started
@@ -947,7 +1011,7 @@ func (h *guardHarness) checkCoverage(t *testing.T, c gcall, extraRows int, fullL
 			}
 			var want uint16
 			switch {
-			case c.kernel == "Gemm":
+			case c.kernel == "Gemm" || c.kernel == "LinearCrossEntropy":
 			case c.kernel == "Ger" || c.kernel == "GerBatch":
 				if b.name == "a" && fullLda {
 					want = 0xFFFF
@@ -992,7 +1056,7 @@ func TestGuardPages(t *testing.T) {
 					// Per goroutine: each subtest runs in its own.
 					defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 					h.t, h.fails = t, 0
-					h.cov, h.ends = [4][gMaxCols + 1]uint16{}, [4][gMaxCols + 1]uint16{}
+					h.cov, h.ends = [gMaxArgs][gMaxCols + 1]uint16{}, [gMaxArgs][gMaxCols + 1]uint16{}
 					h.sweepRows(rk, extraRows)
 					c, _ := rk.build(1, 1, 0)
 					h.checkCoverage(t, c, extraRows, false)
@@ -1007,7 +1071,7 @@ func TestGuardPages(t *testing.T) {
 					// Per goroutine: each subtest runs in its own.
 					defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 					h.t, h.fails = t, 0
-					h.cov, h.ends = [4][gMaxCols + 1]uint16{}, [4][gMaxCols + 1]uint16{}
+					h.cov, h.ends = [gMaxArgs][gMaxCols + 1]uint16{}, [gMaxArgs][gMaxCols + 1]uint16{}
 					h.sweepGer(batch, ds)
 					h.checkCoverage(t, gerCall(1, 1, -1, 1, 0), 0, len(ds) == 16)
 				})
@@ -1020,7 +1084,7 @@ func TestGuardPages(t *testing.T) {
 				t.Run(name, func(t *testing.T) {
 					defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 					h.t, h.fails = t, 0
-					h.cov, h.ends = [4][gMaxCols + 1]uint16{}, [4][gMaxCols + 1]uint16{}
+					h.cov, h.ends = [gMaxArgs][gMaxCols + 1]uint16{}, [gMaxArgs][gMaxCols + 1]uint16{}
 					sweep := func() { kernels.EachGemmOrientation(func() { h.sweepGemm(ds) }) }
 					if small {
 						kernels.WithSmallGemmBlocks(sweep)
@@ -1028,6 +1092,23 @@ func TestGuardPages(t *testing.T) {
 						sweep()
 					}
 					h.checkCoverage(t, gemmCall(false, false, 1, 1, 1, 0, 1, 0), 0, false)
+				})
+			}
+			for _, small := range []bool{false, true} {
+				name := "LinearCrossEntropy"
+				if small {
+					name = "LinearCrossEntropy_row_chunks"
+				}
+				t.Run(name, func(t *testing.T) {
+					defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+					h.t, h.fails = t, 0
+					h.cov, h.ends = [gMaxArgs][gMaxCols + 1]uint16{}, [gMaxArgs][gMaxCols + 1]uint16{}
+					if small {
+						kernels.WithLinearChunks(1, h.sweepLinear)
+					} else {
+						h.sweepLinear()
+					}
+					h.checkCoverage(t, linearCall(1, 1, 1, true, true, true, false, 0), 0, false)
 				})
 			}
 			h.t = t

@@ -371,3 +371,28 @@ func TestKernelBounds(t *testing.T) {
 		t.Errorf("LogSoftmaxBackwardBound = %v: a -Inf logp should have the smaller bound", lb)
 	}
 }
+
+// TestLinearCrossEntropy checks the step on one sample, one feature and two
+// classes worked by hand: Z = (x, −x) + b, s_1 = σ(z_1 − z_0).
+func TestLinearCrossEntropy(t *testing.T) {
+	x, w, b := []float32{1}, []float32{1, -1}, []float32{0.5, 0}
+	ref := LinearCrossEntropy(x, w, b, []int32{0}, 1, 2, 0)
+	s1 := 1 / (1 + math.Exp(2.5)) // z = (1.5, −1): s_1 = σ(−2.5)
+	g := []float64{-s1, s1}       // s_0 − 1 = −s_1
+	near := func(what string, got, want float64) {
+		if math.Abs(got-want) > 1e-15 {
+			t.Errorf("%s = %v, want %v", what, got, want)
+		}
+	}
+	near("loss", ref.Loss, math.Log1p(math.Exp(-2.5)))
+	near("dw[0]", ref.DW[0], g[0])
+	near("dw[1]", ref.DW[1], g[1])
+	near("db[1]", ref.DB[1], g[1])
+	near("dx[0]", ref.DX[0], g[0]-g[1])
+	if !(ref.DWBound[0] > 0 && ref.LossBound > 0) {
+		t.Errorf("bounds %v, %v; want > 0", ref.DWBound, ref.LossBound)
+	}
+	if ref := LinearCrossEntropy(x, w, nil, []int32{IgnoreLabel}, 1, 2, 0); !math.IsNaN(ref.Loss) || ref.DX[0] != 0 {
+		t.Errorf("no row counted: loss %v, dx %v; want NaN, 0", ref.Loss, ref.DX)
+	}
+}

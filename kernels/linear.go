@@ -1,0 +1,159 @@
+package kernels
+
+import "sync"
+
+// LinearCrossEntropy is the output layer's whole training step, fused: the
+// mean cross-entropy of softmax(x·wᵀ + b) against integer labels, and the
+// gradients of that mean with respect to w, b and x. x is k×features (one
+// sample per row), w is classes×features (the layout of PyTorch's
+// nn.Linear), b has classes values or is nil (no bias), and labels has k
+// values, each a class or [IgnoreLabel]. With Z = x·wᵀ + b and
+// G = (softmax(Z) − onehot(labels))/n, n the rows not ignored (G's ignored
+// rows are 0), it writes
+//
+//	dw = Gᵀ·x        (classes×features)
+//	db = Σ_r G_r     (classes; nil: not wanted, and b nil needs none)
+//	dx = G·w         (k×features; nil: not wanted, as for a first layer)
+//
+// over what they held (write, not accumulate), and returns the loss. It is
+// the sequence Gemm, CrossEntropyGrad, Gemm for dw and dx, column sums, in
+// chunks of rows: the logits of a chunk are held in scratch memory of at
+// most max(2²², 16·classes) floats (16 MB for up to 262 144 classes),
+// reused across calls and safe under concurrent calls; the k×classes logits
+// never exist whole.
+//
+// Special values and bad data are those of the unfused sequence: a NaN or
+// ±Inf in a row of x or a row of w gives NaN or ±Inf where the products
+// carry it (a NaN in x's row r makes row r's loss NaN, and so the mean);
+// ignored rows contribute nothing; with no row counted the loss is NaN and
+// the gradients are 0. A label outside [0, classes) that is not IgnoreLabel
+// returns a *LabelError before anything is written. Wrong lengths, and
+// outputs that overlap an input or each other, panic.
+//
+// dw, db and dx agree with the unfused sequence, and with a float64
+// computation of it, within Gemm's bound: dw_ij within
+// (3k+2)·2⁻²⁴·Σ_r |G_ri·x_rj| plus the error of G, which is CrossEntropyGrad's
+// (see the package doc); dx likewise over classes, db within
+// (k+1)·2⁻²⁴·Σ_r |G_ri|.
+func LinearCrossEntropy(dw, db, dx, x, w, b []float32, labels []int32, features, classes int) (loss float64, err error) {
+	return defaultImpl.LinearCrossEntropy(dw, db, dx, x, w, b, labels, features, classes)
+}
+
+// LinearCrossEntropy is the package-level [LinearCrossEntropy] run by this
+// implementation.
+func (im *Impl) LinearCrossEntropy(dw, db, dx, x, w, b []float32, labels []int32, features, classes int) (loss float64, err error) {
+	if features <= 0 || classes <= 0 {
+		panic("kernels: features and classes must be > 0")
+	}
+	rows := checkRows(len(x), features, "x")
+	checkSameLen(len(labels), rows, "labels", "rows")
+	checkSameLen(len(w), classes*features, "w", "classes*features")
+	checkSameLen(len(dw), classes*features, "dw", "classes*features")
+	if b != nil {
+		checkSameLen(len(b), classes, "b", "classes")
+	}
+	if db != nil {
+		checkSameLen(len(db), classes, "db", "classes")
+	}
+	if dx != nil {
+		checkSameLen(len(dx), len(x), "dx", "x")
+	}
+	outs := []struct {
+		s    []float32
+		name string
+	}{{dw, "dw"}, {db, "db"}, {dx, "dx"}}
+	for i, o := range outs {
+		for _, in := range []struct {
+			s    []float32
+			name string
+		}{{x, "x"}, {w, "w"}, {b, "b"}} {
+			checkDisjoint(o.s, in.s, o.name, in.name)
+		}
+		for _, p := range outs[i+1:] {
+			checkDisjoint(o.s, p.s, o.name, p.name)
+		}
+		checkDisjoint(o.s, labels, o.name, "labels")
+	}
+
+	counted := 0
+	for r, l := range labels {
+		switch {
+		case l == IgnoreLabel:
+		case l < 0 || int(l) >= classes:
+			return 0, &LabelError{Row: r, Label: l, Cols: classes}
+		default:
+			counted++
+		}
+	}
+	if counted == 0 {
+		clear(dw)
+		clear(db)
+		clear(dx)
+		return nan(), nil
+	}
+
+	chunk := min(rows, max(linearChunkFloats/classes, linearChunkRows))
+	zs := getLinearScratch(chunk * classes)
+	defer linearScratch.Put(zs)
+	var sum float64
+	for r0 := 0; r0 < rows; r0 += chunk {
+		n := min(chunk, rows-r0)
+		xs := x[r0*features : (r0+n)*features]
+		z := (*zs)[:n*classes]
+		// Z = xs·wᵀ + b: b copied into each row, then Gemm adds to it.
+		beta := float32(0)
+		if b != nil {
+			for r := range n {
+				copy(z[r*classes:(r+1)*classes], b)
+			}
+			beta = 1
+		}
+		im.Gemm(false, true, n, classes, features, 1, xs, features, w, features, beta, z, classes)
+		// G over Z in place, already divided by the rows counted in the
+		// whole batch.
+		sum += crossEntropyGradBatch(im.isa, z, z, labels[r0:r0+n], classes, counted)
+		// dw (+)= Gᵀ·xs; dx's rows = G·w; db (+)= G's column sums.
+		beta = 1
+		if r0 == 0 {
+			beta = 0
+		}
+		im.Gemm(true, false, classes, features, n, 1, z, classes, xs, features, beta, dw, features)
+		if dx != nil {
+			im.Gemm(false, false, n, features, classes, 1, z, classes, w, features, 0, dx[r0*features:(r0+n)*features], features)
+		}
+		if db != nil {
+			if r0 == 0 {
+				clear(db)
+			}
+			for r := range n {
+				im.isa.ger(db, classes, 1, linearOne[:], z[r*classes:(r+1)*classes])
+			}
+		}
+	}
+	return sum / float64(counted), nil
+}
+
+// linearOne is the x of a rank-1 update that adds a row to db.
+var linearOne = [1]float32{1}
+
+// The chunks of LinearCrossEntropy: as many rows as make linearChunkFloats
+// logits, and at least linearChunkRows (a Gemm's k below that runs far
+// from its speed). Variables, so that tests can make chunks of a few rows.
+var (
+	linearChunkFloats = 1 << 22
+	linearChunkRows   = 16
+)
+
+// linearScratch holds the logits of a chunk between calls.
+var linearScratch sync.Pool
+
+func getLinearScratch(n int) *[]float32 {
+	s, _ := linearScratch.Get().(*[]float32)
+	if s == nil {
+		s = new([]float32)
+	}
+	if cap(*s) < n {
+		*s = make([]float32, n)
+	}
+	return s
+}

@@ -1,0 +1,273 @@
+package kernels
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/softgrad/softgrad/internal/reference"
+)
+
+// linearCase is one output-layer step: k samples of features, classes
+// classes, with or without the bias and the optional gradients.
+type linearCase struct {
+	k, features, classes int
+	bias, wantDB, wantDX bool
+	ignored              int // every ignored-th label is IgnoreLabel (0: none)
+}
+
+func (c linearCase) String() string {
+	return fmt.Sprintf("k=%d features=%d classes=%d bias=%v db=%v dx=%v ignored=%d",
+		c.k, c.features, c.classes, c.bias, c.wantDB, c.wantDX, c.ignored)
+}
+
+// linearStep holds a step's operands and outputs.
+type linearStep struct {
+	x, w, b, dw, db, dx []float32
+	labels              []int32
+}
+
+func newLinearStep(c linearCase, rng *rand.Rand) *linearStep {
+	s := &linearStep{
+		x:      randSlice(rng, c.k*c.features, 1),
+		w:      randSlice(rng, c.classes*c.features, 0.5),
+		dw:     make([]float32, c.classes*c.features),
+		labels: make([]int32, c.k),
+	}
+	if c.bias {
+		s.b = randSlice(rng, c.classes, 1)
+	}
+	if c.wantDB {
+		s.db = make([]float32, c.classes)
+	}
+	if c.wantDX {
+		s.dx = make([]float32, c.k*c.features)
+	}
+	// The outputs start as NaN: every element must be written.
+	for _, o := range [][]float32{s.dw, s.db, s.dx} {
+		for i := range o {
+			o[i] = float32(math.NaN())
+		}
+	}
+	for r := range s.labels {
+		s.labels[r] = int32(rng.IntN(c.classes))
+		if c.ignored > 0 && r%c.ignored == c.ignored-1 {
+			s.labels[r] = IgnoreLabel
+		}
+	}
+	return s
+}
+
+func randSlice(rng *rand.Rand, n int, scale float64) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = float32((2*rng.Float64() - 1) * scale)
+	}
+	return s
+}
+
+func (s *linearStep) run(im *Impl, c linearCase) (float64, error) {
+	return im.LinearCrossEntropy(s.dw, s.db, s.dx, s.x, s.w, s.b, s.labels, c.features, c.classes)
+}
+
+// linearTol is the softmax's relative error in the reference's bounds: the
+// package doc's, for rows up to 262 144.
+const linearTol = 1e-5
+
+func checkNear(t *testing.T, what string, got []float32, want, bound []float64) {
+	t.Helper()
+	for i := range got {
+		if d := math.Abs(float64(got[i]) - want[i]); !(d <= bound[i]) {
+			t.Errorf("%s[%d] = %g, want %g ± %.3g (off by %.3g)", what, i, got[i], want[i], bound[i], d)
+			return
+		}
+	}
+}
+
+// withLinearChunks runs f with LinearCrossEntropy's chunks of rows rows.
+func withLinearChunks(rows int, f func()) {
+	floats, least := linearChunkFloats, linearChunkRows
+	linearChunkFloats, linearChunkRows = 1, rows
+	defer func() { linearChunkFloats, linearChunkRows = floats, least }()
+	f()
+}
+
+var linearCases = []linearCase{
+	{k: 1, features: 1, classes: 1, bias: true, wantDB: true, wantDX: true},
+	{k: 7, features: 13, classes: 10, bias: true, wantDB: true, wantDX: true},
+	{k: 33, features: 40, classes: 10, ignored: 3, wantDX: true},
+	{k: 64, features: 78, classes: 17, bias: true, wantDB: true},
+	{k: 40, features: 50, classes: 100, bias: true, wantDB: true, wantDX: true, ignored: 5},
+	{k: 9, features: 20, classes: 300, wantDB: true, wantDX: true},
+}
+
+// TestLinearCrossEntropy checks the step against the float64 reference,
+// in one chunk and in chunks of 1, 4 and 16 rows, for every implementation.
+func TestLinearCrossEntropy(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 11))
+	for _, c := range linearCases {
+		s := newLinearStep(c, rng)
+		ref := reference.LinearCrossEntropy(s.x, s.w, s.b, s.labels, c.features, c.classes, linearTol)
+		for _, chunk := range []int{0, 1, 4, 16} {
+			for _, im := range Available() {
+				name := fmt.Sprintf("%s/%v/chunk=%d", im.Name(), c, chunk)
+				run := func() (float64, error) { return s.run(im, c) }
+				var loss float64
+				var err error
+				if chunk == 0 {
+					loss, err = run()
+				} else {
+					withLinearChunks(chunk, func() { loss, err = run() })
+				}
+				if err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+				if d := math.Abs(loss - ref.Loss); !(d <= ref.LossBound) {
+					t.Errorf("%s: loss %g, want %g ± %.3g", name, loss, ref.Loss, ref.LossBound)
+				}
+				checkNear(t, name+": dw", s.dw, ref.DW, ref.DWBound)
+				if s.db != nil {
+					checkNear(t, name+": db", s.db, ref.DB, ref.DBBound)
+				}
+				if s.dx != nil {
+					checkNear(t, name+": dx", s.dx, ref.DX, ref.DXBound)
+				}
+			}
+		}
+	}
+}
+
+// TestLinearCrossEntropyUnfused checks that one chunk is exactly the unfused
+// sequence of public calls, and that chunks stay within the bound of it.
+func TestLinearCrossEntropyUnfused(t *testing.T) {
+	rng := rand.New(rand.NewPCG(6, 12))
+	c := linearCase{k: 50, features: 30, classes: 20, bias: true, wantDB: true, wantDX: true, ignored: 4}
+	s := newLinearStep(c, rng)
+	for _, im := range Available() {
+		k, F, C := c.k, c.features, c.classes
+		z := make([]float32, k*C)
+		for r := range k {
+			copy(z[r*C:], s.b)
+		}
+		im.Gemm(false, true, k, C, F, 1, s.x, F, s.w, F, 1, z, C)
+		want, err := im.CrossEntropyGrad(z, z, s.labels, C)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dw := make([]float32, C*F)
+		im.Gemm(true, false, C, F, k, 1, z, C, s.x, F, 0, dw, F)
+		dx := make([]float32, k*F)
+		im.Gemm(false, false, k, F, C, 1, z, C, s.w, F, 0, dx, F)
+		db := make([]float32, C)
+		for r := range k {
+			for i := range C {
+				db[i] += z[r*C+i]
+			}
+		}
+		loss, err := s.run(im, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if loss != want || !slices.Equal(s.dw, dw) || !slices.Equal(s.db, db) || !slices.Equal(s.dx, dx) {
+			t.Errorf("%s: one chunk differs from the unfused sequence (loss %v, want %v)", im.Name(), loss, want)
+		}
+	}
+}
+
+// TestLinearCrossEntropySpecial checks the special cases: no row counted,
+// a NaN in a row of x, and a bad label in the last chunk.
+func TestLinearCrossEntropySpecial(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 13))
+	c := linearCase{k: 20, features: 8, classes: 6, bias: true, wantDB: true, wantDX: true}
+	for _, im := range Available() {
+		s := newLinearStep(c, rng)
+		for r := range s.labels {
+			s.labels[r] = IgnoreLabel
+		}
+		fill := func(v float32) {
+			for _, o := range [][]float32{s.dw, s.db, s.dx} {
+				for i := range o {
+					o[i] = v
+				}
+			}
+		}
+		fill(float32(math.NaN()))
+		loss, err := s.run(im, c)
+		if err != nil || !math.IsNaN(loss) {
+			t.Errorf("%s: all ignored: loss %v, err %v; want NaN, nil", im.Name(), loss, err)
+		}
+		for _, o := range [][]float32{s.dw, s.db, s.dx} {
+			if slices.ContainsFunc(o, func(v float32) bool { return v != 0 }) {
+				t.Errorf("%s: all ignored: a gradient is not 0", im.Name())
+			}
+		}
+
+		// A NaN in row 3 of x: row 3's loss, and so the mean, is NaN; dx's
+		// other rows stay finite.
+		s = newLinearStep(c, rng)
+		s.x[3*c.features+2] = float32(math.NaN())
+		loss, err = s.run(im, c)
+		if err != nil || !math.IsNaN(loss) {
+			t.Errorf("%s: NaN in x: loss %v, err %v; want NaN", im.Name(), loss, err)
+		}
+		for r := range c.k {
+			row := s.dx[r*c.features : (r+1)*c.features]
+			if nan := slices.ContainsFunc(row, func(v float32) bool { return v != v }); nan != (r == 3) {
+				t.Errorf("%s: NaN in x's row 3: dx's row %d has a NaN: %v", im.Name(), r, nan)
+			}
+		}
+
+		// A bad label in the last chunk: an error, and nothing written.
+		s = newLinearStep(c, rng)
+		s.labels[c.k-1] = int32(c.classes)
+		fill(7)
+		withLinearChunks(4, func() { loss, err = s.run(im, c) })
+		var le *LabelError
+		if !errors.As(err, &le) || le.Row != c.k-1 || le.Label != int32(c.classes) || le.Cols != c.classes {
+			t.Errorf("%s: bad label: err %v, want a *LabelError for row %d", im.Name(), err, c.k-1)
+		}
+		for _, o := range [][]float32{s.dw, s.db, s.dx} {
+			if slices.ContainsFunc(o, func(v float32) bool { return v != 7 }) {
+				t.Errorf("%s: bad label: a gradient was written", im.Name())
+			}
+		}
+	}
+}
+
+// TestLinearCrossEntropyPanics checks the programmer errors.
+func TestLinearCrossEntropyPanics(t *testing.T) {
+	F, C, k := 4, 3, 2
+	x, w, dw := make([]float32, k*F), make([]float32, C*F), make([]float32, C*F)
+	labels := []int32{0, 1}
+	for _, tc := range []struct {
+		name string
+		call func()
+	}{
+		{"features 0", func() { LinearCrossEntropy(dw, nil, nil, x, w, nil, labels, 0, C) }},
+		{"classes 0", func() { LinearCrossEntropy(dw, nil, nil, x, w, nil, labels, F, 0) }},
+		{"x not rows", func() { LinearCrossEntropy(dw, nil, nil, x[:5], w, nil, labels, F, C) }},
+		{"labels", func() { LinearCrossEntropy(dw, nil, nil, x, w, nil, labels[:1], F, C) }},
+		{"w", func() { LinearCrossEntropy(dw, nil, nil, x, w[:5], nil, labels, F, C) }},
+		{"dw", func() { LinearCrossEntropy(dw[:5], nil, nil, x, w, nil, labels, F, C) }},
+		{"b", func() { LinearCrossEntropy(dw, nil, nil, x, w, make([]float32, 2), labels, F, C) }},
+		{"db", func() { LinearCrossEntropy(dw, make([]float32, 2), nil, x, w, nil, labels, F, C) }},
+		{"dx", func() { LinearCrossEntropy(dw, nil, make([]float32, 3), x, w, nil, labels, F, C) }},
+		{"dw overlaps w", func() { LinearCrossEntropy(w, nil, nil, x, w, nil, labels, F, C) }},
+		{"dx overlaps x", func() { LinearCrossEntropy(dw, nil, x, x, w, nil, labels, F, C) }},
+		{"db overlaps dw", func() { LinearCrossEntropy(dw, dw[:C], nil, x, w, nil, labels, F, C) }},
+	} {
+		func() {
+			defer func() {
+				if r := recover(); r == nil {
+					t.Errorf("%s: no panic", tc.name)
+				} else if msg := fmt.Sprint(r); len(msg) < 9 || msg[:9] != "kernels: " {
+					t.Errorf("%s: panic %q, want a kernels: message", tc.name, msg)
+				}
+			}()
+			tc.call()
+		}()
+	}
+}
