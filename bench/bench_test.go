@@ -49,11 +49,11 @@ func TestCases(t *testing.T) {
 		if c.Elems <= 0 || (c.Bytes > 0) != (c.Kernel != KernelPeak) {
 			t.Errorf("%s: Elems %d, Bytes %d, want > 0 (Bytes 0 for peak)", name, c.Elems, c.Bytes)
 		}
-		hasFlops := strings.HasPrefix(c.Kernel, "Ger") || c.Kernel == "Gemm" || c.Kernel == KernelPeak
+		hasFlops := strings.HasPrefix(c.Kernel, "Ger") || c.Kernel == "Gemm" || c.Kernel == "Step" || c.Kernel == KernelPeak
 		if hasFlops != (c.Flops > 0) || c.Kernel == "Gemm" && c.Flops != 2*c.Elems {
 			t.Errorf("%s: Flops %d", name, c.Flops)
 		}
-		if c.Rows <= 0 || c.Cols <= 0 || (c.Kernel == "GerBatch" || c.Kernel == "Gemm") != (c.K > 0) {
+		if c.Rows <= 0 || c.Cols <= 0 || (c.Kernel == "GerBatch" || c.Kernel == "Gemm" || c.Kernel == "Step") != (c.K > 0) {
 			t.Errorf("%s: Rows %d, Cols %d, K %d", name, c.Rows, c.Cols, c.K)
 		}
 		isGonum := c.Impl == PeerGonum || c.Impl == PeerGonum1
@@ -75,7 +75,7 @@ func TestCases(t *testing.T) {
 	}
 
 	kernelNames := []string{"Softmax", "LogSoftmax", "SoftmaxBackward", "LogSoftmaxBackward",
-		"CrossEntropyGrad", "CrossEntropyGradSoft", "Ger", "GerBatch", "Gemm"}
+		"CrossEntropyGrad", "CrossEntropyGradSoft", "Ger", "GerBatch", "Gemm", "Step"}
 	want := []string{
 		"kernel=Softmax/impl=%s/shape=64x1000",
 		"kernel=Softmax/impl=%s/shape=256x10",
@@ -94,6 +94,9 @@ func TestCases(t *testing.T) {
 		"kernel=Gemm/impl=%s/shape=256x1024xk1000NN",
 		"kernel=Gemm/impl=%s/shape=32x32000xk1024NT",
 		"kernel=Gemm/impl=%s/shape=1024x1024xk1024NN",
+		"kernel=Step/impl=%s/shape=64x784x10",
+		"kernel=Step/impl=%s/shape=256x1024x1000dx",
+		"kernel=Step/impl=%s/shape=32x1024x32000",
 	}
 	for _, im := range kernels.Available() {
 		for _, k := range kernelNames {
@@ -115,8 +118,11 @@ func TestCases(t *testing.T) {
 		if n := strings.Replace(w, "%s", PeerGonum, 1); strings.Contains(n, "=Ge") && !seen[n] {
 			t.Errorf("no case %s", n)
 		}
-		if n := strings.Replace(w, "%s", PeerGonum1, 1); seen[n] != strings.Contains(n, "=Gemm") {
-			t.Errorf("case %s: %v, want it for Gemm only", n, seen[n])
+		if n := strings.Replace(w, "%s", PeerGonum1, 1); seen[n] != (strings.Contains(n, "=Gemm") || strings.Contains(n, "=Step")) {
+			t.Errorf("case %s: %v, want it for Gemm and Step only", n, seen[n])
+		}
+		if n := strings.Replace(w, "%s", PeerUnfused, 1); seen[n] != strings.Contains(n, "=Step") {
+			t.Errorf("case %s: %v, want it for Step only", n, seen[n])
 		}
 	}
 	for _, isa := range peak.ISAs() {

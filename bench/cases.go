@@ -287,7 +287,7 @@ var rowKernels = []rowKernel{
 }
 
 // Kernels returns the names of the kernels the sweep covers, in the order
-// Cases and Sweep list them. Cases has Gemm and peak besides.
+// Cases and Sweep list them. Cases has Gemm, Step and peak besides.
 func Kernels() []string {
 	var names []string
 	for _, k := range rowKernels {
@@ -311,7 +311,8 @@ func Cases() []Case {
 	}
 	cs := peakCases()
 	cs = append(cs, build(rowShapes, gerShapes, gerBatchShapes)...)
-	return append(cs, gemmCases(gemmShapes)...)
+	cs = append(cs, gemmCases(gemmShapes)...)
+	return append(cs, stepCases(stepShapes)...)
 }
 
 // peakCases returns a case of internal/peak's loop per vector width.

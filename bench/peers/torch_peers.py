@@ -1,7 +1,8 @@
 """PyTorch peers of the softgrad kernels, on one thread, in Go benchmark format.
 
 Times eager PyTorch calls -- what a PyTorch user pays, Python dispatch
-included -- on the shapes of the Go suite (../cases.go) and prints lines like
+included -- on the shapes of the Go suite (../cases.go, ../step.go) and
+prints lines like
 
     BenchmarkKernels/kernel=Softmax/impl=pytorch/shape=64x1000-2  N  T ns/op  E ns/elem  B GB/s
 
@@ -85,6 +86,39 @@ def cross_entropy_setup(rows, cols):
     return setup
 
 
+def step_setup(k, features, classes, dx):
+    # The output layer's training step: nn.Linear's forward, F.cross_entropy
+    # (mean), backward (into x too when dx), and an SGD step on the weight
+    # and bias; the gradients are set to None first, as zero_grad does.
+    def setup(gen):
+        lin = torch.nn.Linear(features, classes)
+        with torch.no_grad():
+            lin.weight.copy_(uniform(gen, classes, features) * 0.05)
+            lin.bias.copy_(uniform(gen, 1, classes)[0])
+        x = uniform(gen, k, features).requires_grad_(dx)
+        labels = torch.randint(0, classes, (k,), generator=gen)
+        opt = torch.optim.SGD(lin.parameters(), lr=1e-3)
+
+        def op():
+            opt.zero_grad(set_to_none=True)
+            x.grad = None
+            loss = torch.nn.functional.cross_entropy(lin(x), labels)
+            loss.backward()
+            opt.step()
+            return loss
+        return op
+    return setup
+
+
+# Step cases: (k, features, classes, dx), named k x features x classes, "dx"
+# when x needs its gradient, as in ../step.go.
+STEP_CASES = [
+    (64, 784, 10, False), (64, 784, 10, True),
+    (256, 1024, 1000, False), (256, 1024, 1000, True),
+    (32, 1024, 32000, False), (32, 1024, 32000, True),
+]
+
+
 CASES = [
     ("Softmax", 64, 1000, 8, 0, softmax_setup),
     ("Softmax", 256, 10, 8, 0, softmax_setup),
@@ -153,6 +187,18 @@ def main():
             gbs = (per_elem * elems + per_row * rows) / ns
             print(f"BenchmarkKernels/{name}{suffix} \t{n:10d}\t{ns:14.1f} ns/op"
                   f"\t{ns / elems:12.4g} ns/elem\t{gbs:12.4g} GB/s", flush=True)
+            print(f"# {name}: cpu/wall {cpu / wall:.2f}", flush=True)
+        for k, features, classes, dx in STEP_CASES:
+            name = f"kernel=Step/impl={impl}/shape={k}x{features}x{classes}{'dx' if dx else ''}"
+            if not run.search(name):
+                continue
+            gen = torch.Generator().manual_seed(0x50F76AD)
+            n, wall, cpu = measure(step_setup(k, features, classes, dx)(gen), args.benchtime)
+            ns = wall * 1e9 / n
+            elems = k * features * classes
+            flops = (3 if dx else 2) * 2 * elems
+            print(f"BenchmarkKernels/{name}{suffix} \t{n:10d}\t{ns:14.1f} ns/op"
+                  f"\t{ns / elems:12.4g} ns/elem\t{flops / ns:12.4g} GFLOP/s", flush=True)
             print(f"# {name}: cpu/wall {cpu / wall:.2f}", flush=True)
 
 

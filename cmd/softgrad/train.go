@@ -122,7 +122,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 				by[i] = train.labels[j]
 			}
 			start := time.Now()
-			loss, _, err := trainer.Step(bx[:len(idx)*train.features], by[:len(idx)])
+			loss, err := trainer.Step(bx[:len(idx)*train.features], by[:len(idx)])
 			busy += time.Since(start)
 			if err != nil {
 				bar.finish()

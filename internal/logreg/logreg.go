@@ -11,23 +11,20 @@
 // For a mini-batch X of k samples (k×F, one per row) with labels y, one step
 // of stochastic gradient descent with learning rate lr is:
 //
-//	Z = X·Wᵀ + b                                (Gemm with beta = 1, b copied into each row first)
+//	Z = X·Wᵀ + b                                the logits
 //	J = (1/k) Σ_r −log softmax(Z_r)[y_r]        the mean cross-entropy
-//	G = ∂J/∂Z = (softmax(Z) − onehot(y)) / k    (CrossEntropyGrad: J and G in one pass, G over Z in place)
-//	W ← W − lr·Gᵀ·X                             (GerBatch with alpha = −lr: one rank-k update)
-//	b ← b − lr·Σ_r G_r                          (the column sums of G)
+//	G = ∂J/∂Z = (softmax(Z) − onehot(y)) / k
+//	W ← W − lr·Gᵀ·X                             since ∂J/∂W = Gᵀ·X
+//	b ← b − lr·Σ_r G_r                          since ∂J/∂b = Σ_r G_r
 //
-// since ∂J/∂W = Gᵀ·X and ∂J/∂b = Σ_r G_r. In GerBatch's terms,
-// A += alpha·Xᵀ·Y with A = W (m = C rows of n = F), its X the gradient G
-// (k×C) and its Y the samples X (k×F). Storing W as F×C instead (the
-// transpose: W ← W − lr·Xᵀ·G) gives the same model, but GerBatch then works
-// on rows of C elements, which are short for a classifier: with 10 classes
-// and 64 to 784 features it runs 1.3–1.5× slower on this project's machine.
+// kernels.LinearCrossEntropy computes J, Gᵀ·X and Σ_r G_r in one call,
+// without holding Z whole; the updates are rank-1 updates of one row
+// (kernels' Ger, an axpy).
 //
-// With several workers each takes a share of the batch's rows, computes its
-// Z, G and its share of the two updates into buffers of its own, weighted
-// by its share of the batch, and the shares are then added to W and b in a
-// fixed order, so a run is deterministic for a given number of workers.
+// With several workers each takes a share of the batch's rows and computes
+// its gradients into buffers of its own; each is weighted by its share of
+// the batch and added to W and b in a fixed order, so a run is
+// deterministic for a given number of workers.
 package logreg
 
 import (
@@ -76,15 +73,15 @@ type Trainer struct {
 	LR    float32       // the learning rate
 
 	workers []*worker
+	one     [1]float32 // the x of the rank-1 update that adds −lr·dW to W
 }
 
-// worker holds one worker's scratch: its logits (then gradient) and, with
-// more than one worker, its shares of the updates of W and b.
+// worker holds one worker's scratch: the gradients of its share of a batch
+// (dW, dB), and the logits of an evaluation batch (z, worker 0 only).
 type worker struct {
-	z      []float32 // rows×Classes: the logits, then the gradient G, in place
-	dW, dB []float32 // −lr·(share)·Gᵀ·X and −lr·(share)·Σ G (workers > 1 only)
+	z      []float32
+	dW, dB []float32
 	loss   float64
-	right  int
 	err    error
 }
 
@@ -92,24 +89,19 @@ type worker struct {
 // learning rate and number of workers (at least 1) among which each batch
 // is split.
 func NewTrainer(m *Model, impl *kernels.Impl, lr float32, workers int) *Trainer {
-	t := &Trainer{Model: m, Impl: impl, LR: lr}
+	t := &Trainer{Model: m, Impl: impl, LR: lr, one: [1]float32{1}}
 	for range max(workers, 1) {
-		w := &worker{}
-		if workers > 1 {
-			w.dW = make([]float32, len(m.W))
-			w.dB = make([]float32, len(m.B))
-		}
-		t.workers = append(t.workers, w)
+		t.workers = append(t.workers, &worker{dW: make([]float32, len(m.W)), dB: make([]float32, len(m.B))})
 	}
 	return t
 }
 
 // Step trains on one mini-batch: x holds k samples (k×Features) and labels
-// their classes. It returns the batch's mean loss and how many samples the
-// model classified right, both from the logits before the update. A label
-// outside [0, Classes) is an error (a *kernels.LabelError, with the row
-// counted within the batch), and the model is then left unchanged.
-func (t *Trainer) Step(x []float32, labels []int32) (loss float64, right int, err error) {
+// their classes. It returns the batch's mean loss, from the model before
+// the update. A label outside [0, Classes) is an error (a
+// *kernels.LabelError, with the row counted within the batch), and the
+// model is then left unchanged.
+func (t *Trainer) Step(x []float32, labels []int32) (loss float64, err error) {
 	m := t.Model
 	k := len(labels)
 	if len(x) != k*m.Features {
@@ -117,86 +109,62 @@ func (t *Trainer) Step(x []float32, labels []int32) (loss float64, right int, er
 	}
 	if len(t.workers) == 1 || k < 2*len(t.workers) {
 		w := t.workers[0]
-		w.grow(k * m.Classes)
-		g := w.z[:k*m.Classes]
-		loss, right, err = t.forwardBackward(g, x, labels)
+		// dW = Gᵀ·X and dB = Σ_r G_r, the logits never held whole.
+		loss, err = t.Impl.LinearCrossEntropy(w.dW, w.dB, nil, x, m.W, m.B, labels, m.Features, m.Classes)
 		if err != nil {
-			return 0, 0, err
+			return 0, err
 		}
-		// W ← W − lr·Gᵀ·X: G is k×C, X is k×F, W is C×F.
-		t.Impl.GerBatch(m.W, m.Features, -t.LR, g, m.Classes, x, m.Features)
-		// b ← b − lr·Σ_r G_r.
-		addColumnSums(m.B, -t.LR, g, m.Classes)
-		return loss, right, nil
+		t.update(m.W, -t.LR, w.dW)
+		t.update(m.B, -t.LR, w.dB)
+		return loss, nil
 	}
 
-	// Several workers: worker i takes rows [lo, hi) and weighs its mean
-	// gradient by its share of the batch, (hi−lo)/k, so that the shares add
-	// up to the gradient of the batch's mean loss.
+	// Several workers: worker i takes rows [lo, hi) and its mean gradient
+	// weighs (hi−lo)/k, its share of the batch, so that the shares add up
+	// to the gradient of the batch's mean loss.
 	var wg sync.WaitGroup
 	n := len(t.workers)
 	for i, w := range t.workers {
 		lo, hi := i*k/n, (i+1)*k/n
 		wg.Go(func() {
 			xs, ls := x[lo*m.Features:hi*m.Features], labels[lo:hi]
-			w.grow(len(ls) * m.Classes)
-			g := w.z[:len(ls)*m.Classes]
-			w.loss, w.right, w.err = t.forwardBackward(g, xs, ls)
-			if w.err != nil {
-				var le *kernels.LabelError
-				if errors.As(w.err, &le) {
-					le.Row += lo
-				}
-				return
+			w.loss, w.err = t.Impl.LinearCrossEntropy(w.dW, w.dB, nil, xs, m.W, m.B, ls, m.Features, m.Classes)
+			var le *kernels.LabelError
+			if errors.As(w.err, &le) {
+				le.Row += lo
 			}
-			share := float32(len(ls)) / float32(k)
-			clear(w.dW)
-			t.Impl.GerBatch(w.dW, m.Features, -t.LR*share, g, m.Classes, xs, m.Features)
-			clear(w.dB)
-			addColumnSums(w.dB, -t.LR*share, g, m.Classes)
 		})
 	}
 	wg.Wait()
 	for i, w := range t.workers {
 		if w.err != nil {
-			return 0, 0, w.err
+			return 0, w.err
 		}
 		lo, hi := i*k/n, (i+1)*k/n
 		loss += w.loss * float64(hi-lo) / float64(k)
-		right += w.right
 	}
-	// Add the shares in worker order, each worker summing one part of W.
+	// Add the shares in worker order, each goroutine updating one part of W.
 	for i := range t.workers {
 		lo, hi := i*len(m.W)/n, (i+1)*len(m.W)/n
 		wg.Go(func() {
-			dst := m.W[lo:hi]
-			for _, w := range t.workers {
-				for j, d := range w.dW[lo:hi] {
-					dst[j] += d
-				}
+			for j, w := range t.workers {
+				share := float32((j+1)*k/n-j*k/n) / float32(k)
+				t.update(m.W[lo:hi], -t.LR*share, w.dW[lo:hi])
 			}
 		})
 	}
 	wg.Wait()
-	for _, w := range t.workers {
-		for j, d := range w.dB {
-			m.B[j] += d
-		}
+	for j, w := range t.workers {
+		share := float32((j+1)*k/n-j*k/n) / float32(k)
+		t.update(m.B, -t.LR*share, w.dB)
 	}
-	return loss, right, nil
+	return loss, nil
 }
 
-// forwardBackward computes the logits of x into z, counts the right
-// predictions, and overwrites z with the gradient of the mean loss, which it
-// returns.
-func (t *Trainer) forwardBackward(z, x []float32, labels []int32) (loss float64, right int, err error) {
-	m := t.Model
-	// Z = X·Wᵀ + b.
-	m.Logits(t.Impl, z, x)
-	right = countRight(z, labels, m.Classes)
-	// J and G = (softmax(Z) − onehot(y))/k, G over Z in place.
-	loss, err = t.Impl.CrossEntropyGrad(z, z, labels, m.Classes)
-	return loss, right, err
+// update sets dst += alpha·d, as a rank-1 update of one row (SIMD in
+// im's Ger).
+func (t *Trainer) update(dst []float32, alpha float32, d []float32) {
+	t.Impl.Ger(dst, len(dst), alpha, t.one[:], d)
 }
 
 // Evaluate returns the mean loss of the model on the samples x and labels,
@@ -230,16 +198,6 @@ func (t *Trainer) Evaluate(x []float32, labels []int32, batch int) (loss, accura
 func (w *worker) grow(n int) {
 	if len(w.z) < n {
 		w.z = make([]float32, n)
-	}
-}
-
-// addColumnSums adds alpha·Σ_r g_r to dst, for the rows g_r of g (cols
-// each): the bias update.
-func addColumnSums(dst []float32, alpha float32, g []float32, cols int) {
-	for r := 0; r < len(g); r += cols {
-		for j, v := range g[r : r+cols] {
-			dst[j] += alpha * v
-		}
 	}
 }
 

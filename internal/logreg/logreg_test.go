@@ -84,7 +84,7 @@ func TestStepMath(t *testing.T) {
 			}
 
 			tr := NewTrainer(m, im, lr, workers)
-			loss, _, err := tr.Step(x, labels)
+			loss, err := tr.Step(x, labels)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -120,7 +120,7 @@ func TestTrain(t *testing.T) {
 		for range 3 {
 			for lo := 0; lo < n; lo += batch {
 				hi := min(lo+batch, n)
-				if _, _, err := tr.Step(x[lo*f:hi*f], labels[lo:hi]); err != nil {
+				if _, err := tr.Step(x[lo*f:hi*f], labels[lo:hi]); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -144,7 +144,7 @@ func TestLabelError(t *testing.T) {
 	for _, workers := range []int{1, 2} {
 		m := New(f, c)
 		tr := NewTrainer(m, kernels.Default(), 0.1, workers)
-		_, _, err := tr.Step(x, labels)
+		_, err := tr.Step(x, labels)
 		var le *kernels.LabelError
 		if !errors.As(err, &le) || le.Row != 7 || le.Label != 3 {
 			t.Errorf("%d workers: error %v, want a LabelError for row 7", workers, err)
