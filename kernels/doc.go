@@ -69,6 +69,12 @@
 // (the bound the fuzz tests hold every implementation to), and two
 // implementations agree within twice that.
 //
+// [LinearCrossEntropy] is the whole step of such a layer with a bias b:
+// with Z = X·Wᵀ + b and G = (softmax(Z) − onehot(y))/n as above, it
+// returns the mean loss and writes dW = Gᵀ·X, db = Σ_r G_r and dX = G·W,
+// running Gemm and the fused cross-entropy on chunks of rows so that Z is
+// never held whole.
+//
 // # Special values
 //
 // The kernels follow PyTorch's float32 semantics. A −Inf logit gets
@@ -100,8 +106,8 @@
 // must not overlap their inputs at all). An output may be
 // the very same slice as an input (in place) where a kernel's documentation
 // says so. Bad data is not a programmer error: a label outside [0, cols) that
-// is not IgnoreLabel makes [CrossEntropyGrad] return a *[LabelError] without
-// writing anything.
+// is not IgnoreLabel makes [CrossEntropyGrad] and [LinearCrossEntropy] return
+// a *[LabelError] without writing anything.
 //
 // # Implementations
 //
@@ -128,14 +134,17 @@
 // two passes and no exp, LogSoftmaxBackward two passes and one exp per
 // element. Ger does len(x)·len(y) multiply-adds and reads and writes A once.
 // GerBatch does k·m·n multiply-adds; it reads and writes A once where Y has
-// at most 64 columns, and otherwise runs on Gemm's blocks. Gemm does m·n·k
+// at most 64 columns, and otherwise works on packed blocks. Gemm does m·n·k
 // multiply-adds (2·m·n·k floating-point operations). It copies op(B) once,
 // and op(A) once per block of C's columns, into contiguous panels, except
 // the panels it reads in place where a copy does not pay; it reads and
 // writes C once per block of k, plus one pass to scale C when beta is
-// neither 0 nor 1 (with beta 0, C is not read).
+// neither 0 nor 1 (with beta 0, C is not read). LinearCrossEntropy is
+// Gemm's cost for its two or three products (k·features·classes
+// multiply-adds each) plus CrossEntropyGrad's on the logits, a chunk of
+// rows at a time in at most max(2²², 16·classes) floats of scratch.
 //
-// Nothing allocates in steady state: Gemm, and GerBatch on Gemm's blocks,
-// take their packing buffers from a pool, which allocates them on a first
-// call or after the garbage collector has emptied it.
+// Nothing allocates in steady state: Gemm, GerBatch's packed blocks and
+// LinearCrossEntropy's chunks take their buffers from pools, which allocate
+// them on a first call or after the garbage collector has emptied them.
 package kernels

@@ -107,6 +107,36 @@ func ExampleGemm() {
 	// [0.25 -0.25 -0.75 -0.125 0.125 0.375]
 }
 
+func ExampleLinearCrossEntropy() {
+	x := []float32{ // 2 samples × 3 features
+		1, 2, 3,
+		4, 5, 6,
+	}
+	w := []float32{ // 2 classes × 3 features (nn.Linear's layout)
+		1, 0, -1,
+		0.5, 0.5, 0.5,
+	}
+	b := []float32{0, -1}
+	labels := []int32{0, kernels.IgnoreLabel} // the second sample is masked out
+
+	dw, db, dx := make([]float32, 2*3), make([]float32, 2), make([]float32, 2*3)
+	loss, err := kernels.LinearCrossEntropy(dw, db, dx, x, w, b, labels, 3, 2)
+	if err != nil {
+		panic(err)
+	}
+	// Sample 0's logits are (−2, 2): the loss is log(1 + e⁴), and its
+	// gradient row G_0 = (s_0 − 1, s_1) = (−s_1, s_1) with s_1 = σ(4).
+	fmt.Printf("loss %.4f\n", loss)
+	fmt.Printf("dw %.4f\n", dw)
+	fmt.Printf("db %.4f\n", db)
+	fmt.Printf("dx %.4f\n", dx)
+	// Output:
+	// loss 4.0181
+	// dw [-0.9820 -1.9640 -2.9460 0.9820 1.9640 2.9460]
+	// db [-0.9820 0.9820]
+	// dx [-0.4910 0.4910 1.4730 0.0000 0.0000 0.0000]
+}
+
 func negInf() float64 { var zero float64; return -1 / zero }
 
 func ExampleLookup() {
