@@ -121,8 +121,10 @@ func TestCases(t *testing.T) {
 		if n := strings.Replace(w, "%s", PeerGonum1, 1); seen[n] != (strings.Contains(n, "=Gemm") || strings.Contains(n, "=Step")) {
 			t.Errorf("case %s: %v, want it for Gemm and Step only", n, seen[n])
 		}
-		if n := strings.Replace(w, "%s", PeerUnfused, 1); seen[n] != strings.Contains(n, "=Step") {
-			t.Errorf("case %s: %v, want it for Step only", n, seen[n])
+		for _, p := range []string{PeerUnfused, PeerProducts} {
+			if n := strings.Replace(w, "%s", p, 1); seen[n] != strings.Contains(n, "=Step") {
+				t.Errorf("case %s: %v, want it for Step only", n, seen[n])
+			}
 		}
 	}
 	for _, isa := range peak.ISAs() {

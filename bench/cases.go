@@ -95,6 +95,11 @@ type Case struct {
 	// hundreds of MB; callers run it only when asked to.
 	Large bool
 
+	// FirstAlloc asks Run to report the memory the first op allocates, in
+	// MB ("alloc-MB"), after two garbage collections have emptied the
+	// packages' pools: the scratch a call needs beyond its arguments.
+	FirstAlloc bool
+
 	// XCopy asks Run to time copy() between two other buffers of Elems
 	// float32 (an input's and an output's worth of memory) after each op,
 	// and to report the op's time over copy()'s as "x-copy": a ratio
@@ -125,8 +130,8 @@ func (c Case) Name() string {
 
 // Run measures c with b: it calls c.Setup, runs the op once untimed, then
 // runs it in a b.Loop and reports ns/elem, GB/s, for the cases with Flops
-// GFLOP/s, for a case with XCopy x-copy, for one with MathExp mathexp/op and
-// for a Parallel one procs. It is meant to be the whole body of a benchmark,
+// GFLOP/s, for a case with XCopy x-copy, for one with MathExp mathexp/op,
+// for a Parallel one procs and for a FirstAlloc one alloc-MB. It is meant to be the whole body of a benchmark,
 // in a test (b.Run) or from testing.Benchmark.
 func Run(b *testing.B, c Case) {
 	if c.Procs > 0 {
@@ -144,6 +149,16 @@ func Run(b *testing.B, c Case) {
 	if c.MathExp != nil {
 		mathExp = c.MathExp()
 		mathExp()
+	}
+	var firstAlloc uint64
+	if c.FirstAlloc {
+		runtime.GC()
+		runtime.GC() // a sync.Pool drops its buffers over two collections
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		op()
+		runtime.ReadMemStats(&after)
+		firstAlloc = after.TotalAlloc - before.TotalAlloc
 	}
 	op() // warm up, untimed: fault in the output's pages, load the caches
 	for b.Loop() {
@@ -187,6 +202,9 @@ func Run(b *testing.B, c Case) {
 	}
 	if c.Parallel {
 		b.ReportMetric(float64(runtime.GOMAXPROCS(0)), "procs")
+	}
+	if c.FirstAlloc {
+		b.ReportMetric(float64(firstAlloc)/1e6, "alloc-MB")
 	}
 }
 

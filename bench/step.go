@@ -19,12 +19,17 @@ import (
 //     CrossEntropyGrad, Gemm for dw and dx, the bias sums in Go) on the
 //     default implementation, holding the k×classes logits whole;
 //   - "gonum" and "gonum-1": the same with gonum's Sgemm for the three
-//     products (at GOMAXPROCS and at 1), softgrad's CrossEntropyGrad between.
+//     products (at GOMAXPROCS and at 1), softgrad's CrossEntropyGrad between;
+//   - "products": the step's products alone on the default implementation
+//     (Gemm for the logits, dw and dx, nothing between), the floor a fused
+//     step is measured against.
 //
 // Shapes are "k x features x classes": a 10-class head on MNIST's 784
 // features at a batch of 64, a 1000-class head on 1024 features at 256, an
-// LLM's 32000-token vocabulary on 1024 at 32 (w 131 MB). PyTorch's step
-// (bench/peers) runs the same shapes.
+// LLM's 32000-token vocabulary on 1024 at 32 (w 131 MB), and (Large) at
+// 4096, whose logits alone take 524 MB. Each case reports the memory its
+// first call allocates (alloc-MB). PyTorch's step (bench/peers) runs the
+// same shapes but the last.
 type stepShape struct {
 	k, features, classes int
 	dx                   bool
@@ -39,8 +44,12 @@ func (s stepShape) String() string {
 	return fmt.Sprintf("%dx%dx%d%s", s.k, s.features, s.classes, d)
 }
 
-// PeerUnfused is the Step peer that runs softgrad's calls one by one.
-const PeerUnfused = "unfused"
+// The Step peers that run softgrad's calls one by one, and its products
+// alone.
+const (
+	PeerUnfused  = "unfused"
+	PeerProducts = "products"
+)
 
 var stepShapes = []stepShape{
 	{64, 784, 10, false, false}, {64, 784, 10, true, false},
@@ -64,16 +73,18 @@ func stepCases(shapes []stepShape) []Case {
 				Kernel: "Step", Impl: impl, Shape: s.String(), Rows: s.k, Cols: s.classes, K: s.features,
 				Elems: k * f * c,
 				// x, w, b and the labels read; dw, db (and dx) written.
-				Bytes: 4*(k*f+2*c*f+2*c+k) + dxBytes,
-				Flops: products * 2 * k * f * c,
-				Large: s.large,
-				Setup: setup,
+				Bytes:      4*(k*f+2*c*f+2*c+k) + dxBytes,
+				Flops:      products * 2 * k * f * c,
+				Large:      s.large,
+				FirstAlloc: true,
+				Setup:      setup,
 			}
 		}
 		for _, im := range kernels.Available() {
 			cs = append(cs, sc(im.Name(), func() func() { return setupStep(s, fusedStep(im)) }))
 		}
 		cs = append(cs, sc(PeerUnfused, func() func() { return setupStep(s, unfusedStep(kernels.Default(), softgradProducts)) }))
+		cs = append(cs, sc(PeerProducts, func() func() { return setupStep(s, productsStep(softgradProducts)) }))
 		g := sc(PeerGonum, func() func() { return setupStep(s, unfusedStep(kernels.Default(), gonumProducts)) })
 		g.Parallel = true
 		g1 := g
@@ -148,6 +159,23 @@ func gonumProducts(transA, transB bool, m, n, k int, a []float32, lda int, b []f
 		blas32.General{Rows: ra, Cols: ca, Stride: lda, Data: a},
 		blas32.General{Rows: rb, Cols: cb, Stride: ldb, Data: b},
 		0, blas32.General{Rows: m, Cols: n, Stride: n, Data: c})
+}
+
+// productsStep runs the step's products alone: Z = x·wᵀ, dw = Zᵀ·x and,
+// for dx, Z·w.
+func productsStep(gemm products) stepFunc {
+	return func(d *stepData) float64 {
+		k, f, c := d.s.k, d.s.features, d.s.classes
+		if d.z == nil {
+			d.z = make([]float32, k*c)
+		}
+		gemm(false, true, k, c, f, d.x, f, d.w, f, d.z)
+		gemm(true, false, c, f, k, d.z, c, d.x, f, d.dw)
+		if d.dx != nil {
+			gemm(false, false, k, f, c, d.z, c, d.w, f, d.dx)
+		}
+		return 0
+	}
 }
 
 // unfusedStep is the step as separate calls: the logits Z = x·wᵀ + b, the
