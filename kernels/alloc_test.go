@@ -1,6 +1,7 @@
 package kernels_test
 
 import (
+	"runtime"
 	"strings"
 	"testing"
 
@@ -48,5 +49,34 @@ func TestNoAllocations(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestLinearCrossEntropyScratch holds LinearCrossEntropy's memory bound: a
+// first call (the pools emptied) allocates its chunk of logits,
+// max(2²², 16·classes) floats, and Gemm's packing buffers, not the
+// k×classes logits (here 38 MB).
+func TestLinearCrossEntropyScratch(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector changes what a call allocates")
+	}
+	const k, features, classes = 300, 4, 32000
+	x, w := make([]float32, k*features), make([]float32, classes*features)
+	dw, db, dx := make([]float32, classes*features), make([]float32, classes), make([]float32, k*features)
+	labels := make([]int32, k)
+	for i := range labels {
+		labels[i] = int32(i * 97 % classes)
+	}
+	runtime.GC()
+	runtime.GC() // a sync.Pool drops its buffers over two collections
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if _, err := kernels.LinearCrossEntropy(dw, db, dx, x, w, nil, labels, features, classes); err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	got := after.TotalAlloc - before.TotalAlloc
+	if bound := uint64(4*max(1<<22, 16*classes) + 4<<20); got > bound {
+		t.Errorf("a first call allocated %d bytes, want at most %d (the logits are %d)", got, bound, 4*k*classes)
 	}
 }
