@@ -305,13 +305,13 @@ var rowKernels = []rowKernel{
 }
 
 // Kernels returns the names of the kernels the sweep covers, in the order
-// Cases and Sweep list them. Cases has Gemm, Step and peak besides.
+// Cases and Sweep list them. Cases has Gemm and peak besides.
 func Kernels() []string {
 	var names []string
 	for _, k := range rowKernels {
 		names = append(names, k.name)
 	}
-	return append(names, "Ger", "GerBatch")
+	return append(names, "Ger", "GerBatch", "Step")
 }
 
 // Cases returns every case: the multiply-add peak of each vector width this
@@ -404,11 +404,14 @@ const (
 // of lens and batch size B of batches whose data stays within 4M elements
 // (16 MB) per buffer. A row kernel runs on B rows of L elements (shape
 // "BxL"); Ger updates a B×L matrix ("BxL"); GerBatch adds the products of
-// B samples into a 64×L matrix ("64xLxkB"), within 2²⁶ multiply-adds. Cols
-// is L in every case, the x axis of the sweep's chart.
+// B samples into a 64×L matrix ("64xLxkB"), within 2²⁶ multiply-adds; Step
+// is the output layer's step from B samples of 64 features to L classes
+// ("Bx64xL", the same work per product), fused and with gonum's Sgemm.
+// Cols is L in every case, the x axis of the sweep's chart.
 func Sweep(lens, batches []int) []Case {
 	rowShapes := map[string][]rowShape{}
 	var ger, gerBatch []gerShape
+	var steps []stepShape
 	for _, l := range lens {
 		for _, b := range batches {
 			if l <= 0 || b <= 0 {
@@ -423,10 +426,17 @@ func Sweep(lens, batches []int) []Case {
 			m := sweepGerBatchRows
 			if max(b, m)*l <= sweepMaxElems && b*m*l <= sweepMaxGerBatch {
 				gerBatch = append(gerBatch, gerShape{m: m, n: l, k: b})
+				steps = append(steps, stepShape{k: b, features: m, classes: l})
 			}
 		}
 	}
-	return build(rowShapes, ger, gerBatch)
+	cs := build(rowShapes, ger, gerBatch)
+	for _, c := range stepCases(steps) {
+		if c.Impl != PeerUnfused && c.Impl != PeerProducts && c.Impl != PeerGonum1 {
+			cs = append(cs, c)
+		}
+	}
+	return cs
 }
 
 // build returns the cases of the given shapes: per kernel (in the order of

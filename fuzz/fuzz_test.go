@@ -1053,8 +1053,8 @@ func testGemm(t *testing.T, desc string, g gemmDims, alpha, beta float32, a, b [
 // implementation (Gemm, CrossEntropyGrad, Gemm for dw and dx, column sums:
 // these sizes fit one chunk), special values included, and with finite
 // inputs of moderate size it is within reference.LinearCrossEntropy's
-// bounds of the float64 step. Outputs are guarded and must be written
-// whole.
+// bounds of the float64 step and within twice them of generic. Outputs are
+// guarded and must be written whole.
 func FuzzLinearCrossEntropy(f *testing.F) {
 	addLinearSeeds(f)
 	f.Fuzz(func(t *testing.T, mode uint8, kArg, fArg, cArg, labelArg uint16, flags uint8, data []byte) {
@@ -1076,6 +1076,7 @@ func FuzzLinearCrossEntropy(f *testing.F) {
 		orig := [][]float32{slices.Clone(x), slices.Clone(w), slices.Clone(b)}
 
 		var ref *reference.Linear
+		var genOuts [][]float32 // generic's dw, db and dx
 		if badRow < 0 && moderate(x, w, b) {
 			ref = reference.LinearCrossEntropy(x, w, b, labels, features, classes, softmaxRefRel)
 		}
@@ -1153,6 +1154,22 @@ func FuzzLinearCrossEntropy(f *testing.F) {
 
 			if ref == nil {
 				continue
+			}
+			// generic comes first: the others must agree with it within
+			// twice the bounds (each is within them of the reference).
+			outs := [][]float32{dw.out(), db.out(), dx.out()}
+			if im == generic {
+				genOuts = [][]float32{slices.Clone(outs[0]), slices.Clone(outs[1]), slices.Clone(outs[2])}
+			}
+			for i, bound := range [][]float64{ref.DWBound, ref.DBBound, ref.DXBound} {
+				if !([]bool{true, wantDB, wantDX}[i]) {
+					continue
+				}
+				for e, g := range outs[i] {
+					if d := math.Abs(float64(g) - float64(genOuts[i][e])); !(d <= 2*bound[e]) {
+						t.Fatalf("%s: %s: %s[%d] = %v, generic's %v (bound %.3g)", im.Name(), desc, []string{"dw", "db", "dx"}[i], e, g, genOuts[i][e], 2*bound[e])
+					}
+				}
 			}
 			if !(math.Abs(loss-ref.Loss) <= ref.LossBound) && !(math.IsNaN(loss) && math.IsNaN(ref.Loss)) {
 				t.Fatalf("%s: %s: loss %v, reference %v ± %.3g", im.Name(), desc, loss, ref.Loss, ref.LossBound)

@@ -54,8 +54,10 @@ func TestNoAllocations(t *testing.T) {
 
 // TestLinearCrossEntropyScratch holds LinearCrossEntropy's memory bound: a
 // first call (the pools emptied) allocates its chunk of logits,
-// max(2²², 16·classes) floats, and Gemm's packing buffers, not the
-// k×classes logits (here 38 MB).
+// max(2²², 16·classes) floats, and Gemm's packing buffers (sized from the
+// caches; with the buffer grown from one product to the next, 4.3 MB under
+// qemu's Haswell, which reports none), not the k×classes logits (here
+// 38 MB).
 func TestLinearCrossEntropyScratch(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector changes what a call allocates")
@@ -76,7 +78,7 @@ func TestLinearCrossEntropyScratch(t *testing.T) {
 	}
 	runtime.ReadMemStats(&after)
 	got := after.TotalAlloc - before.TotalAlloc
-	if bound := uint64(4*max(1<<22, 16*classes) + 4<<20); got > bound {
+	if bound := uint64(4*max(1<<22, 16*classes) + 8<<20); got > bound {
 		t.Errorf("a first call allocated %d bytes, want at most %d (the logits are %d)", got, bound, 4*k*classes)
 	}
 }

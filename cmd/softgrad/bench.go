@@ -114,7 +114,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 
 // batchOf returns a result's batch size: its rows, or GerBatch's k.
 func batchOf(r bench.Result) int {
-	if r.K > 0 {
+	if r.Kernel == "GerBatch" {
 		return r.K
 	}
 	return r.Rows
@@ -123,7 +123,7 @@ func batchOf(r bench.Result) int {
 // writeSweep prints one table per kernel: a row per shape (by batch size,
 // then row length) and a column of ns per element per implementation.
 func writeSweep(w io.Writer, results []bench.Result, impls []string, d time.Duration) {
-	fmt.Fprintf(w, "ns per element, one thread, %v per case; shapes are batch×length (GerBatch: 64×length from k samples)\n", d)
+	fmt.Fprintf(w, "ns per element, one thread, %v per case; shapes are batch×length (GerBatch: 64×length from k samples; Step: k samples × 64 features → length classes)\n", d)
 	for _, kernel := range bench.Kernels() {
 		var rs []bench.Result
 		for _, r := range results {

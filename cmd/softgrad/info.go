@@ -38,6 +38,7 @@ var tableCases = []struct{ kernel, shape string }{
 	{"GerBatch", "784x10xk128"},
 	{"Gemm", "64x10xk784NT"},
 	{"Gemm", "256x1000xk1024NT"},
+	{"Step", "64x784x10"},
 }
 
 // runInfo is softgrad with no command: the machine, the implementations
