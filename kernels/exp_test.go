@@ -192,3 +192,53 @@ func TestExpNegSpecial(t *testing.T) {
 		t.Errorf("expNeg(NaN) = %g, want NaN", got)
 	}
 }
+
+// TestExpConstants checks exp's constants against what defines them, so
+// that a drifted digit fails in every build (with -short and -tags purego
+// too, where no sweep runs): log2e, the magic bias, the two parts of ln 2
+// and the cutoff are derived here; the minimax coefficients, which nothing
+// simpler defines, are pinned by a second copy. A coefficient can drift by
+// many ULP and keep exp within its bound, which no accuracy test sees, but
+// generic's results would then differ from the generated SIMD code's, whose
+// generator holds its own copy.
+func TestExpConstants(t *testing.T) {
+	ln2 := math.Ln2
+	frac, exp2 := math.Frexp(ln2)
+	ln2Hi := math.Ldexp(math.Round(frac*(1<<16))/(1<<16), exp2) // ln 2 in 16 significant bits
+	cutoff := float32(math.Log(0x1p-126))                         // the least x with e^x ≥ 2⁻¹²⁶, in float32
+	if float64(cutoff) < math.Log(0x1p-126) {
+		cutoff = math.Nextafter32(cutoff, 0)
+	}
+	for _, c := range []struct {
+		name      string
+		got, want float32
+	}{
+		{"expLog2e", expLog2e, float32(1 / ln2)},
+		{"expMagic", expMagic, 0x1.8p23 + 127},
+		{"expLn2Hi", expLn2Hi, float32(ln2Hi)},
+		{"expLn2Lo", expLn2Lo, float32(ln2 - ln2Hi)},
+		{"expCutoff", expCutoff, cutoff},
+		{"expC5", expC5, 0x1.0F9F9Cp-7},
+		{"expC4", expC4, 0x1.573A1Ap-5},
+		{"expC3", expC3, 0x1.555A80p-3},
+		{"expC2", expC2, 0x1.FFFDC6p-2},
+		{"expC1", expC1, 0x1.FFFFF6p-1},
+	} {
+		if math.Float32bits(c.got) != math.Float32bits(c.want) {
+			t.Errorf("%s = %x, want %x", c.name, c.got, c.want)
+		}
+	}
+}
+
+// TestExpNegSampled is the exhaustive sweep's accuracy check on every
+// 1009th float32 of [cutoff, 0] (about a million inputs, every binade):
+// within 2 ULP of e^x correctly rounded, in every build and with -short.
+func TestExpNegSampled(t *testing.T) {
+	first, last := uint32(0x80000000), math.Float32bits(expCutoff)
+	for b := uint64(first); b <= uint64(last); b += 1009 {
+		x := math.Float32frombits(uint32(b))
+		if d := ulpDistance(expNeg(x), float32(math.Exp(float64(x)))); d > 2 {
+			t.Fatalf("expNeg(%g) = %g, %d ULP from e^x = %g", x, expNeg(x), d, math.Exp(float64(x)))
+		}
+	}
+}
