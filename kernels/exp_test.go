@@ -205,7 +205,7 @@ func TestExpConstants(t *testing.T) {
 	ln2 := math.Ln2
 	frac, exp2 := math.Frexp(ln2)
 	ln2Hi := math.Ldexp(math.Round(frac*(1<<16))/(1<<16), exp2) // ln 2 in 16 significant bits
-	cutoff := float32(math.Log(0x1p-126))                         // the least x with e^x ≥ 2⁻¹²⁶, in float32
+	cutoff := float32(math.Log(0x1p-126))                       // the least x with e^x ≥ 2⁻¹²⁶, in float32
 	if float64(cutoff) < math.Log(0x1p-126) {
 		cutoff = math.Nextafter32(cutoff, 0)
 	}
