@@ -1029,6 +1029,19 @@ func (h *guardHarness) checkCoverage(t *testing.T, c gcall, extraRows int, fullL
 	}
 }
 
+// subtest runs sweep as the subtest name of t, with faults turned into
+// panics (per goroutine: each subtest runs in its own) and the failure
+// count and coverage reset, then checks the coverage of the calls like c.
+func (h *guardHarness) subtest(t *testing.T, name string, sweep func(), c gcall, extraRows int, fullLda bool) {
+	t.Run(name, func(t *testing.T) {
+		defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+		h.t, h.fails = t, 0
+		h.cov, h.ends = [gMaxArgs][gMaxCols + 1]uint16{}, [gMaxArgs][gMaxCols + 1]uint16{}
+		sweep()
+		h.checkCoverage(t, c, extraRows, fullLda)
+	})
+}
+
 func TestGuardPages(t *testing.T) {
 	impls := kernels.Available()
 	names := make([]string, len(impls))
@@ -1052,65 +1065,23 @@ func TestGuardPages(t *testing.T) {
 			h := newGuardHarness(t, im)
 			h.short = testing.Short()
 			for _, rk := range rowKernels() {
-				t.Run(strings.ReplaceAll(rk.name, "/", "_"), func(t *testing.T) {
-					// Per goroutine: each subtest runs in its own.
-					defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-					h.t, h.fails = t, 0
-					h.cov, h.ends = [gMaxArgs][gMaxCols + 1]uint16{}, [gMaxArgs][gMaxCols + 1]uint16{}
-					h.sweepRows(rk, extraRows)
-					c, _ := rk.build(1, 1, 0)
-					h.checkCoverage(t, c, extraRows, false)
-				})
+				c, _ := rk.build(1, 1, 0)
+				h.subtest(t, strings.ReplaceAll(rk.name, "/", "_"), func() { h.sweepRows(rk, extraRows) }, c, extraRows, false)
 			}
 			for _, batch := range []bool{false, true} {
 				name := "Ger"
 				if batch {
 					name = "GerBatch"
 				}
-				t.Run(name, func(t *testing.T) {
-					// Per goroutine: each subtest runs in its own.
-					defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-					h.t, h.fails = t, 0
-					h.cov, h.ends = [gMaxArgs][gMaxCols + 1]uint16{}, [gMaxArgs][gMaxCols + 1]uint16{}
-					h.sweepGer(batch, ds)
-					h.checkCoverage(t, gerCall(1, 1, -1, 1, 0), 0, len(ds) == 16)
-				})
+				h.subtest(t, name, func() { h.sweepGer(batch, ds) }, gerCall(1, 1, -1, 1, 0), 0, len(ds) == 16)
 			}
-			for _, small := range []bool{false, true} {
-				name := "Gemm"
-				if small {
-					name = "Gemm_small_blocks"
-				}
-				t.Run(name, func(t *testing.T) {
-					defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-					h.t, h.fails = t, 0
-					h.cov, h.ends = [gMaxArgs][gMaxCols + 1]uint16{}, [gMaxArgs][gMaxCols + 1]uint16{}
-					sweep := func() { kernels.EachGemmOrientation(func() { h.sweepGemm(ds) }) }
-					if small {
-						kernels.WithSmallGemmBlocks(sweep)
-					} else {
-						sweep()
-					}
-					h.checkCoverage(t, gemmCall(false, false, 1, 1, 1, 0, 1, 0), 0, false)
-				})
-			}
-			for _, small := range []bool{false, true} {
-				name := "LinearCrossEntropy"
-				if small {
-					name = "LinearCrossEntropy_row_chunks"
-				}
-				t.Run(name, func(t *testing.T) {
-					defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-					h.t, h.fails = t, 0
-					h.cov, h.ends = [gMaxArgs][gMaxCols + 1]uint16{}, [gMaxArgs][gMaxCols + 1]uint16{}
-					if small {
-						kernels.WithLinearChunks(1, h.sweepLinear)
-					} else {
-						h.sweepLinear()
-					}
-					h.checkCoverage(t, linearCall(1, 1, 1, true, true, true, false, 0), 0, false)
-				})
-			}
+			gemmSweep := func() { kernels.EachGemmOrientation(func() { h.sweepGemm(ds) }) }
+			gemm := gemmCall(false, false, 1, 1, 1, 0, 1, 0)
+			h.subtest(t, "Gemm", gemmSweep, gemm, 0, false)
+			h.subtest(t, "Gemm_small_blocks", func() { kernels.WithSmallGemmBlocks(gemmSweep) }, gemm, 0, false)
+			linear := linearCall(1, 1, 1, true, true, true, false, 0)
+			h.subtest(t, "LinearCrossEntropy", h.sweepLinear, linear, 0, false)
+			h.subtest(t, "LinearCrossEntropy_row_chunks", func() { kernels.WithLinearChunks(1, h.sweepLinear) }, linear, 0, false)
 			h.t = t
 			t.Logf("impl %s: %d guarded calls (end %d, start %d, align-end %d, align-start %d), %d faults, in %v",
 				im.Name(), h.calls, h.byKind[placeEnd], h.byKind[placeStart], h.byKind[placeAlignEnd],
