@@ -197,15 +197,9 @@ func (im *Impl) CrossEntropyGrad(grad, logits []float32, labels []int32, cols in
 	rows := checkRows(len(logits), cols, "logits")
 	checkSameLen(len(labels), rows, "labels", "rows")
 	checkOut(grad, logits, "grad", "logits")
-	counted := 0
-	for r, l := range labels {
-		switch {
-		case l == IgnoreLabel:
-		case l < 0 || int(l) >= cols:
-			return 0, &LabelError{Row: r, Label: l, Cols: cols}
-		default:
-			counted++
-		}
+	counted, err := countLabels(labels, cols)
+	if err != nil {
+		return 0, err
 	}
 	if counted == 0 {
 		clear(grad[:len(logits)])
@@ -270,6 +264,22 @@ func (im *Impl) GerBatch(a []float32, lda int, alpha float32, x []float32, m int
 	checkDisjoint(a, x, "a", "x")
 	checkDisjoint(a, y, "a", "y")
 	gerBatchBlocked(im.isa, a, lda, alpha, x, m, y, n)
+}
+
+// countLabels returns the number of labels that are not IgnoreLabel, or the
+// *LabelError of the first that is neither that nor in [0, cols).
+func countLabels(labels []int32, cols int) (int, error) {
+	counted := 0
+	for r, l := range labels {
+		switch {
+		case l == IgnoreLabel:
+		case l < 0 || int(l) >= cols:
+			return 0, &LabelError{Row: r, Label: l, Cols: cols}
+		default:
+			counted++
+		}
+	}
+	return counted, nil
 }
 
 // checkRows validates a batch of length l with cols columns and returns its

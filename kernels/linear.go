@@ -75,15 +75,9 @@ func (im *Impl) LinearCrossEntropy(dw, db, dx, x, w, b []float32, labels []int32
 		checkDisjoint(o.s, labels, o.name, "labels")
 	}
 
-	counted := 0
-	for r, l := range labels {
-		switch {
-		case l == IgnoreLabel:
-		case l < 0 || int(l) >= classes:
-			return 0, &LabelError{Row: r, Label: l, Cols: classes}
-		default:
-			counted++
-		}
+	counted, err := countLabels(labels, classes)
+	if err != nil {
+		return 0, err
 	}
 	if counted == 0 {
 		clear(dw)
