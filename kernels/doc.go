@@ -134,7 +134,7 @@
 // two passes and no exp, LogSoftmaxBackward two passes and one exp per
 // element. Ger does len(x)·len(y) multiply-adds and reads and writes A once.
 // GerBatch does k·m·n multiply-adds; it reads and writes A once where Y has
-// at most 64 columns, and otherwise works on packed blocks. Gemm does m·n·k
+// at most 64 columns, and otherwise is Gemm's product Xᵀ·Y added to A. Gemm does m·n·k
 // multiply-adds (2·m·n·k floating-point operations). It copies op(B) once,
 // and op(A) once per block of C's columns, into contiguous panels, except
 // the panels it reads in place where a copy does not pay; it reads and
@@ -144,7 +144,7 @@
 // multiply-adds each) plus CrossEntropyGrad's on the logits, a chunk of
 // rows at a time in at most max(2²², 16·classes) floats of scratch.
 //
-// Nothing allocates in steady state: Gemm, GerBatch's packed blocks and
+// Nothing allocates in steady state: Gemm (and so GerBatch of a wide Y) and
 // LinearCrossEntropy's chunks take their buffers from pools, which allocate
 // them on a first call or after the garbage collector has emptied them.
 package kernels

@@ -117,18 +117,49 @@ func gemm(k isa, transA, transB bool, m, n, kk int, alpha float32, a []float32, 
 // every other product as it is or on Cᵀ = op(B)ᵀ·op(A)ᵀ with tiles written
 // transposed (gemmTileT), whichever gemmSwaps expects to be faster.
 func gemmAdd(k isa, transA, transB bool, m, n, kk int, alpha float32, a []float32, lda int, b []float32, ldb int, add bool, c []float32, ldc int) {
-	if !transA && transB && gemmDotsFor(k, n, kk) {
+	switch gemmPathOf(k, transA, transB, m, n, kk) {
+	case gemmPathDots:
 		gemmDots(k, m, n, kk, alpha, a, lda, b, ldb, add, c, ldc)
-		return
-	}
-	g := gemmRun{k: k, kk: kk, alpha: alpha, add: add, c: c, ldc: ldc}
-	if gemmSwapsFor(gemmTilings[k], transA, transB, m, n) {
-		g.tiling, g.cT = gemmTilings[k][1], true
+	case gemmPathSwapped:
+		g := gemmRun{k: k, tiling: gemmTilings[k][1], kk: kk, alpha: alpha, add: add, c: c, ldc: ldc, cT: true}
 		g.run(!transB, !transA, n, m, b, ldb, a, lda)
-		return
+	default:
+		g := gemmRun{k: k, tiling: gemmTilings[k][0], kk: kk, alpha: alpha, add: add, c: c, ldc: ldc}
+		g.run(transA, transB, m, n, a, lda, b, ldb)
 	}
-	g.tiling = gemmTilings[k][0]
-	g.run(transA, transB, m, n, a, lda, b, ldb)
+}
+
+// The three ways gemmAdd runs a product.
+const (
+	gemmPathTiles   = iota // packed blocks, gemmTile
+	gemmPathSwapped        // packed blocks of Cᵀ = op(B)ᵀ·op(A)ᵀ, gemmTileT
+	gemmPathDots           // gemmDot, no packing
+)
+
+func gemmPathOf(k isa, transA, transB bool, m, n, kk int) int {
+	switch {
+	case !transA && transB && gemmDotsFor(k, n, kk):
+		return gemmPathDots
+	case gemmSwapsFor(gemmTilings[k], transA, transB, m, n):
+		return gemmPathSwapped
+	}
+	return gemmPathTiles
+}
+
+// gemmPackFloats returns the floats of packing buffer that gemmAdd asks for
+// on this product (the first call, and the first after the buffers grew,
+// allocates them).
+func gemmPackFloats(k isa, transA, transB bool, m, n, kk int) int {
+	var b gemmBlocks
+	switch gemmPathOf(k, transA, transB, m, n, kk) {
+	case gemmPathDots:
+		return 0
+	case gemmPathSwapped:
+		b = blocksOf(gemmTilings[k][1], !transA, n, m, kk)
+	default:
+		b = blocksOf(gemmTilings[k][0], transB, m, n, kk)
+	}
+	return (b.mc + b.nc) * b.kc
 }
 
 // gemmDotsFor is gemmUsesDots, or in tests a choice forced either way.
@@ -214,21 +245,37 @@ type gemmRun struct {
 	cT     bool
 }
 
-func (g *gemmRun) run(transA, transB bool, m, n int, a []float32, lda int, b []float32, ldb int) {
-	t, kk := g.tiling, g.kk
+// gemmBlocks are the sizes of one product's blocks: kc of the summed
+// dimension, mc rows of op(A), nc columns of op(B); and whether B̃ is read
+// in place.
+type gemmBlocks struct {
+	kc, mc, nc int
+	bInPlace   bool
+}
+
+func blocksOf(t gemmTiling, transB bool, m, n, kk int) gemmBlocks {
 	// With one or two tiles of rows, each panel of B̃ is read once or twice:
 	// it need not stay in L1, so kc grows (fewer updates of C); and read in
 	// place, it is not worth a copy (op(B) = B, whole panels).
 	fewRows := m <= 2*t.mr
-	bInPlace := !transB && fewRows
+	kc := t.kc
 	if n <= t.nr || fewRows {
-		t.kc = t.kcStream
+		kc = t.kcStream
 	}
 	// Blocks of equal size: 784 = 4·196, not 3·256 + 16.
-	kblocks := (kk + t.kc - 1) / t.kc
-	kc := (kk + kblocks - 1) / kblocks
-	mc := min(t.mc, roundUp(m, t.mr))
-	nc := min(t.nc, roundUp(n, t.nr))
+	kblocks := (kk + kc - 1) / kc
+	return gemmBlocks{
+		kc:       (kk + kblocks - 1) / kblocks,
+		mc:       min(t.mc, roundUp(m, t.mr)),
+		nc:       min(t.nc, roundUp(n, t.nr)),
+		bInPlace: !transB && fewRows,
+	}
+}
+
+func (g *gemmRun) run(transA, transB bool, m, n int, a []float32, lda int, b []float32, ldb int) {
+	t, kk := g.tiling, g.kk
+	blocks := blocksOf(t, transB, m, n, kk)
+	kc, mc, nc, bInPlace := blocks.kc, blocks.mc, blocks.nc, blocks.bInPlace
 	buf := getGemmBuf(mc*kc, nc*kc)
 	defer gemmBufs.Put(buf)
 

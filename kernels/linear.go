@@ -19,6 +19,7 @@ import "sync"
 // the sequence Gemm, CrossEntropyGrad, Gemm for dw and dx, column sums, in
 // chunks of rows: the logits of a chunk are held in scratch memory of at
 // most max(2²², 16·classes) floats (16 MB for up to 262 144 classes),
+// beside Gemm's packing buffers (sized from the caches, a few MB), both
 // reused across calls and safe under concurrent calls; the k×classes logits
 // never exist whole.
 //
@@ -86,7 +87,7 @@ func (im *Impl) LinearCrossEntropy(dw, db, dx, x, w, b []float32, labels []int32
 		return nan(), nil
 	}
 
-	chunk := min(rows, max(linearChunkFloats/classes, linearChunkRows))
+	chunk := linearChunk(rows, classes)
 	zs := getLinearScratch(chunk * classes)
 	defer linearScratch.Put(zs)
 	var sum float64
@@ -137,6 +138,10 @@ var (
 	linearChunkFloats = 1 << 22
 	linearChunkRows   = 16
 )
+
+func linearChunk(rows, classes int) int {
+	return min(rows, max(linearChunkFloats/classes, linearChunkRows))
+}
 
 // linearScratch holds the logits of a chunk between calls.
 var linearScratch sync.Pool

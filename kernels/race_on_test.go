@@ -3,6 +3,6 @@
 package kernels_test
 
 // raceEnabled: the race detector makes sync.Pool drop a share of what is
-// put back, so the reuse of Gemm's packing buffers (which GerBatch's blocks
-// share) cannot be counted.
+// put back, so the reuse of Gemm's packing buffers (GerBatch of a wide Y
+// runs on them) cannot be counted.
 const raceEnabled = true
