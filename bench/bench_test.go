@@ -213,7 +213,7 @@ func TestGonumPeers(t *testing.T) {
 // TestSweep checks the sweep's grid: every kernel on the small shapes,
 // no buffer over the limit, and one case of each kernel runs.
 func TestSweep(t *testing.T) {
-	cs := Sweep(SweepLens, SweepBatches)
+	cs := Sweep(SweepLens, SweepBatches, 1)
 	seen := map[string]bool{}
 	ran := map[string]bool{}
 	for _, c := range cs {

@@ -35,6 +35,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -91,6 +92,11 @@ type Case struct {
 	Parallel bool
 	Procs    int
 
+	// Threads is the most goroutines the package's kernels split a call
+	// into (kernels.Impl.WithThreads); 1 for a peer. A case of more than
+	// one has "/threads=N" at the end of its name.
+	Threads int
+
 	// Large marks a case whose data does not fit in any cache and needs
 	// hundreds of MB; callers run it only when asked to.
 	Large bool
@@ -125,7 +131,21 @@ type Case struct {
 // Name returns the case's benchmark name, "kernel=Softmax/impl=generic/shape=64x1000":
 // key=value pairs, so that benchstat can pivot on any of them (-col /impl).
 func (c Case) Name() string {
-	return "kernel=" + c.Kernel + "/impl=" + c.Impl + "/shape=" + c.Shape
+	name := "kernel=" + c.Kernel + "/impl=" + c.Impl + "/shape=" + c.Shape
+	if c.Threads > 1 {
+		name += fmt.Sprintf("/threads=%d", c.Threads)
+	}
+	return name
+}
+
+// implsAt returns the implementations of kernels.Available, each splitting
+// a call into at most threads goroutines.
+func implsAt(threads int) []*kernels.Impl {
+	var out []*kernels.Impl
+	for _, im := range kernels.Available() {
+		out = append(out, im.WithThreads(threads))
+	}
+	return out
 }
 
 // Run measures c with b: it calls c.Setup, runs the op once untimed, then
@@ -328,50 +348,111 @@ func Cases() []Case {
 		"CrossEntropyGradSoft": ceSoftShapes,
 	}
 	cs := peakCases()
-	cs = append(cs, build(rowShapes, gerShapes, gerBatchShapes)...)
-	cs = append(cs, gemmCases(gemmShapes)...)
-	return append(cs, stepCases(stepShapes)...)
+	cs = append(cs, build(rowShapes, gerShapes, gerBatchShapes, 1)...)
+	cs = append(cs, gemmCases(gemmShapes, 1)...)
+	cs = append(cs, stepCases(stepShapes, 1)...)
+	if p := runtime.GOMAXPROCS(0); p > 1 {
+		cs = append(cs, ThreadCases(p)...)
+	}
+	return cs
 }
 
-// peakCases returns a case of internal/peak's loop per vector width.
-func peakCases() []Case {
+// ThreadCases returns the cases of the shapes that show how calls split
+// across goroutines, for the fastest implementation at threads goroutines:
+// large row kernels (and those at one thread, which Cases lacks otherwise),
+// small ones (which should not split), Gemm and the fused step.
+func ThreadCases(threads int) []Case {
+	fastest := kernels.Available()[0].Name()
+	cs := peakCasesAt(threads)
+	keep := func(all []Case) {
+		for _, c := range all {
+			if c.Impl == fastest {
+				cs = append(cs, c)
+			}
+		}
+	}
+	large := map[string][]rowShape{"Softmax": threadShapes, "CrossEntropyGrad": threadShapes}
+	keep(build(large, nil, nil, 1))
+	keep(build(map[string][]rowShape{
+		"Softmax":          append([]rowShape{{64, 1000, false}, {256, 10, false}}, threadShapes...),
+		"CrossEntropyGrad": threadShapes,
+	}, nil, nil, threads))
+	keep(gemmCases([]gemmShape{{256, 1000, 1024, false, true}, {1024, 1024, 1024, false, false}}, threads))
+	keep(stepCases([]stepShape{{k: 256, features: 1024, classes: 1000}}, threads))
+	return cs
+}
+
+// threadShapes are the row kernels' shapes large enough to split.
+var threadShapes = []rowShape{{256, 32000, false}}
+
+// peakCases returns a case of internal/peak's loop per vector width, on
+// one goroutine.
+func peakCases() []Case { return peakCasesAt(1) }
+
+// peakCasesAt returns a case of internal/peak's loop per vector width run
+// by threads goroutines at once: the ceiling of the kernels' cases at that
+// many threads.
+func peakCasesAt(threads int) []Case {
 	var cs []Case
 	for _, isa := range peak.ISAs() {
+		t := int64(threads)
 		cs = append(cs, Case{
 			Kernel: KernelPeak, Impl: isa, Shape: fmt.Sprintf("%dx%d", peak.Chains, peakSteps),
 			Rows: peak.Chains, Cols: peakSteps,
-			Elems: int64(peak.Chains) * peakSteps * int64(peak.Lanes(isa)),
-			Flops: peak.Flops(isa, peakSteps),
+			Elems:   t * int64(peak.Chains) * peakSteps * int64(peak.Lanes(isa)),
+			Flops:   t * peak.Flops(isa, peakSteps),
+			Threads: threads,
 			// Setup runs the loop for about a millisecond first: a core
 			// can take tens of µs to power up its wide units, longer than
 			// Run's one warm-up op.
 			Setup: func() func() {
-				peak.FMA(isa, 200*peakSteps)
-				return func() { peak.FMA(isa, peakSteps) }
+				onEach(threads, func() { peak.FMA(isa, 200*peakSteps) })
+				return func() { onEach(threads, func() { peak.FMA(isa, peakSteps) }) }
 			},
 		})
 	}
 	return cs
 }
 
+// onEach runs f on threads goroutines at once (on the caller's alone for
+// one) and returns when all are done.
+func onEach(threads int, f func()) {
+	if threads == 1 {
+		f()
+		return
+	}
+	var wg sync.WaitGroup
+	for range threads {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f()
+		}()
+	}
+	wg.Wait()
+}
+
 // gemmCases returns the Gemm cases of the shapes: per shape, one per
 // implementation of kernels.Available, then gonum at the process's
 // GOMAXPROCS and at 1.
-func gemmCases(shapes []gemmShape) []Case {
+func gemmCases(shapes []gemmShape, threads int) []Case {
 	var cs []Case
 	for _, s := range shapes {
 		m, n, k := int64(s.m), int64(s.n), int64(s.k)
 		gc := func(impl string, setup func() func()) Case {
 			return Case{
 				Kernel: "Gemm", Impl: impl, Shape: s.String(), Rows: s.m, Cols: s.n, K: s.k,
-				Elems: m * n * k,
-				Bytes: 4 * (m*k + k*n + m*n), // A and B read, C written (beta 0)
-				Flops: 2 * m * n * k,
-				Setup: setup,
+				Elems:   m * n * k,
+				Bytes:   4 * (m*k + k*n + m*n), // A and B read, C written (beta 0)
+				Flops:   2 * m * n * k,
+				Threads: 1,
+				Setup:   setup,
 			}
 		}
-		for _, im := range kernels.Available() {
-			cs = append(cs, gc(im.Name(), func() func() { return setupGemm(im, s) }))
+		for _, im := range implsAt(threads) {
+			c := gc(im.Name(), func() func() { return setupGemm(im, s) })
+			c.Threads = threads
+			cs = append(cs, c)
 		}
 		g := gc(PeerGonum, func() func() { return gonumGemmSetup(s) })
 		g.Parallel = true
@@ -408,7 +489,7 @@ const (
 // is the output layer's step from B samples of 64 features to L classes
 // ("Bx64xL", the same work per product), fused and with gonum's Sgemm.
 // Cols is L in every case, the x axis of the sweep's chart.
-func Sweep(lens, batches []int) []Case {
+func Sweep(lens, batches []int, threads int) []Case {
 	rowShapes := map[string][]rowShape{}
 	var ger, gerBatch []gerShape
 	var steps []stepShape
@@ -430,8 +511,8 @@ func Sweep(lens, batches []int) []Case {
 			}
 		}
 	}
-	cs := build(rowShapes, ger, gerBatch)
-	for _, c := range stepCases(steps) {
+	cs := build(rowShapes, ger, gerBatch, threads)
+	for _, c := range stepCases(steps, threads) {
 		if c.Impl != PeerUnfused && c.Impl != PeerProducts && c.Impl != PeerGonum1 {
 			cs = append(cs, c)
 		}
@@ -442,18 +523,19 @@ func Sweep(lens, batches []int) []Case {
 // build returns the cases of the given shapes: per kernel (in the order of
 // Kernels) and shape, one case per implementation of kernels.Available and
 // one per peer of the kernel.
-func build(rowShapes map[string][]rowShape, ger, gerBatch []gerShape) []Case {
-	impls := kernels.Available()
+func build(rowShapes map[string][]rowShape, ger, gerBatch []gerShape, threads int) []Case {
+	impls := implsAt(threads)
 	var cs []Case
 	for _, k := range rowKernels {
 		for _, s := range rowShapes[k.name] {
 			rc := func(impl string, setup func() func()) Case {
 				return Case{Kernel: k.name, Impl: impl, Shape: s.String(), Rows: s.rows, Cols: s.cols,
 					Elems: s.elems(), Bytes: k.perElem*s.elems() + k.perRow*int64(s.rows),
-					Large: s.large, Setup: setup}
+					Large: s.large, Threads: 1, Setup: setup}
 			}
 			for _, im := range impls {
 				c := rc(im.Name(), func() func() { return k.setup(im, s) })
+				c.Threads = threads
 				c.XCopy = s.large
 				if im.Name() == "generic" && !s.large && slices.Contains(k.peers, PeerMathExp) {
 					c.MathExp = func() func() { return peerSetup(k.name, PeerMathExp, s) }
@@ -481,7 +563,9 @@ func build(rowShapes map[string][]rowShape, ger, gerBatch []gerShape) []Case {
 				}
 			}
 			for _, im := range impls {
-				cs = append(cs, gc(im.Name(), func() func() { return setupGer(im, s) }))
+				c := gc(im.Name(), func() func() { return setupGer(im, s) })
+				c.Threads = threads
+				cs = append(cs, c)
 			}
 			g := gc(PeerGonum, func() func() { return gonumSetup(s) })
 			g.Parallel = s.k > 0 // Sgemm; Sger runs on one goroutine

@@ -60,7 +60,7 @@ var stepShapes = []stepShape{
 
 // stepCases returns the Step cases: per shape, the fused step of each
 // implementation, then the unfused one and gonum's.
-func stepCases(shapes []stepShape) []Case {
+func stepCases(shapes []stepShape, threads int) []Case {
 	var cs []Case
 	for _, s := range shapes {
 		k, f, c := int64(s.k), int64(s.features), int64(s.classes)
@@ -77,15 +77,18 @@ func stepCases(shapes []stepShape) []Case {
 				Flops:      products * 2 * k * f * c,
 				Large:      s.large,
 				FirstAlloc: true,
+				Threads:    1,
 				Setup:      setup,
 			}
 		}
-		for _, im := range kernels.Available() {
-			cs = append(cs, sc(im.Name(), func() func() { return setupStep(s, fusedStep(im)) }))
+		for _, im := range implsAt(threads) {
+			c := sc(im.Name(), func() func() { return setupStep(s, fusedStep(im)) })
+			c.Threads = threads
+			cs = append(cs, c)
 		}
-		cs = append(cs, sc(PeerUnfused, func() func() { return setupStep(s, unfusedStep(kernels.Default(), softgradProducts)) }))
+		cs = append(cs, sc(PeerUnfused, func() func() { return setupStep(s, unfusedStep(kernels.Default().WithThreads(1), softgradProducts)) }))
 		cs = append(cs, sc(PeerProducts, func() func() { return setupStep(s, productsStep(softgradProducts)) }))
-		g := sc(PeerGonum, func() func() { return setupStep(s, unfusedStep(kernels.Default(), gonumProducts)) })
+		g := sc(PeerGonum, func() func() { return setupStep(s, unfusedStep(kernels.Default().WithThreads(1), gonumProducts)) })
 		g.Parallel = true
 		g1 := g
 		g1.Impl, g1.Procs = PeerGonum1, 1
@@ -137,8 +140,12 @@ func fusedStep(im *kernels.Impl) stepFunc {
 // C's leading dimension n.
 type products func(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32)
 
+// oneThread is the default implementation on one goroutine, for the
+// unfused steps.
+var oneThread = kernels.Default().WithThreads(1)
+
 func softgradProducts(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32) {
-	kernels.Gemm(transA, transB, m, n, k, 1, a, lda, b, ldb, 0, c, n)
+	oneThread.Gemm(transA, transB, m, n, k, 1, a, lda, b, ldb, 0, c, n)
 }
 
 func gonumProducts(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32) {

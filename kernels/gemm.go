@@ -101,7 +101,7 @@ func getGemmBuf(na, nb int) *gemmBuf {
 }
 
 // gemm is Gemm after the argument checks, with m, n > 0.
-func gemm(k isa, transA, transB bool, m, n, kk int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+func gemm(k isa, threads int, transA, transB bool, m, n, kk int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if alpha == 0 || kk == 0 {
 		scaleMatrix(c, ldc, m, n, beta)
 		return
@@ -109,22 +109,22 @@ func gemm(k isa, transA, transB bool, m, n, kk int, alpha float32, a []float32, 
 	if beta != 0 && beta != 1 {
 		scaleMatrix(c, ldc, m, n, beta)
 	}
-	gemmAdd(k, transA, transB, m, n, kk, alpha, a, lda, b, ldb, beta != 0, c, ldc)
+	gemmAdd(k, threads, transA, transB, m, n, kk, alpha, a, lda, b, ldb, beta != 0, c, ldc)
 }
 
 // gemmAdd sets C = alpha·op(A)·op(B) + C (or + 0 without add: C is then
 // not read). It runs A·Bᵀ with few columns as dot products (gemmDot), and
 // every other product as it is or on Cᵀ = op(B)ᵀ·op(A)ᵀ with tiles written
 // transposed (gemmTileT), whichever gemmSwaps expects to be faster.
-func gemmAdd(k isa, transA, transB bool, m, n, kk int, alpha float32, a []float32, lda int, b []float32, ldb int, add bool, c []float32, ldc int) {
+func gemmAdd(k isa, threads int, transA, transB bool, m, n, kk int, alpha float32, a []float32, lda int, b []float32, ldb int, add bool, c []float32, ldc int) {
 	switch gemmPathOf(k, transA, transB, m, n, kk) {
 	case gemmPathDots:
-		gemmDots(k, m, n, kk, alpha, a, lda, b, ldb, add, c, ldc)
+		gemmDots(k, threads, m, n, kk, alpha, a, lda, b, ldb, add, c, ldc)
 	case gemmPathSwapped:
-		g := gemmRun{k: k, tiling: gemmTilings[k][1], kk: kk, alpha: alpha, add: add, c: c, ldc: ldc, cT: true}
+		g := gemmRun{k: k, threads: threads, tiling: gemmTilings[k][1], kk: kk, alpha: alpha, add: add, c: c, ldc: ldc, cT: true}
 		g.run(!transB, !transA, n, m, b, ldb, a, lda)
 	default:
-		g := gemmRun{k: k, tiling: gemmTilings[k][0], kk: kk, alpha: alpha, add: add, c: c, ldc: ldc}
+		g := gemmRun{k: k, threads: threads, tiling: gemmTilings[k][0], kk: kk, alpha: alpha, add: add, c: c, ldc: ldc}
 		g.run(transA, transB, m, n, a, lda, b, ldb)
 	}
 }
@@ -177,18 +177,42 @@ func gemmUsesDots(k isa, n, kk int) bool {
 
 // gemmDots runs C = alpha·A·Bᵀ (+ C if add) on gemmDot's tiles, k in
 // chunks of gemmDotK so that the tile's rows of A and B stay in L1.
-func gemmDots(k isa, m, n, kk int, alpha float32, a []float32, lda int, b []float32, ldb int, add bool, c []float32, ldc int) {
-	R, J := k.gemmDotShape()
-	for p := 0; p < kk; p += gemmDotK {
-		kc := min(gemmDotK, kk-p)
-		for i := 0; i < m; i += R {
-			rows := min(R, m-i)
+func gemmDots(k isa, threads int, m, n, kk int, alpha float32, a []float32, lda int, b []float32, ldb int, add bool, c []float32, ldc int) {
+	if 2*m*n*kk < gemmSplitFlops {
+		threads = 1
+	}
+	R, _ := k.gemmDotShape()
+	job := gemmDotsJob{k: k, m: m, n: n, kk: kk, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, add: add, c: c, ldc: ldc}
+	forShares(threads, (m+R-1)/R, job)
+}
+
+// gemmDotsJob is gemmDots over shares of whole tiles of rows.
+type gemmDotsJob struct {
+	k        isa
+	m, n, kk int
+	alpha    float32
+	a        []float32
+	lda      int
+	b        []float32
+	ldb      int
+	add      bool
+	c        []float32
+	ldc      int
+}
+
+func (d gemmDotsJob) run(lo, hi int) {
+	R, J := d.k.gemmDotShape()
+	a, b, c, lda, ldb, ldc := d.a, d.b, d.c, d.lda, d.ldb, d.ldc
+	for p := 0; p < d.kk; p += gemmDotK {
+		kc := min(gemmDotK, d.kk-p)
+		for i := lo * R; i < min(hi*R, d.m); i += R {
+			rows := min(R, d.m-i)
 			ap := a[i*lda+p : (i+rows-1)*lda+p+kc]
-			for j := 0; j < n; j += J {
-				cols := min(J, n-j)
+			for j := 0; j < d.n; j += J {
+				cols := min(J, d.n-j)
 				bp := b[j*ldb+p : (j+cols-1)*ldb+p+kc]
 				ct := c[i*ldc+j : (i+rows-1)*ldc+j+cols]
-				k.gemmDot(kc, ap, lda, bp, ldb, ct, ldc, rows, cols, alpha, add || p > 0)
+				d.k.gemmDot(kc, ap, lda, bp, ldb, ct, ldc, rows, cols, d.alpha, d.add || p > 0)
 			}
 		}
 	}
@@ -235,14 +259,15 @@ func gemmSwaps(t [2]gemmTiling, transA, transB bool, m, n int) bool {
 // alpha·op(A)·op(B) with op(A) m×k and op(B) k×n; without add, the first
 // block of k writes C without reading it.
 type gemmRun struct {
-	k      isa
-	tiling gemmTiling
-	kk     int
-	alpha  float32
-	add    bool
-	c      []float32
-	ldc    int
-	cT     bool
+	k       isa
+	tiling  gemmTiling
+	kk      int
+	alpha   float32
+	add     bool
+	c       []float32
+	ldc     int
+	cT      bool
+	threads int // the most goroutines the product splits into
 }
 
 // gemmBlocks are the sizes of one product's blocks: kc of the summed
@@ -273,14 +298,64 @@ func blocksOf(t gemmTiling, transB bool, m, n, kk int) gemmBlocks {
 }
 
 func (g *gemmRun) run(transA, transB bool, m, n int, a []float32, lda int, b []float32, ldb int) {
-	t, kk := g.tiling, g.kk
-	blocks := blocksOf(t, transB, m, n, kk)
-	kc, mc, nc, bInPlace := blocks.kc, blocks.mc, blocks.nc, blocks.bInPlace
+	part := gemmPart{g: *g, blocks: blocksOf(g.tiling, transB, m, n, g.kk),
+		transA: transA, transB: transB, m: m, n: n, a: a, lda: lda, b: b, ldb: ldb}
+	threads := g.threads
+	if 2*m*n*g.kk < gemmSplitFlops {
+		threads = 1
+	}
+	// Shares of whole panels of B̃, each packing its own; or, where there
+	// are too few panels to go round, of whole panels of Ã, each share
+	// packing all of B̃.
+	grains := (n + g.tiling.nr - 1) / g.tiling.nr
+	if grains < 2*threads {
+		part.byRows = true
+		grains = (m + g.tiling.mr - 1) / g.tiling.mr
+	}
+	forShares(threads, grains, part)
+}
+
+// gemmSplitFlops is the least work of a Gemm product split across
+// goroutines (docs/threads.md). A variable, so that tests can split small
+// products.
+var gemmSplitFlops = 1 << 22
+
+// gemmPart is a product of gemmRun with its blocks chosen, run over a share
+// of its panels: of B̃ (columns of C), or with byRows of Ã (rows of C).
+// Every share sums the same blocks of k in the same order, so C does not
+// depend on the split.
+type gemmPart struct {
+	g              gemmRun
+	blocks         gemmBlocks
+	transA, transB bool
+	m, n           int
+	a              []float32
+	lda            int
+	b              []float32
+	ldb            int
+	byRows         bool
+}
+
+func (p gemmPart) run(lo, hi int) {
+	if p.byRows {
+		mr := p.g.tiling.mr
+		p.area(lo*mr, min(hi*mr, p.m), 0, p.n)
+		return
+	}
+	nr := p.g.tiling.nr
+	p.area(0, p.m, lo*nr, min(hi*nr, p.n))
+}
+
+// area computes the rows [i0, i1) × columns [j0, j1) of C (or Cᵀ).
+func (p gemmPart) area(i0, i1, j0, j1 int) {
+	g, t, kk := &p.g, p.g.tiling, p.g.kk
+	kc, mc, nc, bInPlace := p.blocks.kc, p.blocks.mc, p.blocks.nc, p.blocks.bInPlace
+	transA, transB, a, lda, b, ldb := p.transA, p.transB, p.a, p.lda, p.b, p.ldb
 	buf := getGemmBuf(mc*kc, nc*kc)
 	defer gemmBufs.Put(buf)
 
-	for jc := 0; jc < n; jc += nc {
-		ncb := min(nc, n-jc)
+	for jc := j0; jc < j1; jc += nc {
+		ncb := min(nc, j1-jc)
 		for pc := 0; pc < kk; pc += kc {
 			kcb := min(kc, kk-pc)
 			add := pc > 0 || g.add
@@ -292,8 +367,8 @@ func (g *gemmRun) run(transA, transB bool, m, n int, a []float32, lda int, b []f
 			} else {
 				packB(g.k, buf.b, transB, b, ldb, pc, jc, kcb, ncb, t.nr)
 			}
-			for ic := 0; ic < m; ic += mc {
-				mcb := min(mc, m-ic)
+			for ic := i0; ic < i1; ic += mc {
+				mcb := min(mc, i1-ic)
 				// Whole panels of Ã are read where they are when one or two
 				// panels of B̃ read each: a copy would save nothing. Read by
 				// more, a panel is packed: in place, its rows lie lda apart,

@@ -18,6 +18,9 @@ type Impl struct {
 	// missing lists the CPU features this implementation needs and the CPU
 	// lacks; nil means it needs nothing beyond the architecture.
 	missing func() []string
+	// threads is the most goroutines a call splits into; 0: the default
+	// (see Threads).
+	threads int
 }
 
 // isa names an instruction set the kernels are written for. Its methods

@@ -146,7 +146,7 @@ func (im *Impl) Gemm(transA, transB bool, m, n, k int, alpha float32, a []float3
 		checkDisjoint(c, a[:(rowsA-1)*lda+colsA], "c", "a")
 		checkDisjoint(c, b[:(rowsB-1)*ldb+colsB], "c", "b")
 	}
-	gemm(im.isa, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	gemm(im.isa, im.Threads(), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 // Softmax is the package-level [Softmax] run by this implementation.
@@ -154,7 +154,7 @@ func (im *Impl) Softmax(dst, src []float32, cols int) {
 	rows := checkRows(len(src), cols, "src")
 	checkOut(dst, src, "dst", "src")
 	if rows > 0 {
-		softmaxBatch(im.isa, dst[:len(src)], src, cols)
+		rowsJob{kernel: rowsSoftmax, k: im.isa, cols: cols, out: dst[:len(src)], in: src}.split(im.Threads())
 	}
 }
 
@@ -163,7 +163,7 @@ func (im *Impl) LogSoftmax(dst, src []float32, cols int) {
 	rows := checkRows(len(src), cols, "src")
 	checkOut(dst, src, "dst", "src")
 	if rows > 0 {
-		logSoftmaxBatch(im.isa, dst[:len(src)], src, cols)
+		rowsJob{kernel: rowsLogSoftmax, k: im.isa, cols: cols, out: dst[:len(src)], in: src}.split(im.Threads())
 	}
 }
 
@@ -175,7 +175,7 @@ func (im *Impl) SoftmaxBackward(dx, s, dy []float32, cols int) {
 	checkOut(dx, s, "dx", "s")
 	checkOut(dx, dy, "dx", "dy")
 	if rows > 0 {
-		im.isa.softmaxBackward(dx[:len(s)], s, dy, cols)
+		rowsJob{kernel: rowsSoftmaxBackward, k: im.isa, cols: cols, out: dx[:len(s)], in: s, in2: dy}.split(im.Threads())
 	}
 }
 
@@ -187,7 +187,7 @@ func (im *Impl) LogSoftmaxBackward(dx, logp, dy []float32, cols int) {
 	checkOut(dx, logp, "dx", "logp")
 	checkOut(dx, dy, "dx", "dy")
 	if rows > 0 {
-		im.isa.logSoftmaxBackward(dx[:len(logp)], logp, dy, cols)
+		rowsJob{kernel: rowsLogSoftmaxBackward, k: im.isa, cols: cols, out: dx[:len(logp)], in: logp, in2: dy}.split(im.Threads())
 	}
 }
 
@@ -205,7 +205,8 @@ func (im *Impl) CrossEntropyGrad(grad, logits []float32, labels []int32, cols in
 		clear(grad[:len(logits)])
 		return nan(), nil
 	}
-	sum := crossEntropyGradBatch(im.isa, grad[:len(logits)], logits, labels, cols, counted)
+	sum := rowsJob{kernel: rowsCrossEntropyGrad, k: im.isa, cols: cols, out: grad[:len(logits)], in: logits,
+		labels: labels, counted: counted}.split(im.Threads())
 	return sum / float64(counted), nil
 }
 
@@ -219,7 +220,9 @@ func (im *Impl) CrossEntropyGradSoft(grad, logits, targets []float32, cols int) 
 	if rows == 0 {
 		return nan()
 	}
-	return crossEntropyGradSoftBatch(im.isa, grad[:len(logits)], logits, targets, cols) / float64(rows)
+	sum := rowsJob{kernel: rowsCrossEntropyGradSoft, k: im.isa, cols: cols, out: grad[:len(logits)], in: logits,
+		in2: targets}.split(im.Threads())
+	return sum / float64(rows)
 }
 
 // Ger is the package-level [Ger] run by this implementation.
@@ -232,7 +235,7 @@ func (im *Impl) Ger(a []float32, lda int, alpha float32, x, y []float32) {
 	a = a[:(m-1)*lda+n]
 	checkDisjoint(a, x, "a", "x")
 	checkDisjoint(a, y, "a", "y")
-	im.isa.ger(a, lda, alpha, x, y)
+	gerSplit(im.isa, im.Threads(), a, lda, alpha, x, y)
 }
 
 // GerBatch is the package-level [GerBatch] run by this implementation.
@@ -263,7 +266,7 @@ func (im *Impl) GerBatch(a []float32, lda int, alpha float32, x []float32, m int
 	a = a[:(m-1)*lda+n]
 	checkDisjoint(a, x, "a", "x")
 	checkDisjoint(a, y, "a", "y")
-	gerBatchBlocked(im.isa, a, lda, alpha, x, m, y, n)
+	gerBatchBlocked(im.isa, im.Threads(), a, lda, alpha, x, m, y, n)
 }
 
 // countLabels returns the number of labels that are not IgnoreLabel, or the

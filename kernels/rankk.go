@@ -16,13 +16,13 @@ const gerBatchPackCols = 64
 // gerBatchBlocked is GerBatch for isa k after the argument checks: k = 1 is
 // a rank-1 update (ger), a narrow Y one call of gerBatch, and a wide Y a
 // Gemm product that adds to A.
-func gerBatchBlocked(k isa, a []float32, lda int, alpha float32, x []float32, m int, y []float32, n int) {
+func gerBatchBlocked(k isa, threads int, a []float32, lda int, alpha float32, x []float32, m int, y []float32, n int) {
 	switch {
 	case len(x) == m:
-		k.ger(a, lda, alpha, x, y)
+		gerSplit(k, threads, a, lda, alpha, x, y)
 	case n <= gerBatchPackCols:
 		k.gerBatch(a, lda, alpha, x, m, y, n)
 	default:
-		gemmAdd(k, true, false, m, n, len(x)/m, alpha, x, m, y, n, true, a, lda)
+		gemmAdd(k, threads, true, false, m, n, len(x)/m, alpha, x, m, y, n, true, a, lda)
 	}
 }

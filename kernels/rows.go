@@ -168,12 +168,13 @@ func (s *logSum) value() float64 { return math.Log(s.mant) + float64(s.exp)*math
 
 // crossEntropyGradSoftBatch: per block, the max, T = Σ t_i,
 // D = Σ t_i·(x_i − max), e_i and Z per row (softTargetRows); then
-// grad_i = (e_i·(T/Z) − t_i)·(1/rows) (softGradRows). It returns the sum over
+// grad_i = (e_i·(T/Z) − t_i)·(1/rows) (softGradRows), rows being the
+// whole call's. It returns the sum over
 // rows of T·log Z − D, the row's −Σ t_i·log softmax(x)_i.
-func crossEntropyGradSoftBatch(k isa, grad, logits, targets []float32, cols int) float64 {
+func crossEntropyGradSoftBatch(k isa, grad, logits, targets []float32, cols, rows int) float64 {
 	var m, c [blockRows]float32
 	var z, tsum, td [blockRows]float64
-	invRows := float32(float64(cols) / float64(len(logits)))
+	invRows := float32(1 / float64(rows))
 	var loss float64
 	step := rowsPerBlock(cols) * cols
 	for i := 0; i < len(logits); i += step {

@@ -353,7 +353,9 @@ static Case *add(const char *kernel, const char *impl, const char *shape) {
     if (ncases == MAXCASES) die("too many cases");
     Case *c = &cases[ncases++];
     memset(c, 0, sizeof *c);
-    snprintf(c->name, sizeof c->name, "kernel=%s/impl=%s/shape=%s", kernel, impl, shape);
+    int len = snprintf(c->name, sizeof c->name, "kernel=%s/impl=%s/shape=%s", kernel, impl, shape);
+    // As softgrad's cases on more than one thread are named (bench/).
+    if (opt_threads > 1) snprintf(c->name + len, sizeof c->name - len, "/threads=%d", opt_threads);
     snprintf(c->kernel, sizeof c->kernel, "%s", kernel);
     return c;
 }

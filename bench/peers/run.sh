@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# Measures the peers of the softgrad kernels on this machine, on one thread:
+# Measures the peers of the softgrad kernels on this machine, on one thread
+# (or -threads N):
 # oneDNN (softmax, log-softmax, softmax backward; capped at AVX2, then at the
 # best ISA the CPU runs), OpenBLAS (sger; sgemm for GerBatch and Gemm) and
 # PyTorch, printing Go benchmark lines on stdout for benchstat.
 #
-#   bash bench/peers/run.sh [-count N] [-benchtime S] [-large] [-no-torch] | tee peers.txt
+#   bash bench/peers/run.sh [-count N] [-benchtime S] [-large] [-no-torch] [-threads N] | tee peers.txt
 #
 # -count N runs N rounds; each round runs every program once, every case
 # once, so that a drift of the machine's speed spreads over all cases.
+# -threads N runs oneDNN and OpenBLAS on N threads, their cases named
+# .../threads=N as softgrad's are (PyTorch is then left out).
 # Installs its Debian packages when missing (root, or sudo). Runs from any
 # directory; builds peers.c into a temporary directory.
 set -euo pipefail
@@ -17,8 +20,9 @@ count=1
 benchtime=0.2
 large=()
 torch=1
+threads=1
 usage() {
-	echo "usage: $0 [-count N] [-benchtime SECONDS] [-large] [-no-torch]" >&2
+	echo "usage: $0 [-count N] [-benchtime SECONDS] [-large] [-no-torch] [-threads N]" >&2
 	exit 2
 }
 while [ $# -gt 0 ]; do
@@ -29,11 +33,15 @@ while [ $# -gt 0 ]; do
 	benchtime=* | -benchtime=*) benchtime=${1#*=} ;;
 	large | -large) large=(-large) ;;
 	no-torch | -no-torch) torch=0 ;;
+	threads | -threads) threads=${2:?}; shift ;;
+	threads=* | -threads=*) threads=${1#*=} ;;
 	*) usage ;;
 	esac
 	shift
 done
 [[ $count =~ ^[1-9][0-9]*$ ]] || usage
+[[ $threads =~ ^[1-9][0-9]*$ ]] || usage
+[ "$threads" = 1 ] || torch=0
 
 # ---- packages ----
 apt_install() {
@@ -68,9 +76,10 @@ cblas=$(ls /usr/include/*/openblas-pthread/cblas.h /usr/include/*/openblas*/cbla
 gcc -O2 -fopenmp -I"$(dirname "$cblas")" "$here/peers.c" -o "$tmp/peers" -ldnnl -lopenblas -lm
 
 # ---- run ----
-# One thread everywhere: OpenMP (oneDNN, PyTorch), OpenBLAS's own pool (it
-# would start one idle thread per CPU otherwise); the programs also set it.
-export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
+# One thread everywhere (or -threads): OpenMP (oneDNN, PyTorch), OpenBLAS's
+# own pool (it would start one idle thread per CPU otherwise); the programs
+# also set it.
+export OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads MKL_NUM_THREADS=$threads
 unset ONEDNN_MAX_CPU_ISA DNNL_MAX_CPU_ISA ATEN_CPU_CAPABILITY
 avx512=0
 grep -qw avx512f /proc/cpuinfo && avx512=1
@@ -78,7 +87,7 @@ grep -qw avx512f /proc/cpuinfo && avx512=1
 # environment may set for other programs: OpenBLAS then picks its kernels
 # and block sizes for this CPU, as it does for a user. peers prints the
 # core it picked.
-peers() { env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$tmp/peers" "$@"; }
+peers() { env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$tmp/peers" -threads "$threads" "$@"; }
 for ((r = 1; r <= count; r++)); do
 	# oneDNN capped at AVX2 (only where the default would be AVX-512):
 	# impl=onednn-avx2, its oneDNN cases only.

@@ -26,7 +26,8 @@ const sweepTime = 100 * time.Millisecond
 // or a chart.
 func runBench(args []string, stdout, stderr io.Writer) error {
 	fs, implName := newFlags("bench",
-		"softgrad bench [-impl NAME] [-kernel REGEXP] [-lens LIST] [-batches LIST] [-benchtime D] [-peers=false] [-svg FILE] [-json]", stderr)
+		"softgrad bench [-impl NAME] [-threads N] [-kernel REGEXP] [-lens LIST] [-batches LIST] [-benchtime D] [-peers=false] [-svg FILE] [-json]", stderr)
+	threads := fs.Int("threads", 1, "split each call of the package's kernels into at most `N` goroutines (the peers run as they always do)")
 	kernelRE := fs.String("kernel", "", "measure only the kernels whose whole name matches `REGEXP` (Softmax, Softmax|Ger.*, ...)")
 	lensFlag := fs.String("lens", joinInts(bench.SweepLens), "the row lengths, a comma-separated `LIST`")
 	batchesFlag := fs.String("batches", joinInts(bench.SweepBatches), "the batch sizes (rows; GerBatch's k), a comma-separated `LIST`")
@@ -56,6 +57,9 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	if *benchtime <= 0 {
 		return usageErrorf("-benchtime %v: want a positive duration", *benchtime)
 	}
+	if *threads < 1 || *threads > kernels.MaxThreads {
+		return usageErrorf("-threads %d: want a number from 1 to %d", *threads, kernels.MaxThreads)
+	}
 	sel, err := selectImpl(*implName)
 	if err != nil {
 		return err
@@ -67,7 +71,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	}
 
 	var cases []bench.Case
-	for _, c := range bench.Sweep(lens, batches) {
+	for _, c := range bench.Sweep(lens, batches, *threads) {
 		if re.MatchString(c.Kernel) && (slices.Contains(impls, c.Impl) || *peers && isPeer(c.Impl)) {
 			cases = append(cases, c)
 		}
