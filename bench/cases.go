@@ -394,20 +394,26 @@ func peakCases() []Case { return peakCasesAt(1) }
 // many threads.
 func peakCasesAt(threads int) []Case {
 	var cs []Case
+	// On more than one goroutine, ops long enough (about 0.5 ms) that
+	// starting the goroutines costs nothing.
+	steps := peakSteps
+	if threads > 1 {
+		steps *= 64
+	}
 	for _, isa := range peak.ISAs() {
 		t := int64(threads)
 		cs = append(cs, Case{
-			Kernel: KernelPeak, Impl: isa, Shape: fmt.Sprintf("%dx%d", peak.Chains, peakSteps),
-			Rows: peak.Chains, Cols: peakSteps,
-			Elems:   t * int64(peak.Chains) * peakSteps * int64(peak.Lanes(isa)),
-			Flops:   t * peak.Flops(isa, peakSteps),
+			Kernel: KernelPeak, Impl: isa, Shape: fmt.Sprintf("%dx%d", peak.Chains, steps),
+			Rows: peak.Chains, Cols: steps,
+			Elems:   t * int64(peak.Chains) * int64(steps) * int64(peak.Lanes(isa)),
+			Flops:   t * peak.Flops(isa, steps),
 			Threads: threads,
 			// Setup runs the loop for about a millisecond first: a core
 			// can take tens of µs to power up its wide units, longer than
 			// Run's one warm-up op.
 			Setup: func() func() {
-				onEach(threads, func() { peak.FMA(isa, 200*peakSteps) })
-				return func() { onEach(threads, func() { peak.FMA(isa, peakSteps) }) }
+				onEach(threads, func() { peak.FMA(isa, 200*steps) })
+				return func() { onEach(threads, func() { peak.FMA(isa, steps) }) }
 			},
 		})
 	}

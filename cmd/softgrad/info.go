@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -114,6 +115,11 @@ func writeMachine(w io.Writer, sel selection) {
 		}
 	}
 	fmt.Fprintf(w, "%-10s %s (%s)\n", "selected", sel.impl.Name(), sel.why)
+	why := fmt.Sprintf("GOMAXPROCS; %s sets another number", kernels.ThreadsEnvVar)
+	if env := os.Getenv(kernels.ThreadsEnvVar); env != "" {
+		why = "chosen by " + kernels.ThreadsEnvVar + "=" + env
+	}
+	fmt.Fprintf(w, "%-10s up to %d goroutines per large call (%s)\n", "threads", sel.impl.Threads(), why)
 }
 
 // cpuCounts describes the CPUs this process can use (usable, which is
@@ -227,7 +233,7 @@ func writeTable(w io.Writer, sel selection, d time.Duration) error {
 	for _, tc := range tableCases {
 		var group []bench.Case
 		for _, c := range all {
-			if c.Kernel == tc.kernel && c.Shape == tc.shape && (slices.Contains(impls, c.Impl) || isPeer(c.Impl)) {
+			if c.Kernel == tc.kernel && c.Shape == tc.shape && c.Threads <= 1 && (slices.Contains(impls, c.Impl) || isPeer(c.Impl)) {
 				group = append(group, c)
 			}
 		}
