@@ -371,15 +371,65 @@ func ThreadCases(threads int) []Case {
 			}
 		}
 	}
-	large := map[string][]rowShape{"Softmax": threadShapes, "CrossEntropyGrad": threadShapes}
-	keep(build(large, nil, nil, 1))
+	// The large shapes on one thread, the same n at once on their own
+	// data (the ceiling of a split into n), and split into n.
+	var large []Case
+	for _, c := range build(map[string][]rowShape{"Softmax": threadShapes, "CrossEntropyGrad": threadShapes}, nil, nil, 1) {
+		if c.Impl == fastest {
+			large = append(large, c)
+		}
+	}
+	for _, c := range large {
+		cs = append(cs, c, independent(c, threads))
+	}
 	keep(build(map[string][]rowShape{
 		"Softmax":          append([]rowShape{{64, 1000, false}, {256, 10, false}}, threadShapes...),
 		"CrossEntropyGrad": threadShapes,
 	}, nil, nil, threads))
-	keep(gemmCases([]gemmShape{{256, 1000, 1024, false, true}, {1024, 1024, 1024, false, false}}, threads))
-	keep(stepCases([]stepShape{{k: 256, features: 1024, classes: 1000}}, threads))
+	gemms := []gemmShape{{256, 1000, 1024, false, true}, {1024, 1024, 1024, false, false}}
+	steps := []stepShape{{k: 256, features: 1024, classes: 1000}}
+	for _, c := range append(gemmCases(gemms, 1), stepCases(steps, 1)...) {
+		if c.Impl == fastest {
+			cs = append(cs, independent(c, threads))
+		}
+	}
+	keep(gemmCases(gemms, threads))
+	keep(stepCases(steps, threads))
 	return cs
+}
+
+// independent returns c (a one-thread case) run n times at once, each op
+// on its own copy of the data on its own goroutine: what n cores give for
+// c's work where nothing is shared but the machine (caches, memory, the
+// host's other tenants), the ceiling of c split into n. Its impl is c's
+// with "-independent".
+func independent(c Case, n int) Case {
+	setup := c.Setup
+	c.Impl += "-independent"
+	c.Threads = n
+	c.Elems *= int64(n)
+	c.Bytes *= int64(n)
+	c.Flops *= int64(n)
+	c.FirstAlloc = false
+	c.Setup = func() func() {
+		ops := make([]func(), n)
+		for i := range ops {
+			ops[i] = setup()
+		}
+		return func() {
+			var wg sync.WaitGroup
+			wg.Add(n - 1)
+			for _, op := range ops[1:] {
+				go func() {
+					defer wg.Done()
+					op()
+				}()
+			}
+			ops[0]()
+			wg.Wait()
+		}
+	}
+	return c
 }
 
 // threadShapes are the row kernels' shapes large enough to split.
