@@ -410,7 +410,7 @@ func independent(c Case, n int) Case {
 	c.Elems *= int64(n)
 	c.Bytes *= int64(n)
 	c.Flops *= int64(n)
-	c.FirstAlloc = false
+	c.FirstAlloc, c.XCopy, c.MathExp = false, false, nil
 	c.Setup = func() func() {
 		ops := make([]func(), n)
 		for i := range ops {
