@@ -321,7 +321,7 @@ func (g *gemmRun) run(transA, transB bool, m, n int, a []float32, lda int, b []f
 // gemmSplitFlops is the least work of a Gemm product split across
 // goroutines (docs/threads.md). A variable, so that tests can split small
 // products.
-var gemmSplitFlops = 1 << 22
+var gemmSplitFlops = 1 << 26
 
 // gemmPart is a product of gemmRun with its blocks chosen, run over a share
 // of its panels: of B̃ (columns of C), or with byRows of Ã (rows of C).

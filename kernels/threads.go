@@ -5,7 +5,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
-	"sync"
+	"sync/atomic"
 )
 
 // ThreadsEnvVar is the environment variable that sets how many goroutines
@@ -70,39 +70,91 @@ func (im *Impl) WithThreads(n int) *Impl {
 type shareJob interface{ run(lo, hi int) }
 
 // forShares runs job over the grains [0, grains) cut into at most threads
-// shares of whole grains, each share on its own goroutine (the last on the
-// caller's), and returns when all are done. With one share, the job runs
-// on the caller's goroutine and nothing is allocated.
+// shares of whole grains: one goroutine started for each share but the
+// last, which the caller runs, and returns when all are done. A share whose
+// goroutine has not started by the time the caller is done with its own
+// (on a virtual machine, waking an idle CPU can take 100 µs) is run by the
+// caller instead; the goroutine then finds it taken and ends. With one
+// share, the job runs on the caller's goroutine and nothing is allocated.
 //
 // Goroutines started per call measured as fast as a pool of long-lived
-// workers woken through channels (docs/threads.md), and nothing outlives
-// a call.
+// workers woken through channels (docs/threads.md).
 func forShares[J shareJob](threads, grains int, job J) {
 	shares := min(threads, grains)
 	if shares <= 1 {
 		job.run(0, grains)
 		return
 	}
-	// The goroutines' copy of the job: job itself, captured, would move to
-	// the heap on every call, split or not.
-	shared := job
-	var wg sync.WaitGroup
-	wg.Add(shares - 1)
+	q := &shareQueue{shares: shares, grains: grains, taken: make([]atomic.Bool, shares)}
 	for s := range shares - 1 {
-		lo, hi := s*grains/shares, (s+1)*grains/shares
-		go func() {
-			defer wg.Done()
-			shared.run(lo, hi)
-		}()
+		go q.run(job, s)
 	}
-	job.run((shares-1)*grains/shares, grains)
-	wg.Wait()
+	for s := shares - 1; s >= 0; s-- {
+		q.run(job, s)
+	}
+	q.wait()
+}
+
+// shareQueue hands out the shares of a forShares call, each once.
+type shareQueue struct {
+	shares, grains int
+	taken          []atomic.Bool
+	done           atomic.Int64
+}
+
+func (q *shareQueue) run(job shareJob, s int) {
+	if q.taken[s].Swap(true) {
+		return
+	}
+	job.run(s*q.grains/q.shares, (s+1)*q.grains/q.shares)
+	q.done.Add(1)
+}
+
+// wait returns when every share is done, yielding meanwhile so that a
+// goroutine waiting for this P can run.
+func (q *shareQueue) wait() {
+	for q.done.Load() < int64(q.shares) {
+		runtime.Gosched()
+	}
+}
+
+// forGrains runs job over the grains [0, grains) on the caller's goroutine
+// and up to threads−1 others, each taking the next grain not yet taken
+// until none is left, so that a goroutine that starts late takes fewer, or
+// none (it then touches nothing and ends). With one goroutine, the job runs
+// on the caller's as one share and nothing is allocated.
+func forGrains[J shareJob](threads, grains int, job J) {
+	if min(threads, grains) <= 1 {
+		job.run(0, grains)
+		return
+	}
+	q := &grainQueue{grains: int64(grains)}
+	for range min(threads, grains) - 1 {
+		go q.take(job)
+	}
+	q.take(job)
+	for q.done.Load() < q.grains { // the last grains may run elsewhere
+		runtime.Gosched()
+	}
+}
+
+// grainQueue hands out the grains of a forGrains call.
+type grainQueue struct {
+	grains     int64
+	next, done atomic.Int64
+}
+
+func (q *grainQueue) take(job shareJob) {
+	for i := q.next.Add(1) - 1; i < q.grains; i = q.next.Add(1) - 1 {
+		job.run(int(i), int(i)+1)
+		q.done.Add(1)
+	}
 }
 
 // rowSplitElems is the least work of a grain of the row kernels, in
 // elements: a call of two grains or more may split (docs/threads.md). A
 // variable, so that tests can split small calls.
-var rowSplitElems = 1 << 16
+var rowSplitElems = 1 << 18
 
 // rowGrain returns the rows of a grain for rows of cols: whole blocks of
 // rowsPerBlock(cols) rows (so that a grain's blocks are those of the whole
@@ -156,7 +208,7 @@ func (j rowsJob) split(threads int) float64 {
 	if j.kernel >= rowsCrossEntropyGrad {
 		j.losses = make([]float64, grains)
 	}
-	forShares(threads, grains, j)
+	forGrains(threads, grains, j)
 	for _, l := range j.losses {
 		sum += l
 	}
