@@ -77,8 +77,8 @@ type shareJob interface{ run(lo, hi int) }
 // caller instead; the goroutine then finds it taken and ends. With one
 // share, the job runs on the caller's goroutine and nothing is allocated.
 //
-// Goroutines started per call measured as fast as a pool of long-lived
-// workers woken through channels (docs/threads.md).
+// A pool of long-lived workers woken through channels measured no
+// consistent gain over goroutines started per call (docs/threads.md).
 func forShares[J shareJob](threads, grains int, job J) {
 	shares := min(threads, grains)
 	if shares <= 1 {
@@ -248,7 +248,7 @@ func (j rowsJob) grainLoss(g int) float64 {
 }
 
 // gerSplitElems is the least work of a grain of Ger, in elements of A.
-var gerSplitElems = 1 << 16
+var gerSplitElems = 1 << 18
 
 // gerJob is Ger over grains of rows of A.
 type gerJob struct {
@@ -269,5 +269,5 @@ func (j gerJob) run(lo, hi int) {
 // gerSplit is Ger on up to threads goroutines, over rows of A.
 func gerSplit(k isa, threads int, a []float32, lda int, alpha float32, x, y []float32) {
 	grain := max(1, (gerSplitElems+len(y)-1)/len(y))
-	forShares(threads, (len(x)+grain-1)/grain, gerJob{k: k, a: a, lda: lda, alpha: alpha, x: x, y: y, grain: grain})
+	forGrains(threads, (len(x)+grain-1)/grain, gerJob{k: k, a: a, lda: lda, alpha: alpha, x: x, y: y, grain: grain})
 }
