@@ -39,17 +39,25 @@ func (k isa) expRows(dst, src []float32, cols int, m []float32, z []float64) {
 }
 
 // narrowRows returns the number of rows of cols elements that softmaxNarrow
-// takes at a time (a vector's lanes: see softmaxNarrow in asm_gen), or 0
-// where rows are too long for it.
+// takes at a time, or 0 where rows are too long for it (the limits are the
+// generator's: limits_amd64.go).
 func (k isa) narrowRows(cols int) int {
 	switch {
-	case k == isaAVX512 && cols <= 16:
-		return 16
-	case k == isaAVX2 && cols <= 16:
-		return 8
+	case k == isaAVX512 && cols <= softmaxNarrowMaxColsAVX512:
+		return softmaxNarrowGroupAVX512
+	case k == isaAVX2 && cols <= softmaxNarrowMaxColsAVX2:
+		return softmaxNarrowGroupAVX2
 	}
 	return 0
 }
+
+// The batch kernels (rows.go) take short rows in blocks of blockRows, whole
+// groups of softmaxNarrow's rows each: a group that does not divide
+// blockRows fails to compile here.
+const (
+	_ = uint(-(blockRows % softmaxNarrowGroupAVX512))
+	_ = uint(-(blockRows % softmaxNarrowGroupAVX2))
+)
 
 // softmaxNarrow: the softmax of whole groups of narrowRows(cols) rows,
 // divided by scale, with each row's max and sum in m and z.
@@ -218,7 +226,7 @@ func (k isa) gerBatch(a []float32, lda int, alpha float32, x []float32, m int, y
 	switch k {
 	case isaAVX512:
 		switch {
-		case n > 8 && n <= 11:
+		case n >= gerBatchNarrowMinColsAVX512 && n <= gerBatchNarrowMaxColsAVX512:
 			// A 10-class head: tiles of rows × columns turned around (see
 			// gerBatchNarrow in asm_gen/ger.go).
 			gerBatchNarrowAVX512(a, lda, alpha, x, m, y, n)

@@ -335,8 +335,8 @@ const gerNarrowMax = 11
 func gerBatchNarrow(is *isa) {
 	is.text("gerBatchNarrow", "func(a []float32, lda int, alpha float32, x []float32, m int, y []float32, n int)",
 		"gerBatchGeneric",
-		fmt.Sprintf("k = len(x)/m = len(y)/n ≥ 1, %d ≤ n ≤ %d; a holds m rows of stride lda, the last one n long.",
-			is.lanes/2+1, gerNarrowMax))
+		fmt.Sprintf("k = len(x)/m = len(y)/n ≥ 1, %d ≤ n ≤ %d (gerBatchNarrowMinCols, gerBatchNarrowMaxCols); a holds m rows of stride lda, the last one n long.",
+			gerNarrowMinCols(is), gerNarrowMax))
 	a, lda4 := load(Param("a").Base()), load(Param("lda"))
 	SHLQ(U8(2), lda4)
 	xi, m4 := load(Param("x").Base()), load(Param("m"))
@@ -351,7 +351,7 @@ func gerBatchNarrow(is *isa) {
 	MOVQ(rl, rowsLeft)
 	g := gerTiles{is: is, a: a, lda4: lda4, xi: xi, m4: m4, y: y, n4: n4, xend: xend}
 	done := label("done")
-	for nn := is.lanes/2 + 1; nn <= gerNarrowMax; nn++ {
+	for nn := gerNarrowMinCols(is); nn <= gerNarrowMax; nn++ {
 		next := label("n")
 		CMPQ(n, U8(nn))
 		JNE(next)
@@ -377,6 +377,10 @@ func gerBatchNarrow(is *isa) {
 		JMP(done)
 		Label(string(next))
 	}
+	// Any other n: the dispatch never asks for one (limits_amd64.go), and
+	// a routine that returned having done nothing would be a silent wrong
+	// result, so it faults.
+	UD2()
 	Label(string(done))
 	ret()
 }

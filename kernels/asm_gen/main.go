@@ -82,6 +82,12 @@ func main() {
 		fmt.Fprintln(os.Stderr, "asm_gen:", err)
 		os.Exit(1)
 	}
+	if *limitsOut != "" {
+		if err := writeLimits(*limitsOut); err != nil {
+			fmt.Fprintln(os.Stderr, "asm_gen:", err)
+			os.Exit(1)
+		}
+	}
 	if *outARM64 != "" {
 		if err := generateNEON(); err != nil {
 			fmt.Fprintln(os.Stderr, "asm_gen:", err)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
 	. "github.com/mmcloughlin/avo/reg"
@@ -24,7 +25,8 @@ var one = constant{"one", 1}
 func softmaxNarrow(is *isa) {
 	is.text("softmaxNarrow", "func(dst, src []float32, cols int, scale float32, m, z []float32)",
 		"expRowsGeneric and scaleRowsGeneric",
-		"0 < cols ≤ narrowBlocks·lanes; the rows, len(src)/cols, come in whole groups of lanes.",
+		fmt.Sprintf("0 < cols ≤ %d (softmaxNarrowMaxCols); the rows, len(src)/cols, come in whole groups of %d (softmaxNarrowGroup).",
+			softmaxNarrowMaxCols(is), is.lanes),
 		"dst_i = e^(x_i − m_r)/(Z_r·scale); m and z receive each row's max and Z.")
 	dst, src, cols := load(Param("dst").Base()), load(Param("src").Base()), load(Param("cols"))
 	mp, zp := load(Param("m").Base()), load(Param("z").Base())
