@@ -304,11 +304,9 @@ func (g *gemmRun) run(transA, transB bool, m, n int, a []float32, lda int, b []f
 	if 2*m*n*g.kk < gemmSplitFlops {
 		threads = 1
 	}
-	// Shares of whole panels of Ã, each packing its own and all of B̃:
-	// measured 8–14% faster on two threads than shares of panels of B̃,
-	// each packing its own and all of Ã, and level with two products on
-	// their own data at once (docs/threads.md). Shares of panels of B̃
-	// where there are too few panels of Ã to go round.
+	// Shares of whole panels of Ã, each packing its own and all of B̃,
+	// which measured faster than shares of panels of B̃ (docs/threads.md);
+	// those where there are too few panels of Ã to go round.
 	part.byRows = true
 	grains := (m + g.tiling.mr - 1) / g.tiling.mr
 	if grains < 2*threads {

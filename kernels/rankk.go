@@ -4,13 +4,12 @@ package kernels
 // wider ones go through Gemm's blocks.
 //
 // GerBatch is Gemm(true, false, …, beta = 1) but for alpha = 0 (which still
-// computes its products here). For a Y of up to 64 columns, read in place
-// (a tile's k rows of Y fit in L1), its own micro-kernel (asm_gen/ger.go)
-// measured 6–38% faster than Gemm's blocks on AVX-512 and up to 27% on
-// AVX2 (784×n, n from 10 to 64, k = 32 and 128), so it keeps it. A wider Y,
-// whose rows are far apart (4 KB for n = 1024, all in one L1 set), needs
-// its blocks packed, and Gemm's blocking and packing do that
-// (docs/gemm.md).
+// computes its products here). A Y of up to 64 columns is read in place (a
+// tile's k rows of Y fit in L1) by GerBatch's own micro-kernel
+// (asm_gen/ger.go), which measured faster there than Gemm's blocks
+// (docs/gemm.md). A wider Y, whose rows are far apart (4 KB for n = 1024,
+// all in one L1 set), needs its blocks packed: Gemm's blocking and packing
+// do that.
 const gerBatchPackCols = 64
 
 // gerBatchBlocked is GerBatch for isa k after the argument checks: k = 1 is
