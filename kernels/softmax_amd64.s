@@ -23,21 +23,27 @@ TEXT ·expMinusMaxAVX2(SB), NOSPLIT, $0-52
 	JB           nopart_1
 	VMOVUPS      -32(CX)(DX*4), Y6
 	VSUBPS       Y0, Y6, Y6
-	VMOVUPS      expMagic<>+0(SB), Y7
-	VFMADD231PS  Y1, Y6, Y7
-	VPSLLD       $0x17, Y7, Y8
-	VSUBPS       expMagic<>+0(SB), Y7, Y7
-	VCMPPS       $0x01, expCutoff<>+0(SB), Y6, Y9
-	VFMADD231PS  expNegLn2Hi<>+0(SB), Y7, Y6
-	VFMADD231PS  expNegLn2Lo<>+0(SB), Y7, Y6
-	VMOVUPS      expC5<>+0(SB), Y7
-	VFMADD213PS  Y2, Y6, Y7
-	VFMADD213PS  Y3, Y6, Y7
-	VFMADD213PS  Y4, Y6, Y7
-	VFMADD213PS  Y5, Y6, Y7
-	VMULPS       Y8, Y6, Y6
-	VFMADD213PS  Y8, Y6, Y7
-	VANDNPS      Y7, Y9, Y7
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y7
+	VFMADD231PS Y1, Y6, Y7
+	VPSLLD      $0x17, Y7, Y8
+	VSUBPS      expMagic<>+0(SB), Y7, Y7
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y6, Y9
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y7, Y6
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y7, Y6
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y7
+	VFMADD213PS Y2, Y6, Y7
+	VFMADD213PS Y3, Y6, Y7
+	VFMADD213PS Y4, Y6, Y7
+	VFMADD213PS Y5, Y6, Y7
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS      Y8, Y6, Y6
+	VFMADD213PS Y8, Y6, Y7
+	VANDNPS     Y7, Y9, Y7
 
 nopart_1:
 	MOVQ DX, BX
@@ -45,10 +51,12 @@ nopart_1:
 	JB   single_2
 
 loop_5:
-	VMOVUPS     (CX), Y6
-	VSUBPS      Y0, Y6, Y6
-	VMOVUPS     32(CX), Y8
-	VSUBPS      Y0, Y8, Y8
+	VMOVUPS (CX), Y6
+	VSUBPS  Y0, Y6, Y6
+	VMOVUPS 32(CX), Y8
+	VSUBPS  Y0, Y8, Y8
+
+	// exp of 2 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
 	VMOVUPS     expMagic<>+0(SB), Y9
 	VMOVUPS     expMagic<>+0(SB), Y10
 	VFMADD231PS Y1, Y6, Y9
@@ -63,6 +71,8 @@ loop_5:
 	VFMADD231PS expNegLn2Hi<>+0(SB), Y10, Y8
 	VFMADD231PS expNegLn2Lo<>+0(SB), Y9, Y6
 	VFMADD231PS expNegLn2Lo<>+0(SB), Y10, Y8
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
 	VMOVUPS     expC5<>+0(SB), Y9
 	VMOVUPS     expC5<>+0(SB), Y10
 	VFMADD213PS Y2, Y6, Y9
@@ -73,6 +83,8 @@ loop_5:
 	VFMADD213PS Y4, Y8, Y10
 	VFMADD213PS Y5, Y6, Y9
 	VFMADD213PS Y5, Y8, Y10
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS      Y11, Y6, Y6
 	VMULPS      Y12, Y8, Y8
 	VFMADD213PS Y11, Y6, Y9
@@ -86,6 +98,8 @@ loop_5:
 	VSUBPS      Y0, Y6, Y6
 	VMOVUPS     96(CX), Y8
 	VSUBPS      Y0, Y8, Y8
+
+	// exp of 2 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
 	VMOVUPS     expMagic<>+0(SB), Y9
 	VMOVUPS     expMagic<>+0(SB), Y10
 	VFMADD231PS Y1, Y6, Y9
@@ -100,6 +114,8 @@ loop_5:
 	VFMADD231PS expNegLn2Hi<>+0(SB), Y10, Y8
 	VFMADD231PS expNegLn2Lo<>+0(SB), Y9, Y6
 	VFMADD231PS expNegLn2Lo<>+0(SB), Y10, Y8
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
 	VMOVUPS     expC5<>+0(SB), Y9
 	VMOVUPS     expC5<>+0(SB), Y10
 	VFMADD213PS Y2, Y6, Y9
@@ -110,6 +126,8 @@ loop_5:
 	VFMADD213PS Y4, Y8, Y10
 	VFMADD213PS Y5, Y6, Y9
 	VFMADD213PS Y5, Y8, Y10
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS      Y11, Y6, Y6
 	VMULPS      Y12, Y8, Y8
 	VFMADD213PS Y11, Y6, Y9
@@ -130,8 +148,10 @@ single_2:
 	JB   tail_3
 
 loop1_6:
-	VMOVUPS     (CX), Y6
-	VSUBPS      Y0, Y6, Y6
+	VMOVUPS (CX), Y6
+	VSUBPS  Y0, Y6, Y6
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
 	VMOVUPS     expMagic<>+0(SB), Y8
 	VFMADD231PS Y1, Y6, Y8
 	VPSLLD      $0x17, Y8, Y9
@@ -139,11 +159,15 @@ loop1_6:
 	VCMPPS      $0x01, expCutoff<>+0(SB), Y6, Y10
 	VFMADD231PS expNegLn2Hi<>+0(SB), Y8, Y6
 	VFMADD231PS expNegLn2Lo<>+0(SB), Y8, Y6
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
 	VMOVUPS     expC5<>+0(SB), Y8
 	VFMADD213PS Y2, Y6, Y8
 	VFMADD213PS Y3, Y6, Y8
 	VFMADD213PS Y4, Y6, Y8
 	VFMADD213PS Y5, Y6, Y8
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS      Y9, Y6, Y6
 	VFMADD213PS Y9, Y6, Y8
 	VANDNPS     Y8, Y10, Y8
@@ -163,12 +187,14 @@ tail_3:
 	JMP     advance_8
 
 masked_7:
-	LEAQ        laneMasks<>+32(SB), DX
-	MOVQ        BX, SI
-	NEGQ        SI
-	VMOVDQU     (DX)(SI*4), Y6
-	VMASKMOVPS  (CX), Y6, Y7
-	VSUBPS      Y0, Y7, Y7
+	LEAQ       laneMasks<>+32(SB), DX
+	MOVQ       BX, SI
+	NEGQ       SI
+	VMOVDQU    (DX)(SI*4), Y6
+	VMASKMOVPS (CX), Y6, Y7
+	VSUBPS     Y0, Y7, Y7
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
 	VMOVUPS     expMagic<>+0(SB), Y0
 	VFMADD231PS Y1, Y7, Y0
 	VPSLLD      $0x17, Y0, Y1
@@ -176,11 +202,15 @@ masked_7:
 	VCMPPS      $0x01, expCutoff<>+0(SB), Y7, Y8
 	VFMADD231PS expNegLn2Hi<>+0(SB), Y0, Y7
 	VFMADD231PS expNegLn2Lo<>+0(SB), Y0, Y7
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
 	VMOVUPS     expC5<>+0(SB), Y0
 	VFMADD213PS Y2, Y7, Y0
 	VFMADD213PS Y3, Y7, Y0
 	VFMADD213PS Y4, Y7, Y0
 	VFMADD213PS Y5, Y7, Y0
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS      Y1, Y7, Y7
 	VFMADD213PS Y1, Y7, Y0
 	VANDNPS     Y0, Y8, Y0
@@ -471,322 +501,418 @@ row_3:
 	VXORPS       Y3, Y3, Y3
 	VMOVUPS      (SP), Y4
 	VSUBPS       Y1, Y4, Y4
-	VMOVUPS      expMagic<>+0(SB), Y5
-	VFMADD231PS  expLog2e<>+0(SB), Y4, Y5
-	VPSLLD       $0x17, Y5, Y6
-	VSUBPS       expMagic<>+0(SB), Y5, Y5
-	VCMPPS       $0x01, expCutoff<>+0(SB), Y4, Y7
-	VFMADD231PS  expNegLn2Hi<>+0(SB), Y5, Y4
-	VFMADD231PS  expNegLn2Lo<>+0(SB), Y5, Y4
-	VMOVUPS      expC5<>+0(SB), Y5
-	VFMADD213PS  expC4<>+0(SB), Y4, Y5
-	VFMADD213PS  expC3<>+0(SB), Y4, Y5
-	VFMADD213PS  expC2<>+0(SB), Y4, Y5
-	VFMADD213PS  expC1<>+0(SB), Y4, Y5
-	VMULPS       Y6, Y4, Y4
-	VFMADD213PS  Y6, Y4, Y5
-	VANDNPS      Y5, Y7, Y5
-	VADDPS       Y5, Y2, Y2
-	VMOVUPS      Y5, (SP)
-	VMOVUPS      32(SP), Y4
-	VSUBPS       Y1, Y4, Y4
-	VMOVUPS      expMagic<>+0(SB), Y5
-	VFMADD231PS  expLog2e<>+0(SB), Y4, Y5
-	VPSLLD       $0x17, Y5, Y6
-	VSUBPS       expMagic<>+0(SB), Y5, Y5
-	VCMPPS       $0x01, expCutoff<>+0(SB), Y4, Y7
-	VFMADD231PS  expNegLn2Hi<>+0(SB), Y5, Y4
-	VFMADD231PS  expNegLn2Lo<>+0(SB), Y5, Y4
-	VMOVUPS      expC5<>+0(SB), Y5
-	VFMADD213PS  expC4<>+0(SB), Y4, Y5
-	VFMADD213PS  expC3<>+0(SB), Y4, Y5
-	VFMADD213PS  expC2<>+0(SB), Y4, Y5
-	VFMADD213PS  expC1<>+0(SB), Y4, Y5
-	VMULPS       Y6, Y4, Y4
-	VFMADD213PS  Y6, Y4, Y5
-	VANDNPS      Y5, Y7, Y5
-	VADDPS       Y5, Y3, Y3
-	VMOVUPS      Y5, 32(SP)
-	VMOVUPS      64(SP), Y4
-	VSUBPS       Y1, Y4, Y4
-	VMOVUPS      expMagic<>+0(SB), Y5
-	VFMADD231PS  expLog2e<>+0(SB), Y4, Y5
-	VPSLLD       $0x17, Y5, Y6
-	VSUBPS       expMagic<>+0(SB), Y5, Y5
-	VCMPPS       $0x01, expCutoff<>+0(SB), Y4, Y7
-	VFMADD231PS  expNegLn2Hi<>+0(SB), Y5, Y4
-	VFMADD231PS  expNegLn2Lo<>+0(SB), Y5, Y4
-	VMOVUPS      expC5<>+0(SB), Y5
-	VFMADD213PS  expC4<>+0(SB), Y4, Y5
-	VFMADD213PS  expC3<>+0(SB), Y4, Y5
-	VFMADD213PS  expC2<>+0(SB), Y4, Y5
-	VFMADD213PS  expC1<>+0(SB), Y4, Y5
-	VMULPS       Y6, Y4, Y4
-	VFMADD213PS  Y6, Y4, Y5
-	VANDNPS      Y5, Y7, Y5
-	VADDPS       Y5, Y2, Y2
-	VMOVUPS      Y5, 64(SP)
-	VMOVUPS      96(SP), Y4
-	VSUBPS       Y1, Y4, Y4
-	VMOVUPS      expMagic<>+0(SB), Y5
-	VFMADD231PS  expLog2e<>+0(SB), Y4, Y5
-	VPSLLD       $0x17, Y5, Y6
-	VSUBPS       expMagic<>+0(SB), Y5, Y5
-	VCMPPS       $0x01, expCutoff<>+0(SB), Y4, Y7
-	VFMADD231PS  expNegLn2Hi<>+0(SB), Y5, Y4
-	VFMADD231PS  expNegLn2Lo<>+0(SB), Y5, Y4
-	VMOVUPS      expC5<>+0(SB), Y5
-	VFMADD213PS  expC4<>+0(SB), Y4, Y5
-	VFMADD213PS  expC3<>+0(SB), Y4, Y5
-	VFMADD213PS  expC2<>+0(SB), Y4, Y5
-	VFMADD213PS  expC1<>+0(SB), Y4, Y5
-	VMULPS       Y6, Y4, Y4
-	VFMADD213PS  Y6, Y4, Y5
-	VANDNPS      Y5, Y7, Y5
-	VADDPS       Y5, Y3, Y3
-	VMOVUPS      Y5, 96(SP)
-	VMOVUPS      128(SP), Y4
-	VSUBPS       Y1, Y4, Y4
-	VMOVUPS      expMagic<>+0(SB), Y5
-	VFMADD231PS  expLog2e<>+0(SB), Y4, Y5
-	VPSLLD       $0x17, Y5, Y6
-	VSUBPS       expMagic<>+0(SB), Y5, Y5
-	VCMPPS       $0x01, expCutoff<>+0(SB), Y4, Y7
-	VFMADD231PS  expNegLn2Hi<>+0(SB), Y5, Y4
-	VFMADD231PS  expNegLn2Lo<>+0(SB), Y5, Y4
-	VMOVUPS      expC5<>+0(SB), Y5
-	VFMADD213PS  expC4<>+0(SB), Y4, Y5
-	VFMADD213PS  expC3<>+0(SB), Y4, Y5
-	VFMADD213PS  expC2<>+0(SB), Y4, Y5
-	VFMADD213PS  expC1<>+0(SB), Y4, Y5
-	VMULPS       Y6, Y4, Y4
-	VFMADD213PS  Y6, Y4, Y5
-	VANDNPS      Y5, Y7, Y5
-	VADDPS       Y5, Y2, Y2
-	VMOVUPS      Y5, 128(SP)
-	VMOVUPS      160(SP), Y4
-	VSUBPS       Y1, Y4, Y4
-	VMOVUPS      expMagic<>+0(SB), Y5
-	VFMADD231PS  expLog2e<>+0(SB), Y4, Y5
-	VPSLLD       $0x17, Y5, Y6
-	VSUBPS       expMagic<>+0(SB), Y5, Y5
-	VCMPPS       $0x01, expCutoff<>+0(SB), Y4, Y7
-	VFMADD231PS  expNegLn2Hi<>+0(SB), Y5, Y4
-	VFMADD231PS  expNegLn2Lo<>+0(SB), Y5, Y4
-	VMOVUPS      expC5<>+0(SB), Y5
-	VFMADD213PS  expC4<>+0(SB), Y4, Y5
-	VFMADD213PS  expC3<>+0(SB), Y4, Y5
-	VFMADD213PS  expC2<>+0(SB), Y4, Y5
-	VFMADD213PS  expC1<>+0(SB), Y4, Y5
-	VMULPS       Y6, Y4, Y4
-	VFMADD213PS  Y6, Y4, Y5
-	VANDNPS      Y5, Y7, Y5
-	VADDPS       Y5, Y3, Y3
-	VMOVUPS      Y5, 160(SP)
-	VMOVUPS      192(SP), Y4
-	VSUBPS       Y1, Y4, Y4
-	VMOVUPS      expMagic<>+0(SB), Y5
-	VFMADD231PS  expLog2e<>+0(SB), Y4, Y5
-	VPSLLD       $0x17, Y5, Y6
-	VSUBPS       expMagic<>+0(SB), Y5, Y5
-	VCMPPS       $0x01, expCutoff<>+0(SB), Y4, Y7
-	VFMADD231PS  expNegLn2Hi<>+0(SB), Y5, Y4
-	VFMADD231PS  expNegLn2Lo<>+0(SB), Y5, Y4
-	VMOVUPS      expC5<>+0(SB), Y5
-	VFMADD213PS  expC4<>+0(SB), Y4, Y5
-	VFMADD213PS  expC3<>+0(SB), Y4, Y5
-	VFMADD213PS  expC2<>+0(SB), Y4, Y5
-	VFMADD213PS  expC1<>+0(SB), Y4, Y5
-	VMULPS       Y6, Y4, Y4
-	VFMADD213PS  Y6, Y4, Y5
-	VANDNPS      Y5, Y7, Y5
-	VADDPS       Y5, Y2, Y2
-	VMOVUPS      Y5, 192(SP)
-	VMOVUPS      224(SP), Y4
-	VSUBPS       Y1, Y4, Y4
-	VMOVUPS      expMagic<>+0(SB), Y5
-	VFMADD231PS  expLog2e<>+0(SB), Y4, Y5
-	VPSLLD       $0x17, Y5, Y6
-	VSUBPS       expMagic<>+0(SB), Y5, Y5
-	VCMPPS       $0x01, expCutoff<>+0(SB), Y4, Y7
-	VFMADD231PS  expNegLn2Hi<>+0(SB), Y5, Y4
-	VFMADD231PS  expNegLn2Lo<>+0(SB), Y5, Y4
-	VMOVUPS      expC5<>+0(SB), Y5
-	VFMADD213PS  expC4<>+0(SB), Y4, Y5
-	VFMADD213PS  expC3<>+0(SB), Y4, Y5
-	VFMADD213PS  expC2<>+0(SB), Y4, Y5
-	VFMADD213PS  expC1<>+0(SB), Y4, Y5
-	VMULPS       Y6, Y4, Y4
-	VFMADD213PS  Y6, Y4, Y5
-	VANDNPS      Y5, Y7, Y5
-	VADDPS       Y5, Y3, Y3
-	VMOVUPS      Y5, 224(SP)
-	VMOVUPS      256(SP), Y4
-	VSUBPS       Y1, Y4, Y4
-	VMOVUPS      expMagic<>+0(SB), Y5
-	VFMADD231PS  expLog2e<>+0(SB), Y4, Y5
-	VPSLLD       $0x17, Y5, Y6
-	VSUBPS       expMagic<>+0(SB), Y5, Y5
-	VCMPPS       $0x01, expCutoff<>+0(SB), Y4, Y7
-	VFMADD231PS  expNegLn2Hi<>+0(SB), Y5, Y4
-	VFMADD231PS  expNegLn2Lo<>+0(SB), Y5, Y4
-	VMOVUPS      expC5<>+0(SB), Y5
-	VFMADD213PS  expC4<>+0(SB), Y4, Y5
-	VFMADD213PS  expC3<>+0(SB), Y4, Y5
-	VFMADD213PS  expC2<>+0(SB), Y4, Y5
-	VFMADD213PS  expC1<>+0(SB), Y4, Y5
-	VMULPS       Y6, Y4, Y4
-	VFMADD213PS  Y6, Y4, Y5
-	VANDNPS      Y5, Y7, Y5
-	VADDPS       Y5, Y2, Y2
-	VMOVUPS      Y5, 256(SP)
-	CMPQ         DX, $0x09
-	JBE          exps_4
-	VMOVUPS      288(SP), Y4
-	VSUBPS       Y1, Y4, Y4
-	VMOVUPS      expMagic<>+0(SB), Y5
-	VFMADD231PS  expLog2e<>+0(SB), Y4, Y5
-	VPSLLD       $0x17, Y5, Y6
-	VSUBPS       expMagic<>+0(SB), Y5, Y5
-	VCMPPS       $0x01, expCutoff<>+0(SB), Y4, Y7
-	VFMADD231PS  expNegLn2Hi<>+0(SB), Y5, Y4
-	VFMADD231PS  expNegLn2Lo<>+0(SB), Y5, Y4
-	VMOVUPS      expC5<>+0(SB), Y5
-	VFMADD213PS  expC4<>+0(SB), Y4, Y5
-	VFMADD213PS  expC3<>+0(SB), Y4, Y5
-	VFMADD213PS  expC2<>+0(SB), Y4, Y5
-	VFMADD213PS  expC1<>+0(SB), Y4, Y5
-	VMULPS       Y6, Y4, Y4
-	VFMADD213PS  Y6, Y4, Y5
-	VANDNPS      Y5, Y7, Y5
-	VADDPS       Y5, Y3, Y3
-	VMOVUPS      Y5, 288(SP)
-	CMPQ         DX, $0x0a
-	JBE          exps_4
-	VMOVUPS      320(SP), Y4
-	VSUBPS       Y1, Y4, Y4
-	VMOVUPS      expMagic<>+0(SB), Y5
-	VFMADD231PS  expLog2e<>+0(SB), Y4, Y5
-	VPSLLD       $0x17, Y5, Y6
-	VSUBPS       expMagic<>+0(SB), Y5, Y5
-	VCMPPS       $0x01, expCutoff<>+0(SB), Y4, Y7
-	VFMADD231PS  expNegLn2Hi<>+0(SB), Y5, Y4
-	VFMADD231PS  expNegLn2Lo<>+0(SB), Y5, Y4
-	VMOVUPS      expC5<>+0(SB), Y5
-	VFMADD213PS  expC4<>+0(SB), Y4, Y5
-	VFMADD213PS  expC3<>+0(SB), Y4, Y5
-	VFMADD213PS  expC2<>+0(SB), Y4, Y5
-	VFMADD213PS  expC1<>+0(SB), Y4, Y5
-	VMULPS       Y6, Y4, Y4
-	VFMADD213PS  Y6, Y4, Y5
-	VANDNPS      Y5, Y7, Y5
-	VADDPS       Y5, Y2, Y2
-	VMOVUPS      Y5, 320(SP)
-	CMPQ         DX, $0x0b
-	JBE          exps_4
-	VMOVUPS      352(SP), Y4
-	VSUBPS       Y1, Y4, Y4
-	VMOVUPS      expMagic<>+0(SB), Y5
-	VFMADD231PS  expLog2e<>+0(SB), Y4, Y5
-	VPSLLD       $0x17, Y5, Y6
-	VSUBPS       expMagic<>+0(SB), Y5, Y5
-	VCMPPS       $0x01, expCutoff<>+0(SB), Y4, Y7
-	VFMADD231PS  expNegLn2Hi<>+0(SB), Y5, Y4
-	VFMADD231PS  expNegLn2Lo<>+0(SB), Y5, Y4
-	VMOVUPS      expC5<>+0(SB), Y5
-	VFMADD213PS  expC4<>+0(SB), Y4, Y5
-	VFMADD213PS  expC3<>+0(SB), Y4, Y5
-	VFMADD213PS  expC2<>+0(SB), Y4, Y5
-	VFMADD213PS  expC1<>+0(SB), Y4, Y5
-	VMULPS       Y6, Y4, Y4
-	VFMADD213PS  Y6, Y4, Y5
-	VANDNPS      Y5, Y7, Y5
-	VADDPS       Y5, Y3, Y3
-	VMOVUPS      Y5, 352(SP)
-	CMPQ         DX, $0x0c
-	JBE          exps_4
-	VMOVUPS      384(SP), Y4
-	VSUBPS       Y1, Y4, Y4
-	VMOVUPS      expMagic<>+0(SB), Y5
-	VFMADD231PS  expLog2e<>+0(SB), Y4, Y5
-	VPSLLD       $0x17, Y5, Y6
-	VSUBPS       expMagic<>+0(SB), Y5, Y5
-	VCMPPS       $0x01, expCutoff<>+0(SB), Y4, Y7
-	VFMADD231PS  expNegLn2Hi<>+0(SB), Y5, Y4
-	VFMADD231PS  expNegLn2Lo<>+0(SB), Y5, Y4
-	VMOVUPS      expC5<>+0(SB), Y5
-	VFMADD213PS  expC4<>+0(SB), Y4, Y5
-	VFMADD213PS  expC3<>+0(SB), Y4, Y5
-	VFMADD213PS  expC2<>+0(SB), Y4, Y5
-	VFMADD213PS  expC1<>+0(SB), Y4, Y5
-	VMULPS       Y6, Y4, Y4
-	VFMADD213PS  Y6, Y4, Y5
-	VANDNPS      Y5, Y7, Y5
-	VADDPS       Y5, Y2, Y2
-	VMOVUPS      Y5, 384(SP)
-	CMPQ         DX, $0x0d
-	JBE          exps_4
-	VMOVUPS      416(SP), Y4
-	VSUBPS       Y1, Y4, Y4
-	VMOVUPS      expMagic<>+0(SB), Y5
-	VFMADD231PS  expLog2e<>+0(SB), Y4, Y5
-	VPSLLD       $0x17, Y5, Y6
-	VSUBPS       expMagic<>+0(SB), Y5, Y5
-	VCMPPS       $0x01, expCutoff<>+0(SB), Y4, Y7
-	VFMADD231PS  expNegLn2Hi<>+0(SB), Y5, Y4
-	VFMADD231PS  expNegLn2Lo<>+0(SB), Y5, Y4
-	VMOVUPS      expC5<>+0(SB), Y5
-	VFMADD213PS  expC4<>+0(SB), Y4, Y5
-	VFMADD213PS  expC3<>+0(SB), Y4, Y5
-	VFMADD213PS  expC2<>+0(SB), Y4, Y5
-	VFMADD213PS  expC1<>+0(SB), Y4, Y5
-	VMULPS       Y6, Y4, Y4
-	VFMADD213PS  Y6, Y4, Y5
-	VANDNPS      Y5, Y7, Y5
-	VADDPS       Y5, Y3, Y3
-	VMOVUPS      Y5, 416(SP)
-	CMPQ         DX, $0x0e
-	JBE          exps_4
-	VMOVUPS      448(SP), Y4
-	VSUBPS       Y1, Y4, Y4
-	VMOVUPS      expMagic<>+0(SB), Y5
-	VFMADD231PS  expLog2e<>+0(SB), Y4, Y5
-	VPSLLD       $0x17, Y5, Y6
-	VSUBPS       expMagic<>+0(SB), Y5, Y5
-	VCMPPS       $0x01, expCutoff<>+0(SB), Y4, Y7
-	VFMADD231PS  expNegLn2Hi<>+0(SB), Y5, Y4
-	VFMADD231PS  expNegLn2Lo<>+0(SB), Y5, Y4
-	VMOVUPS      expC5<>+0(SB), Y5
-	VFMADD213PS  expC4<>+0(SB), Y4, Y5
-	VFMADD213PS  expC3<>+0(SB), Y4, Y5
-	VFMADD213PS  expC2<>+0(SB), Y4, Y5
-	VFMADD213PS  expC1<>+0(SB), Y4, Y5
-	VMULPS       Y6, Y4, Y4
-	VFMADD213PS  Y6, Y4, Y5
-	VANDNPS      Y5, Y7, Y5
-	VADDPS       Y5, Y2, Y2
-	VMOVUPS      Y5, 448(SP)
-	CMPQ         DX, $0x0f
-	JBE          exps_4
-	VMOVUPS      480(SP), Y4
-	VSUBPS       Y1, Y4, Y4
-	VMOVUPS      expMagic<>+0(SB), Y5
-	VFMADD231PS  expLog2e<>+0(SB), Y4, Y5
-	VPSLLD       $0x17, Y5, Y6
-	VSUBPS       expMagic<>+0(SB), Y5, Y5
-	VCMPPS       $0x01, expCutoff<>+0(SB), Y4, Y7
-	VFMADD231PS  expNegLn2Hi<>+0(SB), Y5, Y4
-	VFMADD231PS  expNegLn2Lo<>+0(SB), Y5, Y4
-	VMOVUPS      expC5<>+0(SB), Y5
-	VFMADD213PS  expC4<>+0(SB), Y4, Y5
-	VFMADD213PS  expC3<>+0(SB), Y4, Y5
-	VFMADD213PS  expC2<>+0(SB), Y4, Y5
-	VFMADD213PS  expC1<>+0(SB), Y4, Y5
-	VMULPS       Y6, Y4, Y4
-	VFMADD213PS  Y6, Y4, Y5
-	VANDNPS      Y5, Y7, Y5
-	VADDPS       Y5, Y3, Y3
-	VMOVUPS      Y5, 480(SP)
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y5
+	VFMADD231PS expLog2e<>+0(SB), Y4, Y5
+	VPSLLD      $0x17, Y5, Y6
+	VSUBPS      expMagic<>+0(SB), Y5, Y5
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y4, Y7
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y5, Y4
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y5, Y4
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y5
+	VFMADD213PS expC4<>+0(SB), Y4, Y5
+	VFMADD213PS expC3<>+0(SB), Y4, Y5
+	VFMADD213PS expC2<>+0(SB), Y4, Y5
+	VFMADD213PS expC1<>+0(SB), Y4, Y5
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS      Y6, Y4, Y4
+	VFMADD213PS Y6, Y4, Y5
+	VANDNPS     Y5, Y7, Y5
+	VADDPS      Y5, Y2, Y2
+	VMOVUPS     Y5, (SP)
+	VMOVUPS     32(SP), Y4
+	VSUBPS      Y1, Y4, Y4
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y5
+	VFMADD231PS expLog2e<>+0(SB), Y4, Y5
+	VPSLLD      $0x17, Y5, Y6
+	VSUBPS      expMagic<>+0(SB), Y5, Y5
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y4, Y7
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y5, Y4
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y5, Y4
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y5
+	VFMADD213PS expC4<>+0(SB), Y4, Y5
+	VFMADD213PS expC3<>+0(SB), Y4, Y5
+	VFMADD213PS expC2<>+0(SB), Y4, Y5
+	VFMADD213PS expC1<>+0(SB), Y4, Y5
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS      Y6, Y4, Y4
+	VFMADD213PS Y6, Y4, Y5
+	VANDNPS     Y5, Y7, Y5
+	VADDPS      Y5, Y3, Y3
+	VMOVUPS     Y5, 32(SP)
+	VMOVUPS     64(SP), Y4
+	VSUBPS      Y1, Y4, Y4
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y5
+	VFMADD231PS expLog2e<>+0(SB), Y4, Y5
+	VPSLLD      $0x17, Y5, Y6
+	VSUBPS      expMagic<>+0(SB), Y5, Y5
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y4, Y7
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y5, Y4
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y5, Y4
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y5
+	VFMADD213PS expC4<>+0(SB), Y4, Y5
+	VFMADD213PS expC3<>+0(SB), Y4, Y5
+	VFMADD213PS expC2<>+0(SB), Y4, Y5
+	VFMADD213PS expC1<>+0(SB), Y4, Y5
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS      Y6, Y4, Y4
+	VFMADD213PS Y6, Y4, Y5
+	VANDNPS     Y5, Y7, Y5
+	VADDPS      Y5, Y2, Y2
+	VMOVUPS     Y5, 64(SP)
+	VMOVUPS     96(SP), Y4
+	VSUBPS      Y1, Y4, Y4
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y5
+	VFMADD231PS expLog2e<>+0(SB), Y4, Y5
+	VPSLLD      $0x17, Y5, Y6
+	VSUBPS      expMagic<>+0(SB), Y5, Y5
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y4, Y7
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y5, Y4
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y5, Y4
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y5
+	VFMADD213PS expC4<>+0(SB), Y4, Y5
+	VFMADD213PS expC3<>+0(SB), Y4, Y5
+	VFMADD213PS expC2<>+0(SB), Y4, Y5
+	VFMADD213PS expC1<>+0(SB), Y4, Y5
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS      Y6, Y4, Y4
+	VFMADD213PS Y6, Y4, Y5
+	VANDNPS     Y5, Y7, Y5
+	VADDPS      Y5, Y3, Y3
+	VMOVUPS     Y5, 96(SP)
+	VMOVUPS     128(SP), Y4
+	VSUBPS      Y1, Y4, Y4
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y5
+	VFMADD231PS expLog2e<>+0(SB), Y4, Y5
+	VPSLLD      $0x17, Y5, Y6
+	VSUBPS      expMagic<>+0(SB), Y5, Y5
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y4, Y7
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y5, Y4
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y5, Y4
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y5
+	VFMADD213PS expC4<>+0(SB), Y4, Y5
+	VFMADD213PS expC3<>+0(SB), Y4, Y5
+	VFMADD213PS expC2<>+0(SB), Y4, Y5
+	VFMADD213PS expC1<>+0(SB), Y4, Y5
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS      Y6, Y4, Y4
+	VFMADD213PS Y6, Y4, Y5
+	VANDNPS     Y5, Y7, Y5
+	VADDPS      Y5, Y2, Y2
+	VMOVUPS     Y5, 128(SP)
+	VMOVUPS     160(SP), Y4
+	VSUBPS      Y1, Y4, Y4
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y5
+	VFMADD231PS expLog2e<>+0(SB), Y4, Y5
+	VPSLLD      $0x17, Y5, Y6
+	VSUBPS      expMagic<>+0(SB), Y5, Y5
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y4, Y7
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y5, Y4
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y5, Y4
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y5
+	VFMADD213PS expC4<>+0(SB), Y4, Y5
+	VFMADD213PS expC3<>+0(SB), Y4, Y5
+	VFMADD213PS expC2<>+0(SB), Y4, Y5
+	VFMADD213PS expC1<>+0(SB), Y4, Y5
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS      Y6, Y4, Y4
+	VFMADD213PS Y6, Y4, Y5
+	VANDNPS     Y5, Y7, Y5
+	VADDPS      Y5, Y3, Y3
+	VMOVUPS     Y5, 160(SP)
+	VMOVUPS     192(SP), Y4
+	VSUBPS      Y1, Y4, Y4
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y5
+	VFMADD231PS expLog2e<>+0(SB), Y4, Y5
+	VPSLLD      $0x17, Y5, Y6
+	VSUBPS      expMagic<>+0(SB), Y5, Y5
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y4, Y7
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y5, Y4
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y5, Y4
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y5
+	VFMADD213PS expC4<>+0(SB), Y4, Y5
+	VFMADD213PS expC3<>+0(SB), Y4, Y5
+	VFMADD213PS expC2<>+0(SB), Y4, Y5
+	VFMADD213PS expC1<>+0(SB), Y4, Y5
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS      Y6, Y4, Y4
+	VFMADD213PS Y6, Y4, Y5
+	VANDNPS     Y5, Y7, Y5
+	VADDPS      Y5, Y2, Y2
+	VMOVUPS     Y5, 192(SP)
+	VMOVUPS     224(SP), Y4
+	VSUBPS      Y1, Y4, Y4
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y5
+	VFMADD231PS expLog2e<>+0(SB), Y4, Y5
+	VPSLLD      $0x17, Y5, Y6
+	VSUBPS      expMagic<>+0(SB), Y5, Y5
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y4, Y7
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y5, Y4
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y5, Y4
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y5
+	VFMADD213PS expC4<>+0(SB), Y4, Y5
+	VFMADD213PS expC3<>+0(SB), Y4, Y5
+	VFMADD213PS expC2<>+0(SB), Y4, Y5
+	VFMADD213PS expC1<>+0(SB), Y4, Y5
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS      Y6, Y4, Y4
+	VFMADD213PS Y6, Y4, Y5
+	VANDNPS     Y5, Y7, Y5
+	VADDPS      Y5, Y3, Y3
+	VMOVUPS     Y5, 224(SP)
+	VMOVUPS     256(SP), Y4
+	VSUBPS      Y1, Y4, Y4
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y5
+	VFMADD231PS expLog2e<>+0(SB), Y4, Y5
+	VPSLLD      $0x17, Y5, Y6
+	VSUBPS      expMagic<>+0(SB), Y5, Y5
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y4, Y7
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y5, Y4
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y5, Y4
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y5
+	VFMADD213PS expC4<>+0(SB), Y4, Y5
+	VFMADD213PS expC3<>+0(SB), Y4, Y5
+	VFMADD213PS expC2<>+0(SB), Y4, Y5
+	VFMADD213PS expC1<>+0(SB), Y4, Y5
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS      Y6, Y4, Y4
+	VFMADD213PS Y6, Y4, Y5
+	VANDNPS     Y5, Y7, Y5
+	VADDPS      Y5, Y2, Y2
+	VMOVUPS     Y5, 256(SP)
+	CMPQ        DX, $0x09
+	JBE         exps_4
+	VMOVUPS     288(SP), Y4
+	VSUBPS      Y1, Y4, Y4
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y5
+	VFMADD231PS expLog2e<>+0(SB), Y4, Y5
+	VPSLLD      $0x17, Y5, Y6
+	VSUBPS      expMagic<>+0(SB), Y5, Y5
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y4, Y7
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y5, Y4
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y5, Y4
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y5
+	VFMADD213PS expC4<>+0(SB), Y4, Y5
+	VFMADD213PS expC3<>+0(SB), Y4, Y5
+	VFMADD213PS expC2<>+0(SB), Y4, Y5
+	VFMADD213PS expC1<>+0(SB), Y4, Y5
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS      Y6, Y4, Y4
+	VFMADD213PS Y6, Y4, Y5
+	VANDNPS     Y5, Y7, Y5
+	VADDPS      Y5, Y3, Y3
+	VMOVUPS     Y5, 288(SP)
+	CMPQ        DX, $0x0a
+	JBE         exps_4
+	VMOVUPS     320(SP), Y4
+	VSUBPS      Y1, Y4, Y4
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y5
+	VFMADD231PS expLog2e<>+0(SB), Y4, Y5
+	VPSLLD      $0x17, Y5, Y6
+	VSUBPS      expMagic<>+0(SB), Y5, Y5
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y4, Y7
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y5, Y4
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y5, Y4
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y5
+	VFMADD213PS expC4<>+0(SB), Y4, Y5
+	VFMADD213PS expC3<>+0(SB), Y4, Y5
+	VFMADD213PS expC2<>+0(SB), Y4, Y5
+	VFMADD213PS expC1<>+0(SB), Y4, Y5
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS      Y6, Y4, Y4
+	VFMADD213PS Y6, Y4, Y5
+	VANDNPS     Y5, Y7, Y5
+	VADDPS      Y5, Y2, Y2
+	VMOVUPS     Y5, 320(SP)
+	CMPQ        DX, $0x0b
+	JBE         exps_4
+	VMOVUPS     352(SP), Y4
+	VSUBPS      Y1, Y4, Y4
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y5
+	VFMADD231PS expLog2e<>+0(SB), Y4, Y5
+	VPSLLD      $0x17, Y5, Y6
+	VSUBPS      expMagic<>+0(SB), Y5, Y5
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y4, Y7
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y5, Y4
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y5, Y4
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y5
+	VFMADD213PS expC4<>+0(SB), Y4, Y5
+	VFMADD213PS expC3<>+0(SB), Y4, Y5
+	VFMADD213PS expC2<>+0(SB), Y4, Y5
+	VFMADD213PS expC1<>+0(SB), Y4, Y5
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS      Y6, Y4, Y4
+	VFMADD213PS Y6, Y4, Y5
+	VANDNPS     Y5, Y7, Y5
+	VADDPS      Y5, Y3, Y3
+	VMOVUPS     Y5, 352(SP)
+	CMPQ        DX, $0x0c
+	JBE         exps_4
+	VMOVUPS     384(SP), Y4
+	VSUBPS      Y1, Y4, Y4
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y5
+	VFMADD231PS expLog2e<>+0(SB), Y4, Y5
+	VPSLLD      $0x17, Y5, Y6
+	VSUBPS      expMagic<>+0(SB), Y5, Y5
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y4, Y7
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y5, Y4
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y5, Y4
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y5
+	VFMADD213PS expC4<>+0(SB), Y4, Y5
+	VFMADD213PS expC3<>+0(SB), Y4, Y5
+	VFMADD213PS expC2<>+0(SB), Y4, Y5
+	VFMADD213PS expC1<>+0(SB), Y4, Y5
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS      Y6, Y4, Y4
+	VFMADD213PS Y6, Y4, Y5
+	VANDNPS     Y5, Y7, Y5
+	VADDPS      Y5, Y2, Y2
+	VMOVUPS     Y5, 384(SP)
+	CMPQ        DX, $0x0d
+	JBE         exps_4
+	VMOVUPS     416(SP), Y4
+	VSUBPS      Y1, Y4, Y4
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y5
+	VFMADD231PS expLog2e<>+0(SB), Y4, Y5
+	VPSLLD      $0x17, Y5, Y6
+	VSUBPS      expMagic<>+0(SB), Y5, Y5
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y4, Y7
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y5, Y4
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y5, Y4
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y5
+	VFMADD213PS expC4<>+0(SB), Y4, Y5
+	VFMADD213PS expC3<>+0(SB), Y4, Y5
+	VFMADD213PS expC2<>+0(SB), Y4, Y5
+	VFMADD213PS expC1<>+0(SB), Y4, Y5
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS      Y6, Y4, Y4
+	VFMADD213PS Y6, Y4, Y5
+	VANDNPS     Y5, Y7, Y5
+	VADDPS      Y5, Y3, Y3
+	VMOVUPS     Y5, 416(SP)
+	CMPQ        DX, $0x0e
+	JBE         exps_4
+	VMOVUPS     448(SP), Y4
+	VSUBPS      Y1, Y4, Y4
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y5
+	VFMADD231PS expLog2e<>+0(SB), Y4, Y5
+	VPSLLD      $0x17, Y5, Y6
+	VSUBPS      expMagic<>+0(SB), Y5, Y5
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y4, Y7
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y5, Y4
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y5, Y4
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y5
+	VFMADD213PS expC4<>+0(SB), Y4, Y5
+	VFMADD213PS expC3<>+0(SB), Y4, Y5
+	VFMADD213PS expC2<>+0(SB), Y4, Y5
+	VFMADD213PS expC1<>+0(SB), Y4, Y5
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS      Y6, Y4, Y4
+	VFMADD213PS Y6, Y4, Y5
+	VANDNPS     Y5, Y7, Y5
+	VADDPS      Y5, Y2, Y2
+	VMOVUPS     Y5, 448(SP)
+	CMPQ        DX, $0x0f
+	JBE         exps_4
+	VMOVUPS     480(SP), Y4
+	VSUBPS      Y1, Y4, Y4
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y5
+	VFMADD231PS expLog2e<>+0(SB), Y4, Y5
+	VPSLLD      $0x17, Y5, Y6
+	VSUBPS      expMagic<>+0(SB), Y5, Y5
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y4, Y7
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y5, Y4
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y5, Y4
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y5
+	VFMADD213PS expC4<>+0(SB), Y4, Y5
+	VFMADD213PS expC3<>+0(SB), Y4, Y5
+	VFMADD213PS expC2<>+0(SB), Y4, Y5
+	VFMADD213PS expC1<>+0(SB), Y4, Y5
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS      Y6, Y4, Y4
+	VFMADD213PS Y6, Y4, Y5
+	VANDNPS     Y5, Y7, Y5
+	VADDPS      Y5, Y3, Y3
+	VMOVUPS     Y5, 480(SP)
 
 exps_4:
 	VADDPS       Y3, Y2, Y2
@@ -973,148 +1099,196 @@ row_5:
 	VMAXPS       Y12, Y11, Y10
 	VMAXPS       Y10, Y5, Y5
 	VSUBPS       Y5, Y7, Y7
-	VMOVUPS      expMagic<>+0(SB), Y10
-	VFMADD231PS  expLog2e<>+0(SB), Y7, Y10
-	VPSLLD       $0x17, Y10, Y11
-	VSUBPS       expMagic<>+0(SB), Y10, Y10
-	VCMPPS       $0x01, expCutoff<>+0(SB), Y7, Y12
-	VFMADD231PS  expNegLn2Hi<>+0(SB), Y10, Y7
-	VFMADD231PS  expNegLn2Lo<>+0(SB), Y10, Y7
-	VMOVUPS      expC5<>+0(SB), Y10
-	VFMADD213PS  expC4<>+0(SB), Y7, Y10
-	VFMADD213PS  expC3<>+0(SB), Y7, Y10
-	VFMADD213PS  expC2<>+0(SB), Y7, Y10
-	VFMADD213PS  expC1<>+0(SB), Y7, Y10
-	VMULPS       Y11, Y7, Y7
-	VFMADD213PS  Y11, Y7, Y10
-	VANDNPS      Y10, Y12, Y10
-	CMPQ         DX, $0x01
-	JBE          pad_6
-	VSUBPS       Y5, Y8, Y8
-	VMOVUPS      expMagic<>+0(SB), Y7
-	VFMADD231PS  expLog2e<>+0(SB), Y8, Y7
-	VPSLLD       $0x17, Y7, Y11
-	VSUBPS       expMagic<>+0(SB), Y7, Y7
-	VCMPPS       $0x01, expCutoff<>+0(SB), Y8, Y12
-	VFMADD231PS  expNegLn2Hi<>+0(SB), Y7, Y8
-	VFMADD231PS  expNegLn2Lo<>+0(SB), Y7, Y8
-	VMOVUPS      expC5<>+0(SB), Y7
-	VFMADD213PS  expC4<>+0(SB), Y8, Y7
-	VFMADD213PS  expC3<>+0(SB), Y8, Y7
-	VFMADD213PS  expC2<>+0(SB), Y8, Y7
-	VFMADD213PS  expC1<>+0(SB), Y8, Y7
-	VMULPS       Y11, Y8, Y8
-	VFMADD213PS  Y11, Y8, Y7
-	VANDNPS      Y7, Y12, Y7
-	CMPQ         DX, $0x02
-	JBE          pad_7
-	VSUBPS       Y5, Y4, Y4
-	VMOVUPS      expMagic<>+0(SB), Y8
-	VFMADD231PS  expLog2e<>+0(SB), Y4, Y8
-	VPSLLD       $0x17, Y8, Y11
-	VSUBPS       expMagic<>+0(SB), Y8, Y8
-	VCMPPS       $0x01, expCutoff<>+0(SB), Y4, Y12
-	VFMADD231PS  expNegLn2Hi<>+0(SB), Y8, Y4
-	VFMADD231PS  expNegLn2Lo<>+0(SB), Y8, Y4
-	VMOVUPS      expC5<>+0(SB), Y8
-	VFMADD213PS  expC4<>+0(SB), Y4, Y8
-	VFMADD213PS  expC3<>+0(SB), Y4, Y8
-	VFMADD213PS  expC2<>+0(SB), Y4, Y8
-	VFMADD213PS  expC1<>+0(SB), Y4, Y8
-	VMULPS       Y11, Y4, Y4
-	VFMADD213PS  Y11, Y4, Y8
-	VANDNPS      Y8, Y12, Y8
-	CMPQ         DX, $0x03
-	JBE          pad_8
-	VSUBPS       Y5, Y9, Y9
-	VMOVUPS      expMagic<>+0(SB), Y4
-	VFMADD231PS  expLog2e<>+0(SB), Y9, Y4
-	VPSLLD       $0x17, Y4, Y11
-	VSUBPS       expMagic<>+0(SB), Y4, Y4
-	VCMPPS       $0x01, expCutoff<>+0(SB), Y9, Y12
-	VFMADD231PS  expNegLn2Hi<>+0(SB), Y4, Y9
-	VFMADD231PS  expNegLn2Lo<>+0(SB), Y4, Y9
-	VMOVUPS      expC5<>+0(SB), Y4
-	VFMADD213PS  expC4<>+0(SB), Y9, Y4
-	VFMADD213PS  expC3<>+0(SB), Y9, Y4
-	VFMADD213PS  expC2<>+0(SB), Y9, Y4
-	VFMADD213PS  expC1<>+0(SB), Y9, Y4
-	VMULPS       Y11, Y9, Y9
-	VFMADD213PS  Y11, Y9, Y4
-	VANDNPS      Y4, Y12, Y4
-	CMPQ         DX, $0x04
-	JBE          pad_9
-	VSUBPS       Y5, Y3, Y3
-	VMOVUPS      expMagic<>+0(SB), Y9
-	VFMADD231PS  expLog2e<>+0(SB), Y3, Y9
-	VPSLLD       $0x17, Y9, Y11
-	VSUBPS       expMagic<>+0(SB), Y9, Y9
-	VCMPPS       $0x01, expCutoff<>+0(SB), Y3, Y12
-	VFMADD231PS  expNegLn2Hi<>+0(SB), Y9, Y3
-	VFMADD231PS  expNegLn2Lo<>+0(SB), Y9, Y3
-	VMOVUPS      expC5<>+0(SB), Y9
-	VFMADD213PS  expC4<>+0(SB), Y3, Y9
-	VFMADD213PS  expC3<>+0(SB), Y3, Y9
-	VFMADD213PS  expC2<>+0(SB), Y3, Y9
-	VFMADD213PS  expC1<>+0(SB), Y3, Y9
-	VMULPS       Y11, Y3, Y3
-	VFMADD213PS  Y11, Y3, Y9
-	VANDNPS      Y9, Y12, Y9
-	CMPQ         DX, $0x05
-	JBE          pad_10
-	VSUBPS       Y5, Y2, Y2
-	VMOVUPS      expMagic<>+0(SB), Y3
-	VFMADD231PS  expLog2e<>+0(SB), Y2, Y3
-	VPSLLD       $0x17, Y3, Y11
-	VSUBPS       expMagic<>+0(SB), Y3, Y3
-	VCMPPS       $0x01, expCutoff<>+0(SB), Y2, Y12
-	VFMADD231PS  expNegLn2Hi<>+0(SB), Y3, Y2
-	VFMADD231PS  expNegLn2Lo<>+0(SB), Y3, Y2
-	VMOVUPS      expC5<>+0(SB), Y3
-	VFMADD213PS  expC4<>+0(SB), Y2, Y3
-	VFMADD213PS  expC3<>+0(SB), Y2, Y3
-	VFMADD213PS  expC2<>+0(SB), Y2, Y3
-	VFMADD213PS  expC1<>+0(SB), Y2, Y3
-	VMULPS       Y11, Y2, Y2
-	VFMADD213PS  Y11, Y2, Y3
-	VANDNPS      Y3, Y12, Y3
-	CMPQ         DX, $0x06
-	JBE          pad_11
-	VSUBPS       Y5, Y6, Y6
-	VMOVUPS      expMagic<>+0(SB), Y2
-	VFMADD231PS  expLog2e<>+0(SB), Y6, Y2
-	VPSLLD       $0x17, Y2, Y11
-	VSUBPS       expMagic<>+0(SB), Y2, Y2
-	VCMPPS       $0x01, expCutoff<>+0(SB), Y6, Y12
-	VFMADD231PS  expNegLn2Hi<>+0(SB), Y2, Y6
-	VFMADD231PS  expNegLn2Lo<>+0(SB), Y2, Y6
-	VMOVUPS      expC5<>+0(SB), Y2
-	VFMADD213PS  expC4<>+0(SB), Y6, Y2
-	VFMADD213PS  expC3<>+0(SB), Y6, Y2
-	VFMADD213PS  expC2<>+0(SB), Y6, Y2
-	VFMADD213PS  expC1<>+0(SB), Y6, Y2
-	VMULPS       Y11, Y6, Y6
-	VFMADD213PS  Y11, Y6, Y2
-	VANDNPS      Y2, Y12, Y2
-	CMPQ         DX, $0x07
-	JBE          pad_12
-	VSUBPS       Y5, Y1, Y1
-	VMOVUPS      expMagic<>+0(SB), Y6
-	VFMADD231PS  expLog2e<>+0(SB), Y1, Y6
-	VPSLLD       $0x17, Y6, Y11
-	VSUBPS       expMagic<>+0(SB), Y6, Y6
-	VCMPPS       $0x01, expCutoff<>+0(SB), Y1, Y12
-	VFMADD231PS  expNegLn2Hi<>+0(SB), Y6, Y1
-	VFMADD231PS  expNegLn2Lo<>+0(SB), Y6, Y1
-	VMOVUPS      expC5<>+0(SB), Y6
-	VFMADD213PS  expC4<>+0(SB), Y1, Y6
-	VFMADD213PS  expC3<>+0(SB), Y1, Y6
-	VFMADD213PS  expC2<>+0(SB), Y1, Y6
-	VFMADD213PS  expC1<>+0(SB), Y1, Y6
-	VMULPS       Y11, Y1, Y1
-	VFMADD213PS  Y11, Y1, Y6
-	VANDNPS      Y6, Y12, Y6
-	JMP          exps_13
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y10
+	VFMADD231PS expLog2e<>+0(SB), Y7, Y10
+	VPSLLD      $0x17, Y10, Y11
+	VSUBPS      expMagic<>+0(SB), Y10, Y10
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y7, Y12
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y10, Y7
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y10, Y7
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y10
+	VFMADD213PS expC4<>+0(SB), Y7, Y10
+	VFMADD213PS expC3<>+0(SB), Y7, Y10
+	VFMADD213PS expC2<>+0(SB), Y7, Y10
+	VFMADD213PS expC1<>+0(SB), Y7, Y10
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS      Y11, Y7, Y7
+	VFMADD213PS Y11, Y7, Y10
+	VANDNPS     Y10, Y12, Y10
+	CMPQ        DX, $0x01
+	JBE         pad_6
+	VSUBPS      Y5, Y8, Y8
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y7
+	VFMADD231PS expLog2e<>+0(SB), Y8, Y7
+	VPSLLD      $0x17, Y7, Y11
+	VSUBPS      expMagic<>+0(SB), Y7, Y7
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y8, Y12
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y7, Y8
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y7, Y8
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y7
+	VFMADD213PS expC4<>+0(SB), Y8, Y7
+	VFMADD213PS expC3<>+0(SB), Y8, Y7
+	VFMADD213PS expC2<>+0(SB), Y8, Y7
+	VFMADD213PS expC1<>+0(SB), Y8, Y7
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS      Y11, Y8, Y8
+	VFMADD213PS Y11, Y8, Y7
+	VANDNPS     Y7, Y12, Y7
+	CMPQ        DX, $0x02
+	JBE         pad_7
+	VSUBPS      Y5, Y4, Y4
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y8
+	VFMADD231PS expLog2e<>+0(SB), Y4, Y8
+	VPSLLD      $0x17, Y8, Y11
+	VSUBPS      expMagic<>+0(SB), Y8, Y8
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y4, Y12
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y8, Y4
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y8, Y4
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y8
+	VFMADD213PS expC4<>+0(SB), Y4, Y8
+	VFMADD213PS expC3<>+0(SB), Y4, Y8
+	VFMADD213PS expC2<>+0(SB), Y4, Y8
+	VFMADD213PS expC1<>+0(SB), Y4, Y8
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS      Y11, Y4, Y4
+	VFMADD213PS Y11, Y4, Y8
+	VANDNPS     Y8, Y12, Y8
+	CMPQ        DX, $0x03
+	JBE         pad_8
+	VSUBPS      Y5, Y9, Y9
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y4
+	VFMADD231PS expLog2e<>+0(SB), Y9, Y4
+	VPSLLD      $0x17, Y4, Y11
+	VSUBPS      expMagic<>+0(SB), Y4, Y4
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y9, Y12
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y4, Y9
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y4, Y9
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y4
+	VFMADD213PS expC4<>+0(SB), Y9, Y4
+	VFMADD213PS expC3<>+0(SB), Y9, Y4
+	VFMADD213PS expC2<>+0(SB), Y9, Y4
+	VFMADD213PS expC1<>+0(SB), Y9, Y4
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS      Y11, Y9, Y9
+	VFMADD213PS Y11, Y9, Y4
+	VANDNPS     Y4, Y12, Y4
+	CMPQ        DX, $0x04
+	JBE         pad_9
+	VSUBPS      Y5, Y3, Y3
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y9
+	VFMADD231PS expLog2e<>+0(SB), Y3, Y9
+	VPSLLD      $0x17, Y9, Y11
+	VSUBPS      expMagic<>+0(SB), Y9, Y9
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y3, Y12
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y9, Y3
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y9, Y3
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y9
+	VFMADD213PS expC4<>+0(SB), Y3, Y9
+	VFMADD213PS expC3<>+0(SB), Y3, Y9
+	VFMADD213PS expC2<>+0(SB), Y3, Y9
+	VFMADD213PS expC1<>+0(SB), Y3, Y9
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS      Y11, Y3, Y3
+	VFMADD213PS Y11, Y3, Y9
+	VANDNPS     Y9, Y12, Y9
+	CMPQ        DX, $0x05
+	JBE         pad_10
+	VSUBPS      Y5, Y2, Y2
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y3
+	VFMADD231PS expLog2e<>+0(SB), Y2, Y3
+	VPSLLD      $0x17, Y3, Y11
+	VSUBPS      expMagic<>+0(SB), Y3, Y3
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y2, Y12
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y3, Y2
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y3, Y2
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y3
+	VFMADD213PS expC4<>+0(SB), Y2, Y3
+	VFMADD213PS expC3<>+0(SB), Y2, Y3
+	VFMADD213PS expC2<>+0(SB), Y2, Y3
+	VFMADD213PS expC1<>+0(SB), Y2, Y3
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS      Y11, Y2, Y2
+	VFMADD213PS Y11, Y2, Y3
+	VANDNPS     Y3, Y12, Y3
+	CMPQ        DX, $0x06
+	JBE         pad_11
+	VSUBPS      Y5, Y6, Y6
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y2
+	VFMADD231PS expLog2e<>+0(SB), Y6, Y2
+	VPSLLD      $0x17, Y2, Y11
+	VSUBPS      expMagic<>+0(SB), Y2, Y2
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y6, Y12
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y2, Y6
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y2, Y6
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y2
+	VFMADD213PS expC4<>+0(SB), Y6, Y2
+	VFMADD213PS expC3<>+0(SB), Y6, Y2
+	VFMADD213PS expC2<>+0(SB), Y6, Y2
+	VFMADD213PS expC1<>+0(SB), Y6, Y2
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS      Y11, Y6, Y6
+	VFMADD213PS Y11, Y6, Y2
+	VANDNPS     Y2, Y12, Y2
+	CMPQ        DX, $0x07
+	JBE         pad_12
+	VSUBPS      Y5, Y1, Y1
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y6
+	VFMADD231PS expLog2e<>+0(SB), Y1, Y6
+	VPSLLD      $0x17, Y6, Y11
+	VSUBPS      expMagic<>+0(SB), Y6, Y6
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y1, Y12
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y6, Y1
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y6, Y1
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y6
+	VFMADD213PS expC4<>+0(SB), Y1, Y6
+	VFMADD213PS expC3<>+0(SB), Y1, Y6
+	VFMADD213PS expC2<>+0(SB), Y1, Y6
+	VFMADD213PS expC1<>+0(SB), Y1, Y6
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS      Y11, Y1, Y1
+	VFMADD213PS Y11, Y1, Y6
+	VANDNPS     Y6, Y12, Y6
+	JMP         exps_13
 
 pad_6:
 	VXORPS Y7, Y7, Y7
@@ -1381,18 +1555,24 @@ row_17:
 	VMOVDQU      (R8)(R9*4), Y5
 	VMASKMOVPS   (CX), Y5, Y6
 	VSUBPS       Y2, Y6, Y6
-	VMOVUPS      expMagic<>+0(SB), Y2
-	VFMADD231PS  Y0, Y6, Y2
-	VPSLLD       $0x17, Y2, Y7
-	VSUBPS       expMagic<>+0(SB), Y2, Y2
-	VCMPPS       $0x01, expCutoff<>+0(SB), Y6, Y8
-	VFMADD231PS  expNegLn2Hi<>+0(SB), Y2, Y6
-	VFMADD231PS  expNegLn2Lo<>+0(SB), Y2, Y6
-	VMOVUPS      expC5<>+0(SB), Y2
-	VFMADD213PS  Y1, Y6, Y2
-	VFMADD213PS  expC3<>+0(SB), Y6, Y2
-	VFMADD213PS  expC2<>+0(SB), Y6, Y2
-	VFMADD213PS  expC1<>+0(SB), Y6, Y2
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y2
+	VFMADD231PS Y0, Y6, Y2
+	VPSLLD      $0x17, Y2, Y7
+	VSUBPS      expMagic<>+0(SB), Y2, Y2
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y6, Y8
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y2, Y6
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y2, Y6
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y2
+	VFMADD213PS Y1, Y6, Y2
+	VFMADD213PS expC3<>+0(SB), Y6, Y2
+	VFMADD213PS expC2<>+0(SB), Y6, Y2
+	VFMADD213PS expC1<>+0(SB), Y6, Y2
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS       Y7, Y6, Y6
 	VFMADD213PS  Y7, Y6, Y2
 	VANDNPS      Y2, Y8, Y2
@@ -1428,35 +1608,47 @@ row_19:
 	VXORPS       Y3, Y3, Y3
 	VMOVUPS      -32(CX)(DX*4), Y5
 	VSUBPS       Y2, Y5, Y5
-	VMOVUPS      expMagic<>+0(SB), Y6
-	VFMADD231PS  Y0, Y5, Y6
-	VPSLLD       $0x17, Y6, Y7
-	VSUBPS       expMagic<>+0(SB), Y6, Y6
-	VCMPPS       $0x01, expCutoff<>+0(SB), Y5, Y8
-	VFMADD231PS  expNegLn2Hi<>+0(SB), Y6, Y5
-	VFMADD231PS  expNegLn2Lo<>+0(SB), Y6, Y5
-	VMOVUPS      expC5<>+0(SB), Y6
-	VFMADD213PS  Y1, Y5, Y6
-	VFMADD213PS  expC3<>+0(SB), Y5, Y6
-	VFMADD213PS  expC2<>+0(SB), Y5, Y6
-	VFMADD213PS  expC1<>+0(SB), Y5, Y6
-	VMULPS       Y7, Y5, Y5
-	VFMADD213PS  Y7, Y5, Y6
-	VANDNPS      Y6, Y8, Y6
-	VMOVUPS      (CX), Y5
-	VSUBPS       Y2, Y5, Y5
-	VMOVUPS      expMagic<>+0(SB), Y2
-	VFMADD231PS  Y0, Y5, Y2
-	VPSLLD       $0x17, Y2, Y7
-	VSUBPS       expMagic<>+0(SB), Y2, Y2
-	VCMPPS       $0x01, expCutoff<>+0(SB), Y5, Y8
-	VFMADD231PS  expNegLn2Hi<>+0(SB), Y2, Y5
-	VFMADD231PS  expNegLn2Lo<>+0(SB), Y2, Y5
-	VMOVUPS      expC5<>+0(SB), Y2
-	VFMADD213PS  Y1, Y5, Y2
-	VFMADD213PS  expC3<>+0(SB), Y5, Y2
-	VFMADD213PS  expC2<>+0(SB), Y5, Y2
-	VFMADD213PS  expC1<>+0(SB), Y5, Y2
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y6
+	VFMADD231PS Y0, Y5, Y6
+	VPSLLD      $0x17, Y6, Y7
+	VSUBPS      expMagic<>+0(SB), Y6, Y6
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y5, Y8
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y6, Y5
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y6, Y5
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y6
+	VFMADD213PS Y1, Y5, Y6
+	VFMADD213PS expC3<>+0(SB), Y5, Y6
+	VFMADD213PS expC2<>+0(SB), Y5, Y6
+	VFMADD213PS expC1<>+0(SB), Y5, Y6
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS      Y7, Y5, Y5
+	VFMADD213PS Y7, Y5, Y6
+	VANDNPS     Y6, Y8, Y6
+	VMOVUPS     (CX), Y5
+	VSUBPS      Y2, Y5, Y5
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y2
+	VFMADD231PS Y0, Y5, Y2
+	VPSLLD      $0x17, Y2, Y7
+	VSUBPS      expMagic<>+0(SB), Y2, Y2
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y5, Y8
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y2, Y5
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y2, Y5
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y2
+	VFMADD213PS Y1, Y5, Y2
+	VFMADD213PS expC3<>+0(SB), Y5, Y2
+	VFMADD213PS expC2<>+0(SB), Y5, Y2
+	VFMADD213PS expC1<>+0(SB), Y5, Y2
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS       Y7, Y5, Y5
 	VFMADD213PS  Y7, Y5, Y2
 	VANDNPS      Y2, Y8, Y2
@@ -1499,21 +1691,27 @@ row_20:
 	JB           nopart_21
 	VMOVUPS      -32(CX)(DX*4), Y4
 	VSUBPS       Y2, Y4, Y4
-	VMOVUPS      expMagic<>+0(SB), Y6
-	VFMADD231PS  Y0, Y4, Y6
-	VPSLLD       $0x17, Y6, Y7
-	VSUBPS       expMagic<>+0(SB), Y6, Y6
-	VCMPPS       $0x01, expCutoff<>+0(SB), Y4, Y8
-	VFMADD231PS  expNegLn2Hi<>+0(SB), Y6, Y4
-	VFMADD231PS  expNegLn2Lo<>+0(SB), Y6, Y4
-	VMOVUPS      expC5<>+0(SB), Y6
-	VFMADD213PS  Y1, Y4, Y6
-	VFMADD213PS  expC3<>+0(SB), Y4, Y6
-	VFMADD213PS  expC2<>+0(SB), Y4, Y6
-	VFMADD213PS  expC1<>+0(SB), Y4, Y6
-	VMULPS       Y7, Y4, Y4
-	VFMADD213PS  Y7, Y4, Y6
-	VANDNPS      Y6, Y8, Y6
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y6
+	VFMADD231PS Y0, Y4, Y6
+	VPSLLD      $0x17, Y6, Y7
+	VSUBPS      expMagic<>+0(SB), Y6, Y6
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y4, Y8
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y6, Y4
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y6, Y4
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y6
+	VFMADD213PS Y1, Y4, Y6
+	VFMADD213PS expC3<>+0(SB), Y4, Y6
+	VFMADD213PS expC2<>+0(SB), Y4, Y6
+	VFMADD213PS expC1<>+0(SB), Y4, Y6
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS      Y7, Y4, Y4
+	VFMADD213PS Y7, Y4, Y6
+	VANDNPS     Y6, Y8, Y6
 
 nopart_21:
 	MOVQ DX, R8
@@ -1528,10 +1726,12 @@ block_22:
 	VXORPS  Y4, Y4, Y4
 
 loop_26:
-	VMOVUPS     (CX), Y7
-	VSUBPS      Y2, Y7, Y7
-	VMOVUPS     32(CX), Y8
-	VSUBPS      Y2, Y8, Y8
+	VMOVUPS (CX), Y7
+	VSUBPS  Y2, Y7, Y7
+	VMOVUPS 32(CX), Y8
+	VSUBPS  Y2, Y8, Y8
+
+	// exp of 2 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
 	VMOVUPS     expMagic<>+0(SB), Y9
 	VMOVUPS     expMagic<>+0(SB), Y10
 	VFMADD231PS Y0, Y7, Y9
@@ -1546,6 +1746,8 @@ loop_26:
 	VFMADD231PS expNegLn2Hi<>+0(SB), Y10, Y8
 	VFMADD231PS expNegLn2Lo<>+0(SB), Y9, Y7
 	VFMADD231PS expNegLn2Lo<>+0(SB), Y10, Y8
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
 	VMOVUPS     expC5<>+0(SB), Y9
 	VMOVUPS     expC5<>+0(SB), Y10
 	VFMADD213PS Y1, Y7, Y9
@@ -1556,6 +1758,8 @@ loop_26:
 	VFMADD213PS expC2<>+0(SB), Y8, Y10
 	VFMADD213PS expC1<>+0(SB), Y7, Y9
 	VFMADD213PS expC1<>+0(SB), Y8, Y10
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS      Y11, Y7, Y7
 	VMULPS      Y12, Y8, Y8
 	VFMADD213PS Y11, Y7, Y9
@@ -1570,6 +1774,8 @@ loop_26:
 	VSUBPS      Y2, Y7, Y7
 	VMOVUPS     96(CX), Y8
 	VSUBPS      Y2, Y8, Y8
+
+	// exp of 2 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
 	VMOVUPS     expMagic<>+0(SB), Y9
 	VMOVUPS     expMagic<>+0(SB), Y10
 	VFMADD231PS Y0, Y7, Y9
@@ -1584,6 +1790,8 @@ loop_26:
 	VFMADD231PS expNegLn2Hi<>+0(SB), Y10, Y8
 	VFMADD231PS expNegLn2Lo<>+0(SB), Y9, Y7
 	VFMADD231PS expNegLn2Lo<>+0(SB), Y10, Y8
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
 	VMOVUPS     expC5<>+0(SB), Y9
 	VMOVUPS     expC5<>+0(SB), Y10
 	VFMADD213PS Y1, Y7, Y9
@@ -1594,6 +1802,8 @@ loop_26:
 	VFMADD213PS expC2<>+0(SB), Y8, Y10
 	VFMADD213PS expC1<>+0(SB), Y7, Y9
 	VFMADD213PS expC1<>+0(SB), Y8, Y10
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS      Y11, Y7, Y7
 	VMULPS      Y12, Y8, Y8
 	VFMADD213PS Y11, Y7, Y9
@@ -1616,8 +1826,10 @@ single_23:
 	JB   tail_24
 
 loop1_27:
-	VMOVUPS     (CX), Y4
-	VSUBPS      Y2, Y4, Y4
+	VMOVUPS (CX), Y4
+	VSUBPS  Y2, Y4, Y4
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
 	VMOVUPS     expMagic<>+0(SB), Y7
 	VFMADD231PS Y0, Y4, Y7
 	VPSLLD      $0x17, Y7, Y8
@@ -1625,11 +1837,15 @@ loop1_27:
 	VCMPPS      $0x01, expCutoff<>+0(SB), Y4, Y9
 	VFMADD231PS expNegLn2Hi<>+0(SB), Y7, Y4
 	VFMADD231PS expNegLn2Lo<>+0(SB), Y7, Y4
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
 	VMOVUPS     expC5<>+0(SB), Y7
 	VFMADD213PS Y1, Y4, Y7
 	VFMADD213PS expC3<>+0(SB), Y4, Y7
 	VFMADD213PS expC2<>+0(SB), Y4, Y7
 	VFMADD213PS expC1<>+0(SB), Y4, Y7
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS      Y8, Y4, Y4
 	VFMADD213PS Y8, Y4, Y7
 	VANDNPS     Y7, Y9, Y7
@@ -1654,12 +1870,14 @@ tail_24:
 	JMP     advance_29
 
 masked_28:
-	LEAQ        laneMasks<>+32(SB), R10
-	MOVQ        R9, R11
-	NEGQ        R11
-	VMOVDQU     (R10)(R11*4), Y4
-	VMASKMOVPS  (CX), Y4, Y7
-	VSUBPS      Y2, Y7, Y7
+	LEAQ       laneMasks<>+32(SB), R10
+	MOVQ       R9, R11
+	NEGQ       R11
+	VMOVDQU    (R10)(R11*4), Y4
+	VMASKMOVPS (CX), Y4, Y7
+	VSUBPS     Y2, Y7, Y7
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
 	VMOVUPS     expMagic<>+0(SB), Y8
 	VFMADD231PS Y0, Y7, Y8
 	VPSLLD      $0x17, Y8, Y9
@@ -1667,11 +1885,15 @@ masked_28:
 	VCMPPS      $0x01, expCutoff<>+0(SB), Y7, Y10
 	VFMADD231PS expNegLn2Hi<>+0(SB), Y8, Y7
 	VFMADD231PS expNegLn2Lo<>+0(SB), Y8, Y7
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
 	VMOVUPS     expC5<>+0(SB), Y8
 	VFMADD213PS Y1, Y7, Y8
 	VFMADD213PS expC3<>+0(SB), Y7, Y8
 	VFMADD213PS expC2<>+0(SB), Y7, Y8
 	VFMADD213PS expC1<>+0(SB), Y7, Y8
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS      Y9, Y7, Y7
 	VFMADD213PS Y9, Y7, Y8
 	VANDNPS     Y8, Y10, Y8
@@ -1854,18 +2076,24 @@ row_17:
 	VMOVDQU      (DI)(R8*4), Y5
 	VMASKMOVPS   (AX), Y5, Y6
 	VSUBPS       Y2, Y6, Y6
-	VMOVUPS      expMagic<>+0(SB), Y2
-	VFMADD231PS  Y0, Y6, Y2
-	VPSLLD       $0x17, Y2, Y7
-	VSUBPS       expMagic<>+0(SB), Y2, Y2
-	VCMPPS       $0x01, expCutoff<>+0(SB), Y6, Y8
-	VFMADD231PS  expNegLn2Hi<>+0(SB), Y2, Y6
-	VFMADD231PS  expNegLn2Lo<>+0(SB), Y2, Y6
-	VMOVUPS      expC5<>+0(SB), Y2
-	VFMADD213PS  Y1, Y6, Y2
-	VFMADD213PS  expC3<>+0(SB), Y6, Y2
-	VFMADD213PS  expC2<>+0(SB), Y6, Y2
-	VFMADD213PS  expC1<>+0(SB), Y6, Y2
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y2
+	VFMADD231PS Y0, Y6, Y2
+	VPSLLD      $0x17, Y2, Y7
+	VSUBPS      expMagic<>+0(SB), Y2, Y2
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y6, Y8
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y2, Y6
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y2, Y6
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y2
+	VFMADD213PS Y1, Y6, Y2
+	VFMADD213PS expC3<>+0(SB), Y6, Y2
+	VFMADD213PS expC2<>+0(SB), Y6, Y2
+	VFMADD213PS expC1<>+0(SB), Y6, Y2
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS       Y7, Y6, Y6
 	VFMADD213PS  Y7, Y6, Y2
 	VANDNPS      Y2, Y8, Y2
@@ -1899,35 +2127,47 @@ row_19:
 	VXORPS       Y3, Y3, Y3
 	VMOVUPS      -32(AX)(CX*4), Y5
 	VSUBPS       Y2, Y5, Y5
-	VMOVUPS      expMagic<>+0(SB), Y6
-	VFMADD231PS  Y0, Y5, Y6
-	VPSLLD       $0x17, Y6, Y7
-	VSUBPS       expMagic<>+0(SB), Y6, Y6
-	VCMPPS       $0x01, expCutoff<>+0(SB), Y5, Y8
-	VFMADD231PS  expNegLn2Hi<>+0(SB), Y6, Y5
-	VFMADD231PS  expNegLn2Lo<>+0(SB), Y6, Y5
-	VMOVUPS      expC5<>+0(SB), Y6
-	VFMADD213PS  Y1, Y5, Y6
-	VFMADD213PS  expC3<>+0(SB), Y5, Y6
-	VFMADD213PS  expC2<>+0(SB), Y5, Y6
-	VFMADD213PS  expC1<>+0(SB), Y5, Y6
-	VMULPS       Y7, Y5, Y5
-	VFMADD213PS  Y7, Y5, Y6
-	VANDNPS      Y6, Y8, Y6
-	VMOVUPS      (AX), Y5
-	VSUBPS       Y2, Y5, Y5
-	VMOVUPS      expMagic<>+0(SB), Y2
-	VFMADD231PS  Y0, Y5, Y2
-	VPSLLD       $0x17, Y2, Y7
-	VSUBPS       expMagic<>+0(SB), Y2, Y2
-	VCMPPS       $0x01, expCutoff<>+0(SB), Y5, Y8
-	VFMADD231PS  expNegLn2Hi<>+0(SB), Y2, Y5
-	VFMADD231PS  expNegLn2Lo<>+0(SB), Y2, Y5
-	VMOVUPS      expC5<>+0(SB), Y2
-	VFMADD213PS  Y1, Y5, Y2
-	VFMADD213PS  expC3<>+0(SB), Y5, Y2
-	VFMADD213PS  expC2<>+0(SB), Y5, Y2
-	VFMADD213PS  expC1<>+0(SB), Y5, Y2
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y6
+	VFMADD231PS Y0, Y5, Y6
+	VPSLLD      $0x17, Y6, Y7
+	VSUBPS      expMagic<>+0(SB), Y6, Y6
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y5, Y8
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y6, Y5
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y6, Y5
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y6
+	VFMADD213PS Y1, Y5, Y6
+	VFMADD213PS expC3<>+0(SB), Y5, Y6
+	VFMADD213PS expC2<>+0(SB), Y5, Y6
+	VFMADD213PS expC1<>+0(SB), Y5, Y6
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS      Y7, Y5, Y5
+	VFMADD213PS Y7, Y5, Y6
+	VANDNPS     Y6, Y8, Y6
+	VMOVUPS     (AX), Y5
+	VSUBPS      Y2, Y5, Y5
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y2
+	VFMADD231PS Y0, Y5, Y2
+	VPSLLD      $0x17, Y2, Y7
+	VSUBPS      expMagic<>+0(SB), Y2, Y2
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y5, Y8
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y2, Y5
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y2, Y5
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y2
+	VFMADD213PS Y1, Y5, Y2
+	VFMADD213PS expC3<>+0(SB), Y5, Y2
+	VFMADD213PS expC2<>+0(SB), Y5, Y2
+	VFMADD213PS expC1<>+0(SB), Y5, Y2
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS       Y7, Y5, Y5
 	VFMADD213PS  Y7, Y5, Y2
 	VANDNPS      Y2, Y8, Y2
@@ -1967,21 +2207,27 @@ row_20:
 	JB           nopart_21
 	VMOVUPS      -32(AX)(CX*4), Y4
 	VSUBPS       Y2, Y4, Y4
-	VMOVUPS      expMagic<>+0(SB), Y6
-	VFMADD231PS  Y0, Y4, Y6
-	VPSLLD       $0x17, Y6, Y7
-	VSUBPS       expMagic<>+0(SB), Y6, Y6
-	VCMPPS       $0x01, expCutoff<>+0(SB), Y4, Y8
-	VFMADD231PS  expNegLn2Hi<>+0(SB), Y6, Y4
-	VFMADD231PS  expNegLn2Lo<>+0(SB), Y6, Y4
-	VMOVUPS      expC5<>+0(SB), Y6
-	VFMADD213PS  Y1, Y4, Y6
-	VFMADD213PS  expC3<>+0(SB), Y4, Y6
-	VFMADD213PS  expC2<>+0(SB), Y4, Y6
-	VFMADD213PS  expC1<>+0(SB), Y4, Y6
-	VMULPS       Y7, Y4, Y4
-	VFMADD213PS  Y7, Y4, Y6
-	VANDNPS      Y6, Y8, Y6
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y6
+	VFMADD231PS Y0, Y4, Y6
+	VPSLLD      $0x17, Y6, Y7
+	VSUBPS      expMagic<>+0(SB), Y6, Y6
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y4, Y8
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y6, Y4
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y6, Y4
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y6
+	VFMADD213PS Y1, Y4, Y6
+	VFMADD213PS expC3<>+0(SB), Y4, Y6
+	VFMADD213PS expC2<>+0(SB), Y4, Y6
+	VFMADD213PS expC1<>+0(SB), Y4, Y6
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS      Y7, Y4, Y4
+	VFMADD213PS Y7, Y4, Y6
+	VANDNPS     Y6, Y8, Y6
 
 nopart_21:
 	MOVQ CX, DI
@@ -1996,10 +2242,12 @@ block_22:
 	VXORPS  Y4, Y4, Y4
 
 loop_26:
-	VMOVUPS     (AX), Y7
-	VSUBPS      Y2, Y7, Y7
-	VMOVUPS     32(AX), Y8
-	VSUBPS      Y2, Y8, Y8
+	VMOVUPS (AX), Y7
+	VSUBPS  Y2, Y7, Y7
+	VMOVUPS 32(AX), Y8
+	VSUBPS  Y2, Y8, Y8
+
+	// exp of 2 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
 	VMOVUPS     expMagic<>+0(SB), Y9
 	VMOVUPS     expMagic<>+0(SB), Y10
 	VFMADD231PS Y0, Y7, Y9
@@ -2014,6 +2262,8 @@ loop_26:
 	VFMADD231PS expNegLn2Hi<>+0(SB), Y10, Y8
 	VFMADD231PS expNegLn2Lo<>+0(SB), Y9, Y7
 	VFMADD231PS expNegLn2Lo<>+0(SB), Y10, Y8
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
 	VMOVUPS     expC5<>+0(SB), Y9
 	VMOVUPS     expC5<>+0(SB), Y10
 	VFMADD213PS Y1, Y7, Y9
@@ -2024,6 +2274,8 @@ loop_26:
 	VFMADD213PS expC2<>+0(SB), Y8, Y10
 	VFMADD213PS expC1<>+0(SB), Y7, Y9
 	VFMADD213PS expC1<>+0(SB), Y8, Y10
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS      Y11, Y7, Y7
 	VMULPS      Y12, Y8, Y8
 	VFMADD213PS Y11, Y7, Y9
@@ -2037,6 +2289,8 @@ loop_26:
 	VSUBPS      Y2, Y7, Y7
 	VMOVUPS     96(AX), Y8
 	VSUBPS      Y2, Y8, Y8
+
+	// exp of 2 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
 	VMOVUPS     expMagic<>+0(SB), Y9
 	VMOVUPS     expMagic<>+0(SB), Y10
 	VFMADD231PS Y0, Y7, Y9
@@ -2051,6 +2305,8 @@ loop_26:
 	VFMADD231PS expNegLn2Hi<>+0(SB), Y10, Y8
 	VFMADD231PS expNegLn2Lo<>+0(SB), Y9, Y7
 	VFMADD231PS expNegLn2Lo<>+0(SB), Y10, Y8
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
 	VMOVUPS     expC5<>+0(SB), Y9
 	VMOVUPS     expC5<>+0(SB), Y10
 	VFMADD213PS Y1, Y7, Y9
@@ -2061,6 +2317,8 @@ loop_26:
 	VFMADD213PS expC2<>+0(SB), Y8, Y10
 	VFMADD213PS expC1<>+0(SB), Y7, Y9
 	VFMADD213PS expC1<>+0(SB), Y8, Y10
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS      Y11, Y7, Y7
 	VMULPS      Y12, Y8, Y8
 	VFMADD213PS Y11, Y7, Y9
@@ -2081,8 +2339,10 @@ single_23:
 	JB   tail_24
 
 loop1_27:
-	VMOVUPS     (AX), Y4
-	VSUBPS      Y2, Y4, Y4
+	VMOVUPS (AX), Y4
+	VSUBPS  Y2, Y4, Y4
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
 	VMOVUPS     expMagic<>+0(SB), Y7
 	VFMADD231PS Y0, Y4, Y7
 	VPSLLD      $0x17, Y7, Y8
@@ -2090,11 +2350,15 @@ loop1_27:
 	VCMPPS      $0x01, expCutoff<>+0(SB), Y4, Y9
 	VFMADD231PS expNegLn2Hi<>+0(SB), Y7, Y4
 	VFMADD231PS expNegLn2Lo<>+0(SB), Y7, Y4
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
 	VMOVUPS     expC5<>+0(SB), Y7
 	VFMADD213PS Y1, Y4, Y7
 	VFMADD213PS expC3<>+0(SB), Y4, Y7
 	VFMADD213PS expC2<>+0(SB), Y4, Y7
 	VFMADD213PS expC1<>+0(SB), Y4, Y7
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS      Y8, Y4, Y4
 	VFMADD213PS Y8, Y4, Y7
 	VANDNPS     Y7, Y9, Y7
@@ -2116,12 +2380,14 @@ tail_24:
 	JMP     advance_29
 
 masked_28:
-	LEAQ        laneMasks<>+32(SB), R9
-	MOVQ        R8, R10
-	NEGQ        R10
-	VMOVDQU     (R9)(R10*4), Y4
-	VMASKMOVPS  (AX), Y4, Y7
-	VSUBPS      Y2, Y7, Y7
+	LEAQ       laneMasks<>+32(SB), R9
+	MOVQ       R8, R10
+	NEGQ       R10
+	VMOVDQU    (R9)(R10*4), Y4
+	VMASKMOVPS (AX), Y4, Y7
+	VSUBPS     Y2, Y7, Y7
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
 	VMOVUPS     expMagic<>+0(SB), Y8
 	VFMADD231PS Y0, Y7, Y8
 	VPSLLD      $0x17, Y8, Y9
@@ -2129,11 +2395,15 @@ masked_28:
 	VCMPPS      $0x01, expCutoff<>+0(SB), Y7, Y10
 	VFMADD231PS expNegLn2Hi<>+0(SB), Y8, Y7
 	VFMADD231PS expNegLn2Lo<>+0(SB), Y8, Y7
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
 	VMOVUPS     expC5<>+0(SB), Y8
 	VFMADD213PS Y1, Y7, Y8
 	VFMADD213PS expC3<>+0(SB), Y7, Y8
 	VFMADD213PS expC2<>+0(SB), Y7, Y8
 	VFMADD213PS expC1<>+0(SB), Y7, Y8
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS      Y9, Y7, Y7
 	VFMADD213PS Y9, Y7, Y8
 	VANDNPS     Y8, Y10, Y8
@@ -2625,18 +2895,24 @@ row_17:
 	VMULPS       Y2, Y7, Y8
 	VANDPS       Y6, Y8, Y8
 	VANDPS       Y6, Y2, Y2
-	VMOVUPS      expMagic<>+0(SB), Y9
-	VFMADD231PS  Y0, Y7, Y9
-	VPSLLD       $0x17, Y9, Y10
-	VSUBPS       expMagic<>+0(SB), Y9, Y9
-	VCMPPS       $0x01, expCutoff<>+0(SB), Y7, Y11
-	VFMADD231PS  expNegLn2Hi<>+0(SB), Y9, Y7
-	VFMADD231PS  expNegLn2Lo<>+0(SB), Y9, Y7
-	VMOVUPS      expC5<>+0(SB), Y9
-	VFMADD213PS  Y1, Y7, Y9
-	VFMADD213PS  expC3<>+0(SB), Y7, Y9
-	VFMADD213PS  expC2<>+0(SB), Y7, Y9
-	VFMADD213PS  expC1<>+0(SB), Y7, Y9
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y9
+	VFMADD231PS Y0, Y7, Y9
+	VPSLLD      $0x17, Y9, Y10
+	VSUBPS      expMagic<>+0(SB), Y9, Y9
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y7, Y11
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y9, Y7
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y9, Y7
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y9
+	VFMADD213PS Y1, Y7, Y9
+	VFMADD213PS expC3<>+0(SB), Y7, Y9
+	VFMADD213PS expC2<>+0(SB), Y7, Y9
+	VFMADD213PS expC1<>+0(SB), Y7, Y9
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS       Y10, Y7, Y7
 	VFMADD213PS  Y10, Y7, Y9
 	VANDNPS      Y9, Y11, Y9
@@ -2725,38 +3001,50 @@ row_19:
 	VMOVDQU      (R9)(R8*4), Y9
 	VANDPS       Y9, Y8, Y8
 	VANDPS       Y9, Y7, Y7
-	VMOVUPS      expMagic<>+0(SB), Y10
-	VFMADD231PS  Y0, Y6, Y10
-	VPSLLD       $0x17, Y10, Y11
-	VSUBPS       expMagic<>+0(SB), Y10, Y10
-	VCMPPS       $0x01, expCutoff<>+0(SB), Y6, Y12
-	VFMADD231PS  expNegLn2Hi<>+0(SB), Y10, Y6
-	VFMADD231PS  expNegLn2Lo<>+0(SB), Y10, Y6
-	VMOVUPS      expC5<>+0(SB), Y10
-	VFMADD213PS  Y1, Y6, Y10
-	VFMADD213PS  expC3<>+0(SB), Y6, Y10
-	VFMADD213PS  expC2<>+0(SB), Y6, Y10
-	VFMADD213PS  expC1<>+0(SB), Y6, Y10
-	VMULPS       Y11, Y6, Y6
-	VFMADD213PS  Y11, Y6, Y10
-	VANDNPS      Y10, Y12, Y10
-	VMOVUPS      (CX), Y6
-	VSUBPS       Y2, Y6, Y6
-	VMOVUPS      (DX), Y2
-	VADDPS       Y2, Y4, Y4
-	VFMADD231PS  Y2, Y6, Y5
-	VMOVUPS      expMagic<>+0(SB), Y2
-	VFMADD231PS  Y0, Y6, Y2
-	VPSLLD       $0x17, Y2, Y11
-	VSUBPS       expMagic<>+0(SB), Y2, Y2
-	VCMPPS       $0x01, expCutoff<>+0(SB), Y6, Y12
-	VFMADD231PS  expNegLn2Hi<>+0(SB), Y2, Y6
-	VFMADD231PS  expNegLn2Lo<>+0(SB), Y2, Y6
-	VMOVUPS      expC5<>+0(SB), Y2
-	VFMADD213PS  Y1, Y6, Y2
-	VFMADD213PS  expC3<>+0(SB), Y6, Y2
-	VFMADD213PS  expC2<>+0(SB), Y6, Y2
-	VFMADD213PS  expC1<>+0(SB), Y6, Y2
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y10
+	VFMADD231PS Y0, Y6, Y10
+	VPSLLD      $0x17, Y10, Y11
+	VSUBPS      expMagic<>+0(SB), Y10, Y10
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y6, Y12
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y10, Y6
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y10, Y6
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y10
+	VFMADD213PS Y1, Y6, Y10
+	VFMADD213PS expC3<>+0(SB), Y6, Y10
+	VFMADD213PS expC2<>+0(SB), Y6, Y10
+	VFMADD213PS expC1<>+0(SB), Y6, Y10
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS      Y11, Y6, Y6
+	VFMADD213PS Y11, Y6, Y10
+	VANDNPS     Y10, Y12, Y10
+	VMOVUPS     (CX), Y6
+	VSUBPS      Y2, Y6, Y6
+	VMOVUPS     (DX), Y2
+	VADDPS      Y2, Y4, Y4
+	VFMADD231PS Y2, Y6, Y5
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y2
+	VFMADD231PS Y0, Y6, Y2
+	VPSLLD      $0x17, Y2, Y11
+	VSUBPS      expMagic<>+0(SB), Y2, Y2
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y6, Y12
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y2, Y6
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y2, Y6
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y2
+	VFMADD213PS Y1, Y6, Y2
+	VFMADD213PS expC3<>+0(SB), Y6, Y2
+	VFMADD213PS expC2<>+0(SB), Y6, Y2
+	VFMADD213PS expC1<>+0(SB), Y6, Y2
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS       Y11, Y6, Y6
 	VFMADD213PS  Y11, Y6, Y2
 	VANDNPS      Y2, Y12, Y2
@@ -2848,21 +3136,27 @@ row_20:
 	VMOVDQU      (R9)(R8*4), Y8
 	VANDPS       Y8, Y7, Y7
 	VANDPS       Y8, Y6, Y6
-	VMOVUPS      expMagic<>+0(SB), Y8
-	VFMADD231PS  Y0, Y9, Y8
-	VPSLLD       $0x17, Y8, Y10
-	VSUBPS       expMagic<>+0(SB), Y8, Y8
-	VCMPPS       $0x01, expCutoff<>+0(SB), Y9, Y11
-	VFMADD231PS  expNegLn2Hi<>+0(SB), Y8, Y9
-	VFMADD231PS  expNegLn2Lo<>+0(SB), Y8, Y9
-	VMOVUPS      expC5<>+0(SB), Y8
-	VFMADD213PS  Y1, Y9, Y8
-	VFMADD213PS  expC3<>+0(SB), Y9, Y8
-	VFMADD213PS  expC2<>+0(SB), Y9, Y8
-	VFMADD213PS  expC1<>+0(SB), Y9, Y8
-	VMULPS       Y10, Y9, Y9
-	VFMADD213PS  Y10, Y9, Y8
-	VANDNPS      Y8, Y11, Y8
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y8
+	VFMADD231PS Y0, Y9, Y8
+	VPSLLD      $0x17, Y8, Y10
+	VSUBPS      expMagic<>+0(SB), Y8, Y8
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y9, Y11
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y8, Y9
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y8, Y9
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y8
+	VFMADD213PS Y1, Y9, Y8
+	VFMADD213PS expC3<>+0(SB), Y9, Y8
+	VFMADD213PS expC2<>+0(SB), Y9, Y8
+	VFMADD213PS expC1<>+0(SB), Y9, Y8
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS      Y10, Y9, Y9
+	VFMADD213PS Y10, Y9, Y8
+	VANDNPS     Y8, Y11, Y8
 
 nopart_21:
 	MOVQ BX, R8
@@ -2881,6 +3175,8 @@ loop_26:
 	VMOVUPS     (DX), Y10
 	VADDPS      Y10, Y4, Y4
 	VFMADD231PS Y10, Y9, Y5
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
 	VMOVUPS     expMagic<>+0(SB), Y10
 	VFMADD231PS Y0, Y9, Y10
 	VPSLLD      $0x17, Y10, Y11
@@ -2888,11 +3184,15 @@ loop_26:
 	VCMPPS      $0x01, expCutoff<>+0(SB), Y9, Y12
 	VFMADD231PS expNegLn2Hi<>+0(SB), Y10, Y9
 	VFMADD231PS expNegLn2Lo<>+0(SB), Y10, Y9
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
 	VMOVUPS     expC5<>+0(SB), Y10
 	VFMADD213PS Y1, Y9, Y10
 	VFMADD213PS expC3<>+0(SB), Y9, Y10
 	VFMADD213PS expC2<>+0(SB), Y9, Y10
 	VFMADD213PS expC1<>+0(SB), Y9, Y10
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS      Y11, Y9, Y9
 	VFMADD213PS Y11, Y9, Y10
 	VANDNPS     Y10, Y12, Y10
@@ -2903,6 +3203,8 @@ loop_26:
 	VMOVUPS     32(DX), Y10
 	VADDPS      Y10, Y4, Y4
 	VFMADD231PS Y10, Y9, Y5
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
 	VMOVUPS     expMagic<>+0(SB), Y10
 	VFMADD231PS Y0, Y9, Y10
 	VPSLLD      $0x17, Y10, Y11
@@ -2910,11 +3212,15 @@ loop_26:
 	VCMPPS      $0x01, expCutoff<>+0(SB), Y9, Y12
 	VFMADD231PS expNegLn2Hi<>+0(SB), Y10, Y9
 	VFMADD231PS expNegLn2Lo<>+0(SB), Y10, Y9
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
 	VMOVUPS     expC5<>+0(SB), Y10
 	VFMADD213PS Y1, Y9, Y10
 	VFMADD213PS expC3<>+0(SB), Y9, Y10
 	VFMADD213PS expC2<>+0(SB), Y9, Y10
 	VFMADD213PS expC1<>+0(SB), Y9, Y10
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS      Y11, Y9, Y9
 	VFMADD213PS Y11, Y9, Y10
 	VANDNPS     Y10, Y12, Y10
@@ -2925,6 +3231,8 @@ loop_26:
 	VMOVUPS     64(DX), Y10
 	VADDPS      Y10, Y4, Y4
 	VFMADD231PS Y10, Y9, Y5
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
 	VMOVUPS     expMagic<>+0(SB), Y10
 	VFMADD231PS Y0, Y9, Y10
 	VPSLLD      $0x17, Y10, Y11
@@ -2932,11 +3240,15 @@ loop_26:
 	VCMPPS      $0x01, expCutoff<>+0(SB), Y9, Y12
 	VFMADD231PS expNegLn2Hi<>+0(SB), Y10, Y9
 	VFMADD231PS expNegLn2Lo<>+0(SB), Y10, Y9
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
 	VMOVUPS     expC5<>+0(SB), Y10
 	VFMADD213PS Y1, Y9, Y10
 	VFMADD213PS expC3<>+0(SB), Y9, Y10
 	VFMADD213PS expC2<>+0(SB), Y9, Y10
 	VFMADD213PS expC1<>+0(SB), Y9, Y10
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS      Y11, Y9, Y9
 	VFMADD213PS Y11, Y9, Y10
 	VANDNPS     Y10, Y12, Y10
@@ -2947,6 +3259,8 @@ loop_26:
 	VMOVUPS     96(DX), Y10
 	VADDPS      Y10, Y4, Y4
 	VFMADD231PS Y10, Y9, Y5
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
 	VMOVUPS     expMagic<>+0(SB), Y10
 	VFMADD231PS Y0, Y9, Y10
 	VPSLLD      $0x17, Y10, Y11
@@ -2954,11 +3268,15 @@ loop_26:
 	VCMPPS      $0x01, expCutoff<>+0(SB), Y9, Y12
 	VFMADD231PS expNegLn2Hi<>+0(SB), Y10, Y9
 	VFMADD231PS expNegLn2Lo<>+0(SB), Y10, Y9
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
 	VMOVUPS     expC5<>+0(SB), Y10
 	VFMADD213PS Y1, Y9, Y10
 	VFMADD213PS expC3<>+0(SB), Y9, Y10
 	VFMADD213PS expC2<>+0(SB), Y9, Y10
 	VFMADD213PS expC1<>+0(SB), Y9, Y10
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS      Y11, Y9, Y9
 	VFMADD213PS Y11, Y9, Y10
 	VANDNPS     Y10, Y12, Y10
@@ -2981,6 +3299,8 @@ loop1_27:
 	VMOVUPS     (DX), Y10
 	VADDPS      Y10, Y4, Y4
 	VFMADD231PS Y10, Y9, Y5
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
 	VMOVUPS     expMagic<>+0(SB), Y10
 	VFMADD231PS Y0, Y9, Y10
 	VPSLLD      $0x17, Y10, Y11
@@ -2988,11 +3308,15 @@ loop1_27:
 	VCMPPS      $0x01, expCutoff<>+0(SB), Y9, Y12
 	VFMADD231PS expNegLn2Hi<>+0(SB), Y10, Y9
 	VFMADD231PS expNegLn2Lo<>+0(SB), Y10, Y9
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
 	VMOVUPS     expC5<>+0(SB), Y10
 	VFMADD213PS Y1, Y9, Y10
 	VFMADD213PS expC3<>+0(SB), Y9, Y10
 	VFMADD213PS expC2<>+0(SB), Y9, Y10
 	VFMADD213PS expC1<>+0(SB), Y9, Y10
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS      Y11, Y9, Y9
 	VFMADD213PS Y11, Y9, Y10
 	VANDNPS     Y10, Y12, Y10
@@ -3020,16 +3344,18 @@ tail_24:
 	JMP     advance_29
 
 masked_28:
-	LEAQ        laneMasks<>+32(SB), R10
-	MOVQ        R9, R11
-	NEGQ        R11
-	VMOVDQU     (R10)(R11*4), Y9
-	VMASKMOVPS  (CX), Y9, Y10
-	VSUBPS      Y2, Y10, Y10
-	VMASKMOVPS  (DX), Y9, Y11
-	VMULPS      Y11, Y10, Y12
-	VANDPS      Y9, Y12, Y12
-	VANDPS      Y9, Y11, Y11
+	LEAQ       laneMasks<>+32(SB), R10
+	MOVQ       R9, R11
+	NEGQ       R11
+	VMOVDQU    (R10)(R11*4), Y9
+	VMASKMOVPS (CX), Y9, Y10
+	VSUBPS     Y2, Y10, Y10
+	VMASKMOVPS (DX), Y9, Y11
+	VMULPS     Y11, Y10, Y12
+	VANDPS     Y9, Y12, Y12
+	VANDPS     Y9, Y11, Y11
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
 	VMOVUPS     expMagic<>+0(SB), Y13
 	VFMADD231PS Y0, Y10, Y13
 	VPSLLD      $0x17, Y13, Y14
@@ -3037,11 +3363,15 @@ masked_28:
 	VCMPPS      $0x01, expCutoff<>+0(SB), Y10, Y15
 	VFMADD231PS expNegLn2Hi<>+0(SB), Y13, Y10
 	VFMADD231PS expNegLn2Lo<>+0(SB), Y13, Y10
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
 	VMOVUPS     expC5<>+0(SB), Y13
 	VFMADD213PS Y1, Y10, Y13
 	VFMADD213PS expC3<>+0(SB), Y10, Y13
 	VFMADD213PS expC2<>+0(SB), Y10, Y13
 	VFMADD213PS expC1<>+0(SB), Y10, Y13
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS      Y14, Y10, Y10
 	VFMADD213PS Y14, Y10, Y13
 	VANDNPS     Y13, Y15, Y13
@@ -3795,18 +4125,24 @@ row_3:
 	VMOVDQU      (DI)(R8*4), Y4
 	VMASKMOVPS   (CX), Y4, Y5
 	VMINPS       Y5, Y2, Y5
-	VMOVUPS      expMagic<>+0(SB), Y6
-	VFMADD231PS  Y0, Y5, Y6
-	VPSLLD       $0x17, Y6, Y7
-	VSUBPS       expMagic<>+0(SB), Y6, Y6
-	VCMPPS       $0x01, expCutoff<>+0(SB), Y5, Y8
-	VFMADD231PS  expNegLn2Hi<>+0(SB), Y6, Y5
-	VFMADD231PS  expNegLn2Lo<>+0(SB), Y6, Y5
-	VMOVUPS      expC5<>+0(SB), Y6
-	VFMADD213PS  Y1, Y5, Y6
-	VFMADD213PS  expC3<>+0(SB), Y5, Y6
-	VFMADD213PS  expC2<>+0(SB), Y5, Y6
-	VFMADD213PS  expC1<>+0(SB), Y5, Y6
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y6
+	VFMADD231PS Y0, Y5, Y6
+	VPSLLD      $0x17, Y6, Y7
+	VSUBPS      expMagic<>+0(SB), Y6, Y6
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y5, Y8
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y6, Y5
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y6, Y5
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y6
+	VFMADD213PS Y1, Y5, Y6
+	VFMADD213PS expC3<>+0(SB), Y5, Y6
+	VFMADD213PS expC2<>+0(SB), Y5, Y6
+	VFMADD213PS expC1<>+0(SB), Y5, Y6
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS       Y7, Y5, Y5
 	VFMADD213PS  Y7, Y5, Y6
 	VANDNPS      Y6, Y8, Y6
@@ -3849,36 +4185,48 @@ row_5:
 	VCVTSD2SS    X4, X4, X4
 	VBROADCASTSS X4, Y3
 	VMINPS       -32(CX)(BX*4), Y2, Y4
-	VMOVUPS      expMagic<>+0(SB), Y5
-	VFMADD231PS  Y0, Y4, Y5
-	VPSLLD       $0x17, Y5, Y6
-	VSUBPS       expMagic<>+0(SB), Y5, Y5
-	VCMPPS       $0x01, expCutoff<>+0(SB), Y4, Y7
-	VFMADD231PS  expNegLn2Hi<>+0(SB), Y5, Y4
-	VFMADD231PS  expNegLn2Lo<>+0(SB), Y5, Y4
-	VMOVUPS      expC5<>+0(SB), Y5
-	VFMADD213PS  Y1, Y4, Y5
-	VFMADD213PS  expC3<>+0(SB), Y4, Y5
-	VFMADD213PS  expC2<>+0(SB), Y4, Y5
-	VFMADD213PS  expC1<>+0(SB), Y4, Y5
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y5
+	VFMADD231PS Y0, Y4, Y5
+	VPSLLD      $0x17, Y5, Y6
+	VSUBPS      expMagic<>+0(SB), Y5, Y5
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y4, Y7
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y5, Y4
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y5, Y4
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y5
+	VFMADD213PS Y1, Y4, Y5
+	VFMADD213PS expC3<>+0(SB), Y4, Y5
+	VFMADD213PS expC2<>+0(SB), Y4, Y5
+	VFMADD213PS expC1<>+0(SB), Y4, Y5
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS       Y6, Y4, Y4
 	VFMADD213PS  Y6, Y4, Y5
 	VANDNPS      Y5, Y7, Y5
 	VMOVUPS      -32(DX)(BX*4), Y4
 	VFNMADD231PS Y3, Y5, Y4
 	VMINPS       (CX), Y2, Y5
-	VMOVUPS      expMagic<>+0(SB), Y6
-	VFMADD231PS  Y0, Y5, Y6
-	VPSLLD       $0x17, Y6, Y7
-	VSUBPS       expMagic<>+0(SB), Y6, Y6
-	VCMPPS       $0x01, expCutoff<>+0(SB), Y5, Y8
-	VFMADD231PS  expNegLn2Hi<>+0(SB), Y6, Y5
-	VFMADD231PS  expNegLn2Lo<>+0(SB), Y6, Y5
-	VMOVUPS      expC5<>+0(SB), Y6
-	VFMADD213PS  Y1, Y5, Y6
-	VFMADD213PS  expC3<>+0(SB), Y5, Y6
-	VFMADD213PS  expC2<>+0(SB), Y5, Y6
-	VFMADD213PS  expC1<>+0(SB), Y5, Y6
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y6
+	VFMADD231PS Y0, Y5, Y6
+	VPSLLD      $0x17, Y6, Y7
+	VSUBPS      expMagic<>+0(SB), Y6, Y6
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y5, Y8
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y6, Y5
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y6, Y5
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y6
+	VFMADD213PS Y1, Y5, Y6
+	VFMADD213PS expC3<>+0(SB), Y5, Y6
+	VFMADD213PS expC2<>+0(SB), Y5, Y6
+	VFMADD213PS expC1<>+0(SB), Y5, Y6
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS       Y7, Y5, Y5
 	VFMADD213PS  Y7, Y5, Y6
 	VANDNPS      Y6, Y8, Y6
@@ -3986,18 +4334,24 @@ done_11:
 	CMPQ         BX, $0x08
 	JB           nopart_16
 	VMINPS       -32(CX)(BX*4), Y2, Y5
-	VMOVUPS      expMagic<>+0(SB), Y4
-	VFMADD231PS  Y0, Y5, Y4
-	VPSLLD       $0x17, Y4, Y6
-	VSUBPS       expMagic<>+0(SB), Y4, Y4
-	VCMPPS       $0x01, expCutoff<>+0(SB), Y5, Y7
-	VFMADD231PS  expNegLn2Hi<>+0(SB), Y4, Y5
-	VFMADD231PS  expNegLn2Lo<>+0(SB), Y4, Y5
-	VMOVUPS      expC5<>+0(SB), Y4
-	VFMADD213PS  Y1, Y5, Y4
-	VFMADD213PS  expC3<>+0(SB), Y5, Y4
-	VFMADD213PS  expC2<>+0(SB), Y5, Y4
-	VFMADD213PS  expC1<>+0(SB), Y5, Y4
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y4
+	VFMADD231PS Y0, Y5, Y4
+	VPSLLD      $0x17, Y4, Y6
+	VSUBPS      expMagic<>+0(SB), Y4, Y4
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y5, Y7
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y4, Y5
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y4, Y5
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y4
+	VFMADD213PS Y1, Y5, Y4
+	VFMADD213PS expC3<>+0(SB), Y5, Y4
+	VFMADD213PS expC2<>+0(SB), Y5, Y4
+	VFMADD213PS expC1<>+0(SB), Y5, Y4
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS       Y6, Y5, Y5
 	VFMADD213PS  Y6, Y5, Y4
 	VANDNPS      Y4, Y7, Y4
@@ -4010,32 +4364,38 @@ nopart_16:
 	JB   single_17
 
 loop_20:
-	VMINPS       (CX), Y2, Y4
-	VMINPS       32(CX), Y2, Y5
-	VMOVUPS      expMagic<>+0(SB), Y6
-	VMOVUPS      expMagic<>+0(SB), Y7
-	VFMADD231PS  Y0, Y4, Y6
-	VFMADD231PS  Y0, Y5, Y7
-	VPSLLD       $0x17, Y6, Y10
-	VPSLLD       $0x17, Y7, Y11
-	VSUBPS       expMagic<>+0(SB), Y6, Y6
-	VSUBPS       expMagic<>+0(SB), Y7, Y7
-	VCMPPS       $0x01, expCutoff<>+0(SB), Y4, Y12
-	VCMPPS       $0x01, expCutoff<>+0(SB), Y5, Y13
-	VFMADD231PS  expNegLn2Hi<>+0(SB), Y6, Y4
-	VFMADD231PS  expNegLn2Hi<>+0(SB), Y7, Y5
-	VFMADD231PS  expNegLn2Lo<>+0(SB), Y6, Y4
-	VFMADD231PS  expNegLn2Lo<>+0(SB), Y7, Y5
-	VMOVUPS      expC5<>+0(SB), Y6
-	VMOVUPS      expC5<>+0(SB), Y7
-	VFMADD213PS  Y1, Y4, Y6
-	VFMADD213PS  Y1, Y5, Y7
-	VFMADD213PS  expC3<>+0(SB), Y4, Y6
-	VFMADD213PS  expC3<>+0(SB), Y5, Y7
-	VFMADD213PS  expC2<>+0(SB), Y4, Y6
-	VFMADD213PS  expC2<>+0(SB), Y5, Y7
-	VFMADD213PS  expC1<>+0(SB), Y4, Y6
-	VFMADD213PS  expC1<>+0(SB), Y5, Y7
+	VMINPS (CX), Y2, Y4
+	VMINPS 32(CX), Y2, Y5
+
+	// exp of 2 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y6
+	VMOVUPS     expMagic<>+0(SB), Y7
+	VFMADD231PS Y0, Y4, Y6
+	VFMADD231PS Y0, Y5, Y7
+	VPSLLD      $0x17, Y6, Y10
+	VPSLLD      $0x17, Y7, Y11
+	VSUBPS      expMagic<>+0(SB), Y6, Y6
+	VSUBPS      expMagic<>+0(SB), Y7, Y7
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y4, Y12
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y5, Y13
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y6, Y4
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y7, Y5
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y6, Y4
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y7, Y5
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y6
+	VMOVUPS     expC5<>+0(SB), Y7
+	VFMADD213PS Y1, Y4, Y6
+	VFMADD213PS Y1, Y5, Y7
+	VFMADD213PS expC3<>+0(SB), Y4, Y6
+	VFMADD213PS expC3<>+0(SB), Y5, Y7
+	VFMADD213PS expC2<>+0(SB), Y4, Y6
+	VFMADD213PS expC2<>+0(SB), Y5, Y7
+	VFMADD213PS expC1<>+0(SB), Y4, Y6
+	VFMADD213PS expC1<>+0(SB), Y5, Y7
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS       Y10, Y4, Y4
 	VMULPS       Y11, Y5, Y5
 	VFMADD213PS  Y10, Y4, Y6
@@ -4050,30 +4410,36 @@ loop_20:
 	VMOVUPS      Y5, 32(AX)
 	VMINPS       64(CX), Y2, Y4
 	VMINPS       96(CX), Y2, Y5
-	VMOVUPS      expMagic<>+0(SB), Y6
-	VMOVUPS      expMagic<>+0(SB), Y7
-	VFMADD231PS  Y0, Y4, Y6
-	VFMADD231PS  Y0, Y5, Y7
-	VPSLLD       $0x17, Y6, Y10
-	VPSLLD       $0x17, Y7, Y11
-	VSUBPS       expMagic<>+0(SB), Y6, Y6
-	VSUBPS       expMagic<>+0(SB), Y7, Y7
-	VCMPPS       $0x01, expCutoff<>+0(SB), Y4, Y12
-	VCMPPS       $0x01, expCutoff<>+0(SB), Y5, Y13
-	VFMADD231PS  expNegLn2Hi<>+0(SB), Y6, Y4
-	VFMADD231PS  expNegLn2Hi<>+0(SB), Y7, Y5
-	VFMADD231PS  expNegLn2Lo<>+0(SB), Y6, Y4
-	VFMADD231PS  expNegLn2Lo<>+0(SB), Y7, Y5
-	VMOVUPS      expC5<>+0(SB), Y6
-	VMOVUPS      expC5<>+0(SB), Y7
-	VFMADD213PS  Y1, Y4, Y6
-	VFMADD213PS  Y1, Y5, Y7
-	VFMADD213PS  expC3<>+0(SB), Y4, Y6
-	VFMADD213PS  expC3<>+0(SB), Y5, Y7
-	VFMADD213PS  expC2<>+0(SB), Y4, Y6
-	VFMADD213PS  expC2<>+0(SB), Y5, Y7
-	VFMADD213PS  expC1<>+0(SB), Y4, Y6
-	VFMADD213PS  expC1<>+0(SB), Y5, Y7
+
+	// exp of 2 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y6
+	VMOVUPS     expMagic<>+0(SB), Y7
+	VFMADD231PS Y0, Y4, Y6
+	VFMADD231PS Y0, Y5, Y7
+	VPSLLD      $0x17, Y6, Y10
+	VPSLLD      $0x17, Y7, Y11
+	VSUBPS      expMagic<>+0(SB), Y6, Y6
+	VSUBPS      expMagic<>+0(SB), Y7, Y7
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y4, Y12
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y5, Y13
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y6, Y4
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y7, Y5
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y6, Y4
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y7, Y5
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y6
+	VMOVUPS     expC5<>+0(SB), Y7
+	VFMADD213PS Y1, Y4, Y6
+	VFMADD213PS Y1, Y5, Y7
+	VFMADD213PS expC3<>+0(SB), Y4, Y6
+	VFMADD213PS expC3<>+0(SB), Y5, Y7
+	VFMADD213PS expC2<>+0(SB), Y4, Y6
+	VFMADD213PS expC2<>+0(SB), Y5, Y7
+	VFMADD213PS expC1<>+0(SB), Y4, Y6
+	VFMADD213PS expC1<>+0(SB), Y5, Y7
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS       Y10, Y4, Y4
 	VMULPS       Y11, Y5, Y5
 	VFMADD213PS  Y10, Y4, Y6
@@ -4098,19 +4464,25 @@ single_17:
 	JB   tail_18
 
 loop1_21:
-	VMINPS       (CX), Y2, Y4
-	VMOVUPS      expMagic<>+0(SB), Y5
-	VFMADD231PS  Y0, Y4, Y5
-	VPSLLD       $0x17, Y5, Y6
-	VSUBPS       expMagic<>+0(SB), Y5, Y5
-	VCMPPS       $0x01, expCutoff<>+0(SB), Y4, Y7
-	VFMADD231PS  expNegLn2Hi<>+0(SB), Y5, Y4
-	VFMADD231PS  expNegLn2Lo<>+0(SB), Y5, Y4
-	VMOVUPS      expC5<>+0(SB), Y5
-	VFMADD213PS  Y1, Y4, Y5
-	VFMADD213PS  expC3<>+0(SB), Y4, Y5
-	VFMADD213PS  expC2<>+0(SB), Y4, Y5
-	VFMADD213PS  expC1<>+0(SB), Y4, Y5
+	VMINPS (CX), Y2, Y4
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y5
+	VFMADD231PS Y0, Y4, Y5
+	VPSLLD      $0x17, Y5, Y6
+	VSUBPS      expMagic<>+0(SB), Y5, Y5
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y4, Y7
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y5, Y4
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y5, Y4
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y5
+	VFMADD213PS Y1, Y4, Y5
+	VFMADD213PS expC3<>+0(SB), Y4, Y5
+	VFMADD213PS expC2<>+0(SB), Y4, Y5
+	VFMADD213PS expC1<>+0(SB), Y4, Y5
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS       Y6, Y4, Y4
 	VFMADD213PS  Y6, Y4, Y5
 	VANDNPS      Y5, Y7, Y5
@@ -4133,24 +4505,30 @@ tail_18:
 	JMP     advance_23
 
 masked_22:
-	LEAQ         laneMasks<>+32(SB), R8
-	MOVQ         DI, R9
-	NEGQ         R9
-	VMOVDQU      (R8)(R9*4), Y4
-	VMASKMOVPS   (CX), Y4, Y5
-	VMINPS       Y5, Y2, Y5
-	VMOVUPS      expMagic<>+0(SB), Y6
-	VFMADD231PS  Y0, Y5, Y6
-	VPSLLD       $0x17, Y6, Y7
-	VSUBPS       expMagic<>+0(SB), Y6, Y6
-	VCMPPS       $0x01, expCutoff<>+0(SB), Y5, Y10
-	VFMADD231PS  expNegLn2Hi<>+0(SB), Y6, Y5
-	VFMADD231PS  expNegLn2Lo<>+0(SB), Y6, Y5
-	VMOVUPS      expC5<>+0(SB), Y6
-	VFMADD213PS  Y1, Y5, Y6
-	VFMADD213PS  expC3<>+0(SB), Y5, Y6
-	VFMADD213PS  expC2<>+0(SB), Y5, Y6
-	VFMADD213PS  expC1<>+0(SB), Y5, Y6
+	LEAQ       laneMasks<>+32(SB), R8
+	MOVQ       DI, R9
+	NEGQ       R9
+	VMOVDQU    (R8)(R9*4), Y4
+	VMASKMOVPS (CX), Y4, Y5
+	VMINPS     Y5, Y2, Y5
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y6
+	VFMADD231PS Y0, Y5, Y6
+	VPSLLD      $0x17, Y6, Y7
+	VSUBPS      expMagic<>+0(SB), Y6, Y6
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y5, Y10
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y6, Y5
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y6, Y5
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y6
+	VFMADD213PS Y1, Y5, Y6
+	VFMADD213PS expC3<>+0(SB), Y5, Y6
+	VFMADD213PS expC2<>+0(SB), Y5, Y6
+	VFMADD213PS expC1<>+0(SB), Y5, Y6
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS       Y7, Y5, Y5
 	VFMADD213PS  Y7, Y5, Y6
 	VANDNPS      Y6, Y10, Y6
@@ -6801,39 +7179,45 @@ done_4:
 // func expMinusMaxAVX512(dst []float32, x []float32, m float32)
 // Requires: AVX, AVX512F, BMI2, MMX+
 TEXT ·expMinusMaxAVX512(SB), NOSPLIT, $0-52
-	MOVQ          dst_base+0(FP), AX
-	MOVQ          x_base+24(FP), CX
-	MOVQ          x_len+32(FP), DX
-	VBROADCASTSS  m+48(FP), Z0
-	VBROADCASTSS  expLog2e<>+0(SB), Z1
-	VBROADCASTSS  expC4<>+0(SB), Z2
-	VBROADCASTSS  expC3<>+0(SB), Z3
-	VBROADCASTSS  expC2<>+0(SB), Z4
-	VBROADCASTSS  expC1<>+0(SB), Z5
-	VBROADCASTSS  expNegLn2Hi<>+0(SB), Z6
-	VBROADCASTSS  expNegLn2Lo<>+0(SB), Z7
-	VBROADCASTSS  expCutoff<>+0(SB), Z8
-	VBROADCASTSS  expMagic<>+0(SB), Z9
-	VBROADCASTSS  expC5<>+0(SB), Z10
-	MOVQ          DX, BX
-	ANDQ          $0x0f, BX
-	JZ            nopart_1
-	CMPQ          DX, $0x10
-	JB            nopart_1
-	VMOVUPS       -64(CX)(DX*4), Z11
-	VSUBPS        Z0, Z11, Z11
-	VMOVUPS       Z9, Z12
-	VFMADD231PS   Z1, Z11, Z12
-	VPSLLD        $0x17, Z12, Z13
-	VSUBPS        Z9, Z12, Z12
-	VCMPPS        $0x05, Z8, Z11, K1
-	VFMADD231PS   Z6, Z12, Z11
-	VFMADD231PS   Z7, Z12, Z11
-	VMOVUPS       Z10, Z12
-	VFMADD213PS   Z2, Z11, Z12
-	VFMADD213PS   Z3, Z11, Z12
-	VFMADD213PS   Z4, Z11, Z12
-	VFMADD213PS   Z5, Z11, Z12
+	MOVQ         dst_base+0(FP), AX
+	MOVQ         x_base+24(FP), CX
+	MOVQ         x_len+32(FP), DX
+	VBROADCASTSS m+48(FP), Z0
+	VBROADCASTSS expLog2e<>+0(SB), Z1
+	VBROADCASTSS expC4<>+0(SB), Z2
+	VBROADCASTSS expC3<>+0(SB), Z3
+	VBROADCASTSS expC2<>+0(SB), Z4
+	VBROADCASTSS expC1<>+0(SB), Z5
+	VBROADCASTSS expNegLn2Hi<>+0(SB), Z6
+	VBROADCASTSS expNegLn2Lo<>+0(SB), Z7
+	VBROADCASTSS expCutoff<>+0(SB), Z8
+	VBROADCASTSS expMagic<>+0(SB), Z9
+	VBROADCASTSS expC5<>+0(SB), Z10
+	MOVQ         DX, BX
+	ANDQ         $0x0f, BX
+	JZ           nopart_1
+	CMPQ         DX, $0x10
+	JB           nopart_1
+	VMOVUPS      -64(CX)(DX*4), Z11
+	VSUBPS       Z0, Z11, Z11
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     Z9, Z12
+	VFMADD231PS Z1, Z11, Z12
+	VPSLLD      $0x17, Z12, Z13
+	VSUBPS      Z9, Z12, Z12
+	VCMPPS      $0x05, Z8, Z11, K1
+	VFMADD231PS Z6, Z12, Z11
+	VFMADD231PS Z7, Z12, Z11
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     Z10, Z12
+	VFMADD213PS Z2, Z11, Z12
+	VFMADD213PS Z3, Z11, Z12
+	VFMADD213PS Z4, Z11, Z12
+	VFMADD213PS Z5, Z11, Z12
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS        Z13, Z11, Z11
 	VFMADD213PS.Z Z13, Z11, K1, Z12
 
@@ -6843,62 +7227,68 @@ nopart_1:
 	JB   single_2
 
 loop_5:
-	VMOVUPS       (CX), Z11
-	VSUBPS        Z0, Z11, Z11
-	VMOVUPS       64(CX), Z13
-	VSUBPS        Z0, Z13, Z13
-	VMOVUPS       128(CX), Z14
-	VSUBPS        Z0, Z14, Z14
-	VMOVUPS       192(CX), Z15
-	VSUBPS        Z0, Z15, Z15
-	VMOVUPS       Z9, Z16
-	VMOVUPS       Z9, Z17
-	VMOVUPS       Z9, Z18
-	VMOVUPS       Z9, Z19
-	VFMADD231PS   Z1, Z11, Z16
-	VFMADD231PS   Z1, Z13, Z17
-	VFMADD231PS   Z1, Z14, Z18
-	VFMADD231PS   Z1, Z15, Z19
-	VPSLLD        $0x17, Z16, Z20
-	VPSLLD        $0x17, Z17, Z21
-	VPSLLD        $0x17, Z18, Z22
-	VPSLLD        $0x17, Z19, Z23
-	VSUBPS        Z9, Z16, Z16
-	VSUBPS        Z9, Z17, Z17
-	VSUBPS        Z9, Z18, Z18
-	VSUBPS        Z9, Z19, Z19
-	VCMPPS        $0x05, Z8, Z11, K1
-	VCMPPS        $0x05, Z8, Z13, K2
-	VCMPPS        $0x05, Z8, Z14, K3
-	VCMPPS        $0x05, Z8, Z15, K4
-	VFMADD231PS   Z6, Z16, Z11
-	VFMADD231PS   Z6, Z17, Z13
-	VFMADD231PS   Z6, Z18, Z14
-	VFMADD231PS   Z6, Z19, Z15
-	VFMADD231PS   Z7, Z16, Z11
-	VFMADD231PS   Z7, Z17, Z13
-	VFMADD231PS   Z7, Z18, Z14
-	VFMADD231PS   Z7, Z19, Z15
-	VMOVUPS       Z10, Z16
-	VMOVUPS       Z10, Z17
-	VMOVUPS       Z10, Z18
-	VMOVUPS       Z10, Z19
-	VFMADD213PS   Z2, Z11, Z16
-	VFMADD213PS   Z2, Z13, Z17
-	VFMADD213PS   Z2, Z14, Z18
-	VFMADD213PS   Z2, Z15, Z19
-	VFMADD213PS   Z3, Z11, Z16
-	VFMADD213PS   Z3, Z13, Z17
-	VFMADD213PS   Z3, Z14, Z18
-	VFMADD213PS   Z3, Z15, Z19
-	VFMADD213PS   Z4, Z11, Z16
-	VFMADD213PS   Z4, Z13, Z17
-	VFMADD213PS   Z4, Z14, Z18
-	VFMADD213PS   Z4, Z15, Z19
-	VFMADD213PS   Z5, Z11, Z16
-	VFMADD213PS   Z5, Z13, Z17
-	VFMADD213PS   Z5, Z14, Z18
-	VFMADD213PS   Z5, Z15, Z19
+	VMOVUPS (CX), Z11
+	VSUBPS  Z0, Z11, Z11
+	VMOVUPS 64(CX), Z13
+	VSUBPS  Z0, Z13, Z13
+	VMOVUPS 128(CX), Z14
+	VSUBPS  Z0, Z14, Z14
+	VMOVUPS 192(CX), Z15
+	VSUBPS  Z0, Z15, Z15
+
+	// exp of 4 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     Z9, Z16
+	VMOVUPS     Z9, Z17
+	VMOVUPS     Z9, Z18
+	VMOVUPS     Z9, Z19
+	VFMADD231PS Z1, Z11, Z16
+	VFMADD231PS Z1, Z13, Z17
+	VFMADD231PS Z1, Z14, Z18
+	VFMADD231PS Z1, Z15, Z19
+	VPSLLD      $0x17, Z16, Z20
+	VPSLLD      $0x17, Z17, Z21
+	VPSLLD      $0x17, Z18, Z22
+	VPSLLD      $0x17, Z19, Z23
+	VSUBPS      Z9, Z16, Z16
+	VSUBPS      Z9, Z17, Z17
+	VSUBPS      Z9, Z18, Z18
+	VSUBPS      Z9, Z19, Z19
+	VCMPPS      $0x05, Z8, Z11, K1
+	VCMPPS      $0x05, Z8, Z13, K2
+	VCMPPS      $0x05, Z8, Z14, K3
+	VCMPPS      $0x05, Z8, Z15, K4
+	VFMADD231PS Z6, Z16, Z11
+	VFMADD231PS Z6, Z17, Z13
+	VFMADD231PS Z6, Z18, Z14
+	VFMADD231PS Z6, Z19, Z15
+	VFMADD231PS Z7, Z16, Z11
+	VFMADD231PS Z7, Z17, Z13
+	VFMADD231PS Z7, Z18, Z14
+	VFMADD231PS Z7, Z19, Z15
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     Z10, Z16
+	VMOVUPS     Z10, Z17
+	VMOVUPS     Z10, Z18
+	VMOVUPS     Z10, Z19
+	VFMADD213PS Z2, Z11, Z16
+	VFMADD213PS Z2, Z13, Z17
+	VFMADD213PS Z2, Z14, Z18
+	VFMADD213PS Z2, Z15, Z19
+	VFMADD213PS Z3, Z11, Z16
+	VFMADD213PS Z3, Z13, Z17
+	VFMADD213PS Z3, Z14, Z18
+	VFMADD213PS Z3, Z15, Z19
+	VFMADD213PS Z4, Z11, Z16
+	VFMADD213PS Z4, Z13, Z17
+	VFMADD213PS Z4, Z14, Z18
+	VFMADD213PS Z4, Z15, Z19
+	VFMADD213PS Z5, Z11, Z16
+	VFMADD213PS Z5, Z13, Z17
+	VFMADD213PS Z5, Z14, Z18
+	VFMADD213PS Z5, Z15, Z19
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS        Z20, Z11, Z11
 	VMULPS        Z21, Z13, Z13
 	VMULPS        Z22, Z14, Z14
@@ -6926,20 +7316,26 @@ single_2:
 	JB   tail_3
 
 loop1_6:
-	VMOVUPS       (CX), Z11
-	VSUBPS        Z0, Z11, Z11
-	VMOVUPS       Z9, Z13
-	VFMADD231PS   Z1, Z11, Z13
-	VPSLLD        $0x17, Z13, Z14
-	VSUBPS        Z9, Z13, Z13
-	VCMPPS        $0x05, Z8, Z11, K1
-	VFMADD231PS   Z6, Z13, Z11
-	VFMADD231PS   Z7, Z13, Z11
-	VMOVUPS       Z10, Z13
-	VFMADD213PS   Z2, Z11, Z13
-	VFMADD213PS   Z3, Z11, Z13
-	VFMADD213PS   Z4, Z11, Z13
-	VFMADD213PS   Z5, Z11, Z13
+	VMOVUPS (CX), Z11
+	VSUBPS  Z0, Z11, Z11
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     Z9, Z13
+	VFMADD231PS Z1, Z11, Z13
+	VPSLLD      $0x17, Z13, Z14
+	VSUBPS      Z9, Z13, Z13
+	VCMPPS      $0x05, Z8, Z11, K1
+	VFMADD231PS Z6, Z13, Z11
+	VFMADD231PS Z7, Z13, Z11
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     Z10, Z13
+	VFMADD213PS Z2, Z11, Z13
+	VFMADD213PS Z3, Z11, Z13
+	VFMADD213PS Z4, Z11, Z13
+	VFMADD213PS Z5, Z11, Z13
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS        Z14, Z11, Z11
 	VFMADD213PS.Z Z14, Z11, K1, Z13
 	VMOVUPS       Z13, (AX)
@@ -6958,23 +7354,29 @@ tail_3:
 	JMP     advance_8
 
 masked_7:
-	MOVL          $0xffffffff, DX
-	BZHIL         BX, DX, DX
-	KMOVW         DX, K1
-	VMOVUPS.Z     (CX), K1, Z11
-	VSUBPS        Z0, Z11, Z11
-	VMOVUPS       Z9, Z0
-	VFMADD231PS   Z1, Z11, Z0
-	VPSLLD        $0x17, Z0, Z1
-	VSUBPS        Z9, Z0, Z0
-	VCMPPS        $0x05, Z8, Z11, K2
-	VFMADD231PS   Z6, Z0, Z11
-	VFMADD231PS   Z7, Z0, Z11
-	VMOVUPS       Z10, Z0
-	VFMADD213PS   Z2, Z11, Z0
-	VFMADD213PS   Z3, Z11, Z0
-	VFMADD213PS   Z4, Z11, Z0
-	VFMADD213PS   Z5, Z11, Z0
+	MOVL      $0xffffffff, DX
+	BZHIL     BX, DX, DX
+	KMOVW     DX, K1
+	VMOVUPS.Z (CX), K1, Z11
+	VSUBPS    Z0, Z11, Z11
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     Z9, Z0
+	VFMADD231PS Z1, Z11, Z0
+	VPSLLD      $0x17, Z0, Z1
+	VSUBPS      Z9, Z0, Z0
+	VCMPPS      $0x05, Z8, Z11, K2
+	VFMADD231PS Z6, Z0, Z11
+	VFMADD231PS Z7, Z0, Z11
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     Z10, Z0
+	VFMADD213PS Z2, Z11, Z0
+	VFMADD213PS Z3, Z11, Z0
+	VFMADD213PS Z4, Z11, Z0
+	VFMADD213PS Z5, Z11, Z0
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS        Z1, Z11, Z11
 	VFMADD213PS.Z Z1, Z11, K2, Z0
 	VMOVUPS       Z0, K1, (AX)
@@ -7004,150 +7406,152 @@ TEXT ·softmaxNarrowAVX512(SB), NOSPLIT, $0-112
 	KMOVW R9, K1
 
 row_2:
-	MOVQ             CX, R9
-	VMOVUPS.Z        (R9), K1, Z0
-	VBROADCASTSS     negInf<>+0(SB), Z1
-	VBLENDMPS        Z0, Z1, K1, Z0
-	ADDQ             R8, R9
-	VMOVUPS.Z        (R9), K1, Z1
-	VBROADCASTSS     negInf<>+0(SB), Z2
-	VBLENDMPS        Z1, Z2, K1, Z1
-	ADDQ             R8, R9
-	VMOVUPS.Z        (R9), K1, Z2
-	VBROADCASTSS     negInf<>+0(SB), Z3
-	VBLENDMPS        Z2, Z3, K1, Z2
-	ADDQ             R8, R9
-	VMOVUPS.Z        (R9), K1, Z3
-	VBROADCASTSS     negInf<>+0(SB), Z4
-	VBLENDMPS        Z3, Z4, K1, Z3
-	ADDQ             R8, R9
-	VMOVUPS.Z        (R9), K1, Z4
-	VBROADCASTSS     negInf<>+0(SB), Z5
-	VBLENDMPS        Z4, Z5, K1, Z4
-	ADDQ             R8, R9
-	VMOVUPS.Z        (R9), K1, Z5
-	VBROADCASTSS     negInf<>+0(SB), Z6
-	VBLENDMPS        Z5, Z6, K1, Z5
-	ADDQ             R8, R9
-	VMOVUPS.Z        (R9), K1, Z6
-	VBROADCASTSS     negInf<>+0(SB), Z7
-	VBLENDMPS        Z6, Z7, K1, Z6
-	ADDQ             R8, R9
-	VMOVUPS.Z        (R9), K1, Z7
-	VBROADCASTSS     negInf<>+0(SB), Z8
-	VBLENDMPS        Z7, Z8, K1, Z7
-	ADDQ             R8, R9
-	VMOVUPS.Z        (R9), K1, Z8
-	VBROADCASTSS     negInf<>+0(SB), Z9
-	VBLENDMPS        Z8, Z9, K1, Z8
-	ADDQ             R8, R9
-	VMOVUPS.Z        (R9), K1, Z9
-	VBROADCASTSS     negInf<>+0(SB), Z10
-	VBLENDMPS        Z9, Z10, K1, Z9
-	ADDQ             R8, R9
-	VMOVUPS.Z        (R9), K1, Z10
-	VBROADCASTSS     negInf<>+0(SB), Z11
-	VBLENDMPS        Z10, Z11, K1, Z10
-	ADDQ             R8, R9
-	VMOVUPS.Z        (R9), K1, Z11
-	VBROADCASTSS     negInf<>+0(SB), Z12
-	VBLENDMPS        Z11, Z12, K1, Z11
-	ADDQ             R8, R9
-	VMOVUPS.Z        (R9), K1, Z12
-	VBROADCASTSS     negInf<>+0(SB), Z13
-	VBLENDMPS        Z12, Z13, K1, Z12
-	ADDQ             R8, R9
-	VMOVUPS.Z        (R9), K1, Z13
-	VBROADCASTSS     negInf<>+0(SB), Z14
-	VBLENDMPS        Z13, Z14, K1, Z13
-	ADDQ             R8, R9
-	VMOVUPS.Z        (R9), K1, Z14
-	VBROADCASTSS     negInf<>+0(SB), Z15
-	VBLENDMPS        Z14, Z15, K1, Z14
-	ADDQ             R8, R9
-	VMOVUPS.Z        (R9), K1, Z15
-	VBROADCASTSS     negInf<>+0(SB), Z16
-	VBLENDMPS        Z15, Z16, K1, Z15
-	VUNPCKLPS        Z1, Z0, Z16
-	VUNPCKHPS        Z1, Z0, Z0
-	VUNPCKLPS        Z3, Z2, Z1
-	VUNPCKHPS        Z3, Z2, Z2
-	VUNPCKLPS        Z5, Z4, Z3
-	VUNPCKHPS        Z5, Z4, Z4
-	VUNPCKLPS        Z7, Z6, Z5
-	VUNPCKHPS        Z7, Z6, Z6
-	VUNPCKLPS        Z9, Z8, Z7
-	VUNPCKHPS        Z9, Z8, Z8
-	VUNPCKLPS        Z11, Z10, Z9
-	VUNPCKHPS        Z11, Z10, Z10
-	VUNPCKLPS        Z13, Z12, Z11
-	VUNPCKHPS        Z13, Z12, Z12
-	VUNPCKLPS        Z15, Z14, Z13
-	VUNPCKHPS        Z15, Z14, Z14
-	VSHUFPS          $0x44, Z1, Z16, Z15
-	VSHUFPS          $0xee, Z1, Z16, Z1
-	VSHUFPS          $0x44, Z2, Z0, Z16
-	VSHUFPS          $0xee, Z2, Z0, Z0
-	VSHUFPS          $0x44, Z5, Z3, Z2
-	VSHUFPS          $0xee, Z5, Z3, Z3
-	VSHUFPS          $0x44, Z6, Z4, Z5
-	VSHUFPS          $0xee, Z6, Z4, Z4
-	VSHUFPS          $0x44, Z9, Z7, Z6
-	VSHUFPS          $0xee, Z9, Z7, Z7
-	VSHUFPS          $0x44, Z10, Z8, Z9
-	VSHUFPS          $0xee, Z10, Z8, Z8
-	VSHUFPS          $0x44, Z13, Z11, Z10
-	VSHUFPS          $0xee, Z13, Z11, Z11
-	VSHUFPS          $0x44, Z14, Z12, Z13
-	VSHUFPS          $0xee, Z14, Z12, Z12
-	VSHUFF32X4       $0x44, Z2, Z15, Z14
-	VSHUFF32X4       $0xee, Z2, Z15, Z2
-	VSHUFF32X4       $0x44, Z10, Z6, Z15
-	VSHUFF32X4       $0xee, Z10, Z6, Z6
-	VSHUFF32X4       $0x88, Z15, Z14, Z10
-	VSHUFF32X4       $0xdd, Z15, Z14, Z14
-	VSHUFF32X4       $0x88, Z6, Z2, Z15
-	VSHUFF32X4       $0xdd, Z6, Z2, Z2
-	VSHUFF32X4       $0x44, Z3, Z1, Z6
-	VSHUFF32X4       $0xee, Z3, Z1, Z1
-	VSHUFF32X4       $0x44, Z11, Z7, Z3
-	VSHUFF32X4       $0xee, Z11, Z7, Z7
-	VSHUFF32X4       $0x88, Z3, Z6, Z11
-	VSHUFF32X4       $0xdd, Z3, Z6, Z3
-	VSHUFF32X4       $0x88, Z7, Z1, Z6
-	VSHUFF32X4       $0xdd, Z7, Z1, Z1
-	VSHUFF32X4       $0x44, Z5, Z16, Z7
-	VSHUFF32X4       $0xee, Z5, Z16, Z5
-	VSHUFF32X4       $0x44, Z13, Z9, Z16
-	VSHUFF32X4       $0xee, Z13, Z9, Z9
-	VSHUFF32X4       $0x88, Z16, Z7, Z13
-	VSHUFF32X4       $0xdd, Z16, Z7, Z7
-	VSHUFF32X4       $0x88, Z9, Z5, Z16
-	VSHUFF32X4       $0xdd, Z9, Z5, Z5
-	VSHUFF32X4       $0x44, Z4, Z0, Z9
-	VSHUFF32X4       $0xee, Z4, Z0, Z0
-	VSHUFF32X4       $0x44, Z12, Z8, Z4
-	VSHUFF32X4       $0xee, Z12, Z8, Z8
-	VSHUFF32X4       $0x88, Z4, Z9, Z12
-	VSHUFF32X4       $0xdd, Z4, Z9, Z4
-	VSHUFF32X4       $0x88, Z8, Z0, Z9
-	VSHUFF32X4       $0xdd, Z8, Z0, Z0
-	VMAXPS           Z11, Z10, Z8
-	VMAXPS           Z12, Z13, Z17
-	VMAXPS           Z3, Z14, Z18
-	VMAXPS           Z4, Z7, Z19
-	VMAXPS           Z6, Z15, Z20
-	VMAXPS           Z9, Z16, Z21
-	VMAXPS           Z1, Z2, Z22
-	VMAXPS           Z0, Z5, Z23
-	VMAXPS           Z17, Z8, Z8
-	VMAXPS           Z19, Z18, Z17
-	VMAXPS           Z21, Z20, Z18
-	VMAXPS           Z23, Z22, Z19
-	VMAXPS           Z17, Z8, Z8
-	VMAXPS           Z19, Z18, Z17
-	VMAXPS           Z17, Z8, Z8
-	VSUBPS           Z8, Z10, Z10
+	MOVQ         CX, R9
+	VMOVUPS.Z    (R9), K1, Z0
+	VBROADCASTSS negInf<>+0(SB), Z1
+	VBLENDMPS    Z0, Z1, K1, Z0
+	ADDQ         R8, R9
+	VMOVUPS.Z    (R9), K1, Z1
+	VBROADCASTSS negInf<>+0(SB), Z2
+	VBLENDMPS    Z1, Z2, K1, Z1
+	ADDQ         R8, R9
+	VMOVUPS.Z    (R9), K1, Z2
+	VBROADCASTSS negInf<>+0(SB), Z3
+	VBLENDMPS    Z2, Z3, K1, Z2
+	ADDQ         R8, R9
+	VMOVUPS.Z    (R9), K1, Z3
+	VBROADCASTSS negInf<>+0(SB), Z4
+	VBLENDMPS    Z3, Z4, K1, Z3
+	ADDQ         R8, R9
+	VMOVUPS.Z    (R9), K1, Z4
+	VBROADCASTSS negInf<>+0(SB), Z5
+	VBLENDMPS    Z4, Z5, K1, Z4
+	ADDQ         R8, R9
+	VMOVUPS.Z    (R9), K1, Z5
+	VBROADCASTSS negInf<>+0(SB), Z6
+	VBLENDMPS    Z5, Z6, K1, Z5
+	ADDQ         R8, R9
+	VMOVUPS.Z    (R9), K1, Z6
+	VBROADCASTSS negInf<>+0(SB), Z7
+	VBLENDMPS    Z6, Z7, K1, Z6
+	ADDQ         R8, R9
+	VMOVUPS.Z    (R9), K1, Z7
+	VBROADCASTSS negInf<>+0(SB), Z8
+	VBLENDMPS    Z7, Z8, K1, Z7
+	ADDQ         R8, R9
+	VMOVUPS.Z    (R9), K1, Z8
+	VBROADCASTSS negInf<>+0(SB), Z9
+	VBLENDMPS    Z8, Z9, K1, Z8
+	ADDQ         R8, R9
+	VMOVUPS.Z    (R9), K1, Z9
+	VBROADCASTSS negInf<>+0(SB), Z10
+	VBLENDMPS    Z9, Z10, K1, Z9
+	ADDQ         R8, R9
+	VMOVUPS.Z    (R9), K1, Z10
+	VBROADCASTSS negInf<>+0(SB), Z11
+	VBLENDMPS    Z10, Z11, K1, Z10
+	ADDQ         R8, R9
+	VMOVUPS.Z    (R9), K1, Z11
+	VBROADCASTSS negInf<>+0(SB), Z12
+	VBLENDMPS    Z11, Z12, K1, Z11
+	ADDQ         R8, R9
+	VMOVUPS.Z    (R9), K1, Z12
+	VBROADCASTSS negInf<>+0(SB), Z13
+	VBLENDMPS    Z12, Z13, K1, Z12
+	ADDQ         R8, R9
+	VMOVUPS.Z    (R9), K1, Z13
+	VBROADCASTSS negInf<>+0(SB), Z14
+	VBLENDMPS    Z13, Z14, K1, Z13
+	ADDQ         R8, R9
+	VMOVUPS.Z    (R9), K1, Z14
+	VBROADCASTSS negInf<>+0(SB), Z15
+	VBLENDMPS    Z14, Z15, K1, Z14
+	ADDQ         R8, R9
+	VMOVUPS.Z    (R9), K1, Z15
+	VBROADCASTSS negInf<>+0(SB), Z16
+	VBLENDMPS    Z15, Z16, K1, Z15
+	VUNPCKLPS    Z1, Z0, Z16
+	VUNPCKHPS    Z1, Z0, Z0
+	VUNPCKLPS    Z3, Z2, Z1
+	VUNPCKHPS    Z3, Z2, Z2
+	VUNPCKLPS    Z5, Z4, Z3
+	VUNPCKHPS    Z5, Z4, Z4
+	VUNPCKLPS    Z7, Z6, Z5
+	VUNPCKHPS    Z7, Z6, Z6
+	VUNPCKLPS    Z9, Z8, Z7
+	VUNPCKHPS    Z9, Z8, Z8
+	VUNPCKLPS    Z11, Z10, Z9
+	VUNPCKHPS    Z11, Z10, Z10
+	VUNPCKLPS    Z13, Z12, Z11
+	VUNPCKHPS    Z13, Z12, Z12
+	VUNPCKLPS    Z15, Z14, Z13
+	VUNPCKHPS    Z15, Z14, Z14
+	VSHUFPS      $0x44, Z1, Z16, Z15
+	VSHUFPS      $0xee, Z1, Z16, Z1
+	VSHUFPS      $0x44, Z2, Z0, Z16
+	VSHUFPS      $0xee, Z2, Z0, Z0
+	VSHUFPS      $0x44, Z5, Z3, Z2
+	VSHUFPS      $0xee, Z5, Z3, Z3
+	VSHUFPS      $0x44, Z6, Z4, Z5
+	VSHUFPS      $0xee, Z6, Z4, Z4
+	VSHUFPS      $0x44, Z9, Z7, Z6
+	VSHUFPS      $0xee, Z9, Z7, Z7
+	VSHUFPS      $0x44, Z10, Z8, Z9
+	VSHUFPS      $0xee, Z10, Z8, Z8
+	VSHUFPS      $0x44, Z13, Z11, Z10
+	VSHUFPS      $0xee, Z13, Z11, Z11
+	VSHUFPS      $0x44, Z14, Z12, Z13
+	VSHUFPS      $0xee, Z14, Z12, Z12
+	VSHUFF32X4   $0x44, Z2, Z15, Z14
+	VSHUFF32X4   $0xee, Z2, Z15, Z2
+	VSHUFF32X4   $0x44, Z10, Z6, Z15
+	VSHUFF32X4   $0xee, Z10, Z6, Z6
+	VSHUFF32X4   $0x88, Z15, Z14, Z10
+	VSHUFF32X4   $0xdd, Z15, Z14, Z14
+	VSHUFF32X4   $0x88, Z6, Z2, Z15
+	VSHUFF32X4   $0xdd, Z6, Z2, Z2
+	VSHUFF32X4   $0x44, Z3, Z1, Z6
+	VSHUFF32X4   $0xee, Z3, Z1, Z1
+	VSHUFF32X4   $0x44, Z11, Z7, Z3
+	VSHUFF32X4   $0xee, Z11, Z7, Z7
+	VSHUFF32X4   $0x88, Z3, Z6, Z11
+	VSHUFF32X4   $0xdd, Z3, Z6, Z3
+	VSHUFF32X4   $0x88, Z7, Z1, Z6
+	VSHUFF32X4   $0xdd, Z7, Z1, Z1
+	VSHUFF32X4   $0x44, Z5, Z16, Z7
+	VSHUFF32X4   $0xee, Z5, Z16, Z5
+	VSHUFF32X4   $0x44, Z13, Z9, Z16
+	VSHUFF32X4   $0xee, Z13, Z9, Z9
+	VSHUFF32X4   $0x88, Z16, Z7, Z13
+	VSHUFF32X4   $0xdd, Z16, Z7, Z7
+	VSHUFF32X4   $0x88, Z9, Z5, Z16
+	VSHUFF32X4   $0xdd, Z9, Z5, Z5
+	VSHUFF32X4   $0x44, Z4, Z0, Z9
+	VSHUFF32X4   $0xee, Z4, Z0, Z0
+	VSHUFF32X4   $0x44, Z12, Z8, Z4
+	VSHUFF32X4   $0xee, Z12, Z8, Z8
+	VSHUFF32X4   $0x88, Z4, Z9, Z12
+	VSHUFF32X4   $0xdd, Z4, Z9, Z4
+	VSHUFF32X4   $0x88, Z8, Z0, Z9
+	VSHUFF32X4   $0xdd, Z8, Z0, Z0
+	VMAXPS       Z11, Z10, Z8
+	VMAXPS       Z12, Z13, Z17
+	VMAXPS       Z3, Z14, Z18
+	VMAXPS       Z4, Z7, Z19
+	VMAXPS       Z6, Z15, Z20
+	VMAXPS       Z9, Z16, Z21
+	VMAXPS       Z1, Z2, Z22
+	VMAXPS       Z0, Z5, Z23
+	VMAXPS       Z17, Z8, Z8
+	VMAXPS       Z19, Z18, Z17
+	VMAXPS       Z21, Z20, Z18
+	VMAXPS       Z23, Z22, Z19
+	VMAXPS       Z17, Z8, Z8
+	VMAXPS       Z19, Z18, Z17
+	VMAXPS       Z17, Z8, Z8
+	VSUBPS       Z8, Z10, Z10
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
 	VBROADCASTSS     expMagic<>+0(SB), Z17
 	VFMADD231PS.BCST expLog2e<>+0(SB), Z10, Z17
 	VPSLLD           $0x17, Z17, Z18
@@ -7155,16 +7559,22 @@ row_2:
 	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z10, K2
 	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z17, Z10
 	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z17, Z10
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
 	VBROADCASTSS     expC5<>+0(SB), Z17
 	VFMADD213PS.BCST expC4<>+0(SB), Z10, Z17
 	VFMADD213PS.BCST expC3<>+0(SB), Z10, Z17
 	VFMADD213PS.BCST expC2<>+0(SB), Z10, Z17
 	VFMADD213PS.BCST expC1<>+0(SB), Z10, Z17
-	VMULPS           Z18, Z10, Z10
-	VFMADD213PS.Z    Z18, Z10, K2, Z17
-	CMPQ             DX, $0x01
-	JBE              pad_3
-	VSUBPS           Z8, Z11, Z11
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS        Z18, Z10, Z10
+	VFMADD213PS.Z Z18, Z10, K2, Z17
+	CMPQ          DX, $0x01
+	JBE           pad_3
+	VSUBPS        Z8, Z11, Z11
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
 	VBROADCASTSS     expMagic<>+0(SB), Z10
 	VFMADD231PS.BCST expLog2e<>+0(SB), Z11, Z10
 	VPSLLD           $0x17, Z10, Z18
@@ -7172,16 +7582,22 @@ row_2:
 	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z11, K2
 	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z10, Z11
 	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z10, Z11
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
 	VBROADCASTSS     expC5<>+0(SB), Z10
 	VFMADD213PS.BCST expC4<>+0(SB), Z11, Z10
 	VFMADD213PS.BCST expC3<>+0(SB), Z11, Z10
 	VFMADD213PS.BCST expC2<>+0(SB), Z11, Z10
 	VFMADD213PS.BCST expC1<>+0(SB), Z11, Z10
-	VMULPS           Z18, Z11, Z11
-	VFMADD213PS.Z    Z18, Z11, K2, Z10
-	CMPQ             DX, $0x02
-	JBE              pad_4
-	VSUBPS           Z8, Z13, Z13
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS        Z18, Z11, Z11
+	VFMADD213PS.Z Z18, Z11, K2, Z10
+	CMPQ          DX, $0x02
+	JBE           pad_4
+	VSUBPS        Z8, Z13, Z13
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
 	VBROADCASTSS     expMagic<>+0(SB), Z11
 	VFMADD231PS.BCST expLog2e<>+0(SB), Z13, Z11
 	VPSLLD           $0x17, Z11, Z18
@@ -7189,16 +7605,22 @@ row_2:
 	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z13, K2
 	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z11, Z13
 	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z11, Z13
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
 	VBROADCASTSS     expC5<>+0(SB), Z11
 	VFMADD213PS.BCST expC4<>+0(SB), Z13, Z11
 	VFMADD213PS.BCST expC3<>+0(SB), Z13, Z11
 	VFMADD213PS.BCST expC2<>+0(SB), Z13, Z11
 	VFMADD213PS.BCST expC1<>+0(SB), Z13, Z11
-	VMULPS           Z18, Z13, Z13
-	VFMADD213PS.Z    Z18, Z13, K2, Z11
-	CMPQ             DX, $0x03
-	JBE              pad_5
-	VSUBPS           Z8, Z12, Z12
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS        Z18, Z13, Z13
+	VFMADD213PS.Z Z18, Z13, K2, Z11
+	CMPQ          DX, $0x03
+	JBE           pad_5
+	VSUBPS        Z8, Z12, Z12
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
 	VBROADCASTSS     expMagic<>+0(SB), Z13
 	VFMADD231PS.BCST expLog2e<>+0(SB), Z12, Z13
 	VPSLLD           $0x17, Z13, Z18
@@ -7206,16 +7628,22 @@ row_2:
 	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z12, K2
 	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z13, Z12
 	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z13, Z12
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
 	VBROADCASTSS     expC5<>+0(SB), Z13
 	VFMADD213PS.BCST expC4<>+0(SB), Z12, Z13
 	VFMADD213PS.BCST expC3<>+0(SB), Z12, Z13
 	VFMADD213PS.BCST expC2<>+0(SB), Z12, Z13
 	VFMADD213PS.BCST expC1<>+0(SB), Z12, Z13
-	VMULPS           Z18, Z12, Z12
-	VFMADD213PS.Z    Z18, Z12, K2, Z13
-	CMPQ             DX, $0x04
-	JBE              pad_6
-	VSUBPS           Z8, Z14, Z14
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS        Z18, Z12, Z12
+	VFMADD213PS.Z Z18, Z12, K2, Z13
+	CMPQ          DX, $0x04
+	JBE           pad_6
+	VSUBPS        Z8, Z14, Z14
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
 	VBROADCASTSS     expMagic<>+0(SB), Z12
 	VFMADD231PS.BCST expLog2e<>+0(SB), Z14, Z12
 	VPSLLD           $0x17, Z12, Z18
@@ -7223,16 +7651,22 @@ row_2:
 	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z14, K2
 	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z12, Z14
 	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z12, Z14
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
 	VBROADCASTSS     expC5<>+0(SB), Z12
 	VFMADD213PS.BCST expC4<>+0(SB), Z14, Z12
 	VFMADD213PS.BCST expC3<>+0(SB), Z14, Z12
 	VFMADD213PS.BCST expC2<>+0(SB), Z14, Z12
 	VFMADD213PS.BCST expC1<>+0(SB), Z14, Z12
-	VMULPS           Z18, Z14, Z14
-	VFMADD213PS.Z    Z18, Z14, K2, Z12
-	CMPQ             DX, $0x05
-	JBE              pad_7
-	VSUBPS           Z8, Z3, Z3
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS        Z18, Z14, Z14
+	VFMADD213PS.Z Z18, Z14, K2, Z12
+	CMPQ          DX, $0x05
+	JBE           pad_7
+	VSUBPS        Z8, Z3, Z3
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
 	VBROADCASTSS     expMagic<>+0(SB), Z14
 	VFMADD231PS.BCST expLog2e<>+0(SB), Z3, Z14
 	VPSLLD           $0x17, Z14, Z18
@@ -7240,16 +7674,22 @@ row_2:
 	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z3, K2
 	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z14, Z3
 	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z14, Z3
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
 	VBROADCASTSS     expC5<>+0(SB), Z14
 	VFMADD213PS.BCST expC4<>+0(SB), Z3, Z14
 	VFMADD213PS.BCST expC3<>+0(SB), Z3, Z14
 	VFMADD213PS.BCST expC2<>+0(SB), Z3, Z14
 	VFMADD213PS.BCST expC1<>+0(SB), Z3, Z14
-	VMULPS           Z18, Z3, Z3
-	VFMADD213PS.Z    Z18, Z3, K2, Z14
-	CMPQ             DX, $0x06
-	JBE              pad_8
-	VSUBPS           Z8, Z7, Z7
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS        Z18, Z3, Z3
+	VFMADD213PS.Z Z18, Z3, K2, Z14
+	CMPQ          DX, $0x06
+	JBE           pad_8
+	VSUBPS        Z8, Z7, Z7
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
 	VBROADCASTSS     expMagic<>+0(SB), Z3
 	VFMADD231PS.BCST expLog2e<>+0(SB), Z7, Z3
 	VPSLLD           $0x17, Z3, Z18
@@ -7257,16 +7697,22 @@ row_2:
 	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z7, K2
 	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z3, Z7
 	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z3, Z7
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
 	VBROADCASTSS     expC5<>+0(SB), Z3
 	VFMADD213PS.BCST expC4<>+0(SB), Z7, Z3
 	VFMADD213PS.BCST expC3<>+0(SB), Z7, Z3
 	VFMADD213PS.BCST expC2<>+0(SB), Z7, Z3
 	VFMADD213PS.BCST expC1<>+0(SB), Z7, Z3
-	VMULPS           Z18, Z7, Z7
-	VFMADD213PS.Z    Z18, Z7, K2, Z3
-	CMPQ             DX, $0x07
-	JBE              pad_9
-	VSUBPS           Z8, Z4, Z4
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS        Z18, Z7, Z7
+	VFMADD213PS.Z Z18, Z7, K2, Z3
+	CMPQ          DX, $0x07
+	JBE           pad_9
+	VSUBPS        Z8, Z4, Z4
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
 	VBROADCASTSS     expMagic<>+0(SB), Z7
 	VFMADD231PS.BCST expLog2e<>+0(SB), Z4, Z7
 	VPSLLD           $0x17, Z7, Z18
@@ -7274,16 +7720,22 @@ row_2:
 	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z4, K2
 	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z7, Z4
 	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z7, Z4
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
 	VBROADCASTSS     expC5<>+0(SB), Z7
 	VFMADD213PS.BCST expC4<>+0(SB), Z4, Z7
 	VFMADD213PS.BCST expC3<>+0(SB), Z4, Z7
 	VFMADD213PS.BCST expC2<>+0(SB), Z4, Z7
 	VFMADD213PS.BCST expC1<>+0(SB), Z4, Z7
-	VMULPS           Z18, Z4, Z4
-	VFMADD213PS.Z    Z18, Z4, K2, Z7
-	CMPQ             DX, $0x08
-	JBE              pad_10
-	VSUBPS           Z8, Z15, Z15
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS        Z18, Z4, Z4
+	VFMADD213PS.Z Z18, Z4, K2, Z7
+	CMPQ          DX, $0x08
+	JBE           pad_10
+	VSUBPS        Z8, Z15, Z15
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
 	VBROADCASTSS     expMagic<>+0(SB), Z4
 	VFMADD231PS.BCST expLog2e<>+0(SB), Z15, Z4
 	VPSLLD           $0x17, Z4, Z18
@@ -7291,16 +7743,22 @@ row_2:
 	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z15, K2
 	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z4, Z15
 	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z4, Z15
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
 	VBROADCASTSS     expC5<>+0(SB), Z4
 	VFMADD213PS.BCST expC4<>+0(SB), Z15, Z4
 	VFMADD213PS.BCST expC3<>+0(SB), Z15, Z4
 	VFMADD213PS.BCST expC2<>+0(SB), Z15, Z4
 	VFMADD213PS.BCST expC1<>+0(SB), Z15, Z4
-	VMULPS           Z18, Z15, Z15
-	VFMADD213PS.Z    Z18, Z15, K2, Z4
-	CMPQ             DX, $0x09
-	JBE              pad_11
-	VSUBPS           Z8, Z6, Z6
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS        Z18, Z15, Z15
+	VFMADD213PS.Z Z18, Z15, K2, Z4
+	CMPQ          DX, $0x09
+	JBE           pad_11
+	VSUBPS        Z8, Z6, Z6
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
 	VBROADCASTSS     expMagic<>+0(SB), Z15
 	VFMADD231PS.BCST expLog2e<>+0(SB), Z6, Z15
 	VPSLLD           $0x17, Z15, Z18
@@ -7308,16 +7766,22 @@ row_2:
 	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z6, K2
 	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z15, Z6
 	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z15, Z6
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
 	VBROADCASTSS     expC5<>+0(SB), Z15
 	VFMADD213PS.BCST expC4<>+0(SB), Z6, Z15
 	VFMADD213PS.BCST expC3<>+0(SB), Z6, Z15
 	VFMADD213PS.BCST expC2<>+0(SB), Z6, Z15
 	VFMADD213PS.BCST expC1<>+0(SB), Z6, Z15
-	VMULPS           Z18, Z6, Z6
-	VFMADD213PS.Z    Z18, Z6, K2, Z15
-	CMPQ             DX, $0x0a
-	JBE              pad_12
-	VSUBPS           Z8, Z16, Z16
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS        Z18, Z6, Z6
+	VFMADD213PS.Z Z18, Z6, K2, Z15
+	CMPQ          DX, $0x0a
+	JBE           pad_12
+	VSUBPS        Z8, Z16, Z16
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
 	VBROADCASTSS     expMagic<>+0(SB), Z6
 	VFMADD231PS.BCST expLog2e<>+0(SB), Z16, Z6
 	VPSLLD           $0x17, Z6, Z18
@@ -7325,16 +7789,22 @@ row_2:
 	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z16, K2
 	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z6, Z16
 	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z6, Z16
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
 	VBROADCASTSS     expC5<>+0(SB), Z6
 	VFMADD213PS.BCST expC4<>+0(SB), Z16, Z6
 	VFMADD213PS.BCST expC3<>+0(SB), Z16, Z6
 	VFMADD213PS.BCST expC2<>+0(SB), Z16, Z6
 	VFMADD213PS.BCST expC1<>+0(SB), Z16, Z6
-	VMULPS           Z18, Z16, Z16
-	VFMADD213PS.Z    Z18, Z16, K2, Z6
-	CMPQ             DX, $0x0b
-	JBE              pad_13
-	VSUBPS           Z8, Z9, Z9
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS        Z18, Z16, Z16
+	VFMADD213PS.Z Z18, Z16, K2, Z6
+	CMPQ          DX, $0x0b
+	JBE           pad_13
+	VSUBPS        Z8, Z9, Z9
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
 	VBROADCASTSS     expMagic<>+0(SB), Z16
 	VFMADD231PS.BCST expLog2e<>+0(SB), Z9, Z16
 	VPSLLD           $0x17, Z16, Z18
@@ -7342,16 +7812,22 @@ row_2:
 	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z9, K2
 	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z16, Z9
 	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z16, Z9
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
 	VBROADCASTSS     expC5<>+0(SB), Z16
 	VFMADD213PS.BCST expC4<>+0(SB), Z9, Z16
 	VFMADD213PS.BCST expC3<>+0(SB), Z9, Z16
 	VFMADD213PS.BCST expC2<>+0(SB), Z9, Z16
 	VFMADD213PS.BCST expC1<>+0(SB), Z9, Z16
-	VMULPS           Z18, Z9, Z9
-	VFMADD213PS.Z    Z18, Z9, K2, Z16
-	CMPQ             DX, $0x0c
-	JBE              pad_14
-	VSUBPS           Z8, Z2, Z2
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS        Z18, Z9, Z9
+	VFMADD213PS.Z Z18, Z9, K2, Z16
+	CMPQ          DX, $0x0c
+	JBE           pad_14
+	VSUBPS        Z8, Z2, Z2
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
 	VBROADCASTSS     expMagic<>+0(SB), Z9
 	VFMADD231PS.BCST expLog2e<>+0(SB), Z2, Z9
 	VPSLLD           $0x17, Z9, Z18
@@ -7359,16 +7835,22 @@ row_2:
 	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z2, K2
 	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z9, Z2
 	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z9, Z2
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
 	VBROADCASTSS     expC5<>+0(SB), Z9
 	VFMADD213PS.BCST expC4<>+0(SB), Z2, Z9
 	VFMADD213PS.BCST expC3<>+0(SB), Z2, Z9
 	VFMADD213PS.BCST expC2<>+0(SB), Z2, Z9
 	VFMADD213PS.BCST expC1<>+0(SB), Z2, Z9
-	VMULPS           Z18, Z2, Z2
-	VFMADD213PS.Z    Z18, Z2, K2, Z9
-	CMPQ             DX, $0x0d
-	JBE              pad_15
-	VSUBPS           Z8, Z1, Z1
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS        Z18, Z2, Z2
+	VFMADD213PS.Z Z18, Z2, K2, Z9
+	CMPQ          DX, $0x0d
+	JBE           pad_15
+	VSUBPS        Z8, Z1, Z1
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
 	VBROADCASTSS     expMagic<>+0(SB), Z2
 	VFMADD231PS.BCST expLog2e<>+0(SB), Z1, Z2
 	VPSLLD           $0x17, Z2, Z18
@@ -7376,16 +7858,22 @@ row_2:
 	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z1, K2
 	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z2, Z1
 	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z2, Z1
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
 	VBROADCASTSS     expC5<>+0(SB), Z2
 	VFMADD213PS.BCST expC4<>+0(SB), Z1, Z2
 	VFMADD213PS.BCST expC3<>+0(SB), Z1, Z2
 	VFMADD213PS.BCST expC2<>+0(SB), Z1, Z2
 	VFMADD213PS.BCST expC1<>+0(SB), Z1, Z2
-	VMULPS           Z18, Z1, Z1
-	VFMADD213PS.Z    Z18, Z1, K2, Z2
-	CMPQ             DX, $0x0e
-	JBE              pad_16
-	VSUBPS           Z8, Z5, Z5
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS        Z18, Z1, Z1
+	VFMADD213PS.Z Z18, Z1, K2, Z2
+	CMPQ          DX, $0x0e
+	JBE           pad_16
+	VSUBPS        Z8, Z5, Z5
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
 	VBROADCASTSS     expMagic<>+0(SB), Z1
 	VFMADD231PS.BCST expLog2e<>+0(SB), Z5, Z1
 	VPSLLD           $0x17, Z1, Z18
@@ -7393,16 +7881,22 @@ row_2:
 	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z5, K2
 	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z1, Z5
 	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z1, Z5
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
 	VBROADCASTSS     expC5<>+0(SB), Z1
 	VFMADD213PS.BCST expC4<>+0(SB), Z5, Z1
 	VFMADD213PS.BCST expC3<>+0(SB), Z5, Z1
 	VFMADD213PS.BCST expC2<>+0(SB), Z5, Z1
 	VFMADD213PS.BCST expC1<>+0(SB), Z5, Z1
-	VMULPS           Z18, Z5, Z5
-	VFMADD213PS.Z    Z18, Z5, K2, Z1
-	CMPQ             DX, $0x0f
-	JBE              pad_17
-	VSUBPS           Z8, Z0, Z0
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS        Z18, Z5, Z5
+	VFMADD213PS.Z Z18, Z5, K2, Z1
+	CMPQ          DX, $0x0f
+	JBE           pad_17
+	VSUBPS        Z8, Z0, Z0
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
 	VBROADCASTSS     expMagic<>+0(SB), Z5
 	VFMADD231PS.BCST expLog2e<>+0(SB), Z0, Z5
 	VPSLLD           $0x17, Z5, Z18
@@ -7410,14 +7904,18 @@ row_2:
 	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z0, K2
 	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z5, Z0
 	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z5, Z0
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
 	VBROADCASTSS     expC5<>+0(SB), Z5
 	VFMADD213PS.BCST expC4<>+0(SB), Z0, Z5
 	VFMADD213PS.BCST expC3<>+0(SB), Z0, Z5
 	VFMADD213PS.BCST expC2<>+0(SB), Z0, Z5
 	VFMADD213PS.BCST expC1<>+0(SB), Z0, Z5
-	VMULPS           Z18, Z0, Z0
-	VFMADD213PS.Z    Z18, Z0, K2, Z5
-	JMP              exps_18
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS        Z18, Z0, Z0
+	VFMADD213PS.Z Z18, Z0, K2, Z5
+	JMP           exps_18
 
 pad_3:
 	VXORPS Z10, Z10, Z10
@@ -7778,41 +8276,53 @@ shaped_1:
 	JA   shape_18
 
 row_19:
-	VBROADCASTSS  (BX), Z10
-	VXORPS        Z12, Z12, Z12
-	VXORPS        Z11, Z11, Z11
-	CMPQ          DX, $0x08
-	JBE           masked_20
-	VMOVUPS       -32(CX)(DX*4), Y14
-	VSUBPS        Z10, Z14, Z14
-	VMOVUPS       Z8, Z13
-	VFMADD231PS   Z0, Z14, Z13
-	VPSLLD        $0x17, Z13, Z16
-	VSUBPS        Z8, Z13, Z13
-	VCMPPS        $0x05, Z7, Z14, K1
-	VFMADD231PS   Z5, Z13, Z14
-	VFMADD231PS   Z6, Z13, Z14
-	VMOVUPS       Z9, Z13
-	VFMADD213PS   Z1, Z14, Z13
-	VFMADD213PS   Z2, Z14, Z13
-	VFMADD213PS   Z3, Z14, Z13
-	VFMADD213PS   Z4, Z14, Z13
+	VBROADCASTSS (BX), Z10
+	VXORPS       Z12, Z12, Z12
+	VXORPS       Z11, Z11, Z11
+	CMPQ         DX, $0x08
+	JBE          masked_20
+	VMOVUPS      -32(CX)(DX*4), Y14
+	VSUBPS       Z10, Z14, Z14
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     Z8, Z13
+	VFMADD231PS Z0, Z14, Z13
+	VPSLLD      $0x17, Z13, Z16
+	VSUBPS      Z8, Z13, Z13
+	VCMPPS      $0x05, Z7, Z14, K1
+	VFMADD231PS Z5, Z13, Z14
+	VFMADD231PS Z6, Z13, Z14
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     Z9, Z13
+	VFMADD213PS Z1, Z14, Z13
+	VFMADD213PS Z2, Z14, Z13
+	VFMADD213PS Z3, Z14, Z13
+	VFMADD213PS Z4, Z14, Z13
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS        Z16, Z14, Z14
 	VFMADD213PS.Z Z16, Z14, K1, Z13
 	VMOVUPS       (CX), Y15
 	VSUBPS        Z10, Z15, Z15
-	VMOVUPS       Z8, Z10
-	VFMADD231PS   Z0, Z15, Z10
-	VPSLLD        $0x17, Z10, Z16
-	VSUBPS        Z8, Z10, Z10
-	VCMPPS        $0x05, Z7, Z15, K1
-	VFMADD231PS   Z5, Z10, Z15
-	VFMADD231PS   Z6, Z10, Z15
-	VMOVUPS       Z9, Z10
-	VFMADD213PS   Z1, Z15, Z10
-	VFMADD213PS   Z2, Z15, Z10
-	VFMADD213PS   Z3, Z15, Z10
-	VFMADD213PS   Z4, Z15, Z10
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     Z8, Z10
+	VFMADD231PS Z0, Z15, Z10
+	VPSLLD      $0x17, Z10, Z16
+	VSUBPS      Z8, Z10, Z10
+	VCMPPS      $0x05, Z7, Z15, K1
+	VFMADD231PS Z5, Z10, Z15
+	VFMADD231PS Z6, Z10, Z15
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     Z9, Z10
+	VFMADD213PS Z1, Z15, Z10
+	VFMADD213PS Z2, Z15, Z10
+	VFMADD213PS Z3, Z15, Z10
+	VFMADD213PS Z4, Z15, Z10
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS        Z16, Z15, Z15
 	VFMADD213PS.Z Z16, Z15, K1, Z10
 	VMOVUPS       Y10, (AX)
@@ -7830,23 +8340,29 @@ row_19:
 	JMP           halves_21
 
 masked_20:
-	MOVL          $0xffffffff, R8
-	BZHIL         DX, R8, R8
-	KMOVW         R8, K1
-	VMOVUPS.Z     (CX), K1, Z13
-	VSUBPS        Z10, Z13, Z13
-	VMOVUPS       Z8, Z10
-	VFMADD231PS   Z0, Z13, Z10
-	VPSLLD        $0x17, Z10, Z16
-	VSUBPS        Z8, Z10, Z10
-	VCMPPS        $0x05, Z7, Z13, K2
-	VFMADD231PS   Z5, Z10, Z13
-	VFMADD231PS   Z6, Z10, Z13
-	VMOVUPS       Z9, Z10
-	VFMADD213PS   Z1, Z13, Z10
-	VFMADD213PS   Z2, Z13, Z10
-	VFMADD213PS   Z3, Z13, Z10
-	VFMADD213PS   Z4, Z13, Z10
+	MOVL      $0xffffffff, R8
+	BZHIL     DX, R8, R8
+	KMOVW     R8, K1
+	VMOVUPS.Z (CX), K1, Z13
+	VSUBPS    Z10, Z13, Z13
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     Z8, Z10
+	VFMADD231PS Z0, Z13, Z10
+	VPSLLD      $0x17, Z10, Z16
+	VSUBPS      Z8, Z10, Z10
+	VCMPPS      $0x05, Z7, Z13, K2
+	VFMADD231PS Z5, Z10, Z13
+	VFMADD231PS Z6, Z10, Z13
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     Z9, Z10
+	VFMADD213PS Z1, Z13, Z10
+	VFMADD213PS Z2, Z13, Z10
+	VFMADD213PS Z3, Z13, Z10
+	VFMADD213PS Z4, Z13, Z10
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS        Z16, Z13, Z13
 	VFMADD213PS.Z Z16, Z13, K2, Z10
 	VMOVUPS       Z10, K1, (AX)
@@ -7880,39 +8396,51 @@ shape_18:
 	JA   shape_22
 
 row_23:
-	VBROADCASTSS  (BX), Z10
-	VXORPS        Z12, Z12, Z12
-	VXORPS        Z11, Z11, Z11
-	VMOVUPS       -64(CX)(DX*4), Z13
-	VSUBPS        Z10, Z13, Z13
-	VMOVUPS       Z8, Z14
-	VFMADD231PS   Z0, Z13, Z14
-	VPSLLD        $0x17, Z14, Z15
-	VSUBPS        Z8, Z14, Z14
-	VCMPPS        $0x05, Z7, Z13, K1
-	VFMADD231PS   Z5, Z14, Z13
-	VFMADD231PS   Z6, Z14, Z13
-	VMOVUPS       Z9, Z14
-	VFMADD213PS   Z1, Z13, Z14
-	VFMADD213PS   Z2, Z13, Z14
-	VFMADD213PS   Z3, Z13, Z14
-	VFMADD213PS   Z4, Z13, Z14
+	VBROADCASTSS (BX), Z10
+	VXORPS       Z12, Z12, Z12
+	VXORPS       Z11, Z11, Z11
+	VMOVUPS      -64(CX)(DX*4), Z13
+	VSUBPS       Z10, Z13, Z13
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     Z8, Z14
+	VFMADD231PS Z0, Z13, Z14
+	VPSLLD      $0x17, Z14, Z15
+	VSUBPS      Z8, Z14, Z14
+	VCMPPS      $0x05, Z7, Z13, K1
+	VFMADD231PS Z5, Z14, Z13
+	VFMADD231PS Z6, Z14, Z13
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     Z9, Z14
+	VFMADD213PS Z1, Z13, Z14
+	VFMADD213PS Z2, Z13, Z14
+	VFMADD213PS Z3, Z13, Z14
+	VFMADD213PS Z4, Z13, Z14
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS        Z15, Z13, Z13
 	VFMADD213PS.Z Z15, Z13, K1, Z14
 	VMOVUPS       (CX), Z13
 	VSUBPS        Z10, Z13, Z13
-	VMOVUPS       Z8, Z10
-	VFMADD231PS   Z0, Z13, Z10
-	VPSLLD        $0x17, Z10, Z15
-	VSUBPS        Z8, Z10, Z10
-	VCMPPS        $0x05, Z7, Z13, K1
-	VFMADD231PS   Z5, Z10, Z13
-	VFMADD231PS   Z6, Z10, Z13
-	VMOVUPS       Z9, Z10
-	VFMADD213PS   Z1, Z13, Z10
-	VFMADD213PS   Z2, Z13, Z10
-	VFMADD213PS   Z3, Z13, Z10
-	VFMADD213PS   Z4, Z13, Z10
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     Z8, Z10
+	VFMADD231PS Z0, Z13, Z10
+	VPSLLD      $0x17, Z10, Z15
+	VSUBPS      Z8, Z10, Z10
+	VCMPPS      $0x05, Z7, Z13, K1
+	VFMADD231PS Z5, Z10, Z13
+	VFMADD231PS Z6, Z10, Z13
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     Z9, Z10
+	VFMADD213PS Z1, Z13, Z10
+	VFMADD213PS Z2, Z13, Z10
+	VFMADD213PS Z3, Z13, Z10
+	VFMADD213PS Z4, Z13, Z10
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS        Z15, Z13, Z13
 	VFMADD213PS.Z Z15, Z13, K1, Z10
 	VMOVUPS       Z10, (AX)
@@ -7947,28 +8475,34 @@ row_23:
 
 shape_22:
 row_24:
-	VBROADCASTSS  (BX), Z10
-	VXORPS        Z13, Z13, Z13
-	VXORPS        Z11, Z11, Z11
-	MOVQ          DX, R8
-	ANDQ          $0x0f, R8
-	JZ            nopart_25
-	CMPQ          DX, $0x10
-	JB            nopart_25
-	VMOVUPS       -64(CX)(DX*4), Z12
-	VSUBPS        Z10, Z12, Z12
-	VMOVUPS       Z8, Z14
-	VFMADD231PS   Z0, Z12, Z14
-	VPSLLD        $0x17, Z14, Z15
-	VSUBPS        Z8, Z14, Z14
-	VCMPPS        $0x05, Z7, Z12, K1
-	VFMADD231PS   Z5, Z14, Z12
-	VFMADD231PS   Z6, Z14, Z12
-	VMOVUPS       Z9, Z14
-	VFMADD213PS   Z1, Z12, Z14
-	VFMADD213PS   Z2, Z12, Z14
-	VFMADD213PS   Z3, Z12, Z14
-	VFMADD213PS   Z4, Z12, Z14
+	VBROADCASTSS (BX), Z10
+	VXORPS       Z13, Z13, Z13
+	VXORPS       Z11, Z11, Z11
+	MOVQ         DX, R8
+	ANDQ         $0x0f, R8
+	JZ           nopart_25
+	CMPQ         DX, $0x10
+	JB           nopart_25
+	VMOVUPS      -64(CX)(DX*4), Z12
+	VSUBPS       Z10, Z12, Z12
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     Z8, Z14
+	VFMADD231PS Z0, Z12, Z14
+	VPSLLD      $0x17, Z14, Z15
+	VSUBPS      Z8, Z14, Z14
+	VCMPPS      $0x05, Z7, Z12, K1
+	VFMADD231PS Z5, Z14, Z12
+	VFMADD231PS Z6, Z14, Z12
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     Z9, Z14
+	VFMADD213PS Z1, Z12, Z14
+	VFMADD213PS Z2, Z12, Z14
+	VFMADD213PS Z3, Z12, Z14
+	VFMADD213PS Z4, Z12, Z14
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS        Z15, Z12, Z12
 	VFMADD213PS.Z Z15, Z12, K1, Z14
 
@@ -7985,62 +8519,68 @@ block_26:
 	VXORPS  Z12, Z12, Z12
 
 loop_30:
-	VMOVUPS       (CX), Z15
-	VSUBPS        Z10, Z15, Z15
-	VMOVUPS       64(CX), Z16
-	VSUBPS        Z10, Z16, Z16
-	VMOVUPS       128(CX), Z17
-	VSUBPS        Z10, Z17, Z17
-	VMOVUPS       192(CX), Z18
-	VSUBPS        Z10, Z18, Z18
-	VMOVUPS       Z8, Z19
-	VMOVUPS       Z8, Z20
-	VMOVUPS       Z8, Z21
-	VMOVUPS       Z8, Z22
-	VFMADD231PS   Z0, Z15, Z19
-	VFMADD231PS   Z0, Z16, Z20
-	VFMADD231PS   Z0, Z17, Z21
-	VFMADD231PS   Z0, Z18, Z22
-	VPSLLD        $0x17, Z19, Z23
-	VPSLLD        $0x17, Z20, Z24
-	VPSLLD        $0x17, Z21, Z25
-	VPSLLD        $0x17, Z22, Z26
-	VSUBPS        Z8, Z19, Z19
-	VSUBPS        Z8, Z20, Z20
-	VSUBPS        Z8, Z21, Z21
-	VSUBPS        Z8, Z22, Z22
-	VCMPPS        $0x05, Z7, Z15, K1
-	VCMPPS        $0x05, Z7, Z16, K2
-	VCMPPS        $0x05, Z7, Z17, K3
-	VCMPPS        $0x05, Z7, Z18, K4
-	VFMADD231PS   Z5, Z19, Z15
-	VFMADD231PS   Z5, Z20, Z16
-	VFMADD231PS   Z5, Z21, Z17
-	VFMADD231PS   Z5, Z22, Z18
-	VFMADD231PS   Z6, Z19, Z15
-	VFMADD231PS   Z6, Z20, Z16
-	VFMADD231PS   Z6, Z21, Z17
-	VFMADD231PS   Z6, Z22, Z18
-	VMOVUPS       Z9, Z19
-	VMOVUPS       Z9, Z20
-	VMOVUPS       Z9, Z21
-	VMOVUPS       Z9, Z22
-	VFMADD213PS   Z1, Z15, Z19
-	VFMADD213PS   Z1, Z16, Z20
-	VFMADD213PS   Z1, Z17, Z21
-	VFMADD213PS   Z1, Z18, Z22
-	VFMADD213PS   Z2, Z15, Z19
-	VFMADD213PS   Z2, Z16, Z20
-	VFMADD213PS   Z2, Z17, Z21
-	VFMADD213PS   Z2, Z18, Z22
-	VFMADD213PS   Z3, Z15, Z19
-	VFMADD213PS   Z3, Z16, Z20
-	VFMADD213PS   Z3, Z17, Z21
-	VFMADD213PS   Z3, Z18, Z22
-	VFMADD213PS   Z4, Z15, Z19
-	VFMADD213PS   Z4, Z16, Z20
-	VFMADD213PS   Z4, Z17, Z21
-	VFMADD213PS   Z4, Z18, Z22
+	VMOVUPS (CX), Z15
+	VSUBPS  Z10, Z15, Z15
+	VMOVUPS 64(CX), Z16
+	VSUBPS  Z10, Z16, Z16
+	VMOVUPS 128(CX), Z17
+	VSUBPS  Z10, Z17, Z17
+	VMOVUPS 192(CX), Z18
+	VSUBPS  Z10, Z18, Z18
+
+	// exp of 4 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     Z8, Z19
+	VMOVUPS     Z8, Z20
+	VMOVUPS     Z8, Z21
+	VMOVUPS     Z8, Z22
+	VFMADD231PS Z0, Z15, Z19
+	VFMADD231PS Z0, Z16, Z20
+	VFMADD231PS Z0, Z17, Z21
+	VFMADD231PS Z0, Z18, Z22
+	VPSLLD      $0x17, Z19, Z23
+	VPSLLD      $0x17, Z20, Z24
+	VPSLLD      $0x17, Z21, Z25
+	VPSLLD      $0x17, Z22, Z26
+	VSUBPS      Z8, Z19, Z19
+	VSUBPS      Z8, Z20, Z20
+	VSUBPS      Z8, Z21, Z21
+	VSUBPS      Z8, Z22, Z22
+	VCMPPS      $0x05, Z7, Z15, K1
+	VCMPPS      $0x05, Z7, Z16, K2
+	VCMPPS      $0x05, Z7, Z17, K3
+	VCMPPS      $0x05, Z7, Z18, K4
+	VFMADD231PS Z5, Z19, Z15
+	VFMADD231PS Z5, Z20, Z16
+	VFMADD231PS Z5, Z21, Z17
+	VFMADD231PS Z5, Z22, Z18
+	VFMADD231PS Z6, Z19, Z15
+	VFMADD231PS Z6, Z20, Z16
+	VFMADD231PS Z6, Z21, Z17
+	VFMADD231PS Z6, Z22, Z18
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     Z9, Z19
+	VMOVUPS     Z9, Z20
+	VMOVUPS     Z9, Z21
+	VMOVUPS     Z9, Z22
+	VFMADD213PS Z1, Z15, Z19
+	VFMADD213PS Z1, Z16, Z20
+	VFMADD213PS Z1, Z17, Z21
+	VFMADD213PS Z1, Z18, Z22
+	VFMADD213PS Z2, Z15, Z19
+	VFMADD213PS Z2, Z16, Z20
+	VFMADD213PS Z2, Z17, Z21
+	VFMADD213PS Z2, Z18, Z22
+	VFMADD213PS Z3, Z15, Z19
+	VFMADD213PS Z3, Z16, Z20
+	VFMADD213PS Z3, Z17, Z21
+	VFMADD213PS Z3, Z18, Z22
+	VFMADD213PS Z4, Z15, Z19
+	VFMADD213PS Z4, Z16, Z20
+	VFMADD213PS Z4, Z17, Z21
+	VFMADD213PS Z4, Z18, Z22
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS        Z23, Z15, Z15
 	VMULPS        Z24, Z16, Z16
 	VMULPS        Z25, Z17, Z17
@@ -8069,20 +8609,26 @@ single_27:
 	JB   tail_28
 
 loop1_31:
-	VMOVUPS       (CX), Z12
-	VSUBPS        Z10, Z12, Z12
-	VMOVUPS       Z8, Z15
-	VFMADD231PS   Z0, Z12, Z15
-	VPSLLD        $0x17, Z15, Z16
-	VSUBPS        Z8, Z15, Z15
-	VCMPPS        $0x05, Z7, Z12, K1
-	VFMADD231PS   Z5, Z15, Z12
-	VFMADD231PS   Z6, Z15, Z12
-	VMOVUPS       Z9, Z15
-	VFMADD213PS   Z1, Z12, Z15
-	VFMADD213PS   Z2, Z12, Z15
-	VFMADD213PS   Z3, Z12, Z15
-	VFMADD213PS   Z4, Z12, Z15
+	VMOVUPS (CX), Z12
+	VSUBPS  Z10, Z12, Z12
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     Z8, Z15
+	VFMADD231PS Z0, Z12, Z15
+	VPSLLD      $0x17, Z15, Z16
+	VSUBPS      Z8, Z15, Z15
+	VCMPPS      $0x05, Z7, Z12, K1
+	VFMADD231PS Z5, Z15, Z12
+	VFMADD231PS Z6, Z15, Z12
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     Z9, Z15
+	VFMADD213PS Z1, Z12, Z15
+	VFMADD213PS Z2, Z12, Z15
+	VFMADD213PS Z3, Z12, Z15
+	VFMADD213PS Z4, Z12, Z15
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS        Z16, Z12, Z12
 	VFMADD213PS.Z Z16, Z12, K1, Z15
 	VMOVUPS       Z15, (AX)
@@ -8107,23 +8653,29 @@ tail_28:
 	JMP       advance_33
 
 masked_32:
-	MOVL          $0xffffffff, R10
-	BZHIL         R9, R10, R10
-	KMOVW         R10, K1
-	VMOVUPS.Z     (CX), K1, Z12
-	VSUBPS        Z10, Z12, Z12
-	VMOVUPS       Z8, Z15
-	VFMADD231PS   Z0, Z12, Z15
-	VPSLLD        $0x17, Z15, Z16
-	VSUBPS        Z8, Z15, Z15
-	VCMPPS        $0x05, Z7, Z12, K2
-	VFMADD231PS   Z5, Z15, Z12
-	VFMADD231PS   Z6, Z15, Z12
-	VMOVUPS       Z9, Z15
-	VFMADD213PS   Z1, Z12, Z15
-	VFMADD213PS   Z2, Z12, Z15
-	VFMADD213PS   Z3, Z12, Z15
-	VFMADD213PS   Z4, Z12, Z15
+	MOVL      $0xffffffff, R10
+	BZHIL     R9, R10, R10
+	KMOVW     R10, K1
+	VMOVUPS.Z (CX), K1, Z12
+	VSUBPS    Z10, Z12, Z12
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     Z8, Z15
+	VFMADD231PS Z0, Z12, Z15
+	VPSLLD      $0x17, Z15, Z16
+	VSUBPS      Z8, Z15, Z15
+	VCMPPS      $0x05, Z7, Z12, K2
+	VFMADD231PS Z5, Z15, Z12
+	VFMADD231PS Z6, Z15, Z12
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     Z9, Z15
+	VFMADD213PS Z1, Z12, Z15
+	VFMADD213PS Z2, Z12, Z15
+	VFMADD213PS Z3, Z12, Z15
+	VFMADD213PS Z4, Z12, Z15
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS        Z16, Z12, Z12
 	VFMADD213PS.Z Z16, Z12, K2, Z15
 	VMOVUPS       Z15, K1, (AX)
@@ -8327,41 +8879,53 @@ shaped_1:
 	JA   shape_18
 
 row_19:
-	VBROADCASTSS  (DX), Z10
-	VXORPS        Z12, Z12, Z12
-	VXORPS        Z11, Z11, Z11
-	CMPQ          CX, $0x08
-	JBE           masked_20
-	VMOVUPS       -32(AX)(CX*4), Y14
-	VSUBPS        Z10, Z14, Z14
-	VMOVUPS       Z8, Z13
-	VFMADD231PS   Z0, Z14, Z13
-	VPSLLD        $0x17, Z13, Z16
-	VSUBPS        Z8, Z13, Z13
-	VCMPPS        $0x05, Z7, Z14, K1
-	VFMADD231PS   Z5, Z13, Z14
-	VFMADD231PS   Z6, Z13, Z14
-	VMOVUPS       Z9, Z13
-	VFMADD213PS   Z1, Z14, Z13
-	VFMADD213PS   Z2, Z14, Z13
-	VFMADD213PS   Z3, Z14, Z13
-	VFMADD213PS   Z4, Z14, Z13
+	VBROADCASTSS (DX), Z10
+	VXORPS       Z12, Z12, Z12
+	VXORPS       Z11, Z11, Z11
+	CMPQ         CX, $0x08
+	JBE          masked_20
+	VMOVUPS      -32(AX)(CX*4), Y14
+	VSUBPS       Z10, Z14, Z14
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     Z8, Z13
+	VFMADD231PS Z0, Z14, Z13
+	VPSLLD      $0x17, Z13, Z16
+	VSUBPS      Z8, Z13, Z13
+	VCMPPS      $0x05, Z7, Z14, K1
+	VFMADD231PS Z5, Z13, Z14
+	VFMADD231PS Z6, Z13, Z14
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     Z9, Z13
+	VFMADD213PS Z1, Z14, Z13
+	VFMADD213PS Z2, Z14, Z13
+	VFMADD213PS Z3, Z14, Z13
+	VFMADD213PS Z4, Z14, Z13
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS        Z16, Z14, Z14
 	VFMADD213PS.Z Z16, Z14, K1, Z13
 	VMOVUPS       (AX), Y15
 	VSUBPS        Z10, Z15, Z15
-	VMOVUPS       Z8, Z10
-	VFMADD231PS   Z0, Z15, Z10
-	VPSLLD        $0x17, Z10, Z16
-	VSUBPS        Z8, Z10, Z10
-	VCMPPS        $0x05, Z7, Z15, K1
-	VFMADD231PS   Z5, Z10, Z15
-	VFMADD231PS   Z6, Z10, Z15
-	VMOVUPS       Z9, Z10
-	VFMADD213PS   Z1, Z15, Z10
-	VFMADD213PS   Z2, Z15, Z10
-	VFMADD213PS   Z3, Z15, Z10
-	VFMADD213PS   Z4, Z15, Z10
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     Z8, Z10
+	VFMADD231PS Z0, Z15, Z10
+	VPSLLD      $0x17, Z10, Z16
+	VSUBPS      Z8, Z10, Z10
+	VCMPPS      $0x05, Z7, Z15, K1
+	VFMADD231PS Z5, Z10, Z15
+	VFMADD231PS Z6, Z10, Z15
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     Z9, Z10
+	VFMADD213PS Z1, Z15, Z10
+	VFMADD213PS Z2, Z15, Z10
+	VFMADD213PS Z3, Z15, Z10
+	VFMADD213PS Z4, Z15, Z10
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS        Z16, Z15, Z15
 	VFMADD213PS.Z Z16, Z15, K1, Z10
 	MOVL          $0x000000ff, DI
@@ -8377,23 +8941,29 @@ row_19:
 	JMP           halves_21
 
 masked_20:
-	MOVL          $0xffffffff, DI
-	BZHIL         CX, DI, DI
-	KMOVW         DI, K1
-	VMOVUPS.Z     (AX), K1, Z13
-	VSUBPS        Z10, Z13, Z13
-	VMOVUPS       Z8, Z10
-	VFMADD231PS   Z0, Z13, Z10
-	VPSLLD        $0x17, Z10, Z16
-	VSUBPS        Z8, Z10, Z10
-	VCMPPS        $0x05, Z7, Z13, K2
-	VFMADD231PS   Z5, Z10, Z13
-	VFMADD231PS   Z6, Z10, Z13
-	VMOVUPS       Z9, Z10
-	VFMADD213PS   Z1, Z13, Z10
-	VFMADD213PS   Z2, Z13, Z10
-	VFMADD213PS   Z3, Z13, Z10
-	VFMADD213PS   Z4, Z13, Z10
+	MOVL      $0xffffffff, DI
+	BZHIL     CX, DI, DI
+	KMOVW     DI, K1
+	VMOVUPS.Z (AX), K1, Z13
+	VSUBPS    Z10, Z13, Z13
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     Z8, Z10
+	VFMADD231PS Z0, Z13, Z10
+	VPSLLD      $0x17, Z10, Z16
+	VSUBPS      Z8, Z10, Z10
+	VCMPPS      $0x05, Z7, Z13, K2
+	VFMADD231PS Z5, Z10, Z13
+	VFMADD231PS Z6, Z10, Z13
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     Z9, Z10
+	VFMADD213PS Z1, Z13, Z10
+	VFMADD213PS Z2, Z13, Z10
+	VFMADD213PS Z3, Z13, Z10
+	VFMADD213PS Z4, Z13, Z10
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS        Z16, Z13, Z13
 	VFMADD213PS.Z Z16, Z13, K2, Z10
 	VMOVAPS.Z     Z10, K1, Z10
@@ -8425,39 +8995,51 @@ shape_18:
 	JA   shape_22
 
 row_23:
-	VBROADCASTSS  (DX), Z10
-	VXORPS        Z12, Z12, Z12
-	VXORPS        Z11, Z11, Z11
-	VMOVUPS       -64(AX)(CX*4), Z13
-	VSUBPS        Z10, Z13, Z13
-	VMOVUPS       Z8, Z14
-	VFMADD231PS   Z0, Z13, Z14
-	VPSLLD        $0x17, Z14, Z15
-	VSUBPS        Z8, Z14, Z14
-	VCMPPS        $0x05, Z7, Z13, K1
-	VFMADD231PS   Z5, Z14, Z13
-	VFMADD231PS   Z6, Z14, Z13
-	VMOVUPS       Z9, Z14
-	VFMADD213PS   Z1, Z13, Z14
-	VFMADD213PS   Z2, Z13, Z14
-	VFMADD213PS   Z3, Z13, Z14
-	VFMADD213PS   Z4, Z13, Z14
+	VBROADCASTSS (DX), Z10
+	VXORPS       Z12, Z12, Z12
+	VXORPS       Z11, Z11, Z11
+	VMOVUPS      -64(AX)(CX*4), Z13
+	VSUBPS       Z10, Z13, Z13
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     Z8, Z14
+	VFMADD231PS Z0, Z13, Z14
+	VPSLLD      $0x17, Z14, Z15
+	VSUBPS      Z8, Z14, Z14
+	VCMPPS      $0x05, Z7, Z13, K1
+	VFMADD231PS Z5, Z14, Z13
+	VFMADD231PS Z6, Z14, Z13
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     Z9, Z14
+	VFMADD213PS Z1, Z13, Z14
+	VFMADD213PS Z2, Z13, Z14
+	VFMADD213PS Z3, Z13, Z14
+	VFMADD213PS Z4, Z13, Z14
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS        Z15, Z13, Z13
 	VFMADD213PS.Z Z15, Z13, K1, Z14
 	VMOVUPS       (AX), Z13
 	VSUBPS        Z10, Z13, Z13
-	VMOVUPS       Z8, Z10
-	VFMADD231PS   Z0, Z13, Z10
-	VPSLLD        $0x17, Z10, Z15
-	VSUBPS        Z8, Z10, Z10
-	VCMPPS        $0x05, Z7, Z13, K1
-	VFMADD231PS   Z5, Z10, Z13
-	VFMADD231PS   Z6, Z10, Z13
-	VMOVUPS       Z9, Z10
-	VFMADD213PS   Z1, Z13, Z10
-	VFMADD213PS   Z2, Z13, Z10
-	VFMADD213PS   Z3, Z13, Z10
-	VFMADD213PS   Z4, Z13, Z10
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     Z8, Z10
+	VFMADD231PS Z0, Z13, Z10
+	VPSLLD      $0x17, Z10, Z15
+	VSUBPS      Z8, Z10, Z10
+	VCMPPS      $0x05, Z7, Z13, K1
+	VFMADD231PS Z5, Z10, Z13
+	VFMADD231PS Z6, Z10, Z13
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     Z9, Z10
+	VFMADD213PS Z1, Z13, Z10
+	VFMADD213PS Z2, Z13, Z10
+	VFMADD213PS Z3, Z13, Z10
+	VFMADD213PS Z4, Z13, Z10
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS        Z15, Z13, Z13
 	VFMADD213PS.Z Z15, Z13, K1, Z10
 	VADDPS        Z10, Z11, Z11
@@ -8489,28 +9071,34 @@ row_23:
 
 shape_22:
 row_24:
-	VBROADCASTSS  (DX), Z10
-	VXORPS        Z13, Z13, Z13
-	VXORPS        Z11, Z11, Z11
-	MOVQ          CX, DI
-	ANDQ          $0x0f, DI
-	JZ            nopart_25
-	CMPQ          CX, $0x10
-	JB            nopart_25
-	VMOVUPS       -64(AX)(CX*4), Z12
-	VSUBPS        Z10, Z12, Z12
-	VMOVUPS       Z8, Z14
-	VFMADD231PS   Z0, Z12, Z14
-	VPSLLD        $0x17, Z14, Z15
-	VSUBPS        Z8, Z14, Z14
-	VCMPPS        $0x05, Z7, Z12, K1
-	VFMADD231PS   Z5, Z14, Z12
-	VFMADD231PS   Z6, Z14, Z12
-	VMOVUPS       Z9, Z14
-	VFMADD213PS   Z1, Z12, Z14
-	VFMADD213PS   Z2, Z12, Z14
-	VFMADD213PS   Z3, Z12, Z14
-	VFMADD213PS   Z4, Z12, Z14
+	VBROADCASTSS (DX), Z10
+	VXORPS       Z13, Z13, Z13
+	VXORPS       Z11, Z11, Z11
+	MOVQ         CX, DI
+	ANDQ         $0x0f, DI
+	JZ           nopart_25
+	CMPQ         CX, $0x10
+	JB           nopart_25
+	VMOVUPS      -64(AX)(CX*4), Z12
+	VSUBPS       Z10, Z12, Z12
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     Z8, Z14
+	VFMADD231PS Z0, Z12, Z14
+	VPSLLD      $0x17, Z14, Z15
+	VSUBPS      Z8, Z14, Z14
+	VCMPPS      $0x05, Z7, Z12, K1
+	VFMADD231PS Z5, Z14, Z12
+	VFMADD231PS Z6, Z14, Z12
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     Z9, Z14
+	VFMADD213PS Z1, Z12, Z14
+	VFMADD213PS Z2, Z12, Z14
+	VFMADD213PS Z3, Z12, Z14
+	VFMADD213PS Z4, Z12, Z14
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS        Z15, Z12, Z12
 	VFMADD213PS.Z Z15, Z12, K1, Z14
 
@@ -8527,62 +9115,68 @@ block_26:
 	VXORPS  Z12, Z12, Z12
 
 loop_30:
-	VMOVUPS       (AX), Z15
-	VSUBPS        Z10, Z15, Z15
-	VMOVUPS       64(AX), Z16
-	VSUBPS        Z10, Z16, Z16
-	VMOVUPS       128(AX), Z17
-	VSUBPS        Z10, Z17, Z17
-	VMOVUPS       192(AX), Z18
-	VSUBPS        Z10, Z18, Z18
-	VMOVUPS       Z8, Z19
-	VMOVUPS       Z8, Z20
-	VMOVUPS       Z8, Z21
-	VMOVUPS       Z8, Z22
-	VFMADD231PS   Z0, Z15, Z19
-	VFMADD231PS   Z0, Z16, Z20
-	VFMADD231PS   Z0, Z17, Z21
-	VFMADD231PS   Z0, Z18, Z22
-	VPSLLD        $0x17, Z19, Z23
-	VPSLLD        $0x17, Z20, Z24
-	VPSLLD        $0x17, Z21, Z25
-	VPSLLD        $0x17, Z22, Z26
-	VSUBPS        Z8, Z19, Z19
-	VSUBPS        Z8, Z20, Z20
-	VSUBPS        Z8, Z21, Z21
-	VSUBPS        Z8, Z22, Z22
-	VCMPPS        $0x05, Z7, Z15, K1
-	VCMPPS        $0x05, Z7, Z16, K2
-	VCMPPS        $0x05, Z7, Z17, K3
-	VCMPPS        $0x05, Z7, Z18, K4
-	VFMADD231PS   Z5, Z19, Z15
-	VFMADD231PS   Z5, Z20, Z16
-	VFMADD231PS   Z5, Z21, Z17
-	VFMADD231PS   Z5, Z22, Z18
-	VFMADD231PS   Z6, Z19, Z15
-	VFMADD231PS   Z6, Z20, Z16
-	VFMADD231PS   Z6, Z21, Z17
-	VFMADD231PS   Z6, Z22, Z18
-	VMOVUPS       Z9, Z19
-	VMOVUPS       Z9, Z20
-	VMOVUPS       Z9, Z21
-	VMOVUPS       Z9, Z22
-	VFMADD213PS   Z1, Z15, Z19
-	VFMADD213PS   Z1, Z16, Z20
-	VFMADD213PS   Z1, Z17, Z21
-	VFMADD213PS   Z1, Z18, Z22
-	VFMADD213PS   Z2, Z15, Z19
-	VFMADD213PS   Z2, Z16, Z20
-	VFMADD213PS   Z2, Z17, Z21
-	VFMADD213PS   Z2, Z18, Z22
-	VFMADD213PS   Z3, Z15, Z19
-	VFMADD213PS   Z3, Z16, Z20
-	VFMADD213PS   Z3, Z17, Z21
-	VFMADD213PS   Z3, Z18, Z22
-	VFMADD213PS   Z4, Z15, Z19
-	VFMADD213PS   Z4, Z16, Z20
-	VFMADD213PS   Z4, Z17, Z21
-	VFMADD213PS   Z4, Z18, Z22
+	VMOVUPS (AX), Z15
+	VSUBPS  Z10, Z15, Z15
+	VMOVUPS 64(AX), Z16
+	VSUBPS  Z10, Z16, Z16
+	VMOVUPS 128(AX), Z17
+	VSUBPS  Z10, Z17, Z17
+	VMOVUPS 192(AX), Z18
+	VSUBPS  Z10, Z18, Z18
+
+	// exp of 4 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     Z8, Z19
+	VMOVUPS     Z8, Z20
+	VMOVUPS     Z8, Z21
+	VMOVUPS     Z8, Z22
+	VFMADD231PS Z0, Z15, Z19
+	VFMADD231PS Z0, Z16, Z20
+	VFMADD231PS Z0, Z17, Z21
+	VFMADD231PS Z0, Z18, Z22
+	VPSLLD      $0x17, Z19, Z23
+	VPSLLD      $0x17, Z20, Z24
+	VPSLLD      $0x17, Z21, Z25
+	VPSLLD      $0x17, Z22, Z26
+	VSUBPS      Z8, Z19, Z19
+	VSUBPS      Z8, Z20, Z20
+	VSUBPS      Z8, Z21, Z21
+	VSUBPS      Z8, Z22, Z22
+	VCMPPS      $0x05, Z7, Z15, K1
+	VCMPPS      $0x05, Z7, Z16, K2
+	VCMPPS      $0x05, Z7, Z17, K3
+	VCMPPS      $0x05, Z7, Z18, K4
+	VFMADD231PS Z5, Z19, Z15
+	VFMADD231PS Z5, Z20, Z16
+	VFMADD231PS Z5, Z21, Z17
+	VFMADD231PS Z5, Z22, Z18
+	VFMADD231PS Z6, Z19, Z15
+	VFMADD231PS Z6, Z20, Z16
+	VFMADD231PS Z6, Z21, Z17
+	VFMADD231PS Z6, Z22, Z18
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     Z9, Z19
+	VMOVUPS     Z9, Z20
+	VMOVUPS     Z9, Z21
+	VMOVUPS     Z9, Z22
+	VFMADD213PS Z1, Z15, Z19
+	VFMADD213PS Z1, Z16, Z20
+	VFMADD213PS Z1, Z17, Z21
+	VFMADD213PS Z1, Z18, Z22
+	VFMADD213PS Z2, Z15, Z19
+	VFMADD213PS Z2, Z16, Z20
+	VFMADD213PS Z2, Z17, Z21
+	VFMADD213PS Z2, Z18, Z22
+	VFMADD213PS Z3, Z15, Z19
+	VFMADD213PS Z3, Z16, Z20
+	VFMADD213PS Z3, Z17, Z21
+	VFMADD213PS Z3, Z18, Z22
+	VFMADD213PS Z4, Z15, Z19
+	VFMADD213PS Z4, Z16, Z20
+	VFMADD213PS Z4, Z17, Z21
+	VFMADD213PS Z4, Z18, Z22
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS        Z23, Z15, Z15
 	VMULPS        Z24, Z16, Z16
 	VMULPS        Z25, Z17, Z17
@@ -8610,20 +9204,26 @@ single_27:
 	JB   tail_28
 
 loop1_31:
-	VMOVUPS       (AX), Z12
-	VSUBPS        Z10, Z12, Z12
-	VMOVUPS       Z8, Z15
-	VFMADD231PS   Z0, Z12, Z15
-	VPSLLD        $0x17, Z15, Z16
-	VSUBPS        Z8, Z15, Z15
-	VCMPPS        $0x05, Z7, Z12, K1
-	VFMADD231PS   Z5, Z15, Z12
-	VFMADD231PS   Z6, Z15, Z12
-	VMOVUPS       Z9, Z15
-	VFMADD213PS   Z1, Z12, Z15
-	VFMADD213PS   Z2, Z12, Z15
-	VFMADD213PS   Z3, Z12, Z15
-	VFMADD213PS   Z4, Z12, Z15
+	VMOVUPS (AX), Z12
+	VSUBPS  Z10, Z12, Z12
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     Z8, Z15
+	VFMADD231PS Z0, Z12, Z15
+	VPSLLD      $0x17, Z15, Z16
+	VSUBPS      Z8, Z15, Z15
+	VCMPPS      $0x05, Z7, Z12, K1
+	VFMADD231PS Z5, Z15, Z12
+	VFMADD231PS Z6, Z15, Z12
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     Z9, Z15
+	VFMADD213PS Z1, Z12, Z15
+	VFMADD213PS Z2, Z12, Z15
+	VFMADD213PS Z3, Z12, Z15
+	VFMADD213PS Z4, Z12, Z15
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS        Z16, Z12, Z12
 	VFMADD213PS.Z Z16, Z12, K1, Z15
 	VADDPS        Z15, Z11, Z11
@@ -8645,23 +9245,29 @@ tail_28:
 	JMP       advance_33
 
 masked_32:
-	MOVL          $0xffffffff, R9
-	BZHIL         R8, R9, R9
-	KMOVW         R9, K1
-	VMOVUPS.Z     (AX), K1, Z12
-	VSUBPS        Z10, Z12, Z12
-	VMOVUPS       Z8, Z15
-	VFMADD231PS   Z0, Z12, Z15
-	VPSLLD        $0x17, Z15, Z16
-	VSUBPS        Z8, Z15, Z15
-	VCMPPS        $0x05, Z7, Z12, K2
-	VFMADD231PS   Z5, Z15, Z12
-	VFMADD231PS   Z6, Z15, Z12
-	VMOVUPS       Z9, Z15
-	VFMADD213PS   Z1, Z12, Z15
-	VFMADD213PS   Z2, Z12, Z15
-	VFMADD213PS   Z3, Z12, Z15
-	VFMADD213PS   Z4, Z12, Z15
+	MOVL      $0xffffffff, R9
+	BZHIL     R8, R9, R9
+	KMOVW     R9, K1
+	VMOVUPS.Z (AX), K1, Z12
+	VSUBPS    Z10, Z12, Z12
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     Z8, Z15
+	VFMADD231PS Z0, Z12, Z15
+	VPSLLD      $0x17, Z15, Z16
+	VSUBPS      Z8, Z15, Z15
+	VCMPPS      $0x05, Z7, Z12, K2
+	VFMADD231PS Z5, Z15, Z12
+	VFMADD231PS Z6, Z15, Z12
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     Z9, Z15
+	VFMADD213PS Z1, Z12, Z15
+	VFMADD213PS Z2, Z12, Z15
+	VFMADD213PS Z3, Z12, Z15
+	VFMADD213PS Z4, Z12, Z15
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS        Z16, Z12, Z12
 	VFMADD213PS.Z Z16, Z12, K2, Z15
 	VMOVAPS.Z     Z15, K1, Z15
@@ -9180,39 +9786,45 @@ shaped_1:
 	JA   shape_18
 
 row_19:
-	VBROADCASTSS  (SI), Z10
-	VXORPS        Z11, Z11, Z11
-	VXORPS        Z12, Z12, Z12
-	VXORPS        Z13, Z13, Z13
-	VMOVUPS       Z11, (SP)
-	VMOVUPS       Z11, 64(SP)
-	VMOVUPS       Z11, 128(SP)
-	CMPQ          BX, $0x08
-	JBE           masked_20
-	VMOVUPS       -32(CX)(BX*4), Y14
-	VSUBPS        Z10, Z14, Z14
-	VMOVUPS       -32(DX)(BX*4), Y15
-	MOVL          $0x000000ff, R8
-	KMOVB         R8, K1
-	VMULPS        Z15, Z14, Z18
-	LEAQ          -8(BX), R8
-	MOVL          $0x0000ff00, R9
-	SHRXL         R8, R9, R9
-	KMOVB         R9, K2
-	VMOVAPS.Z     Z18, K2, Z18
-	VMOVAPS.Z     Z15, K2, Z15
-	VMOVUPS       Z8, Z19
-	VFMADD231PS   Z0, Z14, Z19
-	VPSLLD        $0x17, Z19, Z20
-	VSUBPS        Z8, Z19, Z19
-	VCMPPS        $0x05, Z7, Z14, K3
-	VFMADD231PS   Z5, Z19, Z14
-	VFMADD231PS   Z6, Z19, Z14
-	VMOVUPS       Z9, Z19
-	VFMADD213PS   Z1, Z14, Z19
-	VFMADD213PS   Z2, Z14, Z19
-	VFMADD213PS   Z3, Z14, Z19
-	VFMADD213PS   Z4, Z14, Z19
+	VBROADCASTSS (SI), Z10
+	VXORPS       Z11, Z11, Z11
+	VXORPS       Z12, Z12, Z12
+	VXORPS       Z13, Z13, Z13
+	VMOVUPS      Z11, (SP)
+	VMOVUPS      Z11, 64(SP)
+	VMOVUPS      Z11, 128(SP)
+	CMPQ         BX, $0x08
+	JBE          masked_20
+	VMOVUPS      -32(CX)(BX*4), Y14
+	VSUBPS       Z10, Z14, Z14
+	VMOVUPS      -32(DX)(BX*4), Y15
+	MOVL         $0x000000ff, R8
+	KMOVB        R8, K1
+	VMULPS       Z15, Z14, Z18
+	LEAQ         -8(BX), R8
+	MOVL         $0x0000ff00, R9
+	SHRXL        R8, R9, R9
+	KMOVB        R9, K2
+	VMOVAPS.Z    Z18, K2, Z18
+	VMOVAPS.Z    Z15, K2, Z15
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     Z8, Z19
+	VFMADD231PS Z0, Z14, Z19
+	VPSLLD      $0x17, Z19, Z20
+	VSUBPS      Z8, Z19, Z19
+	VCMPPS      $0x05, Z7, Z14, K3
+	VFMADD231PS Z5, Z19, Z14
+	VFMADD231PS Z6, Z19, Z14
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     Z9, Z19
+	VFMADD213PS Z1, Z14, Z19
+	VFMADD213PS Z2, Z14, Z19
+	VFMADD213PS Z3, Z14, Z19
+	VFMADD213PS Z4, Z14, Z19
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS        Z20, Z14, Z14
 	VFMADD213PS.Z Z20, Z14, K3, Z19
 	VMOVUPS       (CX), Y16
@@ -9221,18 +9833,24 @@ row_19:
 	VMULPS        Z17, Z16, Z10
 	VMOVAPS.Z     Z10, K1, Z10
 	VMOVAPS.Z     Z17, K1, Z17
-	VMOVUPS       Z8, Z20
-	VFMADD231PS   Z0, Z16, Z20
-	VPSLLD        $0x17, Z20, Z21
-	VSUBPS        Z8, Z20, Z20
-	VCMPPS        $0x05, Z7, Z16, K3
-	VFMADD231PS   Z5, Z20, Z16
-	VFMADD231PS   Z6, Z20, Z16
-	VMOVUPS       Z9, Z20
-	VFMADD213PS   Z1, Z16, Z20
-	VFMADD213PS   Z2, Z16, Z20
-	VFMADD213PS   Z3, Z16, Z20
-	VFMADD213PS   Z4, Z16, Z20
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     Z8, Z20
+	VFMADD231PS Z0, Z16, Z20
+	VPSLLD      $0x17, Z20, Z21
+	VSUBPS      Z8, Z20, Z20
+	VCMPPS      $0x05, Z7, Z16, K3
+	VFMADD231PS Z5, Z20, Z16
+	VFMADD231PS Z6, Z20, Z16
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     Z9, Z20
+	VFMADD213PS Z1, Z16, Z20
+	VFMADD213PS Z2, Z16, Z20
+	VFMADD213PS Z3, Z16, Z20
+	VFMADD213PS Z4, Z16, Z20
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS        Z21, Z16, Z16
 	VFMADD213PS.Z Z21, Z16, K3, Z20
 	VADDPS        Z17, Z12, Z12
@@ -9248,27 +9866,33 @@ row_19:
 	JMP           halves_21
 
 masked_20:
-	MOVL          $0xffffffff, R8
-	BZHIL         BX, R8, R8
-	KMOVW         R8, K1
-	VMOVUPS.Z     (CX), K1, Z18
-	VSUBPS        Z10, Z18, Z18
-	VMOVUPS.Z     (DX), K1, Z10
-	VMULPS        Z10, Z18, Z19
-	VMOVAPS.Z     Z19, K1, Z19
-	VMOVAPS.Z     Z10, K1, Z10
-	VMOVUPS       Z8, Z20
-	VFMADD231PS   Z0, Z18, Z20
-	VPSLLD        $0x17, Z20, Z21
-	VSUBPS        Z8, Z20, Z20
-	VCMPPS        $0x05, Z7, Z18, K2
-	VFMADD231PS   Z5, Z20, Z18
-	VFMADD231PS   Z6, Z20, Z18
-	VMOVUPS       Z9, Z20
-	VFMADD213PS   Z1, Z18, Z20
-	VFMADD213PS   Z2, Z18, Z20
-	VFMADD213PS   Z3, Z18, Z20
-	VFMADD213PS   Z4, Z18, Z20
+	MOVL      $0xffffffff, R8
+	BZHIL     BX, R8, R8
+	KMOVW     R8, K1
+	VMOVUPS.Z (CX), K1, Z18
+	VSUBPS    Z10, Z18, Z18
+	VMOVUPS.Z (DX), K1, Z10
+	VMULPS    Z10, Z18, Z19
+	VMOVAPS.Z Z19, K1, Z19
+	VMOVAPS.Z Z10, K1, Z10
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     Z8, Z20
+	VFMADD231PS Z0, Z18, Z20
+	VPSLLD      $0x17, Z20, Z21
+	VSUBPS      Z8, Z20, Z20
+	VCMPPS      $0x05, Z7, Z18, K2
+	VFMADD231PS Z5, Z20, Z18
+	VFMADD231PS Z6, Z20, Z18
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     Z9, Z20
+	VFMADD213PS Z1, Z18, Z20
+	VFMADD213PS Z2, Z18, Z20
+	VFMADD213PS Z3, Z18, Z20
+	VFMADD213PS Z4, Z18, Z20
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS        Z21, Z18, Z18
 	VFMADD213PS.Z Z21, Z18, K2, Z20
 	VADDPS        Z10, Z12, Z12
@@ -9348,35 +9972,41 @@ shape_18:
 	JA   shape_22
 
 row_23:
-	VBROADCASTSS  (SI), Z10
-	VXORPS        Z11, Z11, Z11
-	VXORPS        Z12, Z12, Z12
-	VXORPS        Z13, Z13, Z13
-	VMOVUPS       Z11, (SP)
-	VMOVUPS       Z11, 64(SP)
-	VMOVUPS       Z11, 128(SP)
-	VMOVUPS       -64(CX)(BX*4), Z14
-	VSUBPS        Z10, Z14, Z14
-	VMOVUPS       -64(DX)(BX*4), Z15
-	VMULPS        Z15, Z14, Z16
-	LEAQ          -16(BX), R8
-	MOVL          $0xffff0000, R9
-	SHRXL         R8, R9, R8
-	KMOVW         R8, K1
-	VMOVAPS.Z     Z16, K1, Z16
-	VMOVAPS.Z     Z15, K1, Z15
-	VMOVUPS       Z8, Z17
-	VFMADD231PS   Z0, Z14, Z17
-	VPSLLD        $0x17, Z17, Z18
-	VSUBPS        Z8, Z17, Z17
-	VCMPPS        $0x05, Z7, Z14, K2
-	VFMADD231PS   Z5, Z17, Z14
-	VFMADD231PS   Z6, Z17, Z14
-	VMOVUPS       Z9, Z17
-	VFMADD213PS   Z1, Z14, Z17
-	VFMADD213PS   Z2, Z14, Z17
-	VFMADD213PS   Z3, Z14, Z17
-	VFMADD213PS   Z4, Z14, Z17
+	VBROADCASTSS (SI), Z10
+	VXORPS       Z11, Z11, Z11
+	VXORPS       Z12, Z12, Z12
+	VXORPS       Z13, Z13, Z13
+	VMOVUPS      Z11, (SP)
+	VMOVUPS      Z11, 64(SP)
+	VMOVUPS      Z11, 128(SP)
+	VMOVUPS      -64(CX)(BX*4), Z14
+	VSUBPS       Z10, Z14, Z14
+	VMOVUPS      -64(DX)(BX*4), Z15
+	VMULPS       Z15, Z14, Z16
+	LEAQ         -16(BX), R8
+	MOVL         $0xffff0000, R9
+	SHRXL        R8, R9, R8
+	KMOVW        R8, K1
+	VMOVAPS.Z    Z16, K1, Z16
+	VMOVAPS.Z    Z15, K1, Z15
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     Z8, Z17
+	VFMADD231PS Z0, Z14, Z17
+	VPSLLD      $0x17, Z17, Z18
+	VSUBPS      Z8, Z17, Z17
+	VCMPPS      $0x05, Z7, Z14, K2
+	VFMADD231PS Z5, Z17, Z14
+	VFMADD231PS Z6, Z17, Z14
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     Z9, Z17
+	VFMADD213PS Z1, Z14, Z17
+	VFMADD213PS Z2, Z14, Z17
+	VFMADD213PS Z3, Z14, Z17
+	VFMADD213PS Z4, Z14, Z17
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS        Z18, Z14, Z14
 	VFMADD213PS.Z Z18, Z14, K2, Z17
 	VMOVUPS       (CX), Z14
@@ -9384,18 +10014,24 @@ row_23:
 	VMOVUPS       (DX), Z10
 	VADDPS        Z10, Z12, Z12
 	VFMADD231PS   Z10, Z14, Z13
-	VMOVUPS       Z8, Z10
-	VFMADD231PS   Z0, Z14, Z10
-	VPSLLD        $0x17, Z10, Z18
-	VSUBPS        Z8, Z10, Z10
-	VCMPPS        $0x05, Z7, Z14, K2
-	VFMADD231PS   Z5, Z10, Z14
-	VFMADD231PS   Z6, Z10, Z14
-	VMOVUPS       Z9, Z10
-	VFMADD213PS   Z1, Z14, Z10
-	VFMADD213PS   Z2, Z14, Z10
-	VFMADD213PS   Z3, Z14, Z10
-	VFMADD213PS   Z4, Z14, Z10
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     Z8, Z10
+	VFMADD231PS Z0, Z14, Z10
+	VPSLLD      $0x17, Z10, Z18
+	VSUBPS      Z8, Z10, Z10
+	VCMPPS      $0x05, Z7, Z14, K2
+	VFMADD231PS Z5, Z10, Z14
+	VFMADD231PS Z6, Z10, Z14
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     Z9, Z10
+	VFMADD213PS Z1, Z14, Z10
+	VFMADD213PS Z2, Z14, Z10
+	VFMADD213PS Z3, Z14, Z10
+	VFMADD213PS Z4, Z14, Z10
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS        Z18, Z14, Z14
 	VFMADD213PS.Z Z18, Z14, K2, Z10
 	VMOVUPS       Z10, (AX)
@@ -9472,39 +10108,45 @@ row_23:
 
 shape_22:
 row_24:
-	VBROADCASTSS  (SI), Z10
-	VXORPS        Z11, Z11, Z11
-	VXORPS        Z12, Z12, Z12
-	VXORPS        Z13, Z13, Z13
-	VMOVUPS       Z11, (SP)
-	VMOVUPS       Z11, 64(SP)
-	VMOVUPS       Z11, 128(SP)
-	MOVQ          BX, R8
-	ANDQ          $0x0f, R8
-	JZ            nopart_25
-	CMPQ          BX, $0x10
-	JB            nopart_25
-	VMOVUPS       -64(CX)(BX*4), Z17
-	VSUBPS        Z10, Z17, Z17
-	VMOVUPS       -64(DX)(BX*4), Z14
-	VMULPS        Z14, Z17, Z15
-	MOVL          $0xffff0000, R9
-	SHRXL         R8, R9, R8
-	KMOVW         R8, K1
-	VMOVAPS.Z     Z15, K1, Z15
-	VMOVAPS.Z     Z14, K1, Z14
-	VMOVUPS       Z8, Z16
-	VFMADD231PS   Z0, Z17, Z16
-	VPSLLD        $0x17, Z16, Z18
-	VSUBPS        Z8, Z16, Z16
-	VCMPPS        $0x05, Z7, Z17, K1
-	VFMADD231PS   Z5, Z16, Z17
-	VFMADD231PS   Z6, Z16, Z17
-	VMOVUPS       Z9, Z16
-	VFMADD213PS   Z1, Z17, Z16
-	VFMADD213PS   Z2, Z17, Z16
-	VFMADD213PS   Z3, Z17, Z16
-	VFMADD213PS   Z4, Z17, Z16
+	VBROADCASTSS (SI), Z10
+	VXORPS       Z11, Z11, Z11
+	VXORPS       Z12, Z12, Z12
+	VXORPS       Z13, Z13, Z13
+	VMOVUPS      Z11, (SP)
+	VMOVUPS      Z11, 64(SP)
+	VMOVUPS      Z11, 128(SP)
+	MOVQ         BX, R8
+	ANDQ         $0x0f, R8
+	JZ           nopart_25
+	CMPQ         BX, $0x10
+	JB           nopart_25
+	VMOVUPS      -64(CX)(BX*4), Z17
+	VSUBPS       Z10, Z17, Z17
+	VMOVUPS      -64(DX)(BX*4), Z14
+	VMULPS       Z14, Z17, Z15
+	MOVL         $0xffff0000, R9
+	SHRXL        R8, R9, R8
+	KMOVW        R8, K1
+	VMOVAPS.Z    Z15, K1, Z15
+	VMOVAPS.Z    Z14, K1, Z14
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     Z8, Z16
+	VFMADD231PS Z0, Z17, Z16
+	VPSLLD      $0x17, Z16, Z18
+	VSUBPS      Z8, Z16, Z16
+	VCMPPS      $0x05, Z7, Z17, K1
+	VFMADD231PS Z5, Z16, Z17
+	VFMADD231PS Z6, Z16, Z17
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     Z9, Z16
+	VFMADD213PS Z1, Z17, Z16
+	VFMADD213PS Z2, Z17, Z16
+	VFMADD213PS Z3, Z17, Z16
+	VFMADD213PS Z4, Z17, Z16
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS        Z18, Z17, Z17
 	VFMADD213PS.Z Z18, Z17, K1, Z16
 
@@ -9520,23 +10162,29 @@ block_26:
 	JB      single_27
 
 loop_30:
-	VMOVUPS       (CX), Z17
-	VSUBPS        Z10, Z17, Z17
-	VMOVUPS       (DX), Z18
-	VADDPS        Z18, Z12, Z12
-	VFMADD231PS   Z18, Z17, Z13
-	VMOVUPS       Z8, Z18
-	VFMADD231PS   Z0, Z17, Z18
-	VPSLLD        $0x17, Z18, Z19
-	VSUBPS        Z8, Z18, Z18
-	VCMPPS        $0x05, Z7, Z17, K1
-	VFMADD231PS   Z5, Z18, Z17
-	VFMADD231PS   Z6, Z18, Z17
-	VMOVUPS       Z9, Z18
-	VFMADD213PS   Z1, Z17, Z18
-	VFMADD213PS   Z2, Z17, Z18
-	VFMADD213PS   Z3, Z17, Z18
-	VFMADD213PS   Z4, Z17, Z18
+	VMOVUPS     (CX), Z17
+	VSUBPS      Z10, Z17, Z17
+	VMOVUPS     (DX), Z18
+	VADDPS      Z18, Z12, Z12
+	VFMADD231PS Z18, Z17, Z13
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     Z8, Z18
+	VFMADD231PS Z0, Z17, Z18
+	VPSLLD      $0x17, Z18, Z19
+	VSUBPS      Z8, Z18, Z18
+	VCMPPS      $0x05, Z7, Z17, K1
+	VFMADD231PS Z5, Z18, Z17
+	VFMADD231PS Z6, Z18, Z17
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     Z9, Z18
+	VFMADD213PS Z1, Z17, Z18
+	VFMADD213PS Z2, Z17, Z18
+	VFMADD213PS Z3, Z17, Z18
+	VFMADD213PS Z4, Z17, Z18
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS        Z19, Z17, Z17
 	VFMADD213PS.Z Z19, Z17, K1, Z18
 	VMOVUPS       Z18, (AX)
@@ -9546,18 +10194,24 @@ loop_30:
 	VMOVUPS       64(DX), Z18
 	VADDPS        Z18, Z12, Z12
 	VFMADD231PS   Z18, Z17, Z13
-	VMOVUPS       Z8, Z18
-	VFMADD231PS   Z0, Z17, Z18
-	VPSLLD        $0x17, Z18, Z19
-	VSUBPS        Z8, Z18, Z18
-	VCMPPS        $0x05, Z7, Z17, K1
-	VFMADD231PS   Z5, Z18, Z17
-	VFMADD231PS   Z6, Z18, Z17
-	VMOVUPS       Z9, Z18
-	VFMADD213PS   Z1, Z17, Z18
-	VFMADD213PS   Z2, Z17, Z18
-	VFMADD213PS   Z3, Z17, Z18
-	VFMADD213PS   Z4, Z17, Z18
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     Z8, Z18
+	VFMADD231PS Z0, Z17, Z18
+	VPSLLD      $0x17, Z18, Z19
+	VSUBPS      Z8, Z18, Z18
+	VCMPPS      $0x05, Z7, Z17, K1
+	VFMADD231PS Z5, Z18, Z17
+	VFMADD231PS Z6, Z18, Z17
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     Z9, Z18
+	VFMADD213PS Z1, Z17, Z18
+	VFMADD213PS Z2, Z17, Z18
+	VFMADD213PS Z3, Z17, Z18
+	VFMADD213PS Z4, Z17, Z18
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS        Z19, Z17, Z17
 	VFMADD213PS.Z Z19, Z17, K1, Z18
 	VMOVUPS       Z18, 64(AX)
@@ -9567,18 +10221,24 @@ loop_30:
 	VMOVUPS       128(DX), Z18
 	VADDPS        Z18, Z12, Z12
 	VFMADD231PS   Z18, Z17, Z13
-	VMOVUPS       Z8, Z18
-	VFMADD231PS   Z0, Z17, Z18
-	VPSLLD        $0x17, Z18, Z19
-	VSUBPS        Z8, Z18, Z18
-	VCMPPS        $0x05, Z7, Z17, K1
-	VFMADD231PS   Z5, Z18, Z17
-	VFMADD231PS   Z6, Z18, Z17
-	VMOVUPS       Z9, Z18
-	VFMADD213PS   Z1, Z17, Z18
-	VFMADD213PS   Z2, Z17, Z18
-	VFMADD213PS   Z3, Z17, Z18
-	VFMADD213PS   Z4, Z17, Z18
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     Z8, Z18
+	VFMADD231PS Z0, Z17, Z18
+	VPSLLD      $0x17, Z18, Z19
+	VSUBPS      Z8, Z18, Z18
+	VCMPPS      $0x05, Z7, Z17, K1
+	VFMADD231PS Z5, Z18, Z17
+	VFMADD231PS Z6, Z18, Z17
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     Z9, Z18
+	VFMADD213PS Z1, Z17, Z18
+	VFMADD213PS Z2, Z17, Z18
+	VFMADD213PS Z3, Z17, Z18
+	VFMADD213PS Z4, Z17, Z18
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS        Z19, Z17, Z17
 	VFMADD213PS.Z Z19, Z17, K1, Z18
 	VMOVUPS       Z18, 128(AX)
@@ -9588,18 +10248,24 @@ loop_30:
 	VMOVUPS       192(DX), Z18
 	VADDPS        Z18, Z12, Z12
 	VFMADD231PS   Z18, Z17, Z13
-	VMOVUPS       Z8, Z18
-	VFMADD231PS   Z0, Z17, Z18
-	VPSLLD        $0x17, Z18, Z19
-	VSUBPS        Z8, Z18, Z18
-	VCMPPS        $0x05, Z7, Z17, K1
-	VFMADD231PS   Z5, Z18, Z17
-	VFMADD231PS   Z6, Z18, Z17
-	VMOVUPS       Z9, Z18
-	VFMADD213PS   Z1, Z17, Z18
-	VFMADD213PS   Z2, Z17, Z18
-	VFMADD213PS   Z3, Z17, Z18
-	VFMADD213PS   Z4, Z17, Z18
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     Z8, Z18
+	VFMADD231PS Z0, Z17, Z18
+	VPSLLD      $0x17, Z18, Z19
+	VSUBPS      Z8, Z18, Z18
+	VCMPPS      $0x05, Z7, Z17, K1
+	VFMADD231PS Z5, Z18, Z17
+	VFMADD231PS Z6, Z18, Z17
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     Z9, Z18
+	VFMADD213PS Z1, Z17, Z18
+	VFMADD213PS Z2, Z17, Z18
+	VFMADD213PS Z3, Z17, Z18
+	VFMADD213PS Z4, Z17, Z18
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS        Z19, Z17, Z17
 	VFMADD213PS.Z Z19, Z17, K1, Z18
 	VMOVUPS       Z18, 192(AX)
@@ -9616,23 +10282,29 @@ single_27:
 	JB   tail_28
 
 loop1_31:
-	VMOVUPS       (CX), Z17
-	VSUBPS        Z10, Z17, Z17
-	VMOVUPS       (DX), Z18
-	VADDPS        Z18, Z12, Z12
-	VFMADD231PS   Z18, Z17, Z13
-	VMOVUPS       Z8, Z18
-	VFMADD231PS   Z0, Z17, Z18
-	VPSLLD        $0x17, Z18, Z19
-	VSUBPS        Z8, Z18, Z18
-	VCMPPS        $0x05, Z7, Z17, K1
-	VFMADD231PS   Z5, Z18, Z17
-	VFMADD231PS   Z6, Z18, Z17
-	VMOVUPS       Z9, Z18
-	VFMADD213PS   Z1, Z17, Z18
-	VFMADD213PS   Z2, Z17, Z18
-	VFMADD213PS   Z3, Z17, Z18
-	VFMADD213PS   Z4, Z17, Z18
+	VMOVUPS     (CX), Z17
+	VSUBPS      Z10, Z17, Z17
+	VMOVUPS     (DX), Z18
+	VADDPS      Z18, Z12, Z12
+	VFMADD231PS Z18, Z17, Z13
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     Z8, Z18
+	VFMADD231PS Z0, Z17, Z18
+	VPSLLD      $0x17, Z18, Z19
+	VSUBPS      Z8, Z18, Z18
+	VCMPPS      $0x05, Z7, Z17, K1
+	VFMADD231PS Z5, Z18, Z17
+	VFMADD231PS Z6, Z18, Z17
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     Z9, Z18
+	VFMADD213PS Z1, Z17, Z18
+	VFMADD213PS Z2, Z17, Z18
+	VFMADD213PS Z3, Z17, Z18
+	VFMADD213PS Z4, Z17, Z18
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS        Z19, Z17, Z17
 	VFMADD213PS.Z Z19, Z17, K1, Z18
 	VMOVUPS       Z18, (AX)
@@ -9660,27 +10332,33 @@ tail_28:
 	JMP       advance_33
 
 masked_32:
-	MOVL          $0xffffffff, R10
-	BZHIL         R9, R10, R10
-	KMOVW         R10, K1
-	VMOVUPS.Z     (CX), K1, Z17
-	VSUBPS        Z10, Z17, Z17
-	VMOVUPS.Z     (DX), K1, Z18
-	VMULPS        Z18, Z17, Z19
-	VMOVAPS.Z     Z19, K1, Z19
-	VMOVAPS.Z     Z18, K1, Z18
-	VMOVUPS       Z8, Z20
-	VFMADD231PS   Z0, Z17, Z20
-	VPSLLD        $0x17, Z20, Z21
-	VSUBPS        Z8, Z20, Z20
-	VCMPPS        $0x05, Z7, Z17, K2
-	VFMADD231PS   Z5, Z20, Z17
-	VFMADD231PS   Z6, Z20, Z17
-	VMOVUPS       Z9, Z20
-	VFMADD213PS   Z1, Z17, Z20
-	VFMADD213PS   Z2, Z17, Z20
-	VFMADD213PS   Z3, Z17, Z20
-	VFMADD213PS   Z4, Z17, Z20
+	MOVL      $0xffffffff, R10
+	BZHIL     R9, R10, R10
+	KMOVW     R10, K1
+	VMOVUPS.Z (CX), K1, Z17
+	VSUBPS    Z10, Z17, Z17
+	VMOVUPS.Z (DX), K1, Z18
+	VMULPS    Z18, Z17, Z19
+	VMOVAPS.Z Z19, K1, Z19
+	VMOVAPS.Z Z18, K1, Z18
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     Z8, Z20
+	VFMADD231PS Z0, Z17, Z20
+	VPSLLD      $0x17, Z20, Z21
+	VSUBPS      Z8, Z20, Z20
+	VCMPPS      $0x05, Z7, Z17, K2
+	VFMADD231PS Z5, Z20, Z17
+	VFMADD231PS Z6, Z20, Z17
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     Z9, Z20
+	VFMADD213PS Z1, Z17, Z20
+	VFMADD213PS Z2, Z17, Z20
+	VFMADD213PS Z3, Z17, Z20
+	VFMADD213PS Z4, Z17, Z20
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS        Z21, Z17, Z17
 	VFMADD213PS.Z Z21, Z17, K2, Z20
 	VADDPS        Z18, Z12, Z12
@@ -9980,36 +10658,48 @@ halves_5:
 	JBE           masked_6
 	VMOVUPS       -32(CX)(BX*4), Y12
 	VMINPS        Z12, Z8, Z10
-	VBROADCASTSS  expMagic<>+0(SB), Z13
-	VFMADD231PS   Z0, Z10, Z13
-	VPSLLD        $0x17, Z13, Z16
-	VSUBPS.BCST   expMagic<>+0(SB), Z13, Z13
-	VCMPPS        $0x05, Z7, Z10, K1
-	VFMADD231PS   Z5, Z13, Z10
-	VFMADD231PS   Z6, Z13, Z10
-	VBROADCASTSS  expC5<>+0(SB), Z13
-	VFMADD213PS   Z1, Z10, Z13
-	VFMADD213PS   Z2, Z10, Z13
-	VFMADD213PS   Z3, Z10, Z13
-	VFMADD213PS   Z4, Z10, Z13
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VBROADCASTSS expMagic<>+0(SB), Z13
+	VFMADD231PS  Z0, Z10, Z13
+	VPSLLD       $0x17, Z13, Z16
+	VSUBPS.BCST  expMagic<>+0(SB), Z13, Z13
+	VCMPPS       $0x05, Z7, Z10, K1
+	VFMADD231PS  Z5, Z13, Z10
+	VFMADD231PS  Z6, Z13, Z10
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VBROADCASTSS expC5<>+0(SB), Z13
+	VFMADD213PS  Z1, Z10, Z13
+	VFMADD213PS  Z2, Z10, Z13
+	VFMADD213PS  Z3, Z10, Z13
+	VFMADD213PS  Z4, Z10, Z13
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS        Z16, Z10, Z10
 	VFMADD213PS.Z Z16, Z10, K1, Z13
 	VMOVUPS       -32(DX)(BX*4), Y14
 	VFNMADD231PS  Z9, Z13, Z14
 	VMOVUPS       (CX), Y12
 	VMINPS        Z12, Z8, Z10
-	VBROADCASTSS  expMagic<>+0(SB), Z13
-	VFMADD231PS   Z0, Z10, Z13
-	VPSLLD        $0x17, Z13, Z16
-	VSUBPS.BCST   expMagic<>+0(SB), Z13, Z13
-	VCMPPS        $0x05, Z7, Z10, K1
-	VFMADD231PS   Z5, Z13, Z10
-	VFMADD231PS   Z6, Z13, Z10
-	VBROADCASTSS  expC5<>+0(SB), Z13
-	VFMADD213PS   Z1, Z10, Z13
-	VFMADD213PS   Z2, Z10, Z13
-	VFMADD213PS   Z3, Z10, Z13
-	VFMADD213PS   Z4, Z10, Z13
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VBROADCASTSS expMagic<>+0(SB), Z13
+	VFMADD231PS  Z0, Z10, Z13
+	VPSLLD       $0x17, Z13, Z16
+	VSUBPS.BCST  expMagic<>+0(SB), Z13, Z13
+	VCMPPS       $0x05, Z7, Z10, K1
+	VFMADD231PS  Z5, Z13, Z10
+	VFMADD231PS  Z6, Z13, Z10
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VBROADCASTSS expC5<>+0(SB), Z13
+	VFMADD213PS  Z1, Z10, Z13
+	VFMADD213PS  Z2, Z10, Z13
+	VFMADD213PS  Z3, Z10, Z13
+	VFMADD213PS  Z4, Z10, Z13
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS        Z16, Z10, Z10
 	VFMADD213PS.Z Z16, Z10, K1, Z13
 	VMOVUPS       (DX), Y15
@@ -10019,23 +10709,29 @@ halves_5:
 	JMP           halves_7
 
 masked_6:
-	MOVL          $0xffffffff, DI
-	BZHIL         BX, DI, DI
-	KMOVW         DI, K1
-	VMOVUPS.Z     (CX), K1, Z10
-	VMINPS        Z10, Z8, Z10
-	VBROADCASTSS  expMagic<>+0(SB), Z13
-	VFMADD231PS   Z0, Z10, Z13
-	VPSLLD        $0x17, Z13, Z16
-	VSUBPS.BCST   expMagic<>+0(SB), Z13, Z13
-	VCMPPS        $0x05, Z7, Z10, K2
-	VFMADD231PS   Z5, Z13, Z10
-	VFMADD231PS   Z6, Z13, Z10
-	VBROADCASTSS  expC5<>+0(SB), Z13
-	VFMADD213PS   Z1, Z10, Z13
-	VFMADD213PS   Z2, Z10, Z13
-	VFMADD213PS   Z3, Z10, Z13
-	VFMADD213PS   Z4, Z10, Z13
+	MOVL      $0xffffffff, DI
+	BZHIL     BX, DI, DI
+	KMOVW     DI, K1
+	VMOVUPS.Z (CX), K1, Z10
+	VMINPS    Z10, Z8, Z10
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VBROADCASTSS expMagic<>+0(SB), Z13
+	VFMADD231PS  Z0, Z10, Z13
+	VPSLLD       $0x17, Z13, Z16
+	VSUBPS.BCST  expMagic<>+0(SB), Z13, Z13
+	VCMPPS       $0x05, Z7, Z10, K2
+	VFMADD231PS  Z5, Z13, Z10
+	VFMADD231PS  Z6, Z13, Z10
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VBROADCASTSS expC5<>+0(SB), Z13
+	VFMADD213PS  Z1, Z10, Z13
+	VFMADD213PS  Z2, Z10, Z13
+	VFMADD213PS  Z3, Z10, Z13
+	VFMADD213PS  Z4, Z10, Z13
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS        Z16, Z10, Z10
 	VFMADD213PS.Z Z16, Z10, K2, Z13
 	VMOVUPS.Z     (DX), K1, Z10
@@ -10082,35 +10778,47 @@ row_9:
 	VCVTSD2SS     X10, X10, X10
 	VBROADCASTSS  X10, Z9
 	VMINPS        -64(CX)(BX*4), Z8, Z10
-	VBROADCASTSS  expMagic<>+0(SB), Z11
-	VFMADD231PS   Z0, Z10, Z11
-	VPSLLD        $0x17, Z11, Z12
-	VSUBPS.BCST   expMagic<>+0(SB), Z11, Z11
-	VCMPPS        $0x05, Z7, Z10, K1
-	VFMADD231PS   Z5, Z11, Z10
-	VFMADD231PS   Z6, Z11, Z10
-	VBROADCASTSS  expC5<>+0(SB), Z11
-	VFMADD213PS   Z1, Z10, Z11
-	VFMADD213PS   Z2, Z10, Z11
-	VFMADD213PS   Z3, Z10, Z11
-	VFMADD213PS   Z4, Z10, Z11
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VBROADCASTSS expMagic<>+0(SB), Z11
+	VFMADD231PS  Z0, Z10, Z11
+	VPSLLD       $0x17, Z11, Z12
+	VSUBPS.BCST  expMagic<>+0(SB), Z11, Z11
+	VCMPPS       $0x05, Z7, Z10, K1
+	VFMADD231PS  Z5, Z11, Z10
+	VFMADD231PS  Z6, Z11, Z10
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VBROADCASTSS expC5<>+0(SB), Z11
+	VFMADD213PS  Z1, Z10, Z11
+	VFMADD213PS  Z2, Z10, Z11
+	VFMADD213PS  Z3, Z10, Z11
+	VFMADD213PS  Z4, Z10, Z11
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS        Z12, Z10, Z10
 	VFMADD213PS.Z Z12, Z10, K1, Z11
 	VMOVUPS       -64(DX)(BX*4), Z10
 	VFNMADD231PS  Z9, Z11, Z10
 	VMINPS        (CX), Z8, Z11
-	VBROADCASTSS  expMagic<>+0(SB), Z12
-	VFMADD231PS   Z0, Z11, Z12
-	VPSLLD        $0x17, Z12, Z13
-	VSUBPS.BCST   expMagic<>+0(SB), Z12, Z12
-	VCMPPS        $0x05, Z7, Z11, K1
-	VFMADD231PS   Z5, Z12, Z11
-	VFMADD231PS   Z6, Z12, Z11
-	VBROADCASTSS  expC5<>+0(SB), Z12
-	VFMADD213PS   Z1, Z11, Z12
-	VFMADD213PS   Z2, Z11, Z12
-	VFMADD213PS   Z3, Z11, Z12
-	VFMADD213PS   Z4, Z11, Z12
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VBROADCASTSS expMagic<>+0(SB), Z12
+	VFMADD231PS  Z0, Z11, Z12
+	VPSLLD       $0x17, Z12, Z13
+	VSUBPS.BCST  expMagic<>+0(SB), Z12, Z12
+	VCMPPS       $0x05, Z7, Z11, K1
+	VFMADD231PS  Z5, Z12, Z11
+	VFMADD231PS  Z6, Z12, Z11
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VBROADCASTSS expC5<>+0(SB), Z12
+	VFMADD213PS  Z1, Z11, Z12
+	VFMADD213PS  Z2, Z11, Z12
+	VFMADD213PS  Z3, Z11, Z12
+	VFMADD213PS  Z4, Z11, Z12
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS        Z13, Z11, Z11
 	VFMADD213PS.Z Z13, Z11, K1, Z12
 	VMOVUPS       (DX), Z11
@@ -10219,18 +10927,24 @@ done_15:
 	CMPQ          BX, $0x10
 	JB            nopart_20
 	VMINPS        -64(CX)(BX*4), Z8, Z11
-	VBROADCASTSS  expMagic<>+0(SB), Z10
-	VFMADD231PS   Z0, Z11, Z10
-	VPSLLD        $0x17, Z10, Z12
-	VSUBPS.BCST   expMagic<>+0(SB), Z10, Z10
-	VCMPPS        $0x05, Z7, Z11, K1
-	VFMADD231PS   Z5, Z10, Z11
-	VFMADD231PS   Z6, Z10, Z11
-	VBROADCASTSS  expC5<>+0(SB), Z10
-	VFMADD213PS   Z1, Z11, Z10
-	VFMADD213PS   Z2, Z11, Z10
-	VFMADD213PS   Z3, Z11, Z10
-	VFMADD213PS   Z4, Z11, Z10
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VBROADCASTSS expMagic<>+0(SB), Z10
+	VFMADD231PS  Z0, Z11, Z10
+	VPSLLD       $0x17, Z10, Z12
+	VSUBPS.BCST  expMagic<>+0(SB), Z10, Z10
+	VCMPPS       $0x05, Z7, Z11, K1
+	VFMADD231PS  Z5, Z10, Z11
+	VFMADD231PS  Z6, Z10, Z11
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VBROADCASTSS expC5<>+0(SB), Z10
+	VFMADD213PS  Z1, Z11, Z10
+	VFMADD213PS  Z2, Z11, Z10
+	VFMADD213PS  Z3, Z11, Z10
+	VFMADD213PS  Z4, Z11, Z10
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS        Z12, Z11, Z11
 	VFMADD213PS.Z Z12, Z11, K1, Z10
 	VMOVUPS       -64(DX)(BX*4), Z15
@@ -10242,58 +10956,64 @@ nopart_20:
 	JB   single_21
 
 loop_24:
-	VMINPS        (CX), Z8, Z10
-	VMINPS        64(CX), Z8, Z11
-	VMINPS        128(CX), Z8, Z12
-	VMINPS        192(CX), Z8, Z13
-	VBROADCASTSS  expMagic<>+0(SB), Z16
-	VBROADCASTSS  expMagic<>+0(SB), Z17
-	VBROADCASTSS  expMagic<>+0(SB), Z18
-	VBROADCASTSS  expMagic<>+0(SB), Z19
-	VFMADD231PS   Z0, Z10, Z16
-	VFMADD231PS   Z0, Z11, Z17
-	VFMADD231PS   Z0, Z12, Z18
-	VFMADD231PS   Z0, Z13, Z19
-	VPSLLD        $0x17, Z16, Z20
-	VPSLLD        $0x17, Z17, Z21
-	VPSLLD        $0x17, Z18, Z22
-	VPSLLD        $0x17, Z19, Z23
-	VSUBPS.BCST   expMagic<>+0(SB), Z16, Z16
-	VSUBPS.BCST   expMagic<>+0(SB), Z17, Z17
-	VSUBPS.BCST   expMagic<>+0(SB), Z18, Z18
-	VSUBPS.BCST   expMagic<>+0(SB), Z19, Z19
-	VCMPPS        $0x05, Z7, Z10, K1
-	VCMPPS        $0x05, Z7, Z11, K2
-	VCMPPS        $0x05, Z7, Z12, K3
-	VCMPPS        $0x05, Z7, Z13, K4
-	VFMADD231PS   Z5, Z16, Z10
-	VFMADD231PS   Z5, Z17, Z11
-	VFMADD231PS   Z5, Z18, Z12
-	VFMADD231PS   Z5, Z19, Z13
-	VFMADD231PS   Z6, Z16, Z10
-	VFMADD231PS   Z6, Z17, Z11
-	VFMADD231PS   Z6, Z18, Z12
-	VFMADD231PS   Z6, Z19, Z13
-	VBROADCASTSS  expC5<>+0(SB), Z16
-	VBROADCASTSS  expC5<>+0(SB), Z17
-	VBROADCASTSS  expC5<>+0(SB), Z18
-	VBROADCASTSS  expC5<>+0(SB), Z19
-	VFMADD213PS   Z1, Z10, Z16
-	VFMADD213PS   Z1, Z11, Z17
-	VFMADD213PS   Z1, Z12, Z18
-	VFMADD213PS   Z1, Z13, Z19
-	VFMADD213PS   Z2, Z10, Z16
-	VFMADD213PS   Z2, Z11, Z17
-	VFMADD213PS   Z2, Z12, Z18
-	VFMADD213PS   Z2, Z13, Z19
-	VFMADD213PS   Z3, Z10, Z16
-	VFMADD213PS   Z3, Z11, Z17
-	VFMADD213PS   Z3, Z12, Z18
-	VFMADD213PS   Z3, Z13, Z19
-	VFMADD213PS   Z4, Z10, Z16
-	VFMADD213PS   Z4, Z11, Z17
-	VFMADD213PS   Z4, Z12, Z18
-	VFMADD213PS   Z4, Z13, Z19
+	VMINPS (CX), Z8, Z10
+	VMINPS 64(CX), Z8, Z11
+	VMINPS 128(CX), Z8, Z12
+	VMINPS 192(CX), Z8, Z13
+
+	// exp of 4 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VBROADCASTSS expMagic<>+0(SB), Z16
+	VBROADCASTSS expMagic<>+0(SB), Z17
+	VBROADCASTSS expMagic<>+0(SB), Z18
+	VBROADCASTSS expMagic<>+0(SB), Z19
+	VFMADD231PS  Z0, Z10, Z16
+	VFMADD231PS  Z0, Z11, Z17
+	VFMADD231PS  Z0, Z12, Z18
+	VFMADD231PS  Z0, Z13, Z19
+	VPSLLD       $0x17, Z16, Z20
+	VPSLLD       $0x17, Z17, Z21
+	VPSLLD       $0x17, Z18, Z22
+	VPSLLD       $0x17, Z19, Z23
+	VSUBPS.BCST  expMagic<>+0(SB), Z16, Z16
+	VSUBPS.BCST  expMagic<>+0(SB), Z17, Z17
+	VSUBPS.BCST  expMagic<>+0(SB), Z18, Z18
+	VSUBPS.BCST  expMagic<>+0(SB), Z19, Z19
+	VCMPPS       $0x05, Z7, Z10, K1
+	VCMPPS       $0x05, Z7, Z11, K2
+	VCMPPS       $0x05, Z7, Z12, K3
+	VCMPPS       $0x05, Z7, Z13, K4
+	VFMADD231PS  Z5, Z16, Z10
+	VFMADD231PS  Z5, Z17, Z11
+	VFMADD231PS  Z5, Z18, Z12
+	VFMADD231PS  Z5, Z19, Z13
+	VFMADD231PS  Z6, Z16, Z10
+	VFMADD231PS  Z6, Z17, Z11
+	VFMADD231PS  Z6, Z18, Z12
+	VFMADD231PS  Z6, Z19, Z13
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VBROADCASTSS expC5<>+0(SB), Z16
+	VBROADCASTSS expC5<>+0(SB), Z17
+	VBROADCASTSS expC5<>+0(SB), Z18
+	VBROADCASTSS expC5<>+0(SB), Z19
+	VFMADD213PS  Z1, Z10, Z16
+	VFMADD213PS  Z1, Z11, Z17
+	VFMADD213PS  Z1, Z12, Z18
+	VFMADD213PS  Z1, Z13, Z19
+	VFMADD213PS  Z2, Z10, Z16
+	VFMADD213PS  Z2, Z11, Z17
+	VFMADD213PS  Z2, Z12, Z18
+	VFMADD213PS  Z2, Z13, Z19
+	VFMADD213PS  Z3, Z10, Z16
+	VFMADD213PS  Z3, Z11, Z17
+	VFMADD213PS  Z3, Z12, Z18
+	VFMADD213PS  Z3, Z13, Z19
+	VFMADD213PS  Z4, Z10, Z16
+	VFMADD213PS  Z4, Z11, Z17
+	VFMADD213PS  Z4, Z12, Z18
+	VFMADD213PS  Z4, Z13, Z19
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS        Z20, Z10, Z10
 	VMULPS        Z21, Z11, Z11
 	VMULPS        Z22, Z12, Z12
@@ -10326,19 +11046,25 @@ single_21:
 	JB   tail_22
 
 loop1_25:
-	VMINPS        (CX), Z8, Z10
-	VBROADCASTSS  expMagic<>+0(SB), Z11
-	VFMADD231PS   Z0, Z10, Z11
-	VPSLLD        $0x17, Z11, Z12
-	VSUBPS.BCST   expMagic<>+0(SB), Z11, Z11
-	VCMPPS        $0x05, Z7, Z10, K1
-	VFMADD231PS   Z5, Z11, Z10
-	VFMADD231PS   Z6, Z11, Z10
-	VBROADCASTSS  expC5<>+0(SB), Z11
-	VFMADD213PS   Z1, Z10, Z11
-	VFMADD213PS   Z2, Z10, Z11
-	VFMADD213PS   Z3, Z10, Z11
-	VFMADD213PS   Z4, Z10, Z11
+	VMINPS (CX), Z8, Z10
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VBROADCASTSS expMagic<>+0(SB), Z11
+	VFMADD231PS  Z0, Z10, Z11
+	VPSLLD       $0x17, Z11, Z12
+	VSUBPS.BCST  expMagic<>+0(SB), Z11, Z11
+	VCMPPS       $0x05, Z7, Z10, K1
+	VFMADD231PS  Z5, Z11, Z10
+	VFMADD231PS  Z6, Z11, Z10
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VBROADCASTSS expC5<>+0(SB), Z11
+	VFMADD213PS  Z1, Z10, Z11
+	VFMADD213PS  Z2, Z10, Z11
+	VFMADD213PS  Z3, Z10, Z11
+	VFMADD213PS  Z4, Z10, Z11
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS        Z12, Z10, Z10
 	VFMADD213PS.Z Z12, Z10, K1, Z11
 	VMOVUPS       (DX), Z10
@@ -10360,23 +11086,29 @@ tail_22:
 	JMP     advance_27
 
 masked_26:
-	MOVL          $0xffffffff, R8
-	BZHIL         DI, R8, R8
-	KMOVW         R8, K1
-	VMOVUPS.Z     (CX), K1, Z10
-	VMINPS        Z10, Z8, Z10
-	VBROADCASTSS  expMagic<>+0(SB), Z11
-	VFMADD231PS   Z0, Z10, Z11
-	VPSLLD        $0x17, Z11, Z12
-	VSUBPS.BCST   expMagic<>+0(SB), Z11, Z11
-	VCMPPS        $0x05, Z7, Z10, K2
-	VFMADD231PS   Z5, Z11, Z10
-	VFMADD231PS   Z6, Z11, Z10
-	VBROADCASTSS  expC5<>+0(SB), Z11
-	VFMADD213PS   Z1, Z10, Z11
-	VFMADD213PS   Z2, Z10, Z11
-	VFMADD213PS   Z3, Z10, Z11
-	VFMADD213PS   Z4, Z10, Z11
+	MOVL      $0xffffffff, R8
+	BZHIL     DI, R8, R8
+	KMOVW     R8, K1
+	VMOVUPS.Z (CX), K1, Z10
+	VMINPS    Z10, Z8, Z10
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VBROADCASTSS expMagic<>+0(SB), Z11
+	VFMADD231PS  Z0, Z10, Z11
+	VPSLLD       $0x17, Z11, Z12
+	VSUBPS.BCST  expMagic<>+0(SB), Z11, Z11
+	VCMPPS       $0x05, Z7, Z10, K2
+	VFMADD231PS  Z5, Z11, Z10
+	VFMADD231PS  Z6, Z11, Z10
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VBROADCASTSS expC5<>+0(SB), Z11
+	VFMADD213PS  Z1, Z10, Z11
+	VFMADD213PS  Z2, Z10, Z11
+	VFMADD213PS  Z3, Z10, Z11
+	VFMADD213PS  Z4, Z10, Z11
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
 	VMULPS        Z12, Z10, Z10
 	VFMADD213PS.Z Z12, Z10, K2, Z11
 	VMOVUPS.Z     (DX), K1, Z10

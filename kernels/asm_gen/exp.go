@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
 	. "github.com/mmcloughlin/avo/reg"
@@ -88,6 +90,7 @@ func (k *expK) exp(is *isa, as ...VecVirtual) []VecVirtual {
 	}
 	v, s := is.vecs(len(as)), is.vecs(len(as))
 	under := make([]func(s, t, p VecVirtual), len(as))
+	Comment(fmt.Sprintf("exp of %d vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.", len(as)))
 	each(func(i int) { is.copyConst(k.magic, v[i]) })
 	each(func(i int) { is.withConst(VFMADD231PS, VFMADD231PS_BCST, k.log2e, as[i], v[i]) }) // v = a·log2e + magic
 	each(func(i int) { VPSLLD(U8(23), v[i], s[i]) })                                        // s = 2ⁿ
@@ -95,11 +98,13 @@ func (k *expK) exp(is *isa, as ...VecVirtual) []VecVirtual {
 	each(func(i int) { under[i] = is.below(as[i], k.cutoff) })
 	each(func(i int) { is.withConst(VFMADD231PS, VFMADD231PS_BCST, k.negLn2Hi, v[i], as[i]) }) // a = t = n·(−ln2hi) + a
 	each(func(i int) { is.withConst(VFMADD231PS, VFMADD231PS_BCST, k.negLn2Lo, v[i], as[i]) }) // t = n·(−ln2lo) + t
+	Comment("exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.")
 	p := v
 	each(func(i int) { is.copyConst(k.c5, p[i]) })
 	for _, c := range []Op{k.c4, k.c3, k.c2, k.c1} {
 		each(func(i int) { is.withConst(VFMADD213PS, VFMADD213PS_BCST, c, as[i], p[i]) }) // p = t·p + c
 	}
+	Comment("exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.")
 	each(func(i int) { VMULPS(s[i], as[i], as[i]) })  // t·s
 	each(func(i int) { under[i](s[i], as[i], p[i]) }) // f = (t·s)·p + s; f = 0 where a < cutoff
 	return p
