@@ -16,13 +16,15 @@ TEXT ·expMinusMaxAVX2(SB), NOSPLIT, $0-52
 	VBROADCASTSS expC3<>+0(SB), Y3
 	VBROADCASTSS expC2<>+0(SB), Y4
 	VBROADCASTSS expC1<>+0(SB), Y5
-	MOVQ         DX, BX
-	ANDQ         $0x07, BX
-	JZ           nopart_1
-	CMPQ         DX, $0x08
-	JB           nopart_1
-	VMOVUPS      -32(CX)(DX*4), Y6
-	VSUBPS       Y0, Y6, Y6
+
+	// The row's last lanes when cols is not a whole number of vectors: the part vector, loaded first.
+	MOVQ    DX, BX
+	ANDQ    $0x07, BX
+	JZ      nopart_1
+	CMPQ    DX, $0x08
+	JB      nopart_1
+	VMOVUPS -32(CX)(DX*4), Y6
+	VSUBPS  Y0, Y6, Y6
 
 	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
 	VMOVUPS     expMagic<>+0(SB), Y7
@@ -47,6 +49,8 @@ TEXT ·expMinusMaxAVX2(SB), NOSPLIT, $0-52
 
 nopart_1:
 	MOVQ DX, BX
+
+	// 4 vectors per iteration, 2 side by side.
 	CMPQ BX, $0x00000020
 	JB   single_2
 
@@ -144,6 +148,7 @@ loop_5:
 	JAE         loop_5
 
 single_2:
+	// One vector per iteration.
 	CMPQ BX, $0x00000008
 	JB   tail_3
 
@@ -179,6 +184,7 @@ loop1_6:
 	JAE         loop1_6
 
 tail_3:
+	// Fewer than a vector's lanes left: the rest of the part vector, or, in a row shorter than a vector, a masked one.
 	TESTQ   BX, BX
 	JZ      done_4
 	CMPQ    DX, $0x08
@@ -1470,15 +1476,19 @@ row_5:
 shape_4:
 row_6:
 	VBROADCASTSS negInf<>+0(SB), Y2
-	MOVQ         DX, R11
-	ANDQ         $0x07, R11
-	JZ           nopart_7
-	CMPQ         DX, $0x08
-	JB           nopart_7
-	VMAXPS       -32(R8)(DX*4), Y2, Y2
+
+	// The row's last lanes when cols is not a whole number of vectors: the part vector, loaded first.
+	MOVQ   DX, R11
+	ANDQ   $0x07, R11
+	JZ     nopart_7
+	CMPQ   DX, $0x08
+	JB     nopart_7
+	VMAXPS -32(R8)(DX*4), Y2, Y2
 
 nopart_7:
-	MOVQ    DX, R11
+	MOVQ DX, R11
+
+	// 4 vectors per iteration, 1 side by side.
 	CMPQ    R11, $0x00000020
 	JB      single_8
 	VMOVAPS Y2, Y3
@@ -1499,6 +1509,7 @@ loop_11:
 	VMAXPS Y4, Y2, Y2
 
 single_8:
+	// One vector per iteration.
 	CMPQ R11, $0x00000008
 	JB   tail_9
 
@@ -1510,6 +1521,7 @@ loop1_12:
 	JAE    loop1_12
 
 tail_9:
+	// Fewer than a vector's lanes left: the rest of the part vector, or, in a row shorter than a vector, a masked one.
 	TESTQ R11, R11
 	JZ    done_10
 	CMPQ  DX, $0x08
@@ -1684,13 +1696,15 @@ row_20:
 	VBROADCASTSS (BX), Y2
 	VXORPS       Y5, Y5, Y5
 	VXORPS       Y3, Y3, Y3
-	MOVQ         DX, R8
-	ANDQ         $0x07, R8
-	JZ           nopart_21
-	CMPQ         DX, $0x08
-	JB           nopart_21
-	VMOVUPS      -32(CX)(DX*4), Y4
-	VSUBPS       Y2, Y4, Y4
+
+	// The row's last lanes when cols is not a whole number of vectors: the part vector, loaded first.
+	MOVQ    DX, R8
+	ANDQ    $0x07, R8
+	JZ      nopart_21
+	CMPQ    DX, $0x08
+	JB      nopart_21
+	VMOVUPS -32(CX)(DX*4), Y4
+	VSUBPS  Y2, Y4, Y4
 
 	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
 	VMOVUPS     expMagic<>+0(SB), Y6
@@ -1721,9 +1735,11 @@ block_22:
 	CMPQ    R8, R9
 	CMOVQLT R8, R9
 	SUBQ    R9, R8
-	CMPQ    R9, $0x00000020
-	JB      single_23
-	VXORPS  Y4, Y4, Y4
+
+	// 4 vectors per iteration, 2 side by side.
+	CMPQ   R9, $0x00000020
+	JB     single_23
+	VXORPS Y4, Y4, Y4
 
 loop_26:
 	VMOVUPS (CX), Y7
@@ -1822,6 +1838,7 @@ loop_26:
 	VADDPS      Y4, Y3, Y3
 
 single_23:
+	// One vector per iteration.
 	CMPQ R9, $0x00000008
 	JB   tail_24
 
@@ -1858,6 +1875,7 @@ loop1_27:
 	JAE         loop1_27
 
 tail_24:
+	// Fewer than a vector's lanes left: the rest of the part vector, or, in a row shorter than a vector, a masked one.
 	TESTQ   R9, R9
 	JZ      done_25
 	CMPQ    DX, $0x08
@@ -1991,15 +2009,19 @@ row_5:
 shape_4:
 row_6:
 	VBROADCASTSS negInf<>+0(SB), Y2
-	MOVQ         CX, R10
-	ANDQ         $0x07, R10
-	JZ           nopart_7
-	CMPQ         CX, $0x08
-	JB           nopart_7
-	VMAXPS       -32(DI)(CX*4), Y2, Y2
+
+	// The row's last lanes when cols is not a whole number of vectors: the part vector, loaded first.
+	MOVQ   CX, R10
+	ANDQ   $0x07, R10
+	JZ     nopart_7
+	CMPQ   CX, $0x08
+	JB     nopart_7
+	VMAXPS -32(DI)(CX*4), Y2, Y2
 
 nopart_7:
-	MOVQ    CX, R10
+	MOVQ CX, R10
+
+	// 4 vectors per iteration, 1 side by side.
 	CMPQ    R10, $0x00000020
 	JB      single_8
 	VMOVAPS Y2, Y3
@@ -2020,6 +2042,7 @@ loop_11:
 	VMAXPS Y4, Y2, Y2
 
 single_8:
+	// One vector per iteration.
 	CMPQ R10, $0x00000008
 	JB   tail_9
 
@@ -2031,6 +2054,7 @@ loop1_12:
 	JAE    loop1_12
 
 tail_9:
+	// Fewer than a vector's lanes left: the rest of the part vector, or, in a row shorter than a vector, a masked one.
 	TESTQ R10, R10
 	JZ    done_10
 	CMPQ  CX, $0x08
@@ -2200,13 +2224,15 @@ row_20:
 	VBROADCASTSS (DX), Y2
 	VXORPS       Y5, Y5, Y5
 	VXORPS       Y3, Y3, Y3
-	MOVQ         CX, DI
-	ANDQ         $0x07, DI
-	JZ           nopart_21
-	CMPQ         CX, $0x08
-	JB           nopart_21
-	VMOVUPS      -32(AX)(CX*4), Y4
-	VSUBPS       Y2, Y4, Y4
+
+	// The row's last lanes when cols is not a whole number of vectors: the part vector, loaded first.
+	MOVQ    CX, DI
+	ANDQ    $0x07, DI
+	JZ      nopart_21
+	CMPQ    CX, $0x08
+	JB      nopart_21
+	VMOVUPS -32(AX)(CX*4), Y4
+	VSUBPS  Y2, Y4, Y4
 
 	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
 	VMOVUPS     expMagic<>+0(SB), Y6
@@ -2237,9 +2263,11 @@ block_22:
 	CMPQ    DI, R8
 	CMOVQLT DI, R8
 	SUBQ    R8, DI
-	CMPQ    R8, $0x00000020
-	JB      single_23
-	VXORPS  Y4, Y4, Y4
+
+	// 4 vectors per iteration, 2 side by side.
+	CMPQ   R8, $0x00000020
+	JB     single_23
+	VXORPS Y4, Y4, Y4
 
 loop_26:
 	VMOVUPS (AX), Y7
@@ -2335,6 +2363,7 @@ loop_26:
 	VADDPS      Y4, Y3, Y3
 
 single_23:
+	// One vector per iteration.
 	CMPQ R8, $0x00000008
 	JB   tail_24
 
@@ -2369,6 +2398,7 @@ loop1_27:
 	JAE         loop1_27
 
 tail_24:
+	// Fewer than a vector's lanes left: the rest of the part vector, or, in a row shorter than a vector, a masked one.
 	TESTQ   R8, R8
 	JZ      done_25
 	CMPQ    CX, $0x08
@@ -2480,15 +2510,19 @@ row_5:
 shape_4:
 row_6:
 	VBROADCASTSS (DX), Y0
-	MOVQ         CX, SI
-	ANDQ         $0x07, SI
-	JZ           nopart_7
-	CMPQ         CX, $0x08
-	JB           nopart_7
-	VMULPS       -32(AX)(CX*4), Y0, Y1
+
+	// The row's last lanes when cols is not a whole number of vectors: the part vector, loaded first.
+	MOVQ   CX, SI
+	ANDQ   $0x07, SI
+	JZ     nopart_7
+	CMPQ   CX, $0x08
+	JB     nopart_7
+	VMULPS -32(AX)(CX*4), Y0, Y1
 
 nopart_7:
 	MOVQ CX, SI
+
+	// 4 vectors per iteration, 1 side by side.
 	CMPQ SI, $0x00000020
 	JB   single_8
 
@@ -2507,6 +2541,7 @@ loop_11:
 	JAE     loop_11
 
 single_8:
+	// One vector per iteration.
 	CMPQ SI, $0x00000008
 	JB   tail_9
 
@@ -2519,6 +2554,7 @@ loop1_12:
 	JAE     loop1_12
 
 tail_9:
+	// Fewer than a vector's lanes left: the rest of the part vector, or, in a row shorter than a vector, a masked one.
 	TESTQ   SI, SI
 	JZ      done_10
 	CMPQ    CX, $0x08
@@ -2654,17 +2690,21 @@ shape_4:
 row_6:
 	VBROADCASTSS (BX), Y0
 	VBROADCASTSS (SI), Y1
-	MOVQ         DX, R8
-	ANDQ         $0x07, R8
-	JZ           nopart_7
-	CMPQ         DX, $0x08
-	JB           nopart_7
-	VMOVUPS      -32(CX)(DX*4), Y2
-	VSUBPS       Y0, Y2, Y2
-	VSUBPS       Y1, Y2, Y2
+
+	// The row's last lanes when cols is not a whole number of vectors: the part vector, loaded first.
+	MOVQ    DX, R8
+	ANDQ    $0x07, R8
+	JZ      nopart_7
+	CMPQ    DX, $0x08
+	JB      nopart_7
+	VMOVUPS -32(CX)(DX*4), Y2
+	VSUBPS  Y0, Y2, Y2
+	VSUBPS  Y1, Y2, Y2
 
 nopart_7:
 	MOVQ DX, R8
+
+	// 4 vectors per iteration, 1 side by side.
 	CMPQ R8, $0x00000020
 	JB   single_8
 
@@ -2692,6 +2732,7 @@ loop_11:
 	JAE     loop_11
 
 single_8:
+	// One vector per iteration.
 	CMPQ R8, $0x00000008
 	JB   tail_9
 
@@ -2707,6 +2748,7 @@ loop1_12:
 	JAE     loop1_12
 
 tail_9:
+	// Fewer than a vector's lanes left: the rest of the part vector, or, in a row shorter than a vector, a masked one.
 	TESTQ   R8, R8
 	JZ      done_10
 	CMPQ    DX, $0x08
@@ -2802,15 +2844,19 @@ row_5:
 shape_4:
 row_6:
 	VBROADCASTSS negInf<>+0(SB), Y2
-	MOVQ         BX, R11
-	ANDQ         $0x07, R11
-	JZ           nopart_7
-	CMPQ         BX, $0x08
-	JB           nopart_7
-	VMAXPS       -32(R8)(BX*4), Y2, Y2
+
+	// The row's last lanes when cols is not a whole number of vectors: the part vector, loaded first.
+	MOVQ   BX, R11
+	ANDQ   $0x07, R11
+	JZ     nopart_7
+	CMPQ   BX, $0x08
+	JB     nopart_7
+	VMAXPS -32(R8)(BX*4), Y2, Y2
 
 nopart_7:
-	MOVQ    BX, R11
+	MOVQ BX, R11
+
+	// 4 vectors per iteration, 1 side by side.
 	CMPQ    R11, $0x00000020
 	JB      single_8
 	VMOVAPS Y2, Y3
@@ -2831,6 +2877,7 @@ loop_11:
 	VMAXPS Y4, Y2, Y2
 
 single_8:
+	// One vector per iteration.
 	CMPQ R11, $0x00000008
 	JB   tail_9
 
@@ -2842,6 +2889,7 @@ loop1_12:
 	JAE    loop1_12
 
 tail_9:
+	// Fewer than a vector's lanes left: the rest of the part vector, or, in a row shorter than a vector, a masked one.
 	TESTQ R11, R11
 	JZ    done_10
 	CMPQ  BX, $0x08
@@ -3123,19 +3171,21 @@ row_20:
 	VMOVUPS      Y3, (SP)
 	VMOVUPS      Y3, 32(SP)
 	VMOVUPS      Y3, 64(SP)
-	MOVQ         BX, R8
-	ANDQ         $0x07, R8
-	JZ           nopart_21
-	CMPQ         BX, $0x08
-	JB           nopart_21
-	VMOVUPS      -32(CX)(BX*4), Y9
-	VSUBPS       Y2, Y9, Y9
-	VMOVUPS      -32(DX)(BX*4), Y6
-	VMULPS       Y6, Y9, Y7
-	LEAQ         laneMasks<>+32(SB), R9
-	VMOVDQU      (R9)(R8*4), Y8
-	VANDPS       Y8, Y7, Y7
-	VANDPS       Y8, Y6, Y6
+
+	// The row's last lanes when cols is not a whole number of vectors: the part vector, loaded first.
+	MOVQ    BX, R8
+	ANDQ    $0x07, R8
+	JZ      nopart_21
+	CMPQ    BX, $0x08
+	JB      nopart_21
+	VMOVUPS -32(CX)(BX*4), Y9
+	VSUBPS  Y2, Y9, Y9
+	VMOVUPS -32(DX)(BX*4), Y6
+	VMULPS  Y6, Y9, Y7
+	LEAQ    laneMasks<>+32(SB), R9
+	VMOVDQU (R9)(R8*4), Y8
+	VANDPS  Y8, Y7, Y7
+	VANDPS  Y8, Y6, Y6
 
 	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
 	VMOVUPS     expMagic<>+0(SB), Y8
@@ -3166,8 +3216,10 @@ block_22:
 	CMPQ    R8, R9
 	CMOVQLT R8, R9
 	SUBQ    R9, R8
-	CMPQ    R9, $0x00000020
-	JB      single_23
+
+	// 4 vectors per iteration, 1 side by side.
+	CMPQ R9, $0x00000020
+	JB   single_23
 
 loop_26:
 	VMOVUPS     (CX), Y9
@@ -3290,6 +3342,7 @@ loop_26:
 	JAE         loop_26
 
 single_23:
+	// One vector per iteration.
 	CMPQ R9, $0x00000008
 	JB   tail_24
 
@@ -3330,6 +3383,7 @@ loop1_27:
 	JAE         loop1_27
 
 tail_24:
+	// Fewer than a vector's lanes left: the rest of the part vector, or, in a row shorter than a vector, a masked one.
 	TESTQ   R9, R9
 	JZ      done_25
 	CMPQ    BX, $0x08
@@ -3502,17 +3556,21 @@ row_5:
 shape_4:
 row_6:
 	VBROADCASTSS (BX), Y1
-	MOVQ         DX, DI
-	ANDQ         $0x07, DI
-	JZ           nopart_7
-	CMPQ         DX, $0x08
-	JB           nopart_7
-	VMOVUPS      -32(AX)(DX*4), Y2
-	VFMSUB213PS  -32(CX)(DX*4), Y1, Y2
-	VMULPS       Y0, Y2, Y2
+
+	// The row's last lanes when cols is not a whole number of vectors: the part vector, loaded first.
+	MOVQ        DX, DI
+	ANDQ        $0x07, DI
+	JZ          nopart_7
+	CMPQ        DX, $0x08
+	JB          nopart_7
+	VMOVUPS     -32(AX)(DX*4), Y2
+	VFMSUB213PS -32(CX)(DX*4), Y1, Y2
+	VMULPS      Y0, Y2, Y2
 
 nopart_7:
 	MOVQ DX, DI
+
+	// 4 vectors per iteration, 1 side by side.
 	CMPQ DI, $0x00000020
 	JB   single_8
 
@@ -3540,6 +3598,7 @@ loop_11:
 	JAE         loop_11
 
 single_8:
+	// One vector per iteration.
 	CMPQ DI, $0x00000008
 	JB   tail_9
 
@@ -3555,6 +3614,7 @@ loop1_12:
 	JAE         loop1_12
 
 tail_9:
+	// Fewer than a vector's lanes left: the rest of the part vector, or, in a row shorter than a vector, a masked one.
 	TESTQ   DI, DI
 	JZ      done_10
 	CMPQ    DX, $0x08
@@ -3689,10 +3749,12 @@ row_5:
 
 shape_4:
 row_6:
-	MOVQ    CX, DI
-	MOVQ    DX, R8
-	VXORPS  Y4, Y4, Y4
-	VXORPS  Y0, Y0, Y0
+	MOVQ   CX, DI
+	MOVQ   DX, R8
+	VXORPS Y4, Y4, Y4
+	VXORPS Y0, Y0, Y0
+
+	// The row's last lanes when cols is not a whole number of vectors: the part vector, loaded first.
 	MOVQ    BX, R9
 	ANDQ    $0x07, R9
 	JZ      nopart_7
@@ -3712,11 +3774,13 @@ block_8:
 	CMPQ    R9, R10
 	CMOVQLT R9, R10
 	SUBQ    R10, R9
-	CMPQ    R10, $0x00000020
-	JB      single_9
-	VXORPS  Y1, Y1, Y1
-	VXORPS  Y2, Y2, Y2
-	VXORPS  Y3, Y3, Y3
+
+	// 4 vectors per iteration, 1 side by side.
+	CMPQ   R10, $0x00000020
+	JB     single_9
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
 
 loop_12:
 	VMOVUPS     (DI), Y6
@@ -3737,6 +3801,7 @@ loop_12:
 	VADDPS      Y2, Y0, Y0
 
 single_9:
+	// One vector per iteration.
 	CMPQ R10, $0x00000008
 	JB   tail_10
 
@@ -3750,6 +3815,7 @@ loop1_13:
 	JAE         loop1_13
 
 tail_10:
+	// Fewer than a vector's lanes left: the rest of the part vector, or, in a row shorter than a vector, a masked one.
 	TESTQ  R10, R10
 	JZ     done_11
 	CMPQ   BX, $0x08
@@ -3785,17 +3851,21 @@ done_11:
 	VADDSD       X0, X4, X4
 	VCVTSD2SS    X4, X4, X4
 	VBROADCASTSS X4, Y0
-	MOVQ         BX, DI
-	ANDQ         $0x07, DI
-	JZ           nopart_16
-	CMPQ         BX, $0x08
-	JB           nopart_16
-	VMOVUPS      -32(DX)(BX*4), Y7
-	VSUBPS       Y0, Y7, Y7
-	VMULPS       -32(CX)(BX*4), Y7, Y7
+
+	// The row's last lanes when cols is not a whole number of vectors: the part vector, loaded first.
+	MOVQ    BX, DI
+	ANDQ    $0x07, DI
+	JZ      nopart_16
+	CMPQ    BX, $0x08
+	JB      nopart_16
+	VMOVUPS -32(DX)(BX*4), Y7
+	VSUBPS  Y0, Y7, Y7
+	VMULPS  -32(CX)(BX*4), Y7, Y7
 
 nopart_16:
 	MOVQ BX, DI
+
+	// 4 vectors per iteration, 1 side by side.
 	CMPQ DI, $0x00000020
 	JB   single_17
 
@@ -3824,6 +3894,7 @@ loop_20:
 	JAE     loop_20
 
 single_17:
+	// One vector per iteration.
 	CMPQ DI, $0x00000008
 	JB   tail_18
 
@@ -3840,6 +3911,7 @@ loop1_21:
 	JAE     loop1_21
 
 tail_18:
+	// Fewer than a vector's lanes left: the rest of the part vector, or, in a row shorter than a vector, a masked one.
 	TESTQ   DI, DI
 	JZ      done_19
 	CMPQ    BX, $0x08
@@ -4003,16 +4075,20 @@ row_13:
 	VMULPS       Y0, Y1, Y1
 	MOVQ         AX, R8
 	MOVQ         BX, R9
-	MOVQ         DI, R10
-	ANDQ         $0x07, R10
-	JZ           nopart_14
-	CMPQ         DI, $0x08
-	JB           nopart_14
-	VMOVUPS      -32(R8)(DI*4), Y2
-	VFMADD231PS  -32(R9)(DI*4), Y1, Y2
+
+	// The row's last lanes when cols is not a whole number of vectors: the part vector, loaded first.
+	MOVQ        DI, R10
+	ANDQ        $0x07, R10
+	JZ          nopart_14
+	CMPQ        DI, $0x08
+	JB          nopart_14
+	VMOVUPS     -32(R8)(DI*4), Y2
+	VFMADD231PS -32(R9)(DI*4), Y1, Y2
 
 nopart_14:
 	MOVQ DI, R10
+
+	// 4 vectors per iteration, 1 side by side.
 	CMPQ R10, $0x00000020
 	JB   single_15
 
@@ -4036,6 +4112,7 @@ loop_18:
 	JAE         loop_18
 
 single_15:
+	// One vector per iteration.
 	CMPQ R10, $0x00000008
 	JB   tail_16
 
@@ -4050,6 +4127,7 @@ loop1_19:
 	JAE         loop1_19
 
 tail_16:
+	// Fewer than a vector's lanes left: the rest of the part vector, or, in a row shorter than a vector, a masked one.
 	TESTQ   R10, R10
 	JZ      done_17
 	CMPQ    DI, $0x08
@@ -4243,9 +4321,11 @@ row_5:
 
 shape_4:
 row_6:
-	MOVQ    DX, DI
-	VXORPS  Y7, Y7, Y7
-	VXORPS  Y3, Y3, Y3
+	MOVQ   DX, DI
+	VXORPS Y7, Y7, Y7
+	VXORPS Y3, Y3, Y3
+
+	// The row's last lanes when cols is not a whole number of vectors: the part vector, loaded first.
 	MOVQ    BX, R8
 	ANDQ    $0x07, R8
 	JZ      nopart_7
@@ -4264,11 +4344,13 @@ block_8:
 	CMPQ    R8, R9
 	CMOVQLT R8, R9
 	SUBQ    R9, R8
-	CMPQ    R9, $0x00000020
-	JB      single_9
-	VXORPS  Y4, Y4, Y4
-	VXORPS  Y5, Y5, Y5
-	VXORPS  Y6, Y6, Y6
+
+	// 4 vectors per iteration, 1 side by side.
+	CMPQ   R9, $0x00000020
+	JB     single_9
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
 
 loop_12:
 	VADDPS (DI), Y3, Y3
@@ -4284,6 +4366,7 @@ loop_12:
 	VADDPS Y5, Y3, Y3
 
 single_9:
+	// One vector per iteration.
 	CMPQ R9, $0x00000008
 	JB   tail_10
 
@@ -4295,6 +4378,7 @@ loop1_13:
 	JAE    loop1_13
 
 tail_10:
+	// Fewer than a vector's lanes left: the rest of the part vector, or, in a row shorter than a vector, a masked one.
 	TESTQ  R9, R9
 	JZ     done_11
 	CMPQ   BX, $0x08
@@ -4328,12 +4412,14 @@ done_11:
 	VADDSD       X3, X7, X7
 	VCVTSD2SS    X7, X7, X7
 	VBROADCASTSS X7, Y3
-	MOVQ         BX, DI
-	ANDQ         $0x07, DI
-	JZ           nopart_16
-	CMPQ         BX, $0x08
-	JB           nopart_16
-	VMINPS       -32(CX)(BX*4), Y2, Y5
+
+	// The row's last lanes when cols is not a whole number of vectors: the part vector, loaded first.
+	MOVQ   BX, DI
+	ANDQ   $0x07, DI
+	JZ     nopart_16
+	CMPQ   BX, $0x08
+	JB     nopart_16
+	VMINPS -32(CX)(BX*4), Y2, Y5
 
 	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
 	VMOVUPS     expMagic<>+0(SB), Y4
@@ -4360,6 +4446,8 @@ done_11:
 
 nopart_16:
 	MOVQ BX, DI
+
+	// 4 vectors per iteration, 2 side by side.
 	CMPQ DI, $0x00000020
 	JB   single_17
 
@@ -4460,6 +4548,7 @@ loop_20:
 	JAE          loop_20
 
 single_17:
+	// One vector per iteration.
 	CMPQ DI, $0x00000008
 	JB   tail_18
 
@@ -4497,6 +4586,7 @@ loop1_21:
 	JAE          loop1_21
 
 tail_18:
+	// Fewer than a vector's lanes left: the rest of the part vector, or, in a row shorter than a vector, a masked one.
 	TESTQ   DI, DI
 	JZ      done_19
 	CMPQ    BX, $0x08
@@ -7193,13 +7283,15 @@ TEXT ·expMinusMaxAVX512(SB), NOSPLIT, $0-52
 	VBROADCASTSS expCutoff<>+0(SB), Z8
 	VBROADCASTSS expMagic<>+0(SB), Z9
 	VBROADCASTSS expC5<>+0(SB), Z10
-	MOVQ         DX, BX
-	ANDQ         $0x0f, BX
-	JZ           nopart_1
-	CMPQ         DX, $0x10
-	JB           nopart_1
-	VMOVUPS      -64(CX)(DX*4), Z11
-	VSUBPS       Z0, Z11, Z11
+
+	// The row's last lanes when cols is not a whole number of vectors: the part vector, loaded first.
+	MOVQ    DX, BX
+	ANDQ    $0x0f, BX
+	JZ      nopart_1
+	CMPQ    DX, $0x10
+	JB      nopart_1
+	VMOVUPS -64(CX)(DX*4), Z11
+	VSUBPS  Z0, Z11, Z11
 
 	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
 	VMOVUPS     Z9, Z12
@@ -7223,6 +7315,8 @@ TEXT ·expMinusMaxAVX512(SB), NOSPLIT, $0-52
 
 nopart_1:
 	MOVQ DX, BX
+
+	// 4 vectors per iteration, 4 side by side.
 	CMPQ BX, $0x00000040
 	JB   single_2
 
@@ -7312,6 +7406,7 @@ loop_5:
 	JAE           loop_5
 
 single_2:
+	// One vector per iteration.
 	CMPQ BX, $0x00000010
 	JB   tail_3
 
@@ -7346,6 +7441,7 @@ loop1_6:
 	JAE           loop1_6
 
 tail_3:
+	// Fewer than a vector's lanes left: the rest of the part vector, or, in a row shorter than a vector, a masked one.
 	TESTQ   BX, BX
 	JZ      done_4
 	CMPQ    DX, $0x10
@@ -8199,15 +8295,19 @@ row_7:
 shape_6:
 row_8:
 	VBROADCASTSS negInf<>+0(SB), Z10
-	MOVQ         DX, R11
-	ANDQ         $0x0f, R11
-	JZ           nopart_9
-	CMPQ         DX, $0x10
-	JB           nopart_9
-	VMAXPS       -64(R8)(DX*4), Z10, Z10
+
+	// The row's last lanes when cols is not a whole number of vectors: the part vector, loaded first.
+	MOVQ   DX, R11
+	ANDQ   $0x0f, R11
+	JZ     nopart_9
+	CMPQ   DX, $0x10
+	JB     nopart_9
+	VMAXPS -64(R8)(DX*4), Z10, Z10
 
 nopart_9:
-	MOVQ    DX, R11
+	MOVQ DX, R11
+
+	// 4 vectors per iteration, 1 side by side.
 	CMPQ    R11, $0x00000040
 	JB      single_10
 	VMOVAPS Z10, Z11
@@ -8228,6 +8328,7 @@ loop_13:
 	VMAXPS Z12, Z10, Z10
 
 single_10:
+	// One vector per iteration.
 	CMPQ R11, $0x00000010
 	JB   tail_11
 
@@ -8239,6 +8340,7 @@ loop1_14:
 	JAE    loop1_14
 
 tail_11:
+	// Fewer than a vector's lanes left: the rest of the part vector, or, in a row shorter than a vector, a masked one.
 	TESTQ R11, R11
 	JZ    done_12
 	CMPQ  DX, $0x10
@@ -8478,13 +8580,15 @@ row_24:
 	VBROADCASTSS (BX), Z10
 	VXORPS       Z13, Z13, Z13
 	VXORPS       Z11, Z11, Z11
-	MOVQ         DX, R8
-	ANDQ         $0x0f, R8
-	JZ           nopart_25
-	CMPQ         DX, $0x10
-	JB           nopart_25
-	VMOVUPS      -64(CX)(DX*4), Z12
-	VSUBPS       Z10, Z12, Z12
+
+	// The row's last lanes when cols is not a whole number of vectors: the part vector, loaded first.
+	MOVQ    DX, R8
+	ANDQ    $0x0f, R8
+	JZ      nopart_25
+	CMPQ    DX, $0x10
+	JB      nopart_25
+	VMOVUPS -64(CX)(DX*4), Z12
+	VSUBPS  Z10, Z12, Z12
 
 	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
 	VMOVUPS     Z8, Z14
@@ -8514,9 +8618,11 @@ block_26:
 	CMPQ    R8, R9
 	CMOVQLT R8, R9
 	SUBQ    R9, R8
-	CMPQ    R9, $0x00000040
-	JB      single_27
-	VXORPS  Z12, Z12, Z12
+
+	// 4 vectors per iteration, 4 side by side.
+	CMPQ   R9, $0x00000040
+	JB     single_27
+	VXORPS Z12, Z12, Z12
 
 loop_30:
 	VMOVUPS (CX), Z15
@@ -8605,6 +8711,7 @@ loop_30:
 	VADDPS        Z12, Z11, Z11
 
 single_27:
+	// One vector per iteration.
 	CMPQ R9, $0x00000010
 	JB   tail_28
 
@@ -8640,6 +8747,7 @@ loop1_31:
 	JAE           loop1_31
 
 tail_28:
+	// Fewer than a vector's lanes left: the rest of the part vector, or, in a row shorter than a vector, a masked one.
 	TESTQ     R9, R9
 	JZ        done_29
 	CMPQ      DX, $0x10
@@ -8802,15 +8910,19 @@ row_7:
 shape_6:
 row_8:
 	VBROADCASTSS negInf<>+0(SB), Z10
-	MOVQ         CX, R10
-	ANDQ         $0x0f, R10
-	JZ           nopart_9
-	CMPQ         CX, $0x10
-	JB           nopart_9
-	VMAXPS       -64(DI)(CX*4), Z10, Z10
+
+	// The row's last lanes when cols is not a whole number of vectors: the part vector, loaded first.
+	MOVQ   CX, R10
+	ANDQ   $0x0f, R10
+	JZ     nopart_9
+	CMPQ   CX, $0x10
+	JB     nopart_9
+	VMAXPS -64(DI)(CX*4), Z10, Z10
 
 nopart_9:
-	MOVQ    CX, R10
+	MOVQ CX, R10
+
+	// 4 vectors per iteration, 1 side by side.
 	CMPQ    R10, $0x00000040
 	JB      single_10
 	VMOVAPS Z10, Z11
@@ -8831,6 +8943,7 @@ loop_13:
 	VMAXPS Z12, Z10, Z10
 
 single_10:
+	// One vector per iteration.
 	CMPQ R10, $0x00000010
 	JB   tail_11
 
@@ -8842,6 +8955,7 @@ loop1_14:
 	JAE    loop1_14
 
 tail_11:
+	// Fewer than a vector's lanes left: the rest of the part vector, or, in a row shorter than a vector, a masked one.
 	TESTQ R10, R10
 	JZ    done_12
 	CMPQ  CX, $0x10
@@ -9074,13 +9188,15 @@ row_24:
 	VBROADCASTSS (DX), Z10
 	VXORPS       Z13, Z13, Z13
 	VXORPS       Z11, Z11, Z11
-	MOVQ         CX, DI
-	ANDQ         $0x0f, DI
-	JZ           nopart_25
-	CMPQ         CX, $0x10
-	JB           nopart_25
-	VMOVUPS      -64(AX)(CX*4), Z12
-	VSUBPS       Z10, Z12, Z12
+
+	// The row's last lanes when cols is not a whole number of vectors: the part vector, loaded first.
+	MOVQ    CX, DI
+	ANDQ    $0x0f, DI
+	JZ      nopart_25
+	CMPQ    CX, $0x10
+	JB      nopart_25
+	VMOVUPS -64(AX)(CX*4), Z12
+	VSUBPS  Z10, Z12, Z12
 
 	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
 	VMOVUPS     Z8, Z14
@@ -9110,9 +9226,11 @@ block_26:
 	CMPQ    DI, R8
 	CMOVQLT DI, R8
 	SUBQ    R8, DI
-	CMPQ    R8, $0x00000040
-	JB      single_27
-	VXORPS  Z12, Z12, Z12
+
+	// 4 vectors per iteration, 4 side by side.
+	CMPQ   R8, $0x00000040
+	JB     single_27
+	VXORPS Z12, Z12, Z12
 
 loop_30:
 	VMOVUPS (AX), Z15
@@ -9200,6 +9318,7 @@ loop_30:
 	VADDPS        Z12, Z11, Z11
 
 single_27:
+	// One vector per iteration.
 	CMPQ R8, $0x00000010
 	JB   tail_28
 
@@ -9233,6 +9352,7 @@ loop1_31:
 	JAE           loop1_31
 
 tail_28:
+	// Fewer than a vector's lanes left: the rest of the part vector, or, in a row shorter than a vector, a masked one.
 	TESTQ     R8, R8
 	JZ        done_29
 	CMPQ      CX, $0x10
@@ -9357,15 +9477,19 @@ row_7:
 shape_6:
 row_8:
 	VBROADCASTSS (DX), Z0
-	MOVQ         CX, SI
-	ANDQ         $0x0f, SI
-	JZ           nopart_9
-	CMPQ         CX, $0x10
-	JB           nopart_9
-	VMULPS       -64(AX)(CX*4), Z0, Z1
+
+	// The row's last lanes when cols is not a whole number of vectors: the part vector, loaded first.
+	MOVQ   CX, SI
+	ANDQ   $0x0f, SI
+	JZ     nopart_9
+	CMPQ   CX, $0x10
+	JB     nopart_9
+	VMULPS -64(AX)(CX*4), Z0, Z1
 
 nopart_9:
 	MOVQ CX, SI
+
+	// 4 vectors per iteration, 1 side by side.
 	CMPQ SI, $0x00000040
 	JB   single_10
 
@@ -9384,6 +9508,7 @@ loop_13:
 	JAE     loop_13
 
 single_10:
+	// One vector per iteration.
 	CMPQ SI, $0x00000010
 	JB   tail_11
 
@@ -9396,6 +9521,7 @@ loop1_14:
 	JAE     loop1_14
 
 tail_11:
+	// Fewer than a vector's lanes left: the rest of the part vector, or, in a row shorter than a vector, a masked one.
 	TESTQ   SI, SI
 	JZ      done_12
 	CMPQ    CX, $0x10
@@ -9534,17 +9660,21 @@ shape_6:
 row_8:
 	VBROADCASTSS (BX), Z0
 	VBROADCASTSS (SI), Z1
-	MOVQ         DX, R8
-	ANDQ         $0x0f, R8
-	JZ           nopart_9
-	CMPQ         DX, $0x10
-	JB           nopart_9
-	VMOVUPS      -64(CX)(DX*4), Z2
-	VSUBPS       Z0, Z2, Z2
-	VSUBPS       Z1, Z2, Z2
+
+	// The row's last lanes when cols is not a whole number of vectors: the part vector, loaded first.
+	MOVQ    DX, R8
+	ANDQ    $0x0f, R8
+	JZ      nopart_9
+	CMPQ    DX, $0x10
+	JB      nopart_9
+	VMOVUPS -64(CX)(DX*4), Z2
+	VSUBPS  Z0, Z2, Z2
+	VSUBPS  Z1, Z2, Z2
 
 nopart_9:
 	MOVQ DX, R8
+
+	// 4 vectors per iteration, 1 side by side.
 	CMPQ R8, $0x00000040
 	JB   single_10
 
@@ -9572,6 +9702,7 @@ loop_13:
 	JAE     loop_13
 
 single_10:
+	// One vector per iteration.
 	CMPQ R8, $0x00000010
 	JB   tail_11
 
@@ -9587,6 +9718,7 @@ loop1_14:
 	JAE     loop1_14
 
 tail_11:
+	// Fewer than a vector's lanes left: the rest of the part vector, or, in a row shorter than a vector, a masked one.
 	TESTQ   R8, R8
 	JZ      done_12
 	CMPQ    DX, $0x10
@@ -9709,15 +9841,19 @@ row_7:
 shape_6:
 row_8:
 	VBROADCASTSS negInf<>+0(SB), Z10
-	MOVQ         BX, R11
-	ANDQ         $0x0f, R11
-	JZ           nopart_9
-	CMPQ         BX, $0x10
-	JB           nopart_9
-	VMAXPS       -64(R8)(BX*4), Z10, Z10
+
+	// The row's last lanes when cols is not a whole number of vectors: the part vector, loaded first.
+	MOVQ   BX, R11
+	ANDQ   $0x0f, R11
+	JZ     nopart_9
+	CMPQ   BX, $0x10
+	JB     nopart_9
+	VMAXPS -64(R8)(BX*4), Z10, Z10
 
 nopart_9:
-	MOVQ    BX, R11
+	MOVQ BX, R11
+
+	// 4 vectors per iteration, 1 side by side.
 	CMPQ    R11, $0x00000040
 	JB      single_10
 	VMOVAPS Z10, Z11
@@ -9738,6 +9874,7 @@ loop_13:
 	VMAXPS Z12, Z10, Z10
 
 single_10:
+	// One vector per iteration.
 	CMPQ R11, $0x00000010
 	JB   tail_11
 
@@ -9749,6 +9886,7 @@ loop1_14:
 	JAE    loop1_14
 
 tail_11:
+	// Fewer than a vector's lanes left: the rest of the part vector, or, in a row shorter than a vector, a masked one.
 	TESTQ R11, R11
 	JZ    done_12
 	CMPQ  BX, $0x10
@@ -10115,20 +10253,22 @@ row_24:
 	VMOVUPS      Z11, (SP)
 	VMOVUPS      Z11, 64(SP)
 	VMOVUPS      Z11, 128(SP)
-	MOVQ         BX, R8
-	ANDQ         $0x0f, R8
-	JZ           nopart_25
-	CMPQ         BX, $0x10
-	JB           nopart_25
-	VMOVUPS      -64(CX)(BX*4), Z17
-	VSUBPS       Z10, Z17, Z17
-	VMOVUPS      -64(DX)(BX*4), Z14
-	VMULPS       Z14, Z17, Z15
-	MOVL         $0xffff0000, R9
-	SHRXL        R8, R9, R8
-	KMOVW        R8, K1
-	VMOVAPS.Z    Z15, K1, Z15
-	VMOVAPS.Z    Z14, K1, Z14
+
+	// The row's last lanes when cols is not a whole number of vectors: the part vector, loaded first.
+	MOVQ      BX, R8
+	ANDQ      $0x0f, R8
+	JZ        nopart_25
+	CMPQ      BX, $0x10
+	JB        nopart_25
+	VMOVUPS   -64(CX)(BX*4), Z17
+	VSUBPS    Z10, Z17, Z17
+	VMOVUPS   -64(DX)(BX*4), Z14
+	VMULPS    Z14, Z17, Z15
+	MOVL      $0xffff0000, R9
+	SHRXL     R8, R9, R8
+	KMOVW     R8, K1
+	VMOVAPS.Z Z15, K1, Z15
+	VMOVAPS.Z Z14, K1, Z14
 
 	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
 	VMOVUPS     Z8, Z16
@@ -10158,8 +10298,10 @@ block_26:
 	CMPQ    R8, R9
 	CMOVQLT R8, R9
 	SUBQ    R9, R8
-	CMPQ    R9, $0x00000040
-	JB      single_27
+
+	// 4 vectors per iteration, 1 side by side.
+	CMPQ R9, $0x00000040
+	JB   single_27
 
 loop_30:
 	VMOVUPS     (CX), Z17
@@ -10278,6 +10420,7 @@ loop_30:
 	JAE           loop_30
 
 single_27:
+	// One vector per iteration.
 	CMPQ R9, $0x00000010
 	JB   tail_28
 
@@ -10317,6 +10460,7 @@ loop1_31:
 	JAE           loop1_31
 
 tail_28:
+	// Fewer than a vector's lanes left: the rest of the part vector, or, in a row shorter than a vector, a masked one.
 	TESTQ     R9, R9
 	JZ        done_29
 	CMPQ      BX, $0x10
@@ -10510,17 +10654,21 @@ row_7:
 shape_6:
 row_8:
 	VBROADCASTSS (BX), Z1
-	MOVQ         DX, DI
-	ANDQ         $0x0f, DI
-	JZ           nopart_9
-	CMPQ         DX, $0x10
-	JB           nopart_9
-	VMOVUPS      -64(AX)(DX*4), Z2
-	VFMSUB213PS  -64(CX)(DX*4), Z1, Z2
-	VMULPS       Z0, Z2, Z2
+
+	// The row's last lanes when cols is not a whole number of vectors: the part vector, loaded first.
+	MOVQ        DX, DI
+	ANDQ        $0x0f, DI
+	JZ          nopart_9
+	CMPQ        DX, $0x10
+	JB          nopart_9
+	VMOVUPS     -64(AX)(DX*4), Z2
+	VFMSUB213PS -64(CX)(DX*4), Z1, Z2
+	VMULPS      Z0, Z2, Z2
 
 nopart_9:
 	MOVQ DX, DI
+
+	// 4 vectors per iteration, 1 side by side.
 	CMPQ DI, $0x00000040
 	JB   single_10
 
@@ -10548,6 +10696,7 @@ loop_13:
 	JAE         loop_13
 
 single_10:
+	// One vector per iteration.
 	CMPQ DI, $0x00000010
 	JB   tail_11
 
@@ -10563,6 +10712,7 @@ loop1_14:
 	JAE         loop1_14
 
 tail_11:
+	// Fewer than a vector's lanes left: the rest of the part vector, or, in a row shorter than a vector, a masked one.
 	TESTQ   DI, DI
 	JZ      done_12
 	CMPQ    DX, $0x10
@@ -10834,9 +10984,11 @@ row_9:
 
 shape_8:
 row_10:
-	MOVQ      DX, DI
-	VXORPS    Z13, Z13, Z13
-	VXORPS    Z9, Z9, Z9
+	MOVQ   DX, DI
+	VXORPS Z13, Z13, Z13
+	VXORPS Z9, Z9, Z9
+
+	// The row's last lanes when cols is not a whole number of vectors: the part vector, loaded first.
 	MOVQ      BX, R8
 	ANDQ      $0x0f, R8
 	JZ        nopart_11
@@ -10856,11 +11008,13 @@ block_12:
 	CMPQ    R8, R9
 	CMOVQLT R8, R9
 	SUBQ    R9, R8
-	CMPQ    R9, $0x00000040
-	JB      single_13
-	VXORPS  Z10, Z10, Z10
-	VXORPS  Z11, Z11, Z11
-	VXORPS  Z12, Z12, Z12
+
+	// 4 vectors per iteration, 1 side by side.
+	CMPQ   R9, $0x00000040
+	JB     single_13
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+	VXORPS Z12, Z12, Z12
 
 loop_16:
 	VADDPS (DI), Z9, Z9
@@ -10876,6 +11030,7 @@ loop_16:
 	VADDPS Z11, Z9, Z9
 
 single_13:
+	// One vector per iteration.
 	CMPQ R9, $0x00000010
 	JB   tail_14
 
@@ -10887,6 +11042,7 @@ loop1_17:
 	JAE    loop1_17
 
 tail_14:
+	// Fewer than a vector's lanes left: the rest of the part vector, or, in a row shorter than a vector, a masked one.
 	TESTQ  R9, R9
 	JZ     done_15
 	CMPQ   BX, $0x10
@@ -10921,12 +11077,14 @@ done_15:
 	VADDSD        X9, X13, X13
 	VCVTSD2SS     X13, X13, X13
 	VBROADCASTSS  X13, Z9
-	MOVQ          BX, DI
-	ANDQ          $0x0f, DI
-	JZ            nopart_20
-	CMPQ          BX, $0x10
-	JB            nopart_20
-	VMINPS        -64(CX)(BX*4), Z8, Z11
+
+	// The row's last lanes when cols is not a whole number of vectors: the part vector, loaded first.
+	MOVQ   BX, DI
+	ANDQ   $0x0f, DI
+	JZ     nopart_20
+	CMPQ   BX, $0x10
+	JB     nopart_20
+	VMINPS -64(CX)(BX*4), Z8, Z11
 
 	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
 	VBROADCASTSS expMagic<>+0(SB), Z10
@@ -10952,6 +11110,8 @@ done_15:
 
 nopart_20:
 	MOVQ BX, DI
+
+	// 4 vectors per iteration, 4 side by side.
 	CMPQ DI, $0x00000040
 	JB   single_21
 
@@ -11042,6 +11202,7 @@ loop_24:
 	JAE           loop_24
 
 single_21:
+	// One vector per iteration.
 	CMPQ DI, $0x00000010
 	JB   tail_22
 
@@ -11078,6 +11239,7 @@ loop1_25:
 	JAE           loop1_25
 
 tail_22:
+	// Fewer than a vector's lanes left: the rest of the part vector, or, in a row shorter than a vector, a masked one.
 	TESTQ   DI, DI
 	JZ      done_23
 	CMPQ    BX, $0x10

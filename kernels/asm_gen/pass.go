@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+
 	. "github.com/mmcloughlin/avo/build"
 	"github.com/mmcloughlin/avo/gotypes"
 	. "github.com/mmcloughlin/avo/operand"
@@ -242,6 +244,7 @@ func (p pass) emit(cols GPVirtual) {
 		return
 	}
 	// The part vector first: its loads and arithmetic.
+	Comment("The row's last lanes when cols is not a whole number of vectors: the part vector, loaded first.")
 	rest := func(vecAt) {}
 	{
 		skip := label("nopart")
@@ -287,6 +290,7 @@ func (p pass) elements(cols, e GPVirtual, rest func(w vecAt)) {
 	}
 	single, tailL, done := label("single"), label("tail"), label("done")
 	if p.unroll > 1 {
+		Comment(fmt.Sprintf("%d vectors per iteration, %d side by side.", p.unroll, p.lockstep))
 		loop := label("loop")
 		CMPQ(e, U32(p.unroll*lanes))
 		JB(single)
@@ -315,6 +319,7 @@ func (p pass) elements(cols, e GPVirtual, rest func(w vecAt)) {
 		}
 	}
 	Label(string(single))
+	Comment("One vector per iteration.")
 	loop1 := label("loop1")
 	CMPQ(e, U32(lanes))
 	JB(tailL)
@@ -326,6 +331,7 @@ func (p pass) elements(cols, e GPVirtual, rest func(w vecAt)) {
 	JAE(loop1)
 
 	Label(string(tailL))
+	Comment("Fewer than a vector's lanes left: the rest of the part vector, or, in a row shorter than a vector, a masked one.")
 	TESTQ(e, e)
 	JZ(done)
 	masked, next := label("masked"), label("advance")
