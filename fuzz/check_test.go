@@ -330,9 +330,10 @@ func hasInf(x []float32) bool {
 	return false
 }
 
-// Tests of the helpers themselves: today generic is the only
-// implementation, so the comparisons against generic would otherwise only
-// ever see identical outputs.
+// Tests of the helpers themselves: on a machine where generic is the only
+// implementation (-tags purego, or an architecture without SIMD kernels),
+// the comparisons against generic would otherwise only ever see identical
+// outputs.
 
 func TestNearCompare(t *testing.T) {
 	one := float32(1)

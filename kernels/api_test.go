@@ -190,7 +190,7 @@ func panicCases() []panicCase {
 	return cs
 }
 
-// TestPanics checks every shape error of every kernel, for every
+// TestAPIPanics checks every shape error of every kernel, for every
 // implementation and the package-level functions.
 func TestAPIPanics(t *testing.T) {
 	for _, k := range kernelSets(t) {
@@ -214,7 +214,7 @@ func TestAPIPanics(t *testing.T) {
 	}
 }
 
-// TestNoPanics checks calls at the edges of what is allowed: empty batches,
+// TestAPINoPanics checks calls at the edges of what is allowed: empty batches,
 // cols == 0 with no data, outputs that are exactly an input, outputs longer
 // than their input, outputs next to (not overlapping) their inputs, and
 // empty rank-1 updates.

@@ -180,9 +180,8 @@ func (k isa) softGradRows(grad, targets []float32, cols int, c []float32, invRow
 func (k isa) softmaxBackward(dx, s, dy []float32, cols int) {
 	switch k {
 	case isaAVX512, isaAVX2:
-		// AVX2's routine for both: with 64-byte vectors it measured 1.1 to
-		// 1.3× slower on rows of 10, 100, 1000, 3000 and 4096, and faster
-		// only on rows of 1024 (bench/, 64 to 256 rows).
+		// AVX2's routine for both: 64-byte vectors measured slower on
+		// most row lengths (docs/performance.md).
 		softmaxBackwardAVX2(dx, s, dy, cols)
 	default:
 		softmaxBackwardGeneric(dx, s, dy, cols)
@@ -194,8 +193,8 @@ func (k isa) logSoftmaxBackward(dx, logp, dy []float32, cols int) {
 	switch k {
 	case isaAVX512:
 		if cols <= 16 {
-			// One vector per row either way, and AVX2's measured 1.1 to
-			// 1.3× faster on 10-class rows.
+			// One vector per row either way, and AVX2's measured faster
+			// (docs/performance.md).
 			logSoftmaxBackwardAVX2(dx, logp, dy, cols)
 			return
 		}
@@ -211,10 +210,9 @@ func (k isa) logSoftmaxBackward(dx, logp, dy []float32, cols int) {
 func (k isa) ger(a []float32, lda int, alpha float32, x, y []float32) {
 	switch k {
 	case isaAVX512, isaAVX2:
-		// AVX2's routine for both: with 64-byte vectors Ger measured 1.5
-		// to 2× slower on rows of 10, 100 and 1000 (the overlapping last
-		// vector of each row, and twice the cache-line splits of
-		// unaligned accesses) and no faster at 1024 and 4096.
+		// AVX2's routine for both: with 64-byte vectors, the overlapping
+		// last vector of each row and twice the cache-line splits of
+		// unaligned accesses made Ger slower (docs/performance.md).
 		gerAVX2(a, lda, alpha, x, y)
 	default:
 		gerGeneric(a, lda, alpha, x, y)
@@ -233,8 +231,8 @@ func (k isa) gerBatch(a []float32, lda int, alpha float32, x []float32, m int, y
 		case n <= 16:
 			// One vector per row: AVX-512's micro-kernel waits on its
 			// loads of x (see gerBatch in asm_gen/ger.go), and AVX2's two
-			// 8-wide vectors per row measured as fast at n = 16 and up to
-			// twice as fast at n = 8 and 10 (784×n, k = 32 and 128).
+			// 8-wide vectors per row measured as fast or faster
+			// (docs/performance.md).
 			gerBatchAVX2(a, lda, alpha, x, m, y, n)
 		default:
 			gerBatchAVX512(a, lda, alpha, x, m, y, n)

@@ -36,7 +36,7 @@ func orderedBits(f float32) int64 {
 	return b
 }
 
-// expSteps evaluates exp's steps for x ≤ 0 as numerics.md states them, with
+// expSteps evaluates exp's steps for x ≤ 0 as expMinusMax's doc states them, with
 // the cutoff compared on every input, and with a*b + c as Go evaluates it
 // for this target (fused or not): what expNeg must equal bit for bit,
 // whichever inputs its fast path skips the compare for.

@@ -33,20 +33,19 @@ const (
 // compiler fuse the two operations into one FMA, and it does where FMA is
 // part of the target: arm64, ppc64le, s390x, riscv64 and amd64 with
 // GOAMD64=v3. There generic computes the very bits of the SIMD kernels, which
-// use FMA throughout, and runs 10–20% faster. On plain amd64 (GOAMD64=v1)
+// use FMA throughout, and runs faster. On plain amd64 (GOAMD64=v1)
 // the product is rounded before the sum: exp then agrees with the FMA
 // evaluation within 1 ULP, bit for bit in 99.2% of the float32 inputs in
 // [cutoff, 0] (TestExpNegExhaustive). Emulating FMA with float64 arithmetic
-// would agree always but runs 20× slower: Go does not break the false
+// would agree always but runs many times slower: Go does not break the false
 // dependency of CVTSS2SD/CVTSD2SS on their destination register, which chains
 // every loop iteration to the one before. (A helper function would be
-// inlined, but each inlined call leaves a one-byte NOP in the loop: 7 per
-// element in exp, a sixth of its instructions.)
+// inlined, but each inlined call leaves a one-byte NOP in the loop, a sixth
+// of exp's instructions.) The figures: docs/performance.md.
 
 // expRegs holds exp's constants in a variable, not as constants, so that
 // expMinusMax copies them into registers once per call: as constants the
-// compiler reloads each from memory on every element, which costs about a
-// fifth of the loop's time.
+// compiler reloads each from memory on every element.
 var expRegs = [...]float32{expLog2e, expMagic, -expLn2Hi, -expLn2Lo, expC5, expC4, expC3, expC2, expC1, expCutoff}
 
 // expMinusMax writes e^(x_i − m) to dst for x_i − m ≤ 0: within 2 ULP, +0
@@ -59,7 +58,7 @@ var expRegs = [...]float32{expLog2e, expMagic, -expLn2Hi, -expLn2Lo, expC5, expC
 // of v = magic + n) into stack buffers and then the polynomial: one element's
 // whole chain of dependent operations is long enough that the CPU runs out
 // of scheduler entries before it overlaps enough elements; two shorter
-// chains overlap better and run about 20% faster.
+// chains overlap better.
 //
 // Scalar code has no cheap compare-and-clear for the cutoff, and a float
 // compare competes with the arithmetic for the two ports that do floating
@@ -72,8 +71,8 @@ var expRegs = [...]float32{expLog2e, expMagic, -expLn2Hi, -expLn2Lo, expC5, expC
 // with the sign bit set) takes the compare; every v above it has x − m > 0
 // or NaN, where the compare is false. The results are those of the steps
 // with the compare on every element, bit for bit (TestExpNegExhaustive
-// over [−88, 0], TestExpStepsEveryBinade beyond); the loops run 19 float operations per element instead of 21, and 12%
-// faster than with the compare in the first loop.
+// over [−88, 0], TestExpStepsEveryBinade beyond); the loops run 19 float
+// operations per element instead of 21.
 func expMinusMax(dst, x []float32, m float32) {
 	k := expRegs
 	log2e, magic, negLn2Hi, negLn2Lo := k[0], k[1], k[2], k[3]
@@ -151,11 +150,8 @@ const chunk = 256
 // loaded float32 compiles to a float load and a MOVD to an integer
 // register, on port 0 again. Each block of 8 reduces as a tree of max (or
 // min), which the compiler turns into conditional moves, so that only two
-// of them depend on the previous block. Interleaved with the float version
-// (8 elements at a time, two accumulators), Softmax 64×1000 ran 3% faster
-// (mathexp/op 2.97 against 2.87), more than rowMax's own time explains:
-// alone it went from 0.52 to 0.36 ns/elem on mixed-sign rows and from 0.56
-// to 0.48 on negative ones.
+// of them depend on the previous block. It measured faster than the float
+// version (docs/performance.md).
 func rowMax(row []float32) float32 {
 	x := unsafe.Slice((*uint32)(unsafe.Pointer(&row[0])), len(row))
 	m := x[0]
@@ -192,7 +188,7 @@ func rowMax(row []float32) float32 {
 
 // scale multiplies x by c in place, 8 elements at a time with no index to
 // check against the length: the compiler then emits 4 instructions per
-// element instead of 5, and scale ran 1.3× faster.
+// element instead of 5.
 func scale(x []float32, c float32) {
 	for len(x) >= 8 {
 		w := x[:8:8]
@@ -221,7 +217,7 @@ const sumBlock = 256
 //
 // The accumulators are eight variables, not an array: the compiler keeps an
 // array on the stack, and every addition then waits for the store of the
-// one before it (3× slower).
+// one before it.
 func sum(x []float32) float64 {
 	var total float64
 	for len(x) > 0 {
@@ -332,9 +328,9 @@ func expSumRowsGeneric(src []float32, cols int, m []float32, z []float64) {
 // expMinusMax(…, 0) takes them all. expMinusMax evaluates x − m as its first
 // step, and (x − m) − 0 is x − m exactly, so the results are those of a call
 // per row, bit for bit, while the cost of a call (its buffers are zeroed on
-// entry) and of starting its loops is paid once per block. Interleaved, the
-// two kernels ran 15% faster on 8 columns, 11% on 10 and 3% on 16; from
-// about 20 columns up the extra pass costs more than it saves.
+// entry) and of starting its loops is paid once per block. That measured
+// faster up to 16 columns; from about 20 up the extra pass costs more than
+// it saves (docs/performance.md).
 const shortCols = 16
 
 // subRowMax: for the len(m) rows of x, m_r = max and dst_i = x_i − m_r. dst
