@@ -85,7 +85,7 @@ func forShares[J shareJob](threads, grains int, job J) {
 		job.run(0, grains)
 		return
 	}
-	q := &shareQueue{shares: shares, grains: grains, taken: make([]atomic.Bool, shares)}
+	q := &shareQueue{shares: shares, grains: grains, taken: make([]atomic.Bool, shares), all: make(chan struct{})}
 	for s := range shares - 1 {
 		go q.run(job, s)
 	}
@@ -100,6 +100,7 @@ type shareQueue struct {
 	shares, grains int
 	taken          []atomic.Bool
 	done           atomic.Int64
+	all            chan struct{} // closed when the last share is done
 }
 
 func (q *shareQueue) run(job shareJob, s int) {
@@ -107,16 +108,30 @@ func (q *shareQueue) run(job shareJob, s int) {
 		return
 	}
 	job.run(s*q.grains/q.shares, (s+1)*q.grains/q.shares)
-	q.done.Add(1)
-}
-
-// wait returns when every share is done, yielding meanwhile so that a
-// goroutine waiting for this P can run.
-func (q *shareQueue) wait() {
-	for q.done.Load() < int64(q.shares) {
-		runtime.Gosched()
+	if q.done.Add(1) == int64(q.shares) {
+		close(q.all)
 	}
 }
+
+func (q *shareQueue) wait() { awaitDone(&q.done, int64(q.shares), q.all) }
+
+// awaitDone returns when done reaches n, which closes all: it yields a
+// while first (the other goroutines' last share or grain is usually about
+// to end, and waking from a channel can take tens of µs on a virtual
+// machine), then sleeps on all rather than keep a CPU busy.
+func awaitDone(done *atomic.Int64, n int64, all chan struct{}) {
+	for range awaitSpins {
+		if done.Load() >= n {
+			return
+		}
+		runtime.Gosched()
+	}
+	<-all
+}
+
+// awaitSpins is how many times awaitDone yields before it sleeps: some
+// 30 µs where nothing else waits for the CPU.
+const awaitSpins = 500
 
 // forGrains runs job over the grains [0, grains) on the caller's goroutine
 // and up to threads−1 others, each taking the next grain not yet taken
@@ -128,26 +143,27 @@ func forGrains[J shareJob](threads, grains int, job J) {
 		job.run(0, grains)
 		return
 	}
-	q := &grainQueue{grains: int64(grains)}
+	q := &grainQueue{grains: int64(grains), all: make(chan struct{})}
 	for range min(threads, grains) - 1 {
 		go q.take(job)
 	}
 	q.take(job)
-	for q.done.Load() < q.grains { // the last grains may run elsewhere
-		runtime.Gosched()
-	}
+	awaitDone(&q.done, q.grains, q.all) // the last grains may run elsewhere
 }
 
 // grainQueue hands out the grains of a forGrains call.
 type grainQueue struct {
 	grains     int64
 	next, done atomic.Int64
+	all        chan struct{} // closed when the last grain is done
 }
 
 func (q *grainQueue) take(job shareJob) {
 	for i := q.next.Add(1) - 1; i < q.grains; i = q.next.Add(1) - 1 {
 		job.run(int(i), int(i)+1)
-		q.done.Add(1)
+		if q.done.Add(1) == q.grains {
+			close(q.all)
+		}
 	}
 }
 
