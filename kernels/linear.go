@@ -122,9 +122,7 @@ func (im *Impl) LinearCrossEntropy(dw, db, dx, x, w, b []float32, labels []int32
 			if r0 == 0 {
 				clear(db)
 			}
-			for r := range n {
-				im.isa.ger(db, classes, 1, linearOne[:], z[r*classes:(r+1)*classes])
-			}
+			colSumsSplit(im.isa, threads, db, z, classes)
 		}
 	}
 	return sum / float64(counted), nil

@@ -263,6 +263,29 @@ func (j rowsJob) grainLoss(g int) float64 {
 	return 0
 }
 
+// colSumsJob adds the rows of g to db, over grains of columns: each element
+// of db receives the rows in their order, however the columns are split.
+type colSumsJob struct {
+	k           isa
+	db, g       []float32
+	cols, grain int
+}
+
+func (j colSumsJob) run(lo, hi int) {
+	c0, c1 := lo*j.grain, min(hi*j.grain, j.cols)
+	for r := 0; r < len(j.g); r += j.cols {
+		j.k.ger(j.db[c0:c1], c1-c0, 1, linearOne[:], j.g[r+c0:r+c1])
+	}
+}
+
+// colSumsSplit adds the rows of g (rows of cols) to db on up to threads
+// goroutines, grains of columns of at least gerSplitElems elements of g.
+func colSumsSplit(k isa, threads int, db, g []float32, cols int) {
+	rows := len(g) / cols
+	grain := max(1, (gerSplitElems+rows-1)/rows)
+	forGrains(threads, (cols+grain-1)/grain, colSumsJob{k: k, db: db, g: g, cols: cols, grain: grain})
+}
+
 // gerSplitElems is the least work of a grain of Ger, in elements of A.
 var gerSplitElems = 1 << 18
 
