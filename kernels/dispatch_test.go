@@ -79,24 +79,8 @@ func TestEnvOverride(t *testing.T) {
 		}
 		return
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Skip("cannot find the test binary:", err)
-	}
-	// Under an emulator (go test -exec qemu-aarch64-static) the binary cannot
-	// run itself: SOFTGRAD_TEST_EXEC names the emulator to run it with.
-	args := []string{exe, "-test.run=^TestEnvOverride$"}
-	if wrapper := os.Getenv("SOFTGRAD_TEST_EXEC"); wrapper != "" {
-		args = append(strings.Fields(wrapper), args...)
-	}
 	run := func(value string) (string, error) {
-		cmd := exec.Command(args[0], args[1:]...)
-		cmd.Env = append(os.Environ(), EnvVar+"="+value, "SOFTGRAD_TEST_PRINT_DEFAULT="+value)
-		out, err := cmd.CombinedOutput()
-		if errors.Is(err, syscall.ENOEXEC) {
-			t.Skipf("cannot run the test binary again (%v): set SOFTGRAD_TEST_EXEC to the emulator", err)
-		}
-		return string(out), err
+		return runTestAgain(t, "TestEnvOverride", EnvVar+"="+value, "SOFTGRAD_TEST_PRINT_DEFAULT="+value)
 	}
 	for _, im := range Available() {
 		if out, err := run(im.Name()); err != nil {
@@ -119,4 +103,28 @@ func TestEnvOverride(t *testing.T) {
 			}
 		}
 	}
+}
+
+// runTestAgain runs the test binary again, on the test named test alone,
+// with env added to its environment, and returns what it printed. Under an
+// emulator (go test -exec qemu-aarch64-static) the binary cannot run itself:
+// SOFTGRAD_TEST_EXEC names the emulator to run it with. It skips t where the
+// binary cannot be run.
+func runTestAgain(t *testing.T, test string, env ...string) (string, error) {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Skip("cannot find the test binary:", err)
+	}
+	args := []string{exe, "-test.run=^" + test + "$"}
+	if wrapper := os.Getenv("SOFTGRAD_TEST_EXEC"); wrapper != "" {
+		args = append(strings.Fields(wrapper), args...)
+	}
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if errors.Is(err, syscall.ENOEXEC) {
+		t.Skipf("cannot run the test binary again (%v): set SOFTGRAD_TEST_EXEC to the emulator", err)
+	}
+	return string(out), err
 }

@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -267,22 +266,8 @@ func TestThreadsEnv(t *testing.T) {
 		}
 		return
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Skip("cannot find the test binary:", err)
-	}
-	args := []string{exe, "-test.run=^TestThreadsEnv$"}
-	if wrapper := os.Getenv("SOFTGRAD_TEST_EXEC"); wrapper != "" {
-		args = append(strings.Fields(wrapper), args...)
-	}
 	run := func(value string) (string, error) {
-		cmd := exec.Command(args[0], args[1:]...)
-		cmd.Env = append(os.Environ(), ThreadsEnvVar+"="+value, "SOFTGRAD_TEST_PRINT_THREADS="+value)
-		out, err := cmd.CombinedOutput()
-		if errors.Is(err, syscall.ENOEXEC) {
-			t.Skipf("cannot run the test binary again (%v): set SOFTGRAD_TEST_EXEC to the emulator", err)
-		}
-		return string(out), err
+		return runTestAgain(t, "TestThreadsEnv", ThreadsEnvVar+"="+value, "SOFTGRAD_TEST_PRINT_THREADS="+value)
 	}
 	for _, good := range []string{"1", "3"} {
 		if out, err := run(good); err != nil {
