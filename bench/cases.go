@@ -386,6 +386,12 @@ func ThreadCases(threads int) []Case {
 		"Softmax":          append([]rowShape{{64, 1000, false}, {256, 10, false}}, threadShapes...),
 		"CrossEntropyGrad": threadShapes,
 	}, nil, nil, threads))
+	// Mid-size calls, which split onto helpers kept polling by a run of
+	// calls, on one thread and split.
+	for _, t := range []int{1, threads} {
+		keep(build(map[string][]rowShape{"Softmax": midRowShapes}, nil, nil, t))
+		keep(gemmCases(midGemmShapes, t))
+	}
 	gemms := []gemmShape{{256, 1000, 1024, false, true}, {1024, 1024, 1024, false, false}}
 	steps := []stepShape{{k: 256, features: 1024, classes: 1000}}
 	for _, c := range append(gemmCases(gemms, 1), stepCases(steps, 1)...) {
@@ -434,6 +440,13 @@ func independent(c Case, n int) Case {
 
 // threadShapes are the row kernels' shapes large enough to split.
 var threadShapes = []rowShape{{256, 32000, false}}
+
+// midRowShapes and midGemmShapes are calls too short to wait for a
+// sleeping helper, long enough to split onto a polling one.
+var (
+	midRowShapes  = []rowShape{{256, 1000, false}}
+	midGemmShapes = []gemmShape{{256, 256, 256, false, false}}
+)
 
 // peakCases returns a case of internal/peak's loop per vector width, on
 // one goroutine.

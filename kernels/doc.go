@@ -147,28 +147,35 @@
 // Nothing allocates in steady state: Gemm (and so GerBatch of a wide Y) and
 // LinearCrossEntropy's chunks take their buffers from pools, which allocate
 // them on a first call or after the garbage collector has emptied them (a
-// call split across goroutines also allocates their state, a few small
-// objects).
+// call split across goroutines also allocates a few small objects).
 //
 // # Threads
 //
 // A large call splits across goroutines: the row kernels over blocks of
-// rows (at least 2¹⁸ elements each), Ger over rows of A, Gemm (and so
+// rows (at least 2¹⁶ elements each), Ger over rows of A, Gemm (and so
 // GerBatch of a wide Y and LinearCrossEntropy's products) over panels of
-// C's columns or rows (from 2²⁶ floating-point operations). Smaller calls,
+// C's columns or rows (from 2²² floating-point operations). Smaller calls,
 // and GerBatch of a Y of up to 64 columns, run on the calling goroutine. A
 // call splits into at most [Impl.Threads] goroutines: runtime.GOMAXPROCS(0)
 // by default, the number the environment variable SOFTGRAD_THREADS gives
 // (read once at start; a bad value stops the program), or the number given
 // to [Impl.WithThreads], which returns an Impl of its own: WithThreads(1)
 // keeps every call on its caller's goroutine, for a trainer that already
-// runs one worker per core. The goroutines start with the call; one that
-// starts after the call's work is all taken touches nothing and ends.
+// runs one worker per core.
+//
+// The other goroutines are helpers that outlive the call, no more than the
+// largest Threads()−1 asked for: after a task a helper polls for the next
+// one for 200 µs, yielding between polls, and then sleeps, so that the
+// calls of a training step, made one after another, find their helpers
+// running (waking a sleeping goroutine costs its caller some 10 µs and the
+// call some 100 µs on a virtual machine). A call of at least 2¹⁹ elements
+// (the row kernels) or 2²⁶ floating-point operations (Gemm) wakes helpers
+// that sleep; a shorter one splits only onto helpers that are polling, and
+// otherwise runs alone.
 //
 // Results are the same bits for every number of threads: a call is split
 // over rows or over tiles of its output, never over a dimension that is
 // summed (the weight gradient's sum over the batch is split over its
 // classes and features), and a loss is the sum of fixed blocks of rows
-// added in their order. A call that splits allocates a few small objects
-// (its goroutines' state).
+// added in their order. A call that splits allocates a few small objects.
 package kernels

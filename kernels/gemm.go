@@ -183,7 +183,7 @@ func gemmDots(k isa, threads int, m, n, kk int, alpha float32, a []float32, lda 
 	}
 	R, _ := k.gemmDotShape()
 	job := gemmDotsJob{k: k, m: m, n: n, kk: kk, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, add: add, c: c, ldc: ldc}
-	forShares(threads, (m+R-1)/R, job)
+	forShares(threads, (m+R-1)/R, job, 2*m*n*kk >= gemmWakeFlops)
 }
 
 // gemmDotsJob is gemmDots over shares of whole tiles of rows.
@@ -313,13 +313,17 @@ func (g *gemmRun) run(transA, transB bool, m, n int, a []float32, lda int, b []f
 		part.byRows = false
 		grains = (n + g.tiling.nr - 1) / g.tiling.nr
 	}
-	forShares(threads, grains, part)
+	forShares(threads, grains, part, 2*m*n*g.kk >= gemmWakeFlops)
 }
 
 // gemmSplitFlops is the least work of a Gemm product split across
 // goroutines (docs/threads.md). A variable, so that tests can split small
 // products.
-var gemmSplitFlops = 1 << 26
+var gemmSplitFlops = 1 << 22
+
+// gemmWakeFlops is the least work of a product that wakes sleeping helpers
+// (see withHelpers); a variable for tests.
+var gemmWakeFlops = 1 << 26
 
 // gemmPart is a product of gemmRun with its blocks chosen, run over a share
 // of its panels: of B̃ (columns of C), or with byRows of Ã (rows of C).

@@ -5,7 +5,9 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // ThreadsEnvVar is the environment variable that sets how many goroutines
@@ -70,50 +72,94 @@ func (im *Impl) WithThreads(n int) *Impl {
 type shareJob interface{ run(lo, hi int) }
 
 // forShares runs job over the grains [0, grains) cut into at most threads
-// shares of whole grains: one goroutine started for each share but the
-// last, which the caller runs, and returns when all are done. A share whose
-// goroutine has not started by the time the caller is done with its own
-// (on a virtual machine, waking an idle CPU can take 100 µs) is run by the
-// caller instead; the goroutine then finds it taken and ends. With one
-// share, the job runs on the caller's goroutine and nothing is allocated.
-//
-// A pool of long-lived workers woken through channels measured no
-// consistent gain over goroutines started per call (docs/threads.md).
-func forShares[J shareJob](threads, grains int, job J) {
+// shares of whole grains, each run once by the caller or a helper (see
+// forGrains): shares are fixed, so a share's work (its packing, its blocks)
+// does not depend on who runs it or when. With no helper free, the caller
+// runs all the grains as one share.
+func forShares[J shareJob](threads, grains int, job J, wake bool) {
 	shares := min(threads, grains)
-	if shares <= 1 {
+	if shares <= 1 || !withHelpers(shares-1, threads-1, shares, sharesOf[J]{job: job, shares: shares, grains: grains}, wake) {
 		job.run(0, grains)
-		return
+		if shares > 1 {
+			ranAlone()
+		}
 	}
-	q := &shareQueue{shares: shares, grains: grains, taken: make([]atomic.Bool, shares), all: make(chan struct{})}
-	for s := range shares - 1 {
-		go q.run(job, s)
-	}
-	for s := shares - 1; s >= 0; s-- {
-		q.run(job, s)
-	}
-	q.wait()
 }
 
-// shareQueue hands out the shares of a forShares call, each once.
-type shareQueue struct {
+// sharesOf is a job's grains grouped into shares, a share per grain.
+type sharesOf[J shareJob] struct {
+	job            J
 	shares, grains int
-	taken          []atomic.Bool
-	done           atomic.Int64
-	all            chan struct{} // closed when the last share is done
 }
 
-func (q *shareQueue) run(job shareJob, s int) {
-	if q.taken[s].Swap(true) {
-		return
-	}
-	job.run(s*q.grains/q.shares, (s+1)*q.grains/q.shares)
-	if q.done.Add(1) == int64(q.shares) {
-		close(q.all)
+func (s sharesOf[J]) run(lo, hi int) {
+	s.job.run(lo*s.grains/s.shares, hi*s.grains/s.shares)
+}
+
+// forGrains runs job over the grains [0, grains) on the caller's goroutine
+// and up to threads−1 helpers (see withHelpers). With one goroutine, the
+// job runs on the caller's as one share and nothing is allocated; with no
+// helper free, it runs there too.
+func forGrains[J shareJob](threads, grains int, job J, wake bool) {
+	split := min(threads, grains) > 1
+	if !split || !withHelpers(min(threads, grains)-1, threads-1, grains, job, wake) {
+		job.run(0, grains)
+		if split {
+			ranAlone()
+		}
 	}
 }
 
-func (q *shareQueue) wait() { awaitDone(&q.done, int64(q.shares), q.all) }
+// withHelpers runs job over the grains [0, grains) on the caller's
+// goroutine and up to n helpers (most in all; see lend), each taking the
+// next grain not yet taken until none is left, so that a helper that starts
+// late takes fewer, or none (it then touches nothing), and returns true
+// when every grain is done. With no helper free it runs nothing and returns
+// false.
+//
+// wake says whether the call is long enough to wait for a sleeping helper
+// (some 100 µs on a virtual machine). A shorter call splits only onto
+// helpers that are polling, as they are during a run of calls. Finding
+// none, it leaves the job to its caller (who calls ranAlone when done) and,
+// if the last call left alone ended within helperPoll (a run of calls),
+// rouses one for the next: waking a goroutine costs its caller 5–15 µs
+// here, which a call made now and then should not pay.
+func withHelpers(n, most, grains int, job shareJob, wake bool) bool {
+	q := &grainQueue{grains: int64(grains), all: make(chan struct{})}
+	if lend(n, most, func() { q.take(job) }, wake) == 0 {
+		if !wake && time.Since(epoch)-time.Duration(aloneEnded.Load()) < helperPoll {
+			rouse(most)
+		}
+		return false
+	}
+	q.take(job)
+	awaitDone(&q.done, q.grains, q.all) // the last grains may run elsewhere
+	return true
+}
+
+var (
+	epoch      = time.Now()
+	aloneEnded atomic.Int64 // when the last call that found no helper free ended, since epoch
+)
+
+// ranAlone records the end of a call that found no helper free.
+func ranAlone() { aloneEnded.Store(int64(time.Since(epoch))) }
+
+// grainQueue hands out the grains of a forGrains call.
+type grainQueue struct {
+	grains     int64
+	next, done atomic.Int64
+	all        chan struct{} // closed when the last grain is done
+}
+
+func (q *grainQueue) take(job shareJob) {
+	for i := q.next.Add(1) - 1; i < q.grains; i = q.next.Add(1) - 1 {
+		job.run(int(i), int(i)+1)
+		if q.done.Add(1) == q.grains {
+			close(q.all)
+		}
+	}
+}
 
 // awaitDone returns when done reaches n, which closes all: it yields a
 // while first (the other goroutines' last share or grain is usually about
@@ -133,44 +179,130 @@ func awaitDone(done *atomic.Int64, n int64, all chan struct{}) {
 // 30 µs where nothing else waits for the CPU.
 const awaitSpins = 500
 
-// forGrains runs job over the grains [0, grains) on the caller's goroutine
-// and up to threads−1 others, each taking the next grain not yet taken
-// until none is left, so that a goroutine that starts late takes fewer, or
-// none (it then touches nothing and ends). With one goroutine, the job runs
-// on the caller's as one share and nothing is allocated.
-func forGrains[J shareJob](threads, grains int, job J) {
-	if min(threads, grains) <= 1 {
-		job.run(0, grains)
-		return
-	}
-	q := &grainQueue{grains: int64(grains), all: make(chan struct{})}
-	for range min(threads, grains) - 1 {
-		go q.take(job)
-	}
-	q.take(job)
-	awaitDone(&q.done, q.grains, q.all) // the last grains may run elsewhere
+// A helper is a goroutine that runs the tasks split calls lend it. After a
+// task it polls for the next one for helperPoll, yielding the CPU between
+// polls, and then sleeps until a call wakes it: a call that follows another
+// within helperPoll (the calls of a training step) finds its helpers
+// running, where waking a sleeping goroutine on an idle CPU can take
+// 100 µs on a virtual machine (docs/threads.md). Helpers are only started
+// when a call wants more than are free, so there are never more than the
+// largest Threads()−1 of any call.
+type helper struct {
+	busy   atomic.Bool            // lent to a call, until its task returns
+	task   atomic.Pointer[func()] // the task lent, nil when none
+	asleep atomic.Bool            // sleeping on wake
+	wake   chan struct{}          // a token for the sleeping helper (capacity 1)
 }
 
-// grainQueue hands out the grains of a forGrains call.
-type grainQueue struct {
-	grains     int64
-	next, done atomic.Int64
-	all        chan struct{} // closed when the last grain is done
+// helperTasks counts the tasks helpers have run, for tests.
+var helperTasks atomic.Int64
+
+// helperPoll is how long a helper polls for a task before it sleeps.
+const helperPoll = 200 * time.Microsecond
+
+var helpers struct {
+	mu  sync.Mutex
+	all atomic.Pointer[[]*helper] // append-only under mu
 }
 
-func (q *grainQueue) take(job shareJob) {
-	for i := q.next.Add(1) - 1; i < q.grains; i = q.next.Add(1) - 1 {
-		job.run(int(i), int(i)+1)
-		if q.done.Add(1) == q.grains {
-			close(q.all)
+// lend runs task on up to n helpers and returns how many. With wake, it
+// takes free helpers, polling or asleep, and starts new ones while there are
+// fewer than most in all (a call's Threads()−1; a call that finds them all
+// lent to others runs its grains itself); without, only helpers polling
+// now. It does not wait for the tasks.
+func lend(n, most int, task func(), wake bool) int {
+	lent := 0
+	if all := helpers.all.Load(); all != nil {
+		for _, h := range *all {
+			if lent == n {
+				return lent
+			}
+			if (wake || !h.asleep.Load()) && h.busy.CompareAndSwap(false, true) {
+				h.give(&task)
+				lent++
+			}
 		}
 	}
+	if lent == n || !wake {
+		return lent
+	}
+	helpers.mu.Lock()
+	defer helpers.mu.Unlock()
+	var all []*helper
+	if p := helpers.all.Load(); p != nil {
+		all = *p
+	}
+	for ; lent < n && len(all) < most; lent++ {
+		h := &helper{wake: make(chan struct{}, 1)}
+		h.busy.Store(true)
+		h.task.Store(&task)
+		all = append(all, h)
+		go h.loop()
+	}
+	helpers.all.Store(&all)
+	return lent
+}
+
+// rouse sets a free helper polling (starting one if there are fewer than
+// most), without a task.
+func rouse(most int) { lend(1, most, func() {}, true) }
+
+// give hands task to h, lent to the caller, and wakes h if it sleeps.
+func (h *helper) give(task *func()) {
+	h.task.Store(task)
+	if h.asleep.Swap(false) {
+		h.wake <- struct{}{}
+	}
+}
+
+func (h *helper) loop() {
+	for {
+		t := h.next()
+		helperTasks.Add(1)
+		(*t)()
+		h.task.Store(nil)
+		h.busy.Store(false)
+	}
+}
+
+// next returns the next task lent to h, polling for helperPoll and then
+// sleeping until give wakes it.
+func (h *helper) next() *func() {
+	for start := time.Now(); time.Since(start) < helperPoll; {
+		if t := h.task.Load(); t != nil {
+			return t
+		}
+		runtime.Gosched()
+	}
+	h.asleep.Store(true)
+	if t := h.task.Load(); t != nil {
+		// Given while falling asleep: if give saw h asleep, its token is
+		// on the way and must not wake h later for nothing.
+		if !h.asleep.Swap(false) {
+			<-h.wake
+		}
+		return t
+	}
+	<-h.wake
+	return h.task.Load()
+}
+
+// helperCount returns how many helpers have been started.
+func helperCount() int {
+	if p := helpers.all.Load(); p != nil {
+		return len(*p)
+	}
+	return 0
 }
 
 // rowSplitElems is the least work of a grain of the row kernels, in
 // elements: a call of two grains or more may split (docs/threads.md). A
 // variable, so that tests can split small calls.
-var rowSplitElems = 1 << 18
+var rowSplitElems = 1 << 16
+
+// rowWakeElems is the least work, in elements, of a row kernel's call that
+// wakes sleeping helpers (see withHelpers); a variable for tests.
+var rowWakeElems = 1 << 19
 
 // rowGrain returns the rows of a grain for rows of cols: whole blocks of
 // rowsPerBlock(cols) rows (so that a grain's blocks are those of the whole
@@ -224,7 +356,7 @@ func (j rowsJob) split(threads int) float64 {
 	if j.kernel >= rowsCrossEntropyGrad {
 		j.losses = make([]float64, grains)
 	}
-	forGrains(threads, grains, j)
+	forGrains(threads, grains, j, rows*j.cols >= rowWakeElems)
 	for _, l := range j.losses {
 		sum += l
 	}
@@ -283,7 +415,7 @@ func (j colSumsJob) run(lo, hi int) {
 func colSumsSplit(k isa, threads int, db, g []float32, cols int) {
 	rows := len(g) / cols
 	grain := max(1, (gerSplitElems+rows-1)/rows)
-	forGrains(threads, (cols+grain-1)/grain, colSumsJob{k: k, db: db, g: g, cols: cols, grain: grain})
+	forGrains(threads, (cols+grain-1)/grain, colSumsJob{k: k, db: db, g: g, cols: cols, grain: grain}, true)
 }
 
 // gerSplitElems is the least work of a grain of Ger, in elements of A.
@@ -308,5 +440,5 @@ func (j gerJob) run(lo, hi int) {
 // gerSplit is Ger on up to threads goroutines, over rows of A.
 func gerSplit(k isa, threads int, a []float32, lda int, alpha float32, x, y []float32) {
 	grain := max(1, (gerSplitElems+len(y)-1)/len(y))
-	forGrains(threads, (len(x)+grain-1)/grain, gerJob{k: k, a: a, lda: lda, alpha: alpha, x: x, y: y, grain: grain})
+	forGrains(threads, (len(x)+grain-1)/grain, gerJob{k: k, a: a, lda: lda, alpha: alpha, x: x, y: y, grain: grain}, true)
 }

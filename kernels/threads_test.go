@@ -16,11 +16,19 @@ import (
 )
 
 // withSmallShares runs f with every kernel's least work per share cut to a
-// few elements, so that the tests' small calls split into many shares.
-func withSmallShares(f func()) {
-	rows, ger, gemm := rowSplitElems, gerSplitElems, gemmSplitFlops
-	rowSplitElems, gerSplitElems, gemmSplitFlops = 64, 16, 1
-	defer func() { rowSplitElems, gerSplitElems, gemmSplitFlops = rows, ger, gemm }()
+// few elements, so that the tests' small calls split into many shares, and
+// wake sleeping helpers.
+func withSmallShares(f func()) { withThresholds(0, f) }
+
+// withThresholds runs f with every kernel's least work per share cut to a
+// few elements, and calls of less than wake elements or flops split only
+// onto polling helpers.
+func withThresholds(wake int, f func()) {
+	rows, ger, gemm, rowWake, gemmWake := rowSplitElems, gerSplitElems, gemmSplitFlops, rowWakeElems, gemmWakeFlops
+	rowSplitElems, gerSplitElems, gemmSplitFlops, rowWakeElems, gemmWakeFlops = 64, 16, 1, wake, wake
+	defer func() {
+		rowSplitElems, gerSplitElems, gemmSplitFlops, rowWakeElems, gemmWakeFlops = rows, ger, gemm, rowWake, gemmWake
+	}()
 	f()
 }
 
@@ -207,26 +215,68 @@ func TestThreadsLabelError(t *testing.T) {
 	})
 }
 
-// TestThreadsNoGoroutineLeft: after split calls, the goroutines they started
-// are gone.
+// TestThreadsNoGoroutineLeft: after split calls, the only goroutines left
+// are helpers, no more than the largest Threads()−1 of a call, even with
+// calls made at once.
 func TestThreadsNoGoroutineLeft(t *testing.T) {
-	before := runtime.NumGoroutine()
+	const most = 7 // the largest thread count of this package's tests
+	before := runtime.NumGoroutine() - helperCount()
 	withSmallShares(func() {
-		im := Default().WithThreads(7)
-		x := make([]float32, 200*100)
-		dst := make([]float32, len(x))
-		for range 10 {
-			im.Softmax(dst, x, 100)
+		var wg sync.WaitGroup
+		for g := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				im := Default().WithThreads(1 + g%most)
+				x := make([]float32, 200*100)
+				dst := make([]float32, len(x))
+				for range 10 {
+					im.Softmax(dst, x, 100)
+				}
+				c := make([]float32, 100*100)
+				im.Gemm(false, false, 100, 100, 100, 1, x[:100*100], 100, x[:100*100], 100, 0, c, 100)
+			}()
 		}
-		c := make([]float32, 100*100)
-		im.Gemm(false, false, 100, 100, 100, 1, x[:100*100], 100, x[:100*100], 100, 0, c, 100)
+		wg.Wait()
 	})
+	if n := helperCount(); n > most-1 {
+		t.Errorf("%d helpers, want at most %d", n, most-1)
+	}
 	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+	for runtime.NumGoroutine()-helperCount() > before && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
-	if n := runtime.NumGoroutine(); n > before {
-		t.Errorf("%d goroutines after the calls, %d before", n, before)
+	if n := runtime.NumGoroutine() - helperCount(); n > before {
+		t.Errorf("%d goroutines besides helpers after the calls, %d before", n, before)
+	}
+}
+
+// TestThreadsShortCalls: a call too short to wake a helper runs alone, and
+// a run of such calls rouses one, so that later calls split onto it; the
+// results are those of one thread.
+func TestThreadsShortCalls(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	x := randFloats(r, 256*100, 4)
+	want := make([]float32, len(x))
+	Default().WithThreads(1).Softmax(want, x, 100)
+	im := Default().WithThreads(2)
+	got := make([]float32, len(x))
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2)) // a helper runs beside the caller
+	before := helperTasks.Load()
+	withThresholds(1<<30, func() {
+		rowSplitElems = 1 << 13 // a few grains: calls short enough for a run even under the race detector
+		// Back to back, as a trainer's calls are: the checks come after.
+		for i := 0; i < 10000 && helperTasks.Load() < before+10; i++ {
+			im.Softmax(got, x, 100)
+		}
+		clear(got)
+		im.Softmax(got, x, 100)
+	})
+	if at, ok := bitsEqual(got, want); !ok {
+		t.Errorf("element %d differs from one thread's", at)
+	}
+	if n := helperTasks.Load() - before; n < 10 {
+		t.Errorf("helpers ran %d tasks during a run of short calls, want 10 or more", n)
 	}
 }
 
@@ -301,60 +351,36 @@ func (j spinJob) run(lo, hi int) {
 	j.sink[lo] = v
 }
 
-// workerPool is the alternative to forShares' goroutines per call: workers
-// started once, each woken through its channel.
-type workerPool struct{ work []chan func() }
-
-func newWorkerPool(n int) *workerPool {
-	p := &workerPool{}
-	for range n {
-		c := make(chan func())
-		p.work = append(p.work, c)
-		go func() {
-			for f := range c {
-				f()
-			}
-		}()
+// goroutinesPerCall is the alternative to forGrains' helpers: a goroutine
+// started per call for each but the caller, which ends with the call.
+func goroutinesPerCall(threads, grains int, job shareJob) {
+	q := &grainQueue{grains: int64(grains), all: make(chan struct{})}
+	for range min(threads, grains) - 1 {
+		go q.take(job)
 	}
-	return p
+	q.take(job)
+	awaitDone(&q.done, q.grains, q.all)
 }
 
-func (p *workerPool) forShares(threads, grains int, job shareJob) {
-	shares := min(threads, grains)
-	var wg sync.WaitGroup
-	wg.Add(shares - 1)
-	for s := range shares - 1 {
-		lo, hi := s*grains/shares, (s+1)*grains/shares
-		p.work[s] <- func() { defer wg.Done(); job.run(lo, hi) }
-	}
-	job.run((shares-1)*grains/shares, grains)
-	wg.Wait()
-}
-
-// BenchmarkShareDispatch compares forShares' goroutines per call with a
-// pool of workers, on two shares of work from about 1 to 30 µs.
+// BenchmarkShareDispatch compares forShares' helpers with goroutines
+// started per call, on two shares of work from about 1 to 100 µs, called
+// back to back as a training step's kernels are.
 func BenchmarkShareDispatch(b *testing.B) {
-	pool := newWorkerPool(1)
-	defer func() {
-		for _, c := range pool.work {
-			close(c)
-		}
-	}()
 	for _, n := range []int{1000, 10000, 100000} {
 		job := spinJob{n: n, sink: make([]float64, 2)}
 		b.Run(fmt.Sprintf("work=%d/how=one", n), func(b *testing.B) {
 			for b.Loop() {
-				forShares(1, 2, job)
+				forShares(1, 2, job, true)
+			}
+		})
+		b.Run(fmt.Sprintf("work=%d/how=helpers", n), func(b *testing.B) {
+			for b.Loop() {
+				forShares(2, 2, job, true)
 			}
 		})
 		b.Run(fmt.Sprintf("work=%d/how=goroutines", n), func(b *testing.B) {
 			for b.Loop() {
-				forShares(2, 2, job)
-			}
-		})
-		b.Run(fmt.Sprintf("work=%d/how=pool", n), func(b *testing.B) {
-			for b.Loop() {
-				pool.forShares(2, 2, job)
+				goroutinesPerCall(2, 2, job)
 			}
 		})
 	}
