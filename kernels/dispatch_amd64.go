@@ -27,8 +27,8 @@ var avx2Impl = &Impl{name: "avx2", isa: isaAVX2, missing: cpuMissing(cpuid.AVX2,
 var simdImpls = []*Impl{avx512Impl, avx2Impl}
 
 // expRows: per row r of src, m_r = max; dst_i = e^(x_i − m_r); z_r = Σ dst_i.
-func (k isa) expRows(dst, src []float32, cols int, m []float32, z []float64) {
-	switch k {
+func (is isa) expRows(dst, src []float32, cols int, m []float32, z []float64) {
+	switch is {
 	case isaAVX512:
 		expRowsAVX512(dst, src, cols, m, z)
 	case isaAVX2:
@@ -38,43 +38,43 @@ func (k isa) expRows(dst, src []float32, cols int, m []float32, z []float64) {
 	}
 }
 
-// narrowRows returns the number of rows of cols elements that softmaxNarrow
+// shortRowGroup returns the number of rows of cols elements that softmaxShortRows
 // takes at a time, or 0 where rows are too long for it (the limits are the
 // generator's: limits_amd64.go).
-func (k isa) narrowRows(cols int) int {
+func (is isa) shortRowGroup(cols int) int {
 	switch {
-	case k == isaAVX512 && cols <= softmaxNarrowMaxColsAVX512:
-		return softmaxNarrowGroupAVX512
-	case k == isaAVX2 && cols <= softmaxNarrowMaxColsAVX2:
-		return softmaxNarrowGroupAVX2
+	case is == isaAVX512 && cols <= softmaxShortRowsMaxColsAVX512:
+		return softmaxShortRowsGroupAVX512
+	case is == isaAVX2 && cols <= softmaxShortRowsMaxColsAVX2:
+		return softmaxShortRowsGroupAVX2
 	}
 	return 0
 }
 
 // The batch kernels (rows.go) take short rows in blocks of blockRows, whole
-// groups of softmaxNarrow's rows each: a group that does not divide
+// groups of softmaxShortRows's rows each: a group that does not divide
 // blockRows fails to compile here.
 const (
-	_ = uint(-(blockRows % softmaxNarrowGroupAVX512))
-	_ = uint(-(blockRows % softmaxNarrowGroupAVX2))
+	_ = uint(-(blockRows % softmaxShortRowsGroupAVX512))
+	_ = uint(-(blockRows % softmaxShortRowsGroupAVX2))
 )
 
-// softmaxNarrow: the softmax of whole groups of narrowRows(cols) rows,
+// softmaxShortRows: the softmax of whole groups of shortRowGroup(cols) rows,
 // divided by scale, with each row's max and sum in m and z.
-func (k isa) softmaxNarrow(dst, src []float32, cols int, scale float32, m, z []float32) {
-	switch k {
+func (is isa) softmaxShortRows(dst, src []float32, cols int, scale float32, m, z []float32) {
+	switch is {
 	case isaAVX512:
-		softmaxNarrowAVX512(dst, src, cols, scale, m, z)
+		softmaxShortRowsAVX512(dst, src, cols, scale, m, z)
 	case isaAVX2:
-		softmaxNarrowAVX2(dst, src, cols, scale, m, z)
+		softmaxShortRowsAVX2(dst, src, cols, scale, m, z)
 	default:
-		panic("kernels: no softmaxNarrow")
+		panic("kernels: no softmaxShortRows")
 	}
 }
 
 // expMinusMax: dst_i = e^(x_i − m), for x_i − m ≤ 0.
-func (k isa) expMinusMax(dst, x []float32, m float32) {
-	switch k {
+func (is isa) expMinusMax(dst, x []float32, m float32) {
+	switch is {
 	case isaAVX512:
 		expMinusMaxAVX512(dst, x, m)
 	case isaAVX2:
@@ -85,8 +85,8 @@ func (k isa) expMinusMax(dst, x []float32, m float32) {
 }
 
 // expSumRows: per row, m_r = max; z_r = Σ e^(x_i − m_r).
-func (k isa) expSumRows(src []float32, cols int, m []float32, z []float64) {
-	switch k {
+func (is isa) expSumRows(src []float32, cols int, m []float32, z []float64) {
+	switch is {
 	case isaAVX512:
 		expSumRowsAVX512(src, cols, m, z)
 	case isaAVX2:
@@ -97,8 +97,8 @@ func (k isa) expSumRows(src []float32, cols int, m []float32, z []float64) {
 }
 
 // scaleRows: x_ri ·= c_r.
-func (k isa) scaleRows(x []float32, cols int, c []float32) {
-	switch k {
+func (is isa) scaleRows(x []float32, cols int, c []float32) {
+	switch is {
 	case isaAVX512:
 		scaleRowsAVX512(x, cols, c)
 	case isaAVX2:
@@ -112,8 +112,8 @@ func (k isa) scaleRows(x []float32, cols int, c []float32) {
 // scaleStream's non-temporal stores: on the SIMD isas, when it is larger
 // than the last-level cache, where it could not stay anyway; written
 // through the cache, each of its lines would first be read from memory.
-func (k isa) streams(n int) bool {
-	return k != isaGeneric && 4*n > streamAbove
+func (is isa) streams(n int) bool {
+	return is != isaGeneric && 4*n > streamAbove
 }
 
 // streamAbove is the size of the largest cache cpuid reports, or 32 MB if
@@ -128,8 +128,8 @@ var streamAbove = func() int {
 
 // scaleStream: dst_i = src_i·c; len(src) is a multiple of 16 and dst is
 // 64-byte aligned.
-func (k isa) scaleStream(dst, src []float32, c float32) {
-	switch k {
+func (is isa) scaleStream(dst, src []float32, c float32) {
+	switch is {
 	case isaAVX512:
 		scaleStreamAVX512(dst, src, c)
 	case isaAVX2:
@@ -140,8 +140,8 @@ func (k isa) scaleStream(dst, src []float32, c float32) {
 }
 
 // logSoftmaxRows: dst_i = (x_i − m_r) − logZ_r.
-func (k isa) logSoftmaxRows(dst, src []float32, cols int, m, logZ []float32) {
-	switch k {
+func (is isa) logSoftmaxRows(dst, src []float32, cols int, m, logZ []float32) {
+	switch is {
 	case isaAVX512:
 		logSoftmaxRowsAVX512(dst, src, cols, m, logZ)
 	case isaAVX2:
@@ -153,8 +153,8 @@ func (k isa) logSoftmaxRows(dst, src []float32, cols int, m, logZ []float32) {
 
 // softTargetRows: per row, m_r = max; T_r = Σ t_i; D_r = Σ t_i·(x_i − m_r);
 // grad_i = e^(x_i − m_r); z_r = Σ grad_i.
-func (k isa) softTargetRows(grad, logits, targets []float32, cols int, m []float32, z, tsum, td []float64) {
-	switch k {
+func (is isa) softTargetRows(grad, logits, targets []float32, cols int, m []float32, z, tsum, td []float64) {
+	switch is {
 	case isaAVX512:
 		softTargetRowsAVX512(grad, logits, targets, cols, m, z, tsum, td)
 	case isaAVX2:
@@ -165,8 +165,8 @@ func (k isa) softTargetRows(grad, logits, targets []float32, cols int, m []float
 }
 
 // softGradRows: grad_i = (e_i·c_r − t_i)·invRows.
-func (k isa) softGradRows(grad, targets []float32, cols int, c []float32, invRows float32) {
-	switch k {
+func (is isa) softGradRows(grad, targets []float32, cols int, c []float32, invRows float32) {
+	switch is {
 	case isaAVX512:
 		softGradRowsAVX512(grad, targets, cols, c, invRows)
 	case isaAVX2:
@@ -177,8 +177,8 @@ func (k isa) softGradRows(grad, targets []float32, cols int, c []float32, invRow
 }
 
 // softmaxBackward is the whole SoftmaxBackward kernel.
-func (k isa) softmaxBackward(dx, s, dy []float32, cols int) {
-	switch k {
+func (is isa) softmaxBackward(dx, s, dy []float32, cols int) {
+	switch is {
 	case isaAVX512, isaAVX2:
 		// AVX2's routine for both: 64-byte vectors measured slower on
 		// most row lengths (docs/performance.md).
@@ -189,8 +189,8 @@ func (k isa) softmaxBackward(dx, s, dy []float32, cols int) {
 }
 
 // logSoftmaxBackward is the whole LogSoftmaxBackward kernel.
-func (k isa) logSoftmaxBackward(dx, logp, dy []float32, cols int) {
-	switch k {
+func (is isa) logSoftmaxBackward(dx, logp, dy []float32, cols int) {
+	switch is {
 	case isaAVX512:
 		if cols <= 16 {
 			// One vector per row either way, and AVX2's measured faster
@@ -207,8 +207,8 @@ func (k isa) logSoftmaxBackward(dx, logp, dy []float32, cols int) {
 }
 
 // ger is the whole Ger kernel.
-func (k isa) ger(a []float32, lda int, alpha float32, x, y []float32) {
-	switch k {
+func (is isa) ger(a []float32, lda int, alpha float32, x, y []float32) {
+	switch is {
 	case isaAVX512, isaAVX2:
 		// AVX2's routine for both: with 64-byte vectors, the overlapping
 		// last vector of each row and twice the cache-line splits of
@@ -220,14 +220,14 @@ func (k isa) ger(a []float32, lda int, alpha float32, x, y []float32) {
 }
 
 // gerBatch is the whole GerBatch kernel.
-func (k isa) gerBatch(a []float32, lda int, alpha float32, x []float32, m int, y []float32, n int) {
-	switch k {
+func (is isa) gerBatch(a []float32, lda int, alpha float32, x []float32, m int, y []float32, n int) {
+	switch is {
 	case isaAVX512:
 		switch {
-		case n >= gerBatchNarrowMinColsAVX512 && n <= gerBatchNarrowMaxColsAVX512:
+		case n >= gerBatchTransposedMinColsAVX512 && n <= gerBatchTransposedMaxColsAVX512:
 			// A 10-class head: tiles of rows × columns turned around (see
-			// gerBatchNarrow in asm_gen/ger.go).
-			gerBatchNarrowAVX512(a, lda, alpha, x, m, y, n)
+			// gerBatchTransposed in asm_gen/ger.go).
+			gerBatchTransposedAVX512(a, lda, alpha, x, m, y, n)
 		case n <= 16:
 			// One vector per row: AVX-512's micro-kernel waits on its
 			// loads of x (see gerBatch in asm_gen/ger.go), and AVX2's two
@@ -246,8 +246,8 @@ func (k isa) gerBatch(a []float32, lda int, alpha float32, x []float32, m int, y
 
 // gemmShape returns the rows and columns of the register tiles of
 // gemmTile and gemmTileT, as the generator emits them.
-func (k isa) gemmShape() (mr, nr, mrT, nrT int) {
-	switch k {
+func (is isa) gemmShape() (mr, nr, mrT, nrT int) {
+	switch is {
 	case isaAVX512:
 		return gemmShapeAVX512()
 	case isaAVX2:
@@ -258,8 +258,8 @@ func (k isa) gemmShape() (mr, nr, mrT, nrT int) {
 
 // gemmTile is the micro-kernel of Gemm, a block of rows of tiles (see
 // gemmTileGeneric).
-func (k isa) gemmTile(kc int, a []float32, ars, aps, anext int, b []float32, bps, bnext int, c []float32, ldc, m, n int, alpha float32, add bool) {
-	switch k {
+func (is isa) gemmTile(kc int, a []float32, ars, aps, anext int, b []float32, bps, bnext int, c []float32, ldc, m, n int, alpha float32, add bool) {
+	switch is {
 	case isaAVX512:
 		gemmTileAVX512(kc, a, ars, aps, anext, b, bps, bnext, c, ldc, m, n, alpha, add)
 	case isaAVX2:
@@ -270,8 +270,8 @@ func (k isa) gemmTile(kc int, a []float32, ars, aps, anext int, b []float32, bps
 }
 
 // gemmTileT is gemmTile for a tile of Cᵀ (see gemmTileTGeneric).
-func (k isa) gemmTileT(kc int, a []float32, ars, aps int, b []float32, bps int, c []float32, ldc, mr, nr int, alpha float32, add bool) {
-	switch k {
+func (is isa) gemmTileT(kc int, a []float32, ars, aps int, b []float32, bps int, c []float32, ldc, mr, nr int, alpha float32, add bool) {
+	switch is {
 	case isaAVX512:
 		gemmTileTAVX512(kc, a, ars, aps, b, bps, c, ldc, mr, nr, alpha, add)
 	case isaAVX2:
@@ -283,8 +283,8 @@ func (k isa) gemmTileT(kc int, a []float32, ars, aps int, b []float32, bps int, 
 
 // gemmPackT packs a whole panel of B̃ from rows of src (see
 // gemmPackTGeneric).
-func (k isa) gemmPackT(dst, src []float32, ld, kc int) {
-	switch k {
+func (is isa) gemmPackT(dst, src []float32, ld, kc int) {
+	switch is {
 	case isaAVX512:
 		gemmPackTAVX512(dst, src, ld, kc)
 	case isaAVX2:
@@ -296,8 +296,8 @@ func (k isa) gemmPackT(dst, src []float32, ld, kc int) {
 
 // gemmPackN copies a whole panel of B̃ from columns of src (see
 // gemmPackNGeneric).
-func (k isa) gemmPackN(dst, src []float32, ld, kc int) {
-	switch k {
+func (is isa) gemmPackN(dst, src []float32, ld, kc int) {
+	switch is {
 	case isaAVX512:
 		gemmPackNAVX512(dst, src, ld, kc)
 	case isaAVX2:
@@ -309,8 +309,8 @@ func (k isa) gemmPackN(dst, src []float32, ld, kc int) {
 
 // gemmDotShape returns the rows of A and of B of gemmDot's tile, as the
 // generator emits it.
-func (k isa) gemmDotShape() (mr, nr int) {
-	switch k {
+func (is isa) gemmDotShape() (mr, nr int) {
+	switch is {
 	case isaAVX512:
 		return gemmDotShapeAVX512()
 	case isaAVX2:
@@ -321,8 +321,8 @@ func (k isa) gemmDotShape() (mr, nr int) {
 
 // gemmDot is the micro-kernel of Gemm for A·Bᵀ with few rows of B (see
 // gemmDotGeneric).
-func (k isa) gemmDot(kk int, a []float32, lda int, b []float32, ldb int, c []float32, ldc, mr, nr int, alpha float32, add bool) {
-	switch k {
+func (is isa) gemmDot(kk int, a []float32, lda int, b []float32, ldb int, c []float32, ldc, mr, nr int, alpha float32, add bool) {
+	switch is {
 	case isaAVX512:
 		gemmDotAVX512(kk, a, lda, b, ldb, c, ldc, mr, nr, alpha, add)
 	case isaAVX2:

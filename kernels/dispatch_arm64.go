@@ -15,18 +15,18 @@ var neonImpl = &Impl{name: "neon", isa: isaNEON}
 // simdImpls lists the arm64 SIMD implementations, fastest first.
 var simdImpls = []*Impl{neonImpl}
 
-// narrowRows: NEON has no softmaxNarrow yet; short rows take the row
+// shortRowGroup: NEON has no softmaxShortRows yet; short rows take the row
 // primitives, one row at a time.
-func (k isa) narrowRows(cols int) int { return 0 }
+func (is isa) shortRowGroup(cols int) int { return 0 }
 
-// softmaxNarrow is never called where narrowRows is 0.
-func (k isa) softmaxNarrow(dst, src []float32, cols int, scale float32, m, z []float32) {
-	panic("kernels: no softmaxNarrow")
+// softmaxShortRows is never called where shortRowGroup is 0.
+func (is isa) softmaxShortRows(dst, src []float32, cols int, scale float32, m, z []float32) {
+	panic("kernels: no softmaxShortRows")
 }
 
 // expMinusMax: dst_i = e^(x_i − m), for x_i − m ≤ 0.
-func (k isa) expMinusMax(dst, x []float32, m float32) {
-	switch k {
+func (is isa) expMinusMax(dst, x []float32, m float32) {
+	switch is {
 	case isaNEON:
 		expMinusMaxNEON(dst, x, m)
 	default:
@@ -35,8 +35,8 @@ func (k isa) expMinusMax(dst, x []float32, m float32) {
 }
 
 // expRows: per row r of src, m_r = max; dst_i = e^(x_i − m_r); z_r = Σ dst_i.
-func (k isa) expRows(dst, src []float32, cols int, m []float32, z []float64) {
-	switch k {
+func (is isa) expRows(dst, src []float32, cols int, m []float32, z []float64) {
+	switch is {
 	case isaNEON:
 		expRowsNEON(dst, src, cols, m, z)
 	default:
@@ -45,8 +45,8 @@ func (k isa) expRows(dst, src []float32, cols int, m []float32, z []float64) {
 }
 
 // expSumRows: per row, m_r = max; z_r = Σ e^(x_i − m_r).
-func (k isa) expSumRows(src []float32, cols int, m []float32, z []float64) {
-	switch k {
+func (is isa) expSumRows(src []float32, cols int, m []float32, z []float64) {
+	switch is {
 	case isaNEON:
 		expSumRowsNEON(src, cols, m, z)
 	default:
@@ -55,8 +55,8 @@ func (k isa) expSumRows(src []float32, cols int, m []float32, z []float64) {
 }
 
 // scaleRows: x_ri ·= c_r.
-func (k isa) scaleRows(x []float32, cols int, c []float32) {
-	switch k {
+func (is isa) scaleRows(x []float32, cols int, c []float32) {
+	switch is {
 	case isaNEON:
 		scaleRowsNEON(x, cols, c)
 	default:
@@ -66,17 +66,17 @@ func (k isa) scaleRows(x []float32, cols int, c []float32) {
 
 // streams reports whether an output of n float32 is better written with
 // scaleStream's non-temporal stores: never without them.
-func (k isa) streams(n int) bool { return false }
+func (is isa) streams(n int) bool { return false }
 
 // scaleStream: dst_i = src_i·c; len(src) is a multiple of 16 and dst is
 // 64-byte aligned.
-func (k isa) scaleStream(dst, src []float32, c float32) {
+func (is isa) scaleStream(dst, src []float32, c float32) {
 	scaleStreamGeneric(dst, src, c)
 }
 
 // logSoftmaxRows: dst_i = (x_i − m_r) − logZ_r.
-func (k isa) logSoftmaxRows(dst, src []float32, cols int, m, logZ []float32) {
-	switch k {
+func (is isa) logSoftmaxRows(dst, src []float32, cols int, m, logZ []float32) {
+	switch is {
 	case isaNEON:
 		logSoftmaxRowsNEON(dst, src, cols, m, logZ)
 	default:
@@ -86,8 +86,8 @@ func (k isa) logSoftmaxRows(dst, src []float32, cols int, m, logZ []float32) {
 
 // softTargetRows: per row, m_r = max; T_r = Σ t_i; D_r = Σ t_i·(x_i − m_r);
 // grad_i = e^(x_i − m_r); z_r = Σ grad_i.
-func (k isa) softTargetRows(grad, logits, targets []float32, cols int, m []float32, z, tsum, td []float64) {
-	switch k {
+func (is isa) softTargetRows(grad, logits, targets []float32, cols int, m []float32, z, tsum, td []float64) {
+	switch is {
 	case isaNEON:
 		softTargetRowsNEON(grad, logits, targets, cols, m, z, tsum, td)
 	default:
@@ -96,8 +96,8 @@ func (k isa) softTargetRows(grad, logits, targets []float32, cols int, m []float
 }
 
 // softGradRows: grad_i = (e_i·c_r − t_i)·invRows.
-func (k isa) softGradRows(grad, targets []float32, cols int, c []float32, invRows float32) {
-	switch k {
+func (is isa) softGradRows(grad, targets []float32, cols int, c []float32, invRows float32) {
+	switch is {
 	case isaNEON:
 		softGradRowsNEON(grad, targets, cols, c, invRows)
 	default:
@@ -106,8 +106,8 @@ func (k isa) softGradRows(grad, targets []float32, cols int, c []float32, invRow
 }
 
 // softmaxBackward is the whole SoftmaxBackward kernel.
-func (k isa) softmaxBackward(dx, s, dy []float32, cols int) {
-	switch k {
+func (is isa) softmaxBackward(dx, s, dy []float32, cols int) {
+	switch is {
 	case isaNEON:
 		softmaxBackwardNEON(dx, s, dy, cols)
 	default:
@@ -116,8 +116,8 @@ func (k isa) softmaxBackward(dx, s, dy []float32, cols int) {
 }
 
 // logSoftmaxBackward is the whole LogSoftmaxBackward kernel.
-func (k isa) logSoftmaxBackward(dx, logp, dy []float32, cols int) {
-	switch k {
+func (is isa) logSoftmaxBackward(dx, logp, dy []float32, cols int) {
+	switch is {
 	case isaNEON:
 		logSoftmaxBackwardNEON(dx, logp, dy, cols)
 	default:
@@ -126,8 +126,8 @@ func (k isa) logSoftmaxBackward(dx, logp, dy []float32, cols int) {
 }
 
 // ger is the whole Ger kernel.
-func (k isa) ger(a []float32, lda int, alpha float32, x, y []float32) {
-	switch k {
+func (is isa) ger(a []float32, lda int, alpha float32, x, y []float32) {
+	switch is {
 	case isaNEON:
 		gerNEON(a, lda, alpha, x, y)
 	default:
@@ -136,8 +136,8 @@ func (k isa) ger(a []float32, lda int, alpha float32, x, y []float32) {
 }
 
 // gerBatch is the whole GerBatch kernel.
-func (k isa) gerBatch(a []float32, lda int, alpha float32, x []float32, m int, y []float32, n int) {
-	switch k {
+func (is isa) gerBatch(a []float32, lda int, alpha float32, x []float32, m int, y []float32, n int) {
+	switch is {
 	case isaNEON:
 		gerBatchNEON(a, lda, alpha, x, m, y, n)
 	default:
@@ -148,8 +148,8 @@ func (k isa) gerBatch(a []float32, lda int, alpha float32, x []float32, m int, y
 // gemmShape returns the rows and columns of the register tiles of
 // gemmTile and gemmTileT; NEON has no gemmTileT (mrT = 0: Gemm never runs
 // on Cᵀ).
-func (k isa) gemmShape() (mr, nr, mrT, nrT int) {
-	if k == isaNEON {
+func (is isa) gemmShape() (mr, nr, mrT, nrT int) {
+	if is == isaNEON {
 		return gemmMRNEON, gemmNRNEON, 0, 0
 	}
 	return gemmMRGeneric, gemmNRGeneric, gemmMRGeneric, gemmNRGeneric
@@ -157,8 +157,8 @@ func (k isa) gemmShape() (mr, nr, mrT, nrT int) {
 
 // gemmTile is the micro-kernel of Gemm, a block of rows of tiles (see
 // gemmTileGeneric).
-func (k isa) gemmTile(kc int, a []float32, ars, aps, anext int, b []float32, bps, bnext int, c []float32, ldc, m, n int, alpha float32, add bool) {
-	switch k {
+func (is isa) gemmTile(kc int, a []float32, ars, aps, anext int, b []float32, bps, bnext int, c []float32, ldc, m, n int, alpha float32, add bool) {
+	switch is {
 	case isaNEON:
 		// A call per tile: one panel of Ã and one of B̃ each.
 		for i := 0; i < m; i += gemmMRNEON {
@@ -177,15 +177,15 @@ func (k isa) gemmTile(kc int, a []float32, ars, aps, anext int, b []float32, bps
 
 // gemmTileT is gemmTile for a tile of Cᵀ (see gemmTileTGeneric), never
 // called for NEON.
-func (k isa) gemmTileT(kc int, a []float32, ars, aps int, b []float32, bps int, c []float32, ldc, mr, nr int, alpha float32, add bool) {
+func (is isa) gemmTileT(kc int, a []float32, ars, aps int, b []float32, bps int, c []float32, ldc, mr, nr int, alpha float32, add bool) {
 	gemmTileTGeneric(kc, a, ars, aps, b, bps, c, ldc, mr, nr, alpha, add)
 }
 
 // gemmPackT packs a whole panel of B̃ from rows of src (see
 // gemmPackTGeneric).
-func (k isa) gemmPackT(dst, src []float32, ld, kc int) {
+func (is isa) gemmPackT(dst, src []float32, ld, kc int) {
 	nr := gemmNRGeneric
-	if k == isaNEON {
+	if is == isaNEON {
 		nr = gemmNRNEON
 	}
 	gemmPackTGeneric(dst, src, ld, kc, nr)
@@ -193,9 +193,9 @@ func (k isa) gemmPackT(dst, src []float32, ld, kc int) {
 
 // gemmPackN copies a whole panel of B̃ from columns of src (see
 // gemmPackNGeneric).
-func (k isa) gemmPackN(dst, src []float32, ld, kc int) {
+func (is isa) gemmPackN(dst, src []float32, ld, kc int) {
 	nr := gemmNRGeneric
-	if k == isaNEON {
+	if is == isaNEON {
 		nr = gemmNRNEON
 	}
 	gemmPackNGeneric(dst, src, ld, kc, nr)
@@ -203,10 +203,10 @@ func (k isa) gemmPackN(dst, src []float32, ld, kc int) {
 
 // gemmDotShape returns the rows of A and of B of gemmDot's tile; 0 where
 // the isa has no gemmDot.
-func (k isa) gemmDotShape() (mr, nr int) { return 0, 0 }
+func (is isa) gemmDotShape() (mr, nr int) { return 0, 0 }
 
 // gemmDot is the micro-kernel of Gemm for A·Bᵀ with few rows of B (see
 // gemmDotGeneric); never called where gemmDotShape is 0.
-func (k isa) gemmDot(kk int, a []float32, lda int, b []float32, ldb int, c []float32, ldc, mr, nr int, alpha float32, add bool) {
+func (is isa) gemmDot(kk int, a []float32, lda int, b []float32, ldb int, c []float32, ldc, mr, nr int, alpha float32, add bool) {
 	gemmDotGeneric(kk, a, lda, b, ldb, c, ldc, mr, nr, alpha, add)
 }

@@ -69,11 +69,11 @@ var gemmTilings [isaNEON + 1][2]gemmTiling
 
 func init() {
 	l1, l2, l3 := cacheSizes()
-	for k := range gemmTilings {
-		mr, nr, mrT, nrT := isa(k).gemmShape()
-		gemmTilings[k][0] = gemmBlocking(mr, nr, l1, l2, l3)
+	for i := range gemmTilings {
+		mr, nr, mrT, nrT := isa(i).gemmShape()
+		gemmTilings[i][0] = gemmBlocking(mr, nr, l1, l2, l3)
 		if mrT > 0 {
-			gemmTilings[k][1] = gemmBlocking(mrT, nrT, l1, l2, l3)
+			gemmTilings[i][1] = gemmBlocking(mrT, nrT, l1, l2, l3)
 		}
 	}
 }
@@ -101,7 +101,7 @@ func getGemmBuf(na, nb int) *gemmBuf {
 }
 
 // gemm is Gemm after the argument checks, with m, n > 0.
-func gemm(k isa, threads int, transA, transB bool, m, n, kk int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+func gemm(is isa, threads int, transA, transB bool, m, n, kk int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if alpha == 0 || kk == 0 {
 		scaleMatrix(c, ldc, m, n, beta)
 		return
@@ -109,22 +109,22 @@ func gemm(k isa, threads int, transA, transB bool, m, n, kk int, alpha float32, 
 	if beta != 0 && beta != 1 {
 		scaleMatrix(c, ldc, m, n, beta)
 	}
-	gemmAdd(k, threads, transA, transB, m, n, kk, alpha, a, lda, b, ldb, beta != 0, c, ldc)
+	gemmAdd(is, threads, transA, transB, m, n, kk, alpha, a, lda, b, ldb, beta != 0, c, ldc)
 }
 
 // gemmAdd sets C = alpha·op(A)·op(B) + C (or + 0 without add: C is then
 // not read). It runs A·Bᵀ with few columns as dot products (gemmDot), and
 // every other product as it is or on Cᵀ = op(B)ᵀ·op(A)ᵀ with tiles written
 // transposed (gemmTileT), whichever gemmSwaps expects to be faster.
-func gemmAdd(k isa, threads int, transA, transB bool, m, n, kk int, alpha float32, a []float32, lda int, b []float32, ldb int, add bool, c []float32, ldc int) {
-	switch gemmPathOf(k, transA, transB, m, n, kk) {
+func gemmAdd(is isa, threads int, transA, transB bool, m, n, kk int, alpha float32, a []float32, lda int, b []float32, ldb int, add bool, c []float32, ldc int) {
+	switch gemmPathOf(is, transA, transB, m, n, kk) {
 	case gemmPathDots:
-		gemmDots(k, threads, m, n, kk, alpha, a, lda, b, ldb, add, c, ldc)
+		gemmDots(is, threads, m, n, kk, alpha, a, lda, b, ldb, add, c, ldc)
 	case gemmPathSwapped:
-		g := gemmRun{k: k, threads: threads, tiling: gemmTilings[k][1], kk: kk, alpha: alpha, add: add, c: c, ldc: ldc, cT: true}
+		g := gemmRun{is: is, threads: threads, tiling: gemmTilings[is][1], kk: kk, alpha: alpha, add: add, c: c, ldc: ldc, cT: true}
 		g.run(!transB, !transA, n, m, b, ldb, a, lda)
 	default:
-		g := gemmRun{k: k, threads: threads, tiling: gemmTilings[k][0], kk: kk, alpha: alpha, add: add, c: c, ldc: ldc}
+		g := gemmRun{is: is, threads: threads, tiling: gemmTilings[is][0], kk: kk, alpha: alpha, add: add, c: c, ldc: ldc}
 		g.run(transA, transB, m, n, a, lda, b, ldb)
 	}
 }
@@ -136,11 +136,11 @@ const (
 	gemmPathDots           // gemmDot, no packing
 )
 
-func gemmPathOf(k isa, transA, transB bool, m, n, kk int) int {
+func gemmPathOf(is isa, transA, transB bool, m, n, kk int) int {
 	switch {
-	case !transA && transB && gemmDotsFor(k, n, kk):
+	case !transA && transB && gemmDotsFor(is, n, kk):
 		return gemmPathDots
-	case gemmSwapsFor(gemmTilings[k], transA, transB, m, n):
+	case gemmSwapsFor(gemmTilings[is], transA, transB, m, n):
 		return gemmPathSwapped
 	}
 	return gemmPathTiles
@@ -149,15 +149,15 @@ func gemmPathOf(k isa, transA, transB bool, m, n, kk int) int {
 // gemmPackFloats returns the floats of packing buffer that gemmAdd asks for
 // on this product (the first call, and the first after the buffers grew,
 // allocates them).
-func gemmPackFloats(k isa, transA, transB bool, m, n, kk int) int {
+func gemmPackFloats(is isa, transA, transB bool, m, n, kk int) int {
 	var b gemmBlocks
-	switch gemmPathOf(k, transA, transB, m, n, kk) {
+	switch gemmPathOf(is, transA, transB, m, n, kk) {
 	case gemmPathDots:
 		return 0
 	case gemmPathSwapped:
-		b = blocksOf(gemmTilings[k][1], !transA, n, m, kk)
+		b = blocksOf(gemmTilings[is][1], !transA, n, m, kk)
 	default:
-		b = blocksOf(gemmTilings[k][0], transB, m, n, kk)
+		b = blocksOf(gemmTilings[is][0], transB, m, n, kk)
 	}
 	return (b.mc + b.nc) * b.kc
 }
@@ -169,26 +169,26 @@ var gemmDotsFor = gemmUsesDots
 // where the packed tiles, nr columns wide, would leave more than a fifth of
 // their lanes empty, up to 4 panels (measured from 8 to 48 columns:
 // docs/gemm.md).
-func gemmUsesDots(k isa, n, kk int) bool {
-	R, _ := k.gemmDotShape()
-	nr := gemmTilings[k][0].nr
+func gemmUsesDots(is isa, n, kk int) bool {
+	R, _ := is.gemmDotShape()
+	nr := gemmTilings[is][0].nr
 	return R > 0 && n < 4*nr && 4*roundUp(n, nr) > 5*n
 }
 
 // gemmDots runs C = alpha·A·Bᵀ (+ C if add) on gemmDot's tiles, k in
 // chunks of gemmDotK so that the tile's rows of A and B stay in L1.
-func gemmDots(k isa, threads int, m, n, kk int, alpha float32, a []float32, lda int, b []float32, ldb int, add bool, c []float32, ldc int) {
+func gemmDots(is isa, threads int, m, n, kk int, alpha float32, a []float32, lda int, b []float32, ldb int, add bool, c []float32, ldc int) {
 	if 2*m*n*kk < gemmSplitFlops {
 		threads = 1
 	}
-	R, _ := k.gemmDotShape()
-	job := gemmDotsJob{k: k, m: m, n: n, kk: kk, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, add: add, c: c, ldc: ldc}
+	R, _ := is.gemmDotShape()
+	job := gemmDotsJob{is: is, m: m, n: n, kk: kk, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, add: add, c: c, ldc: ldc}
 	forShares(threads, (m+R-1)/R, job, 2*m*n*kk >= gemmWakeFlops)
 }
 
 // gemmDotsJob is gemmDots over shares of whole tiles of rows.
 type gemmDotsJob struct {
-	k        isa
+	is       isa
 	m, n, kk int
 	alpha    float32
 	a        []float32
@@ -201,7 +201,7 @@ type gemmDotsJob struct {
 }
 
 func (d gemmDotsJob) run(lo, hi int) {
-	R, J := d.k.gemmDotShape()
+	R, J := d.is.gemmDotShape()
 	a, b, c, lda, ldb, ldc := d.a, d.b, d.c, d.lda, d.ldb, d.ldc
 	for p := 0; p < d.kk; p += gemmDotK {
 		kc := min(gemmDotK, d.kk-p)
@@ -212,7 +212,7 @@ func (d gemmDotsJob) run(lo, hi int) {
 				cols := min(J, d.n-j)
 				bp := b[j*ldb+p : (j+cols-1)*ldb+p+kc]
 				ct := c[i*ldc+j : (i+rows-1)*ldc+j+cols]
-				d.k.gemmDot(kc, ap, lda, bp, ldb, ct, ldc, rows, cols, d.alpha, d.add || p > 0)
+				d.is.gemmDot(kc, ap, lda, bp, ldb, ct, ldc, rows, cols, d.alpha, d.add || p > 0)
 			}
 		}
 	}
@@ -259,7 +259,7 @@ func gemmSwaps(t [2]gemmTiling, transA, transB bool, m, n int) bool {
 // alpha·op(A)·op(B) with op(A) m×k and op(B) k×n; without add, the first
 // block of k writes C without reading it.
 type gemmRun struct {
-	k       isa
+	is      isa
 	tiling  gemmTiling
 	kk      int
 	alpha   float32
@@ -367,10 +367,10 @@ func (p gemmPart) area(i0, i1, j0, j1 int) {
 			if bInPlace {
 				// Only a last, partial panel is packed.
 				if last := ncb / t.nr * t.nr; last < ncb {
-					packB(g.k, buf.b[last*kcb:], transB, b, ldb, pc, jc+last, kcb, ncb-last, t.nr)
+					packB(g.is, buf.b[last*kcb:], transB, b, ldb, pc, jc+last, kcb, ncb-last, t.nr)
 				}
 			} else {
-				packB(g.k, buf.b, transB, b, ldb, pc, jc, kcb, ncb, t.nr)
+				packB(g.is, buf.b, transB, b, ldb, pc, jc, kcb, ncb, t.nr)
 			}
 			for ic := i0; ic < i1; ic += mc {
 				mcb := min(mc, i1-ic)
@@ -427,7 +427,7 @@ func (g *gemmRun) tiles(kc int, ap []float32, ars, aps int, bp []float32, bps, b
 	c, ldc, mr, nr := g.c, g.ldc, g.tiling.mr, g.tiling.nr
 	if !g.cT {
 		ct := c[i*ldc+j : (i+rows-1)*ldc+j+cols]
-		g.k.gemmTile(kc, ap, ars, aps, mr*ars, bp, bps, bnext, ct, ldc, rows, cols, g.alpha, add)
+		g.is.gemmTile(kc, ap, ars, aps, mr*ars, bp, bps, bnext, ct, ldc, rows, cols, g.alpha, add)
 		return
 	}
 	// Tiles of Cᵀ: a call each.
@@ -436,7 +436,7 @@ func (g *gemmRun) tiles(kc int, ap []float32, ars, aps int, bp []float32, bps, b
 		for j0 := 0; j0 < cols; j0 += nr {
 			w := min(nr, cols-j0)
 			ct := c[(j+j0)*ldc+i+i0 : (j+j0+w-1)*ldc+i+i0+h]
-			g.k.gemmTileT(kc, ap[i0*ars:], ars, aps, bp[j0/nr*bnext:], bps, ct, ldc, h, w, g.alpha, add)
+			g.is.gemmTileT(kc, ap[i0*ars:], ars, aps, bp[j0/nr*bnext:], bps, ct, ldc, h, w, g.alpha, add)
 		}
 	}
 }
@@ -485,14 +485,14 @@ func packA(dst []float32, trans bool, a []float32, lda, ic, pc, mc, kc, mr int) 
 // packB copies the kc × nc block of op(B) at row pc, column jc into dst as
 // panels of nr columns (the last one padded with zero columns), each kc
 // rows of nr contiguous floats: the vectors of the micro-kernel.
-func packB(k isa, dst []float32, trans bool, b []float32, ldb, pc, jc, kc, nc, nr int) {
+func packB(is isa, dst []float32, trans bool, b []float32, ldb, pc, jc, kc, nc, nr int) {
 	for jr := 0; jr < nc; jr += nr {
 		panel := dst[jr*kc : (jr+nr)*kc]
 		cols := min(nr, nc-jr)
 		if !trans {
 			first := pc*ldb + jc + jr
 			if cols == nr {
-				k.gemmPackN(panel, b[first:first+(kc-1)*ldb+nr], ldb, kc)
+				is.gemmPackN(panel, b[first:first+(kc-1)*ldb+nr], ldb, kc)
 				continue
 			}
 			for p := range kc {
@@ -506,7 +506,7 @@ func packB(k isa, dst []float32, trans bool, b []float32, ldb, pc, jc, kc, nc, n
 		// op(B) = Bᵀ: column j of the panel is row jc+jr+j of B.
 		first := (jc+jr)*ldb + pc
 		if cols == nr {
-			k.gemmPackT(panel, b[first:first+(nr-1)*ldb+kc], ldb, kc)
+			is.gemmPackT(panel, b[first:first+(nr-1)*ldb+kc], ldb, kc)
 			continue
 		}
 		clear(panel)

@@ -135,7 +135,7 @@ func eachOrientation(f func()) {
 		f()
 	}
 	// A·Bᵀ as dot products, at every width.
-	gemmDotsFor = func(k isa, _, _ int) bool { r, _ := k.gemmDotShape(); return r > 0 }
+	gemmDotsFor = func(is isa, _, _ int) bool { r, _ := is.gemmDotShape(); return r > 0 }
 	f()
 }
 
@@ -191,7 +191,7 @@ func TestGemmBlocks(t *testing.T) {
 
 // TestGerBatchAlphaZero holds GerBatch to its products also where alpha is
 // 0: an infinite x makes 0·Inf = NaN, on every implementation and on every
-// path (a narrow Y on GerBatch's own tiles, a wide one on Gemm's blocks).
+// path (a Y of up to 64 columns on GerBatch's own tiles, a wider one on Gemm's blocks).
 func TestGerBatchAlphaZero(t *testing.T) {
 	for _, im := range Available() {
 		for _, n := range []int{10, 1000} {

@@ -154,7 +154,7 @@ func (im *Impl) Softmax(dst, src []float32, cols int) {
 	rows := checkRows(len(src), cols, "src")
 	checkOut(dst, src, "dst", "src")
 	if rows > 0 {
-		rowsJob{kernel: rowsSoftmax, k: im.isa, cols: cols, out: dst[:len(src)], in: src}.split(im.Threads())
+		rowsJob{kernel: rowsSoftmax, is: im.isa, cols: cols, out: dst[:len(src)], in: src}.split(im.Threads())
 	}
 }
 
@@ -163,7 +163,7 @@ func (im *Impl) LogSoftmax(dst, src []float32, cols int) {
 	rows := checkRows(len(src), cols, "src")
 	checkOut(dst, src, "dst", "src")
 	if rows > 0 {
-		rowsJob{kernel: rowsLogSoftmax, k: im.isa, cols: cols, out: dst[:len(src)], in: src}.split(im.Threads())
+		rowsJob{kernel: rowsLogSoftmax, is: im.isa, cols: cols, out: dst[:len(src)], in: src}.split(im.Threads())
 	}
 }
 
@@ -175,7 +175,7 @@ func (im *Impl) SoftmaxBackward(dx, s, dy []float32, cols int) {
 	checkOut(dx, s, "dx", "s")
 	checkOut(dx, dy, "dx", "dy")
 	if rows > 0 {
-		rowsJob{kernel: rowsSoftmaxBackward, k: im.isa, cols: cols, out: dx[:len(s)], in: s, in2: dy}.split(im.Threads())
+		rowsJob{kernel: rowsSoftmaxBackward, is: im.isa, cols: cols, out: dx[:len(s)], in: s, in2: dy}.split(im.Threads())
 	}
 }
 
@@ -187,7 +187,7 @@ func (im *Impl) LogSoftmaxBackward(dx, logp, dy []float32, cols int) {
 	checkOut(dx, logp, "dx", "logp")
 	checkOut(dx, dy, "dx", "dy")
 	if rows > 0 {
-		rowsJob{kernel: rowsLogSoftmaxBackward, k: im.isa, cols: cols, out: dx[:len(logp)], in: logp, in2: dy}.split(im.Threads())
+		rowsJob{kernel: rowsLogSoftmaxBackward, is: im.isa, cols: cols, out: dx[:len(logp)], in: logp, in2: dy}.split(im.Threads())
 	}
 }
 
@@ -205,7 +205,7 @@ func (im *Impl) CrossEntropyGrad(grad, logits []float32, labels []int32, cols in
 		clear(grad[:len(logits)])
 		return nan(), nil
 	}
-	sum := rowsJob{kernel: rowsCrossEntropyGrad, k: im.isa, cols: cols, out: grad[:len(logits)], in: logits,
+	sum := rowsJob{kernel: rowsCrossEntropyGrad, is: im.isa, cols: cols, out: grad[:len(logits)], in: logits,
 		labels: labels, counted: counted}.split(im.Threads())
 	return sum / float64(counted), nil
 }
@@ -220,7 +220,7 @@ func (im *Impl) CrossEntropyGradSoft(grad, logits, targets []float32, cols int) 
 	if rows == 0 {
 		return nan()
 	}
-	sum := rowsJob{kernel: rowsCrossEntropyGradSoft, k: im.isa, cols: cols, out: grad[:len(logits)], in: logits,
+	sum := rowsJob{kernel: rowsCrossEntropyGradSoft, is: im.isa, cols: cols, out: grad[:len(logits)], in: logits,
 		in2: targets}.split(im.Threads())
 	return sum / float64(rows)
 }

@@ -6,10 +6,10 @@ package kernels
 
 // The sizes the generated routines are written for (asm_gen/limits.go).
 const (
-	softmaxNarrowMaxColsAVX2    = 16 // the longest row softmaxNarrowAVX2 takes
-	softmaxNarrowGroupAVX2      = 8  // the rows softmaxNarrowAVX2 takes at a time
-	softmaxNarrowMaxColsAVX512  = 16 // the longest row softmaxNarrowAVX512 takes
-	softmaxNarrowGroupAVX512    = 16 // the rows softmaxNarrowAVX512 takes at a time
-	gerBatchNarrowMinColsAVX512 = 9  // the shortest row of A gerBatchNarrowAVX512 takes
-	gerBatchNarrowMaxColsAVX512 = 11 // the longest row of A gerBatchNarrowAVX512 takes
+	softmaxShortRowsMaxColsAVX2     = 16 // the longest row softmaxShortRowsAVX2 takes
+	softmaxShortRowsGroupAVX2       = 8  // the rows softmaxShortRowsAVX2 takes at a time
+	softmaxShortRowsMaxColsAVX512   = 16 // the longest row softmaxShortRowsAVX512 takes
+	softmaxShortRowsGroupAVX512     = 16 // the rows softmaxShortRowsAVX512 takes at a time
+	gerBatchTransposedMinColsAVX512 = 9  // the shortest row of A gerBatchTransposedAVX512 takes
+	gerBatchTransposedMaxColsAVX512 = 11 // the longest row of A gerBatchTransposedAVX512 takes
 )

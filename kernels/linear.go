@@ -107,7 +107,7 @@ func (im *Impl) LinearCrossEntropy(dw, db, dx, x, w, b []float32, labels []int32
 		im.Gemm(false, true, n, classes, features, 1, xs, features, w, features, beta, z, classes)
 		// G over Z in place, already divided by the rows counted in the
 		// whole batch.
-		sum += rowsJob{kernel: rowsCrossEntropyGrad, k: im.isa, cols: classes, out: z, in: z,
+		sum += rowsJob{kernel: rowsCrossEntropyGrad, is: im.isa, cols: classes, out: z, in: z,
 			labels: labels[r0 : r0+n], counted: counted}.split(threads)
 		// dw (+)= Gᵀ·xs; dx's rows = G·w; db (+)= G's column sums.
 		beta = 1

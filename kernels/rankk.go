@@ -12,16 +12,16 @@ package kernels
 // do that.
 const gerBatchPackCols = 64
 
-// gerBatchBlocked is GerBatch for isa k after the argument checks: k = 1 is
-// a rank-1 update (ger), a narrow Y one call of gerBatch, and a wide Y a
-// Gemm product that adds to A.
-func gerBatchBlocked(k isa, threads int, a []float32, lda int, alpha float32, x []float32, m int, y []float32, n int) {
+// gerBatchBlocked is GerBatch on the instruction set is after the argument
+// checks: one sample (k = 1) is a rank-1 update (ger), a Y of up to 64
+// columns one call of gerBatch, and a wider Y a Gemm product that adds to A.
+func gerBatchBlocked(is isa, threads int, a []float32, lda int, alpha float32, x []float32, m int, y []float32, n int) {
 	switch {
 	case len(x) == m:
-		gerSplit(k, threads, a, lda, alpha, x, y)
+		gerSplit(is, threads, a, lda, alpha, x, y)
 	case n <= gerBatchPackCols:
-		k.gerBatch(a, lda, alpha, x, m, y, n)
+		is.gerBatch(a, lda, alpha, x, m, y, n)
 	default:
-		gemmAdd(k, threads, true, false, m, n, len(x)/m, alpha, x, m, y, n, true, a, lda)
+		gemmAdd(is, threads, true, false, m, n, len(x)/m, alpha, x, m, y, n, true, a, lda)
 	}
 }

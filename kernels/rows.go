@@ -24,19 +24,19 @@ func rowsPerBlock(cols int) int {
 
 // softmaxBatch: per block, the max, e_i and their sum Z per row
 // (expRows), then dst_i = e_i·(1/Z) (scaleRows). Rows longer than
-// twoPassCols take softmaxTwoPass; groups of short rows, softmaxNarrow.
-func softmaxBatch(k isa, dst, src []float32, cols int) {
+// twoPassCols take softmaxTwoPass; groups of short rows, softmaxShortRows.
+func softmaxBatch(is isa, dst, src []float32, cols int) {
 	if cols > twoPassCols {
-		softmaxTwoPass(k, dst, src, cols)
+		softmaxTwoPass(is, dst, src, cols)
 		return
 	}
 	var m, c [blockRows]float32
-	if g := k.narrowRows(cols); g > 0 {
+	if g := is.shortRowGroup(cols); g > 0 {
 		// Whole groups of g rows, up to blockRows at a time.
 		var z32 [blockRows]float32
 		for len(src) >= g*cols {
 			n := min(len(src)/(g*cols)*g, blockRows/g*g) * cols
-			k.softmaxNarrow(dst[:n], src[:n], cols, 1, m[:], z32[:])
+			is.softmaxShortRows(dst[:n], src[:n], cols, 1, m[:], z32[:])
 			dst, src = dst[n:], src[n:]
 		}
 	}
@@ -45,20 +45,20 @@ func softmaxBatch(k isa, dst, src []float32, cols int) {
 	for i := 0; i < len(src); i += step {
 		j := min(i+step, len(src))
 		n := (j - i) / cols
-		k.expRows(dst[i:j], src[i:j], cols, m[:n], z[:n])
+		is.expRows(dst[i:j], src[i:j], cols, m[:n], z[:n])
 		for r := range n {
 			c[r] = float32(1 / z[r])
 		}
-		k.scaleRows(dst[i:j], cols, c[:n])
+		is.scaleRows(dst[i:j], cols, c[:n])
 	}
 }
 
 // logSoftmaxBatch: per block, the max and Z = Σ e^(x_i − max) per row
 // (expSumRows), then dst_i = (x_i − max) − log Z (logSoftmaxRows). Rows
 // longer than twoPassCols take logSoftmaxTwoPass.
-func logSoftmaxBatch(k isa, dst, src []float32, cols int) {
+func logSoftmaxBatch(is isa, dst, src []float32, cols int) {
 	if cols > twoPassCols {
-		logSoftmaxTwoPass(k, dst, src, cols)
+		logSoftmaxTwoPass(is, dst, src, cols)
 		return
 	}
 	var m, logZ [blockRows]float32
@@ -67,23 +67,23 @@ func logSoftmaxBatch(k isa, dst, src []float32, cols int) {
 	for i := 0; i < len(src); i += step {
 		j := min(i+step, len(src))
 		n := (j - i) / cols
-		k.expSumRows(src[i:j], cols, m[:n], z[:n])
+		is.expSumRows(src[i:j], cols, m[:n], z[:n])
 		for r := range n {
 			logZ[r] = float32(math.Log(z[r]))
 		}
-		k.logSoftmaxRows(dst[i:j], src[i:j], cols, m[:n], logZ[:n])
+		is.logSoftmaxRows(dst[i:j], src[i:j], cols, m[:n], logZ[:n])
 	}
 }
 
 // crossEntropyGradBatch: per block, the max, e_i and Z per row (expRows,
-// or softmaxNarrow for groups of short rows); grad_i = e_i·c with c =
+// or softmaxShortRows for groups of short rows); grad_i = e_i·c with c =
 // 1/(Z·n) (scaleRows); then, per row, grad_label −= 1/n, or a zero row for
 // an ignored one. It returns the sum over counted rows of log Z − (x_label
 // − max). The label's logit is read in that last loop, unless grad is
 // logits (in place), when it must be read before the block is written: on
 // short rows, one loop over the rows instead of three measured faster
 // (docs/performance.md).
-func crossEntropyGradBatch(k isa, grad, logits []float32, labels []int32, cols, counted int) float64 {
+func crossEntropyGradBatch(is isa, grad, logits []float32, labels []int32, cols, counted int) float64 {
 	var m, c, xl, z32 [blockRows]float32
 	var z [blockRows]float64
 	invN := float32(1 / float64(counted))
@@ -105,16 +105,16 @@ func crossEntropyGradBatch(k isa, grad, logits []float32, labels []int32, cols, 
 		// Whole groups of short rows: grad = softmax/counted, with m and Z
 		// (rows is a multiple of g, and so is n unless this is the last
 		// block).
-		g := k.narrowRows(cols)
-		narrow := g > 0 && n%g == 0
-		if narrow {
-			k.softmaxNarrow(grad[i:j], logits[i:j], cols, float32(counted), m[:n], z32[:n])
+		g := is.shortRowGroup(cols)
+		short := g > 0 && n%g == 0
+		if short {
+			is.softmaxShortRows(grad[i:j], logits[i:j], cols, float32(counted), m[:n], z32[:n])
 		} else {
-			k.expRows(grad[i:j], logits[i:j], cols, m[:n], z[:n])
+			is.expRows(grad[i:j], logits[i:j], cols, m[:n], z[:n])
 			for r := range n {
 				c[r] = float32(1 / (z[r] * float64(counted)))
 			}
-			k.scaleRows(grad[i:j], cols, c[:n])
+			is.scaleRows(grad[i:j], cols, c[:n])
 		}
 		prod := 1.0 // Π Z_r over up to 8 rows: at most cols⁸ < 2²⁴⁸
 		for r, l := range lab {
@@ -128,7 +128,7 @@ func crossEntropyGradBatch(k isa, grad, logits []float32, labels []int32, cols, 
 				x = logits[row+int(l)]
 			}
 			grad[row+int(l)] -= invN
-			if narrow {
+			if short {
 				prod *= float64(z32[r])
 			} else {
 				prod *= z[r]
@@ -171,7 +171,7 @@ func (s *logSum) value() float64 { return math.Log(s.mant) + float64(s.exp)*math
 // grad_i = (e_i·(T/Z) − t_i)·(1/rows) (softGradRows), rows being the
 // whole call's. It returns the sum over
 // rows of T·log Z − D, the row's −Σ t_i·log softmax(x)_i.
-func crossEntropyGradSoftBatch(k isa, grad, logits, targets []float32, cols, rows int) float64 {
+func crossEntropyGradSoftBatch(is isa, grad, logits, targets []float32, cols, rows int) float64 {
 	var m, c [blockRows]float32
 	var z, tsum, td [blockRows]float64
 	invRows := float32(1 / float64(rows))
@@ -180,12 +180,12 @@ func crossEntropyGradSoftBatch(k isa, grad, logits, targets []float32, cols, row
 	for i := 0; i < len(logits); i += step {
 		j := min(i+step, len(logits))
 		n := (j - i) / cols
-		k.softTargetRows(grad[i:j], logits[i:j], targets[i:j], cols, m[:n], z[:n], tsum[:n], td[:n])
+		is.softTargetRows(grad[i:j], logits[i:j], targets[i:j], cols, m[:n], z[:n], tsum[:n], td[:n])
 		for r := range n {
 			c[r] = float32(tsum[r] / z[r])
 			loss += tsum[r]*math.Log(z[r]) - td[r]
 		}
-		k.softGradRows(grad[i:j], targets[i:j], cols, c[:n], invRows)
+		is.softGradRows(grad[i:j], targets[i:j], cols, c[:n], invRows)
 	}
 	return loss
 }

@@ -10,12 +10,12 @@ package kernels
 //go:noescape
 func expMinusMaxAVX2(dst []float32, x []float32, m float32)
 
-// softmaxNarrowAVX2 is expRowsGeneric and scaleRowsGeneric with AVX2 (see generic.go).
-// 0 < cols ≤ 16 (softmaxNarrowMaxCols); the rows, len(src)/cols, come in whole groups of 8 (softmaxNarrowGroup).
+// softmaxShortRowsAVX2 is expRowsGeneric and scaleRowsGeneric with AVX2 (see generic.go).
+// 0 < cols ≤ 16 (softmaxShortRowsMaxCols); the rows, len(src)/cols, come in whole groups of 8 (softmaxShortRowsGroup).
 // dst_i = e^(x_i − m_r)/(Z_r·scale); m and z receive each row's max and Z.
 //
 //go:noescape
-func softmaxNarrowAVX2(dst []float32, src []float32, cols int, scale float32, m []float32, z []float32)
+func softmaxShortRowsAVX2(dst []float32, src []float32, cols int, scale float32, m []float32, z []float32)
 
 // expRowsAVX2 is expRowsGeneric with AVX2 (see generic.go).
 // rows = len(m). Each row's sum is accumulated in float32 vectors and
@@ -139,12 +139,12 @@ func gemmDotAVX2(k int, a []float32, lda int, b []float32, ldb int, c []float32,
 //go:noescape
 func expMinusMaxAVX512(dst []float32, x []float32, m float32)
 
-// softmaxNarrowAVX512 is expRowsGeneric and scaleRowsGeneric with AVX512 (see generic.go).
-// 0 < cols ≤ 16 (softmaxNarrowMaxCols); the rows, len(src)/cols, come in whole groups of 16 (softmaxNarrowGroup).
+// softmaxShortRowsAVX512 is expRowsGeneric and scaleRowsGeneric with AVX512 (see generic.go).
+// 0 < cols ≤ 16 (softmaxShortRowsMaxCols); the rows, len(src)/cols, come in whole groups of 16 (softmaxShortRowsGroup).
 // dst_i = e^(x_i − m_r)/(Z_r·scale); m and z receive each row's max and Z.
 //
 //go:noescape
-func softmaxNarrowAVX512(dst []float32, src []float32, cols int, scale float32, m []float32, z []float32)
+func softmaxShortRowsAVX512(dst []float32, src []float32, cols int, scale float32, m []float32, z []float32)
 
 // expRowsAVX512 is expRowsGeneric with AVX512 (see generic.go).
 // rows = len(m). Each row's sum is accumulated in float32 vectors and
@@ -206,11 +206,11 @@ func logSoftmaxBackwardAVX512(dx []float32, logp []float32, dy []float32, cols i
 //go:noescape
 func gerBatchAVX512(a []float32, lda int, alpha float32, x []float32, m int, y []float32, n int)
 
-// gerBatchNarrowAVX512 is gerBatchGeneric with AVX512 (see generic.go).
-// k = len(x)/m = len(y)/n ≥ 1, 9 ≤ n ≤ 11 (gerBatchNarrowMinCols, gerBatchNarrowMaxCols); a holds m rows of stride lda, the last one n long.
+// gerBatchTransposedAVX512 is gerBatchGeneric with AVX512 (see generic.go).
+// k = len(x)/m = len(y)/n ≥ 1, 9 ≤ n ≤ 11 (gerBatchTransposedMinCols, gerBatchTransposedMaxCols); a holds m rows of stride lda, the last one n long.
 //
 //go:noescape
-func gerBatchNarrowAVX512(a []float32, lda int, alpha float32, x []float32, m int, y []float32, n int)
+func gerBatchTransposedAVX512(a []float32, lda int, alpha float32, x []float32, m int, y []float32, n int)
 
 // gemmShapeAVX512 is the generic tile's gemmMRGeneric and gemmNRGeneric with AVX512 (see generic.go).
 // It returns the rows and columns of the register tiles of gemmTileAVX512 and gemmTileTAVX512.

@@ -356,9 +356,9 @@ DATA laneMasks<>+88(SB)/4, $0xffffffff
 DATA laneMasks<>+92(SB)/4, $0xffffffff
 GLOBL laneMasks<>(SB), RODATA|NOPTR, $96
 
-// func softmaxNarrowAVX2(dst []float32, src []float32, cols int, scale float32, m []float32, z []float32)
+// func softmaxShortRowsAVX2(dst []float32, src []float32, cols int, scale float32, m []float32, z []float32)
 // Requires: AVX, AVX2, FMA3
-TEXT ·softmaxNarrowAVX2(SB), NOSPLIT, $512-112
+TEXT ·softmaxShortRowsAVX2(SB), NOSPLIT, $512-112
 	MOVQ    dst_base+0(FP), AX
 	MOVQ    src_base+24(FP), CX
 	MOVQ    cols+48(FP), DX
@@ -3958,7 +3958,7 @@ TEXT ·gerAVX2(SB), NOSPLIT, $0-88
 	CMPQ         DI, $0x20
 	JA           wide_2
 	CMPQ         DI, $0x08
-	JAE          narrow_3
+	JAE          yregs_3
 	LEAQ         laneMasks<>+32(SB), R8
 	NEGQ         DI
 	VMOVDQU      (R8)(DI*4), Y1
@@ -3976,9 +3976,9 @@ row_4:
 	JB           row_4
 	JMP          done_1
 
-narrow_3:
+yregs_3:
 	CMPQ    DI, $0x08
-	JA      narrow_5
+	JA      yregs_5
 	VMOVUPS -32(BX)(DI*4), Y1
 
 row_6:
@@ -3993,9 +3993,9 @@ row_6:
 	JB           row_6
 	JMP          done_1
 
-narrow_5:
+yregs_5:
 	CMPQ    DI, $0x10
-	JA      narrow_7
+	JA      yregs_7
 	VMOVUPS (BX), Y1
 	VMOVUPS -32(BX)(DI*4), Y2
 
@@ -4014,9 +4014,9 @@ row_8:
 	JB           row_8
 	JMP          done_1
 
-narrow_7:
+yregs_7:
 	CMPQ    DI, $0x18
-	JA      narrow_9
+	JA      yregs_9
 	VMOVUPS (BX), Y1
 	VMOVUPS 32(BX), Y2
 	VMOVUPS -32(BX)(DI*4), Y3
@@ -4039,9 +4039,9 @@ row_10:
 	JB           row_10
 	JMP          done_1
 
-narrow_9:
+yregs_9:
 	CMPQ    DI, $0x20
-	JA      narrow_11
+	JA      yregs_11
 	VMOVUPS (BX), Y1
 	VMOVUPS 32(BX), Y2
 	VMOVUPS 64(BX), Y3
@@ -4068,7 +4068,7 @@ row_12:
 	JB           row_12
 	JMP          done_1
 
-narrow_11:
+yregs_11:
 wide_2:
 row_13:
 	VBROADCASTSS (DX), Y1
@@ -7485,9 +7485,9 @@ done_4:
 	VZEROUPPER
 	RET
 
-// func softmaxNarrowAVX512(dst []float32, src []float32, cols int, scale float32, m []float32, z []float32)
+// func softmaxShortRowsAVX512(dst []float32, src []float32, cols int, scale float32, m []float32, z []float32)
 // Requires: AVX, AVX512DQ, AVX512F, BMI2
-TEXT ·softmaxNarrowAVX512(SB), NOSPLIT, $0-112
+TEXT ·softmaxShortRowsAVX512(SB), NOSPLIT, $0-112
 	MOVQ  dst_base+0(FP), AX
 	MOVQ  src_base+24(FP), CX
 	MOVQ  cols+48(FP), DX
@@ -13024,9 +13024,9 @@ rows_42:
 	VZEROUPPER
 	RET
 
-// func gerBatchNarrowAVX512(a []float32, lda int, alpha float32, x []float32, m int, y []float32, n int)
+// func gerBatchTransposedAVX512(a []float32, lda int, alpha float32, x []float32, m int, y []float32, n int)
 // Requires: AVX, AVX512DQ, AVX512F, BMI2, FMA3
-TEXT ·gerBatchNarrowAVX512(SB), NOSPLIT, $16-104
+TEXT ·gerBatchTransposedAVX512(SB), NOSPLIT, $16-104
 	MOVQ a_base+0(FP), AX
 	MOVQ lda+24(FP), CX
 	SHLQ $0x02, CX

@@ -454,8 +454,8 @@ func rowShapes() []shape {
 		s = append(s, shape{1, c}, shape{3, c})
 	}
 	// Rows of up to 16 in groups of 8 and 16 rows and a remainder (the
-	// narrow softmax of the SIMD implementations), whole groups only (which
-	// CrossEntropyGrad needs to take the narrow path: its blocks of 64 rows
+	// short-row softmax of the SIMD implementations), whole groups only (which
+	// CrossEntropyGrad needs to take the short-row path: its blocks of 64 rows
 	// must be whole groups), and a 10-class batch.
 	for c := 1; c <= 17; c++ {
 		s = append(s, shape{35, c}, shape{64, c})

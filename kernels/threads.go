@@ -330,7 +330,7 @@ const (
 // grad; in is src, s, logp or logits; in2 is dy or targets.
 type rowsJob struct {
 	kernel      int
-	k           isa
+	is          isa
 	cols, grain int
 	out, in     []float32
 	in2         []float32
@@ -380,17 +380,17 @@ func (j rowsJob) grainLoss(g int) float64 {
 	out, in := j.out[r0*cols:r1*cols], j.in[r0*cols:r1*cols]
 	switch j.kernel {
 	case rowsSoftmax:
-		softmaxBatch(j.k, out, in, cols)
+		softmaxBatch(j.is, out, in, cols)
 	case rowsLogSoftmax:
-		logSoftmaxBatch(j.k, out, in, cols)
+		logSoftmaxBatch(j.is, out, in, cols)
 	case rowsSoftmaxBackward:
-		j.k.softmaxBackward(out, in, j.in2[r0*cols:r1*cols], cols)
+		j.is.softmaxBackward(out, in, j.in2[r0*cols:r1*cols], cols)
 	case rowsLogSoftmaxBackward:
-		j.k.logSoftmaxBackward(out, in, j.in2[r0*cols:r1*cols], cols)
+		j.is.logSoftmaxBackward(out, in, j.in2[r0*cols:r1*cols], cols)
 	case rowsCrossEntropyGrad:
-		return crossEntropyGradBatch(j.k, out, in, j.labels[r0:r1], cols, j.counted)
+		return crossEntropyGradBatch(j.is, out, in, j.labels[r0:r1], cols, j.counted)
 	case rowsCrossEntropyGradSoft:
-		return crossEntropyGradSoftBatch(j.k, out, in, j.in2[r0*cols:r1*cols], cols, len(j.in)/cols)
+		return crossEntropyGradSoftBatch(j.is, out, in, j.in2[r0*cols:r1*cols], cols, len(j.in)/cols)
 	}
 	return 0
 }
@@ -398,7 +398,7 @@ func (j rowsJob) grainLoss(g int) float64 {
 // colSumsJob adds the rows of g to db, over grains of columns: each element
 // of db receives the rows in their order, however the columns are split.
 type colSumsJob struct {
-	k           isa
+	is          isa
 	db, g       []float32
 	cols, grain int
 }
@@ -406,16 +406,16 @@ type colSumsJob struct {
 func (j colSumsJob) run(lo, hi int) {
 	c0, c1 := lo*j.grain, min(hi*j.grain, j.cols)
 	for r := 0; r < len(j.g); r += j.cols {
-		j.k.ger(j.db[c0:c1], c1-c0, 1, linearOne[:], j.g[r+c0:r+c1])
+		j.is.ger(j.db[c0:c1], c1-c0, 1, linearOne[:], j.g[r+c0:r+c1])
 	}
 }
 
 // colSumsSplit adds the rows of g (rows of cols) to db on up to threads
 // goroutines, grains of columns of at least gerSplitElems elements of g.
-func colSumsSplit(k isa, threads int, db, g []float32, cols int) {
+func colSumsSplit(is isa, threads int, db, g []float32, cols int) {
 	rows := len(g) / cols
 	grain := max(1, (gerSplitElems+rows-1)/rows)
-	forGrains(threads, (cols+grain-1)/grain, colSumsJob{k: k, db: db, g: g, cols: cols, grain: grain}, true)
+	forGrains(threads, (cols+grain-1)/grain, colSumsJob{is: is, db: db, g: g, cols: cols, grain: grain}, true)
 }
 
 // gerSplitElems is the least work of a grain of Ger, in elements of A.
@@ -423,7 +423,7 @@ var gerSplitElems = 1 << 18
 
 // gerJob is Ger over grains of rows of A.
 type gerJob struct {
-	k     isa
+	is    isa
 	a     []float32
 	lda   int
 	alpha float32
@@ -434,11 +434,11 @@ type gerJob struct {
 func (j gerJob) run(lo, hi int) {
 	i0, i1 := lo*j.grain, min(hi*j.grain, len(j.x))
 	n := len(j.y)
-	j.k.ger(j.a[i0*j.lda:(i1-1)*j.lda+n], j.lda, j.alpha, j.x[i0:i1], j.y)
+	j.is.ger(j.a[i0*j.lda:(i1-1)*j.lda+n], j.lda, j.alpha, j.x[i0:i1], j.y)
 }
 
 // gerSplit is Ger on up to threads goroutines, over rows of A.
-func gerSplit(k isa, threads int, a []float32, lda int, alpha float32, x, y []float32) {
+func gerSplit(is isa, threads int, a []float32, lda int, alpha float32, x, y []float32) {
 	grain := max(1, (gerSplitElems+len(y)-1)/len(y))
-	forGrains(threads, (len(x)+grain-1)/grain, gerJob{k: k, a: a, lda: lda, alpha: alpha, x: x, y: y, grain: grain}, true)
+	forGrains(threads, (len(x)+grain-1)/grain, gerJob{is: is, a: a, lda: lda, alpha: alpha, x: x, y: y, grain: grain}, true)
 }

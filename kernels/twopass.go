@@ -49,13 +49,13 @@ const statsBlock = 2048
 // once from memory. A NaN or a +Inf makes both NaN; blocks of only −Inf add
 // nothing (a row of only −Inf gives m = −Inf and Z = 0, which pass 2 turns
 // into NaN as the three-pass path does).
-func rowStats(k isa, row []float32) (m float32, z float64) {
+func rowStats(is isa, row []float32) (m float32, z float64) {
 	var bm [1]float32
 	var bz [1]float64
 	m = float32(math.Inf(-1))
 	for j := 0; j < len(row); j += statsBlock {
 		blk := row[j:min(j+statsBlock, len(row))]
-		k.expSumRows(blk, len(blk), bm[:], bz[:])
+		is.expSumRows(blk, len(blk), bm[:], bz[:])
 		b, s := bm[0], bz[0]
 		switch {
 		case s != s:
@@ -82,23 +82,23 @@ func rowStats(k isa, row []float32) (m float32, z float64) {
 // (scaleStreamBlock): dst is then written to memory without being read
 // from it first, 3 row-sized transfers per row instead of 4 (18% faster on
 // 64×2²⁰ here, see docs/performance.md).
-func softmaxTwoPass(k isa, dst, src []float32, cols int) {
+func softmaxTwoPass(is isa, dst, src []float32, cols int) {
 	var c [1]float32
 	var buf [statsBlock]float32
-	stream := k.streams(len(src))
+	stream := is.streams(len(src))
 	for i := 0; i < len(src); i += cols {
 		row, out := src[i:i+cols], dst[i:i+cols]
-		m, z := rowStats(k, row)
+		m, z := rowStats(is, row)
 		c[0] = float32(1 / z)
 		for j := 0; j < cols; j += statsBlock {
 			e := min(j+statsBlock, cols)
 			if stream {
-				k.expMinusMax(buf[:e-j], row[j:e], m)
-				scaleStreamBlock(k, out[j:e], buf[:e-j], c[0])
+				is.expMinusMax(buf[:e-j], row[j:e], m)
+				scaleStreamBlock(is, out[j:e], buf[:e-j], c[0])
 				continue
 			}
-			k.expMinusMax(out[j:e], row[j:e], m)
-			k.scaleRows(out[j:e], e-j, c[:])
+			is.expMinusMax(out[j:e], row[j:e], m)
+			is.scaleRows(out[j:e], e-j, c[:])
 		}
 	}
 }
@@ -106,25 +106,25 @@ func softmaxTwoPass(k isa, dst, src []float32, cols int) {
 // scaleStreamBlock writes dst_i = src_i·c: the elements before dst's first
 // 64-byte boundary and after its last whole 64 bytes with the pure-Go twin
 // (the same rounded product), the rest with k.scaleStream.
-func scaleStreamBlock(k isa, dst, src []float32, c float32) {
+func scaleStreamBlock(is isa, dst, src []float32, c float32) {
 	dst = dst[:len(src)]
 	head := min(len(src), int(-uintptr(unsafe.Pointer(unsafe.SliceData(dst)))%64/4))
 	tail := head + (len(src)-head)&^15
 	scaleStreamGeneric(dst[:head], src[:head], c)
 	if tail > head {
-		k.scaleStream(dst[head:tail], src[head:tail], c)
+		is.scaleStream(dst[head:tail], src[head:tail], c)
 	}
 	scaleStreamGeneric(dst[tail:], src[tail:], c)
 }
 
 // logSoftmaxTwoPass is LogSoftmax for rows longer than twoPassCols.
-func logSoftmaxTwoPass(k isa, dst, src []float32, cols int) {
+func logSoftmaxTwoPass(is isa, dst, src []float32, cols int) {
 	var m, logZ [1]float32
 	for i := 0; i < len(src); i += cols {
 		var z float64
-		m[0], z = rowStats(k, src[i:i+cols])
+		m[0], z = rowStats(is, src[i:i+cols])
 		logZ[0] = float32(math.Log(z))
-		k.logSoftmaxRows(dst[i:i+cols], src[i:i+cols], cols, m[:], logZ[:])
+		is.logSoftmaxRows(dst[i:i+cols], src[i:i+cols], cols, m[:], logZ[:])
 	}
 }
 

@@ -99,17 +99,17 @@ func FuzzTwoPass(f *testing.F) {
 // the three-pass output is NaN, ±0 or ±Inf the two-pass one must be the
 // same; elsewhere within 4 ULP for softmax, and for log-softmax, whose
 // (x_i − m) − log Z cancels, within 4 ULP of |x_i − m| + |log Z|.
-func compareTwoPass(k isa, row []float32, cols int) error {
+func compareTwoPass(is isa, row []float32, cols int) error {
 	three, two := make([]float32, cols), make([]float32, cols)
 	for _, log := range []bool{false, true} {
 		kernel := "Softmax"
 		if log {
 			kernel = "LogSoftmax"
-			logSoftmaxBatch(k, three, row, cols)
-			logSoftmaxTwoPass(k, two, row, cols)
+			logSoftmaxBatch(is, three, row, cols)
+			logSoftmaxTwoPass(is, two, row, cols)
 		} else {
-			softmaxBatch(k, three, row, cols)
-			softmaxTwoPass(k, two, row, cols)
+			softmaxBatch(is, three, row, cols)
+			softmaxTwoPass(is, two, row, cols)
 		}
 		m := rowMaxGeneric(row)
 		var z float64

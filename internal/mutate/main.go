@@ -51,8 +51,8 @@ var mutations = []mutation{
 	{"label-gradient-off", "kernels/rows.go", "grad[row+int(l)] -= invN", "grad[row+int(l)] -= invN * (1 - 0x1p-20)"},
 	{"negative-label-accepted", "kernels/kernels.go", "case l < 0 || int(l) >= cols:", "case int(l) >= cols:"},
 	// Dispatch ranges, offsets and accumulation.
-	{"narrow-ger-range", "kernels/dispatch_amd64.go", "case n >= gerBatchNarrowMinColsAVX512 && n <= gerBatchNarrowMaxColsAVX512:", "case n >= gerBatchNarrowMinColsAVX512-1 && n <= gerBatchNarrowMaxColsAVX512:"},
-	{"narrow-softmax-group-offset", "kernels/asm_gen/narrow.go", "SHLQ(U8(log2(is.lanes)), step)", "SHLQ(U8(log2(is.lanes)-1), step)"},
+	{"transposed-ger-range", "kernels/dispatch_amd64.go", "case n >= gerBatchTransposedMinColsAVX512 && n <= gerBatchTransposedMaxColsAVX512:", "case n >= gerBatchTransposedMinColsAVX512-1 && n <= gerBatchTransposedMaxColsAVX512:"},
+	{"short-rows-group-offset", "kernels/asm_gen/shortrows.go", "SHLQ(U8(log2(is.lanes)), step)", "SHLQ(U8(log2(is.lanes)-1), step)"},
 	{"gemm-beta-one-ignored", "kernels/gemm.go", "add := pc > 0 || g.add", "add := pc > 0"},
 	{"linear-dw-accumulates", "kernels/linear.go", "		if r0 == 0 {\n			beta = 0\n		}", "		if r0 == 0 {\n			beta = 1\n		}"},
 	{"loss-fold-order", "kernels/threads.go", "	for _, l := range j.losses {\n		sum += l\n	}", "	for i := len(j.losses) - 1; i >= 0; i-- {\n		sum += j.losses[i]\n	}"},

@@ -24,7 +24,7 @@ func (is *isa) rowSum(ptrs []GPVirtual, cols GPVirtual, sh shape, add func(v vec
 				return nil
 			}
 			c := terms(v)
-			v.keep(c)
+			v.zeroOthers(c)
 			return func(vecAt) { VADDPS(c, accs[0], accs[0]) }
 		},
 		end: func() { is.fold(accs[0], acc64) },

@@ -53,8 +53,8 @@ func softTargetRows(is *isa) {
 						// and an overlapped lane's x − m may be infinite.
 						td = is.vec()
 						VMULPS(ti, a, td)
-						v.keep(td)
-						v.keep(ti)
+						v.zeroOthers(td)
+						v.zeroOthers(ti)
 					}
 					f := k.exp(is, a)[0]
 					return func(w vecAt) {
@@ -63,7 +63,7 @@ func softTargetRows(is *isa) {
 							VADDPS(td, ad, ad)
 						}
 						w.store(f, Mem{Base: g})
-						w.keep(f)
+						w.zeroOthers(f)
 						VADDPS(f, az, az)
 					}
 				},

@@ -117,7 +117,7 @@ func gemmTileT(is *isa) {
 	CMPQ(t.nr, U32(is.gerVecs*is.lanes))
 	JNE(edge)
 	Comment("A whole tile.")
-	t.storeAddOrNot(func(add bool) { t.storeColumns(t.rowOfR(R), nil, add) })
+	t.storeAddOrNot(func(add bool) { t.storeColumns(t.rowOfCols(R), nil, add) })
 
 	Label(string(edge))
 	Comment("A tile cut short by C's edge: nr rows of C, mr columns, masked.")
@@ -161,27 +161,27 @@ type gemmTiles struct {
 
 func (t gemmTiles) rows() int { return len(t.acc) }
 
-// gemmAccumulate emits the micro-kernel's loop for a tile of R rows × V
+// gemmAccumulate emits the micro-kernel's loop for a tile of tileRows rows × tileVecs
 // vectors: acc_rv = Σ_p Ã_rp·B̃_p,v. Before it, it prefetches the tile's
 // cRows rows of C, cRowBytes each. With cNext set, the tile is in two loops,
 // over the rows of tiles (Ã's panels) and along each (B̃'s panels).
-func gemmAccumulate(is *isa, R, V, cRows, cRowBytes int, cNext Op) gemmTiles {
-	NR := V * is.lanes
-	t := gemmTiles{is: is, nrMax: NR, cNext: cNext, done: label("done")}
+func gemmAccumulate(is *isa, tileRows, tileVecs, cRows, cRowBytes int, cNext Op) gemmTiles {
+	nr := tileVecs * is.lanes
+	t := gemmTiles{is: is, nrMax: nr, cNext: cNext, done: label("done")}
 	if cNext != nil {
 		Comment("The rows of tiles, a panel of Ã at a time: the rows left, the panel, C's row;",
 			"along each, a panel of B̃ at a time: the columns left, the panel, the tile of C.")
 		state := AllocLocal(48)
 		t.rowsLeft, t.aPanel, t.cRow = state, state.Offset(8), state.Offset(16)
 		t.left, t.panel, t.tile = state.Offset(24), state.Offset(32), state.Offset(40)
-		keep := func(p gotypes.Component, m Mem) { MOVQ(load(p), m) }
-		keep(Param("m"), t.rowsLeft)
-		keep(Param("a").Base(), t.aPanel)
-		keep(Param("c").Base(), t.cRow)
+		spill := func(p gotypes.Component, m Mem) { MOVQ(load(p), m) }
+		spill(Param("m"), t.rowsLeft)
+		spill(Param("a").Base(), t.aPanel)
+		spill(Param("c").Base(), t.cRow)
 		t.rowTop = label("rowtiles")
 		Label(string(t.rowTop))
-		keep(Param("n"), t.left)
-		keep(Param("b").Base(), t.panel)
+		spill(Param("n"), t.left)
+		spill(Param("b").Base(), t.panel)
 		r := GP64()
 		MOVQ(t.cRow, r)
 		MOVQ(r, t.tile)
@@ -207,7 +207,7 @@ func gemmAccumulate(is *isa, R, V, cRows, cRowBytes int, cNext Op) gemmTiles {
 	Comment("Ã's rows in groups of 3: row 3g+i is at base g + i·ars.")
 	a := from("a", t.aPanel)
 	bases := []GPVirtual{a}
-	for g := 1; g*gemmTileRows < R; g++ {
+	for g := 1; g*gemmTileRows < tileRows; g++ {
 		p := GP64()
 		LEAQ(Mem{Base: bases[g-1], Index: ars4, Scale: 2}, p)
 		ADDQ(ars4, p)
@@ -224,9 +224,9 @@ func gemmAccumulate(is *isa, R, V, cRows, cRowBytes int, cNext Op) gemmTiles {
 	// The accumulators start as copies of a zero in memory: VXORPS v, v, v
 	// reads v, which would make every accumulator live around the loop over
 	// the panels, through the stores, where the registers are needed.
-	acc := make([][]VecVirtual, R)
+	acc := make([][]VecVirtual, tileRows)
 	for r := range acc {
-		acc[r] = is.vecs(V)
+		acc[r] = is.vecs(tileVecs)
 		for _, v := range acc[r] {
 			is.copyConst(zeroConst.mem(), v)
 		}
@@ -248,15 +248,15 @@ func gemmAccumulate(is *isa, R, V, cRows, cRowBytes int, cNext Op) gemmTiles {
 	Comment("acc_rv += Ã_rp · B̃_pv for p = 0 … kc−1.")
 	top := label("samples")
 	Label(string(top))
-	ys := make([]VecVirtual, V)
+	ys := make([]VecVirtual, tileVecs)
 	for v := range ys {
 		ys[v] = is.vec()
 		VMOVUPS(Mem{Base: b, Disp: v * is.bytes()}, ys[v])
 	}
-	for r := range R {
+	for r := range tileRows {
 		x := is.vec()
 		VBROADCASTSS(rowOf(r), x)
-		for v := range V {
+		for v := range tileVecs {
 			VFMADD231PS(ys[v], x, acc[r][v])
 		}
 	}
@@ -282,7 +282,7 @@ func gemmAccumulate(is *isa, R, V, cRows, cRowBytes int, cNext Op) gemmTiles {
 		r    GPVirtual
 		left Mem
 		max  int
-	}{{t.mr, t.rowsLeft, R}, {t.nr, t.left, NR}} {
+	}{{t.mr, t.rowsLeft, tileRows}, {t.nr, t.left, nr}} {
 		MOVQ(x.left, x.r)
 		lim := GP64()
 		MOVQ(U32(x.max), lim)
@@ -392,27 +392,27 @@ func (t gemmTiles) storeRows(vs []vecAt, rows GPVirtual, add bool) {
 	}
 }
 
-// rowOfR returns the store of a whole row of a tile of Cᵀ: the first R
+// rowOfCols returns the store of a whole row of a tile of Cᵀ: the first cols
 // lanes of col to C's row at m, without a mask. A masked store would make
 // the next row's load, whose full width overlaps it when rows are short,
-// wait until the store has left the store buffer. R is half a vector (the
+// wait until the store has left the store buffer. cols is half a vector (the
 // low half), or more: two half vectors, the second ending at the row's
 // end, both loaded before either is stored, so that the lanes they share
 // get the same value.
-func (t gemmTiles) rowOfR(R int) func(col VecVirtual, m Mem, add bool) {
+func (t gemmTiles) rowOfCols(cols int) func(col VecVirtual, m Mem, add bool) {
 	is := t.is
 	hl, half := is.lanes/2, is.bytes()/2
 	whole := vecAt{half: lazy(func() tail { panic("gemmTileT: a half needs no mask") })}
-	if R == hl {
+	if cols == hl {
 		return func(col VecVirtual, m Mem, add bool) { t.update(col, whole, m, add) }
 	}
-	if R < hl || R > is.lanes || !is.bcst {
-		panic(fmt.Sprintf("gemmTileT: no unmasked store of %d lanes", R))
+	if cols < hl || cols > is.lanes || !is.bcst {
+		panic(fmt.Sprintf("gemmTileT: no unmasked store of %d lanes", cols))
 	}
 	return func(col VecVirtual, m Mem, add bool) {
 		hi := is.vec()
-		VALIGND(U8(R-hl), col, col, hi) // lanes R−hl … R−1 down to 0 …
-		at := []Mem{m, m.Offset(4 * (R - hl))}
+		VALIGND(U8(cols-hl), col, col, hi) // lanes cols−hl … cols−1 down to 0 …
+		at := []Mem{m, m.Offset(4 * (cols - hl))}
 		vs := []Register{view(col, half), view(hi, half)}
 		alpha := view(t.alpha, half)
 		for i, v := range vs {
@@ -570,10 +570,10 @@ func gemmPackN(is *isa) {
 	ld4, kc := load(Param("ld")), load(Param("kc"))
 	SHLQ(U8(2), ld4)
 	Comment("Two rows a step, all loads before the stores.")
-	one, done := label("one"), label("done")
+	oneRow, done := label("one"), label("done")
 	top := label("rows")
 	CMPQ(kc, U8(2))
-	JB(one)
+	JB(oneRow)
 	Label(string(top))
 	vs := make([]VecVirtual, 2*is.gerVecs)
 	for r := range 2 {
@@ -594,7 +594,7 @@ func gemmPackN(is *isa) {
 	SUBQ(U8(2), kc)
 	CMPQ(kc, U8(2))
 	JAE(top)
-	Label(string(one))
+	Label(string(oneRow))
 	TESTQ(kc, kc)
 	JZ(done)
 	for v := range is.gerVecs {

@@ -9,11 +9,11 @@ import (
 	. "github.com/mmcloughlin/avo/reg"
 )
 
-// gerNarrow is the widest y, in vectors, that ger keeps in registers.
-const gerNarrow = 4
+// gerRegisterY is the widest y, in vectors, that ger keeps in registers.
+const gerRegisterY = 4
 
 // ger (twin: gerGeneric): for each row i, a_i· += (alpha·x_i)·y, one FMA per
-// element. Rows of up to gerNarrow vectors take a loop of their own with y
+// element. Rows of up to gerRegisterY vectors take a loop of their own with y
 // in registers and no inner loop, one per number of vectors; longer rows
 // take a pass each.
 func ger(is *isa) {
@@ -34,10 +34,10 @@ func ger(is *isa) {
 	}
 	done, wide := label("done"), label("wide")
 
-	// Narrow rows: the vectors of y (full ones, then the part vector that
+	// Rows of up to gerRegisterY vectors: the vectors of y (full ones, then the part vector that
 	// ends at the row's end, or one masked vector) in registers, and per
 	// row all loads of a before its stores.
-	CMPQ(n, U8(gerNarrow*is.lanes))
+	CMPQ(n, U8(gerRegisterY*is.lanes))
 	JA(wide)
 	// rows emits the loop over the rows with the vectors vs of y in
 	// registers.
@@ -61,13 +61,13 @@ func ger(is *isa) {
 		})
 		JMP(done)
 	}
-	for k := -1; k < gerNarrow; k++ {
-		// k = −1: n < lanes, one masked vector (or, with halves, one
-		// masked vector up to lanes/2 and two half vectors above); else k
-		// full vectors and the part vector: k·lanes < n ≤ (k+1)·lanes.
-		next := label("narrow")
+	for full := -1; full < gerRegisterY; full++ {
+		// full = −1: n < lanes, one masked vector (or, with halves, one
+		// masked vector up to lanes/2 and two half vectors above); else full
+		// full vectors and the part vector: full·lanes < n ≤ (full+1)·lanes.
+		next := label("yregs")
 		var vs []vecAt
-		if k < 0 {
+		if full < 0 {
 			CMPQ(n, U8(is.lanes))
 			JAE(next)
 			if is.halves {
@@ -82,9 +82,9 @@ func ger(is *isa) {
 				vs = []vecAt{{tail: is.firstLanes(n)}}
 			}
 		} else {
-			CMPQ(n, U8((k+1)*is.lanes))
+			CMPQ(n, U8((full+1)*is.lanes))
 			JA(next)
-			for j := range k {
+			for j := range full {
 				vs = append(vs, vecAt{off: j * is.bytes()})
 			}
 			vs = append(vs, vecAt{idx: n, off: -is.bytes()})
@@ -128,7 +128,7 @@ func ger(is *isa) {
 // Each FMA needs a broadcast of x_pi unless the row has several vectors:
 // with one vector per row (n ≤ lanes), the loads, not the FMAs, set the
 // pace. On AVX-512 that makes 16-wide rows no faster than AVX2's two
-// 8-wide vectors, and 10-wide rows slower: gerBatchNarrow takes those, and
+// 8-wide vectors, and 10-wide rows slower: gerBatchTransposed takes those, and
 // AVX2's routine the rest (dispatch_amd64.go).
 func gerBatch(is *isa) {
 	is.text("gerBatch", "func(a []float32, lda int, alpha float32, x []float32, m int, y []float32, n int)",
@@ -161,58 +161,58 @@ type gerTiles struct {
 	xend                   Mem
 }
 
-// rowGroups updates the rowsLeft rows at a in groups of R rows while there
-// are that many, then in at most one group of each power of 2 below R, in
-// tiles of up to V vectors.
-func (g gerTiles) rowGroups(rowsLeft Mem, R, V int) {
+// rowGroups updates the rowsLeft rows at a in groups of groupRows rows while
+// there are that many, then in at most one group of each power of 2 below
+// groupRows, in tiles of up to tileVecs vectors.
+func (g gerTiles) rowGroups(rowsLeft Mem, groupRows, tileVecs int) {
 	rest, top := label("rest"), label("rows")
 	Label(string(top))
-	CMPQ(rowsLeft, U32(R))
+	CMPQ(rowsLeft, U32(groupRows))
 	JB(rest)
-	g.columns(R, V)
-	g.next(rowsLeft, R)
+	g.columns(groupRows, tileVecs)
+	g.next(rowsLeft, groupRows)
 	JMP(top)
 	Label(string(rest))
-	for s := 1 << (bits.Len(uint(R-1)) - 1); s >= 1; s /= 2 {
+	for s := 1 << (bits.Len(uint(groupRows-1)) - 1); s >= 1; s /= 2 {
 		skip := label("rows")
 		CMPQ(rowsLeft, U32(s))
 		JB(skip)
-		g.columns(s, V)
+		g.columns(s, tileVecs)
 		g.next(rowsLeft, s)
 		Label(string(skip))
 	}
 }
 
 // columns updates the rows rows at a, all n columns, tile by tile: tiles
-// of V vectors while that many columns are left; then, if at least a
+// of tileVecs vectors while that many columns are left; then, if at least a
 // vector's worth is left, one tile of full vectors and the part vector that
 // ends at the row's end (its lanes shared with the vector before it are
 // loaded, updated and stored alike, from the same values: the same
 // result); else one masked vector.
-func (g gerTiles) columns(rows, V int) {
+func (g gerTiles) columns(rows, tileVecs int) {
 	is := g.is
 	aj, yj, c := GP64(), GP64(), GP64()
 	MOVQ(g.a, aj)
 	MOVQ(g.y, yj)
 	Load(Param("n"), c)
 	done, next, top := label("coldone"), label("cols"), label("tiles")
-	CMPQ(c, U32(V*is.lanes))
+	CMPQ(c, U32(tileVecs*is.lanes))
 	JB(next)
 	Label(string(top))
-	vs := make([]vecAt, V)
+	vs := make([]vecAt, tileVecs)
 	for j := range vs {
 		vs[j] = vecAt{off: j * is.bytes()}
 	}
 	g.tile(rows, vs, aj, yj)
-	ADDQ(U32(V*is.bytes()), aj)
-	ADDQ(U32(V*is.bytes()), yj)
-	SUBQ(U32(V*is.lanes), c)
-	CMPQ(c, U32(V*is.lanes))
+	ADDQ(U32(tileVecs*is.bytes()), aj)
+	ADDQ(U32(tileVecs*is.bytes()), yj)
+	SUBQ(U32(tileVecs*is.lanes), c)
+	CMPQ(c, U32(tileVecs*is.lanes))
 	JAE(top)
 	Label(string(next))
-	// c < V·lanes columns left: j full vectors and the part vector for
-	// max(j·lanes+1, lanes) ≤ c ≤ (j+1)·lanes, j = V−1 … 0.
-	for j := V - 1; j >= 0; j-- {
+	// c < tileVecs·lanes columns left: j full vectors and the part vector for
+	// max(j·lanes+1, lanes) ≤ c ≤ (j+1)·lanes, j = tileVecs−1 … 0.
+	for j := tileVecs - 1; j >= 0; j-- {
 		skip := label("cols")
 		CMPQ(c, U32(max(j*is.lanes+1, is.lanes)))
 		JB(skip)
@@ -314,13 +314,13 @@ func (g gerTiles) tile(rows int, vs []vecAt, aj, yj GPVirtual) {
 	}
 }
 
-// gerNarrowMax is the widest Y that gerBatchNarrow takes: its tiles hold
+// gerTransposedMaxCols is the widest Y that gerBatchTransposed takes: its tiles hold
 // 2·n column vectors, and its epilogue transposes one half of them while
 // the other half waits in registers.
-const gerNarrowMax = 11
+const gerTransposedMaxCols = 11
 
-// gerBatchNarrow (twin: gerBatchGeneric) is gerBatch for Y rows of
-// lanes/2 < n ≤ gerNarrowMax elements (a 10-class head) on AVX-512, where
+// gerBatchTransposed (twin: gerBatchGeneric) is gerBatch for Y rows of
+// lanes/2 < n ≤ gerTransposedMaxCols elements (a 10-class head) on AVX-512, where
 // gerBatch's one vector per row of A would need a broadcast of x per FMA
 // and leave lanes empty. It turns the tile around: a tile is 2·lanes rows
 // × n columns of A held as n pairs of column vectors (lanes rows each), so
@@ -332,11 +332,11 @@ const gerNarrowMax = 11
 // past the last tile of 2·lanes take a tile of lanes rows, then one of the
 // rest, loaded masked. Each element gets the same products as gerBatch's,
 // summed in the same order.
-func gerBatchNarrow(is *isa) {
-	is.text("gerBatchNarrow", "func(a []float32, lda int, alpha float32, x []float32, m int, y []float32, n int)",
+func gerBatchTransposed(is *isa) {
+	is.text("gerBatchTransposed", "func(a []float32, lda int, alpha float32, x []float32, m int, y []float32, n int)",
 		"gerBatchGeneric",
-		fmt.Sprintf("k = len(x)/m = len(y)/n ≥ 1, %d ≤ n ≤ %d (gerBatchNarrowMinCols, gerBatchNarrowMaxCols); a holds m rows of stride lda, the last one n long.",
-			gerNarrowMinCols(is), gerNarrowMax))
+		fmt.Sprintf("k = len(x)/m = len(y)/n ≥ 1, %d ≤ n ≤ %d (gerBatchTransposedMinCols, gerBatchTransposedMaxCols); a holds m rows of stride lda, the last one n long.",
+			gerTransposedMinCols(is), gerTransposedMaxCols))
 	a, lda4 := load(Param("a").Base()), load(Param("lda"))
 	SHLQ(U8(2), lda4)
 	xi, m4 := load(Param("x").Base()), load(Param("m"))
@@ -351,7 +351,7 @@ func gerBatchNarrow(is *isa) {
 	MOVQ(rl, rowsLeft)
 	g := gerTiles{is: is, a: a, lda4: lda4, xi: xi, m4: m4, y: y, n4: n4, xend: xend}
 	done := label("done")
-	for nn := gerNarrowMinCols(is); nn <= gerNarrowMax; nn++ {
+	for nn := gerTransposedMinCols(is); nn <= gerTransposedMaxCols; nn++ {
 		next := label("n")
 		CMPQ(n, U8(nn))
 		JNE(next)
@@ -360,20 +360,20 @@ func gerBatchNarrow(is *isa) {
 		Label(string(top))
 		CMPQ(rowsLeft, U8(2*is.lanes))
 		JB(rest)
-		g.narrowTile(nn, 2, nil)
+		g.transposedTile(nn, 2, nil)
 		g.next(rowsLeft, 2*is.lanes)
 		JMP(top)
 		Label(string(rest))
 		CMPQ(rowsLeft, U8(is.lanes))
 		JB(last)
-		g.narrowTile(nn, 1, nil)
+		g.transposedTile(nn, 1, nil)
 		g.next(rowsLeft, is.lanes)
 		Label(string(last))
 		CMPQ(rowsLeft, U8(0))
 		JE(done)
 		r := GP64()
 		MOVQ(rowsLeft, r)
-		g.narrowTile(nn, 1, r)
+		g.transposedTile(nn, 1, r)
 		JMP(done)
 		Label(string(next))
 	}
@@ -398,9 +398,9 @@ func (g gerTiles) next(rowsLeft Mem, rows int) {
 	SUBQ(U32(rows), rowsLeft)
 }
 
-// narrowTile emits gerBatchNarrow's update of the rows at a: rv·lanes of
+// transposedTile emits gerBatchTransposed's update of the rows at a: rv·lanes of
 // them, or, if rem is not nil, the rem < lanes that are left.
-func (g gerTiles) narrowTile(nn, rv int, rem GPVirtual) {
+func (g gerTiles) transposedTile(nn, rv int, rem GPVirtual) {
 	is := g.is
 	acc := make([][]VecVirtual, nn)
 	for j := range acc {
@@ -465,13 +465,13 @@ func (g gerTiles) narrowTile(nn, rv int, rem GPVirtual) {
 			}
 			// Columns 0 … 7 and nn−8 … nn−1: both loaded before either
 			// is stored, so the lanes they share get the same sum.
-			tail := is.vec()
-			VALIGND(U8(nn-half/4), row, row, tail)
+			upper := is.vec()
+			VALIGND(U8(nn-half/4), row, row, upper)
 			lo, hi := YMM(), YMM()
 			VMOVUPS(Mem{Base: ar}, lo)
 			VMOVUPS(Mem{Base: ar, Disp: 4*nn - half}, hi)
 			VFMADD231PS(alpha.AsY(), row.AsY(), lo) // a += alpha·acc
-			VFMADD231PS(alpha.AsY(), tail.AsY(), hi)
+			VFMADD231PS(alpha.AsY(), upper.AsY(), hi)
 			VMOVUPS(lo, Mem{Base: ar})
 			VMOVUPS(hi, Mem{Base: ar, Disp: 4*nn - half})
 		}

@@ -55,9 +55,9 @@ type isa struct {
 	// Rank-k update tile: gerRows rows × gerVecs vectors of A in registers.
 	gerRows, gerVecs int
 
-	// narrowBlocks is the longest row, in vectors, that softmaxNarrow
+	// shortRowVectors is the longest row, in vectors, that softmaxShortRows
 	// takes.
-	narrowBlocks int
+	shortRowVectors int
 }
 
 // bytes returns the size of one vector in bytes.
@@ -81,10 +81,10 @@ var avx2 = &isa{
 			VANDNPS(p, m, p) // p = p &^ m
 		}
 	},
-	expGroup:     2,
-	gerRows:      6,
-	gerVecs:      2,
-	narrowBlocks: 2,
+	expGroup:        2,
+	gerRows:         6,
+	gerVecs:         2,
+	shortRowVectors: 2,
 }
 
 // avx512 is AVX-512 (F, BW, DQ, VL): 32 ZMM registers of 16 float32. Masks
@@ -108,13 +108,13 @@ var avx512 = &isa{
 		}
 		return func(s, t, p VecVirtual) { VFMADD213PS_Z(s, t, keep, p) } // zeroing-masked: p = keep ? t·p + s : 0
 	},
-	expGroup:     4,
-	halves:       true,
-	halfLanes:    avx512HalfMask,
-	bcst:         true,
-	gerRows:      12,
-	gerVecs:      2,
-	narrowBlocks: 1,
+	expGroup:        4,
+	halves:          true,
+	halfLanes:       avx512HalfMask,
+	bcst:            true,
+	gerRows:         12,
+	gerVecs:         2,
+	shortRowVectors: 1,
 }
 
 // A tail is a mask of some lanes of a vector: the elements of a row
@@ -309,9 +309,9 @@ func view(v VecVirtual, w int) Register {
 	return v.AsZ()
 }
 
-// narrow combines the upper half of v into its lower half with op until
+// foldHalves combines the upper half of v into its lower half with op until
 // only the low 128 bits are left, which it returns.
-func (is *isa) narrow(v VecVirtual, op func(...Op)) Register {
+func (is *isa) foldHalves(v VecVirtual, op func(...Op)) Register {
 	for w := is.bytes(); w > 16; w /= 2 {
 		hi := XMM()
 		if w == 64 {
@@ -328,7 +328,7 @@ func (is *isa) narrow(v VecVirtual, op func(...Op)) Register {
 // reducePS combines the float32 lanes of v with op (VADDPS, VMAXPS) into
 // lane 0, which it returns as an XMM register; v is clobbered.
 func (is *isa) reducePS(v VecVirtual, op func(...Op)) Register {
-	x := is.narrow(v, op)
+	x := is.foldHalves(v, op)
 	t := XMM()
 	VPERMILPS(U8(0x4e), x, t) // lanes 2 3 0 1
 	op(t, x, x)
@@ -340,7 +340,7 @@ func (is *isa) reducePS(v VecVirtual, op func(...Op)) Register {
 // reducePD adds the float64 lanes of v into lane 0, which it returns as an
 // XMM register; v is clobbered.
 func (is *isa) reducePD(v VecVirtual) Register {
-	x := is.narrow(v, VADDPD)
+	x := is.foldHalves(v, VADDPD)
 	t := XMM()
 	VPERMILPD(U8(1), x, t)
 	VADDSD(t, x, x)

@@ -22,25 +22,25 @@ type limit struct {
 	value     int
 }
 
-// softmaxNarrowMaxCols is the longest row softmaxNarrow takes.
-func softmaxNarrowMaxCols(is *isa) int { return is.narrowBlocks * is.lanes }
+// softmaxShortRowsMaxCols is the longest row softmaxShortRows takes.
+func softmaxShortRowsMaxCols(is *isa) int { return is.shortRowVectors * is.lanes }
 
-// gerNarrowMinCols is the shortest row of A that gerBatchNarrow takes: one
+// gerTransposedMinCols is the shortest row of A that gerBatchTransposed takes: one
 // more than half a vector, below which gerBatch's tiles leave few lanes
 // empty.
-func gerNarrowMinCols(is *isa) int { return is.lanes/2 + 1 }
+func gerTransposedMinCols(is *isa) int { return is.lanes/2 + 1 }
 
 // limits lists the constants of the limits file.
 func limits() []limit {
 	var ls []limit
 	for _, is := range isas {
 		ls = append(ls,
-			limit{"softmaxNarrowMaxCols" + is.suffix, "the longest row softmaxNarrow" + is.suffix + " takes", softmaxNarrowMaxCols(is)},
-			limit{"softmaxNarrowGroup" + is.suffix, "the rows softmaxNarrow" + is.suffix + " takes at a time", is.lanes})
+			limit{"softmaxShortRowsMaxCols" + is.suffix, "the longest row softmaxShortRows" + is.suffix + " takes", softmaxShortRowsMaxCols(is)},
+			limit{"softmaxShortRowsGroup" + is.suffix, "the rows softmaxShortRows" + is.suffix + " takes at a time", is.lanes})
 	}
 	return append(ls,
-		limit{"gerBatchNarrowMinColsAVX512", "the shortest row of A gerBatchNarrowAVX512 takes", gerNarrowMinCols(avx512)},
-		limit{"gerBatchNarrowMaxColsAVX512", "the longest row of A gerBatchNarrowAVX512 takes", gerNarrowMax})
+		limit{"gerBatchTransposedMinColsAVX512", "the shortest row of A gerBatchTransposedAVX512 takes", gerTransposedMinCols(avx512)},
+		limit{"gerBatchTransposedMaxColsAVX512", "the longest row of A gerBatchTransposedAVX512 takes", gerTransposedMaxCols})
 }
 
 // writeLimits writes the limits file to path.

@@ -44,7 +44,7 @@ func main() {
 		// (twopass.go), and the tests' view of the exp.
 		expMinusMax(is)
 		// Softmax, log-softmax and cross-entropy (rows.go).
-		softmaxNarrow(is)
+		softmaxShortRows(is)
 		expRows(is)
 		expSumRows(is)
 		scaleRows(is)
@@ -65,7 +65,7 @@ func main() {
 		// Rows of A of 9 to 11 (a 10-class head), with the tile turned
 		// around; it needs AVX-512's 32 registers.
 		if is == avx512 {
-			gerBatchNarrow(is)
+			gerBatchTransposed(is)
 		}
 		// The general matrix product's micro-kernel and its tile
 		// (gemm.go).

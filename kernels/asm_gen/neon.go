@@ -102,10 +102,10 @@ func (g group) store(vs []vreg, p greg) {
 	g.n.lanes(g.rem, func(i int) { g.n.VST1lane(vs[0], i, p) })
 }
 
-// keep clears the lanes of a partial vector's registers past its
+// zeroOthers clears the lanes of a partial vector's registers past its
 // elements, so that they add nothing to a sum; full vectors are left as
 // they are.
-func (g group) keep(vs ...vreg) {
+func (g group) zeroOthers(vs ...vreg) {
 	if !g.part {
 		return
 	}

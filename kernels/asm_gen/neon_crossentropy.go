@@ -36,7 +36,7 @@ func (n *neon) softTargetRows() {
 				}
 				// A partial vector's other lanes: x − m = −m, which may be
 				// infinite; 0 instead, so that t·(x − m) adds 0.
-				gr.keep(as...)
+				gr.zeroOthers(as...)
 				ts := gr.load(t)
 				for j, ti := range ts {
 					n.FADD(ti, at, at)
@@ -45,7 +45,7 @@ func (n *neon) softTargetRows() {
 				n.release(ts...)
 				fs := k.exp(n, as)
 				gr.store(fs, g)
-				gr.keep(fs...)
+				gr.zeroOthers(fs...)
 				for _, f := range fs {
 					n.FADD(f, az, az)
 				}

@@ -54,7 +54,7 @@ func (n *neon) expRowsBody(store bool) {
 				if store {
 					g.store(fs, dst)
 				}
-				g.keep(fs...)
+				g.zeroOthers(fs...)
 				for j, f := range fs {
 					n.FADD(f, accs[j%2], accs[j%2])
 				}

@@ -155,10 +155,10 @@ func (v vecAt) store(r VecVirtual, m Mem) {
 	VMOVUPS(r, v.at(m))
 }
 
-// keep clears the lanes of r that are not the vector's own: past a tail,
+// zeroOthers clears the lanes of r that are not the vector's own: past a tail,
 // the lanes a part vector shares with the vector before it, or the upper
 // half of a half; so that they add nothing to a sum.
-func (v vecAt) keep(r VecVirtual) {
+func (v vecAt) zeroOthers(r VecVirtual) {
 	switch {
 	case v.tail != nil:
 		v.tail.zero(r)

@@ -71,7 +71,7 @@ func expRowsBody(is *isa, store bool) {
 							if store {
 								w.store(fs[i], Mem{Base: dst})
 							}
-							w.keep(fs[i])
+							w.zeroOthers(fs[i])
 							VADDPS(fs[i], accs[w.k%2], accs[w.k%2])
 						}
 					}

@@ -9,7 +9,7 @@ import (
 
 var one = constant{"one", 1}
 
-// softmaxNarrow (twin: softmaxBatch's expRowsGeneric then scaleRowsGeneric,
+// softmaxShortRows (twin: softmaxBatch's expRowsGeneric then scaleRowsGeneric,
 // row by row): the softmax of rows no longer than a vector (a 10-class head
 // on AVX-512), a vector's worth of rows at a time. One row per vector would
 // spend most of its work on the two horizontal reductions of each row (max
@@ -22,11 +22,11 @@ var one = constant{"one", 1}
 // never written; every row is loaded before any is stored, so dst may be
 // src. Per element: the same e^(x − max) as the twin; the sum adds the
 // same terms in another order, and 1/Z is rounded once from float32.
-func softmaxNarrow(is *isa) {
-	is.text("softmaxNarrow", "func(dst, src []float32, cols int, scale float32, m, z []float32)",
+func softmaxShortRows(is *isa) {
+	is.text("softmaxShortRows", "func(dst, src []float32, cols int, scale float32, m, z []float32)",
 		"expRowsGeneric and scaleRowsGeneric",
-		fmt.Sprintf("0 < cols ≤ %d (softmaxNarrowMaxCols); the rows, len(src)/cols, come in whole groups of %d (softmaxNarrowGroup).",
-			softmaxNarrowMaxCols(is), is.lanes),
+		fmt.Sprintf("0 < cols ≤ %d (softmaxShortRowsMaxCols); the rows, len(src)/cols, come in whole groups of %d (softmaxShortRowsGroup).",
+			softmaxShortRowsMaxCols(is), is.lanes),
 		"dst_i = e^(x_i − m_r)/(Z_r·scale); m and z receive each row's max and Z.")
 	dst, src, cols := load(Param("dst").Base()), load(Param("src").Base()), load(Param("cols"))
 	mp, zp := load(Param("m").Base()), load(Param("z").Base())
@@ -68,13 +68,13 @@ func softmaxNarrow(is *isa) {
 		ADDQ(U8(is.bytes()), zp)
 	}
 	done := label("done")
-	if is.narrowBlocks > 1 {
-		one := label("block1")
+	if is.shortRowVectors > 1 {
+		oneBlock := label("block1")
 		CMPQ(cols, U8(is.lanes))
-		JBE(one)
-		softmaxNarrow2(is, k, src, dst, end, cols, rowsAt, finish, next)
+		JBE(oneBlock)
+		softmaxShortRows2(is, k, src, dst, end, cols, rowsAt, finish, next)
 		JMP(done)
-		Label(string(one))
+		Label(string(oneBlock))
 	}
 
 	// Rows of up to a vector: the block in registers.
@@ -119,11 +119,11 @@ func softmaxNarrow(is *isa) {
 	ret()
 }
 
-// softmaxNarrow2 is softmaxNarrow for rows of lanes < cols ≤ 2·lanes: two
+// softmaxShortRows2 is softmaxShortRows for rows of lanes < cols ≤ 2·lanes: two
 // blocks of lanes columns, the second masked to the cols − lanes that are
 // left. Their 2·lanes columns do not fit in AVX2's 16 registers with exp's,
 // so they wait in a table on the stack between the steps.
-func softmaxNarrow2(is *isa, k *expK, src, dst, end, cols GPVirtual, rowsAt func(GPVirtual, func(int, Mem)),
+func softmaxShortRows2(is *isa, k *expK, src, dst, end, cols GPVirtual, rowsAt func(GPVirtual, func(int, Mem)),
 	finish func(mx, z VecVirtual) VecVirtual, next func()) {
 	table := AllocLocal(2 * is.lanes * is.bytes())
 	col := func(j int) Mem { return table.Offset(j * is.bytes()) }
