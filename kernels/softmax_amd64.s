@@ -4667,18 +4667,20 @@ rows_2:
 	JB   cols_4
 
 tiles_5:
-	VXORPS     Y0, Y0, Y0
-	VXORPS     Y1, Y1, Y1
-	VXORPS     Y2, Y2, Y2
-	VXORPS     Y3, Y3, Y3
-	VXORPS     Y4, Y4, Y4
-	VXORPS     Y5, Y5, Y5
-	VXORPS     Y6, Y6, Y6
-	VXORPS     Y7, Y7, Y7
-	VXORPS     Y8, Y8, Y8
-	VXORPS     Y9, Y9, Y9
-	VXORPS     Y10, Y10, Y10
-	VXORPS     Y11, Y11, Y11
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+
+	// Prefetch the tile of A.
 	MOVQ       R8, R11
 	PREFETCHT0 (R11)
 	PREFETCHT0 28(R11)
@@ -4709,8 +4711,10 @@ tiles_5:
 	PREFETCHT0 28(R11)
 	PREFETCHT0 32(R11)
 	PREFETCHT0 60(R11)
-	MOVQ       DX, R11
-	MOVQ       R9, R12
+
+	// Per sample: load y_p, then per row acc_i += x_pi·y_p.
+	MOVQ DX, R11
+	MOVQ R9, R12
 
 samples_6:
 	VMOVUPS      (R12), Y12
@@ -4737,6 +4741,8 @@ samples_6:
 	ADDQ         DI, R12
 	CMPQ         R11, (SP)
 	JB           samples_6
+
+	// The tile of A: all loads and FMAs (acc = alpha·acc + a), then the stores.
 	VBROADCASTSS alpha+32(FP), Y12
 	MOVQ         R8, R11
 	VFMADD213PS  (R11), Y12, Y0
@@ -4781,20 +4787,22 @@ samples_6:
 	JAE          tiles_5
 
 cols_4:
-	CMPQ       R10, $0x00000009
-	JB         cols_7
-	VXORPS     Y0, Y0, Y0
-	VXORPS     Y1, Y1, Y1
-	VXORPS     Y2, Y2, Y2
-	VXORPS     Y3, Y3, Y3
-	VXORPS     Y4, Y4, Y4
-	VXORPS     Y5, Y5, Y5
-	VXORPS     Y6, Y6, Y6
-	VXORPS     Y7, Y7, Y7
-	VXORPS     Y8, Y8, Y8
-	VXORPS     Y9, Y9, Y9
-	VXORPS     Y10, Y10, Y10
-	VXORPS     Y11, Y11, Y11
+	CMPQ   R10, $0x00000009
+	JB     cols_7
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+
+	// Prefetch the tile of A.
 	MOVQ       R8, R11
 	PREFETCHT0 (R11)
 	PREFETCHT0 28(R11)
@@ -4825,7 +4833,9 @@ cols_4:
 	PREFETCHT0 28(R11)
 	PREFETCHT0 -32(R11)(R10*4)
 	PREFETCHT0 -4(R11)(R10*4)
-	MOVQ       DX, R11
+
+	// Per sample: load y_p, then per row acc_i += x_pi·y_p.
+	MOVQ DX, R11
 
 samples_8:
 	VMOVUPS      (R9), Y12
@@ -4852,6 +4862,8 @@ samples_8:
 	ADDQ         DI, R9
 	CMPQ         R11, (SP)
 	JB           samples_8
+
+	// The tile of A: all loads and FMAs (acc = alpha·acc + a), then the stores.
 	VBROADCASTSS alpha+32(FP), Y12
 	MOVQ         R8, R9
 	VFMADD213PS  (R9), Y12, Y0
@@ -4892,14 +4904,16 @@ samples_8:
 	JMP          coldone_3
 
 cols_7:
-	CMPQ       R10, $0x00000008
-	JB         cols_9
-	VXORPS     Y0, Y0, Y0
-	VXORPS     Y1, Y1, Y1
-	VXORPS     Y2, Y2, Y2
-	VXORPS     Y3, Y3, Y3
-	VXORPS     Y4, Y4, Y4
-	VXORPS     Y5, Y5, Y5
+	CMPQ   R10, $0x00000008
+	JB     cols_9
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+
+	// Prefetch the tile of A.
 	MOVQ       R8, R11
 	PREFETCHT0 -32(R11)(R10*4)
 	PREFETCHT0 -4(R11)(R10*4)
@@ -4918,7 +4932,9 @@ cols_7:
 	ADDQ       CX, R11
 	PREFETCHT0 -32(R11)(R10*4)
 	PREFETCHT0 -4(R11)(R10*4)
-	MOVQ       DX, R11
+
+	// Per sample: load y_p, then per row acc_i += x_pi·y_p.
+	MOVQ DX, R11
 
 samples_10:
 	VMOVUPS      -32(R9)(R10*4), Y6
@@ -4938,6 +4954,8 @@ samples_10:
 	ADDQ         DI, R9
 	CMPQ         R11, (SP)
 	JB           samples_10
+
+	// The tile of A: all loads and FMAs (acc = alpha·acc + a), then the stores.
 	VBROADCASTSS alpha+32(FP), Y6
 	MOVQ         R8, R9
 	VFMADD213PS  -32(R9)(R10*4), Y6, Y0
@@ -4977,13 +4995,17 @@ cols_9:
 	VXORPS  Y4, Y4, Y4
 	VXORPS  Y5, Y5, Y5
 	VXORPS  Y6, Y6, Y6
-	MOVQ    R8, R10
-	ADDQ    CX, R10
-	ADDQ    CX, R10
-	ADDQ    CX, R10
-	ADDQ    CX, R10
-	ADDQ    CX, R10
-	MOVQ    DX, R10
+
+	// Prefetch the tile of A.
+	MOVQ R8, R10
+	ADDQ CX, R10
+	ADDQ CX, R10
+	ADDQ CX, R10
+	ADDQ CX, R10
+	ADDQ CX, R10
+
+	// Per sample: load y_p, then per row acc_i += x_pi·y_p.
+	MOVQ DX, R10
 
 samples_11:
 	VMASKMOVPS   (R9), Y0, Y7
@@ -5003,6 +5025,8 @@ samples_11:
 	ADDQ         DI, R9
 	CMPQ         R10, (SP)
 	JB           samples_11
+
+	// The tile of A: all loads and FMAs (acc = alpha·acc + a), then the stores.
 	VBROADCASTSS alpha+32(FP), Y7
 	MOVQ         R8, R9
 	VMASKMOVPS   (R9), Y0, Y8
@@ -5052,14 +5076,16 @@ rest_1:
 	JB   cols_14
 
 tiles_15:
-	VXORPS     Y0, Y0, Y0
-	VXORPS     Y1, Y1, Y1
-	VXORPS     Y2, Y2, Y2
-	VXORPS     Y3, Y3, Y3
-	VXORPS     Y4, Y4, Y4
-	VXORPS     Y5, Y5, Y5
-	VXORPS     Y6, Y6, Y6
-	VXORPS     Y7, Y7, Y7
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+
+	// Prefetch the tile of A.
 	MOVQ       R8, R11
 	PREFETCHT0 (R11)
 	PREFETCHT0 28(R11)
@@ -5080,8 +5106,10 @@ tiles_15:
 	PREFETCHT0 28(R11)
 	PREFETCHT0 32(R11)
 	PREFETCHT0 60(R11)
-	MOVQ       DX, R11
-	MOVQ       R9, R12
+
+	// Per sample: load y_p, then per row acc_i += x_pi·y_p.
+	MOVQ DX, R11
+	MOVQ R9, R12
 
 samples_16:
 	VMOVUPS      (R12), Y8
@@ -5102,6 +5130,8 @@ samples_16:
 	ADDQ         DI, R12
 	CMPQ         R11, (SP)
 	JB           samples_16
+
+	// The tile of A: all loads and FMAs (acc = alpha·acc + a), then the stores.
 	VBROADCASTSS alpha+32(FP), Y8
 	MOVQ         R8, R11
 	VFMADD213PS  (R11), Y8, Y0
@@ -5134,16 +5164,18 @@ samples_16:
 	JAE          tiles_15
 
 cols_14:
-	CMPQ       R10, $0x00000009
-	JB         cols_17
-	VXORPS     Y0, Y0, Y0
-	VXORPS     Y1, Y1, Y1
-	VXORPS     Y2, Y2, Y2
-	VXORPS     Y3, Y3, Y3
-	VXORPS     Y4, Y4, Y4
-	VXORPS     Y5, Y5, Y5
-	VXORPS     Y6, Y6, Y6
-	VXORPS     Y7, Y7, Y7
+	CMPQ   R10, $0x00000009
+	JB     cols_17
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+
+	// Prefetch the tile of A.
 	MOVQ       R8, R11
 	PREFETCHT0 (R11)
 	PREFETCHT0 28(R11)
@@ -5164,7 +5196,9 @@ cols_14:
 	PREFETCHT0 28(R11)
 	PREFETCHT0 -32(R11)(R10*4)
 	PREFETCHT0 -4(R11)(R10*4)
-	MOVQ       DX, R11
+
+	// Per sample: load y_p, then per row acc_i += x_pi·y_p.
+	MOVQ DX, R11
 
 samples_18:
 	VMOVUPS      (R9), Y8
@@ -5185,6 +5219,8 @@ samples_18:
 	ADDQ         DI, R9
 	CMPQ         R11, (SP)
 	JB           samples_18
+
+	// The tile of A: all loads and FMAs (acc = alpha·acc + a), then the stores.
 	VBROADCASTSS alpha+32(FP), Y8
 	MOVQ         R8, R9
 	VFMADD213PS  (R9), Y8, Y0
@@ -5213,12 +5249,14 @@ samples_18:
 	JMP          coldone_13
 
 cols_17:
-	CMPQ       R10, $0x00000008
-	JB         cols_19
-	VXORPS     Y0, Y0, Y0
-	VXORPS     Y1, Y1, Y1
-	VXORPS     Y2, Y2, Y2
-	VXORPS     Y3, Y3, Y3
+	CMPQ   R10, $0x00000008
+	JB     cols_19
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+
+	// Prefetch the tile of A.
 	MOVQ       R8, R11
 	PREFETCHT0 -32(R11)(R10*4)
 	PREFETCHT0 -4(R11)(R10*4)
@@ -5231,7 +5269,9 @@ cols_17:
 	ADDQ       CX, R11
 	PREFETCHT0 -32(R11)(R10*4)
 	PREFETCHT0 -4(R11)(R10*4)
-	MOVQ       DX, R11
+
+	// Per sample: load y_p, then per row acc_i += x_pi·y_p.
+	MOVQ DX, R11
 
 samples_20:
 	VMOVUPS      -32(R9)(R10*4), Y4
@@ -5247,6 +5287,8 @@ samples_20:
 	ADDQ         DI, R9
 	CMPQ         R11, (SP)
 	JB           samples_20
+
+	// The tile of A: all loads and FMAs (acc = alpha·acc + a), then the stores.
 	VBROADCASTSS alpha+32(FP), Y4
 	MOVQ         R8, R9
 	VFMADD213PS  -32(R9)(R10*4), Y4, Y0
@@ -5276,11 +5318,15 @@ cols_19:
 	VXORPS  Y2, Y2, Y2
 	VXORPS  Y3, Y3, Y3
 	VXORPS  Y4, Y4, Y4
-	MOVQ    R8, R10
-	ADDQ    CX, R10
-	ADDQ    CX, R10
-	ADDQ    CX, R10
-	MOVQ    DX, R10
+
+	// Prefetch the tile of A.
+	MOVQ R8, R10
+	ADDQ CX, R10
+	ADDQ CX, R10
+	ADDQ CX, R10
+
+	// Per sample: load y_p, then per row acc_i += x_pi·y_p.
+	MOVQ DX, R10
 
 samples_21:
 	VMASKMOVPS   (R9), Y0, Y5
@@ -5296,6 +5342,8 @@ samples_21:
 	ADDQ         DI, R9
 	CMPQ         R10, (SP)
 	JB           samples_21
+
+	// The tile of A: all loads and FMAs (acc = alpha·acc + a), then the stores.
 	VBROADCASTSS alpha+32(FP), Y5
 	MOVQ         R8, R9
 	VMASKMOVPS   (R9), Y0, Y6
@@ -5334,10 +5382,12 @@ rows_12:
 	JB   cols_24
 
 tiles_25:
-	VXORPS     Y0, Y0, Y0
-	VXORPS     Y1, Y1, Y1
-	VXORPS     Y2, Y2, Y2
-	VXORPS     Y3, Y3, Y3
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+
+	// Prefetch the tile of A.
 	MOVQ       R8, R11
 	PREFETCHT0 (R11)
 	PREFETCHT0 28(R11)
@@ -5348,8 +5398,10 @@ tiles_25:
 	PREFETCHT0 28(R11)
 	PREFETCHT0 32(R11)
 	PREFETCHT0 60(R11)
-	MOVQ       DX, R11
-	MOVQ       R9, R12
+
+	// Per sample: load y_p, then per row acc_i += x_pi·y_p.
+	MOVQ DX, R11
+	MOVQ R9, R12
 
 samples_26:
 	VMOVUPS      (R12), Y4
@@ -5364,6 +5416,8 @@ samples_26:
 	ADDQ         DI, R12
 	CMPQ         R11, (SP)
 	JB           samples_26
+
+	// The tile of A: all loads and FMAs (acc = alpha·acc + a), then the stores.
 	VBROADCASTSS alpha+32(FP), Y4
 	MOVQ         R8, R11
 	VFMADD213PS  (R11), Y4, Y0
@@ -5384,12 +5438,14 @@ samples_26:
 	JAE          tiles_25
 
 cols_24:
-	CMPQ       R10, $0x00000009
-	JB         cols_27
-	VXORPS     Y0, Y0, Y0
-	VXORPS     Y1, Y1, Y1
-	VXORPS     Y2, Y2, Y2
-	VXORPS     Y3, Y3, Y3
+	CMPQ   R10, $0x00000009
+	JB     cols_27
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+
+	// Prefetch the tile of A.
 	MOVQ       R8, R11
 	PREFETCHT0 (R11)
 	PREFETCHT0 28(R11)
@@ -5400,7 +5456,9 @@ cols_24:
 	PREFETCHT0 28(R11)
 	PREFETCHT0 -32(R11)(R10*4)
 	PREFETCHT0 -4(R11)(R10*4)
-	MOVQ       DX, R11
+
+	// Per sample: load y_p, then per row acc_i += x_pi·y_p.
+	MOVQ DX, R11
 
 samples_28:
 	VMOVUPS      (R9), Y4
@@ -5415,6 +5473,8 @@ samples_28:
 	ADDQ         DI, R9
 	CMPQ         R11, (SP)
 	JB           samples_28
+
+	// The tile of A: all loads and FMAs (acc = alpha·acc + a), then the stores.
 	VBROADCASTSS alpha+32(FP), Y4
 	MOVQ         R8, R9
 	VFMADD213PS  (R9), Y4, Y0
@@ -5431,17 +5491,21 @@ samples_28:
 	JMP          coldone_23
 
 cols_27:
-	CMPQ       R10, $0x00000008
-	JB         cols_29
-	VXORPS     Y0, Y0, Y0
-	VXORPS     Y1, Y1, Y1
+	CMPQ   R10, $0x00000008
+	JB     cols_29
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+
+	// Prefetch the tile of A.
 	MOVQ       R8, R11
 	PREFETCHT0 -32(R11)(R10*4)
 	PREFETCHT0 -4(R11)(R10*4)
 	ADDQ       CX, R11
 	PREFETCHT0 -32(R11)(R10*4)
 	PREFETCHT0 -4(R11)(R10*4)
-	MOVQ       DX, R11
+
+	// Per sample: load y_p, then per row acc_i += x_pi·y_p.
+	MOVQ DX, R11
 
 samples_30:
 	VMOVUPS      -32(R9)(R10*4), Y2
@@ -5453,6 +5517,8 @@ samples_30:
 	ADDQ         DI, R9
 	CMPQ         R11, (SP)
 	JB           samples_30
+
+	// The tile of A: all loads and FMAs (acc = alpha·acc + a), then the stores.
 	VBROADCASTSS alpha+32(FP), Y2
 	MOVQ         R8, R9
 	VFMADD213PS  -32(R9)(R10*4), Y2, Y0
@@ -5472,9 +5538,13 @@ cols_29:
 	VMOVDQU (R11)(R10*4), Y0
 	VXORPS  Y1, Y1, Y1
 	VXORPS  Y2, Y2, Y2
-	MOVQ    R8, R10
-	ADDQ    CX, R10
-	MOVQ    DX, R10
+
+	// Prefetch the tile of A.
+	MOVQ R8, R10
+	ADDQ CX, R10
+
+	// Per sample: load y_p, then per row acc_i += x_pi·y_p.
+	MOVQ DX, R10
 
 samples_31:
 	VMASKMOVPS   (R9), Y0, Y3
@@ -5486,6 +5556,8 @@ samples_31:
 	ADDQ         DI, R9
 	CMPQ         R10, (SP)
 	JB           samples_31
+
+	// The tile of A: all loads and FMAs (acc = alpha·acc + a), then the stores.
 	VBROADCASTSS alpha+32(FP), Y3
 	MOVQ         R8, R9
 	VMASKMOVPS   (R9), Y0, Y4
@@ -5513,15 +5585,19 @@ rows_22:
 	JB   cols_34
 
 tiles_35:
-	VXORPS     Y0, Y0, Y0
-	VXORPS     Y1, Y1, Y1
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+
+	// Prefetch the tile of A.
 	MOVQ       R8, R10
 	PREFETCHT0 (R10)
 	PREFETCHT0 28(R10)
 	PREFETCHT0 32(R10)
 	PREFETCHT0 60(R10)
-	MOVQ       DX, R10
-	MOVQ       SI, R11
+
+	// Per sample: load y_p, then per row acc_i += x_pi·y_p.
+	MOVQ DX, R10
+	MOVQ SI, R11
 
 samples_36:
 	VMOVUPS      (R11), Y2
@@ -5533,6 +5609,8 @@ samples_36:
 	ADDQ         DI, R11
 	CMPQ         R10, (SP)
 	JB           samples_36
+
+	// The tile of A: all loads and FMAs (acc = alpha·acc + a), then the stores.
 	VBROADCASTSS alpha+32(FP), Y2
 	MOVQ         R8, R10
 	VFMADD213PS  (R10), Y2, Y0
@@ -5547,16 +5625,20 @@ samples_36:
 	JAE          tiles_35
 
 cols_34:
-	CMPQ       R9, $0x00000009
-	JB         cols_37
-	VXORPS     Y0, Y0, Y0
-	VXORPS     Y1, Y1, Y1
+	CMPQ   R9, $0x00000009
+	JB     cols_37
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+
+	// Prefetch the tile of A.
 	MOVQ       R8, R10
 	PREFETCHT0 (R10)
 	PREFETCHT0 28(R10)
 	PREFETCHT0 -32(R10)(R9*4)
 	PREFETCHT0 -4(R10)(R9*4)
-	MOVQ       DX, R10
+
+	// Per sample: load y_p, then per row acc_i += x_pi·y_p.
+	MOVQ DX, R10
 
 samples_38:
 	VMOVUPS      (SI), Y2
@@ -5568,6 +5650,8 @@ samples_38:
 	ADDQ         DI, SI
 	CMPQ         R10, (SP)
 	JB           samples_38
+
+	// The tile of A: all loads and FMAs (acc = alpha·acc + a), then the stores.
 	VBROADCASTSS alpha+32(FP), Y2
 	MOVQ         R8, BX
 	VFMADD213PS  (BX), Y2, Y0
@@ -5578,13 +5662,17 @@ samples_38:
 	JMP          coldone_33
 
 cols_37:
-	CMPQ       R9, $0x00000008
-	JB         cols_39
-	VXORPS     Y0, Y0, Y0
+	CMPQ   R9, $0x00000008
+	JB     cols_39
+	VXORPS Y0, Y0, Y0
+
+	// Prefetch the tile of A.
 	MOVQ       R8, R10
 	PREFETCHT0 -32(R10)(R9*4)
 	PREFETCHT0 -4(R10)(R9*4)
-	MOVQ       DX, R10
+
+	// Per sample: load y_p, then per row acc_i += x_pi·y_p.
+	MOVQ DX, R10
 
 samples_40:
 	VMOVUPS      -32(SI)(R9*4), Y1
@@ -5594,6 +5682,8 @@ samples_40:
 	ADDQ         DI, SI
 	CMPQ         R10, (SP)
 	JB           samples_40
+
+	// The tile of A: all loads and FMAs (acc = alpha·acc + a), then the stores.
 	VBROADCASTSS alpha+32(FP), Y1
 	MOVQ         R8, BX
 	VFMADD213PS  -32(BX)(R9*4), Y1, Y0
@@ -5608,8 +5698,12 @@ cols_39:
 	NEGQ    R9
 	VMOVDQU (R10)(R9*4), Y0
 	VXORPS  Y1, Y1, Y1
-	MOVQ    R8, R9
-	MOVQ    DX, R9
+
+	// Prefetch the tile of A.
+	MOVQ R8, R9
+
+	// Per sample: load y_p, then per row acc_i += x_pi·y_p.
+	MOVQ DX, R9
 
 samples_41:
 	VMASKMOVPS   (SI), Y0, Y2
@@ -5619,6 +5713,8 @@ samples_41:
 	ADDQ         DI, SI
 	CMPQ         R9, (SP)
 	JB           samples_41
+
+	// The tile of A: all loads and FMAs (acc = alpha·acc + a), then the stores.
 	VBROADCASTSS alpha+32(FP), Y2
 	MOVQ         R8, BX
 	VMASKMOVPS   (BX), Y0, Y3
@@ -11318,30 +11414,32 @@ rows_2:
 	JB   cols_4
 
 tiles_5:
-	VXORPS     Z0, Z0, Z0
-	VXORPS     Z1, Z1, Z1
-	VXORPS     Z2, Z2, Z2
-	VXORPS     Z3, Z3, Z3
-	VXORPS     Z4, Z4, Z4
-	VXORPS     Z5, Z5, Z5
-	VXORPS     Z6, Z6, Z6
-	VXORPS     Z7, Z7, Z7
-	VXORPS     Z8, Z8, Z8
-	VXORPS     Z9, Z9, Z9
-	VXORPS     Z10, Z10, Z10
-	VXORPS     Z11, Z11, Z11
-	VXORPS     Z12, Z12, Z12
-	VXORPS     Z13, Z13, Z13
-	VXORPS     Z14, Z14, Z14
-	VXORPS     Z15, Z15, Z15
-	VXORPS     Z16, Z16, Z16
-	VXORPS     Z17, Z17, Z17
-	VXORPS     Z18, Z18, Z18
-	VXORPS     Z19, Z19, Z19
-	VXORPS     Z20, Z20, Z20
-	VXORPS     Z21, Z21, Z21
-	VXORPS     Z22, Z22, Z22
-	VXORPS     Z23, Z23, Z23
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+	VXORPS Z12, Z12, Z12
+	VXORPS Z13, Z13, Z13
+	VXORPS Z14, Z14, Z14
+	VXORPS Z15, Z15, Z15
+	VXORPS Z16, Z16, Z16
+	VXORPS Z17, Z17, Z17
+	VXORPS Z18, Z18, Z18
+	VXORPS Z19, Z19, Z19
+	VXORPS Z20, Z20, Z20
+	VXORPS Z21, Z21, Z21
+	VXORPS Z22, Z22, Z22
+	VXORPS Z23, Z23, Z23
+
+	// Prefetch the tile of A.
 	MOVQ       R8, R11
 	PREFETCHT0 (R11)
 	PREFETCHT0 60(R11)
@@ -11402,8 +11500,10 @@ tiles_5:
 	PREFETCHT0 60(R11)
 	PREFETCHT0 64(R11)
 	PREFETCHT0 124(R11)
-	MOVQ       DX, R11
-	MOVQ       R9, R12
+
+	// Per sample: load y_p, then per row acc_i += x_pi·y_p.
+	MOVQ DX, R11
+	MOVQ R9, R12
 
 samples_6:
 	VMOVUPS      (R12), Z24
@@ -11448,6 +11548,8 @@ samples_6:
 	ADDQ         DI, R12
 	CMPQ         R11, (SP)
 	JB           samples_6
+
+	// The tile of A: all loads and FMAs (acc = alpha·acc + a), then the stores.
 	VBROADCASTSS alpha+32(FP), Z24
 	MOVQ         R8, R11
 	VFMADD213PS  (R11), Z24, Z0
@@ -11528,32 +11630,34 @@ samples_6:
 	JAE          tiles_5
 
 cols_4:
-	CMPQ       R10, $0x00000011
-	JB         cols_7
-	VXORPS     Z0, Z0, Z0
-	VXORPS     Z1, Z1, Z1
-	VXORPS     Z2, Z2, Z2
-	VXORPS     Z3, Z3, Z3
-	VXORPS     Z4, Z4, Z4
-	VXORPS     Z5, Z5, Z5
-	VXORPS     Z6, Z6, Z6
-	VXORPS     Z7, Z7, Z7
-	VXORPS     Z8, Z8, Z8
-	VXORPS     Z9, Z9, Z9
-	VXORPS     Z10, Z10, Z10
-	VXORPS     Z11, Z11, Z11
-	VXORPS     Z12, Z12, Z12
-	VXORPS     Z13, Z13, Z13
-	VXORPS     Z14, Z14, Z14
-	VXORPS     Z15, Z15, Z15
-	VXORPS     Z16, Z16, Z16
-	VXORPS     Z17, Z17, Z17
-	VXORPS     Z18, Z18, Z18
-	VXORPS     Z19, Z19, Z19
-	VXORPS     Z20, Z20, Z20
-	VXORPS     Z21, Z21, Z21
-	VXORPS     Z22, Z22, Z22
-	VXORPS     Z23, Z23, Z23
+	CMPQ   R10, $0x00000011
+	JB     cols_7
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+	VXORPS Z12, Z12, Z12
+	VXORPS Z13, Z13, Z13
+	VXORPS Z14, Z14, Z14
+	VXORPS Z15, Z15, Z15
+	VXORPS Z16, Z16, Z16
+	VXORPS Z17, Z17, Z17
+	VXORPS Z18, Z18, Z18
+	VXORPS Z19, Z19, Z19
+	VXORPS Z20, Z20, Z20
+	VXORPS Z21, Z21, Z21
+	VXORPS Z22, Z22, Z22
+	VXORPS Z23, Z23, Z23
+
+	// Prefetch the tile of A.
 	MOVQ       R8, R11
 	PREFETCHT0 (R11)
 	PREFETCHT0 60(R11)
@@ -11614,7 +11718,9 @@ cols_4:
 	PREFETCHT0 60(R11)
 	PREFETCHT0 -64(R11)(R10*4)
 	PREFETCHT0 -4(R11)(R10*4)
-	MOVQ       DX, R11
+
+	// Per sample: load y_p, then per row acc_i += x_pi·y_p.
+	MOVQ DX, R11
 
 samples_8:
 	VMOVUPS      (R9), Z24
@@ -11659,6 +11765,8 @@ samples_8:
 	ADDQ         DI, R9
 	CMPQ         R11, (SP)
 	JB           samples_8
+
+	// The tile of A: all loads and FMAs (acc = alpha·acc + a), then the stores.
 	VBROADCASTSS alpha+32(FP), Z24
 	MOVQ         R8, R9
 	VFMADD213PS  (R9), Z24, Z0
@@ -11735,20 +11843,22 @@ samples_8:
 	JMP          coldone_3
 
 cols_7:
-	CMPQ       R10, $0x00000010
-	JB         cols_9
-	VXORPS     Z0, Z0, Z0
-	VXORPS     Z1, Z1, Z1
-	VXORPS     Z2, Z2, Z2
-	VXORPS     Z3, Z3, Z3
-	VXORPS     Z4, Z4, Z4
-	VXORPS     Z5, Z5, Z5
-	VXORPS     Z6, Z6, Z6
-	VXORPS     Z7, Z7, Z7
-	VXORPS     Z8, Z8, Z8
-	VXORPS     Z9, Z9, Z9
-	VXORPS     Z10, Z10, Z10
-	VXORPS     Z11, Z11, Z11
+	CMPQ   R10, $0x00000010
+	JB     cols_9
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+
+	// Prefetch the tile of A.
 	MOVQ       R8, R11
 	PREFETCHT0 -64(R11)(R10*4)
 	PREFETCHT0 -4(R11)(R10*4)
@@ -11785,7 +11895,9 @@ cols_7:
 	ADDQ       CX, R11
 	PREFETCHT0 -64(R11)(R10*4)
 	PREFETCHT0 -4(R11)(R10*4)
-	MOVQ       DX, R11
+
+	// Per sample: load y_p, then per row acc_i += x_pi·y_p.
+	MOVQ DX, R11
 
 samples_10:
 	VMOVUPS          -64(R9)(R10*4), Z12
@@ -11805,56 +11917,58 @@ samples_10:
 	ADDQ             DI, R9
 	CMPQ             R11, (SP)
 	JB               samples_10
-	VBROADCASTSS     alpha+32(FP), Z12
-	MOVQ             R8, R9
-	VFMADD213PS      -64(R9)(R10*4), Z12, Z0
-	ADDQ             CX, R9
-	VFMADD213PS      -64(R9)(R10*4), Z12, Z1
-	ADDQ             CX, R9
-	VFMADD213PS      -64(R9)(R10*4), Z12, Z2
-	ADDQ             CX, R9
-	VFMADD213PS      -64(R9)(R10*4), Z12, Z3
-	ADDQ             CX, R9
-	VFMADD213PS      -64(R9)(R10*4), Z12, Z4
-	ADDQ             CX, R9
-	VFMADD213PS      -64(R9)(R10*4), Z12, Z5
-	ADDQ             CX, R9
-	VFMADD213PS      -64(R9)(R10*4), Z12, Z6
-	ADDQ             CX, R9
-	VFMADD213PS      -64(R9)(R10*4), Z12, Z7
-	ADDQ             CX, R9
-	VFMADD213PS      -64(R9)(R10*4), Z12, Z8
-	ADDQ             CX, R9
-	VFMADD213PS      -64(R9)(R10*4), Z12, Z9
-	ADDQ             CX, R9
-	VFMADD213PS      -64(R9)(R10*4), Z12, Z10
-	ADDQ             CX, R9
-	VFMADD213PS      -64(R9)(R10*4), Z12, Z11
-	MOVQ             R8, R9
-	VMOVUPS          Z0, -64(R9)(R10*4)
-	ADDQ             CX, R9
-	VMOVUPS          Z1, -64(R9)(R10*4)
-	ADDQ             CX, R9
-	VMOVUPS          Z2, -64(R9)(R10*4)
-	ADDQ             CX, R9
-	VMOVUPS          Z3, -64(R9)(R10*4)
-	ADDQ             CX, R9
-	VMOVUPS          Z4, -64(R9)(R10*4)
-	ADDQ             CX, R9
-	VMOVUPS          Z5, -64(R9)(R10*4)
-	ADDQ             CX, R9
-	VMOVUPS          Z6, -64(R9)(R10*4)
-	ADDQ             CX, R9
-	VMOVUPS          Z7, -64(R9)(R10*4)
-	ADDQ             CX, R9
-	VMOVUPS          Z8, -64(R9)(R10*4)
-	ADDQ             CX, R9
-	VMOVUPS          Z9, -64(R9)(R10*4)
-	ADDQ             CX, R9
-	VMOVUPS          Z10, -64(R9)(R10*4)
-	ADDQ             CX, R9
-	VMOVUPS          Z11, -64(R9)(R10*4)
-	JMP              coldone_3
+
+	// The tile of A: all loads and FMAs (acc = alpha·acc + a), then the stores.
+	VBROADCASTSS alpha+32(FP), Z12
+	MOVQ         R8, R9
+	VFMADD213PS  -64(R9)(R10*4), Z12, Z0
+	ADDQ         CX, R9
+	VFMADD213PS  -64(R9)(R10*4), Z12, Z1
+	ADDQ         CX, R9
+	VFMADD213PS  -64(R9)(R10*4), Z12, Z2
+	ADDQ         CX, R9
+	VFMADD213PS  -64(R9)(R10*4), Z12, Z3
+	ADDQ         CX, R9
+	VFMADD213PS  -64(R9)(R10*4), Z12, Z4
+	ADDQ         CX, R9
+	VFMADD213PS  -64(R9)(R10*4), Z12, Z5
+	ADDQ         CX, R9
+	VFMADD213PS  -64(R9)(R10*4), Z12, Z6
+	ADDQ         CX, R9
+	VFMADD213PS  -64(R9)(R10*4), Z12, Z7
+	ADDQ         CX, R9
+	VFMADD213PS  -64(R9)(R10*4), Z12, Z8
+	ADDQ         CX, R9
+	VFMADD213PS  -64(R9)(R10*4), Z12, Z9
+	ADDQ         CX, R9
+	VFMADD213PS  -64(R9)(R10*4), Z12, Z10
+	ADDQ         CX, R9
+	VFMADD213PS  -64(R9)(R10*4), Z12, Z11
+	MOVQ         R8, R9
+	VMOVUPS      Z0, -64(R9)(R10*4)
+	ADDQ         CX, R9
+	VMOVUPS      Z1, -64(R9)(R10*4)
+	ADDQ         CX, R9
+	VMOVUPS      Z2, -64(R9)(R10*4)
+	ADDQ         CX, R9
+	VMOVUPS      Z3, -64(R9)(R10*4)
+	ADDQ         CX, R9
+	VMOVUPS      Z4, -64(R9)(R10*4)
+	ADDQ         CX, R9
+	VMOVUPS      Z5, -64(R9)(R10*4)
+	ADDQ         CX, R9
+	VMOVUPS      Z6, -64(R9)(R10*4)
+	ADDQ         CX, R9
+	VMOVUPS      Z7, -64(R9)(R10*4)
+	ADDQ         CX, R9
+	VMOVUPS      Z8, -64(R9)(R10*4)
+	ADDQ         CX, R9
+	VMOVUPS      Z9, -64(R9)(R10*4)
+	ADDQ         CX, R9
+	VMOVUPS      Z10, -64(R9)(R10*4)
+	ADDQ         CX, R9
+	VMOVUPS      Z11, -64(R9)(R10*4)
+	JMP          coldone_3
 
 cols_9:
 	TESTQ  R10, R10
@@ -11874,19 +11988,23 @@ cols_9:
 	VXORPS Z9, Z9, Z9
 	VXORPS Z10, Z10, Z10
 	VXORPS Z11, Z11, Z11
-	MOVQ   R8, R10
-	ADDQ   CX, R10
-	ADDQ   CX, R10
-	ADDQ   CX, R10
-	ADDQ   CX, R10
-	ADDQ   CX, R10
-	ADDQ   CX, R10
-	ADDQ   CX, R10
-	ADDQ   CX, R10
-	ADDQ   CX, R10
-	ADDQ   CX, R10
-	ADDQ   CX, R10
-	MOVQ   DX, R10
+
+	// Prefetch the tile of A.
+	MOVQ R8, R10
+	ADDQ CX, R10
+	ADDQ CX, R10
+	ADDQ CX, R10
+	ADDQ CX, R10
+	ADDQ CX, R10
+	ADDQ CX, R10
+	ADDQ CX, R10
+	ADDQ CX, R10
+	ADDQ CX, R10
+	ADDQ CX, R10
+	ADDQ CX, R10
+
+	// Per sample: load y_p, then per row acc_i += x_pi·y_p.
+	MOVQ DX, R10
 
 samples_11:
 	VMOVUPS.Z        (R9), K1, Z12
@@ -11906,67 +12024,69 @@ samples_11:
 	ADDQ             DI, R9
 	CMPQ             R10, (SP)
 	JB               samples_11
-	VBROADCASTSS     alpha+32(FP), Z12
-	MOVQ             R8, R9
-	VMOVUPS.Z        (R9), K1, Z13
-	VFMADD213PS      Z13, Z12, Z0
-	ADDQ             CX, R9
-	VMOVUPS.Z        (R9), K1, Z13
-	VFMADD213PS      Z13, Z12, Z1
-	ADDQ             CX, R9
-	VMOVUPS.Z        (R9), K1, Z13
-	VFMADD213PS      Z13, Z12, Z2
-	ADDQ             CX, R9
-	VMOVUPS.Z        (R9), K1, Z13
-	VFMADD213PS      Z13, Z12, Z3
-	ADDQ             CX, R9
-	VMOVUPS.Z        (R9), K1, Z13
-	VFMADD213PS      Z13, Z12, Z4
-	ADDQ             CX, R9
-	VMOVUPS.Z        (R9), K1, Z13
-	VFMADD213PS      Z13, Z12, Z5
-	ADDQ             CX, R9
-	VMOVUPS.Z        (R9), K1, Z13
-	VFMADD213PS      Z13, Z12, Z6
-	ADDQ             CX, R9
-	VMOVUPS.Z        (R9), K1, Z13
-	VFMADD213PS      Z13, Z12, Z7
-	ADDQ             CX, R9
-	VMOVUPS.Z        (R9), K1, Z13
-	VFMADD213PS      Z13, Z12, Z8
-	ADDQ             CX, R9
-	VMOVUPS.Z        (R9), K1, Z13
-	VFMADD213PS      Z13, Z12, Z9
-	ADDQ             CX, R9
-	VMOVUPS.Z        (R9), K1, Z13
-	VFMADD213PS      Z13, Z12, Z10
-	ADDQ             CX, R9
-	VMOVUPS.Z        (R9), K1, Z13
-	VFMADD213PS      Z13, Z12, Z11
-	MOVQ             R8, R9
-	VMOVUPS          Z0, K1, (R9)
-	ADDQ             CX, R9
-	VMOVUPS          Z1, K1, (R9)
-	ADDQ             CX, R9
-	VMOVUPS          Z2, K1, (R9)
-	ADDQ             CX, R9
-	VMOVUPS          Z3, K1, (R9)
-	ADDQ             CX, R9
-	VMOVUPS          Z4, K1, (R9)
-	ADDQ             CX, R9
-	VMOVUPS          Z5, K1, (R9)
-	ADDQ             CX, R9
-	VMOVUPS          Z6, K1, (R9)
-	ADDQ             CX, R9
-	VMOVUPS          Z7, K1, (R9)
-	ADDQ             CX, R9
-	VMOVUPS          Z8, K1, (R9)
-	ADDQ             CX, R9
-	VMOVUPS          Z9, K1, (R9)
-	ADDQ             CX, R9
-	VMOVUPS          Z10, K1, (R9)
-	ADDQ             CX, R9
-	VMOVUPS          Z11, K1, (R9)
+
+	// The tile of A: all loads and FMAs (acc = alpha·acc + a), then the stores.
+	VBROADCASTSS alpha+32(FP), Z12
+	MOVQ         R8, R9
+	VMOVUPS.Z    (R9), K1, Z13
+	VFMADD213PS  Z13, Z12, Z0
+	ADDQ         CX, R9
+	VMOVUPS.Z    (R9), K1, Z13
+	VFMADD213PS  Z13, Z12, Z1
+	ADDQ         CX, R9
+	VMOVUPS.Z    (R9), K1, Z13
+	VFMADD213PS  Z13, Z12, Z2
+	ADDQ         CX, R9
+	VMOVUPS.Z    (R9), K1, Z13
+	VFMADD213PS  Z13, Z12, Z3
+	ADDQ         CX, R9
+	VMOVUPS.Z    (R9), K1, Z13
+	VFMADD213PS  Z13, Z12, Z4
+	ADDQ         CX, R9
+	VMOVUPS.Z    (R9), K1, Z13
+	VFMADD213PS  Z13, Z12, Z5
+	ADDQ         CX, R9
+	VMOVUPS.Z    (R9), K1, Z13
+	VFMADD213PS  Z13, Z12, Z6
+	ADDQ         CX, R9
+	VMOVUPS.Z    (R9), K1, Z13
+	VFMADD213PS  Z13, Z12, Z7
+	ADDQ         CX, R9
+	VMOVUPS.Z    (R9), K1, Z13
+	VFMADD213PS  Z13, Z12, Z8
+	ADDQ         CX, R9
+	VMOVUPS.Z    (R9), K1, Z13
+	VFMADD213PS  Z13, Z12, Z9
+	ADDQ         CX, R9
+	VMOVUPS.Z    (R9), K1, Z13
+	VFMADD213PS  Z13, Z12, Z10
+	ADDQ         CX, R9
+	VMOVUPS.Z    (R9), K1, Z13
+	VFMADD213PS  Z13, Z12, Z11
+	MOVQ         R8, R9
+	VMOVUPS      Z0, K1, (R9)
+	ADDQ         CX, R9
+	VMOVUPS      Z1, K1, (R9)
+	ADDQ         CX, R9
+	VMOVUPS      Z2, K1, (R9)
+	ADDQ         CX, R9
+	VMOVUPS      Z3, K1, (R9)
+	ADDQ         CX, R9
+	VMOVUPS      Z4, K1, (R9)
+	ADDQ         CX, R9
+	VMOVUPS      Z5, K1, (R9)
+	ADDQ         CX, R9
+	VMOVUPS      Z6, K1, (R9)
+	ADDQ         CX, R9
+	VMOVUPS      Z7, K1, (R9)
+	ADDQ         CX, R9
+	VMOVUPS      Z8, K1, (R9)
+	ADDQ         CX, R9
+	VMOVUPS      Z9, K1, (R9)
+	ADDQ         CX, R9
+	VMOVUPS      Z10, K1, (R9)
+	ADDQ         CX, R9
+	VMOVUPS      Z11, K1, (R9)
 
 coldone_3:
 	IMUL3Q $0x0000000c, CX, R8
@@ -11985,22 +12105,24 @@ rest_1:
 	JB   cols_14
 
 tiles_15:
-	VXORPS     Z0, Z0, Z0
-	VXORPS     Z1, Z1, Z1
-	VXORPS     Z2, Z2, Z2
-	VXORPS     Z3, Z3, Z3
-	VXORPS     Z4, Z4, Z4
-	VXORPS     Z5, Z5, Z5
-	VXORPS     Z6, Z6, Z6
-	VXORPS     Z7, Z7, Z7
-	VXORPS     Z8, Z8, Z8
-	VXORPS     Z9, Z9, Z9
-	VXORPS     Z10, Z10, Z10
-	VXORPS     Z11, Z11, Z11
-	VXORPS     Z12, Z12, Z12
-	VXORPS     Z13, Z13, Z13
-	VXORPS     Z14, Z14, Z14
-	VXORPS     Z15, Z15, Z15
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+	VXORPS Z12, Z12, Z12
+	VXORPS Z13, Z13, Z13
+	VXORPS Z14, Z14, Z14
+	VXORPS Z15, Z15, Z15
+
+	// Prefetch the tile of A.
 	MOVQ       R8, R11
 	PREFETCHT0 (R11)
 	PREFETCHT0 60(R11)
@@ -12041,8 +12163,10 @@ tiles_15:
 	PREFETCHT0 60(R11)
 	PREFETCHT0 64(R11)
 	PREFETCHT0 124(R11)
-	MOVQ       DX, R11
-	MOVQ       R9, R12
+
+	// Per sample: load y_p, then per row acc_i += x_pi·y_p.
+	MOVQ DX, R11
+	MOVQ R9, R12
 
 samples_16:
 	VMOVUPS      (R12), Z16
@@ -12075,6 +12199,8 @@ samples_16:
 	ADDQ         DI, R12
 	CMPQ         R11, (SP)
 	JB           samples_16
+
+	// The tile of A: all loads and FMAs (acc = alpha·acc + a), then the stores.
 	VBROADCASTSS alpha+32(FP), Z16
 	MOVQ         R8, R11
 	VFMADD213PS  (R11), Z16, Z0
@@ -12131,24 +12257,26 @@ samples_16:
 	JAE          tiles_15
 
 cols_14:
-	CMPQ       R10, $0x00000011
-	JB         cols_17
-	VXORPS     Z0, Z0, Z0
-	VXORPS     Z1, Z1, Z1
-	VXORPS     Z2, Z2, Z2
-	VXORPS     Z3, Z3, Z3
-	VXORPS     Z4, Z4, Z4
-	VXORPS     Z5, Z5, Z5
-	VXORPS     Z6, Z6, Z6
-	VXORPS     Z7, Z7, Z7
-	VXORPS     Z8, Z8, Z8
-	VXORPS     Z9, Z9, Z9
-	VXORPS     Z10, Z10, Z10
-	VXORPS     Z11, Z11, Z11
-	VXORPS     Z12, Z12, Z12
-	VXORPS     Z13, Z13, Z13
-	VXORPS     Z14, Z14, Z14
-	VXORPS     Z15, Z15, Z15
+	CMPQ   R10, $0x00000011
+	JB     cols_17
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+	VXORPS Z12, Z12, Z12
+	VXORPS Z13, Z13, Z13
+	VXORPS Z14, Z14, Z14
+	VXORPS Z15, Z15, Z15
+
+	// Prefetch the tile of A.
 	MOVQ       R8, R11
 	PREFETCHT0 (R11)
 	PREFETCHT0 60(R11)
@@ -12189,7 +12317,9 @@ cols_14:
 	PREFETCHT0 60(R11)
 	PREFETCHT0 -64(R11)(R10*4)
 	PREFETCHT0 -4(R11)(R10*4)
-	MOVQ       DX, R11
+
+	// Per sample: load y_p, then per row acc_i += x_pi·y_p.
+	MOVQ DX, R11
 
 samples_18:
 	VMOVUPS      (R9), Z16
@@ -12222,6 +12352,8 @@ samples_18:
 	ADDQ         DI, R9
 	CMPQ         R11, (SP)
 	JB           samples_18
+
+	// The tile of A: all loads and FMAs (acc = alpha·acc + a), then the stores.
 	VBROADCASTSS alpha+32(FP), Z16
 	MOVQ         R8, R9
 	VFMADD213PS  (R9), Z16, Z0
@@ -12274,16 +12406,18 @@ samples_18:
 	JMP          coldone_13
 
 cols_17:
-	CMPQ       R10, $0x00000010
-	JB         cols_19
-	VXORPS     Z0, Z0, Z0
-	VXORPS     Z1, Z1, Z1
-	VXORPS     Z2, Z2, Z2
-	VXORPS     Z3, Z3, Z3
-	VXORPS     Z4, Z4, Z4
-	VXORPS     Z5, Z5, Z5
-	VXORPS     Z6, Z6, Z6
-	VXORPS     Z7, Z7, Z7
+	CMPQ   R10, $0x00000010
+	JB     cols_19
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+
+	// Prefetch the tile of A.
 	MOVQ       R8, R11
 	PREFETCHT0 -64(R11)(R10*4)
 	PREFETCHT0 -4(R11)(R10*4)
@@ -12308,7 +12442,9 @@ cols_17:
 	ADDQ       CX, R11
 	PREFETCHT0 -64(R11)(R10*4)
 	PREFETCHT0 -4(R11)(R10*4)
-	MOVQ       DX, R11
+
+	// Per sample: load y_p, then per row acc_i += x_pi·y_p.
+	MOVQ DX, R11
 
 samples_20:
 	VMOVUPS          -64(R9)(R10*4), Z8
@@ -12324,40 +12460,42 @@ samples_20:
 	ADDQ             DI, R9
 	CMPQ             R11, (SP)
 	JB               samples_20
-	VBROADCASTSS     alpha+32(FP), Z8
-	MOVQ             R8, R9
-	VFMADD213PS      -64(R9)(R10*4), Z8, Z0
-	ADDQ             CX, R9
-	VFMADD213PS      -64(R9)(R10*4), Z8, Z1
-	ADDQ             CX, R9
-	VFMADD213PS      -64(R9)(R10*4), Z8, Z2
-	ADDQ             CX, R9
-	VFMADD213PS      -64(R9)(R10*4), Z8, Z3
-	ADDQ             CX, R9
-	VFMADD213PS      -64(R9)(R10*4), Z8, Z4
-	ADDQ             CX, R9
-	VFMADD213PS      -64(R9)(R10*4), Z8, Z5
-	ADDQ             CX, R9
-	VFMADD213PS      -64(R9)(R10*4), Z8, Z6
-	ADDQ             CX, R9
-	VFMADD213PS      -64(R9)(R10*4), Z8, Z7
-	MOVQ             R8, R9
-	VMOVUPS          Z0, -64(R9)(R10*4)
-	ADDQ             CX, R9
-	VMOVUPS          Z1, -64(R9)(R10*4)
-	ADDQ             CX, R9
-	VMOVUPS          Z2, -64(R9)(R10*4)
-	ADDQ             CX, R9
-	VMOVUPS          Z3, -64(R9)(R10*4)
-	ADDQ             CX, R9
-	VMOVUPS          Z4, -64(R9)(R10*4)
-	ADDQ             CX, R9
-	VMOVUPS          Z5, -64(R9)(R10*4)
-	ADDQ             CX, R9
-	VMOVUPS          Z6, -64(R9)(R10*4)
-	ADDQ             CX, R9
-	VMOVUPS          Z7, -64(R9)(R10*4)
-	JMP              coldone_13
+
+	// The tile of A: all loads and FMAs (acc = alpha·acc + a), then the stores.
+	VBROADCASTSS alpha+32(FP), Z8
+	MOVQ         R8, R9
+	VFMADD213PS  -64(R9)(R10*4), Z8, Z0
+	ADDQ         CX, R9
+	VFMADD213PS  -64(R9)(R10*4), Z8, Z1
+	ADDQ         CX, R9
+	VFMADD213PS  -64(R9)(R10*4), Z8, Z2
+	ADDQ         CX, R9
+	VFMADD213PS  -64(R9)(R10*4), Z8, Z3
+	ADDQ         CX, R9
+	VFMADD213PS  -64(R9)(R10*4), Z8, Z4
+	ADDQ         CX, R9
+	VFMADD213PS  -64(R9)(R10*4), Z8, Z5
+	ADDQ         CX, R9
+	VFMADD213PS  -64(R9)(R10*4), Z8, Z6
+	ADDQ         CX, R9
+	VFMADD213PS  -64(R9)(R10*4), Z8, Z7
+	MOVQ         R8, R9
+	VMOVUPS      Z0, -64(R9)(R10*4)
+	ADDQ         CX, R9
+	VMOVUPS      Z1, -64(R9)(R10*4)
+	ADDQ         CX, R9
+	VMOVUPS      Z2, -64(R9)(R10*4)
+	ADDQ         CX, R9
+	VMOVUPS      Z3, -64(R9)(R10*4)
+	ADDQ         CX, R9
+	VMOVUPS      Z4, -64(R9)(R10*4)
+	ADDQ         CX, R9
+	VMOVUPS      Z5, -64(R9)(R10*4)
+	ADDQ         CX, R9
+	VMOVUPS      Z6, -64(R9)(R10*4)
+	ADDQ         CX, R9
+	VMOVUPS      Z7, -64(R9)(R10*4)
+	JMP          coldone_13
 
 cols_19:
 	TESTQ  R10, R10
@@ -12373,15 +12511,19 @@ cols_19:
 	VXORPS Z5, Z5, Z5
 	VXORPS Z6, Z6, Z6
 	VXORPS Z7, Z7, Z7
-	MOVQ   R8, R10
-	ADDQ   CX, R10
-	ADDQ   CX, R10
-	ADDQ   CX, R10
-	ADDQ   CX, R10
-	ADDQ   CX, R10
-	ADDQ   CX, R10
-	ADDQ   CX, R10
-	MOVQ   DX, R10
+
+	// Prefetch the tile of A.
+	MOVQ R8, R10
+	ADDQ CX, R10
+	ADDQ CX, R10
+	ADDQ CX, R10
+	ADDQ CX, R10
+	ADDQ CX, R10
+	ADDQ CX, R10
+	ADDQ CX, R10
+
+	// Per sample: load y_p, then per row acc_i += x_pi·y_p.
+	MOVQ DX, R10
 
 samples_21:
 	VMOVUPS.Z        (R9), K1, Z8
@@ -12397,47 +12539,49 @@ samples_21:
 	ADDQ             DI, R9
 	CMPQ             R10, (SP)
 	JB               samples_21
-	VBROADCASTSS     alpha+32(FP), Z8
-	MOVQ             R8, R9
-	VMOVUPS.Z        (R9), K1, Z9
-	VFMADD213PS      Z9, Z8, Z0
-	ADDQ             CX, R9
-	VMOVUPS.Z        (R9), K1, Z9
-	VFMADD213PS      Z9, Z8, Z1
-	ADDQ             CX, R9
-	VMOVUPS.Z        (R9), K1, Z9
-	VFMADD213PS      Z9, Z8, Z2
-	ADDQ             CX, R9
-	VMOVUPS.Z        (R9), K1, Z9
-	VFMADD213PS      Z9, Z8, Z3
-	ADDQ             CX, R9
-	VMOVUPS.Z        (R9), K1, Z9
-	VFMADD213PS      Z9, Z8, Z4
-	ADDQ             CX, R9
-	VMOVUPS.Z        (R9), K1, Z9
-	VFMADD213PS      Z9, Z8, Z5
-	ADDQ             CX, R9
-	VMOVUPS.Z        (R9), K1, Z9
-	VFMADD213PS      Z9, Z8, Z6
-	ADDQ             CX, R9
-	VMOVUPS.Z        (R9), K1, Z9
-	VFMADD213PS      Z9, Z8, Z7
-	MOVQ             R8, R9
-	VMOVUPS          Z0, K1, (R9)
-	ADDQ             CX, R9
-	VMOVUPS          Z1, K1, (R9)
-	ADDQ             CX, R9
-	VMOVUPS          Z2, K1, (R9)
-	ADDQ             CX, R9
-	VMOVUPS          Z3, K1, (R9)
-	ADDQ             CX, R9
-	VMOVUPS          Z4, K1, (R9)
-	ADDQ             CX, R9
-	VMOVUPS          Z5, K1, (R9)
-	ADDQ             CX, R9
-	VMOVUPS          Z6, K1, (R9)
-	ADDQ             CX, R9
-	VMOVUPS          Z7, K1, (R9)
+
+	// The tile of A: all loads and FMAs (acc = alpha·acc + a), then the stores.
+	VBROADCASTSS alpha+32(FP), Z8
+	MOVQ         R8, R9
+	VMOVUPS.Z    (R9), K1, Z9
+	VFMADD213PS  Z9, Z8, Z0
+	ADDQ         CX, R9
+	VMOVUPS.Z    (R9), K1, Z9
+	VFMADD213PS  Z9, Z8, Z1
+	ADDQ         CX, R9
+	VMOVUPS.Z    (R9), K1, Z9
+	VFMADD213PS  Z9, Z8, Z2
+	ADDQ         CX, R9
+	VMOVUPS.Z    (R9), K1, Z9
+	VFMADD213PS  Z9, Z8, Z3
+	ADDQ         CX, R9
+	VMOVUPS.Z    (R9), K1, Z9
+	VFMADD213PS  Z9, Z8, Z4
+	ADDQ         CX, R9
+	VMOVUPS.Z    (R9), K1, Z9
+	VFMADD213PS  Z9, Z8, Z5
+	ADDQ         CX, R9
+	VMOVUPS.Z    (R9), K1, Z9
+	VFMADD213PS  Z9, Z8, Z6
+	ADDQ         CX, R9
+	VMOVUPS.Z    (R9), K1, Z9
+	VFMADD213PS  Z9, Z8, Z7
+	MOVQ         R8, R9
+	VMOVUPS      Z0, K1, (R9)
+	ADDQ         CX, R9
+	VMOVUPS      Z1, K1, (R9)
+	ADDQ         CX, R9
+	VMOVUPS      Z2, K1, (R9)
+	ADDQ         CX, R9
+	VMOVUPS      Z3, K1, (R9)
+	ADDQ         CX, R9
+	VMOVUPS      Z4, K1, (R9)
+	ADDQ         CX, R9
+	VMOVUPS      Z5, K1, (R9)
+	ADDQ         CX, R9
+	VMOVUPS      Z6, K1, (R9)
+	ADDQ         CX, R9
+	VMOVUPS      Z7, K1, (R9)
 
 coldone_13:
 	IMUL3Q $0x00000008, CX, R8
@@ -12455,14 +12599,16 @@ rows_12:
 	JB   cols_24
 
 tiles_25:
-	VXORPS     Z0, Z0, Z0
-	VXORPS     Z1, Z1, Z1
-	VXORPS     Z2, Z2, Z2
-	VXORPS     Z3, Z3, Z3
-	VXORPS     Z4, Z4, Z4
-	VXORPS     Z5, Z5, Z5
-	VXORPS     Z6, Z6, Z6
-	VXORPS     Z7, Z7, Z7
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+
+	// Prefetch the tile of A.
 	MOVQ       R8, R11
 	PREFETCHT0 (R11)
 	PREFETCHT0 60(R11)
@@ -12483,8 +12629,10 @@ tiles_25:
 	PREFETCHT0 60(R11)
 	PREFETCHT0 64(R11)
 	PREFETCHT0 124(R11)
-	MOVQ       DX, R11
-	MOVQ       R9, R12
+
+	// Per sample: load y_p, then per row acc_i += x_pi·y_p.
+	MOVQ DX, R11
+	MOVQ R9, R12
 
 samples_26:
 	VMOVUPS      (R12), Z8
@@ -12505,6 +12653,8 @@ samples_26:
 	ADDQ         DI, R12
 	CMPQ         R11, (SP)
 	JB           samples_26
+
+	// The tile of A: all loads and FMAs (acc = alpha·acc + a), then the stores.
 	VBROADCASTSS alpha+32(FP), Z8
 	MOVQ         R8, R11
 	VFMADD213PS  (R11), Z8, Z0
@@ -12537,16 +12687,18 @@ samples_26:
 	JAE          tiles_25
 
 cols_24:
-	CMPQ       R10, $0x00000011
-	JB         cols_27
-	VXORPS     Z0, Z0, Z0
-	VXORPS     Z1, Z1, Z1
-	VXORPS     Z2, Z2, Z2
-	VXORPS     Z3, Z3, Z3
-	VXORPS     Z4, Z4, Z4
-	VXORPS     Z5, Z5, Z5
-	VXORPS     Z6, Z6, Z6
-	VXORPS     Z7, Z7, Z7
+	CMPQ   R10, $0x00000011
+	JB     cols_27
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+
+	// Prefetch the tile of A.
 	MOVQ       R8, R11
 	PREFETCHT0 (R11)
 	PREFETCHT0 60(R11)
@@ -12567,7 +12719,9 @@ cols_24:
 	PREFETCHT0 60(R11)
 	PREFETCHT0 -64(R11)(R10*4)
 	PREFETCHT0 -4(R11)(R10*4)
-	MOVQ       DX, R11
+
+	// Per sample: load y_p, then per row acc_i += x_pi·y_p.
+	MOVQ DX, R11
 
 samples_28:
 	VMOVUPS      (R9), Z8
@@ -12588,6 +12742,8 @@ samples_28:
 	ADDQ         DI, R9
 	CMPQ         R11, (SP)
 	JB           samples_28
+
+	// The tile of A: all loads and FMAs (acc = alpha·acc + a), then the stores.
 	VBROADCASTSS alpha+32(FP), Z8
 	MOVQ         R8, R9
 	VFMADD213PS  (R9), Z8, Z0
@@ -12616,12 +12772,14 @@ samples_28:
 	JMP          coldone_23
 
 cols_27:
-	CMPQ       R10, $0x00000010
-	JB         cols_29
-	VXORPS     Z0, Z0, Z0
-	VXORPS     Z1, Z1, Z1
-	VXORPS     Z2, Z2, Z2
-	VXORPS     Z3, Z3, Z3
+	CMPQ   R10, $0x00000010
+	JB     cols_29
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+
+	// Prefetch the tile of A.
 	MOVQ       R8, R11
 	PREFETCHT0 -64(R11)(R10*4)
 	PREFETCHT0 -4(R11)(R10*4)
@@ -12634,7 +12792,9 @@ cols_27:
 	ADDQ       CX, R11
 	PREFETCHT0 -64(R11)(R10*4)
 	PREFETCHT0 -4(R11)(R10*4)
-	MOVQ       DX, R11
+
+	// Per sample: load y_p, then per row acc_i += x_pi·y_p.
+	MOVQ DX, R11
 
 samples_30:
 	VMOVUPS          -64(R9)(R10*4), Z4
@@ -12646,24 +12806,26 @@ samples_30:
 	ADDQ             DI, R9
 	CMPQ             R11, (SP)
 	JB               samples_30
-	VBROADCASTSS     alpha+32(FP), Z4
-	MOVQ             R8, R9
-	VFMADD213PS      -64(R9)(R10*4), Z4, Z0
-	ADDQ             CX, R9
-	VFMADD213PS      -64(R9)(R10*4), Z4, Z1
-	ADDQ             CX, R9
-	VFMADD213PS      -64(R9)(R10*4), Z4, Z2
-	ADDQ             CX, R9
-	VFMADD213PS      -64(R9)(R10*4), Z4, Z3
-	MOVQ             R8, R9
-	VMOVUPS          Z0, -64(R9)(R10*4)
-	ADDQ             CX, R9
-	VMOVUPS          Z1, -64(R9)(R10*4)
-	ADDQ             CX, R9
-	VMOVUPS          Z2, -64(R9)(R10*4)
-	ADDQ             CX, R9
-	VMOVUPS          Z3, -64(R9)(R10*4)
-	JMP              coldone_23
+
+	// The tile of A: all loads and FMAs (acc = alpha·acc + a), then the stores.
+	VBROADCASTSS alpha+32(FP), Z4
+	MOVQ         R8, R9
+	VFMADD213PS  -64(R9)(R10*4), Z4, Z0
+	ADDQ         CX, R9
+	VFMADD213PS  -64(R9)(R10*4), Z4, Z1
+	ADDQ         CX, R9
+	VFMADD213PS  -64(R9)(R10*4), Z4, Z2
+	ADDQ         CX, R9
+	VFMADD213PS  -64(R9)(R10*4), Z4, Z3
+	MOVQ         R8, R9
+	VMOVUPS      Z0, -64(R9)(R10*4)
+	ADDQ         CX, R9
+	VMOVUPS      Z1, -64(R9)(R10*4)
+	ADDQ         CX, R9
+	VMOVUPS      Z2, -64(R9)(R10*4)
+	ADDQ         CX, R9
+	VMOVUPS      Z3, -64(R9)(R10*4)
+	JMP          coldone_23
 
 cols_29:
 	TESTQ  R10, R10
@@ -12675,11 +12837,15 @@ cols_29:
 	VXORPS Z1, Z1, Z1
 	VXORPS Z2, Z2, Z2
 	VXORPS Z3, Z3, Z3
-	MOVQ   R8, R10
-	ADDQ   CX, R10
-	ADDQ   CX, R10
-	ADDQ   CX, R10
-	MOVQ   DX, R10
+
+	// Prefetch the tile of A.
+	MOVQ R8, R10
+	ADDQ CX, R10
+	ADDQ CX, R10
+	ADDQ CX, R10
+
+	// Per sample: load y_p, then per row acc_i += x_pi·y_p.
+	MOVQ DX, R10
 
 samples_31:
 	VMOVUPS.Z        (R9), K1, Z4
@@ -12691,27 +12857,29 @@ samples_31:
 	ADDQ             DI, R9
 	CMPQ             R10, (SP)
 	JB               samples_31
-	VBROADCASTSS     alpha+32(FP), Z4
-	MOVQ             R8, R9
-	VMOVUPS.Z        (R9), K1, Z5
-	VFMADD213PS      Z5, Z4, Z0
-	ADDQ             CX, R9
-	VMOVUPS.Z        (R9), K1, Z5
-	VFMADD213PS      Z5, Z4, Z1
-	ADDQ             CX, R9
-	VMOVUPS.Z        (R9), K1, Z5
-	VFMADD213PS      Z5, Z4, Z2
-	ADDQ             CX, R9
-	VMOVUPS.Z        (R9), K1, Z5
-	VFMADD213PS      Z5, Z4, Z3
-	MOVQ             R8, R9
-	VMOVUPS          Z0, K1, (R9)
-	ADDQ             CX, R9
-	VMOVUPS          Z1, K1, (R9)
-	ADDQ             CX, R9
-	VMOVUPS          Z2, K1, (R9)
-	ADDQ             CX, R9
-	VMOVUPS          Z3, K1, (R9)
+
+	// The tile of A: all loads and FMAs (acc = alpha·acc + a), then the stores.
+	VBROADCASTSS alpha+32(FP), Z4
+	MOVQ         R8, R9
+	VMOVUPS.Z    (R9), K1, Z5
+	VFMADD213PS  Z5, Z4, Z0
+	ADDQ         CX, R9
+	VMOVUPS.Z    (R9), K1, Z5
+	VFMADD213PS  Z5, Z4, Z1
+	ADDQ         CX, R9
+	VMOVUPS.Z    (R9), K1, Z5
+	VFMADD213PS  Z5, Z4, Z2
+	ADDQ         CX, R9
+	VMOVUPS.Z    (R9), K1, Z5
+	VFMADD213PS  Z5, Z4, Z3
+	MOVQ         R8, R9
+	VMOVUPS      Z0, K1, (R9)
+	ADDQ         CX, R9
+	VMOVUPS      Z1, K1, (R9)
+	ADDQ         CX, R9
+	VMOVUPS      Z2, K1, (R9)
+	ADDQ         CX, R9
+	VMOVUPS      Z3, K1, (R9)
 
 coldone_23:
 	IMUL3Q $0x00000004, CX, R8
@@ -12729,10 +12897,12 @@ rows_22:
 	JB   cols_34
 
 tiles_35:
-	VXORPS     Z0, Z0, Z0
-	VXORPS     Z1, Z1, Z1
-	VXORPS     Z2, Z2, Z2
-	VXORPS     Z3, Z3, Z3
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+
+	// Prefetch the tile of A.
 	MOVQ       R8, R11
 	PREFETCHT0 (R11)
 	PREFETCHT0 60(R11)
@@ -12743,8 +12913,10 @@ tiles_35:
 	PREFETCHT0 60(R11)
 	PREFETCHT0 64(R11)
 	PREFETCHT0 124(R11)
-	MOVQ       DX, R11
-	MOVQ       R9, R12
+
+	// Per sample: load y_p, then per row acc_i += x_pi·y_p.
+	MOVQ DX, R11
+	MOVQ R9, R12
 
 samples_36:
 	VMOVUPS      (R12), Z4
@@ -12759,6 +12931,8 @@ samples_36:
 	ADDQ         DI, R12
 	CMPQ         R11, (SP)
 	JB           samples_36
+
+	// The tile of A: all loads and FMAs (acc = alpha·acc + a), then the stores.
 	VBROADCASTSS alpha+32(FP), Z4
 	MOVQ         R8, R11
 	VFMADD213PS  (R11), Z4, Z0
@@ -12779,12 +12953,14 @@ samples_36:
 	JAE          tiles_35
 
 cols_34:
-	CMPQ       R10, $0x00000011
-	JB         cols_37
-	VXORPS     Z0, Z0, Z0
-	VXORPS     Z1, Z1, Z1
-	VXORPS     Z2, Z2, Z2
-	VXORPS     Z3, Z3, Z3
+	CMPQ   R10, $0x00000011
+	JB     cols_37
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+
+	// Prefetch the tile of A.
 	MOVQ       R8, R11
 	PREFETCHT0 (R11)
 	PREFETCHT0 60(R11)
@@ -12795,7 +12971,9 @@ cols_34:
 	PREFETCHT0 60(R11)
 	PREFETCHT0 -64(R11)(R10*4)
 	PREFETCHT0 -4(R11)(R10*4)
-	MOVQ       DX, R11
+
+	// Per sample: load y_p, then per row acc_i += x_pi·y_p.
+	MOVQ DX, R11
 
 samples_38:
 	VMOVUPS      (R9), Z4
@@ -12810,6 +12988,8 @@ samples_38:
 	ADDQ         DI, R9
 	CMPQ         R11, (SP)
 	JB           samples_38
+
+	// The tile of A: all loads and FMAs (acc = alpha·acc + a), then the stores.
 	VBROADCASTSS alpha+32(FP), Z4
 	MOVQ         R8, R9
 	VFMADD213PS  (R9), Z4, Z0
@@ -12826,17 +13006,21 @@ samples_38:
 	JMP          coldone_33
 
 cols_37:
-	CMPQ       R10, $0x00000010
-	JB         cols_39
-	VXORPS     Z0, Z0, Z0
-	VXORPS     Z1, Z1, Z1
+	CMPQ   R10, $0x00000010
+	JB     cols_39
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+
+	// Prefetch the tile of A.
 	MOVQ       R8, R11
 	PREFETCHT0 -64(R11)(R10*4)
 	PREFETCHT0 -4(R11)(R10*4)
 	ADDQ       CX, R11
 	PREFETCHT0 -64(R11)(R10*4)
 	PREFETCHT0 -4(R11)(R10*4)
-	MOVQ       DX, R11
+
+	// Per sample: load y_p, then per row acc_i += x_pi·y_p.
+	MOVQ DX, R11
 
 samples_40:
 	VMOVUPS          -64(R9)(R10*4), Z2
@@ -12846,16 +13030,18 @@ samples_40:
 	ADDQ             DI, R9
 	CMPQ             R11, (SP)
 	JB               samples_40
-	VBROADCASTSS     alpha+32(FP), Z2
-	MOVQ             R8, R9
-	VFMADD213PS      -64(R9)(R10*4), Z2, Z0
-	ADDQ             CX, R9
-	VFMADD213PS      -64(R9)(R10*4), Z2, Z1
-	MOVQ             R8, R9
-	VMOVUPS          Z0, -64(R9)(R10*4)
-	ADDQ             CX, R9
-	VMOVUPS          Z1, -64(R9)(R10*4)
-	JMP              coldone_33
+
+	// The tile of A: all loads and FMAs (acc = alpha·acc + a), then the stores.
+	VBROADCASTSS alpha+32(FP), Z2
+	MOVQ         R8, R9
+	VFMADD213PS  -64(R9)(R10*4), Z2, Z0
+	ADDQ         CX, R9
+	VFMADD213PS  -64(R9)(R10*4), Z2, Z1
+	MOVQ         R8, R9
+	VMOVUPS      Z0, -64(R9)(R10*4)
+	ADDQ         CX, R9
+	VMOVUPS      Z1, -64(R9)(R10*4)
+	JMP          coldone_33
 
 cols_39:
 	TESTQ  R10, R10
@@ -12865,9 +13051,13 @@ cols_39:
 	KMOVW  R10, K1
 	VXORPS Z0, Z0, Z0
 	VXORPS Z1, Z1, Z1
-	MOVQ   R8, R10
-	ADDQ   CX, R10
-	MOVQ   DX, R10
+
+	// Prefetch the tile of A.
+	MOVQ R8, R10
+	ADDQ CX, R10
+
+	// Per sample: load y_p, then per row acc_i += x_pi·y_p.
+	MOVQ DX, R10
 
 samples_41:
 	VMOVUPS.Z        (R9), K1, Z2
@@ -12877,17 +13067,19 @@ samples_41:
 	ADDQ             DI, R9
 	CMPQ             R10, (SP)
 	JB               samples_41
-	VBROADCASTSS     alpha+32(FP), Z2
-	MOVQ             R8, R9
-	VMOVUPS.Z        (R9), K1, Z3
-	VFMADD213PS      Z3, Z2, Z0
-	ADDQ             CX, R9
-	VMOVUPS.Z        (R9), K1, Z3
-	VFMADD213PS      Z3, Z2, Z1
-	MOVQ             R8, R9
-	VMOVUPS          Z0, K1, (R9)
-	ADDQ             CX, R9
-	VMOVUPS          Z1, K1, (R9)
+
+	// The tile of A: all loads and FMAs (acc = alpha·acc + a), then the stores.
+	VBROADCASTSS alpha+32(FP), Z2
+	MOVQ         R8, R9
+	VMOVUPS.Z    (R9), K1, Z3
+	VFMADD213PS  Z3, Z2, Z0
+	ADDQ         CX, R9
+	VMOVUPS.Z    (R9), K1, Z3
+	VFMADD213PS  Z3, Z2, Z1
+	MOVQ         R8, R9
+	VMOVUPS      Z0, K1, (R9)
+	ADDQ         CX, R9
+	VMOVUPS      Z1, K1, (R9)
 
 coldone_33:
 	IMUL3Q $0x00000002, CX, R8
@@ -12904,15 +13096,19 @@ rows_32:
 	JB   cols_44
 
 tiles_45:
-	VXORPS     Z0, Z0, Z0
-	VXORPS     Z1, Z1, Z1
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+
+	// Prefetch the tile of A.
 	MOVQ       R8, R10
 	PREFETCHT0 (R10)
 	PREFETCHT0 60(R10)
 	PREFETCHT0 64(R10)
 	PREFETCHT0 124(R10)
-	MOVQ       DX, R10
-	MOVQ       SI, R11
+
+	// Per sample: load y_p, then per row acc_i += x_pi·y_p.
+	MOVQ DX, R10
+	MOVQ SI, R11
 
 samples_46:
 	VMOVUPS      (R11), Z2
@@ -12924,6 +13120,8 @@ samples_46:
 	ADDQ         DI, R11
 	CMPQ         R10, (SP)
 	JB           samples_46
+
+	// The tile of A: all loads and FMAs (acc = alpha·acc + a), then the stores.
 	VBROADCASTSS alpha+32(FP), Z2
 	MOVQ         R8, R10
 	VFMADD213PS  (R10), Z2, Z0
@@ -12938,16 +13136,20 @@ samples_46:
 	JAE          tiles_45
 
 cols_44:
-	CMPQ       R9, $0x00000011
-	JB         cols_47
-	VXORPS     Z0, Z0, Z0
-	VXORPS     Z1, Z1, Z1
+	CMPQ   R9, $0x00000011
+	JB     cols_47
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+
+	// Prefetch the tile of A.
 	MOVQ       R8, R10
 	PREFETCHT0 (R10)
 	PREFETCHT0 60(R10)
 	PREFETCHT0 -64(R10)(R9*4)
 	PREFETCHT0 -4(R10)(R9*4)
-	MOVQ       DX, R10
+
+	// Per sample: load y_p, then per row acc_i += x_pi·y_p.
+	MOVQ DX, R10
 
 samples_48:
 	VMOVUPS      (SI), Z2
@@ -12959,6 +13161,8 @@ samples_48:
 	ADDQ         DI, SI
 	CMPQ         R10, (SP)
 	JB           samples_48
+
+	// The tile of A: all loads and FMAs (acc = alpha·acc + a), then the stores.
 	VBROADCASTSS alpha+32(FP), Z2
 	MOVQ         R8, BX
 	VFMADD213PS  (BX), Z2, Z0
@@ -12969,13 +13173,17 @@ samples_48:
 	JMP          coldone_43
 
 cols_47:
-	CMPQ       R9, $0x00000010
-	JB         cols_49
-	VXORPS     Z0, Z0, Z0
+	CMPQ   R9, $0x00000010
+	JB     cols_49
+	VXORPS Z0, Z0, Z0
+
+	// Prefetch the tile of A.
 	MOVQ       R8, R10
 	PREFETCHT0 -64(R10)(R9*4)
 	PREFETCHT0 -4(R10)(R9*4)
-	MOVQ       DX, R10
+
+	// Per sample: load y_p, then per row acc_i += x_pi·y_p.
+	MOVQ DX, R10
 
 samples_50:
 	VMOVUPS          -64(SI)(R9*4), Z1
@@ -12984,12 +13192,14 @@ samples_50:
 	ADDQ             DI, SI
 	CMPQ             R10, (SP)
 	JB               samples_50
-	VBROADCASTSS     alpha+32(FP), Z1
-	MOVQ             R8, BX
-	VFMADD213PS      -64(BX)(R9*4), Z1, Z0
-	MOVQ             R8, BX
-	VMOVUPS          Z0, -64(BX)(R9*4)
-	JMP              coldone_43
+
+	// The tile of A: all loads and FMAs (acc = alpha·acc + a), then the stores.
+	VBROADCASTSS alpha+32(FP), Z1
+	MOVQ         R8, BX
+	VFMADD213PS  -64(BX)(R9*4), Z1, Z0
+	MOVQ         R8, BX
+	VMOVUPS      Z0, -64(BX)(R9*4)
+	JMP          coldone_43
 
 cols_49:
 	TESTQ  R9, R9
@@ -12998,8 +13208,12 @@ cols_49:
 	BZHIL  R9, R10, R9
 	KMOVW  R9, K1
 	VXORPS Z0, Z0, Z0
-	MOVQ   R8, R9
-	MOVQ   DX, R9
+
+	// Prefetch the tile of A.
+	MOVQ R8, R9
+
+	// Per sample: load y_p, then per row acc_i += x_pi·y_p.
+	MOVQ DX, R9
 
 samples_51:
 	VMOVUPS.Z        (SI), K1, Z1
@@ -13008,12 +13222,14 @@ samples_51:
 	ADDQ             DI, SI
 	CMPQ             R9, (SP)
 	JB               samples_51
-	VBROADCASTSS     alpha+32(FP), Z1
-	MOVQ             R8, BX
-	VMOVUPS.Z        (BX), K1, Z2
-	VFMADD213PS      Z2, Z1, Z0
-	MOVQ             R8, BX
-	VMOVUPS          Z0, K1, (BX)
+
+	// The tile of A: all loads and FMAs (acc = alpha·acc + a), then the stores.
+	VBROADCASTSS alpha+32(FP), Z1
+	MOVQ         R8, BX
+	VMOVUPS.Z    (BX), K1, Z2
+	VFMADD213PS  Z2, Z1, Z0
+	MOVQ         R8, BX
+	VMOVUPS      Z0, K1, (BX)
 
 coldone_43:
 	ADDQ CX, AX
@@ -13066,8 +13282,10 @@ tiles_3:
 	VXORPS Z15, Z15, Z15
 	VXORPS Z16, Z16, Z16
 	VXORPS Z17, Z17, Z17
-	MOVQ   DX, DI
-	MOVQ   SI, R9
+
+	// Per sample: load x_p, then per column acc_j += x_p·y_pj.
+	MOVQ DX, DI
+	MOVQ SI, R9
 
 samples_6:
 	VMOVUPS      (DI), Z18
@@ -13103,6 +13321,8 @@ samples_6:
 	ADDQ         R8, R9
 	CMPQ         DI, (SP)
 	JB           samples_6
+
+	// Each half of the tile turned back into rows, then per row a += alpha·acc.
 	VBROADCASTSS alpha+32(FP), Z18
 	VXORPS       Z19, Z19, Z19
 	MOVQ         AX, DI
@@ -13507,8 +13727,10 @@ rest_4:
 	VXORPS Z6, Z6, Z6
 	VXORPS Z7, Z7, Z7
 	VXORPS Z8, Z8, Z8
-	MOVQ   DX, DI
-	MOVQ   SI, R9
+
+	// Per sample: load x_p, then per column acc_j += x_p·y_pj.
+	MOVQ DX, DI
+	MOVQ SI, R9
 
 samples_8:
 	VMOVUPS      (DI), Z9
@@ -13534,6 +13756,8 @@ samples_8:
 	ADDQ         R8, R9
 	CMPQ         DI, (SP)
 	JB           samples_8
+
+	// Each half of the tile turned back into rows, then per row a += alpha·acc.
 	VBROADCASTSS alpha+32(FP), Z9
 	VXORPS       Z10, Z10, Z10
 	MOVQ         AX, DI
@@ -13749,7 +13973,9 @@ last_5:
 	MOVL   $0xffffffff, R9
 	BZHIL  DI, R9, R9
 	KMOVW  R9, K1
-	MOVQ   SI, SI
+
+	// Per sample: load x_p, then per column acc_j += x_p·y_pj.
+	MOVQ SI, SI
 
 samples_10:
 	VMOVUPS.Z    (DX), K1, Z9
@@ -13775,6 +14001,8 @@ samples_10:
 	ADDQ         R8, SI
 	CMPQ         DX, (SP)
 	JB           samples_10
+
+	// Each half of the tile turned back into rows, then per row a += alpha·acc.
 	VBROADCASTSS alpha+32(FP), Z9
 	VXORPS       Z10, Z10, Z10
 	VUNPCKLPS    Z1, Z0, Z11
@@ -14031,8 +14259,10 @@ tiles_13:
 	VXORPS Z17, Z17, Z17
 	VXORPS Z18, Z18, Z18
 	VXORPS Z19, Z19, Z19
-	MOVQ   DX, DI
-	MOVQ   SI, R9
+
+	// Per sample: load x_p, then per column acc_j += x_p·y_pj.
+	MOVQ DX, DI
+	MOVQ SI, R9
 
 samples_16:
 	VMOVUPS      (DI), Z20
@@ -14071,6 +14301,8 @@ samples_16:
 	ADDQ         R8, R9
 	CMPQ         DI, (SP)
 	JB           samples_16
+
+	// Each half of the tile turned back into rows, then per row a += alpha·acc.
 	VBROADCASTSS alpha+32(FP), Z20
 	VXORPS       Z21, Z21, Z21
 	MOVQ         AX, DI
@@ -14476,8 +14708,10 @@ rest_14:
 	VXORPS Z7, Z7, Z7
 	VXORPS Z8, Z8, Z8
 	VXORPS Z9, Z9, Z9
-	MOVQ   DX, DI
-	MOVQ   SI, R9
+
+	// Per sample: load x_p, then per column acc_j += x_p·y_pj.
+	MOVQ DX, DI
+	MOVQ SI, R9
 
 samples_18:
 	VMOVUPS      (DI), Z10
@@ -14505,6 +14739,8 @@ samples_18:
 	ADDQ         R8, R9
 	CMPQ         DI, (SP)
 	JB           samples_18
+
+	// Each half of the tile turned back into rows, then per row a += alpha·acc.
 	VBROADCASTSS alpha+32(FP), Z10
 	VXORPS       Z11, Z11, Z11
 	MOVQ         AX, DI
@@ -14721,7 +14957,9 @@ last_15:
 	MOVL   $0xffffffff, R9
 	BZHIL  DI, R9, R9
 	KMOVW  R9, K1
-	MOVQ   SI, SI
+
+	// Per sample: load x_p, then per column acc_j += x_p·y_pj.
+	MOVQ SI, SI
 
 samples_20:
 	VMOVUPS.Z    (DX), K1, Z10
@@ -14749,6 +14987,8 @@ samples_20:
 	ADDQ         R8, SI
 	CMPQ         DX, (SP)
 	JB           samples_20
+
+	// Each half of the tile turned back into rows, then per row a += alpha·acc.
 	VBROADCASTSS alpha+32(FP), Z10
 	VXORPS       Z11, Z11, Z11
 	VUNPCKLPS    Z1, Z0, Z12
@@ -15007,8 +15247,10 @@ tiles_23:
 	VXORPS Z19, Z19, Z19
 	VXORPS Z20, Z20, Z20
 	VXORPS Z21, Z21, Z21
-	MOVQ   DX, DI
-	MOVQ   SI, R9
+
+	// Per sample: load x_p, then per column acc_j += x_p·y_pj.
+	MOVQ DX, DI
+	MOVQ SI, R9
 
 samples_26:
 	VMOVUPS      (DI), Z22
@@ -15050,6 +15292,8 @@ samples_26:
 	ADDQ         R8, R9
 	CMPQ         DI, (SP)
 	JB           samples_26
+
+	// Each half of the tile turned back into rows, then per row a += alpha·acc.
 	VBROADCASTSS alpha+32(FP), Z22
 	VXORPS       Z23, Z23, Z23
 	MOVQ         AX, DI
@@ -15456,8 +15700,10 @@ rest_24:
 	VXORPS Z8, Z8, Z8
 	VXORPS Z9, Z9, Z9
 	VXORPS Z10, Z10, Z10
-	MOVQ   DX, DI
-	MOVQ   SI, R9
+
+	// Per sample: load x_p, then per column acc_j += x_p·y_pj.
+	MOVQ DX, DI
+	MOVQ SI, R9
 
 samples_28:
 	VMOVUPS      (DI), Z11
@@ -15487,6 +15733,8 @@ samples_28:
 	ADDQ         R8, R9
 	CMPQ         DI, (SP)
 	JB           samples_28
+
+	// Each half of the tile turned back into rows, then per row a += alpha·acc.
 	VBROADCASTSS alpha+32(FP), Z11
 	VXORPS       Z12, Z12, Z12
 	MOVQ         AX, DI
@@ -15704,7 +15952,9 @@ last_25:
 	MOVL   $0xffffffff, R9
 	BZHIL  DI, R9, R9
 	KMOVW  R9, K1
-	MOVQ   SI, SI
+
+	// Per sample: load x_p, then per column acc_j += x_p·y_pj.
+	MOVQ SI, SI
 
 samples_30:
 	VMOVUPS.Z    (DX), K1, Z11
@@ -15734,6 +15984,8 @@ samples_30:
 	ADDQ         R8, SI
 	CMPQ         DX, (SP)
 	JB           samples_30
+
+	// Each half of the tile turned back into rows, then per row a += alpha·acc.
 	VBROADCASTSS alpha+32(FP), Z11
 	VXORPS       Z12, Z12, Z12
 	VUNPCKLPS    Z1, Z0, Z13

@@ -52,7 +52,7 @@ var mutations = []mutation{
 	{"negative-label-accepted", "kernels/kernels.go", "case l < 0 || int(l) >= cols:", "case int(l) >= cols:"},
 	// Dispatch ranges, offsets and accumulation.
 	{"transposed-ger-range", "kernels/dispatch_amd64.go", "case n >= gerBatchTransposedMinColsAVX512 && n <= gerBatchTransposedMaxColsAVX512:", "case n >= gerBatchTransposedMinColsAVX512-1 && n <= gerBatchTransposedMaxColsAVX512:"},
-	{"short-rows-group-offset", "kernels/asm_gen/shortrows.go", "SHLQ(U8(log2(is.lanes)), step)", "SHLQ(U8(log2(is.lanes)-1), step)"},
+	{"short-rows-group-offset", "kernels/asm_gen/shortrows.go", "SHLQ(U8(log2(g.is.lanes)), step)", "SHLQ(U8(log2(g.is.lanes)-1), step)"},
 	{"gemm-beta-one-ignored", "kernels/gemm.go", "add := pc > 0 || g.add", "add := pc > 0"},
 	{"linear-dw-accumulates", "kernels/linear.go", "		if r0 == 0 {\n			beta = 0\n		}", "		if r0 == 0 {\n			beta = 1\n		}"},
 	{"loss-fold-order", "kernels/threads.go", "	for _, l := range j.losses {\n		sum += l\n	}", "	for i := len(j.losses) - 1; i >= 0; i-- {\n		sum += j.losses[i]\n	}"},

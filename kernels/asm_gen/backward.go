@@ -18,7 +18,7 @@ func (is *isa) rowSum(ptrs []GPVirtual, cols GPVirtual, sh shape, add func(v vec
 	zero(acc64)
 	zero(accs[0])
 	pass{is: is, ptrs: ptrs, unroll: 4, block: sumBlock, shape: sh,
-		body: func(v vecAt) func(vecAt) {
+		group: oneAtATime(func(v vecAt) func(vecAt) {
 			if v.part == nil {
 				add(v, accs[v.k])
 				return nil
@@ -26,7 +26,7 @@ func (is *isa) rowSum(ptrs []GPVirtual, cols GPVirtual, sh shape, add func(v vec
 			c := terms(v)
 			v.zeroOthers(c)
 			return func(vecAt) { VADDPS(c, accs[0], accs[0]) }
-		},
+		}),
 		end: func() { is.fold(accs[0], acc64) },
 		enter: func() {
 			for _, a := range accs[1:] {
@@ -69,12 +69,12 @@ func softmaxBackward(is *isa) {
 					VMULPS(v.src(is, Mem{Base: pd}), p, p)
 					return p
 				})
-			pass{is: is, ptrs: []GPVirtual{s, dy, dx}, unroll: 4, shape: sh, body: func(v vecAt) func(vecAt) {
+			pass{is: is, ptrs: []GPVirtual{s, dy, dx}, unroll: 4, shape: sh, group: oneAtATime(func(v vecAt) func(vecAt) {
 				y := v.load(is, Mem{Base: dy})
 				VSUBPS(d, y, y)                       // dy − d
 				VMULPS(v.src(is, Mem{Base: s}), y, y) // s·(dy − d)
 				return func(w vecAt) { w.store(y, Mem{Base: dx}) }
-			}}.emit(cols)
+			})}.emit(cols)
 		})
 	})
 	ret()

@@ -39,7 +39,7 @@ func softTargetRows(is *isa) {
 				VMOVUPS(az, sums.Offset(i*is.bytes()))
 			}
 			pass{is: is, ptrs: []GPVirtual{x, t, g}, unroll: 4, shape: sh, block: sumBlock,
-				body: func(v vecAt) func(vecAt) {
+				group: oneAtATime(func(v vecAt) func(vecAt) {
 					a := v.load(is, Mem{Base: x})
 					VSUBPS(m, a, a) // a = x − m
 					ti := v.load(is, Mem{Base: t})
@@ -66,7 +66,7 @@ func softTargetRows(is *isa) {
 						w.zeroOthers(f)
 						VADDPS(f, az, az)
 					}
-				},
+				}),
 				end: func() {
 					for i, a := range []VecVirtual{az, at, ad} {
 						s := is.vec()
@@ -111,12 +111,12 @@ func softGradRows(is *isa) {
 		rowLoop(rows, func() {
 			c := is.vec()
 			VBROADCASTSS(Mem{Base: cp}, c)
-			pass{is: is, ptrs: []GPVirtual{g, t}, unroll: 4, shape: sh, body: func(v vecAt) func(vecAt) {
+			pass{is: is, ptrs: []GPVirtual{g, t}, unroll: 4, shape: sh, group: oneAtATime(func(v vecAt) func(vecAt) {
 				e := v.load(is, Mem{Base: g})
 				VFMSUB213PS(v.src(is, Mem{Base: t}), c, e) // e = c·e − t
 				VMULPS(inv, e, e)
 				return func(w vecAt) { w.store(e, Mem{Base: g}) }
-			}}.emit(cols)
+			})}.emit(cols)
 			ADDQ(U8(4), cp)
 		})
 	})

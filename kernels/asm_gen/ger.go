@@ -19,96 +19,121 @@ const gerRegisterY = 4
 func ger(is *isa) {
 	is.text("ger", "func(a []float32, lda int, alpha float32, x, y []float32)", "gerGeneric",
 		"a holds len(x) rows of stride lda, the last one len(y) long.")
-	a, lda4 := load(Param("a").Base()), load(Param("lda"))
-	SHLQ(U8(2), lda4)
-	x, y := load(Param("x").Base()), load(Param("y").Base())
-	xend, n := endOf(x, Param("x").Len()), load(Param("y").Len())
-	alpha := is.vec()
-	VBROADCASTSS(paramMem("alpha"), alpha)
-	// c = alpha·x_i, rounded to float32 as in the twin, in every lane.
-	coef := func() VecVirtual {
-		c := is.vec()
-		VBROADCASTSS(Mem{Base: x}, c)
-		VMULPS(alpha, c, c)
-		return c
-	}
-	done, wide := label("done"), label("wide")
+	g := gerRows{is: is}
+	g.a, g.lda4 = load(Param("a").Base()), load(Param("lda"))
+	SHLQ(U8(2), g.lda4)
+	g.x, g.y = load(Param("x").Base()), load(Param("y").Base())
+	g.xend, g.n = endOf(g.x, Param("x").Len()), load(Param("y").Len())
+	g.alpha = is.vec()
+	VBROADCASTSS(paramMem("alpha"), g.alpha)
+	g.done = label("done")
+	wide := label("wide")
 
-	// Rows of up to gerRegisterY vectors: the vectors of y (full ones, then the part vector that
-	// ends at the row's end, or one masked vector) in registers, and per
-	// row all loads of a before its stores.
-	CMPQ(n, U8(gerRegisterY*is.lanes))
+	// Rows of up to gerRegisterY vectors: the vectors of y (full ones, then
+	// the part vector that ends at the row's end, or one masked vector) in
+	// registers, and per row all loads of a before its stores.
+	CMPQ(g.n, U8(gerRegisterY*is.lanes))
 	JA(wide)
-	// rows emits the loop over the rows with the vectors vs of y in
-	// registers.
-	rows := func(vs []vecAt) {
-		ys := make([]VecVirtual, len(vs))
-		for j, v := range vs {
-			ys[j] = v.load(is, Mem{Base: y})
-		}
-		rowLoopTo(x, xend, func() {
-			c := coef()
-			rs := make([]VecVirtual, len(vs))
-			for j, v := range vs {
-				rs[j] = v.load(is, Mem{Base: a})
-				VFMADD231PS(ys[j], c, rs[j]) // a_ij += c·y_j
-			}
-			for j, v := range vs {
-				v.store(rs[j], Mem{Base: a})
-			}
-			ADDQ(lda4, a)
-			ADDQ(U8(4), x)
-		})
-		JMP(done)
-	}
 	for full := -1; full < gerRegisterY; full++ {
-		// full = −1: n < lanes, one masked vector (or, with halves, one
-		// masked vector up to lanes/2 and two half vectors above); else full
-		// full vectors and the part vector: full·lanes < n ≤ (full+1)·lanes.
 		next := label("yregs")
-		var vs []vecAt
-		if full < 0 {
-			CMPQ(n, U8(is.lanes))
-			JAE(next)
-			if is.halves {
-				halves := label("halves")
-				CMPQ(n, U8(is.lanes/2))
-				JA(halves)
-				rows([]vecAt{{tail: is.firstLanes(n)}})
-				Label(string(halves))
-				full, part := is.halfVecs(n)
-				vs = []vecAt{full, part}
-			} else {
-				vs = []vecAt{{tail: is.firstLanes(n)}}
-			}
-		} else {
-			CMPQ(n, U8((full+1)*is.lanes))
-			JA(next)
-			for j := range full {
-				vs = append(vs, vecAt{off: j * is.bytes()})
-			}
-			vs = append(vs, vecAt{idx: n, off: -is.bytes()})
-		}
-		rows(vs)
+		g.yInRegisters(full, next)
 		Label(string(next))
 	}
-
 	Label(string(wide))
-	rowLoopTo(x, xend, func() {
-		c := coef()
+	g.wideRows()
+	Label(string(g.done))
+	ret()
+}
+
+// gerRows is ger's state: the pointers it moves along the rows of a and x,
+// y and its length n, alpha in every lane.
+type gerRows struct {
+	is                     *isa
+	a, lda4, x, y, xend, n GPVirtual
+	alpha                  VecVirtual
+	done                   LabelRef
+}
+
+// coef returns alpha·x_i, rounded to float32 as in the twin, in every lane.
+func (g gerRows) coef() VecVirtual {
+	c := g.is.vec()
+	VBROADCASTSS(Mem{Base: g.x}, c)
+	VMULPS(g.alpha, c, c)
+	return c
+}
+
+// yInRegisters emits the rows for a y of full vectors and the part vector,
+// full·lanes < n ≤ (full+1)·lanes, or for full = −1 of n < lanes, one
+// masked vector (or, with halves, one masked vector up to lanes/2 and two
+// half vectors above); a y of another length jumps to next.
+func (g gerRows) yInRegisters(full int, next LabelRef) {
+	is := g.is
+	var vs []vecAt
+	if full < 0 {
+		CMPQ(g.n, U8(is.lanes))
+		JAE(next)
+		if is.halves {
+			halves := label("halves")
+			CMPQ(g.n, U8(is.lanes/2))
+			JA(halves)
+			g.rows([]vecAt{{tail: is.firstLanes(g.n)}})
+			Label(string(halves))
+			lo, hi := is.halfVecs(g.n)
+			vs = []vecAt{lo, hi}
+		} else {
+			vs = []vecAt{{tail: is.firstLanes(g.n)}}
+		}
+	} else {
+		CMPQ(g.n, U8((full+1)*is.lanes))
+		JA(next)
+		for j := range full {
+			vs = append(vs, vecAt{off: j * is.bytes()})
+		}
+		vs = append(vs, vecAt{idx: g.n, off: -is.bytes()})
+	}
+	g.rows(vs)
+}
+
+// rows emits the loop over the rows with the vectors vs of y in registers,
+// then a jump to done.
+func (g gerRows) rows(vs []vecAt) {
+	is := g.is
+	ys := make([]VecVirtual, len(vs))
+	for j, v := range vs {
+		ys[j] = v.load(is, Mem{Base: g.y})
+	}
+	rowLoopTo(g.x, g.xend, func() {
+		c := g.coef()
+		rs := make([]VecVirtual, len(vs))
+		for j, v := range vs {
+			rs[j] = v.load(is, Mem{Base: g.a})
+			VFMADD231PS(ys[j], c, rs[j]) // a_ij += c·y_j
+		}
+		for j, v := range vs {
+			v.store(rs[j], Mem{Base: g.a})
+		}
+		ADDQ(g.lda4, g.a)
+		ADDQ(U8(4), g.x)
+	})
+	JMP(g.done)
+}
+
+// wideRows emits the loop over the rows for a longer y: a pass per row.
+func (g gerRows) wideRows() {
+	is := g.is
+	rowLoopTo(g.x, g.xend, func() {
+		c := g.coef()
 		pa, py := GP64(), GP64()
-		MOVQ(a, pa)
-		MOVQ(y, py)
-		pass{is: is, ptrs: []GPVirtual{py, pa}, unroll: 4, body: func(v vecAt) func(vecAt) {
+		MOVQ(g.a, pa)
+		MOVQ(g.y, py)
+		pass{is: is, ptrs: []GPVirtual{py, pa}, unroll: 4, group: oneAtATime(func(v vecAt) func(vecAt) {
 			r := v.load(is, Mem{Base: pa})
 			VFMADD231PS(v.src(is, Mem{Base: py}), c, r) // a_ij += c·y_j
 			return func(w vecAt) { w.store(r, Mem{Base: pa}) }
-		}}.emit(n)
-		ADDQ(lda4, a)
-		ADDQ(U8(4), x)
+		})}.emit(g.n)
+		ADDQ(g.lda4, g.a)
+		ADDQ(U8(4), g.x)
 	})
-	Label(string(done))
-	ret()
 }
 
 // gerBatch (twin: gerBatchGeneric): A += alpha·Xᵀ·Y with X k×m and Y k×n,
@@ -232,20 +257,33 @@ func (g gerTiles) columns(rows, tileVecs int) {
 }
 
 // tile emits the update of rows rows × the vectors vs of A at aj, with the
-// columns of Y at yj.
+// columns of Y at yj: the accumulators cleared, the tile of A prefetched,
+// the samples, then alpha·acc added to A.
 func (g gerTiles) tile(rows int, vs []vecAt, aj, yj GPVirtual) {
-	is := g.is
+	acc := g.is.zeroTile(rows, len(vs))
+	g.prefetchTile(rows, vs, aj)
+	g.samples(acc, vs, yj)
+	g.addTile(acc, vs, aj)
+}
+
+// zeroTile returns rows × vecs accumulators set to 0.
+func (is *isa) zeroTile(rows, vecs int) [][]VecVirtual {
 	acc := make([][]VecVirtual, rows)
 	for r := range acc {
-		for range vs {
+		for range vecs {
 			v := is.vec()
 			VXORPS(v, v, v)
 			acc[r] = append(acc[r], v)
 		}
 	}
-	// The tile of A is read only after the samples: ask for it now, so
-	// that its rows (apart by lda, in lines no prefetcher predicts) arrive
-	// while the samples stream.
+	return acc
+}
+
+// prefetchTile asks for the tile of A at aj, read only after the samples,
+// so that its rows (apart by lda, in lines no prefetcher predicts) arrive
+// while the samples stream.
+func (g gerTiles) prefetchTile(rows int, vs []vecAt, aj GPVirtual) {
+	Comment("Prefetch the tile of A.")
 	pa := GP64()
 	MOVQ(aj, pa)
 	for r := range rows {
@@ -258,9 +296,16 @@ func (g gerTiles) tile(rows int, vs []vecAt, aj, yj GPVirtual) {
 			}
 			m := v.at(Mem{Base: pa})
 			PREFETCHT0(m)
-			PREFETCHT0(m.Offset(is.bytes() - 4))
+			PREFETCHT0(m.Offset(g.is.bytes() - 4))
 		}
 	}
+}
+
+// samples emits the loop over the samples p: per sample, the vectors of
+// Y's row p at yj and, per row i of the tile, acc_i += x_pi·y_p.
+func (g gerTiles) samples(acc [][]VecVirtual, vs []vecAt, yj GPVirtual) {
+	is := g.is
+	Comment("Per sample: load y_p, then per row acc_i += x_pi·y_p.")
 	xp, yp := GP64(), GP64()
 	MOVQ(g.xi, xp)
 	MOVQ(yj, yp)
@@ -270,7 +315,7 @@ func (g gerTiles) tile(rows int, vs []vecAt, aj, yj GPVirtual) {
 	for j, v := range vs {
 		ys[j] = v.load(is, Mem{Base: yp})
 	}
-	for r := range rows {
+	for r := range acc {
 		xpr := Mem{Base: xp, Disp: 4 * r}
 		if len(vs) == 1 && is.bcst {
 			VFMADD231PS_BCST(xpr, ys[0], acc[r][0]) // acc += x_pi·y_p
@@ -286,16 +331,21 @@ func (g gerTiles) tile(rows int, vs []vecAt, aj, yj GPVirtual) {
 	ADDQ(g.n4, yp)
 	CMPQ(xp, g.xend)
 	JB(top)
+}
 
+// addTile stores a + alpha·acc to the tile of A at aj. All of the tile's
+// loads come before its stores: a part vector shares lanes with the vector
+// before it, and a masked store followed by a load of the next row, which
+// overlaps it, would wait for the store to leave the store buffer. The
+// accumulators take the results.
+func (g gerTiles) addTile(acc [][]VecVirtual, vs []vecAt, aj GPVirtual) {
+	is := g.is
+	Comment("The tile of A: all loads and FMAs (acc = alpha·acc + a), then the stores.")
 	alpha := is.vec()
 	VBROADCASTSS(paramMem("alpha"), alpha)
 	ar := GP64()
 	MOVQ(aj, ar)
-	// All of the tile's loads before its stores: a part vector shares
-	// lanes with the vector before it, and a masked store followed by a
-	// load of the next row, which overlaps it, would wait for the store
-	// to leave the store buffer. The accumulators take the results.
-	for r := range rows {
+	for r := range acc {
 		if r > 0 {
 			ADDQ(g.lda4, ar)
 		}
@@ -304,7 +354,7 @@ func (g gerTiles) tile(rows int, vs []vecAt, aj, yj GPVirtual) {
 		}
 	}
 	MOVQ(aj, ar)
-	for r := range rows {
+	for r := range acc {
 		if r > 0 {
 			ADDQ(g.lda4, ar)
 		}
@@ -399,25 +449,32 @@ func (g gerTiles) next(rowsLeft Mem, rows int) {
 }
 
 // transposedTile emits gerBatchTransposed's update of the rows at a: rv·lanes of
-// them, or, if rem is not nil, the rem < lanes that are left.
+// them, or, if rem is not nil, the rem < lanes that are left: the
+// accumulators cleared, the samples, then each half turned back into rows
+// and added to A.
 func (g gerTiles) transposedTile(nn, rv int, rem GPVirtual) {
 	is := g.is
-	acc := make([][]VecVirtual, nn)
-	for j := range acc {
-		acc[j] = is.vecs(rv)
-		for _, v := range acc[j] {
-			zero(v)
-		}
-	}
+	acc := is.zeroTile(nn, rv)
 	var mask tail
 	if rem != nil {
 		mask = is.firstLanes(rem)
 	}
+	g.transposedSamples(acc, mask)
+	g.addTransposed(acc, rem)
+}
+
+// transposedSamples emits the loop over the samples p: per sample, rv
+// vectors of x_p (masked with mask, if not nil) and, per column j,
+// acc_j += x_p·y_pj.
+func (g gerTiles) transposedSamples(acc [][]VecVirtual, mask tail) {
+	is := g.is
+	Comment("Per sample: load x_p, then per column acc_j += x_p·y_pj.")
 	xp, yp := GP64(), GP64()
 	MOVQ(g.xi, xp)
 	MOVQ(g.y, yp)
 	top := label("samples")
 	Label(string(top))
+	rv := len(acc[0])
 	xv := make([]VecVirtual, rv)
 	for v := range xv {
 		if mask != nil {
@@ -427,7 +484,7 @@ func (g gerTiles) transposedTile(nn, rv int, rem GPVirtual) {
 			VMOVUPS(Mem{Base: xp, Disp: v * is.bytes()}, xv[v])
 		}
 	}
-	for j := range nn {
+	for j := range acc {
 		b := is.vec()
 		VBROADCASTSS(Mem{Base: yp, Disp: 4 * j}, b)
 		for v := range rv {
@@ -438,7 +495,17 @@ func (g gerTiles) transposedTile(nn, rv int, rem GPVirtual) {
 	ADDQ(g.n4, yp)
 	CMPQ(xp, g.xend)
 	JB(top)
+}
 
+// addTransposed transposes each vector's worth of rows of acc (nn column
+// vectors) back into rows and adds alpha times each to its row of A at a,
+// as two 8-wide vectors, the second ending at the row's end (no masked
+// store: the next row's loads must not wait for one); with rem, only the
+// first rem rows.
+func (g gerTiles) addTransposed(acc [][]VecVirtual, rem GPVirtual) {
+	is := g.is
+	Comment("Each half of the tile turned back into rows, then per row a += alpha·acc.")
+	nn, rv := len(acc), len(acc[0])
 	alpha, none := is.vec(), is.vec()
 	VBROADCASTSS(paramMem("alpha"), alpha)
 	zero(none)

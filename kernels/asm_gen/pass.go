@@ -29,9 +29,10 @@ import (
 //     after row, costs more than the whole row (the next row's first load
 //     overlaps the masked store of this row's end).
 //
-// body emits the loads and arithmetic of one vector and returns what is left
-// (the stores and the additions to sums), which the pass emits right away,
-// or after the loops for a part vector, with the vector's address then.
+// group emits the loads and arithmetic of some vectors and returns what is
+// left (the stores and the additions to sums), which the pass emits right
+// away, or after the loops for a part vector, with the vector's address
+// then.
 //
 // With block > 0 the elements are taken in blocks of at most block (a
 // multiple of lanes) and end is emitted after each: float32 partial sums
@@ -45,14 +46,13 @@ type pass struct {
 	ptrs   []GPVirtual // advanced past the row
 	unroll int         // vectors per iteration of the main loop, ≥ 1
 	block  int
-	body   func(v vecAt) (rest func(w vecAt))
-	// group, if set instead of body, is body for several vectors at once:
-	// the main loop's, lockstep at a time, or a single vector elsewhere.
-	// exp is a chain of 14 dependent instructions per vector; emitted a
-	// step at a time for every vector of a group (see expK.exp), the
-	// chains sit side by side in the instruction stream, and the CPU,
-	// whose scheduler holds too few instructions to find the next
-	// vector's chain behind a whole chain, overlaps them.
+	// group takes the main loop's vectors lockstep at a time (1 if 0), and
+	// a single vector elsewhere (oneAtATime makes one from a function of
+	// one vector). exp is a chain of 14 dependent instructions per vector;
+	// emitted a step at a time for every vector of a group (see expK.exp),
+	// the chains sit side by side in the instruction stream, and the CPU,
+	// whose scheduler holds too few instructions to find the next vector's
+	// chain behind a whole chain, overlaps them.
 	group    func(vs []vecAt) (rest func(ws []vecAt))
 	lockstep int
 	end      func()
@@ -227,16 +227,7 @@ func (is *isa) shapes(cols GPVirtual, gen func(sh shape)) {
 // unchanged).
 func (p pass) emit(cols GPVirtual) {
 	lanes, size := p.is.lanes, p.is.bytes()
-	if p.group == nil {
-		p.group, p.lockstep = func(vs []vecAt) func([]vecAt) {
-			rest := p.body(vs[0])
-			if rest == nil {
-				return nil
-			}
-			return func(ws []vecAt) { rest(ws[0]) }
-		}, 1
-	}
-	if p.unroll%p.lockstep != 0 {
+	if p.unroll%p.side() != 0 {
 		panic("pass: lockstep does not divide unroll")
 	}
 	if p.shape != general {
@@ -290,7 +281,7 @@ func (p pass) elements(cols, e GPVirtual, rest func(w vecAt)) {
 	}
 	single, tailL, done := label("single"), label("tail"), label("done")
 	if p.unroll > 1 {
-		Comment(fmt.Sprintf("%d vectors per iteration, %d side by side.", p.unroll, p.lockstep))
+		Comment(fmt.Sprintf("%d vectors per iteration, %d side by side.", p.unroll, p.side()))
 		loop := label("loop")
 		CMPQ(e, U32(p.unroll*lanes))
 		JB(single)
@@ -298,13 +289,13 @@ func (p pass) elements(cols, e GPVirtual, rest func(w vecAt)) {
 			p.enter()
 		}
 		Label(string(loop))
-		for g := 0; g < p.unroll; g += p.lockstep {
+		for g := 0; g < p.unroll; g += p.side() {
 			var vs []vecAt
-			for k := g; k < g+p.lockstep; k++ {
+			for k := g; k < g+p.side(); k++ {
 				vs = append(vs, vecAt{k: k, off: k * size})
 			}
 			whole(vs...)
-			for k := g; k < g+p.lockstep; k++ {
+			for k := g; k < g+p.side(); k++ {
 				if p.prefetch != 0 && k*size%64 == 0 {
 					PREFETCHT0(Mem{Base: p.ptrs[0], Disp: k*size + p.prefetch})
 				}
@@ -403,6 +394,24 @@ func (p pass) short(cols GPVirtual) {
 	}
 }
 
+// side returns how many vectors of the main loop group takes at a time.
+func (p pass) side() int { return max(p.lockstep, 1) }
+
+// oneAtATime returns a pass's group for body, which emits the loads and
+// arithmetic of one vector and returns the rest (nil if none).
+func oneAtATime(body func(v vecAt) (rest func(w vecAt))) func([]vecAt) func([]vecAt) {
+	return func(vs []vecAt) func([]vecAt) {
+		if len(vs) != 1 {
+			panic("oneAtATime: a group of several vectors")
+		}
+		rest := body(vs[0])
+		if rest == nil {
+			return nil
+		}
+		return func(ws []vecAt) { rest(ws[0]) }
+	}
+}
+
 // one emits the loads and arithmetic of the single vector v and returns
 // the rest (nil if none).
 func (p pass) one(v vecAt) (rest func(w vecAt)) {
@@ -474,7 +483,7 @@ func (is *isa) rowMax(p, cols GPVirtual, sh shape) Register {
 	accs := is.vecs(4)
 	VBROADCASTSS(negInf.mem(), accs[0])
 	pass{is: is, ptrs: []GPVirtual{p}, unroll: 4, shape: sh,
-		body: func(v vecAt) func(vecAt) {
+		group: oneAtATime(func(v vecAt) func(vecAt) {
 			own := v.own()
 			if own == nil {
 				VMAXPS(v.mem(p), accs[v.k], accs[v.k])
@@ -484,7 +493,7 @@ func (is *isa) rowMax(p, cols GPVirtual, sh shape) Register {
 			own.fill(x, negInf)
 			VMAXPS(x, accs[0], accs[0])
 			return nil
-		},
+		}),
 		enter: func() {
 			for _, a := range accs[1:] {
 				VMOVAPS(accs[0], a)

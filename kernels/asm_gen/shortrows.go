@@ -28,114 +28,139 @@ func softmaxShortRows(is *isa) {
 		fmt.Sprintf("0 < cols ≤ %d (softmaxShortRowsMaxCols); the rows, len(src)/cols, come in whole groups of %d (softmaxShortRowsGroup).",
 			softmaxShortRowsMaxCols(is), is.lanes),
 		"dst_i = e^(x_i − m_r)/(Z_r·scale); m and z receive each row's max and Z.")
-	dst, src, cols := load(Param("dst").Base()), load(Param("src").Base()), load(Param("cols"))
-	mp, zp := load(Param("m").Base()), load(Param("z").Base())
-	end := endOf(src, Param("src").Len())
-	cols4 := GP64()
-	MOVQ(cols, cols4)
-	SHLQ(U8(2), cols4)
-	k := is.expConsts(is.regs, 0) // every constant from memory: the block takes the registers
-	// rowsAt calls f with the address of each row of the group at base.
-	rowsAt := func(base GPVirtual, f func(r int, m Mem)) {
-		p := GP64()
-		MOVQ(base, p)
-		for r := range is.lanes {
-			if r > 0 {
-				ADDQ(cols4, p)
-			}
-			f(r, Mem{Base: p})
-		}
-	}
-	// finish stores the group's maxima mx and sums z, and returns the
-	// factor of its rows, 1/(Z·scale).
-	finish := func(mx, z VecVirtual) VecVirtual {
-		VMOVUPS(mx, Mem{Base: mp})
-		VMOVUPS(z, Mem{Base: zp})
-		inv, zs := is.splat(one), is.vec()
-		VBROADCASTSS(paramMem("scale"), zs)
-		VMULPS(z, zs, zs)
-		VDIVPS(zs, inv, inv)
-		return inv
-	}
-	// next moves src and dst on to the next group, lanes rows on.
-	next := func() {
-		step := GP64()
-		MOVQ(cols4, step)
-		SHLQ(U8(log2(is.lanes)), step)
-		ADDQ(step, src)
-		ADDQ(step, dst)
-		ADDQ(U8(is.bytes()), mp)
-		ADDQ(U8(is.bytes()), zp)
-	}
+	g := shortRowGroups{is: is}
+	g.dst, g.src, g.cols = load(Param("dst").Base()), load(Param("src").Base()), load(Param("cols"))
+	g.mp, g.zp = load(Param("m").Base()), load(Param("z").Base())
+	g.end = endOf(g.src, Param("src").Len())
+	g.cols4 = GP64()
+	MOVQ(g.cols, g.cols4)
+	SHLQ(U8(2), g.cols4)
+	g.k = is.expConsts(is.regs, 0) // every constant from memory: the block takes the registers
 	done := label("done")
 	if is.shortRowVectors > 1 {
 		oneBlock := label("block1")
-		CMPQ(cols, U8(is.lanes))
+		CMPQ(g.cols, U8(is.lanes))
 		JBE(oneBlock)
-		softmaxShortRows2(is, k, src, dst, end, cols, rowsAt, finish, next)
+		g.twoBlocks()
 		JMP(done)
 		Label(string(oneBlock))
 	}
+	g.oneBlock()
+	Label(string(done))
+	ret()
+}
 
-	// Rows of up to a vector: the block in registers.
-	mask := is.firstLanes(cols)
-	rowLoopTo(src, end, func() {
+// shortRowGroups is softmaxShortRows's state: the pointers it moves along
+// the rows, a group of lanes rows at a time, and the exp's constants.
+type shortRowGroups struct {
+	is                                 *isa
+	k                                  *expK
+	dst, src, end, cols, cols4, mp, zp GPVirtual
+}
+
+// rowsAt calls f with the address of each row of the group at base.
+func (g shortRowGroups) rowsAt(base GPVirtual, f func(r int, m Mem)) {
+	p := GP64()
+	MOVQ(base, p)
+	for r := range g.is.lanes {
+		if r > 0 {
+			ADDQ(g.cols4, p)
+		}
+		f(r, Mem{Base: p})
+	}
+}
+
+// finish stores the group's maxima mx and sums z, and returns the factor
+// of its rows, 1/(Z·scale).
+func (g shortRowGroups) finish(mx, z VecVirtual) VecVirtual {
+	is := g.is
+	VMOVUPS(mx, Mem{Base: g.mp})
+	VMOVUPS(z, Mem{Base: g.zp})
+	inv, zs := is.splat(one), is.vec()
+	VBROADCASTSS(paramMem("scale"), zs)
+	VMULPS(z, zs, zs)
+	VDIVPS(zs, inv, inv)
+	return inv
+}
+
+// next moves src and dst on to the next group, lanes rows on.
+func (g shortRowGroups) next() {
+	step := GP64()
+	MOVQ(g.cols4, step)
+	SHLQ(U8(log2(g.is.lanes)), step)
+	ADDQ(step, g.src)
+	ADDQ(step, g.dst)
+	ADDQ(U8(g.is.bytes()), g.mp)
+	ADDQ(U8(g.is.bytes()), g.zp)
+}
+
+// oneBlock is the loop over the groups for rows of up to a vector: the
+// block in registers.
+func (g shortRowGroups) oneBlock() {
+	is := g.is
+	mask := is.firstLanes(g.cols)
+	rowLoopTo(g.src, g.end, func() {
 		rows := make([]VecVirtual, is.lanes)
-		rowsAt(src, func(r int, m Mem) {
+		g.rowsAt(g.src, func(r int, m Mem) {
 			rows[r] = mask.load(m)
 			mask.fill(rows[r], negInf)
 		})
 		c := is.transpose(rows)
 		mx := is.tree(c, VMAXPS)
-		// The exps of the columns past the row length are 0: skipped,
-		// their registers cleared (pad[j] clears e[j], e[j+1], …).
-		e := make([]VecVirtual, len(c))
-		pad := make([]LabelRef, len(c))
-		for j, v := range c {
-			if j > 0 {
-				pad[j] = label("pad")
-				CMPQ(cols, U8(j))
-				JBE(pad[j])
-			}
-			VSUBPS(mx, v, v)
-			e[j] = k.exp(is, v)[0]
-		}
-		exps := label("exps")
-		JMP(exps)
-		for j := 1; j < len(c); j++ {
-			Label(string(pad[j]))
-			zero(e[j])
-		}
-		Label(string(exps))
-		inv := finish(mx, is.tree(e, VADDPS))
+		e := g.exps(c, mx)
+		inv := g.finish(mx, is.tree(e, VADDPS))
 		for _, v := range e {
 			VMULPS(inv, v, v)
 		}
 		out := is.transpose(e)
-		rowsAt(dst, func(r int, m Mem) { mask.store(out[r], m) })
-		next()
+		g.rowsAt(g.dst, func(r int, m Mem) { mask.store(out[r], m) })
+		g.next()
 	})
-	Label(string(done))
-	ret()
 }
 
-// softmaxShortRows2 is softmaxShortRows for rows of lanes < cols ≤ 2·lanes: two
-// blocks of lanes columns, the second masked to the cols − lanes that are
-// left. Their 2·lanes columns do not fit in AVX2's 16 registers with exp's,
-// so they wait in a table on the stack between the steps.
-func softmaxShortRows2(is *isa, k *expK, src, dst, end, cols GPVirtual, rowsAt func(GPVirtual, func(int, Mem)),
-	finish func(mx, z VecVirtual) VecVirtual, next func()) {
+// exps returns e^(c_j − mx) for the columns c of a one-block group. The
+// exps of the columns past the row length are 0: skipped, their registers
+// cleared (pad[j] clears e[j], e[j+1], …).
+func (g shortRowGroups) exps(c []VecVirtual, mx VecVirtual) []VecVirtual {
+	e := make([]VecVirtual, len(c))
+	pad := make([]LabelRef, len(c))
+	for j, v := range c {
+		if j > 0 {
+			pad[j] = label("pad")
+			CMPQ(g.cols, U8(j))
+			JBE(pad[j])
+		}
+		VSUBPS(mx, v, v)
+		e[j] = g.k.exp(g.is, v)[0]
+	}
+	exps := label("exps")
+	JMP(exps)
+	for j := 1; j < len(c); j++ {
+		Label(string(pad[j]))
+		zero(e[j])
+	}
+	Label(string(exps))
+	return e
+}
+
+// twoBlocks is the loop over the groups for rows of lanes < cols ≤
+// 2·lanes: two blocks of lanes columns, the second masked to the cols −
+// lanes that are left. Their 2·lanes columns do not fit in AVX2's 16
+// registers with exp's, so they wait in a table on the stack between the
+// steps.
+func (g shortRowGroups) twoBlocks() {
+	is := g.is
 	table := AllocLocal(2 * is.lanes * is.bytes())
 	col := func(j int) Mem { return table.Offset(j * is.bytes()) }
 	left := GP64()
-	LEAQ(Mem{Base: cols, Disp: -is.lanes}, left)
+	LEAQ(Mem{Base: g.cols, Disp: -is.lanes}, left)
 	mask := is.firstLanes(left)
-	rowLoopTo(src, end, func() {
+	rowLoopTo(g.src, g.end, func() {
 		// The columns to the table, and the max of each block.
 		var mxs [2]VecVirtual
 		for b := range 2 {
 			rows := make([]VecVirtual, is.lanes)
-			rowsAt(src, func(r int, m Mem) {
+			g.rowsAt(g.src, func(r int, m Mem) {
 				if b == 0 {
 					rows[r] = is.vec()
 					VMOVUPS(m, rows[r])
@@ -161,19 +186,19 @@ func softmaxShortRows2(is *isa, k *expK, src, dst, end, cols GPVirtual, rowsAt f
 		exps := label("exps")
 		for j := range 2 * is.lanes {
 			if j > is.lanes {
-				CMPQ(cols, U8(j))
+				CMPQ(g.cols, U8(j))
 				JBE(exps)
 			}
 			v := is.vec()
 			VMOVUPS(col(j), v)
 			VSUBPS(mx, v, v)
-			e := k.exp(is, v)[0]
+			e := g.k.exp(is, v)[0]
 			VADDPS(e, acc[j%2], acc[j%2])
 			VMOVUPS(e, col(j))
 		}
 		Label(string(exps))
 		VADDPS(acc[1], acc[0], acc[0])
-		inv := finish(mx, acc[0])
+		inv := g.finish(mx, acc[0])
 		// Scaled, transposed back, stored block by block.
 		for b := range 2 {
 			e := is.vecs(is.lanes)
@@ -181,7 +206,7 @@ func softmaxShortRows2(is *isa, k *expK, src, dst, end, cols GPVirtual, rowsAt f
 				VMULPS(col(b*is.lanes+j), inv, v)
 			}
 			out := is.transpose(e)
-			rowsAt(dst, func(r int, m Mem) {
+			g.rowsAt(g.dst, func(r int, m Mem) {
 				if b == 0 {
 					VMOVUPS(out[r], m)
 					return
@@ -189,7 +214,7 @@ func softmaxShortRows2(is *isa, k *expK, src, dst, end, cols GPVirtual, rowsAt f
 				mask.store(out[r], m.Offset(is.bytes()))
 			})
 		}
-		next()
+		g.next()
 	})
 }
 

@@ -35,56 +35,80 @@ func expSumRows(is *isa) {
 
 // expRowsBody is expRows, or expSumRows when store is false.
 func expRowsBody(is *isa, store bool) {
-	var dst GPVirtual
+	e := expRowsState{is: is, store: store}
 	if store {
-		dst = load(Param("dst").Base())
+		e.dst = load(Param("dst").Base())
 	}
-	src, cols := load(Param("src").Base()), load(Param("cols"))
-	mp, zp, rows := load(Param("m").Base()), load(Param("z").Base()), load(Param("m").Len())
-	k := is.expConsts(6, is.expGroup) // m, 2 sums, the float64 sum, a mask, the part vector
-	is.rowMaxes(src, cols, mp, rows)
-	is.shapes(cols, func(sh shape) {
-		rowLoop(rows, func() {
-			m := is.vec()
-			VBROADCASTSS(Mem{Base: mp}, m)
-			accs, acc64 := is.vecs(2), is.vec()
-			zero(acc64)
-			zero(accs[0])
-			ptrs := []GPVirtual{src}
-			if store {
-				ptrs = append(ptrs, dst)
-			}
-			ahead := 0
-			if !store {
-				ahead = prefetchAhead
-			}
-			pass{is: is, ptrs: ptrs, unroll: 4, block: sumBlock, shape: sh, prefetch: ahead, lockstep: is.expGroup,
-				group: func(vs []vecAt) func([]vecAt) {
-					as := make([]VecVirtual, len(vs))
-					for i, v := range vs {
-						as[i] = v.load(is, Mem{Base: src})
-						VSUBPS(m, as[i], as[i]) // a = x − m
-					}
-					fs := k.exp(is, as...)
-					return func(ws []vecAt) {
-						for i, w := range ws {
-							if store {
-								w.store(fs[i], Mem{Base: dst})
-							}
-							w.zeroOthers(fs[i])
-							VADDPS(fs[i], accs[w.k%2], accs[w.k%2])
-						}
-					}
-				},
-				end:   func() { is.fold(accs[0], acc64) },
-				enter: func() { zero(accs[1]) },
-				leave: func() { VADDPS(accs[1], accs[0], accs[0]) },
-			}.emit(cols)
-			VMOVSD(is.reducePD(acc64), Mem{Base: zp})
-			ADDQ(U8(4), mp)
-			ADDQ(U8(8), zp)
-		})
+	e.src, e.cols = load(Param("src").Base()), load(Param("cols"))
+	e.mp, e.zp = load(Param("m").Base()), load(Param("z").Base())
+	rows := load(Param("m").Len())
+	e.k = is.expConsts(6, is.expGroup) // m, 2 sums, the float64 sum, a mask, the part vector
+	is.rowMaxes(e.src, e.cols, e.mp, rows)
+	is.shapes(e.cols, func(sh shape) {
+		rowLoop(rows, func() { e.row(sh) })
 	})
+}
+
+// expRowsState is expRowsBody's: the pointers it moves along the rows, the
+// exp's constants, and whether the exps are stored.
+type expRowsState struct {
+	is                     *isa
+	k                      *expK
+	dst, src, cols, mp, zp GPVirtual
+	store                  bool
+}
+
+// row emits one row of shape sh: its exps stored and summed in a pass, two
+// float32 accumulators folded into float64 every sumBlock elements, the sum
+// stored to z.
+func (e expRowsState) row(sh shape) {
+	is := e.is
+	m := is.vec()
+	VBROADCASTSS(Mem{Base: e.mp}, m)
+	accs, acc64 := is.vecs(2), is.vec()
+	zero(acc64)
+	zero(accs[0])
+	ptrs := []GPVirtual{e.src}
+	if e.store {
+		ptrs = append(ptrs, e.dst)
+	}
+	ahead := 0
+	if !e.store {
+		ahead = prefetchAhead
+	}
+	pass{is: is, ptrs: ptrs, unroll: 4, block: sumBlock, shape: sh, prefetch: ahead, lockstep: is.expGroup,
+		group: e.exps(m, accs),
+		end:   func() { is.fold(accs[0], acc64) },
+		enter: func() { zero(accs[1]) },
+		leave: func() { VADDPS(accs[1], accs[0], accs[0]) },
+	}.emit(e.cols)
+	VMOVSD(is.reducePD(acc64), Mem{Base: e.zp})
+	ADDQ(U8(4), e.mp)
+	ADDQ(U8(8), e.zp)
+}
+
+// exps is the pass's group: e^(x − m) of each vector, then (the rest) each
+// stored if wanted, its lanes not its own cleared, and added to
+// accs[k mod 2].
+func (e expRowsState) exps(m VecVirtual, accs []VecVirtual) func([]vecAt) func([]vecAt) {
+	is := e.is
+	return func(vs []vecAt) func([]vecAt) {
+		as := make([]VecVirtual, len(vs))
+		for i, v := range vs {
+			as[i] = v.load(is, Mem{Base: e.src})
+			VSUBPS(m, as[i], as[i]) // a = x − m
+		}
+		fs := e.k.exp(is, as...)
+		return func(ws []vecAt) {
+			for i, w := range ws {
+				if e.store {
+					w.store(fs[i], Mem{Base: e.dst})
+				}
+				w.zeroOthers(fs[i])
+				VADDPS(fs[i], accs[w.k%2], accs[w.k%2])
+			}
+		}
+	}
 }
 
 // scaleRows (twin: scaleRowsGeneric): x_ri ·= c_r.
@@ -97,11 +121,11 @@ func scaleRows(is *isa) {
 		rowLoop(rows, func() {
 			c := is.vec()
 			VBROADCASTSS(Mem{Base: cp}, c)
-			pass{is: is, ptrs: []GPVirtual{x}, unroll: 4, shape: sh, body: func(v vecAt) func(vecAt) {
+			pass{is: is, ptrs: []GPVirtual{x}, unroll: 4, shape: sh, group: oneAtATime(func(v vecAt) func(vecAt) {
 				y := is.vec()
 				VMULPS(v.src(is, Mem{Base: x}), c, y)
 				return func(w vecAt) { w.store(y, Mem{Base: x}) }
-			}}.emit(cols)
+			})}.emit(cols)
 			ADDQ(U8(4), cp)
 		})
 	})
@@ -157,12 +181,12 @@ func logSoftmaxRows(is *isa) {
 			m, lz := is.vec(), is.vec()
 			VBROADCASTSS(Mem{Base: mp}, m)
 			VBROADCASTSS(Mem{Base: lp}, lz)
-			pass{is: is, ptrs: []GPVirtual{src, dst}, unroll: 4, shape: sh, body: func(v vecAt) func(vecAt) {
+			pass{is: is, ptrs: []GPVirtual{src, dst}, unroll: 4, shape: sh, group: oneAtATime(func(v vecAt) func(vecAt) {
 				y := v.load(is, Mem{Base: src})
 				VSUBPS(m, y, y)
 				VSUBPS(lz, y, y)
 				return func(w vecAt) { w.store(y, Mem{Base: dst}) }
-			}}.emit(cols)
+			})}.emit(cols)
 			ADDQ(U8(4), mp)
 			ADDQ(U8(4), lp)
 		})
