@@ -161,111 +161,27 @@ type gemmTiles struct {
 
 func (t gemmTiles) rows() int { return len(t.acc) }
 
-// gemmAccumulate emits the micro-kernel's loop for a tile of tileRows rows × tileVecs
-// vectors: acc_rv = Σ_p Ã_rp·B̃_p,v. Before it, it prefetches the tile's
-// cRows rows of C, cRowBytes each. With cNext set, the tile is in two loops,
-// over the rows of tiles (Ã's panels) and along each (B̃'s panels).
+// gemmAccumulate emits the micro-kernel's loop for a tile of tileRows rows
+// × tileVecs vectors: acc_rv = Σ_p Ã_rp·B̃_p,v. Before it, it prefetches the
+// tile's cRows rows of C, cRowBytes each. With cNext set, the tile is in two
+// loops, over the rows of tiles (Ã's panels) and along each (B̃'s panels).
 func gemmAccumulate(is *isa, tileRows, tileVecs, cRows, cRowBytes int, cNext Op) gemmTiles {
-	nr := tileVecs * is.lanes
-	t := gemmTiles{is: is, nrMax: nr, cNext: cNext, done: label("done")}
+	t := gemmTiles{is: is, nrMax: tileVecs * is.lanes, cNext: cNext, done: label("done")}
 	if cNext != nil {
-		Comment("The rows of tiles, a panel of Ã at a time: the rows left, the panel, C's row;",
-			"along each, a panel of B̃ at a time: the columns left, the panel, the tile of C.")
-		state := AllocLocal(48)
-		t.rowsLeft, t.aPanel, t.cRow = state, state.Offset(8), state.Offset(16)
-		t.left, t.panel, t.tile = state.Offset(24), state.Offset(32), state.Offset(40)
-		spill := func(p gotypes.Component, m Mem) { MOVQ(load(p), m) }
-		spill(Param("m"), t.rowsLeft)
-		spill(Param("a").Base(), t.aPanel)
-		spill(Param("c").Base(), t.cRow)
-		t.rowTop = label("rowtiles")
-		Label(string(t.rowTop))
-		spill(Param("n"), t.left)
-		spill(Param("b").Base(), t.panel)
-		r := GP64()
-		MOVQ(t.cRow, r)
-		MOVQ(r, t.tile)
-		t.top = label("panel")
-		Label(string(t.top))
-	}
-	// from loads a pointer argument, or its current value in the loops.
-	from := func(param string, m Mem) GPVirtual {
-		if cNext == nil {
-			return load(Param(param).Base())
-		}
-		r := GP64()
-		MOVQ(m, r)
-		return r
+		t.enterPanels()
 	}
 	kc := load(Param("kc"))
 	ars4, aps4 := load(Param("ars")), load(Param("aps"))
 	SHLQ(U8(2), ars4)
 	SHLQ(U8(2), aps4)
-	b, bps4 := from("b", t.panel), load(Param("bps"))
+	b, bps4 := t.from("b", t.panel), load(Param("bps"))
 	SHLQ(U8(2), bps4)
-
-	Comment("Ã's rows in groups of 3: row 3g+i is at base g + i·ars.")
-	a := from("a", t.aPanel)
-	bases := []GPVirtual{a}
-	for g := 1; g*gemmTileRows < tileRows; g++ {
-		p := GP64()
-		LEAQ(Mem{Base: bases[g-1], Index: ars4, Scale: 2}, p)
-		ADDQ(ars4, p)
-		bases = append(bases, p)
-	}
-	rowOf := func(r int) Mem {
-		m := Mem{Base: bases[r/gemmTileRows]}
-		if i := r % gemmTileRows; i > 0 {
-			m.Index, m.Scale = ars4, uint8(i)
-		}
-		return m
-	}
-
-	// The accumulators start as copies of a zero in memory: VXORPS v, v, v
-	// reads v, which would make every accumulator live around the loop over
-	// the panels, through the stores, where the registers are needed.
-	acc := make([][]VecVirtual, tileRows)
-	for r := range acc {
-		acc[r] = is.vecs(tileVecs)
-		for _, v := range acc[r] {
-			is.copyConst(zeroConst.mem(), v)
-		}
-	}
-	c, ldc4 := from("c", t.tile), load(Param("ldc"))
+	a := t.rowsOfA(tileRows, ars4)
+	acc := is.zeroAccumulators(tileRows, tileVecs)
+	c, ldc4 := t.from("c", t.tile), load(Param("ldc"))
 	SHLQ(U8(2), ldc4)
-	Comment("C's tile is read only after the loop: ask for its lines now,",
-		"the first and the last of each row's part (C's rows are rarely aligned).")
-	pc := GP64()
-	MOVQ(c, pc)
-	for i := range cRows {
-		if i > 0 {
-			ADDQ(ldc4, pc)
-		}
-		PREFETCHT0(Mem{Base: pc})
-		PREFETCHT0(Mem{Base: pc, Disp: cRowBytes - 4})
-	}
-
-	Comment("acc_rv += Ã_rp · B̃_pv for p = 0 … kc−1.")
-	top := label("samples")
-	Label(string(top))
-	ys := make([]VecVirtual, tileVecs)
-	for v := range ys {
-		ys[v] = is.vec()
-		VMOVUPS(Mem{Base: b, Disp: v * is.bytes()}, ys[v])
-	}
-	for r := range tileRows {
-		x := is.vec()
-		VBROADCASTSS(rowOf(r), x)
-		for v := range tileVecs {
-			VFMADD231PS(ys[v], x, acc[r][v])
-		}
-	}
-	ADDQ(bps4, b)
-	for _, p := range bases {
-		ADDQ(aps4, p)
-	}
-	DECQ(kc)
-	JNZ(top)
+	prefetchC(c, ldc4, cRows, cRowBytes)
+	is.gemmSamples(acc, a, b, bps4, aps4, kc)
 
 	t.acc, t.c, t.ldc4 = acc, c, ldc4
 	t.alpha = is.vec()
@@ -276,20 +192,149 @@ func gemmAccumulate(is *isa, tileRows, tileVecs, cRows, cRowBytes int, cNext Op)
 		t.mr, t.nr = load(Param("mr")), load(Param("nr"))
 		return t
 	}
+	t.clipTile(tileRows)
+	return t
+}
+
+// enterPanels emits the tops of the loops over the rows of tiles and the
+// panels, with their state in the frame.
+func (t *gemmTiles) enterPanels() {
+	Comment("The rows of tiles, a panel of Ã at a time: the rows left, the panel, C's row;",
+		"along each, a panel of B̃ at a time: the columns left, the panel, the tile of C.")
+	state := AllocLocal(48)
+	t.rowsLeft, t.aPanel, t.cRow = state, state.Offset(8), state.Offset(16)
+	t.left, t.panel, t.tile = state.Offset(24), state.Offset(32), state.Offset(40)
+	spill := func(p gotypes.Component, m Mem) { MOVQ(load(p), m) }
+	spill(Param("m"), t.rowsLeft)
+	spill(Param("a").Base(), t.aPanel)
+	spill(Param("c").Base(), t.cRow)
+	t.rowTop = label("rowtiles")
+	Label(string(t.rowTop))
+	spill(Param("n"), t.left)
+	spill(Param("b").Base(), t.panel)
+	r := GP64()
+	MOVQ(t.cRow, r)
+	MOVQ(r, t.tile)
+	t.top = label("panel")
+	Label(string(t.top))
+}
+
+// from loads a pointer argument, or, in the loops over panels, its current
+// value at m.
+func (t gemmTiles) from(param string, m Mem) GPVirtual {
+	if t.cNext == nil {
+		return load(Param(param).Base())
+	}
+	r := GP64()
+	MOVQ(m, r)
+	return r
+}
+
+// gemmRowsOfA addresses the rows of a tile of Ã: row 3g+i at base g +
+// i·ars4 bytes.
+type gemmRowsOfA struct {
+	bases []GPVirtual
+	ars4  GPVirtual
+}
+
+// rowsOfA returns the addresses of the tile's rows of Ã.
+func (t gemmTiles) rowsOfA(tileRows int, ars4 GPVirtual) gemmRowsOfA {
+	Comment("Ã's rows in groups of 3: row 3g+i is at base g + i·ars.")
+	a := t.from("a", t.aPanel)
+	bases := []GPVirtual{a}
+	for g := 1; g*gemmTileRows < tileRows; g++ {
+		p := GP64()
+		LEAQ(Mem{Base: bases[g-1], Index: ars4, Scale: 2}, p)
+		ADDQ(ars4, p)
+		bases = append(bases, p)
+	}
+	return gemmRowsOfA{bases: bases, ars4: ars4}
+}
+
+// row returns the address of row r.
+func (a gemmRowsOfA) row(r int) Mem {
+	m := Mem{Base: a.bases[r/gemmTileRows]}
+	if i := r % gemmTileRows; i > 0 {
+		m.Index, m.Scale = a.ars4, uint8(i)
+	}
+	return m
+}
+
+// zeroAccumulators returns rows × vecs accumulators, each a copy of a zero
+// in memory: VXORPS v, v, v reads v, which would make every accumulator
+// live around the loop over the panels, through the stores, where the
+// registers are needed.
+func (is *isa) zeroAccumulators(rows, vecs int) [][]VecVirtual {
+	acc := make([][]VecVirtual, rows)
+	for r := range acc {
+		acc[r] = is.vecs(vecs)
+		for _, v := range acc[r] {
+			is.copyConst(zeroConst.mem(), v)
+		}
+	}
+	return acc
+}
+
+// prefetchC asks for the lines of C's tile at c, read only after the loop:
+// the first and the last of each of its rows rows, rowBytes each (C's rows
+// are rarely aligned).
+func prefetchC(c, ldc4 GPVirtual, rows, rowBytes int) {
+	Comment("C's tile is read only after the loop: ask for its lines now,",
+		"the first and the last of each row's part (C's rows are rarely aligned).")
+	pc := GP64()
+	MOVQ(c, pc)
+	for i := range rows {
+		if i > 0 {
+			ADDQ(ldc4, pc)
+		}
+		PREFETCHT0(Mem{Base: pc})
+		PREFETCHT0(Mem{Base: pc, Disp: rowBytes - 4})
+	}
+}
+
+// gemmSamples emits the loop over the kc samples p: per sample, the
+// vectors of B̃'s row p at b, and per row r of the tile a broadcast of Ã_rp
+// and an FMA per vector; b steps by bps4 bytes, Ã's rows by aps4.
+func (is *isa) gemmSamples(acc [][]VecVirtual, a gemmRowsOfA, b, bps4, aps4, kc GPVirtual) {
+	Comment("acc_rv += Ã_rp · B̃_pv for p = 0 … kc−1.")
+	top := label("samples")
+	Label(string(top))
+	ys := make([]VecVirtual, len(acc[0]))
+	for v := range ys {
+		ys[v] = is.vec()
+		VMOVUPS(Mem{Base: b, Disp: v * is.bytes()}, ys[v])
+	}
+	for r := range acc {
+		x := is.vec()
+		VBROADCASTSS(a.row(r), x)
+		for v := range ys {
+			VFMADD231PS(ys[v], x, acc[r][v])
+		}
+	}
+	ADDQ(bps4, b)
+	for _, p := range a.bases {
+		ADDQ(aps4, p)
+	}
+	DECQ(kc)
+	JNZ(top)
+}
+
+// clipTile sets mr and nr in the loops over panels: the tile's rows and
+// columns, at most tileRows and nrMax.
+func (t *gemmTiles) clipTile(tileRows int) {
 	Comment("mr = min(rows left, a panel's); nr = min(columns left, a panel's).")
 	t.mr, t.nr = GP64(), GP64()
 	for _, x := range []struct {
 		r    GPVirtual
 		left Mem
 		max  int
-	}{{t.mr, t.rowsLeft, tileRows}, {t.nr, t.left, nr}} {
+	}{{t.mr, t.rowsLeft, tileRows}, {t.nr, t.left, t.nrMax}} {
 		MOVQ(x.left, x.r)
 		lim := GP64()
 		MOVQ(U32(x.max), lim)
 		CMPQ(x.r, lim)
 		CMOVQGT(lim, x.r)
 	}
-	return t
 }
 
 // nextPanel ends a tile: in the loops over panels (cNext set), it moves
@@ -643,44 +688,53 @@ func gemmDot(is *isa) {
 		"gemmDotGeneric",
 		fmt.Sprintf("k ≥ 1; 1 ≤ mr ≤ %d rows of A and 1 ≤ nr ≤ %d of B, k long; c holds mr rows of stride ldc, the last one nr long.", R, J))
 	Comment("Pointers to the tile's rows of A and of B; those past mr (nr) repeat the last.")
-	rowPtrs := func(name, ld, count string, rows int) []GPVirtual {
-		ld4, n := load(Param(ld)), load(Param(count))
-		SHLQ(U8(2), ld4)
-		ptrs := []GPVirtual{load(Param(name).Base())}
-		for i := 1; i < rows; i++ {
-			p := GP64()
-			LEAQ(Mem{Base: ptrs[i-1], Index: ld4, Scale: 1}, p)
-			CMPQ(n, U8(i))
-			CMOVQLS(ptrs[i-1], p) // n ≤ i: the row before again
-			ptrs = append(ptrs, p)
-		}
-		return ptrs
-	}
-	ap, bp := rowPtrs("a", "lda", "mr", R), rowPtrs("b", "ldb", "nr", J)
-	acc := make([][]VecVirtual, R)
-	for i := range acc {
-		acc[i] = is.vecs(J)
-		for _, v := range acc[i] {
+	d := dotTile{is: is}
+	d.ap, d.bp = dotRowPtrs("a", "lda", "mr", R), dotRowPtrs("b", "ldb", "nr", J)
+	d.acc = make([][]VecVirtual, R)
+	for i := range d.acc {
+		d.acc[i] = is.vecs(J)
+		for _, v := range d.acc[i] {
 			zero(v)
 		}
 	}
-	off, steps := GP64(), load(Param("k"))
-	XORQ(off, off)
-	SHRQ(U8(log2(is.lanes)), steps)
-	// step multiplies one vector of every row pair into the accumulators,
-	// the vectors loaded with ld.
-	step := func(ld func(m Mem) VecVirtual) {
-		av := make([]VecVirtual, R)
-		for i := range av {
-			av[i] = ld(Mem{Base: ap[i], Index: off, Scale: 1})
-		}
-		for j := range J {
-			bv := ld(Mem{Base: bp[j], Index: off, Scale: 1})
-			for i := range R {
-				VFMADD231PS(av[i], bv, acc[i][j]) // acc_ij += a_i·b_j
-			}
-		}
+	d.products()
+	d.store(d.rowSums())
+	ret()
+}
+
+// dotRowPtrs loads pointers to the rows of the tile from the argument name
+// (stride ld): the first count rows, then the last again.
+func dotRowPtrs(name, ld, count string, rows int) []GPVirtual {
+	ld4, n := load(Param(ld)), load(Param(count))
+	SHLQ(U8(2), ld4)
+	ptrs := []GPVirtual{load(Param(name).Base())}
+	for i := 1; i < rows; i++ {
+		p := GP64()
+		LEAQ(Mem{Base: ptrs[i-1], Index: ld4, Scale: 1}, p)
+		CMPQ(n, U8(i))
+		CMOVQLS(ptrs[i-1], p) // n ≤ i: the row before again
+		ptrs = append(ptrs, p)
 	}
+	return ptrs
+}
+
+// dotTile is gemmDot's tile: the pointers to its rows of A and of B, an
+// accumulator per pair, and the offset along k.
+type dotTile struct {
+	is     *isa
+	ap, bp []GPVirtual
+	acc    [][]VecVirtual
+	off    GPVirtual
+}
+
+// products emits acc_ij += A_i,p…p+lanes · B_j,p…p+lanes over k, a vector
+// of k at a time, the last k mod lanes loaded masked.
+func (d *dotTile) products() {
+	is := d.is
+	d.off = GP64()
+	steps := load(Param("k"))
+	XORQ(d.off, d.off)
+	SHRQ(U8(log2(is.lanes)), steps)
 	Comment("acc_ij += A_i,p…p+lanes · B_j,p…p+lanes, a vector of k at a time.")
 	whole := func(m Mem) VecVirtual {
 		v := is.vec()
@@ -692,8 +746,8 @@ func gemmDot(is *isa) {
 	JZ(tailK)
 	top := label("steps")
 	Label(string(top))
-	step(whole)
-	ADDQ(U8(is.bytes()), off)
+	d.step(whole)
+	ADDQ(U8(is.bytes()), d.off)
 	DECQ(steps)
 	JNZ(top)
 	Label(string(tailK))
@@ -702,26 +756,53 @@ func gemmDot(is *isa) {
 	ANDQ(U8(is.lanes-1), rem)
 	JZ(reduce)
 	mask := is.firstLanes(rem)
-	step(mask.load)
+	d.step(mask.load)
 	Label(string(reduce))
+}
 
+// step multiplies one vector of every row pair into the accumulators, the
+// vectors loaded with ld.
+func (d *dotTile) step(ld func(m Mem) VecVirtual) {
+	av := make([]VecVirtual, len(d.ap))
+	for i := range av {
+		av[i] = ld(Mem{Base: d.ap[i], Index: d.off, Scale: 1})
+	}
+	for j := range d.bp {
+		bv := ld(Mem{Base: d.bp[j], Index: d.off, Scale: 1})
+		for i := range av {
+			VFMADD231PS(av[i], bv, d.acc[i][j]) // acc_ij += a_i·b_j
+		}
+	}
+}
+
+// rowSums returns each row's sums, 4 columns to an XMM register: lane j
+// is Σ acc_ij.
+func (d *dotTile) rowSums() [][]VecVirtual {
 	Comment("Each row's sums, 4 columns to an XMM register: lane j is Σ acc_ij.")
-	sums := make([][]VecVirtual, R)
+	J := len(d.bp)
+	sums := make([][]VecVirtual, len(d.acc))
 	none := XMM()
 	VXORPS(none, none, none)
-	for i := range R {
+	for i := range d.acc {
 		for g := 0; g < J; g += 4 {
 			xs := make([]Register, 4)
 			for q := range 4 {
 				xs[q] = none
 				if g+q < J {
-					xs[q] = is.halves128(acc[i][g+q])
+					xs[q] = d.is.halves128(d.acc[i][g+q])
 				}
 			}
 			sums[i] = append(sums[i], sum4(xs))
 		}
 	}
+	return sums
+}
 
+// store emits C = alpha·sums (+ C): a whole tile 4 columns at a time, a
+// tile cut short by C's edge element by element, each with and without
+// the add.
+func (d *dotTile) store(sums [][]VecVirtual) {
+	R, J := len(d.ap), len(d.bp)
 	alpha := XMM()
 	VBROADCASTSS(paramMem("alpha"), alpha)
 	add := GP64()
@@ -754,7 +835,6 @@ func gemmDot(is *isa) {
 	Label(string(overE))
 	g.edge(mr, nr, false)
 	Label(string(done))
-	ret()
 }
 
 // halves128 adds the upper halves of v into its lower ones down to 128

@@ -35,76 +35,103 @@ func (n *neon) gemmTile() {
 		"panel of 8 rows, b a B̃ panel of kc rows of 12 at stride bps.")
 	n.goConst("gemmMRNEON", gemmMRNEON, "gemmMRNEON is the rows of gemmTileNEON's tile.")
 	n.goConst("gemmNRNEON", gemmNRNEON, "gemmNRNEON is the columns of gemmTileNEON's tile.")
-	const vecs = gemmNRNEON / neonLanes
-	acc := make([][]vreg, gemmMRNEON)
-	for r := range acc {
-		acc[r] = n.vecs(vecs)
-		for _, x := range acc[r] {
+	t := neonGemmTile{n: n, acc: make([][]vreg, gemmMRNEON)}
+	for r := range t.acc {
+		t.acc[r] = n.vecs(gemmNRNEON / neonLanes)
+		for _, x := range t.acc[r] {
 			n.zero(x)
 		}
 	}
 	n.scope(func() {
-		a, b, k, ars, aps4 := n.load("a_base"), n.load("b_base"), n.load("kc"), n.load("ars"), n.load("aps")
-		n.LSL(imm(2), aps4, aps4)
-		bps4 := n.load("bps")
-		n.LSL(imm(2), bps4, bps4)
+		t.a, t.b, t.k, t.ars, t.aps4 = n.load("a_base"), n.load("b_base"), n.load("kc"), n.load("ars"), n.load("aps")
+		n.LSL(imm(2), t.aps4, t.aps4)
+		t.bps4 = n.load("bps")
+		n.LSL(imm(2), t.bps4, t.bps4)
 		strided, store := n.label("strided"), n.label("store")
-		n.CMP(imm(1), ars)
+		n.CMP(imm(1), t.ars)
 		n.B("NE", strided)
-		n.scope(func() {
-			as, bs := n.vecs(gemmMRNEON/neonLanes), n.vecs(vecs)
-			loop := n.label("columns")
-			n.counted("8×12 multiply-add, Ã by columns", "step", func() {
-				n.Label(loop)
-				n.VLD1step(a, aps4, as...)
-				n.VLD1step(b, bps4, bs...)
-				for r, row := range acc {
-					for v, x := range row {
-						n.FMLAe(as[r/neonLanes], r%neonLanes, bs[v], x) // acc += b·a_r
-					}
-				}
-				n.SUBS(imm(1), k, k)
-				n.B("NE", loop)
-			})
-		})
+		n.scope(t.byColumns)
 		n.B("", store)
 		n.Label(strided)
-		n.scope(func() {
-			const ahead = 4 // rows whose broadcast is loaded before their multiply-adds
-			rows := make([]greg, gemmMRNEON)
-			n.LSL(imm(2), ars, ars)
-			for r := range rows {
-				rows[r] = n.gp()
-				if r == 0 {
-					n.MOVD(a, rows[r])
-				} else {
-					n.ADD(ars, rows[r-1], rows[r])
-				}
-			}
-			bs, as := n.vecs(vecs), n.vecs(ahead)
-			loop := n.label("rows")
-			n.counted("8×12 multiply-add, Ã by rows", "step", func() {
-				n.Label(loop)
-				n.VLD1step(b, bps4, bs...)
-				for r := range ahead {
-					n.VLD1Rstep(rows[r], aps4, as[r])
-				}
-				for r, row := range acc {
-					ar := as[r%ahead]
-					for v, x := range row {
-						n.VFMLA(bs[v], ar, x) // acc += a_r·b
-					}
-					if r+ahead < len(rows) {
-						n.VLD1Rstep(rows[r+ahead], aps4, ar)
-					}
-				}
-				n.SUBS(imm(1), k, k)
-				n.B("NE", loop)
-			})
-		})
+		n.scope(t.byRows)
 		n.Label(store)
 	})
+	t.store()
+	n.ret()
+}
 
+// neonGemmTile is gemmTile's state: the accumulators acc[r][v] and, while
+// they accumulate, the pointers and strides of Ã and B̃ and the steps left.
+type neonGemmTile struct {
+	n                  *neon
+	acc                [][]vreg
+	a, b, k, ars, aps4 greg
+	bps4               greg
+}
+
+// byColumns emits the steps for an Ã that holds columns: the 8 elements of
+// a step are two vectors, and each row multiplies by its lane.
+func (t neonGemmTile) byColumns() {
+	n := t.n
+	as, bs := n.vecs(gemmMRNEON/neonLanes), n.vecs(gemmNRNEON/neonLanes)
+	loop := n.label("columns")
+	n.counted("8×12 multiply-add, Ã by columns", "step", func() {
+		n.Label(loop)
+		n.VLD1step(t.a, t.aps4, as...)
+		n.VLD1step(t.b, t.bps4, bs...)
+		for r, row := range t.acc {
+			for v, x := range row {
+				n.FMLAe(as[r/neonLanes], r%neonLanes, bs[v], x) // acc += b·a_r
+			}
+		}
+		n.SUBS(imm(1), t.k, t.k)
+		n.B("NE", loop)
+	})
+}
+
+// byRows emits the steps for an Ã that holds rows of kc: each row has its
+// pointer, and its element is broadcast to every lane, 4 rows ahead of
+// their multiply-adds.
+func (t neonGemmTile) byRows() {
+	n := t.n
+	const ahead = 4 // rows whose broadcast is loaded before their multiply-adds
+	rows := make([]greg, gemmMRNEON)
+	n.LSL(imm(2), t.ars, t.ars)
+	for r := range rows {
+		rows[r] = n.gp()
+		if r == 0 {
+			n.MOVD(t.a, rows[r])
+		} else {
+			n.ADD(t.ars, rows[r-1], rows[r])
+		}
+	}
+	bs, as := n.vecs(gemmNRNEON/neonLanes), n.vecs(ahead)
+	loop := n.label("rows")
+	n.counted("8×12 multiply-add, Ã by rows", "step", func() {
+		n.Label(loop)
+		n.VLD1step(t.b, t.bps4, bs...)
+		for r := range ahead {
+			n.VLD1Rstep(rows[r], t.aps4, as[r])
+		}
+		for r, row := range t.acc {
+			ar := as[r%ahead]
+			for v, x := range row {
+				n.VFMLA(bs[v], ar, x) // acc += a_r·b
+			}
+			if r+ahead < len(rows) {
+				n.VLD1Rstep(rows[r+ahead], t.aps4, ar)
+			}
+		}
+		n.SUBS(imm(1), t.k, t.k)
+		n.B("NE", loop)
+	})
+}
+
+// store emits the tile's stores: each of the mr rows gets c = fma(alpha,
+// acc, c), or alpha·acc without add, on its nr columns only.
+func (t neonGemmTile) store() {
+	n, acc := t.n, t.acc
+	const vecs = gemmNRNEON / neonLanes
 	s := gemmStoreNEON{n: n, alpha: n.loadF32("alpha"), negZero: n.vec(), add: n.loadBool("add")}
 	n.zero(s.negZero)
 	n.FNEG(s.negZero, s.negZero)
@@ -154,7 +181,6 @@ func (n *neon) gemmTile() {
 		}
 	})
 	n.Label(done)
-	n.ret()
 }
 
 // gemmStoreNEON holds the registers of gemmTile's stores: alpha and −0 in
