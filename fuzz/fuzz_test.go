@@ -21,10 +21,9 @@ const (
 	// the exact e^x/Z is below 2⁻¹²⁶) and subnormal outputs.
 	softmaxRefAbs = 0x1p-126
 	// sumULP bounds the rounding error of generic's sums and dot products in
-	// units of 2⁻²⁴·Σ|terms|: per 256-element block, 8 float32 accumulators
-	// of 32 terms (31 additions), 3 levels adding the accumulators, and the
-	// rounding of each product; the blocks are added in float64.
-	sumULP = 35
+	// units of 2⁻²⁴·Σ|terms|: reference.SumDepth("generic", …), 2 and the
+	// float64 additions' n·2⁻²⁹, rounded up.
+	sumULP = 3
 	// zRefRel bounds the relative error of generic's row sum Z = Σ e^(x_j − max)
 	// (positive terms): sumULP plus exp's 2 ULP (2⁻²²). log turns it into an
 	// absolute error of log-softmax and of the losses.
@@ -37,18 +36,14 @@ const expCutoff = -0x1.5D589Ep6
 
 // Tolerances of every other implementation against generic. Their exp agrees
 // with generic's within 1 ULP (FMA against generic's rounded multiply and
-// add); their row reductions (Z, ⟨dy, s⟩, Σdy, Σt, Σt·(x−max)) may add in
-// another order or with FMA. A comparison passes when the difference is
-// within maxULP ULPs, or within maxULP ULPs plus a floor: the floors carry
-// the reductions' difference, relative where it scales the output (Z in
-// softmax) and absolute where the output cancels (dy_i − ⟨dy, s⟩ near 0, a
-// gradient near 0), so that ULPs alone would be meaningless.
+// add; TestExpSIMDSweep); their row reductions (Z, ⟨dy, s⟩, Σdy, Σt,
+// Σt·(x−max)) add in another order, or with FMA. A
+// comparison passes when the difference is within maxULP ULPs, or within
+// maxULP ULPs plus a floor: the floors carry the reductions' difference
+// (reduceULP), relative where it scales the output (Z in softmax) and
+// absolute where the output cancels (dy_i − ⟨dy, s⟩ near 0, a gradient near
+// 0), so that ULPs alone would be meaningless.
 const (
-	// reduceULP bounds the difference of two implementations' row
-	// reductions in units of 2⁻²⁴·Σ|terms|: each is within sumULP of the
-	// exact value (the SIMD sums are blockwise like generic's, the package's
-	// 2e-6 ≈ 34·2⁻²⁴ contract), so they differ by at most twice that.
-	reduceULP = 2 * sumULP
 	// softmaxULP: s_i = e_i·fl(1/Z): e_i's 1 ULP, and the roundings of 1/Z
 	// and of the product; Z's difference is the relative floor.
 	softmaxULP = 3
@@ -74,6 +69,18 @@ const (
 	ceSoftGradULP = 4
 )
 
+// reduceULP bounds the difference between im's reduction r over rows of
+// cols terms and generic's, in units of 2⁻²⁴·Σ|terms|: each is within its
+// reference.SumDepth of the exact sum of its terms, and the terms of a sum
+// of exps differ by exp's 1 ULP (2·2⁻²⁴ of each).
+func reduceULP(im *kernels.Impl, r reference.Reduction, cols int) float64 {
+	d := reference.SumDepth(im.Name(), r, cols) + reference.SumDepth(generic.Name(), r, cols)
+	if r != reference.RowSum && im != generic {
+		d += 2
+	}
+	return d
+}
+
 // FuzzSoftmax checks Softmax.
 func FuzzSoftmax(f *testing.F) {
 	addRowSeeds(f)
@@ -90,10 +97,11 @@ func FuzzSoftmax(f *testing.F) {
 					return reference.Tol{Rel: b[i], Abs: softmaxRefAbs, ExactZero: true}
 				}, nil)
 			},
-			func(gen []float32) near {
+			func(im *kernels.Impl, gen []float32) near {
+				red := reduceULP(im, reference.ExpSum, cols)
 				return near{
 					maxULP: softmaxULP,
-					floor:  func(i int) float64 { return reduceULP * eps * math.Abs(float64(gen[i])) },
+					floor:  func(i int) float64 { return red * eps * math.Abs(float64(gen[i])) },
 					zero:   func(int) bool { return true }, // e_i underflowed to 0 in both
 				}
 			})
@@ -116,11 +124,12 @@ func FuzzLogSoftmax(f *testing.F) {
 					return reference.Tol{Abs: b[i] + softmaxRefAbs}
 				}, nil)
 			},
-			func(gen []float32) near {
+			func(im *kernels.Impl, gen []float32) near {
+				red := reduceULP(im, reference.ExpSum, cols)
 				floor := make([]float64, rows)
 				for r := range floor {
 					st := rowStats(src[r*cols : (r+1)*cols])
-					floor[r] = (reduceULP+2)*eps + logZULP*reference.ULP(st.logZ)
+					floor[r] = (red+2)*eps + logZULP*reference.ULP(st.logZ)
 				}
 				return near{maxULP: logSoftmaxULP, floor: func(i int) float64 { return floor[i/cols] }}
 			})
@@ -133,7 +142,7 @@ func FuzzLogSoftmax(f *testing.F) {
 // place.
 func testUnary(t *testing.T, desc string, src []float32, cols int,
 	run func(im *kernels.Impl, dst, src []float32, cols int),
-	ref func(got []float32) error, mk func(gen []float32) near) {
+	ref func(got []float32) error, mk func(im *kernels.Impl, gen []float32) near) {
 	orig := slices.Clone(src)
 	var gen []float32
 	for _, im := range impls() {
@@ -150,7 +159,7 @@ func testUnary(t *testing.T, desc string, src []float32, cols int,
 			}
 			gen = slices.Clone(out)
 		}
-		if err := mk(gen).compare(out, gen, cols); err != nil {
+		if err := mk(im, gen).compare(out, gen, cols); err != nil {
 			t.Fatalf("%s: %s against generic: %v", im.Name(), desc, err)
 		}
 		in := slices.Clone(src)
@@ -207,19 +216,22 @@ func FuzzSoftmaxBackward(f *testing.F) {
 					}
 				}, elemSkip)
 			},
-			near{
-				maxULP: softmaxBackwardULP,
-				floor: func(i int) float64 {
-					r := i / cols
-					return math.Abs(float64(s[i])) * (reduceULP*eps*mag[r] + reference.ULP(dot[r]) + float64(cols)*0x1p-149)
-				},
-				// s_i = 0 gives exactly 0 whatever d is (NaN or an infinity
-				// of d has made the output NaN already).
-				zero: func(i int) bool { return s[i] == 0 && finite(float64(dy[i])) },
-				skip: func(i int) bool {
-					r := i / cols
-					return nearSkip[r] || math.Abs(float64(dy[i]))+math.Abs(dot[r]) >= 0x1p126
-				},
+			func(im *kernels.Impl) near {
+				red := reduceULP(im, reference.RowSum, cols)
+				return near{
+					maxULP: softmaxBackwardULP,
+					floor: func(i int) float64 {
+						r := i / cols
+						return math.Abs(float64(s[i])) * (red*eps*mag[r] + reference.ULP(dot[r]) + float64(cols)*0x1p-149)
+					},
+					// s_i = 0 gives exactly 0 whatever d is (NaN or an infinity
+					// of d has made the output NaN already).
+					zero: func(i int) bool { return s[i] == 0 && finite(float64(dy[i])) },
+					skip: func(i int) bool {
+						r := i / cols
+						return nearSkip[r] || math.Abs(float64(dy[i]))+math.Abs(dot[r]) >= 0x1p126
+					},
+				}
 			})
 	})
 }
@@ -271,14 +283,17 @@ func FuzzLogSoftmaxBackward(f *testing.F) {
 						(!finite(sum[r]) && float64(logp[i]) < expCutoff)
 				})
 			},
-			near{
-				maxULP: logSoftmaxBackwardULP,
-				floor: func(i int) float64 {
-					r := i / cols
-					return p(i) * (reduceULP*eps*mag[r] + reference.ULP(sum[r]) + 3*eps*math.Abs(sum[r]))
-				},
-				zero: func(i int) bool { return allZero[i/cols] },
-				skip: func(i int) bool { return mag[i/cols] >= 0x1p125 },
+			func(im *kernels.Impl) near {
+				red := reduceULP(im, reference.RowSum, cols)
+				return near{
+					maxULP: logSoftmaxBackwardULP,
+					floor: func(i int) float64 {
+						r := i / cols
+						return p(i) * (red*eps*mag[r] + reference.ULP(sum[r]) + 3*eps*math.Abs(sum[r]))
+					},
+					zero: func(i int) bool { return allZero[i/cols] },
+					skip: func(i int) bool { return mag[i/cols] >= 0x1p125 },
+				}
 			})
 	})
 }
@@ -287,7 +302,7 @@ func FuzzLogSoftmaxBackward(f *testing.F) {
 // implementation, like testUnary, and in place on each input.
 func testBinary(t *testing.T, desc string, a, b []float32, cols int, aName, bName string,
 	run func(im *kernels.Impl, dx, a, b []float32, cols int),
-	ref func(got []float32) error, cmp near) {
+	ref func(got []float32) error, mk func(im *kernels.Impl) near) {
 	origA, origB := slices.Clone(a), slices.Clone(b)
 	var gen []float32
 	for _, im := range impls() {
@@ -305,7 +320,7 @@ func testBinary(t *testing.T, desc string, a, b []float32, cols int, aName, bNam
 			}
 			gen = slices.Clone(out)
 		}
-		if err := cmp.compare(out, gen, cols); err != nil {
+		if err := mk(im).compare(out, gen, cols); err != nil {
 			t.Fatalf("%s: %s against generic: %v", im.Name(), desc, err)
 		}
 		inA, inB := slices.Clone(a), slices.Clone(b)
@@ -399,13 +414,14 @@ func FuzzCrossEntropyGrad(f *testing.F) {
 				genGrad, genLoss = slices.Clone(grad), loss
 			}
 			{
+				red := reduceULP(im, reference.ExpSum, cols)
 				cmp := near{
 					maxULP: ceGradULP,
 					floor: func(i int) float64 {
 						if !isLabel(i) {
-							return reduceULP * eps * math.Abs(float64(genGrad[i]))
+							return red * eps * math.Abs(float64(genGrad[i]))
 						}
-						return (reduceULP + 2*ceGradULP) * eps * (math.Abs(float64(genGrad[i])) + 2*invN)
+						return (red + 2*ceGradULP) * eps * (math.Abs(float64(genGrad[i])) + 2*invN)
 					},
 					zero: func(i int) bool { return ignored(i) || !isLabel(i) },
 				}
@@ -419,7 +435,7 @@ func FuzzCrossEntropyGrad(f *testing.F) {
 					}
 					xl := float64(logits[r*cols+int(l)]) - stats[r].max
 					rowLoss := stats[r].logZ - xl
-					floor += reduceULP*eps*(1+math.Abs(rowLoss)) + logZULP*reference.ULP(stats[r].logZ) + reference.ULP(xl)
+					floor += red*eps*(1+math.Abs(rowLoss)) + logZULP*reference.ULP(stats[r].logZ) + reference.ULP(xl)
 				}
 				if e := nearValue(loss, genLoss, floor*invN+1e-12*math.Abs(genLoss)); e != nil {
 					t.Fatalf("%s: %s: loss against generic: %v", im.Name(), desc, e)
@@ -573,11 +589,12 @@ func FuzzCrossEntropyGradSoft(f *testing.F) {
 				genGrad, genLoss = slices.Clone(grad), loss
 			}
 			{
+				red := reduceULP(im, reference.SoftSums, cols)
 				cmp := near{
 					maxULP: ceSoftGradULP,
 					floor: func(i int) float64 {
 						r := i / cols
-						return (reduceULP + 2*ceSoftGradULP) * eps * s[i] * (math.Abs(tsum[r]) + tabs[r]) / rowsF
+						return (red + 2*ceSoftGradULP) * eps * s[i] * (math.Abs(tsum[r]) + tabs[r]) / rowsF
 					},
 					// e_i = 0 below exp's cutoff and t_i = 0 give exactly 0.
 					zero: func(i int) bool {
@@ -594,7 +611,7 @@ func FuzzCrossEntropyGradSoft(f *testing.F) {
 					var floor float64
 					for r := range rows {
 						if st := stats[r]; st.ok {
-							floor += reduceULP*eps*(tabs[r]*st.logZ+tabs[r]+tdabs[r]) + tabs[r]*logZULP*reference.ULP(st.logZ)
+							floor += red*eps*(tabs[r]*st.logZ+tabs[r]+tdabs[r]) + tabs[r]*logZULP*reference.ULP(st.logZ)
 						}
 					}
 					floor += float64(rows*cols) * 0x1p-149 // underflowing products

@@ -248,7 +248,7 @@ done_4:
 	BNE row_1
 row_8:
 	VLD1R.P 4(R3), [V4.S4]
-	VEOR V7.B16, V7.B16, V7.B16
+	VEOR V9.B16, V9.B16, V9.B16
 	VEOR V5.B16, V5.B16, V5.B16
 	MOVD R2, R6
 block_9:
@@ -259,172 +259,176 @@ block_9:
 	SUBS $16, R7, R7
 	BLT single_10
 	VEOR V6.B16, V6.B16, V6.B16
+	VEOR V7.B16, V7.B16, V7.B16
+	VEOR V8.B16, V8.B16, V8.B16
 	// hot loop, exp+store+sum: 84 instructions per 16 elements
 loop_13:
-	VLD1.P 64(R1), [V8.S4, V9.S4, V10.S4, V11.S4]
-	WORD $0x4ea4d508 // fsub v8.4s, v8.4s, v4.4s
-	WORD $0x4ea4d529 // fsub v9.4s, v9.4s, v4.4s
+	VLD1.P 64(R1), [V10.S4, V11.S4, V12.S4, V13.S4]
 	WORD $0x4ea4d54a // fsub v10.4s, v10.4s, v4.4s
 	WORD $0x4ea4d56b // fsub v11.4s, v11.4s, v4.4s
-	WORD $0x6ea8e474 // fcmgt v20.4s, v3.4s, v8.4s
-	WORD $0x6ea9e475 // fcmgt v21.4s, v3.4s, v9.4s
+	WORD $0x4ea4d58c // fsub v12.4s, v12.4s, v4.4s
+	WORD $0x4ea4d5ad // fsub v13.4s, v13.4s, v4.4s
 	WORD $0x6eaae476 // fcmgt v22.4s, v3.4s, v10.4s
 	WORD $0x6eabe477 // fcmgt v23.4s, v3.4s, v11.4s
-	VMOV V2.B16, V12.B16
-	VMOV V2.B16, V13.B16
+	WORD $0x6eace478 // fcmgt v24.4s, v3.4s, v12.4s
+	WORD $0x6eade479 // fcmgt v25.4s, v3.4s, v13.4s
 	VMOV V2.B16, V14.B16
 	VMOV V2.B16, V15.B16
-	WORD $0x4f80110c // fmla v12.4s, v8.4s, v0.s[0]
-	WORD $0x4f80112d // fmla v13.4s, v9.4s, v0.s[0]
+	VMOV V2.B16, V16.B16
+	VMOV V2.B16, V17.B16
 	WORD $0x4f80114e // fmla v14.4s, v10.4s, v0.s[0]
 	WORD $0x4f80116f // fmla v15.4s, v11.4s, v0.s[0]
-	VSHL $23, V12.S4, V16.S4
-	VSHL $23, V13.S4, V17.S4
+	WORD $0x4f801190 // fmla v16.4s, v12.4s, v0.s[0]
+	WORD $0x4f8011b1 // fmla v17.4s, v13.4s, v0.s[0]
 	VSHL $23, V14.S4, V18.S4
 	VSHL $23, V15.S4, V19.S4
-	WORD $0x4ea2d58c // fsub v12.4s, v12.4s, v2.4s
-	WORD $0x4ea2d5ad // fsub v13.4s, v13.4s, v2.4s
+	VSHL $23, V16.S4, V20.S4
+	VSHL $23, V17.S4, V21.S4
 	WORD $0x4ea2d5ce // fsub v14.4s, v14.4s, v2.4s
 	WORD $0x4ea2d5ef // fsub v15.4s, v15.4s, v2.4s
-	WORD $0x4fa01188 // fmla v8.4s, v12.4s, v0.s[1]
-	WORD $0x4fa011a9 // fmla v9.4s, v13.4s, v0.s[1]
+	WORD $0x4ea2d610 // fsub v16.4s, v16.4s, v2.4s
+	WORD $0x4ea2d631 // fsub v17.4s, v17.4s, v2.4s
 	WORD $0x4fa011ca // fmla v10.4s, v14.4s, v0.s[1]
 	WORD $0x4fa011eb // fmla v11.4s, v15.4s, v0.s[1]
-	WORD $0x4f801988 // fmla v8.4s, v12.4s, v0.s[2]
-	WORD $0x4f8019a9 // fmla v9.4s, v13.4s, v0.s[2]
+	WORD $0x4fa0120c // fmla v12.4s, v16.4s, v0.s[1]
+	WORD $0x4fa0122d // fmla v13.4s, v17.4s, v0.s[1]
 	WORD $0x4f8019ca // fmla v10.4s, v14.4s, v0.s[2]
 	WORD $0x4f8019eb // fmla v11.4s, v15.4s, v0.s[2]
-	VDUP V1.S[0], V12.S4
-	VDUP V1.S[0], V13.S4
+	WORD $0x4f801a0c // fmla v12.4s, v16.4s, v0.s[2]
+	WORD $0x4f801a2d // fmla v13.4s, v17.4s, v0.s[2]
 	VDUP V1.S[0], V14.S4
 	VDUP V1.S[0], V15.S4
-	WORD $0x4fa0190c // fmla v12.4s, v8.4s, v0.s[3]
-	WORD $0x4fa0192d // fmla v13.4s, v9.4s, v0.s[3]
+	VDUP V1.S[0], V16.S4
+	VDUP V1.S[0], V17.S4
 	WORD $0x4fa0194e // fmla v14.4s, v10.4s, v0.s[3]
 	WORD $0x4fa0196f // fmla v15.4s, v11.4s, v0.s[3]
-	VDUP V1.S[1], V24.S4
-	VDUP V1.S[1], V25.S4
+	WORD $0x4fa01990 // fmla v16.4s, v12.4s, v0.s[3]
+	WORD $0x4fa019b1 // fmla v17.4s, v13.4s, v0.s[3]
 	VDUP V1.S[1], V26.S4
 	VDUP V1.S[1], V27.S4
-	VFMLA V8.S4, V12.S4, V24.S4
-	VFMLA V9.S4, V13.S4, V25.S4
+	VDUP V1.S[1], V28.S4
+	VDUP V1.S[1], V29.S4
 	VFMLA V10.S4, V14.S4, V26.S4
 	VFMLA V11.S4, V15.S4, V27.S4
-	VDUP V1.S[2], V12.S4
-	VDUP V1.S[2], V13.S4
+	VFMLA V12.S4, V16.S4, V28.S4
+	VFMLA V13.S4, V17.S4, V29.S4
 	VDUP V1.S[2], V14.S4
 	VDUP V1.S[2], V15.S4
-	VFMLA V8.S4, V24.S4, V12.S4
-	VFMLA V9.S4, V25.S4, V13.S4
+	VDUP V1.S[2], V16.S4
+	VDUP V1.S[2], V17.S4
 	VFMLA V10.S4, V26.S4, V14.S4
 	VFMLA V11.S4, V27.S4, V15.S4
-	VDUP V1.S[3], V24.S4
-	VDUP V1.S[3], V25.S4
+	VFMLA V12.S4, V28.S4, V16.S4
+	VFMLA V13.S4, V29.S4, V17.S4
 	VDUP V1.S[3], V26.S4
 	VDUP V1.S[3], V27.S4
-	VFMLA V8.S4, V12.S4, V24.S4
-	VFMLA V9.S4, V13.S4, V25.S4
+	VDUP V1.S[3], V28.S4
+	VDUP V1.S[3], V29.S4
 	VFMLA V10.S4, V14.S4, V26.S4
 	VFMLA V11.S4, V15.S4, V27.S4
-	WORD $0x6e30dd08 // fmul v8.4s, v8.4s, v16.4s
-	WORD $0x6e31dd29 // fmul v9.4s, v9.4s, v17.4s
+	VFMLA V12.S4, V16.S4, V28.S4
+	VFMLA V13.S4, V17.S4, V29.S4
 	WORD $0x6e32dd4a // fmul v10.4s, v10.4s, v18.4s
 	WORD $0x6e33dd6b // fmul v11.4s, v11.4s, v19.4s
-	VFMLA V24.S4, V8.S4, V16.S4
-	VFMLA V25.S4, V9.S4, V17.S4
+	WORD $0x6e34dd8c // fmul v12.4s, v12.4s, v20.4s
+	WORD $0x6e35ddad // fmul v13.4s, v13.4s, v21.4s
 	VFMLA V26.S4, V10.S4, V18.S4
 	VFMLA V27.S4, V11.S4, V19.S4
-	WORD $0x4e741e10 // bic v16.16b, v16.16b, v20.16b
-	WORD $0x4e751e31 // bic v17.16b, v17.16b, v21.16b
+	VFMLA V28.S4, V12.S4, V20.S4
+	VFMLA V29.S4, V13.S4, V21.S4
 	WORD $0x4e761e52 // bic v18.16b, v18.16b, v22.16b
 	WORD $0x4e771e73 // bic v19.16b, v19.16b, v23.16b
-	VST1.P [V16.S4, V17.S4, V18.S4, V19.S4], 64(R0)
-	WORD $0x4e30d4a5 // fadd v5.4s, v5.4s, v16.4s
-	WORD $0x4e31d4c6 // fadd v6.4s, v6.4s, v17.4s
+	WORD $0x4e781e94 // bic v20.16b, v20.16b, v24.16b
+	WORD $0x4e791eb5 // bic v21.16b, v21.16b, v25.16b
+	VST1.P [V18.S4, V19.S4, V20.S4, V21.S4], 64(R0)
 	WORD $0x4e32d4a5 // fadd v5.4s, v5.4s, v18.4s
 	WORD $0x4e33d4c6 // fadd v6.4s, v6.4s, v19.4s
+	WORD $0x4e34d4e7 // fadd v7.4s, v7.4s, v20.4s
+	WORD $0x4e35d508 // fadd v8.4s, v8.4s, v21.4s
 	SUBS $16, R7, R7
 	BGE loop_13
 	WORD $0x4e26d4a5 // fadd v5.4s, v5.4s, v6.4s
+	WORD $0x4e28d4e7 // fadd v7.4s, v7.4s, v8.4s
+	WORD $0x4e27d4a5 // fadd v5.4s, v5.4s, v7.4s
 single_10:
 	ADDS $12, R7, R7
 	BLT partial_11
 loop1_14:
-	VLD1.P 16(R1), [V8.S4]
-	WORD $0x4ea4d508 // fsub v8.4s, v8.4s, v4.4s
-	WORD $0x6ea8e46b // fcmgt v11.4s, v3.4s, v8.4s
-	VMOV V2.B16, V9.B16
-	WORD $0x4f801109 // fmla v9.4s, v8.4s, v0.s[0]
-	VSHL $23, V9.S4, V10.S4
-	WORD $0x4ea2d529 // fsub v9.4s, v9.4s, v2.4s
-	WORD $0x4fa01128 // fmla v8.4s, v9.4s, v0.s[1]
-	WORD $0x4f801928 // fmla v8.4s, v9.4s, v0.s[2]
-	VDUP V1.S[0], V9.S4
-	WORD $0x4fa01909 // fmla v9.4s, v8.4s, v0.s[3]
-	VDUP V1.S[1], V12.S4
-	VFMLA V8.S4, V9.S4, V12.S4
-	VDUP V1.S[2], V9.S4
-	VFMLA V8.S4, V12.S4, V9.S4
-	VDUP V1.S[3], V12.S4
-	VFMLA V8.S4, V9.S4, V12.S4
-	WORD $0x6e2add08 // fmul v8.4s, v8.4s, v10.4s
-	VFMLA V12.S4, V8.S4, V10.S4
-	WORD $0x4e6b1d4a // bic v10.16b, v10.16b, v11.16b
-	VST1.P [V10.S4], 16(R0)
-	WORD $0x4e2ad4a5 // fadd v5.4s, v5.4s, v10.4s
+	VLD1.P 16(R1), [V10.S4]
+	WORD $0x4ea4d54a // fsub v10.4s, v10.4s, v4.4s
+	WORD $0x6eaae46d // fcmgt v13.4s, v3.4s, v10.4s
+	VMOV V2.B16, V11.B16
+	WORD $0x4f80114b // fmla v11.4s, v10.4s, v0.s[0]
+	VSHL $23, V11.S4, V12.S4
+	WORD $0x4ea2d56b // fsub v11.4s, v11.4s, v2.4s
+	WORD $0x4fa0116a // fmla v10.4s, v11.4s, v0.s[1]
+	WORD $0x4f80196a // fmla v10.4s, v11.4s, v0.s[2]
+	VDUP V1.S[0], V11.S4
+	WORD $0x4fa0194b // fmla v11.4s, v10.4s, v0.s[3]
+	VDUP V1.S[1], V14.S4
+	VFMLA V10.S4, V11.S4, V14.S4
+	VDUP V1.S[2], V11.S4
+	VFMLA V10.S4, V14.S4, V11.S4
+	VDUP V1.S[3], V14.S4
+	VFMLA V10.S4, V11.S4, V14.S4
+	WORD $0x6e2cdd4a // fmul v10.4s, v10.4s, v12.4s
+	VFMLA V14.S4, V10.S4, V12.S4
+	WORD $0x4e6d1d8c // bic v12.16b, v12.16b, v13.16b
+	VST1.P [V12.S4], 16(R0)
+	WORD $0x4e2cd4a5 // fadd v5.4s, v5.4s, v12.4s
 	SUBS $4, R7, R7
 	BGE loop1_14
 partial_11:
 	ADDS $4, R7, R7
 	BEQ done_12
-	VEOR V8.B16, V8.B16, V8.B16
-	VLD1.P 4(R1), V8.S[0]
+	VEOR V10.B16, V10.B16, V10.B16
+	VLD1.P 4(R1), V10.S[0]
 	CMP $2, R7
 	BLT lanes_15
-	VLD1.P 4(R1), V8.S[1]
+	VLD1.P 4(R1), V10.S[1]
 	BEQ lanes_15
-	VLD1.P 4(R1), V8.S[2]
+	VLD1.P 4(R1), V10.S[2]
 lanes_15:
-	WORD $0x4ea4d508 // fsub v8.4s, v8.4s, v4.4s
-	WORD $0x6ea8e46b // fcmgt v11.4s, v3.4s, v8.4s
-	VMOV V2.B16, V9.B16
-	WORD $0x4f801109 // fmla v9.4s, v8.4s, v0.s[0]
-	VSHL $23, V9.S4, V10.S4
-	WORD $0x4ea2d529 // fsub v9.4s, v9.4s, v2.4s
-	WORD $0x4fa01128 // fmla v8.4s, v9.4s, v0.s[1]
-	WORD $0x4f801928 // fmla v8.4s, v9.4s, v0.s[2]
-	VDUP V1.S[0], V9.S4
-	WORD $0x4fa01909 // fmla v9.4s, v8.4s, v0.s[3]
-	VDUP V1.S[1], V12.S4
-	VFMLA V8.S4, V9.S4, V12.S4
-	VDUP V1.S[2], V9.S4
-	VFMLA V8.S4, V12.S4, V9.S4
-	VDUP V1.S[3], V12.S4
-	VFMLA V8.S4, V9.S4, V12.S4
-	WORD $0x6e2add08 // fmul v8.4s, v8.4s, v10.4s
-	VFMLA V12.S4, V8.S4, V10.S4
-	WORD $0x4e6b1d4a // bic v10.16b, v10.16b, v11.16b
-	VST1.P V10.S[0], 4(R0)
+	WORD $0x4ea4d54a // fsub v10.4s, v10.4s, v4.4s
+	WORD $0x6eaae46d // fcmgt v13.4s, v3.4s, v10.4s
+	VMOV V2.B16, V11.B16
+	WORD $0x4f80114b // fmla v11.4s, v10.4s, v0.s[0]
+	VSHL $23, V11.S4, V12.S4
+	WORD $0x4ea2d56b // fsub v11.4s, v11.4s, v2.4s
+	WORD $0x4fa0116a // fmla v10.4s, v11.4s, v0.s[1]
+	WORD $0x4f80196a // fmla v10.4s, v11.4s, v0.s[2]
+	VDUP V1.S[0], V11.S4
+	WORD $0x4fa0194b // fmla v11.4s, v10.4s, v0.s[3]
+	VDUP V1.S[1], V14.S4
+	VFMLA V10.S4, V11.S4, V14.S4
+	VDUP V1.S[2], V11.S4
+	VFMLA V10.S4, V14.S4, V11.S4
+	VDUP V1.S[3], V14.S4
+	VFMLA V10.S4, V11.S4, V14.S4
+	WORD $0x6e2cdd4a // fmul v10.4s, v10.4s, v12.4s
+	VFMLA V14.S4, V10.S4, V12.S4
+	WORD $0x4e6d1d8c // bic v12.16b, v12.16b, v13.16b
+	VST1.P V12.S[0], 4(R0)
 	CMP $2, R7
 	BLT lanes_16
-	VST1.P V10.S[1], 4(R0)
+	VST1.P V12.S[1], 4(R0)
 	BEQ lanes_16
-	VST1.P V10.S[2], 4(R0)
+	VST1.P V12.S[2], 4(R0)
 lanes_16:
 	MOVD $laneMask<>+16(SB), R8
 	SUB R7<<2, R8, R8
-	VLD1 (R8), [V9.S4]
-	VAND V9.B16, V10.B16, V10.B16
-	WORD $0x4e2ad4a5 // fadd v5.4s, v5.4s, v10.4s
+	VLD1 (R8), [V11.S4]
+	VAND V11.B16, V12.B16, V12.B16
+	WORD $0x4e2cd4a5 // fadd v5.4s, v5.4s, v12.4s
 done_12:
-	WORD $0x0e6178a8 // fcvtl v8.2d, v5.2s
-	WORD $0x4e6178a9 // fcvtl2 v9.2d, v5.4s
-	WORD $0x4e68d4e7 // fadd v7.2d, v7.2d, v8.2d
-	WORD $0x4e69d4e7 // fadd v7.2d, v7.2d, v9.2d
+	WORD $0x0e6178aa // fcvtl v10.2d, v5.2s
+	WORD $0x4e6178ab // fcvtl2 v11.2d, v5.4s
+	WORD $0x4e6ad529 // fadd v9.2d, v9.2d, v10.2d
+	WORD $0x4e6bd529 // fadd v9.2d, v9.2d, v11.2d
 	VEOR V5.B16, V5.B16, V5.B16
 	CBNZ R6, block_9
-	WORD $0x7e70d8e7 // faddp d7, v7.2d
-	VST1.P V7.D[0], 8(R4)
+	WORD $0x7e70d929 // faddp d9, v9.2d
+	VST1.P V9.D[0], 8(R4)
 	SUBS $1, R5, R5
 	BNE row_8
 	RET
@@ -488,7 +492,7 @@ done_4:
 	BNE row_1
 row_8:
 	VLD1R.P 4(R2), [V4.S4]
-	VEOR V7.B16, V7.B16, V7.B16
+	VEOR V9.B16, V9.B16, V9.B16
 	VEOR V5.B16, V5.B16, V5.B16
 	MOVD R1, R5
 block_9:
@@ -499,163 +503,167 @@ block_9:
 	SUBS $16, R6, R6
 	BLT single_10
 	VEOR V6.B16, V6.B16, V6.B16
+	VEOR V7.B16, V7.B16, V7.B16
+	VEOR V8.B16, V8.B16, V8.B16
 	// hot loop, exp+sum: 83 instructions per 16 elements
 loop_13:
-	VLD1.P 64(R0), [V8.S4, V9.S4, V10.S4, V11.S4]
-	WORD $0x4ea4d508 // fsub v8.4s, v8.4s, v4.4s
-	WORD $0x4ea4d529 // fsub v9.4s, v9.4s, v4.4s
+	VLD1.P 64(R0), [V10.S4, V11.S4, V12.S4, V13.S4]
 	WORD $0x4ea4d54a // fsub v10.4s, v10.4s, v4.4s
 	WORD $0x4ea4d56b // fsub v11.4s, v11.4s, v4.4s
-	WORD $0x6ea8e474 // fcmgt v20.4s, v3.4s, v8.4s
-	WORD $0x6ea9e475 // fcmgt v21.4s, v3.4s, v9.4s
+	WORD $0x4ea4d58c // fsub v12.4s, v12.4s, v4.4s
+	WORD $0x4ea4d5ad // fsub v13.4s, v13.4s, v4.4s
 	WORD $0x6eaae476 // fcmgt v22.4s, v3.4s, v10.4s
 	WORD $0x6eabe477 // fcmgt v23.4s, v3.4s, v11.4s
-	VMOV V2.B16, V12.B16
-	VMOV V2.B16, V13.B16
+	WORD $0x6eace478 // fcmgt v24.4s, v3.4s, v12.4s
+	WORD $0x6eade479 // fcmgt v25.4s, v3.4s, v13.4s
 	VMOV V2.B16, V14.B16
 	VMOV V2.B16, V15.B16
-	WORD $0x4f80110c // fmla v12.4s, v8.4s, v0.s[0]
-	WORD $0x4f80112d // fmla v13.4s, v9.4s, v0.s[0]
+	VMOV V2.B16, V16.B16
+	VMOV V2.B16, V17.B16
 	WORD $0x4f80114e // fmla v14.4s, v10.4s, v0.s[0]
 	WORD $0x4f80116f // fmla v15.4s, v11.4s, v0.s[0]
-	VSHL $23, V12.S4, V16.S4
-	VSHL $23, V13.S4, V17.S4
+	WORD $0x4f801190 // fmla v16.4s, v12.4s, v0.s[0]
+	WORD $0x4f8011b1 // fmla v17.4s, v13.4s, v0.s[0]
 	VSHL $23, V14.S4, V18.S4
 	VSHL $23, V15.S4, V19.S4
-	WORD $0x4ea2d58c // fsub v12.4s, v12.4s, v2.4s
-	WORD $0x4ea2d5ad // fsub v13.4s, v13.4s, v2.4s
+	VSHL $23, V16.S4, V20.S4
+	VSHL $23, V17.S4, V21.S4
 	WORD $0x4ea2d5ce // fsub v14.4s, v14.4s, v2.4s
 	WORD $0x4ea2d5ef // fsub v15.4s, v15.4s, v2.4s
-	WORD $0x4fa01188 // fmla v8.4s, v12.4s, v0.s[1]
-	WORD $0x4fa011a9 // fmla v9.4s, v13.4s, v0.s[1]
+	WORD $0x4ea2d610 // fsub v16.4s, v16.4s, v2.4s
+	WORD $0x4ea2d631 // fsub v17.4s, v17.4s, v2.4s
 	WORD $0x4fa011ca // fmla v10.4s, v14.4s, v0.s[1]
 	WORD $0x4fa011eb // fmla v11.4s, v15.4s, v0.s[1]
-	WORD $0x4f801988 // fmla v8.4s, v12.4s, v0.s[2]
-	WORD $0x4f8019a9 // fmla v9.4s, v13.4s, v0.s[2]
+	WORD $0x4fa0120c // fmla v12.4s, v16.4s, v0.s[1]
+	WORD $0x4fa0122d // fmla v13.4s, v17.4s, v0.s[1]
 	WORD $0x4f8019ca // fmla v10.4s, v14.4s, v0.s[2]
 	WORD $0x4f8019eb // fmla v11.4s, v15.4s, v0.s[2]
-	VDUP V1.S[0], V12.S4
-	VDUP V1.S[0], V13.S4
+	WORD $0x4f801a0c // fmla v12.4s, v16.4s, v0.s[2]
+	WORD $0x4f801a2d // fmla v13.4s, v17.4s, v0.s[2]
 	VDUP V1.S[0], V14.S4
 	VDUP V1.S[0], V15.S4
-	WORD $0x4fa0190c // fmla v12.4s, v8.4s, v0.s[3]
-	WORD $0x4fa0192d // fmla v13.4s, v9.4s, v0.s[3]
+	VDUP V1.S[0], V16.S4
+	VDUP V1.S[0], V17.S4
 	WORD $0x4fa0194e // fmla v14.4s, v10.4s, v0.s[3]
 	WORD $0x4fa0196f // fmla v15.4s, v11.4s, v0.s[3]
-	VDUP V1.S[1], V24.S4
-	VDUP V1.S[1], V25.S4
+	WORD $0x4fa01990 // fmla v16.4s, v12.4s, v0.s[3]
+	WORD $0x4fa019b1 // fmla v17.4s, v13.4s, v0.s[3]
 	VDUP V1.S[1], V26.S4
 	VDUP V1.S[1], V27.S4
-	VFMLA V8.S4, V12.S4, V24.S4
-	VFMLA V9.S4, V13.S4, V25.S4
+	VDUP V1.S[1], V28.S4
+	VDUP V1.S[1], V29.S4
 	VFMLA V10.S4, V14.S4, V26.S4
 	VFMLA V11.S4, V15.S4, V27.S4
-	VDUP V1.S[2], V12.S4
-	VDUP V1.S[2], V13.S4
+	VFMLA V12.S4, V16.S4, V28.S4
+	VFMLA V13.S4, V17.S4, V29.S4
 	VDUP V1.S[2], V14.S4
 	VDUP V1.S[2], V15.S4
-	VFMLA V8.S4, V24.S4, V12.S4
-	VFMLA V9.S4, V25.S4, V13.S4
+	VDUP V1.S[2], V16.S4
+	VDUP V1.S[2], V17.S4
 	VFMLA V10.S4, V26.S4, V14.S4
 	VFMLA V11.S4, V27.S4, V15.S4
-	VDUP V1.S[3], V24.S4
-	VDUP V1.S[3], V25.S4
+	VFMLA V12.S4, V28.S4, V16.S4
+	VFMLA V13.S4, V29.S4, V17.S4
 	VDUP V1.S[3], V26.S4
 	VDUP V1.S[3], V27.S4
-	VFMLA V8.S4, V12.S4, V24.S4
-	VFMLA V9.S4, V13.S4, V25.S4
+	VDUP V1.S[3], V28.S4
+	VDUP V1.S[3], V29.S4
 	VFMLA V10.S4, V14.S4, V26.S4
 	VFMLA V11.S4, V15.S4, V27.S4
-	WORD $0x6e30dd08 // fmul v8.4s, v8.4s, v16.4s
-	WORD $0x6e31dd29 // fmul v9.4s, v9.4s, v17.4s
+	VFMLA V12.S4, V16.S4, V28.S4
+	VFMLA V13.S4, V17.S4, V29.S4
 	WORD $0x6e32dd4a // fmul v10.4s, v10.4s, v18.4s
 	WORD $0x6e33dd6b // fmul v11.4s, v11.4s, v19.4s
-	VFMLA V24.S4, V8.S4, V16.S4
-	VFMLA V25.S4, V9.S4, V17.S4
+	WORD $0x6e34dd8c // fmul v12.4s, v12.4s, v20.4s
+	WORD $0x6e35ddad // fmul v13.4s, v13.4s, v21.4s
 	VFMLA V26.S4, V10.S4, V18.S4
 	VFMLA V27.S4, V11.S4, V19.S4
-	WORD $0x4e741e10 // bic v16.16b, v16.16b, v20.16b
-	WORD $0x4e751e31 // bic v17.16b, v17.16b, v21.16b
+	VFMLA V28.S4, V12.S4, V20.S4
+	VFMLA V29.S4, V13.S4, V21.S4
 	WORD $0x4e761e52 // bic v18.16b, v18.16b, v22.16b
 	WORD $0x4e771e73 // bic v19.16b, v19.16b, v23.16b
-	WORD $0x4e30d4a5 // fadd v5.4s, v5.4s, v16.4s
-	WORD $0x4e31d4c6 // fadd v6.4s, v6.4s, v17.4s
+	WORD $0x4e781e94 // bic v20.16b, v20.16b, v24.16b
+	WORD $0x4e791eb5 // bic v21.16b, v21.16b, v25.16b
 	WORD $0x4e32d4a5 // fadd v5.4s, v5.4s, v18.4s
 	WORD $0x4e33d4c6 // fadd v6.4s, v6.4s, v19.4s
+	WORD $0x4e34d4e7 // fadd v7.4s, v7.4s, v20.4s
+	WORD $0x4e35d508 // fadd v8.4s, v8.4s, v21.4s
 	SUBS $16, R6, R6
 	BGE loop_13
 	WORD $0x4e26d4a5 // fadd v5.4s, v5.4s, v6.4s
+	WORD $0x4e28d4e7 // fadd v7.4s, v7.4s, v8.4s
+	WORD $0x4e27d4a5 // fadd v5.4s, v5.4s, v7.4s
 single_10:
 	ADDS $12, R6, R6
 	BLT partial_11
 loop1_14:
-	VLD1.P 16(R0), [V8.S4]
-	WORD $0x4ea4d508 // fsub v8.4s, v8.4s, v4.4s
-	WORD $0x6ea8e46b // fcmgt v11.4s, v3.4s, v8.4s
-	VMOV V2.B16, V9.B16
-	WORD $0x4f801109 // fmla v9.4s, v8.4s, v0.s[0]
-	VSHL $23, V9.S4, V10.S4
-	WORD $0x4ea2d529 // fsub v9.4s, v9.4s, v2.4s
-	WORD $0x4fa01128 // fmla v8.4s, v9.4s, v0.s[1]
-	WORD $0x4f801928 // fmla v8.4s, v9.4s, v0.s[2]
-	VDUP V1.S[0], V9.S4
-	WORD $0x4fa01909 // fmla v9.4s, v8.4s, v0.s[3]
-	VDUP V1.S[1], V12.S4
-	VFMLA V8.S4, V9.S4, V12.S4
-	VDUP V1.S[2], V9.S4
-	VFMLA V8.S4, V12.S4, V9.S4
-	VDUP V1.S[3], V12.S4
-	VFMLA V8.S4, V9.S4, V12.S4
-	WORD $0x6e2add08 // fmul v8.4s, v8.4s, v10.4s
-	VFMLA V12.S4, V8.S4, V10.S4
-	WORD $0x4e6b1d4a // bic v10.16b, v10.16b, v11.16b
-	WORD $0x4e2ad4a5 // fadd v5.4s, v5.4s, v10.4s
+	VLD1.P 16(R0), [V10.S4]
+	WORD $0x4ea4d54a // fsub v10.4s, v10.4s, v4.4s
+	WORD $0x6eaae46d // fcmgt v13.4s, v3.4s, v10.4s
+	VMOV V2.B16, V11.B16
+	WORD $0x4f80114b // fmla v11.4s, v10.4s, v0.s[0]
+	VSHL $23, V11.S4, V12.S4
+	WORD $0x4ea2d56b // fsub v11.4s, v11.4s, v2.4s
+	WORD $0x4fa0116a // fmla v10.4s, v11.4s, v0.s[1]
+	WORD $0x4f80196a // fmla v10.4s, v11.4s, v0.s[2]
+	VDUP V1.S[0], V11.S4
+	WORD $0x4fa0194b // fmla v11.4s, v10.4s, v0.s[3]
+	VDUP V1.S[1], V14.S4
+	VFMLA V10.S4, V11.S4, V14.S4
+	VDUP V1.S[2], V11.S4
+	VFMLA V10.S4, V14.S4, V11.S4
+	VDUP V1.S[3], V14.S4
+	VFMLA V10.S4, V11.S4, V14.S4
+	WORD $0x6e2cdd4a // fmul v10.4s, v10.4s, v12.4s
+	VFMLA V14.S4, V10.S4, V12.S4
+	WORD $0x4e6d1d8c // bic v12.16b, v12.16b, v13.16b
+	WORD $0x4e2cd4a5 // fadd v5.4s, v5.4s, v12.4s
 	SUBS $4, R6, R6
 	BGE loop1_14
 partial_11:
 	ADDS $4, R6, R6
 	BEQ done_12
-	VEOR V8.B16, V8.B16, V8.B16
-	VLD1.P 4(R0), V8.S[0]
+	VEOR V10.B16, V10.B16, V10.B16
+	VLD1.P 4(R0), V10.S[0]
 	CMP $2, R6
 	BLT lanes_15
-	VLD1.P 4(R0), V8.S[1]
+	VLD1.P 4(R0), V10.S[1]
 	BEQ lanes_15
-	VLD1.P 4(R0), V8.S[2]
+	VLD1.P 4(R0), V10.S[2]
 lanes_15:
-	WORD $0x4ea4d508 // fsub v8.4s, v8.4s, v4.4s
-	WORD $0x6ea8e46b // fcmgt v11.4s, v3.4s, v8.4s
-	VMOV V2.B16, V9.B16
-	WORD $0x4f801109 // fmla v9.4s, v8.4s, v0.s[0]
-	VSHL $23, V9.S4, V10.S4
-	WORD $0x4ea2d529 // fsub v9.4s, v9.4s, v2.4s
-	WORD $0x4fa01128 // fmla v8.4s, v9.4s, v0.s[1]
-	WORD $0x4f801928 // fmla v8.4s, v9.4s, v0.s[2]
-	VDUP V1.S[0], V9.S4
-	WORD $0x4fa01909 // fmla v9.4s, v8.4s, v0.s[3]
-	VDUP V1.S[1], V12.S4
-	VFMLA V8.S4, V9.S4, V12.S4
-	VDUP V1.S[2], V9.S4
-	VFMLA V8.S4, V12.S4, V9.S4
-	VDUP V1.S[3], V12.S4
-	VFMLA V8.S4, V9.S4, V12.S4
-	WORD $0x6e2add08 // fmul v8.4s, v8.4s, v10.4s
-	VFMLA V12.S4, V8.S4, V10.S4
-	WORD $0x4e6b1d4a // bic v10.16b, v10.16b, v11.16b
+	WORD $0x4ea4d54a // fsub v10.4s, v10.4s, v4.4s
+	WORD $0x6eaae46d // fcmgt v13.4s, v3.4s, v10.4s
+	VMOV V2.B16, V11.B16
+	WORD $0x4f80114b // fmla v11.4s, v10.4s, v0.s[0]
+	VSHL $23, V11.S4, V12.S4
+	WORD $0x4ea2d56b // fsub v11.4s, v11.4s, v2.4s
+	WORD $0x4fa0116a // fmla v10.4s, v11.4s, v0.s[1]
+	WORD $0x4f80196a // fmla v10.4s, v11.4s, v0.s[2]
+	VDUP V1.S[0], V11.S4
+	WORD $0x4fa0194b // fmla v11.4s, v10.4s, v0.s[3]
+	VDUP V1.S[1], V14.S4
+	VFMLA V10.S4, V11.S4, V14.S4
+	VDUP V1.S[2], V11.S4
+	VFMLA V10.S4, V14.S4, V11.S4
+	VDUP V1.S[3], V14.S4
+	VFMLA V10.S4, V11.S4, V14.S4
+	WORD $0x6e2cdd4a // fmul v10.4s, v10.4s, v12.4s
+	VFMLA V14.S4, V10.S4, V12.S4
+	WORD $0x4e6d1d8c // bic v12.16b, v12.16b, v13.16b
 	MOVD $laneMask<>+16(SB), R7
 	SUB R6<<2, R7, R7
-	VLD1 (R7), [V9.S4]
-	VAND V9.B16, V10.B16, V10.B16
-	WORD $0x4e2ad4a5 // fadd v5.4s, v5.4s, v10.4s
+	VLD1 (R7), [V11.S4]
+	VAND V11.B16, V12.B16, V12.B16
+	WORD $0x4e2cd4a5 // fadd v5.4s, v5.4s, v12.4s
 done_12:
-	WORD $0x0e6178a8 // fcvtl v8.2d, v5.2s
-	WORD $0x4e6178a9 // fcvtl2 v9.2d, v5.4s
-	WORD $0x4e68d4e7 // fadd v7.2d, v7.2d, v8.2d
-	WORD $0x4e69d4e7 // fadd v7.2d, v7.2d, v9.2d
+	WORD $0x0e6178aa // fcvtl v10.2d, v5.2s
+	WORD $0x4e6178ab // fcvtl2 v11.2d, v5.4s
+	WORD $0x4e6ad529 // fadd v9.2d, v9.2d, v10.2d
+	WORD $0x4e6bd529 // fadd v9.2d, v9.2d, v11.2d
 	VEOR V5.B16, V5.B16, V5.B16
 	CBNZ R5, block_9
-	WORD $0x7e70d8e7 // faddp d7, v7.2d
-	VST1.P V7.D[0], 8(R3)
+	WORD $0x7e70d929 // faddp d9, v9.2d
+	VST1.P V9.D[0], 8(R3)
 	SUBS $1, R4, R4
 	BNE row_8
 	RET

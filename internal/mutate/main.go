@@ -45,6 +45,8 @@ var mutations = []mutation{
 	{"logsoftmax-log-off", "kernels/rows.go", "logZ[r] = float32(math.Log(z[r]))", "logZ[r] = float32(math.Log(z[r] * (1 + 0x1p-20)))"},
 	{"backward-dot-off", "kernels/generic.go", "out[i] = p * (g[i] - d)", "out[i] = p * (g[i] - d*(1+0x1p-20))"},
 	{"crossentropy-loss-max", "kernels/rows.go", "loss -= float64(x) - float64(m[r])", "loss -= float64(x) - float64(m[r])*(1+0x1p-30)"},
+	{"simd-expsum-16ulp", "kernels/dispatch_amd64.go", "\t\texpRowsAVX512(dst, src, cols, m, z)\n", "\t\texpRowsAVX512(dst, src, cols, m, z)\n\t\tfor r := range z {\n\t\t\tz[r] *= 1 + 0x1p-19\n\t\t}\n"},
+	{"simd-softsums-16ulp", "kernels/dispatch_amd64.go", "\t\tsoftTargetRowsAVX512(grad, logits, targets, cols, m, z, tsum, td)\n", "\t\tsoftTargetRowsAVX512(grad, logits, targets, cols, m, z, tsum, td)\n\t\tfor r := range z {\n\t\t\tz[r] *= 1 + 0x1p-19\n\t\t}\n"},
 	{"softtarget-scale", "kernels/rows.go", "invRows := float32(1 / float64(rows))", "invRows := float32(1 / float64(rows+1))"},
 	// Labels and ignored rows.
 	{"ignored-row-not-cleared", "kernels/rows.go", "clear(grad[row : row+cols])", "grad[row] = 0"},

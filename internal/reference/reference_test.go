@@ -396,3 +396,32 @@ func TestLinearCrossEntropy(t *testing.T) {
 		t.Errorf("no row counted: loss %v, dx %v; want NaN, 0", ref.Loss, ref.DX)
 	}
 }
+
+// TestSumDepth pins SumDepth's arithmetic on a few cases worked by hand
+// from its derivation.
+func TestSumDepth(t *testing.T) {
+	for _, c := range []struct {
+		impl string
+		r    Reduction
+		n    int
+		want int
+	}{
+		{"generic", ExpSum, 1000, 1},
+		{"generic", RowSum, 1000, 2},
+		{"avx512", ExpSum, 1000, 256/32 + 1 + 4},
+		{"avx512", ExpSum, 10, 4},     // short rows: a tree over 10 columns
+		{"avx512", ExpSum, 20, 2 + 1}, // 20 columns: 2 terms a lane at most
+		{"avx2", ExpSum, 12, 7},       // short rows: two accumulators of 6
+		{"avx2", ExpSum, 4096, 256/16 + 1 + 4},
+		{"neon", ExpSum, 4096, 256/16 + 2 + 4},
+		{"avx512", RowSum, 4096, 256/64 + 7},
+		{"neon", RowSum, 4096, 256/16 + 7},
+		{"avx2", SoftSums, 4096, 256/8 + 1},
+		{"neon", SoftSums, 6, 2 + 1},
+	} {
+		got := SumDepth(c.impl, c.r, c.n)
+		if math.Floor(got) != float64(c.want) || got-math.Floor(got) > 1e-5 {
+			t.Errorf("SumDepth(%s, %d, %d) = %v, want %d and a little", c.impl, c.r, c.n, got, c.want)
+		}
+	}
+}

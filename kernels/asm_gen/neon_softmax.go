@@ -41,7 +41,11 @@ func (n *neon) expRowsBody(store bool) {
 	n.rowLoop(rows, func() {
 		m := n.vec()
 		n.VLD1R(mp, 4, m)
-		accs, acc64 := n.vecs(2), n.vec()
+		// Four accumulators, vector j of a group to accumulator j: with
+		// 4 lanes a block of 256 elements is 64 vectors, and two
+		// accumulators would add 32 terms in a chain (SumDepth in
+		// internal/reference).
+		accs, acc64 := n.vecs(4), n.vec()
 		n.zero(acc64)
 		n.zero(accs[0])
 		npass{n: n, unroll: 4, block: sumBlock, what: what,
@@ -56,12 +60,20 @@ func (n *neon) expRowsBody(store bool) {
 				}
 				g.zeroOthers(fs...)
 				for j, f := range fs {
-					n.FADD(f, accs[j%2], accs[j%2])
+					n.FADD(f, accs[j], accs[j])
 				}
 			},
-			end:   func() { n.fold(accs[0], acc64) },
-			enter: func() { n.zero(accs[1]) },
-			leave: func() { n.FADD(accs[1], accs[0], accs[0]) },
+			end: func() { n.fold(accs[0], acc64) },
+			enter: func() {
+				for _, a := range accs[1:] {
+					n.zero(a)
+				}
+			},
+			leave: func() {
+				n.FADD(accs[1], accs[0], accs[0])
+				n.FADD(accs[3], accs[2], accs[2])
+				n.FADD(accs[2], accs[0], accs[0])
+			},
 		}.emit(cols)
 		n.FADDP(acc64, acc64)
 		n.VST1D(acc64, zp)
