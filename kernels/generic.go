@@ -213,7 +213,7 @@ func scale(x []float32, c float32) {
 // result is within about 2⁻²⁴ of Σ|x_i| of the exact sum: generic is the
 // yardstick of the other implementations, whose sums differ from it by
 // their own rounding (internal/reference's SumDepth). Pairs take half the
-// conversions to float64 of single terms (generic's softmax 15% faster).
+// conversions to float64 of single terms (docs/performance.md).
 //
 // The accumulators are eight variables, not an array: the compiler keeps an
 // array on the stack, and every addition then waits for the store of the
