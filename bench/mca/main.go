@@ -1,0 +1,326 @@
+// Command mca estimates the cycles of the SIMD kernels' hot loops on cores
+// this machine is not, with LLVM's machine-code analyzer: it builds the
+// kernels' test binary for arm64 (and amd64), cuts every innermost loop of
+// every NEON (AVX2, AVX-512) routine out of the disassembly, runs llvm-mca
+// on each loop for each core model, and prints a benchmark line per loop
+// and core, which benchstat reads:
+//
+//	BenchmarkMCA/isa=neon/routine=expRows/loop=2/core=neoverse-v2  1  21.10 cycles/iter  19.00 bound-cycles/iter  16 elems/iter  1.319 cycles/elem
+//
+// cycles/iter is llvm-mca's steady state (total cycles over iterations of
+// the loop run back to back); bound-cycles/iter is its block reciprocal
+// throughput, the limit the busiest execution unit sets; elems/iter is what
+// the loop's counter steps by when that is a multiple of the vector's lanes
+// (the row passes count elements; loops that count rows, samples or tiles
+// get no per-element figures).
+//
+//	go run ./bench/mca                      # NEON on Neoverse N1, V1 and V2
+//	go run ./bench/mca -isa avx512,avx2 -cores znver5,icelake-server
+//
+// It needs llvm-mca-19 (Debian's llvm-19), aarch64-linux-gnu-objdump
+// (binutils-aarch64-linux-gnu) and objdump. These are models, not
+// measurements: docs/performance.md compares them with what the bench
+// suite measures on the cores this project runs on.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// An isaSpec is how to build, disassemble and model one instruction set.
+type isaSpec struct {
+	goarch, objdump, comment, triple, suffix string
+	lanes                                    int
+	cores                                    []string
+}
+
+var isas = map[string]isaSpec{
+	"neon":   {"arm64", "aarch64-linux-gnu-objdump", "//", "aarch64", "NEON", 4, []string{"neoverse-n1", "neoverse-v1", "neoverse-v2"}},
+	"avx2":   {"amd64", "objdump", "#", "x86_64", "AVX2", 8, []string{"znver4", "znver5", "icelake-server"}},
+	"avx512": {"amd64", "objdump", "#", "x86_64", "AVX512", 16, []string{"znver4", "znver5", "icelake-server"}},
+}
+
+func main() {
+	isaList := flag.String("isa", "neon", "the instruction sets, `LIST` of neon, avx2, avx512")
+	coreList := flag.String("cores", "", "llvm-mca core models, `LIST` (default: the instruction set's)")
+	run := flag.String("run", "", "only the routines whose name matches `REGEXP`")
+	mca := flag.String("mca", "llvm-mca-19", "the llvm-mca `command`")
+	flag.Parse()
+	re, err := regexp.Compile(*run)
+	if err != nil {
+		fail(err)
+	}
+	tmp, err := os.MkdirTemp("", "softgrad-mca-")
+	if err != nil {
+		fail(err)
+	}
+	defer os.RemoveAll(tmp)
+	binaries := map[string]string{}
+	for _, name := range strings.Split(*isaList, ",") {
+		spec, ok := isas[name]
+		if !ok {
+			fail(fmt.Errorf("unknown instruction set %q", name))
+		}
+		bin, ok := binaries[spec.goarch]
+		if !ok {
+			bin = filepath.Join(tmp, "kernels-"+spec.goarch+".test")
+			build := exec.Command("go", "test", "-c", "-o", bin, "./kernels")
+			build.Env = append(os.Environ(), "GOARCH="+spec.goarch, "CGO_ENABLED=0")
+			build.Stderr = os.Stderr
+			if err := build.Run(); err != nil {
+				fail(fmt.Errorf("building the kernels for %s: %v", spec.goarch, err))
+			}
+			binaries[spec.goarch] = bin
+		}
+		dis, err := exec.Command(spec.objdump, "-d", "--no-show-raw-insn", bin).Output()
+		if err != nil {
+			fail(fmt.Errorf("%s: %v", spec.objdump, err))
+		}
+		cores := spec.cores
+		if *coreList != "" {
+			cores = strings.Split(*coreList, ",")
+		}
+		for _, fn := range routines(dis, spec.suffix, spec.comment) {
+			if !re.MatchString(fn.name) {
+				continue
+			}
+			for i, l := range fn.loops() {
+				src := l.mcaInput()
+				elems := l.elems(spec.lanes)
+				for _, core := range cores {
+					r, err := analyze(*mca, spec.triple, core, src)
+					if err != nil {
+						fmt.Fprintf(os.Stderr, "mca: %s loop %d on %s: %v\n", fn.name, i+1, core, err)
+						continue
+					}
+					line := fmt.Sprintf("BenchmarkMCA/isa=%s/routine=%s/loop=%d/core=%s\t1\t%.2f cycles/iter\t%.2f bound-cycles/iter",
+						name, fn.name, i+1, core, r.cycles, r.bound)
+					if elems > 0 {
+						line += fmt.Sprintf("\t%d elems/iter\t%.3f cycles/elem", elems, r.cycles/float64(elems))
+					}
+					fmt.Println(line)
+				}
+			}
+		}
+	}
+}
+
+// A routine is a kernel routine's disassembly.
+type routine struct {
+	name  string // without the package and the instruction set's suffix
+	insts []inst
+}
+
+// An inst is one disassembled instruction.
+type inst struct {
+	addr uint64
+	text string // mnemonic and operands, objdump's comments removed
+}
+
+var (
+	symbolLine = regexp.MustCompile(`^[0-9a-f]+ <github\.com/softgrad/softgrad/kernels\.(\w+)\.abi0>:$`)
+	otherLine  = regexp.MustCompile(`^[0-9a-f]+ <.*>:$`)
+	instLine   = regexp.MustCompile(`^\s*([0-9a-f]+):\s+(.*)$`)
+)
+
+// routines returns the routines of the package whose names end in suffix,
+// from objdump -d --no-show-raw-insn output whose comments start with
+// comment.
+func routines(dis []byte, suffix, comment string) []routine {
+	var out []routine
+	var cur *routine
+	sc := bufio.NewScanner(bytes.NewReader(dis))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if m := symbolLine.FindStringSubmatch(line); m != nil {
+			cur = nil
+			if name, ok := strings.CutSuffix(m[1], suffix); ok && name != "" {
+				out = append(out, routine{name: name})
+				cur = &out[len(out)-1]
+			}
+			continue
+		}
+		if otherLine.MatchString(line) {
+			cur = nil
+			continue
+		}
+		if cur == nil {
+			continue
+		}
+		if m := instLine.FindStringSubmatch(line); m != nil {
+			addr, _ := strconv.ParseUint(m[1], 16, 64)
+			cur.insts = append(cur.insts, inst{addr: addr, text: clean(m[2], comment)})
+		}
+	}
+	return out
+}
+
+// clean drops objdump's comment (from comment on: "//" on arm64, "#" on
+// amd64, where "#" marks immediates on arm64) and turns tabs into spaces.
+func clean(s, comment string) string {
+	if i := strings.Index(s, comment); i >= 0 {
+		s = s[:i]
+	}
+	return strings.TrimSpace(strings.ReplaceAll(s, "\t", " "))
+}
+
+// branchTarget returns the address a branch goes to, if text is a branch
+// with a target address ("b.ge 1ba60c <…>", "jae 5f3000 <…>").
+func branchTarget(text string) (uint64, bool) {
+	f := strings.Fields(text)
+	if len(f) < 2 {
+		return 0, false
+	}
+	m := f[0]
+	if !(m == "b" || strings.HasPrefix(m, "b.") || m == "cbz" || m == "cbnz" || m == "tbz" || m == "tbnz" ||
+		strings.HasPrefix(m, "j")) {
+		return 0, false
+	}
+	for _, op := range f[1:] {
+		op = strings.TrimSuffix(op, ",")
+		if a, err := strconv.ParseUint(op, 16, 64); err == nil {
+			return a, true
+		}
+	}
+	return 0, false
+}
+
+// A loop is the instructions from a backward branch's target to the branch.
+type loop []inst
+
+// loops returns the routine's innermost loops, in address order: those
+// whose range holds no other backward branch.
+func (r routine) loops() []loop {
+	type span struct{ from, to int }
+	var spans []span
+	for i, in := range r.insts {
+		t, ok := branchTarget(in.text)
+		if !ok || t > in.addr {
+			continue
+		}
+		for j := i; j >= 0; j-- {
+			if r.insts[j].addr == t {
+				spans = append(spans, span{j, i})
+				break
+			}
+		}
+	}
+	var out []loop
+	for _, s := range spans {
+		inner := true
+		for _, o := range spans {
+			if o != s && o.from >= s.from && o.to <= s.to {
+				inner = false
+			}
+		}
+		if inner {
+			out = append(out, loop(r.insts[s.from:s.to+1]))
+		}
+	}
+	return out
+}
+
+// mcaInput returns the loop as llvm-mca's input: a label at the top, and
+// every branch's target replaced by it (llvm-mca does not follow branches).
+func (l loop) mcaInput() string {
+	var b strings.Builder
+	b.WriteString("top:\n")
+	for _, in := range l {
+		text := in.text
+		if _, ok := branchTarget(text); ok {
+			f := strings.Fields(text)
+			text = f[0] + " top"
+			if m := f[0]; m == "cbz" || m == "cbnz" {
+				text = m + " " + strings.TrimSuffix(f[1], ",") + ", top"
+			} else if m == "tbz" || m == "tbnz" {
+				text = m + " " + f[1] + " " + strings.TrimSuffix(f[2], ",") + ", top"
+			}
+		}
+		b.WriteString(text + "\n")
+	}
+	return b.String()
+}
+
+// counterStep matches the step of a loop counter just before the branch:
+// "subs x7, x7, #0x10" (arm64) or "sub $0x40,%rcx" (amd64).
+var (
+	armStep = regexp.MustCompile(`^subs?\s+(x\d+),\s*(x\d+),\s*#(0x[0-9a-f]+|\d+)$`)
+	x86Step = regexp.MustCompile(`^sub\s+\$(0x[0-9a-f]+|\d+),%r\w+$`)
+)
+
+// elems returns the elements one iteration takes, from the last counter
+// step in the loop, or 0 when that step is not a multiple of lanes (the
+// loop counts something else).
+func (l loop) elems(lanes int) int {
+	for i := len(l) - 1; i >= 0; i-- {
+		var imm string
+		if m := armStep.FindStringSubmatch(l[i].text); m != nil && m[1] == m[2] {
+			imm = m[3]
+		} else if m := x86Step.FindStringSubmatch(l[i].text); m != nil {
+			imm = m[1]
+		} else {
+			continue
+		}
+		n, err := strconv.ParseInt(imm, 0, 64)
+		if err != nil || n < int64(lanes) || n%int64(lanes) != 0 {
+			return 0
+		}
+		return int(n)
+	}
+	return 0
+}
+
+// An estimate is llvm-mca's result for one loop on one core.
+type estimate struct{ cycles, bound float64 }
+
+var (
+	iterationsLine = regexp.MustCompile(`(?m)^Iterations:\s+(\d+)`)
+	cyclesLine     = regexp.MustCompile(`(?m)^Total Cycles:\s+(\d+)`)
+	boundLine      = regexp.MustCompile(`(?m)^Block RThroughput:\s+([\d.]+)`)
+)
+
+// analyze runs llvm-mca on src for core and returns cycles per iteration
+// and the resource bound.
+func analyze(mca, triple, core, src string) (estimate, error) {
+	cmd := exec.Command(mca, "-mtriple="+triple, "-mcpu="+core, "-iterations=200", "-")
+	cmd.Stdin = strings.NewReader(src)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return estimate{}, fmt.Errorf("%v: %s", err, firstLine(stderr.String()))
+	}
+	return parseMCA(out)
+}
+
+// parseMCA reads the summary of llvm-mca's report.
+func parseMCA(out []byte) (estimate, error) {
+	it, cy, bd := iterationsLine.FindSubmatch(out), cyclesLine.FindSubmatch(out), boundLine.FindSubmatch(out)
+	if it == nil || cy == nil || bd == nil {
+		return estimate{}, fmt.Errorf("no summary in llvm-mca's output")
+	}
+	iters, _ := strconv.ParseFloat(string(it[1]), 64)
+	cycles, _ := strconv.ParseFloat(string(cy[1]), 64)
+	bound, _ := strconv.ParseFloat(string(bd[1]), 64)
+	return estimate{cycles: cycles / iters, bound: bound}, nil
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	return s
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "mca:", err)
+	os.Exit(2)
+}

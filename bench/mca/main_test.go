@@ -1,0 +1,68 @@
+package main
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+// TestLoops cuts the innermost loops out of two disassembled routines (parts
+// of expRowsNEON and scaleRowsAVX2) and checks their bounds, their elements
+// per iteration and their llvm-mca input.
+func TestLoops(t *testing.T) {
+	for _, c := range []struct {
+		file, suffix, comment, name string
+		lanes                       int
+		firsts                      []uint64 // first address of each loop
+		elems                       []int
+	}{
+		{"testdata/expRowsNEON.objdump", "NEON", "//", "expRows", 4, []uint64{0x1ba564, 0x1ba594}, []int{16, 4}},
+		{"testdata/scaleRowsAVX2.objdump", "AVX2", "#", "scaleRows", 8, []uint64{0x5ecc9a, 0x5ecd25}, []int{0, 32}},
+	} {
+		dis, err := os.ReadFile(c.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs := routines(dis, c.suffix, c.comment)
+		if len(rs) != 1 || rs[0].name != c.name {
+			t.Fatalf("%s: routines %v, want one named %s", c.file, rs, c.name)
+		}
+		loops := rs[0].loops()
+		if len(loops) != len(c.firsts) {
+			t.Fatalf("%s: %d loops, want %d", c.file, len(loops), len(c.firsts))
+		}
+		for i, l := range loops {
+			if l[0].addr != c.firsts[i] {
+				t.Errorf("%s: loop %d starts at %#x, want %#x", c.file, i+1, l[0].addr, c.firsts[i])
+			}
+			if got := l.elems(c.lanes); got != c.elems[i] {
+				t.Errorf("%s: loop %d takes %d elements, want %d", c.file, i+1, got, c.elems[i])
+			}
+			src := l.mcaInput()
+			last := strings.Split(strings.TrimSpace(src), "\n")
+			if !strings.HasPrefix(src, "top:\n") || !strings.HasSuffix(last[len(last)-1], " top") {
+				t.Errorf("%s: loop %d: llvm-mca input does not branch to its top:\n%s", c.file, i+1, src)
+			}
+			if strings.ContainsAny(src, "<>") || strings.Contains(src, "//") {
+				t.Errorf("%s: loop %d: objdump's annotations left in:\n%s", c.file, i+1, src)
+			}
+		}
+	}
+}
+
+func TestParseMCA(t *testing.T) {
+	out, err := os.ReadFile("testdata/report.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := parseMCA(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.cycles != 4219.0/200 || e.bound != 19 {
+		t.Errorf("parseMCA = %+v, want 21.095 cycles and bound 19", e)
+	}
+	if _, err := parseMCA([]byte("error: invalid instruction")); err == nil {
+		t.Error("parseMCA accepted a report without a summary")
+	}
+}
