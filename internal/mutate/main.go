@@ -52,6 +52,9 @@ var mutations = []mutation{
 	{"ignored-row-not-cleared", "kernels/rows.go", "clear(grad[row : row+cols])", "grad[row] = 0"},
 	{"label-gradient-off", "kernels/rows.go", "grad[row+int(l)] -= invN", "grad[row+int(l)] -= invN * (1 - 0x1p-20)"},
 	{"negative-label-accepted", "kernels/kernels.go", "case l < 0 || int(l) >= cols:", "case int(l) >= cols:"},
+	// Lane masks of the generated tails.
+	{"avx512-last-lanes-mask", "kernels/asm_gen/isa.go", "MOVL(U32(0xFFFF0000), bits)", "MOVL(U32(0xFFFE0000), bits)"},
+	{"avx2-first-lanes-mask", "kernels/asm_gen/isa.go", "LEAQ(laneMasks().Offset(32), base)", "LEAQ(laneMasks().Offset(28), base)"},
 	// Dispatch ranges, offsets and accumulation.
 	{"transposed-ger-range", "kernels/dispatch_amd64.go", "case n >= gerBatchTransposedMinColsAVX512 && n <= gerBatchTransposedMaxColsAVX512:", "case n >= gerBatchTransposedMinColsAVX512-1 && n <= gerBatchTransposedMaxColsAVX512:"},
 	{"short-rows-group-offset", "kernels/asm_gen/shortrows.go", "SHLQ(U8(log2(g.is.lanes)), step)", "SHLQ(U8(log2(g.is.lanes)-1), step)"},
