@@ -306,6 +306,26 @@ func (n *neon) fold(acc, acc64 vreg) {
 	})
 }
 
+// zeroAccs returns a pass's enter for the main loop's accumulators accs:
+// each set to 0.
+func (n *neon) zeroAccs(accs []vreg) func() {
+	return func() {
+		for _, a := range accs {
+			n.zero(a)
+		}
+	}
+}
+
+// addAccs returns a pass's leave for its 4 accumulators: all added into
+// accs[0], in a tree.
+func (n *neon) addAccs(accs []vreg) func() {
+	return func() {
+		n.FADD(accs[1], accs[0], accs[0])
+		n.FADD(accs[3], accs[2], accs[2])
+		n.FADD(accs[2], accs[0], accs[0])
+	}
+}
+
 // rowSum emits a blocked sum over the cols elements of a row and returns
 // it rounded to float32 in every lane of a new register, as the twins
 // compute float32(sum(…)). add adds the terms of a group into the float32
@@ -319,18 +339,10 @@ func (n *neon) rowSum(cols greg, what string, add func(g group, accs []vreg)) vr
 		n.zero(acc64)
 		n.zero(accs[0])
 		npass{n: n, unroll: 4, block: sumBlock, what: what,
-			body: func(g group) { add(g, accs[:g.vecs]) },
-			end:  func() { n.fold(accs[0], acc64) },
-			enter: func() {
-				for _, a := range accs[1:] {
-					n.zero(a)
-				}
-			},
-			leave: func() {
-				n.FADD(accs[1], accs[0], accs[0])
-				n.FADD(accs[3], accs[2], accs[2])
-				n.FADD(accs[2], accs[0], accs[0])
-			},
+			body:  func(g group) { add(g, accs[:g.vecs]) },
+			end:   func() { n.fold(accs[0], acc64) },
+			enter: n.zeroAccs(accs[1:]),
+			leave: n.addAccs(accs),
 		}.emit(cols)
 		n.FADDP(acc64, acc64)
 		n.FCVTDS(acc64, d)

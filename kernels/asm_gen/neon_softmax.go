@@ -63,17 +63,9 @@ func (n *neon) expRowsBody(store bool) {
 					n.FADD(f, accs[j], accs[j])
 				}
 			},
-			end: func() { n.fold(accs[0], acc64) },
-			enter: func() {
-				for _, a := range accs[1:] {
-					n.zero(a)
-				}
-			},
-			leave: func() {
-				n.FADD(accs[1], accs[0], accs[0])
-				n.FADD(accs[3], accs[2], accs[2])
-				n.FADD(accs[2], accs[0], accs[0])
-			},
+			end:   func() { n.fold(accs[0], acc64) },
+			enter: n.zeroAccs(accs[1:]),
+			leave: n.addAccs(accs),
 		}.emit(cols)
 		n.FADDP(acc64, acc64)
 		n.VST1D(acc64, zp)
