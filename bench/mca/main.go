@@ -16,6 +16,12 @@
 //
 //	go run ./bench/mca                      # NEON on Neoverse N1, V1 and V2
 //	go run ./bench/mca -isa avx512,avx2 -cores znver5,icelake-server
+//	go run ./bench/mca -isa avx512,avx2 -calibrate
+//
+// -calibrate also runs the bench suite's row kernels on this machine (the
+// amd64 instruction sets) and prints, per kernel and core model, the sum of
+// its loops' modelled cycles per element beside the measured ones, so that
+// a reader sees how far each model is from hardware it can be checked on.
 //
 // It needs llvm-mca-19 (Debian's llvm-19), aarch64-linux-gnu-objdump
 // (binutils-aarch64-linux-gnu) and objdump. These are models, not
@@ -54,6 +60,7 @@ func main() {
 	coreList := flag.String("cores", "", "llvm-mca core models, `LIST` (default: the instruction set's)")
 	run := flag.String("run", "", "only the routines whose name matches `REGEXP`")
 	mca := flag.String("mca", "llvm-mca-19", "the llvm-mca `command`")
+	calibrate := flag.Bool("calibrate", false, "also measure the row kernels made of the modelled loops on this machine (amd64 instruction sets) and print model against measurement")
 	flag.Parse()
 	re, err := regexp.Compile(*run)
 	if err != nil {
@@ -65,6 +72,7 @@ func main() {
 	}
 	defer os.RemoveAll(tmp)
 	binaries := map[string]string{}
+	var results []result
 	for _, name := range strings.Split(*isaList, ",") {
 		spec, ok := isas[name]
 		if !ok {
@@ -102,6 +110,7 @@ func main() {
 						fmt.Fprintf(os.Stderr, "mca: %s loop %d on %s: %v\n", fn.name, i+1, core, err)
 						continue
 					}
+					results = append(results, result{isa: name, routine: fn.name, core: core, est: r, elems: elems, mainLoop: elems == 4*spec.lanes})
 					line := fmt.Sprintf("BenchmarkMCA/isa=%s/routine=%s/loop=%d/core=%s\t1\t%.2f cycles/iter\t%.2f bound-cycles/iter",
 						name, fn.name, i+1, core, r.cycles, r.bound)
 					if elems > 0 {
@@ -112,6 +121,17 @@ func main() {
 			}
 		}
 	}
+	if *calibrate {
+		calibration(results)
+	}
+}
+
+// A result is one loop's estimate on one core.
+type result struct {
+	isa, routine, core string
+	est                estimate
+	elems              int
+	mainLoop           bool // the routine's unrolled loop over a row: 4 vectors an iteration
 }
 
 // A routine is a kernel routine's disassembly.

@@ -66,3 +66,19 @@ func TestParseMCA(t *testing.T) {
 		t.Error("parseMCA accepted a report without a summary")
 	}
 }
+
+func TestMedians(t *testing.T) {
+	out := []byte(`goos: linux
+BenchmarkKernels/kernel=Softmax/impl=avx512/shape=64x1000-2   	  100	 10000 ns/op	 0.16 ns/elem
+BenchmarkKernels/kernel=Softmax/impl=avx512/shape=64x1000-2   	  100	 10000 ns/op	 0.20 ns/elem
+BenchmarkKernels/kernel=Softmax/impl=avx512/shape=64x1000-2   	  100	 10000 ns/op	 0.15 ns/elem
+BenchmarkKernels/kernel=peak/impl=avx512/shape=12x4096-2   	  100	 7000 ns/op	 222.5 GFLOP/s
+`)
+	m := medians(out)
+	if got := m["kernel=Softmax/impl=avx512/shape=64x1000"]["ns/elem"]; got != 0.16 {
+		t.Errorf("median ns/elem = %v, want 0.16", got)
+	}
+	if got := m["kernel=peak/impl=avx512/shape=12x4096"]["GFLOP/s"]; got != 222.5 {
+		t.Errorf("peak = %v, want 222.5", got)
+	}
+}
