@@ -126,7 +126,7 @@ func forGrains[J shareJob](threads, grains int, job J, wake bool) {
 // here, which a call made now and then should not pay.
 func withHelpers(n, most, grains int, job shareJob, wake bool) bool {
 	q := &grainQueue{grains: int64(grains), all: make(chan struct{})}
-	if lend(n, most, func() { q.take(job) }, wake) == 0 {
+	if lend(n, most, func() { helperGrains.Add(q.take(job)) }, wake) == 0 {
 		if !wake && time.Since(epoch)-time.Duration(aloneEnded.Load()) < helperPoll {
 			rouse(most)
 		}
@@ -152,13 +152,17 @@ type grainQueue struct {
 	all        chan struct{} // closed when the last grain is done
 }
 
-func (q *grainQueue) take(job shareJob) {
+// take runs grains until none is left and returns how many it ran.
+func (q *grainQueue) take(job shareJob) int64 {
+	var n int64
 	for i := q.next.Add(1) - 1; i < q.grains; i = q.next.Add(1) - 1 {
 		job.run(int(i), int(i)+1)
+		n++
 		if q.done.Add(1) == q.grains {
 			close(q.all)
 		}
 	}
+	return n
 }
 
 // awaitDone returns when done reaches n, which closes all: it yields a
@@ -194,8 +198,8 @@ type helper struct {
 	wake   chan struct{}          // a token for the sleeping helper (capacity 1)
 }
 
-// helperTasks counts the tasks helpers have run, for tests.
-var helperTasks atomic.Int64
+// helperGrains counts the grains helpers have run, for tests.
+var helperGrains atomic.Int64
 
 // helperPoll is how long a helper polls for a task before it sleeps.
 const helperPoll = 200 * time.Microsecond
@@ -258,7 +262,6 @@ func (h *helper) give(task *func()) {
 func (h *helper) loop() {
 	for {
 		t := h.next()
-		helperTasks.Add(1)
 		(*t)()
 		h.task.Store(nil)
 		h.busy.Store(false)
