@@ -127,7 +127,7 @@ func forGrains[J shareJob](threads, grains int, job J, wake bool) {
 func withHelpers(n, most, grains int, job shareJob, wake bool) bool {
 	q := &grainQueue{grains: int64(grains), all: make(chan struct{})}
 	if lend(n, most, func() { helperGrains.Add(q.take(job)) }, wake) == 0 {
-		if !wake && time.Since(epoch)-time.Duration(aloneEnded.Load()) < helperPoll {
+		if !wake && time.Since(epoch)-time.Duration(aloneEnded.Load()) < time.Duration(helperPoll.Load()) {
 			rouse(most)
 		}
 		return false
@@ -201,8 +201,14 @@ type helper struct {
 // helperGrains counts the grains helpers have run, for tests.
 var helperGrains atomic.Int64
 
-// helperPoll is how long a helper polls for a task before it sleeps.
-const helperPoll = 200 * time.Microsecond
+// helperPoll is how long a helper polls for a task before it sleeps, in
+// nanoseconds: 200 µs. A variable for tests (a run of calls under qemu
+// takes longer than that), read atomically by the polling helpers.
+var helperPoll = func() *atomic.Int64 {
+	var p atomic.Int64
+	p.Store(int64(200 * time.Microsecond))
+	return &p
+}()
 
 var helpers struct {
 	mu  sync.Mutex
@@ -271,7 +277,7 @@ func (h *helper) loop() {
 // next returns the next task lent to h, polling for helperPoll and then
 // sleeping until give wakes it.
 func (h *helper) next() *func() {
-	for start := time.Now(); time.Since(start) < helperPoll; {
+	for start := time.Now(); time.Since(start) < time.Duration(helperPoll.Load()); {
 		if t := h.task.Load(); t != nil {
 			return t
 		}

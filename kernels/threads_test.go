@@ -262,6 +262,9 @@ func TestThreadsShortCalls(t *testing.T) {
 	im := Default().WithThreads(2)
 	got := make([]float32, len(x))
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2)) // a helper runs beside the caller
+	// Polling long enough to outlast a call: under qemu a call takes
+	// longer than the 200 µs a helper polls on hardware.
+	defer helperPoll.Store(helperPoll.Swap(int64(time.Second)))
 	before := helperGrains.Load()
 	withThresholds(1<<30, func() {
 		rowSplitElems = 1 << 13 // a few grains: calls short enough for a run even under the race detector
