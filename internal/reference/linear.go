@@ -27,13 +27,15 @@ type Linear struct {
 // 1e-5 up to 262 144):
 //
 //	eZ_r   = (3·features + 4)·2⁻²⁴·max_i (Σ_f |x_rf·w_if| + |b_i|)   the logits' error
-//	eG_ri  = (s_ri·(2·eZ_r + tol) + [i = label_r]·2·2⁻²⁴ + 2⁻¹²⁶)/n     G's
+//	eG_ri  = (min(s_ri·(e^(2·eZ_r) − 1), 1) + s_ri·tol + [i = label_r]·2·2⁻²⁴ + 2⁻¹²⁶)/n     G's
 //	dw_ij: (3k+2)·2⁻²⁴·Σ_r |G_ri·x_rj| + Σ_r eG_ri·|x_rj| + (2k+1)·2⁻¹⁴⁹
 //	dx_rj: (3·classes+2)·2⁻²⁴·Σ_i |G_ri·w_ij| + Σ_i eG_ri·|w_ij| + (2·classes+1)·2⁻¹⁴⁹
 //	db_i:  (k+1)·2⁻²⁴·Σ_r |G_ri| + Σ_r eG_ri + (k+1)·2⁻¹⁴⁹
 //	loss:  the mean over counted rows of 2·eZ_r + tol·(1 + |L_r|), L_r the row's loss
 //
-// A logit off by at most eZ moves each probability by at most 2·eZ of it;
+// Logits off by at most eZ scale each probability by a factor within
+// e^(±2·eZ) (2·eZ of it when eZ is small; for logits of 10¹⁰, whose float32
+// rounding alone is thousands, no better than the probability's range);
 // each product adds Gemm's error over its summed length, and subnormal
 // results up to 2⁻¹⁵⁰ per rounding (a product and a sum per term).
 func LinearCrossEntropy(x, w, b []float32, labels []int32, features, classes int, tol float64) *Linear {
@@ -94,7 +96,10 @@ func LinearCrossEntropy(x, w, b []float32, labels []int32, features, classes int
 		for i, v := range z {
 			s := math.Exp(v - m - logZ)
 			g[i] = s / float64(n)
-			eg[i] = (s*(2*eZ+tol) + fltMin) / float64(n)
+			// s·(e^(2·eZ) − 1), taken in the exponent so that an s that
+			// underflows or a factor that overflows give no 0·Inf.
+			moved := min(math.Exp(v-m-logZ+2*eZ)-s, 1)
+			eg[i] = (moved + s*tol + fltMin) / float64(n)
 		}
 		g[l] -= 1 / float64(n)
 		eg[l] += 2 * eps / float64(n)
