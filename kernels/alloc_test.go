@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/softgrad/softgrad/kernels"
 )
@@ -97,5 +98,39 @@ func TestLinearCrossEntropyScratch(t *testing.T) {
 	}
 	if got > uint64(bound) {
 		t.Errorf("a first call allocated %d bytes, want at most %d (the logits are %d)", got, bound, 4*k*classes)
+	}
+}
+
+// TestNoAllocationsAlone: a call large enough to split but too short to
+// wake a sleeping helper, made now and then, runs on its caller's goroutine
+// and allocates nothing more than the same call on one thread.
+func TestNoAllocationsAlone(t *testing.T) {
+	x := make([]float32, 128*1000)
+	dst := make([]float32, len(x))
+	c := make([]float32, 128*128)
+	calls := map[string]func(im *kernels.Impl){
+		"Softmax 128×1000": func(im *kernels.Impl) { im.Softmax(dst, x, 1000) },
+		"Gemm 128³":        func(im *kernels.Impl) { im.Gemm(false, false, 128, 128, 128, 1, x, 128, x, 128, 0, c, 128) },
+	}
+	for name, call := range calls {
+		if raceEnabled && strings.HasPrefix(name, "Gemm") {
+			continue // sync.Pool drops buffers under the race detector
+		}
+		mallocs := func(im *kernels.Impl) float64 {
+			call(im) // fills the pools
+			const n = 20
+			var a, b runtime.MemStats
+			runtime.ReadMemStats(&a)
+			for range n {
+				time.Sleep(2 * time.Millisecond) // helpers poll for 200 µs, then sleep
+				call(im)
+			}
+			runtime.ReadMemStats(&b)
+			return float64(b.Mallocs-a.Mallocs) / n
+		}
+		one, two := mallocs(kernels.Default().WithThreads(1)), mallocs(kernels.Default().WithThreads(2))
+		if two > one+0.5 {
+			t.Errorf("%s now and then: %.2f allocations a call on two threads, %.2f on one", name, two, one)
+		}
 	}
 }

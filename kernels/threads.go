@@ -124,12 +124,24 @@ func forGrains[J shareJob](threads, grains int, job J, wake bool) {
 // if the last call left alone ended within helperPoll (a run of calls),
 // rouses one for the next: waking a goroutine costs its caller 5–15 µs
 // here, which a call made now and then should not pay.
-func withHelpers(n, most, grains int, job shareJob, wake bool) bool {
+func withHelpers[J shareJob](n, most, grains int, job J, wake bool) bool {
+	if (wake || anyPolling()) && runOnHelpers(n, most, grains, job, wake) {
+		return true
+	}
+	if !wake && time.Since(epoch)-time.Duration(aloneEnded.Load()) < time.Duration(helperPoll.Load()) {
+		rouse(most)
+	}
+	return false
+}
+
+// runOnHelpers is withHelpers once a helper may be free: it lends the
+// grains to up to n helpers and runs them with them, or, if none was free
+// after all, returns false having run nothing. (Apart from withHelpers, so
+// that a call that finds no helper polling allocates nothing: the task
+// lent captures job, which then lives on the heap.)
+func runOnHelpers[J shareJob](n, most, grains int, job J, wake bool) bool {
 	q := &grainQueue{grains: int64(grains), all: make(chan struct{})}
 	if lend(n, most, func() { helperGrains.Add(q.take(job)) }, wake) == 0 {
-		if !wake && time.Since(epoch)-time.Duration(aloneEnded.Load()) < time.Duration(helperPoll.Load()) {
-			rouse(most)
-		}
 		return false
 	}
 	q.take(job)
@@ -251,6 +263,18 @@ func lend(n, most int, task func(), wake bool) int {
 	}
 	helpers.all.Store(&all)
 	return lent
+}
+
+// anyPolling reports whether a helper is free and polling now.
+func anyPolling() bool {
+	if all := helpers.all.Load(); all != nil {
+		for _, h := range *all {
+			if !h.asleep.Load() && !h.busy.Load() {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // rouse sets a free helper polling (starting one if there are fewer than
