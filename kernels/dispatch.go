@@ -60,6 +60,23 @@ func (is isa) softTargetRows(grad, logits, targets []float32, cols int, m []floa
 	softTargetRowsGeneric(grad, logits, targets, cols, m, z, tsum, td)
 }
 
+// expDotRows: per row, m_r = max; dst_i = e^(x_i − m_r); z_r = Σ dst_i;
+// d_r = Σ w_i·(x_i − m_r).
+func (is isa) expDotRows(dst, src, w []float32, cols int, m []float32, z, d []float64) {
+	expDotRowsGeneric(dst, src, w, cols, m, z, d)
+}
+
+// scaleShiftRows: x_ri = x_ri·c_r − s·w_i.
+func (is isa) scaleShiftRows(x, w []float32, cols int, c []float32, s float32) {
+	scaleShiftRowsGeneric(x, w, cols, c, s)
+}
+
+// crossEntropyShortRows: CrossEntropyGradWith's gradient on groups of short
+// rows; never called where shortRowGroup is 0.
+func (is isa) crossEntropyShortRows(dst, src []float32, cols int, a []float32, zc float32, shift, w, m, logZ, d []float32) {
+	panic("kernels: no crossEntropyShortRows")
+}
+
 // softGradRows: grad_i = (e_i·c_r − t_i)·invRows.
 func (is isa) softGradRows(grad, targets []float32, cols int, c []float32, invRows float32) {
 	softGradRowsGeneric(grad, targets, cols, c, invRows)

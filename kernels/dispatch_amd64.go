@@ -57,6 +57,9 @@ func (is isa) shortRowGroup(cols int) int {
 const (
 	_ = uint(-(blockRows % softmaxShortRowsGroupAVX512))
 	_ = uint(-(blockRows % softmaxShortRowsGroupAVX2))
+	// crossEntropyWithBatch's per-class arrays hold the longest short row.
+	_ = uint(shortRowsMaxCols - softmaxShortRowsMaxColsAVX512)
+	_ = uint(shortRowsMaxCols - softmaxShortRowsMaxColsAVX2)
 )
 
 // softmaxShortRows: the softmax of whole groups of shortRowGroup(cols) rows,
@@ -161,6 +164,46 @@ func (is isa) softTargetRows(grad, logits, targets []float32, cols int, m []floa
 		softTargetRowsAVX2(grad, logits, targets, cols, m, z, tsum, td)
 	default:
 		softTargetRowsGeneric(grad, logits, targets, cols, m, z, tsum, td)
+	}
+}
+
+// expDotRows: per row, m_r = max; dst_i = e^(x_i − m_r); z_r = Σ dst_i;
+// d_r = Σ w_i·(x_i − m_r).
+func (is isa) expDotRows(dst, src, w []float32, cols int, m []float32, z, d []float64) {
+	switch is {
+	case isaAVX512:
+		expDotRowsAVX512(dst, src, w, cols, m, z, d)
+	case isaAVX2:
+		expDotRowsAVX2(dst, src, w, cols, m, z, d)
+	default:
+		expDotRowsGeneric(dst, src, w, cols, m, z, d)
+	}
+}
+
+// scaleShiftRows: x_ri = x_ri·c_r − s·w_i.
+func (is isa) scaleShiftRows(x, w []float32, cols int, c []float32, s float32) {
+	switch is {
+	case isaAVX512:
+		scaleShiftRowsAVX512(x, w, cols, c, s)
+	case isaAVX2:
+		scaleShiftRowsAVX2(x, w, cols, c, s)
+	default:
+		scaleShiftRowsGeneric(x, w, cols, c, s)
+	}
+}
+
+// crossEntropyShortRows: CrossEntropyGradWith's gradient, but for the
+// labels' terms, on whole groups of shortRowGroup(cols) rows (see
+// crossEntropyWithBatch), with each row's max, log Z and Σ w_i·(x_i − max)
+// in m, logZ and d.
+func (is isa) crossEntropyShortRows(dst, src []float32, cols int, a []float32, zc float32, shift, w, m, logZ, d []float32) {
+	switch is {
+	case isaAVX512:
+		crossEntropyShortRowsAVX512(dst, src, cols, a, zc, shift, w, m, logZ, d)
+	case isaAVX2:
+		crossEntropyShortRowsAVX2(dst, src, cols, a, zc, shift, w, m, logZ, d)
+	default:
+		panic("kernels: no crossEntropyShortRows")
 	}
 }
 

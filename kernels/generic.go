@@ -383,6 +383,41 @@ func softTargetRowsGeneric(grad, logits, targets []float32, cols int, m []float3
 	}
 }
 
+// expDotRowsGeneric: per row, m_r = max; dst_i = e^(x_i − m_r); z_r = Σ
+// dst_i; d_r = Σ w_i·(x_i − m_r), with the class weights w (label
+// smoothing's sum, crossEntropyWithBatch).
+func expDotRowsGeneric(dst, src, w []float32, cols int, m []float32, z, d []float64) {
+	var a [chunk]float32
+	w = w[:cols]
+	for r := range m {
+		x, y := src[r*cols:(r+1)*cols], dst[r*cols:(r+1)*cols]
+		m[r] = rowMax(x)
+		d[r] = 0
+		for i := 0; i < cols; i += chunk {
+			n := min(cols-i, chunk)
+			for j, v := range x[i : i+n] {
+				a[j] = v - m[r]
+			}
+			d[r] += dot(w[i:i+n], a[:n])
+			expMinusMax(y[i:i+n], a[:n], 0)
+		}
+		z[r] = sum(y)
+	}
+}
+
+// scaleShiftRowsGeneric: x_ri = x_ri·c_r − s·w_i, the product s·w_i
+// rounded (the conversion keeps the compiler from fusing it) and the rest
+// one fused multiply-add in the SIMD kernels.
+func scaleShiftRowsGeneric(x, w []float32, cols int, c []float32, s float32) {
+	w = w[:cols]
+	for r, cr := range c {
+		g := x[r*cols : (r+1)*cols]
+		for i, e := range g {
+			g[i] = e*cr - float32(s*w[i])
+		}
+	}
+}
+
 // softGradRowsGeneric: grad_i = (e_i·c_r − t_i)·invRows, the first step
 // fused in the SIMD kernels.
 func softGradRowsGeneric(grad, targets []float32, cols int, c []float32, invRows float32) {

@@ -64,6 +64,29 @@ func softTargetRowsAVX2(grad []float32, logits []float32, targets []float32, col
 //go:noescape
 func softGradRowsAVX2(grad []float32, targets []float32, cols int, c []float32, invRows float32)
 
+// expDotRowsAVX2 is expDotRowsGeneric with AVX2 (see generic.go).
+// rows = len(m); len(w) ≥ cols. It reads logits_i before it writes grad_i,
+// so grad may be logits. Each row's sums are accumulated in float32
+// vectors and folded into float64 every 256 elements.
+//
+//go:noescape
+func expDotRowsAVX2(grad []float32, logits []float32, w []float32, cols int, m []float32, z []float64, d []float64)
+
+// scaleShiftRowsAVX2 is scaleShiftRowsGeneric with AVX2 (see generic.go).
+// rows = len(c); len(w) ≥ cols.
+//
+//go:noescape
+func scaleShiftRowsAVX2(x []float32, w []float32, cols int, c []float32, s float32)
+
+// crossEntropyShortRowsAVX2 is crossEntropyWithBatch's expDotRowsGeneric, math.Log and scaleShiftRowsGeneric with AVX2 (see generic.go).
+// 0 < cols ≤ 16; the rows, len(src)/cols, come in whole groups of 8 (as softmaxShortRows);
+// shift and w hold 16 entries, those past cols unread. dst_i = e^(x_i − m_r)·(a_r +
+// zc·(m_r + logZ_r))/Z_r − shift_i; m, logZ and d receive each row's max, log Z
+// (within 2 ULP) and Σ w_i·(x_i − m_r).
+//
+//go:noescape
+func crossEntropyShortRowsAVX2(dst []float32, src []float32, cols int, a []float32, zc float32, shift []float32, w []float32, m []float32, logZ []float32, d []float32)
+
 // softmaxBackwardAVX2 is softmaxBackwardGeneric with AVX2 (see generic.go).
 // Each row is read whole before it is written, and s_i and dy_i before
 // dx_i, so dx may be s or dy. ⟨s, dy⟩ takes the products with FMA.
@@ -192,6 +215,29 @@ func softTargetRowsAVX512(grad []float32, logits []float32, targets []float32, c
 //
 //go:noescape
 func softGradRowsAVX512(grad []float32, targets []float32, cols int, c []float32, invRows float32)
+
+// expDotRowsAVX512 is expDotRowsGeneric with AVX512 (see generic.go).
+// rows = len(m); len(w) ≥ cols. It reads logits_i before it writes grad_i,
+// so grad may be logits. Each row's sums are accumulated in float32
+// vectors and folded into float64 every 256 elements.
+//
+//go:noescape
+func expDotRowsAVX512(grad []float32, logits []float32, w []float32, cols int, m []float32, z []float64, d []float64)
+
+// scaleShiftRowsAVX512 is scaleShiftRowsGeneric with AVX512 (see generic.go).
+// rows = len(c); len(w) ≥ cols.
+//
+//go:noescape
+func scaleShiftRowsAVX512(x []float32, w []float32, cols int, c []float32, s float32)
+
+// crossEntropyShortRowsAVX512 is crossEntropyWithBatch's expDotRowsGeneric, math.Log and scaleShiftRowsGeneric with AVX512 (see generic.go).
+// 0 < cols ≤ 16; the rows, len(src)/cols, come in whole groups of 16 (as softmaxShortRows);
+// shift and w hold 16 entries, those past cols unread. dst_i = e^(x_i − m_r)·(a_r +
+// zc·(m_r + logZ_r))/Z_r − shift_i; m, logZ and d receive each row's max, log Z
+// (within 2 ULP) and Σ w_i·(x_i − m_r).
+//
+//go:noescape
+func crossEntropyShortRowsAVX512(dst []float32, src []float32, cols int, a []float32, zc float32, shift []float32, w []float32, m []float32, logZ []float32, d []float32)
 
 // logSoftmaxBackwardAVX512 is logSoftmaxBackwardGeneric with AVX512 (see generic.go).
 // Each row's dy is summed before the row is written, and logp_i and dy_i

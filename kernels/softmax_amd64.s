@@ -3646,6 +3646,2092 @@ shaped_1:
 	VZEROUPPER
 	RET
 
+// func expDotRowsAVX2(grad []float32, logits []float32, w []float32, cols int, m []float32, z []float64, d []float64)
+// Requires: AVX, AVX2, CMOV, FMA3
+TEXT ·expDotRowsAVX2(SB), NOSPLIT, $64-152
+	MOVQ         grad_base+0(FP), AX
+	MOVQ         logits_base+24(FP), CX
+	MOVQ         w_base+48(FP), DX
+	MOVQ         cols+72(FP), BX
+	MOVQ         m_base+80(FP), SI
+	MOVQ         m_len+88(FP), DI
+	VBROADCASTSS expLog2e<>+0(SB), Y0
+	VBROADCASTSS expC4<>+0(SB), Y1
+	MOVQ         CX, DX
+	MOVQ         SI, R8
+	MOVQ         DI, R9
+	CMPQ         BX, $0x08
+	JA           shape_2
+
+row_3:
+	VBROADCASTSS negInf<>+0(SB), Y2
+	LEAQ         laneMasks<>+32(SB), R10
+	MOVQ         BX, R11
+	NEGQ         R11
+	VMOVDQU      (R10)(R11*4), Y3
+	VMASKMOVPS   (DX), Y3, Y4
+	VBROADCASTSS negInf<>+0(SB), Y5
+	VBLENDVPS    Y3, Y4, Y5, Y4
+	VMAXPS       Y4, Y2, Y2
+	LEAQ         (DX)(BX*4), DX
+	VEXTRACTF128 $0x01, Y2, X3
+	VMAXPS       X3, X2, X2
+	VPERMILPS    $0x4e, X2, X3
+	VMAXPS       X3, X2, X2
+	VPERMILPS    $0xb1, X2, X3
+	VMAXPS       X3, X2, X2
+	VMOVSS       X2, (R8)
+	ADDQ         $0x04, R8
+	DECQ         R9
+	JNZ          row_3
+	JMP          shaped_1
+
+shape_2:
+	CMPQ BX, $0x10
+	JA   shape_4
+
+row_5:
+	VBROADCASTSS negInf<>+0(SB), Y2
+	VMAXPS       -32(DX)(BX*4), Y2, Y2
+	VMAXPS       (DX), Y2, Y2
+	LEAQ         (DX)(BX*4), DX
+	VEXTRACTF128 $0x01, Y2, X3
+	VMAXPS       X3, X2, X2
+	VPERMILPS    $0x4e, X2, X3
+	VMAXPS       X3, X2, X2
+	VPERMILPS    $0xb1, X2, X3
+	VMAXPS       X3, X2, X2
+	VMOVSS       X2, (R8)
+	ADDQ         $0x04, R8
+	DECQ         R9
+	JNZ          row_5
+	JMP          shaped_1
+
+shape_4:
+row_6:
+	VBROADCASTSS negInf<>+0(SB), Y2
+
+	// The row's last lanes when cols is not a whole number of vectors: the part vector, loaded first.
+	MOVQ   BX, R10
+	ANDQ   $0x07, R10
+	JZ     nopart_7
+	CMPQ   BX, $0x08
+	JB     nopart_7
+	VMAXPS -32(DX)(BX*4), Y2, Y2
+
+nopart_7:
+	MOVQ BX, R10
+
+	// 4 vectors per iteration, 1 side by side.
+	CMPQ    R10, $0x00000020
+	JB      single_8
+	VMOVAPS Y2, Y3
+	VMOVAPS Y2, Y4
+	VMOVAPS Y2, Y5
+
+loop_11:
+	VMAXPS (DX), Y2, Y2
+	VMAXPS 32(DX), Y3, Y3
+	VMAXPS 64(DX), Y4, Y4
+	VMAXPS 96(DX), Y5, Y5
+	ADDQ   $0x00000080, DX
+	SUBQ   $0x00000020, R10
+	CMPQ   R10, $0x00000020
+	JAE    loop_11
+	VMAXPS Y3, Y2, Y2
+	VMAXPS Y5, Y4, Y4
+	VMAXPS Y4, Y2, Y2
+
+single_8:
+	// One vector per iteration.
+	CMPQ R10, $0x00000008
+	JB   tail_9
+
+loop1_12:
+	VMAXPS (DX), Y2, Y2
+	ADDQ   $0x00000020, DX
+	SUBQ   $0x00000008, R10
+	CMPQ   R10, $0x00000008
+	JAE    loop1_12
+
+tail_9:
+	// Fewer than a vector's lanes left: the rest of the part vector, or, in a row shorter than a vector, a masked one.
+	TESTQ R10, R10
+	JZ    done_10
+	CMPQ  BX, $0x08
+	JB    masked_13
+	JMP   advance_14
+
+masked_13:
+	LEAQ         laneMasks<>+32(SB), R11
+	MOVQ         R10, R12
+	NEGQ         R12
+	VMOVDQU      (R11)(R12*4), Y3
+	VMASKMOVPS   (DX), Y3, Y4
+	VBROADCASTSS negInf<>+0(SB), Y5
+	VBLENDVPS    Y3, Y4, Y5, Y4
+	VMAXPS       Y4, Y2, Y2
+
+advance_14:
+	LEAQ (DX)(R10*4), DX
+
+done_10:
+	VEXTRACTF128 $0x01, Y2, X3
+	VMAXPS       X3, X2, X2
+	VPERMILPS    $0x4e, X2, X3
+	VMAXPS       X3, X2, X2
+	VPERMILPS    $0xb1, X2, X3
+	VMAXPS       X3, X2, X2
+	VMOVSS       X2, (R8)
+	ADDQ         $0x04, R8
+	DECQ         R9
+	JNZ          row_6
+
+shaped_1:
+	CMPQ BX, $0x08
+	JA   shape_16
+
+row_17:
+	MOVQ         w_base+48(FP), DX
+	VBROADCASTSS (SI), Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VMOVUPS      Y3, (SP)
+	VMOVUPS      Y3, 32(SP)
+	LEAQ         laneMasks<>+32(SB), R8
+	MOVQ         BX, R9
+	NEGQ         R9
+	VMOVDQU      (R8)(R9*4), Y5
+	VMASKMOVPS   (CX), Y5, Y6
+	VSUBPS       Y2, Y6, Y6
+	VMASKMOVPS   (DX), Y5, Y2
+	VMULPS       Y2, Y6, Y7
+	VANDPS       Y5, Y7, Y7
+	VANDPS       Y5, Y2, Y2
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y2
+	VFMADD231PS Y0, Y6, Y2
+	VPSLLD      $0x17, Y2, Y8
+	VSUBPS      expMagic<>+0(SB), Y2, Y2
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y6, Y9
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y2, Y6
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y2, Y6
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y2
+	VFMADD213PS Y1, Y6, Y2
+	VFMADD213PS expC3<>+0(SB), Y6, Y2
+	VFMADD213PS expC2<>+0(SB), Y6, Y2
+	VFMADD213PS expC1<>+0(SB), Y6, Y2
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS       Y8, Y6, Y6
+	VFMADD213PS  Y8, Y6, Y2
+	VANDNPS      Y2, Y9, Y2
+	VADDPS       Y7, Y4, Y4
+	VMASKMOVPS   Y2, Y5, (AX)
+	VANDPS       Y5, Y2, Y2
+	VADDPS       Y2, Y3, Y3
+	LEAQ         (CX)(BX*4), CX
+	LEAQ         (DX)(BX*4), DX
+	LEAQ         (AX)(BX*4), AX
+	VMOVUPS      (SP), Y2
+	VCVTPS2PD    X3, Y5
+	VEXTRACTF128 $0x01, Y3, X3
+	VCVTPS2PD    X3, Y3
+	VADDPD       Y5, Y2, Y2
+	VADDPD       Y3, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VMOVUPS      Y2, (SP)
+	VMOVUPS      32(SP), Y2
+	VCVTPS2PD    X4, Y3
+	VEXTRACTF128 $0x01, Y4, X4
+	VCVTPS2PD    X4, Y4
+	VADDPD       Y3, Y2, Y2
+	VADDPD       Y4, Y2, Y2
+	VXORPS       Y4, Y4, Y4
+	VMOVUPS      Y2, 32(SP)
+	VMOVUPS      (SP), Y2
+	MOVQ         z_base+104(FP), DX
+	VEXTRACTF128 $0x01, Y2, X3
+	VADDPD       X3, X2, X2
+	VPERMILPD    $0x01, X2, X3
+	VADDSD       X3, X2, X2
+	MOVQ         m_len+88(FP), R8
+	SUBQ         DI, R8
+	VMOVSD       X2, (DX)(R8*8)
+	VMOVUPS      32(SP), Y2
+	MOVQ         d_base+128(FP), DX
+	VEXTRACTF128 $0x01, Y2, X3
+	VADDPD       X3, X2, X2
+	VPERMILPD    $0x01, X2, X3
+	VADDSD       X3, X2, X2
+	MOVQ         m_len+88(FP), R8
+	SUBQ         DI, R8
+	VMOVSD       X2, (DX)(R8*8)
+	ADDQ         $0x04, SI
+	DECQ         DI
+	JNZ          row_17
+	JMP          shaped_15
+
+shape_16:
+	CMPQ BX, $0x10
+	JA   shape_18
+
+row_19:
+	MOVQ         w_base+48(FP), DX
+	VBROADCASTSS (SI), Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VMOVUPS      Y3, (SP)
+	VMOVUPS      Y3, 32(SP)
+	VMOVUPS      -32(CX)(BX*4), Y5
+	VSUBPS       Y2, Y5, Y5
+	VMOVUPS      -32(DX)(BX*4), Y6
+	VMULPS       Y6, Y5, Y7
+	LEAQ         -8(BX), R8
+	LEAQ         laneMasks<>+32(SB), R9
+	VMOVDQU      (R9)(R8*4), Y8
+	VANDPS       Y8, Y7, Y7
+	VANDPS       Y8, Y6, Y6
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y6
+	VFMADD231PS Y0, Y5, Y6
+	VPSLLD      $0x17, Y6, Y9
+	VSUBPS      expMagic<>+0(SB), Y6, Y6
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y5, Y10
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y6, Y5
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y6, Y5
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y6
+	VFMADD213PS Y1, Y5, Y6
+	VFMADD213PS expC3<>+0(SB), Y5, Y6
+	VFMADD213PS expC2<>+0(SB), Y5, Y6
+	VFMADD213PS expC1<>+0(SB), Y5, Y6
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS      Y9, Y5, Y5
+	VFMADD213PS Y9, Y5, Y6
+	VANDNPS     Y6, Y10, Y6
+	VMOVUPS     (CX), Y5
+	VSUBPS      Y2, Y5, Y5
+	VMOVUPS     (DX), Y2
+	VFMADD231PS Y2, Y5, Y4
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y2
+	VFMADD231PS Y0, Y5, Y2
+	VPSLLD      $0x17, Y2, Y9
+	VSUBPS      expMagic<>+0(SB), Y2, Y2
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y5, Y10
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y2, Y5
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y2, Y5
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y2
+	VFMADD213PS Y1, Y5, Y2
+	VFMADD213PS expC3<>+0(SB), Y5, Y2
+	VFMADD213PS expC2<>+0(SB), Y5, Y2
+	VFMADD213PS expC1<>+0(SB), Y5, Y2
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS       Y9, Y5, Y5
+	VFMADD213PS  Y9, Y5, Y2
+	VANDNPS      Y2, Y10, Y2
+	VMOVUPS      Y2, (AX)
+	VADDPS       Y2, Y3, Y3
+	VADDPS       Y7, Y4, Y4
+	VMOVUPS      Y6, -32(AX)(BX*4)
+	VANDPS       Y8, Y6, Y6
+	VADDPS       Y6, Y3, Y3
+	LEAQ         (CX)(BX*4), CX
+	LEAQ         (DX)(BX*4), DX
+	LEAQ         (AX)(BX*4), AX
+	VMOVUPS      (SP), Y2
+	VCVTPS2PD    X3, Y5
+	VEXTRACTF128 $0x01, Y3, X3
+	VCVTPS2PD    X3, Y3
+	VADDPD       Y5, Y2, Y2
+	VADDPD       Y3, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VMOVUPS      Y2, (SP)
+	VMOVUPS      32(SP), Y2
+	VCVTPS2PD    X4, Y3
+	VEXTRACTF128 $0x01, Y4, X4
+	VCVTPS2PD    X4, Y4
+	VADDPD       Y3, Y2, Y2
+	VADDPD       Y4, Y2, Y2
+	VXORPS       Y4, Y4, Y4
+	VMOVUPS      Y2, 32(SP)
+	VMOVUPS      (SP), Y2
+	MOVQ         z_base+104(FP), DX
+	VEXTRACTF128 $0x01, Y2, X3
+	VADDPD       X3, X2, X2
+	VPERMILPD    $0x01, X2, X3
+	VADDSD       X3, X2, X2
+	MOVQ         m_len+88(FP), R8
+	SUBQ         DI, R8
+	VMOVSD       X2, (DX)(R8*8)
+	VMOVUPS      32(SP), Y2
+	MOVQ         d_base+128(FP), DX
+	VEXTRACTF128 $0x01, Y2, X3
+	VADDPD       X3, X2, X2
+	VPERMILPD    $0x01, X2, X3
+	VADDSD       X3, X2, X2
+	MOVQ         m_len+88(FP), R8
+	SUBQ         DI, R8
+	VMOVSD       X2, (DX)(R8*8)
+	ADDQ         $0x04, SI
+	DECQ         DI
+	JNZ          row_19
+	JMP          shaped_15
+
+shape_18:
+row_20:
+	MOVQ         w_base+48(FP), DX
+	VBROADCASTSS (SI), Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VMOVUPS      Y3, (SP)
+	VMOVUPS      Y3, 32(SP)
+
+	// The row's last lanes when cols is not a whole number of vectors: the part vector, loaded first.
+	MOVQ    BX, R8
+	ANDQ    $0x07, R8
+	JZ      nopart_21
+	CMPQ    BX, $0x08
+	JB      nopart_21
+	VMOVUPS -32(CX)(BX*4), Y5
+	VSUBPS  Y2, Y5, Y5
+	VMOVUPS -32(DX)(BX*4), Y7
+	VMULPS  Y7, Y5, Y6
+	LEAQ    laneMasks<>+32(SB), R9
+	VMOVDQU (R9)(R8*4), Y8
+	VANDPS  Y8, Y6, Y6
+	VANDPS  Y8, Y7, Y7
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y7
+	VFMADD231PS Y0, Y5, Y7
+	VPSLLD      $0x17, Y7, Y8
+	VSUBPS      expMagic<>+0(SB), Y7, Y7
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y5, Y9
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y7, Y5
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y7, Y5
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y7
+	VFMADD213PS Y1, Y5, Y7
+	VFMADD213PS expC3<>+0(SB), Y5, Y7
+	VFMADD213PS expC2<>+0(SB), Y5, Y7
+	VFMADD213PS expC1<>+0(SB), Y5, Y7
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS      Y8, Y5, Y5
+	VFMADD213PS Y8, Y5, Y7
+	VANDNPS     Y7, Y9, Y7
+
+nopart_21:
+	MOVQ BX, R8
+
+block_22:
+	MOVQ    $0x00000100, R9
+	CMPQ    R8, R9
+	CMOVQLT R8, R9
+	SUBQ    R9, R8
+
+	// 4 vectors per iteration, 1 side by side.
+	CMPQ R9, $0x00000020
+	JB   single_23
+
+loop_26:
+	VMOVUPS     (CX), Y5
+	VSUBPS      Y2, Y5, Y5
+	VMOVUPS     (DX), Y8
+	VFMADD231PS Y8, Y5, Y4
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y8
+	VFMADD231PS Y0, Y5, Y8
+	VPSLLD      $0x17, Y8, Y9
+	VSUBPS      expMagic<>+0(SB), Y8, Y8
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y5, Y10
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y8, Y5
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y8, Y5
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y8
+	VFMADD213PS Y1, Y5, Y8
+	VFMADD213PS expC3<>+0(SB), Y5, Y8
+	VFMADD213PS expC2<>+0(SB), Y5, Y8
+	VFMADD213PS expC1<>+0(SB), Y5, Y8
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS      Y9, Y5, Y5
+	VFMADD213PS Y9, Y5, Y8
+	VANDNPS     Y8, Y10, Y8
+	VMOVUPS     Y8, (AX)
+	VADDPS      Y8, Y3, Y3
+	VMOVUPS     32(CX), Y5
+	VSUBPS      Y2, Y5, Y5
+	VMOVUPS     32(DX), Y8
+	VFMADD231PS Y8, Y5, Y4
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y8
+	VFMADD231PS Y0, Y5, Y8
+	VPSLLD      $0x17, Y8, Y9
+	VSUBPS      expMagic<>+0(SB), Y8, Y8
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y5, Y10
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y8, Y5
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y8, Y5
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y8
+	VFMADD213PS Y1, Y5, Y8
+	VFMADD213PS expC3<>+0(SB), Y5, Y8
+	VFMADD213PS expC2<>+0(SB), Y5, Y8
+	VFMADD213PS expC1<>+0(SB), Y5, Y8
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS      Y9, Y5, Y5
+	VFMADD213PS Y9, Y5, Y8
+	VANDNPS     Y8, Y10, Y8
+	VMOVUPS     Y8, 32(AX)
+	VADDPS      Y8, Y3, Y3
+	VMOVUPS     64(CX), Y5
+	VSUBPS      Y2, Y5, Y5
+	VMOVUPS     64(DX), Y8
+	VFMADD231PS Y8, Y5, Y4
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y8
+	VFMADD231PS Y0, Y5, Y8
+	VPSLLD      $0x17, Y8, Y9
+	VSUBPS      expMagic<>+0(SB), Y8, Y8
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y5, Y10
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y8, Y5
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y8, Y5
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y8
+	VFMADD213PS Y1, Y5, Y8
+	VFMADD213PS expC3<>+0(SB), Y5, Y8
+	VFMADD213PS expC2<>+0(SB), Y5, Y8
+	VFMADD213PS expC1<>+0(SB), Y5, Y8
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS      Y9, Y5, Y5
+	VFMADD213PS Y9, Y5, Y8
+	VANDNPS     Y8, Y10, Y8
+	VMOVUPS     Y8, 64(AX)
+	VADDPS      Y8, Y3, Y3
+	VMOVUPS     96(CX), Y5
+	VSUBPS      Y2, Y5, Y5
+	VMOVUPS     96(DX), Y8
+	VFMADD231PS Y8, Y5, Y4
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y8
+	VFMADD231PS Y0, Y5, Y8
+	VPSLLD      $0x17, Y8, Y9
+	VSUBPS      expMagic<>+0(SB), Y8, Y8
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y5, Y10
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y8, Y5
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y8, Y5
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y8
+	VFMADD213PS Y1, Y5, Y8
+	VFMADD213PS expC3<>+0(SB), Y5, Y8
+	VFMADD213PS expC2<>+0(SB), Y5, Y8
+	VFMADD213PS expC1<>+0(SB), Y5, Y8
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS      Y9, Y5, Y5
+	VFMADD213PS Y9, Y5, Y8
+	VANDNPS     Y8, Y10, Y8
+	VMOVUPS     Y8, 96(AX)
+	VADDPS      Y8, Y3, Y3
+	ADDQ        $0x00000080, CX
+	ADDQ        $0x00000080, DX
+	ADDQ        $0x00000080, AX
+	SUBQ        $0x00000020, R9
+	CMPQ        R9, $0x00000020
+	JAE         loop_26
+
+single_23:
+	// One vector per iteration.
+	CMPQ R9, $0x00000008
+	JB   tail_24
+
+loop1_27:
+	VMOVUPS     (CX), Y5
+	VSUBPS      Y2, Y5, Y5
+	VMOVUPS     (DX), Y8
+	VFMADD231PS Y8, Y5, Y4
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y8
+	VFMADD231PS Y0, Y5, Y8
+	VPSLLD      $0x17, Y8, Y9
+	VSUBPS      expMagic<>+0(SB), Y8, Y8
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y5, Y10
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y8, Y5
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y8, Y5
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y8
+	VFMADD213PS Y1, Y5, Y8
+	VFMADD213PS expC3<>+0(SB), Y5, Y8
+	VFMADD213PS expC2<>+0(SB), Y5, Y8
+	VFMADD213PS expC1<>+0(SB), Y5, Y8
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS      Y9, Y5, Y5
+	VFMADD213PS Y9, Y5, Y8
+	VANDNPS     Y8, Y10, Y8
+	VMOVUPS     Y8, (AX)
+	VADDPS      Y8, Y3, Y3
+	ADDQ        $0x00000020, CX
+	ADDQ        $0x00000020, DX
+	ADDQ        $0x00000020, AX
+	SUBQ        $0x00000008, R9
+	CMPQ        R9, $0x00000008
+	JAE         loop1_27
+
+tail_24:
+	// Fewer than a vector's lanes left: the rest of the part vector, or, in a row shorter than a vector, a masked one.
+	TESTQ   R9, R9
+	JZ      done_25
+	CMPQ    BX, $0x08
+	JB      masked_28
+	VADDPS  Y6, Y4, Y4
+	VMOVUPS Y7, -32(AX)(R9*4)
+	LEAQ    laneMasks<>+32(SB), R10
+	VMOVDQU (R10)(R9*4), Y5
+	VANDPS  Y5, Y7, Y7
+	VADDPS  Y7, Y3, Y3
+	JMP     advance_29
+
+masked_28:
+	LEAQ       laneMasks<>+32(SB), R10
+	MOVQ       R9, R11
+	NEGQ       R11
+	VMOVDQU    (R10)(R11*4), Y5
+	VMASKMOVPS (CX), Y5, Y8
+	VSUBPS     Y2, Y8, Y8
+	VMASKMOVPS (DX), Y5, Y9
+	VMULPS     Y9, Y8, Y10
+	VANDPS     Y5, Y10, Y10
+	VANDPS     Y5, Y9, Y9
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y9
+	VFMADD231PS Y0, Y8, Y9
+	VPSLLD      $0x17, Y9, Y11
+	VSUBPS      expMagic<>+0(SB), Y9, Y9
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y8, Y12
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y9, Y8
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y9, Y8
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y9
+	VFMADD213PS Y1, Y8, Y9
+	VFMADD213PS expC3<>+0(SB), Y8, Y9
+	VFMADD213PS expC2<>+0(SB), Y8, Y9
+	VFMADD213PS expC1<>+0(SB), Y8, Y9
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS      Y11, Y8, Y8
+	VFMADD213PS Y11, Y8, Y9
+	VANDNPS     Y9, Y12, Y9
+	VADDPS      Y10, Y4, Y4
+	VMASKMOVPS  Y9, Y5, (AX)
+	VANDPS      Y5, Y9, Y9
+	VADDPS      Y9, Y3, Y3
+
+advance_29:
+	LEAQ (CX)(R9*4), CX
+	LEAQ (DX)(R9*4), DX
+	LEAQ (AX)(R9*4), AX
+
+done_25:
+	VMOVUPS      (SP), Y5
+	VCVTPS2PD    X3, Y8
+	VEXTRACTF128 $0x01, Y3, X3
+	VCVTPS2PD    X3, Y3
+	VADDPD       Y8, Y5, Y5
+	VADDPD       Y3, Y5, Y5
+	VXORPS       Y3, Y3, Y3
+	VMOVUPS      Y5, (SP)
+	VMOVUPS      32(SP), Y5
+	VCVTPS2PD    X4, Y8
+	VEXTRACTF128 $0x01, Y4, X4
+	VCVTPS2PD    X4, Y4
+	VADDPD       Y8, Y5, Y5
+	VADDPD       Y4, Y5, Y5
+	VXORPS       Y4, Y4, Y4
+	VMOVUPS      Y5, 32(SP)
+	TESTQ        R8, R8
+	JNZ          block_22
+	VMOVUPS      (SP), Y2
+	MOVQ         z_base+104(FP), DX
+	VEXTRACTF128 $0x01, Y2, X3
+	VADDPD       X3, X2, X2
+	VPERMILPD    $0x01, X2, X3
+	VADDSD       X3, X2, X2
+	MOVQ         m_len+88(FP), R8
+	SUBQ         DI, R8
+	VMOVSD       X2, (DX)(R8*8)
+	VMOVUPS      32(SP), Y2
+	MOVQ         d_base+128(FP), DX
+	VEXTRACTF128 $0x01, Y2, X3
+	VADDPD       X3, X2, X2
+	VPERMILPD    $0x01, X2, X3
+	VADDSD       X3, X2, X2
+	MOVQ         m_len+88(FP), R8
+	SUBQ         DI, R8
+	VMOVSD       X2, (DX)(R8*8)
+	ADDQ         $0x04, SI
+	DECQ         DI
+	JNZ          row_20
+
+shaped_15:
+	VZEROUPPER
+	RET
+
+// func scaleShiftRowsAVX2(x []float32, w []float32, cols int, c []float32, s float32)
+// Requires: AVX, FMA3
+TEXT ·scaleShiftRowsAVX2(SB), NOSPLIT, $0-84
+	MOVQ         x_base+0(FP), AX
+	MOVQ         cols+48(FP), CX
+	MOVQ         c_base+56(FP), DX
+	MOVQ         c_len+64(FP), BX
+	VBROADCASTSS s+80(FP), Y0
+	VXORPS       Y1, Y1, Y1
+	VSUBPS       Y0, Y1, Y1
+	CMPQ         CX, $0x08
+	JA           shape_2
+
+row_3:
+	MOVQ         w_base+24(FP), SI
+	VBROADCASTSS (DX), Y0
+	LEAQ         laneMasks<>+32(SB), DI
+	MOVQ         CX, R8
+	NEGQ         R8
+	VMOVDQU      (DI)(R8*4), Y2
+	VMASKMOVPS   (SI), Y2, Y3
+	VMULPS       Y3, Y1, Y3
+	VMASKMOVPS   (AX), Y2, Y4
+	VFMADD231PS  Y4, Y0, Y3
+	VMASKMOVPS   Y3, Y2, (AX)
+	LEAQ         (AX)(CX*4), AX
+	LEAQ         (SI)(CX*4), SI
+	ADDQ         $0x04, DX
+	DECQ         BX
+	JNZ          row_3
+	JMP          shaped_1
+
+shape_2:
+	CMPQ CX, $0x10
+	JA   shape_4
+
+row_5:
+	MOVQ         w_base+24(FP), SI
+	VBROADCASTSS (DX), Y0
+	VMULPS       -32(SI)(CX*4), Y1, Y2
+	VFMADD231PS  -32(AX)(CX*4), Y0, Y2
+	VMULPS       (SI), Y1, Y3
+	VFMADD231PS  (AX), Y0, Y3
+	VMOVUPS      Y3, (AX)
+	VMOVUPS      Y2, -32(AX)(CX*4)
+	LEAQ         (AX)(CX*4), AX
+	LEAQ         (SI)(CX*4), SI
+	ADDQ         $0x04, DX
+	DECQ         BX
+	JNZ          row_5
+	JMP          shaped_1
+
+shape_4:
+row_6:
+	MOVQ         w_base+24(FP), SI
+	VBROADCASTSS (DX), Y0
+
+	// The row's last lanes when cols is not a whole number of vectors: the part vector, loaded first.
+	MOVQ        CX, DI
+	ANDQ        $0x07, DI
+	JZ          nopart_7
+	CMPQ        CX, $0x08
+	JB          nopart_7
+	VMULPS      -32(SI)(CX*4), Y1, Y2
+	VFMADD231PS -32(AX)(CX*4), Y0, Y2
+
+nopart_7:
+	MOVQ CX, DI
+
+	// 4 vectors per iteration, 1 side by side.
+	CMPQ DI, $0x00000020
+	JB   single_8
+
+loop_11:
+	VMULPS      (SI), Y1, Y3
+	VFMADD231PS (AX), Y0, Y3
+	VMOVUPS     Y3, (AX)
+	VMULPS      32(SI), Y1, Y3
+	VFMADD231PS 32(AX), Y0, Y3
+	VMOVUPS     Y3, 32(AX)
+	VMULPS      64(SI), Y1, Y3
+	VFMADD231PS 64(AX), Y0, Y3
+	VMOVUPS     Y3, 64(AX)
+	VMULPS      96(SI), Y1, Y3
+	VFMADD231PS 96(AX), Y0, Y3
+	VMOVUPS     Y3, 96(AX)
+	ADDQ        $0x00000080, AX
+	ADDQ        $0x00000080, SI
+	SUBQ        $0x00000020, DI
+	CMPQ        DI, $0x00000020
+	JAE         loop_11
+
+single_8:
+	// One vector per iteration.
+	CMPQ DI, $0x00000008
+	JB   tail_9
+
+loop1_12:
+	VMULPS      (SI), Y1, Y3
+	VFMADD231PS (AX), Y0, Y3
+	VMOVUPS     Y3, (AX)
+	ADDQ        $0x00000020, AX
+	ADDQ        $0x00000020, SI
+	SUBQ        $0x00000008, DI
+	CMPQ        DI, $0x00000008
+	JAE         loop1_12
+
+tail_9:
+	// Fewer than a vector's lanes left: the rest of the part vector, or, in a row shorter than a vector, a masked one.
+	TESTQ   DI, DI
+	JZ      done_10
+	CMPQ    CX, $0x08
+	JB      masked_13
+	VMOVUPS Y2, -32(AX)(DI*4)
+	JMP     advance_14
+
+masked_13:
+	LEAQ        laneMasks<>+32(SB), R8
+	MOVQ        DI, R9
+	NEGQ        R9
+	VMOVDQU     (R8)(R9*4), Y3
+	VMASKMOVPS  (SI), Y3, Y4
+	VMULPS      Y4, Y1, Y4
+	VMASKMOVPS  (AX), Y3, Y5
+	VFMADD231PS Y5, Y0, Y4
+	VMASKMOVPS  Y4, Y3, (AX)
+
+advance_14:
+	LEAQ (AX)(DI*4), AX
+	LEAQ (SI)(DI*4), SI
+
+done_10:
+	ADDQ $0x04, DX
+	DECQ BX
+	JNZ  row_6
+
+shaped_1:
+	VZEROUPPER
+	RET
+
+// func crossEntropyShortRowsAVX2(dst []float32, src []float32, cols int, a []float32, zc float32, shift []float32, w []float32, m []float32, logZ []float32, d []float32)
+// Requires: AVX, AVX2, FMA3
+TEXT ·crossEntropyShortRowsAVX2(SB), NOSPLIT, $512-208
+	MOVQ    dst_base+0(FP), AX
+	MOVQ    src_base+24(FP), CX
+	MOVQ    cols+48(FP), DX
+	MOVQ    m_base+136(FP), BX
+	MOVQ    logZ_base+160(FP), SI
+	MOVQ    a_base+56(FP), DI
+	MOVQ    d_base+184(FP), R8
+	MOVQ    src_len+32(FP), R9
+	LEAQ    (CX)(R9*4), R9
+	MOVQ    DX, R10
+	SHLQ    $0x02, R10
+	CMPQ    DX, $0x08
+	JBE     block1_2
+	LEAQ    -8(DX), R11
+	LEAQ    laneMasks<>+32(SB), R12
+	NEGQ    R11
+	VMOVDQU (R12)(R11*4), Y0
+
+row_3:
+	MOVQ         CX, R11
+	VMOVUPS      (R11), Y1
+	ADDQ         R10, R11
+	VMOVUPS      (R11), Y2
+	ADDQ         R10, R11
+	VMOVUPS      (R11), Y3
+	ADDQ         R10, R11
+	VMOVUPS      (R11), Y4
+	ADDQ         R10, R11
+	VMOVUPS      (R11), Y5
+	ADDQ         R10, R11
+	VMOVUPS      (R11), Y6
+	ADDQ         R10, R11
+	VMOVUPS      (R11), Y7
+	ADDQ         R10, R11
+	VMOVUPS      (R11), Y8
+	VUNPCKLPS    Y2, Y1, Y9
+	VUNPCKHPS    Y2, Y1, Y1
+	VUNPCKLPS    Y4, Y3, Y2
+	VUNPCKHPS    Y4, Y3, Y3
+	VUNPCKLPS    Y6, Y5, Y4
+	VUNPCKHPS    Y6, Y5, Y5
+	VUNPCKLPS    Y8, Y7, Y6
+	VUNPCKHPS    Y8, Y7, Y7
+	VSHUFPS      $0x44, Y2, Y9, Y8
+	VSHUFPS      $0xee, Y2, Y9, Y2
+	VSHUFPS      $0x44, Y3, Y1, Y9
+	VSHUFPS      $0xee, Y3, Y1, Y1
+	VSHUFPS      $0x44, Y6, Y4, Y3
+	VSHUFPS      $0xee, Y6, Y4, Y4
+	VSHUFPS      $0x44, Y7, Y5, Y6
+	VSHUFPS      $0xee, Y7, Y5, Y5
+	VPERM2F128   $0x20, Y3, Y8, Y7
+	VPERM2F128   $0x31, Y3, Y8, Y3
+	VPERM2F128   $0x20, Y4, Y2, Y8
+	VPERM2F128   $0x31, Y4, Y2, Y2
+	VPERM2F128   $0x20, Y6, Y9, Y4
+	VPERM2F128   $0x31, Y6, Y9, Y6
+	VPERM2F128   $0x20, Y5, Y1, Y9
+	VPERM2F128   $0x31, Y5, Y1, Y1
+	VMOVUPS      Y7, (SP)
+	VMOVUPS      Y8, 32(SP)
+	VMOVUPS      Y4, 64(SP)
+	VMOVUPS      Y9, 96(SP)
+	VMOVUPS      Y3, 128(SP)
+	VMOVUPS      Y2, 160(SP)
+	VMOVUPS      Y6, 192(SP)
+	VMOVUPS      Y1, 224(SP)
+	VMAXPS       Y8, Y7, Y5
+	VMAXPS       Y9, Y4, Y4
+	VMAXPS       Y2, Y3, Y2
+	VMAXPS       Y1, Y6, Y1
+	VMAXPS       Y4, Y5, Y3
+	VMAXPS       Y1, Y2, Y1
+	VMAXPS       Y1, Y3, Y1
+	MOVQ         CX, R11
+	VMASKMOVPS   32(R11), Y0, Y2
+	VBROADCASTSS negInf<>+0(SB), Y3
+	VBLENDVPS    Y0, Y2, Y3, Y2
+	ADDQ         R10, R11
+	VMASKMOVPS   32(R11), Y0, Y3
+	VBROADCASTSS negInf<>+0(SB), Y4
+	VBLENDVPS    Y0, Y3, Y4, Y3
+	ADDQ         R10, R11
+	VMASKMOVPS   32(R11), Y0, Y4
+	VBROADCASTSS negInf<>+0(SB), Y5
+	VBLENDVPS    Y0, Y4, Y5, Y4
+	ADDQ         R10, R11
+	VMASKMOVPS   32(R11), Y0, Y5
+	VBROADCASTSS negInf<>+0(SB), Y6
+	VBLENDVPS    Y0, Y5, Y6, Y5
+	ADDQ         R10, R11
+	VMASKMOVPS   32(R11), Y0, Y6
+	VBROADCASTSS negInf<>+0(SB), Y7
+	VBLENDVPS    Y0, Y6, Y7, Y6
+	ADDQ         R10, R11
+	VMASKMOVPS   32(R11), Y0, Y7
+	VBROADCASTSS negInf<>+0(SB), Y8
+	VBLENDVPS    Y0, Y7, Y8, Y7
+	ADDQ         R10, R11
+	VMASKMOVPS   32(R11), Y0, Y8
+	VBROADCASTSS negInf<>+0(SB), Y9
+	VBLENDVPS    Y0, Y8, Y9, Y8
+	ADDQ         R10, R11
+	VMASKMOVPS   32(R11), Y0, Y9
+	VBROADCASTSS negInf<>+0(SB), Y10
+	VBLENDVPS    Y0, Y9, Y10, Y9
+	VUNPCKLPS    Y3, Y2, Y10
+	VUNPCKHPS    Y3, Y2, Y2
+	VUNPCKLPS    Y5, Y4, Y3
+	VUNPCKHPS    Y5, Y4, Y4
+	VUNPCKLPS    Y7, Y6, Y5
+	VUNPCKHPS    Y7, Y6, Y6
+	VUNPCKLPS    Y9, Y8, Y7
+	VUNPCKHPS    Y9, Y8, Y8
+	VSHUFPS      $0x44, Y3, Y10, Y9
+	VSHUFPS      $0xee, Y3, Y10, Y3
+	VSHUFPS      $0x44, Y4, Y2, Y10
+	VSHUFPS      $0xee, Y4, Y2, Y2
+	VSHUFPS      $0x44, Y7, Y5, Y4
+	VSHUFPS      $0xee, Y7, Y5, Y5
+	VSHUFPS      $0x44, Y8, Y6, Y7
+	VSHUFPS      $0xee, Y8, Y6, Y6
+	VPERM2F128   $0x20, Y4, Y9, Y8
+	VPERM2F128   $0x31, Y4, Y9, Y4
+	VPERM2F128   $0x20, Y5, Y3, Y9
+	VPERM2F128   $0x31, Y5, Y3, Y3
+	VPERM2F128   $0x20, Y7, Y10, Y5
+	VPERM2F128   $0x31, Y7, Y10, Y7
+	VPERM2F128   $0x20, Y6, Y2, Y10
+	VPERM2F128   $0x31, Y6, Y2, Y2
+	VMOVUPS      Y8, 256(SP)
+	VMOVUPS      Y9, 288(SP)
+	VMOVUPS      Y5, 320(SP)
+	VMOVUPS      Y10, 352(SP)
+	VMOVUPS      Y4, 384(SP)
+	VMOVUPS      Y3, 416(SP)
+	VMOVUPS      Y7, 448(SP)
+	VMOVUPS      Y2, 480(SP)
+	VMAXPS       Y9, Y8, Y6
+	VMAXPS       Y10, Y5, Y5
+	VMAXPS       Y3, Y4, Y3
+	VMAXPS       Y2, Y7, Y2
+	VMAXPS       Y5, Y6, Y4
+	VMAXPS       Y2, Y3, Y2
+	VMAXPS       Y2, Y4, Y2
+	VMAXPS       Y2, Y1, Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VMOVUPS      (SP), Y5
+	VSUBPS       Y1, Y5, Y5
+	MOVQ         w_base+112(FP), R11
+	VBROADCASTSS (R11), Y6
+	VFMADD231PS  Y6, Y5, Y4
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y6
+	VFMADD231PS expLog2e<>+0(SB), Y5, Y6
+	VPSLLD      $0x17, Y6, Y7
+	VSUBPS      expMagic<>+0(SB), Y6, Y6
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y5, Y8
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y6, Y5
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y6, Y5
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y6
+	VFMADD213PS expC4<>+0(SB), Y5, Y6
+	VFMADD213PS expC3<>+0(SB), Y5, Y6
+	VFMADD213PS expC2<>+0(SB), Y5, Y6
+	VFMADD213PS expC1<>+0(SB), Y5, Y6
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS       Y7, Y5, Y5
+	VFMADD213PS  Y7, Y5, Y6
+	VANDNPS      Y6, Y8, Y6
+	VADDPS       Y6, Y2, Y2
+	VMOVUPS      Y6, (SP)
+	VMOVUPS      32(SP), Y5
+	VSUBPS       Y1, Y5, Y5
+	MOVQ         w_base+112(FP), R11
+	VBROADCASTSS 4(R11), Y6
+	VFMADD231PS  Y6, Y5, Y4
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y6
+	VFMADD231PS expLog2e<>+0(SB), Y5, Y6
+	VPSLLD      $0x17, Y6, Y7
+	VSUBPS      expMagic<>+0(SB), Y6, Y6
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y5, Y8
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y6, Y5
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y6, Y5
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y6
+	VFMADD213PS expC4<>+0(SB), Y5, Y6
+	VFMADD213PS expC3<>+0(SB), Y5, Y6
+	VFMADD213PS expC2<>+0(SB), Y5, Y6
+	VFMADD213PS expC1<>+0(SB), Y5, Y6
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS       Y7, Y5, Y5
+	VFMADD213PS  Y7, Y5, Y6
+	VANDNPS      Y6, Y8, Y6
+	VADDPS       Y6, Y3, Y3
+	VMOVUPS      Y6, 32(SP)
+	VMOVUPS      64(SP), Y5
+	VSUBPS       Y1, Y5, Y5
+	MOVQ         w_base+112(FP), R11
+	VBROADCASTSS 8(R11), Y6
+	VFMADD231PS  Y6, Y5, Y4
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y6
+	VFMADD231PS expLog2e<>+0(SB), Y5, Y6
+	VPSLLD      $0x17, Y6, Y7
+	VSUBPS      expMagic<>+0(SB), Y6, Y6
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y5, Y8
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y6, Y5
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y6, Y5
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y6
+	VFMADD213PS expC4<>+0(SB), Y5, Y6
+	VFMADD213PS expC3<>+0(SB), Y5, Y6
+	VFMADD213PS expC2<>+0(SB), Y5, Y6
+	VFMADD213PS expC1<>+0(SB), Y5, Y6
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS       Y7, Y5, Y5
+	VFMADD213PS  Y7, Y5, Y6
+	VANDNPS      Y6, Y8, Y6
+	VADDPS       Y6, Y2, Y2
+	VMOVUPS      Y6, 64(SP)
+	VMOVUPS      96(SP), Y5
+	VSUBPS       Y1, Y5, Y5
+	MOVQ         w_base+112(FP), R11
+	VBROADCASTSS 12(R11), Y6
+	VFMADD231PS  Y6, Y5, Y4
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y6
+	VFMADD231PS expLog2e<>+0(SB), Y5, Y6
+	VPSLLD      $0x17, Y6, Y7
+	VSUBPS      expMagic<>+0(SB), Y6, Y6
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y5, Y8
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y6, Y5
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y6, Y5
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y6
+	VFMADD213PS expC4<>+0(SB), Y5, Y6
+	VFMADD213PS expC3<>+0(SB), Y5, Y6
+	VFMADD213PS expC2<>+0(SB), Y5, Y6
+	VFMADD213PS expC1<>+0(SB), Y5, Y6
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS       Y7, Y5, Y5
+	VFMADD213PS  Y7, Y5, Y6
+	VANDNPS      Y6, Y8, Y6
+	VADDPS       Y6, Y3, Y3
+	VMOVUPS      Y6, 96(SP)
+	VMOVUPS      128(SP), Y5
+	VSUBPS       Y1, Y5, Y5
+	MOVQ         w_base+112(FP), R11
+	VBROADCASTSS 16(R11), Y6
+	VFMADD231PS  Y6, Y5, Y4
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y6
+	VFMADD231PS expLog2e<>+0(SB), Y5, Y6
+	VPSLLD      $0x17, Y6, Y7
+	VSUBPS      expMagic<>+0(SB), Y6, Y6
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y5, Y8
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y6, Y5
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y6, Y5
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y6
+	VFMADD213PS expC4<>+0(SB), Y5, Y6
+	VFMADD213PS expC3<>+0(SB), Y5, Y6
+	VFMADD213PS expC2<>+0(SB), Y5, Y6
+	VFMADD213PS expC1<>+0(SB), Y5, Y6
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS       Y7, Y5, Y5
+	VFMADD213PS  Y7, Y5, Y6
+	VANDNPS      Y6, Y8, Y6
+	VADDPS       Y6, Y2, Y2
+	VMOVUPS      Y6, 128(SP)
+	VMOVUPS      160(SP), Y5
+	VSUBPS       Y1, Y5, Y5
+	MOVQ         w_base+112(FP), R11
+	VBROADCASTSS 20(R11), Y6
+	VFMADD231PS  Y6, Y5, Y4
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y6
+	VFMADD231PS expLog2e<>+0(SB), Y5, Y6
+	VPSLLD      $0x17, Y6, Y7
+	VSUBPS      expMagic<>+0(SB), Y6, Y6
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y5, Y8
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y6, Y5
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y6, Y5
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y6
+	VFMADD213PS expC4<>+0(SB), Y5, Y6
+	VFMADD213PS expC3<>+0(SB), Y5, Y6
+	VFMADD213PS expC2<>+0(SB), Y5, Y6
+	VFMADD213PS expC1<>+0(SB), Y5, Y6
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS       Y7, Y5, Y5
+	VFMADD213PS  Y7, Y5, Y6
+	VANDNPS      Y6, Y8, Y6
+	VADDPS       Y6, Y3, Y3
+	VMOVUPS      Y6, 160(SP)
+	VMOVUPS      192(SP), Y5
+	VSUBPS       Y1, Y5, Y5
+	MOVQ         w_base+112(FP), R11
+	VBROADCASTSS 24(R11), Y6
+	VFMADD231PS  Y6, Y5, Y4
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y6
+	VFMADD231PS expLog2e<>+0(SB), Y5, Y6
+	VPSLLD      $0x17, Y6, Y7
+	VSUBPS      expMagic<>+0(SB), Y6, Y6
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y5, Y8
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y6, Y5
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y6, Y5
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y6
+	VFMADD213PS expC4<>+0(SB), Y5, Y6
+	VFMADD213PS expC3<>+0(SB), Y5, Y6
+	VFMADD213PS expC2<>+0(SB), Y5, Y6
+	VFMADD213PS expC1<>+0(SB), Y5, Y6
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS       Y7, Y5, Y5
+	VFMADD213PS  Y7, Y5, Y6
+	VANDNPS      Y6, Y8, Y6
+	VADDPS       Y6, Y2, Y2
+	VMOVUPS      Y6, 192(SP)
+	VMOVUPS      224(SP), Y5
+	VSUBPS       Y1, Y5, Y5
+	MOVQ         w_base+112(FP), R11
+	VBROADCASTSS 28(R11), Y6
+	VFMADD231PS  Y6, Y5, Y4
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y6
+	VFMADD231PS expLog2e<>+0(SB), Y5, Y6
+	VPSLLD      $0x17, Y6, Y7
+	VSUBPS      expMagic<>+0(SB), Y6, Y6
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y5, Y8
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y6, Y5
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y6, Y5
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y6
+	VFMADD213PS expC4<>+0(SB), Y5, Y6
+	VFMADD213PS expC3<>+0(SB), Y5, Y6
+	VFMADD213PS expC2<>+0(SB), Y5, Y6
+	VFMADD213PS expC1<>+0(SB), Y5, Y6
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS       Y7, Y5, Y5
+	VFMADD213PS  Y7, Y5, Y6
+	VANDNPS      Y6, Y8, Y6
+	VADDPS       Y6, Y3, Y3
+	VMOVUPS      Y6, 224(SP)
+	VMOVUPS      256(SP), Y5
+	VSUBPS       Y1, Y5, Y5
+	MOVQ         w_base+112(FP), R11
+	VBROADCASTSS 32(R11), Y6
+	VFMADD231PS  Y6, Y5, Y4
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y6
+	VFMADD231PS expLog2e<>+0(SB), Y5, Y6
+	VPSLLD      $0x17, Y6, Y7
+	VSUBPS      expMagic<>+0(SB), Y6, Y6
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y5, Y8
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y6, Y5
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y6, Y5
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y6
+	VFMADD213PS expC4<>+0(SB), Y5, Y6
+	VFMADD213PS expC3<>+0(SB), Y5, Y6
+	VFMADD213PS expC2<>+0(SB), Y5, Y6
+	VFMADD213PS expC1<>+0(SB), Y5, Y6
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS       Y7, Y5, Y5
+	VFMADD213PS  Y7, Y5, Y6
+	VANDNPS      Y6, Y8, Y6
+	VADDPS       Y6, Y2, Y2
+	VMOVUPS      Y6, 256(SP)
+	CMPQ         DX, $0x09
+	JBE          exps_4
+	VMOVUPS      288(SP), Y5
+	VSUBPS       Y1, Y5, Y5
+	MOVQ         w_base+112(FP), R11
+	VBROADCASTSS 36(R11), Y6
+	VFMADD231PS  Y6, Y5, Y4
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y6
+	VFMADD231PS expLog2e<>+0(SB), Y5, Y6
+	VPSLLD      $0x17, Y6, Y7
+	VSUBPS      expMagic<>+0(SB), Y6, Y6
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y5, Y8
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y6, Y5
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y6, Y5
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y6
+	VFMADD213PS expC4<>+0(SB), Y5, Y6
+	VFMADD213PS expC3<>+0(SB), Y5, Y6
+	VFMADD213PS expC2<>+0(SB), Y5, Y6
+	VFMADD213PS expC1<>+0(SB), Y5, Y6
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS       Y7, Y5, Y5
+	VFMADD213PS  Y7, Y5, Y6
+	VANDNPS      Y6, Y8, Y6
+	VADDPS       Y6, Y3, Y3
+	VMOVUPS      Y6, 288(SP)
+	CMPQ         DX, $0x0a
+	JBE          exps_4
+	VMOVUPS      320(SP), Y5
+	VSUBPS       Y1, Y5, Y5
+	MOVQ         w_base+112(FP), R11
+	VBROADCASTSS 40(R11), Y6
+	VFMADD231PS  Y6, Y5, Y4
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y6
+	VFMADD231PS expLog2e<>+0(SB), Y5, Y6
+	VPSLLD      $0x17, Y6, Y7
+	VSUBPS      expMagic<>+0(SB), Y6, Y6
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y5, Y8
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y6, Y5
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y6, Y5
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y6
+	VFMADD213PS expC4<>+0(SB), Y5, Y6
+	VFMADD213PS expC3<>+0(SB), Y5, Y6
+	VFMADD213PS expC2<>+0(SB), Y5, Y6
+	VFMADD213PS expC1<>+0(SB), Y5, Y6
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS       Y7, Y5, Y5
+	VFMADD213PS  Y7, Y5, Y6
+	VANDNPS      Y6, Y8, Y6
+	VADDPS       Y6, Y2, Y2
+	VMOVUPS      Y6, 320(SP)
+	CMPQ         DX, $0x0b
+	JBE          exps_4
+	VMOVUPS      352(SP), Y5
+	VSUBPS       Y1, Y5, Y5
+	MOVQ         w_base+112(FP), R11
+	VBROADCASTSS 44(R11), Y6
+	VFMADD231PS  Y6, Y5, Y4
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y6
+	VFMADD231PS expLog2e<>+0(SB), Y5, Y6
+	VPSLLD      $0x17, Y6, Y7
+	VSUBPS      expMagic<>+0(SB), Y6, Y6
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y5, Y8
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y6, Y5
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y6, Y5
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y6
+	VFMADD213PS expC4<>+0(SB), Y5, Y6
+	VFMADD213PS expC3<>+0(SB), Y5, Y6
+	VFMADD213PS expC2<>+0(SB), Y5, Y6
+	VFMADD213PS expC1<>+0(SB), Y5, Y6
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS       Y7, Y5, Y5
+	VFMADD213PS  Y7, Y5, Y6
+	VANDNPS      Y6, Y8, Y6
+	VADDPS       Y6, Y3, Y3
+	VMOVUPS      Y6, 352(SP)
+	CMPQ         DX, $0x0c
+	JBE          exps_4
+	VMOVUPS      384(SP), Y5
+	VSUBPS       Y1, Y5, Y5
+	MOVQ         w_base+112(FP), R11
+	VBROADCASTSS 48(R11), Y6
+	VFMADD231PS  Y6, Y5, Y4
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y6
+	VFMADD231PS expLog2e<>+0(SB), Y5, Y6
+	VPSLLD      $0x17, Y6, Y7
+	VSUBPS      expMagic<>+0(SB), Y6, Y6
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y5, Y8
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y6, Y5
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y6, Y5
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y6
+	VFMADD213PS expC4<>+0(SB), Y5, Y6
+	VFMADD213PS expC3<>+0(SB), Y5, Y6
+	VFMADD213PS expC2<>+0(SB), Y5, Y6
+	VFMADD213PS expC1<>+0(SB), Y5, Y6
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS       Y7, Y5, Y5
+	VFMADD213PS  Y7, Y5, Y6
+	VANDNPS      Y6, Y8, Y6
+	VADDPS       Y6, Y2, Y2
+	VMOVUPS      Y6, 384(SP)
+	CMPQ         DX, $0x0d
+	JBE          exps_4
+	VMOVUPS      416(SP), Y5
+	VSUBPS       Y1, Y5, Y5
+	MOVQ         w_base+112(FP), R11
+	VBROADCASTSS 52(R11), Y6
+	VFMADD231PS  Y6, Y5, Y4
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y6
+	VFMADD231PS expLog2e<>+0(SB), Y5, Y6
+	VPSLLD      $0x17, Y6, Y7
+	VSUBPS      expMagic<>+0(SB), Y6, Y6
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y5, Y8
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y6, Y5
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y6, Y5
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y6
+	VFMADD213PS expC4<>+0(SB), Y5, Y6
+	VFMADD213PS expC3<>+0(SB), Y5, Y6
+	VFMADD213PS expC2<>+0(SB), Y5, Y6
+	VFMADD213PS expC1<>+0(SB), Y5, Y6
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS       Y7, Y5, Y5
+	VFMADD213PS  Y7, Y5, Y6
+	VANDNPS      Y6, Y8, Y6
+	VADDPS       Y6, Y3, Y3
+	VMOVUPS      Y6, 416(SP)
+	CMPQ         DX, $0x0e
+	JBE          exps_4
+	VMOVUPS      448(SP), Y5
+	VSUBPS       Y1, Y5, Y5
+	MOVQ         w_base+112(FP), R11
+	VBROADCASTSS 56(R11), Y6
+	VFMADD231PS  Y6, Y5, Y4
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y6
+	VFMADD231PS expLog2e<>+0(SB), Y5, Y6
+	VPSLLD      $0x17, Y6, Y7
+	VSUBPS      expMagic<>+0(SB), Y6, Y6
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y5, Y8
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y6, Y5
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y6, Y5
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y6
+	VFMADD213PS expC4<>+0(SB), Y5, Y6
+	VFMADD213PS expC3<>+0(SB), Y5, Y6
+	VFMADD213PS expC2<>+0(SB), Y5, Y6
+	VFMADD213PS expC1<>+0(SB), Y5, Y6
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS       Y7, Y5, Y5
+	VFMADD213PS  Y7, Y5, Y6
+	VANDNPS      Y6, Y8, Y6
+	VADDPS       Y6, Y2, Y2
+	VMOVUPS      Y6, 448(SP)
+	CMPQ         DX, $0x0f
+	JBE          exps_4
+	VMOVUPS      480(SP), Y5
+	VSUBPS       Y1, Y5, Y5
+	MOVQ         w_base+112(FP), R11
+	VBROADCASTSS 60(R11), Y6
+	VFMADD231PS  Y6, Y5, Y4
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y6
+	VFMADD231PS expLog2e<>+0(SB), Y5, Y6
+	VPSLLD      $0x17, Y6, Y7
+	VSUBPS      expMagic<>+0(SB), Y6, Y6
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y5, Y8
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y6, Y5
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y6, Y5
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y6
+	VFMADD213PS expC4<>+0(SB), Y5, Y6
+	VFMADD213PS expC3<>+0(SB), Y5, Y6
+	VFMADD213PS expC2<>+0(SB), Y5, Y6
+	VFMADD213PS expC1<>+0(SB), Y5, Y6
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS      Y7, Y5, Y5
+	VFMADD213PS Y7, Y5, Y6
+	VANDNPS     Y6, Y8, Y6
+	VADDPS      Y6, Y3, Y3
+	VMOVUPS     Y6, 480(SP)
+
+exps_4:
+	VADDPS       Y3, Y2, Y2
+	VMOVUPS      Y1, (BX)
+	VMOVUPS      Y4, (R8)
+	VBROADCASTSS logSqrtHalf<>+0(SB), Y3
+	VPSUBD       Y3, Y2, Y4
+	VPSRAD       $0x17, Y4, Y3
+	VPSLLD       $0x17, Y3, Y4
+	VPSUBD       Y4, Y2, Y5
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS one<>+0(SB), Y6
+	VSUBPS       Y6, Y5, Y4
+	VADDPS       Y6, Y5, Y5
+	VDIVPS       Y5, Y4, Y4
+	VMULPS       Y4, Y4, Y5
+	VBROADCASTSS logC9<>+0(SB), Y6
+	VBROADCASTSS logC7<>+0(SB), Y7
+	VFMADD213PS  Y7, Y5, Y6
+	VBROADCASTSS logC5<>+0(SB), Y7
+	VFMADD213PS  Y7, Y5, Y6
+	VBROADCASTSS logC3<>+0(SB), Y7
+	VFMADD213PS  Y7, Y5, Y6
+	VBROADCASTSS logC1<>+0(SB), Y7
+	VFMADD213PS  Y7, Y5, Y6
+	VMULPS       Y4, Y6, Y6
+	VBROADCASTSS logLn2<>+0(SB), Y4
+	VFMADD231PS  Y4, Y3, Y6
+	VSUBPS       Y2, Y2, Y4
+	VADDPS       Y4, Y6, Y6
+	VMOVUPS      Y6, (SI)
+	VADDPS       Y1, Y6, Y6
+	VMOVUPS      (DI), Y1
+	VBROADCASTSS zc+80(FP), Y3
+	VFMADD231PS  Y3, Y6, Y1
+	VDIVPS       Y2, Y1, Y1
+	MOVQ         shift_base+88(FP), R11
+	VBROADCASTSS (R11), Y2
+	VFMSUB231PS  (SP), Y1, Y2
+	MOVQ         shift_base+88(FP), R11
+	VBROADCASTSS 4(R11), Y3
+	VFMSUB231PS  32(SP), Y1, Y3
+	MOVQ         shift_base+88(FP), R11
+	VBROADCASTSS 8(R11), Y4
+	VFMSUB231PS  64(SP), Y1, Y4
+	MOVQ         shift_base+88(FP), R11
+	VBROADCASTSS 12(R11), Y5
+	VFMSUB231PS  96(SP), Y1, Y5
+	MOVQ         shift_base+88(FP), R11
+	VBROADCASTSS 16(R11), Y6
+	VFMSUB231PS  128(SP), Y1, Y6
+	MOVQ         shift_base+88(FP), R11
+	VBROADCASTSS 20(R11), Y7
+	VFMSUB231PS  160(SP), Y1, Y7
+	MOVQ         shift_base+88(FP), R11
+	VBROADCASTSS 24(R11), Y8
+	VFMSUB231PS  192(SP), Y1, Y8
+	MOVQ         shift_base+88(FP), R11
+	VBROADCASTSS 28(R11), Y9
+	VFMSUB231PS  224(SP), Y1, Y9
+	VUNPCKLPS    Y3, Y2, Y10
+	VUNPCKHPS    Y3, Y2, Y2
+	VUNPCKLPS    Y5, Y4, Y3
+	VUNPCKHPS    Y5, Y4, Y4
+	VUNPCKLPS    Y7, Y6, Y5
+	VUNPCKHPS    Y7, Y6, Y6
+	VUNPCKLPS    Y9, Y8, Y7
+	VUNPCKHPS    Y9, Y8, Y8
+	VSHUFPS      $0x44, Y3, Y10, Y9
+	VSHUFPS      $0xee, Y3, Y10, Y3
+	VSHUFPS      $0x44, Y4, Y2, Y10
+	VSHUFPS      $0xee, Y4, Y2, Y2
+	VSHUFPS      $0x44, Y7, Y5, Y4
+	VSHUFPS      $0xee, Y7, Y5, Y5
+	VSHUFPS      $0x44, Y8, Y6, Y7
+	VSHUFPS      $0xee, Y8, Y6, Y6
+	VPERM2F128   $0x20, Y4, Y9, Y8
+	VPERM2F128   $0x31, Y4, Y9, Y4
+	VPERM2F128   $0x20, Y5, Y3, Y9
+	VPERM2F128   $0x31, Y5, Y3, Y3
+	VPERM2F128   $0x20, Y7, Y10, Y5
+	VPERM2F128   $0x31, Y7, Y10, Y7
+	VPERM2F128   $0x20, Y6, Y2, Y10
+	VPERM2F128   $0x31, Y6, Y2, Y2
+	MOVQ         AX, R11
+	VMOVUPS      Y8, (R11)
+	ADDQ         R10, R11
+	VMOVUPS      Y9, (R11)
+	ADDQ         R10, R11
+	VMOVUPS      Y5, (R11)
+	ADDQ         R10, R11
+	VMOVUPS      Y10, (R11)
+	ADDQ         R10, R11
+	VMOVUPS      Y4, (R11)
+	ADDQ         R10, R11
+	VMOVUPS      Y3, (R11)
+	ADDQ         R10, R11
+	VMOVUPS      Y7, (R11)
+	ADDQ         R10, R11
+	VMOVUPS      Y2, (R11)
+	MOVQ         shift_base+88(FP), R11
+	VBROADCASTSS 32(R11), Y2
+	VFMSUB231PS  256(SP), Y1, Y2
+	MOVQ         shift_base+88(FP), R11
+	VBROADCASTSS 36(R11), Y3
+	VFMSUB231PS  288(SP), Y1, Y3
+	MOVQ         shift_base+88(FP), R11
+	VBROADCASTSS 40(R11), Y4
+	VFMSUB231PS  320(SP), Y1, Y4
+	MOVQ         shift_base+88(FP), R11
+	VBROADCASTSS 44(R11), Y5
+	VFMSUB231PS  352(SP), Y1, Y5
+	MOVQ         shift_base+88(FP), R11
+	VBROADCASTSS 48(R11), Y6
+	VFMSUB231PS  384(SP), Y1, Y6
+	MOVQ         shift_base+88(FP), R11
+	VBROADCASTSS 52(R11), Y7
+	VFMSUB231PS  416(SP), Y1, Y7
+	MOVQ         shift_base+88(FP), R11
+	VBROADCASTSS 56(R11), Y8
+	VFMSUB231PS  448(SP), Y1, Y8
+	MOVQ         shift_base+88(FP), R11
+	VBROADCASTSS 60(R11), Y9
+	VFMSUB231PS  480(SP), Y1, Y9
+	VUNPCKLPS    Y3, Y2, Y1
+	VUNPCKHPS    Y3, Y2, Y2
+	VUNPCKLPS    Y5, Y4, Y3
+	VUNPCKHPS    Y5, Y4, Y4
+	VUNPCKLPS    Y7, Y6, Y5
+	VUNPCKHPS    Y7, Y6, Y6
+	VUNPCKLPS    Y9, Y8, Y7
+	VUNPCKHPS    Y9, Y8, Y8
+	VSHUFPS      $0x44, Y3, Y1, Y9
+	VSHUFPS      $0xee, Y3, Y1, Y1
+	VSHUFPS      $0x44, Y4, Y2, Y3
+	VSHUFPS      $0xee, Y4, Y2, Y2
+	VSHUFPS      $0x44, Y7, Y5, Y4
+	VSHUFPS      $0xee, Y7, Y5, Y5
+	VSHUFPS      $0x44, Y8, Y6, Y7
+	VSHUFPS      $0xee, Y8, Y6, Y6
+	VPERM2F128   $0x20, Y4, Y9, Y8
+	VPERM2F128   $0x31, Y4, Y9, Y4
+	VPERM2F128   $0x20, Y5, Y1, Y9
+	VPERM2F128   $0x31, Y5, Y1, Y1
+	VPERM2F128   $0x20, Y7, Y3, Y5
+	VPERM2F128   $0x31, Y7, Y3, Y3
+	VPERM2F128   $0x20, Y6, Y2, Y7
+	VPERM2F128   $0x31, Y6, Y2, Y2
+	MOVQ         AX, R11
+	VMASKMOVPS   Y8, Y0, 32(R11)
+	ADDQ         R10, R11
+	VMASKMOVPS   Y9, Y0, 32(R11)
+	ADDQ         R10, R11
+	VMASKMOVPS   Y5, Y0, 32(R11)
+	ADDQ         R10, R11
+	VMASKMOVPS   Y7, Y0, 32(R11)
+	ADDQ         R10, R11
+	VMASKMOVPS   Y4, Y0, 32(R11)
+	ADDQ         R10, R11
+	VMASKMOVPS   Y1, Y0, 32(R11)
+	ADDQ         R10, R11
+	VMASKMOVPS   Y3, Y0, 32(R11)
+	ADDQ         R10, R11
+	VMASKMOVPS   Y2, Y0, 32(R11)
+	MOVQ         R10, R11
+	SHLQ         $0x03, R11
+	ADDQ         R11, CX
+	ADDQ         R11, AX
+	ADDQ         $0x20, BX
+	ADDQ         $0x20, SI
+	ADDQ         $0x20, DI
+	ADDQ         $0x20, R8
+	CMPQ         CX, R9
+	JB           row_3
+	JMP          done_1
+
+block1_2:
+	LEAQ    laneMasks<>+32(SB), R11
+	MOVQ    DX, R12
+	NEGQ    R12
+	VMOVDQU (R11)(R12*4), Y0
+
+row_5:
+	MOVQ         CX, R11
+	VMASKMOVPS   (R11), Y0, Y1
+	VBROADCASTSS negInf<>+0(SB), Y2
+	VBLENDVPS    Y0, Y1, Y2, Y1
+	ADDQ         R10, R11
+	VMASKMOVPS   (R11), Y0, Y2
+	VBROADCASTSS negInf<>+0(SB), Y3
+	VBLENDVPS    Y0, Y2, Y3, Y2
+	ADDQ         R10, R11
+	VMASKMOVPS   (R11), Y0, Y3
+	VBROADCASTSS negInf<>+0(SB), Y4
+	VBLENDVPS    Y0, Y3, Y4, Y3
+	ADDQ         R10, R11
+	VMASKMOVPS   (R11), Y0, Y4
+	VBROADCASTSS negInf<>+0(SB), Y5
+	VBLENDVPS    Y0, Y4, Y5, Y4
+	ADDQ         R10, R11
+	VMASKMOVPS   (R11), Y0, Y5
+	VBROADCASTSS negInf<>+0(SB), Y6
+	VBLENDVPS    Y0, Y5, Y6, Y5
+	ADDQ         R10, R11
+	VMASKMOVPS   (R11), Y0, Y6
+	VBROADCASTSS negInf<>+0(SB), Y7
+	VBLENDVPS    Y0, Y6, Y7, Y6
+	ADDQ         R10, R11
+	VMASKMOVPS   (R11), Y0, Y7
+	VBROADCASTSS negInf<>+0(SB), Y8
+	VBLENDVPS    Y0, Y7, Y8, Y7
+	ADDQ         R10, R11
+	VMASKMOVPS   (R11), Y0, Y8
+	VBROADCASTSS negInf<>+0(SB), Y9
+	VBLENDVPS    Y0, Y8, Y9, Y8
+	VUNPCKLPS    Y2, Y1, Y9
+	VUNPCKHPS    Y2, Y1, Y1
+	VUNPCKLPS    Y4, Y3, Y2
+	VUNPCKHPS    Y4, Y3, Y3
+	VUNPCKLPS    Y6, Y5, Y4
+	VUNPCKHPS    Y6, Y5, Y5
+	VUNPCKLPS    Y8, Y7, Y6
+	VUNPCKHPS    Y8, Y7, Y7
+	VSHUFPS      $0x44, Y2, Y9, Y8
+	VSHUFPS      $0xee, Y2, Y9, Y2
+	VSHUFPS      $0x44, Y3, Y1, Y9
+	VSHUFPS      $0xee, Y3, Y1, Y1
+	VSHUFPS      $0x44, Y6, Y4, Y3
+	VSHUFPS      $0xee, Y6, Y4, Y4
+	VSHUFPS      $0x44, Y7, Y5, Y6
+	VSHUFPS      $0xee, Y7, Y5, Y5
+	VPERM2F128   $0x20, Y3, Y8, Y7
+	VPERM2F128   $0x31, Y3, Y8, Y3
+	VPERM2F128   $0x20, Y4, Y2, Y8
+	VPERM2F128   $0x31, Y4, Y2, Y2
+	VPERM2F128   $0x20, Y6, Y9, Y4
+	VPERM2F128   $0x31, Y6, Y9, Y6
+	VPERM2F128   $0x20, Y5, Y1, Y9
+	VPERM2F128   $0x31, Y5, Y1, Y1
+	VMAXPS       Y8, Y7, Y5
+	VMAXPS       Y9, Y4, Y10
+	VMAXPS       Y2, Y3, Y11
+	VMAXPS       Y1, Y6, Y12
+	VMAXPS       Y10, Y5, Y5
+	VMAXPS       Y12, Y11, Y10
+	VMAXPS       Y10, Y5, Y5
+	VXORPS       Y10, Y10, Y10
+	VSUBPS       Y5, Y7, Y7
+	MOVQ         w_base+112(FP), R11
+	VBROADCASTSS (R11), Y11
+	VFMADD231PS  Y11, Y7, Y10
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y11
+	VFMADD231PS expLog2e<>+0(SB), Y7, Y11
+	VPSLLD      $0x17, Y11, Y12
+	VSUBPS      expMagic<>+0(SB), Y11, Y11
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y7, Y13
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y11, Y7
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y11, Y7
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y11
+	VFMADD213PS expC4<>+0(SB), Y7, Y11
+	VFMADD213PS expC3<>+0(SB), Y7, Y11
+	VFMADD213PS expC2<>+0(SB), Y7, Y11
+	VFMADD213PS expC1<>+0(SB), Y7, Y11
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS       Y12, Y7, Y7
+	VFMADD213PS  Y12, Y7, Y11
+	VANDNPS      Y11, Y13, Y11
+	CMPQ         DX, $0x01
+	JBE          pad_6
+	VSUBPS       Y5, Y8, Y8
+	MOVQ         w_base+112(FP), R11
+	VBROADCASTSS 4(R11), Y7
+	VFMADD231PS  Y7, Y8, Y10
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y7
+	VFMADD231PS expLog2e<>+0(SB), Y8, Y7
+	VPSLLD      $0x17, Y7, Y12
+	VSUBPS      expMagic<>+0(SB), Y7, Y7
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y8, Y13
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y7, Y8
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y7, Y8
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y7
+	VFMADD213PS expC4<>+0(SB), Y8, Y7
+	VFMADD213PS expC3<>+0(SB), Y8, Y7
+	VFMADD213PS expC2<>+0(SB), Y8, Y7
+	VFMADD213PS expC1<>+0(SB), Y8, Y7
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS       Y12, Y8, Y8
+	VFMADD213PS  Y12, Y8, Y7
+	VANDNPS      Y7, Y13, Y7
+	CMPQ         DX, $0x02
+	JBE          pad_7
+	VSUBPS       Y5, Y4, Y4
+	MOVQ         w_base+112(FP), R11
+	VBROADCASTSS 8(R11), Y8
+	VFMADD231PS  Y8, Y4, Y10
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y8
+	VFMADD231PS expLog2e<>+0(SB), Y4, Y8
+	VPSLLD      $0x17, Y8, Y12
+	VSUBPS      expMagic<>+0(SB), Y8, Y8
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y4, Y13
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y8, Y4
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y8, Y4
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y8
+	VFMADD213PS expC4<>+0(SB), Y4, Y8
+	VFMADD213PS expC3<>+0(SB), Y4, Y8
+	VFMADD213PS expC2<>+0(SB), Y4, Y8
+	VFMADD213PS expC1<>+0(SB), Y4, Y8
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS       Y12, Y4, Y4
+	VFMADD213PS  Y12, Y4, Y8
+	VANDNPS      Y8, Y13, Y8
+	CMPQ         DX, $0x03
+	JBE          pad_8
+	VSUBPS       Y5, Y9, Y9
+	MOVQ         w_base+112(FP), R11
+	VBROADCASTSS 12(R11), Y4
+	VFMADD231PS  Y4, Y9, Y10
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y4
+	VFMADD231PS expLog2e<>+0(SB), Y9, Y4
+	VPSLLD      $0x17, Y4, Y12
+	VSUBPS      expMagic<>+0(SB), Y4, Y4
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y9, Y13
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y4, Y9
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y4, Y9
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y4
+	VFMADD213PS expC4<>+0(SB), Y9, Y4
+	VFMADD213PS expC3<>+0(SB), Y9, Y4
+	VFMADD213PS expC2<>+0(SB), Y9, Y4
+	VFMADD213PS expC1<>+0(SB), Y9, Y4
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS       Y12, Y9, Y9
+	VFMADD213PS  Y12, Y9, Y4
+	VANDNPS      Y4, Y13, Y4
+	CMPQ         DX, $0x04
+	JBE          pad_9
+	VSUBPS       Y5, Y3, Y3
+	MOVQ         w_base+112(FP), R11
+	VBROADCASTSS 16(R11), Y9
+	VFMADD231PS  Y9, Y3, Y10
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y9
+	VFMADD231PS expLog2e<>+0(SB), Y3, Y9
+	VPSLLD      $0x17, Y9, Y12
+	VSUBPS      expMagic<>+0(SB), Y9, Y9
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y3, Y13
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y9, Y3
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y9, Y3
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y9
+	VFMADD213PS expC4<>+0(SB), Y3, Y9
+	VFMADD213PS expC3<>+0(SB), Y3, Y9
+	VFMADD213PS expC2<>+0(SB), Y3, Y9
+	VFMADD213PS expC1<>+0(SB), Y3, Y9
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS       Y12, Y3, Y3
+	VFMADD213PS  Y12, Y3, Y9
+	VANDNPS      Y9, Y13, Y9
+	CMPQ         DX, $0x05
+	JBE          pad_10
+	VSUBPS       Y5, Y2, Y2
+	MOVQ         w_base+112(FP), R11
+	VBROADCASTSS 20(R11), Y3
+	VFMADD231PS  Y3, Y2, Y10
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y3
+	VFMADD231PS expLog2e<>+0(SB), Y2, Y3
+	VPSLLD      $0x17, Y3, Y12
+	VSUBPS      expMagic<>+0(SB), Y3, Y3
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y2, Y13
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y3, Y2
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y3, Y2
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y3
+	VFMADD213PS expC4<>+0(SB), Y2, Y3
+	VFMADD213PS expC3<>+0(SB), Y2, Y3
+	VFMADD213PS expC2<>+0(SB), Y2, Y3
+	VFMADD213PS expC1<>+0(SB), Y2, Y3
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS       Y12, Y2, Y2
+	VFMADD213PS  Y12, Y2, Y3
+	VANDNPS      Y3, Y13, Y3
+	CMPQ         DX, $0x06
+	JBE          pad_11
+	VSUBPS       Y5, Y6, Y6
+	MOVQ         w_base+112(FP), R11
+	VBROADCASTSS 24(R11), Y2
+	VFMADD231PS  Y2, Y6, Y10
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y2
+	VFMADD231PS expLog2e<>+0(SB), Y6, Y2
+	VPSLLD      $0x17, Y2, Y12
+	VSUBPS      expMagic<>+0(SB), Y2, Y2
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y6, Y13
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y2, Y6
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y2, Y6
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y2
+	VFMADD213PS expC4<>+0(SB), Y6, Y2
+	VFMADD213PS expC3<>+0(SB), Y6, Y2
+	VFMADD213PS expC2<>+0(SB), Y6, Y2
+	VFMADD213PS expC1<>+0(SB), Y6, Y2
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS       Y12, Y6, Y6
+	VFMADD213PS  Y12, Y6, Y2
+	VANDNPS      Y2, Y13, Y2
+	CMPQ         DX, $0x07
+	JBE          pad_12
+	VSUBPS       Y5, Y1, Y1
+	MOVQ         w_base+112(FP), R11
+	VBROADCASTSS 28(R11), Y6
+	VFMADD231PS  Y6, Y1, Y10
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y6
+	VFMADD231PS expLog2e<>+0(SB), Y1, Y6
+	VPSLLD      $0x17, Y6, Y12
+	VSUBPS      expMagic<>+0(SB), Y6, Y6
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y1, Y13
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y6, Y1
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y6, Y1
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y6
+	VFMADD213PS expC4<>+0(SB), Y1, Y6
+	VFMADD213PS expC3<>+0(SB), Y1, Y6
+	VFMADD213PS expC2<>+0(SB), Y1, Y6
+	VFMADD213PS expC1<>+0(SB), Y1, Y6
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS      Y12, Y1, Y1
+	VFMADD213PS Y12, Y1, Y6
+	VANDNPS     Y6, Y13, Y6
+	JMP         exps_13
+
+pad_6:
+	VXORPS Y7, Y7, Y7
+
+pad_7:
+	VXORPS Y8, Y8, Y8
+
+pad_8:
+	VXORPS Y4, Y4, Y4
+
+pad_9:
+	VXORPS Y9, Y9, Y9
+
+pad_10:
+	VXORPS Y3, Y3, Y3
+
+pad_11:
+	VXORPS Y2, Y2, Y2
+
+pad_12:
+	VXORPS Y6, Y6, Y6
+
+exps_13:
+	VADDPS       Y7, Y11, Y1
+	VADDPS       Y4, Y8, Y12
+	VADDPS       Y3, Y9, Y13
+	VADDPS       Y6, Y2, Y14
+	VADDPS       Y12, Y1, Y1
+	VADDPS       Y14, Y13, Y12
+	VADDPS       Y12, Y1, Y1
+	VMOVUPS      Y5, (BX)
+	VMOVUPS      Y10, (R8)
+	VBROADCASTSS logSqrtHalf<>+0(SB), Y10
+	VPSUBD       Y10, Y1, Y12
+	VPSRAD       $0x17, Y12, Y10
+	VPSLLD       $0x17, Y10, Y12
+	VPSUBD       Y12, Y1, Y13
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS one<>+0(SB), Y14
+	VSUBPS       Y14, Y13, Y12
+	VADDPS       Y14, Y13, Y13
+	VDIVPS       Y13, Y12, Y12
+	VMULPS       Y12, Y12, Y13
+	VBROADCASTSS logC9<>+0(SB), Y14
+	VBROADCASTSS logC7<>+0(SB), Y15
+	VFMADD213PS  Y15, Y13, Y14
+	VBROADCASTSS logC5<>+0(SB), Y15
+	VFMADD213PS  Y15, Y13, Y14
+	VBROADCASTSS logC3<>+0(SB), Y15
+	VFMADD213PS  Y15, Y13, Y14
+	VBROADCASTSS logC1<>+0(SB), Y15
+	VFMADD213PS  Y15, Y13, Y14
+	VMULPS       Y12, Y14, Y14
+	VBROADCASTSS logLn2<>+0(SB), Y12
+	VFMADD231PS  Y12, Y10, Y14
+	VSUBPS       Y1, Y1, Y12
+	VADDPS       Y12, Y14, Y14
+	VMOVUPS      Y14, (SI)
+	VADDPS       Y5, Y14, Y14
+	VMOVUPS      (DI), Y5
+	VBROADCASTSS zc+80(FP), Y10
+	VFMADD231PS  Y10, Y14, Y5
+	VDIVPS       Y1, Y5, Y5
+	MOVQ         shift_base+88(FP), R11
+	VBROADCASTSS (R11), Y1
+	VFMSUB231PS  Y11, Y5, Y1
+	MOVQ         shift_base+88(FP), R11
+	VBROADCASTSS 4(R11), Y10
+	VFMSUB231PS  Y7, Y5, Y10
+	MOVQ         shift_base+88(FP), R11
+	VBROADCASTSS 8(R11), Y7
+	VFMSUB231PS  Y8, Y5, Y7
+	MOVQ         shift_base+88(FP), R11
+	VBROADCASTSS 12(R11), Y8
+	VFMSUB231PS  Y4, Y5, Y8
+	MOVQ         shift_base+88(FP), R11
+	VBROADCASTSS 16(R11), Y4
+	VFMSUB231PS  Y9, Y5, Y4
+	MOVQ         shift_base+88(FP), R11
+	VBROADCASTSS 20(R11), Y9
+	VFMSUB231PS  Y3, Y5, Y9
+	MOVQ         shift_base+88(FP), R11
+	VBROADCASTSS 24(R11), Y3
+	VFMSUB231PS  Y2, Y5, Y3
+	MOVQ         shift_base+88(FP), R11
+	VBROADCASTSS 28(R11), Y2
+	VFMSUB231PS  Y6, Y5, Y2
+	VUNPCKLPS    Y10, Y1, Y5
+	VUNPCKHPS    Y10, Y1, Y1
+	VUNPCKLPS    Y8, Y7, Y6
+	VUNPCKHPS    Y8, Y7, Y7
+	VUNPCKLPS    Y9, Y4, Y8
+	VUNPCKHPS    Y9, Y4, Y4
+	VUNPCKLPS    Y2, Y3, Y9
+	VUNPCKHPS    Y2, Y3, Y2
+	VSHUFPS      $0x44, Y6, Y5, Y3
+	VSHUFPS      $0xee, Y6, Y5, Y5
+	VSHUFPS      $0x44, Y7, Y1, Y6
+	VSHUFPS      $0xee, Y7, Y1, Y1
+	VSHUFPS      $0x44, Y9, Y8, Y7
+	VSHUFPS      $0xee, Y9, Y8, Y8
+	VSHUFPS      $0x44, Y2, Y4, Y9
+	VSHUFPS      $0xee, Y2, Y4, Y2
+	VPERM2F128   $0x20, Y7, Y3, Y4
+	VPERM2F128   $0x31, Y7, Y3, Y3
+	VPERM2F128   $0x20, Y8, Y5, Y7
+	VPERM2F128   $0x31, Y8, Y5, Y5
+	VPERM2F128   $0x20, Y9, Y6, Y8
+	VPERM2F128   $0x31, Y9, Y6, Y6
+	VPERM2F128   $0x20, Y2, Y1, Y9
+	VPERM2F128   $0x31, Y2, Y1, Y1
+	MOVQ         AX, R11
+	VMASKMOVPS   Y4, Y0, (R11)
+	ADDQ         R10, R11
+	VMASKMOVPS   Y7, Y0, (R11)
+	ADDQ         R10, R11
+	VMASKMOVPS   Y8, Y0, (R11)
+	ADDQ         R10, R11
+	VMASKMOVPS   Y9, Y0, (R11)
+	ADDQ         R10, R11
+	VMASKMOVPS   Y3, Y0, (R11)
+	ADDQ         R10, R11
+	VMASKMOVPS   Y5, Y0, (R11)
+	ADDQ         R10, R11
+	VMASKMOVPS   Y6, Y0, (R11)
+	ADDQ         R10, R11
+	VMASKMOVPS   Y1, Y0, (R11)
+	MOVQ         R10, R11
+	SHLQ         $0x03, R11
+	ADDQ         R11, CX
+	ADDQ         R11, AX
+	ADDQ         $0x20, BX
+	ADDQ         $0x20, SI
+	ADDQ         $0x20, DI
+	ADDQ         $0x20, R8
+	CMPQ         CX, R9
+	JB           row_5
+
+done_1:
+	VZEROUPPER
+	RET
+
+DATA logSqrtHalf<>+0(SB)/4, $0x3f3504f3
+DATA logSqrtHalf<>+4(SB)/4, $0x3f3504f3
+DATA logSqrtHalf<>+8(SB)/4, $0x3f3504f3
+DATA logSqrtHalf<>+12(SB)/4, $0x3f3504f3
+DATA logSqrtHalf<>+16(SB)/4, $0x3f3504f3
+DATA logSqrtHalf<>+20(SB)/4, $0x3f3504f3
+DATA logSqrtHalf<>+24(SB)/4, $0x3f3504f3
+DATA logSqrtHalf<>+28(SB)/4, $0x3f3504f3
+GLOBL logSqrtHalf<>(SB), RODATA|NOPTR, $32
+
+DATA logC9<>+0(SB)/4, $0x3e638e39
+DATA logC9<>+4(SB)/4, $0x3e638e39
+DATA logC9<>+8(SB)/4, $0x3e638e39
+DATA logC9<>+12(SB)/4, $0x3e638e39
+DATA logC9<>+16(SB)/4, $0x3e638e39
+DATA logC9<>+20(SB)/4, $0x3e638e39
+DATA logC9<>+24(SB)/4, $0x3e638e39
+DATA logC9<>+28(SB)/4, $0x3e638e39
+GLOBL logC9<>(SB), RODATA|NOPTR, $32
+
+DATA logC7<>+0(SB)/4, $0x3e924925
+DATA logC7<>+4(SB)/4, $0x3e924925
+DATA logC7<>+8(SB)/4, $0x3e924925
+DATA logC7<>+12(SB)/4, $0x3e924925
+DATA logC7<>+16(SB)/4, $0x3e924925
+DATA logC7<>+20(SB)/4, $0x3e924925
+DATA logC7<>+24(SB)/4, $0x3e924925
+DATA logC7<>+28(SB)/4, $0x3e924925
+GLOBL logC7<>(SB), RODATA|NOPTR, $32
+
+DATA logC5<>+0(SB)/4, $0x3ecccccd
+DATA logC5<>+4(SB)/4, $0x3ecccccd
+DATA logC5<>+8(SB)/4, $0x3ecccccd
+DATA logC5<>+12(SB)/4, $0x3ecccccd
+DATA logC5<>+16(SB)/4, $0x3ecccccd
+DATA logC5<>+20(SB)/4, $0x3ecccccd
+DATA logC5<>+24(SB)/4, $0x3ecccccd
+DATA logC5<>+28(SB)/4, $0x3ecccccd
+GLOBL logC5<>(SB), RODATA|NOPTR, $32
+
+DATA logC3<>+0(SB)/4, $0x3f2aaaab
+DATA logC3<>+4(SB)/4, $0x3f2aaaab
+DATA logC3<>+8(SB)/4, $0x3f2aaaab
+DATA logC3<>+12(SB)/4, $0x3f2aaaab
+DATA logC3<>+16(SB)/4, $0x3f2aaaab
+DATA logC3<>+20(SB)/4, $0x3f2aaaab
+DATA logC3<>+24(SB)/4, $0x3f2aaaab
+DATA logC3<>+28(SB)/4, $0x3f2aaaab
+GLOBL logC3<>(SB), RODATA|NOPTR, $32
+
+DATA logC1<>+0(SB)/4, $0x40000000
+DATA logC1<>+4(SB)/4, $0x40000000
+DATA logC1<>+8(SB)/4, $0x40000000
+DATA logC1<>+12(SB)/4, $0x40000000
+DATA logC1<>+16(SB)/4, $0x40000000
+DATA logC1<>+20(SB)/4, $0x40000000
+DATA logC1<>+24(SB)/4, $0x40000000
+DATA logC1<>+28(SB)/4, $0x40000000
+GLOBL logC1<>(SB), RODATA|NOPTR, $32
+
+DATA logLn2<>+0(SB)/4, $0x3f317218
+DATA logLn2<>+4(SB)/4, $0x3f317218
+DATA logLn2<>+8(SB)/4, $0x3f317218
+DATA logLn2<>+12(SB)/4, $0x3f317218
+DATA logLn2<>+16(SB)/4, $0x3f317218
+DATA logLn2<>+20(SB)/4, $0x3f317218
+DATA logLn2<>+24(SB)/4, $0x3f317218
+DATA logLn2<>+28(SB)/4, $0x3f317218
+GLOBL logLn2<>(SB), RODATA|NOPTR, $32
+
 // func softmaxBackwardAVX2(dx []float32, s []float32, dy []float32, cols int)
 // Requires: AVX, AVX2, CMOV, FMA3
 TEXT ·softmaxBackwardAVX2(SB), NOSPLIT, $0-80
@@ -10836,6 +12922,1754 @@ done_12:
 	JNZ  row_8
 
 shaped_1:
+	VZEROUPPER
+	RET
+
+// func expDotRowsAVX512(grad []float32, logits []float32, w []float32, cols int, m []float32, z []float64, d []float64)
+// Requires: AVX, AVX512DQ, AVX512F, BMI2, CMOV
+TEXT ·expDotRowsAVX512(SB), NOSPLIT, $128-152
+	MOVQ         grad_base+0(FP), AX
+	MOVQ         logits_base+24(FP), CX
+	MOVQ         w_base+48(FP), DX
+	MOVQ         cols+72(FP), BX
+	MOVQ         m_base+80(FP), SI
+	MOVQ         m_len+88(FP), DI
+	VBROADCASTSS expLog2e<>+0(SB), Z0
+	VBROADCASTSS expC4<>+0(SB), Z1
+	VBROADCASTSS expC3<>+0(SB), Z2
+	VBROADCASTSS expC2<>+0(SB), Z3
+	VBROADCASTSS expC1<>+0(SB), Z4
+	VBROADCASTSS expNegLn2Hi<>+0(SB), Z5
+	VBROADCASTSS expNegLn2Lo<>+0(SB), Z6
+	VBROADCASTSS expCutoff<>+0(SB), Z7
+	VBROADCASTSS expMagic<>+0(SB), Z8
+	VBROADCASTSS expC5<>+0(SB), Z9
+	MOVQ         CX, DX
+	MOVQ         SI, R8
+	MOVQ         DI, R9
+	CMPQ         BX, $0x10
+	JA           shape_2
+
+row_3:
+	VBROADCASTSS negInf<>+0(SB), Z10
+	CMPQ         BX, $0x08
+	JBE          masked_4
+	MOVL         $0x000000ff, R10
+	KMOVB        R10, K1
+	VMOVUPS      -32(DX)(BX*4), Y11
+	VBROADCASTSS negInf<>+0(SB), Z12
+	VBLENDMPS    Z11, Z12, K1, Z11
+	VMAXPS       Z11, Z10, Z10
+	VMOVUPS      (DX), Y13
+	VBROADCASTSS negInf<>+0(SB), Z12
+	VBLENDMPS    Z13, Z12, K1, Z13
+	VMAXPS       Z13, Z10, Z10
+	JMP          halves_5
+
+masked_4:
+	MOVL         $0xffffffff, R10
+	BZHIL        BX, R10, R10
+	KMOVW        R10, K1
+	VMOVUPS.Z    (DX), K1, Z12
+	VBROADCASTSS negInf<>+0(SB), Z18
+	VBLENDMPS    Z12, Z18, K1, Z12
+	VMAXPS       Z12, Z10, Z10
+
+halves_5:
+	LEAQ          (DX)(BX*4), DX
+	VEXTRACTF64X4 $0x01, Z10, Y11
+	VMAXPS        Y11, Y10, Y10
+	VEXTRACTF128  $0x01, Y10, X11
+	VMAXPS        X11, X10, X10
+	VPERMILPS     $0x4e, X10, X11
+	VMAXPS        X11, X10, X10
+	VPERMILPS     $0xb1, X10, X11
+	VMAXPS        X11, X10, X10
+	VMOVSS        X10, (R8)
+	ADDQ          $0x04, R8
+	DECQ          R9
+	JNZ           row_3
+	JMP           shaped_1
+
+shape_2:
+	CMPQ BX, $0x20
+	JA   shape_6
+
+row_7:
+	VBROADCASTSS  negInf<>+0(SB), Z10
+	VMAXPS        -64(DX)(BX*4), Z10, Z10
+	VMAXPS        (DX), Z10, Z10
+	LEAQ          (DX)(BX*4), DX
+	VEXTRACTF64X4 $0x01, Z10, Y11
+	VMAXPS        Y11, Y10, Y10
+	VEXTRACTF128  $0x01, Y10, X11
+	VMAXPS        X11, X10, X10
+	VPERMILPS     $0x4e, X10, X11
+	VMAXPS        X11, X10, X10
+	VPERMILPS     $0xb1, X10, X11
+	VMAXPS        X11, X10, X10
+	VMOVSS        X10, (R8)
+	ADDQ          $0x04, R8
+	DECQ          R9
+	JNZ           row_7
+	JMP           shaped_1
+
+shape_6:
+row_8:
+	VBROADCASTSS negInf<>+0(SB), Z10
+
+	// The row's last lanes when cols is not a whole number of vectors: the part vector, loaded first.
+	MOVQ   BX, R10
+	ANDQ   $0x0f, R10
+	JZ     nopart_9
+	CMPQ   BX, $0x10
+	JB     nopart_9
+	VMAXPS -64(DX)(BX*4), Z10, Z10
+
+nopart_9:
+	MOVQ BX, R10
+
+	// 4 vectors per iteration, 1 side by side.
+	CMPQ    R10, $0x00000040
+	JB      single_10
+	VMOVAPS Z10, Z11
+	VMOVAPS Z10, Z12
+	VMOVAPS Z10, Z13
+
+loop_13:
+	VMAXPS (DX), Z10, Z10
+	VMAXPS 64(DX), Z11, Z11
+	VMAXPS 128(DX), Z12, Z12
+	VMAXPS 192(DX), Z13, Z13
+	ADDQ   $0x00000100, DX
+	SUBQ   $0x00000040, R10
+	CMPQ   R10, $0x00000040
+	JAE    loop_13
+	VMAXPS Z11, Z10, Z10
+	VMAXPS Z13, Z12, Z12
+	VMAXPS Z12, Z10, Z10
+
+single_10:
+	// One vector per iteration.
+	CMPQ R10, $0x00000010
+	JB   tail_11
+
+loop1_14:
+	VMAXPS (DX), Z10, Z10
+	ADDQ   $0x00000040, DX
+	SUBQ   $0x00000010, R10
+	CMPQ   R10, $0x00000010
+	JAE    loop1_14
+
+tail_11:
+	// Fewer than a vector's lanes left: the rest of the part vector, or, in a row shorter than a vector, a masked one.
+	TESTQ R10, R10
+	JZ    done_12
+	CMPQ  BX, $0x10
+	JB    masked_15
+	JMP   advance_16
+
+masked_15:
+	MOVL         $0xffffffff, R11
+	BZHIL        R10, R11, R11
+	KMOVW        R11, K1
+	VMOVUPS.Z    (DX), K1, Z11
+	VBROADCASTSS negInf<>+0(SB), Z12
+	VBLENDMPS    Z11, Z12, K1, Z11
+	VMAXPS       Z11, Z10, Z10
+
+advance_16:
+	LEAQ (DX)(R10*4), DX
+
+done_12:
+	VEXTRACTF64X4 $0x01, Z10, Y11
+	VMAXPS        Y11, Y10, Y10
+	VEXTRACTF128  $0x01, Y10, X11
+	VMAXPS        X11, X10, X10
+	VPERMILPS     $0x4e, X10, X11
+	VMAXPS        X11, X10, X10
+	VPERMILPS     $0xb1, X10, X11
+	VMAXPS        X11, X10, X10
+	VMOVSS        X10, (R8)
+	ADDQ          $0x04, R8
+	DECQ          R9
+	JNZ           row_8
+
+shaped_1:
+	CMPQ BX, $0x10
+	JA   shape_18
+
+row_19:
+	MOVQ         w_base+48(FP), DX
+	VBROADCASTSS (SI), Z10
+	VXORPS       Z11, Z11, Z11
+	VXORPS       Z12, Z12, Z12
+	VMOVUPS      Z11, (SP)
+	VMOVUPS      Z11, 64(SP)
+	CMPQ         BX, $0x08
+	JBE          masked_20
+	VMOVUPS      -32(CX)(BX*4), Y14
+	VSUBPS       Z10, Z14, Z14
+	VMOVUPS      -32(DX)(BX*4), Y15
+	MOVL         $0x000000ff, R8
+	KMOVB        R8, K1
+	VMULPS       Z15, Z14, Z13
+	LEAQ         -8(BX), R8
+	MOVL         $0x0000ff00, R9
+	SHRXL        R8, R9, R9
+	KMOVB        R9, K2
+	VMOVAPS.Z    Z13, K2, Z13
+	VMOVAPS.Z    Z15, K2, Z15
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     Z8, Z18
+	VFMADD231PS Z0, Z14, Z18
+	VPSLLD      $0x17, Z18, Z19
+	VSUBPS      Z8, Z18, Z18
+	VCMPPS      $0x05, Z7, Z14, K3
+	VFMADD231PS Z5, Z18, Z14
+	VFMADD231PS Z6, Z18, Z14
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     Z9, Z18
+	VFMADD213PS Z1, Z14, Z18
+	VFMADD213PS Z2, Z14, Z18
+	VFMADD213PS Z3, Z14, Z18
+	VFMADD213PS Z4, Z14, Z18
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS        Z19, Z14, Z14
+	VFMADD213PS.Z Z19, Z14, K3, Z18
+	VMOVUPS       (CX), Y16
+	VSUBPS        Z10, Z16, Z16
+	VMOVUPS       (DX), Y17
+	VMULPS        Z17, Z16, Z10
+	VMOVAPS.Z     Z10, K1, Z10
+	VMOVAPS.Z     Z17, K1, Z17
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     Z8, Z19
+	VFMADD231PS Z0, Z16, Z19
+	VPSLLD      $0x17, Z19, Z20
+	VSUBPS      Z8, Z19, Z19
+	VCMPPS      $0x05, Z7, Z16, K3
+	VFMADD231PS Z5, Z19, Z16
+	VFMADD231PS Z6, Z19, Z16
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     Z9, Z19
+	VFMADD213PS Z1, Z16, Z19
+	VFMADD213PS Z2, Z16, Z19
+	VFMADD213PS Z3, Z16, Z19
+	VFMADD213PS Z4, Z16, Z19
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS        Z20, Z16, Z16
+	VFMADD213PS.Z Z20, Z16, K3, Z19
+	VADDPS        Z10, Z12, Z12
+	VMOVUPS       Y19, (AX)
+	VMOVAPS.Z     Z19, K1, Z19
+	VADDPS        Z19, Z11, Z11
+	VADDPS        Z13, Z12, Z12
+	VMOVUPS       Y18, -32(AX)(BX*4)
+	VMOVAPS.Z     Z18, K2, Z18
+	VADDPS        Z18, Z11, Z11
+	JMP           halves_21
+
+masked_20:
+	MOVL      $0xffffffff, R8
+	BZHIL     BX, R8, R8
+	KMOVW     R8, K1
+	VMOVUPS.Z (CX), K1, Z13
+	VSUBPS    Z10, Z13, Z13
+	VMOVUPS.Z (DX), K1, Z10
+	VMULPS    Z10, Z13, Z18
+	VMOVAPS.Z Z18, K1, Z18
+	VMOVAPS.Z Z10, K1, Z10
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     Z8, Z10
+	VFMADD231PS Z0, Z13, Z10
+	VPSLLD      $0x17, Z10, Z19
+	VSUBPS      Z8, Z10, Z10
+	VCMPPS      $0x05, Z7, Z13, K2
+	VFMADD231PS Z5, Z10, Z13
+	VFMADD231PS Z6, Z10, Z13
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     Z9, Z10
+	VFMADD213PS Z1, Z13, Z10
+	VFMADD213PS Z2, Z13, Z10
+	VFMADD213PS Z3, Z13, Z10
+	VFMADD213PS Z4, Z13, Z10
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS        Z19, Z13, Z13
+	VFMADD213PS.Z Z19, Z13, K2, Z10
+	VADDPS        Z18, Z12, Z12
+	VMOVUPS       Z10, K1, (AX)
+	VMOVAPS.Z     Z10, K1, Z10
+	VADDPS        Z10, Z11, Z11
+
+halves_21:
+	LEAQ          (CX)(BX*4), CX
+	LEAQ          (DX)(BX*4), DX
+	LEAQ          (AX)(BX*4), AX
+	VMOVUPS       (SP), Z10
+	VCVTPS2PD     Y11, Z13
+	VEXTRACTF64X4 $0x01, Z11, Y11
+	VCVTPS2PD     Y11, Z11
+	VADDPD        Z13, Z10, Z10
+	VADDPD        Z11, Z10, Z10
+	VXORPS        Z11, Z11, Z11
+	VMOVUPS       Z10, (SP)
+	VMOVUPS       64(SP), Z10
+	VCVTPS2PD     Y12, Z11
+	VEXTRACTF64X4 $0x01, Z12, Y12
+	VCVTPS2PD     Y12, Z12
+	VADDPD        Z11, Z10, Z10
+	VADDPD        Z12, Z10, Z10
+	VXORPS        Z12, Z12, Z12
+	VMOVUPS       Z10, 64(SP)
+	VMOVUPS       (SP), Z10
+	MOVQ          z_base+104(FP), DX
+	VEXTRACTF64X4 $0x01, Z10, Y11
+	VADDPD        Y11, Y10, Y10
+	VEXTRACTF128  $0x01, Y10, X11
+	VADDPD        X11, X10, X10
+	VPERMILPD     $0x01, X10, X11
+	VADDSD        X11, X10, X10
+	MOVQ          m_len+88(FP), R8
+	SUBQ          DI, R8
+	VMOVSD        X10, (DX)(R8*8)
+	VMOVUPS       64(SP), Z10
+	MOVQ          d_base+128(FP), DX
+	VEXTRACTF64X4 $0x01, Z10, Y11
+	VADDPD        Y11, Y10, Y10
+	VEXTRACTF128  $0x01, Y10, X11
+	VADDPD        X11, X10, X10
+	VPERMILPD     $0x01, X10, X11
+	VADDSD        X11, X10, X10
+	MOVQ          m_len+88(FP), R8
+	SUBQ          DI, R8
+	VMOVSD        X10, (DX)(R8*8)
+	ADDQ          $0x04, SI
+	DECQ          DI
+	JNZ           row_19
+	JMP           shaped_17
+
+shape_18:
+	CMPQ BX, $0x20
+	JA   shape_22
+
+row_23:
+	MOVQ         w_base+48(FP), DX
+	VBROADCASTSS (SI), Z10
+	VXORPS       Z11, Z11, Z11
+	VXORPS       Z12, Z12, Z12
+	VMOVUPS      Z11, (SP)
+	VMOVUPS      Z11, 64(SP)
+	VMOVUPS      -64(CX)(BX*4), Z13
+	VSUBPS       Z10, Z13, Z13
+	VMOVUPS      -64(DX)(BX*4), Z14
+	VMULPS       Z14, Z13, Z15
+	LEAQ         -16(BX), R8
+	MOVL         $0xffff0000, R9
+	SHRXL        R8, R9, R8
+	KMOVW        R8, K1
+	VMOVAPS.Z    Z15, K1, Z15
+	VMOVAPS.Z    Z14, K1, Z14
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     Z8, Z14
+	VFMADD231PS Z0, Z13, Z14
+	VPSLLD      $0x17, Z14, Z16
+	VSUBPS      Z8, Z14, Z14
+	VCMPPS      $0x05, Z7, Z13, K2
+	VFMADD231PS Z5, Z14, Z13
+	VFMADD231PS Z6, Z14, Z13
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     Z9, Z14
+	VFMADD213PS Z1, Z13, Z14
+	VFMADD213PS Z2, Z13, Z14
+	VFMADD213PS Z3, Z13, Z14
+	VFMADD213PS Z4, Z13, Z14
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS        Z16, Z13, Z13
+	VFMADD213PS.Z Z16, Z13, K2, Z14
+	VMOVUPS       (CX), Z13
+	VSUBPS        Z10, Z13, Z13
+	VMOVUPS       (DX), Z10
+	VFMADD231PS   Z10, Z13, Z12
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     Z8, Z10
+	VFMADD231PS Z0, Z13, Z10
+	VPSLLD      $0x17, Z10, Z16
+	VSUBPS      Z8, Z10, Z10
+	VCMPPS      $0x05, Z7, Z13, K2
+	VFMADD231PS Z5, Z10, Z13
+	VFMADD231PS Z6, Z10, Z13
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     Z9, Z10
+	VFMADD213PS Z1, Z13, Z10
+	VFMADD213PS Z2, Z13, Z10
+	VFMADD213PS Z3, Z13, Z10
+	VFMADD213PS Z4, Z13, Z10
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS        Z16, Z13, Z13
+	VFMADD213PS.Z Z16, Z13, K2, Z10
+	VMOVUPS       Z10, (AX)
+	VADDPS        Z10, Z11, Z11
+	VADDPS        Z15, Z12, Z12
+	VMOVUPS       Z14, -64(AX)(BX*4)
+	VMOVAPS.Z     Z14, K1, Z14
+	VADDPS        Z14, Z11, Z11
+	LEAQ          (CX)(BX*4), CX
+	LEAQ          (DX)(BX*4), DX
+	LEAQ          (AX)(BX*4), AX
+	VMOVUPS       (SP), Z10
+	VCVTPS2PD     Y11, Z13
+	VEXTRACTF64X4 $0x01, Z11, Y11
+	VCVTPS2PD     Y11, Z11
+	VADDPD        Z13, Z10, Z10
+	VADDPD        Z11, Z10, Z10
+	VXORPS        Z11, Z11, Z11
+	VMOVUPS       Z10, (SP)
+	VMOVUPS       64(SP), Z10
+	VCVTPS2PD     Y12, Z11
+	VEXTRACTF64X4 $0x01, Z12, Y12
+	VCVTPS2PD     Y12, Z12
+	VADDPD        Z11, Z10, Z10
+	VADDPD        Z12, Z10, Z10
+	VXORPS        Z12, Z12, Z12
+	VMOVUPS       Z10, 64(SP)
+	VMOVUPS       (SP), Z10
+	MOVQ          z_base+104(FP), DX
+	VEXTRACTF64X4 $0x01, Z10, Y11
+	VADDPD        Y11, Y10, Y10
+	VEXTRACTF128  $0x01, Y10, X11
+	VADDPD        X11, X10, X10
+	VPERMILPD     $0x01, X10, X11
+	VADDSD        X11, X10, X10
+	MOVQ          m_len+88(FP), R8
+	SUBQ          DI, R8
+	VMOVSD        X10, (DX)(R8*8)
+	VMOVUPS       64(SP), Z10
+	MOVQ          d_base+128(FP), DX
+	VEXTRACTF64X4 $0x01, Z10, Y11
+	VADDPD        Y11, Y10, Y10
+	VEXTRACTF128  $0x01, Y10, X11
+	VADDPD        X11, X10, X10
+	VPERMILPD     $0x01, X10, X11
+	VADDSD        X11, X10, X10
+	MOVQ          m_len+88(FP), R8
+	SUBQ          DI, R8
+	VMOVSD        X10, (DX)(R8*8)
+	ADDQ          $0x04, SI
+	DECQ          DI
+	JNZ           row_23
+	JMP           shaped_17
+
+shape_22:
+row_24:
+	MOVQ         w_base+48(FP), DX
+	VBROADCASTSS (SI), Z10
+	VXORPS       Z11, Z11, Z11
+	VXORPS       Z12, Z12, Z12
+	VMOVUPS      Z11, (SP)
+	VMOVUPS      Z11, 64(SP)
+
+	// The row's last lanes when cols is not a whole number of vectors: the part vector, loaded first.
+	MOVQ      BX, R8
+	ANDQ      $0x0f, R8
+	JZ        nopart_25
+	CMPQ      BX, $0x10
+	JB        nopart_25
+	VMOVUPS   -64(CX)(BX*4), Z13
+	VSUBPS    Z10, Z13, Z13
+	VMOVUPS   -64(DX)(BX*4), Z15
+	VMULPS    Z15, Z13, Z14
+	MOVL      $0xffff0000, R9
+	SHRXL     R8, R9, R8
+	KMOVW     R8, K1
+	VMOVAPS.Z Z14, K1, Z14
+	VMOVAPS.Z Z15, K1, Z15
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     Z8, Z15
+	VFMADD231PS Z0, Z13, Z15
+	VPSLLD      $0x17, Z15, Z16
+	VSUBPS      Z8, Z15, Z15
+	VCMPPS      $0x05, Z7, Z13, K1
+	VFMADD231PS Z5, Z15, Z13
+	VFMADD231PS Z6, Z15, Z13
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     Z9, Z15
+	VFMADD213PS Z1, Z13, Z15
+	VFMADD213PS Z2, Z13, Z15
+	VFMADD213PS Z3, Z13, Z15
+	VFMADD213PS Z4, Z13, Z15
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS        Z16, Z13, Z13
+	VFMADD213PS.Z Z16, Z13, K1, Z15
+
+nopart_25:
+	MOVQ BX, R8
+
+block_26:
+	MOVQ    $0x00000100, R9
+	CMPQ    R8, R9
+	CMOVQLT R8, R9
+	SUBQ    R9, R8
+
+	// 4 vectors per iteration, 1 side by side.
+	CMPQ R9, $0x00000040
+	JB   single_27
+
+loop_30:
+	VMOVUPS     (CX), Z13
+	VSUBPS      Z10, Z13, Z13
+	VMOVUPS     (DX), Z16
+	VFMADD231PS Z16, Z13, Z12
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     Z8, Z16
+	VFMADD231PS Z0, Z13, Z16
+	VPSLLD      $0x17, Z16, Z17
+	VSUBPS      Z8, Z16, Z16
+	VCMPPS      $0x05, Z7, Z13, K1
+	VFMADD231PS Z5, Z16, Z13
+	VFMADD231PS Z6, Z16, Z13
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     Z9, Z16
+	VFMADD213PS Z1, Z13, Z16
+	VFMADD213PS Z2, Z13, Z16
+	VFMADD213PS Z3, Z13, Z16
+	VFMADD213PS Z4, Z13, Z16
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS        Z17, Z13, Z13
+	VFMADD213PS.Z Z17, Z13, K1, Z16
+	VMOVUPS       Z16, (AX)
+	VADDPS        Z16, Z11, Z11
+	VMOVUPS       64(CX), Z13
+	VSUBPS        Z10, Z13, Z13
+	VMOVUPS       64(DX), Z16
+	VFMADD231PS   Z16, Z13, Z12
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     Z8, Z16
+	VFMADD231PS Z0, Z13, Z16
+	VPSLLD      $0x17, Z16, Z17
+	VSUBPS      Z8, Z16, Z16
+	VCMPPS      $0x05, Z7, Z13, K1
+	VFMADD231PS Z5, Z16, Z13
+	VFMADD231PS Z6, Z16, Z13
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     Z9, Z16
+	VFMADD213PS Z1, Z13, Z16
+	VFMADD213PS Z2, Z13, Z16
+	VFMADD213PS Z3, Z13, Z16
+	VFMADD213PS Z4, Z13, Z16
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS        Z17, Z13, Z13
+	VFMADD213PS.Z Z17, Z13, K1, Z16
+	VMOVUPS       Z16, 64(AX)
+	VADDPS        Z16, Z11, Z11
+	VMOVUPS       128(CX), Z13
+	VSUBPS        Z10, Z13, Z13
+	VMOVUPS       128(DX), Z16
+	VFMADD231PS   Z16, Z13, Z12
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     Z8, Z16
+	VFMADD231PS Z0, Z13, Z16
+	VPSLLD      $0x17, Z16, Z17
+	VSUBPS      Z8, Z16, Z16
+	VCMPPS      $0x05, Z7, Z13, K1
+	VFMADD231PS Z5, Z16, Z13
+	VFMADD231PS Z6, Z16, Z13
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     Z9, Z16
+	VFMADD213PS Z1, Z13, Z16
+	VFMADD213PS Z2, Z13, Z16
+	VFMADD213PS Z3, Z13, Z16
+	VFMADD213PS Z4, Z13, Z16
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS        Z17, Z13, Z13
+	VFMADD213PS.Z Z17, Z13, K1, Z16
+	VMOVUPS       Z16, 128(AX)
+	VADDPS        Z16, Z11, Z11
+	VMOVUPS       192(CX), Z13
+	VSUBPS        Z10, Z13, Z13
+	VMOVUPS       192(DX), Z16
+	VFMADD231PS   Z16, Z13, Z12
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     Z8, Z16
+	VFMADD231PS Z0, Z13, Z16
+	VPSLLD      $0x17, Z16, Z17
+	VSUBPS      Z8, Z16, Z16
+	VCMPPS      $0x05, Z7, Z13, K1
+	VFMADD231PS Z5, Z16, Z13
+	VFMADD231PS Z6, Z16, Z13
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     Z9, Z16
+	VFMADD213PS Z1, Z13, Z16
+	VFMADD213PS Z2, Z13, Z16
+	VFMADD213PS Z3, Z13, Z16
+	VFMADD213PS Z4, Z13, Z16
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS        Z17, Z13, Z13
+	VFMADD213PS.Z Z17, Z13, K1, Z16
+	VMOVUPS       Z16, 192(AX)
+	VADDPS        Z16, Z11, Z11
+	ADDQ          $0x00000100, CX
+	ADDQ          $0x00000100, DX
+	ADDQ          $0x00000100, AX
+	SUBQ          $0x00000040, R9
+	CMPQ          R9, $0x00000040
+	JAE           loop_30
+
+single_27:
+	// One vector per iteration.
+	CMPQ R9, $0x00000010
+	JB   tail_28
+
+loop1_31:
+	VMOVUPS     (CX), Z13
+	VSUBPS      Z10, Z13, Z13
+	VMOVUPS     (DX), Z16
+	VFMADD231PS Z16, Z13, Z12
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     Z8, Z16
+	VFMADD231PS Z0, Z13, Z16
+	VPSLLD      $0x17, Z16, Z17
+	VSUBPS      Z8, Z16, Z16
+	VCMPPS      $0x05, Z7, Z13, K1
+	VFMADD231PS Z5, Z16, Z13
+	VFMADD231PS Z6, Z16, Z13
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     Z9, Z16
+	VFMADD213PS Z1, Z13, Z16
+	VFMADD213PS Z2, Z13, Z16
+	VFMADD213PS Z3, Z13, Z16
+	VFMADD213PS Z4, Z13, Z16
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS        Z17, Z13, Z13
+	VFMADD213PS.Z Z17, Z13, K1, Z16
+	VMOVUPS       Z16, (AX)
+	VADDPS        Z16, Z11, Z11
+	ADDQ          $0x00000040, CX
+	ADDQ          $0x00000040, DX
+	ADDQ          $0x00000040, AX
+	SUBQ          $0x00000010, R9
+	CMPQ          R9, $0x00000010
+	JAE           loop1_31
+
+tail_28:
+	// Fewer than a vector's lanes left: the rest of the part vector, or, in a row shorter than a vector, a masked one.
+	TESTQ     R9, R9
+	JZ        done_29
+	CMPQ      BX, $0x10
+	JB        masked_32
+	VADDPS    Z14, Z12, Z12
+	VMOVUPS   Z15, -64(AX)(R9*4)
+	MOVL      $0xffff0000, R10
+	SHRXL     R9, R10, R10
+	KMOVW     R10, K1
+	VMOVAPS.Z Z15, K1, Z15
+	VADDPS    Z15, Z11, Z11
+	JMP       advance_33
+
+masked_32:
+	MOVL      $0xffffffff, R10
+	BZHIL     R9, R10, R10
+	KMOVW     R10, K1
+	VMOVUPS.Z (CX), K1, Z13
+	VSUBPS    Z10, Z13, Z13
+	VMOVUPS.Z (DX), K1, Z16
+	VMULPS    Z16, Z13, Z17
+	VMOVAPS.Z Z17, K1, Z17
+	VMOVAPS.Z Z16, K1, Z16
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     Z8, Z16
+	VFMADD231PS Z0, Z13, Z16
+	VPSLLD      $0x17, Z16, Z18
+	VSUBPS      Z8, Z16, Z16
+	VCMPPS      $0x05, Z7, Z13, K2
+	VFMADD231PS Z5, Z16, Z13
+	VFMADD231PS Z6, Z16, Z13
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     Z9, Z16
+	VFMADD213PS Z1, Z13, Z16
+	VFMADD213PS Z2, Z13, Z16
+	VFMADD213PS Z3, Z13, Z16
+	VFMADD213PS Z4, Z13, Z16
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS        Z18, Z13, Z13
+	VFMADD213PS.Z Z18, Z13, K2, Z16
+	VADDPS        Z17, Z12, Z12
+	VMOVUPS       Z16, K1, (AX)
+	VMOVAPS.Z     Z16, K1, Z16
+	VADDPS        Z16, Z11, Z11
+
+advance_33:
+	LEAQ (CX)(R9*4), CX
+	LEAQ (DX)(R9*4), DX
+	LEAQ (AX)(R9*4), AX
+
+done_29:
+	VMOVUPS       (SP), Z13
+	VCVTPS2PD     Y11, Z16
+	VEXTRACTF64X4 $0x01, Z11, Y11
+	VCVTPS2PD     Y11, Z11
+	VADDPD        Z16, Z13, Z13
+	VADDPD        Z11, Z13, Z13
+	VXORPS        Z11, Z11, Z11
+	VMOVUPS       Z13, (SP)
+	VMOVUPS       64(SP), Z13
+	VCVTPS2PD     Y12, Z16
+	VEXTRACTF64X4 $0x01, Z12, Y12
+	VCVTPS2PD     Y12, Z12
+	VADDPD        Z16, Z13, Z13
+	VADDPD        Z12, Z13, Z13
+	VXORPS        Z12, Z12, Z12
+	VMOVUPS       Z13, 64(SP)
+	TESTQ         R8, R8
+	JNZ           block_26
+	VMOVUPS       (SP), Z10
+	MOVQ          z_base+104(FP), DX
+	VEXTRACTF64X4 $0x01, Z10, Y11
+	VADDPD        Y11, Y10, Y10
+	VEXTRACTF128  $0x01, Y10, X11
+	VADDPD        X11, X10, X10
+	VPERMILPD     $0x01, X10, X11
+	VADDSD        X11, X10, X10
+	MOVQ          m_len+88(FP), R8
+	SUBQ          DI, R8
+	VMOVSD        X10, (DX)(R8*8)
+	VMOVUPS       64(SP), Z10
+	MOVQ          d_base+128(FP), DX
+	VEXTRACTF64X4 $0x01, Z10, Y11
+	VADDPD        Y11, Y10, Y10
+	VEXTRACTF128  $0x01, Y10, X11
+	VADDPD        X11, X10, X10
+	VPERMILPD     $0x01, X10, X11
+	VADDSD        X11, X10, X10
+	MOVQ          m_len+88(FP), R8
+	SUBQ          DI, R8
+	VMOVSD        X10, (DX)(R8*8)
+	ADDQ          $0x04, SI
+	DECQ          DI
+	JNZ           row_24
+
+shaped_17:
+	VZEROUPPER
+	RET
+
+// func scaleShiftRowsAVX512(x []float32, w []float32, cols int, c []float32, s float32)
+// Requires: AVX, AVX512DQ, AVX512F, BMI2
+TEXT ·scaleShiftRowsAVX512(SB), NOSPLIT, $0-84
+	MOVQ         x_base+0(FP), AX
+	MOVQ         cols+48(FP), CX
+	MOVQ         c_base+56(FP), DX
+	MOVQ         c_len+64(FP), BX
+	VBROADCASTSS s+80(FP), Z0
+	VXORPS       Z1, Z1, Z1
+	VSUBPS       Z0, Z1, Z1
+	CMPQ         CX, $0x10
+	JA           shape_2
+
+row_3:
+	MOVQ         w_base+24(FP), SI
+	VBROADCASTSS (DX), Z0
+	CMPQ         CX, $0x08
+	JBE          masked_4
+	VMOVUPS      -32(SI)(CX*4), Y2
+	VMULPS       Z2, Z1, Z3
+	VMOVUPS      -32(AX)(CX*4), Y2
+	VFMADD231PS  Z2, Z0, Z3
+	VMOVUPS      (SI), Y2
+	VMULPS       Z2, Z1, Z4
+	VMOVUPS      (AX), Y2
+	VFMADD231PS  Z2, Z0, Z4
+	VMOVUPS      Y4, (AX)
+	VMOVUPS      Y3, -32(AX)(CX*4)
+	JMP          halves_5
+
+masked_4:
+	MOVL        $0xffffffff, DI
+	BZHIL       CX, DI, DI
+	KMOVW       DI, K1
+	VMOVUPS.Z   (SI), K1, Z3
+	VMULPS      Z3, Z1, Z3
+	VMOVUPS.Z   (AX), K1, Z4
+	VFMADD231PS Z4, Z0, Z3
+	VMOVUPS     Z3, K1, (AX)
+
+halves_5:
+	LEAQ (AX)(CX*4), AX
+	LEAQ (SI)(CX*4), SI
+	ADDQ $0x04, DX
+	DECQ BX
+	JNZ  row_3
+	JMP  shaped_1
+
+shape_2:
+	CMPQ CX, $0x20
+	JA   shape_6
+
+row_7:
+	MOVQ         w_base+24(FP), SI
+	VBROADCASTSS (DX), Z0
+	VMULPS       -64(SI)(CX*4), Z1, Z2
+	VFMADD231PS  -64(AX)(CX*4), Z0, Z2
+	VMULPS       (SI), Z1, Z3
+	VFMADD231PS  (AX), Z0, Z3
+	VMOVUPS      Z3, (AX)
+	VMOVUPS      Z2, -64(AX)(CX*4)
+	LEAQ         (AX)(CX*4), AX
+	LEAQ         (SI)(CX*4), SI
+	ADDQ         $0x04, DX
+	DECQ         BX
+	JNZ          row_7
+	JMP          shaped_1
+
+shape_6:
+row_8:
+	MOVQ         w_base+24(FP), SI
+	VBROADCASTSS (DX), Z0
+
+	// The row's last lanes when cols is not a whole number of vectors: the part vector, loaded first.
+	MOVQ        CX, DI
+	ANDQ        $0x0f, DI
+	JZ          nopart_9
+	CMPQ        CX, $0x10
+	JB          nopart_9
+	VMULPS      -64(SI)(CX*4), Z1, Z2
+	VFMADD231PS -64(AX)(CX*4), Z0, Z2
+
+nopart_9:
+	MOVQ CX, DI
+
+	// 4 vectors per iteration, 1 side by side.
+	CMPQ DI, $0x00000040
+	JB   single_10
+
+loop_13:
+	VMULPS      (SI), Z1, Z3
+	VFMADD231PS (AX), Z0, Z3
+	VMOVUPS     Z3, (AX)
+	VMULPS      64(SI), Z1, Z3
+	VFMADD231PS 64(AX), Z0, Z3
+	VMOVUPS     Z3, 64(AX)
+	VMULPS      128(SI), Z1, Z3
+	VFMADD231PS 128(AX), Z0, Z3
+	VMOVUPS     Z3, 128(AX)
+	VMULPS      192(SI), Z1, Z3
+	VFMADD231PS 192(AX), Z0, Z3
+	VMOVUPS     Z3, 192(AX)
+	ADDQ        $0x00000100, AX
+	ADDQ        $0x00000100, SI
+	SUBQ        $0x00000040, DI
+	CMPQ        DI, $0x00000040
+	JAE         loop_13
+
+single_10:
+	// One vector per iteration.
+	CMPQ DI, $0x00000010
+	JB   tail_11
+
+loop1_14:
+	VMULPS      (SI), Z1, Z3
+	VFMADD231PS (AX), Z0, Z3
+	VMOVUPS     Z3, (AX)
+	ADDQ        $0x00000040, AX
+	ADDQ        $0x00000040, SI
+	SUBQ        $0x00000010, DI
+	CMPQ        DI, $0x00000010
+	JAE         loop1_14
+
+tail_11:
+	// Fewer than a vector's lanes left: the rest of the part vector, or, in a row shorter than a vector, a masked one.
+	TESTQ   DI, DI
+	JZ      done_12
+	CMPQ    CX, $0x10
+	JB      masked_15
+	VMOVUPS Z2, -64(AX)(DI*4)
+	JMP     advance_16
+
+masked_15:
+	MOVL        $0xffffffff, R8
+	BZHIL       DI, R8, R8
+	KMOVW       R8, K1
+	VMOVUPS.Z   (SI), K1, Z3
+	VMULPS      Z3, Z1, Z3
+	VMOVUPS.Z   (AX), K1, Z4
+	VFMADD231PS Z4, Z0, Z3
+	VMOVUPS     Z3, K1, (AX)
+
+advance_16:
+	LEAQ (AX)(DI*4), AX
+	LEAQ (SI)(DI*4), SI
+
+done_12:
+	ADDQ $0x04, DX
+	DECQ BX
+	JNZ  row_8
+
+shaped_1:
+	VZEROUPPER
+	RET
+
+// func crossEntropyShortRowsAVX512(dst []float32, src []float32, cols int, a []float32, zc float32, shift []float32, w []float32, m []float32, logZ []float32, d []float32)
+// Requires: AVX, AVX512DQ, AVX512F, BMI2
+TEXT ·crossEntropyShortRowsAVX512(SB), NOSPLIT, $0-208
+	MOVQ  dst_base+0(FP), AX
+	MOVQ  src_base+24(FP), CX
+	MOVQ  cols+48(FP), DX
+	MOVQ  m_base+136(FP), BX
+	MOVQ  logZ_base+160(FP), SI
+	MOVQ  a_base+56(FP), DI
+	MOVQ  d_base+184(FP), R8
+	MOVQ  src_len+32(FP), R9
+	LEAQ  (CX)(R9*4), R9
+	MOVQ  DX, R10
+	SHLQ  $0x02, R10
+	MOVL  $0xffffffff, R11
+	BZHIL DX, R11, R11
+	KMOVW R11, K1
+
+row_2:
+	MOVQ         CX, R11
+	VMOVUPS.Z    (R11), K1, Z0
+	VBROADCASTSS negInf<>+0(SB), Z1
+	VBLENDMPS    Z0, Z1, K1, Z0
+	ADDQ         R10, R11
+	VMOVUPS.Z    (R11), K1, Z1
+	VBROADCASTSS negInf<>+0(SB), Z2
+	VBLENDMPS    Z1, Z2, K1, Z1
+	ADDQ         R10, R11
+	VMOVUPS.Z    (R11), K1, Z2
+	VBROADCASTSS negInf<>+0(SB), Z3
+	VBLENDMPS    Z2, Z3, K1, Z2
+	ADDQ         R10, R11
+	VMOVUPS.Z    (R11), K1, Z3
+	VBROADCASTSS negInf<>+0(SB), Z4
+	VBLENDMPS    Z3, Z4, K1, Z3
+	ADDQ         R10, R11
+	VMOVUPS.Z    (R11), K1, Z4
+	VBROADCASTSS negInf<>+0(SB), Z5
+	VBLENDMPS    Z4, Z5, K1, Z4
+	ADDQ         R10, R11
+	VMOVUPS.Z    (R11), K1, Z5
+	VBROADCASTSS negInf<>+0(SB), Z6
+	VBLENDMPS    Z5, Z6, K1, Z5
+	ADDQ         R10, R11
+	VMOVUPS.Z    (R11), K1, Z6
+	VBROADCASTSS negInf<>+0(SB), Z7
+	VBLENDMPS    Z6, Z7, K1, Z6
+	ADDQ         R10, R11
+	VMOVUPS.Z    (R11), K1, Z7
+	VBROADCASTSS negInf<>+0(SB), Z8
+	VBLENDMPS    Z7, Z8, K1, Z7
+	ADDQ         R10, R11
+	VMOVUPS.Z    (R11), K1, Z8
+	VBROADCASTSS negInf<>+0(SB), Z9
+	VBLENDMPS    Z8, Z9, K1, Z8
+	ADDQ         R10, R11
+	VMOVUPS.Z    (R11), K1, Z9
+	VBROADCASTSS negInf<>+0(SB), Z10
+	VBLENDMPS    Z9, Z10, K1, Z9
+	ADDQ         R10, R11
+	VMOVUPS.Z    (R11), K1, Z10
+	VBROADCASTSS negInf<>+0(SB), Z11
+	VBLENDMPS    Z10, Z11, K1, Z10
+	ADDQ         R10, R11
+	VMOVUPS.Z    (R11), K1, Z11
+	VBROADCASTSS negInf<>+0(SB), Z12
+	VBLENDMPS    Z11, Z12, K1, Z11
+	ADDQ         R10, R11
+	VMOVUPS.Z    (R11), K1, Z12
+	VBROADCASTSS negInf<>+0(SB), Z13
+	VBLENDMPS    Z12, Z13, K1, Z12
+	ADDQ         R10, R11
+	VMOVUPS.Z    (R11), K1, Z13
+	VBROADCASTSS negInf<>+0(SB), Z14
+	VBLENDMPS    Z13, Z14, K1, Z13
+	ADDQ         R10, R11
+	VMOVUPS.Z    (R11), K1, Z14
+	VBROADCASTSS negInf<>+0(SB), Z15
+	VBLENDMPS    Z14, Z15, K1, Z14
+	ADDQ         R10, R11
+	VMOVUPS.Z    (R11), K1, Z15
+	VBROADCASTSS negInf<>+0(SB), Z16
+	VBLENDMPS    Z15, Z16, K1, Z15
+	VUNPCKLPS    Z1, Z0, Z16
+	VUNPCKHPS    Z1, Z0, Z0
+	VUNPCKLPS    Z3, Z2, Z1
+	VUNPCKHPS    Z3, Z2, Z2
+	VUNPCKLPS    Z5, Z4, Z3
+	VUNPCKHPS    Z5, Z4, Z4
+	VUNPCKLPS    Z7, Z6, Z5
+	VUNPCKHPS    Z7, Z6, Z6
+	VUNPCKLPS    Z9, Z8, Z7
+	VUNPCKHPS    Z9, Z8, Z8
+	VUNPCKLPS    Z11, Z10, Z9
+	VUNPCKHPS    Z11, Z10, Z10
+	VUNPCKLPS    Z13, Z12, Z11
+	VUNPCKHPS    Z13, Z12, Z12
+	VUNPCKLPS    Z15, Z14, Z13
+	VUNPCKHPS    Z15, Z14, Z14
+	VSHUFPS      $0x44, Z1, Z16, Z15
+	VSHUFPS      $0xee, Z1, Z16, Z1
+	VSHUFPS      $0x44, Z2, Z0, Z16
+	VSHUFPS      $0xee, Z2, Z0, Z0
+	VSHUFPS      $0x44, Z5, Z3, Z2
+	VSHUFPS      $0xee, Z5, Z3, Z3
+	VSHUFPS      $0x44, Z6, Z4, Z5
+	VSHUFPS      $0xee, Z6, Z4, Z4
+	VSHUFPS      $0x44, Z9, Z7, Z6
+	VSHUFPS      $0xee, Z9, Z7, Z7
+	VSHUFPS      $0x44, Z10, Z8, Z9
+	VSHUFPS      $0xee, Z10, Z8, Z8
+	VSHUFPS      $0x44, Z13, Z11, Z10
+	VSHUFPS      $0xee, Z13, Z11, Z11
+	VSHUFPS      $0x44, Z14, Z12, Z13
+	VSHUFPS      $0xee, Z14, Z12, Z12
+	VSHUFF32X4   $0x44, Z2, Z15, Z14
+	VSHUFF32X4   $0xee, Z2, Z15, Z2
+	VSHUFF32X4   $0x44, Z10, Z6, Z15
+	VSHUFF32X4   $0xee, Z10, Z6, Z6
+	VSHUFF32X4   $0x88, Z15, Z14, Z10
+	VSHUFF32X4   $0xdd, Z15, Z14, Z14
+	VSHUFF32X4   $0x88, Z6, Z2, Z15
+	VSHUFF32X4   $0xdd, Z6, Z2, Z2
+	VSHUFF32X4   $0x44, Z3, Z1, Z6
+	VSHUFF32X4   $0xee, Z3, Z1, Z1
+	VSHUFF32X4   $0x44, Z11, Z7, Z3
+	VSHUFF32X4   $0xee, Z11, Z7, Z7
+	VSHUFF32X4   $0x88, Z3, Z6, Z11
+	VSHUFF32X4   $0xdd, Z3, Z6, Z3
+	VSHUFF32X4   $0x88, Z7, Z1, Z6
+	VSHUFF32X4   $0xdd, Z7, Z1, Z1
+	VSHUFF32X4   $0x44, Z5, Z16, Z7
+	VSHUFF32X4   $0xee, Z5, Z16, Z5
+	VSHUFF32X4   $0x44, Z13, Z9, Z16
+	VSHUFF32X4   $0xee, Z13, Z9, Z9
+	VSHUFF32X4   $0x88, Z16, Z7, Z13
+	VSHUFF32X4   $0xdd, Z16, Z7, Z7
+	VSHUFF32X4   $0x88, Z9, Z5, Z16
+	VSHUFF32X4   $0xdd, Z9, Z5, Z5
+	VSHUFF32X4   $0x44, Z4, Z0, Z9
+	VSHUFF32X4   $0xee, Z4, Z0, Z0
+	VSHUFF32X4   $0x44, Z12, Z8, Z4
+	VSHUFF32X4   $0xee, Z12, Z8, Z8
+	VSHUFF32X4   $0x88, Z4, Z9, Z12
+	VSHUFF32X4   $0xdd, Z4, Z9, Z4
+	VSHUFF32X4   $0x88, Z8, Z0, Z9
+	VSHUFF32X4   $0xdd, Z8, Z0, Z0
+	VMAXPS       Z11, Z10, Z8
+	VMAXPS       Z12, Z13, Z17
+	VMAXPS       Z3, Z14, Z18
+	VMAXPS       Z4, Z7, Z19
+	VMAXPS       Z6, Z15, Z20
+	VMAXPS       Z9, Z16, Z21
+	VMAXPS       Z1, Z2, Z22
+	VMAXPS       Z0, Z5, Z23
+	VMAXPS       Z17, Z8, Z8
+	VMAXPS       Z19, Z18, Z17
+	VMAXPS       Z21, Z20, Z18
+	VMAXPS       Z23, Z22, Z19
+	VMAXPS       Z17, Z8, Z8
+	VMAXPS       Z19, Z18, Z17
+	VMAXPS       Z17, Z8, Z8
+	VXORPS       Z17, Z17, Z17
+	VSUBPS       Z8, Z10, Z10
+	MOVQ         w_base+112(FP), R11
+	VBROADCASTSS (R11), Z18
+	VFMADD231PS  Z18, Z10, Z17
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VBROADCASTSS     expMagic<>+0(SB), Z18
+	VFMADD231PS.BCST expLog2e<>+0(SB), Z10, Z18
+	VPSLLD           $0x17, Z18, Z19
+	VSUBPS.BCST      expMagic<>+0(SB), Z18, Z18
+	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z10, K2
+	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z18, Z10
+	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z18, Z10
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VBROADCASTSS     expC5<>+0(SB), Z18
+	VFMADD213PS.BCST expC4<>+0(SB), Z10, Z18
+	VFMADD213PS.BCST expC3<>+0(SB), Z10, Z18
+	VFMADD213PS.BCST expC2<>+0(SB), Z10, Z18
+	VFMADD213PS.BCST expC1<>+0(SB), Z10, Z18
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS        Z19, Z10, Z10
+	VFMADD213PS.Z Z19, Z10, K2, Z18
+	CMPQ          DX, $0x01
+	JBE           pad_3
+	VSUBPS        Z8, Z11, Z11
+	MOVQ          w_base+112(FP), R11
+	VBROADCASTSS  4(R11), Z10
+	VFMADD231PS   Z10, Z11, Z17
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VBROADCASTSS     expMagic<>+0(SB), Z10
+	VFMADD231PS.BCST expLog2e<>+0(SB), Z11, Z10
+	VPSLLD           $0x17, Z10, Z19
+	VSUBPS.BCST      expMagic<>+0(SB), Z10, Z10
+	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z11, K2
+	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z10, Z11
+	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z10, Z11
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VBROADCASTSS     expC5<>+0(SB), Z10
+	VFMADD213PS.BCST expC4<>+0(SB), Z11, Z10
+	VFMADD213PS.BCST expC3<>+0(SB), Z11, Z10
+	VFMADD213PS.BCST expC2<>+0(SB), Z11, Z10
+	VFMADD213PS.BCST expC1<>+0(SB), Z11, Z10
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS        Z19, Z11, Z11
+	VFMADD213PS.Z Z19, Z11, K2, Z10
+	CMPQ          DX, $0x02
+	JBE           pad_4
+	VSUBPS        Z8, Z13, Z13
+	MOVQ          w_base+112(FP), R11
+	VBROADCASTSS  8(R11), Z11
+	VFMADD231PS   Z11, Z13, Z17
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VBROADCASTSS     expMagic<>+0(SB), Z11
+	VFMADD231PS.BCST expLog2e<>+0(SB), Z13, Z11
+	VPSLLD           $0x17, Z11, Z19
+	VSUBPS.BCST      expMagic<>+0(SB), Z11, Z11
+	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z13, K2
+	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z11, Z13
+	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z11, Z13
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VBROADCASTSS     expC5<>+0(SB), Z11
+	VFMADD213PS.BCST expC4<>+0(SB), Z13, Z11
+	VFMADD213PS.BCST expC3<>+0(SB), Z13, Z11
+	VFMADD213PS.BCST expC2<>+0(SB), Z13, Z11
+	VFMADD213PS.BCST expC1<>+0(SB), Z13, Z11
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS        Z19, Z13, Z13
+	VFMADD213PS.Z Z19, Z13, K2, Z11
+	CMPQ          DX, $0x03
+	JBE           pad_5
+	VSUBPS        Z8, Z12, Z12
+	MOVQ          w_base+112(FP), R11
+	VBROADCASTSS  12(R11), Z13
+	VFMADD231PS   Z13, Z12, Z17
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VBROADCASTSS     expMagic<>+0(SB), Z13
+	VFMADD231PS.BCST expLog2e<>+0(SB), Z12, Z13
+	VPSLLD           $0x17, Z13, Z19
+	VSUBPS.BCST      expMagic<>+0(SB), Z13, Z13
+	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z12, K2
+	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z13, Z12
+	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z13, Z12
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VBROADCASTSS     expC5<>+0(SB), Z13
+	VFMADD213PS.BCST expC4<>+0(SB), Z12, Z13
+	VFMADD213PS.BCST expC3<>+0(SB), Z12, Z13
+	VFMADD213PS.BCST expC2<>+0(SB), Z12, Z13
+	VFMADD213PS.BCST expC1<>+0(SB), Z12, Z13
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS        Z19, Z12, Z12
+	VFMADD213PS.Z Z19, Z12, K2, Z13
+	CMPQ          DX, $0x04
+	JBE           pad_6
+	VSUBPS        Z8, Z14, Z14
+	MOVQ          w_base+112(FP), R11
+	VBROADCASTSS  16(R11), Z12
+	VFMADD231PS   Z12, Z14, Z17
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VBROADCASTSS     expMagic<>+0(SB), Z12
+	VFMADD231PS.BCST expLog2e<>+0(SB), Z14, Z12
+	VPSLLD           $0x17, Z12, Z19
+	VSUBPS.BCST      expMagic<>+0(SB), Z12, Z12
+	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z14, K2
+	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z12, Z14
+	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z12, Z14
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VBROADCASTSS     expC5<>+0(SB), Z12
+	VFMADD213PS.BCST expC4<>+0(SB), Z14, Z12
+	VFMADD213PS.BCST expC3<>+0(SB), Z14, Z12
+	VFMADD213PS.BCST expC2<>+0(SB), Z14, Z12
+	VFMADD213PS.BCST expC1<>+0(SB), Z14, Z12
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS        Z19, Z14, Z14
+	VFMADD213PS.Z Z19, Z14, K2, Z12
+	CMPQ          DX, $0x05
+	JBE           pad_7
+	VSUBPS        Z8, Z3, Z3
+	MOVQ          w_base+112(FP), R11
+	VBROADCASTSS  20(R11), Z14
+	VFMADD231PS   Z14, Z3, Z17
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VBROADCASTSS     expMagic<>+0(SB), Z14
+	VFMADD231PS.BCST expLog2e<>+0(SB), Z3, Z14
+	VPSLLD           $0x17, Z14, Z19
+	VSUBPS.BCST      expMagic<>+0(SB), Z14, Z14
+	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z3, K2
+	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z14, Z3
+	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z14, Z3
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VBROADCASTSS     expC5<>+0(SB), Z14
+	VFMADD213PS.BCST expC4<>+0(SB), Z3, Z14
+	VFMADD213PS.BCST expC3<>+0(SB), Z3, Z14
+	VFMADD213PS.BCST expC2<>+0(SB), Z3, Z14
+	VFMADD213PS.BCST expC1<>+0(SB), Z3, Z14
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS        Z19, Z3, Z3
+	VFMADD213PS.Z Z19, Z3, K2, Z14
+	CMPQ          DX, $0x06
+	JBE           pad_8
+	VSUBPS        Z8, Z7, Z7
+	MOVQ          w_base+112(FP), R11
+	VBROADCASTSS  24(R11), Z3
+	VFMADD231PS   Z3, Z7, Z17
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VBROADCASTSS     expMagic<>+0(SB), Z3
+	VFMADD231PS.BCST expLog2e<>+0(SB), Z7, Z3
+	VPSLLD           $0x17, Z3, Z19
+	VSUBPS.BCST      expMagic<>+0(SB), Z3, Z3
+	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z7, K2
+	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z3, Z7
+	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z3, Z7
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VBROADCASTSS     expC5<>+0(SB), Z3
+	VFMADD213PS.BCST expC4<>+0(SB), Z7, Z3
+	VFMADD213PS.BCST expC3<>+0(SB), Z7, Z3
+	VFMADD213PS.BCST expC2<>+0(SB), Z7, Z3
+	VFMADD213PS.BCST expC1<>+0(SB), Z7, Z3
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS        Z19, Z7, Z7
+	VFMADD213PS.Z Z19, Z7, K2, Z3
+	CMPQ          DX, $0x07
+	JBE           pad_9
+	VSUBPS        Z8, Z4, Z4
+	MOVQ          w_base+112(FP), R11
+	VBROADCASTSS  28(R11), Z7
+	VFMADD231PS   Z7, Z4, Z17
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VBROADCASTSS     expMagic<>+0(SB), Z7
+	VFMADD231PS.BCST expLog2e<>+0(SB), Z4, Z7
+	VPSLLD           $0x17, Z7, Z19
+	VSUBPS.BCST      expMagic<>+0(SB), Z7, Z7
+	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z4, K2
+	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z7, Z4
+	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z7, Z4
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VBROADCASTSS     expC5<>+0(SB), Z7
+	VFMADD213PS.BCST expC4<>+0(SB), Z4, Z7
+	VFMADD213PS.BCST expC3<>+0(SB), Z4, Z7
+	VFMADD213PS.BCST expC2<>+0(SB), Z4, Z7
+	VFMADD213PS.BCST expC1<>+0(SB), Z4, Z7
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS        Z19, Z4, Z4
+	VFMADD213PS.Z Z19, Z4, K2, Z7
+	CMPQ          DX, $0x08
+	JBE           pad_10
+	VSUBPS        Z8, Z15, Z15
+	MOVQ          w_base+112(FP), R11
+	VBROADCASTSS  32(R11), Z4
+	VFMADD231PS   Z4, Z15, Z17
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VBROADCASTSS     expMagic<>+0(SB), Z4
+	VFMADD231PS.BCST expLog2e<>+0(SB), Z15, Z4
+	VPSLLD           $0x17, Z4, Z19
+	VSUBPS.BCST      expMagic<>+0(SB), Z4, Z4
+	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z15, K2
+	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z4, Z15
+	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z4, Z15
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VBROADCASTSS     expC5<>+0(SB), Z4
+	VFMADD213PS.BCST expC4<>+0(SB), Z15, Z4
+	VFMADD213PS.BCST expC3<>+0(SB), Z15, Z4
+	VFMADD213PS.BCST expC2<>+0(SB), Z15, Z4
+	VFMADD213PS.BCST expC1<>+0(SB), Z15, Z4
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS        Z19, Z15, Z15
+	VFMADD213PS.Z Z19, Z15, K2, Z4
+	CMPQ          DX, $0x09
+	JBE           pad_11
+	VSUBPS        Z8, Z6, Z6
+	MOVQ          w_base+112(FP), R11
+	VBROADCASTSS  36(R11), Z15
+	VFMADD231PS   Z15, Z6, Z17
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VBROADCASTSS     expMagic<>+0(SB), Z15
+	VFMADD231PS.BCST expLog2e<>+0(SB), Z6, Z15
+	VPSLLD           $0x17, Z15, Z19
+	VSUBPS.BCST      expMagic<>+0(SB), Z15, Z15
+	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z6, K2
+	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z15, Z6
+	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z15, Z6
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VBROADCASTSS     expC5<>+0(SB), Z15
+	VFMADD213PS.BCST expC4<>+0(SB), Z6, Z15
+	VFMADD213PS.BCST expC3<>+0(SB), Z6, Z15
+	VFMADD213PS.BCST expC2<>+0(SB), Z6, Z15
+	VFMADD213PS.BCST expC1<>+0(SB), Z6, Z15
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS        Z19, Z6, Z6
+	VFMADD213PS.Z Z19, Z6, K2, Z15
+	CMPQ          DX, $0x0a
+	JBE           pad_12
+	VSUBPS        Z8, Z16, Z16
+	MOVQ          w_base+112(FP), R11
+	VBROADCASTSS  40(R11), Z6
+	VFMADD231PS   Z6, Z16, Z17
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VBROADCASTSS     expMagic<>+0(SB), Z6
+	VFMADD231PS.BCST expLog2e<>+0(SB), Z16, Z6
+	VPSLLD           $0x17, Z6, Z19
+	VSUBPS.BCST      expMagic<>+0(SB), Z6, Z6
+	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z16, K2
+	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z6, Z16
+	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z6, Z16
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VBROADCASTSS     expC5<>+0(SB), Z6
+	VFMADD213PS.BCST expC4<>+0(SB), Z16, Z6
+	VFMADD213PS.BCST expC3<>+0(SB), Z16, Z6
+	VFMADD213PS.BCST expC2<>+0(SB), Z16, Z6
+	VFMADD213PS.BCST expC1<>+0(SB), Z16, Z6
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS        Z19, Z16, Z16
+	VFMADD213PS.Z Z19, Z16, K2, Z6
+	CMPQ          DX, $0x0b
+	JBE           pad_13
+	VSUBPS        Z8, Z9, Z9
+	MOVQ          w_base+112(FP), R11
+	VBROADCASTSS  44(R11), Z16
+	VFMADD231PS   Z16, Z9, Z17
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VBROADCASTSS     expMagic<>+0(SB), Z16
+	VFMADD231PS.BCST expLog2e<>+0(SB), Z9, Z16
+	VPSLLD           $0x17, Z16, Z19
+	VSUBPS.BCST      expMagic<>+0(SB), Z16, Z16
+	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z9, K2
+	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z16, Z9
+	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z16, Z9
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VBROADCASTSS     expC5<>+0(SB), Z16
+	VFMADD213PS.BCST expC4<>+0(SB), Z9, Z16
+	VFMADD213PS.BCST expC3<>+0(SB), Z9, Z16
+	VFMADD213PS.BCST expC2<>+0(SB), Z9, Z16
+	VFMADD213PS.BCST expC1<>+0(SB), Z9, Z16
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS        Z19, Z9, Z9
+	VFMADD213PS.Z Z19, Z9, K2, Z16
+	CMPQ          DX, $0x0c
+	JBE           pad_14
+	VSUBPS        Z8, Z2, Z2
+	MOVQ          w_base+112(FP), R11
+	VBROADCASTSS  48(R11), Z9
+	VFMADD231PS   Z9, Z2, Z17
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VBROADCASTSS     expMagic<>+0(SB), Z9
+	VFMADD231PS.BCST expLog2e<>+0(SB), Z2, Z9
+	VPSLLD           $0x17, Z9, Z19
+	VSUBPS.BCST      expMagic<>+0(SB), Z9, Z9
+	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z2, K2
+	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z9, Z2
+	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z9, Z2
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VBROADCASTSS     expC5<>+0(SB), Z9
+	VFMADD213PS.BCST expC4<>+0(SB), Z2, Z9
+	VFMADD213PS.BCST expC3<>+0(SB), Z2, Z9
+	VFMADD213PS.BCST expC2<>+0(SB), Z2, Z9
+	VFMADD213PS.BCST expC1<>+0(SB), Z2, Z9
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS        Z19, Z2, Z2
+	VFMADD213PS.Z Z19, Z2, K2, Z9
+	CMPQ          DX, $0x0d
+	JBE           pad_15
+	VSUBPS        Z8, Z1, Z1
+	MOVQ          w_base+112(FP), R11
+	VBROADCASTSS  52(R11), Z2
+	VFMADD231PS   Z2, Z1, Z17
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VBROADCASTSS     expMagic<>+0(SB), Z2
+	VFMADD231PS.BCST expLog2e<>+0(SB), Z1, Z2
+	VPSLLD           $0x17, Z2, Z19
+	VSUBPS.BCST      expMagic<>+0(SB), Z2, Z2
+	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z1, K2
+	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z2, Z1
+	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z2, Z1
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VBROADCASTSS     expC5<>+0(SB), Z2
+	VFMADD213PS.BCST expC4<>+0(SB), Z1, Z2
+	VFMADD213PS.BCST expC3<>+0(SB), Z1, Z2
+	VFMADD213PS.BCST expC2<>+0(SB), Z1, Z2
+	VFMADD213PS.BCST expC1<>+0(SB), Z1, Z2
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS        Z19, Z1, Z1
+	VFMADD213PS.Z Z19, Z1, K2, Z2
+	CMPQ          DX, $0x0e
+	JBE           pad_16
+	VSUBPS        Z8, Z5, Z5
+	MOVQ          w_base+112(FP), R11
+	VBROADCASTSS  56(R11), Z1
+	VFMADD231PS   Z1, Z5, Z17
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VBROADCASTSS     expMagic<>+0(SB), Z1
+	VFMADD231PS.BCST expLog2e<>+0(SB), Z5, Z1
+	VPSLLD           $0x17, Z1, Z19
+	VSUBPS.BCST      expMagic<>+0(SB), Z1, Z1
+	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z5, K2
+	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z1, Z5
+	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z1, Z5
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VBROADCASTSS     expC5<>+0(SB), Z1
+	VFMADD213PS.BCST expC4<>+0(SB), Z5, Z1
+	VFMADD213PS.BCST expC3<>+0(SB), Z5, Z1
+	VFMADD213PS.BCST expC2<>+0(SB), Z5, Z1
+	VFMADD213PS.BCST expC1<>+0(SB), Z5, Z1
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS        Z19, Z5, Z5
+	VFMADD213PS.Z Z19, Z5, K2, Z1
+	CMPQ          DX, $0x0f
+	JBE           pad_17
+	VSUBPS        Z8, Z0, Z0
+	MOVQ          w_base+112(FP), R11
+	VBROADCASTSS  60(R11), Z5
+	VFMADD231PS   Z5, Z0, Z17
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VBROADCASTSS     expMagic<>+0(SB), Z5
+	VFMADD231PS.BCST expLog2e<>+0(SB), Z0, Z5
+	VPSLLD           $0x17, Z5, Z19
+	VSUBPS.BCST      expMagic<>+0(SB), Z5, Z5
+	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z0, K2
+	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z5, Z0
+	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z5, Z0
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VBROADCASTSS     expC5<>+0(SB), Z5
+	VFMADD213PS.BCST expC4<>+0(SB), Z0, Z5
+	VFMADD213PS.BCST expC3<>+0(SB), Z0, Z5
+	VFMADD213PS.BCST expC2<>+0(SB), Z0, Z5
+	VFMADD213PS.BCST expC1<>+0(SB), Z0, Z5
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS        Z19, Z0, Z0
+	VFMADD213PS.Z Z19, Z0, K2, Z5
+	JMP           exps_18
+
+pad_3:
+	VXORPS Z10, Z10, Z10
+
+pad_4:
+	VXORPS Z11, Z11, Z11
+
+pad_5:
+	VXORPS Z13, Z13, Z13
+
+pad_6:
+	VXORPS Z12, Z12, Z12
+
+pad_7:
+	VXORPS Z14, Z14, Z14
+
+pad_8:
+	VXORPS Z3, Z3, Z3
+
+pad_9:
+	VXORPS Z7, Z7, Z7
+
+pad_10:
+	VXORPS Z4, Z4, Z4
+
+pad_11:
+	VXORPS Z15, Z15, Z15
+
+pad_12:
+	VXORPS Z6, Z6, Z6
+
+pad_13:
+	VXORPS Z16, Z16, Z16
+
+pad_14:
+	VXORPS Z9, Z9, Z9
+
+pad_15:
+	VXORPS Z2, Z2, Z2
+
+pad_16:
+	VXORPS Z1, Z1, Z1
+
+pad_17:
+	VXORPS Z5, Z5, Z5
+
+exps_18:
+	VADDPS       Z10, Z18, Z0
+	VADDPS       Z13, Z11, Z19
+	VADDPS       Z14, Z12, Z20
+	VADDPS       Z7, Z3, Z21
+	VADDPS       Z15, Z4, Z22
+	VADDPS       Z16, Z6, Z23
+	VADDPS       Z2, Z9, Z24
+	VADDPS       Z5, Z1, Z25
+	VADDPS       Z19, Z0, Z0
+	VADDPS       Z21, Z20, Z19
+	VADDPS       Z23, Z22, Z20
+	VADDPS       Z25, Z24, Z21
+	VADDPS       Z19, Z0, Z0
+	VADDPS       Z21, Z20, Z19
+	VADDPS       Z19, Z0, Z0
+	VMOVUPS      Z8, (BX)
+	VMOVUPS      Z17, (R8)
+	VBROADCASTSS logSqrtHalf<>+0(SB), Z17
+	VPSUBD       Z17, Z0, Z19
+	VPSRAD       $0x17, Z19, Z17
+	VPSLLD       $0x17, Z17, Z19
+	VPSUBD       Z19, Z0, Z20
+	VCVTDQ2PS    Z17, Z17
+	VBROADCASTSS one<>+0(SB), Z21
+	VSUBPS       Z21, Z20, Z19
+	VADDPS       Z21, Z20, Z20
+	VDIVPS       Z20, Z19, Z19
+	VMULPS       Z19, Z19, Z20
+	VBROADCASTSS logC9<>+0(SB), Z21
+	VBROADCASTSS logC7<>+0(SB), Z22
+	VFMADD213PS  Z22, Z20, Z21
+	VBROADCASTSS logC5<>+0(SB), Z22
+	VFMADD213PS  Z22, Z20, Z21
+	VBROADCASTSS logC3<>+0(SB), Z22
+	VFMADD213PS  Z22, Z20, Z21
+	VBROADCASTSS logC1<>+0(SB), Z22
+	VFMADD213PS  Z22, Z20, Z21
+	VMULPS       Z19, Z21, Z21
+	VBROADCASTSS logLn2<>+0(SB), Z19
+	VFMADD231PS  Z19, Z17, Z21
+	VSUBPS       Z0, Z0, Z19
+	VADDPS       Z19, Z21, Z21
+	VMOVUPS      Z21, (SI)
+	VADDPS       Z8, Z21, Z21
+	VMOVUPS      (DI), Z8
+	VBROADCASTSS zc+80(FP), Z17
+	VFMADD231PS  Z17, Z21, Z8
+	VDIVPS       Z0, Z8, Z8
+	MOVQ         shift_base+88(FP), R11
+	VBROADCASTSS (R11), Z0
+	VFMSUB231PS  Z18, Z8, Z0
+	MOVQ         shift_base+88(FP), R11
+	VBROADCASTSS 4(R11), Z17
+	VFMSUB231PS  Z10, Z8, Z17
+	MOVQ         shift_base+88(FP), R11
+	VBROADCASTSS 8(R11), Z10
+	VFMSUB231PS  Z11, Z8, Z10
+	MOVQ         shift_base+88(FP), R11
+	VBROADCASTSS 12(R11), Z11
+	VFMSUB231PS  Z13, Z8, Z11
+	MOVQ         shift_base+88(FP), R11
+	VBROADCASTSS 16(R11), Z13
+	VFMSUB231PS  Z12, Z8, Z13
+	MOVQ         shift_base+88(FP), R11
+	VBROADCASTSS 20(R11), Z12
+	VFMSUB231PS  Z14, Z8, Z12
+	MOVQ         shift_base+88(FP), R11
+	VBROADCASTSS 24(R11), Z14
+	VFMSUB231PS  Z3, Z8, Z14
+	MOVQ         shift_base+88(FP), R11
+	VBROADCASTSS 28(R11), Z3
+	VFMSUB231PS  Z7, Z8, Z3
+	MOVQ         shift_base+88(FP), R11
+	VBROADCASTSS 32(R11), Z7
+	VFMSUB231PS  Z4, Z8, Z7
+	MOVQ         shift_base+88(FP), R11
+	VBROADCASTSS 36(R11), Z4
+	VFMSUB231PS  Z15, Z8, Z4
+	MOVQ         shift_base+88(FP), R11
+	VBROADCASTSS 40(R11), Z15
+	VFMSUB231PS  Z6, Z8, Z15
+	MOVQ         shift_base+88(FP), R11
+	VBROADCASTSS 44(R11), Z6
+	VFMSUB231PS  Z16, Z8, Z6
+	MOVQ         shift_base+88(FP), R11
+	VBROADCASTSS 48(R11), Z16
+	VFMSUB231PS  Z9, Z8, Z16
+	MOVQ         shift_base+88(FP), R11
+	VBROADCASTSS 52(R11), Z9
+	VFMSUB231PS  Z2, Z8, Z9
+	MOVQ         shift_base+88(FP), R11
+	VBROADCASTSS 56(R11), Z2
+	VFMSUB231PS  Z1, Z8, Z2
+	MOVQ         shift_base+88(FP), R11
+	VBROADCASTSS 60(R11), Z1
+	VFMSUB231PS  Z5, Z8, Z1
+	VUNPCKLPS    Z17, Z0, Z5
+	VUNPCKHPS    Z17, Z0, Z0
+	VUNPCKLPS    Z11, Z10, Z8
+	VUNPCKHPS    Z11, Z10, Z10
+	VUNPCKLPS    Z12, Z13, Z11
+	VUNPCKHPS    Z12, Z13, Z12
+	VUNPCKLPS    Z3, Z14, Z13
+	VUNPCKHPS    Z3, Z14, Z3
+	VUNPCKLPS    Z4, Z7, Z14
+	VUNPCKHPS    Z4, Z7, Z4
+	VUNPCKLPS    Z6, Z15, Z7
+	VUNPCKHPS    Z6, Z15, Z6
+	VUNPCKLPS    Z9, Z16, Z15
+	VUNPCKHPS    Z9, Z16, Z9
+	VUNPCKLPS    Z1, Z2, Z16
+	VUNPCKHPS    Z1, Z2, Z1
+	VSHUFPS      $0x44, Z8, Z5, Z2
+	VSHUFPS      $0xee, Z8, Z5, Z5
+	VSHUFPS      $0x44, Z10, Z0, Z8
+	VSHUFPS      $0xee, Z10, Z0, Z0
+	VSHUFPS      $0x44, Z13, Z11, Z10
+	VSHUFPS      $0xee, Z13, Z11, Z11
+	VSHUFPS      $0x44, Z3, Z12, Z13
+	VSHUFPS      $0xee, Z3, Z12, Z3
+	VSHUFPS      $0x44, Z7, Z14, Z12
+	VSHUFPS      $0xee, Z7, Z14, Z7
+	VSHUFPS      $0x44, Z6, Z4, Z14
+	VSHUFPS      $0xee, Z6, Z4, Z4
+	VSHUFPS      $0x44, Z16, Z15, Z6
+	VSHUFPS      $0xee, Z16, Z15, Z15
+	VSHUFPS      $0x44, Z1, Z9, Z16
+	VSHUFPS      $0xee, Z1, Z9, Z1
+	VSHUFF32X4   $0x44, Z10, Z2, Z9
+	VSHUFF32X4   $0xee, Z10, Z2, Z2
+	VSHUFF32X4   $0x44, Z6, Z12, Z10
+	VSHUFF32X4   $0xee, Z6, Z12, Z6
+	VSHUFF32X4   $0x88, Z10, Z9, Z12
+	VSHUFF32X4   $0xdd, Z10, Z9, Z9
+	VSHUFF32X4   $0x88, Z6, Z2, Z10
+	VSHUFF32X4   $0xdd, Z6, Z2, Z2
+	VSHUFF32X4   $0x44, Z11, Z5, Z6
+	VSHUFF32X4   $0xee, Z11, Z5, Z5
+	VSHUFF32X4   $0x44, Z15, Z7, Z11
+	VSHUFF32X4   $0xee, Z15, Z7, Z7
+	VSHUFF32X4   $0x88, Z11, Z6, Z15
+	VSHUFF32X4   $0xdd, Z11, Z6, Z6
+	VSHUFF32X4   $0x88, Z7, Z5, Z11
+	VSHUFF32X4   $0xdd, Z7, Z5, Z5
+	VSHUFF32X4   $0x44, Z13, Z8, Z7
+	VSHUFF32X4   $0xee, Z13, Z8, Z8
+	VSHUFF32X4   $0x44, Z16, Z14, Z13
+	VSHUFF32X4   $0xee, Z16, Z14, Z14
+	VSHUFF32X4   $0x88, Z13, Z7, Z16
+	VSHUFF32X4   $0xdd, Z13, Z7, Z7
+	VSHUFF32X4   $0x88, Z14, Z8, Z13
+	VSHUFF32X4   $0xdd, Z14, Z8, Z8
+	VSHUFF32X4   $0x44, Z3, Z0, Z14
+	VSHUFF32X4   $0xee, Z3, Z0, Z0
+	VSHUFF32X4   $0x44, Z1, Z4, Z3
+	VSHUFF32X4   $0xee, Z1, Z4, Z1
+	VSHUFF32X4   $0x88, Z3, Z14, Z4
+	VSHUFF32X4   $0xdd, Z3, Z14, Z3
+	VSHUFF32X4   $0x88, Z1, Z0, Z14
+	VSHUFF32X4   $0xdd, Z1, Z0, Z0
+	MOVQ         AX, R11
+	VMOVUPS      Z12, K1, (R11)
+	ADDQ         R10, R11
+	VMOVUPS      Z15, K1, (R11)
+	ADDQ         R10, R11
+	VMOVUPS      Z16, K1, (R11)
+	ADDQ         R10, R11
+	VMOVUPS      Z4, K1, (R11)
+	ADDQ         R10, R11
+	VMOVUPS      Z9, K1, (R11)
+	ADDQ         R10, R11
+	VMOVUPS      Z6, K1, (R11)
+	ADDQ         R10, R11
+	VMOVUPS      Z7, K1, (R11)
+	ADDQ         R10, R11
+	VMOVUPS      Z3, K1, (R11)
+	ADDQ         R10, R11
+	VMOVUPS      Z10, K1, (R11)
+	ADDQ         R10, R11
+	VMOVUPS      Z11, K1, (R11)
+	ADDQ         R10, R11
+	VMOVUPS      Z13, K1, (R11)
+	ADDQ         R10, R11
+	VMOVUPS      Z14, K1, (R11)
+	ADDQ         R10, R11
+	VMOVUPS      Z2, K1, (R11)
+	ADDQ         R10, R11
+	VMOVUPS      Z5, K1, (R11)
+	ADDQ         R10, R11
+	VMOVUPS      Z8, K1, (R11)
+	ADDQ         R10, R11
+	VMOVUPS      Z0, K1, (R11)
+	MOVQ         R10, R11
+	SHLQ         $0x04, R11
+	ADDQ         R11, CX
+	ADDQ         R11, AX
+	ADDQ         $0x40, BX
+	ADDQ         $0x40, SI
+	ADDQ         $0x40, DI
+	ADDQ         $0x40, R8
+	CMPQ         CX, R9
+	JB           row_2
 	VZEROUPPER
 	RET
 

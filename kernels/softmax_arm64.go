@@ -57,6 +57,20 @@ func softTargetRowsNEON(grad, logits, targets []float32, cols int, m []float32, 
 //go:noescape
 func softGradRowsNEON(grad, targets []float32, cols int, c []float32, invRows float32)
 
+// expDotRowsNEON is expDotRowsGeneric with NEON (see generic.go).
+// rows = len(m); len(w) ≥ cols. It reads logits_i before it writes grad_i,
+// so grad may be logits. Each row's sums are accumulated in float32
+// vectors and folded into float64 every 256 elements.
+//
+//go:noescape
+func expDotRowsNEON(grad, logits, w []float32, cols int, m []float32, z, d []float64)
+
+// scaleShiftRowsNEON is scaleShiftRowsGeneric with NEON (see generic.go).
+// rows = len(c); len(w) ≥ cols.
+//
+//go:noescape
+func scaleShiftRowsNEON(x, w []float32, cols int, c []float32, s float32)
+
 // softmaxBackwardNEON is softmaxBackwardGeneric with NEON (see generic.go).
 // Each row is read whole before it is written, and s_i and dy_i before
 // dx_i, so dx may be s or dy. ⟨s, dy⟩ takes the products with FMA.

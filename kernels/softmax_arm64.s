@@ -1149,6 +1149,351 @@ done_4:
 	BNE row_1
 	RET
 
+TEXT ·expDotRowsNEON(SB), NOSPLIT, $0-152
+	MOVD grad_base+0(FP), R0
+	MOVD logits_base+24(FP), R1
+	MOVD w_base+48(FP), R2
+	MOVD cols+72(FP), R3
+	MOVD m_base+80(FP), R4
+	MOVD m_len+88(FP), R5
+	MOVD z_base+104(FP), R6
+	MOVD d_base+128(FP), R7
+	MOVD $expConsts<>(SB), R8
+	VLD1.P 32(R8), [V0.S4, V1.S4]
+	VLD1R.P 4(R8), [V2.S4]
+	VLD1R (R8), [V3.S4]
+	MOVD R1, R8
+	MOVD R4, R9
+	MOVD R5, R10
+row_1:
+	VLD1R (R8), [V4.S4]
+	MOVD R3, R11
+	SUBS $16, R11, R11
+	BLT single_2
+	VMOV V4.B16, V5.B16
+	VMOV V4.B16, V6.B16
+	VMOV V4.B16, V7.B16
+	// hot loop, max: 7 instructions per 16 elements
+loop_5:
+	VLD1.P 64(R8), [V8.S4, V9.S4, V10.S4, V11.S4]
+	WORD $0x4e28f484 // fmax v4.4s, v4.4s, v8.4s
+	WORD $0x4e29f4a5 // fmax v5.4s, v5.4s, v9.4s
+	WORD $0x4e2af4c6 // fmax v6.4s, v6.4s, v10.4s
+	WORD $0x4e2bf4e7 // fmax v7.4s, v7.4s, v11.4s
+	SUBS $16, R11, R11
+	BGE loop_5
+	WORD $0x4e25f484 // fmax v4.4s, v4.4s, v5.4s
+	WORD $0x4e27f4c6 // fmax v6.4s, v6.4s, v7.4s
+	WORD $0x4e26f484 // fmax v4.4s, v4.4s, v6.4s
+single_2:
+	ADDS $12, R11, R11
+	BLT partial_3
+loop1_6:
+	VLD1.P 16(R8), [V8.S4]
+	WORD $0x4e28f484 // fmax v4.4s, v4.4s, v8.4s
+	SUBS $4, R11, R11
+	BGE loop1_6
+partial_3:
+	ADDS $4, R11, R11
+	BEQ done_4
+	VLD1R.P 4(R8), [V8.S4]
+	CMP $2, R11
+	BLT lanes_7
+	VLD1.P 4(R8), V8.S[1]
+	BEQ lanes_7
+	VLD1.P 4(R8), V8.S[2]
+lanes_7:
+	WORD $0x4e28f484 // fmax v4.4s, v4.4s, v8.4s
+done_4:
+	WORD $0x6e30f884 // fmaxv s4, v4.4s
+	VST1.P V4.S[0], 4(R9)
+	SUBS $1, R10, R10
+	BNE row_1
+row_8:
+	MOVD w_base+48(FP), R2
+	VLD1R.P 4(R4), [V4.S4]
+	VEOR V5.B16, V5.B16, V5.B16
+	VEOR V6.B16, V6.B16, V6.B16
+	VEOR V7.B16, V7.B16, V7.B16
+	VEOR V8.B16, V8.B16, V8.B16
+	MOVD R3, R8
+block_9:
+	MOVD $256, R9
+	CMP R9, R8
+	CSEL LT, R8, R9, R9
+	SUB R9, R8, R8
+	SUBS $16, R9, R9
+	BLT single_10
+	// hot loop, exp+store+2 sums: 89 instructions per 16 elements
+loop_13:
+	VLD1.P 64(R1), [V9.S4, V10.S4, V11.S4, V12.S4]
+	WORD $0x4ea4d529 // fsub v9.4s, v9.4s, v4.4s
+	WORD $0x4ea4d54a // fsub v10.4s, v10.4s, v4.4s
+	WORD $0x4ea4d56b // fsub v11.4s, v11.4s, v4.4s
+	WORD $0x4ea4d58c // fsub v12.4s, v12.4s, v4.4s
+	VLD1.P 64(R2), [V13.S4, V14.S4, V15.S4, V16.S4]
+	VFMLA V13.S4, V9.S4, V6.S4
+	VFMLA V14.S4, V10.S4, V6.S4
+	VFMLA V15.S4, V11.S4, V6.S4
+	VFMLA V16.S4, V12.S4, V6.S4
+	WORD $0x6ea9e475 // fcmgt v21.4s, v3.4s, v9.4s
+	WORD $0x6eaae476 // fcmgt v22.4s, v3.4s, v10.4s
+	WORD $0x6eabe477 // fcmgt v23.4s, v3.4s, v11.4s
+	WORD $0x6eace478 // fcmgt v24.4s, v3.4s, v12.4s
+	VMOV V2.B16, V13.B16
+	VMOV V2.B16, V14.B16
+	VMOV V2.B16, V15.B16
+	VMOV V2.B16, V16.B16
+	WORD $0x4f80112d // fmla v13.4s, v9.4s, v0.s[0]
+	WORD $0x4f80114e // fmla v14.4s, v10.4s, v0.s[0]
+	WORD $0x4f80116f // fmla v15.4s, v11.4s, v0.s[0]
+	WORD $0x4f801190 // fmla v16.4s, v12.4s, v0.s[0]
+	VSHL $23, V13.S4, V17.S4
+	VSHL $23, V14.S4, V18.S4
+	VSHL $23, V15.S4, V19.S4
+	VSHL $23, V16.S4, V20.S4
+	WORD $0x4ea2d5ad // fsub v13.4s, v13.4s, v2.4s
+	WORD $0x4ea2d5ce // fsub v14.4s, v14.4s, v2.4s
+	WORD $0x4ea2d5ef // fsub v15.4s, v15.4s, v2.4s
+	WORD $0x4ea2d610 // fsub v16.4s, v16.4s, v2.4s
+	WORD $0x4fa011a9 // fmla v9.4s, v13.4s, v0.s[1]
+	WORD $0x4fa011ca // fmla v10.4s, v14.4s, v0.s[1]
+	WORD $0x4fa011eb // fmla v11.4s, v15.4s, v0.s[1]
+	WORD $0x4fa0120c // fmla v12.4s, v16.4s, v0.s[1]
+	WORD $0x4f8019a9 // fmla v9.4s, v13.4s, v0.s[2]
+	WORD $0x4f8019ca // fmla v10.4s, v14.4s, v0.s[2]
+	WORD $0x4f8019eb // fmla v11.4s, v15.4s, v0.s[2]
+	WORD $0x4f801a0c // fmla v12.4s, v16.4s, v0.s[2]
+	VDUP V1.S[0], V13.S4
+	VDUP V1.S[0], V14.S4
+	VDUP V1.S[0], V15.S4
+	VDUP V1.S[0], V16.S4
+	WORD $0x4fa0192d // fmla v13.4s, v9.4s, v0.s[3]
+	WORD $0x4fa0194e // fmla v14.4s, v10.4s, v0.s[3]
+	WORD $0x4fa0196f // fmla v15.4s, v11.4s, v0.s[3]
+	WORD $0x4fa01990 // fmla v16.4s, v12.4s, v0.s[3]
+	VDUP V1.S[1], V25.S4
+	VDUP V1.S[1], V26.S4
+	VDUP V1.S[1], V27.S4
+	VDUP V1.S[1], V28.S4
+	VFMLA V9.S4, V13.S4, V25.S4
+	VFMLA V10.S4, V14.S4, V26.S4
+	VFMLA V11.S4, V15.S4, V27.S4
+	VFMLA V12.S4, V16.S4, V28.S4
+	VDUP V1.S[2], V13.S4
+	VDUP V1.S[2], V14.S4
+	VDUP V1.S[2], V15.S4
+	VDUP V1.S[2], V16.S4
+	VFMLA V9.S4, V25.S4, V13.S4
+	VFMLA V10.S4, V26.S4, V14.S4
+	VFMLA V11.S4, V27.S4, V15.S4
+	VFMLA V12.S4, V28.S4, V16.S4
+	VDUP V1.S[3], V25.S4
+	VDUP V1.S[3], V26.S4
+	VDUP V1.S[3], V27.S4
+	VDUP V1.S[3], V28.S4
+	VFMLA V9.S4, V13.S4, V25.S4
+	VFMLA V10.S4, V14.S4, V26.S4
+	VFMLA V11.S4, V15.S4, V27.S4
+	VFMLA V12.S4, V16.S4, V28.S4
+	WORD $0x6e31dd29 // fmul v9.4s, v9.4s, v17.4s
+	WORD $0x6e32dd4a // fmul v10.4s, v10.4s, v18.4s
+	WORD $0x6e33dd6b // fmul v11.4s, v11.4s, v19.4s
+	WORD $0x6e34dd8c // fmul v12.4s, v12.4s, v20.4s
+	VFMLA V25.S4, V9.S4, V17.S4
+	VFMLA V26.S4, V10.S4, V18.S4
+	VFMLA V27.S4, V11.S4, V19.S4
+	VFMLA V28.S4, V12.S4, V20.S4
+	WORD $0x4e751e31 // bic v17.16b, v17.16b, v21.16b
+	WORD $0x4e761e52 // bic v18.16b, v18.16b, v22.16b
+	WORD $0x4e771e73 // bic v19.16b, v19.16b, v23.16b
+	WORD $0x4e781e94 // bic v20.16b, v20.16b, v24.16b
+	VST1.P [V17.S4, V18.S4, V19.S4, V20.S4], 64(R0)
+	WORD $0x4e31d4a5 // fadd v5.4s, v5.4s, v17.4s
+	WORD $0x4e32d4a5 // fadd v5.4s, v5.4s, v18.4s
+	WORD $0x4e33d4a5 // fadd v5.4s, v5.4s, v19.4s
+	WORD $0x4e34d4a5 // fadd v5.4s, v5.4s, v20.4s
+	SUBS $16, R9, R9
+	BGE loop_13
+single_10:
+	ADDS $12, R9, R9
+	BLT partial_11
+loop1_14:
+	VLD1.P 16(R1), [V9.S4]
+	WORD $0x4ea4d529 // fsub v9.4s, v9.4s, v4.4s
+	VLD1.P 16(R2), [V10.S4]
+	VFMLA V10.S4, V9.S4, V6.S4
+	WORD $0x6ea9e46c // fcmgt v12.4s, v3.4s, v9.4s
+	VMOV V2.B16, V10.B16
+	WORD $0x4f80112a // fmla v10.4s, v9.4s, v0.s[0]
+	VSHL $23, V10.S4, V11.S4
+	WORD $0x4ea2d54a // fsub v10.4s, v10.4s, v2.4s
+	WORD $0x4fa01149 // fmla v9.4s, v10.4s, v0.s[1]
+	WORD $0x4f801949 // fmla v9.4s, v10.4s, v0.s[2]
+	VDUP V1.S[0], V10.S4
+	WORD $0x4fa0192a // fmla v10.4s, v9.4s, v0.s[3]
+	VDUP V1.S[1], V13.S4
+	VFMLA V9.S4, V10.S4, V13.S4
+	VDUP V1.S[2], V10.S4
+	VFMLA V9.S4, V13.S4, V10.S4
+	VDUP V1.S[3], V13.S4
+	VFMLA V9.S4, V10.S4, V13.S4
+	WORD $0x6e2bdd29 // fmul v9.4s, v9.4s, v11.4s
+	VFMLA V13.S4, V9.S4, V11.S4
+	WORD $0x4e6c1d6b // bic v11.16b, v11.16b, v12.16b
+	VST1.P [V11.S4], 16(R0)
+	WORD $0x4e2bd4a5 // fadd v5.4s, v5.4s, v11.4s
+	SUBS $4, R9, R9
+	BGE loop1_14
+partial_11:
+	ADDS $4, R9, R9
+	BEQ done_12
+	VEOR V9.B16, V9.B16, V9.B16
+	VLD1.P 4(R1), V9.S[0]
+	CMP $2, R9
+	BLT lanes_15
+	VLD1.P 4(R1), V9.S[1]
+	BEQ lanes_15
+	VLD1.P 4(R1), V9.S[2]
+lanes_15:
+	WORD $0x4ea4d529 // fsub v9.4s, v9.4s, v4.4s
+	MOVD $laneMask<>+16(SB), R10
+	SUB R9<<2, R10, R10
+	VLD1 (R10), [V10.S4]
+	VAND V10.B16, V9.B16, V9.B16
+	VEOR V10.B16, V10.B16, V10.B16
+	VLD1.P 4(R2), V10.S[0]
+	CMP $2, R9
+	BLT lanes_16
+	VLD1.P 4(R2), V10.S[1]
+	BEQ lanes_16
+	VLD1.P 4(R2), V10.S[2]
+lanes_16:
+	VFMLA V10.S4, V9.S4, V6.S4
+	WORD $0x6ea9e46c // fcmgt v12.4s, v3.4s, v9.4s
+	VMOV V2.B16, V10.B16
+	WORD $0x4f80112a // fmla v10.4s, v9.4s, v0.s[0]
+	VSHL $23, V10.S4, V11.S4
+	WORD $0x4ea2d54a // fsub v10.4s, v10.4s, v2.4s
+	WORD $0x4fa01149 // fmla v9.4s, v10.4s, v0.s[1]
+	WORD $0x4f801949 // fmla v9.4s, v10.4s, v0.s[2]
+	VDUP V1.S[0], V10.S4
+	WORD $0x4fa0192a // fmla v10.4s, v9.4s, v0.s[3]
+	VDUP V1.S[1], V13.S4
+	VFMLA V9.S4, V10.S4, V13.S4
+	VDUP V1.S[2], V10.S4
+	VFMLA V9.S4, V13.S4, V10.S4
+	VDUP V1.S[3], V13.S4
+	VFMLA V9.S4, V10.S4, V13.S4
+	WORD $0x6e2bdd29 // fmul v9.4s, v9.4s, v11.4s
+	VFMLA V13.S4, V9.S4, V11.S4
+	WORD $0x4e6c1d6b // bic v11.16b, v11.16b, v12.16b
+	VST1.P V11.S[0], 4(R0)
+	CMP $2, R9
+	BLT lanes_17
+	VST1.P V11.S[1], 4(R0)
+	BEQ lanes_17
+	VST1.P V11.S[2], 4(R0)
+lanes_17:
+	MOVD $laneMask<>+16(SB), R10
+	SUB R9<<2, R10, R10
+	VLD1 (R10), [V10.S4]
+	VAND V10.B16, V11.B16, V11.B16
+	WORD $0x4e2bd4a5 // fadd v5.4s, v5.4s, v11.4s
+done_12:
+	WORD $0x0e6178a9 // fcvtl v9.2d, v5.2s
+	WORD $0x4e6178aa // fcvtl2 v10.2d, v5.4s
+	WORD $0x4e69d4e7 // fadd v7.2d, v7.2d, v9.2d
+	WORD $0x4e6ad4e7 // fadd v7.2d, v7.2d, v10.2d
+	VEOR V5.B16, V5.B16, V5.B16
+	WORD $0x0e6178c9 // fcvtl v9.2d, v6.2s
+	WORD $0x4e6178ca // fcvtl2 v10.2d, v6.4s
+	WORD $0x4e69d508 // fadd v8.2d, v8.2d, v9.2d
+	WORD $0x4e6ad508 // fadd v8.2d, v8.2d, v10.2d
+	VEOR V6.B16, V6.B16, V6.B16
+	CBNZ R8, block_9
+	WORD $0x7e70d8e7 // faddp d7, v7.2d
+	VST1.P V7.D[0], 8(R6)
+	WORD $0x7e70d908 // faddp d8, v8.2d
+	VST1.P V8.D[0], 8(R7)
+	SUBS $1, R5, R5
+	BNE row_8
+	RET
+
+TEXT ·scaleShiftRowsNEON(SB), NOSPLIT, $0-84
+	MOVD x_base+0(FP), R0
+	MOVD cols+48(FP), R1
+	MOVD c_base+56(FP), R2
+	MOVD c_len+64(FP), R3
+	MOVD R0, R5
+	FMOVS s+80(FP), F0
+	VDUP V0.S[0], V0.S4
+	WORD $0x6ea0f800 // fneg v0.4s, v0.4s
+row_1:
+	MOVD w_base+24(FP), R4
+	VLD1R.P 4(R2), [V1.S4]
+	MOVD R1, R6
+	SUBS $16, R6, R6
+	BLT single_2
+	// hot loop, multiply-add+store: 13 instructions per 16 elements
+loop_5:
+	VLD1.P 64(R0), [V2.S4, V3.S4, V4.S4, V5.S4]
+	VLD1.P 64(R4), [V6.S4, V7.S4, V8.S4, V9.S4]
+	WORD $0x6e20dcc6 // fmul v6.4s, v6.4s, v0.4s
+	VFMLA V1.S4, V2.S4, V6.S4
+	WORD $0x6e20dce7 // fmul v7.4s, v7.4s, v0.4s
+	VFMLA V1.S4, V3.S4, V7.S4
+	WORD $0x6e20dd08 // fmul v8.4s, v8.4s, v0.4s
+	VFMLA V1.S4, V4.S4, V8.S4
+	WORD $0x6e20dd29 // fmul v9.4s, v9.4s, v0.4s
+	VFMLA V1.S4, V5.S4, V9.S4
+	VST1.P [V6.S4, V7.S4, V8.S4, V9.S4], 64(R5)
+	SUBS $16, R6, R6
+	BGE loop_5
+single_2:
+	ADDS $12, R6, R6
+	BLT partial_3
+loop1_6:
+	VLD1.P 16(R0), [V2.S4]
+	VLD1.P 16(R4), [V3.S4]
+	WORD $0x6e20dc63 // fmul v3.4s, v3.4s, v0.4s
+	VFMLA V1.S4, V2.S4, V3.S4
+	VST1.P [V3.S4], 16(R5)
+	SUBS $4, R6, R6
+	BGE loop1_6
+partial_3:
+	ADDS $4, R6, R6
+	BEQ done_4
+	VEOR V2.B16, V2.B16, V2.B16
+	VLD1.P 4(R0), V2.S[0]
+	CMP $2, R6
+	BLT lanes_7
+	VLD1.P 4(R0), V2.S[1]
+	BEQ lanes_7
+	VLD1.P 4(R0), V2.S[2]
+lanes_7:
+	VEOR V3.B16, V3.B16, V3.B16
+	VLD1.P 4(R4), V3.S[0]
+	CMP $2, R6
+	BLT lanes_8
+	VLD1.P 4(R4), V3.S[1]
+	BEQ lanes_8
+	VLD1.P 4(R4), V3.S[2]
+lanes_8:
+	WORD $0x6e20dc63 // fmul v3.4s, v3.4s, v0.4s
+	VFMLA V1.S4, V2.S4, V3.S4
+	VST1.P V3.S[0], 4(R5)
+	CMP $2, R6
+	BLT lanes_9
+	VST1.P V3.S[1], 4(R5)
+	BEQ lanes_9
+	VST1.P V3.S[2], 4(R5)
+lanes_9:
+done_4:
+	SUBS $1, R3, R3
+	BNE row_1
+	RET
+
 TEXT ·softmaxBackwardNEON(SB), NOSPLIT, $0-80
 	MOVD dx_base+0(FP), R0
 	MOVD s_base+24(FP), R1

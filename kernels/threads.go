@@ -357,6 +357,7 @@ const (
 	rowsLogSoftmaxBackward
 	rowsCrossEntropyGrad
 	rowsCrossEntropyGradSoft
+	rowsCrossEntropyWith
 )
 
 // rowsJob is a call of a row kernel in grains of rows: out is dst, dx or
@@ -369,6 +370,7 @@ type rowsJob struct {
 	in2         []float32
 	labels      []int32
 	counted     int       // CrossEntropyGrad's rows not ignored
+	with        crossEntropyWith
 	losses      []float64 // each grain's loss, when split
 }
 
@@ -424,6 +426,12 @@ func (j rowsJob) grainLoss(g int) float64 {
 		return crossEntropyGradBatch(j.is, out, in, j.labels[r0:r1], cols, j.counted)
 	case rowsCrossEntropyGradSoft:
 		return crossEntropyGradSoftBatch(j.is, out, in, j.in2[r0*cols:r1*cols], cols, len(j.in)/cols)
+	case rowsCrossEntropyWith:
+		var losses []float32
+		if j.with.losses != nil {
+			losses = j.with.losses[r0:r1]
+		}
+		return crossEntropyWithBatch(j.is, out, in, j.labels[r0:r1], cols, &j.with, losses)
 	}
 	return 0
 }

@@ -52,6 +52,11 @@ func main() {
 		logSoftmaxRows(is)
 		softTargetRows(is)
 		softGradRows(is)
+		// Cross-entropy's options (options.go): label smoothing's sums
+		// and shift, and short rows with every option.
+		expDotRows(is)
+		scaleShiftRows(is)
+		crossEntropyShortRows(is)
 		// The backward passes and the weight updates. softmaxBackward
 		// and ger stream their rows with one or two multiply-adds per
 		// element: AVX-512 has none of its own and runs AVX2's, which
@@ -108,6 +113,8 @@ func generateNEON() error {
 	n.logSoftmaxRows()
 	n.softTargetRows()
 	n.softGradRows()
+	n.expDotRows()
+	n.scaleShiftRows()
 	// The backward passes.
 	n.softmaxBackward()
 	n.logSoftmaxBackward()

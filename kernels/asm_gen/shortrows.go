@@ -31,6 +31,34 @@ func softmaxShortRows(is *isa) {
 	g := shortRowGroups{is: is}
 	g.dst, g.src, g.cols = load(Param("dst").Base()), load(Param("src").Base()), load(Param("cols"))
 	g.mp, g.zp = load(Param("m").Base()), load(Param("z").Base())
+	g.emit()
+}
+
+// crossEntropyShortRows (twin: crossEntropyWithBatch's expDotRowsGeneric,
+// math.Log and scaleShiftRowsGeneric, row by row): softmaxShortRows for
+// CrossEntropyGradWith, all of a row's options in the one pass over its
+// group: besides max and Z, d = Σ w_j·(x_j − max) (label smoothing's sum)
+// and log Z (logAtLeast1: the z-loss needs lse in each row's factor); the
+// output is e_j·(a + zc·lse)/Z − shift_j, a being each row's factor
+// without its z-loss. The labels' terms are left to the caller.
+func crossEntropyShortRows(is *isa) {
+	is.text("crossEntropyShortRows", "func(dst, src []float32, cols int, a []float32, zc float32, shift, w, m, logZ, d []float32)",
+		"crossEntropyWithBatch's expDotRowsGeneric, math.Log and scaleShiftRowsGeneric",
+		fmt.Sprintf("0 < cols ≤ %d; the rows, len(src)/cols, come in whole groups of %d (as softmaxShortRows);",
+			softmaxShortRowsMaxCols(is), is.lanes),
+		fmt.Sprintf("shift and w hold %d entries, those past cols unread. dst_i = e^(x_i − m_r)·(a_r +", softmaxShortRowsMaxCols(is)),
+		"zc·(m_r + logZ_r))/Z_r − shift_i; m, logZ and d receive each row's max, log Z",
+		"(within 2 ULP) and Σ w_i·(x_i − m_r).")
+	g := shortRowGroups{is: is, ce: true}
+	g.dst, g.src, g.cols = load(Param("dst").Base()), load(Param("src").Base()), load(Param("cols"))
+	g.mp, g.zp = load(Param("m").Base()), load(Param("logZ").Base())
+	g.ap, g.dp = load(Param("a").Base()), load(Param("d").Base())
+	g.emit()
+}
+
+// emit is the routine's body, after its pointers.
+func (g shortRowGroups) emit() {
+	is := g.is
 	g.end = endOf(g.src, Param("src").Len())
 	g.cols4 = GP64()
 	MOVQ(g.cols, g.cols4)
@@ -50,12 +78,57 @@ func softmaxShortRows(is *isa) {
 	ret()
 }
 
+// The constants of logAtLeast1.
+var (
+	logSqrtHalf = constant{"logSqrtHalf", 0x1.6A09E6p-1} // √½, as bits the offset that centres the mantissa on 1
+	logLn2      = constant{"logLn2", 0x1.62E430p-1}
+	logC9       = constant{"logC9", 2.0 / 9}
+	logC7       = constant{"logC7", 2.0 / 7}
+	logC5       = constant{"logC5", 2.0 / 5}
+	logC3       = constant{"logC3", 2.0 / 3}
+	logC1       = constant{"logC1", 2}
+)
+
+// logAtLeast1 returns log z lane by lane, for z ≥ 1 (a row sum Z) or NaN,
+// in a new register (z is kept): z = 2^k·f with f in [√½, √2), from the
+// bits of z less those of √½, so that s = (f − 1)/(f + 1) lies in
+// [−0.172, 0.172]; then log z = k·ln 2 + 2·atanh(s), atanh by its series
+// to s⁹ (the next term is below 2⁻²⁸ of the result). Within 2 ULP for z up
+// to 2¹⁶ (TestLogAtLeast1); the bits of a NaN z give a number, so z − z
+// (0, or NaN) is added last.
+func (is *isa) logAtLeast1(z VecVirtual) VecVirtual {
+	k, t, f := is.vec(), is.vec(), is.vec()
+	VPSUBD(is.splat(logSqrtHalf), z, t)
+	VPSRAD(U8(23), t, k) // k
+	VPSLLD(U8(23), k, t)
+	VPSUBD(t, z, f) // f = z/2^k, in [√½, √2)
+	VCVTDQ2PS(k, k)
+	one := is.splat(one)
+	VSUBPS(one, f, t) // f − 1
+	VADDPS(one, f, f) // f + 1
+	VDIVPS(f, t, t)   // s
+	VMULPS(t, t, f)   // s²
+	p := is.splat(logC9)
+	for _, c := range []constant{logC7, logC5, logC3, logC1} {
+		VFMADD213PS(is.splat(c), f, p) // p = p·s² + c
+	}
+	VMULPS(t, p, p)                    // 2·atanh(s)
+	VFMADD231PS(is.splat(logLn2), k, p) // + k·ln 2
+	VSUBPS(z, z, t)
+	VADDPS(t, p, p)
+	return p
+}
+
 // shortRowGroups is softmaxShortRows's state: the pointers it moves along
 // the rows, a group of lanes rows at a time, and the exp's constants.
 type shortRowGroups struct {
 	is                                 *isa
 	k                                  *expK
 	dst, src, end, cols, cols4, mp, zp GPVirtual
+	// ce, if set, makes the routine crossEntropyShortRows: zp is then
+	// logZ's pointer, and ap and dp those of a and d.
+	ce     bool
+	ap, dp GPVirtual
 }
 
 // rowsAt calls f with the address of each row of the group at base.
@@ -71,16 +144,63 @@ func (g shortRowGroups) rowsAt(base GPVirtual, f func(r int, m Mem)) {
 }
 
 // finish stores the group's maxima mx and sums z, and returns the factor
-// of its rows, 1/(Z·scale).
-func (g shortRowGroups) finish(mx, z VecVirtual) VecVirtual {
+// of its rows, 1/(Z·scale); for crossEntropyShortRows it stores mx, log Z
+// and the sums d, and returns (a + zc·(mx + log Z))/Z.
+func (g shortRowGroups) finish(mx, z, d VecVirtual) VecVirtual {
 	is := g.is
 	VMOVUPS(mx, Mem{Base: g.mp})
+	if g.ce {
+		VMOVUPS(d, Mem{Base: g.dp})
+		lz := is.logAtLeast1(z)
+		VMOVUPS(lz, Mem{Base: g.zp})
+		VADDPS(mx, lz, lz) // lse
+		f, zc := is.vec(), is.vec()
+		VMOVUPS(Mem{Base: g.ap}, f)
+		VBROADCASTSS(paramMem("zc"), zc)
+		VFMADD231PS(zc, lz, f) // a + zc·lse
+		VDIVPS(z, f, f)
+		return f
+	}
 	VMOVUPS(z, Mem{Base: g.zp})
 	inv, zs := is.splat(one), is.vec()
 	VBROADCASTSS(paramMem("scale"), zs)
 	VMULPS(z, zs, zs)
 	VDIVPS(zs, inv, inv)
 	return inv
+}
+
+// scaled returns column j of the group's output from its exps e (a
+// register or the table's memory) and the factor f: e·f, or for
+// crossEntropyShortRows e·f − shift_j.
+func (g shortRowGroups) scaled(j int, e Op, f VecVirtual) VecVirtual {
+	is := g.is
+	if !g.ce {
+		if r, ok := e.(VecVirtual); ok {
+			VMULPS(f, r, r)
+			return r
+		}
+		v := is.vec()
+		VMULPS(e, f, v)
+		return v
+	}
+	v := is.vec()
+	p := GP64()
+	Load(Param("shift").Base(), p)
+	VBROADCASTSS(Mem{Base: p, Disp: 4 * j}, v)
+	VFMSUB231PS(e, f, v) // e·f − shift_j
+	return v
+}
+
+// dot adds w_j·a to d for crossEntropyShortRows's sum d = Σ w_j·(x_j − max)
+// of column j, a = x_j − max.
+func (g shortRowGroups) dot(j int, a, d VecVirtual) {
+	if !g.ce {
+		return
+	}
+	p, w := GP64(), g.is.vec()
+	Load(Param("w").Base(), p)
+	VBROADCASTSS(Mem{Base: p, Disp: 4 * j}, w)
+	VFMADD231PS(w, a, d)
 }
 
 // next moves src and dst on to the next group, lanes rows on.
@@ -90,8 +210,11 @@ func (g shortRowGroups) next() {
 	SHLQ(U8(log2(g.is.lanes)), step)
 	ADDQ(step, g.src)
 	ADDQ(step, g.dst)
-	ADDQ(U8(g.is.bytes()), g.mp)
-	ADDQ(U8(g.is.bytes()), g.zp)
+	for _, p := range []GPVirtual{g.mp, g.zp, g.ap, g.dp} {
+		if p != nil {
+			ADDQ(U8(g.is.bytes()), p)
+		}
+	}
 }
 
 // oneBlock is the loop over the groups for rows of up to a vector: the
@@ -107,10 +230,15 @@ func (g shortRowGroups) oneBlock() {
 		})
 		c := is.transpose(rows)
 		mx := is.tree(c, VMAXPS)
-		e := g.exps(c, mx)
-		inv := g.finish(mx, is.tree(e, VADDPS))
-		for _, v := range e {
-			VMULPS(inv, v, v)
+		var d VecVirtual
+		if g.ce {
+			d = is.vec()
+			zero(d)
+		}
+		e := g.exps(c, mx, d)
+		f := g.finish(mx, is.tree(e, VADDPS), d)
+		for j, v := range e {
+			e[j] = g.scaled(j, v, f)
 		}
 		out := is.transpose(e)
 		g.rowsAt(g.dst, func(r int, m Mem) { mask.store(out[r], m) })
@@ -118,10 +246,10 @@ func (g shortRowGroups) oneBlock() {
 	})
 }
 
-// exps returns e^(c_j − mx) for the columns c of a one-block group. The
-// exps of the columns past the row length are 0: skipped, their registers
-// cleared (pad[j] clears e[j], e[j+1], …).
-func (g shortRowGroups) exps(c []VecVirtual, mx VecVirtual) []VecVirtual {
+// exps returns e^(c_j − mx) for the columns c of a one-block group (and
+// adds to d, see dot). The exps of the columns past the row length are 0:
+// skipped, their registers cleared (pad[j] clears e[j], e[j+1], …).
+func (g shortRowGroups) exps(c []VecVirtual, mx, d VecVirtual) []VecVirtual {
 	e := make([]VecVirtual, len(c))
 	pad := make([]LabelRef, len(c))
 	for j, v := range c {
@@ -131,6 +259,7 @@ func (g shortRowGroups) exps(c []VecVirtual, mx VecVirtual) []VecVirtual {
 			JBE(pad[j])
 		}
 		VSUBPS(mx, v, v)
+		g.dot(j, v, d)
 		e[j] = g.k.exp(g.is, v)[0]
 	}
 	exps := label("exps")
@@ -183,6 +312,11 @@ func (g shortRowGroups) twoBlocks() {
 		acc := is.vecs(2)
 		zero(acc[0])
 		zero(acc[1])
+		var d VecVirtual
+		if g.ce {
+			d = is.vec()
+			zero(d)
+		}
 		exps := label("exps")
 		for j := range 2 * is.lanes {
 			if j > is.lanes {
@@ -192,18 +326,19 @@ func (g shortRowGroups) twoBlocks() {
 			v := is.vec()
 			VMOVUPS(col(j), v)
 			VSUBPS(mx, v, v)
+			g.dot(j, v, d)
 			e := g.k.exp(is, v)[0]
 			VADDPS(e, acc[j%2], acc[j%2])
 			VMOVUPS(e, col(j))
 		}
 		Label(string(exps))
 		VADDPS(acc[1], acc[0], acc[0])
-		inv := g.finish(mx, acc[0])
+		f := g.finish(mx, acc[0], d)
 		// Scaled, transposed back, stored block by block.
 		for b := range 2 {
-			e := is.vecs(is.lanes)
-			for j, v := range e {
-				VMULPS(col(b*is.lanes+j), inv, v)
+			e := make([]VecVirtual, is.lanes)
+			for j := range e {
+				e[j] = g.scaled(b*is.lanes+j, col(b*is.lanes+j), f)
 			}
 			out := is.transpose(e)
 			g.rowsAt(g.dst, func(r int, m Mem) {
