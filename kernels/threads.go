@@ -369,7 +369,7 @@ type rowsJob struct {
 	out, in     []float32
 	in2         []float32
 	labels      []int32
-	counted     int       // CrossEntropyGrad's rows not ignored
+	counted     int // CrossEntropyGrad's rows not ignored
 	with        crossEntropyWith
 	losses      []float64 // each grain's loss, when split
 }

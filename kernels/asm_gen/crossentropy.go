@@ -34,8 +34,8 @@ func expDotRows(is *isa) {
 // The per-element factors t of a targetSweep: a row of soft targets per row
 // of logits (summed too), or one row of class weights for every row.
 type targetKind struct {
-	param string   // the factors' parameter
-	sums  []string // the float64 outputs: z first, then D, with T between for soft targets
+	param  string   // the factors' parameter
+	sums   []string // the float64 outputs: z first, then D, with T between for soft targets
 	perRow bool
 }
 
@@ -184,7 +184,7 @@ func scaleShiftRows(is *isa) {
 			VBROADCASTSS(Mem{Base: cp}, c)
 			pass{is: is, ptrs: []GPVirtual{x, w}, unroll: 4, shape: sh, group: oneAtATime(func(v vecAt) func(vecAt) {
 				y := is.vec()
-				VMULPS(v.src(is, Mem{Base: w}), ns, y)    // −s·w
+				VMULPS(v.src(is, Mem{Base: w}), ns, y)     // −s·w
 				VFMADD231PS(v.src(is, Mem{Base: x}), c, y) // x·c − s·w
 				return func(v vecAt) { v.store(y, Mem{Base: x}) }
 			})}.emit(cols)

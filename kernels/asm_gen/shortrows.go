@@ -112,7 +112,7 @@ func (is *isa) logAtLeast1(z VecVirtual) VecVirtual {
 	for _, c := range []constant{logC7, logC5, logC3, logC1} {
 		VFMADD213PS(is.splat(c), f, p) // p = p·s² + c
 	}
-	VMULPS(t, p, p)                    // 2·atanh(s)
+	VMULPS(t, p, p)                     // 2·atanh(s)
 	VFMADD231PS(is.splat(logLn2), k, p) // + k·ln 2
 	VSUBPS(z, z, t)
 	VADDPS(t, p, p)
