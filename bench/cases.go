@@ -321,6 +321,7 @@ var rowKernels = []rowKernel{
 	{"SoftmaxBackward", 12, 0, setupSoftmaxBackward, nil},
 	{"LogSoftmaxBackward", 12, 0, setupLogSoftmaxBackward, nil},
 	{"CrossEntropyGrad", 8, 4, setupCrossEntropyGrad, nil},
+	{"CrossEntropyGradWith", 8, 8, setupCrossEntropyGradWith, nil},
 	{"CrossEntropyGradSoft", 12, 0, setupCrossEntropyGradSoft, nil},
 }
 
@@ -345,6 +346,7 @@ func Cases() []Case {
 		"SoftmaxBackward":      backwardShapes,
 		"LogSoftmaxBackward":   backwardShapes,
 		"CrossEntropyGrad":     ceShapes,
+		"CrossEntropyGradWith": ceShapes,
 		"CrossEntropyGradSoft": ceSoftShapes,
 	}
 	cs := peakCases()
@@ -710,6 +712,30 @@ func setupCrossEntropyGrad(im *kernels.Impl, s rowShape) func() {
 	grad := make([]float32, len(x))
 	return func() {
 		loss, err := im.CrossEntropyGrad(grad, x, labels, s.cols)
+		if err != nil {
+			panic(err)
+		}
+		sink = loss
+	}
+}
+
+// setupCrossEntropyGradWith sets up CrossEntropyGradWith with every option:
+// class weights, label smoothing, the z-loss and the row losses.
+func setupCrossEntropyGradWith(im *kernels.Impl, s rowShape) func() {
+	r := newRand()
+	x := logits(r, int(s.elems()))
+	labels := make([]int32, s.rows)
+	for i := range labels {
+		labels[i] = int32(r.IntN(s.cols))
+	}
+	w := uniform(r, s.cols)
+	for i := range w {
+		w[i] = 1 + w[i]/2
+	}
+	opts := kernels.CrossEntropyOptions{Weights: w, LabelSmoothing: 0.1, ZLoss: 1e-4, Losses: make([]float32, s.rows)}
+	grad := make([]float32, len(x))
+	return func() {
+		loss, err := im.CrossEntropyGradWith(grad, x, labels, s.cols, opts)
 		if err != nil {
 			panic(err)
 		}

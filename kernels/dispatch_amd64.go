@@ -193,15 +193,14 @@ func (is isa) scaleShiftRows(x, w []float32, cols int, c []float32, s float32) {
 }
 
 // crossEntropyShortRows: CrossEntropyGradWith's gradient, but for the
-// labels' terms, on whole groups of shortRowGroup(cols) rows (see
-// crossEntropyWithBatch), with each row's max, log Z and Σ w_i·(x_i − max)
-// in m, logZ and d.
-func (is isa) crossEntropyShortRows(dst, src []float32, cols int, a []float32, zc float32, shift, w, m, logZ, d []float32) {
+// labels' terms, and the row losses and their sum, on whole groups of
+// shortRowGroup(cols) rows (see crossEntropyWithShortRows).
+func (is isa) crossEntropyShortRows(dst, src []float32, cols int, labels []int32, xl, wl, k, shift, w, m, logZ, d, losses []float32, sum []float64) {
 	switch is {
 	case isaAVX512:
-		crossEntropyShortRowsAVX512(dst, src, cols, a, zc, shift, w, m, logZ, d)
+		crossEntropyShortRowsAVX512(dst, src, cols, labels, xl, wl, k, shift, w, m, logZ, d, losses, sum)
 	case isaAVX2:
-		crossEntropyShortRowsAVX2(dst, src, cols, a, zc, shift, w, m, logZ, d)
+		crossEntropyShortRowsAVX2(dst, src, cols, labels, xl, wl, k, shift, w, m, logZ, d, losses, sum)
 	default:
 		panic("kernels: no crossEntropyShortRows")
 	}

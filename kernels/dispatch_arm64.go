@@ -117,7 +117,7 @@ func (is isa) scaleShiftRows(x, w []float32, cols int, c []float32, s float32) {
 }
 
 // crossEntropyShortRows is never called where shortRowGroup is 0.
-func (is isa) crossEntropyShortRows(dst, src []float32, cols int, a []float32, zc float32, shift, w, m, logZ, d []float32) {
+func (is isa) crossEntropyShortRows(dst, src []float32, cols int, labels []int32, xl, wl, k, shift, w, m, logZ, d, losses []float32, sum []float64) {
 	panic("kernels: no crossEntropyShortRows")
 }
 

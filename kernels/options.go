@@ -111,13 +111,12 @@ func (im *Impl) CrossEntropyGradWith(grad, logits []float32, labels []int32, col
 	if opts.plain() {
 		return im.CrossEntropyGrad(grad, logits, labels, cols)
 	}
-	counted, err := countLabels(labels, cols)
+	o, err := newCrossEntropyWith(opts, labels, cols)
 	if err != nil {
 		return 0, err
 	}
 	grad = grad[:len(logits)]
-	o := newCrossEntropyWith(opts, labels, cols)
-	if counted == 0 {
+	if o.counted == 0 {
 		clear(grad)
 		clear(opts.Losses)
 		if opts.Reduction == ReduceMean {
@@ -182,86 +181,121 @@ func (o *CrossEntropyOptions) plain() bool {
 // crossEntropyWith is a CrossEntropyGradWith call's options turned into
 // the factors of its rows (see crossEntropyWithBatch).
 type crossEntropyWith struct {
-	w           []float32 // the class weights, or ones
-	weighted    bool
-	wsum        float64 // W = Σ_c w_c
-	eps, z      float64
-	invD        float64 // 1/D, the reduction's divisor; 1 where D is 0
-	smooth      bool    // ε > 0: the kernels take Σ w_c·(x_c − max) and subtract (ε/C)·w_c/D
-	zeroWeights bool    // ReduceMean with counted rows whose weights add to 0
-	losses      []float32
+	w        []float32 // the class weights, or ones with label smoothing
+	weighted bool
+	counted  int
+	eps, z   float64
+	wsum     float64 // W = Σ_c w_c
+	invD     float64 // 1/D, the reduction's divisor; 1 where D is 0
+	// The factors of a row with label weight w_y: (1−ε)·w_y/D is its
+	// label's term, labelD·w_y + smoothD its factor less the z-loss's.
+	labelD, smoothD float64
+	smooth          bool // ε > 0: the kernels take Σ w_c·(x_c − max) and subtract (ε/C)·w_c/D
+	zeroWeights     bool // ReduceMean with counted rows whose weights add to 0
+	losses          []float32
 }
 
-func newCrossEntropyWith(opts CrossEntropyOptions, labels []int32, cols int) crossEntropyWith {
+// classCounts counts the rows of each class, for up to 64 classes.
+type classCounts [64]int32
+
+// newCrossEntropyWith counts the labels (and adds their weights) as
+// countLabels does.
+func newCrossEntropyWith(opts CrossEntropyOptions, labels []int32, cols int) (crossEntropyWith, error) {
 	o := crossEntropyWith{w: opts.Weights, weighted: opts.Weights != nil,
 		eps: float64(opts.LabelSmoothing), z: float64(opts.ZLoss), invD: 1, losses: opts.Losses}
 	o.smooth = o.eps > 0
+	var d float64
 	if o.weighted {
 		for _, w := range o.w {
 			o.wsum += float64(w)
 		}
+		if cols <= len(classCounts{}) {
+			// Counted per class, then weighed: a float64 sum of
+			// float32 weights row by row is a chain of conversions
+			// (see crossEntropyWithShortRows).
+			var counts classCounts
+			for r, l := range labels {
+				switch {
+				case l == IgnoreLabel:
+				case l < 0 || int(l) >= cols:
+					return o, &LabelError{Row: r, Label: l, Cols: cols}
+				default:
+					counts[l]++
+				}
+			}
+			for c, n := range counts[:cols] {
+				o.counted += int(n)
+				d += float64(n) * float64(o.w[c])
+			}
+		} else {
+			for r, l := range labels {
+				switch {
+				case l == IgnoreLabel:
+				case l < 0 || int(l) >= cols:
+					return o, &LabelError{Row: r, Label: l, Cols: cols}
+				default:
+					o.counted++
+					d += float64(o.w[l])
+				}
+			}
+		}
 	} else {
-		o.wsum = float64(cols)
+		var err error
+		if o.counted, err = countLabels(labels, cols); err != nil {
+			return o, err
+		}
+		o.wsum, d = float64(cols), float64(o.counted)
 		if o.smooth {
 			o.w = ones(cols)
 		}
 	}
 	if opts.Reduction == ReduceMean {
-		var d float64
-		for _, l := range labels {
-			if l != IgnoreLabel {
-				d += float64(o.weight(int(l)))
-			}
-		}
-		switch {
-		case d > 0:
+		if d > 0 {
 			o.invD = 1 / d
-		default:
-			o.zeroWeights = true
+		} else {
+			o.zeroWeights = o.counted > 0
 		}
 	}
-	return o
+	o.labelD = (1 - o.eps) * o.invD
+	o.smoothD = o.eps * o.wsum / float64(cols) * o.invD
+	return o, nil
 }
 
-// weight returns the weight of class c.
-func (o *crossEntropyWith) weight(c int) float32 {
-	if o.weighted {
-		return o.w[c]
+// crossEntropyWithBatch is crossEntropyGradBatch with options: whole groups
+// of short rows in crossEntropyWithShortRows, the other rows in
+// crossEntropyWithRows. It returns Σ L over the counted rows and writes each
+// L to losses, if set.
+func crossEntropyWithBatch(is isa, grad, logits []float32, labels []int32, cols int, o *crossEntropyWith, losses []float32) float64 {
+	var loss float64
+	if g := is.shortRowGroup(cols); g > 0 && len(labels) >= g {
+		n := len(labels) / g * g
+		var ls []float32
+		if losses != nil {
+			ls, losses = losses[:n], losses[n:]
+		}
+		loss = crossEntropyWithShortRows(is, grad[:n*cols], logits[:n*cols], labels[:n], cols, g, o, ls)
+		grad, logits, labels = grad[n*cols:], logits[n*cols:], labels[n:]
 	}
-	return 1
+	return loss + crossEntropyWithRows(is, grad, logits, labels, cols, o, losses)
 }
 
-// crossEntropyWithBatch is crossEntropyGradBatch with options. Per block:
-// the max m, the exps e_i, their sum Z and, with label smoothing, d = Σ
-// w_i·(x_i − m) (expDotRows, or expRows); per row, lse = m + log Z, the
-// factor c = ((1−ε)·w_y + ε·W/C + 2z·lse)/(D·Z); grad_i = e_i·c − s·w_i
-// with s = ε/(C·D) (scaleShiftRows, or scaleRows when ε = 0); then per
-// row, grad_y −= (1−ε)·w_y/D and the row loss
+// crossEntropyWithRows: per block, the max m, the exps e_i, their sum Z
+// and, with label smoothing, d = Σ w_i·(x_i − m) (expDotRows, or expRows);
+// per row, lse = m + log Z, the factor c = ((1−ε)·w_y + ε·W/C +
+// 2z·lse)/(D·Z); grad_i = e_i·c − s·w_i with s = ε/(C·D) (scaleShiftRows,
+// or scaleRows when ε = 0); then per row, grad_y −= (1−ε)·w_y/D and the
+// row loss
 //
 //	L = (1−ε)·w_y·(log Z − (x_y − m)) + (ε/C)·(W·log Z − d) + z·lse²,
 //
 // whose smoothing term adds up non-negative parts (x_i − m ≤ 0), where
-// W·lse − Σ w_i·x_i would cancel. Groups of short rows take one kernel for
-// all of it (crossEntropyShortRows), which also returns log Z. It returns
-// Σ L over the counted rows and writes each to losses, if set.
-func crossEntropyWithBatch(is isa, grad, logits []float32, labels []int32, cols int, o *crossEntropyWith, losses []float32) float64 {
-	var m, c, xl, lz32, d32 [blockRows]float32
-	var a, z, d [blockRows]float64
-	var shift, ws [shortRowsMaxCols]float32
+// W·lse − Σ w_i·x_i would cancel.
+func crossEntropyWithRows(is isa, grad, logits []float32, labels []int32, cols int, o *crossEntropyWith, losses []float32) float64 {
+	var m, c, xl [blockRows]float32
+	var wy, z, d [blockRows]float64
 	cf := float64(cols)
 	s := o.eps / cf * o.invD
 	zc := 2 * o.z * o.invD
-	g := is.shortRowGroup(cols)
-	if g > 0 {
-		for i := range cols {
-			w := o.weight(i)
-			if !o.smooth {
-				w = 0 // d is then not needed, and no shift
-			}
-			ws[i] = w
-			shift[i] = float32(s * float64(w))
-		}
-	}
 	var loss float64
 	rows := rowsPerBlock(cols)
 	inPlace := unsafe.SliceData(grad) == unsafe.SliceData(logits)
@@ -270,45 +304,31 @@ func crossEntropyWithBatch(is isa, grad, logits []float32, labels []int32, cols 
 		i, j := r0*cols, (r0+n)*cols
 		lab := labels[r0 : r0+n]
 		for r, l := range lab {
-			if l == IgnoreLabel {
-				a[r], c[r] = 0, 0
-				continue
-			}
-			if inPlace {
+			if l != IgnoreLabel && inPlace {
 				xl[r] = logits[i+r*cols+int(l)]
 			}
-			// The factor without Z and the z-loss, which is what the
-			// short rows' kernel takes.
-			a[r] = ((1-o.eps)*float64(o.weight(int(l))) + o.eps*o.wsum/cf) * o.invD
-			c[r] = float32(a[r])
 		}
-		short := g > 0 && n%g == 0
-		switch {
-		case short:
-			is.crossEntropyShortRows(grad[i:j], logits[i:j], cols, c[:n], float32(zc), shift[:cols], ws[:cols], m[:n], lz32[:n], d32[:n])
-			for r := range n {
-				z[r] = float64(lz32[r]) // log Z, here
-				d[r] = float64(d32[r])
-			}
-		case o.smooth:
+		if o.smooth {
 			is.expDotRows(grad[i:j], logits[i:j], o.w, cols, m[:n], z[:n], d[:n])
-		default:
+		} else {
 			is.expRows(grad[i:j], logits[i:j], cols, m[:n], z[:n])
 		}
-		if !short {
-			for r, l := range lab {
-				lz := math.Log(z[r])
-				if l != IgnoreLabel {
-					lse := float64(m[r]) + lz
-					c[r] = float32((a[r] + zc*lse) / z[r])
+		for r, l := range lab {
+			lz := math.Log(z[r])
+			c[r] = 0
+			if l != IgnoreLabel {
+				wy[r] = 1
+				if o.weighted {
+					wy[r] = float64(o.w[l])
 				}
-				z[r] = lz
+				c[r] = float32((o.labelD*wy[r] + o.smoothD + zc*(float64(m[r])+lz)) / z[r])
 			}
-			if o.smooth {
-				is.scaleShiftRows(grad[i:j], o.w, cols, c[:n], float32(s))
-			} else {
-				is.scaleRows(grad[i:j], cols, c[:n])
-			}
+			z[r] = lz
+		}
+		if o.smooth {
+			is.scaleShiftRows(grad[i:j], o.w, cols, c[:n], float32(s))
+		} else {
+			is.scaleRows(grad[i:j], cols, c[:n])
 		}
 		for r, l := range lab {
 			row := i + r*cols
@@ -323,10 +343,9 @@ func crossEntropyWithBatch(is isa, grad, logits []float32, labels []int32, cols 
 			if !inPlace {
 				x = logits[row+int(l)]
 			}
-			wy := float64(o.weight(int(l)))
-			grad[row+int(l)] -= float32((1 - o.eps) * wy * o.invD)
+			grad[row+int(l)] -= float32(o.labelD * wy[r])
 			lz, mr := z[r], float64(m[r])
-			lr := (1 - o.eps) * wy * (lz - (float64(x) - mr))
+			lr := (1 - o.eps) * wy[r] * (lz - (float64(x) - mr))
 			if o.z != 0 {
 				lr += o.z * (mr + lz) * (mr + lz)
 			}
@@ -336,6 +355,65 @@ func crossEntropyWithBatch(is isa, grad, logits []float32, labels []int32, cols 
 			loss += lr
 			if losses != nil {
 				losses[r0+r] = float32(lr)
+			}
+		}
+	}
+	return loss
+}
+
+// crossEntropyWithShortRows is crossEntropyWithRows for whole groups of g
+// short rows: crossEntropyShortRows computes the gradient, the row losses
+// and their sum, a group of rows at a time. What is left here per row
+// takes no float64 arithmetic and does not read the gradient: on short
+// rows, the conversions between float32 and float64 of a loop over the
+// rows (which chain one row to the next through a false dependency on
+// their destination register) and the loads of a gradient element just
+// stored by a vector store (which cannot be forwarded) would cost as much
+// as the kernel.
+func crossEntropyWithShortRows(is isa, grad, logits []float32, labels []int32, cols, g int, o *crossEntropyWith, losses []float32) float64 {
+	var m, xl, wl, lz, d, ls [blockRows]float32
+	var shift, ws, wt [shortRowsMaxCols]float32
+	var sum [1]float64
+	cf := float64(cols)
+	for i := range cols {
+		wt[i] = 1
+		if o.weighted {
+			wt[i] = o.w[i]
+		}
+		if o.smooth {
+			ws[i] = o.w[i]
+			shift[i] = float32(o.eps / cf * o.invD * float64(ws[i]))
+		}
+	}
+	k := [...]float32{float32(2 * o.z * o.invD), float32(1 - o.eps), float32(o.eps / cf), float32(o.wsum), float32(o.z),
+		float32(o.labelD), float32(o.smoothD)}
+	var loss float64
+	rows := blockRows / g * g
+	for r0 := 0; r0 < len(labels); r0 += rows {
+		n := min(rows, len(labels)-r0)
+		i, j := r0*cols, (r0+n)*cols
+		lab := labels[r0 : r0+n]
+		ignored := false
+		for r, l := range lab {
+			if l == IgnoreLabel {
+				xl[r], wl[r], ignored = 0, 0, true
+				continue
+			}
+			wl[r] = wt[l]
+			xl[r] = logits[i+r*cols+int(l)] // before grad, which may be logits, is written
+		}
+		out := ls[:n]
+		if losses != nil {
+			out = losses[r0 : r0+n]
+		}
+		is.crossEntropyShortRows(grad[i:j], logits[i:j], cols, lab, xl[:n], wl[:n], k[:], shift[:], ws[:],
+			m[:n], lz[:n], d[:n], out, sum[:])
+		loss += sum[0]
+		if ignored {
+			for r, l := range lab {
+				if l == IgnoreLabel {
+					clear(grad[i+r*cols : i+(r+1)*cols])
+				}
 			}
 		}
 	}

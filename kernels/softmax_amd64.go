@@ -78,14 +78,18 @@ func expDotRowsAVX2(grad []float32, logits []float32, w []float32, cols int, m [
 //go:noescape
 func scaleShiftRowsAVX2(x []float32, w []float32, cols int, c []float32, s float32)
 
-// crossEntropyShortRowsAVX2 is crossEntropyWithBatch's expDotRowsGeneric, math.Log and scaleShiftRowsGeneric with AVX2 (see generic.go).
+// crossEntropyShortRowsAVX2 is crossEntropyWithRows with AVX2 (see generic.go).
 // 0 < cols ≤ 16; the rows, len(src)/cols, come in whole groups of 8 (as softmaxShortRows);
-// shift and w hold 16 entries, those past cols unread. dst_i = e^(x_i − m_r)·(a_r +
-// zc·(m_r + logZ_r))/Z_r − shift_i; m, logZ and d receive each row's max, log Z
-// (within 2 ULP) and Σ w_i·(x_i − m_r).
+// shift and w hold 16 entries, those past cols unread; k is zc, 1−ε, ε/C, W, z,
+// labelD, smoothD. With b_r = labelD·wl_r: dst_i = e^(x_i − m_r)·(b_r + smoothD +
+// zc·lse_r)/Z_r − shift_i − [i = labels_r]·b_r, lse_r = m_r + log Z_r;
+// m, logZ and d receive each row's max, log Z (within 2 ULP) and
+// Σ w_i·(x_i − m_r); losses each row's (1−ε)·wl_r·(log Z_r − (xl_r − m_r)) +
+// (ε/C)·(W·log Z_r − d_r) + z·lse_r², 0 where the label is negative; sum[0]
+// the float64 sum of losses.
 //
 //go:noescape
-func crossEntropyShortRowsAVX2(dst []float32, src []float32, cols int, a []float32, zc float32, shift []float32, w []float32, m []float32, logZ []float32, d []float32)
+func crossEntropyShortRowsAVX2(dst []float32, src []float32, cols int, labels []int32, xl []float32, wl []float32, k []float32, shift []float32, w []float32, m []float32, logZ []float32, d []float32, losses []float32, sum []float64)
 
 // softmaxBackwardAVX2 is softmaxBackwardGeneric with AVX2 (see generic.go).
 // Each row is read whole before it is written, and s_i and dy_i before
@@ -230,14 +234,18 @@ func expDotRowsAVX512(grad []float32, logits []float32, w []float32, cols int, m
 //go:noescape
 func scaleShiftRowsAVX512(x []float32, w []float32, cols int, c []float32, s float32)
 
-// crossEntropyShortRowsAVX512 is crossEntropyWithBatch's expDotRowsGeneric, math.Log and scaleShiftRowsGeneric with AVX512 (see generic.go).
+// crossEntropyShortRowsAVX512 is crossEntropyWithRows with AVX512 (see generic.go).
 // 0 < cols ≤ 16; the rows, len(src)/cols, come in whole groups of 16 (as softmaxShortRows);
-// shift and w hold 16 entries, those past cols unread. dst_i = e^(x_i − m_r)·(a_r +
-// zc·(m_r + logZ_r))/Z_r − shift_i; m, logZ and d receive each row's max, log Z
-// (within 2 ULP) and Σ w_i·(x_i − m_r).
+// shift and w hold 16 entries, those past cols unread; k is zc, 1−ε, ε/C, W, z,
+// labelD, smoothD. With b_r = labelD·wl_r: dst_i = e^(x_i − m_r)·(b_r + smoothD +
+// zc·lse_r)/Z_r − shift_i − [i = labels_r]·b_r, lse_r = m_r + log Z_r;
+// m, logZ and d receive each row's max, log Z (within 2 ULP) and
+// Σ w_i·(x_i − m_r); losses each row's (1−ε)·wl_r·(log Z_r − (xl_r − m_r)) +
+// (ε/C)·(W·log Z_r − d_r) + z·lse_r², 0 where the label is negative; sum[0]
+// the float64 sum of losses.
 //
 //go:noescape
-func crossEntropyShortRowsAVX512(dst []float32, src []float32, cols int, a []float32, zc float32, shift []float32, w []float32, m []float32, logZ []float32, d []float32)
+func crossEntropyShortRowsAVX512(dst []float32, src []float32, cols int, labels []int32, xl []float32, wl []float32, k []float32, shift []float32, w []float32, m []float32, logZ []float32, d []float32, losses []float32, sum []float64)
 
 // logSoftmaxBackwardAVX512 is logSoftmaxBackwardGeneric with AVX512 (see generic.go).
 // Each row's dy is summed before the row is written, and logp_i and dy_i

@@ -4444,16 +4444,18 @@ shaped_1:
 	VZEROUPPER
 	RET
 
-// func crossEntropyShortRowsAVX2(dst []float32, src []float32, cols int, a []float32, zc float32, shift []float32, w []float32, m []float32, logZ []float32, d []float32)
+// func crossEntropyShortRowsAVX2(dst []float32, src []float32, cols int, labels []int32, xl []float32, wl []float32, k []float32, shift []float32, w []float32, m []float32, logZ []float32, d []float32, losses []float32, sum []float64)
 // Requires: AVX, AVX2, FMA3
-TEXT ·crossEntropyShortRowsAVX2(SB), NOSPLIT, $512-208
+TEXT ·crossEntropyShortRowsAVX2(SB), NOSPLIT, $576-320
 	MOVQ    dst_base+0(FP), AX
 	MOVQ    src_base+24(FP), CX
 	MOVQ    cols+48(FP), DX
-	MOVQ    m_base+136(FP), BX
-	MOVQ    logZ_base+160(FP), SI
-	MOVQ    a_base+56(FP), DI
-	MOVQ    d_base+184(FP), R8
+	MOVQ    m_base+200(FP), BX
+	MOVQ    logZ_base+224(FP), SI
+	MOVQ    d_base+248(FP), DI
+	XORQ    R8, R8
+	VXORPS  Y0, Y0, Y0
+	VMOVUPS Y0, 32(SP)
 	MOVQ    src_len+32(FP), R9
 	LEAQ    (CX)(R9*4), R9
 	MOVQ    DX, R10
@@ -4506,14 +4508,14 @@ row_3:
 	VPERM2F128   $0x31, Y6, Y9, Y6
 	VPERM2F128   $0x20, Y5, Y1, Y9
 	VPERM2F128   $0x31, Y5, Y1, Y1
-	VMOVUPS      Y7, (SP)
-	VMOVUPS      Y8, 32(SP)
-	VMOVUPS      Y4, 64(SP)
-	VMOVUPS      Y9, 96(SP)
-	VMOVUPS      Y3, 128(SP)
-	VMOVUPS      Y2, 160(SP)
-	VMOVUPS      Y6, 192(SP)
-	VMOVUPS      Y1, 224(SP)
+	VMOVUPS      Y7, 64(SP)
+	VMOVUPS      Y8, 96(SP)
+	VMOVUPS      Y4, 128(SP)
+	VMOVUPS      Y9, 160(SP)
+	VMOVUPS      Y3, 192(SP)
+	VMOVUPS      Y2, 224(SP)
+	VMOVUPS      Y6, 256(SP)
+	VMOVUPS      Y1, 288(SP)
 	VMAXPS       Y8, Y7, Y5
 	VMAXPS       Y9, Y4, Y4
 	VMAXPS       Y2, Y3, Y2
@@ -4577,14 +4579,14 @@ row_3:
 	VPERM2F128   $0x31, Y7, Y10, Y7
 	VPERM2F128   $0x20, Y6, Y2, Y10
 	VPERM2F128   $0x31, Y6, Y2, Y2
-	VMOVUPS      Y8, 256(SP)
-	VMOVUPS      Y9, 288(SP)
-	VMOVUPS      Y5, 320(SP)
-	VMOVUPS      Y10, 352(SP)
-	VMOVUPS      Y4, 384(SP)
-	VMOVUPS      Y3, 416(SP)
-	VMOVUPS      Y7, 448(SP)
-	VMOVUPS      Y2, 480(SP)
+	VMOVUPS      Y8, 320(SP)
+	VMOVUPS      Y9, 352(SP)
+	VMOVUPS      Y5, 384(SP)
+	VMOVUPS      Y10, 416(SP)
+	VMOVUPS      Y4, 448(SP)
+	VMOVUPS      Y3, 480(SP)
+	VMOVUPS      Y7, 512(SP)
+	VMOVUPS      Y2, 544(SP)
 	VMAXPS       Y9, Y8, Y6
 	VMAXPS       Y10, Y5, Y5
 	VMAXPS       Y3, Y4, Y3
@@ -4596,66 +4598,10 @@ row_3:
 	VXORPS       Y2, Y2, Y2
 	VXORPS       Y3, Y3, Y3
 	VXORPS       Y4, Y4, Y4
-	VMOVUPS      (SP), Y5
-	VSUBPS       Y1, Y5, Y5
-	MOVQ         w_base+112(FP), R11
-	VBROADCASTSS (R11), Y6
-	VFMADD231PS  Y6, Y5, Y4
-
-	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
-	VMOVUPS     expMagic<>+0(SB), Y6
-	VFMADD231PS expLog2e<>+0(SB), Y5, Y6
-	VPSLLD      $0x17, Y6, Y7
-	VSUBPS      expMagic<>+0(SB), Y6, Y6
-	VCMPPS      $0x01, expCutoff<>+0(SB), Y5, Y8
-	VFMADD231PS expNegLn2Hi<>+0(SB), Y6, Y5
-	VFMADD231PS expNegLn2Lo<>+0(SB), Y6, Y5
-
-	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
-	VMOVUPS     expC5<>+0(SB), Y6
-	VFMADD213PS expC4<>+0(SB), Y5, Y6
-	VFMADD213PS expC3<>+0(SB), Y5, Y6
-	VFMADD213PS expC2<>+0(SB), Y5, Y6
-	VFMADD213PS expC1<>+0(SB), Y5, Y6
-
-	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
-	VMULPS       Y7, Y5, Y5
-	VFMADD213PS  Y7, Y5, Y6
-	VANDNPS      Y6, Y8, Y6
-	VADDPS       Y6, Y2, Y2
-	VMOVUPS      Y6, (SP)
-	VMOVUPS      32(SP), Y5
-	VSUBPS       Y1, Y5, Y5
-	MOVQ         w_base+112(FP), R11
-	VBROADCASTSS 4(R11), Y6
-	VFMADD231PS  Y6, Y5, Y4
-
-	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
-	VMOVUPS     expMagic<>+0(SB), Y6
-	VFMADD231PS expLog2e<>+0(SB), Y5, Y6
-	VPSLLD      $0x17, Y6, Y7
-	VSUBPS      expMagic<>+0(SB), Y6, Y6
-	VCMPPS      $0x01, expCutoff<>+0(SB), Y5, Y8
-	VFMADD231PS expNegLn2Hi<>+0(SB), Y6, Y5
-	VFMADD231PS expNegLn2Lo<>+0(SB), Y6, Y5
-
-	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
-	VMOVUPS     expC5<>+0(SB), Y6
-	VFMADD213PS expC4<>+0(SB), Y5, Y6
-	VFMADD213PS expC3<>+0(SB), Y5, Y6
-	VFMADD213PS expC2<>+0(SB), Y5, Y6
-	VFMADD213PS expC1<>+0(SB), Y5, Y6
-
-	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
-	VMULPS       Y7, Y5, Y5
-	VFMADD213PS  Y7, Y5, Y6
-	VANDNPS      Y6, Y8, Y6
-	VADDPS       Y6, Y3, Y3
-	VMOVUPS      Y6, 32(SP)
 	VMOVUPS      64(SP), Y5
 	VSUBPS       Y1, Y5, Y5
-	MOVQ         w_base+112(FP), R11
-	VBROADCASTSS 8(R11), Y6
+	MOVQ         w_base+176(FP), R11
+	VBROADCASTSS (R11), Y6
 	VFMADD231PS  Y6, Y5, Y4
 
 	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
@@ -4682,8 +4628,8 @@ row_3:
 	VMOVUPS      Y6, 64(SP)
 	VMOVUPS      96(SP), Y5
 	VSUBPS       Y1, Y5, Y5
-	MOVQ         w_base+112(FP), R11
-	VBROADCASTSS 12(R11), Y6
+	MOVQ         w_base+176(FP), R11
+	VBROADCASTSS 4(R11), Y6
 	VFMADD231PS  Y6, Y5, Y4
 
 	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
@@ -4710,8 +4656,8 @@ row_3:
 	VMOVUPS      Y6, 96(SP)
 	VMOVUPS      128(SP), Y5
 	VSUBPS       Y1, Y5, Y5
-	MOVQ         w_base+112(FP), R11
-	VBROADCASTSS 16(R11), Y6
+	MOVQ         w_base+176(FP), R11
+	VBROADCASTSS 8(R11), Y6
 	VFMADD231PS  Y6, Y5, Y4
 
 	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
@@ -4738,8 +4684,8 @@ row_3:
 	VMOVUPS      Y6, 128(SP)
 	VMOVUPS      160(SP), Y5
 	VSUBPS       Y1, Y5, Y5
-	MOVQ         w_base+112(FP), R11
-	VBROADCASTSS 20(R11), Y6
+	MOVQ         w_base+176(FP), R11
+	VBROADCASTSS 12(R11), Y6
 	VFMADD231PS  Y6, Y5, Y4
 
 	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
@@ -4766,8 +4712,8 @@ row_3:
 	VMOVUPS      Y6, 160(SP)
 	VMOVUPS      192(SP), Y5
 	VSUBPS       Y1, Y5, Y5
-	MOVQ         w_base+112(FP), R11
-	VBROADCASTSS 24(R11), Y6
+	MOVQ         w_base+176(FP), R11
+	VBROADCASTSS 16(R11), Y6
 	VFMADD231PS  Y6, Y5, Y4
 
 	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
@@ -4794,8 +4740,8 @@ row_3:
 	VMOVUPS      Y6, 192(SP)
 	VMOVUPS      224(SP), Y5
 	VSUBPS       Y1, Y5, Y5
-	MOVQ         w_base+112(FP), R11
-	VBROADCASTSS 28(R11), Y6
+	MOVQ         w_base+176(FP), R11
+	VBROADCASTSS 20(R11), Y6
 	VFMADD231PS  Y6, Y5, Y4
 
 	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
@@ -4822,8 +4768,8 @@ row_3:
 	VMOVUPS      Y6, 224(SP)
 	VMOVUPS      256(SP), Y5
 	VSUBPS       Y1, Y5, Y5
-	MOVQ         w_base+112(FP), R11
-	VBROADCASTSS 32(R11), Y6
+	MOVQ         w_base+176(FP), R11
+	VBROADCASTSS 24(R11), Y6
 	VFMADD231PS  Y6, Y5, Y4
 
 	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
@@ -4848,12 +4794,10 @@ row_3:
 	VANDNPS      Y6, Y8, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      Y6, 256(SP)
-	CMPQ         DX, $0x09
-	JBE          exps_4
 	VMOVUPS      288(SP), Y5
 	VSUBPS       Y1, Y5, Y5
-	MOVQ         w_base+112(FP), R11
-	VBROADCASTSS 36(R11), Y6
+	MOVQ         w_base+176(FP), R11
+	VBROADCASTSS 28(R11), Y6
 	VFMADD231PS  Y6, Y5, Y4
 
 	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
@@ -4878,12 +4822,10 @@ row_3:
 	VANDNPS      Y6, Y8, Y6
 	VADDPS       Y6, Y3, Y3
 	VMOVUPS      Y6, 288(SP)
-	CMPQ         DX, $0x0a
-	JBE          exps_4
 	VMOVUPS      320(SP), Y5
 	VSUBPS       Y1, Y5, Y5
-	MOVQ         w_base+112(FP), R11
-	VBROADCASTSS 40(R11), Y6
+	MOVQ         w_base+176(FP), R11
+	VBROADCASTSS 32(R11), Y6
 	VFMADD231PS  Y6, Y5, Y4
 
 	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
@@ -4908,12 +4850,12 @@ row_3:
 	VANDNPS      Y6, Y8, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      Y6, 320(SP)
-	CMPQ         DX, $0x0b
+	CMPQ         DX, $0x09
 	JBE          exps_4
 	VMOVUPS      352(SP), Y5
 	VSUBPS       Y1, Y5, Y5
-	MOVQ         w_base+112(FP), R11
-	VBROADCASTSS 44(R11), Y6
+	MOVQ         w_base+176(FP), R11
+	VBROADCASTSS 36(R11), Y6
 	VFMADD231PS  Y6, Y5, Y4
 
 	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
@@ -4938,12 +4880,12 @@ row_3:
 	VANDNPS      Y6, Y8, Y6
 	VADDPS       Y6, Y3, Y3
 	VMOVUPS      Y6, 352(SP)
-	CMPQ         DX, $0x0c
+	CMPQ         DX, $0x0a
 	JBE          exps_4
 	VMOVUPS      384(SP), Y5
 	VSUBPS       Y1, Y5, Y5
-	MOVQ         w_base+112(FP), R11
-	VBROADCASTSS 48(R11), Y6
+	MOVQ         w_base+176(FP), R11
+	VBROADCASTSS 40(R11), Y6
 	VFMADD231PS  Y6, Y5, Y4
 
 	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
@@ -4968,12 +4910,12 @@ row_3:
 	VANDNPS      Y6, Y8, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      Y6, 384(SP)
-	CMPQ         DX, $0x0d
+	CMPQ         DX, $0x0b
 	JBE          exps_4
 	VMOVUPS      416(SP), Y5
 	VSUBPS       Y1, Y5, Y5
-	MOVQ         w_base+112(FP), R11
-	VBROADCASTSS 52(R11), Y6
+	MOVQ         w_base+176(FP), R11
+	VBROADCASTSS 44(R11), Y6
 	VFMADD231PS  Y6, Y5, Y4
 
 	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
@@ -4998,12 +4940,12 @@ row_3:
 	VANDNPS      Y6, Y8, Y6
 	VADDPS       Y6, Y3, Y3
 	VMOVUPS      Y6, 416(SP)
-	CMPQ         DX, $0x0e
+	CMPQ         DX, $0x0c
 	JBE          exps_4
 	VMOVUPS      448(SP), Y5
 	VSUBPS       Y1, Y5, Y5
-	MOVQ         w_base+112(FP), R11
-	VBROADCASTSS 56(R11), Y6
+	MOVQ         w_base+176(FP), R11
+	VBROADCASTSS 48(R11), Y6
 	VFMADD231PS  Y6, Y5, Y4
 
 	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
@@ -5028,11 +4970,71 @@ row_3:
 	VANDNPS      Y6, Y8, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      Y6, 448(SP)
-	CMPQ         DX, $0x0f
+	CMPQ         DX, $0x0d
 	JBE          exps_4
 	VMOVUPS      480(SP), Y5
 	VSUBPS       Y1, Y5, Y5
-	MOVQ         w_base+112(FP), R11
+	MOVQ         w_base+176(FP), R11
+	VBROADCASTSS 52(R11), Y6
+	VFMADD231PS  Y6, Y5, Y4
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y6
+	VFMADD231PS expLog2e<>+0(SB), Y5, Y6
+	VPSLLD      $0x17, Y6, Y7
+	VSUBPS      expMagic<>+0(SB), Y6, Y6
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y5, Y8
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y6, Y5
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y6, Y5
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y6
+	VFMADD213PS expC4<>+0(SB), Y5, Y6
+	VFMADD213PS expC3<>+0(SB), Y5, Y6
+	VFMADD213PS expC2<>+0(SB), Y5, Y6
+	VFMADD213PS expC1<>+0(SB), Y5, Y6
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS       Y7, Y5, Y5
+	VFMADD213PS  Y7, Y5, Y6
+	VANDNPS      Y6, Y8, Y6
+	VADDPS       Y6, Y3, Y3
+	VMOVUPS      Y6, 480(SP)
+	CMPQ         DX, $0x0e
+	JBE          exps_4
+	VMOVUPS      512(SP), Y5
+	VSUBPS       Y1, Y5, Y5
+	MOVQ         w_base+176(FP), R11
+	VBROADCASTSS 56(R11), Y6
+	VFMADD231PS  Y6, Y5, Y4
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VMOVUPS     expMagic<>+0(SB), Y6
+	VFMADD231PS expLog2e<>+0(SB), Y5, Y6
+	VPSLLD      $0x17, Y6, Y7
+	VSUBPS      expMagic<>+0(SB), Y6, Y6
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y5, Y8
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y6, Y5
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y6, Y5
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VMOVUPS     expC5<>+0(SB), Y6
+	VFMADD213PS expC4<>+0(SB), Y5, Y6
+	VFMADD213PS expC3<>+0(SB), Y5, Y6
+	VFMADD213PS expC2<>+0(SB), Y5, Y6
+	VFMADD213PS expC1<>+0(SB), Y5, Y6
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS       Y7, Y5, Y5
+	VFMADD213PS  Y7, Y5, Y6
+	VANDNPS      Y6, Y8, Y6
+	VADDPS       Y6, Y2, Y2
+	VMOVUPS      Y6, 512(SP)
+	CMPQ         DX, $0x0f
+	JBE          exps_4
+	VMOVUPS      544(SP), Y5
+	VSUBPS       Y1, Y5, Y5
+	MOVQ         w_base+176(FP), R11
 	VBROADCASTSS 60(R11), Y6
 	VFMADD231PS  Y6, Y5, Y4
 
@@ -5057,12 +5059,12 @@ row_3:
 	VFMADD213PS Y7, Y5, Y6
 	VANDNPS     Y6, Y8, Y6
 	VADDPS      Y6, Y3, Y3
-	VMOVUPS     Y6, 480(SP)
+	VMOVUPS     Y6, 544(SP)
 
 exps_4:
 	VADDPS       Y3, Y2, Y2
 	VMOVUPS      Y1, (BX)
-	VMOVUPS      Y4, (R8)
+	VMOVUPS      Y4, (DI)
 	VBROADCASTSS logSqrtHalf<>+0(SB), Y3
 	VPSUBD       Y3, Y2, Y4
 	VPSRAD       $0x17, Y4, Y3
@@ -5090,58 +5092,106 @@ exps_4:
 	VADDPS       Y4, Y6, Y6
 	VMOVUPS      Y6, (SI)
 	VADDPS       Y1, Y6, Y6
-	VMOVUPS      (DI), Y1
-	VBROADCASTSS zc+80(FP), Y3
-	VFMADD231PS  Y3, Y6, Y1
-	VDIVPS       Y2, Y1, Y1
-	MOVQ         shift_base+88(FP), R11
-	VBROADCASTSS (R11), Y2
-	VFMSUB231PS  (SP), Y1, Y2
-	MOVQ         shift_base+88(FP), R11
-	VBROADCASTSS 4(R11), Y3
-	VFMSUB231PS  32(SP), Y1, Y3
-	MOVQ         shift_base+88(FP), R11
+	MOVQ         k_base+128(FP), R11
+	VBROADCASTSS 20(R11), Y1
+	MOVQ         k_base+128(FP), R11
+	VBROADCASTSS 24(R11), Y3
+	MOVQ         wl_base+104(FP), R11
+	VMULPS       (R11)(R8*1), Y1, Y1
+	VMOVUPS      Y1, (SP)
+	VADDPS       Y1, Y3, Y3
+	MOVQ         k_base+128(FP), R11
+	VBROADCASTSS (R11), Y1
+	VFMADD231PS  Y1, Y6, Y3
+	VDIVPS       Y2, Y3, Y3
+	MOVQ         shift_base+152(FP), R11
+	VBROADCASTSS (R11), Y1
+	VFMSUB231PS  64(SP), Y3, Y1
+	MOVQ         labels_base+56(FP), R11
+	VPBROADCASTD laneIndex<>+0(SB), Y2
+	VPCMPEQD     (R11)(R8*1), Y2, Y2
+	VANDPS       (SP), Y2, Y2
+	VSUBPS       Y2, Y1, Y1
+	MOVQ         shift_base+152(FP), R11
+	VBROADCASTSS 4(R11), Y2
+	VFMSUB231PS  96(SP), Y3, Y2
+	MOVQ         labels_base+56(FP), R11
+	VPBROADCASTD laneIndex<>+4(SB), Y4
+	VPCMPEQD     (R11)(R8*1), Y4, Y4
+	VANDPS       (SP), Y4, Y4
+	VSUBPS       Y4, Y2, Y2
+	MOVQ         shift_base+152(FP), R11
 	VBROADCASTSS 8(R11), Y4
-	VFMSUB231PS  64(SP), Y1, Y4
-	MOVQ         shift_base+88(FP), R11
+	VFMSUB231PS  128(SP), Y3, Y4
+	MOVQ         labels_base+56(FP), R11
+	VPBROADCASTD laneIndex<>+8(SB), Y5
+	VPCMPEQD     (R11)(R8*1), Y5, Y5
+	VANDPS       (SP), Y5, Y5
+	VSUBPS       Y5, Y4, Y4
+	MOVQ         shift_base+152(FP), R11
 	VBROADCASTSS 12(R11), Y5
-	VFMSUB231PS  96(SP), Y1, Y5
-	MOVQ         shift_base+88(FP), R11
+	VFMSUB231PS  160(SP), Y3, Y5
+	MOVQ         labels_base+56(FP), R11
+	VPBROADCASTD laneIndex<>+12(SB), Y6
+	VPCMPEQD     (R11)(R8*1), Y6, Y6
+	VANDPS       (SP), Y6, Y6
+	VSUBPS       Y6, Y5, Y5
+	MOVQ         shift_base+152(FP), R11
 	VBROADCASTSS 16(R11), Y6
-	VFMSUB231PS  128(SP), Y1, Y6
-	MOVQ         shift_base+88(FP), R11
+	VFMSUB231PS  192(SP), Y3, Y6
+	MOVQ         labels_base+56(FP), R11
+	VPBROADCASTD laneIndex<>+16(SB), Y7
+	VPCMPEQD     (R11)(R8*1), Y7, Y7
+	VANDPS       (SP), Y7, Y7
+	VSUBPS       Y7, Y6, Y6
+	MOVQ         shift_base+152(FP), R11
 	VBROADCASTSS 20(R11), Y7
-	VFMSUB231PS  160(SP), Y1, Y7
-	MOVQ         shift_base+88(FP), R11
+	VFMSUB231PS  224(SP), Y3, Y7
+	MOVQ         labels_base+56(FP), R11
+	VPBROADCASTD laneIndex<>+20(SB), Y8
+	VPCMPEQD     (R11)(R8*1), Y8, Y8
+	VANDPS       (SP), Y8, Y8
+	VSUBPS       Y8, Y7, Y7
+	MOVQ         shift_base+152(FP), R11
 	VBROADCASTSS 24(R11), Y8
-	VFMSUB231PS  192(SP), Y1, Y8
-	MOVQ         shift_base+88(FP), R11
+	VFMSUB231PS  256(SP), Y3, Y8
+	MOVQ         labels_base+56(FP), R11
+	VPBROADCASTD laneIndex<>+24(SB), Y9
+	VPCMPEQD     (R11)(R8*1), Y9, Y9
+	VANDPS       (SP), Y9, Y9
+	VSUBPS       Y9, Y8, Y8
+	MOVQ         shift_base+152(FP), R11
 	VBROADCASTSS 28(R11), Y9
-	VFMSUB231PS  224(SP), Y1, Y9
-	VUNPCKLPS    Y3, Y2, Y10
-	VUNPCKHPS    Y3, Y2, Y2
-	VUNPCKLPS    Y5, Y4, Y3
+	VFMSUB231PS  288(SP), Y3, Y9
+	MOVQ         labels_base+56(FP), R11
+	VPBROADCASTD laneIndex<>+28(SB), Y10
+	VPCMPEQD     (R11)(R8*1), Y10, Y10
+	VANDPS       (SP), Y10, Y10
+	VSUBPS       Y10, Y9, Y9
+	VUNPCKLPS    Y2, Y1, Y10
+	VUNPCKHPS    Y2, Y1, Y1
+	VUNPCKLPS    Y5, Y4, Y2
 	VUNPCKHPS    Y5, Y4, Y4
 	VUNPCKLPS    Y7, Y6, Y5
 	VUNPCKHPS    Y7, Y6, Y6
 	VUNPCKLPS    Y9, Y8, Y7
 	VUNPCKHPS    Y9, Y8, Y8
-	VSHUFPS      $0x44, Y3, Y10, Y9
-	VSHUFPS      $0xee, Y3, Y10, Y3
-	VSHUFPS      $0x44, Y4, Y2, Y10
-	VSHUFPS      $0xee, Y4, Y2, Y2
+	VSHUFPS      $0x44, Y2, Y10, Y9
+	VSHUFPS      $0xee, Y2, Y10, Y2
+	VSHUFPS      $0x44, Y4, Y1, Y10
+	VSHUFPS      $0xee, Y4, Y1, Y1
 	VSHUFPS      $0x44, Y7, Y5, Y4
 	VSHUFPS      $0xee, Y7, Y5, Y5
 	VSHUFPS      $0x44, Y8, Y6, Y7
 	VSHUFPS      $0xee, Y8, Y6, Y6
 	VPERM2F128   $0x20, Y4, Y9, Y8
 	VPERM2F128   $0x31, Y4, Y9, Y4
-	VPERM2F128   $0x20, Y5, Y3, Y9
-	VPERM2F128   $0x31, Y5, Y3, Y3
+	VPERM2F128   $0x20, Y5, Y2, Y9
+	VPERM2F128   $0x31, Y5, Y2, Y2
 	VPERM2F128   $0x20, Y7, Y10, Y5
 	VPERM2F128   $0x31, Y7, Y10, Y7
-	VPERM2F128   $0x20, Y6, Y2, Y10
-	VPERM2F128   $0x31, Y6, Y2, Y2
+	VPERM2F128   $0x20, Y6, Y1, Y10
+	VPERM2F128   $0x31, Y6, Y1, Y1
 	MOVQ         AX, R11
 	VMOVUPS      Y8, (R11)
 	ADDQ         R10, R11
@@ -5153,59 +5203,99 @@ exps_4:
 	ADDQ         R10, R11
 	VMOVUPS      Y4, (R11)
 	ADDQ         R10, R11
-	VMOVUPS      Y3, (R11)
+	VMOVUPS      Y2, (R11)
 	ADDQ         R10, R11
 	VMOVUPS      Y7, (R11)
 	ADDQ         R10, R11
-	VMOVUPS      Y2, (R11)
-	MOVQ         shift_base+88(FP), R11
-	VBROADCASTSS 32(R11), Y2
-	VFMSUB231PS  256(SP), Y1, Y2
-	MOVQ         shift_base+88(FP), R11
-	VBROADCASTSS 36(R11), Y3
-	VFMSUB231PS  288(SP), Y1, Y3
-	MOVQ         shift_base+88(FP), R11
+	VMOVUPS      Y1, (R11)
+	MOVQ         shift_base+152(FP), R11
+	VBROADCASTSS 32(R11), Y1
+	VFMSUB231PS  320(SP), Y3, Y1
+	MOVQ         labels_base+56(FP), R11
+	VPBROADCASTD laneIndex<>+32(SB), Y2
+	VPCMPEQD     (R11)(R8*1), Y2, Y2
+	VANDPS       (SP), Y2, Y2
+	VSUBPS       Y2, Y1, Y1
+	MOVQ         shift_base+152(FP), R11
+	VBROADCASTSS 36(R11), Y2
+	VFMSUB231PS  352(SP), Y3, Y2
+	MOVQ         labels_base+56(FP), R11
+	VPBROADCASTD laneIndex<>+36(SB), Y4
+	VPCMPEQD     (R11)(R8*1), Y4, Y4
+	VANDPS       (SP), Y4, Y4
+	VSUBPS       Y4, Y2, Y2
+	MOVQ         shift_base+152(FP), R11
 	VBROADCASTSS 40(R11), Y4
-	VFMSUB231PS  320(SP), Y1, Y4
-	MOVQ         shift_base+88(FP), R11
+	VFMSUB231PS  384(SP), Y3, Y4
+	MOVQ         labels_base+56(FP), R11
+	VPBROADCASTD laneIndex<>+40(SB), Y5
+	VPCMPEQD     (R11)(R8*1), Y5, Y5
+	VANDPS       (SP), Y5, Y5
+	VSUBPS       Y5, Y4, Y4
+	MOVQ         shift_base+152(FP), R11
 	VBROADCASTSS 44(R11), Y5
-	VFMSUB231PS  352(SP), Y1, Y5
-	MOVQ         shift_base+88(FP), R11
+	VFMSUB231PS  416(SP), Y3, Y5
+	MOVQ         labels_base+56(FP), R11
+	VPBROADCASTD laneIndex<>+44(SB), Y6
+	VPCMPEQD     (R11)(R8*1), Y6, Y6
+	VANDPS       (SP), Y6, Y6
+	VSUBPS       Y6, Y5, Y5
+	MOVQ         shift_base+152(FP), R11
 	VBROADCASTSS 48(R11), Y6
-	VFMSUB231PS  384(SP), Y1, Y6
-	MOVQ         shift_base+88(FP), R11
+	VFMSUB231PS  448(SP), Y3, Y6
+	MOVQ         labels_base+56(FP), R11
+	VPBROADCASTD laneIndex<>+48(SB), Y7
+	VPCMPEQD     (R11)(R8*1), Y7, Y7
+	VANDPS       (SP), Y7, Y7
+	VSUBPS       Y7, Y6, Y6
+	MOVQ         shift_base+152(FP), R11
 	VBROADCASTSS 52(R11), Y7
-	VFMSUB231PS  416(SP), Y1, Y7
-	MOVQ         shift_base+88(FP), R11
+	VFMSUB231PS  480(SP), Y3, Y7
+	MOVQ         labels_base+56(FP), R11
+	VPBROADCASTD laneIndex<>+52(SB), Y8
+	VPCMPEQD     (R11)(R8*1), Y8, Y8
+	VANDPS       (SP), Y8, Y8
+	VSUBPS       Y8, Y7, Y7
+	MOVQ         shift_base+152(FP), R11
 	VBROADCASTSS 56(R11), Y8
-	VFMSUB231PS  448(SP), Y1, Y8
-	MOVQ         shift_base+88(FP), R11
+	VFMSUB231PS  512(SP), Y3, Y8
+	MOVQ         labels_base+56(FP), R11
+	VPBROADCASTD laneIndex<>+56(SB), Y9
+	VPCMPEQD     (R11)(R8*1), Y9, Y9
+	VANDPS       (SP), Y9, Y9
+	VSUBPS       Y9, Y8, Y8
+	MOVQ         shift_base+152(FP), R11
 	VBROADCASTSS 60(R11), Y9
-	VFMSUB231PS  480(SP), Y1, Y9
-	VUNPCKLPS    Y3, Y2, Y1
-	VUNPCKHPS    Y3, Y2, Y2
-	VUNPCKLPS    Y5, Y4, Y3
+	VFMSUB231PS  544(SP), Y3, Y9
+	MOVQ         labels_base+56(FP), R11
+	VPBROADCASTD laneIndex<>+60(SB), Y3
+	VPCMPEQD     (R11)(R8*1), Y3, Y3
+	VANDPS       (SP), Y3, Y3
+	VSUBPS       Y3, Y9, Y9
+	VUNPCKLPS    Y2, Y1, Y3
+	VUNPCKHPS    Y2, Y1, Y1
+	VUNPCKLPS    Y5, Y4, Y2
 	VUNPCKHPS    Y5, Y4, Y4
 	VUNPCKLPS    Y7, Y6, Y5
 	VUNPCKHPS    Y7, Y6, Y6
 	VUNPCKLPS    Y9, Y8, Y7
 	VUNPCKHPS    Y9, Y8, Y8
-	VSHUFPS      $0x44, Y3, Y1, Y9
-	VSHUFPS      $0xee, Y3, Y1, Y1
-	VSHUFPS      $0x44, Y4, Y2, Y3
-	VSHUFPS      $0xee, Y4, Y2, Y2
+	VSHUFPS      $0x44, Y2, Y3, Y9
+	VSHUFPS      $0xee, Y2, Y3, Y2
+	VSHUFPS      $0x44, Y4, Y1, Y3
+	VSHUFPS      $0xee, Y4, Y1, Y1
 	VSHUFPS      $0x44, Y7, Y5, Y4
 	VSHUFPS      $0xee, Y7, Y5, Y5
 	VSHUFPS      $0x44, Y8, Y6, Y7
 	VSHUFPS      $0xee, Y8, Y6, Y6
 	VPERM2F128   $0x20, Y4, Y9, Y8
 	VPERM2F128   $0x31, Y4, Y9, Y4
-	VPERM2F128   $0x20, Y5, Y1, Y9
-	VPERM2F128   $0x31, Y5, Y1, Y1
+	VPERM2F128   $0x20, Y5, Y2, Y9
+	VPERM2F128   $0x31, Y5, Y2, Y2
 	VPERM2F128   $0x20, Y7, Y3, Y5
 	VPERM2F128   $0x31, Y7, Y3, Y3
-	VPERM2F128   $0x20, Y6, Y2, Y7
-	VPERM2F128   $0x31, Y6, Y2, Y2
+	VPERM2F128   $0x20, Y6, Y1, Y7
+	VPERM2F128   $0x31, Y6, Y1, Y1
 	MOVQ         AX, R11
 	VMASKMOVPS   Y8, Y0, 32(R11)
 	ADDQ         R10, R11
@@ -5217,11 +5307,53 @@ exps_4:
 	ADDQ         R10, R11
 	VMASKMOVPS   Y4, Y0, 32(R11)
 	ADDQ         R10, R11
-	VMASKMOVPS   Y1, Y0, 32(R11)
+	VMASKMOVPS   Y2, Y0, 32(R11)
 	ADDQ         R10, R11
 	VMASKMOVPS   Y3, Y0, 32(R11)
 	ADDQ         R10, R11
-	VMASKMOVPS   Y2, Y0, 32(R11)
+	VMASKMOVPS   Y1, Y0, 32(R11)
+	VMOVUPS      (BX), Y1
+	VMOVUPS      (SI), Y2
+	MOVQ         xl_base+80(FP), R11
+	VMOVUPS      (R11)(R8*1), Y3
+	VSUBPS       Y1, Y3, Y3
+	VSUBPS       Y3, Y2, Y3
+	MOVQ         wl_base+104(FP), R11
+	VMULPS       (R11)(R8*1), Y3, Y3
+	MOVQ         k_base+128(FP), R11
+	VBROADCASTSS 4(R11), Y4
+	VMULPS       Y4, Y3, Y3
+	MOVQ         k_base+128(FP), R11
+	MOVL         8(R11), R11
+	TESTL        R11, R11
+	JZ           nosmooth_5
+	MOVQ         k_base+128(FP), R11
+	VBROADCASTSS 12(R11), Y4
+	VFMSUB213PS  (DI), Y2, Y4
+	MOVQ         k_base+128(FP), R11
+	VBROADCASTSS 8(R11), Y5
+	VFMADD231PS  Y5, Y4, Y3
+
+nosmooth_5:
+	VADDPS       Y1, Y2, Y2
+	MOVQ         k_base+128(FP), R11
+	VBROADCASTSS 16(R11), Y1
+	VMULPS       Y2, Y1, Y1
+	VFMADD231PS  Y1, Y2, Y3
+	MOVQ         labels_base+56(FP), R11
+	VMOVUPS      (R11)(R8*1), Y1
+	VPSRAD       $0x1f, Y1, Y1
+	VANDNPS      Y3, Y1, Y3
+	MOVQ         losses_base+272(FP), R11
+	VMOVUPS      Y3, (R11)(R8*1)
+	VMOVUPS      32(SP), Y1
+	VCVTPS2PD    X3, Y2
+	VEXTRACTF128 $0x01, Y3, X3
+	VCVTPS2PD    X3, Y3
+	VADDPD       Y2, Y1, Y1
+	VADDPD       Y3, Y1, Y1
+	VXORPS       Y3, Y3, Y3
+	VMOVUPS      Y1, 32(SP)
 	MOVQ         R10, R11
 	SHLQ         $0x03, R11
 	ADDQ         R11, CX
@@ -5240,7 +5372,7 @@ block1_2:
 	NEGQ    R12
 	VMOVDQU (R11)(R12*4), Y0
 
-row_5:
+row_6:
 	MOVQ         CX, R11
 	VMASKMOVPS   (R11), Y0, Y1
 	VBROADCASTSS negInf<>+0(SB), Y2
@@ -5306,7 +5438,7 @@ row_5:
 	VMAXPS       Y10, Y5, Y5
 	VXORPS       Y10, Y10, Y10
 	VSUBPS       Y5, Y7, Y7
-	MOVQ         w_base+112(FP), R11
+	MOVQ         w_base+176(FP), R11
 	VBROADCASTSS (R11), Y11
 	VFMADD231PS  Y11, Y7, Y10
 
@@ -5331,9 +5463,9 @@ row_5:
 	VFMADD213PS  Y12, Y7, Y11
 	VANDNPS      Y11, Y13, Y11
 	CMPQ         DX, $0x01
-	JBE          pad_6
+	JBE          pad_7
 	VSUBPS       Y5, Y8, Y8
-	MOVQ         w_base+112(FP), R11
+	MOVQ         w_base+176(FP), R11
 	VBROADCASTSS 4(R11), Y7
 	VFMADD231PS  Y7, Y8, Y10
 
@@ -5358,9 +5490,9 @@ row_5:
 	VFMADD213PS  Y12, Y8, Y7
 	VANDNPS      Y7, Y13, Y7
 	CMPQ         DX, $0x02
-	JBE          pad_7
+	JBE          pad_8
 	VSUBPS       Y5, Y4, Y4
-	MOVQ         w_base+112(FP), R11
+	MOVQ         w_base+176(FP), R11
 	VBROADCASTSS 8(R11), Y8
 	VFMADD231PS  Y8, Y4, Y10
 
@@ -5385,9 +5517,9 @@ row_5:
 	VFMADD213PS  Y12, Y4, Y8
 	VANDNPS      Y8, Y13, Y8
 	CMPQ         DX, $0x03
-	JBE          pad_8
+	JBE          pad_9
 	VSUBPS       Y5, Y9, Y9
-	MOVQ         w_base+112(FP), R11
+	MOVQ         w_base+176(FP), R11
 	VBROADCASTSS 12(R11), Y4
 	VFMADD231PS  Y4, Y9, Y10
 
@@ -5412,9 +5544,9 @@ row_5:
 	VFMADD213PS  Y12, Y9, Y4
 	VANDNPS      Y4, Y13, Y4
 	CMPQ         DX, $0x04
-	JBE          pad_9
+	JBE          pad_10
 	VSUBPS       Y5, Y3, Y3
-	MOVQ         w_base+112(FP), R11
+	MOVQ         w_base+176(FP), R11
 	VBROADCASTSS 16(R11), Y9
 	VFMADD231PS  Y9, Y3, Y10
 
@@ -5439,9 +5571,9 @@ row_5:
 	VFMADD213PS  Y12, Y3, Y9
 	VANDNPS      Y9, Y13, Y9
 	CMPQ         DX, $0x05
-	JBE          pad_10
+	JBE          pad_11
 	VSUBPS       Y5, Y2, Y2
-	MOVQ         w_base+112(FP), R11
+	MOVQ         w_base+176(FP), R11
 	VBROADCASTSS 20(R11), Y3
 	VFMADD231PS  Y3, Y2, Y10
 
@@ -5466,9 +5598,9 @@ row_5:
 	VFMADD213PS  Y12, Y2, Y3
 	VANDNPS      Y3, Y13, Y3
 	CMPQ         DX, $0x06
-	JBE          pad_11
+	JBE          pad_12
 	VSUBPS       Y5, Y6, Y6
-	MOVQ         w_base+112(FP), R11
+	MOVQ         w_base+176(FP), R11
 	VBROADCASTSS 24(R11), Y2
 	VFMADD231PS  Y2, Y6, Y10
 
@@ -5493,9 +5625,9 @@ row_5:
 	VFMADD213PS  Y12, Y6, Y2
 	VANDNPS      Y2, Y13, Y2
 	CMPQ         DX, $0x07
-	JBE          pad_12
+	JBE          pad_13
 	VSUBPS       Y5, Y1, Y1
-	MOVQ         w_base+112(FP), R11
+	MOVQ         w_base+176(FP), R11
 	VBROADCASTSS 28(R11), Y6
 	VFMADD231PS  Y6, Y1, Y10
 
@@ -5519,30 +5651,30 @@ row_5:
 	VMULPS      Y12, Y1, Y1
 	VFMADD213PS Y12, Y1, Y6
 	VANDNPS     Y6, Y13, Y6
-	JMP         exps_13
-
-pad_6:
-	VXORPS Y7, Y7, Y7
+	JMP         exps_14
 
 pad_7:
-	VXORPS Y8, Y8, Y8
+	VXORPS Y7, Y7, Y7
 
 pad_8:
-	VXORPS Y4, Y4, Y4
+	VXORPS Y8, Y8, Y8
 
 pad_9:
-	VXORPS Y9, Y9, Y9
+	VXORPS Y4, Y4, Y4
 
 pad_10:
-	VXORPS Y3, Y3, Y3
+	VXORPS Y9, Y9, Y9
 
 pad_11:
-	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
 
 pad_12:
+	VXORPS Y2, Y2, Y2
+
+pad_13:
 	VXORPS Y6, Y6, Y6
 
-exps_13:
+exps_14:
 	VADDPS       Y7, Y11, Y1
 	VADDPS       Y4, Y8, Y12
 	VADDPS       Y3, Y9, Y13
@@ -5551,7 +5683,7 @@ exps_13:
 	VADDPS       Y14, Y13, Y12
 	VADDPS       Y12, Y1, Y1
 	VMOVUPS      Y5, (BX)
-	VMOVUPS      Y10, (R8)
+	VMOVUPS      Y10, (DI)
 	VBROADCASTSS logSqrtHalf<>+0(SB), Y10
 	VPSUBD       Y10, Y1, Y12
 	VPSRAD       $0x17, Y12, Y10
@@ -5579,44 +5711,92 @@ exps_13:
 	VADDPS       Y12, Y14, Y14
 	VMOVUPS      Y14, (SI)
 	VADDPS       Y5, Y14, Y14
-	VMOVUPS      (DI), Y5
-	VBROADCASTSS zc+80(FP), Y10
-	VFMADD231PS  Y10, Y14, Y5
-	VDIVPS       Y1, Y5, Y5
-	MOVQ         shift_base+88(FP), R11
+	MOVQ         k_base+128(FP), R11
+	VBROADCASTSS 20(R11), Y5
+	MOVQ         k_base+128(FP), R11
+	VBROADCASTSS 24(R11), Y10
+	MOVQ         wl_base+104(FP), R11
+	VMULPS       (R11)(R8*1), Y5, Y5
+	VMOVUPS      Y5, (SP)
+	VADDPS       Y5, Y10, Y10
+	MOVQ         k_base+128(FP), R11
+	VBROADCASTSS (R11), Y5
+	VFMADD231PS  Y5, Y14, Y10
+	VDIVPS       Y1, Y10, Y10
+	MOVQ         shift_base+152(FP), R11
 	VBROADCASTSS (R11), Y1
-	VFMSUB231PS  Y11, Y5, Y1
-	MOVQ         shift_base+88(FP), R11
-	VBROADCASTSS 4(R11), Y10
-	VFMSUB231PS  Y7, Y5, Y10
-	MOVQ         shift_base+88(FP), R11
+	VFMSUB231PS  Y11, Y10, Y1
+	MOVQ         labels_base+56(FP), R11
+	VPBROADCASTD laneIndex<>+0(SB), Y5
+	VPCMPEQD     (R11)(R8*1), Y5, Y5
+	VANDPS       (SP), Y5, Y5
+	VSUBPS       Y5, Y1, Y1
+	MOVQ         shift_base+152(FP), R11
+	VBROADCASTSS 4(R11), Y5
+	VFMSUB231PS  Y7, Y10, Y5
+	MOVQ         labels_base+56(FP), R11
+	VPBROADCASTD laneIndex<>+4(SB), Y7
+	VPCMPEQD     (R11)(R8*1), Y7, Y7
+	VANDPS       (SP), Y7, Y7
+	VSUBPS       Y7, Y5, Y5
+	MOVQ         shift_base+152(FP), R11
 	VBROADCASTSS 8(R11), Y7
-	VFMSUB231PS  Y8, Y5, Y7
-	MOVQ         shift_base+88(FP), R11
+	VFMSUB231PS  Y8, Y10, Y7
+	MOVQ         labels_base+56(FP), R11
+	VPBROADCASTD laneIndex<>+8(SB), Y8
+	VPCMPEQD     (R11)(R8*1), Y8, Y8
+	VANDPS       (SP), Y8, Y8
+	VSUBPS       Y8, Y7, Y7
+	MOVQ         shift_base+152(FP), R11
 	VBROADCASTSS 12(R11), Y8
-	VFMSUB231PS  Y4, Y5, Y8
-	MOVQ         shift_base+88(FP), R11
+	VFMSUB231PS  Y4, Y10, Y8
+	MOVQ         labels_base+56(FP), R11
+	VPBROADCASTD laneIndex<>+12(SB), Y4
+	VPCMPEQD     (R11)(R8*1), Y4, Y4
+	VANDPS       (SP), Y4, Y4
+	VSUBPS       Y4, Y8, Y8
+	MOVQ         shift_base+152(FP), R11
 	VBROADCASTSS 16(R11), Y4
-	VFMSUB231PS  Y9, Y5, Y4
-	MOVQ         shift_base+88(FP), R11
+	VFMSUB231PS  Y9, Y10, Y4
+	MOVQ         labels_base+56(FP), R11
+	VPBROADCASTD laneIndex<>+16(SB), Y9
+	VPCMPEQD     (R11)(R8*1), Y9, Y9
+	VANDPS       (SP), Y9, Y9
+	VSUBPS       Y9, Y4, Y4
+	MOVQ         shift_base+152(FP), R11
 	VBROADCASTSS 20(R11), Y9
-	VFMSUB231PS  Y3, Y5, Y9
-	MOVQ         shift_base+88(FP), R11
+	VFMSUB231PS  Y3, Y10, Y9
+	MOVQ         labels_base+56(FP), R11
+	VPBROADCASTD laneIndex<>+20(SB), Y3
+	VPCMPEQD     (R11)(R8*1), Y3, Y3
+	VANDPS       (SP), Y3, Y3
+	VSUBPS       Y3, Y9, Y9
+	MOVQ         shift_base+152(FP), R11
 	VBROADCASTSS 24(R11), Y3
-	VFMSUB231PS  Y2, Y5, Y3
-	MOVQ         shift_base+88(FP), R11
+	VFMSUB231PS  Y2, Y10, Y3
+	MOVQ         labels_base+56(FP), R11
+	VPBROADCASTD laneIndex<>+24(SB), Y2
+	VPCMPEQD     (R11)(R8*1), Y2, Y2
+	VANDPS       (SP), Y2, Y2
+	VSUBPS       Y2, Y3, Y3
+	MOVQ         shift_base+152(FP), R11
 	VBROADCASTSS 28(R11), Y2
-	VFMSUB231PS  Y6, Y5, Y2
-	VUNPCKLPS    Y10, Y1, Y5
-	VUNPCKHPS    Y10, Y1, Y1
-	VUNPCKLPS    Y8, Y7, Y6
+	VFMSUB231PS  Y6, Y10, Y2
+	MOVQ         labels_base+56(FP), R11
+	VPBROADCASTD laneIndex<>+28(SB), Y6
+	VPCMPEQD     (R11)(R8*1), Y6, Y6
+	VANDPS       (SP), Y6, Y6
+	VSUBPS       Y6, Y2, Y2
+	VUNPCKLPS    Y5, Y1, Y6
+	VUNPCKHPS    Y5, Y1, Y1
+	VUNPCKLPS    Y8, Y7, Y5
 	VUNPCKHPS    Y8, Y7, Y7
 	VUNPCKLPS    Y9, Y4, Y8
 	VUNPCKHPS    Y9, Y4, Y4
 	VUNPCKLPS    Y2, Y3, Y9
 	VUNPCKHPS    Y2, Y3, Y2
-	VSHUFPS      $0x44, Y6, Y5, Y3
-	VSHUFPS      $0xee, Y6, Y5, Y5
+	VSHUFPS      $0x44, Y5, Y6, Y3
+	VSHUFPS      $0xee, Y5, Y6, Y5
 	VSHUFPS      $0x44, Y7, Y1, Y6
 	VSHUFPS      $0xee, Y7, Y1, Y1
 	VSHUFPS      $0x44, Y9, Y8, Y7
@@ -5647,6 +5827,48 @@ exps_13:
 	VMASKMOVPS   Y6, Y0, (R11)
 	ADDQ         R10, R11
 	VMASKMOVPS   Y1, Y0, (R11)
+	VMOVUPS      (BX), Y1
+	VMOVUPS      (SI), Y2
+	MOVQ         xl_base+80(FP), R11
+	VMOVUPS      (R11)(R8*1), Y3
+	VSUBPS       Y1, Y3, Y3
+	VSUBPS       Y3, Y2, Y3
+	MOVQ         wl_base+104(FP), R11
+	VMULPS       (R11)(R8*1), Y3, Y3
+	MOVQ         k_base+128(FP), R11
+	VBROADCASTSS 4(R11), Y4
+	VMULPS       Y4, Y3, Y3
+	MOVQ         k_base+128(FP), R11
+	MOVL         8(R11), R11
+	TESTL        R11, R11
+	JZ           nosmooth_15
+	MOVQ         k_base+128(FP), R11
+	VBROADCASTSS 12(R11), Y4
+	VFMSUB213PS  (DI), Y2, Y4
+	MOVQ         k_base+128(FP), R11
+	VBROADCASTSS 8(R11), Y5
+	VFMADD231PS  Y5, Y4, Y3
+
+nosmooth_15:
+	VADDPS       Y1, Y2, Y2
+	MOVQ         k_base+128(FP), R11
+	VBROADCASTSS 16(R11), Y1
+	VMULPS       Y2, Y1, Y1
+	VFMADD231PS  Y1, Y2, Y3
+	MOVQ         labels_base+56(FP), R11
+	VMOVUPS      (R11)(R8*1), Y1
+	VPSRAD       $0x1f, Y1, Y1
+	VANDNPS      Y3, Y1, Y3
+	MOVQ         losses_base+272(FP), R11
+	VMOVUPS      Y3, (R11)(R8*1)
+	VMOVUPS      32(SP), Y1
+	VCVTPS2PD    X3, Y2
+	VEXTRACTF128 $0x01, Y3, X3
+	VCVTPS2PD    X3, Y3
+	VADDPD       Y2, Y1, Y1
+	VADDPD       Y3, Y1, Y1
+	VXORPS       Y3, Y3, Y3
+	VMOVUPS      Y1, 32(SP)
 	MOVQ         R10, R11
 	SHLQ         $0x03, R11
 	ADDQ         R11, CX
@@ -5656,9 +5878,16 @@ exps_13:
 	ADDQ         $0x20, DI
 	ADDQ         $0x20, R8
 	CMPQ         CX, R9
-	JB           row_5
+	JB           row_6
 
 done_1:
+	VMOVUPS      32(SP), Y0
+	MOVQ         sum_base+296(FP), AX
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPD       X1, X0, X0
+	VPERMILPD    $0x01, X0, X1
+	VADDSD       X1, X0, X0
+	VMOVSD       X0, (AX)
 	VZEROUPPER
 	RET
 
@@ -5731,6 +5960,24 @@ DATA logLn2<>+20(SB)/4, $0x3f317218
 DATA logLn2<>+24(SB)/4, $0x3f317218
 DATA logLn2<>+28(SB)/4, $0x3f317218
 GLOBL logLn2<>(SB), RODATA|NOPTR, $32
+
+DATA laneIndex<>+0(SB)/4, $0x00000000
+DATA laneIndex<>+4(SB)/4, $0x00000001
+DATA laneIndex<>+8(SB)/4, $0x00000002
+DATA laneIndex<>+12(SB)/4, $0x00000003
+DATA laneIndex<>+16(SB)/4, $0x00000004
+DATA laneIndex<>+20(SB)/4, $0x00000005
+DATA laneIndex<>+24(SB)/4, $0x00000006
+DATA laneIndex<>+28(SB)/4, $0x00000007
+DATA laneIndex<>+32(SB)/4, $0x00000008
+DATA laneIndex<>+36(SB)/4, $0x00000009
+DATA laneIndex<>+40(SB)/4, $0x0000000a
+DATA laneIndex<>+44(SB)/4, $0x0000000b
+DATA laneIndex<>+48(SB)/4, $0x0000000c
+DATA laneIndex<>+52(SB)/4, $0x0000000d
+DATA laneIndex<>+56(SB)/4, $0x0000000e
+DATA laneIndex<>+60(SB)/4, $0x0000000f
+GLOBL laneIndex<>(SB), RODATA|NOPTR, $64
 
 // func softmaxBackwardAVX2(dx []float32, s []float32, dy []float32, cols int)
 // Requires: AVX, AVX2, CMOV, FMA3
@@ -13843,199 +14090,399 @@ shaped_1:
 	VZEROUPPER
 	RET
 
-// func crossEntropyShortRowsAVX512(dst []float32, src []float32, cols int, a []float32, zc float32, shift []float32, w []float32, m []float32, logZ []float32, d []float32)
+// func crossEntropyShortRowsAVX512(dst []float32, src []float32, cols int, labels []int32, xl []float32, wl []float32, k []float32, shift []float32, w []float32, m []float32, logZ []float32, d []float32, losses []float32, sum []float64)
 // Requires: AVX, AVX512DQ, AVX512F, BMI2
-TEXT ·crossEntropyShortRowsAVX512(SB), NOSPLIT, $0-208
-	MOVQ  dst_base+0(FP), AX
-	MOVQ  src_base+24(FP), CX
-	MOVQ  cols+48(FP), DX
-	MOVQ  m_base+136(FP), BX
-	MOVQ  logZ_base+160(FP), SI
-	MOVQ  a_base+56(FP), DI
-	MOVQ  d_base+184(FP), R8
-	MOVQ  src_len+32(FP), R9
-	LEAQ  (CX)(R9*4), R9
-	MOVQ  DX, R10
-	SHLQ  $0x02, R10
-	MOVL  $0xffffffff, R11
-	BZHIL DX, R11, R11
-	KMOVW R11, K1
+TEXT ·crossEntropyShortRowsAVX512(SB), NOSPLIT, $128-320
+	MOVQ    dst_base+0(FP), AX
+	MOVQ    src_base+24(FP), CX
+	MOVQ    cols+48(FP), DX
+	MOVQ    m_base+200(FP), BX
+	MOVQ    logZ_base+224(FP), SI
+	MOVQ    d_base+248(FP), DI
+	XORQ    R8, R8
+	VXORPS  Z0, Z0, Z0
+	VMOVUPS Z0, 64(SP)
+	MOVQ    src_len+32(FP), R9
+	LEAQ    (CX)(R9*4), R9
+	MOVQ    DX, R10
+	SHLQ    $0x02, R10
+	MOVL    $0xffffffff, R11
+	BZHIL   DX, R11, R11
+	KMOVW   R11, K1
 
 row_2:
-	MOVQ         CX, R11
-	VMOVUPS.Z    (R11), K1, Z0
-	VBROADCASTSS negInf<>+0(SB), Z1
-	VBLENDMPS    Z0, Z1, K1, Z0
-	ADDQ         R10, R11
-	VMOVUPS.Z    (R11), K1, Z1
-	VBROADCASTSS negInf<>+0(SB), Z2
-	VBLENDMPS    Z1, Z2, K1, Z1
-	ADDQ         R10, R11
-	VMOVUPS.Z    (R11), K1, Z2
-	VBROADCASTSS negInf<>+0(SB), Z3
-	VBLENDMPS    Z2, Z3, K1, Z2
-	ADDQ         R10, R11
-	VMOVUPS.Z    (R11), K1, Z3
-	VBROADCASTSS negInf<>+0(SB), Z4
-	VBLENDMPS    Z3, Z4, K1, Z3
-	ADDQ         R10, R11
-	VMOVUPS.Z    (R11), K1, Z4
-	VBROADCASTSS negInf<>+0(SB), Z5
-	VBLENDMPS    Z4, Z5, K1, Z4
-	ADDQ         R10, R11
-	VMOVUPS.Z    (R11), K1, Z5
-	VBROADCASTSS negInf<>+0(SB), Z6
-	VBLENDMPS    Z5, Z6, K1, Z5
-	ADDQ         R10, R11
-	VMOVUPS.Z    (R11), K1, Z6
-	VBROADCASTSS negInf<>+0(SB), Z7
-	VBLENDMPS    Z6, Z7, K1, Z6
-	ADDQ         R10, R11
-	VMOVUPS.Z    (R11), K1, Z7
-	VBROADCASTSS negInf<>+0(SB), Z8
-	VBLENDMPS    Z7, Z8, K1, Z7
-	ADDQ         R10, R11
-	VMOVUPS.Z    (R11), K1, Z8
-	VBROADCASTSS negInf<>+0(SB), Z9
-	VBLENDMPS    Z8, Z9, K1, Z8
-	ADDQ         R10, R11
-	VMOVUPS.Z    (R11), K1, Z9
-	VBROADCASTSS negInf<>+0(SB), Z10
-	VBLENDMPS    Z9, Z10, K1, Z9
-	ADDQ         R10, R11
-	VMOVUPS.Z    (R11), K1, Z10
-	VBROADCASTSS negInf<>+0(SB), Z11
-	VBLENDMPS    Z10, Z11, K1, Z10
-	ADDQ         R10, R11
-	VMOVUPS.Z    (R11), K1, Z11
-	VBROADCASTSS negInf<>+0(SB), Z12
-	VBLENDMPS    Z11, Z12, K1, Z11
-	ADDQ         R10, R11
-	VMOVUPS.Z    (R11), K1, Z12
-	VBROADCASTSS negInf<>+0(SB), Z13
-	VBLENDMPS    Z12, Z13, K1, Z12
-	ADDQ         R10, R11
-	VMOVUPS.Z    (R11), K1, Z13
-	VBROADCASTSS negInf<>+0(SB), Z14
-	VBLENDMPS    Z13, Z14, K1, Z13
-	ADDQ         R10, R11
-	VMOVUPS.Z    (R11), K1, Z14
-	VBROADCASTSS negInf<>+0(SB), Z15
-	VBLENDMPS    Z14, Z15, K1, Z14
-	ADDQ         R10, R11
-	VMOVUPS.Z    (R11), K1, Z15
-	VBROADCASTSS negInf<>+0(SB), Z16
-	VBLENDMPS    Z15, Z16, K1, Z15
-	VUNPCKLPS    Z1, Z0, Z16
-	VUNPCKHPS    Z1, Z0, Z0
-	VUNPCKLPS    Z3, Z2, Z1
-	VUNPCKHPS    Z3, Z2, Z2
-	VUNPCKLPS    Z5, Z4, Z3
-	VUNPCKHPS    Z5, Z4, Z4
-	VUNPCKLPS    Z7, Z6, Z5
-	VUNPCKHPS    Z7, Z6, Z6
-	VUNPCKLPS    Z9, Z8, Z7
-	VUNPCKHPS    Z9, Z8, Z8
-	VUNPCKLPS    Z11, Z10, Z9
-	VUNPCKHPS    Z11, Z10, Z10
-	VUNPCKLPS    Z13, Z12, Z11
-	VUNPCKHPS    Z13, Z12, Z12
-	VUNPCKLPS    Z15, Z14, Z13
-	VUNPCKHPS    Z15, Z14, Z14
-	VSHUFPS      $0x44, Z1, Z16, Z15
-	VSHUFPS      $0xee, Z1, Z16, Z1
-	VSHUFPS      $0x44, Z2, Z0, Z16
-	VSHUFPS      $0xee, Z2, Z0, Z0
-	VSHUFPS      $0x44, Z5, Z3, Z2
-	VSHUFPS      $0xee, Z5, Z3, Z3
-	VSHUFPS      $0x44, Z6, Z4, Z5
-	VSHUFPS      $0xee, Z6, Z4, Z4
-	VSHUFPS      $0x44, Z9, Z7, Z6
-	VSHUFPS      $0xee, Z9, Z7, Z7
-	VSHUFPS      $0x44, Z10, Z8, Z9
-	VSHUFPS      $0xee, Z10, Z8, Z8
-	VSHUFPS      $0x44, Z13, Z11, Z10
-	VSHUFPS      $0xee, Z13, Z11, Z11
-	VSHUFPS      $0x44, Z14, Z12, Z13
-	VSHUFPS      $0xee, Z14, Z12, Z12
-	VSHUFF32X4   $0x44, Z2, Z15, Z14
-	VSHUFF32X4   $0xee, Z2, Z15, Z2
-	VSHUFF32X4   $0x44, Z10, Z6, Z15
-	VSHUFF32X4   $0xee, Z10, Z6, Z6
-	VSHUFF32X4   $0x88, Z15, Z14, Z10
-	VSHUFF32X4   $0xdd, Z15, Z14, Z14
-	VSHUFF32X4   $0x88, Z6, Z2, Z15
-	VSHUFF32X4   $0xdd, Z6, Z2, Z2
-	VSHUFF32X4   $0x44, Z3, Z1, Z6
-	VSHUFF32X4   $0xee, Z3, Z1, Z1
-	VSHUFF32X4   $0x44, Z11, Z7, Z3
-	VSHUFF32X4   $0xee, Z11, Z7, Z7
-	VSHUFF32X4   $0x88, Z3, Z6, Z11
-	VSHUFF32X4   $0xdd, Z3, Z6, Z3
-	VSHUFF32X4   $0x88, Z7, Z1, Z6
-	VSHUFF32X4   $0xdd, Z7, Z1, Z1
-	VSHUFF32X4   $0x44, Z5, Z16, Z7
-	VSHUFF32X4   $0xee, Z5, Z16, Z5
-	VSHUFF32X4   $0x44, Z13, Z9, Z16
-	VSHUFF32X4   $0xee, Z13, Z9, Z9
-	VSHUFF32X4   $0x88, Z16, Z7, Z13
-	VSHUFF32X4   $0xdd, Z16, Z7, Z7
-	VSHUFF32X4   $0x88, Z9, Z5, Z16
-	VSHUFF32X4   $0xdd, Z9, Z5, Z5
-	VSHUFF32X4   $0x44, Z4, Z0, Z9
-	VSHUFF32X4   $0xee, Z4, Z0, Z0
-	VSHUFF32X4   $0x44, Z12, Z8, Z4
-	VSHUFF32X4   $0xee, Z12, Z8, Z8
-	VSHUFF32X4   $0x88, Z4, Z9, Z12
-	VSHUFF32X4   $0xdd, Z4, Z9, Z4
-	VSHUFF32X4   $0x88, Z8, Z0, Z9
-	VSHUFF32X4   $0xdd, Z8, Z0, Z0
-	VMAXPS       Z11, Z10, Z8
-	VMAXPS       Z12, Z13, Z17
-	VMAXPS       Z3, Z14, Z18
-	VMAXPS       Z4, Z7, Z19
-	VMAXPS       Z6, Z15, Z20
-	VMAXPS       Z9, Z16, Z21
-	VMAXPS       Z1, Z2, Z22
-	VMAXPS       Z0, Z5, Z23
-	VMAXPS       Z17, Z8, Z8
-	VMAXPS       Z19, Z18, Z17
-	VMAXPS       Z21, Z20, Z18
-	VMAXPS       Z23, Z22, Z19
-	VMAXPS       Z17, Z8, Z8
-	VMAXPS       Z19, Z18, Z17
-	VMAXPS       Z17, Z8, Z8
-	VXORPS       Z17, Z17, Z17
-	VSUBPS       Z8, Z10, Z10
-	MOVQ         w_base+112(FP), R11
-	VBROADCASTSS (R11), Z18
-	VFMADD231PS  Z18, Z10, Z17
+	MOVQ             CX, R11
+	VMOVUPS.Z        (R11), K1, Z0
+	VBROADCASTSS     negInf<>+0(SB), Z1
+	VBLENDMPS        Z0, Z1, K1, Z0
+	ADDQ             R10, R11
+	VMOVUPS.Z        (R11), K1, Z9
+	VBROADCASTSS     negInf<>+0(SB), Z1
+	VBLENDMPS        Z9, Z1, K1, Z9
+	ADDQ             R10, R11
+	VMOVUPS.Z        (R11), K1, Z10
+	VBROADCASTSS     negInf<>+0(SB), Z1
+	VBLENDMPS        Z10, Z1, K1, Z10
+	ADDQ             R10, R11
+	VMOVUPS.Z        (R11), K1, Z11
+	VBROADCASTSS     negInf<>+0(SB), Z1
+	VBLENDMPS        Z11, Z1, K1, Z11
+	ADDQ             R10, R11
+	VMOVUPS.Z        (R11), K1, Z2
+	VBROADCASTSS     negInf<>+0(SB), Z1
+	VBLENDMPS        Z2, Z1, K1, Z2
+	ADDQ             R10, R11
+	VMOVUPS.Z        (R11), K1, Z12
+	VBROADCASTSS     negInf<>+0(SB), Z1
+	VBLENDMPS        Z12, Z1, K1, Z12
+	ADDQ             R10, R11
+	VMOVUPS.Z        (R11), K1, Z3
+	VBROADCASTSS     negInf<>+0(SB), Z1
+	VBLENDMPS        Z3, Z1, K1, Z3
+	ADDQ             R10, R11
+	VMOVUPS.Z        (R11), K1, Z13
+	VBROADCASTSS     negInf<>+0(SB), Z1
+	VBLENDMPS        Z13, Z1, K1, Z13
+	ADDQ             R10, R11
+	VMOVUPS.Z        (R11), K1, Z1
+	VBROADCASTSS     negInf<>+0(SB), Z4
+	VBLENDMPS        Z1, Z4, K1, Z1
+	ADDQ             R10, R11
+	VMOVUPS.Z        (R11), K1, Z4
+	VBROADCASTSS     negInf<>+0(SB), Z5
+	VBLENDMPS        Z4, Z5, K1, Z4
+	ADDQ             R10, R11
+	VMOVUPS.Z        (R11), K1, Z14
+	VBROADCASTSS     negInf<>+0(SB), Z5
+	VBLENDMPS        Z14, Z5, K1, Z14
+	ADDQ             R10, R11
+	VMOVUPS.Z        (R11), K1, Z15
+	VBROADCASTSS     negInf<>+0(SB), Z5
+	VBLENDMPS        Z15, Z5, K1, Z15
+	ADDQ             R10, R11
+	VMOVUPS.Z        (R11), K1, Z5
+	VBROADCASTSS     negInf<>+0(SB), Z6
+	VBLENDMPS        Z5, Z6, K1, Z5
+	ADDQ             R10, R11
+	VMOVUPS.Z        (R11), K1, Z16
+	VBROADCASTSS     negInf<>+0(SB), Z6
+	VBLENDMPS        Z16, Z6, K1, Z16
+	ADDQ             R10, R11
+	VMOVUPS.Z        (R11), K1, Z6
+	VBROADCASTSS     negInf<>+0(SB), Z7
+	VBLENDMPS        Z6, Z7, K1, Z6
+	ADDQ             R10, R11
+	VMOVUPS.Z        (R11), K1, Z7
+	VBROADCASTSS     negInf<>+0(SB), Z8
+	VBLENDMPS        Z7, Z8, K1, Z7
+	VUNPCKLPS        Z9, Z0, Z8
+	VUNPCKHPS        Z9, Z0, Z0
+	VUNPCKLPS        Z11, Z10, Z9
+	VUNPCKHPS        Z11, Z10, Z10
+	VUNPCKLPS        Z12, Z2, Z11
+	VUNPCKHPS        Z12, Z2, Z2
+	VUNPCKLPS        Z13, Z3, Z12
+	VUNPCKHPS        Z13, Z3, Z13
+	VUNPCKLPS        Z4, Z1, Z3
+	VUNPCKHPS        Z4, Z1, Z1
+	VUNPCKLPS        Z15, Z14, Z4
+	VUNPCKHPS        Z15, Z14, Z14
+	VUNPCKLPS        Z16, Z5, Z15
+	VUNPCKHPS        Z16, Z5, Z5
+	VUNPCKLPS        Z7, Z6, Z16
+	VUNPCKHPS        Z7, Z6, Z6
+	VSHUFPS          $0x44, Z9, Z8, Z7
+	VSHUFPS          $0xee, Z9, Z8, Z8
+	VSHUFPS          $0x44, Z10, Z0, Z9
+	VSHUFPS          $0xee, Z10, Z0, Z0
+	VSHUFPS          $0x44, Z12, Z11, Z10
+	VSHUFPS          $0xee, Z12, Z11, Z11
+	VSHUFPS          $0x44, Z13, Z2, Z12
+	VSHUFPS          $0xee, Z13, Z2, Z13
+	VSHUFPS          $0x44, Z4, Z3, Z2
+	VSHUFPS          $0xee, Z4, Z3, Z3
+	VSHUFPS          $0x44, Z14, Z1, Z4
+	VSHUFPS          $0xee, Z14, Z1, Z1
+	VSHUFPS          $0x44, Z16, Z15, Z14
+	VSHUFPS          $0xee, Z16, Z15, Z15
+	VSHUFPS          $0x44, Z6, Z5, Z16
+	VSHUFPS          $0xee, Z6, Z5, Z5
+	VSHUFF32X4       $0x44, Z10, Z7, Z6
+	VSHUFF32X4       $0xee, Z10, Z7, Z7
+	VSHUFF32X4       $0x44, Z14, Z2, Z10
+	VSHUFF32X4       $0xee, Z14, Z2, Z14
+	VSHUFF32X4       $0x88, Z10, Z6, Z2
+	VSHUFF32X4       $0xdd, Z10, Z6, Z6
+	VSHUFF32X4       $0x88, Z14, Z7, Z10
+	VSHUFF32X4       $0xdd, Z14, Z7, Z14
+	VSHUFF32X4       $0x44, Z11, Z8, Z7
+	VSHUFF32X4       $0xee, Z11, Z8, Z8
+	VSHUFF32X4       $0x44, Z15, Z3, Z11
+	VSHUFF32X4       $0xee, Z15, Z3, Z15
+	VSHUFF32X4       $0x88, Z11, Z7, Z3
+	VSHUFF32X4       $0xdd, Z11, Z7, Z7
+	VSHUFF32X4       $0x88, Z15, Z8, Z11
+	VSHUFF32X4       $0xdd, Z15, Z8, Z15
+	VSHUFF32X4       $0x44, Z12, Z9, Z8
+	VSHUFF32X4       $0xee, Z12, Z9, Z9
+	VSHUFF32X4       $0x44, Z16, Z4, Z12
+	VSHUFF32X4       $0xee, Z16, Z4, Z16
+	VSHUFF32X4       $0x88, Z12, Z8, Z4
+	VSHUFF32X4       $0xdd, Z12, Z8, Z8
+	VSHUFF32X4       $0x88, Z16, Z9, Z12
+	VSHUFF32X4       $0xdd, Z16, Z9, Z16
+	VSHUFF32X4       $0x44, Z13, Z0, Z9
+	VSHUFF32X4       $0xee, Z13, Z0, Z0
+	VSHUFF32X4       $0x44, Z5, Z1, Z13
+	VSHUFF32X4       $0xee, Z5, Z1, Z1
+	VSHUFF32X4       $0x88, Z13, Z9, Z5
+	VSHUFF32X4       $0xdd, Z13, Z9, Z9
+	VSHUFF32X4       $0x88, Z1, Z0, Z13
+	VSHUFF32X4       $0xdd, Z1, Z0, Z17
+	VMAXPS           Z3, Z2, Z0
+	VMAXPS           Z5, Z4, Z1
+	VMAXPS           Z7, Z6, Z18
+	VMAXPS           Z9, Z8, Z19
+	VMAXPS           Z11, Z10, Z20
+	VMAXPS           Z13, Z12, Z21
+	VMAXPS           Z15, Z14, Z22
+	VMAXPS           Z17, Z16, Z23
+	VMAXPS           Z1, Z0, Z0
+	VMAXPS           Z19, Z18, Z1
+	VMAXPS           Z21, Z20, Z18
+	VMAXPS           Z23, Z22, Z19
+	VMAXPS           Z1, Z0, Z0
+	VMAXPS           Z19, Z18, Z1
+	VMAXPS           Z1, Z0, Z0
+	VXORPS           Z18, Z18, Z18
+	VSUBPS           Z0, Z2, Z2
+	MOVQ             w_base+176(FP), R11
+	VFMADD231PS.BCST (R11), Z2, Z18
 
 	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
-	VBROADCASTSS     expMagic<>+0(SB), Z18
-	VFMADD231PS.BCST expLog2e<>+0(SB), Z10, Z18
-	VPSLLD           $0x17, Z18, Z19
-	VSUBPS.BCST      expMagic<>+0(SB), Z18, Z18
-	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z10, K2
-	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z18, Z10
-	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z18, Z10
+	VBROADCASTSS     expMagic<>+0(SB), Z1
+	VFMADD231PS.BCST expLog2e<>+0(SB), Z2, Z1
+	VPSLLD           $0x17, Z1, Z19
+	VSUBPS.BCST      expMagic<>+0(SB), Z1, Z1
+	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z2, K2
+	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z1, Z2
+	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z1, Z2
 
 	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
-	VBROADCASTSS     expC5<>+0(SB), Z18
-	VFMADD213PS.BCST expC4<>+0(SB), Z10, Z18
-	VFMADD213PS.BCST expC3<>+0(SB), Z10, Z18
-	VFMADD213PS.BCST expC2<>+0(SB), Z10, Z18
-	VFMADD213PS.BCST expC1<>+0(SB), Z10, Z18
+	VBROADCASTSS     expC5<>+0(SB), Z1
+	VFMADD213PS.BCST expC4<>+0(SB), Z2, Z1
+	VFMADD213PS.BCST expC3<>+0(SB), Z2, Z1
+	VFMADD213PS.BCST expC2<>+0(SB), Z2, Z1
+	VFMADD213PS.BCST expC1<>+0(SB), Z2, Z1
 
 	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
-	VMULPS        Z19, Z10, Z10
-	VFMADD213PS.Z Z19, Z10, K2, Z18
-	CMPQ          DX, $0x01
-	JBE           pad_3
-	VSUBPS        Z8, Z11, Z11
-	MOVQ          w_base+112(FP), R11
-	VBROADCASTSS  4(R11), Z10
-	VFMADD231PS   Z10, Z11, Z17
+	VMULPS           Z19, Z2, Z2
+	VFMADD213PS.Z    Z19, Z2, K2, Z1
+	CMPQ             DX, $0x01
+	JBE              pad_3
+	VSUBPS           Z0, Z3, Z3
+	MOVQ             w_base+176(FP), R11
+	VFMADD231PS.BCST 4(R11), Z3, Z18
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VBROADCASTSS     expMagic<>+0(SB), Z2
+	VFMADD231PS.BCST expLog2e<>+0(SB), Z3, Z2
+	VPSLLD           $0x17, Z2, Z19
+	VSUBPS.BCST      expMagic<>+0(SB), Z2, Z2
+	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z3, K2
+	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z2, Z3
+	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z2, Z3
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VBROADCASTSS     expC5<>+0(SB), Z2
+	VFMADD213PS.BCST expC4<>+0(SB), Z3, Z2
+	VFMADD213PS.BCST expC3<>+0(SB), Z3, Z2
+	VFMADD213PS.BCST expC2<>+0(SB), Z3, Z2
+	VFMADD213PS.BCST expC1<>+0(SB), Z3, Z2
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS           Z19, Z3, Z3
+	VFMADD213PS.Z    Z19, Z3, K2, Z2
+	CMPQ             DX, $0x02
+	JBE              pad_4
+	VSUBPS           Z0, Z4, Z4
+	MOVQ             w_base+176(FP), R11
+	VFMADD231PS.BCST 8(R11), Z4, Z18
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VBROADCASTSS     expMagic<>+0(SB), Z3
+	VFMADD231PS.BCST expLog2e<>+0(SB), Z4, Z3
+	VPSLLD           $0x17, Z3, Z19
+	VSUBPS.BCST      expMagic<>+0(SB), Z3, Z3
+	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z4, K2
+	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z3, Z4
+	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z3, Z4
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VBROADCASTSS     expC5<>+0(SB), Z3
+	VFMADD213PS.BCST expC4<>+0(SB), Z4, Z3
+	VFMADD213PS.BCST expC3<>+0(SB), Z4, Z3
+	VFMADD213PS.BCST expC2<>+0(SB), Z4, Z3
+	VFMADD213PS.BCST expC1<>+0(SB), Z4, Z3
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS           Z19, Z4, Z4
+	VFMADD213PS.Z    Z19, Z4, K2, Z3
+	CMPQ             DX, $0x03
+	JBE              pad_5
+	VSUBPS           Z0, Z5, Z5
+	MOVQ             w_base+176(FP), R11
+	VFMADD231PS.BCST 12(R11), Z5, Z18
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VBROADCASTSS     expMagic<>+0(SB), Z4
+	VFMADD231PS.BCST expLog2e<>+0(SB), Z5, Z4
+	VPSLLD           $0x17, Z4, Z19
+	VSUBPS.BCST      expMagic<>+0(SB), Z4, Z4
+	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z5, K2
+	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z4, Z5
+	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z4, Z5
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VBROADCASTSS     expC5<>+0(SB), Z4
+	VFMADD213PS.BCST expC4<>+0(SB), Z5, Z4
+	VFMADD213PS.BCST expC3<>+0(SB), Z5, Z4
+	VFMADD213PS.BCST expC2<>+0(SB), Z5, Z4
+	VFMADD213PS.BCST expC1<>+0(SB), Z5, Z4
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS           Z19, Z5, Z5
+	VFMADD213PS.Z    Z19, Z5, K2, Z4
+	CMPQ             DX, $0x04
+	JBE              pad_6
+	VSUBPS           Z0, Z6, Z6
+	MOVQ             w_base+176(FP), R11
+	VFMADD231PS.BCST 16(R11), Z6, Z18
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VBROADCASTSS     expMagic<>+0(SB), Z5
+	VFMADD231PS.BCST expLog2e<>+0(SB), Z6, Z5
+	VPSLLD           $0x17, Z5, Z19
+	VSUBPS.BCST      expMagic<>+0(SB), Z5, Z5
+	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z6, K2
+	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z5, Z6
+	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z5, Z6
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VBROADCASTSS     expC5<>+0(SB), Z5
+	VFMADD213PS.BCST expC4<>+0(SB), Z6, Z5
+	VFMADD213PS.BCST expC3<>+0(SB), Z6, Z5
+	VFMADD213PS.BCST expC2<>+0(SB), Z6, Z5
+	VFMADD213PS.BCST expC1<>+0(SB), Z6, Z5
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS           Z19, Z6, Z6
+	VFMADD213PS.Z    Z19, Z6, K2, Z5
+	CMPQ             DX, $0x05
+	JBE              pad_7
+	VSUBPS           Z0, Z7, Z7
+	MOVQ             w_base+176(FP), R11
+	VFMADD231PS.BCST 20(R11), Z7, Z18
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VBROADCASTSS     expMagic<>+0(SB), Z6
+	VFMADD231PS.BCST expLog2e<>+0(SB), Z7, Z6
+	VPSLLD           $0x17, Z6, Z19
+	VSUBPS.BCST      expMagic<>+0(SB), Z6, Z6
+	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z7, K2
+	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z6, Z7
+	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z6, Z7
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VBROADCASTSS     expC5<>+0(SB), Z6
+	VFMADD213PS.BCST expC4<>+0(SB), Z7, Z6
+	VFMADD213PS.BCST expC3<>+0(SB), Z7, Z6
+	VFMADD213PS.BCST expC2<>+0(SB), Z7, Z6
+	VFMADD213PS.BCST expC1<>+0(SB), Z7, Z6
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS           Z19, Z7, Z7
+	VFMADD213PS.Z    Z19, Z7, K2, Z6
+	CMPQ             DX, $0x06
+	JBE              pad_8
+	VSUBPS           Z0, Z8, Z8
+	MOVQ             w_base+176(FP), R11
+	VFMADD231PS.BCST 24(R11), Z8, Z18
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VBROADCASTSS     expMagic<>+0(SB), Z7
+	VFMADD231PS.BCST expLog2e<>+0(SB), Z8, Z7
+	VPSLLD           $0x17, Z7, Z19
+	VSUBPS.BCST      expMagic<>+0(SB), Z7, Z7
+	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z8, K2
+	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z7, Z8
+	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z7, Z8
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VBROADCASTSS     expC5<>+0(SB), Z7
+	VFMADD213PS.BCST expC4<>+0(SB), Z8, Z7
+	VFMADD213PS.BCST expC3<>+0(SB), Z8, Z7
+	VFMADD213PS.BCST expC2<>+0(SB), Z8, Z7
+	VFMADD213PS.BCST expC1<>+0(SB), Z8, Z7
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS           Z19, Z8, Z8
+	VFMADD213PS.Z    Z19, Z8, K2, Z7
+	CMPQ             DX, $0x07
+	JBE              pad_9
+	VSUBPS           Z0, Z9, Z9
+	MOVQ             w_base+176(FP), R11
+	VFMADD231PS.BCST 28(R11), Z9, Z18
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VBROADCASTSS     expMagic<>+0(SB), Z8
+	VFMADD231PS.BCST expLog2e<>+0(SB), Z9, Z8
+	VPSLLD           $0x17, Z8, Z19
+	VSUBPS.BCST      expMagic<>+0(SB), Z8, Z8
+	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z9, K2
+	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z8, Z9
+	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z8, Z9
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VBROADCASTSS     expC5<>+0(SB), Z8
+	VFMADD213PS.BCST expC4<>+0(SB), Z9, Z8
+	VFMADD213PS.BCST expC3<>+0(SB), Z9, Z8
+	VFMADD213PS.BCST expC2<>+0(SB), Z9, Z8
+	VFMADD213PS.BCST expC1<>+0(SB), Z9, Z8
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS           Z19, Z9, Z9
+	VFMADD213PS.Z    Z19, Z9, K2, Z8
+	CMPQ             DX, $0x08
+	JBE              pad_10
+	VSUBPS           Z0, Z10, Z10
+	MOVQ             w_base+176(FP), R11
+	VFMADD231PS.BCST 32(R11), Z10, Z18
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VBROADCASTSS     expMagic<>+0(SB), Z9
+	VFMADD231PS.BCST expLog2e<>+0(SB), Z10, Z9
+	VPSLLD           $0x17, Z9, Z19
+	VSUBPS.BCST      expMagic<>+0(SB), Z9, Z9
+	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z10, K2
+	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z9, Z10
+	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z9, Z10
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VBROADCASTSS     expC5<>+0(SB), Z9
+	VFMADD213PS.BCST expC4<>+0(SB), Z10, Z9
+	VFMADD213PS.BCST expC3<>+0(SB), Z10, Z9
+	VFMADD213PS.BCST expC2<>+0(SB), Z10, Z9
+	VFMADD213PS.BCST expC1<>+0(SB), Z10, Z9
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS           Z19, Z10, Z10
+	VFMADD213PS.Z    Z19, Z10, K2, Z9
+	CMPQ             DX, $0x09
+	JBE              pad_11
+	VSUBPS           Z0, Z11, Z11
+	MOVQ             w_base+176(FP), R11
+	VFMADD231PS.BCST 36(R11), Z11, Z18
 
 	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
 	VBROADCASTSS     expMagic<>+0(SB), Z10
@@ -14054,622 +14501,501 @@ row_2:
 	VFMADD213PS.BCST expC1<>+0(SB), Z11, Z10
 
 	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
-	VMULPS        Z19, Z11, Z11
-	VFMADD213PS.Z Z19, Z11, K2, Z10
-	CMPQ          DX, $0x02
-	JBE           pad_4
-	VSUBPS        Z8, Z13, Z13
-	MOVQ          w_base+112(FP), R11
-	VBROADCASTSS  8(R11), Z11
-	VFMADD231PS   Z11, Z13, Z17
+	VMULPS           Z19, Z11, Z11
+	VFMADD213PS.Z    Z19, Z11, K2, Z10
+	CMPQ             DX, $0x0a
+	JBE              pad_12
+	VSUBPS           Z0, Z12, Z12
+	MOVQ             w_base+176(FP), R11
+	VFMADD231PS.BCST 40(R11), Z12, Z18
 
 	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
 	VBROADCASTSS     expMagic<>+0(SB), Z11
-	VFMADD231PS.BCST expLog2e<>+0(SB), Z13, Z11
+	VFMADD231PS.BCST expLog2e<>+0(SB), Z12, Z11
 	VPSLLD           $0x17, Z11, Z19
 	VSUBPS.BCST      expMagic<>+0(SB), Z11, Z11
-	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z13, K2
-	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z11, Z13
-	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z11, Z13
+	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z12, K2
+	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z11, Z12
+	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z11, Z12
 
 	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
 	VBROADCASTSS     expC5<>+0(SB), Z11
-	VFMADD213PS.BCST expC4<>+0(SB), Z13, Z11
-	VFMADD213PS.BCST expC3<>+0(SB), Z13, Z11
-	VFMADD213PS.BCST expC2<>+0(SB), Z13, Z11
-	VFMADD213PS.BCST expC1<>+0(SB), Z13, Z11
+	VFMADD213PS.BCST expC4<>+0(SB), Z12, Z11
+	VFMADD213PS.BCST expC3<>+0(SB), Z12, Z11
+	VFMADD213PS.BCST expC2<>+0(SB), Z12, Z11
+	VFMADD213PS.BCST expC1<>+0(SB), Z12, Z11
 
 	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
-	VMULPS        Z19, Z13, Z13
-	VFMADD213PS.Z Z19, Z13, K2, Z11
-	CMPQ          DX, $0x03
-	JBE           pad_5
-	VSUBPS        Z8, Z12, Z12
-	MOVQ          w_base+112(FP), R11
-	VBROADCASTSS  12(R11), Z13
-	VFMADD231PS   Z13, Z12, Z17
-
-	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
-	VBROADCASTSS     expMagic<>+0(SB), Z13
-	VFMADD231PS.BCST expLog2e<>+0(SB), Z12, Z13
-	VPSLLD           $0x17, Z13, Z19
-	VSUBPS.BCST      expMagic<>+0(SB), Z13, Z13
-	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z12, K2
-	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z13, Z12
-	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z13, Z12
-
-	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
-	VBROADCASTSS     expC5<>+0(SB), Z13
-	VFMADD213PS.BCST expC4<>+0(SB), Z12, Z13
-	VFMADD213PS.BCST expC3<>+0(SB), Z12, Z13
-	VFMADD213PS.BCST expC2<>+0(SB), Z12, Z13
-	VFMADD213PS.BCST expC1<>+0(SB), Z12, Z13
-
-	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
-	VMULPS        Z19, Z12, Z12
-	VFMADD213PS.Z Z19, Z12, K2, Z13
-	CMPQ          DX, $0x04
-	JBE           pad_6
-	VSUBPS        Z8, Z14, Z14
-	MOVQ          w_base+112(FP), R11
-	VBROADCASTSS  16(R11), Z12
-	VFMADD231PS   Z12, Z14, Z17
+	VMULPS           Z19, Z12, Z12
+	VFMADD213PS.Z    Z19, Z12, K2, Z11
+	CMPQ             DX, $0x0b
+	JBE              pad_13
+	VSUBPS           Z0, Z13, Z13
+	MOVQ             w_base+176(FP), R11
+	VFMADD231PS.BCST 44(R11), Z13, Z18
 
 	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
 	VBROADCASTSS     expMagic<>+0(SB), Z12
-	VFMADD231PS.BCST expLog2e<>+0(SB), Z14, Z12
+	VFMADD231PS.BCST expLog2e<>+0(SB), Z13, Z12
 	VPSLLD           $0x17, Z12, Z19
 	VSUBPS.BCST      expMagic<>+0(SB), Z12, Z12
-	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z14, K2
-	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z12, Z14
-	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z12, Z14
+	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z13, K2
+	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z12, Z13
+	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z12, Z13
 
 	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
 	VBROADCASTSS     expC5<>+0(SB), Z12
-	VFMADD213PS.BCST expC4<>+0(SB), Z14, Z12
-	VFMADD213PS.BCST expC3<>+0(SB), Z14, Z12
-	VFMADD213PS.BCST expC2<>+0(SB), Z14, Z12
-	VFMADD213PS.BCST expC1<>+0(SB), Z14, Z12
+	VFMADD213PS.BCST expC4<>+0(SB), Z13, Z12
+	VFMADD213PS.BCST expC3<>+0(SB), Z13, Z12
+	VFMADD213PS.BCST expC2<>+0(SB), Z13, Z12
+	VFMADD213PS.BCST expC1<>+0(SB), Z13, Z12
 
 	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
-	VMULPS        Z19, Z14, Z14
-	VFMADD213PS.Z Z19, Z14, K2, Z12
-	CMPQ          DX, $0x05
-	JBE           pad_7
-	VSUBPS        Z8, Z3, Z3
-	MOVQ          w_base+112(FP), R11
-	VBROADCASTSS  20(R11), Z14
-	VFMADD231PS   Z14, Z3, Z17
+	VMULPS           Z19, Z13, Z13
+	VFMADD213PS.Z    Z19, Z13, K2, Z12
+	CMPQ             DX, $0x0c
+	JBE              pad_14
+	VSUBPS           Z0, Z14, Z14
+	MOVQ             w_base+176(FP), R11
+	VFMADD231PS.BCST 48(R11), Z14, Z18
+
+	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VBROADCASTSS     expMagic<>+0(SB), Z13
+	VFMADD231PS.BCST expLog2e<>+0(SB), Z14, Z13
+	VPSLLD           $0x17, Z13, Z19
+	VSUBPS.BCST      expMagic<>+0(SB), Z13, Z13
+	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z14, K2
+	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z13, Z14
+	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z13, Z14
+
+	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
+	VBROADCASTSS     expC5<>+0(SB), Z13
+	VFMADD213PS.BCST expC4<>+0(SB), Z14, Z13
+	VFMADD213PS.BCST expC3<>+0(SB), Z14, Z13
+	VFMADD213PS.BCST expC2<>+0(SB), Z14, Z13
+	VFMADD213PS.BCST expC1<>+0(SB), Z14, Z13
+
+	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
+	VMULPS           Z19, Z14, Z14
+	VFMADD213PS.Z    Z19, Z14, K2, Z13
+	CMPQ             DX, $0x0d
+	JBE              pad_15
+	VSUBPS           Z0, Z15, Z15
+	MOVQ             w_base+176(FP), R11
+	VFMADD231PS.BCST 52(R11), Z15, Z18
 
 	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
 	VBROADCASTSS     expMagic<>+0(SB), Z14
-	VFMADD231PS.BCST expLog2e<>+0(SB), Z3, Z14
+	VFMADD231PS.BCST expLog2e<>+0(SB), Z15, Z14
 	VPSLLD           $0x17, Z14, Z19
 	VSUBPS.BCST      expMagic<>+0(SB), Z14, Z14
-	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z3, K2
-	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z14, Z3
-	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z14, Z3
+	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z15, K2
+	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z14, Z15
+	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z14, Z15
 
 	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
 	VBROADCASTSS     expC5<>+0(SB), Z14
-	VFMADD213PS.BCST expC4<>+0(SB), Z3, Z14
-	VFMADD213PS.BCST expC3<>+0(SB), Z3, Z14
-	VFMADD213PS.BCST expC2<>+0(SB), Z3, Z14
-	VFMADD213PS.BCST expC1<>+0(SB), Z3, Z14
+	VFMADD213PS.BCST expC4<>+0(SB), Z15, Z14
+	VFMADD213PS.BCST expC3<>+0(SB), Z15, Z14
+	VFMADD213PS.BCST expC2<>+0(SB), Z15, Z14
+	VFMADD213PS.BCST expC1<>+0(SB), Z15, Z14
 
 	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
-	VMULPS        Z19, Z3, Z3
-	VFMADD213PS.Z Z19, Z3, K2, Z14
-	CMPQ          DX, $0x06
-	JBE           pad_8
-	VSUBPS        Z8, Z7, Z7
-	MOVQ          w_base+112(FP), R11
-	VBROADCASTSS  24(R11), Z3
-	VFMADD231PS   Z3, Z7, Z17
-
-	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
-	VBROADCASTSS     expMagic<>+0(SB), Z3
-	VFMADD231PS.BCST expLog2e<>+0(SB), Z7, Z3
-	VPSLLD           $0x17, Z3, Z19
-	VSUBPS.BCST      expMagic<>+0(SB), Z3, Z3
-	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z7, K2
-	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z3, Z7
-	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z3, Z7
-
-	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
-	VBROADCASTSS     expC5<>+0(SB), Z3
-	VFMADD213PS.BCST expC4<>+0(SB), Z7, Z3
-	VFMADD213PS.BCST expC3<>+0(SB), Z7, Z3
-	VFMADD213PS.BCST expC2<>+0(SB), Z7, Z3
-	VFMADD213PS.BCST expC1<>+0(SB), Z7, Z3
-
-	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
-	VMULPS        Z19, Z7, Z7
-	VFMADD213PS.Z Z19, Z7, K2, Z3
-	CMPQ          DX, $0x07
-	JBE           pad_9
-	VSUBPS        Z8, Z4, Z4
-	MOVQ          w_base+112(FP), R11
-	VBROADCASTSS  28(R11), Z7
-	VFMADD231PS   Z7, Z4, Z17
-
-	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
-	VBROADCASTSS     expMagic<>+0(SB), Z7
-	VFMADD231PS.BCST expLog2e<>+0(SB), Z4, Z7
-	VPSLLD           $0x17, Z7, Z19
-	VSUBPS.BCST      expMagic<>+0(SB), Z7, Z7
-	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z4, K2
-	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z7, Z4
-	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z7, Z4
-
-	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
-	VBROADCASTSS     expC5<>+0(SB), Z7
-	VFMADD213PS.BCST expC4<>+0(SB), Z4, Z7
-	VFMADD213PS.BCST expC3<>+0(SB), Z4, Z7
-	VFMADD213PS.BCST expC2<>+0(SB), Z4, Z7
-	VFMADD213PS.BCST expC1<>+0(SB), Z4, Z7
-
-	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
-	VMULPS        Z19, Z4, Z4
-	VFMADD213PS.Z Z19, Z4, K2, Z7
-	CMPQ          DX, $0x08
-	JBE           pad_10
-	VSUBPS        Z8, Z15, Z15
-	MOVQ          w_base+112(FP), R11
-	VBROADCASTSS  32(R11), Z4
-	VFMADD231PS   Z4, Z15, Z17
-
-	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
-	VBROADCASTSS     expMagic<>+0(SB), Z4
-	VFMADD231PS.BCST expLog2e<>+0(SB), Z15, Z4
-	VPSLLD           $0x17, Z4, Z19
-	VSUBPS.BCST      expMagic<>+0(SB), Z4, Z4
-	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z15, K2
-	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z4, Z15
-	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z4, Z15
-
-	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
-	VBROADCASTSS     expC5<>+0(SB), Z4
-	VFMADD213PS.BCST expC4<>+0(SB), Z15, Z4
-	VFMADD213PS.BCST expC3<>+0(SB), Z15, Z4
-	VFMADD213PS.BCST expC2<>+0(SB), Z15, Z4
-	VFMADD213PS.BCST expC1<>+0(SB), Z15, Z4
-
-	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
-	VMULPS        Z19, Z15, Z15
-	VFMADD213PS.Z Z19, Z15, K2, Z4
-	CMPQ          DX, $0x09
-	JBE           pad_11
-	VSUBPS        Z8, Z6, Z6
-	MOVQ          w_base+112(FP), R11
-	VBROADCASTSS  36(R11), Z15
-	VFMADD231PS   Z15, Z6, Z17
+	VMULPS           Z19, Z15, Z15
+	VFMADD213PS.Z    Z19, Z15, K2, Z14
+	CMPQ             DX, $0x0e
+	JBE              pad_16
+	VSUBPS           Z0, Z16, Z16
+	MOVQ             w_base+176(FP), R11
+	VFMADD231PS.BCST 56(R11), Z16, Z18
 
 	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
 	VBROADCASTSS     expMagic<>+0(SB), Z15
-	VFMADD231PS.BCST expLog2e<>+0(SB), Z6, Z15
+	VFMADD231PS.BCST expLog2e<>+0(SB), Z16, Z15
 	VPSLLD           $0x17, Z15, Z19
 	VSUBPS.BCST      expMagic<>+0(SB), Z15, Z15
-	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z6, K2
-	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z15, Z6
-	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z15, Z6
+	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z16, K2
+	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z15, Z16
+	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z15, Z16
 
 	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
 	VBROADCASTSS     expC5<>+0(SB), Z15
-	VFMADD213PS.BCST expC4<>+0(SB), Z6, Z15
-	VFMADD213PS.BCST expC3<>+0(SB), Z6, Z15
-	VFMADD213PS.BCST expC2<>+0(SB), Z6, Z15
-	VFMADD213PS.BCST expC1<>+0(SB), Z6, Z15
+	VFMADD213PS.BCST expC4<>+0(SB), Z16, Z15
+	VFMADD213PS.BCST expC3<>+0(SB), Z16, Z15
+	VFMADD213PS.BCST expC2<>+0(SB), Z16, Z15
+	VFMADD213PS.BCST expC1<>+0(SB), Z16, Z15
 
 	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
-	VMULPS        Z19, Z6, Z6
-	VFMADD213PS.Z Z19, Z6, K2, Z15
-	CMPQ          DX, $0x0a
-	JBE           pad_12
-	VSUBPS        Z8, Z16, Z16
-	MOVQ          w_base+112(FP), R11
-	VBROADCASTSS  40(R11), Z6
-	VFMADD231PS   Z6, Z16, Z17
-
-	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
-	VBROADCASTSS     expMagic<>+0(SB), Z6
-	VFMADD231PS.BCST expLog2e<>+0(SB), Z16, Z6
-	VPSLLD           $0x17, Z6, Z19
-	VSUBPS.BCST      expMagic<>+0(SB), Z6, Z6
-	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z16, K2
-	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z6, Z16
-	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z6, Z16
-
-	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
-	VBROADCASTSS     expC5<>+0(SB), Z6
-	VFMADD213PS.BCST expC4<>+0(SB), Z16, Z6
-	VFMADD213PS.BCST expC3<>+0(SB), Z16, Z6
-	VFMADD213PS.BCST expC2<>+0(SB), Z16, Z6
-	VFMADD213PS.BCST expC1<>+0(SB), Z16, Z6
-
-	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
-	VMULPS        Z19, Z16, Z16
-	VFMADD213PS.Z Z19, Z16, K2, Z6
-	CMPQ          DX, $0x0b
-	JBE           pad_13
-	VSUBPS        Z8, Z9, Z9
-	MOVQ          w_base+112(FP), R11
-	VBROADCASTSS  44(R11), Z16
-	VFMADD231PS   Z16, Z9, Z17
+	VMULPS           Z19, Z16, Z16
+	VFMADD213PS.Z    Z19, Z16, K2, Z15
+	CMPQ             DX, $0x0f
+	JBE              pad_17
+	VSUBPS           Z0, Z17, Z17
+	MOVQ             w_base+176(FP), R11
+	VFMADD231PS.BCST 60(R11), Z17, Z18
 
 	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
 	VBROADCASTSS     expMagic<>+0(SB), Z16
-	VFMADD231PS.BCST expLog2e<>+0(SB), Z9, Z16
+	VFMADD231PS.BCST expLog2e<>+0(SB), Z17, Z16
 	VPSLLD           $0x17, Z16, Z19
 	VSUBPS.BCST      expMagic<>+0(SB), Z16, Z16
-	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z9, K2
-	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z16, Z9
-	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z16, Z9
+	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z17, K2
+	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z16, Z17
+	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z16, Z17
 
 	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
 	VBROADCASTSS     expC5<>+0(SB), Z16
-	VFMADD213PS.BCST expC4<>+0(SB), Z9, Z16
-	VFMADD213PS.BCST expC3<>+0(SB), Z9, Z16
-	VFMADD213PS.BCST expC2<>+0(SB), Z9, Z16
-	VFMADD213PS.BCST expC1<>+0(SB), Z9, Z16
+	VFMADD213PS.BCST expC4<>+0(SB), Z17, Z16
+	VFMADD213PS.BCST expC3<>+0(SB), Z17, Z16
+	VFMADD213PS.BCST expC2<>+0(SB), Z17, Z16
+	VFMADD213PS.BCST expC1<>+0(SB), Z17, Z16
 
 	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
-	VMULPS        Z19, Z9, Z9
-	VFMADD213PS.Z Z19, Z9, K2, Z16
-	CMPQ          DX, $0x0c
-	JBE           pad_14
-	VSUBPS        Z8, Z2, Z2
-	MOVQ          w_base+112(FP), R11
-	VBROADCASTSS  48(R11), Z9
-	VFMADD231PS   Z9, Z2, Z17
-
-	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
-	VBROADCASTSS     expMagic<>+0(SB), Z9
-	VFMADD231PS.BCST expLog2e<>+0(SB), Z2, Z9
-	VPSLLD           $0x17, Z9, Z19
-	VSUBPS.BCST      expMagic<>+0(SB), Z9, Z9
-	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z2, K2
-	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z9, Z2
-	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z9, Z2
-
-	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
-	VBROADCASTSS     expC5<>+0(SB), Z9
-	VFMADD213PS.BCST expC4<>+0(SB), Z2, Z9
-	VFMADD213PS.BCST expC3<>+0(SB), Z2, Z9
-	VFMADD213PS.BCST expC2<>+0(SB), Z2, Z9
-	VFMADD213PS.BCST expC1<>+0(SB), Z2, Z9
-
-	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
-	VMULPS        Z19, Z2, Z2
-	VFMADD213PS.Z Z19, Z2, K2, Z9
-	CMPQ          DX, $0x0d
-	JBE           pad_15
-	VSUBPS        Z8, Z1, Z1
-	MOVQ          w_base+112(FP), R11
-	VBROADCASTSS  52(R11), Z2
-	VFMADD231PS   Z2, Z1, Z17
-
-	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
-	VBROADCASTSS     expMagic<>+0(SB), Z2
-	VFMADD231PS.BCST expLog2e<>+0(SB), Z1, Z2
-	VPSLLD           $0x17, Z2, Z19
-	VSUBPS.BCST      expMagic<>+0(SB), Z2, Z2
-	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z1, K2
-	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z2, Z1
-	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z2, Z1
-
-	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
-	VBROADCASTSS     expC5<>+0(SB), Z2
-	VFMADD213PS.BCST expC4<>+0(SB), Z1, Z2
-	VFMADD213PS.BCST expC3<>+0(SB), Z1, Z2
-	VFMADD213PS.BCST expC2<>+0(SB), Z1, Z2
-	VFMADD213PS.BCST expC1<>+0(SB), Z1, Z2
-
-	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
-	VMULPS        Z19, Z1, Z1
-	VFMADD213PS.Z Z19, Z1, K2, Z2
-	CMPQ          DX, $0x0e
-	JBE           pad_16
-	VSUBPS        Z8, Z5, Z5
-	MOVQ          w_base+112(FP), R11
-	VBROADCASTSS  56(R11), Z1
-	VFMADD231PS   Z1, Z5, Z17
-
-	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
-	VBROADCASTSS     expMagic<>+0(SB), Z1
-	VFMADD231PS.BCST expLog2e<>+0(SB), Z5, Z1
-	VPSLLD           $0x17, Z1, Z19
-	VSUBPS.BCST      expMagic<>+0(SB), Z1, Z1
-	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z5, K2
-	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z1, Z5
-	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z1, Z5
-
-	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
-	VBROADCASTSS     expC5<>+0(SB), Z1
-	VFMADD213PS.BCST expC4<>+0(SB), Z5, Z1
-	VFMADD213PS.BCST expC3<>+0(SB), Z5, Z1
-	VFMADD213PS.BCST expC2<>+0(SB), Z5, Z1
-	VFMADD213PS.BCST expC1<>+0(SB), Z5, Z1
-
-	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
-	VMULPS        Z19, Z5, Z5
-	VFMADD213PS.Z Z19, Z5, K2, Z1
-	CMPQ          DX, $0x0f
-	JBE           pad_17
-	VSUBPS        Z8, Z0, Z0
-	MOVQ          w_base+112(FP), R11
-	VBROADCASTSS  60(R11), Z5
-	VFMADD231PS   Z5, Z0, Z17
-
-	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
-	VBROADCASTSS     expMagic<>+0(SB), Z5
-	VFMADD231PS.BCST expLog2e<>+0(SB), Z0, Z5
-	VPSLLD           $0x17, Z5, Z19
-	VSUBPS.BCST      expMagic<>+0(SB), Z5, Z5
-	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z0, K2
-	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z5, Z0
-	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z5, Z0
-
-	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
-	VBROADCASTSS     expC5<>+0(SB), Z5
-	VFMADD213PS.BCST expC4<>+0(SB), Z0, Z5
-	VFMADD213PS.BCST expC3<>+0(SB), Z0, Z5
-	VFMADD213PS.BCST expC2<>+0(SB), Z0, Z5
-	VFMADD213PS.BCST expC1<>+0(SB), Z0, Z5
-
-	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
-	VMULPS        Z19, Z0, Z0
-	VFMADD213PS.Z Z19, Z0, K2, Z5
+	VMULPS        Z19, Z17, Z17
+	VFMADD213PS.Z Z19, Z17, K2, Z16
 	JMP           exps_18
 
 pad_3:
-	VXORPS Z10, Z10, Z10
-
-pad_4:
-	VXORPS Z11, Z11, Z11
-
-pad_5:
-	VXORPS Z13, Z13, Z13
-
-pad_6:
-	VXORPS Z12, Z12, Z12
-
-pad_7:
-	VXORPS Z14, Z14, Z14
-
-pad_8:
-	VXORPS Z3, Z3, Z3
-
-pad_9:
-	VXORPS Z7, Z7, Z7
-
-pad_10:
-	VXORPS Z4, Z4, Z4
-
-pad_11:
-	VXORPS Z15, Z15, Z15
-
-pad_12:
-	VXORPS Z6, Z6, Z6
-
-pad_13:
-	VXORPS Z16, Z16, Z16
-
-pad_14:
-	VXORPS Z9, Z9, Z9
-
-pad_15:
 	VXORPS Z2, Z2, Z2
 
-pad_16:
-	VXORPS Z1, Z1, Z1
+pad_4:
+	VXORPS Z3, Z3, Z3
 
-pad_17:
+pad_5:
+	VXORPS Z4, Z4, Z4
+
+pad_6:
 	VXORPS Z5, Z5, Z5
 
+pad_7:
+	VXORPS Z6, Z6, Z6
+
+pad_8:
+	VXORPS Z7, Z7, Z7
+
+pad_9:
+	VXORPS Z8, Z8, Z8
+
+pad_10:
+	VXORPS Z9, Z9, Z9
+
+pad_11:
+	VXORPS Z10, Z10, Z10
+
+pad_12:
+	VXORPS Z11, Z11, Z11
+
+pad_13:
+	VXORPS Z12, Z12, Z12
+
+pad_14:
+	VXORPS Z13, Z13, Z13
+
+pad_15:
+	VXORPS Z14, Z14, Z14
+
+pad_16:
+	VXORPS Z15, Z15, Z15
+
+pad_17:
+	VXORPS Z16, Z16, Z16
+
 exps_18:
-	VADDPS       Z10, Z18, Z0
-	VADDPS       Z13, Z11, Z19
-	VADDPS       Z14, Z12, Z20
-	VADDPS       Z7, Z3, Z21
-	VADDPS       Z15, Z4, Z22
-	VADDPS       Z16, Z6, Z23
-	VADDPS       Z2, Z9, Z24
-	VADDPS       Z5, Z1, Z25
-	VADDPS       Z19, Z0, Z0
-	VADDPS       Z21, Z20, Z19
-	VADDPS       Z23, Z22, Z20
-	VADDPS       Z25, Z24, Z21
-	VADDPS       Z19, Z0, Z0
-	VADDPS       Z21, Z20, Z19
-	VADDPS       Z19, Z0, Z0
-	VMOVUPS      Z8, (BX)
-	VMOVUPS      Z17, (R8)
-	VBROADCASTSS logSqrtHalf<>+0(SB), Z17
-	VPSUBD       Z17, Z0, Z19
-	VPSRAD       $0x17, Z19, Z17
-	VPSLLD       $0x17, Z17, Z19
-	VPSUBD       Z19, Z0, Z20
-	VCVTDQ2PS    Z17, Z17
-	VBROADCASTSS one<>+0(SB), Z21
-	VSUBPS       Z21, Z20, Z19
-	VADDPS       Z21, Z20, Z20
-	VDIVPS       Z20, Z19, Z19
-	VMULPS       Z19, Z19, Z20
-	VBROADCASTSS logC9<>+0(SB), Z21
-	VBROADCASTSS logC7<>+0(SB), Z22
-	VFMADD213PS  Z22, Z20, Z21
-	VBROADCASTSS logC5<>+0(SB), Z22
-	VFMADD213PS  Z22, Z20, Z21
-	VBROADCASTSS logC3<>+0(SB), Z22
-	VFMADD213PS  Z22, Z20, Z21
-	VBROADCASTSS logC1<>+0(SB), Z22
-	VFMADD213PS  Z22, Z20, Z21
-	VMULPS       Z19, Z21, Z21
-	VBROADCASTSS logLn2<>+0(SB), Z19
-	VFMADD231PS  Z19, Z17, Z21
-	VSUBPS       Z0, Z0, Z19
-	VADDPS       Z19, Z21, Z21
-	VMOVUPS      Z21, (SI)
-	VADDPS       Z8, Z21, Z21
-	VMOVUPS      (DI), Z8
-	VBROADCASTSS zc+80(FP), Z17
-	VFMADD231PS  Z17, Z21, Z8
-	VDIVPS       Z0, Z8, Z8
-	MOVQ         shift_base+88(FP), R11
-	VBROADCASTSS (R11), Z0
-	VFMSUB231PS  Z18, Z8, Z0
-	MOVQ         shift_base+88(FP), R11
-	VBROADCASTSS 4(R11), Z17
-	VFMSUB231PS  Z10, Z8, Z17
-	MOVQ         shift_base+88(FP), R11
-	VBROADCASTSS 8(R11), Z10
-	VFMSUB231PS  Z11, Z8, Z10
-	MOVQ         shift_base+88(FP), R11
-	VBROADCASTSS 12(R11), Z11
-	VFMSUB231PS  Z13, Z8, Z11
-	MOVQ         shift_base+88(FP), R11
-	VBROADCASTSS 16(R11), Z13
-	VFMSUB231PS  Z12, Z8, Z13
-	MOVQ         shift_base+88(FP), R11
-	VBROADCASTSS 20(R11), Z12
-	VFMSUB231PS  Z14, Z8, Z12
-	MOVQ         shift_base+88(FP), R11
-	VBROADCASTSS 24(R11), Z14
-	VFMSUB231PS  Z3, Z8, Z14
-	MOVQ         shift_base+88(FP), R11
-	VBROADCASTSS 28(R11), Z3
-	VFMSUB231PS  Z7, Z8, Z3
-	MOVQ         shift_base+88(FP), R11
-	VBROADCASTSS 32(R11), Z7
-	VFMSUB231PS  Z4, Z8, Z7
-	MOVQ         shift_base+88(FP), R11
-	VBROADCASTSS 36(R11), Z4
-	VFMSUB231PS  Z15, Z8, Z4
-	MOVQ         shift_base+88(FP), R11
-	VBROADCASTSS 40(R11), Z15
-	VFMSUB231PS  Z6, Z8, Z15
-	MOVQ         shift_base+88(FP), R11
-	VBROADCASTSS 44(R11), Z6
-	VFMSUB231PS  Z16, Z8, Z6
-	MOVQ         shift_base+88(FP), R11
-	VBROADCASTSS 48(R11), Z16
-	VFMSUB231PS  Z9, Z8, Z16
-	MOVQ         shift_base+88(FP), R11
-	VBROADCASTSS 52(R11), Z9
-	VFMSUB231PS  Z2, Z8, Z9
-	MOVQ         shift_base+88(FP), R11
-	VBROADCASTSS 56(R11), Z2
-	VFMSUB231PS  Z1, Z8, Z2
-	MOVQ         shift_base+88(FP), R11
-	VBROADCASTSS 60(R11), Z1
-	VFMSUB231PS  Z5, Z8, Z1
-	VUNPCKLPS    Z17, Z0, Z5
-	VUNPCKHPS    Z17, Z0, Z0
-	VUNPCKLPS    Z11, Z10, Z8
-	VUNPCKHPS    Z11, Z10, Z10
-	VUNPCKLPS    Z12, Z13, Z11
-	VUNPCKHPS    Z12, Z13, Z12
-	VUNPCKLPS    Z3, Z14, Z13
-	VUNPCKHPS    Z3, Z14, Z3
-	VUNPCKLPS    Z4, Z7, Z14
-	VUNPCKHPS    Z4, Z7, Z4
-	VUNPCKLPS    Z6, Z15, Z7
-	VUNPCKHPS    Z6, Z15, Z6
-	VUNPCKLPS    Z9, Z16, Z15
-	VUNPCKHPS    Z9, Z16, Z9
-	VUNPCKLPS    Z1, Z2, Z16
-	VUNPCKHPS    Z1, Z2, Z1
-	VSHUFPS      $0x44, Z8, Z5, Z2
-	VSHUFPS      $0xee, Z8, Z5, Z5
-	VSHUFPS      $0x44, Z10, Z0, Z8
-	VSHUFPS      $0xee, Z10, Z0, Z0
-	VSHUFPS      $0x44, Z13, Z11, Z10
-	VSHUFPS      $0xee, Z13, Z11, Z11
-	VSHUFPS      $0x44, Z3, Z12, Z13
-	VSHUFPS      $0xee, Z3, Z12, Z3
-	VSHUFPS      $0x44, Z7, Z14, Z12
-	VSHUFPS      $0xee, Z7, Z14, Z7
-	VSHUFPS      $0x44, Z6, Z4, Z14
-	VSHUFPS      $0xee, Z6, Z4, Z4
-	VSHUFPS      $0x44, Z16, Z15, Z6
-	VSHUFPS      $0xee, Z16, Z15, Z15
-	VSHUFPS      $0x44, Z1, Z9, Z16
-	VSHUFPS      $0xee, Z1, Z9, Z1
-	VSHUFF32X4   $0x44, Z10, Z2, Z9
-	VSHUFF32X4   $0xee, Z10, Z2, Z2
-	VSHUFF32X4   $0x44, Z6, Z12, Z10
-	VSHUFF32X4   $0xee, Z6, Z12, Z6
-	VSHUFF32X4   $0x88, Z10, Z9, Z12
-	VSHUFF32X4   $0xdd, Z10, Z9, Z9
-	VSHUFF32X4   $0x88, Z6, Z2, Z10
-	VSHUFF32X4   $0xdd, Z6, Z2, Z2
-	VSHUFF32X4   $0x44, Z11, Z5, Z6
-	VSHUFF32X4   $0xee, Z11, Z5, Z5
-	VSHUFF32X4   $0x44, Z15, Z7, Z11
-	VSHUFF32X4   $0xee, Z15, Z7, Z7
-	VSHUFF32X4   $0x88, Z11, Z6, Z15
-	VSHUFF32X4   $0xdd, Z11, Z6, Z6
-	VSHUFF32X4   $0x88, Z7, Z5, Z11
-	VSHUFF32X4   $0xdd, Z7, Z5, Z5
-	VSHUFF32X4   $0x44, Z13, Z8, Z7
-	VSHUFF32X4   $0xee, Z13, Z8, Z8
-	VSHUFF32X4   $0x44, Z16, Z14, Z13
-	VSHUFF32X4   $0xee, Z16, Z14, Z14
-	VSHUFF32X4   $0x88, Z13, Z7, Z16
-	VSHUFF32X4   $0xdd, Z13, Z7, Z7
-	VSHUFF32X4   $0x88, Z14, Z8, Z13
-	VSHUFF32X4   $0xdd, Z14, Z8, Z8
-	VSHUFF32X4   $0x44, Z3, Z0, Z14
-	VSHUFF32X4   $0xee, Z3, Z0, Z0
-	VSHUFF32X4   $0x44, Z1, Z4, Z3
-	VSHUFF32X4   $0xee, Z1, Z4, Z1
-	VSHUFF32X4   $0x88, Z3, Z14, Z4
-	VSHUFF32X4   $0xdd, Z3, Z14, Z3
-	VSHUFF32X4   $0x88, Z1, Z0, Z14
-	VSHUFF32X4   $0xdd, Z1, Z0, Z0
-	MOVQ         AX, R11
-	VMOVUPS      Z12, K1, (R11)
-	ADDQ         R10, R11
-	VMOVUPS      Z15, K1, (R11)
-	ADDQ         R10, R11
-	VMOVUPS      Z16, K1, (R11)
-	ADDQ         R10, R11
-	VMOVUPS      Z4, K1, (R11)
-	ADDQ         R10, R11
-	VMOVUPS      Z9, K1, (R11)
-	ADDQ         R10, R11
-	VMOVUPS      Z6, K1, (R11)
-	ADDQ         R10, R11
-	VMOVUPS      Z7, K1, (R11)
-	ADDQ         R10, R11
-	VMOVUPS      Z3, K1, (R11)
-	ADDQ         R10, R11
-	VMOVUPS      Z10, K1, (R11)
-	ADDQ         R10, R11
-	VMOVUPS      Z11, K1, (R11)
-	ADDQ         R10, R11
-	VMOVUPS      Z13, K1, (R11)
-	ADDQ         R10, R11
-	VMOVUPS      Z14, K1, (R11)
-	ADDQ         R10, R11
-	VMOVUPS      Z2, K1, (R11)
-	ADDQ         R10, R11
-	VMOVUPS      Z5, K1, (R11)
-	ADDQ         R10, R11
-	VMOVUPS      Z8, K1, (R11)
-	ADDQ         R10, R11
-	VMOVUPS      Z0, K1, (R11)
-	MOVQ         R10, R11
-	SHLQ         $0x04, R11
-	ADDQ         R11, CX
-	ADDQ         R11, AX
-	ADDQ         $0x40, BX
-	ADDQ         $0x40, SI
-	ADDQ         $0x40, DI
-	ADDQ         $0x40, R8
-	CMPQ         CX, R9
-	JB           row_2
+	VADDPS           Z2, Z1, Z17
+	VADDPS           Z4, Z3, Z19
+	VADDPS           Z6, Z5, Z20
+	VADDPS           Z8, Z7, Z21
+	VADDPS           Z10, Z9, Z22
+	VADDPS           Z12, Z11, Z23
+	VADDPS           Z14, Z13, Z24
+	VADDPS           Z16, Z15, Z25
+	VADDPS           Z19, Z17, Z17
+	VADDPS           Z21, Z20, Z19
+	VADDPS           Z23, Z22, Z20
+	VADDPS           Z25, Z24, Z21
+	VADDPS           Z19, Z17, Z17
+	VADDPS           Z21, Z20, Z19
+	VADDPS           Z19, Z17, Z17
+	VMOVUPS          Z0, (BX)
+	VMOVUPS          Z18, (DI)
+	VBROADCASTSS     logSqrtHalf<>+0(SB), Z18
+	VPSUBD           Z18, Z17, Z20
+	VPSRAD           $0x17, Z20, Z19
+	VPSLLD           $0x17, Z19, Z20
+	VPSUBD           Z20, Z17, Z21
+	VCVTDQ2PS        Z19, Z19
+	VBROADCASTSS     one<>+0(SB), Z18
+	VSUBPS           Z18, Z21, Z20
+	VADDPS           Z18, Z21, Z21
+	VDIVPS           Z21, Z20, Z20
+	VMULPS           Z20, Z20, Z21
+	VBROADCASTSS     logC9<>+0(SB), Z18
+	VBROADCASTSS     logC7<>+0(SB), Z22
+	VFMADD213PS      Z22, Z21, Z18
+	VBROADCASTSS     logC5<>+0(SB), Z22
+	VFMADD213PS      Z22, Z21, Z18
+	VBROADCASTSS     logC3<>+0(SB), Z22
+	VFMADD213PS      Z22, Z21, Z18
+	VBROADCASTSS     logC1<>+0(SB), Z22
+	VFMADD213PS      Z22, Z21, Z18
+	VMULPS           Z20, Z18, Z18
+	VBROADCASTSS     logLn2<>+0(SB), Z20
+	VFMADD231PS      Z20, Z19, Z18
+	VSUBPS           Z17, Z17, Z20
+	VADDPS           Z20, Z18, Z18
+	VMOVUPS          Z18, (SI)
+	VADDPS           Z0, Z18, Z18
+	MOVQ             k_base+128(FP), R11
+	VBROADCASTSS     20(R11), Z19
+	MOVQ             k_base+128(FP), R11
+	VBROADCASTSS     24(R11), Z20
+	MOVQ             wl_base+104(FP), R11
+	VMULPS           (R11)(R8*1), Z19, Z19
+	VMOVUPS          Z19, (SP)
+	MOVQ             labels_base+56(FP), R11
+	VMOVUPS          (R11)(R8*1), Z0
+	VADDPS           Z19, Z20, Z20
+	MOVQ             k_base+128(FP), R11
+	VBROADCASTSS     (R11), Z19
+	VFMADD231PS      Z19, Z18, Z20
+	VDIVPS           Z17, Z20, Z20
+	MOVQ             shift_base+152(FP), R11
+	VFMSUB213PS.BCST (R11), Z20, Z1
+	MOVQ             labels_base+56(FP), R11
+	VPCMPEQD.BCST    laneIndex<>+0(SB), Z0, K2
+	VSUBPS           (SP), Z1, K2, Z1
+	MOVQ             shift_base+152(FP), R11
+	VFMSUB213PS.BCST 4(R11), Z20, Z2
+	MOVQ             labels_base+56(FP), R11
+	VPCMPEQD.BCST    laneIndex<>+4(SB), Z0, K2
+	VSUBPS           (SP), Z2, K2, Z2
+	MOVQ             shift_base+152(FP), R11
+	VFMSUB213PS.BCST 8(R11), Z20, Z3
+	MOVQ             labels_base+56(FP), R11
+	VPCMPEQD.BCST    laneIndex<>+8(SB), Z0, K2
+	VSUBPS           (SP), Z3, K2, Z3
+	MOVQ             shift_base+152(FP), R11
+	VFMSUB213PS.BCST 12(R11), Z20, Z4
+	MOVQ             labels_base+56(FP), R11
+	VPCMPEQD.BCST    laneIndex<>+12(SB), Z0, K2
+	VSUBPS           (SP), Z4, K2, Z4
+	MOVQ             shift_base+152(FP), R11
+	VFMSUB213PS.BCST 16(R11), Z20, Z5
+	MOVQ             labels_base+56(FP), R11
+	VPCMPEQD.BCST    laneIndex<>+16(SB), Z0, K2
+	VSUBPS           (SP), Z5, K2, Z5
+	MOVQ             shift_base+152(FP), R11
+	VFMSUB213PS.BCST 20(R11), Z20, Z6
+	MOVQ             labels_base+56(FP), R11
+	VPCMPEQD.BCST    laneIndex<>+20(SB), Z0, K2
+	VSUBPS           (SP), Z6, K2, Z6
+	MOVQ             shift_base+152(FP), R11
+	VFMSUB213PS.BCST 24(R11), Z20, Z7
+	MOVQ             labels_base+56(FP), R11
+	VPCMPEQD.BCST    laneIndex<>+24(SB), Z0, K2
+	VSUBPS           (SP), Z7, K2, Z7
+	MOVQ             shift_base+152(FP), R11
+	VFMSUB213PS.BCST 28(R11), Z20, Z8
+	MOVQ             labels_base+56(FP), R11
+	VPCMPEQD.BCST    laneIndex<>+28(SB), Z0, K2
+	VSUBPS           (SP), Z8, K2, Z8
+	MOVQ             shift_base+152(FP), R11
+	VFMSUB213PS.BCST 32(R11), Z20, Z9
+	MOVQ             labels_base+56(FP), R11
+	VPCMPEQD.BCST    laneIndex<>+32(SB), Z0, K2
+	VSUBPS           (SP), Z9, K2, Z9
+	MOVQ             shift_base+152(FP), R11
+	VFMSUB213PS.BCST 36(R11), Z20, Z10
+	MOVQ             labels_base+56(FP), R11
+	VPCMPEQD.BCST    laneIndex<>+36(SB), Z0, K2
+	VSUBPS           (SP), Z10, K2, Z10
+	MOVQ             shift_base+152(FP), R11
+	VFMSUB213PS.BCST 40(R11), Z20, Z11
+	MOVQ             labels_base+56(FP), R11
+	VPCMPEQD.BCST    laneIndex<>+40(SB), Z0, K2
+	VSUBPS           (SP), Z11, K2, Z11
+	MOVQ             shift_base+152(FP), R11
+	VFMSUB213PS.BCST 44(R11), Z20, Z12
+	MOVQ             labels_base+56(FP), R11
+	VPCMPEQD.BCST    laneIndex<>+44(SB), Z0, K2
+	VSUBPS           (SP), Z12, K2, Z12
+	MOVQ             shift_base+152(FP), R11
+	VFMSUB213PS.BCST 48(R11), Z20, Z13
+	MOVQ             labels_base+56(FP), R11
+	VPCMPEQD.BCST    laneIndex<>+48(SB), Z0, K2
+	VSUBPS           (SP), Z13, K2, Z13
+	MOVQ             shift_base+152(FP), R11
+	VFMSUB213PS.BCST 52(R11), Z20, Z14
+	MOVQ             labels_base+56(FP), R11
+	VPCMPEQD.BCST    laneIndex<>+52(SB), Z0, K2
+	VSUBPS           (SP), Z14, K2, Z14
+	MOVQ             shift_base+152(FP), R11
+	VFMSUB213PS.BCST 56(R11), Z20, Z15
+	MOVQ             labels_base+56(FP), R11
+	VPCMPEQD.BCST    laneIndex<>+56(SB), Z0, K2
+	VSUBPS           (SP), Z15, K2, Z15
+	MOVQ             shift_base+152(FP), R11
+	VFMSUB213PS.BCST 60(R11), Z20, Z16
+	MOVQ             labels_base+56(FP), R11
+	VPCMPEQD.BCST    laneIndex<>+60(SB), Z0, K2
+	VSUBPS           (SP), Z16, K2, Z16
+	VUNPCKLPS        Z2, Z1, Z0
+	VUNPCKHPS        Z2, Z1, Z1
+	VUNPCKLPS        Z4, Z3, Z2
+	VUNPCKHPS        Z4, Z3, Z3
+	VUNPCKLPS        Z6, Z5, Z4
+	VUNPCKHPS        Z6, Z5, Z5
+	VUNPCKLPS        Z8, Z7, Z6
+	VUNPCKHPS        Z8, Z7, Z7
+	VUNPCKLPS        Z10, Z9, Z8
+	VUNPCKHPS        Z10, Z9, Z9
+	VUNPCKLPS        Z12, Z11, Z10
+	VUNPCKHPS        Z12, Z11, Z11
+	VUNPCKLPS        Z14, Z13, Z12
+	VUNPCKHPS        Z14, Z13, Z13
+	VUNPCKLPS        Z16, Z15, Z14
+	VUNPCKHPS        Z16, Z15, Z15
+	VSHUFPS          $0x44, Z2, Z0, Z16
+	VSHUFPS          $0xee, Z2, Z0, Z0
+	VSHUFPS          $0x44, Z3, Z1, Z2
+	VSHUFPS          $0xee, Z3, Z1, Z1
+	VSHUFPS          $0x44, Z6, Z4, Z3
+	VSHUFPS          $0xee, Z6, Z4, Z4
+	VSHUFPS          $0x44, Z7, Z5, Z6
+	VSHUFPS          $0xee, Z7, Z5, Z5
+	VSHUFPS          $0x44, Z10, Z8, Z7
+	VSHUFPS          $0xee, Z10, Z8, Z8
+	VSHUFPS          $0x44, Z11, Z9, Z10
+	VSHUFPS          $0xee, Z11, Z9, Z9
+	VSHUFPS          $0x44, Z14, Z12, Z11
+	VSHUFPS          $0xee, Z14, Z12, Z12
+	VSHUFPS          $0x44, Z15, Z13, Z14
+	VSHUFPS          $0xee, Z15, Z13, Z13
+	VSHUFF32X4       $0x44, Z3, Z16, Z15
+	VSHUFF32X4       $0xee, Z3, Z16, Z3
+	VSHUFF32X4       $0x44, Z11, Z7, Z16
+	VSHUFF32X4       $0xee, Z11, Z7, Z7
+	VSHUFF32X4       $0x88, Z16, Z15, Z11
+	VSHUFF32X4       $0xdd, Z16, Z15, Z15
+	VSHUFF32X4       $0x88, Z7, Z3, Z16
+	VSHUFF32X4       $0xdd, Z7, Z3, Z3
+	VSHUFF32X4       $0x44, Z4, Z0, Z7
+	VSHUFF32X4       $0xee, Z4, Z0, Z0
+	VSHUFF32X4       $0x44, Z12, Z8, Z4
+	VSHUFF32X4       $0xee, Z12, Z8, Z8
+	VSHUFF32X4       $0x88, Z4, Z7, Z12
+	VSHUFF32X4       $0xdd, Z4, Z7, Z4
+	VSHUFF32X4       $0x88, Z8, Z0, Z7
+	VSHUFF32X4       $0xdd, Z8, Z0, Z0
+	VSHUFF32X4       $0x44, Z6, Z2, Z8
+	VSHUFF32X4       $0xee, Z6, Z2, Z2
+	VSHUFF32X4       $0x44, Z14, Z10, Z6
+	VSHUFF32X4       $0xee, Z14, Z10, Z10
+	VSHUFF32X4       $0x88, Z6, Z8, Z14
+	VSHUFF32X4       $0xdd, Z6, Z8, Z6
+	VSHUFF32X4       $0x88, Z10, Z2, Z8
+	VSHUFF32X4       $0xdd, Z10, Z2, Z2
+	VSHUFF32X4       $0x44, Z5, Z1, Z10
+	VSHUFF32X4       $0xee, Z5, Z1, Z1
+	VSHUFF32X4       $0x44, Z13, Z9, Z5
+	VSHUFF32X4       $0xee, Z13, Z9, Z9
+	VSHUFF32X4       $0x88, Z5, Z10, Z13
+	VSHUFF32X4       $0xdd, Z5, Z10, Z5
+	VSHUFF32X4       $0x88, Z9, Z1, Z10
+	VSHUFF32X4       $0xdd, Z9, Z1, Z1
+	MOVQ             AX, R11
+	VMOVUPS          Z11, K1, (R11)
+	ADDQ             R10, R11
+	VMOVUPS          Z12, K1, (R11)
+	ADDQ             R10, R11
+	VMOVUPS          Z14, K1, (R11)
+	ADDQ             R10, R11
+	VMOVUPS          Z13, K1, (R11)
+	ADDQ             R10, R11
+	VMOVUPS          Z15, K1, (R11)
+	ADDQ             R10, R11
+	VMOVUPS          Z4, K1, (R11)
+	ADDQ             R10, R11
+	VMOVUPS          Z6, K1, (R11)
+	ADDQ             R10, R11
+	VMOVUPS          Z5, K1, (R11)
+	ADDQ             R10, R11
+	VMOVUPS          Z16, K1, (R11)
+	ADDQ             R10, R11
+	VMOVUPS          Z7, K1, (R11)
+	ADDQ             R10, R11
+	VMOVUPS          Z8, K1, (R11)
+	ADDQ             R10, R11
+	VMOVUPS          Z10, K1, (R11)
+	ADDQ             R10, R11
+	VMOVUPS          Z3, K1, (R11)
+	ADDQ             R10, R11
+	VMOVUPS          Z0, K1, (R11)
+	ADDQ             R10, R11
+	VMOVUPS          Z2, K1, (R11)
+	ADDQ             R10, R11
+	VMOVUPS          Z1, K1, (R11)
+	VMOVUPS          (BX), Z0
+	VMOVUPS          (SI), Z1
+	MOVQ             xl_base+80(FP), R11
+	VMOVUPS          (R11)(R8*1), Z2
+	VSUBPS           Z0, Z2, Z2
+	VSUBPS           Z2, Z1, Z2
+	MOVQ             wl_base+104(FP), R11
+	VMULPS           (R11)(R8*1), Z2, Z2
+	MOVQ             k_base+128(FP), R11
+	VBROADCASTSS     4(R11), Z3
+	VMULPS           Z3, Z2, Z2
+	MOVQ             k_base+128(FP), R11
+	MOVL             8(R11), R11
+	TESTL            R11, R11
+	JZ               nosmooth_19
+	MOVQ             k_base+128(FP), R11
+	VBROADCASTSS     12(R11), Z3
+	VFMSUB213PS      (DI), Z1, Z3
+	MOVQ             k_base+128(FP), R11
+	VBROADCASTSS     8(R11), Z4
+	VFMADD231PS      Z4, Z3, Z2
+
+nosmooth_19:
+	VADDPS        Z0, Z1, Z1
+	MOVQ          k_base+128(FP), R11
+	VBROADCASTSS  16(R11), Z0
+	VMULPS        Z1, Z0, Z0
+	VFMADD231PS   Z0, Z1, Z2
+	MOVQ          labels_base+56(FP), R11
+	VMOVUPS       (R11)(R8*1), Z0
+	VPSRAD        $0x1f, Z0, Z0
+	VANDNPS       Z2, Z0, Z2
+	MOVQ          losses_base+272(FP), R11
+	VMOVUPS       Z2, (R11)(R8*1)
+	VMOVUPS       64(SP), Z0
+	VCVTPS2PD     Y2, Z1
+	VEXTRACTF64X4 $0x01, Z2, Y2
+	VCVTPS2PD     Y2, Z2
+	VADDPD        Z1, Z0, Z0
+	VADDPD        Z2, Z0, Z0
+	VXORPS        Z2, Z2, Z2
+	VMOVUPS       Z0, 64(SP)
+	MOVQ          R10, R11
+	SHLQ          $0x04, R11
+	ADDQ          R11, CX
+	ADDQ          R11, AX
+	ADDQ          $0x40, BX
+	ADDQ          $0x40, SI
+	ADDQ          $0x40, DI
+	ADDQ          $0x40, R8
+	CMPQ          CX, R9
+	JB            row_2
+	VMOVUPS       64(SP), Z0
+	MOVQ          sum_base+296(FP), AX
+	VEXTRACTF64X4 $0x01, Z0, Y1
+	VADDPD        Y1, Y0, Y0
+	VEXTRACTF128  $0x01, Y0, X1
+	VADDPD        X1, X0, X0
+	VPERMILPD     $0x01, X0, X1
+	VADDSD        X1, X0, X0
+	VMOVSD        X0, (AX)
 	VZEROUPPER
 	RET
 

@@ -34,26 +34,94 @@ func softmaxShortRows(is *isa) {
 	g.emit()
 }
 
-// crossEntropyShortRows (twin: crossEntropyWithBatch's expDotRowsGeneric,
-// math.Log and scaleShiftRowsGeneric, row by row): softmaxShortRows for
-// CrossEntropyGradWith, all of a row's options in the one pass over its
-// group: besides max and Z, d = Σ w_j·(x_j − max) (label smoothing's sum)
-// and log Z (logAtLeast1: the z-loss needs lse in each row's factor); the
-// output is e_j·(a + zc·lse)/Z − shift_j, a being each row's factor
-// without its z-loss. The labels' terms are left to the caller.
+// crossEntropyShortRows (twin: crossEntropyWithRows, whose float64 row
+// losses it computes in float32): softmaxShortRows for CrossEntropyGradWith,
+// all of a row's options in the one pass over its group. Besides max and
+// Z it takes d = Σ w_j·(x_j − max) (label smoothing's sum) and log Z
+// (logAtLeast1: the z-loss needs lse in each row's factor); the output is
+// e_j·(a + zc·lse)/Z − shift_j − [j = label]·b, b = (1−ε)·w_y/D the
+// label's term and a = b + ε·W/(C·D) the rest of the factor but for the
+// z-loss. Then, the group
+// stored, each row's loss from the per-row values, one vector for the
+// group's rows (rowLosses), and their float64 sum.
 func crossEntropyShortRows(is *isa) {
-	is.text("crossEntropyShortRows", "func(dst, src []float32, cols int, a []float32, zc float32, shift, w, m, logZ, d []float32)",
-		"crossEntropyWithBatch's expDotRowsGeneric, math.Log and scaleShiftRowsGeneric",
+	is.text("crossEntropyShortRows",
+		"func(dst, src []float32, cols int, labels []int32, xl, wl, k, shift, w, m, logZ, d, losses []float32, sum []float64)",
+		"crossEntropyWithRows",
 		fmt.Sprintf("0 < cols ≤ %d; the rows, len(src)/cols, come in whole groups of %d (as softmaxShortRows);",
 			softmaxShortRowsMaxCols(is), is.lanes),
-		fmt.Sprintf("shift and w hold %d entries, those past cols unread. dst_i = e^(x_i − m_r)·(a_r +", softmaxShortRowsMaxCols(is)),
-		"zc·(m_r + logZ_r))/Z_r − shift_i; m, logZ and d receive each row's max, log Z",
-		"(within 2 ULP) and Σ w_i·(x_i − m_r).")
+		fmt.Sprintf("shift and w hold %d entries, those past cols unread; k is zc, 1−ε, ε/C, W, z,", softmaxShortRowsMaxCols(is)),
+		"labelD, smoothD. With b_r = labelD·wl_r: dst_i = e^(x_i − m_r)·(b_r + smoothD +",
+		"zc·lse_r)/Z_r − shift_i − [i = labels_r]·b_r, lse_r = m_r + log Z_r;",
+		"m, logZ and d receive each row's max, log Z (within 2 ULP) and",
+		"Σ w_i·(x_i − m_r); losses each row's (1−ε)·wl_r·(log Z_r − (xl_r − m_r)) +",
+		"(ε/C)·(W·log Z_r − d_r) + z·lse_r², 0 where the label is negative; sum[0]",
+		"the float64 sum of losses.")
 	g := shortRowGroups{is: is, ce: true}
 	g.dst, g.src, g.cols = load(Param("dst").Base()), load(Param("src").Base()), load(Param("cols"))
 	g.mp, g.zp = load(Param("m").Base()), load(Param("logZ").Base())
-	g.ap, g.dp = load(Param("a").Base()), load(Param("d").Base())
+	g.dp = load(Param("d").Base())
+	g.label = AllocLocal(g.is.bytes())
+	if is.bcst {
+		g.labels = is.vec()
+	}
+	g.row = GP64()
+	XORQ(g.row, g.row)
+	g.sum = AllocLocal(g.is.bytes())
+	acc := is.vec()
+	zero(acc)
+	VMOVUPS(acc, g.sum)
 	g.emit()
+}
+
+// konst returns the constant k[i] in every lane of a new register.
+func (g shortRowGroups) konst(i int) VecVirtual {
+	p, v := GP64(), g.is.vec()
+	Load(Param("k").Base(), p)
+	VBROADCASTSS(Mem{Base: p, Disp: 4 * i}, v)
+	return v
+}
+
+// rowLosses computes the losses of the group's rows (see
+// crossEntropyShortRows) from m, logZ and d as stored, stores them and adds
+// them to the float64 sum in the frame.
+func (g shortRowGroups) rowLosses() {
+	is := g.is
+	at, k := g.perRow, g.konst
+	m, lz, l, t := is.vec(), is.vec(), is.vec(), is.vec()
+	VMOVUPS(Mem{Base: g.mp}, m)
+	VMOVUPS(Mem{Base: g.zp}, lz)
+	VMOVUPS(at("xl"), t)
+	VSUBPS(m, t, t)   // x_y − m
+	VSUBPS(t, lz, t)  // log Z − (x_y − m)
+	VMULPS(at("wl"), t, t)
+	VMULPS(k(1), t, l) // (1−ε)·w_y·(log Z − (x_y − m))
+	// (ε/C)·(W·log Z − d), left out when ε is 0 (d may then be NaN: its
+	// weights are 0 and x − m may be −Inf).
+	smooth := GP32()
+	p := GP64()
+	Load(Param("k").Base(), p)
+	MOVL(Mem{Base: p, Disp: 4 * 2}, smooth)
+	noSmooth := label("nosmooth")
+	TESTL(smooth, smooth)
+	JZ(noSmooth)
+	sm := k(3)
+	VFMSUB213PS(Mem{Base: g.dp}, lz, sm) // W·log Z − d
+	VFMADD231PS(k(2), sm, l)
+	Label(string(noSmooth))
+	VADDPS(m, lz, lz) // lse
+	zl := k(4)
+	VMULPS(lz, zl, zl)
+	VFMADD231PS(zl, lz, l) // + z·lse²
+	ignored := is.vec()
+	VMOVUPS(at("labels"), ignored)
+	VPSRAD(U8(31), ignored, ignored) // all ones where the label is IgnoreLabel
+	VANDNPS(l, ignored, l)
+	VMOVUPS(l, at("losses"))
+	acc := is.vec()
+	VMOVUPS(g.sum, acc)
+	is.fold(l, acc)
+	VMOVUPS(acc, g.sum)
 }
 
 // emit is the routine's body, after its pointers.
@@ -75,6 +143,12 @@ func (g shortRowGroups) emit() {
 	}
 	g.oneBlock()
 	Label(string(done))
+	if g.ce {
+		acc, p := is.vec(), GP64()
+		VMOVUPS(g.sum, acc)
+		Load(Param("sum").Base(), p)
+		VMOVSD(is.reducePD(acc), Mem{Base: p})
+	}
 	ret()
 }
 
@@ -126,9 +200,16 @@ type shortRowGroups struct {
 	k                                  *expK
 	dst, src, end, cols, cols4, mp, zp GPVirtual
 	// ce, if set, makes the routine crossEntropyShortRows: zp is then
-	// logZ's pointer, and ap and dp those of a and d.
-	ce     bool
-	ap, dp GPVirtual
+	// logZ's pointer, and dp d's.
+	ce    bool
+	dp    GPVirtual
+	row   GPVirtual // the group's first row, in bytes into the per-row slices
+	sum   Mem       // the float64 sum of the losses so far
+	label Mem       // the group's label terms
+	// labels holds the group's labels, on an isa with embedded broadcasts
+	// (which compares them with each column's index in memory); AVX2's
+	// compares read them from memory.
+	labels VecVirtual
 }
 
 // rowsAt calls f with the address of each row of the group at base.
@@ -154,10 +235,16 @@ func (g shortRowGroups) finish(mx, z, d VecVirtual) VecVirtual {
 		lz := is.logAtLeast1(z)
 		VMOVUPS(lz, Mem{Base: g.zp})
 		VADDPS(mx, lz, lz) // lse
-		f, zc := is.vec(), is.vec()
-		VMOVUPS(Mem{Base: g.ap}, f)
-		VBROADCASTSS(paramMem("zc"), zc)
-		VFMADD231PS(zc, lz, f) // a + zc·lse
+		// b = labelD·w_y, the label's term, to the frame; a = b +
+		// smoothD, the factor less Z and the z-loss.
+		b, f := g.konst(5), g.konst(6)
+		VMULPS(g.perRow("wl"), b, b)
+		VMOVUPS(b, g.label)
+		if is.bcst {
+			VMOVUPS(g.perRow("labels"), g.labels)
+		}
+		VADDPS(b, f, f)
+		VFMADD231PS(g.konst(0), lz, f) // a + zc·lse
 		VDIVPS(z, f, f)
 		return f
 	}
@@ -183,13 +270,60 @@ func (g shortRowGroups) scaled(j int, e Op, f VecVirtual) VecVirtual {
 		VMULPS(e, f, v)
 		return v
 	}
-	v := is.vec()
 	p := GP64()
 	Load(Param("shift").Base(), p)
-	VBROADCASTSS(Mem{Base: p, Disp: 4 * j}, v)
+	shift := Mem{Base: p, Disp: 4 * j}
+	if r, ok := e.(VecVirtual); ok && is.bcst {
+		VFMSUB213PS_BCST(shift, f, r) // e·f − shift_j
+		g.subLabel(j, r)
+		return r
+	}
+	v := is.vec()
+	VBROADCASTSS(shift, v)
 	VFMSUB231PS(e, f, v) // e·f − shift_j
+	g.subLabel(j, v)
 	return v
 }
+
+// subLabel subtracts the label's term b (in the frame) from the lanes of
+// column j, v, whose row's label is j.
+func (g shortRowGroups) subLabel(j int, v VecVirtual) {
+	is := g.is
+	labels := g.perRow("labels")
+	if is.bcst {
+		k := K()
+		VPCMPEQD_BCST(laneIndex(j), g.labels, k)
+		VSUBPS(g.label, v, k, v)
+		return
+	}
+	m := is.vec()
+	VPBROADCASTD(laneIndex(j), m)
+	VPCMPEQD(labels, m, m)
+	VANDPS(g.label, m, m)
+	VSUBPS(m, v, v)
+}
+
+// perRow returns the address of the group's first element in the per-row
+// slice name.
+func (g shortRowGroups) perRow(name string) Mem {
+	p := GP64()
+	Load(Param(name).Base(), p)
+	return Mem{Base: p, Index: g.row, Scale: 1}
+}
+
+// laneIndex returns the address of the int32 j in a table of 0, 1, 2, …
+func laneIndex(j int) Mem {
+	if laneIndexTable == nil {
+		m := GLOBL("laneIndex", RODATA|NOPTR)
+		for i := range 16 {
+			DATA(4*i, U32(i))
+		}
+		laneIndexTable = &m
+	}
+	return laneIndexTable.Offset(4 * j)
+}
+
+var laneIndexTable *Mem
 
 // dot adds w_j·a to d for crossEntropyShortRows's sum d = Σ w_j·(x_j − max)
 // of column j, a = x_j − max.
@@ -197,8 +331,13 @@ func (g shortRowGroups) dot(j int, a, d VecVirtual) {
 	if !g.ce {
 		return
 	}
-	p, w := GP64(), g.is.vec()
+	p := GP64()
 	Load(Param("w").Base(), p)
+	if g.is.bcst {
+		VFMADD231PS_BCST(Mem{Base: p, Disp: 4 * j}, a, d)
+		return
+	}
+	w := g.is.vec()
 	VBROADCASTSS(Mem{Base: p, Disp: 4 * j}, w)
 	VFMADD231PS(w, a, d)
 }
@@ -210,7 +349,7 @@ func (g shortRowGroups) next() {
 	SHLQ(U8(log2(g.is.lanes)), step)
 	ADDQ(step, g.src)
 	ADDQ(step, g.dst)
-	for _, p := range []GPVirtual{g.mp, g.zp, g.ap, g.dp} {
+	for _, p := range []GPVirtual{g.mp, g.zp, g.dp, g.row} {
 		if p != nil {
 			ADDQ(U8(g.is.bytes()), p)
 		}
@@ -242,6 +381,9 @@ func (g shortRowGroups) oneBlock() {
 		}
 		out := is.transpose(e)
 		g.rowsAt(g.dst, func(r int, m Mem) { mask.store(out[r], m) })
+		if g.ce {
+			g.rowLosses()
+		}
 		g.next()
 	})
 }
@@ -348,6 +490,9 @@ func (g shortRowGroups) twoBlocks() {
 				}
 				mask.store(out[r], m.Offset(is.bytes()))
 			})
+		}
+		if g.ce {
+			g.rowLosses()
 		}
 		g.next()
 	})
