@@ -92,8 +92,8 @@ func (g shortRowGroups) rowLosses() {
 	VMOVUPS(Mem{Base: g.mp}, m)
 	VMOVUPS(Mem{Base: g.zp}, lz)
 	VMOVUPS(at("xl"), t)
-	VSUBPS(m, t, t)   // x_y − m
-	VSUBPS(t, lz, t)  // log Z − (x_y − m)
+	VSUBPS(m, t, t)  // x_y − m
+	VSUBPS(t, lz, t) // log Z − (x_y − m)
 	VMULPS(at("wl"), t, t)
 	VMULPS(k(1), t, l) // (1−ε)·w_y·(log Z − (x_y − m))
 	// (ε/C)·(W·log Z − d), left out when ε is 0 (d may then be NaN: its
