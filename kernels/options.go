@@ -158,9 +158,23 @@ func (o *CrossEntropyOptions) check(grad, logits []float32, cols, rows int) {
 
 // validate returns the *OptionError of the first bad value.
 func (o *CrossEntropyOptions) validate() error {
-	for c, w := range o.Weights {
-		if !(w >= 0) || math.IsInf(float64(w), 1) {
-			return &OptionError{Field: "Weights", Index: c, Value: w}
+	// A weight is finite and ≥ 0 when its bits are below those of +Inf,
+	// or those of −0: one integer compare per weight, branch-free until
+	// one fails (a float64 conversion per weight would cost a third of the
+	// kernel on a 1000-class row).
+	var bad uint32
+	for _, w := range o.Weights {
+		b := math.Float32bits(w)
+		if b == 0x8000_0000 {
+			b = 0
+		}
+		bad |= b | (b + 0x80_0000) // negative; or +Inf, NaN: carries into the sign bit
+	}
+	if bad>>31 != 0 {
+		for c, w := range o.Weights {
+			if !(w >= 0 && w <= math.MaxFloat32) {
+				return &OptionError{Field: "Weights", Index: c, Value: w}
+			}
 		}
 	}
 	if e := o.LabelSmoothing; !(e >= 0 && e <= 1) {
@@ -206,9 +220,7 @@ func newCrossEntropyWith(opts CrossEntropyOptions, labels []int32, cols int) (cr
 	o.smooth = o.eps > 0
 	var d float64
 	if o.weighted {
-		for _, w := range o.w {
-			o.wsum += float64(w)
-		}
+		o.wsum = sum(o.w)
 		if cols <= len(classCounts{}) {
 			// Counted per class, then weighed: a float64 sum of
 			// float32 weights row by row is a chain of conversions

@@ -1,9 +1,12 @@
 package kernels_test
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/softgrad/softgrad/internal/reference"
@@ -148,4 +151,139 @@ func TestCrossEntropyGradWithZero(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestCrossEntropyGradWithSpecial checks the special values against the
+// reference, which follows PyTorch: −Inf logits (a smoothed loss +Inf, NaN
+// on a class of weight 0), NaN and +Inf rows, batches with every row
+// ignored, and a weighted mean whose counted rows all weigh 0; on short
+// rows (the short-row kernel) and long ones.
+func TestCrossEntropyGradWithSpecial(t *testing.T) {
+	forEachImpl(t, func(t *testing.T, im *kernels.Impl) {
+		for _, sh := range []shape{{64, 10}, {4, 100}} {
+			r := newRand(sh, 11)
+			base := uniform(r, sh.rows*sh.cols, -10, 10)
+			labels := make([]int32, sh.rows)
+			for j := range labels {
+				labels[j] = int32(j % sh.cols)
+			}
+			w := classWeights(r, sh.cols)
+			w[1] = 0
+			x := slices.Clone(base)
+			x[0*sh.cols+1] = ninf // a −Inf logit on a class of weight 0
+			x[1*sh.cols+0] = ninf // on the label of row 1... which is 1: another class
+			x[2*sh.cols+3] = ninf // a −Inf logit on a weighted class
+			x[3*sh.cols+2] = nan  // a NaN row
+			labels[2] = kernels.IgnoreLabel
+			allIgnored := make([]int32, sh.rows)
+			for j := range allIgnored {
+				allIgnored[j] = kernels.IgnoreLabel
+			}
+			zeroWeights := make([]float32, sh.cols)
+			cases := []struct {
+				name   string
+				labels []int32
+				opts   kernels.CrossEntropyOptions
+			}{
+				{"smoothing", labels, kernels.CrossEntropyOptions{LabelSmoothing: 0.1}},
+				{"weights", labels, kernels.CrossEntropyOptions{Weights: w}},
+				{"weights+smoothing+z", labels, kernels.CrossEntropyOptions{Weights: w, LabelSmoothing: 0.3, ZLoss: 1e-3, Losses: make([]float32, sh.rows)}},
+				{"all ignored/mean", allIgnored, kernels.CrossEntropyOptions{Weights: w, LabelSmoothing: 0.1}},
+				{"all ignored/sum", allIgnored, kernels.CrossEntropyOptions{LabelSmoothing: 0.1, Reduction: kernels.ReduceSum, Losses: make([]float32, sh.rows)}},
+				{"zero weights/mean", labels, kernels.CrossEntropyOptions{Weights: zeroWeights, ZLoss: 1e-3}},
+				{"zero weights/sum", labels, kernels.CrossEntropyOptions{Weights: zeroWeights, LabelSmoothing: 0.5, Reduction: kernels.ReduceSum}},
+			}
+			for _, c := range cases {
+				where := fmt.Sprintf("%v %s", sh, c.name)
+				crossEntropyWithCall(t, im, where, x, c.labels, sh.cols, c.opts).check(t, stats{})
+			}
+		}
+	})
+}
+
+// TestCrossEntropyGradWithErrors checks that bad options are bad data
+// (an *OptionError, nothing written) or programmer errors (panics), and
+// that the label checks of CrossEntropyGrad hold with options.
+func TestCrossEntropyGradWithErrors(t *testing.T) {
+	const rows, cols = 4, 3
+	x := []float32{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}
+	labels := []int32{0, 1, 2, kernels.IgnoreLabel}
+	negZero := float32(math.Copysign(0, -1))
+	forEachImpl(t, func(t *testing.T, im *kernels.Impl) {
+		bad := []struct {
+			opts  kernels.CrossEntropyOptions
+			field string
+			index int
+		}{
+			{kernels.CrossEntropyOptions{Weights: []float32{1, -1, 1}}, "Weights", 1},
+			{kernels.CrossEntropyOptions{Weights: []float32{1, 1, nan}}, "Weights", 2},
+			{kernels.CrossEntropyOptions{Weights: []float32{inf, 1, 1}}, "Weights", 0},
+			{kernels.CrossEntropyOptions{Weights: []float32{1, ninf, 1}}, "Weights", 1},
+			{kernels.CrossEntropyOptions{Weights: []float32{1, 1, -1e-45}}, "Weights", 2},
+			{kernels.CrossEntropyOptions{LabelSmoothing: -0.1}, "LabelSmoothing", -1},
+			{kernels.CrossEntropyOptions{LabelSmoothing: 1.5}, "LabelSmoothing", -1},
+			{kernels.CrossEntropyOptions{LabelSmoothing: nan}, "LabelSmoothing", -1},
+			{kernels.CrossEntropyOptions{ZLoss: -1}, "ZLoss", -1},
+			{kernels.CrossEntropyOptions{ZLoss: nan}, "ZLoss", -1},
+			{kernels.CrossEntropyOptions{ZLoss: inf}, "ZLoss", -1},
+		}
+		for _, b := range bad {
+			grad := make([]float32, len(x))
+			fill(grad, sentinel)
+			losses := []float32{sentinel, sentinel, sentinel, sentinel}
+			b.opts.Losses = losses
+			_, err := im.CrossEntropyGradWith(grad, x, labels, cols, b.opts)
+			var oe *kernels.OptionError
+			if !errors.As(err, &oe) || oe.Field != b.field || oe.Index != b.index {
+				t.Errorf("%+v: error %v, want an OptionError for %s[%d]", b.opts, err, b.field, b.index)
+				continue
+			}
+			if !strings.HasPrefix(err.Error(), "kernels: "+b.field) {
+				t.Errorf("%+v: message %q", b.opts, err)
+			}
+			for i, v := range append(grad, losses...) {
+				if v != sentinel {
+					t.Errorf("%+v: wrote %v at %d", b.opts, v, i)
+					break
+				}
+			}
+		}
+		// −0 and 0 are weights, 0 and 1 smoothings.
+		for _, opts := range []kernels.CrossEntropyOptions{
+			{Weights: []float32{negZero, 0, 1}}, {LabelSmoothing: 1}, {LabelSmoothing: negZero, ZLoss: 0},
+		} {
+			if _, err := im.CrossEntropyGradWith(make([]float32, len(x)), x, labels, cols, opts); err != nil {
+				t.Errorf("%+v: %v", opts, err)
+			}
+		}
+		grad := make([]float32, len(x))
+		fill(grad, sentinel)
+		_, err := im.CrossEntropyGradWith(grad, x, []int32{0, 3, 0, 0}, cols, kernels.CrossEntropyOptions{LabelSmoothing: 0.1, Weights: []float32{1, 2, 3}})
+		var le *kernels.LabelError
+		if !errors.As(err, &le) || le.Row != 1 || le.Label != 3 || grad[0] != sentinel {
+			t.Errorf("bad label with options: %v, grad[0] %v", err, grad[0])
+		}
+	})
+	buf := make([]float32, 40)
+	for _, c := range []struct {
+		name string
+		opts kernels.CrossEntropyOptions
+		want string
+	}{
+		{"weights length", kernels.CrossEntropyOptions{Weights: []float32{1, 1}}, "len(Weights) != cols"},
+		{"losses length", kernels.CrossEntropyOptions{Losses: make([]float32, rows+1)}, "len(Losses) != rows"},
+		{"reduction", kernels.CrossEntropyOptions{Reduction: kernels.ReduceNone + 1}, "unknown Reduction"},
+		{"weights overlap grad", kernels.CrossEntropyOptions{Weights: buf[2:5]}, "grad overlaps Weights"},
+		{"losses overlap grad", kernels.CrossEntropyOptions{Losses: buf[10:14]}, "grad overlaps Losses"},
+		{"losses overlap weights", kernels.CrossEntropyOptions{Weights: buf[20:23], Losses: buf[22:26]}, "Losses overlaps Weights"},
+	} {
+		func() {
+			defer func() {
+				if p := recover(); p == nil || !strings.Contains(fmt.Sprint(p), c.want) {
+					t.Errorf("%s: panic %v, want %q", c.name, p, c.want)
+				}
+			}()
+			kernels.CrossEntropyGradWith(buf[:12], x, labels, cols, c.opts)
+		}()
+	}
 }

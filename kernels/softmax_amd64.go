@@ -65,12 +65,12 @@ func softTargetRowsAVX2(grad []float32, logits []float32, targets []float32, col
 func softGradRowsAVX2(grad []float32, targets []float32, cols int, c []float32, invRows float32)
 
 // expDotRowsAVX2 is expDotRowsGeneric with AVX2 (see generic.go).
-// rows = len(m); len(w) ≥ cols. It reads logits_i before it writes grad_i,
-// so grad may be logits. Each row's sums are accumulated in float32
-// vectors and folded into float64 every 256 elements.
+// rows = len(m); len(w) ≥ cols. It reads src_i before it writes dst_i, so dst
+// may be src. Each row's sums are accumulated in float32 vectors and folded
+// into float64 every 256 elements.
 //
 //go:noescape
-func expDotRowsAVX2(grad []float32, logits []float32, w []float32, cols int, m []float32, z []float64, d []float64)
+func expDotRowsAVX2(dst []float32, src []float32, w []float32, cols int, m []float32, z []float64, d []float64)
 
 // scaleShiftRowsAVX2 is scaleShiftRowsGeneric with AVX2 (see generic.go).
 // rows = len(c); len(w) ≥ cols.
@@ -221,12 +221,12 @@ func softTargetRowsAVX512(grad []float32, logits []float32, targets []float32, c
 func softGradRowsAVX512(grad []float32, targets []float32, cols int, c []float32, invRows float32)
 
 // expDotRowsAVX512 is expDotRowsGeneric with AVX512 (see generic.go).
-// rows = len(m); len(w) ≥ cols. It reads logits_i before it writes grad_i,
-// so grad may be logits. Each row's sums are accumulated in float32
-// vectors and folded into float64 every 256 elements.
+// rows = len(m); len(w) ≥ cols. It reads src_i before it writes dst_i, so dst
+// may be src. Each row's sums are accumulated in float32 vectors and folded
+// into float64 every 256 elements.
 //
 //go:noescape
-func expDotRowsAVX512(grad []float32, logits []float32, w []float32, cols int, m []float32, z []float64, d []float64)
+func expDotRowsAVX512(dst []float32, src []float32, w []float32, cols int, m []float32, z []float64, d []float64)
 
 // scaleShiftRowsAVX512 is scaleShiftRowsGeneric with AVX512 (see generic.go).
 // rows = len(c); len(w) ≥ cols.

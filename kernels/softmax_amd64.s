@@ -3646,657 +3646,619 @@ shaped_1:
 	VZEROUPPER
 	RET
 
-// func expDotRowsAVX2(grad []float32, logits []float32, w []float32, cols int, m []float32, z []float64, d []float64)
+// func expDotRowsAVX2(dst []float32, src []float32, w []float32, cols int, m []float32, z []float64, d []float64)
 // Requires: AVX, AVX2, CMOV, FMA3
-TEXT ·expDotRowsAVX2(SB), NOSPLIT, $64-152
-	MOVQ         grad_base+0(FP), AX
-	MOVQ         logits_base+24(FP), CX
-	MOVQ         w_base+48(FP), DX
-	MOVQ         cols+72(FP), BX
-	MOVQ         m_base+80(FP), SI
+TEXT ·expDotRowsAVX2(SB), NOSPLIT, $0-152
+	MOVQ         dst_base+0(FP), AX
+	MOVQ         src_base+24(FP), CX
+	MOVQ         cols+72(FP), DX
+	MOVQ         m_base+80(FP), BX
+	MOVQ         z_base+104(FP), SI
 	MOVQ         m_len+88(FP), DI
+	MOVQ         d_base+128(FP), R9
 	VBROADCASTSS expLog2e<>+0(SB), Y0
-	VBROADCASTSS expC4<>+0(SB), Y1
-	MOVQ         CX, DX
-	MOVQ         SI, R8
-	MOVQ         DI, R9
-	CMPQ         BX, $0x08
+	MOVQ         CX, R8
+	MOVQ         BX, R10
+	MOVQ         DI, R11
+	CMPQ         DX, $0x08
 	JA           shape_2
 
 row_3:
-	VBROADCASTSS negInf<>+0(SB), Y2
-	LEAQ         laneMasks<>+32(SB), R10
-	MOVQ         BX, R11
-	NEGQ         R11
-	VMOVDQU      (R10)(R11*4), Y3
-	VMASKMOVPS   (DX), Y3, Y4
-	VBROADCASTSS negInf<>+0(SB), Y5
-	VBLENDVPS    Y3, Y4, Y5, Y4
-	VMAXPS       Y4, Y2, Y2
-	LEAQ         (DX)(BX*4), DX
-	VEXTRACTF128 $0x01, Y2, X3
-	VMAXPS       X3, X2, X2
-	VPERMILPS    $0x4e, X2, X3
-	VMAXPS       X3, X2, X2
-	VPERMILPS    $0xb1, X2, X3
-	VMAXPS       X3, X2, X2
-	VMOVSS       X2, (R8)
-	ADDQ         $0x04, R8
-	DECQ         R9
+	VBROADCASTSS negInf<>+0(SB), Y1
+	LEAQ         laneMasks<>+32(SB), R12
+	MOVQ         DX, R13
+	NEGQ         R13
+	VMOVDQU      (R12)(R13*4), Y2
+	VMASKMOVPS   (R8), Y2, Y3
+	VBROADCASTSS negInf<>+0(SB), Y4
+	VBLENDVPS    Y2, Y3, Y4, Y3
+	VMAXPS       Y3, Y1, Y1
+	LEAQ         (R8)(DX*4), R8
+	VEXTRACTF128 $0x01, Y1, X2
+	VMAXPS       X2, X1, X1
+	VPERMILPS    $0x4e, X1, X2
+	VMAXPS       X2, X1, X1
+	VPERMILPS    $0xb1, X1, X2
+	VMAXPS       X2, X1, X1
+	VMOVSS       X1, (R10)
+	ADDQ         $0x04, R10
+	DECQ         R11
 	JNZ          row_3
 	JMP          shaped_1
 
 shape_2:
-	CMPQ BX, $0x10
+	CMPQ DX, $0x10
 	JA   shape_4
 
 row_5:
-	VBROADCASTSS negInf<>+0(SB), Y2
-	VMAXPS       -32(DX)(BX*4), Y2, Y2
-	VMAXPS       (DX), Y2, Y2
-	LEAQ         (DX)(BX*4), DX
-	VEXTRACTF128 $0x01, Y2, X3
-	VMAXPS       X3, X2, X2
-	VPERMILPS    $0x4e, X2, X3
-	VMAXPS       X3, X2, X2
-	VPERMILPS    $0xb1, X2, X3
-	VMAXPS       X3, X2, X2
-	VMOVSS       X2, (R8)
-	ADDQ         $0x04, R8
-	DECQ         R9
+	VBROADCASTSS negInf<>+0(SB), Y1
+	VMAXPS       -32(R8)(DX*4), Y1, Y1
+	VMAXPS       (R8), Y1, Y1
+	LEAQ         (R8)(DX*4), R8
+	VEXTRACTF128 $0x01, Y1, X2
+	VMAXPS       X2, X1, X1
+	VPERMILPS    $0x4e, X1, X2
+	VMAXPS       X2, X1, X1
+	VPERMILPS    $0xb1, X1, X2
+	VMAXPS       X2, X1, X1
+	VMOVSS       X1, (R10)
+	ADDQ         $0x04, R10
+	DECQ         R11
 	JNZ          row_5
 	JMP          shaped_1
 
 shape_4:
 row_6:
-	VBROADCASTSS negInf<>+0(SB), Y2
+	VBROADCASTSS negInf<>+0(SB), Y1
 
 	// The row's last lanes when cols is not a whole number of vectors: the part vector, loaded first.
-	MOVQ   BX, R10
-	ANDQ   $0x07, R10
+	MOVQ   DX, R12
+	ANDQ   $0x07, R12
 	JZ     nopart_7
-	CMPQ   BX, $0x08
+	CMPQ   DX, $0x08
 	JB     nopart_7
-	VMAXPS -32(DX)(BX*4), Y2, Y2
+	VMAXPS -32(R8)(DX*4), Y1, Y1
 
 nopart_7:
-	MOVQ BX, R10
+	MOVQ DX, R12
 
 	// 4 vectors per iteration, 1 side by side.
-	CMPQ    R10, $0x00000020
+	CMPQ    R12, $0x00000020
 	JB      single_8
-	VMOVAPS Y2, Y3
-	VMOVAPS Y2, Y4
-	VMOVAPS Y2, Y5
+	VMOVAPS Y1, Y2
+	VMOVAPS Y1, Y3
+	VMOVAPS Y1, Y4
 
 loop_11:
-	VMAXPS (DX), Y2, Y2
-	VMAXPS 32(DX), Y3, Y3
-	VMAXPS 64(DX), Y4, Y4
-	VMAXPS 96(DX), Y5, Y5
-	ADDQ   $0x00000080, DX
-	SUBQ   $0x00000020, R10
-	CMPQ   R10, $0x00000020
+	VMAXPS (R8), Y1, Y1
+	VMAXPS 32(R8), Y2, Y2
+	VMAXPS 64(R8), Y3, Y3
+	VMAXPS 96(R8), Y4, Y4
+	ADDQ   $0x00000080, R8
+	SUBQ   $0x00000020, R12
+	CMPQ   R12, $0x00000020
 	JAE    loop_11
-	VMAXPS Y3, Y2, Y2
-	VMAXPS Y5, Y4, Y4
-	VMAXPS Y4, Y2, Y2
+	VMAXPS Y2, Y1, Y1
+	VMAXPS Y4, Y3, Y3
+	VMAXPS Y3, Y1, Y1
 
 single_8:
 	// One vector per iteration.
-	CMPQ R10, $0x00000008
+	CMPQ R12, $0x00000008
 	JB   tail_9
 
 loop1_12:
-	VMAXPS (DX), Y2, Y2
-	ADDQ   $0x00000020, DX
-	SUBQ   $0x00000008, R10
-	CMPQ   R10, $0x00000008
+	VMAXPS (R8), Y1, Y1
+	ADDQ   $0x00000020, R8
+	SUBQ   $0x00000008, R12
+	CMPQ   R12, $0x00000008
 	JAE    loop1_12
 
 tail_9:
 	// Fewer than a vector's lanes left: the rest of the part vector, or, in a row shorter than a vector, a masked one.
-	TESTQ R10, R10
+	TESTQ R12, R12
 	JZ    done_10
-	CMPQ  BX, $0x08
+	CMPQ  DX, $0x08
 	JB    masked_13
 	JMP   advance_14
 
 masked_13:
-	LEAQ         laneMasks<>+32(SB), R11
-	MOVQ         R10, R12
-	NEGQ         R12
-	VMOVDQU      (R11)(R12*4), Y3
-	VMASKMOVPS   (DX), Y3, Y4
-	VBROADCASTSS negInf<>+0(SB), Y5
-	VBLENDVPS    Y3, Y4, Y5, Y4
-	VMAXPS       Y4, Y2, Y2
+	LEAQ         laneMasks<>+32(SB), R13
+	MOVQ         R12, R14
+	NEGQ         R14
+	VMOVDQU      (R13)(R14*4), Y2
+	VMASKMOVPS   (R8), Y2, Y3
+	VBROADCASTSS negInf<>+0(SB), Y4
+	VBLENDVPS    Y2, Y3, Y4, Y3
+	VMAXPS       Y3, Y1, Y1
 
 advance_14:
-	LEAQ (DX)(R10*4), DX
+	LEAQ (R8)(R12*4), R8
 
 done_10:
-	VEXTRACTF128 $0x01, Y2, X3
-	VMAXPS       X3, X2, X2
-	VPERMILPS    $0x4e, X2, X3
-	VMAXPS       X3, X2, X2
-	VPERMILPS    $0xb1, X2, X3
-	VMAXPS       X3, X2, X2
-	VMOVSS       X2, (R8)
-	ADDQ         $0x04, R8
-	DECQ         R9
+	VEXTRACTF128 $0x01, Y1, X2
+	VMAXPS       X2, X1, X1
+	VPERMILPS    $0x4e, X1, X2
+	VMAXPS       X2, X1, X1
+	VPERMILPS    $0xb1, X1, X2
+	VMAXPS       X2, X1, X1
+	VMOVSS       X1, (R10)
+	ADDQ         $0x04, R10
+	DECQ         R11
 	JNZ          row_6
 
 shaped_1:
-	CMPQ BX, $0x08
+	CMPQ DX, $0x08
 	JA   shape_16
 
 row_17:
-	MOVQ         w_base+48(FP), DX
-	VBROADCASTSS (SI), Y2
+	VBROADCASTSS (BX), Y1
 	VXORPS       Y3, Y3, Y3
+	VXORPS       Y2, Y2, Y2
+	MOVQ         w_base+48(FP), R8
+	VXORPS       Y5, Y5, Y5
 	VXORPS       Y4, Y4, Y4
-	VMOVUPS      Y3, (SP)
-	VMOVUPS      Y3, 32(SP)
-	LEAQ         laneMasks<>+32(SB), R8
-	MOVQ         BX, R9
-	NEGQ         R9
-	VMOVDQU      (R8)(R9*4), Y5
-	VMASKMOVPS   (CX), Y5, Y6
-	VSUBPS       Y2, Y6, Y6
-	VMASKMOVPS   (DX), Y5, Y2
-	VMULPS       Y2, Y6, Y7
-	VANDPS       Y5, Y7, Y7
-	VANDPS       Y5, Y2, Y2
+	LEAQ         laneMasks<>+32(SB), R10
+	MOVQ         DX, R11
+	NEGQ         R11
+	VMOVDQU      (R10)(R11*4), Y6
+	VMASKMOVPS   (CX), Y6, Y7
+	VSUBPS       Y1, Y7, Y7
+	VMASKMOVPS   (R8), Y6, Y1
+	VMULPS       Y1, Y7, Y1
+	VANDPS       Y6, Y1, Y1
 
 	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
-	VMOVUPS     expMagic<>+0(SB), Y2
-	VFMADD231PS Y0, Y6, Y2
-	VPSLLD      $0x17, Y2, Y8
-	VSUBPS      expMagic<>+0(SB), Y2, Y2
-	VCMPPS      $0x01, expCutoff<>+0(SB), Y6, Y9
-	VFMADD231PS expNegLn2Hi<>+0(SB), Y2, Y6
-	VFMADD231PS expNegLn2Lo<>+0(SB), Y2, Y6
+	VMOVUPS     expMagic<>+0(SB), Y8
+	VFMADD231PS Y0, Y7, Y8
+	VPSLLD      $0x17, Y8, Y9
+	VSUBPS      expMagic<>+0(SB), Y8, Y8
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y7, Y10
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y8, Y7
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y8, Y7
 
 	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
-	VMOVUPS     expC5<>+0(SB), Y2
-	VFMADD213PS Y1, Y6, Y2
-	VFMADD213PS expC3<>+0(SB), Y6, Y2
-	VFMADD213PS expC2<>+0(SB), Y6, Y2
-	VFMADD213PS expC1<>+0(SB), Y6, Y2
+	VMOVUPS     expC5<>+0(SB), Y8
+	VFMADD213PS expC4<>+0(SB), Y7, Y8
+	VFMADD213PS expC3<>+0(SB), Y7, Y8
+	VFMADD213PS expC2<>+0(SB), Y7, Y8
+	VFMADD213PS expC1<>+0(SB), Y7, Y8
 
 	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
-	VMULPS       Y8, Y6, Y6
-	VFMADD213PS  Y8, Y6, Y2
-	VANDNPS      Y2, Y9, Y2
-	VADDPS       Y7, Y4, Y4
-	VMASKMOVPS   Y2, Y5, (AX)
-	VANDPS       Y5, Y2, Y2
-	VADDPS       Y2, Y3, Y3
-	LEAQ         (CX)(BX*4), CX
-	LEAQ         (DX)(BX*4), DX
-	LEAQ         (AX)(BX*4), AX
-	VMOVUPS      (SP), Y2
-	VCVTPS2PD    X3, Y5
-	VEXTRACTF128 $0x01, Y3, X3
-	VCVTPS2PD    X3, Y3
-	VADDPD       Y5, Y2, Y2
-	VADDPD       Y3, Y2, Y2
-	VXORPS       Y3, Y3, Y3
-	VMOVUPS      Y2, (SP)
-	VMOVUPS      32(SP), Y2
-	VCVTPS2PD    X4, Y3
-	VEXTRACTF128 $0x01, Y4, X4
-	VCVTPS2PD    X4, Y4
-	VADDPD       Y3, Y2, Y2
-	VADDPD       Y4, Y2, Y2
+	VMULPS       Y9, Y7, Y7
+	VFMADD213PS  Y9, Y7, Y8
+	VANDNPS      Y8, Y10, Y8
+	VADDPS       Y1, Y4, Y4
+	VMASKMOVPS   Y8, Y6, (AX)
+	VANDPS       Y6, Y8, Y8
+	VADDPS       Y8, Y2, Y2
+	LEAQ         (CX)(DX*4), CX
+	LEAQ         (AX)(DX*4), AX
+	LEAQ         (R8)(DX*4), R8
+	VCVTPS2PD    X2, Y1
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y1, Y3, Y3
+	VADDPD       Y2, Y3, Y3
+	VXORPS       Y2, Y2, Y2
+	VCVTPS2PD    X4, Y1
+	VEXTRACTF128 $0x01, Y4, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y1, Y5, Y5
+	VADDPD       Y2, Y5, Y5
 	VXORPS       Y4, Y4, Y4
-	VMOVUPS      Y2, 32(SP)
-	VMOVUPS      (SP), Y2
-	MOVQ         z_base+104(FP), DX
-	VEXTRACTF128 $0x01, Y2, X3
-	VADDPD       X3, X2, X2
-	VPERMILPD    $0x01, X2, X3
-	VADDSD       X3, X2, X2
-	MOVQ         m_len+88(FP), R8
-	SUBQ         DI, R8
-	VMOVSD       X2, (DX)(R8*8)
-	VMOVUPS      32(SP), Y2
-	MOVQ         d_base+128(FP), DX
-	VEXTRACTF128 $0x01, Y2, X3
-	VADDPD       X3, X2, X2
-	VPERMILPD    $0x01, X2, X3
-	VADDSD       X3, X2, X2
-	MOVQ         m_len+88(FP), R8
-	SUBQ         DI, R8
-	VMOVSD       X2, (DX)(R8*8)
-	ADDQ         $0x04, SI
+	VEXTRACTF128 $0x01, Y3, X1
+	VADDPD       X1, X3, X3
+	VPERMILPD    $0x01, X3, X1
+	VADDSD       X1, X3, X3
+	VMOVSD       X3, (SI)
+	ADDQ         $0x04, BX
+	ADDQ         $0x08, SI
+	VEXTRACTF128 $0x01, Y5, X1
+	VADDPD       X1, X5, X5
+	VPERMILPD    $0x01, X5, X1
+	VADDSD       X1, X5, X5
+	VMOVSD       X5, (R9)
+	ADDQ         $0x08, R9
 	DECQ         DI
 	JNZ          row_17
 	JMP          shaped_15
 
 shape_16:
-	CMPQ BX, $0x10
+	CMPQ DX, $0x10
 	JA   shape_18
 
 row_19:
-	MOVQ         w_base+48(FP), DX
-	VBROADCASTSS (SI), Y2
+	VBROADCASTSS (BX), Y1
 	VXORPS       Y3, Y3, Y3
+	VXORPS       Y2, Y2, Y2
+	MOVQ         w_base+48(FP), R8
+	VXORPS       Y5, Y5, Y5
 	VXORPS       Y4, Y4, Y4
-	VMOVUPS      Y3, (SP)
-	VMOVUPS      Y3, 32(SP)
-	VMOVUPS      -32(CX)(BX*4), Y5
-	VSUBPS       Y2, Y5, Y5
-	VMOVUPS      -32(DX)(BX*4), Y6
-	VMULPS       Y6, Y5, Y7
-	LEAQ         -8(BX), R8
-	LEAQ         laneMasks<>+32(SB), R9
-	VMOVDQU      (R9)(R8*4), Y8
+	VMOVUPS      -32(CX)(DX*4), Y6
+	VSUBPS       Y1, Y6, Y6
+	VMULPS       -32(R8)(DX*4), Y6, Y7
+	LEAQ         -8(DX), R10
+	LEAQ         laneMasks<>+32(SB), R11
+	VMOVDQU      (R11)(R10*4), Y8
 	VANDPS       Y8, Y7, Y7
-	VANDPS       Y8, Y6, Y6
 
 	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
-	VMOVUPS     expMagic<>+0(SB), Y6
-	VFMADD231PS Y0, Y5, Y6
-	VPSLLD      $0x17, Y6, Y9
-	VSUBPS      expMagic<>+0(SB), Y6, Y6
-	VCMPPS      $0x01, expCutoff<>+0(SB), Y5, Y10
-	VFMADD231PS expNegLn2Hi<>+0(SB), Y6, Y5
-	VFMADD231PS expNegLn2Lo<>+0(SB), Y6, Y5
+	VMOVUPS     expMagic<>+0(SB), Y9
+	VFMADD231PS Y0, Y6, Y9
+	VPSLLD      $0x17, Y9, Y10
+	VSUBPS      expMagic<>+0(SB), Y9, Y9
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y6, Y11
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y9, Y6
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y9, Y6
 
 	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
-	VMOVUPS     expC5<>+0(SB), Y6
-	VFMADD213PS Y1, Y5, Y6
-	VFMADD213PS expC3<>+0(SB), Y5, Y6
-	VFMADD213PS expC2<>+0(SB), Y5, Y6
-	VFMADD213PS expC1<>+0(SB), Y5, Y6
+	VMOVUPS     expC5<>+0(SB), Y9
+	VFMADD213PS expC4<>+0(SB), Y6, Y9
+	VFMADD213PS expC3<>+0(SB), Y6, Y9
+	VFMADD213PS expC2<>+0(SB), Y6, Y9
+	VFMADD213PS expC1<>+0(SB), Y6, Y9
 
 	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
-	VMULPS      Y9, Y5, Y5
-	VFMADD213PS Y9, Y5, Y6
-	VANDNPS     Y6, Y10, Y6
-	VMOVUPS     (CX), Y5
-	VSUBPS      Y2, Y5, Y5
-	VMOVUPS     (DX), Y2
-	VFMADD231PS Y2, Y5, Y4
+	VMULPS      Y10, Y6, Y6
+	VFMADD213PS Y10, Y6, Y9
+	VANDNPS     Y9, Y11, Y9
+	VMOVUPS     (CX), Y6
+	VSUBPS      Y1, Y6, Y6
+	VFMADD231PS (R8), Y6, Y4
 
 	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
-	VMOVUPS     expMagic<>+0(SB), Y2
-	VFMADD231PS Y0, Y5, Y2
-	VPSLLD      $0x17, Y2, Y9
-	VSUBPS      expMagic<>+0(SB), Y2, Y2
-	VCMPPS      $0x01, expCutoff<>+0(SB), Y5, Y10
-	VFMADD231PS expNegLn2Hi<>+0(SB), Y2, Y5
-	VFMADD231PS expNegLn2Lo<>+0(SB), Y2, Y5
+	VMOVUPS     expMagic<>+0(SB), Y1
+	VFMADD231PS Y0, Y6, Y1
+	VPSLLD      $0x17, Y1, Y10
+	VSUBPS      expMagic<>+0(SB), Y1, Y1
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y6, Y11
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y1, Y6
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y1, Y6
 
 	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
-	VMOVUPS     expC5<>+0(SB), Y2
-	VFMADD213PS Y1, Y5, Y2
-	VFMADD213PS expC3<>+0(SB), Y5, Y2
-	VFMADD213PS expC2<>+0(SB), Y5, Y2
-	VFMADD213PS expC1<>+0(SB), Y5, Y2
+	VMOVUPS     expC5<>+0(SB), Y1
+	VFMADD213PS expC4<>+0(SB), Y6, Y1
+	VFMADD213PS expC3<>+0(SB), Y6, Y1
+	VFMADD213PS expC2<>+0(SB), Y6, Y1
+	VFMADD213PS expC1<>+0(SB), Y6, Y1
 
 	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
-	VMULPS       Y9, Y5, Y5
-	VFMADD213PS  Y9, Y5, Y2
-	VANDNPS      Y2, Y10, Y2
-	VMOVUPS      Y2, (AX)
-	VADDPS       Y2, Y3, Y3
+	VMULPS       Y10, Y6, Y6
+	VFMADD213PS  Y10, Y6, Y1
+	VANDNPS      Y1, Y11, Y1
+	VMOVUPS      Y1, (AX)
+	VADDPS       Y1, Y2, Y2
 	VADDPS       Y7, Y4, Y4
-	VMOVUPS      Y6, -32(AX)(BX*4)
-	VANDPS       Y8, Y6, Y6
-	VADDPS       Y6, Y3, Y3
-	LEAQ         (CX)(BX*4), CX
-	LEAQ         (DX)(BX*4), DX
-	LEAQ         (AX)(BX*4), AX
-	VMOVUPS      (SP), Y2
-	VCVTPS2PD    X3, Y5
-	VEXTRACTF128 $0x01, Y3, X3
-	VCVTPS2PD    X3, Y3
-	VADDPD       Y5, Y2, Y2
-	VADDPD       Y3, Y2, Y2
-	VXORPS       Y3, Y3, Y3
-	VMOVUPS      Y2, (SP)
-	VMOVUPS      32(SP), Y2
-	VCVTPS2PD    X4, Y3
-	VEXTRACTF128 $0x01, Y4, X4
-	VCVTPS2PD    X4, Y4
-	VADDPD       Y3, Y2, Y2
-	VADDPD       Y4, Y2, Y2
+	VMOVUPS      Y9, -32(AX)(DX*4)
+	VANDPS       Y8, Y9, Y9
+	VADDPS       Y9, Y2, Y2
+	LEAQ         (CX)(DX*4), CX
+	LEAQ         (AX)(DX*4), AX
+	LEAQ         (R8)(DX*4), R8
+	VCVTPS2PD    X2, Y1
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y1, Y3, Y3
+	VADDPD       Y2, Y3, Y3
+	VXORPS       Y2, Y2, Y2
+	VCVTPS2PD    X4, Y1
+	VEXTRACTF128 $0x01, Y4, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y1, Y5, Y5
+	VADDPD       Y2, Y5, Y5
 	VXORPS       Y4, Y4, Y4
-	VMOVUPS      Y2, 32(SP)
-	VMOVUPS      (SP), Y2
-	MOVQ         z_base+104(FP), DX
-	VEXTRACTF128 $0x01, Y2, X3
-	VADDPD       X3, X2, X2
-	VPERMILPD    $0x01, X2, X3
-	VADDSD       X3, X2, X2
-	MOVQ         m_len+88(FP), R8
-	SUBQ         DI, R8
-	VMOVSD       X2, (DX)(R8*8)
-	VMOVUPS      32(SP), Y2
-	MOVQ         d_base+128(FP), DX
-	VEXTRACTF128 $0x01, Y2, X3
-	VADDPD       X3, X2, X2
-	VPERMILPD    $0x01, X2, X3
-	VADDSD       X3, X2, X2
-	MOVQ         m_len+88(FP), R8
-	SUBQ         DI, R8
-	VMOVSD       X2, (DX)(R8*8)
-	ADDQ         $0x04, SI
+	VEXTRACTF128 $0x01, Y3, X1
+	VADDPD       X1, X3, X3
+	VPERMILPD    $0x01, X3, X1
+	VADDSD       X1, X3, X3
+	VMOVSD       X3, (SI)
+	ADDQ         $0x04, BX
+	ADDQ         $0x08, SI
+	VEXTRACTF128 $0x01, Y5, X1
+	VADDPD       X1, X5, X5
+	VPERMILPD    $0x01, X5, X1
+	VADDSD       X1, X5, X5
+	VMOVSD       X5, (R9)
+	ADDQ         $0x08, R9
 	DECQ         DI
 	JNZ          row_19
 	JMP          shaped_15
 
 shape_18:
 row_20:
-	MOVQ         w_base+48(FP), DX
-	VBROADCASTSS (SI), Y2
-	VXORPS       Y3, Y3, Y3
+	VBROADCASTSS (BX), Y1
 	VXORPS       Y4, Y4, Y4
-	VMOVUPS      Y3, (SP)
-	VMOVUPS      Y3, 32(SP)
+	VXORPS       Y2, Y2, Y2
+	MOVQ         w_base+48(FP), R8
+	VXORPS       Y9, Y9, Y9
+	VXORPS       Y7, Y7, Y7
 
 	// The row's last lanes when cols is not a whole number of vectors: the part vector, loaded first.
-	MOVQ    BX, R8
-	ANDQ    $0x07, R8
+	MOVQ    DX, R10
+	ANDQ    $0x07, R10
 	JZ      nopart_21
-	CMPQ    BX, $0x08
+	CMPQ    DX, $0x08
 	JB      nopart_21
-	VMOVUPS -32(CX)(BX*4), Y5
-	VSUBPS  Y2, Y5, Y5
-	VMOVUPS -32(DX)(BX*4), Y7
-	VMULPS  Y7, Y5, Y6
-	LEAQ    laneMasks<>+32(SB), R9
-	VMOVDQU (R9)(R8*4), Y8
-	VANDPS  Y8, Y6, Y6
-	VANDPS  Y8, Y7, Y7
+	VMOVUPS -32(CX)(DX*4), Y3
+	VSUBPS  Y1, Y3, Y3
+	VMULPS  -32(R8)(DX*4), Y3, Y5
+	LEAQ    laneMasks<>+32(SB), R11
+	VMOVDQU (R11)(R10*4), Y6
+	VANDPS  Y6, Y5, Y5
 
 	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
-	VMOVUPS     expMagic<>+0(SB), Y7
-	VFMADD231PS Y0, Y5, Y7
-	VPSLLD      $0x17, Y7, Y8
-	VSUBPS      expMagic<>+0(SB), Y7, Y7
-	VCMPPS      $0x01, expCutoff<>+0(SB), Y5, Y9
-	VFMADD231PS expNegLn2Hi<>+0(SB), Y7, Y5
-	VFMADD231PS expNegLn2Lo<>+0(SB), Y7, Y5
+	VMOVUPS     expMagic<>+0(SB), Y6
+	VFMADD231PS Y0, Y3, Y6
+	VPSLLD      $0x17, Y6, Y8
+	VSUBPS      expMagic<>+0(SB), Y6, Y6
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y3, Y10
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y6, Y3
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y6, Y3
 
 	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
-	VMOVUPS     expC5<>+0(SB), Y7
-	VFMADD213PS Y1, Y5, Y7
-	VFMADD213PS expC3<>+0(SB), Y5, Y7
-	VFMADD213PS expC2<>+0(SB), Y5, Y7
-	VFMADD213PS expC1<>+0(SB), Y5, Y7
+	VMOVUPS     expC5<>+0(SB), Y6
+	VFMADD213PS expC4<>+0(SB), Y3, Y6
+	VFMADD213PS expC3<>+0(SB), Y3, Y6
+	VFMADD213PS expC2<>+0(SB), Y3, Y6
+	VFMADD213PS expC1<>+0(SB), Y3, Y6
 
 	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
-	VMULPS      Y8, Y5, Y5
-	VFMADD213PS Y8, Y5, Y7
-	VANDNPS     Y7, Y9, Y7
+	VMULPS      Y8, Y3, Y3
+	VFMADD213PS Y8, Y3, Y6
+	VANDNPS     Y6, Y10, Y6
 
 nopart_21:
-	MOVQ BX, R8
+	MOVQ DX, R10
 
 block_22:
-	MOVQ    $0x00000100, R9
-	CMPQ    R8, R9
-	CMOVQLT R8, R9
-	SUBQ    R9, R8
+	MOVQ    $0x00000100, R11
+	CMPQ    R10, R11
+	CMOVQLT R10, R11
+	SUBQ    R11, R10
 
 	// 4 vectors per iteration, 1 side by side.
-	CMPQ R9, $0x00000020
-	JB   single_23
+	CMPQ   R11, $0x00000020
+	JB     single_23
+	VXORPS Y3, Y3, Y3
+	VXORPS Y8, Y8, Y8
 
 loop_26:
-	VMOVUPS     (CX), Y5
-	VSUBPS      Y2, Y5, Y5
-	VMOVUPS     (DX), Y8
-	VFMADD231PS Y8, Y5, Y4
+	VMOVUPS     (CX), Y10
+	VSUBPS      Y1, Y10, Y10
+	VFMADD231PS (R8), Y10, Y7
 
 	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
-	VMOVUPS     expMagic<>+0(SB), Y8
-	VFMADD231PS Y0, Y5, Y8
-	VPSLLD      $0x17, Y8, Y9
-	VSUBPS      expMagic<>+0(SB), Y8, Y8
-	VCMPPS      $0x01, expCutoff<>+0(SB), Y5, Y10
-	VFMADD231PS expNegLn2Hi<>+0(SB), Y8, Y5
-	VFMADD231PS expNegLn2Lo<>+0(SB), Y8, Y5
+	VMOVUPS     expMagic<>+0(SB), Y11
+	VFMADD231PS Y0, Y10, Y11
+	VPSLLD      $0x17, Y11, Y12
+	VSUBPS      expMagic<>+0(SB), Y11, Y11
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y10, Y13
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y11, Y10
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y11, Y10
 
 	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
-	VMOVUPS     expC5<>+0(SB), Y8
-	VFMADD213PS Y1, Y5, Y8
-	VFMADD213PS expC3<>+0(SB), Y5, Y8
-	VFMADD213PS expC2<>+0(SB), Y5, Y8
-	VFMADD213PS expC1<>+0(SB), Y5, Y8
+	VMOVUPS     expC5<>+0(SB), Y11
+	VFMADD213PS expC4<>+0(SB), Y10, Y11
+	VFMADD213PS expC3<>+0(SB), Y10, Y11
+	VFMADD213PS expC2<>+0(SB), Y10, Y11
+	VFMADD213PS expC1<>+0(SB), Y10, Y11
 
 	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
-	VMULPS      Y9, Y5, Y5
-	VFMADD213PS Y9, Y5, Y8
-	VANDNPS     Y8, Y10, Y8
-	VMOVUPS     Y8, (AX)
-	VADDPS      Y8, Y3, Y3
-	VMOVUPS     32(CX), Y5
-	VSUBPS      Y2, Y5, Y5
-	VMOVUPS     32(DX), Y8
-	VFMADD231PS Y8, Y5, Y4
+	VMULPS      Y12, Y10, Y10
+	VFMADD213PS Y12, Y10, Y11
+	VANDNPS     Y11, Y13, Y11
+	VMOVUPS     Y11, (AX)
+	VADDPS      Y11, Y2, Y2
+	VMOVUPS     32(CX), Y10
+	VSUBPS      Y1, Y10, Y10
+	VFMADD231PS 32(R8), Y10, Y8
 
 	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
-	VMOVUPS     expMagic<>+0(SB), Y8
-	VFMADD231PS Y0, Y5, Y8
-	VPSLLD      $0x17, Y8, Y9
-	VSUBPS      expMagic<>+0(SB), Y8, Y8
-	VCMPPS      $0x01, expCutoff<>+0(SB), Y5, Y10
-	VFMADD231PS expNegLn2Hi<>+0(SB), Y8, Y5
-	VFMADD231PS expNegLn2Lo<>+0(SB), Y8, Y5
+	VMOVUPS     expMagic<>+0(SB), Y11
+	VFMADD231PS Y0, Y10, Y11
+	VPSLLD      $0x17, Y11, Y12
+	VSUBPS      expMagic<>+0(SB), Y11, Y11
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y10, Y13
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y11, Y10
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y11, Y10
 
 	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
-	VMOVUPS     expC5<>+0(SB), Y8
-	VFMADD213PS Y1, Y5, Y8
-	VFMADD213PS expC3<>+0(SB), Y5, Y8
-	VFMADD213PS expC2<>+0(SB), Y5, Y8
-	VFMADD213PS expC1<>+0(SB), Y5, Y8
+	VMOVUPS     expC5<>+0(SB), Y11
+	VFMADD213PS expC4<>+0(SB), Y10, Y11
+	VFMADD213PS expC3<>+0(SB), Y10, Y11
+	VFMADD213PS expC2<>+0(SB), Y10, Y11
+	VFMADD213PS expC1<>+0(SB), Y10, Y11
 
 	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
-	VMULPS      Y9, Y5, Y5
-	VFMADD213PS Y9, Y5, Y8
-	VANDNPS     Y8, Y10, Y8
-	VMOVUPS     Y8, 32(AX)
-	VADDPS      Y8, Y3, Y3
-	VMOVUPS     64(CX), Y5
-	VSUBPS      Y2, Y5, Y5
-	VMOVUPS     64(DX), Y8
-	VFMADD231PS Y8, Y5, Y4
+	VMULPS      Y12, Y10, Y10
+	VFMADD213PS Y12, Y10, Y11
+	VANDNPS     Y11, Y13, Y11
+	VMOVUPS     Y11, 32(AX)
+	VADDPS      Y11, Y3, Y3
+	VMOVUPS     64(CX), Y10
+	VSUBPS      Y1, Y10, Y10
+	VFMADD231PS 64(R8), Y10, Y7
 
 	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
-	VMOVUPS     expMagic<>+0(SB), Y8
-	VFMADD231PS Y0, Y5, Y8
-	VPSLLD      $0x17, Y8, Y9
-	VSUBPS      expMagic<>+0(SB), Y8, Y8
-	VCMPPS      $0x01, expCutoff<>+0(SB), Y5, Y10
-	VFMADD231PS expNegLn2Hi<>+0(SB), Y8, Y5
-	VFMADD231PS expNegLn2Lo<>+0(SB), Y8, Y5
+	VMOVUPS     expMagic<>+0(SB), Y11
+	VFMADD231PS Y0, Y10, Y11
+	VPSLLD      $0x17, Y11, Y12
+	VSUBPS      expMagic<>+0(SB), Y11, Y11
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y10, Y13
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y11, Y10
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y11, Y10
 
 	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
-	VMOVUPS     expC5<>+0(SB), Y8
-	VFMADD213PS Y1, Y5, Y8
-	VFMADD213PS expC3<>+0(SB), Y5, Y8
-	VFMADD213PS expC2<>+0(SB), Y5, Y8
-	VFMADD213PS expC1<>+0(SB), Y5, Y8
+	VMOVUPS     expC5<>+0(SB), Y11
+	VFMADD213PS expC4<>+0(SB), Y10, Y11
+	VFMADD213PS expC3<>+0(SB), Y10, Y11
+	VFMADD213PS expC2<>+0(SB), Y10, Y11
+	VFMADD213PS expC1<>+0(SB), Y10, Y11
 
 	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
-	VMULPS      Y9, Y5, Y5
-	VFMADD213PS Y9, Y5, Y8
-	VANDNPS     Y8, Y10, Y8
-	VMOVUPS     Y8, 64(AX)
-	VADDPS      Y8, Y3, Y3
-	VMOVUPS     96(CX), Y5
-	VSUBPS      Y2, Y5, Y5
-	VMOVUPS     96(DX), Y8
-	VFMADD231PS Y8, Y5, Y4
+	VMULPS      Y12, Y10, Y10
+	VFMADD213PS Y12, Y10, Y11
+	VANDNPS     Y11, Y13, Y11
+	VMOVUPS     Y11, 64(AX)
+	VADDPS      Y11, Y2, Y2
+	VMOVUPS     96(CX), Y10
+	VSUBPS      Y1, Y10, Y10
+	VFMADD231PS 96(R8), Y10, Y8
 
 	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
-	VMOVUPS     expMagic<>+0(SB), Y8
-	VFMADD231PS Y0, Y5, Y8
-	VPSLLD      $0x17, Y8, Y9
-	VSUBPS      expMagic<>+0(SB), Y8, Y8
-	VCMPPS      $0x01, expCutoff<>+0(SB), Y5, Y10
-	VFMADD231PS expNegLn2Hi<>+0(SB), Y8, Y5
-	VFMADD231PS expNegLn2Lo<>+0(SB), Y8, Y5
+	VMOVUPS     expMagic<>+0(SB), Y11
+	VFMADD231PS Y0, Y10, Y11
+	VPSLLD      $0x17, Y11, Y12
+	VSUBPS      expMagic<>+0(SB), Y11, Y11
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y10, Y13
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y11, Y10
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y11, Y10
 
 	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
-	VMOVUPS     expC5<>+0(SB), Y8
-	VFMADD213PS Y1, Y5, Y8
-	VFMADD213PS expC3<>+0(SB), Y5, Y8
-	VFMADD213PS expC2<>+0(SB), Y5, Y8
-	VFMADD213PS expC1<>+0(SB), Y5, Y8
+	VMOVUPS     expC5<>+0(SB), Y11
+	VFMADD213PS expC4<>+0(SB), Y10, Y11
+	VFMADD213PS expC3<>+0(SB), Y10, Y11
+	VFMADD213PS expC2<>+0(SB), Y10, Y11
+	VFMADD213PS expC1<>+0(SB), Y10, Y11
 
 	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
-	VMULPS      Y9, Y5, Y5
-	VFMADD213PS Y9, Y5, Y8
-	VANDNPS     Y8, Y10, Y8
-	VMOVUPS     Y8, 96(AX)
-	VADDPS      Y8, Y3, Y3
+	VMULPS      Y12, Y10, Y10
+	VFMADD213PS Y12, Y10, Y11
+	VANDNPS     Y11, Y13, Y11
+	VMOVUPS     Y11, 96(AX)
+	VADDPS      Y11, Y3, Y3
 	ADDQ        $0x00000080, CX
-	ADDQ        $0x00000080, DX
 	ADDQ        $0x00000080, AX
-	SUBQ        $0x00000020, R9
-	CMPQ        R9, $0x00000020
+	ADDQ        $0x00000080, R8
+	SUBQ        $0x00000020, R11
+	CMPQ        R11, $0x00000020
 	JAE         loop_26
+	VADDPS      Y3, Y2, Y2
+	VADDPS      Y8, Y7, Y7
 
 single_23:
 	// One vector per iteration.
-	CMPQ R9, $0x00000008
+	CMPQ R11, $0x00000008
 	JB   tail_24
 
 loop1_27:
-	VMOVUPS     (CX), Y5
-	VSUBPS      Y2, Y5, Y5
-	VMOVUPS     (DX), Y8
-	VFMADD231PS Y8, Y5, Y4
+	VMOVUPS     (CX), Y3
+	VSUBPS      Y1, Y3, Y3
+	VFMADD231PS (R8), Y3, Y7
 
 	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
 	VMOVUPS     expMagic<>+0(SB), Y8
-	VFMADD231PS Y0, Y5, Y8
-	VPSLLD      $0x17, Y8, Y9
+	VFMADD231PS Y0, Y3, Y8
+	VPSLLD      $0x17, Y8, Y10
 	VSUBPS      expMagic<>+0(SB), Y8, Y8
-	VCMPPS      $0x01, expCutoff<>+0(SB), Y5, Y10
-	VFMADD231PS expNegLn2Hi<>+0(SB), Y8, Y5
-	VFMADD231PS expNegLn2Lo<>+0(SB), Y8, Y5
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y3, Y11
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y8, Y3
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y8, Y3
 
 	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
 	VMOVUPS     expC5<>+0(SB), Y8
-	VFMADD213PS Y1, Y5, Y8
-	VFMADD213PS expC3<>+0(SB), Y5, Y8
-	VFMADD213PS expC2<>+0(SB), Y5, Y8
-	VFMADD213PS expC1<>+0(SB), Y5, Y8
+	VFMADD213PS expC4<>+0(SB), Y3, Y8
+	VFMADD213PS expC3<>+0(SB), Y3, Y8
+	VFMADD213PS expC2<>+0(SB), Y3, Y8
+	VFMADD213PS expC1<>+0(SB), Y3, Y8
 
 	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
-	VMULPS      Y9, Y5, Y5
-	VFMADD213PS Y9, Y5, Y8
-	VANDNPS     Y8, Y10, Y8
+	VMULPS      Y10, Y3, Y3
+	VFMADD213PS Y10, Y3, Y8
+	VANDNPS     Y8, Y11, Y8
 	VMOVUPS     Y8, (AX)
-	VADDPS      Y8, Y3, Y3
+	VADDPS      Y8, Y2, Y2
 	ADDQ        $0x00000020, CX
-	ADDQ        $0x00000020, DX
 	ADDQ        $0x00000020, AX
-	SUBQ        $0x00000008, R9
-	CMPQ        R9, $0x00000008
+	ADDQ        $0x00000020, R8
+	SUBQ        $0x00000008, R11
+	CMPQ        R11, $0x00000008
 	JAE         loop1_27
 
 tail_24:
 	// Fewer than a vector's lanes left: the rest of the part vector, or, in a row shorter than a vector, a masked one.
-	TESTQ   R9, R9
+	TESTQ   R11, R11
 	JZ      done_25
-	CMPQ    BX, $0x08
+	CMPQ    DX, $0x08
 	JB      masked_28
-	VADDPS  Y6, Y4, Y4
-	VMOVUPS Y7, -32(AX)(R9*4)
-	LEAQ    laneMasks<>+32(SB), R10
-	VMOVDQU (R10)(R9*4), Y5
-	VANDPS  Y5, Y7, Y7
-	VADDPS  Y7, Y3, Y3
+	VADDPS  Y5, Y7, Y7
+	VMOVUPS Y6, -32(AX)(R11*4)
+	LEAQ    laneMasks<>+32(SB), R12
+	VMOVDQU (R12)(R11*4), Y3
+	VANDPS  Y3, Y6, Y6
+	VADDPS  Y6, Y2, Y2
 	JMP     advance_29
 
 masked_28:
-	LEAQ       laneMasks<>+32(SB), R10
-	MOVQ       R9, R11
-	NEGQ       R11
-	VMOVDQU    (R10)(R11*4), Y5
-	VMASKMOVPS (CX), Y5, Y8
-	VSUBPS     Y2, Y8, Y8
-	VMASKMOVPS (DX), Y5, Y9
-	VMULPS     Y9, Y8, Y10
-	VANDPS     Y5, Y10, Y10
-	VANDPS     Y5, Y9, Y9
+	LEAQ       laneMasks<>+32(SB), R12
+	MOVQ       R11, R13
+	NEGQ       R13
+	VMOVDQU    (R12)(R13*4), Y3
+	VMASKMOVPS (CX), Y3, Y8
+	VSUBPS     Y1, Y8, Y8
+	VMASKMOVPS (R8), Y3, Y10
+	VMULPS     Y10, Y8, Y10
+	VANDPS     Y3, Y10, Y10
 
 	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
-	VMOVUPS     expMagic<>+0(SB), Y9
-	VFMADD231PS Y0, Y8, Y9
-	VPSLLD      $0x17, Y9, Y11
-	VSUBPS      expMagic<>+0(SB), Y9, Y9
-	VCMPPS      $0x01, expCutoff<>+0(SB), Y8, Y12
-	VFMADD231PS expNegLn2Hi<>+0(SB), Y9, Y8
-	VFMADD231PS expNegLn2Lo<>+0(SB), Y9, Y8
+	VMOVUPS     expMagic<>+0(SB), Y11
+	VFMADD231PS Y0, Y8, Y11
+	VPSLLD      $0x17, Y11, Y12
+	VSUBPS      expMagic<>+0(SB), Y11, Y11
+	VCMPPS      $0x01, expCutoff<>+0(SB), Y8, Y13
+	VFMADD231PS expNegLn2Hi<>+0(SB), Y11, Y8
+	VFMADD231PS expNegLn2Lo<>+0(SB), Y11, Y8
 
 	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
-	VMOVUPS     expC5<>+0(SB), Y9
-	VFMADD213PS Y1, Y8, Y9
-	VFMADD213PS expC3<>+0(SB), Y8, Y9
-	VFMADD213PS expC2<>+0(SB), Y8, Y9
-	VFMADD213PS expC1<>+0(SB), Y8, Y9
+	VMOVUPS     expC5<>+0(SB), Y11
+	VFMADD213PS expC4<>+0(SB), Y8, Y11
+	VFMADD213PS expC3<>+0(SB), Y8, Y11
+	VFMADD213PS expC2<>+0(SB), Y8, Y11
+	VFMADD213PS expC1<>+0(SB), Y8, Y11
 
 	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
-	VMULPS      Y11, Y8, Y8
-	VFMADD213PS Y11, Y8, Y9
-	VANDNPS     Y9, Y12, Y9
-	VADDPS      Y10, Y4, Y4
-	VMASKMOVPS  Y9, Y5, (AX)
-	VANDPS      Y5, Y9, Y9
-	VADDPS      Y9, Y3, Y3
+	VMULPS      Y12, Y8, Y8
+	VFMADD213PS Y12, Y8, Y11
+	VANDNPS     Y11, Y13, Y11
+	VADDPS      Y10, Y7, Y7
+	VMASKMOVPS  Y11, Y3, (AX)
+	VANDPS      Y3, Y11, Y11
+	VADDPS      Y11, Y2, Y2
 
 advance_29:
-	LEAQ (CX)(R9*4), CX
-	LEAQ (DX)(R9*4), DX
-	LEAQ (AX)(R9*4), AX
+	LEAQ (CX)(R11*4), CX
+	LEAQ (AX)(R11*4), AX
+	LEAQ (R8)(R11*4), R8
 
 done_25:
-	VMOVUPS      (SP), Y5
-	VCVTPS2PD    X3, Y8
-	VEXTRACTF128 $0x01, Y3, X3
-	VCVTPS2PD    X3, Y3
-	VADDPD       Y8, Y5, Y5
-	VADDPD       Y3, Y5, Y5
-	VXORPS       Y3, Y3, Y3
-	VMOVUPS      Y5, (SP)
-	VMOVUPS      32(SP), Y5
-	VCVTPS2PD    X4, Y8
-	VEXTRACTF128 $0x01, Y4, X4
-	VCVTPS2PD    X4, Y4
-	VADDPD       Y8, Y5, Y5
-	VADDPD       Y4, Y5, Y5
-	VXORPS       Y4, Y4, Y4
-	VMOVUPS      Y5, 32(SP)
-	TESTQ        R8, R8
+	VCVTPS2PD    X2, Y3
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y3, Y4, Y4
+	VADDPD       Y2, Y4, Y4
+	VXORPS       Y2, Y2, Y2
+	VCVTPS2PD    X7, Y3
+	VEXTRACTF128 $0x01, Y7, X7
+	VCVTPS2PD    X7, Y7
+	VADDPD       Y3, Y9, Y9
+	VADDPD       Y7, Y9, Y9
+	VXORPS       Y7, Y7, Y7
+	TESTQ        R10, R10
 	JNZ          block_22
-	VMOVUPS      (SP), Y2
-	MOVQ         z_base+104(FP), DX
-	VEXTRACTF128 $0x01, Y2, X3
-	VADDPD       X3, X2, X2
-	VPERMILPD    $0x01, X2, X3
-	VADDSD       X3, X2, X2
-	MOVQ         m_len+88(FP), R8
-	SUBQ         DI, R8
-	VMOVSD       X2, (DX)(R8*8)
-	VMOVUPS      32(SP), Y2
-	MOVQ         d_base+128(FP), DX
-	VEXTRACTF128 $0x01, Y2, X3
-	VADDPD       X3, X2, X2
-	VPERMILPD    $0x01, X2, X3
-	VADDSD       X3, X2, X2
-	MOVQ         m_len+88(FP), R8
-	SUBQ         DI, R8
-	VMOVSD       X2, (DX)(R8*8)
-	ADDQ         $0x04, SI
+	VEXTRACTF128 $0x01, Y4, X1
+	VADDPD       X1, X4, X4
+	VPERMILPD    $0x01, X4, X1
+	VADDSD       X1, X4, X4
+	VMOVSD       X4, (SI)
+	ADDQ         $0x04, BX
+	ADDQ         $0x08, SI
+	VEXTRACTF128 $0x01, Y9, X1
+	VADDPD       X1, X9, X9
+	VPERMILPD    $0x01, X9, X1
+	VADDSD       X1, X9, X9
+	VMOVSD       X9, (R9)
+	ADDQ         $0x08, R9
 	DECQ         DI
 	JNZ          row_20
 
@@ -13172,762 +13134,700 @@ shaped_1:
 	VZEROUPPER
 	RET
 
-// func expDotRowsAVX512(grad []float32, logits []float32, w []float32, cols int, m []float32, z []float64, d []float64)
+// func expDotRowsAVX512(dst []float32, src []float32, w []float32, cols int, m []float32, z []float64, d []float64)
 // Requires: AVX, AVX512DQ, AVX512F, BMI2, CMOV
-TEXT ·expDotRowsAVX512(SB), NOSPLIT, $128-152
-	MOVQ         grad_base+0(FP), AX
-	MOVQ         logits_base+24(FP), CX
-	MOVQ         w_base+48(FP), DX
-	MOVQ         cols+72(FP), BX
-	MOVQ         m_base+80(FP), SI
+TEXT ·expDotRowsAVX512(SB), NOSPLIT, $0-152
+	MOVQ         dst_base+0(FP), AX
+	MOVQ         src_base+24(FP), CX
+	MOVQ         cols+72(FP), DX
+	MOVQ         m_base+80(FP), BX
+	MOVQ         z_base+104(FP), SI
 	MOVQ         m_len+88(FP), DI
+	MOVQ         d_base+128(FP), R9
 	VBROADCASTSS expLog2e<>+0(SB), Z0
 	VBROADCASTSS expC4<>+0(SB), Z1
 	VBROADCASTSS expC3<>+0(SB), Z2
 	VBROADCASTSS expC2<>+0(SB), Z3
 	VBROADCASTSS expC1<>+0(SB), Z4
-	VBROADCASTSS expNegLn2Hi<>+0(SB), Z5
-	VBROADCASTSS expNegLn2Lo<>+0(SB), Z6
-	VBROADCASTSS expCutoff<>+0(SB), Z7
-	VBROADCASTSS expMagic<>+0(SB), Z8
-	VBROADCASTSS expC5<>+0(SB), Z9
-	MOVQ         CX, DX
-	MOVQ         SI, R8
-	MOVQ         DI, R9
-	CMPQ         BX, $0x10
+	MOVQ         CX, R8
+	MOVQ         BX, R10
+	MOVQ         DI, R11
+	CMPQ         DX, $0x10
 	JA           shape_2
 
 row_3:
-	VBROADCASTSS negInf<>+0(SB), Z10
-	CMPQ         BX, $0x08
+	VBROADCASTSS negInf<>+0(SB), Z5
+	CMPQ         DX, $0x08
 	JBE          masked_4
-	MOVL         $0x000000ff, R10
-	KMOVB        R10, K1
-	VMOVUPS      -32(DX)(BX*4), Y11
-	VBROADCASTSS negInf<>+0(SB), Z12
-	VBLENDMPS    Z11, Z12, K1, Z11
-	VMAXPS       Z11, Z10, Z10
-	VMOVUPS      (DX), Y13
-	VBROADCASTSS negInf<>+0(SB), Z12
-	VBLENDMPS    Z13, Z12, K1, Z13
-	VMAXPS       Z13, Z10, Z10
+	MOVL         $0x000000ff, R12
+	KMOVB        R12, K1
+	VMOVUPS      -32(R8)(DX*4), Y6
+	VBROADCASTSS negInf<>+0(SB), Z7
+	VBLENDMPS    Z6, Z7, K1, Z6
+	VMAXPS       Z6, Z5, Z5
+	VMOVUPS      (R8), Y8
+	VBROADCASTSS negInf<>+0(SB), Z7
+	VBLENDMPS    Z8, Z7, K1, Z8
+	VMAXPS       Z8, Z5, Z5
 	JMP          halves_5
 
 masked_4:
-	MOVL         $0xffffffff, R10
-	BZHIL        BX, R10, R10
-	KMOVW        R10, K1
-	VMOVUPS.Z    (DX), K1, Z12
-	VBROADCASTSS negInf<>+0(SB), Z18
-	VBLENDMPS    Z12, Z18, K1, Z12
-	VMAXPS       Z12, Z10, Z10
+	MOVL         $0xffffffff, R12
+	BZHIL        DX, R12, R12
+	KMOVW        R12, K1
+	VMOVUPS.Z    (R8), K1, Z7
+	VBROADCASTSS negInf<>+0(SB), Z12
+	VBLENDMPS    Z7, Z12, K1, Z7
+	VMAXPS       Z7, Z5, Z5
 
 halves_5:
-	LEAQ          (DX)(BX*4), DX
-	VEXTRACTF64X4 $0x01, Z10, Y11
-	VMAXPS        Y11, Y10, Y10
-	VEXTRACTF128  $0x01, Y10, X11
-	VMAXPS        X11, X10, X10
-	VPERMILPS     $0x4e, X10, X11
-	VMAXPS        X11, X10, X10
-	VPERMILPS     $0xb1, X10, X11
-	VMAXPS        X11, X10, X10
-	VMOVSS        X10, (R8)
-	ADDQ          $0x04, R8
-	DECQ          R9
+	LEAQ          (R8)(DX*4), R8
+	VEXTRACTF64X4 $0x01, Z5, Y6
+	VMAXPS        Y6, Y5, Y5
+	VEXTRACTF128  $0x01, Y5, X6
+	VMAXPS        X6, X5, X5
+	VPERMILPS     $0x4e, X5, X6
+	VMAXPS        X6, X5, X5
+	VPERMILPS     $0xb1, X5, X6
+	VMAXPS        X6, X5, X5
+	VMOVSS        X5, (R10)
+	ADDQ          $0x04, R10
+	DECQ          R11
 	JNZ           row_3
 	JMP           shaped_1
 
 shape_2:
-	CMPQ BX, $0x20
+	CMPQ DX, $0x20
 	JA   shape_6
 
 row_7:
-	VBROADCASTSS  negInf<>+0(SB), Z10
-	VMAXPS        -64(DX)(BX*4), Z10, Z10
-	VMAXPS        (DX), Z10, Z10
-	LEAQ          (DX)(BX*4), DX
-	VEXTRACTF64X4 $0x01, Z10, Y11
-	VMAXPS        Y11, Y10, Y10
-	VEXTRACTF128  $0x01, Y10, X11
-	VMAXPS        X11, X10, X10
-	VPERMILPS     $0x4e, X10, X11
-	VMAXPS        X11, X10, X10
-	VPERMILPS     $0xb1, X10, X11
-	VMAXPS        X11, X10, X10
-	VMOVSS        X10, (R8)
-	ADDQ          $0x04, R8
-	DECQ          R9
+	VBROADCASTSS  negInf<>+0(SB), Z5
+	VMAXPS        -64(R8)(DX*4), Z5, Z5
+	VMAXPS        (R8), Z5, Z5
+	LEAQ          (R8)(DX*4), R8
+	VEXTRACTF64X4 $0x01, Z5, Y6
+	VMAXPS        Y6, Y5, Y5
+	VEXTRACTF128  $0x01, Y5, X6
+	VMAXPS        X6, X5, X5
+	VPERMILPS     $0x4e, X5, X6
+	VMAXPS        X6, X5, X5
+	VPERMILPS     $0xb1, X5, X6
+	VMAXPS        X6, X5, X5
+	VMOVSS        X5, (R10)
+	ADDQ          $0x04, R10
+	DECQ          R11
 	JNZ           row_7
 	JMP           shaped_1
 
 shape_6:
 row_8:
-	VBROADCASTSS negInf<>+0(SB), Z10
+	VBROADCASTSS negInf<>+0(SB), Z5
 
 	// The row's last lanes when cols is not a whole number of vectors: the part vector, loaded first.
-	MOVQ   BX, R10
-	ANDQ   $0x0f, R10
+	MOVQ   DX, R12
+	ANDQ   $0x0f, R12
 	JZ     nopart_9
-	CMPQ   BX, $0x10
+	CMPQ   DX, $0x10
 	JB     nopart_9
-	VMAXPS -64(DX)(BX*4), Z10, Z10
+	VMAXPS -64(R8)(DX*4), Z5, Z5
 
 nopart_9:
-	MOVQ BX, R10
+	MOVQ DX, R12
 
 	// 4 vectors per iteration, 1 side by side.
-	CMPQ    R10, $0x00000040
+	CMPQ    R12, $0x00000040
 	JB      single_10
-	VMOVAPS Z10, Z11
-	VMOVAPS Z10, Z12
-	VMOVAPS Z10, Z13
+	VMOVAPS Z5, Z6
+	VMOVAPS Z5, Z7
+	VMOVAPS Z5, Z8
 
 loop_13:
-	VMAXPS (DX), Z10, Z10
-	VMAXPS 64(DX), Z11, Z11
-	VMAXPS 128(DX), Z12, Z12
-	VMAXPS 192(DX), Z13, Z13
-	ADDQ   $0x00000100, DX
-	SUBQ   $0x00000040, R10
-	CMPQ   R10, $0x00000040
+	VMAXPS (R8), Z5, Z5
+	VMAXPS 64(R8), Z6, Z6
+	VMAXPS 128(R8), Z7, Z7
+	VMAXPS 192(R8), Z8, Z8
+	ADDQ   $0x00000100, R8
+	SUBQ   $0x00000040, R12
+	CMPQ   R12, $0x00000040
 	JAE    loop_13
-	VMAXPS Z11, Z10, Z10
-	VMAXPS Z13, Z12, Z12
-	VMAXPS Z12, Z10, Z10
+	VMAXPS Z6, Z5, Z5
+	VMAXPS Z8, Z7, Z7
+	VMAXPS Z7, Z5, Z5
 
 single_10:
 	// One vector per iteration.
-	CMPQ R10, $0x00000010
+	CMPQ R12, $0x00000010
 	JB   tail_11
 
 loop1_14:
-	VMAXPS (DX), Z10, Z10
-	ADDQ   $0x00000040, DX
-	SUBQ   $0x00000010, R10
-	CMPQ   R10, $0x00000010
+	VMAXPS (R8), Z5, Z5
+	ADDQ   $0x00000040, R8
+	SUBQ   $0x00000010, R12
+	CMPQ   R12, $0x00000010
 	JAE    loop1_14
 
 tail_11:
 	// Fewer than a vector's lanes left: the rest of the part vector, or, in a row shorter than a vector, a masked one.
-	TESTQ R10, R10
+	TESTQ R12, R12
 	JZ    done_12
-	CMPQ  BX, $0x10
+	CMPQ  DX, $0x10
 	JB    masked_15
 	JMP   advance_16
 
 masked_15:
-	MOVL         $0xffffffff, R11
-	BZHIL        R10, R11, R11
-	KMOVW        R11, K1
-	VMOVUPS.Z    (DX), K1, Z11
-	VBROADCASTSS negInf<>+0(SB), Z12
-	VBLENDMPS    Z11, Z12, K1, Z11
-	VMAXPS       Z11, Z10, Z10
+	MOVL         $0xffffffff, R13
+	BZHIL        R12, R13, R13
+	KMOVW        R13, K1
+	VMOVUPS.Z    (R8), K1, Z6
+	VBROADCASTSS negInf<>+0(SB), Z7
+	VBLENDMPS    Z6, Z7, K1, Z6
+	VMAXPS       Z6, Z5, Z5
 
 advance_16:
-	LEAQ (DX)(R10*4), DX
+	LEAQ (R8)(R12*4), R8
 
 done_12:
-	VEXTRACTF64X4 $0x01, Z10, Y11
-	VMAXPS        Y11, Y10, Y10
-	VEXTRACTF128  $0x01, Y10, X11
-	VMAXPS        X11, X10, X10
-	VPERMILPS     $0x4e, X10, X11
-	VMAXPS        X11, X10, X10
-	VPERMILPS     $0xb1, X10, X11
-	VMAXPS        X11, X10, X10
-	VMOVSS        X10, (R8)
-	ADDQ          $0x04, R8
-	DECQ          R9
+	VEXTRACTF64X4 $0x01, Z5, Y6
+	VMAXPS        Y6, Y5, Y5
+	VEXTRACTF128  $0x01, Y5, X6
+	VMAXPS        X6, X5, X5
+	VPERMILPS     $0x4e, X5, X6
+	VMAXPS        X6, X5, X5
+	VPERMILPS     $0xb1, X5, X6
+	VMAXPS        X6, X5, X5
+	VMOVSS        X5, (R10)
+	ADDQ          $0x04, R10
+	DECQ          R11
 	JNZ           row_8
 
 shaped_1:
-	CMPQ BX, $0x10
+	CMPQ DX, $0x10
 	JA   shape_18
 
 row_19:
-	MOVQ         w_base+48(FP), DX
-	VBROADCASTSS (SI), Z10
-	VXORPS       Z11, Z11, Z11
+	VBROADCASTSS (BX), Z5
+	VXORPS       Z7, Z7, Z7
+	VXORPS       Z6, Z6, Z6
+	MOVQ         w_base+48(FP), R8
 	VXORPS       Z12, Z12, Z12
-	VMOVUPS      Z11, (SP)
-	VMOVUPS      Z11, 64(SP)
-	CMPQ         BX, $0x08
+	VXORPS       Z8, Z8, Z8
+	CMPQ         DX, $0x08
 	JBE          masked_20
-	VMOVUPS      -32(CX)(BX*4), Y14
-	VSUBPS       Z10, Z14, Z14
-	VMOVUPS      -32(DX)(BX*4), Y15
-	MOVL         $0x000000ff, R8
-	KMOVB        R8, K1
-	VMULPS       Z15, Z14, Z13
-	LEAQ         -8(BX), R8
-	MOVL         $0x0000ff00, R9
-	SHRXL        R8, R9, R9
-	KMOVB        R9, K2
+	VMOVUPS      -32(CX)(DX*4), Y9
+	VSUBPS       Z5, Z9, Z9
+	MOVL         $0x000000ff, R10
+	KMOVB        R10, K1
+	VMOVUPS      -32(R8)(DX*4), Y10
+	VMULPS       Z10, Z9, Z13
+	LEAQ         -8(DX), R10
+	MOVL         $0x0000ff00, R11
+	SHRXL        R10, R11, R11
+	KMOVB        R11, K2
 	VMOVAPS.Z    Z13, K2, Z13
-	VMOVAPS.Z    Z15, K2, Z15
 
 	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
-	VMOVUPS     Z8, Z18
-	VFMADD231PS Z0, Z14, Z18
-	VPSLLD      $0x17, Z18, Z19
-	VSUBPS      Z8, Z18, Z18
-	VCMPPS      $0x05, Z7, Z14, K3
-	VFMADD231PS Z5, Z18, Z14
-	VFMADD231PS Z6, Z18, Z14
+	VBROADCASTSS     expMagic<>+0(SB), Z14
+	VFMADD231PS      Z0, Z9, Z14
+	VPSLLD           $0x17, Z14, Z15
+	VSUBPS.BCST      expMagic<>+0(SB), Z14, Z14
+	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z9, K3
+	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z14, Z9
+	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z14, Z9
 
 	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
-	VMOVUPS     Z9, Z18
-	VFMADD213PS Z1, Z14, Z18
-	VFMADD213PS Z2, Z14, Z18
-	VFMADD213PS Z3, Z14, Z18
-	VFMADD213PS Z4, Z14, Z18
+	VBROADCASTSS expC5<>+0(SB), Z14
+	VFMADD213PS  Z1, Z9, Z14
+	VFMADD213PS  Z2, Z9, Z14
+	VFMADD213PS  Z3, Z9, Z14
+	VFMADD213PS  Z4, Z9, Z14
 
 	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
-	VMULPS        Z19, Z14, Z14
-	VFMADD213PS.Z Z19, Z14, K3, Z18
-	VMOVUPS       (CX), Y16
-	VSUBPS        Z10, Z16, Z16
-	VMOVUPS       (DX), Y17
-	VMULPS        Z17, Z16, Z10
-	VMOVAPS.Z     Z10, K1, Z10
-	VMOVAPS.Z     Z17, K1, Z17
+	VMULPS        Z15, Z9, Z9
+	VFMADD213PS.Z Z15, Z9, K3, Z14
+	VMOVUPS       (CX), Y11
+	VSUBPS        Z5, Z11, Z11
+	VMOVUPS       (R8), Y10
+	VMULPS        Z10, Z11, Z5
+	VMOVAPS.Z     Z5, K1, Z5
 
 	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
-	VMOVUPS     Z8, Z19
-	VFMADD231PS Z0, Z16, Z19
-	VPSLLD      $0x17, Z19, Z20
-	VSUBPS      Z8, Z19, Z19
-	VCMPPS      $0x05, Z7, Z16, K3
-	VFMADD231PS Z5, Z19, Z16
-	VFMADD231PS Z6, Z19, Z16
+	VBROADCASTSS     expMagic<>+0(SB), Z15
+	VFMADD231PS      Z0, Z11, Z15
+	VPSLLD           $0x17, Z15, Z16
+	VSUBPS.BCST      expMagic<>+0(SB), Z15, Z15
+	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z11, K3
+	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z15, Z11
+	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z15, Z11
 
 	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
-	VMOVUPS     Z9, Z19
-	VFMADD213PS Z1, Z16, Z19
-	VFMADD213PS Z2, Z16, Z19
-	VFMADD213PS Z3, Z16, Z19
-	VFMADD213PS Z4, Z16, Z19
+	VBROADCASTSS expC5<>+0(SB), Z15
+	VFMADD213PS  Z1, Z11, Z15
+	VFMADD213PS  Z2, Z11, Z15
+	VFMADD213PS  Z3, Z11, Z15
+	VFMADD213PS  Z4, Z11, Z15
 
 	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
-	VMULPS        Z20, Z16, Z16
-	VFMADD213PS.Z Z20, Z16, K3, Z19
-	VADDPS        Z10, Z12, Z12
-	VMOVUPS       Y19, (AX)
-	VMOVAPS.Z     Z19, K1, Z19
-	VADDPS        Z19, Z11, Z11
-	VADDPS        Z13, Z12, Z12
-	VMOVUPS       Y18, -32(AX)(BX*4)
-	VMOVAPS.Z     Z18, K2, Z18
-	VADDPS        Z18, Z11, Z11
+	VMULPS        Z16, Z11, Z11
+	VFMADD213PS.Z Z16, Z11, K3, Z15
+	VADDPS        Z5, Z8, Z8
+	VMOVUPS       Y15, (AX)
+	VMOVAPS.Z     Z15, K1, Z15
+	VADDPS        Z15, Z6, Z6
+	VADDPS        Z13, Z8, Z8
+	VMOVUPS       Y14, -32(AX)(DX*4)
+	VMOVAPS.Z     Z14, K2, Z14
+	VADDPS        Z14, Z6, Z6
 	JMP           halves_21
 
 masked_20:
-	MOVL      $0xffffffff, R8
-	BZHIL     BX, R8, R8
-	KMOVW     R8, K1
+	MOVL      $0xffffffff, R10
+	BZHIL     DX, R10, R10
+	KMOVW     R10, K1
 	VMOVUPS.Z (CX), K1, Z13
-	VSUBPS    Z10, Z13, Z13
-	VMOVUPS.Z (DX), K1, Z10
-	VMULPS    Z10, Z13, Z18
-	VMOVAPS.Z Z18, K1, Z18
-	VMOVAPS.Z Z10, K1, Z10
+	VSUBPS    Z5, Z13, Z13
+	VMOVUPS.Z (R8), K1, Z5
+	VMULPS    Z5, Z13, Z5
+	VMOVAPS.Z Z5, K1, Z5
 
 	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
-	VMOVUPS     Z8, Z10
-	VFMADD231PS Z0, Z13, Z10
-	VPSLLD      $0x17, Z10, Z19
-	VSUBPS      Z8, Z10, Z10
-	VCMPPS      $0x05, Z7, Z13, K2
-	VFMADD231PS Z5, Z10, Z13
-	VFMADD231PS Z6, Z10, Z13
+	VBROADCASTSS     expMagic<>+0(SB), Z14
+	VFMADD231PS      Z0, Z13, Z14
+	VPSLLD           $0x17, Z14, Z15
+	VSUBPS.BCST      expMagic<>+0(SB), Z14, Z14
+	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z13, K2
+	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z14, Z13
+	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z14, Z13
 
 	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
-	VMOVUPS     Z9, Z10
-	VFMADD213PS Z1, Z13, Z10
-	VFMADD213PS Z2, Z13, Z10
-	VFMADD213PS Z3, Z13, Z10
-	VFMADD213PS Z4, Z13, Z10
+	VBROADCASTSS expC5<>+0(SB), Z14
+	VFMADD213PS  Z1, Z13, Z14
+	VFMADD213PS  Z2, Z13, Z14
+	VFMADD213PS  Z3, Z13, Z14
+	VFMADD213PS  Z4, Z13, Z14
 
 	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
-	VMULPS        Z19, Z13, Z13
-	VFMADD213PS.Z Z19, Z13, K2, Z10
-	VADDPS        Z18, Z12, Z12
-	VMOVUPS       Z10, K1, (AX)
-	VMOVAPS.Z     Z10, K1, Z10
-	VADDPS        Z10, Z11, Z11
+	VMULPS        Z15, Z13, Z13
+	VFMADD213PS.Z Z15, Z13, K2, Z14
+	VADDPS        Z5, Z8, Z8
+	VMOVUPS       Z14, K1, (AX)
+	VMOVAPS.Z     Z14, K1, Z14
+	VADDPS        Z14, Z6, Z6
 
 halves_21:
-	LEAQ          (CX)(BX*4), CX
-	LEAQ          (DX)(BX*4), DX
-	LEAQ          (AX)(BX*4), AX
-	VMOVUPS       (SP), Z10
-	VCVTPS2PD     Y11, Z13
-	VEXTRACTF64X4 $0x01, Z11, Y11
-	VCVTPS2PD     Y11, Z11
-	VADDPD        Z13, Z10, Z10
-	VADDPD        Z11, Z10, Z10
-	VXORPS        Z11, Z11, Z11
-	VMOVUPS       Z10, (SP)
-	VMOVUPS       64(SP), Z10
-	VCVTPS2PD     Y12, Z11
-	VEXTRACTF64X4 $0x01, Z12, Y12
-	VCVTPS2PD     Y12, Z12
-	VADDPD        Z11, Z10, Z10
-	VADDPD        Z12, Z10, Z10
-	VXORPS        Z12, Z12, Z12
-	VMOVUPS       Z10, 64(SP)
-	VMOVUPS       (SP), Z10
-	MOVQ          z_base+104(FP), DX
-	VEXTRACTF64X4 $0x01, Z10, Y11
-	VADDPD        Y11, Y10, Y10
-	VEXTRACTF128  $0x01, Y10, X11
-	VADDPD        X11, X10, X10
-	VPERMILPD     $0x01, X10, X11
-	VADDSD        X11, X10, X10
-	MOVQ          m_len+88(FP), R8
-	SUBQ          DI, R8
-	VMOVSD        X10, (DX)(R8*8)
-	VMOVUPS       64(SP), Z10
-	MOVQ          d_base+128(FP), DX
-	VEXTRACTF64X4 $0x01, Z10, Y11
-	VADDPD        Y11, Y10, Y10
-	VEXTRACTF128  $0x01, Y10, X11
-	VADDPD        X11, X10, X10
-	VPERMILPD     $0x01, X10, X11
-	VADDSD        X11, X10, X10
-	MOVQ          m_len+88(FP), R8
-	SUBQ          DI, R8
-	VMOVSD        X10, (DX)(R8*8)
-	ADDQ          $0x04, SI
+	LEAQ          (CX)(DX*4), CX
+	LEAQ          (AX)(DX*4), AX
+	LEAQ          (R8)(DX*4), R8
+	VCVTPS2PD     Y6, Z5
+	VEXTRACTF64X4 $0x01, Z6, Y6
+	VCVTPS2PD     Y6, Z6
+	VADDPD        Z5, Z7, Z7
+	VADDPD        Z6, Z7, Z7
+	VXORPS        Z6, Z6, Z6
+	VCVTPS2PD     Y8, Z5
+	VEXTRACTF64X4 $0x01, Z8, Y6
+	VCVTPS2PD     Y6, Z6
+	VADDPD        Z5, Z12, Z12
+	VADDPD        Z6, Z12, Z12
+	VXORPS        Z8, Z8, Z8
+	VEXTRACTF64X4 $0x01, Z7, Y5
+	VADDPD        Y5, Y7, Y7
+	VEXTRACTF128  $0x01, Y7, X5
+	VADDPD        X5, X7, X7
+	VPERMILPD     $0x01, X7, X5
+	VADDSD        X5, X7, X7
+	VMOVSD        X7, (SI)
+	ADDQ          $0x04, BX
+	ADDQ          $0x08, SI
+	VEXTRACTF64X4 $0x01, Z12, Y5
+	VADDPD        Y5, Y12, Y12
+	VEXTRACTF128  $0x01, Y12, X5
+	VADDPD        X5, X12, X12
+	VPERMILPD     $0x01, X12, X5
+	VADDSD        X5, X12, X12
+	VMOVSD        X12, (R9)
+	ADDQ          $0x08, R9
 	DECQ          DI
 	JNZ           row_19
 	JMP           shaped_17
 
 shape_18:
-	CMPQ BX, $0x20
+	CMPQ DX, $0x20
 	JA   shape_22
 
 row_23:
-	MOVQ         w_base+48(FP), DX
-	VBROADCASTSS (SI), Z10
-	VXORPS       Z11, Z11, Z11
-	VXORPS       Z12, Z12, Z12
-	VMOVUPS      Z11, (SP)
-	VMOVUPS      Z11, 64(SP)
-	VMOVUPS      -64(CX)(BX*4), Z13
-	VSUBPS       Z10, Z13, Z13
-	VMOVUPS      -64(DX)(BX*4), Z14
-	VMULPS       Z14, Z13, Z15
-	LEAQ         -16(BX), R8
-	MOVL         $0xffff0000, R9
-	SHRXL        R8, R9, R8
-	KMOVW        R8, K1
-	VMOVAPS.Z    Z15, K1, Z15
-	VMOVAPS.Z    Z14, K1, Z14
+	VBROADCASTSS (BX), Z5
+	VXORPS       Z7, Z7, Z7
+	VXORPS       Z6, Z6, Z6
+	MOVQ         w_base+48(FP), R8
+	VXORPS       Z9, Z9, Z9
+	VXORPS       Z8, Z8, Z8
+	VMOVUPS      -64(CX)(DX*4), Z10
+	VSUBPS       Z5, Z10, Z10
+	VMULPS       -64(R8)(DX*4), Z10, Z11
+	LEAQ         -16(DX), R10
+	MOVL         $0xffff0000, R11
+	SHRXL        R10, R11, R10
+	KMOVW        R10, K1
+	VMOVAPS.Z    Z11, K1, Z11
 
 	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
-	VMOVUPS     Z8, Z14
-	VFMADD231PS Z0, Z13, Z14
-	VPSLLD      $0x17, Z14, Z16
-	VSUBPS      Z8, Z14, Z14
-	VCMPPS      $0x05, Z7, Z13, K2
-	VFMADD231PS Z5, Z14, Z13
-	VFMADD231PS Z6, Z14, Z13
+	VBROADCASTSS     expMagic<>+0(SB), Z12
+	VFMADD231PS      Z0, Z10, Z12
+	VPSLLD           $0x17, Z12, Z13
+	VSUBPS.BCST      expMagic<>+0(SB), Z12, Z12
+	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z10, K2
+	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z12, Z10
+	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z12, Z10
 
 	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
-	VMOVUPS     Z9, Z14
-	VFMADD213PS Z1, Z13, Z14
-	VFMADD213PS Z2, Z13, Z14
-	VFMADD213PS Z3, Z13, Z14
-	VFMADD213PS Z4, Z13, Z14
+	VBROADCASTSS expC5<>+0(SB), Z12
+	VFMADD213PS  Z1, Z10, Z12
+	VFMADD213PS  Z2, Z10, Z12
+	VFMADD213PS  Z3, Z10, Z12
+	VFMADD213PS  Z4, Z10, Z12
 
 	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
-	VMULPS        Z16, Z13, Z13
-	VFMADD213PS.Z Z16, Z13, K2, Z14
-	VMOVUPS       (CX), Z13
-	VSUBPS        Z10, Z13, Z13
-	VMOVUPS       (DX), Z10
-	VFMADD231PS   Z10, Z13, Z12
+	VMULPS        Z13, Z10, Z10
+	VFMADD213PS.Z Z13, Z10, K2, Z12
+	VMOVUPS       (CX), Z10
+	VSUBPS        Z5, Z10, Z10
+	VFMADD231PS   (R8), Z10, Z8
 
 	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
-	VMOVUPS     Z8, Z10
-	VFMADD231PS Z0, Z13, Z10
-	VPSLLD      $0x17, Z10, Z16
-	VSUBPS      Z8, Z10, Z10
-	VCMPPS      $0x05, Z7, Z13, K2
-	VFMADD231PS Z5, Z10, Z13
-	VFMADD231PS Z6, Z10, Z13
+	VBROADCASTSS     expMagic<>+0(SB), Z5
+	VFMADD231PS      Z0, Z10, Z5
+	VPSLLD           $0x17, Z5, Z13
+	VSUBPS.BCST      expMagic<>+0(SB), Z5, Z5
+	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z10, K2
+	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z5, Z10
+	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z5, Z10
 
 	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
-	VMOVUPS     Z9, Z10
-	VFMADD213PS Z1, Z13, Z10
-	VFMADD213PS Z2, Z13, Z10
-	VFMADD213PS Z3, Z13, Z10
-	VFMADD213PS Z4, Z13, Z10
+	VBROADCASTSS expC5<>+0(SB), Z5
+	VFMADD213PS  Z1, Z10, Z5
+	VFMADD213PS  Z2, Z10, Z5
+	VFMADD213PS  Z3, Z10, Z5
+	VFMADD213PS  Z4, Z10, Z5
 
 	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
-	VMULPS        Z16, Z13, Z13
-	VFMADD213PS.Z Z16, Z13, K2, Z10
-	VMOVUPS       Z10, (AX)
-	VADDPS        Z10, Z11, Z11
-	VADDPS        Z15, Z12, Z12
-	VMOVUPS       Z14, -64(AX)(BX*4)
-	VMOVAPS.Z     Z14, K1, Z14
-	VADDPS        Z14, Z11, Z11
-	LEAQ          (CX)(BX*4), CX
-	LEAQ          (DX)(BX*4), DX
-	LEAQ          (AX)(BX*4), AX
-	VMOVUPS       (SP), Z10
-	VCVTPS2PD     Y11, Z13
-	VEXTRACTF64X4 $0x01, Z11, Y11
-	VCVTPS2PD     Y11, Z11
-	VADDPD        Z13, Z10, Z10
-	VADDPD        Z11, Z10, Z10
-	VXORPS        Z11, Z11, Z11
-	VMOVUPS       Z10, (SP)
-	VMOVUPS       64(SP), Z10
-	VCVTPS2PD     Y12, Z11
-	VEXTRACTF64X4 $0x01, Z12, Y12
-	VCVTPS2PD     Y12, Z12
-	VADDPD        Z11, Z10, Z10
-	VADDPD        Z12, Z10, Z10
-	VXORPS        Z12, Z12, Z12
-	VMOVUPS       Z10, 64(SP)
-	VMOVUPS       (SP), Z10
-	MOVQ          z_base+104(FP), DX
-	VEXTRACTF64X4 $0x01, Z10, Y11
-	VADDPD        Y11, Y10, Y10
-	VEXTRACTF128  $0x01, Y10, X11
-	VADDPD        X11, X10, X10
-	VPERMILPD     $0x01, X10, X11
-	VADDSD        X11, X10, X10
-	MOVQ          m_len+88(FP), R8
-	SUBQ          DI, R8
-	VMOVSD        X10, (DX)(R8*8)
-	VMOVUPS       64(SP), Z10
-	MOVQ          d_base+128(FP), DX
-	VEXTRACTF64X4 $0x01, Z10, Y11
-	VADDPD        Y11, Y10, Y10
-	VEXTRACTF128  $0x01, Y10, X11
-	VADDPD        X11, X10, X10
-	VPERMILPD     $0x01, X10, X11
-	VADDSD        X11, X10, X10
-	MOVQ          m_len+88(FP), R8
-	SUBQ          DI, R8
-	VMOVSD        X10, (DX)(R8*8)
-	ADDQ          $0x04, SI
+	VMULPS        Z13, Z10, Z10
+	VFMADD213PS.Z Z13, Z10, K2, Z5
+	VMOVUPS       Z5, (AX)
+	VADDPS        Z5, Z6, Z6
+	VADDPS        Z11, Z8, Z8
+	VMOVUPS       Z12, -64(AX)(DX*4)
+	VMOVAPS.Z     Z12, K1, Z12
+	VADDPS        Z12, Z6, Z6
+	LEAQ          (CX)(DX*4), CX
+	LEAQ          (AX)(DX*4), AX
+	LEAQ          (R8)(DX*4), R8
+	VCVTPS2PD     Y6, Z5
+	VEXTRACTF64X4 $0x01, Z6, Y6
+	VCVTPS2PD     Y6, Z6
+	VADDPD        Z5, Z7, Z7
+	VADDPD        Z6, Z7, Z7
+	VXORPS        Z6, Z6, Z6
+	VCVTPS2PD     Y8, Z5
+	VEXTRACTF64X4 $0x01, Z8, Y6
+	VCVTPS2PD     Y6, Z6
+	VADDPD        Z5, Z9, Z9
+	VADDPD        Z6, Z9, Z9
+	VXORPS        Z8, Z8, Z8
+	VEXTRACTF64X4 $0x01, Z7, Y5
+	VADDPD        Y5, Y7, Y7
+	VEXTRACTF128  $0x01, Y7, X5
+	VADDPD        X5, X7, X7
+	VPERMILPD     $0x01, X7, X5
+	VADDSD        X5, X7, X7
+	VMOVSD        X7, (SI)
+	ADDQ          $0x04, BX
+	ADDQ          $0x08, SI
+	VEXTRACTF64X4 $0x01, Z9, Y5
+	VADDPD        Y5, Y9, Y9
+	VEXTRACTF128  $0x01, Y9, X5
+	VADDPD        X5, X9, X9
+	VPERMILPD     $0x01, X9, X5
+	VADDSD        X5, X9, X9
+	VMOVSD        X9, (R9)
+	ADDQ          $0x08, R9
 	DECQ          DI
 	JNZ           row_23
 	JMP           shaped_17
 
 shape_22:
 row_24:
-	MOVQ         w_base+48(FP), DX
-	VBROADCASTSS (SI), Z10
+	VBROADCASTSS (BX), Z5
+	VXORPS       Z8, Z8, Z8
+	VXORPS       Z6, Z6, Z6
+	MOVQ         w_base+48(FP), R8
+	VXORPS       Z13, Z13, Z13
 	VXORPS       Z11, Z11, Z11
-	VXORPS       Z12, Z12, Z12
-	VMOVUPS      Z11, (SP)
-	VMOVUPS      Z11, 64(SP)
 
 	// The row's last lanes when cols is not a whole number of vectors: the part vector, loaded first.
-	MOVQ      BX, R8
-	ANDQ      $0x0f, R8
+	MOVQ      DX, R10
+	ANDQ      $0x0f, R10
 	JZ        nopart_25
-	CMPQ      BX, $0x10
+	CMPQ      DX, $0x10
 	JB        nopart_25
-	VMOVUPS   -64(CX)(BX*4), Z13
-	VSUBPS    Z10, Z13, Z13
-	VMOVUPS   -64(DX)(BX*4), Z15
-	VMULPS    Z15, Z13, Z14
-	MOVL      $0xffff0000, R9
-	SHRXL     R8, R9, R8
-	KMOVW     R8, K1
-	VMOVAPS.Z Z14, K1, Z14
-	VMOVAPS.Z Z15, K1, Z15
+	VMOVUPS   -64(CX)(DX*4), Z7
+	VSUBPS    Z5, Z7, Z7
+	VMULPS    -64(R8)(DX*4), Z7, Z9
+	MOVL      $0xffff0000, R11
+	SHRXL     R10, R11, R10
+	KMOVW     R10, K1
+	VMOVAPS.Z Z9, K1, Z9
 
 	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
-	VMOVUPS     Z8, Z15
-	VFMADD231PS Z0, Z13, Z15
-	VPSLLD      $0x17, Z15, Z16
-	VSUBPS      Z8, Z15, Z15
-	VCMPPS      $0x05, Z7, Z13, K1
-	VFMADD231PS Z5, Z15, Z13
-	VFMADD231PS Z6, Z15, Z13
+	VBROADCASTSS     expMagic<>+0(SB), Z10
+	VFMADD231PS      Z0, Z7, Z10
+	VPSLLD           $0x17, Z10, Z12
+	VSUBPS.BCST      expMagic<>+0(SB), Z10, Z10
+	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z7, K1
+	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z10, Z7
+	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z10, Z7
 
 	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
-	VMOVUPS     Z9, Z15
-	VFMADD213PS Z1, Z13, Z15
-	VFMADD213PS Z2, Z13, Z15
-	VFMADD213PS Z3, Z13, Z15
-	VFMADD213PS Z4, Z13, Z15
+	VBROADCASTSS expC5<>+0(SB), Z10
+	VFMADD213PS  Z1, Z7, Z10
+	VFMADD213PS  Z2, Z7, Z10
+	VFMADD213PS  Z3, Z7, Z10
+	VFMADD213PS  Z4, Z7, Z10
 
 	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
-	VMULPS        Z16, Z13, Z13
-	VFMADD213PS.Z Z16, Z13, K1, Z15
+	VMULPS        Z12, Z7, Z7
+	VFMADD213PS.Z Z12, Z7, K1, Z10
 
 nopart_25:
-	MOVQ BX, R8
+	MOVQ DX, R10
 
 block_26:
-	MOVQ    $0x00000100, R9
-	CMPQ    R8, R9
-	CMOVQLT R8, R9
-	SUBQ    R9, R8
+	MOVQ    $0x00000100, R11
+	CMPQ    R10, R11
+	CMOVQLT R10, R11
+	SUBQ    R11, R10
 
-	// 4 vectors per iteration, 1 side by side.
-	CMPQ R9, $0x00000040
-	JB   single_27
+	// 4 vectors per iteration, 4 side by side.
+	CMPQ   R11, $0x00000040
+	JB     single_27
+	VXORPS Z7, Z7, Z7
+	VXORPS Z12, Z12, Z12
 
 loop_30:
-	VMOVUPS     (CX), Z13
-	VSUBPS      Z10, Z13, Z13
-	VMOVUPS     (DX), Z16
-	VFMADD231PS Z16, Z13, Z12
+	VMOVUPS     (CX), Z14
+	VSUBPS      Z5, Z14, Z14
+	VFMADD231PS (R8), Z14, Z11
+	VMOVUPS     64(CX), Z15
+	VSUBPS      Z5, Z15, Z15
+	VFMADD231PS 64(R8), Z15, Z12
+	VMOVUPS     128(CX), Z16
+	VSUBPS      Z5, Z16, Z16
+	VFMADD231PS 128(R8), Z16, Z11
+	VMOVUPS     192(CX), Z17
+	VSUBPS      Z5, Z17, Z17
+	VFMADD231PS 192(R8), Z17, Z12
 
-	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
-	VMOVUPS     Z8, Z16
-	VFMADD231PS Z0, Z13, Z16
-	VPSLLD      $0x17, Z16, Z17
-	VSUBPS      Z8, Z16, Z16
-	VCMPPS      $0x05, Z7, Z13, K1
-	VFMADD231PS Z5, Z16, Z13
-	VFMADD231PS Z6, Z16, Z13
-
-	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
-	VMOVUPS     Z9, Z16
-	VFMADD213PS Z1, Z13, Z16
-	VFMADD213PS Z2, Z13, Z16
-	VFMADD213PS Z3, Z13, Z16
-	VFMADD213PS Z4, Z13, Z16
-
-	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
-	VMULPS        Z17, Z13, Z13
-	VFMADD213PS.Z Z17, Z13, K1, Z16
-	VMOVUPS       Z16, (AX)
-	VADDPS        Z16, Z11, Z11
-	VMOVUPS       64(CX), Z13
-	VSUBPS        Z10, Z13, Z13
-	VMOVUPS       64(DX), Z16
-	VFMADD231PS   Z16, Z13, Z12
-
-	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
-	VMOVUPS     Z8, Z16
-	VFMADD231PS Z0, Z13, Z16
-	VPSLLD      $0x17, Z16, Z17
-	VSUBPS      Z8, Z16, Z16
-	VCMPPS      $0x05, Z7, Z13, K1
-	VFMADD231PS Z5, Z16, Z13
-	VFMADD231PS Z6, Z16, Z13
-
-	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
-	VMOVUPS     Z9, Z16
-	VFMADD213PS Z1, Z13, Z16
-	VFMADD213PS Z2, Z13, Z16
-	VFMADD213PS Z3, Z13, Z16
-	VFMADD213PS Z4, Z13, Z16
-
-	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
-	VMULPS        Z17, Z13, Z13
-	VFMADD213PS.Z Z17, Z13, K1, Z16
-	VMOVUPS       Z16, 64(AX)
-	VADDPS        Z16, Z11, Z11
-	VMOVUPS       128(CX), Z13
-	VSUBPS        Z10, Z13, Z13
-	VMOVUPS       128(DX), Z16
-	VFMADD231PS   Z16, Z13, Z12
-
-	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
-	VMOVUPS     Z8, Z16
-	VFMADD231PS Z0, Z13, Z16
-	VPSLLD      $0x17, Z16, Z17
-	VSUBPS      Z8, Z16, Z16
-	VCMPPS      $0x05, Z7, Z13, K1
-	VFMADD231PS Z5, Z16, Z13
-	VFMADD231PS Z6, Z16, Z13
+	// exp of 4 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
+	VBROADCASTSS     expMagic<>+0(SB), Z18
+	VBROADCASTSS     expMagic<>+0(SB), Z19
+	VBROADCASTSS     expMagic<>+0(SB), Z20
+	VBROADCASTSS     expMagic<>+0(SB), Z21
+	VFMADD231PS      Z0, Z14, Z18
+	VFMADD231PS      Z0, Z15, Z19
+	VFMADD231PS      Z0, Z16, Z20
+	VFMADD231PS      Z0, Z17, Z21
+	VPSLLD           $0x17, Z18, Z22
+	VPSLLD           $0x17, Z19, Z23
+	VPSLLD           $0x17, Z20, Z24
+	VPSLLD           $0x17, Z21, Z25
+	VSUBPS.BCST      expMagic<>+0(SB), Z18, Z18
+	VSUBPS.BCST      expMagic<>+0(SB), Z19, Z19
+	VSUBPS.BCST      expMagic<>+0(SB), Z20, Z20
+	VSUBPS.BCST      expMagic<>+0(SB), Z21, Z21
+	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z14, K1
+	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z15, K2
+	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z16, K3
+	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z17, K4
+	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z18, Z14
+	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z19, Z15
+	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z20, Z16
+	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z21, Z17
+	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z18, Z14
+	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z19, Z15
+	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z20, Z16
+	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z21, Z17
 
 	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
-	VMOVUPS     Z9, Z16
-	VFMADD213PS Z1, Z13, Z16
-	VFMADD213PS Z2, Z13, Z16
-	VFMADD213PS Z3, Z13, Z16
-	VFMADD213PS Z4, Z13, Z16
+	VBROADCASTSS expC5<>+0(SB), Z18
+	VBROADCASTSS expC5<>+0(SB), Z19
+	VBROADCASTSS expC5<>+0(SB), Z20
+	VBROADCASTSS expC5<>+0(SB), Z21
+	VFMADD213PS  Z1, Z14, Z18
+	VFMADD213PS  Z1, Z15, Z19
+	VFMADD213PS  Z1, Z16, Z20
+	VFMADD213PS  Z1, Z17, Z21
+	VFMADD213PS  Z2, Z14, Z18
+	VFMADD213PS  Z2, Z15, Z19
+	VFMADD213PS  Z2, Z16, Z20
+	VFMADD213PS  Z2, Z17, Z21
+	VFMADD213PS  Z3, Z14, Z18
+	VFMADD213PS  Z3, Z15, Z19
+	VFMADD213PS  Z3, Z16, Z20
+	VFMADD213PS  Z3, Z17, Z21
+	VFMADD213PS  Z4, Z14, Z18
+	VFMADD213PS  Z4, Z15, Z19
+	VFMADD213PS  Z4, Z16, Z20
+	VFMADD213PS  Z4, Z17, Z21
 
 	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
-	VMULPS        Z17, Z13, Z13
-	VFMADD213PS.Z Z17, Z13, K1, Z16
-	VMOVUPS       Z16, 128(AX)
-	VADDPS        Z16, Z11, Z11
-	VMOVUPS       192(CX), Z13
-	VSUBPS        Z10, Z13, Z13
-	VMOVUPS       192(DX), Z16
-	VFMADD231PS   Z16, Z13, Z12
-
-	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
-	VMOVUPS     Z8, Z16
-	VFMADD231PS Z0, Z13, Z16
-	VPSLLD      $0x17, Z16, Z17
-	VSUBPS      Z8, Z16, Z16
-	VCMPPS      $0x05, Z7, Z13, K1
-	VFMADD231PS Z5, Z16, Z13
-	VFMADD231PS Z6, Z16, Z13
-
-	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
-	VMOVUPS     Z9, Z16
-	VFMADD213PS Z1, Z13, Z16
-	VFMADD213PS Z2, Z13, Z16
-	VFMADD213PS Z3, Z13, Z16
-	VFMADD213PS Z4, Z13, Z16
-
-	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
-	VMULPS        Z17, Z13, Z13
-	VFMADD213PS.Z Z17, Z13, K1, Z16
-	VMOVUPS       Z16, 192(AX)
-	VADDPS        Z16, Z11, Z11
+	VMULPS        Z22, Z14, Z14
+	VMULPS        Z23, Z15, Z15
+	VMULPS        Z24, Z16, Z16
+	VMULPS        Z25, Z17, Z17
+	VFMADD213PS.Z Z22, Z14, K1, Z18
+	VFMADD213PS.Z Z23, Z15, K2, Z19
+	VFMADD213PS.Z Z24, Z16, K3, Z20
+	VFMADD213PS.Z Z25, Z17, K4, Z21
+	VMOVUPS       Z18, (AX)
+	VADDPS        Z18, Z6, Z6
+	VMOVUPS       Z19, 64(AX)
+	VADDPS        Z19, Z7, Z7
+	VMOVUPS       Z20, 128(AX)
+	VADDPS        Z20, Z6, Z6
+	VMOVUPS       Z21, 192(AX)
+	VADDPS        Z21, Z7, Z7
 	ADDQ          $0x00000100, CX
-	ADDQ          $0x00000100, DX
 	ADDQ          $0x00000100, AX
-	SUBQ          $0x00000040, R9
-	CMPQ          R9, $0x00000040
+	ADDQ          $0x00000100, R8
+	SUBQ          $0x00000040, R11
+	CMPQ          R11, $0x00000040
 	JAE           loop_30
+	VADDPS        Z7, Z6, Z6
+	VADDPS        Z12, Z11, Z11
 
 single_27:
 	// One vector per iteration.
-	CMPQ R9, $0x00000010
+	CMPQ R11, $0x00000010
 	JB   tail_28
 
 loop1_31:
-	VMOVUPS     (CX), Z13
-	VSUBPS      Z10, Z13, Z13
-	VMOVUPS     (DX), Z16
-	VFMADD231PS Z16, Z13, Z12
+	VMOVUPS     (CX), Z7
+	VSUBPS      Z5, Z7, Z7
+	VFMADD231PS (R8), Z7, Z11
 
 	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
-	VMOVUPS     Z8, Z16
-	VFMADD231PS Z0, Z13, Z16
-	VPSLLD      $0x17, Z16, Z17
-	VSUBPS      Z8, Z16, Z16
-	VCMPPS      $0x05, Z7, Z13, K1
-	VFMADD231PS Z5, Z16, Z13
-	VFMADD231PS Z6, Z16, Z13
+	VBROADCASTSS     expMagic<>+0(SB), Z12
+	VFMADD231PS      Z0, Z7, Z12
+	VPSLLD           $0x17, Z12, Z14
+	VSUBPS.BCST      expMagic<>+0(SB), Z12, Z12
+	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z7, K1
+	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z12, Z7
+	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z12, Z7
 
 	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
-	VMOVUPS     Z9, Z16
-	VFMADD213PS Z1, Z13, Z16
-	VFMADD213PS Z2, Z13, Z16
-	VFMADD213PS Z3, Z13, Z16
-	VFMADD213PS Z4, Z13, Z16
+	VBROADCASTSS expC5<>+0(SB), Z12
+	VFMADD213PS  Z1, Z7, Z12
+	VFMADD213PS  Z2, Z7, Z12
+	VFMADD213PS  Z3, Z7, Z12
+	VFMADD213PS  Z4, Z7, Z12
 
 	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
-	VMULPS        Z17, Z13, Z13
-	VFMADD213PS.Z Z17, Z13, K1, Z16
-	VMOVUPS       Z16, (AX)
-	VADDPS        Z16, Z11, Z11
+	VMULPS        Z14, Z7, Z7
+	VFMADD213PS.Z Z14, Z7, K1, Z12
+	VMOVUPS       Z12, (AX)
+	VADDPS        Z12, Z6, Z6
 	ADDQ          $0x00000040, CX
-	ADDQ          $0x00000040, DX
 	ADDQ          $0x00000040, AX
-	SUBQ          $0x00000010, R9
-	CMPQ          R9, $0x00000010
+	ADDQ          $0x00000040, R8
+	SUBQ          $0x00000010, R11
+	CMPQ          R11, $0x00000010
 	JAE           loop1_31
 
 tail_28:
 	// Fewer than a vector's lanes left: the rest of the part vector, or, in a row shorter than a vector, a masked one.
-	TESTQ     R9, R9
+	TESTQ     R11, R11
 	JZ        done_29
-	CMPQ      BX, $0x10
+	CMPQ      DX, $0x10
 	JB        masked_32
-	VADDPS    Z14, Z12, Z12
-	VMOVUPS   Z15, -64(AX)(R9*4)
-	MOVL      $0xffff0000, R10
-	SHRXL     R9, R10, R10
-	KMOVW     R10, K1
-	VMOVAPS.Z Z15, K1, Z15
-	VADDPS    Z15, Z11, Z11
+	VADDPS    Z9, Z11, Z11
+	VMOVUPS   Z10, -64(AX)(R11*4)
+	MOVL      $0xffff0000, R12
+	SHRXL     R11, R12, R12
+	KMOVW     R12, K1
+	VMOVAPS.Z Z10, K1, Z10
+	VADDPS    Z10, Z6, Z6
 	JMP       advance_33
 
 masked_32:
-	MOVL      $0xffffffff, R10
-	BZHIL     R9, R10, R10
-	KMOVW     R10, K1
-	VMOVUPS.Z (CX), K1, Z13
-	VSUBPS    Z10, Z13, Z13
-	VMOVUPS.Z (DX), K1, Z16
-	VMULPS    Z16, Z13, Z17
-	VMOVAPS.Z Z17, K1, Z17
-	VMOVAPS.Z Z16, K1, Z16
+	MOVL      $0xffffffff, R12
+	BZHIL     R11, R12, R12
+	KMOVW     R12, K1
+	VMOVUPS.Z (CX), K1, Z7
+	VSUBPS    Z5, Z7, Z7
+	VMOVUPS.Z (R8), K1, Z12
+	VMULPS    Z12, Z7, Z12
+	VMOVAPS.Z Z12, K1, Z12
 
 	// exp of 1 vectors, reduction: v = a·log2e + magic, s = 2ⁿ, n = v − magic, t = a − n·ln2hi − n·ln2lo.
-	VMOVUPS     Z8, Z16
-	VFMADD231PS Z0, Z13, Z16
-	VPSLLD      $0x17, Z16, Z18
-	VSUBPS      Z8, Z16, Z16
-	VCMPPS      $0x05, Z7, Z13, K2
-	VFMADD231PS Z5, Z16, Z13
-	VFMADD231PS Z6, Z16, Z13
+	VBROADCASTSS     expMagic<>+0(SB), Z14
+	VFMADD231PS      Z0, Z7, Z14
+	VPSLLD           $0x17, Z14, Z15
+	VSUBPS.BCST      expMagic<>+0(SB), Z14, Z14
+	VCMPPS.BCST      $0x05, expCutoff<>+0(SB), Z7, K2
+	VFMADD231PS.BCST expNegLn2Hi<>+0(SB), Z14, Z7
+	VFMADD231PS.BCST expNegLn2Lo<>+0(SB), Z14, Z7
 
 	// exp, polynomial: p = (((c5·t + c4)·t + c3)·t + c2)·t + c1.
-	VMOVUPS     Z9, Z16
-	VFMADD213PS Z1, Z13, Z16
-	VFMADD213PS Z2, Z13, Z16
-	VFMADD213PS Z3, Z13, Z16
-	VFMADD213PS Z4, Z13, Z16
+	VBROADCASTSS expC5<>+0(SB), Z14
+	VFMADD213PS  Z1, Z7, Z14
+	VFMADD213PS  Z2, Z7, Z14
+	VFMADD213PS  Z3, Z7, Z14
+	VFMADD213PS  Z4, Z7, Z14
 
 	// exp, scaling: f = (t·s)·p + s = 2ⁿ·(1 + t·p), 0 where a is below the cutoff.
-	VMULPS        Z18, Z13, Z13
-	VFMADD213PS.Z Z18, Z13, K2, Z16
-	VADDPS        Z17, Z12, Z12
-	VMOVUPS       Z16, K1, (AX)
-	VMOVAPS.Z     Z16, K1, Z16
-	VADDPS        Z16, Z11, Z11
+	VMULPS        Z15, Z7, Z7
+	VFMADD213PS.Z Z15, Z7, K2, Z14
+	VADDPS        Z12, Z11, Z11
+	VMOVUPS       Z14, K1, (AX)
+	VMOVAPS.Z     Z14, K1, Z14
+	VADDPS        Z14, Z6, Z6
 
 advance_33:
-	LEAQ (CX)(R9*4), CX
-	LEAQ (DX)(R9*4), DX
-	LEAQ (AX)(R9*4), AX
+	LEAQ (CX)(R11*4), CX
+	LEAQ (AX)(R11*4), AX
+	LEAQ (R8)(R11*4), R8
 
 done_29:
-	VMOVUPS       (SP), Z13
-	VCVTPS2PD     Y11, Z16
+	VCVTPS2PD     Y6, Z7
+	VEXTRACTF64X4 $0x01, Z6, Y6
+	VCVTPS2PD     Y6, Z6
+	VADDPD        Z7, Z8, Z8
+	VADDPD        Z6, Z8, Z8
+	VXORPS        Z6, Z6, Z6
+	VCVTPS2PD     Y11, Z7
 	VEXTRACTF64X4 $0x01, Z11, Y11
 	VCVTPS2PD     Y11, Z11
-	VADDPD        Z16, Z13, Z13
+	VADDPD        Z7, Z13, Z13
 	VADDPD        Z11, Z13, Z13
 	VXORPS        Z11, Z11, Z11
-	VMOVUPS       Z13, (SP)
-	VMOVUPS       64(SP), Z13
-	VCVTPS2PD     Y12, Z16
-	VEXTRACTF64X4 $0x01, Z12, Y12
-	VCVTPS2PD     Y12, Z12
-	VADDPD        Z16, Z13, Z13
-	VADDPD        Z12, Z13, Z13
-	VXORPS        Z12, Z12, Z12
-	VMOVUPS       Z13, 64(SP)
-	TESTQ         R8, R8
+	TESTQ         R10, R10
 	JNZ           block_26
-	VMOVUPS       (SP), Z10
-	MOVQ          z_base+104(FP), DX
-	VEXTRACTF64X4 $0x01, Z10, Y11
-	VADDPD        Y11, Y10, Y10
-	VEXTRACTF128  $0x01, Y10, X11
-	VADDPD        X11, X10, X10
-	VPERMILPD     $0x01, X10, X11
-	VADDSD        X11, X10, X10
-	MOVQ          m_len+88(FP), R8
-	SUBQ          DI, R8
-	VMOVSD        X10, (DX)(R8*8)
-	VMOVUPS       64(SP), Z10
-	MOVQ          d_base+128(FP), DX
-	VEXTRACTF64X4 $0x01, Z10, Y11
-	VADDPD        Y11, Y10, Y10
-	VEXTRACTF128  $0x01, Y10, X11
-	VADDPD        X11, X10, X10
-	VPERMILPD     $0x01, X10, X11
-	VADDSD        X11, X10, X10
-	MOVQ          m_len+88(FP), R8
-	SUBQ          DI, R8
-	VMOVSD        X10, (DX)(R8*8)
-	ADDQ          $0x04, SI
+	VEXTRACTF64X4 $0x01, Z8, Y5
+	VADDPD        Y5, Y8, Y8
+	VEXTRACTF128  $0x01, Y8, X5
+	VADDPD        X5, X8, X8
+	VPERMILPD     $0x01, X8, X5
+	VADDSD        X5, X8, X8
+	VMOVSD        X8, (SI)
+	ADDQ          $0x04, BX
+	ADDQ          $0x08, SI
+	VEXTRACTF64X4 $0x01, Z13, Y5
+	VADDPD        Y5, Y13, Y13
+	VEXTRACTF128  $0x01, Y13, X5
+	VADDPD        X5, X13, X13
+	VPERMILPD     $0x01, X13, X5
+	VADDSD        X5, X13, X13
+	VMOVSD        X13, (R9)
+	ADDQ          $0x08, R9
 	DECQ          DI
 	JNZ           row_24
 

@@ -7,7 +7,11 @@ import (
 )
 
 // softTargetRows (twin: softTargetRowsGeneric): per row, m_r = max; T_r = Σ
-// t_i; D_r = Σ t_i·(x_i − m_r); grad_i = e^(x_i − m_r); z_r = Σ grad_i.
+// t_i; D_r = Σ t_i·(x_i − m_r); grad_i = e^(x_i − m_r); z_r = Σ grad_i. A
+// loop over the rows for the maxes, then one sweep per row for the rest,
+// which reads x_i and t_i before it writes grad_i. That sweep is bound by
+// exp's arithmetic, not by the latency of its additions, so each sum has
+// one float32 accumulator.
 func softTargetRows(is *isa) {
 	is.text("softTargetRows",
 		"func(grad, logits, targets []float32, cols int, m []float32, z, tsum, td []float64)",
@@ -15,64 +19,23 @@ func softTargetRows(is *isa) {
 		"rows = len(m). It reads logits_i before it writes grad_i, so grad may be",
 		"logits. Each row's sums are accumulated in float32 vectors and folded",
 		"into float64 every 256 elements.")
-	targetSweep(is, softTargets)
-}
-
-// expDotRows (twin: expDotRowsGeneric): per row, m_r = max; d_r = Σ
-// w_i·(x_i − m_r) with the class weights w; grad_i = e^(x_i − m_r); z_r =
-// Σ grad_i: label smoothing's sweep.
-func expDotRows(is *isa) {
-	is.text("expDotRows",
-		"func(grad, logits, w []float32, cols int, m []float32, z, d []float64)",
-		"expDotRowsGeneric",
-		"rows = len(m); len(w) ≥ cols. It reads logits_i before it writes grad_i,",
-		"so grad may be logits. Each row's sums are accumulated in float32",
-		"vectors and folded into float64 every 256 elements.")
-	targetSweep(is, classWeights)
-}
-
-// The per-element factors t of a targetSweep: a row of soft targets per row
-// of logits (summed too), or one row of class weights for every row.
-type targetKind struct {
-	param  string   // the factors' parameter
-	sums   []string // the float64 outputs: z first, then D, with T between for soft targets
-	perRow bool
-}
-
-var (
-	softTargets  = targetKind{param: "targets", sums: []string{"z", "tsum", "td"}, perRow: true}
-	classWeights = targetKind{param: "w", sums: []string{"z", "d"}}
-)
-
-// targetSweep is softTargetRows and expDotRows: a loop over the rows for
-// the maxes, then one sweep per row for the rest, which reads x_i and t_i
-// before it writes grad_i. That sweep is bound by exp's arithmetic, not by
-// the latency of its additions, so each sum has one float32 accumulator.
-func targetSweep(is *isa, kind targetKind) {
-	g, x, t := load(Param("grad").Base()), load(Param("logits").Base()), load(Param(kind.param).Base())
+	g, x, t := load(Param("grad").Base()), load(Param("logits").Base()), load(Param("targets").Base())
 	cols, mp, rows := load(Param("cols")), load(Param("m").Base()), load(Param("m").Len())
 	// m, 3 sums, t, a mask, the part vector's t, t·(x − m) and e^(x − m), besides exp's
 	k := is.expConsts(10, 1)
-	// The float64 sums live in the frame.
-	sums := AllocLocal(len(kind.sums) * is.bytes())
+	// The float64 sums live in the frame: z, T, D.
+	sums := AllocLocal(3 * is.bytes())
 	is.rowMaxes(x, cols, mp, rows)
 	is.shapes(cols, func(sh shape) {
 		rowLoop(rows, func() {
-			if !kind.perRow {
-				Load(Param(kind.param).Base(), t) // the same weights for every row
-			}
 			m := is.vec()
 			VBROADCASTSS(Mem{Base: mp}, m)
-			acc := is.vecs(len(kind.sums))
-			az, ad := acc[0], acc[len(acc)-1]
-			var at VecVirtual
-			if kind.perRow {
-				at = acc[1]
-			}
-			for _, a := range acc {
+
+			az, at, ad := is.vec(), is.vec(), is.vec()
+			for _, a := range []VecVirtual{az, at, ad} {
 				zero(a)
 			}
-			for i := range acc {
+			for i := range 3 {
 				VMOVUPS(az, sums.Offset(i*is.bytes()))
 			}
 			pass{is: is, ptrs: []GPVirtual{x, t, g}, unroll: 4, shape: sh, block: sumBlock,
@@ -82,9 +45,7 @@ func targetSweep(is *isa, kind targetKind) {
 					ti := v.load(is, Mem{Base: t})
 					var td VecVirtual
 					if v.own() == nil && v.part == nil {
-						if at != nil {
-							VADDPS(ti, at, at)
-						}
+						VADDPS(ti, at, at)
 						VFMADD231PS(ti, a, ad) // D += t·(x − m)
 					} else {
 						// t·(x − m) in full, then the lanes that are not
@@ -98,9 +59,7 @@ func targetSweep(is *isa, kind targetKind) {
 					f := k.exp(is, a)[0]
 					return func(w vecAt) {
 						if td != nil {
-							if at != nil {
-								VADDPS(ti, at, at)
-							}
+							VADDPS(ti, at, at)
 							VADDPS(td, ad, ad)
 						}
 						w.store(f, Mem{Base: g})
@@ -109,7 +68,7 @@ func targetSweep(is *isa, kind targetKind) {
 					}
 				}),
 				end: func() {
-					for i, a := range acc {
+					for i, a := range []VecVirtual{az, at, ad} {
 						s := is.vec()
 						VMOVUPS(sums.Offset(i*is.bytes()), s)
 						is.fold(a, s)
@@ -117,7 +76,7 @@ func targetSweep(is *isa, kind targetKind) {
 					}
 				},
 			}.emit(cols)
-			for i, name := range kind.sums {
+			for i, name := range []string{"z", "tsum", "td"} {
 				s := is.vec()
 				VMOVUPS(sums.Offset(i*is.bytes()), s)
 				out := GP64()

@@ -16,7 +16,9 @@ func (n *neon) softTargetRows() {
 
 // expDotRows (twin: expDotRowsGeneric): per row, m_r = max; d_r = Σ
 // w_i·(x_i − m_r) with the class weights w; grad_i = e^(x_i − m_r); z_r =
-// Σ grad_i: label smoothing's sweep.
+// Σ grad_i: label smoothing's sweep. It is softTargetRows' sweep, not
+// expRows' (the registers of expRows' four accumulators per sum are not
+// free for a second sum).
 func (n *neon) expDotRows() {
 	n.text("expDotRows",
 		"func(grad, logits, w []float32, cols int, m []float32, z, d []float64)",
@@ -26,6 +28,19 @@ func (n *neon) expDotRows() {
 		"vectors and folded into float64 every 256 elements.")
 	n.targetSweep(classWeights)
 }
+
+// The per-element factors t of a targetSweep: a row of soft targets per row
+// of logits (summed too), or one row of class weights for every row.
+type targetKind struct {
+	param  string   // the factors' parameter
+	sums   []string // the float64 outputs: z first, then D, with T between for soft targets
+	perRow bool
+}
+
+var (
+	softTargets  = targetKind{param: "targets", sums: []string{"z", "tsum", "td"}, perRow: true}
+	classWeights = targetKind{param: "w", sums: []string{"z", "d"}}
+)
 
 // targetSweep is softTargetRows and expDotRows (see targetKind): a loop
 // over the rows for the maxes, then one sweep per row for the rest, which

@@ -33,16 +33,44 @@ func expSumRows(is *isa) {
 	ret()
 }
 
+// expDotRows (twin: expDotRowsGeneric): expRows that also sums d_r = Σ
+// w_i·(x_i − m_r) with the class weights w: label smoothing's sweep.
+func expDotRows(is *isa) {
+	is.text("expDotRows", "func(dst, src, w []float32, cols int, m []float32, z, d []float64)", "expDotRowsGeneric",
+		"rows = len(m); len(w) ≥ cols. It reads src_i before it writes dst_i, so dst",
+		"may be src. Each row's sums are accumulated in float32 vectors and folded",
+		"into float64 every 256 elements.")
+	e := expRowsState{is: is, store: true, dot: true}
+	e.dst = load(Param("dst").Base())
+	e.body()
+	ret()
+}
+
 // expRowsBody is expRows, or expSumRows when store is false.
 func expRowsBody(is *isa, store bool) {
 	e := expRowsState{is: is, store: store}
 	if store {
 		e.dst = load(Param("dst").Base())
 	}
+	e.body()
+}
+
+// body emits the routine after the dst pointer.
+func (e expRowsState) body() {
+	is := e.is
 	e.src, e.cols = load(Param("src").Base()), load(Param("cols"))
 	e.mp, e.zp = load(Param("m").Base()), load(Param("z").Base())
 	rows := load(Param("m").Len())
-	e.k = is.expConsts(6, is.expGroup) // m, 2 sums, the float64 sum, a mask, the part vector
+	busy := 6 // m, 2 sums, the float64 sum, a mask, the part vector
+	if e.dot {
+		e.w, e.dp = GP64(), load(Param("d").Base())
+		busy += 5 // 2 sums, the float64 sum, w·(x − m), w
+	}
+	e.lockstep = is.expGroup
+	if e.dot && is.regs < 32 {
+		e.lockstep = 1 // AVX2's 16 registers hold the sums of one vector's exp at a time
+	}
+	e.k = is.expConsts(busy, e.lockstep)
 	is.rowMaxes(e.src, e.cols, e.mp, rows)
 	is.shapes(e.cols, func(sh shape) {
 		rowLoop(rows, func() { e.row(sh) })
@@ -50,12 +78,16 @@ func expRowsBody(is *isa, store bool) {
 }
 
 // expRowsState is expRowsBody's: the pointers it moves along the rows, the
-// exp's constants, and whether the exps are stored.
+// exp's constants, whether the exps are stored, and whether Σ w·(x − m) is
+// summed too (expDotRows).
 type expRowsState struct {
 	is                     *isa
 	k                      *expK
 	dst, src, cols, mp, zp GPVirtual
 	store                  bool
+	dot                    bool
+	w, dp                  GPVirtual
+	lockstep               int // vectors whose exps are interleaved
 }
 
 // row emits one row of shape sh: its exps stored and summed in a pass, two
@@ -72,35 +104,70 @@ func (e expRowsState) row(sh shape) {
 	if e.store {
 		ptrs = append(ptrs, e.dst)
 	}
+	var dots []VecVirtual
+	var dot64 VecVirtual
+	if e.dot {
+		Load(Param("w").Base(), e.w) // the same weights for every row
+		ptrs = append(ptrs, e.w)
+		dots, dot64 = is.vecs(2), is.vec()
+		zero(dot64)
+		zero(dots[0])
+	}
 	ahead := 0
 	if !e.store {
 		ahead = prefetchAhead
 	}
-	pass{is: is, ptrs: ptrs, unroll: 4, block: sumBlock, shape: sh, prefetch: ahead, lockstep: is.expGroup,
-		group: e.exps(m, accs),
-		end:   func() { is.fold(accs[0], acc64) },
-		enter: func() { zero(accs[1]) },
-		leave: func() { VADDPS(accs[1], accs[0], accs[0]) },
+	pass{is: is, ptrs: ptrs, unroll: 4, block: sumBlock, shape: sh, prefetch: ahead, lockstep: e.lockstep,
+		group: e.exps(m, accs, dots),
+		end: func() {
+			is.fold(accs[0], acc64)
+			if e.dot {
+				is.fold(dots[0], dot64)
+			}
+		},
+		enter: func() {
+			zero(accs[1])
+			if e.dot {
+				zero(dots[1])
+			}
+		},
+		leave: func() {
+			VADDPS(accs[1], accs[0], accs[0])
+			if e.dot {
+				VADDPS(dots[1], dots[0], dots[0])
+			}
+		},
 	}.emit(e.cols)
 	VMOVSD(is.reducePD(acc64), Mem{Base: e.zp})
 	ADDQ(U8(4), e.mp)
 	ADDQ(U8(8), e.zp)
+	if e.dot {
+		VMOVSD(is.reducePD(dot64), Mem{Base: e.dp})
+		ADDQ(U8(8), e.dp)
+	}
 }
 
-// exps is the pass's group: e^(x − m) of each vector, then (the rest) each
-// stored if wanted, its lanes not its own cleared, and added to
-// accs[k mod 2].
-func (e expRowsState) exps(m VecVirtual, accs []VecVirtual) func([]vecAt) func([]vecAt) {
+// exps is the pass's group: e^(x − m) of each vector (and w·(x − m) added
+// to dots[k mod 2], see dot), then (the rest) each stored if wanted, its
+// lanes not its own cleared, and added to accs[k mod 2].
+func (e expRowsState) exps(m VecVirtual, accs, dots []VecVirtual) func([]vecAt) func([]vecAt) {
 	is := e.is
 	return func(vs []vecAt) func([]vecAt) {
 		as := make([]VecVirtual, len(vs))
+		dot := make([]func(), len(vs))
 		for i, v := range vs {
 			as[i] = v.load(is, Mem{Base: e.src})
 			VSUBPS(m, as[i], as[i]) // a = x − m
+			if e.dot {
+				dot[i] = e.dot1(v, as[i], dots)
+			}
 		}
 		fs := e.k.exp(is, as...)
 		return func(ws []vecAt) {
 			for i, w := range ws {
+				if dot[i] != nil {
+					dot[i]()
+				}
 				if e.store {
 					w.store(fs[i], Mem{Base: e.dst})
 				}
@@ -109,6 +176,22 @@ func (e expRowsState) exps(m VecVirtual, accs []VecVirtual) func([]vecAt) func([
 			}
 		}
 	}
+}
+
+// dot1 adds w·a (a = x − m) of the vector v to dots[v.k mod 2]: now, for a
+// full vector, or in the rest it returns, for a tail or a part vector,
+// whose lanes not its own are cleared first (a tail's x − m is −m, and an
+// overlapped lane's is added by the vector before).
+func (e expRowsState) dot1(v vecAt, a VecVirtual, dots []VecVirtual) (rest func()) {
+	is := e.is
+	if v.own() == nil && v.part == nil {
+		VFMADD231PS(v.src(is, Mem{Base: e.w}), a, dots[v.k%2])
+		return nil
+	}
+	p := is.vec()
+	VMULPS(v.src(is, Mem{Base: e.w}), a, p)
+	v.zeroOthers(p)
+	return func() { VADDPS(p, dots[v.k%2], dots[v.k%2]) }
 }
 
 // scaleRows (twin: scaleRowsGeneric): x_ri ·= c_r.
