@@ -21,9 +21,13 @@ package kernels_test
 // CrossEntropyGrad (out of place and in place, labels guarded too, about one
 // row in four IgnoreLabel, all-ignored batches included; and with a bad label,
 // which must return a *LabelError and leave grad untouched),
+// CrossEntropyGradWith with weights, label smoothing, the z-loss and row
+// losses (out of place and in place, every slice guarded),
 // CrossEntropyGradSoft (out of place and in place), Ger and GerBatch (a, x, y
 // guarded). Every implementation in kernels.Available() runs the whole sweep
-// in its own subtest.
+// in its own subtest, and every SIMD implementation's results are also held
+// to generic's (compareGeneric), which the table tests hold to the float64
+// reference: a kernel wrong on a shape no table covers fails here too.
 //
 // Coverage design. A page boundary is 4096-byte (so 64-byte) aligned, hence a
 // slice of L float32s that ends exactly at a guard page starts at float32
@@ -437,6 +441,69 @@ func (h *guardHarness) run(c gcall, p placement) {
 	if c.wantErr != errors.As(refErr, &le) {
 		h.failf("%s: error %v, want a *kernels.LabelError: %v", where(), refErr, c.wantErr)
 	}
+	h.compareGeneric(c, r, refLoss, refErr, where)
+}
+
+// compareGeneric makes call c with the generic implementation (which the
+// table tests hold to the float64 reference) on copies of the inputs, and
+// checks the results of c on Go slices, r, against it: within 10⁻⁴ of the
+// output's largest magnitude plus 10⁻⁴ relative, far more than the
+// implementations' orders of summation give, and far less than a wrong
+// lane, row, tail or label term.
+func (h *guardHarness) compareGeneric(c gcall, r [][]uint32, loss float64, err error, where func() string) {
+	if h.im.Name() == "generic" {
+		return
+	}
+	g := make([][]uint32, len(c.bufs))
+	for k, b := range c.bufs {
+		g[k] = make([]uint32, b.n)
+		for i := range g[k] {
+			g[k][i] = b.init(i)
+		}
+	}
+	gl, gerr := c.run(genericImpl(), views(g))
+	if (err == nil) != (gerr == nil) {
+		h.failf("%s: error %v, generic's %v", where(), err, gerr)
+		return
+	}
+	close := func(x, y, scale float64) bool {
+		if math.IsNaN(x) || math.IsNaN(y) {
+			return math.IsNaN(x) == math.IsNaN(y)
+		}
+		return x == y || math.Abs(x-y) <= 1e-4*(scale+math.Abs(y))
+	}
+	if !close(loss, gl, 0) {
+		h.failf("%s: loss %v, generic's %v", where(), loss, gl)
+		return
+	}
+	for k, b := range c.bufs {
+		if b.name == "labels" {
+			continue
+		}
+		var scale float64
+		for _, v := range g[k] {
+			if f := math.Abs(float64(math.Float32frombits(v))); f > scale && !math.IsInf(f, 0) {
+				scale = f
+			}
+		}
+		for i := range b.n {
+			x, y := float64(math.Float32frombits(r[k][i])), float64(math.Float32frombits(g[k][i]))
+			if !close(x, y, scale) {
+				h.failf("%s: %s[%d] = %g, generic's %g", where(), b.name, i, x, y)
+				return
+			}
+		}
+	}
+}
+
+// genericImpl returns the generic implementation.
+func genericImpl() *kernels.Impl {
+	for _, im := range kernels.Available() {
+		if im.Name() == "generic" {
+			return im
+		}
+	}
+	panic("no generic implementation")
 }
 
 func relPos(i, n int) string {
@@ -719,6 +786,23 @@ func rowKernels() []rowKernel {
 				run: func(im *kernels.Impl, v []gview) (float64, error) {
 					return im.CrossEntropyGrad(v[0].f, v[1].f, v[2].l, cols)
 				}}, rows > 0
+		}},
+		{"CrossEntropyGradWith", func(rows, cols int, seed uint64) (gcall, bool) {
+			n := rows * cols
+			return gcall{bufs: []gbuf{outBuf("grad", n), inBuf("logits", n, seed, 1, xLo, xHi), labelBuf(rows, cols, seed, false),
+				inBuf("weights", cols, seed, 3, 0, 2), outBuf("losses", rows)},
+				run: func(im *kernels.Impl, v []gview) (float64, error) {
+					return im.CrossEntropyGradWith(v[0].f, v[1].f, v[2].l, cols, kernels.CrossEntropyOptions{
+						Weights: v[3].f, LabelSmoothing: 0.1, ZLoss: 1e-3, Losses: v[4].f})
+				}}, true
+		}},
+		{"CrossEntropyGradWith/inplace", func(rows, cols int, seed uint64) (gcall, bool) {
+			return gcall{bufs: []gbuf{inoutBuf("logits", rows*cols, seed, 0, ipxLo, ipxHi), labelBuf(rows, cols, seed, false),
+				inBuf("weights", cols, seed, 3, 0, 1)},
+				run: func(im *kernels.Impl, v []gview) (float64, error) {
+					return im.CrossEntropyGradWith(v[0].f, v[0].f, v[1].l, cols, kernels.CrossEntropyOptions{
+						Weights: v[2].f, LabelSmoothing: 0.1, Reduction: kernels.ReduceSum})
+				}}, true
 		}},
 		{"CrossEntropyGradSoft", func(rows, cols int, seed uint64) (gcall, bool) {
 			n := rows * cols
@@ -1016,7 +1100,9 @@ func (h *guardHarness) checkCoverage(t *testing.T, c gcall, extraRows int, fullL
 				if b.name == "a" && fullLda {
 					want = 0xFFFF
 				}
-			case b.name != "labels":
+			case b.name == "weights": // one per class: cols long whatever the rows
+				want = 1 << (((-cols)%16 + 16) % 16)
+			case b.name != "labels" && b.name != "losses":
 				for rows := 1; rows <= gMaxRows+extraRows; rows++ {
 					want |= 1 << (((-rows*cols)%16 + 16) % 16)
 				}
