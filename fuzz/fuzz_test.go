@@ -1222,3 +1222,143 @@ func moderate(vs ...[]float32) bool {
 	}
 	return true
 }
+
+// FuzzCrossEntropyGradWith checks CrossEntropyGradWith against the float64
+// reference (which TestCrossEntropyWithTorch holds to PyTorch): the options
+// come from opt (bit 0 weights, bit 1 row losses, bits 2-3 the reduction,
+// bits 4-7 ε in sixteenths, 16 for 1; bits 8-11 z as 10⁻⁴·(bits)), the
+// class weights from the data (sixteenths in [0, 4), a few exactly 0), and a bad
+// label (see FuzzCrossEntropyGrad) must leave grad and Losses unwritten.
+// Each implementation is held to the reference's bound, with the relative
+// error of its sums as in the other targets.
+func FuzzCrossEntropyGradWith(f *testing.F) {
+	for i, s := range rowShapes {
+		f.Add(s.mode, s.rows, s.cols, uint16(i%3), uint16(i*0x135+1), []byte{byte(i), 0x5a, 0xc3})
+	}
+	f.Add(sane(3), uint16(32), uint16(10), uint16(3), uint16(0xfff), []byte{1})          // all ignored, every option
+	f.Add(sane(3), uint16(32), uint16(10), uint16(4|1<<3|5<<5), uint16(0x23), []byte{2}) // label −2 in row 5
+	f.Fuzz(func(t *testing.T, mode uint8, rowsArg, colsArg, labelArg, opt uint16, data []byte) {
+		rows, cols := rowShape(rowsArg, colsArg)
+		d := newDecoder(mode, data)
+		logits := d.values(rows * cols)
+		labels, badRow := d.labels(rows, cols, labelArg)
+		opts := kernels.CrossEntropyOptions{
+			LabelSmoothing: float32(min(opt>>4&15+(opt>>4&15)/15, 16)) / 16,
+			ZLoss:          float32(opt>>8&15) * 1e-4,
+			Reduction:      kernels.Reduction(opt >> 2 & 3 % 3),
+		}
+		if opt&1 != 0 {
+			opts.Weights = make([]float32, cols)
+			for i := range opts.Weights {
+				// Sixteenths in [0, 4): weights near 1, as real ones are
+				// (a weighted mean of weights of 10⁻³⁰ divides by their
+				// sum in float32 factors, see CrossEntropyOptions).
+				if v := math.Mod(math.Abs(float64(d.value())), 4); v == v && i%7 != 3 {
+					opts.Weights[i] = float32(math.Floor(v*16)) / 16
+				}
+			}
+		}
+		for r := range rows {
+			lo, hi := math.Inf(1), math.Inf(-1)
+			for _, v := range logits[r*cols : (r+1)*cols] {
+				if f := float64(v); !math.IsInf(f, 0) {
+					lo, hi = min(lo, f), max(hi, f)
+				}
+			}
+			var spread float64
+			for _, v := range logits[r*cols : (r+1)*cols] {
+				if f := float64(v); !math.IsInf(f, 0) {
+					spread += hi - f
+				}
+			}
+			if opts.LabelSmoothing > 0 && spread > math.MaxFloat32/2 {
+				// Σ (max − x) overflows float32: the smoothed loss is
+				// +Inf (documented), the float64 reference's finite.
+				t.Skip()
+			}
+			if opts.ZLoss > 0 && max(hi, -lo) > 1e15 {
+				// The short rows' float32 row loss z·lse² overflows.
+				t.Skip()
+			}
+		}
+		desc := fmt.Sprintf("CrossEntropyGradWith(rows=%d, cols=%d, %v, labels %#x, options %#x)", rows, cols, d, labelArg, opt)
+		newLosses := func() *guarded {
+			if opt&2 == 0 {
+				return nil
+			}
+			return newGuarded(rows)
+		}
+		run := func(im *kernels.Impl, grad []float32, in []float32, l *guarded) (loss float64, err error) {
+			o := opts
+			if l != nil {
+				o.Losses = l.out()
+			}
+			call(t, im, desc, func() { loss, err = im.CrossEntropyGradWith(grad, in, labels, cols, o) })
+			return loss, err
+		}
+		if badRow >= 0 {
+			for _, im := range impls() {
+				g, l := newGuarded(len(logits)), newLosses()
+				err := func() error { _, err := run(im, g.arg(), logits, l); return err }()
+				if e := labelError(err, badRow, labels[badRow], cols); e != nil {
+					t.Fatalf("%s: %s: %v", im.Name(), desc, e)
+				}
+				if e := g.check(false); e != nil || !sameGuard(g) || (l != nil && !sameGuard(l)) {
+					t.Fatalf("%s: %s: wrote despite the bad label", im.Name(), desc)
+				}
+			}
+			return
+		}
+		ro := reference.CrossEntropyOptions{Weights: opts.Weights, LabelSmoothing: float64(opts.LabelSmoothing),
+			ZLoss: float64(opts.ZLoss), Reduction: int(opts.Reduction)}
+		want, wantLoss, wantRows := reference.CrossEntropyWith(logits, labels, cols, ro)
+		for _, im := range impls() {
+			tol := (reduceULP(im, reference.ExpSum, cols) + 10) * eps
+			b, rb, lb := reference.CrossEntropyWithBound(logits, labels, cols, ro, tol)
+			g, l := newGuarded(len(logits)), newLosses()
+			loss, err := run(im, g.arg(), logits, l)
+			if err != nil {
+				t.Fatalf("%s: %s: unexpected error %v", im.Name(), desc, err)
+			}
+			if e := g.check(!hasBits(guardBits, logits)); e != nil {
+				t.Fatalf("%s: %s: %v", im.Name(), desc, e)
+			}
+			grad := g.out()
+			if e := checkRef(grad, want, cols, func(i int) reference.Tol {
+				return reference.Tol{Abs: b[i], ExactZero: labels[i/cols] == kernels.IgnoreLabel}
+			}, nil); e != nil {
+				t.Fatalf("%s: %s: grad: %v", im.Name(), desc, e)
+			}
+			if e := checkRefValue(loss, wantLoss, reference.Tol{Abs: lb, Rel: 1e-12}); e != nil {
+				t.Fatalf("%s: %s: loss: %v", im.Name(), desc, e)
+			}
+			if l != nil {
+				if e := l.check(true); e != nil {
+					t.Fatalf("%s: %s: Losses: %v", im.Name(), desc, e)
+				}
+				for r, v := range l.out() {
+					if float32(wantRows[r]) == v { // a row loss beyond float32's range included
+						continue
+					}
+					if e := checkRefValue(float64(v), wantRows[r], reference.Tol{Abs: rb[r], ExactZero: labels[r] == kernels.IgnoreLabel}); e != nil && !overflowOK(v, float32(wantRows[r]), rb[r]) {
+						t.Fatalf("%s: %s: Losses[%d]: %v", im.Name(), desc, r, e)
+					}
+				}
+			}
+			in := slices.Clone(logits)
+			inLoss, err := run(im, in, in, newLosses())
+			if e := sameBits(in, grad); e != nil || err != nil {
+				t.Fatalf("%s: %s in place differs from out of place: %v (error %v)", im.Name(), desc, e, err)
+			}
+			if math.Float64bits(inLoss) != math.Float64bits(loss) && !(inLoss != inLoss && loss != loss) {
+				t.Fatalf("%s: %s in place: loss %v, out of place %v", im.Name(), desc, inLoss, loss)
+			}
+		}
+	})
+}
+
+// sameGuard reports whether every element of g's buffer still holds the
+// guard bits.
+func sameGuard(g *guarded) bool {
+	return !slices.ContainsFunc(g.buf, func(v float32) bool { return math.Float32bits(v) != guardBits })
+}

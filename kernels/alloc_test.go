@@ -34,10 +34,17 @@ func TestNoAllocations(t *testing.T) {
 				"LogSoftmaxBackward":   func() { im.LogSoftmaxBackward(z, y, x, cols) },
 				"CrossEntropyGrad":     func() { _, _ = im.CrossEntropyGrad(z, x, labels, cols) },
 				"CrossEntropyGradSoft": func() { im.CrossEntropyGradSoft(z, x, y, cols) },
-				"Ger":                  func() { im.Ger(a, cols, 0.5, x[:rows], y[:cols]) },
-				"GerBatch":             func() { im.GerBatch(a, cols, 0.5, x[:2*rows], rows, y[:2*cols], cols) },
-				"Gemm":                 func() { im.Gemm(false, false, rows, cols, rows, 0.5, x[:rows*rows], rows, y, cols, 1, a, cols) },
-				"GemmNT":               func() { im.Gemm(false, true, rows, rows, cols, 0.5, x, cols, y, cols, 0, a[:rows*rows], rows) },
+				"CrossEntropyGradWith": func() {
+					_, _ = im.CrossEntropyGradWith(z, x, labels, cols, kernels.CrossEntropyOptions{
+						Weights: y[:cols], LabelSmoothing: 0.1, ZLoss: 1e-4, Losses: db})
+				},
+				"CrossEntropyGradWith/unweighted": func() {
+					_, _ = im.CrossEntropyGradWith(z, x, labels, cols, kernels.CrossEntropyOptions{LabelSmoothing: 0.1})
+				},
+				"Ger":      func() { im.Ger(a, cols, 0.5, x[:rows], y[:cols]) },
+				"GerBatch": func() { im.GerBatch(a, cols, 0.5, x[:2*rows], rows, y[:2*cols], cols) },
+				"Gemm":     func() { im.Gemm(false, false, rows, cols, rows, 0.5, x[:rows*rows], rows, y, cols, 1, a, cols) },
+				"GemmNT":   func() { im.Gemm(false, true, rows, rows, cols, 0.5, x, cols, y, cols, 0, a[:rows*rows], rows) },
 				// A layer of cols features and rows classes: w = y, dw = a, dx = z.
 				"LinearCrossEntropy": func() {
 					_, _ = im.LinearCrossEntropy(a, db, z, x, y, y[:rows], labels3, cols, rows)

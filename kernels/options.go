@@ -279,7 +279,9 @@ func newCrossEntropyWith(opts CrossEntropyOptions, labels []int32, cols int) (cr
 // L to losses, if set.
 func crossEntropyWithBatch(is isa, grad, logits []float32, labels []int32, cols int, o *crossEntropyWith, losses []float32) float64 {
 	var loss float64
-	if g := is.shortRowGroup(cols); g > 0 && len(labels) >= g {
+	// The short rows' kernel works in float32: not with weights so large or
+	// so small that its factors could overflow.
+	if g := is.shortRowGroup(cols); g > 0 && len(labels) >= g && o.invD <= 0x1p64 && o.wsum <= 0x1p64 {
 		n := len(labels) / g * g
 		var ls []float32
 		if losses != nil {
@@ -420,7 +422,13 @@ func crossEntropyWithShortRows(is isa, grad, logits []float32, labels []int32, c
 		}
 		is.crossEntropyShortRows(grad[i:j], logits[i:j], cols, lab, xl[:n], wl[:n], k[:], shift[:], ws[:],
 			m[:n], lz[:n], d[:n], out, sum[:])
-		loss += sum[0]
+		if s := sum[0]; s-s == 0 {
+			loss += s
+		} else {
+			// A NaN row, or a float32 row loss beyond float32's range:
+			// the block's losses again in float64.
+			loss += o.shortRowLosses(lab, m[:n], lz[:n], d[:n], xl[:n], wl[:n], out, cols)
+		}
 		if ignored {
 			for r, l := range lab {
 				if l == IgnoreLabel {
@@ -430,6 +438,28 @@ func crossEntropyWithShortRows(is isa, grad, logits []float32, labels []int32, c
 		}
 	}
 	return loss
+}
+
+// shortRowLosses returns the sum of the row losses of crossEntropyShortRows
+// computed in float64 from its per-row values, and writes them to losses.
+func (o *crossEntropyWith) shortRowLosses(labels []int32, m, lz, d, xl, wl, losses []float32, cols int) float64 {
+	var sum float64
+	for r, l := range labels {
+		if l == IgnoreLabel {
+			continue
+		}
+		mr, lzr := float64(m[r]), float64(lz[r])
+		lr := (1 - o.eps) * float64(wl[r]) * (lzr - (float64(xl[r]) - mr))
+		if o.z != 0 {
+			lr += o.z * (mr + lzr) * (mr + lzr)
+		}
+		if o.smooth {
+			lr += o.eps / float64(cols) * (o.wsum*lzr - float64(d[r]))
+		}
+		sum += lr
+		losses[r] = float32(lr)
+	}
+	return sum
 }
 
 // shortRowsMaxCols bounds every isa's softmaxShortRowsMaxCols, the size of

@@ -5062,10 +5062,13 @@ exps_4:
 	VMULPS       (R11)(R8*1), Y1, Y1
 	VMOVUPS      Y1, (SP)
 	VADDPS       Y1, Y3, Y3
+	VBROADCASTSS one<>+0(SB), Y1
+	VDIVPS       Y2, Y1, Y1
+	VMULPS       Y1, Y3, Y3
+	VMULPS       Y1, Y6, Y6
 	MOVQ         k_base+128(FP), R11
 	VBROADCASTSS (R11), Y1
 	VFMADD231PS  Y1, Y6, Y3
-	VDIVPS       Y2, Y3, Y3
 	MOVQ         shift_base+152(FP), R11
 	VBROADCASTSS (R11), Y1
 	VFMSUB231PS  64(SP), Y3, Y1
@@ -5681,10 +5684,13 @@ exps_14:
 	VMULPS       (R11)(R8*1), Y5, Y5
 	VMOVUPS      Y5, (SP)
 	VADDPS       Y5, Y10, Y10
+	VBROADCASTSS one<>+0(SB), Y5
+	VDIVPS       Y1, Y5, Y5
+	VMULPS       Y5, Y10, Y10
+	VMULPS       Y5, Y14, Y14
 	MOVQ         k_base+128(FP), R11
-	VBROADCASTSS (R11), Y5
-	VFMADD231PS  Y5, Y14, Y10
-	VDIVPS       Y1, Y10, Y10
+	VBROADCASTSS (R11), Y1
+	VFMADD231PS  Y1, Y14, Y10
 	MOVQ         shift_base+152(FP), R11
 	VBROADCASTSS (R11), Y1
 	VFMSUB231PS  Y11, Y10, Y1
@@ -14655,10 +14661,13 @@ exps_18:
 	MOVQ             labels_base+56(FP), R11
 	VMOVUPS          (R11)(R8*1), Z0
 	VADDPS           Z19, Z20, Z20
+	VBROADCASTSS     one<>+0(SB), Z19
+	VDIVPS           Z17, Z19, Z19
+	VMULPS           Z19, Z20, Z20
+	VMULPS           Z19, Z18, Z18
 	MOVQ             k_base+128(FP), R11
-	VBROADCASTSS     (R11), Z19
-	VFMADD231PS      Z19, Z18, Z20
-	VDIVPS           Z17, Z20, Z20
+	VBROADCASTSS     (R11), Z17
+	VFMADD231PS      Z17, Z18, Z20
 	MOVQ             shift_base+152(FP), R11
 	VFMSUB213PS.BCST (R11), Z20, Z1
 	MOVQ             labels_base+56(FP), R11

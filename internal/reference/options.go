@@ -89,11 +89,14 @@ func CrossEntropyWith(logits []float32, labels []int32, cols int, o CrossEntropy
 			continue
 		}
 		lse := st.max + st.logZ
+		// log_softmax(x)_c = (x_c − max) − log Z: x_c − lse would round
+		// lse to the logits' magnitude.
+		lp := func(c int) float64 { return float64(x[c]) - st.max - st.logZ }
 		wy := w(int(l))
-		nll := -wy * (float64(x[l]) - lse)
+		nll := -wy * lp(int(l))
 		var smooth float64
-		for c, v := range x {
-			smooth -= w(c) * (float64(v) - lse)
+		for c := range x {
+			smooth -= w(c) * lp(c)
 		}
 		lr := (1-ls)*nll + z*lse*lse
 		if ls != 0 { // as PyTorch, which leaves out the smoothing term (and its 0·Inf) when ε is 0
@@ -102,8 +105,8 @@ func CrossEntropyWith(logits []float32, labels []int32, cols int, o CrossEntropy
 		rowLoss[r] = lr
 		sum += lr
 		a := (1-ls)*wy + ls*wsum/cf + 2*z*lse
-		for c, v := range x {
-			g[c] = (a*math.Exp(float64(v)-lse) - ls/cf*w(c)) / div
+		for c := range x {
+			g[c] = (a*math.Exp(lp(c)) - ls/cf*w(c)) / div
 		}
 		g[l] -= (1 - ls) * wy / div
 	}
@@ -188,7 +191,7 @@ func CrossEntropyWithBound(logits []float32, labels []int32, cols int, o CrossEn
 		rho := SoftmaxBound(x, cols, tol)
 		var p float64
 		for c, v := range x {
-			s := math.Exp(float64(v) - lse)
+			s := math.Exp(float64(v) - st.max - st.logZ)
 			sigma := ls / cf * w(c)
 			var bl float64
 			if c == int(l) {
@@ -199,7 +202,7 @@ func CrossEntropyWithBound(logits []float32, labels []int32, cols int, o CrossEn
 				p += w(c) * dv
 			}
 		}
-		nll := lse - float64(x[l])
+		nll := st.logZ - (float64(x[l]) - st.max)
 		var lr, lv float64
 		if !math.IsInf(nll, 0) {
 			lv = wy * nll

@@ -244,8 +244,13 @@ func (g shortRowGroups) finish(mx, z, d VecVirtual) VecVirtual {
 			VMOVUPS(g.perRow("labels"), g.labels)
 		}
 		VADDPS(b, f, f)
-		VFMADD231PS(g.konst(0), lz, f) // a + zc·lse
-		VDIVPS(z, f, f)
+		// a/Z + zc·(lse/Z): a + zc·lse may overflow where the result
+		// does not (Z < cols + 1).
+		rz := is.splat(one)
+		VDIVPS(z, rz, rz)
+		VMULPS(rz, f, f)
+		VMULPS(rz, lz, lz)
+		VFMADD231PS(g.konst(0), lz, f)
 		return f
 	}
 	VMOVUPS(z, Mem{Base: g.zp})
