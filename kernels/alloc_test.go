@@ -26,6 +26,7 @@ func TestNoAllocations(t *testing.T) {
 			labels := []int32{0, kernels.IgnoreLabel, int32(cols - 1)}
 			labels3 := []int32{0, kernels.IgnoreLabel, rows - 1}
 			db := make([]float32, rows)
+			lossesOut := make([]float32, rows)
 			a := make([]float32, rows*cols)
 			for name, f := range map[string]func(){
 				"Softmax":              func() { im.Softmax(z, x, cols) },
@@ -49,8 +50,12 @@ func TestNoAllocations(t *testing.T) {
 				"LinearCrossEntropy": func() {
 					_, _ = im.LinearCrossEntropy(a, db, z, x, y, y[:rows], labels3, cols, rows)
 				},
+				"LinearCrossEntropyWith": func() {
+					_, _ = im.LinearCrossEntropyWith(a, db, z, x, y, y[:rows], labels3, cols, rows,
+						kernels.CrossEntropyOptions{Weights: y[:rows], LabelSmoothing: 0.1, Losses: lossesOut})
+				},
 			} {
-				if raceEnabled && (strings.HasPrefix(name, "Gemm") || name == "GerBatch" || name == "LinearCrossEntropy") {
+				if raceEnabled && (strings.HasPrefix(name, "Gemm") || name == "GerBatch" || strings.HasPrefix(name, "LinearCrossEntropy")) {
 					continue
 				}
 				if n := testing.AllocsPerRun(5, f); n != 0 {

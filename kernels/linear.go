@@ -40,9 +40,33 @@ func LinearCrossEntropy(dw, db, dx, x, w, b []float32, labels []int32, features,
 	return defaultImpl.LinearCrossEntropy(dw, db, dx, x, w, b, labels, features, classes)
 }
 
+// LinearCrossEntropyWith is [LinearCrossEntropy] with the options of
+// [CrossEntropyGradWith]: G is the gradient CrossEntropyGradWith writes
+// (class weights, label smoothing, the z-loss, the reduction), and the loss
+// the one it returns; opts.Losses, if set, receives the k row losses. The
+// zero options are LinearCrossEntropy, bit for bit. Bad options are bad
+// data or programmer errors as for CrossEntropyGradWith; Weights must not
+// overlap an output, and Losses must overlap no other argument. With
+// ReduceMean and counted rows whose weights all are 0 the loss is NaN, and
+// so are dw, db and dx where those rows reach them.
+func LinearCrossEntropyWith(dw, db, dx, x, w, b []float32, labels []int32, features, classes int, opts CrossEntropyOptions) (loss float64, err error) {
+	return defaultImpl.LinearCrossEntropyWith(dw, db, dx, x, w, b, labels, features, classes, opts)
+}
+
 // LinearCrossEntropy is the package-level [LinearCrossEntropy] run by this
 // implementation.
 func (im *Impl) LinearCrossEntropy(dw, db, dx, x, w, b []float32, labels []int32, features, classes int) (loss float64, err error) {
+	return im.linearCrossEntropy(dw, db, dx, x, w, b, labels, features, classes, nil)
+}
+
+// LinearCrossEntropyWith is the package-level [LinearCrossEntropyWith] run
+// by this implementation.
+func (im *Impl) LinearCrossEntropyWith(dw, db, dx, x, w, b []float32, labels []int32, features, classes int, opts CrossEntropyOptions) (loss float64, err error) {
+	return im.linearCrossEntropy(dw, db, dx, x, w, b, labels, features, classes, &opts)
+}
+
+// linearCrossEntropy is LinearCrossEntropy, with options unless opts is nil.
+func (im *Impl) linearCrossEntropy(dw, db, dx, x, w, b []float32, labels []int32, features, classes int, opts *CrossEntropyOptions) (loss float64, err error) {
 	if features <= 0 || classes <= 0 {
 		panic("kernels: features and classes must be > 0")
 	}
@@ -75,8 +99,24 @@ func (im *Impl) LinearCrossEntropy(dw, db, dx, x, w, b []float32, labels []int32
 		}
 		checkDisjoint(o.s, labels, o.name, "labels")
 	}
+	if opts != nil {
+		opts.checkLinear(rows, classes, x, w, b, dw, db, dx)
+		if err := opts.validate(); err != nil {
+			return 0, err
+		}
+		if opts.plain() {
+			opts = nil
+		}
+	}
 
-	counted, err := countLabels(labels, classes)
+	var with crossEntropyWith
+	var counted int
+	if opts == nil {
+		counted, err = countLabels(labels, classes)
+	} else {
+		with, err = newCrossEntropyWith(*opts, labels, classes)
+		counted = with.counted
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -84,6 +124,12 @@ func (im *Impl) LinearCrossEntropy(dw, db, dx, x, w, b []float32, labels []int32
 		clear(dw)
 		clear(db)
 		clear(dx)
+		if opts != nil {
+			clear(opts.Losses)
+			if opts.Reduction != ReduceMean {
+				return 0, nil
+			}
+		}
 		return nan(), nil
 	}
 
@@ -107,8 +153,12 @@ func (im *Impl) LinearCrossEntropy(dw, db, dx, x, w, b []float32, labels []int32
 		im.Gemm(false, true, n, classes, features, 1, xs, features, w, features, beta, z, classes)
 		// G over Z in place, already divided by the rows counted in the
 		// whole batch.
-		sum += rowsJob{kernel: rowsCrossEntropyGrad, is: im.isa, cols: classes, out: z, in: z,
-			labels: labels[r0 : r0+n], counted: counted}.split(threads)
+		if opts == nil {
+			sum += rowsJob{kernel: rowsCrossEntropyGrad, is: im.isa, cols: classes, out: z, in: z,
+				labels: labels[r0 : r0+n], counted: counted}.split(threads)
+		} else {
+			sum += with.chunk(im.isa, threads, z, labels, r0, n, classes)
+		}
 		// dw (+)= Gᵀ·xs; dx's rows = G·w; db (+)= G's column sums.
 		beta = 1
 		if r0 == 0 {
@@ -125,7 +175,33 @@ func (im *Impl) LinearCrossEntropy(dw, db, dx, x, w, b []float32, labels []int32
 			colSumsSplit(im.isa, threads, db, z, classes)
 		}
 	}
-	return sum / float64(counted), nil
+	switch {
+	case opts == nil:
+		return sum / float64(counted), nil
+	case with.zeroWeights:
+		return nan(), nil
+	}
+	return sum * with.invD, nil
+}
+
+// chunk writes CrossEntropyGradWith's gradient over the logits z of rows
+// r0 … r0+n−1 in place, as the whole batch's (the divisor D is the
+// batch's; NaN in the counted rows where D is 0), and returns the sum of
+// their losses.
+func (o crossEntropyWith) chunk(is isa, threads int, z []float32, labels []int32, r0, n, classes int) float64 {
+	if o.losses != nil {
+		o.losses = o.losses[r0 : r0+n]
+	}
+	lab := labels[r0 : r0+n]
+	sum := rowsJob{kernel: rowsCrossEntropyWith, is: is, cols: classes, out: z, in: z, labels: lab, with: o}.split(threads)
+	if o.zeroWeights {
+		for r, l := range lab {
+			if l != IgnoreLabel {
+				fillNaN(z[r*classes : (r+1)*classes])
+			}
+		}
+	}
+	return sum
 }
 
 // linearOne is the x of a rank-1 update that adds a row to db.

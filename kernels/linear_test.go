@@ -271,3 +271,129 @@ func TestLinearCrossEntropyPanics(t *testing.T) {
 		}()
 	}
 }
+
+// TestLinearCrossEntropyWith checks LinearCrossEntropyWith: the zero
+// options are LinearCrossEntropy bit for bit; in one chunk the step is
+// exactly the unfused sequence of public calls with CrossEntropyGradWith;
+// in chunks of 1, 5 and 16 rows (the divisor D the batch's, the row losses
+// in their places) it stays within the unfused sequence's rounding.
+func TestLinearCrossEntropyWith(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 14))
+	c := linearCase{k: 50, features: 30, classes: 10, bias: true, wantDB: true, wantDX: true, ignored: 4}
+	k, F, C := c.k, c.features, c.classes
+	weights := randSlice(rng, C, 1)
+	for i := range weights {
+		weights[i] = float32(math.Abs(float64(weights[i])))
+	}
+	for _, im := range Available() {
+		s := newLinearStep(c, rng)
+		want, err := s.run(im, c)
+		wantDW, wantDB, wantDX := slices.Clone(s.dw), slices.Clone(s.db), slices.Clone(s.dx)
+		got, err2 := im.LinearCrossEntropyWith(s.dw, s.db, s.dx, s.x, s.w, s.b, s.labels, F, C, CrossEntropyOptions{})
+		if err != nil || err2 != nil || math.Float64bits(got) != math.Float64bits(want) ||
+			!slices.Equal(s.dw, wantDW) || !slices.Equal(s.db, wantDB) || !slices.Equal(s.dx, wantDX) {
+			t.Errorf("%s: zero options differ from LinearCrossEntropy (loss %v, want %v; %v, %v)", im.Name(), got, want, err, err2)
+		}
+
+		for _, red := range []Reduction{ReduceMean, ReduceSum, ReduceNone} {
+			opts := CrossEntropyOptions{Weights: weights, LabelSmoothing: 0.2, ZLoss: 1e-3, Reduction: red}
+			// The unfused sequence.
+			z := make([]float32, k*C)
+			for r := range k {
+				copy(z[r*C:], s.b)
+			}
+			im.Gemm(false, true, k, C, F, 1, s.x, F, s.w, F, 1, z, C)
+			rowLosses := make([]float32, k)
+			o := opts
+			o.Losses = rowLosses
+			wantLoss, err := im.CrossEntropyGradWith(z, z, s.labels, C, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dw := make([]float32, C*F)
+			im.Gemm(true, false, C, F, k, 1, z, C, s.x, F, 0, dw, F)
+			dx := make([]float32, k*F)
+			im.Gemm(false, false, k, F, C, 1, z, C, s.w, F, 0, dx, F)
+			db := make([]float32, C)
+			for r := range k {
+				for i := range C {
+					db[i] += z[r*C+i]
+				}
+			}
+			for _, chunk := range []int{k, 16, 5, 1} {
+				losses := make([]float32, k)
+				o.Losses = losses
+				var loss float64
+				withLinearChunks(chunk, func() {
+					loss, err = im.LinearCrossEntropyWith(s.dw, s.db, s.dx, s.x, s.w, s.b, s.labels, F, C, o)
+				})
+				where := fmt.Sprintf("%s reduction %d chunks of %d", im.Name(), red, chunk)
+				if err != nil {
+					t.Fatalf("%s: %v", where, err)
+				}
+				if chunk == k {
+					if loss != wantLoss || !slices.Equal(s.dw, dw) || !slices.Equal(s.db, db) || !slices.Equal(s.dx, dx) || !slices.Equal(losses, rowLosses) {
+						t.Errorf("%s: one chunk differs from the unfused sequence (loss %v, want %v)", where, loss, wantLoss)
+					}
+					continue
+				}
+				// Within 10⁻⁵ of the largest element: dw and dx are sums
+				// of products of either sign, added chunk by chunk.
+				near := func(what string, got, want []float32) {
+					var scale float64
+					for _, v := range want {
+						scale = max(scale, math.Abs(float64(v)))
+					}
+					for i := range got {
+						if d := math.Abs(float64(got[i] - want[i])); d > 1e-5*scale {
+							t.Errorf("%s: %s[%d] = %v, unfused %v", where, what, i, got[i], want[i])
+							return
+						}
+					}
+				}
+				near("dw", s.dw, dw)
+				near("db", s.db, db)
+				near("dx", s.dx, dx)
+				near("Losses", losses, rowLosses)
+				if math.Abs(loss-wantLoss) > 1e-6*math.Abs(wantLoss) {
+					t.Errorf("%s: loss %v, unfused %v", where, loss, wantLoss)
+				}
+			}
+		}
+		// Weights that count for nothing: a NaN loss and NaN gradients.
+		loss, err := im.LinearCrossEntropyWith(s.dw, s.db, s.dx, s.x, s.w, s.b, s.labels, F, C,
+			CrossEntropyOptions{Weights: make([]float32, C)})
+		if err != nil || !math.IsNaN(loss) || !math.IsNaN(float64(s.dw[0])) || !math.IsNaN(float64(s.db[0])) {
+			t.Errorf("%s: weights all 0: loss %v (%v), dw[0] %v, db[0] %v", im.Name(), loss, err, s.dw[0], s.db[0])
+		}
+		// Bad data writes nothing; programmer errors panic.
+		s.dw[0] = 7
+		if _, err := im.LinearCrossEntropyWith(s.dw, s.db, s.dx, s.x, s.w, s.b, s.labels, F, C,
+			CrossEntropyOptions{LabelSmoothing: 2}); err == nil || s.dw[0] != 7 {
+			t.Errorf("%s: ε = 2: error %v, dw[0] %v", im.Name(), err, s.dw[0])
+		}
+		for name, f := range map[string]func(){
+			"weights": func() {
+				im.LinearCrossEntropyWith(s.dw, s.db, s.dx, s.x, s.w, s.b, s.labels, F, C, CrossEntropyOptions{Weights: weights[:3]})
+			},
+			"losses": func() {
+				im.LinearCrossEntropyWith(s.dw, s.db, s.dx, s.x, s.w, s.b, s.labels, F, C, CrossEntropyOptions{Losses: make([]float32, 3)})
+			},
+			"losses overlap": func() {
+				im.LinearCrossEntropyWith(s.dw, s.db, s.dx, s.x, s.w, s.b, s.labels, F, C, CrossEntropyOptions{Losses: s.dx[:k]})
+			},
+			"weights overlap": func() {
+				im.LinearCrossEntropyWith(s.dw, s.db, s.dx, s.x, s.w, s.b, s.labels, F, C, CrossEntropyOptions{Weights: s.dw[:C]})
+			},
+		} {
+			func() {
+				defer func() {
+					if recover() == nil {
+						t.Errorf("%s: %s: no panic", im.Name(), name)
+					}
+				}()
+				f()
+			}()
+		}
+	}
+}

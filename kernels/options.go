@@ -156,6 +156,32 @@ func (o *CrossEntropyOptions) check(grad, logits []float32, cols, rows int) {
 	checkDisjoint(o.Losses, o.Weights, "Losses", "Weights")
 }
 
+// checkLinear panics on the programmer errors among the options of
+// LinearCrossEntropyWith.
+func (o *CrossEntropyOptions) checkLinear(rows, classes int, x, w, b, dw, db, dx []float32) {
+	if o.Weights != nil && len(o.Weights) != classes {
+		panic("kernels: len(Weights) != classes")
+	}
+	if o.Losses != nil && len(o.Losses) != rows {
+		panic("kernels: len(Losses) != rows")
+	}
+	if o.Reduction > ReduceNone {
+		panic("kernels: unknown Reduction")
+	}
+	for _, s := range []struct {
+		s    []float32
+		name string
+	}{{x, "x"}, {w, "w"}, {b, "b"}, {dw, "dw"}, {db, "db"}, {dx, "dx"}, {o.Weights, "Weights"}} {
+		checkDisjoint(o.Losses, s.s, "Losses", s.name)
+	}
+	for _, out := range []struct {
+		s    []float32
+		name string
+	}{{dw, "dw"}, {db, "db"}, {dx, "dx"}} {
+		checkDisjoint(out.s, o.Weights, out.name, "Weights")
+	}
+}
+
 // validate returns the *OptionError of the first bad value.
 func (o *CrossEntropyOptions) validate() error {
 	// A weight is finite and ≥ 0 when its bits are below those of +Inf,
