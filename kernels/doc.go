@@ -46,6 +46,30 @@
 //	loss   = (1/rows) Σ_r −Σ_i t_ri·log softmax(x_r)_i
 //	grad_r = (softmax(x_r)·Σ_i t_ri − t_r) / rows
 //
+// [CrossEntropyGradWith] adds the options of PyTorch's F.cross_entropy
+// (class weights w, label smoothing ε, the reductions) and PaLM's z-loss z,
+// in the same passes over the logits. For a counted row with label y, C =
+// cols, W = Σ_c w_c and lse = log Z + m (PyTorch's formula in
+// aten/src/ATen/native/LossNLL.cpp, cross_entropy_loss_label_smoothing,
+// plus the z-loss):
+//
+//	L_r    = (1−ε)·w_y·(lse − x_y) + (ε/C)·Σ_c w_c·(lse − x_c) + z·lse²
+//	loss   = Σ_r L_r / D,  D = Σ_r w_y over counted rows (ReduceMean), or 1 (ReduceSum, ReduceNone)
+//	grad_r = (((1−ε)·w_y + ε·W/C + 2z·lse)·softmax(x_r) − (1−ε)·w_y·onehot(y) − (ε/C)·w) / D
+//
+// Without weights w is 1 and D the number of counted rows; the zero options
+// are CrossEntropyGrad bit for bit. The smoothing sum is taken as
+// W·log Z − Σ_c w_c·(x_c − m), in the sweep that computes the exps, and its
+// gradient term is subtracted in the sweep that scales them; short rows
+// (up to 16 classes on AVX2 and AVX-512) take one kernel for everything,
+// computing each row's loss in float32 (in float64 again when it is not
+// finite). As in PyTorch, a −Inf logit makes a smoothed loss +Inf, or NaN
+// where its class weighs 0, and a row whose Σ_c (m − x_c) passes float32's
+// range (3.4e38) gets a smoothed loss of +Inf. Each row's factors are
+// rounded to float32, so weights are meant to be of the order of 1: a
+// weighted mean whose divisor D is below about 10⁻³⁰ can overflow them.
+// [LinearCrossEntropyWith] is [LinearCrossEntropy] with these options.
+//
 // The weight gradient of a linear layer is ∂J/∂W = x ⊗ (s − y): [Ger] adds one
 // such outer product, a[i*lda+j] += alpha·x[i]·y[j], and [GerBatch] adds k of
 // them at once, A += alpha·Xᵀ·Y, with X k×m and Y k×n row-major (one sample
@@ -107,7 +131,9 @@
 // the very same slice as an input (in place) where a kernel's documentation
 // says so. Bad data is not a programmer error: a label outside [0, cols) that
 // is not IgnoreLabel makes [CrossEntropyGrad] and [LinearCrossEntropy] return
-// a *[LabelError] without writing anything.
+// a *[LabelError] without writing anything, and so does a bad option value
+// (a negative, infinite or NaN class weight, ε outside [0, 1], a negative or
+// non-finite z) for [CrossEntropyGradWith], with an *[OptionError].
 //
 // # Implementations
 //

@@ -79,6 +79,39 @@ func ExampleCrossEntropyGrad() {
 	// true kernels: row 2: label 7 out of range [0, 3)
 }
 
+// PyTorch's F.cross_entropy(logits, labels, weight=w, label_smoothing=0.1,
+// reduction='none', ignore_index=-1) and its gradient in one call; PyTorch
+// 1.13 prints the same losses and gradient.
+func ExampleCrossEntropyGradWith() {
+	logits := []float32{
+		2, 0, -1,
+		0, 3, 0,
+		1, 1, 1,
+	}
+	labels := []int32{0, 2, kernels.IgnoreLabel}
+	losses := make([]float32, len(labels))
+	grad := make([]float32, len(logits))
+	sum, err := kernels.CrossEntropyGradWith(grad, logits, labels, 3, kernels.CrossEntropyOptions{
+		Weights:        []float32{1, 1, 4}, // class 2 is rare: it weighs 4
+		LabelSmoothing: 0.1,
+		Reduction:      kernels.ReduceNone,
+		Losses:         losses,
+	})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Printf("losses %.4f, sum %.4f\n", losses, sum)
+	fmt.Printf("grad of row 1 %.4f\n", grad[3:6])
+
+	// A bad option is bad data: an error, and nothing written.
+	_, err = kernels.CrossEntropyGradWith(grad, logits, labels, 3, kernels.CrossEntropyOptions{LabelSmoothing: 1.5})
+	fmt.Println(err)
+	// Output:
+	// losses [0.6535 11.6607 0.0000], sum 12.3142
+	// grad of row 1 [0.1387 3.4226 -3.5613]
+	// kernels: LabelSmoothing = 1.5: must be in [0, 1]
+}
+
 // The two products of a linear layer with weights W (classes×features) on
 // a batch X (samples×features): the logits X·Wᵀ, and the gradient G·W that
 // the layer passes down, from the gradient G of the logits.
