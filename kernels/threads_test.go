@@ -116,6 +116,15 @@ func TestThreadsBitIdentical(t *testing.T) {
 					return loss
 				}))
 				sameForEveryThreadCount(t, "CrossEntropyGradSoft "+name, out(func(im *Impl, dst []float32) float64 { return im.CrossEntropyGradSoft(dst, x, targets, cols) }))
+				sameForEveryThreadCount(t, "CrossEntropyGradWith "+name, func(im *Impl) ([][]float32, float64) {
+					dst, losses := make([]float32, n), make([]float32, rows)
+					loss, err := im.CrossEntropyGradWith(dst, x, labels, cols, CrossEntropyOptions{
+						Weights: targets[:cols], LabelSmoothing: 0.1, ZLoss: 1e-3, Losses: losses})
+					if err != nil {
+						t.Fatal(err)
+					}
+					return [][]float32{dst, losses}, loss
+				})
 			}
 		}
 		for _, s := range []struct{ m, n, k int }{{1, 300, 1}, {100, 1, 1}, {100, 300, 1}, {130, 10, 9}, {70, 64, 33}, {130, 200, 17}} {

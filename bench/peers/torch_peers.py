@@ -86,6 +86,25 @@ def cross_entropy_setup(rows, cols):
     return setup
 
 
+def cross_entropy_with_setup(rows, cols):
+    # CrossEntropyGradWith's case of ../cases.go: class weights in [1, 1.5),
+    # label smoothing 0.1, the z-loss 1e-4·lse² per row (PaLM's, written
+    # out: PyTorch has none), the mean, and each row's loss kept.
+    def setup(gen):
+        x = logits(gen, rows, cols).requires_grad_(True)
+        labels = torch.randint(0, cols, (rows,), generator=gen)
+        w = 1 + (uniform(gen, 1, cols)[0] + 1) / 4
+
+        def op():
+            per_row = torch.nn.functional.cross_entropy(x, labels, weight=w, label_smoothing=0.1, reduction="none")
+            per_row = per_row + 1e-4 * torch.logsumexp(x, 1) ** 2
+            loss = per_row.sum() / w[labels].sum()
+            (grad,) = torch.autograd.grad(loss, x)
+            return loss, grad, per_row.detach()
+        return op
+    return setup
+
+
 def step_setup(k, features, classes, dx):
     # The output layer's training step: nn.Linear's forward, F.cross_entropy
     # (mean), backward (into x too when dx), and an SGD step on the weight
@@ -126,6 +145,8 @@ CASES = [
     ("SoftmaxBackward", 64, 1000, 12, 0, softmax_backward_setup),
     ("CrossEntropyGrad", 64, 1000, 8, 4, cross_entropy_setup),
     ("CrossEntropyGrad", 256, 10, 8, 4, cross_entropy_setup),
+    ("CrossEntropyGradWith", 64, 1000, 8, 8, cross_entropy_with_setup),
+    ("CrossEntropyGradWith", 256, 10, 8, 8, cross_entropy_with_setup),
 ]
 
 
@@ -180,7 +201,7 @@ def main():
                 continue
             gen = torch.Generator().manual_seed(0x50F76AD)
             op = setup(rows, cols)(gen)
-            with torch.inference_mode(kernel != "CrossEntropyGrad"):
+            with torch.inference_mode(not kernel.startswith("CrossEntropyGrad")):
                 n, wall, cpu = measure(op, args.benchtime)
             ns = wall * 1e9 / n
             elems = rows * cols
