@@ -111,6 +111,19 @@ func (im *Impl) CrossEntropyGradWith(grad, logits []float32, labels []int32, col
 	if opts.plain() {
 		return im.CrossEntropyGrad(grad, logits, labels, cols)
 	}
+	if opts.sumOnly() {
+		// CrossEntropyGrad's kernel with the divisor 1.
+		counted, err := countLabels(labels, cols)
+		if err != nil {
+			return 0, err
+		}
+		if counted == 0 {
+			clear(grad[:len(logits)])
+			return 0, nil
+		}
+		return rowsJob{kernel: rowsCrossEntropyGrad, is: im.isa, cols: cols, out: grad[:len(logits)], in: logits,
+			labels: labels, counted: 1}.split(im.Threads()), nil
+	}
 	o, err := newCrossEntropyWith(opts, labels, cols)
 	if err != nil {
 		return 0, err
@@ -216,6 +229,12 @@ func (o *CrossEntropyOptions) validate() error {
 // CrossEntropyGrad computes.
 func (o *CrossEntropyOptions) plain() bool {
 	return o.Weights == nil && o.LabelSmoothing == 0 && o.ZLoss == 0 && o.Reduction == ReduceMean && o.Losses == nil
+}
+
+// sumOnly reports whether the options only ask for the sum of the row
+// losses (ReduceSum or ReduceNone, nothing else).
+func (o *CrossEntropyOptions) sumOnly() bool {
+	return o.Weights == nil && o.LabelSmoothing == 0 && o.ZLoss == 0 && o.Reduction != ReduceMean && o.Losses == nil
 }
 
 // crossEntropyWith is a CrossEntropyGradWith call's options turned into
