@@ -23,8 +23,12 @@
 // its loops' modelled cycles per element beside the measured ones, so that
 // a reader sees how far each model is from hardware it can be checked on.
 //
-// It needs llvm-mca-19 (Debian's llvm-19), aarch64-linux-gnu-objdump
-// (binutils-aarch64-linux-gnu) and objdump. These are models, not
+// With neon it also compiles the intrinsics reference ref/neon.c with
+// clang and prints each routine's main loops against it (see reference).
+// It fails when a routine's loops cannot be found in the disassembly.
+//
+// It needs llvm-mca-19 (Debian's llvm-19), clang-19 for the reference,
+// aarch64-linux-gnu-objdump (binutils-aarch64-linux-gnu) and objdump. These are models, not
 // measurements: docs/performance.md compares them with what the bench
 // suite measures on the cores this project runs on.
 package main
@@ -38,6 +42,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -60,6 +65,8 @@ func main() {
 	coreList := flag.String("cores", "", "llvm-mca core models, `LIST` (default: the instruction set's)")
 	run := flag.String("run", "", "only the routines whose name matches `REGEXP`")
 	mca := flag.String("mca", "llvm-mca-19", "the llvm-mca `command`")
+	clang := flag.String("clang", "clang-19", "the clang `command` that compiles the intrinsics reference (-ref)")
+	ref := flag.Bool("ref", true, "with neon, also model the intrinsics reference ref/neon.c compiled by clang, and compare")
 	calibrate := flag.Bool("calibrate", false, "also measure the row kernels made of the modelled loops on this machine (amd64 instruction sets) and print model against measurement")
 	flag.Parse()
 	re, err := regexp.Compile(*run)
@@ -97,9 +104,19 @@ func main() {
 		if *coreList != "" {
 			cores = strings.Split(*coreList, ",")
 		}
-		for _, fn := range routines(dis, spec.suffix, spec.comment) {
+		fns := routines(dis, spec.suffix, spec.comment)
+		if len(fns) == 0 {
+			fail(fmt.Errorf("no %s routine in the disassembly", name))
+		}
+		for _, fn := range fns {
 			if !re.MatchString(fn.name) {
 				continue
+			}
+			if len(fn.loops()) == 0 && !loopless[fn.name] {
+				// Every routine sweeps rows or tiles: no loop means the
+				// disassembly was not understood, and the figures would
+				// leave the routine out.
+				fail(fmt.Errorf("%s routine %s: no loop found in the disassembly", name, fn.name))
 			}
 			for i, l := range fn.loops() {
 				src := l.mcaInput()
@@ -121,10 +138,27 @@ func main() {
 			}
 		}
 	}
+	if *ref && slices.Contains(strings.Split(*isaList, ","), "neon") {
+		cores := isas["neon"].cores
+		if *coreList != "" {
+			cores = strings.Split(*coreList, ",")
+		}
+		var neon []result
+		for _, r := range results {
+			if r.isa == "neon" {
+				neon = append(neon, r)
+			}
+		}
+		reference(*mca, *clang, isas["neon"].objdump, tmp, cores, re, neon)
+	}
 	if *calibrate {
 		calibration(results)
 	}
 }
+
+// loopless are the routines that only return constants (the shapes of
+// Gemm's tiles).
+var loopless = map[string]bool{"gemmShape": true, "gemmDotShape": true}
 
 // A result is one loop's estimate on one core.
 type result struct {
@@ -157,17 +191,27 @@ var (
 // comment.
 func routines(dis []byte, suffix, comment string) []routine {
 	var out []routine
+	for _, r := range routinesMatching(dis, symbolLine, comment) {
+		if name, ok := strings.CutSuffix(r.name, suffix); ok && name != "" {
+			r.name = name
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// routinesMatching returns the routines of objdump's output whose symbol
+// lines match sym, named by its first group.
+func routinesMatching(dis []byte, sym *regexp.Regexp, comment string) []routine {
+	var out []routine
 	var cur *routine
 	sc := bufio.NewScanner(bytes.NewReader(dis))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		if m := symbolLine.FindStringSubmatch(line); m != nil {
-			cur = nil
-			if name, ok := strings.CutSuffix(m[1], suffix); ok && name != "" {
-				out = append(out, routine{name: name})
-				cur = &out[len(out)-1]
-			}
+		if m := sym.FindStringSubmatch(line); m != nil {
+			out = append(out, routine{name: m[1]})
+			cur = &out[len(out)-1]
 			continue
 		}
 		if otherLine.MatchString(line) {

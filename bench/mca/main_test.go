@@ -50,6 +50,29 @@ func TestLoops(t *testing.T) {
 	}
 }
 
+// TestReferenceLoops finds the main loop of a function of the clang-compiled
+// reference (ref_scaleRows, as objdump shows an object file's symbols): 16
+// elements an iteration, counted down by a sub.
+func TestReferenceLoops(t *testing.T) {
+	dis, err := os.ReadFile("testdata/ref_scaleRows.objdump")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := routinesMatching(dis, refSymbol, "//")
+	if len(rs) != 1 || rs[0].name != "scaleRows" {
+		t.Fatalf("routines %v, want one named scaleRows", rs)
+	}
+	var main int
+	for _, l := range rs[0].loops() {
+		if l.elems(4) == 16 {
+			main++
+		}
+	}
+	if main != 1 {
+		t.Errorf("%d loops of 16 elements, want 1", main)
+	}
+}
+
 func TestParseMCA(t *testing.T) {
 	out, err := os.ReadFile("testdata/report.txt")
 	if err != nil {

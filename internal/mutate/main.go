@@ -52,6 +52,11 @@ var mutations = []mutation{
 	{"ignored-row-not-cleared", "kernels/rows.go", "clear(grad[row : row+cols])", "grad[row] = 0"},
 	{"label-gradient-off", "kernels/rows.go", "grad[row+int(l)] -= invN", "grad[row+int(l)] -= invN * (1 - 0x1p-20)"},
 	{"negative-label-accepted", "kernels/kernels.go", "case l < 0 || int(l) >= cols:", "case int(l) >= cols:"},
+	// Cross-entropy's options.
+	{"short-rows-label-term-added", "kernels/asm_gen/shortrows.go", "\tVSUBPS(m, v, v)\n", "\tVADDPS(m, v, v)\n"},
+	{"smoothing-shift-off", "kernels/options.go", "is.scaleShiftRows(grad[i:j], o.w, cols, c[:n], float32(s))", "is.scaleShiftRows(grad[i:j], o.w, cols, c[:n], float32(s)*(1+0x1p-18))"},
+	{"weighted-mean-divisor", "kernels/options.go", "d += float64(n) * float64(o.w[c])", "d += float64(n) * float64(o.w[c]) * (1 + 0x1p-20)"},
+	{"zloss-factor-off", "kernels/options.go", "k := [...]float32{float32(2 * o.z * o.invD),", "k := [...]float32{float32(2.001 * o.z * o.invD),"},
 	// Lane masks of the generated tails.
 	{"avx512-last-lanes-mask", "kernels/asm_gen/isa.go", "MOVL(U32(0xFFFF0000), bits)", "MOVL(U32(0xFFFE0000), bits)"},
 	{"avx2-first-lanes-mask", "kernels/asm_gen/isa.go", "LEAQ(laneMasks().Offset(32), base)", "LEAQ(laneMasks().Offset(28), base)"},
