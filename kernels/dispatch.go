@@ -71,8 +71,11 @@ func (is isa) scaleShiftRows(x, w []float32, cols int, c []float32, s float32) {
 	scaleShiftRowsGeneric(x, w, cols, c, s)
 }
 
+// crossEntropyShortRowGroup is shortRowGroup for crossEntropyShortRows.
+func (is isa) crossEntropyShortRowGroup(cols int) int { return 0 }
+
 // crossEntropyShortRows: CrossEntropyGradWith's gradient on groups of short
-// rows; never called where shortRowGroup is 0.
+// rows; never called where crossEntropyShortRowGroup is 0.
 func (is isa) crossEntropyShortRows(dst, src []float32, cols int, labels []int32, xl, wl, k, shift, w, m, logZ, d, losses []float32, sum []float64) {
 	panic("kernels: no crossEntropyShortRows")
 }

@@ -192,6 +192,10 @@ func (is isa) scaleShiftRows(x, w []float32, cols int, c []float32, s float32) {
 	}
 }
 
+// crossEntropyShortRowGroup is shortRowGroup for crossEntropyShortRows,
+// which takes the rows softmaxShortRows does.
+func (is isa) crossEntropyShortRowGroup(cols int) int { return is.shortRowGroup(cols) }
+
 // crossEntropyShortRows: CrossEntropyGradWith's gradient, but for the
 // labels' terms, and the row losses and their sum, on whole groups of
 // shortRowGroup(cols) rows (see crossEntropyWithShortRows).

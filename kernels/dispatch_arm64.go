@@ -15,14 +15,33 @@ var neonImpl = &Impl{name: "neon", isa: isaNEON}
 // simdImpls lists the arm64 SIMD implementations, fastest first.
 var simdImpls = []*Impl{neonImpl}
 
-// shortRowGroup: NEON has no softmaxShortRows yet; short rows take the row
-// primitives, one row at a time.
-func (is isa) shortRowGroup(cols int) int { return 0 }
-
-// softmaxShortRows is never called where shortRowGroup is 0.
-func (is isa) softmaxShortRows(dst, src []float32, cols int, scale float32, m, z []float32) {
-	panic("kernels: no softmaxShortRows")
+// shortRowGroup returns the number of rows of cols elements that
+// softmaxShortRows takes at a time, or 0 where rows are too long for it.
+func (is isa) shortRowGroup(cols int) int {
+	if is == isaNEON && cols <= softmaxShortRowsMaxColsNEON {
+		return softmaxShortRowsGroupNEON
+	}
+	return 0
 }
+
+// The batch kernels (rows.go) take short rows in blocks of blockRows,
+// whole groups of softmaxShortRows' rows each.
+const _ = uint(-(blockRows % softmaxShortRowsGroupNEON))
+
+// softmaxShortRows: the softmax of whole groups of shortRowGroup(cols) rows,
+// divided by scale, with each row's max and sum in m and z.
+func (is isa) softmaxShortRows(dst, src []float32, cols int, scale float32, m, z []float32) {
+	switch is {
+	case isaNEON:
+		softmaxShortRowsNEON(dst, src, cols, scale, m, z)
+	default:
+		panic("kernels: no softmaxShortRows")
+	}
+}
+
+// crossEntropyShortRowGroup: NEON has no crossEntropyShortRows;
+// CrossEntropyGradWith's short rows take the row primitives.
+func (is isa) crossEntropyShortRowGroup(cols int) int { return 0 }
 
 // expMinusMax: dst_i = e^(x_i − m), for x_i − m ≤ 0.
 func (is isa) expMinusMax(dst, x []float32, m float32) {
@@ -116,7 +135,8 @@ func (is isa) scaleShiftRows(x, w []float32, cols int, c []float32, s float32) {
 	}
 }
 
-// crossEntropyShortRows is never called where shortRowGroup is 0.
+// crossEntropyShortRows is never called where crossEntropyShortRowGroup
+// is 0.
 func (is isa) crossEntropyShortRows(dst, src []float32, cols int, labels []int32, xl, wl, k, shift, w, m, logZ, d, losses []float32, sum []float64) {
 	panic("kernels: no crossEntropyShortRows")
 }

@@ -326,7 +326,7 @@ func crossEntropyWithBatch(is isa, grad, logits []float32, labels []int32, cols 
 	var loss float64
 	// The short rows' kernel works in float32: not with weights so large or
 	// so small that its factors could overflow.
-	if g := is.shortRowGroup(cols); g > 0 && len(labels) >= g && o.invD <= 0x1p64 && o.wsum <= 0x1p64 {
+	if g := is.crossEntropyShortRowGroup(cols); g > 0 && len(labels) >= g && o.invD <= 0x1p64 && o.wsum <= 0x1p64 {
 		n := len(labels) / g * g
 		var ls []float32
 		if losses != nil {

@@ -5,6 +5,10 @@
 package kernels
 
 const (
+	// softmaxShortRowsMaxColsNEON is the longest row softmaxShortRowsNEON takes.
+	softmaxShortRowsMaxColsNEON = 16
+	// softmaxShortRowsGroupNEON is the rows softmaxShortRowsNEON takes at a time.
+	softmaxShortRowsGroupNEON = 4
 	// gemmMRNEON is the rows of gemmTileNEON's tile.
 	gemmMRNEON = 8
 	// gemmNRNEON is the columns of gemmTileNEON's tile.
@@ -16,6 +20,14 @@ const (
 //
 //go:noescape
 func expMinusMaxNEON(dst, x []float32, m float32)
+
+// softmaxShortRowsNEON is expRowsGeneric and scaleRowsGeneric with NEON (see generic.go).
+// 0 < cols ≤ 16 (softmaxShortRowsMaxColsNEON); the rows, len(src)/cols,
+// come in whole groups of 4 (softmaxShortRowsGroupNEON).
+// dst_i = e^(x_i − m_r)/(Z_r·scale); m and z receive each row's max and Z.
+//
+//go:noescape
+func softmaxShortRowsNEON(dst, src []float32, cols int, scale float32, m, z []float32)
 
 // expRowsNEON is expRowsGeneric with NEON (see generic.go).
 // rows = len(m). Each row's sum is accumulated in float32 vectors and

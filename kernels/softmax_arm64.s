@@ -16,6 +16,12 @@ DATA expConsts<>+32(SB)/4, $0x4b40007f // expMagic
 DATA expConsts<>+36(SB)/4, $0xc2aeac4f // expCutoff
 GLOBL expConsts<>(SB), RODATA|NOPTR, $40
 
+DATA negInf<>+0(SB)/4, $0xff800000 // −Inf
+GLOBL negInf<>(SB), RODATA|NOPTR, $4
+
+DATA one<>+0(SB)/4, $0x3f800000 // 1
+GLOBL one<>(SB), RODATA|NOPTR, $4
+
 DATA laneMask<>+0(SB)/4, $0xffffffff // all ones
 DATA laneMask<>+4(SB)/4, $0xffffffff
 DATA laneMask<>+8(SB)/4, $0xffffffff
@@ -186,6 +192,1603 @@ lanes_6:
 	VST1.P V7.S[2], 4(R0)
 lanes_7:
 done_3:
+	RET
+
+TEXT ·softmaxShortRowsNEON(SB), NOSPLIT, $0-112
+	MOVD dst_base+0(FP), R0
+	MOVD src_base+24(FP), R1
+	MOVD cols+48(FP), R2
+	MOVD m_base+64(FP), R3
+	MOVD z_base+88(FP), R4
+	MOVD src_len+32(FP), R5
+	ADD R5<<2, R1, R5
+	MOVD $expConsts<>(SB), R6
+	VLD1.P 32(R6), [V0.S4, V1.S4]
+	VLD1R.P 4(R6), [V2.S4]
+	VLD1R (R6), [V3.S4]
+	CMP $4, R2
+	BGT blocks_2
+	SUB $0, R2, R6
+row_3:
+	MOVD $negInf<>(SB), R7
+	VLD1R (R7), [V4.S4]
+	CMP $4, R6
+	BNE part_4
+	VLD1.P 16(R1), [V5.S4]
+	B block_5
+part_4:
+	VMOV V4.B16, V5.B16
+	VLD1.P 4(R1), V5.S[0]
+	CMP $2, R6
+	BLT lanes_6
+	VLD1.P 4(R1), V5.S[1]
+	BEQ lanes_6
+	VLD1.P 4(R1), V5.S[2]
+lanes_6:
+block_5:
+	CMP $4, R6
+	BNE part_7
+	VLD1.P 16(R1), [V6.S4]
+	B block_8
+part_7:
+	VMOV V4.B16, V6.B16
+	VLD1.P 4(R1), V6.S[0]
+	CMP $2, R6
+	BLT lanes_9
+	VLD1.P 4(R1), V6.S[1]
+	BEQ lanes_9
+	VLD1.P 4(R1), V6.S[2]
+lanes_9:
+block_8:
+	CMP $4, R6
+	BNE part_10
+	VLD1.P 16(R1), [V7.S4]
+	B block_11
+part_10:
+	VMOV V4.B16, V7.B16
+	VLD1.P 4(R1), V7.S[0]
+	CMP $2, R6
+	BLT lanes_12
+	VLD1.P 4(R1), V7.S[1]
+	BEQ lanes_12
+	VLD1.P 4(R1), V7.S[2]
+lanes_12:
+block_11:
+	CMP $4, R6
+	BNE part_13
+	VLD1.P 16(R1), [V8.S4]
+	B block_14
+part_13:
+	VMOV V4.B16, V8.B16
+	VLD1.P 4(R1), V8.S[0]
+	CMP $2, R6
+	BLT lanes_15
+	VLD1.P 4(R1), V8.S[1]
+	BEQ lanes_15
+	VLD1.P 4(R1), V8.S[2]
+lanes_15:
+block_14:
+	VTRN1 V6.S4, V5.S4, V9.S4
+	VTRN2 V6.S4, V5.S4, V10.S4
+	VTRN1 V8.S4, V7.S4, V11.S4
+	VTRN2 V8.S4, V7.S4, V12.S4
+	VTRN1 V11.D2, V9.D2, V5.D2
+	VTRN1 V12.D2, V10.D2, V6.D2
+	VTRN2 V11.D2, V9.D2, V7.D2
+	VTRN2 V12.D2, V10.D2, V8.D2
+	WORD $0x4e26f4a4 // fmax v4.4s, v5.4s, v6.4s
+	WORD $0x4e28f4e9 // fmax v9.4s, v7.4s, v8.4s
+	WORD $0x4e29f48a // fmax v10.4s, v4.4s, v9.4s
+	WORD $0x4eaad4a5 // fsub v5.4s, v5.4s, v10.4s
+	WORD $0x4eaad4c6 // fsub v6.4s, v6.4s, v10.4s
+	WORD $0x6ea5e46f // fcmgt v15.4s, v3.4s, v5.4s
+	WORD $0x6ea6e470 // fcmgt v16.4s, v3.4s, v6.4s
+	VMOV V2.B16, V11.B16
+	VMOV V2.B16, V12.B16
+	WORD $0x4f8010ab // fmla v11.4s, v5.4s, v0.s[0]
+	WORD $0x4f8010cc // fmla v12.4s, v6.4s, v0.s[0]
+	VSHL $23, V11.S4, V13.S4
+	VSHL $23, V12.S4, V14.S4
+	WORD $0x4ea2d56b // fsub v11.4s, v11.4s, v2.4s
+	WORD $0x4ea2d58c // fsub v12.4s, v12.4s, v2.4s
+	WORD $0x4fa01165 // fmla v5.4s, v11.4s, v0.s[1]
+	WORD $0x4fa01186 // fmla v6.4s, v12.4s, v0.s[1]
+	WORD $0x4f801965 // fmla v5.4s, v11.4s, v0.s[2]
+	WORD $0x4f801986 // fmla v6.4s, v12.4s, v0.s[2]
+	VDUP V1.S[0], V11.S4
+	VDUP V1.S[0], V12.S4
+	WORD $0x4fa018ab // fmla v11.4s, v5.4s, v0.s[3]
+	WORD $0x4fa018cc // fmla v12.4s, v6.4s, v0.s[3]
+	VDUP V1.S[1], V17.S4
+	VDUP V1.S[1], V18.S4
+	VFMLA V5.S4, V11.S4, V17.S4
+	VFMLA V6.S4, V12.S4, V18.S4
+	VDUP V1.S[2], V11.S4
+	VDUP V1.S[2], V12.S4
+	VFMLA V5.S4, V17.S4, V11.S4
+	VFMLA V6.S4, V18.S4, V12.S4
+	VDUP V1.S[3], V17.S4
+	VDUP V1.S[3], V18.S4
+	VFMLA V5.S4, V11.S4, V17.S4
+	VFMLA V6.S4, V12.S4, V18.S4
+	WORD $0x6e2ddca5 // fmul v5.4s, v5.4s, v13.4s
+	WORD $0x6e2edcc6 // fmul v6.4s, v6.4s, v14.4s
+	VFMLA V17.S4, V5.S4, V13.S4
+	VFMLA V18.S4, V6.S4, V14.S4
+	WORD $0x4e6f1dad // bic v13.16b, v13.16b, v15.16b
+	WORD $0x4e701dce // bic v14.16b, v14.16b, v16.16b
+	WORD $0x4eaad4e7 // fsub v7.4s, v7.4s, v10.4s
+	WORD $0x4eaad508 // fsub v8.4s, v8.4s, v10.4s
+	WORD $0x6ea7e46f // fcmgt v15.4s, v3.4s, v7.4s
+	WORD $0x6ea8e470 // fcmgt v16.4s, v3.4s, v8.4s
+	VMOV V2.B16, V4.B16
+	VMOV V2.B16, V5.B16
+	WORD $0x4f8010e4 // fmla v4.4s, v7.4s, v0.s[0]
+	WORD $0x4f801105 // fmla v5.4s, v8.4s, v0.s[0]
+	VSHL $23, V4.S4, V11.S4
+	VSHL $23, V5.S4, V12.S4
+	WORD $0x4ea2d484 // fsub v4.4s, v4.4s, v2.4s
+	WORD $0x4ea2d4a5 // fsub v5.4s, v5.4s, v2.4s
+	WORD $0x4fa01087 // fmla v7.4s, v4.4s, v0.s[1]
+	WORD $0x4fa010a8 // fmla v8.4s, v5.4s, v0.s[1]
+	WORD $0x4f801887 // fmla v7.4s, v4.4s, v0.s[2]
+	WORD $0x4f8018a8 // fmla v8.4s, v5.4s, v0.s[2]
+	VDUP V1.S[0], V4.S4
+	VDUP V1.S[0], V5.S4
+	WORD $0x4fa018e4 // fmla v4.4s, v7.4s, v0.s[3]
+	WORD $0x4fa01905 // fmla v5.4s, v8.4s, v0.s[3]
+	VDUP V1.S[1], V17.S4
+	VDUP V1.S[1], V18.S4
+	VFMLA V7.S4, V4.S4, V17.S4
+	VFMLA V8.S4, V5.S4, V18.S4
+	VDUP V1.S[2], V4.S4
+	VDUP V1.S[2], V5.S4
+	VFMLA V7.S4, V17.S4, V4.S4
+	VFMLA V8.S4, V18.S4, V5.S4
+	VDUP V1.S[3], V17.S4
+	VDUP V1.S[3], V18.S4
+	VFMLA V7.S4, V4.S4, V17.S4
+	VFMLA V8.S4, V5.S4, V18.S4
+	WORD $0x6e2bdce7 // fmul v7.4s, v7.4s, v11.4s
+	WORD $0x6e2cdd08 // fmul v8.4s, v8.4s, v12.4s
+	VFMLA V17.S4, V7.S4, V11.S4
+	VFMLA V18.S4, V8.S4, V12.S4
+	WORD $0x4e6f1d6b // bic v11.16b, v11.16b, v15.16b
+	WORD $0x4e701d8c // bic v12.16b, v12.16b, v16.16b
+	WORD $0x4e2ed5a4 // fadd v4.4s, v13.4s, v14.4s
+	WORD $0x4e2cd565 // fadd v5.4s, v11.4s, v12.4s
+	WORD $0x4e25d486 // fadd v6.4s, v4.4s, v5.4s
+	VST1.P [V10.S4], 16(R3)
+	VST1.P [V6.S4], 16(R4)
+	FMOVS scale+56(FP), F5
+	VDUP V5.S[0], V5.S4
+	WORD $0x6e26dca5 // fmul v5.4s, v5.4s, v6.4s
+	MOVD $one<>(SB), R7
+	VLD1R (R7), [V4.S4]
+	WORD $0x6e25fc84 // fdiv v4.4s, v4.4s, v5.4s
+	WORD $0x6e24ddad // fmul v13.4s, v13.4s, v4.4s
+	WORD $0x6e24ddce // fmul v14.4s, v14.4s, v4.4s
+	WORD $0x6e24dd6b // fmul v11.4s, v11.4s, v4.4s
+	WORD $0x6e24dd8c // fmul v12.4s, v12.4s, v4.4s
+	VTRN1 V14.S4, V13.S4, V4.S4
+	VTRN2 V14.S4, V13.S4, V5.S4
+	VTRN1 V12.S4, V11.S4, V6.S4
+	VTRN2 V12.S4, V11.S4, V7.S4
+	VTRN1 V6.D2, V4.D2, V13.D2
+	VTRN1 V7.D2, V5.D2, V14.D2
+	VTRN2 V6.D2, V4.D2, V11.D2
+	VTRN2 V7.D2, V5.D2, V12.D2
+	CMP $4, R6
+	BNE part_16
+	VST1.P [V13.S4], 16(R0)
+	B block_17
+part_16:
+	VST1.P V13.S[0], 4(R0)
+	CMP $2, R6
+	BLT lanes_18
+	VST1.P V13.S[1], 4(R0)
+	BEQ lanes_18
+	VST1.P V13.S[2], 4(R0)
+lanes_18:
+block_17:
+	CMP $4, R6
+	BNE part_19
+	VST1.P [V14.S4], 16(R0)
+	B block_20
+part_19:
+	VST1.P V14.S[0], 4(R0)
+	CMP $2, R6
+	BLT lanes_21
+	VST1.P V14.S[1], 4(R0)
+	BEQ lanes_21
+	VST1.P V14.S[2], 4(R0)
+lanes_21:
+block_20:
+	CMP $4, R6
+	BNE part_22
+	VST1.P [V11.S4], 16(R0)
+	B block_23
+part_22:
+	VST1.P V11.S[0], 4(R0)
+	CMP $2, R6
+	BLT lanes_24
+	VST1.P V11.S[1], 4(R0)
+	BEQ lanes_24
+	VST1.P V11.S[2], 4(R0)
+lanes_24:
+block_23:
+	CMP $4, R6
+	BNE part_25
+	VST1.P [V12.S4], 16(R0)
+	B block_26
+part_25:
+	VST1.P V12.S[0], 4(R0)
+	CMP $2, R6
+	BLT lanes_27
+	VST1.P V12.S[1], 4(R0)
+	BEQ lanes_27
+	VST1.P V12.S[2], 4(R0)
+lanes_27:
+block_26:
+	CMP R5, R1
+	BLO row_3
+	B done_1
+blocks_2:
+	CMP $8, R2
+	BGT blocks_28
+	SUB $4, R2, R6
+row_29:
+	MOVD $negInf<>(SB), R7
+	VLD1R (R7), [V4.S4]
+	VLD1.P 16(R1), [V5.S4]
+	CMP $4, R6
+	BNE part_30
+	VLD1.P 16(R1), [V6.S4]
+	B block_31
+part_30:
+	VMOV V4.B16, V6.B16
+	VLD1.P 4(R1), V6.S[0]
+	CMP $2, R6
+	BLT lanes_32
+	VLD1.P 4(R1), V6.S[1]
+	BEQ lanes_32
+	VLD1.P 4(R1), V6.S[2]
+lanes_32:
+block_31:
+	VLD1.P 16(R1), [V7.S4]
+	CMP $4, R6
+	BNE part_33
+	VLD1.P 16(R1), [V8.S4]
+	B block_34
+part_33:
+	VMOV V4.B16, V8.B16
+	VLD1.P 4(R1), V8.S[0]
+	CMP $2, R6
+	BLT lanes_35
+	VLD1.P 4(R1), V8.S[1]
+	BEQ lanes_35
+	VLD1.P 4(R1), V8.S[2]
+lanes_35:
+block_34:
+	VLD1.P 16(R1), [V9.S4]
+	CMP $4, R6
+	BNE part_36
+	VLD1.P 16(R1), [V10.S4]
+	B block_37
+part_36:
+	VMOV V4.B16, V10.B16
+	VLD1.P 4(R1), V10.S[0]
+	CMP $2, R6
+	BLT lanes_38
+	VLD1.P 4(R1), V10.S[1]
+	BEQ lanes_38
+	VLD1.P 4(R1), V10.S[2]
+lanes_38:
+block_37:
+	VLD1.P 16(R1), [V11.S4]
+	CMP $4, R6
+	BNE part_39
+	VLD1.P 16(R1), [V12.S4]
+	B block_40
+part_39:
+	VMOV V4.B16, V12.B16
+	VLD1.P 4(R1), V12.S[0]
+	CMP $2, R6
+	BLT lanes_41
+	VLD1.P 4(R1), V12.S[1]
+	BEQ lanes_41
+	VLD1.P 4(R1), V12.S[2]
+lanes_41:
+block_40:
+	VTRN1 V7.S4, V5.S4, V13.S4
+	VTRN2 V7.S4, V5.S4, V14.S4
+	VTRN1 V11.S4, V9.S4, V15.S4
+	VTRN2 V11.S4, V9.S4, V16.S4
+	VTRN1 V15.D2, V13.D2, V5.D2
+	VTRN1 V16.D2, V14.D2, V7.D2
+	VTRN2 V15.D2, V13.D2, V9.D2
+	VTRN2 V16.D2, V14.D2, V11.D2
+	VTRN1 V8.S4, V6.S4, V13.S4
+	VTRN2 V8.S4, V6.S4, V14.S4
+	VTRN1 V12.S4, V10.S4, V15.S4
+	VTRN2 V12.S4, V10.S4, V16.S4
+	VTRN1 V15.D2, V13.D2, V6.D2
+	VTRN1 V16.D2, V14.D2, V8.D2
+	VTRN2 V15.D2, V13.D2, V10.D2
+	VTRN2 V16.D2, V14.D2, V12.D2
+	WORD $0x4e27f4a4 // fmax v4.4s, v5.4s, v7.4s
+	WORD $0x4e2bf52d // fmax v13.4s, v9.4s, v11.4s
+	WORD $0x4e28f4ce // fmax v14.4s, v6.4s, v8.4s
+	WORD $0x4e2cf54f // fmax v15.4s, v10.4s, v12.4s
+	WORD $0x4e2df490 // fmax v16.4s, v4.4s, v13.4s
+	WORD $0x4e2ff5c4 // fmax v4.4s, v14.4s, v15.4s
+	WORD $0x4e24f60d // fmax v13.4s, v16.4s, v4.4s
+	WORD $0x4eadd4a5 // fsub v5.4s, v5.4s, v13.4s
+	WORD $0x4eadd4e7 // fsub v7.4s, v7.4s, v13.4s
+	WORD $0x6ea5e472 // fcmgt v18.4s, v3.4s, v5.4s
+	WORD $0x6ea7e473 // fcmgt v19.4s, v3.4s, v7.4s
+	VMOV V2.B16, V14.B16
+	VMOV V2.B16, V15.B16
+	WORD $0x4f8010ae // fmla v14.4s, v5.4s, v0.s[0]
+	WORD $0x4f8010ef // fmla v15.4s, v7.4s, v0.s[0]
+	VSHL $23, V14.S4, V16.S4
+	VSHL $23, V15.S4, V17.S4
+	WORD $0x4ea2d5ce // fsub v14.4s, v14.4s, v2.4s
+	WORD $0x4ea2d5ef // fsub v15.4s, v15.4s, v2.4s
+	WORD $0x4fa011c5 // fmla v5.4s, v14.4s, v0.s[1]
+	WORD $0x4fa011e7 // fmla v7.4s, v15.4s, v0.s[1]
+	WORD $0x4f8019c5 // fmla v5.4s, v14.4s, v0.s[2]
+	WORD $0x4f8019e7 // fmla v7.4s, v15.4s, v0.s[2]
+	VDUP V1.S[0], V14.S4
+	VDUP V1.S[0], V15.S4
+	WORD $0x4fa018ae // fmla v14.4s, v5.4s, v0.s[3]
+	WORD $0x4fa018ef // fmla v15.4s, v7.4s, v0.s[3]
+	VDUP V1.S[1], V20.S4
+	VDUP V1.S[1], V21.S4
+	VFMLA V5.S4, V14.S4, V20.S4
+	VFMLA V7.S4, V15.S4, V21.S4
+	VDUP V1.S[2], V14.S4
+	VDUP V1.S[2], V15.S4
+	VFMLA V5.S4, V20.S4, V14.S4
+	VFMLA V7.S4, V21.S4, V15.S4
+	VDUP V1.S[3], V20.S4
+	VDUP V1.S[3], V21.S4
+	VFMLA V5.S4, V14.S4, V20.S4
+	VFMLA V7.S4, V15.S4, V21.S4
+	WORD $0x6e30dca5 // fmul v5.4s, v5.4s, v16.4s
+	WORD $0x6e31dce7 // fmul v7.4s, v7.4s, v17.4s
+	VFMLA V20.S4, V5.S4, V16.S4
+	VFMLA V21.S4, V7.S4, V17.S4
+	WORD $0x4e721e10 // bic v16.16b, v16.16b, v18.16b
+	WORD $0x4e731e31 // bic v17.16b, v17.16b, v19.16b
+	WORD $0x4eadd529 // fsub v9.4s, v9.4s, v13.4s
+	WORD $0x4eadd56b // fsub v11.4s, v11.4s, v13.4s
+	WORD $0x6ea9e472 // fcmgt v18.4s, v3.4s, v9.4s
+	WORD $0x6eabe473 // fcmgt v19.4s, v3.4s, v11.4s
+	VMOV V2.B16, V4.B16
+	VMOV V2.B16, V5.B16
+	WORD $0x4f801124 // fmla v4.4s, v9.4s, v0.s[0]
+	WORD $0x4f801165 // fmla v5.4s, v11.4s, v0.s[0]
+	VSHL $23, V4.S4, V14.S4
+	VSHL $23, V5.S4, V15.S4
+	WORD $0x4ea2d484 // fsub v4.4s, v4.4s, v2.4s
+	WORD $0x4ea2d4a5 // fsub v5.4s, v5.4s, v2.4s
+	WORD $0x4fa01089 // fmla v9.4s, v4.4s, v0.s[1]
+	WORD $0x4fa010ab // fmla v11.4s, v5.4s, v0.s[1]
+	WORD $0x4f801889 // fmla v9.4s, v4.4s, v0.s[2]
+	WORD $0x4f8018ab // fmla v11.4s, v5.4s, v0.s[2]
+	VDUP V1.S[0], V4.S4
+	VDUP V1.S[0], V5.S4
+	WORD $0x4fa01924 // fmla v4.4s, v9.4s, v0.s[3]
+	WORD $0x4fa01965 // fmla v5.4s, v11.4s, v0.s[3]
+	VDUP V1.S[1], V20.S4
+	VDUP V1.S[1], V21.S4
+	VFMLA V9.S4, V4.S4, V20.S4
+	VFMLA V11.S4, V5.S4, V21.S4
+	VDUP V1.S[2], V4.S4
+	VDUP V1.S[2], V5.S4
+	VFMLA V9.S4, V20.S4, V4.S4
+	VFMLA V11.S4, V21.S4, V5.S4
+	VDUP V1.S[3], V20.S4
+	VDUP V1.S[3], V21.S4
+	VFMLA V9.S4, V4.S4, V20.S4
+	VFMLA V11.S4, V5.S4, V21.S4
+	WORD $0x6e2edd29 // fmul v9.4s, v9.4s, v14.4s
+	WORD $0x6e2fdd6b // fmul v11.4s, v11.4s, v15.4s
+	VFMLA V20.S4, V9.S4, V14.S4
+	VFMLA V21.S4, V11.S4, V15.S4
+	WORD $0x4e721dce // bic v14.16b, v14.16b, v18.16b
+	WORD $0x4e731def // bic v15.16b, v15.16b, v19.16b
+	WORD $0x4eadd4c6 // fsub v6.4s, v6.4s, v13.4s
+	WORD $0x4eadd508 // fsub v8.4s, v8.4s, v13.4s
+	WORD $0x6ea6e474 // fcmgt v20.4s, v3.4s, v6.4s
+	WORD $0x6ea8e475 // fcmgt v21.4s, v3.4s, v8.4s
+	VMOV V2.B16, V4.B16
+	VMOV V2.B16, V5.B16
+	WORD $0x4f8010c4 // fmla v4.4s, v6.4s, v0.s[0]
+	WORD $0x4f801105 // fmla v5.4s, v8.4s, v0.s[0]
+	VSHL $23, V4.S4, V18.S4
+	VSHL $23, V5.S4, V19.S4
+	WORD $0x4ea2d484 // fsub v4.4s, v4.4s, v2.4s
+	WORD $0x4ea2d4a5 // fsub v5.4s, v5.4s, v2.4s
+	WORD $0x4fa01086 // fmla v6.4s, v4.4s, v0.s[1]
+	WORD $0x4fa010a8 // fmla v8.4s, v5.4s, v0.s[1]
+	WORD $0x4f801886 // fmla v6.4s, v4.4s, v0.s[2]
+	WORD $0x4f8018a8 // fmla v8.4s, v5.4s, v0.s[2]
+	VDUP V1.S[0], V4.S4
+	VDUP V1.S[0], V5.S4
+	WORD $0x4fa018c4 // fmla v4.4s, v6.4s, v0.s[3]
+	WORD $0x4fa01905 // fmla v5.4s, v8.4s, v0.s[3]
+	VDUP V1.S[1], V22.S4
+	VDUP V1.S[1], V23.S4
+	VFMLA V6.S4, V4.S4, V22.S4
+	VFMLA V8.S4, V5.S4, V23.S4
+	VDUP V1.S[2], V4.S4
+	VDUP V1.S[2], V5.S4
+	VFMLA V6.S4, V22.S4, V4.S4
+	VFMLA V8.S4, V23.S4, V5.S4
+	VDUP V1.S[3], V22.S4
+	VDUP V1.S[3], V23.S4
+	VFMLA V6.S4, V4.S4, V22.S4
+	VFMLA V8.S4, V5.S4, V23.S4
+	WORD $0x6e32dcc6 // fmul v6.4s, v6.4s, v18.4s
+	WORD $0x6e33dd08 // fmul v8.4s, v8.4s, v19.4s
+	VFMLA V22.S4, V6.S4, V18.S4
+	VFMLA V23.S4, V8.S4, V19.S4
+	WORD $0x4e741e52 // bic v18.16b, v18.16b, v20.16b
+	WORD $0x4e751e73 // bic v19.16b, v19.16b, v21.16b
+	WORD $0x4eadd54a // fsub v10.4s, v10.4s, v13.4s
+	WORD $0x4eadd58c // fsub v12.4s, v12.4s, v13.4s
+	WORD $0x6eaae468 // fcmgt v8.4s, v3.4s, v10.4s
+	WORD $0x6eace469 // fcmgt v9.4s, v3.4s, v12.4s
+	VMOV V2.B16, V4.B16
+	VMOV V2.B16, V5.B16
+	WORD $0x4f801144 // fmla v4.4s, v10.4s, v0.s[0]
+	WORD $0x4f801185 // fmla v5.4s, v12.4s, v0.s[0]
+	VSHL $23, V4.S4, V6.S4
+	VSHL $23, V5.S4, V7.S4
+	WORD $0x4ea2d484 // fsub v4.4s, v4.4s, v2.4s
+	WORD $0x4ea2d4a5 // fsub v5.4s, v5.4s, v2.4s
+	WORD $0x4fa0108a // fmla v10.4s, v4.4s, v0.s[1]
+	WORD $0x4fa010ac // fmla v12.4s, v5.4s, v0.s[1]
+	WORD $0x4f80188a // fmla v10.4s, v4.4s, v0.s[2]
+	WORD $0x4f8018ac // fmla v12.4s, v5.4s, v0.s[2]
+	VDUP V1.S[0], V4.S4
+	VDUP V1.S[0], V5.S4
+	WORD $0x4fa01944 // fmla v4.4s, v10.4s, v0.s[3]
+	WORD $0x4fa01985 // fmla v5.4s, v12.4s, v0.s[3]
+	VDUP V1.S[1], V20.S4
+	VDUP V1.S[1], V21.S4
+	VFMLA V10.S4, V4.S4, V20.S4
+	VFMLA V12.S4, V5.S4, V21.S4
+	VDUP V1.S[2], V4.S4
+	VDUP V1.S[2], V5.S4
+	VFMLA V10.S4, V20.S4, V4.S4
+	VFMLA V12.S4, V21.S4, V5.S4
+	VDUP V1.S[3], V20.S4
+	VDUP V1.S[3], V21.S4
+	VFMLA V10.S4, V4.S4, V20.S4
+	VFMLA V12.S4, V5.S4, V21.S4
+	WORD $0x6e26dd4a // fmul v10.4s, v10.4s, v6.4s
+	WORD $0x6e27dd8c // fmul v12.4s, v12.4s, v7.4s
+	VFMLA V20.S4, V10.S4, V6.S4
+	VFMLA V21.S4, V12.S4, V7.S4
+	WORD $0x4e681cc6 // bic v6.16b, v6.16b, v8.16b
+	WORD $0x4e691ce7 // bic v7.16b, v7.16b, v9.16b
+	WORD $0x4e31d604 // fadd v4.4s, v16.4s, v17.4s
+	WORD $0x4e2fd5c5 // fadd v5.4s, v14.4s, v15.4s
+	WORD $0x4e33d648 // fadd v8.4s, v18.4s, v19.4s
+	WORD $0x4e27d4c9 // fadd v9.4s, v6.4s, v7.4s
+	WORD $0x4e25d48a // fadd v10.4s, v4.4s, v5.4s
+	WORD $0x4e29d504 // fadd v4.4s, v8.4s, v9.4s
+	WORD $0x4e24d545 // fadd v5.4s, v10.4s, v4.4s
+	VST1.P [V13.S4], 16(R3)
+	VST1.P [V5.S4], 16(R4)
+	FMOVS scale+56(FP), F8
+	VDUP V8.S[0], V8.S4
+	WORD $0x6e25dd08 // fmul v8.4s, v8.4s, v5.4s
+	MOVD $one<>(SB), R7
+	VLD1R (R7), [V4.S4]
+	WORD $0x6e28fc84 // fdiv v4.4s, v4.4s, v8.4s
+	WORD $0x6e24de10 // fmul v16.4s, v16.4s, v4.4s
+	WORD $0x6e24de31 // fmul v17.4s, v17.4s, v4.4s
+	WORD $0x6e24ddce // fmul v14.4s, v14.4s, v4.4s
+	WORD $0x6e24ddef // fmul v15.4s, v15.4s, v4.4s
+	WORD $0x6e24de52 // fmul v18.4s, v18.4s, v4.4s
+	WORD $0x6e24de73 // fmul v19.4s, v19.4s, v4.4s
+	WORD $0x6e24dcc6 // fmul v6.4s, v6.4s, v4.4s
+	WORD $0x6e24dce7 // fmul v7.4s, v7.4s, v4.4s
+	VTRN1 V17.S4, V16.S4, V8.S4
+	VTRN2 V17.S4, V16.S4, V9.S4
+	VTRN1 V15.S4, V14.S4, V10.S4
+	VTRN2 V15.S4, V14.S4, V11.S4
+	VTRN1 V10.D2, V8.D2, V16.D2
+	VTRN1 V11.D2, V9.D2, V17.D2
+	VTRN2 V10.D2, V8.D2, V14.D2
+	VTRN2 V11.D2, V9.D2, V15.D2
+	VTRN1 V19.S4, V18.S4, V8.S4
+	VTRN2 V19.S4, V18.S4, V9.S4
+	VTRN1 V7.S4, V6.S4, V10.S4
+	VTRN2 V7.S4, V6.S4, V11.S4
+	VTRN1 V10.D2, V8.D2, V18.D2
+	VTRN1 V11.D2, V9.D2, V19.D2
+	VTRN2 V10.D2, V8.D2, V6.D2
+	VTRN2 V11.D2, V9.D2, V7.D2
+	VST1.P [V16.S4], 16(R0)
+	CMP $4, R6
+	BNE part_42
+	VST1.P [V18.S4], 16(R0)
+	B block_43
+part_42:
+	VST1.P V18.S[0], 4(R0)
+	CMP $2, R6
+	BLT lanes_44
+	VST1.P V18.S[1], 4(R0)
+	BEQ lanes_44
+	VST1.P V18.S[2], 4(R0)
+lanes_44:
+block_43:
+	VST1.P [V17.S4], 16(R0)
+	CMP $4, R6
+	BNE part_45
+	VST1.P [V19.S4], 16(R0)
+	B block_46
+part_45:
+	VST1.P V19.S[0], 4(R0)
+	CMP $2, R6
+	BLT lanes_47
+	VST1.P V19.S[1], 4(R0)
+	BEQ lanes_47
+	VST1.P V19.S[2], 4(R0)
+lanes_47:
+block_46:
+	VST1.P [V14.S4], 16(R0)
+	CMP $4, R6
+	BNE part_48
+	VST1.P [V6.S4], 16(R0)
+	B block_49
+part_48:
+	VST1.P V6.S[0], 4(R0)
+	CMP $2, R6
+	BLT lanes_50
+	VST1.P V6.S[1], 4(R0)
+	BEQ lanes_50
+	VST1.P V6.S[2], 4(R0)
+lanes_50:
+block_49:
+	VST1.P [V15.S4], 16(R0)
+	CMP $4, R6
+	BNE part_51
+	VST1.P [V7.S4], 16(R0)
+	B block_52
+part_51:
+	VST1.P V7.S[0], 4(R0)
+	CMP $2, R6
+	BLT lanes_53
+	VST1.P V7.S[1], 4(R0)
+	BEQ lanes_53
+	VST1.P V7.S[2], 4(R0)
+lanes_53:
+block_52:
+	CMP R5, R1
+	BLO row_29
+	B done_1
+blocks_28:
+	CMP $12, R2
+	BGT blocks_54
+	SUB $8, R2, R6
+row_55:
+	MOVD $negInf<>(SB), R7
+	VLD1R (R7), [V4.S4]
+	VLD1.P 16(R1), [V5.S4]
+	VLD1.P 16(R1), [V6.S4]
+	CMP $4, R6
+	BNE part_56
+	VLD1.P 16(R1), [V7.S4]
+	B block_57
+part_56:
+	VMOV V4.B16, V7.B16
+	VLD1.P 4(R1), V7.S[0]
+	CMP $2, R6
+	BLT lanes_58
+	VLD1.P 4(R1), V7.S[1]
+	BEQ lanes_58
+	VLD1.P 4(R1), V7.S[2]
+lanes_58:
+block_57:
+	VLD1.P 16(R1), [V8.S4]
+	VLD1.P 16(R1), [V9.S4]
+	CMP $4, R6
+	BNE part_59
+	VLD1.P 16(R1), [V10.S4]
+	B block_60
+part_59:
+	VMOV V4.B16, V10.B16
+	VLD1.P 4(R1), V10.S[0]
+	CMP $2, R6
+	BLT lanes_61
+	VLD1.P 4(R1), V10.S[1]
+	BEQ lanes_61
+	VLD1.P 4(R1), V10.S[2]
+lanes_61:
+block_60:
+	VLD1.P 16(R1), [V11.S4]
+	VLD1.P 16(R1), [V12.S4]
+	CMP $4, R6
+	BNE part_62
+	VLD1.P 16(R1), [V13.S4]
+	B block_63
+part_62:
+	VMOV V4.B16, V13.B16
+	VLD1.P 4(R1), V13.S[0]
+	CMP $2, R6
+	BLT lanes_64
+	VLD1.P 4(R1), V13.S[1]
+	BEQ lanes_64
+	VLD1.P 4(R1), V13.S[2]
+lanes_64:
+block_63:
+	VLD1.P 16(R1), [V14.S4]
+	VLD1.P 16(R1), [V15.S4]
+	CMP $4, R6
+	BNE part_65
+	VLD1.P 16(R1), [V16.S4]
+	B block_66
+part_65:
+	VMOV V4.B16, V16.B16
+	VLD1.P 4(R1), V16.S[0]
+	CMP $2, R6
+	BLT lanes_67
+	VLD1.P 4(R1), V16.S[1]
+	BEQ lanes_67
+	VLD1.P 4(R1), V16.S[2]
+lanes_67:
+block_66:
+	VTRN1 V8.S4, V5.S4, V17.S4
+	VTRN2 V8.S4, V5.S4, V18.S4
+	VTRN1 V14.S4, V11.S4, V19.S4
+	VTRN2 V14.S4, V11.S4, V20.S4
+	VTRN1 V19.D2, V17.D2, V5.D2
+	VTRN1 V20.D2, V18.D2, V8.D2
+	VTRN2 V19.D2, V17.D2, V11.D2
+	VTRN2 V20.D2, V18.D2, V14.D2
+	VTRN1 V9.S4, V6.S4, V17.S4
+	VTRN2 V9.S4, V6.S4, V18.S4
+	VTRN1 V15.S4, V12.S4, V19.S4
+	VTRN2 V15.S4, V12.S4, V20.S4
+	VTRN1 V19.D2, V17.D2, V6.D2
+	VTRN1 V20.D2, V18.D2, V9.D2
+	VTRN2 V19.D2, V17.D2, V12.D2
+	VTRN2 V20.D2, V18.D2, V15.D2
+	VTRN1 V10.S4, V7.S4, V17.S4
+	VTRN2 V10.S4, V7.S4, V18.S4
+	VTRN1 V16.S4, V13.S4, V19.S4
+	VTRN2 V16.S4, V13.S4, V20.S4
+	VTRN1 V19.D2, V17.D2, V7.D2
+	VTRN1 V20.D2, V18.D2, V10.D2
+	VTRN2 V19.D2, V17.D2, V13.D2
+	VTRN2 V20.D2, V18.D2, V16.D2
+	WORD $0x4e28f4a4 // fmax v4.4s, v5.4s, v8.4s
+	WORD $0x4e2ef571 // fmax v17.4s, v11.4s, v14.4s
+	WORD $0x4e29f4d2 // fmax v18.4s, v6.4s, v9.4s
+	WORD $0x4e2ff593 // fmax v19.4s, v12.4s, v15.4s
+	WORD $0x4e2af4f4 // fmax v20.4s, v7.4s, v10.4s
+	WORD $0x4e30f5b5 // fmax v21.4s, v13.4s, v16.4s
+	WORD $0x4e31f496 // fmax v22.4s, v4.4s, v17.4s
+	WORD $0x4e33f644 // fmax v4.4s, v18.4s, v19.4s
+	WORD $0x4e35f691 // fmax v17.4s, v20.4s, v21.4s
+	WORD $0x4e24f6d2 // fmax v18.4s, v22.4s, v4.4s
+	WORD $0x4e31f644 // fmax v4.4s, v18.4s, v17.4s
+	WORD $0x4ea4d4a5 // fsub v5.4s, v5.4s, v4.4s
+	WORD $0x4ea4d508 // fsub v8.4s, v8.4s, v4.4s
+	WORD $0x6ea5e475 // fcmgt v21.4s, v3.4s, v5.4s
+	WORD $0x6ea8e476 // fcmgt v22.4s, v3.4s, v8.4s
+	VMOV V2.B16, V17.B16
+	VMOV V2.B16, V18.B16
+	WORD $0x4f8010b1 // fmla v17.4s, v5.4s, v0.s[0]
+	WORD $0x4f801112 // fmla v18.4s, v8.4s, v0.s[0]
+	VSHL $23, V17.S4, V19.S4
+	VSHL $23, V18.S4, V20.S4
+	WORD $0x4ea2d631 // fsub v17.4s, v17.4s, v2.4s
+	WORD $0x4ea2d652 // fsub v18.4s, v18.4s, v2.4s
+	WORD $0x4fa01225 // fmla v5.4s, v17.4s, v0.s[1]
+	WORD $0x4fa01248 // fmla v8.4s, v18.4s, v0.s[1]
+	WORD $0x4f801a25 // fmla v5.4s, v17.4s, v0.s[2]
+	WORD $0x4f801a48 // fmla v8.4s, v18.4s, v0.s[2]
+	VDUP V1.S[0], V17.S4
+	VDUP V1.S[0], V18.S4
+	WORD $0x4fa018b1 // fmla v17.4s, v5.4s, v0.s[3]
+	WORD $0x4fa01912 // fmla v18.4s, v8.4s, v0.s[3]
+	VDUP V1.S[1], V23.S4
+	VDUP V1.S[1], V24.S4
+	VFMLA V5.S4, V17.S4, V23.S4
+	VFMLA V8.S4, V18.S4, V24.S4
+	VDUP V1.S[2], V17.S4
+	VDUP V1.S[2], V18.S4
+	VFMLA V5.S4, V23.S4, V17.S4
+	VFMLA V8.S4, V24.S4, V18.S4
+	VDUP V1.S[3], V23.S4
+	VDUP V1.S[3], V24.S4
+	VFMLA V5.S4, V17.S4, V23.S4
+	VFMLA V8.S4, V18.S4, V24.S4
+	WORD $0x6e33dca5 // fmul v5.4s, v5.4s, v19.4s
+	WORD $0x6e34dd08 // fmul v8.4s, v8.4s, v20.4s
+	VFMLA V23.S4, V5.S4, V19.S4
+	VFMLA V24.S4, V8.S4, V20.S4
+	WORD $0x4e751e73 // bic v19.16b, v19.16b, v21.16b
+	WORD $0x4e761e94 // bic v20.16b, v20.16b, v22.16b
+	WORD $0x4ea4d56b // fsub v11.4s, v11.4s, v4.4s
+	WORD $0x4ea4d5ce // fsub v14.4s, v14.4s, v4.4s
+	WORD $0x6eabe477 // fcmgt v23.4s, v3.4s, v11.4s
+	WORD $0x6eaee478 // fcmgt v24.4s, v3.4s, v14.4s
+	VMOV V2.B16, V17.B16
+	VMOV V2.B16, V18.B16
+	WORD $0x4f801171 // fmla v17.4s, v11.4s, v0.s[0]
+	WORD $0x4f8011d2 // fmla v18.4s, v14.4s, v0.s[0]
+	VSHL $23, V17.S4, V21.S4
+	VSHL $23, V18.S4, V22.S4
+	WORD $0x4ea2d631 // fsub v17.4s, v17.4s, v2.4s
+	WORD $0x4ea2d652 // fsub v18.4s, v18.4s, v2.4s
+	WORD $0x4fa0122b // fmla v11.4s, v17.4s, v0.s[1]
+	WORD $0x4fa0124e // fmla v14.4s, v18.4s, v0.s[1]
+	WORD $0x4f801a2b // fmla v11.4s, v17.4s, v0.s[2]
+	WORD $0x4f801a4e // fmla v14.4s, v18.4s, v0.s[2]
+	VDUP V1.S[0], V17.S4
+	VDUP V1.S[0], V18.S4
+	WORD $0x4fa01971 // fmla v17.4s, v11.4s, v0.s[3]
+	WORD $0x4fa019d2 // fmla v18.4s, v14.4s, v0.s[3]
+	VDUP V1.S[1], V25.S4
+	VDUP V1.S[1], V26.S4
+	VFMLA V11.S4, V17.S4, V25.S4
+	VFMLA V14.S4, V18.S4, V26.S4
+	VDUP V1.S[2], V17.S4
+	VDUP V1.S[2], V18.S4
+	VFMLA V11.S4, V25.S4, V17.S4
+	VFMLA V14.S4, V26.S4, V18.S4
+	VDUP V1.S[3], V25.S4
+	VDUP V1.S[3], V26.S4
+	VFMLA V11.S4, V17.S4, V25.S4
+	VFMLA V14.S4, V18.S4, V26.S4
+	WORD $0x6e35dd6b // fmul v11.4s, v11.4s, v21.4s
+	WORD $0x6e36ddce // fmul v14.4s, v14.4s, v22.4s
+	VFMLA V25.S4, V11.S4, V21.S4
+	VFMLA V26.S4, V14.S4, V22.S4
+	WORD $0x4e771eb5 // bic v21.16b, v21.16b, v23.16b
+	WORD $0x4e781ed6 // bic v22.16b, v22.16b, v24.16b
+	WORD $0x4ea4d4c6 // fsub v6.4s, v6.4s, v4.4s
+	WORD $0x4ea4d529 // fsub v9.4s, v9.4s, v4.4s
+	WORD $0x6ea6e479 // fcmgt v25.4s, v3.4s, v6.4s
+	WORD $0x6ea9e47a // fcmgt v26.4s, v3.4s, v9.4s
+	VMOV V2.B16, V17.B16
+	VMOV V2.B16, V18.B16
+	WORD $0x4f8010d1 // fmla v17.4s, v6.4s, v0.s[0]
+	WORD $0x4f801132 // fmla v18.4s, v9.4s, v0.s[0]
+	VSHL $23, V17.S4, V23.S4
+	VSHL $23, V18.S4, V24.S4
+	WORD $0x4ea2d631 // fsub v17.4s, v17.4s, v2.4s
+	WORD $0x4ea2d652 // fsub v18.4s, v18.4s, v2.4s
+	WORD $0x4fa01226 // fmla v6.4s, v17.4s, v0.s[1]
+	WORD $0x4fa01249 // fmla v9.4s, v18.4s, v0.s[1]
+	WORD $0x4f801a26 // fmla v6.4s, v17.4s, v0.s[2]
+	WORD $0x4f801a49 // fmla v9.4s, v18.4s, v0.s[2]
+	VDUP V1.S[0], V17.S4
+	VDUP V1.S[0], V18.S4
+	WORD $0x4fa018d1 // fmla v17.4s, v6.4s, v0.s[3]
+	WORD $0x4fa01932 // fmla v18.4s, v9.4s, v0.s[3]
+	VDUP V1.S[1], V27.S4
+	VDUP V1.S[1], V28.S4
+	VFMLA V6.S4, V17.S4, V27.S4
+	VFMLA V9.S4, V18.S4, V28.S4
+	VDUP V1.S[2], V17.S4
+	VDUP V1.S[2], V18.S4
+	VFMLA V6.S4, V27.S4, V17.S4
+	VFMLA V9.S4, V28.S4, V18.S4
+	VDUP V1.S[3], V27.S4
+	VDUP V1.S[3], V28.S4
+	VFMLA V6.S4, V17.S4, V27.S4
+	VFMLA V9.S4, V18.S4, V28.S4
+	WORD $0x6e37dcc6 // fmul v6.4s, v6.4s, v23.4s
+	WORD $0x6e38dd29 // fmul v9.4s, v9.4s, v24.4s
+	VFMLA V27.S4, V6.S4, V23.S4
+	VFMLA V28.S4, V9.S4, V24.S4
+	WORD $0x4e791ef7 // bic v23.16b, v23.16b, v25.16b
+	WORD $0x4e7a1f18 // bic v24.16b, v24.16b, v26.16b
+	WORD $0x4ea4d58c // fsub v12.4s, v12.4s, v4.4s
+	WORD $0x4ea4d5ef // fsub v15.4s, v15.4s, v4.4s
+	WORD $0x6eace471 // fcmgt v17.4s, v3.4s, v12.4s
+	WORD $0x6eafe472 // fcmgt v18.4s, v3.4s, v15.4s
+	VMOV V2.B16, V5.B16
+	VMOV V2.B16, V6.B16
+	WORD $0x4f801185 // fmla v5.4s, v12.4s, v0.s[0]
+	WORD $0x4f8011e6 // fmla v6.4s, v15.4s, v0.s[0]
+	VSHL $23, V5.S4, V8.S4
+	VSHL $23, V6.S4, V9.S4
+	WORD $0x4ea2d4a5 // fsub v5.4s, v5.4s, v2.4s
+	WORD $0x4ea2d4c6 // fsub v6.4s, v6.4s, v2.4s
+	WORD $0x4fa010ac // fmla v12.4s, v5.4s, v0.s[1]
+	WORD $0x4fa010cf // fmla v15.4s, v6.4s, v0.s[1]
+	WORD $0x4f8018ac // fmla v12.4s, v5.4s, v0.s[2]
+	WORD $0x4f8018cf // fmla v15.4s, v6.4s, v0.s[2]
+	VDUP V1.S[0], V5.S4
+	VDUP V1.S[0], V6.S4
+	WORD $0x4fa01985 // fmla v5.4s, v12.4s, v0.s[3]
+	WORD $0x4fa019e6 // fmla v6.4s, v15.4s, v0.s[3]
+	VDUP V1.S[1], V25.S4
+	VDUP V1.S[1], V26.S4
+	VFMLA V12.S4, V5.S4, V25.S4
+	VFMLA V15.S4, V6.S4, V26.S4
+	VDUP V1.S[2], V5.S4
+	VDUP V1.S[2], V6.S4
+	VFMLA V12.S4, V25.S4, V5.S4
+	VFMLA V15.S4, V26.S4, V6.S4
+	VDUP V1.S[3], V25.S4
+	VDUP V1.S[3], V26.S4
+	VFMLA V12.S4, V5.S4, V25.S4
+	VFMLA V15.S4, V6.S4, V26.S4
+	WORD $0x6e28dd8c // fmul v12.4s, v12.4s, v8.4s
+	WORD $0x6e29ddef // fmul v15.4s, v15.4s, v9.4s
+	VFMLA V25.S4, V12.S4, V8.S4
+	VFMLA V26.S4, V15.S4, V9.S4
+	WORD $0x4e711d08 // bic v8.16b, v8.16b, v17.16b
+	WORD $0x4e721d29 // bic v9.16b, v9.16b, v18.16b
+	WORD $0x4ea4d4e7 // fsub v7.4s, v7.4s, v4.4s
+	WORD $0x4ea4d54a // fsub v10.4s, v10.4s, v4.4s
+	WORD $0x6ea7e46e // fcmgt v14.4s, v3.4s, v7.4s
+	WORD $0x6eaae46f // fcmgt v15.4s, v3.4s, v10.4s
+	VMOV V2.B16, V5.B16
+	VMOV V2.B16, V6.B16
+	WORD $0x4f8010e5 // fmla v5.4s, v7.4s, v0.s[0]
+	WORD $0x4f801146 // fmla v6.4s, v10.4s, v0.s[0]
+	VSHL $23, V5.S4, V11.S4
+	VSHL $23, V6.S4, V12.S4
+	WORD $0x4ea2d4a5 // fsub v5.4s, v5.4s, v2.4s
+	WORD $0x4ea2d4c6 // fsub v6.4s, v6.4s, v2.4s
+	WORD $0x4fa010a7 // fmla v7.4s, v5.4s, v0.s[1]
+	WORD $0x4fa010ca // fmla v10.4s, v6.4s, v0.s[1]
+	WORD $0x4f8018a7 // fmla v7.4s, v5.4s, v0.s[2]
+	WORD $0x4f8018ca // fmla v10.4s, v6.4s, v0.s[2]
+	VDUP V1.S[0], V5.S4
+	VDUP V1.S[0], V6.S4
+	WORD $0x4fa018e5 // fmla v5.4s, v7.4s, v0.s[3]
+	WORD $0x4fa01946 // fmla v6.4s, v10.4s, v0.s[3]
+	VDUP V1.S[1], V17.S4
+	VDUP V1.S[1], V18.S4
+	VFMLA V7.S4, V5.S4, V17.S4
+	VFMLA V10.S4, V6.S4, V18.S4
+	VDUP V1.S[2], V5.S4
+	VDUP V1.S[2], V6.S4
+	VFMLA V7.S4, V17.S4, V5.S4
+	VFMLA V10.S4, V18.S4, V6.S4
+	VDUP V1.S[3], V17.S4
+	VDUP V1.S[3], V18.S4
+	VFMLA V7.S4, V5.S4, V17.S4
+	VFMLA V10.S4, V6.S4, V18.S4
+	WORD $0x6e2bdce7 // fmul v7.4s, v7.4s, v11.4s
+	WORD $0x6e2cdd4a // fmul v10.4s, v10.4s, v12.4s
+	VFMLA V17.S4, V7.S4, V11.S4
+	VFMLA V18.S4, V10.S4, V12.S4
+	WORD $0x4e6e1d6b // bic v11.16b, v11.16b, v14.16b
+	WORD $0x4e6f1d8c // bic v12.16b, v12.16b, v15.16b
+	WORD $0x4ea4d5ad // fsub v13.4s, v13.4s, v4.4s
+	WORD $0x4ea4d610 // fsub v16.4s, v16.4s, v4.4s
+	WORD $0x6eade471 // fcmgt v17.4s, v3.4s, v13.4s
+	WORD $0x6eb0e472 // fcmgt v18.4s, v3.4s, v16.4s
+	VMOV V2.B16, V5.B16
+	VMOV V2.B16, V6.B16
+	WORD $0x4f8011a5 // fmla v5.4s, v13.4s, v0.s[0]
+	WORD $0x4f801206 // fmla v6.4s, v16.4s, v0.s[0]
+	VSHL $23, V5.S4, V14.S4
+	VSHL $23, V6.S4, V15.S4
+	WORD $0x4ea2d4a5 // fsub v5.4s, v5.4s, v2.4s
+	WORD $0x4ea2d4c6 // fsub v6.4s, v6.4s, v2.4s
+	WORD $0x4fa010ad // fmla v13.4s, v5.4s, v0.s[1]
+	WORD $0x4fa010d0 // fmla v16.4s, v6.4s, v0.s[1]
+	WORD $0x4f8018ad // fmla v13.4s, v5.4s, v0.s[2]
+	WORD $0x4f8018d0 // fmla v16.4s, v6.4s, v0.s[2]
+	VDUP V1.S[0], V5.S4
+	VDUP V1.S[0], V6.S4
+	WORD $0x4fa019a5 // fmla v5.4s, v13.4s, v0.s[3]
+	WORD $0x4fa01a06 // fmla v6.4s, v16.4s, v0.s[3]
+	VDUP V1.S[1], V25.S4
+	VDUP V1.S[1], V26.S4
+	VFMLA V13.S4, V5.S4, V25.S4
+	VFMLA V16.S4, V6.S4, V26.S4
+	VDUP V1.S[2], V5.S4
+	VDUP V1.S[2], V6.S4
+	VFMLA V13.S4, V25.S4, V5.S4
+	VFMLA V16.S4, V26.S4, V6.S4
+	VDUP V1.S[3], V25.S4
+	VDUP V1.S[3], V26.S4
+	VFMLA V13.S4, V5.S4, V25.S4
+	VFMLA V16.S4, V6.S4, V26.S4
+	WORD $0x6e2eddad // fmul v13.4s, v13.4s, v14.4s
+	WORD $0x6e2fde10 // fmul v16.4s, v16.4s, v15.4s
+	VFMLA V25.S4, V13.S4, V14.S4
+	VFMLA V26.S4, V16.S4, V15.S4
+	WORD $0x4e711dce // bic v14.16b, v14.16b, v17.16b
+	WORD $0x4e721def // bic v15.16b, v15.16b, v18.16b
+	WORD $0x4e34d665 // fadd v5.4s, v19.4s, v20.4s
+	WORD $0x4e36d6a6 // fadd v6.4s, v21.4s, v22.4s
+	WORD $0x4e38d6e7 // fadd v7.4s, v23.4s, v24.4s
+	WORD $0x4e29d50a // fadd v10.4s, v8.4s, v9.4s
+	WORD $0x4e2cd56d // fadd v13.4s, v11.4s, v12.4s
+	WORD $0x4e2fd5d0 // fadd v16.4s, v14.4s, v15.4s
+	WORD $0x4e26d4b1 // fadd v17.4s, v5.4s, v6.4s
+	WORD $0x4e2ad4e5 // fadd v5.4s, v7.4s, v10.4s
+	WORD $0x4e30d5a6 // fadd v6.4s, v13.4s, v16.4s
+	WORD $0x4e25d627 // fadd v7.4s, v17.4s, v5.4s
+	WORD $0x4e26d4e5 // fadd v5.4s, v7.4s, v6.4s
+	VST1.P [V4.S4], 16(R3)
+	VST1.P [V5.S4], 16(R4)
+	FMOVS scale+56(FP), F6
+	VDUP V6.S[0], V6.S4
+	WORD $0x6e25dcc6 // fmul v6.4s, v6.4s, v5.4s
+	MOVD $one<>(SB), R7
+	VLD1R (R7), [V4.S4]
+	WORD $0x6e26fc84 // fdiv v4.4s, v4.4s, v6.4s
+	WORD $0x6e24de73 // fmul v19.4s, v19.4s, v4.4s
+	WORD $0x6e24de94 // fmul v20.4s, v20.4s, v4.4s
+	WORD $0x6e24deb5 // fmul v21.4s, v21.4s, v4.4s
+	WORD $0x6e24ded6 // fmul v22.4s, v22.4s, v4.4s
+	WORD $0x6e24def7 // fmul v23.4s, v23.4s, v4.4s
+	WORD $0x6e24df18 // fmul v24.4s, v24.4s, v4.4s
+	WORD $0x6e24dd08 // fmul v8.4s, v8.4s, v4.4s
+	WORD $0x6e24dd29 // fmul v9.4s, v9.4s, v4.4s
+	WORD $0x6e24dd6b // fmul v11.4s, v11.4s, v4.4s
+	WORD $0x6e24dd8c // fmul v12.4s, v12.4s, v4.4s
+	WORD $0x6e24ddce // fmul v14.4s, v14.4s, v4.4s
+	WORD $0x6e24ddef // fmul v15.4s, v15.4s, v4.4s
+	VTRN1 V20.S4, V19.S4, V4.S4
+	VTRN2 V20.S4, V19.S4, V5.S4
+	VTRN1 V22.S4, V21.S4, V6.S4
+	VTRN2 V22.S4, V21.S4, V7.S4
+	VTRN1 V6.D2, V4.D2, V19.D2
+	VTRN1 V7.D2, V5.D2, V20.D2
+	VTRN2 V6.D2, V4.D2, V21.D2
+	VTRN2 V7.D2, V5.D2, V22.D2
+	VTRN1 V24.S4, V23.S4, V4.S4
+	VTRN2 V24.S4, V23.S4, V5.S4
+	VTRN1 V9.S4, V8.S4, V6.S4
+	VTRN2 V9.S4, V8.S4, V7.S4
+	VTRN1 V6.D2, V4.D2, V23.D2
+	VTRN1 V7.D2, V5.D2, V24.D2
+	VTRN2 V6.D2, V4.D2, V8.D2
+	VTRN2 V7.D2, V5.D2, V9.D2
+	VTRN1 V12.S4, V11.S4, V4.S4
+	VTRN2 V12.S4, V11.S4, V5.S4
+	VTRN1 V15.S4, V14.S4, V6.S4
+	VTRN2 V15.S4, V14.S4, V7.S4
+	VTRN1 V6.D2, V4.D2, V11.D2
+	VTRN1 V7.D2, V5.D2, V12.D2
+	VTRN2 V6.D2, V4.D2, V14.D2
+	VTRN2 V7.D2, V5.D2, V15.D2
+	VST1.P [V19.S4], 16(R0)
+	VST1.P [V23.S4], 16(R0)
+	CMP $4, R6
+	BNE part_68
+	VST1.P [V11.S4], 16(R0)
+	B block_69
+part_68:
+	VST1.P V11.S[0], 4(R0)
+	CMP $2, R6
+	BLT lanes_70
+	VST1.P V11.S[1], 4(R0)
+	BEQ lanes_70
+	VST1.P V11.S[2], 4(R0)
+lanes_70:
+block_69:
+	VST1.P [V20.S4], 16(R0)
+	VST1.P [V24.S4], 16(R0)
+	CMP $4, R6
+	BNE part_71
+	VST1.P [V12.S4], 16(R0)
+	B block_72
+part_71:
+	VST1.P V12.S[0], 4(R0)
+	CMP $2, R6
+	BLT lanes_73
+	VST1.P V12.S[1], 4(R0)
+	BEQ lanes_73
+	VST1.P V12.S[2], 4(R0)
+lanes_73:
+block_72:
+	VST1.P [V21.S4], 16(R0)
+	VST1.P [V8.S4], 16(R0)
+	CMP $4, R6
+	BNE part_74
+	VST1.P [V14.S4], 16(R0)
+	B block_75
+part_74:
+	VST1.P V14.S[0], 4(R0)
+	CMP $2, R6
+	BLT lanes_76
+	VST1.P V14.S[1], 4(R0)
+	BEQ lanes_76
+	VST1.P V14.S[2], 4(R0)
+lanes_76:
+block_75:
+	VST1.P [V22.S4], 16(R0)
+	VST1.P [V9.S4], 16(R0)
+	CMP $4, R6
+	BNE part_77
+	VST1.P [V15.S4], 16(R0)
+	B block_78
+part_77:
+	VST1.P V15.S[0], 4(R0)
+	CMP $2, R6
+	BLT lanes_79
+	VST1.P V15.S[1], 4(R0)
+	BEQ lanes_79
+	VST1.P V15.S[2], 4(R0)
+lanes_79:
+block_78:
+	CMP R5, R1
+	BLO row_55
+	B done_1
+blocks_54:
+	SUB $12, R2, R6
+row_81:
+	MOVD $negInf<>(SB), R7
+	VLD1R (R7), [V4.S4]
+	VLD1.P 16(R1), [V5.S4]
+	VLD1.P 16(R1), [V6.S4]
+	VLD1.P 16(R1), [V7.S4]
+	CMP $4, R6
+	BNE part_82
+	VLD1.P 16(R1), [V8.S4]
+	B block_83
+part_82:
+	VMOV V4.B16, V8.B16
+	VLD1.P 4(R1), V8.S[0]
+	CMP $2, R6
+	BLT lanes_84
+	VLD1.P 4(R1), V8.S[1]
+	BEQ lanes_84
+	VLD1.P 4(R1), V8.S[2]
+lanes_84:
+block_83:
+	VLD1.P 16(R1), [V9.S4]
+	VLD1.P 16(R1), [V10.S4]
+	VLD1.P 16(R1), [V11.S4]
+	CMP $4, R6
+	BNE part_85
+	VLD1.P 16(R1), [V12.S4]
+	B block_86
+part_85:
+	VMOV V4.B16, V12.B16
+	VLD1.P 4(R1), V12.S[0]
+	CMP $2, R6
+	BLT lanes_87
+	VLD1.P 4(R1), V12.S[1]
+	BEQ lanes_87
+	VLD1.P 4(R1), V12.S[2]
+lanes_87:
+block_86:
+	VLD1.P 16(R1), [V13.S4]
+	VLD1.P 16(R1), [V14.S4]
+	VLD1.P 16(R1), [V15.S4]
+	CMP $4, R6
+	BNE part_88
+	VLD1.P 16(R1), [V16.S4]
+	B block_89
+part_88:
+	VMOV V4.B16, V16.B16
+	VLD1.P 4(R1), V16.S[0]
+	CMP $2, R6
+	BLT lanes_90
+	VLD1.P 4(R1), V16.S[1]
+	BEQ lanes_90
+	VLD1.P 4(R1), V16.S[2]
+lanes_90:
+block_89:
+	VLD1.P 16(R1), [V17.S4]
+	VLD1.P 16(R1), [V18.S4]
+	VLD1.P 16(R1), [V19.S4]
+	CMP $4, R6
+	BNE part_91
+	VLD1.P 16(R1), [V20.S4]
+	B block_92
+part_91:
+	VMOV V4.B16, V20.B16
+	VLD1.P 4(R1), V20.S[0]
+	CMP $2, R6
+	BLT lanes_93
+	VLD1.P 4(R1), V20.S[1]
+	BEQ lanes_93
+	VLD1.P 4(R1), V20.S[2]
+lanes_93:
+block_92:
+	VTRN1 V9.S4, V5.S4, V21.S4
+	VTRN2 V9.S4, V5.S4, V22.S4
+	VTRN1 V17.S4, V13.S4, V23.S4
+	VTRN2 V17.S4, V13.S4, V24.S4
+	VTRN1 V23.D2, V21.D2, V5.D2
+	VTRN1 V24.D2, V22.D2, V9.D2
+	VTRN2 V23.D2, V21.D2, V13.D2
+	VTRN2 V24.D2, V22.D2, V17.D2
+	VTRN1 V10.S4, V6.S4, V21.S4
+	VTRN2 V10.S4, V6.S4, V22.S4
+	VTRN1 V18.S4, V14.S4, V23.S4
+	VTRN2 V18.S4, V14.S4, V24.S4
+	VTRN1 V23.D2, V21.D2, V6.D2
+	VTRN1 V24.D2, V22.D2, V10.D2
+	VTRN2 V23.D2, V21.D2, V14.D2
+	VTRN2 V24.D2, V22.D2, V18.D2
+	VTRN1 V11.S4, V7.S4, V21.S4
+	VTRN2 V11.S4, V7.S4, V22.S4
+	VTRN1 V19.S4, V15.S4, V23.S4
+	VTRN2 V19.S4, V15.S4, V24.S4
+	VTRN1 V23.D2, V21.D2, V7.D2
+	VTRN1 V24.D2, V22.D2, V11.D2
+	VTRN2 V23.D2, V21.D2, V15.D2
+	VTRN2 V24.D2, V22.D2, V19.D2
+	VTRN1 V12.S4, V8.S4, V21.S4
+	VTRN2 V12.S4, V8.S4, V22.S4
+	VTRN1 V20.S4, V16.S4, V23.S4
+	VTRN2 V20.S4, V16.S4, V24.S4
+	VTRN1 V23.D2, V21.D2, V8.D2
+	VTRN1 V24.D2, V22.D2, V12.D2
+	VTRN2 V23.D2, V21.D2, V16.D2
+	VTRN2 V24.D2, V22.D2, V20.D2
+	WORD $0x4e29f4a4 // fmax v4.4s, v5.4s, v9.4s
+	WORD $0x4e31f5b5 // fmax v21.4s, v13.4s, v17.4s
+	WORD $0x4e2af4d6 // fmax v22.4s, v6.4s, v10.4s
+	WORD $0x4e32f5d7 // fmax v23.4s, v14.4s, v18.4s
+	WORD $0x4e2bf4f8 // fmax v24.4s, v7.4s, v11.4s
+	WORD $0x4e33f5f9 // fmax v25.4s, v15.4s, v19.4s
+	WORD $0x4e2cf51a // fmax v26.4s, v8.4s, v12.4s
+	WORD $0x4e34f61b // fmax v27.4s, v16.4s, v20.4s
+	WORD $0x4e35f49c // fmax v28.4s, v4.4s, v21.4s
+	WORD $0x4e37f6c4 // fmax v4.4s, v22.4s, v23.4s
+	WORD $0x4e39f715 // fmax v21.4s, v24.4s, v25.4s
+	WORD $0x4e3bf756 // fmax v22.4s, v26.4s, v27.4s
+	WORD $0x4e24f797 // fmax v23.4s, v28.4s, v4.4s
+	WORD $0x4e36f6a4 // fmax v4.4s, v21.4s, v22.4s
+	WORD $0x4e24f6f5 // fmax v21.4s, v23.4s, v4.4s
+	WORD $0x4eb5d4a5 // fsub v5.4s, v5.4s, v21.4s
+	WORD $0x4eb5d529 // fsub v9.4s, v9.4s, v21.4s
+	WORD $0x6ea5e47a // fcmgt v26.4s, v3.4s, v5.4s
+	WORD $0x6ea9e47b // fcmgt v27.4s, v3.4s, v9.4s
+	VMOV V2.B16, V22.B16
+	VMOV V2.B16, V23.B16
+	WORD $0x4f8010b6 // fmla v22.4s, v5.4s, v0.s[0]
+	WORD $0x4f801137 // fmla v23.4s, v9.4s, v0.s[0]
+	VSHL $23, V22.S4, V24.S4
+	VSHL $23, V23.S4, V25.S4
+	WORD $0x4ea2d6d6 // fsub v22.4s, v22.4s, v2.4s
+	WORD $0x4ea2d6f7 // fsub v23.4s, v23.4s, v2.4s
+	WORD $0x4fa012c5 // fmla v5.4s, v22.4s, v0.s[1]
+	WORD $0x4fa012e9 // fmla v9.4s, v23.4s, v0.s[1]
+	WORD $0x4f801ac5 // fmla v5.4s, v22.4s, v0.s[2]
+	WORD $0x4f801ae9 // fmla v9.4s, v23.4s, v0.s[2]
+	VDUP V1.S[0], V22.S4
+	VDUP V1.S[0], V23.S4
+	WORD $0x4fa018b6 // fmla v22.4s, v5.4s, v0.s[3]
+	WORD $0x4fa01937 // fmla v23.4s, v9.4s, v0.s[3]
+	VDUP V1.S[1], V28.S4
+	VDUP V1.S[1], V29.S4
+	VFMLA V5.S4, V22.S4, V28.S4
+	VFMLA V9.S4, V23.S4, V29.S4
+	VDUP V1.S[2], V22.S4
+	VDUP V1.S[2], V23.S4
+	VFMLA V5.S4, V28.S4, V22.S4
+	VFMLA V9.S4, V29.S4, V23.S4
+	VDUP V1.S[3], V28.S4
+	VDUP V1.S[3], V29.S4
+	VFMLA V5.S4, V22.S4, V28.S4
+	VFMLA V9.S4, V23.S4, V29.S4
+	WORD $0x6e38dca5 // fmul v5.4s, v5.4s, v24.4s
+	WORD $0x6e39dd29 // fmul v9.4s, v9.4s, v25.4s
+	VFMLA V28.S4, V5.S4, V24.S4
+	VFMLA V29.S4, V9.S4, V25.S4
+	WORD $0x4e7a1f18 // bic v24.16b, v24.16b, v26.16b
+	WORD $0x4e7b1f39 // bic v25.16b, v25.16b, v27.16b
+	WORD $0x4eb5d5ad // fsub v13.4s, v13.4s, v21.4s
+	WORD $0x4eb5d631 // fsub v17.4s, v17.4s, v21.4s
+	WORD $0x6eade47a // fcmgt v26.4s, v3.4s, v13.4s
+	WORD $0x6eb1e47b // fcmgt v27.4s, v3.4s, v17.4s
+	VMOV V2.B16, V4.B16
+	VMOV V2.B16, V5.B16
+	WORD $0x4f8011a4 // fmla v4.4s, v13.4s, v0.s[0]
+	WORD $0x4f801225 // fmla v5.4s, v17.4s, v0.s[0]
+	VSHL $23, V4.S4, V22.S4
+	VSHL $23, V5.S4, V23.S4
+	WORD $0x4ea2d484 // fsub v4.4s, v4.4s, v2.4s
+	WORD $0x4ea2d4a5 // fsub v5.4s, v5.4s, v2.4s
+	WORD $0x4fa0108d // fmla v13.4s, v4.4s, v0.s[1]
+	WORD $0x4fa010b1 // fmla v17.4s, v5.4s, v0.s[1]
+	WORD $0x4f80188d // fmla v13.4s, v4.4s, v0.s[2]
+	WORD $0x4f8018b1 // fmla v17.4s, v5.4s, v0.s[2]
+	VDUP V1.S[0], V4.S4
+	VDUP V1.S[0], V5.S4
+	WORD $0x4fa019a4 // fmla v4.4s, v13.4s, v0.s[3]
+	WORD $0x4fa01a25 // fmla v5.4s, v17.4s, v0.s[3]
+	VDUP V1.S[1], V28.S4
+	VDUP V1.S[1], V29.S4
+	VFMLA V13.S4, V4.S4, V28.S4
+	VFMLA V17.S4, V5.S4, V29.S4
+	VDUP V1.S[2], V4.S4
+	VDUP V1.S[2], V5.S4
+	VFMLA V13.S4, V28.S4, V4.S4
+	VFMLA V17.S4, V29.S4, V5.S4
+	VDUP V1.S[3], V28.S4
+	VDUP V1.S[3], V29.S4
+	VFMLA V13.S4, V4.S4, V28.S4
+	VFMLA V17.S4, V5.S4, V29.S4
+	WORD $0x6e36ddad // fmul v13.4s, v13.4s, v22.4s
+	WORD $0x6e37de31 // fmul v17.4s, v17.4s, v23.4s
+	VFMLA V28.S4, V13.S4, V22.S4
+	VFMLA V29.S4, V17.S4, V23.S4
+	WORD $0x4e7a1ed6 // bic v22.16b, v22.16b, v26.16b
+	WORD $0x4e7b1ef7 // bic v23.16b, v23.16b, v27.16b
+	WORD $0x4eb5d4c6 // fsub v6.4s, v6.4s, v21.4s
+	WORD $0x4eb5d54a // fsub v10.4s, v10.4s, v21.4s
+	WORD $0x6ea6e47c // fcmgt v28.4s, v3.4s, v6.4s
+	WORD $0x6eaae47d // fcmgt v29.4s, v3.4s, v10.4s
+	VMOV V2.B16, V4.B16
+	VMOV V2.B16, V5.B16
+	WORD $0x4f8010c4 // fmla v4.4s, v6.4s, v0.s[0]
+	WORD $0x4f801145 // fmla v5.4s, v10.4s, v0.s[0]
+	VSHL $23, V4.S4, V26.S4
+	VSHL $23, V5.S4, V27.S4
+	WORD $0x4ea2d484 // fsub v4.4s, v4.4s, v2.4s
+	WORD $0x4ea2d4a5 // fsub v5.4s, v5.4s, v2.4s
+	WORD $0x4fa01086 // fmla v6.4s, v4.4s, v0.s[1]
+	WORD $0x4fa010aa // fmla v10.4s, v5.4s, v0.s[1]
+	WORD $0x4f801886 // fmla v6.4s, v4.4s, v0.s[2]
+	WORD $0x4f8018aa // fmla v10.4s, v5.4s, v0.s[2]
+	VDUP V1.S[0], V4.S4
+	VDUP V1.S[0], V5.S4
+	WORD $0x4fa018c4 // fmla v4.4s, v6.4s, v0.s[3]
+	WORD $0x4fa01945 // fmla v5.4s, v10.4s, v0.s[3]
+	VDUP V1.S[1], V30.S4
+	VDUP V1.S[1], V31.S4
+	VFMLA V6.S4, V4.S4, V30.S4
+	VFMLA V10.S4, V5.S4, V31.S4
+	VDUP V1.S[2], V4.S4
+	VDUP V1.S[2], V5.S4
+	VFMLA V6.S4, V30.S4, V4.S4
+	VFMLA V10.S4, V31.S4, V5.S4
+	VDUP V1.S[3], V30.S4
+	VDUP V1.S[3], V31.S4
+	VFMLA V6.S4, V4.S4, V30.S4
+	VFMLA V10.S4, V5.S4, V31.S4
+	WORD $0x6e3adcc6 // fmul v6.4s, v6.4s, v26.4s
+	WORD $0x6e3bdd4a // fmul v10.4s, v10.4s, v27.4s
+	VFMLA V30.S4, V6.S4, V26.S4
+	VFMLA V31.S4, V10.S4, V27.S4
+	WORD $0x4e7c1f5a // bic v26.16b, v26.16b, v28.16b
+	WORD $0x4e7d1f7b // bic v27.16b, v27.16b, v29.16b
+	WORD $0x4eb5d5ce // fsub v14.4s, v14.4s, v21.4s
+	WORD $0x4eb5d652 // fsub v18.4s, v18.4s, v21.4s
+	WORD $0x6eaee47c // fcmgt v28.4s, v3.4s, v14.4s
+	WORD $0x6eb2e47d // fcmgt v29.4s, v3.4s, v18.4s
+	VMOV V2.B16, V4.B16
+	VMOV V2.B16, V5.B16
+	WORD $0x4f8011c4 // fmla v4.4s, v14.4s, v0.s[0]
+	WORD $0x4f801245 // fmla v5.4s, v18.4s, v0.s[0]
+	VSHL $23, V4.S4, V9.S4
+	VSHL $23, V5.S4, V10.S4
+	WORD $0x4ea2d484 // fsub v4.4s, v4.4s, v2.4s
+	WORD $0x4ea2d4a5 // fsub v5.4s, v5.4s, v2.4s
+	WORD $0x4fa0108e // fmla v14.4s, v4.4s, v0.s[1]
+	WORD $0x4fa010b2 // fmla v18.4s, v5.4s, v0.s[1]
+	WORD $0x4f80188e // fmla v14.4s, v4.4s, v0.s[2]
+	WORD $0x4f8018b2 // fmla v18.4s, v5.4s, v0.s[2]
+	VDUP V1.S[0], V4.S4
+	VDUP V1.S[0], V5.S4
+	WORD $0x4fa019c4 // fmla v4.4s, v14.4s, v0.s[3]
+	WORD $0x4fa01a45 // fmla v5.4s, v18.4s, v0.s[3]
+	VDUP V1.S[1], V30.S4
+	VDUP V1.S[1], V31.S4
+	VFMLA V14.S4, V4.S4, V30.S4
+	VFMLA V18.S4, V5.S4, V31.S4
+	VDUP V1.S[2], V4.S4
+	VDUP V1.S[2], V5.S4
+	VFMLA V14.S4, V30.S4, V4.S4
+	VFMLA V18.S4, V31.S4, V5.S4
+	VDUP V1.S[3], V30.S4
+	VDUP V1.S[3], V31.S4
+	VFMLA V14.S4, V4.S4, V30.S4
+	VFMLA V18.S4, V5.S4, V31.S4
+	WORD $0x6e29ddce // fmul v14.4s, v14.4s, v9.4s
+	WORD $0x6e2ade52 // fmul v18.4s, v18.4s, v10.4s
+	VFMLA V30.S4, V14.S4, V9.S4
+	VFMLA V31.S4, V18.S4, V10.S4
+	WORD $0x4e7c1d29 // bic v9.16b, v9.16b, v28.16b
+	WORD $0x4e7d1d4a // bic v10.16b, v10.16b, v29.16b
+	WORD $0x4eb5d4e7 // fsub v7.4s, v7.4s, v21.4s
+	WORD $0x4eb5d56b // fsub v11.4s, v11.4s, v21.4s
+	WORD $0x6ea7e471 // fcmgt v17.4s, v3.4s, v7.4s
+	WORD $0x6eabe472 // fcmgt v18.4s, v3.4s, v11.4s
+	VMOV V2.B16, V4.B16
+	VMOV V2.B16, V5.B16
+	WORD $0x4f8010e4 // fmla v4.4s, v7.4s, v0.s[0]
+	WORD $0x4f801165 // fmla v5.4s, v11.4s, v0.s[0]
+	VSHL $23, V4.S4, V13.S4
+	VSHL $23, V5.S4, V14.S4
+	WORD $0x4ea2d484 // fsub v4.4s, v4.4s, v2.4s
+	WORD $0x4ea2d4a5 // fsub v5.4s, v5.4s, v2.4s
+	WORD $0x4fa01087 // fmla v7.4s, v4.4s, v0.s[1]
+	WORD $0x4fa010ab // fmla v11.4s, v5.4s, v0.s[1]
+	WORD $0x4f801887 // fmla v7.4s, v4.4s, v0.s[2]
+	WORD $0x4f8018ab // fmla v11.4s, v5.4s, v0.s[2]
+	VDUP V1.S[0], V4.S4
+	VDUP V1.S[0], V5.S4
+	WORD $0x4fa018e4 // fmla v4.4s, v7.4s, v0.s[3]
+	WORD $0x4fa01965 // fmla v5.4s, v11.4s, v0.s[3]
+	VDUP V1.S[1], V28.S4
+	VDUP V1.S[1], V29.S4
+	VFMLA V7.S4, V4.S4, V28.S4
+	VFMLA V11.S4, V5.S4, V29.S4
+	VDUP V1.S[2], V4.S4
+	VDUP V1.S[2], V5.S4
+	VFMLA V7.S4, V28.S4, V4.S4
+	VFMLA V11.S4, V29.S4, V5.S4
+	VDUP V1.S[3], V28.S4
+	VDUP V1.S[3], V29.S4
+	VFMLA V7.S4, V4.S4, V28.S4
+	VFMLA V11.S4, V5.S4, V29.S4
+	WORD $0x6e2ddce7 // fmul v7.4s, v7.4s, v13.4s
+	WORD $0x6e2edd6b // fmul v11.4s, v11.4s, v14.4s
+	VFMLA V28.S4, V7.S4, V13.S4
+	VFMLA V29.S4, V11.S4, V14.S4
+	WORD $0x4e711dad // bic v13.16b, v13.16b, v17.16b
+	WORD $0x4e721dce // bic v14.16b, v14.16b, v18.16b
+	WORD $0x4eb5d5ef // fsub v15.4s, v15.4s, v21.4s
+	WORD $0x4eb5d673 // fsub v19.4s, v19.4s, v21.4s
+	WORD $0x6eafe471 // fcmgt v17.4s, v3.4s, v15.4s
+	WORD $0x6eb3e472 // fcmgt v18.4s, v3.4s, v19.4s
+	VMOV V2.B16, V4.B16
+	VMOV V2.B16, V5.B16
+	WORD $0x4f8011e4 // fmla v4.4s, v15.4s, v0.s[0]
+	WORD $0x4f801265 // fmla v5.4s, v19.4s, v0.s[0]
+	VSHL $23, V4.S4, V6.S4
+	VSHL $23, V5.S4, V7.S4
+	WORD $0x4ea2d484 // fsub v4.4s, v4.4s, v2.4s
+	WORD $0x4ea2d4a5 // fsub v5.4s, v5.4s, v2.4s
+	WORD $0x4fa0108f // fmla v15.4s, v4.4s, v0.s[1]
+	WORD $0x4fa010b3 // fmla v19.4s, v5.4s, v0.s[1]
+	WORD $0x4f80188f // fmla v15.4s, v4.4s, v0.s[2]
+	WORD $0x4f8018b3 // fmla v19.4s, v5.4s, v0.s[2]
+	VDUP V1.S[0], V4.S4
+	VDUP V1.S[0], V5.S4
+	WORD $0x4fa019e4 // fmla v4.4s, v15.4s, v0.s[3]
+	WORD $0x4fa01a65 // fmla v5.4s, v19.4s, v0.s[3]
+	VDUP V1.S[1], V28.S4
+	VDUP V1.S[1], V29.S4
+	VFMLA V15.S4, V4.S4, V28.S4
+	VFMLA V19.S4, V5.S4, V29.S4
+	VDUP V1.S[2], V4.S4
+	VDUP V1.S[2], V5.S4
+	VFMLA V15.S4, V28.S4, V4.S4
+	VFMLA V19.S4, V29.S4, V5.S4
+	VDUP V1.S[3], V28.S4
+	VDUP V1.S[3], V29.S4
+	VFMLA V15.S4, V4.S4, V28.S4
+	VFMLA V19.S4, V5.S4, V29.S4
+	WORD $0x6e26ddef // fmul v15.4s, v15.4s, v6.4s
+	WORD $0x6e27de73 // fmul v19.4s, v19.4s, v7.4s
+	VFMLA V28.S4, V15.S4, V6.S4
+	VFMLA V29.S4, V19.S4, V7.S4
+	WORD $0x4e711cc6 // bic v6.16b, v6.16b, v17.16b
+	WORD $0x4e721ce7 // bic v7.16b, v7.16b, v18.16b
+	WORD $0x4eb5d508 // fsub v8.4s, v8.4s, v21.4s
+	WORD $0x4eb5d58c // fsub v12.4s, v12.4s, v21.4s
+	WORD $0x6ea8e47c // fcmgt v28.4s, v3.4s, v8.4s
+	WORD $0x6eace47d // fcmgt v29.4s, v3.4s, v12.4s
+	VMOV V2.B16, V4.B16
+	VMOV V2.B16, V5.B16
+	WORD $0x4f801104 // fmla v4.4s, v8.4s, v0.s[0]
+	WORD $0x4f801185 // fmla v5.4s, v12.4s, v0.s[0]
+	VSHL $23, V4.S4, V17.S4
+	VSHL $23, V5.S4, V18.S4
+	WORD $0x4ea2d484 // fsub v4.4s, v4.4s, v2.4s
+	WORD $0x4ea2d4a5 // fsub v5.4s, v5.4s, v2.4s
+	WORD $0x4fa01088 // fmla v8.4s, v4.4s, v0.s[1]
+	WORD $0x4fa010ac // fmla v12.4s, v5.4s, v0.s[1]
+	WORD $0x4f801888 // fmla v8.4s, v4.4s, v0.s[2]
+	WORD $0x4f8018ac // fmla v12.4s, v5.4s, v0.s[2]
+	VDUP V1.S[0], V4.S4
+	VDUP V1.S[0], V5.S4
+	WORD $0x4fa01904 // fmla v4.4s, v8.4s, v0.s[3]
+	WORD $0x4fa01985 // fmla v5.4s, v12.4s, v0.s[3]
+	VDUP V1.S[1], V30.S4
+	VDUP V1.S[1], V31.S4
+	VFMLA V8.S4, V4.S4, V30.S4
+	VFMLA V12.S4, V5.S4, V31.S4
+	VDUP V1.S[2], V4.S4
+	VDUP V1.S[2], V5.S4
+	VFMLA V8.S4, V30.S4, V4.S4
+	VFMLA V12.S4, V31.S4, V5.S4
+	VDUP V1.S[3], V30.S4
+	VDUP V1.S[3], V31.S4
+	VFMLA V8.S4, V4.S4, V30.S4
+	VFMLA V12.S4, V5.S4, V31.S4
+	WORD $0x6e31dd08 // fmul v8.4s, v8.4s, v17.4s
+	WORD $0x6e32dd8c // fmul v12.4s, v12.4s, v18.4s
+	VFMLA V30.S4, V8.S4, V17.S4
+	VFMLA V31.S4, V12.S4, V18.S4
+	WORD $0x4e7c1e31 // bic v17.16b, v17.16b, v28.16b
+	WORD $0x4e7d1e52 // bic v18.16b, v18.16b, v29.16b
+	WORD $0x4eb5d610 // fsub v16.4s, v16.4s, v21.4s
+	WORD $0x4eb5d694 // fsub v20.4s, v20.4s, v21.4s
+	WORD $0x6eb0e47c // fcmgt v28.4s, v3.4s, v16.4s
+	WORD $0x6eb4e47d // fcmgt v29.4s, v3.4s, v20.4s
+	VMOV V2.B16, V4.B16
+	VMOV V2.B16, V5.B16
+	WORD $0x4f801204 // fmla v4.4s, v16.4s, v0.s[0]
+	WORD $0x4f801285 // fmla v5.4s, v20.4s, v0.s[0]
+	VSHL $23, V4.S4, V11.S4
+	VSHL $23, V5.S4, V12.S4
+	WORD $0x4ea2d484 // fsub v4.4s, v4.4s, v2.4s
+	WORD $0x4ea2d4a5 // fsub v5.4s, v5.4s, v2.4s
+	WORD $0x4fa01090 // fmla v16.4s, v4.4s, v0.s[1]
+	WORD $0x4fa010b4 // fmla v20.4s, v5.4s, v0.s[1]
+	WORD $0x4f801890 // fmla v16.4s, v4.4s, v0.s[2]
+	WORD $0x4f8018b4 // fmla v20.4s, v5.4s, v0.s[2]
+	VDUP V1.S[0], V4.S4
+	VDUP V1.S[0], V5.S4
+	WORD $0x4fa01a04 // fmla v4.4s, v16.4s, v0.s[3]
+	WORD $0x4fa01a85 // fmla v5.4s, v20.4s, v0.s[3]
+	VDUP V1.S[1], V30.S4
+	VDUP V1.S[1], V31.S4
+	VFMLA V16.S4, V4.S4, V30.S4
+	VFMLA V20.S4, V5.S4, V31.S4
+	VDUP V1.S[2], V4.S4
+	VDUP V1.S[2], V5.S4
+	VFMLA V16.S4, V30.S4, V4.S4
+	VFMLA V20.S4, V31.S4, V5.S4
+	VDUP V1.S[3], V30.S4
+	VDUP V1.S[3], V31.S4
+	VFMLA V16.S4, V4.S4, V30.S4
+	VFMLA V20.S4, V5.S4, V31.S4
+	WORD $0x6e2bde10 // fmul v16.4s, v16.4s, v11.4s
+	WORD $0x6e2cde94 // fmul v20.4s, v20.4s, v12.4s
+	VFMLA V30.S4, V16.S4, V11.S4
+	VFMLA V31.S4, V20.S4, V12.S4
+	WORD $0x4e7c1d6b // bic v11.16b, v11.16b, v28.16b
+	WORD $0x4e7d1d8c // bic v12.16b, v12.16b, v29.16b
+	WORD $0x4e39d704 // fadd v4.4s, v24.4s, v25.4s
+	WORD $0x4e37d6c5 // fadd v5.4s, v22.4s, v23.4s
+	WORD $0x4e3bd748 // fadd v8.4s, v26.4s, v27.4s
+	WORD $0x4e2ad52f // fadd v15.4s, v9.4s, v10.4s
+	WORD $0x4e2ed5b0 // fadd v16.4s, v13.4s, v14.4s
+	WORD $0x4e27d4d3 // fadd v19.4s, v6.4s, v7.4s
+	WORD $0x4e32d634 // fadd v20.4s, v17.4s, v18.4s
+	WORD $0x4e2cd57c // fadd v28.4s, v11.4s, v12.4s
+	WORD $0x4e25d49d // fadd v29.4s, v4.4s, v5.4s
+	WORD $0x4e2fd504 // fadd v4.4s, v8.4s, v15.4s
+	WORD $0x4e33d605 // fadd v5.4s, v16.4s, v19.4s
+	WORD $0x4e3cd688 // fadd v8.4s, v20.4s, v28.4s
+	WORD $0x4e24d7af // fadd v15.4s, v29.4s, v4.4s
+	WORD $0x4e28d4a4 // fadd v4.4s, v5.4s, v8.4s
+	WORD $0x4e24d5e5 // fadd v5.4s, v15.4s, v4.4s
+	VST1.P [V21.S4], 16(R3)
+	VST1.P [V5.S4], 16(R4)
+	FMOVS scale+56(FP), F8
+	VDUP V8.S[0], V8.S4
+	WORD $0x6e25dd08 // fmul v8.4s, v8.4s, v5.4s
+	MOVD $one<>(SB), R7
+	VLD1R (R7), [V4.S4]
+	WORD $0x6e28fc84 // fdiv v4.4s, v4.4s, v8.4s
+	WORD $0x6e24df18 // fmul v24.4s, v24.4s, v4.4s
+	WORD $0x6e24df39 // fmul v25.4s, v25.4s, v4.4s
+	WORD $0x6e24ded6 // fmul v22.4s, v22.4s, v4.4s
+	WORD $0x6e24def7 // fmul v23.4s, v23.4s, v4.4s
+	WORD $0x6e24df5a // fmul v26.4s, v26.4s, v4.4s
+	WORD $0x6e24df7b // fmul v27.4s, v27.4s, v4.4s
+	WORD $0x6e24dd29 // fmul v9.4s, v9.4s, v4.4s
+	WORD $0x6e24dd4a // fmul v10.4s, v10.4s, v4.4s
+	WORD $0x6e24ddad // fmul v13.4s, v13.4s, v4.4s
+	WORD $0x6e24ddce // fmul v14.4s, v14.4s, v4.4s
+	WORD $0x6e24dcc6 // fmul v6.4s, v6.4s, v4.4s
+	WORD $0x6e24dce7 // fmul v7.4s, v7.4s, v4.4s
+	WORD $0x6e24de31 // fmul v17.4s, v17.4s, v4.4s
+	WORD $0x6e24de52 // fmul v18.4s, v18.4s, v4.4s
+	WORD $0x6e24dd6b // fmul v11.4s, v11.4s, v4.4s
+	WORD $0x6e24dd8c // fmul v12.4s, v12.4s, v4.4s
+	VTRN1 V25.S4, V24.S4, V28.S4
+	VTRN2 V25.S4, V24.S4, V29.S4
+	VTRN1 V23.S4, V22.S4, V30.S4
+	VTRN2 V23.S4, V22.S4, V31.S4
+	VTRN1 V30.D2, V28.D2, V24.D2
+	VTRN1 V31.D2, V29.D2, V25.D2
+	VTRN2 V30.D2, V28.D2, V22.D2
+	VTRN2 V31.D2, V29.D2, V23.D2
+	VTRN1 V27.S4, V26.S4, V28.S4
+	VTRN2 V27.S4, V26.S4, V29.S4
+	VTRN1 V10.S4, V9.S4, V30.S4
+	VTRN2 V10.S4, V9.S4, V31.S4
+	VTRN1 V30.D2, V28.D2, V26.D2
+	VTRN1 V31.D2, V29.D2, V27.D2
+	VTRN2 V30.D2, V28.D2, V9.D2
+	VTRN2 V31.D2, V29.D2, V10.D2
+	VTRN1 V14.S4, V13.S4, V28.S4
+	VTRN2 V14.S4, V13.S4, V29.S4
+	VTRN1 V7.S4, V6.S4, V30.S4
+	VTRN2 V7.S4, V6.S4, V31.S4
+	VTRN1 V30.D2, V28.D2, V13.D2
+	VTRN1 V31.D2, V29.D2, V14.D2
+	VTRN2 V30.D2, V28.D2, V6.D2
+	VTRN2 V31.D2, V29.D2, V7.D2
+	VTRN1 V18.S4, V17.S4, V28.S4
+	VTRN2 V18.S4, V17.S4, V29.S4
+	VTRN1 V12.S4, V11.S4, V30.S4
+	VTRN2 V12.S4, V11.S4, V31.S4
+	VTRN1 V30.D2, V28.D2, V17.D2
+	VTRN1 V31.D2, V29.D2, V18.D2
+	VTRN2 V30.D2, V28.D2, V11.D2
+	VTRN2 V31.D2, V29.D2, V12.D2
+	VST1.P [V24.S4], 16(R0)
+	VST1.P [V26.S4], 16(R0)
+	VST1.P [V13.S4], 16(R0)
+	CMP $4, R6
+	BNE part_94
+	VST1.P [V17.S4], 16(R0)
+	B block_95
+part_94:
+	VST1.P V17.S[0], 4(R0)
+	CMP $2, R6
+	BLT lanes_96
+	VST1.P V17.S[1], 4(R0)
+	BEQ lanes_96
+	VST1.P V17.S[2], 4(R0)
+lanes_96:
+block_95:
+	VST1.P [V25.S4], 16(R0)
+	VST1.P [V27.S4], 16(R0)
+	VST1.P [V14.S4], 16(R0)
+	CMP $4, R6
+	BNE part_97
+	VST1.P [V18.S4], 16(R0)
+	B block_98
+part_97:
+	VST1.P V18.S[0], 4(R0)
+	CMP $2, R6
+	BLT lanes_99
+	VST1.P V18.S[1], 4(R0)
+	BEQ lanes_99
+	VST1.P V18.S[2], 4(R0)
+lanes_99:
+block_98:
+	VST1.P [V22.S4], 16(R0)
+	VST1.P [V9.S4], 16(R0)
+	VST1.P [V6.S4], 16(R0)
+	CMP $4, R6
+	BNE part_100
+	VST1.P [V11.S4], 16(R0)
+	B block_101
+part_100:
+	VST1.P V11.S[0], 4(R0)
+	CMP $2, R6
+	BLT lanes_102
+	VST1.P V11.S[1], 4(R0)
+	BEQ lanes_102
+	VST1.P V11.S[2], 4(R0)
+lanes_102:
+block_101:
+	VST1.P [V23.S4], 16(R0)
+	VST1.P [V10.S4], 16(R0)
+	VST1.P [V7.S4], 16(R0)
+	CMP $4, R6
+	BNE part_103
+	VST1.P [V12.S4], 16(R0)
+	B block_104
+part_103:
+	VST1.P V12.S[0], 4(R0)
+	CMP $2, R6
+	BLT lanes_105
+	VST1.P V12.S[1], 4(R0)
+	BEQ lanes_105
+	VST1.P V12.S[2], 4(R0)
+lanes_105:
+block_104:
+	CMP R5, R1
+	BLO row_81
+	B done_1
+blocks_80:
+done_1:
 	RET
 
 TEXT ·expRowsNEON(SB), NOSPLIT, $0-104

@@ -230,13 +230,16 @@ func routinesMatching(dis []byte, sym *regexp.Regexp, comment string) []routine 
 }
 
 // clean drops objdump's comment (from comment on: "//" on arm64, "#" on
-// amd64, where "#" marks immediates on arm64) and turns tabs into spaces.
+// amd64, where "#" marks immediates on arm64) and its symbol annotations
+// ("<…>"), and turns tabs into spaces.
 func clean(s, comment string) string {
 	if i := strings.Index(s, comment); i >= 0 {
 		s = s[:i]
 	}
-	return strings.TrimSpace(strings.ReplaceAll(s, "\t", " "))
+	return strings.TrimSpace(annotation.ReplaceAllString(strings.ReplaceAll(s, "\t", " "), ""))
 }
+
+var annotation = regexp.MustCompile(`\s*<[^>]*>`)
 
 // branchTarget returns the address a branch goes to, if text is a branch
 // with a target address ("b.ge 1ba60c <…>", "jae 5f3000 <…>").
@@ -301,6 +304,10 @@ func (l loop) mcaInput() string {
 	b.WriteString("top:\n")
 	for _, in := range l {
 		text := in.text
+		if f := strings.Fields(text); len(f) == 3 && f[0] == "adrp" {
+			// A page address (a constant's): llvm-mca takes a label.
+			text = "adrp " + f[1] + " top"
+		}
 		if _, ok := branchTarget(text); ok {
 			f := strings.Fields(text)
 			text = f[0] + " top"

@@ -34,6 +34,7 @@ var encodings = map[string]uint32{
 	"fadd.4s":   0x4E20D400, // fadd  Vd.4S, Vn.4S, Vm.4S
 	"fsub.4s":   0x4EA0D400, // fsub  Vd.4S, Vn.4S, Vm.4S
 	"fmul.4s":   0x6E20DC00, // fmul  Vd.4S, Vn.4S, Vm.4S
+	"fdiv.4s":   0x6E20FC00, // fdiv  Vd.4S, Vn.4S, Vm.4S
 	"fmax.4s":   0x4E20F400, // fmax  Vd.4S, Vn.4S, Vm.4S (NaN if either is NaN)
 	"fmin.4s":   0x4EA0F400, // fmin  Vd.4S, Vn.4S, Vm.4S (NaN if either is NaN)
 	"fcmgt.4s":  0x6EA0E400, // fcmgt Vd.4S, Vn.4S, Vm.4S: all ones where Vn > Vm (false for NaN)
@@ -301,6 +302,21 @@ func (n *neon) FSUB(m, nn, dst vreg) { n.three("fsub.4s", "fsub", "4s", m, nn, d
 
 // FMUL: dst = nn·m.
 func (n *neon) FMUL(m, nn, dst vreg) { n.three("fmul.4s", "fmul", "4s", m, nn, dst) }
+
+// FDIV: dst = nn/m.
+func (n *neon) FDIV(m, nn, dst vreg) { n.three("fdiv.4s", "fdiv", "4s", m, nn, dst) }
+
+// VTRN1, VTRN2 (Go has them): the even (odd) lanes of nn and m
+// interleaved, as 4 float32 or 2 float64 lanes.
+func (n *neon) VTRN1(m, nn, dst vreg, d2 bool) { n.ins("VTRN1 %s", trnOperands(m, nn, dst, d2)) }
+func (n *neon) VTRN2(m, nn, dst vreg, d2 bool) { n.ins("VTRN2 %s", trnOperands(m, nn, dst, d2)) }
+
+func trnOperands(m, nn, dst vreg, d2 bool) string {
+	if d2 {
+		return fmt.Sprintf("V%d.D2, V%d.D2, V%d.D2", m, nn, dst)
+	}
+	return fmt.Sprintf("%s, %s, %s", m.s4(), nn.s4(), dst.s4())
+}
 
 // FMAX: dst = max(nn, m), NaN if either is NaN.
 func (n *neon) FMAX(m, nn, dst vreg) { n.three("fmax.4s", "fmax", "4s", m, nn, dst) }

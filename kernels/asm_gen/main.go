@@ -107,6 +107,7 @@ func generateNEON() error {
 	// The element-wise exp, for the tests.
 	n.expMinusMax()
 	// Softmax, log-softmax and cross-entropy (rows.go).
+	n.softmaxShortRows()
 	n.expRows()
 	n.expSumRows()
 	n.scaleRows()
