@@ -143,10 +143,10 @@ func (g neonShortRows) transpose(r0, r1, r2, r3 vreg) []vreg {
 	n := g.n
 	n.scope(func() {
 		t := n.vecs(4)
-		n.VTRN1(r1, r0, t[0], false) // a0 b0 a2 b2
-		n.VTRN2(r1, r0, t[1], false) // a1 b1 a3 b3
-		n.VTRN1(r3, r2, t[2], false) // c0 d0 c2 d2
-		n.VTRN2(r3, r2, t[3], false) // c1 d1 c3 d3
+		n.VTRN1(r1, r0, t[0], false)  // a0 b0 a2 b2
+		n.VTRN2(r1, r0, t[1], false)  // a1 b1 a3 b3
+		n.VTRN1(r3, r2, t[2], false)  // c0 d0 c2 d2
+		n.VTRN2(r3, r2, t[3], false)  // c1 d1 c3 d3
 		n.VTRN1(t[2], t[0], r0, true) // a0 b0 c0 d0
 		n.VTRN1(t[3], t[1], r1, true) // a1 b1 c1 d1
 		n.VTRN2(t[2], t[0], r2, true) // a2 b2 c2 d2
