@@ -73,6 +73,31 @@ func (s *linearStep) run(im *Impl, c linearCase) (float64, error) {
 	return im.LinearCrossEntropy(s.dw, s.db, s.dx, s.x, s.w, s.b, s.labels, c.features, c.classes)
 }
 
+// unfused runs the step as the sequence of public calls: the logits X·Wᵀ +
+// b, crossEntropy over them in place, Gᵀ·X, G·W and the column sums of G.
+func (s *linearStep) unfused(t *testing.T, im *Impl, c linearCase, crossEntropy func(z []float32) (float64, error)) (loss float64, dw, db, dx []float32) {
+	t.Helper()
+	k, F, C := c.k, c.features, c.classes
+	z := make([]float32, k*C)
+	for r := range k {
+		copy(z[r*C:], s.b)
+	}
+	im.Gemm(false, true, k, C, F, 1, s.x, F, s.w, F, 1, z, C)
+	loss, err := crossEntropy(z)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dw, db, dx = make([]float32, C*F), make([]float32, C), make([]float32, k*F)
+	im.Gemm(true, false, C, F, k, 1, z, C, s.x, F, 0, dw, F)
+	im.Gemm(false, false, k, F, C, 1, z, C, s.w, F, 0, dx, F)
+	for r := range k {
+		for i := range C {
+			db[i] += z[r*C+i]
+		}
+	}
+	return loss, dw, db, dx
+}
+
 // linearTol is the softmax's relative error in the reference's bounds: the
 // package doc's, for rows up to 262 144.
 const linearTol = 1e-5
@@ -147,26 +172,9 @@ func TestLinearCrossEntropyUnfused(t *testing.T) {
 	c := linearCase{k: 50, features: 30, classes: 20, bias: true, wantDB: true, wantDX: true, ignored: 4}
 	s := newLinearStep(c, rng)
 	for _, im := range Available() {
-		k, F, C := c.k, c.features, c.classes
-		z := make([]float32, k*C)
-		for r := range k {
-			copy(z[r*C:], s.b)
-		}
-		im.Gemm(false, true, k, C, F, 1, s.x, F, s.w, F, 1, z, C)
-		want, err := im.CrossEntropyGrad(z, z, s.labels, C)
-		if err != nil {
-			t.Fatal(err)
-		}
-		dw := make([]float32, C*F)
-		im.Gemm(true, false, C, F, k, 1, z, C, s.x, F, 0, dw, F)
-		dx := make([]float32, k*F)
-		im.Gemm(false, false, k, F, C, 1, z, C, s.w, F, 0, dx, F)
-		db := make([]float32, C)
-		for r := range k {
-			for i := range C {
-				db[i] += z[r*C+i]
-			}
-		}
+		want, dw, db, dx := s.unfused(t, im, c, func(z []float32) (float64, error) {
+			return im.CrossEntropyGrad(z, z, s.labels, c.classes)
+		})
 		loss, err := s.run(im, c)
 		if err != nil {
 			t.Fatal(err)
@@ -297,29 +305,13 @@ func TestLinearCrossEntropyWith(t *testing.T) {
 
 		for _, red := range []Reduction{ReduceMean, ReduceSum, ReduceNone} {
 			opts := CrossEntropyOptions{Weights: weights, LabelSmoothing: 0.2, ZLoss: 1e-3, Reduction: red}
-			// The unfused sequence.
-			z := make([]float32, k*C)
-			for r := range k {
-				copy(z[r*C:], s.b)
-			}
-			im.Gemm(false, true, k, C, F, 1, s.x, F, s.w, F, 1, z, C)
 			rowLosses := make([]float32, k)
 			o := opts
 			o.Losses = rowLosses
-			wantLoss, err := im.CrossEntropyGradWith(z, z, s.labels, C, o)
-			if err != nil {
-				t.Fatal(err)
-			}
-			dw := make([]float32, C*F)
-			im.Gemm(true, false, C, F, k, 1, z, C, s.x, F, 0, dw, F)
-			dx := make([]float32, k*F)
-			im.Gemm(false, false, k, F, C, 1, z, C, s.w, F, 0, dx, F)
-			db := make([]float32, C)
-			for r := range k {
-				for i := range C {
-					db[i] += z[r*C+i]
-				}
-			}
+			wantLoss, dw, db, dx := s.unfused(t, im, c, func(z []float32) (float64, error) {
+				return im.CrossEntropyGradWith(z, z, s.labels, C, o)
+			})
+			var err error
 			for _, chunk := range []int{k, 16, 5, 1} {
 				losses := make([]float32, k)
 				o.Losses = losses
