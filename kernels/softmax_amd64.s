@@ -5072,64 +5072,64 @@ exps_4:
 	MOVQ         shift_base+152(FP), R11
 	VBROADCASTSS (R11), Y1
 	VFMSUB231PS  64(SP), Y3, Y1
-	MOVQ         labels_base+56(FP), R11
 	VPBROADCASTD laneIndex<>+0(SB), Y2
+	MOVQ         labels_base+56(FP), R11
 	VPCMPEQD     (R11)(R8*1), Y2, Y2
 	VANDPS       (SP), Y2, Y2
 	VSUBPS       Y2, Y1, Y1
 	MOVQ         shift_base+152(FP), R11
 	VBROADCASTSS 4(R11), Y2
 	VFMSUB231PS  96(SP), Y3, Y2
-	MOVQ         labels_base+56(FP), R11
 	VPBROADCASTD laneIndex<>+4(SB), Y4
+	MOVQ         labels_base+56(FP), R11
 	VPCMPEQD     (R11)(R8*1), Y4, Y4
 	VANDPS       (SP), Y4, Y4
 	VSUBPS       Y4, Y2, Y2
 	MOVQ         shift_base+152(FP), R11
 	VBROADCASTSS 8(R11), Y4
 	VFMSUB231PS  128(SP), Y3, Y4
-	MOVQ         labels_base+56(FP), R11
 	VPBROADCASTD laneIndex<>+8(SB), Y5
+	MOVQ         labels_base+56(FP), R11
 	VPCMPEQD     (R11)(R8*1), Y5, Y5
 	VANDPS       (SP), Y5, Y5
 	VSUBPS       Y5, Y4, Y4
 	MOVQ         shift_base+152(FP), R11
 	VBROADCASTSS 12(R11), Y5
 	VFMSUB231PS  160(SP), Y3, Y5
-	MOVQ         labels_base+56(FP), R11
 	VPBROADCASTD laneIndex<>+12(SB), Y6
+	MOVQ         labels_base+56(FP), R11
 	VPCMPEQD     (R11)(R8*1), Y6, Y6
 	VANDPS       (SP), Y6, Y6
 	VSUBPS       Y6, Y5, Y5
 	MOVQ         shift_base+152(FP), R11
 	VBROADCASTSS 16(R11), Y6
 	VFMSUB231PS  192(SP), Y3, Y6
-	MOVQ         labels_base+56(FP), R11
 	VPBROADCASTD laneIndex<>+16(SB), Y7
+	MOVQ         labels_base+56(FP), R11
 	VPCMPEQD     (R11)(R8*1), Y7, Y7
 	VANDPS       (SP), Y7, Y7
 	VSUBPS       Y7, Y6, Y6
 	MOVQ         shift_base+152(FP), R11
 	VBROADCASTSS 20(R11), Y7
 	VFMSUB231PS  224(SP), Y3, Y7
-	MOVQ         labels_base+56(FP), R11
 	VPBROADCASTD laneIndex<>+20(SB), Y8
+	MOVQ         labels_base+56(FP), R11
 	VPCMPEQD     (R11)(R8*1), Y8, Y8
 	VANDPS       (SP), Y8, Y8
 	VSUBPS       Y8, Y7, Y7
 	MOVQ         shift_base+152(FP), R11
 	VBROADCASTSS 24(R11), Y8
 	VFMSUB231PS  256(SP), Y3, Y8
-	MOVQ         labels_base+56(FP), R11
 	VPBROADCASTD laneIndex<>+24(SB), Y9
+	MOVQ         labels_base+56(FP), R11
 	VPCMPEQD     (R11)(R8*1), Y9, Y9
 	VANDPS       (SP), Y9, Y9
 	VSUBPS       Y9, Y8, Y8
 	MOVQ         shift_base+152(FP), R11
 	VBROADCASTSS 28(R11), Y9
 	VFMSUB231PS  288(SP), Y3, Y9
-	MOVQ         labels_base+56(FP), R11
 	VPBROADCASTD laneIndex<>+28(SB), Y10
+	MOVQ         labels_base+56(FP), R11
 	VPCMPEQD     (R11)(R8*1), Y10, Y10
 	VANDPS       (SP), Y10, Y10
 	VSUBPS       Y10, Y9, Y9
@@ -5176,64 +5176,64 @@ exps_4:
 	MOVQ         shift_base+152(FP), R11
 	VBROADCASTSS 32(R11), Y1
 	VFMSUB231PS  320(SP), Y3, Y1
-	MOVQ         labels_base+56(FP), R11
 	VPBROADCASTD laneIndex<>+32(SB), Y2
+	MOVQ         labels_base+56(FP), R11
 	VPCMPEQD     (R11)(R8*1), Y2, Y2
 	VANDPS       (SP), Y2, Y2
 	VSUBPS       Y2, Y1, Y1
 	MOVQ         shift_base+152(FP), R11
 	VBROADCASTSS 36(R11), Y2
 	VFMSUB231PS  352(SP), Y3, Y2
-	MOVQ         labels_base+56(FP), R11
 	VPBROADCASTD laneIndex<>+36(SB), Y4
+	MOVQ         labels_base+56(FP), R11
 	VPCMPEQD     (R11)(R8*1), Y4, Y4
 	VANDPS       (SP), Y4, Y4
 	VSUBPS       Y4, Y2, Y2
 	MOVQ         shift_base+152(FP), R11
 	VBROADCASTSS 40(R11), Y4
 	VFMSUB231PS  384(SP), Y3, Y4
-	MOVQ         labels_base+56(FP), R11
 	VPBROADCASTD laneIndex<>+40(SB), Y5
+	MOVQ         labels_base+56(FP), R11
 	VPCMPEQD     (R11)(R8*1), Y5, Y5
 	VANDPS       (SP), Y5, Y5
 	VSUBPS       Y5, Y4, Y4
 	MOVQ         shift_base+152(FP), R11
 	VBROADCASTSS 44(R11), Y5
 	VFMSUB231PS  416(SP), Y3, Y5
-	MOVQ         labels_base+56(FP), R11
 	VPBROADCASTD laneIndex<>+44(SB), Y6
+	MOVQ         labels_base+56(FP), R11
 	VPCMPEQD     (R11)(R8*1), Y6, Y6
 	VANDPS       (SP), Y6, Y6
 	VSUBPS       Y6, Y5, Y5
 	MOVQ         shift_base+152(FP), R11
 	VBROADCASTSS 48(R11), Y6
 	VFMSUB231PS  448(SP), Y3, Y6
-	MOVQ         labels_base+56(FP), R11
 	VPBROADCASTD laneIndex<>+48(SB), Y7
+	MOVQ         labels_base+56(FP), R11
 	VPCMPEQD     (R11)(R8*1), Y7, Y7
 	VANDPS       (SP), Y7, Y7
 	VSUBPS       Y7, Y6, Y6
 	MOVQ         shift_base+152(FP), R11
 	VBROADCASTSS 52(R11), Y7
 	VFMSUB231PS  480(SP), Y3, Y7
-	MOVQ         labels_base+56(FP), R11
 	VPBROADCASTD laneIndex<>+52(SB), Y8
+	MOVQ         labels_base+56(FP), R11
 	VPCMPEQD     (R11)(R8*1), Y8, Y8
 	VANDPS       (SP), Y8, Y8
 	VSUBPS       Y8, Y7, Y7
 	MOVQ         shift_base+152(FP), R11
 	VBROADCASTSS 56(R11), Y8
 	VFMSUB231PS  512(SP), Y3, Y8
-	MOVQ         labels_base+56(FP), R11
 	VPBROADCASTD laneIndex<>+56(SB), Y9
+	MOVQ         labels_base+56(FP), R11
 	VPCMPEQD     (R11)(R8*1), Y9, Y9
 	VANDPS       (SP), Y9, Y9
 	VSUBPS       Y9, Y8, Y8
 	MOVQ         shift_base+152(FP), R11
 	VBROADCASTSS 60(R11), Y9
 	VFMSUB231PS  544(SP), Y3, Y9
-	MOVQ         labels_base+56(FP), R11
 	VPBROADCASTD laneIndex<>+60(SB), Y3
+	MOVQ         labels_base+56(FP), R11
 	VPCMPEQD     (R11)(R8*1), Y3, Y3
 	VANDPS       (SP), Y3, Y3
 	VSUBPS       Y3, Y9, Y9
@@ -5694,64 +5694,64 @@ exps_14:
 	MOVQ         shift_base+152(FP), R11
 	VBROADCASTSS (R11), Y1
 	VFMSUB231PS  Y11, Y10, Y1
-	MOVQ         labels_base+56(FP), R11
 	VPBROADCASTD laneIndex<>+0(SB), Y5
+	MOVQ         labels_base+56(FP), R11
 	VPCMPEQD     (R11)(R8*1), Y5, Y5
 	VANDPS       (SP), Y5, Y5
 	VSUBPS       Y5, Y1, Y1
 	MOVQ         shift_base+152(FP), R11
 	VBROADCASTSS 4(R11), Y5
 	VFMSUB231PS  Y7, Y10, Y5
-	MOVQ         labels_base+56(FP), R11
 	VPBROADCASTD laneIndex<>+4(SB), Y7
+	MOVQ         labels_base+56(FP), R11
 	VPCMPEQD     (R11)(R8*1), Y7, Y7
 	VANDPS       (SP), Y7, Y7
 	VSUBPS       Y7, Y5, Y5
 	MOVQ         shift_base+152(FP), R11
 	VBROADCASTSS 8(R11), Y7
 	VFMSUB231PS  Y8, Y10, Y7
-	MOVQ         labels_base+56(FP), R11
 	VPBROADCASTD laneIndex<>+8(SB), Y8
+	MOVQ         labels_base+56(FP), R11
 	VPCMPEQD     (R11)(R8*1), Y8, Y8
 	VANDPS       (SP), Y8, Y8
 	VSUBPS       Y8, Y7, Y7
 	MOVQ         shift_base+152(FP), R11
 	VBROADCASTSS 12(R11), Y8
 	VFMSUB231PS  Y4, Y10, Y8
-	MOVQ         labels_base+56(FP), R11
 	VPBROADCASTD laneIndex<>+12(SB), Y4
+	MOVQ         labels_base+56(FP), R11
 	VPCMPEQD     (R11)(R8*1), Y4, Y4
 	VANDPS       (SP), Y4, Y4
 	VSUBPS       Y4, Y8, Y8
 	MOVQ         shift_base+152(FP), R11
 	VBROADCASTSS 16(R11), Y4
 	VFMSUB231PS  Y9, Y10, Y4
-	MOVQ         labels_base+56(FP), R11
 	VPBROADCASTD laneIndex<>+16(SB), Y9
+	MOVQ         labels_base+56(FP), R11
 	VPCMPEQD     (R11)(R8*1), Y9, Y9
 	VANDPS       (SP), Y9, Y9
 	VSUBPS       Y9, Y4, Y4
 	MOVQ         shift_base+152(FP), R11
 	VBROADCASTSS 20(R11), Y9
 	VFMSUB231PS  Y3, Y10, Y9
-	MOVQ         labels_base+56(FP), R11
 	VPBROADCASTD laneIndex<>+20(SB), Y3
+	MOVQ         labels_base+56(FP), R11
 	VPCMPEQD     (R11)(R8*1), Y3, Y3
 	VANDPS       (SP), Y3, Y3
 	VSUBPS       Y3, Y9, Y9
 	MOVQ         shift_base+152(FP), R11
 	VBROADCASTSS 24(R11), Y3
 	VFMSUB231PS  Y2, Y10, Y3
-	MOVQ         labels_base+56(FP), R11
 	VPBROADCASTD laneIndex<>+24(SB), Y2
+	MOVQ         labels_base+56(FP), R11
 	VPCMPEQD     (R11)(R8*1), Y2, Y2
 	VANDPS       (SP), Y2, Y2
 	VSUBPS       Y2, Y3, Y3
 	MOVQ         shift_base+152(FP), R11
 	VBROADCASTSS 28(R11), Y2
 	VFMSUB231PS  Y6, Y10, Y2
-	MOVQ         labels_base+56(FP), R11
 	VPBROADCASTD laneIndex<>+28(SB), Y6
+	MOVQ         labels_base+56(FP), R11
 	VPCMPEQD     (R11)(R8*1), Y6, Y6
 	VANDPS       (SP), Y6, Y6
 	VSUBPS       Y6, Y2, Y2
@@ -14670,82 +14670,66 @@ exps_18:
 	VFMADD231PS      Z17, Z18, Z20
 	MOVQ             shift_base+152(FP), R11
 	VFMSUB213PS.BCST (R11), Z20, Z1
-	MOVQ             labels_base+56(FP), R11
 	VPCMPEQD.BCST    laneIndex<>+0(SB), Z0, K2
 	VSUBPS           (SP), Z1, K2, Z1
 	MOVQ             shift_base+152(FP), R11
 	VFMSUB213PS.BCST 4(R11), Z20, Z2
-	MOVQ             labels_base+56(FP), R11
 	VPCMPEQD.BCST    laneIndex<>+4(SB), Z0, K2
 	VSUBPS           (SP), Z2, K2, Z2
 	MOVQ             shift_base+152(FP), R11
 	VFMSUB213PS.BCST 8(R11), Z20, Z3
-	MOVQ             labels_base+56(FP), R11
 	VPCMPEQD.BCST    laneIndex<>+8(SB), Z0, K2
 	VSUBPS           (SP), Z3, K2, Z3
 	MOVQ             shift_base+152(FP), R11
 	VFMSUB213PS.BCST 12(R11), Z20, Z4
-	MOVQ             labels_base+56(FP), R11
 	VPCMPEQD.BCST    laneIndex<>+12(SB), Z0, K2
 	VSUBPS           (SP), Z4, K2, Z4
 	MOVQ             shift_base+152(FP), R11
 	VFMSUB213PS.BCST 16(R11), Z20, Z5
-	MOVQ             labels_base+56(FP), R11
 	VPCMPEQD.BCST    laneIndex<>+16(SB), Z0, K2
 	VSUBPS           (SP), Z5, K2, Z5
 	MOVQ             shift_base+152(FP), R11
 	VFMSUB213PS.BCST 20(R11), Z20, Z6
-	MOVQ             labels_base+56(FP), R11
 	VPCMPEQD.BCST    laneIndex<>+20(SB), Z0, K2
 	VSUBPS           (SP), Z6, K2, Z6
 	MOVQ             shift_base+152(FP), R11
 	VFMSUB213PS.BCST 24(R11), Z20, Z7
-	MOVQ             labels_base+56(FP), R11
 	VPCMPEQD.BCST    laneIndex<>+24(SB), Z0, K2
 	VSUBPS           (SP), Z7, K2, Z7
 	MOVQ             shift_base+152(FP), R11
 	VFMSUB213PS.BCST 28(R11), Z20, Z8
-	MOVQ             labels_base+56(FP), R11
 	VPCMPEQD.BCST    laneIndex<>+28(SB), Z0, K2
 	VSUBPS           (SP), Z8, K2, Z8
 	MOVQ             shift_base+152(FP), R11
 	VFMSUB213PS.BCST 32(R11), Z20, Z9
-	MOVQ             labels_base+56(FP), R11
 	VPCMPEQD.BCST    laneIndex<>+32(SB), Z0, K2
 	VSUBPS           (SP), Z9, K2, Z9
 	MOVQ             shift_base+152(FP), R11
 	VFMSUB213PS.BCST 36(R11), Z20, Z10
-	MOVQ             labels_base+56(FP), R11
 	VPCMPEQD.BCST    laneIndex<>+36(SB), Z0, K2
 	VSUBPS           (SP), Z10, K2, Z10
 	MOVQ             shift_base+152(FP), R11
 	VFMSUB213PS.BCST 40(R11), Z20, Z11
-	MOVQ             labels_base+56(FP), R11
 	VPCMPEQD.BCST    laneIndex<>+40(SB), Z0, K2
 	VSUBPS           (SP), Z11, K2, Z11
 	MOVQ             shift_base+152(FP), R11
 	VFMSUB213PS.BCST 44(R11), Z20, Z12
-	MOVQ             labels_base+56(FP), R11
 	VPCMPEQD.BCST    laneIndex<>+44(SB), Z0, K2
 	VSUBPS           (SP), Z12, K2, Z12
 	MOVQ             shift_base+152(FP), R11
 	VFMSUB213PS.BCST 48(R11), Z20, Z13
-	MOVQ             labels_base+56(FP), R11
 	VPCMPEQD.BCST    laneIndex<>+48(SB), Z0, K2
 	VSUBPS           (SP), Z13, K2, Z13
 	MOVQ             shift_base+152(FP), R11
 	VFMSUB213PS.BCST 52(R11), Z20, Z14
-	MOVQ             labels_base+56(FP), R11
 	VPCMPEQD.BCST    laneIndex<>+52(SB), Z0, K2
 	VSUBPS           (SP), Z14, K2, Z14
 	MOVQ             shift_base+152(FP), R11
 	VFMSUB213PS.BCST 56(R11), Z20, Z15
-	MOVQ             labels_base+56(FP), R11
 	VPCMPEQD.BCST    laneIndex<>+56(SB), Z0, K2
 	VSUBPS           (SP), Z15, K2, Z15
 	MOVQ             shift_base+152(FP), R11
 	VFMSUB213PS.BCST 60(R11), Z20, Z16
-	MOVQ             labels_base+56(FP), R11
 	VPCMPEQD.BCST    laneIndex<>+60(SB), Z0, K2
 	VSUBPS           (SP), Z16, K2, Z16
 	VUNPCKLPS        Z2, Z1, Z0

@@ -41,9 +41,8 @@ func softmaxShortRows(is *isa) {
 // (logAtLeast1: the z-loss needs lse in each row's factor); the output is
 // e_j·(a + zc·lse)/Z − shift_j − [j = label]·b, b = (1−ε)·w_y/D the
 // label's term and a = b + ε·W/(C·D) the rest of the factor but for the
-// z-loss. Then, the group
-// stored, each row's loss from the per-row values, one vector for the
-// group's rows (rowLosses), and their float64 sum.
+// z-loss. Then, the group stored, each row's loss from the per-row values,
+// one vector for the group's rows (rowLosses), and their float64 sum.
 func crossEntropyShortRows(is *isa) {
 	is.text("crossEntropyShortRows",
 		"func(dst, src []float32, cols int, labels []int32, xl, wl, k, shift, w, m, logZ, d, losses []float32, sum []float64)",
@@ -226,7 +225,8 @@ func (g shortRowGroups) rowsAt(base GPVirtual, f func(r int, m Mem)) {
 
 // finish stores the group's maxima mx and sums z, and returns the factor
 // of its rows, 1/(Z·scale); for crossEntropyShortRows it stores mx, log Z
-// and the sums d, and returns (a + zc·(mx + log Z))/Z.
+// and the sums d, keeps the label terms b (and, with embedded broadcasts,
+// the labels) for subLabel, and returns (a + zc·(mx + log Z))/Z.
 func (g shortRowGroups) finish(mx, z, d VecVirtual) VecVirtual {
 	is := g.is
 	VMOVUPS(mx, Mem{Base: g.mp})
@@ -263,7 +263,7 @@ func (g shortRowGroups) finish(mx, z, d VecVirtual) VecVirtual {
 
 // scaled returns column j of the group's output from its exps e (a
 // register or the table's memory) and the factor f: e·f, or for
-// crossEntropyShortRows e·f − shift_j.
+// crossEntropyShortRows e·f − shift_j less the label terms (subLabel).
 func (g shortRowGroups) scaled(j int, e Op, f VecVirtual) VecVirtual {
 	is := g.is
 	if !g.ce {
@@ -294,7 +294,6 @@ func (g shortRowGroups) scaled(j int, e Op, f VecVirtual) VecVirtual {
 // column j, v, whose row's label is j.
 func (g shortRowGroups) subLabel(j int, v VecVirtual) {
 	is := g.is
-	labels := g.perRow("labels")
 	if is.bcst {
 		k := K()
 		VPCMPEQD_BCST(laneIndex(j), g.labels, k)
@@ -303,7 +302,7 @@ func (g shortRowGroups) subLabel(j int, v VecVirtual) {
 	}
 	m := is.vec()
 	VPBROADCASTD(laneIndex(j), m)
-	VPCMPEQD(labels, m, m)
+	VPCMPEQD(g.perRow("labels"), m, m)
 	VANDPS(g.label, m, m)
 	VSUBPS(m, v, v)
 }
