@@ -42,6 +42,9 @@ func (is isa) expRows(dst, src []float32, cols int, m []float32, z []float64) {
 // takes at a time, or 0 where rows are too long for it (the limits are the
 // generator's: limits_amd64.go).
 func (is isa) shortRowGroup(cols int) int {
+	if rowPathOnly {
+		return 0
+	}
 	switch {
 	case is == isaAVX512 && cols <= softmaxShortRowsMaxColsAVX512:
 		return softmaxShortRowsGroupAVX512

@@ -18,6 +18,9 @@ var simdImpls = []*Impl{neonImpl}
 // shortRowGroup returns the number of rows of cols elements that
 // softmaxShortRows takes at a time, or 0 where rows are too long for it.
 func (is isa) shortRowGroup(cols int) int {
+	if rowPathOnly {
+		return 0
+	}
 	if is == isaNEON && cols <= softmaxShortRowsMaxColsNEON {
 		return softmaxShortRowsGroupNEON
 	}

@@ -17,6 +17,11 @@ const (
 	blockElems = 8192 // elements per block at most (32 KB), so the block stays in L1/L2 between passes
 )
 
+// rowPathOnly makes shortRowGroup 0 for every row length, so that short
+// rows take the row primitives too: tests compare the two paths, and
+// bench/mca models both.
+var rowPathOnly = false
+
 // rowsPerBlock returns how many rows of cols elements make one block.
 func rowsPerBlock(cols int) int {
 	return max(1, min(blockRows, blockElems/cols))

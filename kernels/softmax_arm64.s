@@ -16,11 +16,26 @@ DATA expConsts<>+32(SB)/4, $0x4b40007f // expMagic
 DATA expConsts<>+36(SB)/4, $0xc2aeac4f // expCutoff
 GLOBL expConsts<>(SB), RODATA|NOPTR, $40
 
-DATA negInf<>+0(SB)/4, $0xff800000 // −Inf
-GLOBL negInf<>(SB), RODATA|NOPTR, $4
-
 DATA one<>+0(SB)/4, $0x3f800000 // 1
 GLOBL one<>(SB), RODATA|NOPTR, $4
+
+DATA shortRowsMask<>+0(SB)/4, $0x7f800000 // +Inf (lane 0; 0 lanes repeated)
+DATA shortRowsMask<>+4(SB)/4, $0x7f800000 // +Inf (lane 1; 0 lanes repeated)
+DATA shortRowsMask<>+8(SB)/4, $0x7f800000 // +Inf (lane 2; 0 lanes repeated)
+DATA shortRowsMask<>+12(SB)/4, $0x7f800000 // +Inf (lane 3; 0 lanes repeated)
+DATA shortRowsMask<>+16(SB)/4, $0xff800000 // −Inf (lane 0; 1 lanes repeated)
+DATA shortRowsMask<>+20(SB)/4, $0x7f800000 // +Inf (lane 1; 1 lanes repeated)
+DATA shortRowsMask<>+24(SB)/4, $0x7f800000 // +Inf (lane 2; 1 lanes repeated)
+DATA shortRowsMask<>+28(SB)/4, $0x7f800000 // +Inf (lane 3; 1 lanes repeated)
+DATA shortRowsMask<>+32(SB)/4, $0xff800000 // −Inf (lane 0; 2 lanes repeated)
+DATA shortRowsMask<>+36(SB)/4, $0xff800000 // −Inf (lane 1; 2 lanes repeated)
+DATA shortRowsMask<>+40(SB)/4, $0x7f800000 // +Inf (lane 2; 2 lanes repeated)
+DATA shortRowsMask<>+44(SB)/4, $0x7f800000 // +Inf (lane 3; 2 lanes repeated)
+DATA shortRowsMask<>+48(SB)/4, $0xff800000 // −Inf (lane 0; 3 lanes repeated)
+DATA shortRowsMask<>+52(SB)/4, $0xff800000 // −Inf (lane 1; 3 lanes repeated)
+DATA shortRowsMask<>+56(SB)/4, $0xff800000 // −Inf (lane 2; 3 lanes repeated)
+DATA shortRowsMask<>+60(SB)/4, $0x7f800000 // +Inf (lane 3; 3 lanes repeated)
+GLOBL shortRowsMask<>(SB), RODATA|NOPTR, $64
 
 DATA laneMask<>+0(SB)/4, $0xffffffff // all ones
 DATA laneMask<>+4(SB)/4, $0xffffffff
@@ -206,300 +221,320 @@ TEXT ·softmaxShortRowsNEON(SB), NOSPLIT, $0-112
 	VLD1.P 32(R6), [V0.S4, V1.S4]
 	VLD1R.P 4(R6), [V2.S4]
 	VLD1R (R6), [V3.S4]
-	CMP $4, R2
-	BGT blocks_2
-	SUB $0, R2, R6
+	CMP $1, R2
+	BNE cols_2
 row_3:
-	MOVD $negInf<>(SB), R7
-	VLD1R (R7), [V4.S4]
-	CMP $4, R6
-	BNE part_4
-	VLD1.P 16(R1), [V5.S4]
-	B block_5
-part_4:
+	VLD1.P 16(R1), [V4.S4]
 	VMOV V4.B16, V5.B16
-	VLD1.P 4(R1), V5.S[0]
-	CMP $2, R6
-	BLT lanes_6
-	VLD1.P 4(R1), V5.S[1]
-	BEQ lanes_6
-	VLD1.P 4(R1), V5.S[2]
-lanes_6:
-block_5:
-	CMP $4, R6
-	BNE part_7
-	VLD1.P 16(R1), [V6.S4]
-	B block_8
-part_7:
-	VMOV V4.B16, V6.B16
-	VLD1.P 4(R1), V6.S[0]
-	CMP $2, R6
-	BLT lanes_9
-	VLD1.P 4(R1), V6.S[1]
-	BEQ lanes_9
-	VLD1.P 4(R1), V6.S[2]
-lanes_9:
-block_8:
-	CMP $4, R6
-	BNE part_10
-	VLD1.P 16(R1), [V7.S4]
-	B block_11
-part_10:
-	VMOV V4.B16, V7.B16
-	VLD1.P 4(R1), V7.S[0]
-	CMP $2, R6
-	BLT lanes_12
-	VLD1.P 4(R1), V7.S[1]
-	BEQ lanes_12
-	VLD1.P 4(R1), V7.S[2]
-lanes_12:
-block_11:
-	CMP $4, R6
-	BNE part_13
-	VLD1.P 16(R1), [V8.S4]
-	B block_14
-part_13:
-	VMOV V4.B16, V8.B16
-	VLD1.P 4(R1), V8.S[0]
-	CMP $2, R6
-	BLT lanes_15
-	VLD1.P 4(R1), V8.S[1]
-	BEQ lanes_15
-	VLD1.P 4(R1), V8.S[2]
-lanes_15:
-block_14:
-	VTRN1 V6.S4, V5.S4, V9.S4
-	VTRN2 V6.S4, V5.S4, V10.S4
-	VTRN1 V8.S4, V7.S4, V11.S4
-	VTRN2 V8.S4, V7.S4, V12.S4
-	VTRN1 V11.D2, V9.D2, V5.D2
-	VTRN1 V12.D2, V10.D2, V6.D2
-	VTRN2 V11.D2, V9.D2, V7.D2
-	VTRN2 V12.D2, V10.D2, V8.D2
-	WORD $0x4e26f4a4 // fmax v4.4s, v5.4s, v6.4s
+	WORD $0x4ea5d484 // fsub v4.4s, v4.4s, v5.4s
+	WORD $0x6ea4e468 // fcmgt v8.4s, v3.4s, v4.4s
+	VMOV V2.B16, V6.B16
+	WORD $0x4f801086 // fmla v6.4s, v4.4s, v0.s[0]
+	VSHL $23, V6.S4, V7.S4
+	WORD $0x4ea2d4c6 // fsub v6.4s, v6.4s, v2.4s
+	WORD $0x4fa010c4 // fmla v4.4s, v6.4s, v0.s[1]
+	WORD $0x4f8018c4 // fmla v4.4s, v6.4s, v0.s[2]
+	VDUP V1.S[0], V6.S4
+	WORD $0x4fa01886 // fmla v6.4s, v4.4s, v0.s[3]
+	VDUP V1.S[1], V9.S4
+	VFMLA V4.S4, V6.S4, V9.S4
+	VDUP V1.S[2], V6.S4
+	VFMLA V4.S4, V9.S4, V6.S4
+	VDUP V1.S[3], V9.S4
+	VFMLA V4.S4, V6.S4, V9.S4
+	WORD $0x6e27dc84 // fmul v4.4s, v4.4s, v7.4s
+	VFMLA V9.S4, V4.S4, V7.S4
+	WORD $0x4e681ce7 // bic v7.16b, v7.16b, v8.16b
+	VMOV V7.B16, V4.B16
+	VST1.P [V5.S4], 16(R3)
+	VST1.P [V4.S4], 16(R4)
+	FMOVS scale+56(FP), F6
+	VDUP V6.S[0], V6.S4
+	WORD $0x6e24dcc6 // fmul v6.4s, v6.4s, v4.4s
+	MOVD $one<>(SB), R6
+	VLD1R (R6), [V5.S4]
+	WORD $0x6e26fca5 // fdiv v5.4s, v5.4s, v6.4s
+	WORD $0x6e25dce7 // fmul v7.4s, v7.4s, v5.4s
+	VST1.P [V7.S4], 16(R0)
+	CMP R5, R1
+	BLO row_3
+	B done_1
+cols_2:
+	CMP $2, R2
+	BNE cols_4
+row_5:
+	VLD2.P 32(R1), [V4.S4, V5.S4]
+	WORD $0x4e25f486 // fmax v6.4s, v4.4s, v5.4s
+	WORD $0x4ea6d484 // fsub v4.4s, v4.4s, v6.4s
+	WORD $0x4ea6d4a5 // fsub v5.4s, v5.4s, v6.4s
+	WORD $0x6ea4e46b // fcmgt v11.4s, v3.4s, v4.4s
+	WORD $0x6ea5e46c // fcmgt v12.4s, v3.4s, v5.4s
+	VMOV V2.B16, V7.B16
+	VMOV V2.B16, V8.B16
+	WORD $0x4f801087 // fmla v7.4s, v4.4s, v0.s[0]
+	WORD $0x4f8010a8 // fmla v8.4s, v5.4s, v0.s[0]
+	VSHL $23, V7.S4, V9.S4
+	VSHL $23, V8.S4, V10.S4
+	WORD $0x4ea2d4e7 // fsub v7.4s, v7.4s, v2.4s
+	WORD $0x4ea2d508 // fsub v8.4s, v8.4s, v2.4s
+	WORD $0x4fa010e4 // fmla v4.4s, v7.4s, v0.s[1]
+	WORD $0x4fa01105 // fmla v5.4s, v8.4s, v0.s[1]
+	WORD $0x4f8018e4 // fmla v4.4s, v7.4s, v0.s[2]
+	WORD $0x4f801905 // fmla v5.4s, v8.4s, v0.s[2]
+	VDUP V1.S[0], V7.S4
+	VDUP V1.S[0], V8.S4
+	WORD $0x4fa01887 // fmla v7.4s, v4.4s, v0.s[3]
+	WORD $0x4fa018a8 // fmla v8.4s, v5.4s, v0.s[3]
+	VDUP V1.S[1], V13.S4
+	VDUP V1.S[1], V14.S4
+	VFMLA V4.S4, V7.S4, V13.S4
+	VFMLA V5.S4, V8.S4, V14.S4
+	VDUP V1.S[2], V7.S4
+	VDUP V1.S[2], V8.S4
+	VFMLA V4.S4, V13.S4, V7.S4
+	VFMLA V5.S4, V14.S4, V8.S4
+	VDUP V1.S[3], V13.S4
+	VDUP V1.S[3], V14.S4
+	VFMLA V4.S4, V7.S4, V13.S4
+	VFMLA V5.S4, V8.S4, V14.S4
+	WORD $0x6e29dc84 // fmul v4.4s, v4.4s, v9.4s
+	WORD $0x6e2adca5 // fmul v5.4s, v5.4s, v10.4s
+	VFMLA V13.S4, V4.S4, V9.S4
+	VFMLA V14.S4, V5.S4, V10.S4
+	WORD $0x4e6b1d29 // bic v9.16b, v9.16b, v11.16b
+	WORD $0x4e6c1d4a // bic v10.16b, v10.16b, v12.16b
+	WORD $0x4e2ad524 // fadd v4.4s, v9.4s, v10.4s
+	VST1.P [V6.S4], 16(R3)
+	VST1.P [V4.S4], 16(R4)
+	FMOVS scale+56(FP), F6
+	VDUP V6.S[0], V6.S4
+	WORD $0x6e24dcc6 // fmul v6.4s, v6.4s, v4.4s
+	MOVD $one<>(SB), R6
+	VLD1R (R6), [V5.S4]
+	WORD $0x6e26fca5 // fdiv v5.4s, v5.4s, v6.4s
+	WORD $0x6e25dd29 // fmul v9.4s, v9.4s, v5.4s
+	WORD $0x6e25dd4a // fmul v10.4s, v10.4s, v5.4s
+	VST2.P [V9.S4, V10.S4], 32(R0)
+	CMP R5, R1
+	BLO row_5
+	B done_1
+cols_4:
+	CMP $3, R2
+	BNE cols_6
+row_7:
+	VLD3.P 48(R1), [V4.S4, V5.S4, V6.S4]
+	WORD $0x4e25f487 // fmax v7.4s, v4.4s, v5.4s
+	VMOV V6.B16, V8.B16
 	WORD $0x4e28f4e9 // fmax v9.4s, v7.4s, v8.4s
-	WORD $0x4e29f48a // fmax v10.4s, v4.4s, v9.4s
-	WORD $0x4eaad4a5 // fsub v5.4s, v5.4s, v10.4s
-	WORD $0x4eaad4c6 // fsub v6.4s, v6.4s, v10.4s
-	WORD $0x6ea5e46f // fcmgt v15.4s, v3.4s, v5.4s
-	WORD $0x6ea6e470 // fcmgt v16.4s, v3.4s, v6.4s
+	WORD $0x4ea9d484 // fsub v4.4s, v4.4s, v9.4s
+	WORD $0x4ea9d4a5 // fsub v5.4s, v5.4s, v9.4s
+	WORD $0x4ea9d4c6 // fsub v6.4s, v6.4s, v9.4s
+	WORD $0x6ea4e470 // fcmgt v16.4s, v3.4s, v4.4s
+	WORD $0x6ea5e471 // fcmgt v17.4s, v3.4s, v5.4s
+	WORD $0x6ea6e472 // fcmgt v18.4s, v3.4s, v6.4s
+	VMOV V2.B16, V10.B16
 	VMOV V2.B16, V11.B16
 	VMOV V2.B16, V12.B16
+	WORD $0x4f80108a // fmla v10.4s, v4.4s, v0.s[0]
 	WORD $0x4f8010ab // fmla v11.4s, v5.4s, v0.s[0]
 	WORD $0x4f8010cc // fmla v12.4s, v6.4s, v0.s[0]
-	VSHL $23, V11.S4, V13.S4
-	VSHL $23, V12.S4, V14.S4
+	VSHL $23, V10.S4, V13.S4
+	VSHL $23, V11.S4, V14.S4
+	VSHL $23, V12.S4, V15.S4
+	WORD $0x4ea2d54a // fsub v10.4s, v10.4s, v2.4s
 	WORD $0x4ea2d56b // fsub v11.4s, v11.4s, v2.4s
 	WORD $0x4ea2d58c // fsub v12.4s, v12.4s, v2.4s
+	WORD $0x4fa01144 // fmla v4.4s, v10.4s, v0.s[1]
 	WORD $0x4fa01165 // fmla v5.4s, v11.4s, v0.s[1]
 	WORD $0x4fa01186 // fmla v6.4s, v12.4s, v0.s[1]
+	WORD $0x4f801944 // fmla v4.4s, v10.4s, v0.s[2]
 	WORD $0x4f801965 // fmla v5.4s, v11.4s, v0.s[2]
 	WORD $0x4f801986 // fmla v6.4s, v12.4s, v0.s[2]
+	VDUP V1.S[0], V10.S4
 	VDUP V1.S[0], V11.S4
 	VDUP V1.S[0], V12.S4
+	WORD $0x4fa0188a // fmla v10.4s, v4.4s, v0.s[3]
 	WORD $0x4fa018ab // fmla v11.4s, v5.4s, v0.s[3]
 	WORD $0x4fa018cc // fmla v12.4s, v6.4s, v0.s[3]
-	VDUP V1.S[1], V17.S4
-	VDUP V1.S[1], V18.S4
-	VFMLA V5.S4, V11.S4, V17.S4
-	VFMLA V6.S4, V12.S4, V18.S4
+	VDUP V1.S[1], V19.S4
+	VDUP V1.S[1], V20.S4
+	VDUP V1.S[1], V21.S4
+	VFMLA V4.S4, V10.S4, V19.S4
+	VFMLA V5.S4, V11.S4, V20.S4
+	VFMLA V6.S4, V12.S4, V21.S4
+	VDUP V1.S[2], V10.S4
 	VDUP V1.S[2], V11.S4
 	VDUP V1.S[2], V12.S4
-	VFMLA V5.S4, V17.S4, V11.S4
-	VFMLA V6.S4, V18.S4, V12.S4
-	VDUP V1.S[3], V17.S4
-	VDUP V1.S[3], V18.S4
-	VFMLA V5.S4, V11.S4, V17.S4
-	VFMLA V6.S4, V12.S4, V18.S4
-	WORD $0x6e2ddca5 // fmul v5.4s, v5.4s, v13.4s
-	WORD $0x6e2edcc6 // fmul v6.4s, v6.4s, v14.4s
-	VFMLA V17.S4, V5.S4, V13.S4
-	VFMLA V18.S4, V6.S4, V14.S4
-	WORD $0x4e6f1dad // bic v13.16b, v13.16b, v15.16b
-	WORD $0x4e701dce // bic v14.16b, v14.16b, v16.16b
-	WORD $0x4eaad4e7 // fsub v7.4s, v7.4s, v10.4s
-	WORD $0x4eaad508 // fsub v8.4s, v8.4s, v10.4s
-	WORD $0x6ea7e46f // fcmgt v15.4s, v3.4s, v7.4s
-	WORD $0x6ea8e470 // fcmgt v16.4s, v3.4s, v8.4s
-	VMOV V2.B16, V4.B16
-	VMOV V2.B16, V5.B16
-	WORD $0x4f8010e4 // fmla v4.4s, v7.4s, v0.s[0]
-	WORD $0x4f801105 // fmla v5.4s, v8.4s, v0.s[0]
-	VSHL $23, V4.S4, V11.S4
-	VSHL $23, V5.S4, V12.S4
-	WORD $0x4ea2d484 // fsub v4.4s, v4.4s, v2.4s
-	WORD $0x4ea2d4a5 // fsub v5.4s, v5.4s, v2.4s
-	WORD $0x4fa01087 // fmla v7.4s, v4.4s, v0.s[1]
-	WORD $0x4fa010a8 // fmla v8.4s, v5.4s, v0.s[1]
-	WORD $0x4f801887 // fmla v7.4s, v4.4s, v0.s[2]
-	WORD $0x4f8018a8 // fmla v8.4s, v5.4s, v0.s[2]
-	VDUP V1.S[0], V4.S4
-	VDUP V1.S[0], V5.S4
-	WORD $0x4fa018e4 // fmla v4.4s, v7.4s, v0.s[3]
-	WORD $0x4fa01905 // fmla v5.4s, v8.4s, v0.s[3]
-	VDUP V1.S[1], V17.S4
-	VDUP V1.S[1], V18.S4
-	VFMLA V7.S4, V4.S4, V17.S4
-	VFMLA V8.S4, V5.S4, V18.S4
-	VDUP V1.S[2], V4.S4
-	VDUP V1.S[2], V5.S4
-	VFMLA V7.S4, V17.S4, V4.S4
-	VFMLA V8.S4, V18.S4, V5.S4
-	VDUP V1.S[3], V17.S4
-	VDUP V1.S[3], V18.S4
-	VFMLA V7.S4, V4.S4, V17.S4
-	VFMLA V8.S4, V5.S4, V18.S4
-	WORD $0x6e2bdce7 // fmul v7.4s, v7.4s, v11.4s
-	WORD $0x6e2cdd08 // fmul v8.4s, v8.4s, v12.4s
-	VFMLA V17.S4, V7.S4, V11.S4
-	VFMLA V18.S4, V8.S4, V12.S4
-	WORD $0x4e6f1d6b // bic v11.16b, v11.16b, v15.16b
-	WORD $0x4e701d8c // bic v12.16b, v12.16b, v16.16b
+	VFMLA V4.S4, V19.S4, V10.S4
+	VFMLA V5.S4, V20.S4, V11.S4
+	VFMLA V6.S4, V21.S4, V12.S4
+	VDUP V1.S[3], V19.S4
+	VDUP V1.S[3], V20.S4
+	VDUP V1.S[3], V21.S4
+	VFMLA V4.S4, V10.S4, V19.S4
+	VFMLA V5.S4, V11.S4, V20.S4
+	VFMLA V6.S4, V12.S4, V21.S4
+	WORD $0x6e2ddc84 // fmul v4.4s, v4.4s, v13.4s
+	WORD $0x6e2edca5 // fmul v5.4s, v5.4s, v14.4s
+	WORD $0x6e2fdcc6 // fmul v6.4s, v6.4s, v15.4s
+	VFMLA V19.S4, V4.S4, V13.S4
+	VFMLA V20.S4, V5.S4, V14.S4
+	VFMLA V21.S4, V6.S4, V15.S4
+	WORD $0x4e701dad // bic v13.16b, v13.16b, v16.16b
+	WORD $0x4e711dce // bic v14.16b, v14.16b, v17.16b
+	WORD $0x4e721def // bic v15.16b, v15.16b, v18.16b
 	WORD $0x4e2ed5a4 // fadd v4.4s, v13.4s, v14.4s
-	WORD $0x4e2cd565 // fadd v5.4s, v11.4s, v12.4s
+	VMOV V15.B16, V5.B16
+	WORD $0x4e25d486 // fadd v6.4s, v4.4s, v5.4s
+	VST1.P [V9.S4], 16(R3)
+	VST1.P [V6.S4], 16(R4)
+	FMOVS scale+56(FP), F5
+	VDUP V5.S[0], V5.S4
+	WORD $0x6e26dca5 // fmul v5.4s, v5.4s, v6.4s
+	MOVD $one<>(SB), R6
+	VLD1R (R6), [V4.S4]
+	WORD $0x6e25fc84 // fdiv v4.4s, v4.4s, v5.4s
+	WORD $0x6e24ddad // fmul v13.4s, v13.4s, v4.4s
+	WORD $0x6e24ddce // fmul v14.4s, v14.4s, v4.4s
+	WORD $0x6e24ddef // fmul v15.4s, v15.4s, v4.4s
+	VST3.P [V13.S4, V14.S4, V15.S4], 48(R0)
+	CMP R5, R1
+	BLO row_7
+	B done_1
+cols_6:
+	CMP $4, R2
+	BNE cols_8
+row_9:
+	VLD4.P 64(R1), [V4.S4, V5.S4, V6.S4, V7.S4]
+	WORD $0x4e25f488 // fmax v8.4s, v4.4s, v5.4s
+	WORD $0x4e27f4c9 // fmax v9.4s, v6.4s, v7.4s
+	WORD $0x4e29f50a // fmax v10.4s, v8.4s, v9.4s
+	WORD $0x4eaad484 // fsub v4.4s, v4.4s, v10.4s
+	WORD $0x4eaad4a5 // fsub v5.4s, v5.4s, v10.4s
+	WORD $0x4eaad4c6 // fsub v6.4s, v6.4s, v10.4s
+	WORD $0x4eaad4e7 // fsub v7.4s, v7.4s, v10.4s
+	WORD $0x6ea4e473 // fcmgt v19.4s, v3.4s, v4.4s
+	WORD $0x6ea5e474 // fcmgt v20.4s, v3.4s, v5.4s
+	WORD $0x6ea6e475 // fcmgt v21.4s, v3.4s, v6.4s
+	WORD $0x6ea7e476 // fcmgt v22.4s, v3.4s, v7.4s
+	VMOV V2.B16, V11.B16
+	VMOV V2.B16, V12.B16
+	VMOV V2.B16, V13.B16
+	VMOV V2.B16, V14.B16
+	WORD $0x4f80108b // fmla v11.4s, v4.4s, v0.s[0]
+	WORD $0x4f8010ac // fmla v12.4s, v5.4s, v0.s[0]
+	WORD $0x4f8010cd // fmla v13.4s, v6.4s, v0.s[0]
+	WORD $0x4f8010ee // fmla v14.4s, v7.4s, v0.s[0]
+	VSHL $23, V11.S4, V15.S4
+	VSHL $23, V12.S4, V16.S4
+	VSHL $23, V13.S4, V17.S4
+	VSHL $23, V14.S4, V18.S4
+	WORD $0x4ea2d56b // fsub v11.4s, v11.4s, v2.4s
+	WORD $0x4ea2d58c // fsub v12.4s, v12.4s, v2.4s
+	WORD $0x4ea2d5ad // fsub v13.4s, v13.4s, v2.4s
+	WORD $0x4ea2d5ce // fsub v14.4s, v14.4s, v2.4s
+	WORD $0x4fa01164 // fmla v4.4s, v11.4s, v0.s[1]
+	WORD $0x4fa01185 // fmla v5.4s, v12.4s, v0.s[1]
+	WORD $0x4fa011a6 // fmla v6.4s, v13.4s, v0.s[1]
+	WORD $0x4fa011c7 // fmla v7.4s, v14.4s, v0.s[1]
+	WORD $0x4f801964 // fmla v4.4s, v11.4s, v0.s[2]
+	WORD $0x4f801985 // fmla v5.4s, v12.4s, v0.s[2]
+	WORD $0x4f8019a6 // fmla v6.4s, v13.4s, v0.s[2]
+	WORD $0x4f8019c7 // fmla v7.4s, v14.4s, v0.s[2]
+	VDUP V1.S[0], V11.S4
+	VDUP V1.S[0], V12.S4
+	VDUP V1.S[0], V13.S4
+	VDUP V1.S[0], V14.S4
+	WORD $0x4fa0188b // fmla v11.4s, v4.4s, v0.s[3]
+	WORD $0x4fa018ac // fmla v12.4s, v5.4s, v0.s[3]
+	WORD $0x4fa018cd // fmla v13.4s, v6.4s, v0.s[3]
+	WORD $0x4fa018ee // fmla v14.4s, v7.4s, v0.s[3]
+	VDUP V1.S[1], V23.S4
+	VDUP V1.S[1], V24.S4
+	VDUP V1.S[1], V25.S4
+	VDUP V1.S[1], V26.S4
+	VFMLA V4.S4, V11.S4, V23.S4
+	VFMLA V5.S4, V12.S4, V24.S4
+	VFMLA V6.S4, V13.S4, V25.S4
+	VFMLA V7.S4, V14.S4, V26.S4
+	VDUP V1.S[2], V11.S4
+	VDUP V1.S[2], V12.S4
+	VDUP V1.S[2], V13.S4
+	VDUP V1.S[2], V14.S4
+	VFMLA V4.S4, V23.S4, V11.S4
+	VFMLA V5.S4, V24.S4, V12.S4
+	VFMLA V6.S4, V25.S4, V13.S4
+	VFMLA V7.S4, V26.S4, V14.S4
+	VDUP V1.S[3], V23.S4
+	VDUP V1.S[3], V24.S4
+	VDUP V1.S[3], V25.S4
+	VDUP V1.S[3], V26.S4
+	VFMLA V4.S4, V11.S4, V23.S4
+	VFMLA V5.S4, V12.S4, V24.S4
+	VFMLA V6.S4, V13.S4, V25.S4
+	VFMLA V7.S4, V14.S4, V26.S4
+	WORD $0x6e2fdc84 // fmul v4.4s, v4.4s, v15.4s
+	WORD $0x6e30dca5 // fmul v5.4s, v5.4s, v16.4s
+	WORD $0x6e31dcc6 // fmul v6.4s, v6.4s, v17.4s
+	WORD $0x6e32dce7 // fmul v7.4s, v7.4s, v18.4s
+	VFMLA V23.S4, V4.S4, V15.S4
+	VFMLA V24.S4, V5.S4, V16.S4
+	VFMLA V25.S4, V6.S4, V17.S4
+	VFMLA V26.S4, V7.S4, V18.S4
+	WORD $0x4e731def // bic v15.16b, v15.16b, v19.16b
+	WORD $0x4e741e10 // bic v16.16b, v16.16b, v20.16b
+	WORD $0x4e751e31 // bic v17.16b, v17.16b, v21.16b
+	WORD $0x4e761e52 // bic v18.16b, v18.16b, v22.16b
+	WORD $0x4e30d5e4 // fadd v4.4s, v15.4s, v16.4s
+	WORD $0x4e32d625 // fadd v5.4s, v17.4s, v18.4s
 	WORD $0x4e25d486 // fadd v6.4s, v4.4s, v5.4s
 	VST1.P [V10.S4], 16(R3)
 	VST1.P [V6.S4], 16(R4)
 	FMOVS scale+56(FP), F5
 	VDUP V5.S[0], V5.S4
 	WORD $0x6e26dca5 // fmul v5.4s, v5.4s, v6.4s
-	MOVD $one<>(SB), R7
-	VLD1R (R7), [V4.S4]
+	MOVD $one<>(SB), R6
+	VLD1R (R6), [V4.S4]
 	WORD $0x6e25fc84 // fdiv v4.4s, v4.4s, v5.4s
-	WORD $0x6e24ddad // fmul v13.4s, v13.4s, v4.4s
-	WORD $0x6e24ddce // fmul v14.4s, v14.4s, v4.4s
-	WORD $0x6e24dd6b // fmul v11.4s, v11.4s, v4.4s
-	WORD $0x6e24dd8c // fmul v12.4s, v12.4s, v4.4s
-	VTRN1 V14.S4, V13.S4, V4.S4
-	VTRN2 V14.S4, V13.S4, V5.S4
-	VTRN1 V12.S4, V11.S4, V6.S4
-	VTRN2 V12.S4, V11.S4, V7.S4
-	VTRN1 V6.D2, V4.D2, V13.D2
-	VTRN1 V7.D2, V5.D2, V14.D2
-	VTRN2 V6.D2, V4.D2, V11.D2
-	VTRN2 V7.D2, V5.D2, V12.D2
-	CMP $4, R6
-	BNE part_16
-	VST1.P [V13.S4], 16(R0)
-	B block_17
-part_16:
-	VST1.P V13.S[0], 4(R0)
-	CMP $2, R6
-	BLT lanes_18
-	VST1.P V13.S[1], 4(R0)
-	BEQ lanes_18
-	VST1.P V13.S[2], 4(R0)
-lanes_18:
-block_17:
-	CMP $4, R6
-	BNE part_19
-	VST1.P [V14.S4], 16(R0)
-	B block_20
-part_19:
-	VST1.P V14.S[0], 4(R0)
-	CMP $2, R6
-	BLT lanes_21
-	VST1.P V14.S[1], 4(R0)
-	BEQ lanes_21
-	VST1.P V14.S[2], 4(R0)
-lanes_21:
-block_20:
-	CMP $4, R6
-	BNE part_22
-	VST1.P [V11.S4], 16(R0)
-	B block_23
-part_22:
-	VST1.P V11.S[0], 4(R0)
-	CMP $2, R6
-	BLT lanes_24
-	VST1.P V11.S[1], 4(R0)
-	BEQ lanes_24
-	VST1.P V11.S[2], 4(R0)
-lanes_24:
-block_23:
-	CMP $4, R6
-	BNE part_25
-	VST1.P [V12.S4], 16(R0)
-	B block_26
-part_25:
-	VST1.P V12.S[0], 4(R0)
-	CMP $2, R6
-	BLT lanes_27
-	VST1.P V12.S[1], 4(R0)
-	BEQ lanes_27
-	VST1.P V12.S[2], 4(R0)
-lanes_27:
-block_26:
+	WORD $0x6e24ddef // fmul v15.4s, v15.4s, v4.4s
+	WORD $0x6e24de10 // fmul v16.4s, v16.4s, v4.4s
+	WORD $0x6e24de31 // fmul v17.4s, v17.4s, v4.4s
+	WORD $0x6e24de52 // fmul v18.4s, v18.4s, v4.4s
+	VST4.P [V15.S4, V16.S4, V17.S4, V18.S4], 64(R0)
 	CMP R5, R1
-	BLO row_3
+	BLO row_9
 	B done_1
-blocks_2:
+cols_8:
+	LSL $2, R2, R6
+	SUB $16, R6, R7
 	CMP $8, R2
-	BGT blocks_28
-	SUB $4, R2, R6
-row_29:
-	MOVD $negInf<>(SB), R7
-	VLD1R (R7), [V4.S4]
-	VLD1.P 16(R1), [V5.S4]
-	CMP $4, R6
-	BNE part_30
-	VLD1.P 16(R1), [V6.S4]
-	B block_31
-part_30:
-	VMOV V4.B16, V6.B16
-	VLD1.P 4(R1), V6.S[0]
-	CMP $2, R6
-	BLT lanes_32
-	VLD1.P 4(R1), V6.S[1]
-	BEQ lanes_32
-	VLD1.P 4(R1), V6.S[2]
-lanes_32:
-block_31:
-	VLD1.P 16(R1), [V7.S4]
-	CMP $4, R6
-	BNE part_33
-	VLD1.P 16(R1), [V8.S4]
-	B block_34
-part_33:
-	VMOV V4.B16, V8.B16
-	VLD1.P 4(R1), V8.S[0]
-	CMP $2, R6
-	BLT lanes_35
-	VLD1.P 4(R1), V8.S[1]
-	BEQ lanes_35
-	VLD1.P 4(R1), V8.S[2]
-lanes_35:
-block_34:
-	VLD1.P 16(R1), [V9.S4]
-	CMP $4, R6
-	BNE part_36
-	VLD1.P 16(R1), [V10.S4]
-	B block_37
-part_36:
-	VMOV V4.B16, V10.B16
-	VLD1.P 4(R1), V10.S[0]
-	CMP $2, R6
-	BLT lanes_38
-	VLD1.P 4(R1), V10.S[1]
-	BEQ lanes_38
-	VLD1.P 4(R1), V10.S[2]
-lanes_38:
-block_37:
-	VLD1.P 16(R1), [V11.S4]
-	CMP $4, R6
-	BNE part_39
-	VLD1.P 16(R1), [V12.S4]
-	B block_40
-part_39:
-	VMOV V4.B16, V12.B16
-	VLD1.P 4(R1), V12.S[0]
-	CMP $2, R6
-	BLT lanes_41
-	VLD1.P 4(R1), V12.S[1]
-	BEQ lanes_41
-	VLD1.P 4(R1), V12.S[2]
-lanes_41:
-block_40:
+	BGT blocks_10
+	MOVD $8, R8
+	SUB R2, R8, R8
+	MOVD $shortRowsMask<>(SB), R9
+	ADD R8<<4, R9, R8
+row_11:
+	VLD1 (R8), [V4.S4]
+	ADD R7, R1, R9
+	FMOVQ 0(R1), F5
+	FMOVQ 0(R9), F6
+	WORD $0x4ea4f4c6 // fmin v6.4s, v6.4s, v4.4s
+	ADD R6, R1, R10
+	ADD R7, R10, R9
+	FMOVQ 0(R10), F7
+	FMOVQ 0(R9), F8
+	WORD $0x4ea4f508 // fmin v8.4s, v8.4s, v4.4s
+	ADD R6, R10, R11
+	ADD R7, R11, R9
+	FMOVQ 0(R11), F9
+	FMOVQ 0(R9), F10
+	WORD $0x4ea4f54a // fmin v10.4s, v10.4s, v4.4s
+	ADD R6, R11, R12
+	ADD R7, R12, R9
+	FMOVQ 0(R12), F11
+	FMOVQ 0(R9), F12
+	WORD $0x4ea4f58c // fmin v12.4s, v12.4s, v4.4s
+	ADD R6<<2, R1, R1
 	VTRN1 V7.S4, V5.S4, V13.S4
 	VTRN2 V7.S4, V5.S4, V14.S4
 	VTRN1 V11.S4, V9.S4, V15.S4
@@ -687,8 +722,8 @@ block_40:
 	FMOVS scale+56(FP), F8
 	VDUP V8.S[0], V8.S4
 	WORD $0x6e25dd08 // fmul v8.4s, v8.4s, v5.4s
-	MOVD $one<>(SB), R7
-	VLD1R (R7), [V4.S4]
+	MOVD $one<>(SB), R9
+	VLD1R (R9), [V4.S4]
 	WORD $0x6e28fc84 // fdiv v4.4s, v4.4s, v8.4s
 	WORD $0x6e24de10 // fmul v16.4s, v16.4s, v4.4s
 	WORD $0x6e24de31 // fmul v17.4s, v17.4s, v4.4s
@@ -714,136 +749,58 @@ block_40:
 	VTRN1 V11.D2, V9.D2, V19.D2
 	VTRN2 V10.D2, V8.D2, V6.D2
 	VTRN2 V11.D2, V9.D2, V7.D2
-	VST1.P [V16.S4], 16(R0)
-	CMP $4, R6
-	BNE part_42
-	VST1.P [V18.S4], 16(R0)
-	B block_43
-part_42:
-	VST1.P V18.S[0], 4(R0)
-	CMP $2, R6
-	BLT lanes_44
-	VST1.P V18.S[1], 4(R0)
-	BEQ lanes_44
-	VST1.P V18.S[2], 4(R0)
-lanes_44:
-block_43:
-	VST1.P [V17.S4], 16(R0)
-	CMP $4, R6
-	BNE part_45
-	VST1.P [V19.S4], 16(R0)
-	B block_46
-part_45:
-	VST1.P V19.S[0], 4(R0)
-	CMP $2, R6
-	BLT lanes_47
-	VST1.P V19.S[1], 4(R0)
-	BEQ lanes_47
-	VST1.P V19.S[2], 4(R0)
-lanes_47:
-block_46:
-	VST1.P [V14.S4], 16(R0)
-	CMP $4, R6
-	BNE part_48
-	VST1.P [V6.S4], 16(R0)
-	B block_49
-part_48:
-	VST1.P V6.S[0], 4(R0)
-	CMP $2, R6
-	BLT lanes_50
-	VST1.P V6.S[1], 4(R0)
-	BEQ lanes_50
-	VST1.P V6.S[2], 4(R0)
-lanes_50:
-block_49:
-	VST1.P [V15.S4], 16(R0)
-	CMP $4, R6
-	BNE part_51
-	VST1.P [V7.S4], 16(R0)
-	B block_52
-part_51:
-	VST1.P V7.S[0], 4(R0)
-	CMP $2, R6
-	BLT lanes_53
-	VST1.P V7.S[1], 4(R0)
-	BEQ lanes_53
-	VST1.P V7.S[2], 4(R0)
-lanes_53:
-block_52:
+	ADD R7, R0, R9
+	FMOVQ F18, 0(R9)
+	FMOVQ F16, 0(R0)
+	ADD R6, R0, R10
+	ADD R7, R10, R9
+	FMOVQ F19, 0(R9)
+	FMOVQ F17, 0(R10)
+	ADD R6, R10, R11
+	ADD R7, R11, R9
+	FMOVQ F6, 0(R9)
+	FMOVQ F14, 0(R11)
+	ADD R6, R11, R12
+	ADD R7, R12, R9
+	FMOVQ F7, 0(R9)
+	FMOVQ F15, 0(R12)
+	ADD R6<<2, R0, R0
 	CMP R5, R1
-	BLO row_29
+	BLO row_11
 	B done_1
-blocks_28:
+blocks_10:
 	CMP $12, R2
-	BGT blocks_54
-	SUB $8, R2, R6
-row_55:
-	MOVD $negInf<>(SB), R7
-	VLD1R (R7), [V4.S4]
-	VLD1.P 16(R1), [V5.S4]
-	VLD1.P 16(R1), [V6.S4]
-	CMP $4, R6
-	BNE part_56
-	VLD1.P 16(R1), [V7.S4]
-	B block_57
-part_56:
-	VMOV V4.B16, V7.B16
-	VLD1.P 4(R1), V7.S[0]
-	CMP $2, R6
-	BLT lanes_58
-	VLD1.P 4(R1), V7.S[1]
-	BEQ lanes_58
-	VLD1.P 4(R1), V7.S[2]
-lanes_58:
-block_57:
-	VLD1.P 16(R1), [V8.S4]
-	VLD1.P 16(R1), [V9.S4]
-	CMP $4, R6
-	BNE part_59
-	VLD1.P 16(R1), [V10.S4]
-	B block_60
-part_59:
-	VMOV V4.B16, V10.B16
-	VLD1.P 4(R1), V10.S[0]
-	CMP $2, R6
-	BLT lanes_61
-	VLD1.P 4(R1), V10.S[1]
-	BEQ lanes_61
-	VLD1.P 4(R1), V10.S[2]
-lanes_61:
-block_60:
-	VLD1.P 16(R1), [V11.S4]
-	VLD1.P 16(R1), [V12.S4]
-	CMP $4, R6
-	BNE part_62
-	VLD1.P 16(R1), [V13.S4]
-	B block_63
-part_62:
-	VMOV V4.B16, V13.B16
-	VLD1.P 4(R1), V13.S[0]
-	CMP $2, R6
-	BLT lanes_64
-	VLD1.P 4(R1), V13.S[1]
-	BEQ lanes_64
-	VLD1.P 4(R1), V13.S[2]
-lanes_64:
-block_63:
-	VLD1.P 16(R1), [V14.S4]
-	VLD1.P 16(R1), [V15.S4]
-	CMP $4, R6
-	BNE part_65
-	VLD1.P 16(R1), [V16.S4]
-	B block_66
-part_65:
-	VMOV V4.B16, V16.B16
-	VLD1.P 4(R1), V16.S[0]
-	CMP $2, R6
-	BLT lanes_67
-	VLD1.P 4(R1), V16.S[1]
-	BEQ lanes_67
-	VLD1.P 4(R1), V16.S[2]
-lanes_67:
-block_66:
+	BGT blocks_12
+	MOVD $12, R8
+	SUB R2, R8, R8
+	MOVD $shortRowsMask<>(SB), R9
+	ADD R8<<4, R9, R8
+row_13:
+	VLD1 (R8), [V4.S4]
+	ADD R7, R1, R9
+	FMOVQ 0(R1), F5
+	FMOVQ 16(R1), F6
+	FMOVQ 0(R9), F7
+	WORD $0x4ea4f4e7 // fmin v7.4s, v7.4s, v4.4s
+	ADD R6, R1, R10
+	ADD R7, R10, R9
+	FMOVQ 0(R10), F8
+	FMOVQ 16(R10), F9
+	FMOVQ 0(R9), F10
+	WORD $0x4ea4f54a // fmin v10.4s, v10.4s, v4.4s
+	ADD R6, R10, R11
+	ADD R7, R11, R9
+	FMOVQ 0(R11), F11
+	FMOVQ 16(R11), F12
+	FMOVQ 0(R9), F13
+	WORD $0x4ea4f5ad // fmin v13.4s, v13.4s, v4.4s
+	ADD R6, R11, R12
+	ADD R7, R12, R9
+	FMOVQ 0(R12), F14
+	FMOVQ 16(R12), F15
+	FMOVQ 0(R9), F16
+	WORD $0x4ea4f610 // fmin v16.4s, v16.4s, v4.4s
+	ADD R6<<2, R1, R1
 	VTRN1 V8.S4, V5.S4, V17.S4
 	VTRN2 V8.S4, V5.S4, V18.S4
 	VTRN1 V14.S4, V11.S4, V19.S4
@@ -1123,8 +1080,8 @@ block_66:
 	FMOVS scale+56(FP), F6
 	VDUP V6.S[0], V6.S4
 	WORD $0x6e25dcc6 // fmul v6.4s, v6.4s, v5.4s
-	MOVD $one<>(SB), R7
-	VLD1R (R7), [V4.S4]
+	MOVD $one<>(SB), R9
+	VLD1R (R9), [V4.S4]
 	WORD $0x6e26fc84 // fdiv v4.4s, v4.4s, v6.4s
 	WORD $0x6e24de73 // fmul v19.4s, v19.4s, v4.4s
 	WORD $0x6e24de94 // fmul v20.4s, v20.4s, v4.4s
@@ -1162,142 +1119,64 @@ block_66:
 	VTRN1 V7.D2, V5.D2, V12.D2
 	VTRN2 V6.D2, V4.D2, V14.D2
 	VTRN2 V7.D2, V5.D2, V15.D2
-	VST1.P [V19.S4], 16(R0)
-	VST1.P [V23.S4], 16(R0)
-	CMP $4, R6
-	BNE part_68
-	VST1.P [V11.S4], 16(R0)
-	B block_69
-part_68:
-	VST1.P V11.S[0], 4(R0)
-	CMP $2, R6
-	BLT lanes_70
-	VST1.P V11.S[1], 4(R0)
-	BEQ lanes_70
-	VST1.P V11.S[2], 4(R0)
-lanes_70:
-block_69:
-	VST1.P [V20.S4], 16(R0)
-	VST1.P [V24.S4], 16(R0)
-	CMP $4, R6
-	BNE part_71
-	VST1.P [V12.S4], 16(R0)
-	B block_72
-part_71:
-	VST1.P V12.S[0], 4(R0)
-	CMP $2, R6
-	BLT lanes_73
-	VST1.P V12.S[1], 4(R0)
-	BEQ lanes_73
-	VST1.P V12.S[2], 4(R0)
-lanes_73:
-block_72:
-	VST1.P [V21.S4], 16(R0)
-	VST1.P [V8.S4], 16(R0)
-	CMP $4, R6
-	BNE part_74
-	VST1.P [V14.S4], 16(R0)
-	B block_75
-part_74:
-	VST1.P V14.S[0], 4(R0)
-	CMP $2, R6
-	BLT lanes_76
-	VST1.P V14.S[1], 4(R0)
-	BEQ lanes_76
-	VST1.P V14.S[2], 4(R0)
-lanes_76:
-block_75:
-	VST1.P [V22.S4], 16(R0)
-	VST1.P [V9.S4], 16(R0)
-	CMP $4, R6
-	BNE part_77
-	VST1.P [V15.S4], 16(R0)
-	B block_78
-part_77:
-	VST1.P V15.S[0], 4(R0)
-	CMP $2, R6
-	BLT lanes_79
-	VST1.P V15.S[1], 4(R0)
-	BEQ lanes_79
-	VST1.P V15.S[2], 4(R0)
-lanes_79:
-block_78:
+	ADD R7, R0, R9
+	FMOVQ F11, 0(R9)
+	FMOVQ F19, 0(R0)
+	FMOVQ F23, 16(R0)
+	ADD R6, R0, R10
+	ADD R7, R10, R9
+	FMOVQ F12, 0(R9)
+	FMOVQ F20, 0(R10)
+	FMOVQ F24, 16(R10)
+	ADD R6, R10, R11
+	ADD R7, R11, R9
+	FMOVQ F14, 0(R9)
+	FMOVQ F21, 0(R11)
+	FMOVQ F8, 16(R11)
+	ADD R6, R11, R12
+	ADD R7, R12, R9
+	FMOVQ F15, 0(R9)
+	FMOVQ F22, 0(R12)
+	FMOVQ F9, 16(R12)
+	ADD R6<<2, R0, R0
 	CMP R5, R1
-	BLO row_55
+	BLO row_13
 	B done_1
-blocks_54:
-	SUB $12, R2, R6
-row_81:
-	MOVD $negInf<>(SB), R7
-	VLD1R (R7), [V4.S4]
-	VLD1.P 16(R1), [V5.S4]
-	VLD1.P 16(R1), [V6.S4]
-	VLD1.P 16(R1), [V7.S4]
-	CMP $4, R6
-	BNE part_82
-	VLD1.P 16(R1), [V8.S4]
-	B block_83
-part_82:
-	VMOV V4.B16, V8.B16
-	VLD1.P 4(R1), V8.S[0]
-	CMP $2, R6
-	BLT lanes_84
-	VLD1.P 4(R1), V8.S[1]
-	BEQ lanes_84
-	VLD1.P 4(R1), V8.S[2]
-lanes_84:
-block_83:
-	VLD1.P 16(R1), [V9.S4]
-	VLD1.P 16(R1), [V10.S4]
-	VLD1.P 16(R1), [V11.S4]
-	CMP $4, R6
-	BNE part_85
-	VLD1.P 16(R1), [V12.S4]
-	B block_86
-part_85:
-	VMOV V4.B16, V12.B16
-	VLD1.P 4(R1), V12.S[0]
-	CMP $2, R6
-	BLT lanes_87
-	VLD1.P 4(R1), V12.S[1]
-	BEQ lanes_87
-	VLD1.P 4(R1), V12.S[2]
-lanes_87:
-block_86:
-	VLD1.P 16(R1), [V13.S4]
-	VLD1.P 16(R1), [V14.S4]
-	VLD1.P 16(R1), [V15.S4]
-	CMP $4, R6
-	BNE part_88
-	VLD1.P 16(R1), [V16.S4]
-	B block_89
-part_88:
-	VMOV V4.B16, V16.B16
-	VLD1.P 4(R1), V16.S[0]
-	CMP $2, R6
-	BLT lanes_90
-	VLD1.P 4(R1), V16.S[1]
-	BEQ lanes_90
-	VLD1.P 4(R1), V16.S[2]
-lanes_90:
-block_89:
-	VLD1.P 16(R1), [V17.S4]
-	VLD1.P 16(R1), [V18.S4]
-	VLD1.P 16(R1), [V19.S4]
-	CMP $4, R6
-	BNE part_91
-	VLD1.P 16(R1), [V20.S4]
-	B block_92
-part_91:
-	VMOV V4.B16, V20.B16
-	VLD1.P 4(R1), V20.S[0]
-	CMP $2, R6
-	BLT lanes_93
-	VLD1.P 4(R1), V20.S[1]
-	BEQ lanes_93
-	VLD1.P 4(R1), V20.S[2]
-lanes_93:
-block_92:
+blocks_12:
+	MOVD $16, R8
+	SUB R2, R8, R8
+	MOVD $shortRowsMask<>(SB), R9
+	ADD R8<<4, R9, R8
+row_15:
+	VLD1 (R8), [V4.S4]
+	ADD R7, R1, R9
+	FMOVQ 0(R1), F5
+	FMOVQ 16(R1), F6
+	FMOVQ 32(R1), F7
+	FMOVQ 0(R9), F8
+	WORD $0x4ea4f508 // fmin v8.4s, v8.4s, v4.4s
+	ADD R6, R1, R10
+	ADD R7, R10, R9
+	FMOVQ 0(R10), F9
+	FMOVQ 16(R10), F10
+	FMOVQ 32(R10), F11
+	FMOVQ 0(R9), F12
+	WORD $0x4ea4f58c // fmin v12.4s, v12.4s, v4.4s
+	ADD R6, R10, R11
+	ADD R7, R11, R9
+	FMOVQ 0(R11), F13
+	FMOVQ 16(R11), F14
+	FMOVQ 32(R11), F15
+	FMOVQ 0(R9), F16
+	WORD $0x4ea4f610 // fmin v16.4s, v16.4s, v4.4s
+	ADD R6, R11, R12
+	ADD R7, R12, R9
+	FMOVQ 0(R12), F17
+	FMOVQ 16(R12), F18
+	FMOVQ 32(R12), F19
+	FMOVQ 0(R9), F20
+	WORD $0x4ea4f694 // fmin v20.4s, v20.4s, v4.4s
+	ADD R6<<2, R1, R1
 	VTRN1 V9.S4, V5.S4, V21.S4
 	VTRN2 V9.S4, V5.S4, V22.S4
 	VTRN1 V17.S4, V13.S4, V23.S4
@@ -1669,8 +1548,8 @@ block_92:
 	FMOVS scale+56(FP), F8
 	VDUP V8.S[0], V8.S4
 	WORD $0x6e25dd08 // fmul v8.4s, v8.4s, v5.4s
-	MOVD $one<>(SB), R7
-	VLD1R (R7), [V4.S4]
+	MOVD $one<>(SB), R9
+	VLD1R (R9), [V4.S4]
 	WORD $0x6e28fc84 // fdiv v4.4s, v4.4s, v8.4s
 	WORD $0x6e24df18 // fmul v24.4s, v24.4s, v4.4s
 	WORD $0x6e24df39 // fmul v25.4s, v25.4s, v4.4s
@@ -1720,74 +1599,34 @@ block_92:
 	VTRN1 V31.D2, V29.D2, V18.D2
 	VTRN2 V30.D2, V28.D2, V11.D2
 	VTRN2 V31.D2, V29.D2, V12.D2
-	VST1.P [V24.S4], 16(R0)
-	VST1.P [V26.S4], 16(R0)
-	VST1.P [V13.S4], 16(R0)
-	CMP $4, R6
-	BNE part_94
-	VST1.P [V17.S4], 16(R0)
-	B block_95
-part_94:
-	VST1.P V17.S[0], 4(R0)
-	CMP $2, R6
-	BLT lanes_96
-	VST1.P V17.S[1], 4(R0)
-	BEQ lanes_96
-	VST1.P V17.S[2], 4(R0)
-lanes_96:
-block_95:
-	VST1.P [V25.S4], 16(R0)
-	VST1.P [V27.S4], 16(R0)
-	VST1.P [V14.S4], 16(R0)
-	CMP $4, R6
-	BNE part_97
-	VST1.P [V18.S4], 16(R0)
-	B block_98
-part_97:
-	VST1.P V18.S[0], 4(R0)
-	CMP $2, R6
-	BLT lanes_99
-	VST1.P V18.S[1], 4(R0)
-	BEQ lanes_99
-	VST1.P V18.S[2], 4(R0)
-lanes_99:
-block_98:
-	VST1.P [V22.S4], 16(R0)
-	VST1.P [V9.S4], 16(R0)
-	VST1.P [V6.S4], 16(R0)
-	CMP $4, R6
-	BNE part_100
-	VST1.P [V11.S4], 16(R0)
-	B block_101
-part_100:
-	VST1.P V11.S[0], 4(R0)
-	CMP $2, R6
-	BLT lanes_102
-	VST1.P V11.S[1], 4(R0)
-	BEQ lanes_102
-	VST1.P V11.S[2], 4(R0)
-lanes_102:
-block_101:
-	VST1.P [V23.S4], 16(R0)
-	VST1.P [V10.S4], 16(R0)
-	VST1.P [V7.S4], 16(R0)
-	CMP $4, R6
-	BNE part_103
-	VST1.P [V12.S4], 16(R0)
-	B block_104
-part_103:
-	VST1.P V12.S[0], 4(R0)
-	CMP $2, R6
-	BLT lanes_105
-	VST1.P V12.S[1], 4(R0)
-	BEQ lanes_105
-	VST1.P V12.S[2], 4(R0)
-lanes_105:
-block_104:
+	ADD R7, R0, R9
+	FMOVQ F17, 0(R9)
+	FMOVQ F24, 0(R0)
+	FMOVQ F26, 16(R0)
+	FMOVQ F13, 32(R0)
+	ADD R6, R0, R10
+	ADD R7, R10, R9
+	FMOVQ F18, 0(R9)
+	FMOVQ F25, 0(R10)
+	FMOVQ F27, 16(R10)
+	FMOVQ F14, 32(R10)
+	ADD R6, R10, R11
+	ADD R7, R11, R9
+	FMOVQ F11, 0(R9)
+	FMOVQ F22, 0(R11)
+	FMOVQ F9, 16(R11)
+	FMOVQ F6, 32(R11)
+	ADD R6, R11, R12
+	ADD R7, R12, R9
+	FMOVQ F12, 0(R9)
+	FMOVQ F23, 0(R12)
+	FMOVQ F10, 16(R12)
+	FMOVQ F7, 32(R12)
+	ADD R6<<2, R0, R0
 	CMP R5, R1
-	BLO row_81
+	BLO row_15
 	B done_1
-blocks_80:
+blocks_14:
 done_1:
 	RET
 

@@ -34,7 +34,7 @@ const calibrationShape = "64x1000"
 // element. Cycles come from the peak: GFLOP/s over 2 FMA pipes × lanes × 2
 // flops, which assumes two FMA pipes of the vector's width (Zen 4 and 5,
 // Ice Lake and later server cores).
-func calibration(results []result) {
+func calibration(results []result, calls []call) {
 	var kernels []string
 	for k := range kernelLoops {
 		kernels = append(kernels, k)
@@ -47,7 +47,7 @@ func calibration(results []result) {
 	if err != nil {
 		fail(fmt.Errorf("measuring: %v", err))
 	}
-	measured := medians(out)
+	measured := medians(out, "BenchmarkKernels")
 	for _, isa := range []string{"avx512", "avx2"} {
 		peak, ok := measured["kernel=peak/impl="+isa+"/shape=12x4096"]["GFLOP/s"]
 		if !ok {
@@ -77,14 +77,65 @@ func calibration(results []result) {
 					isa, k, calibrationShape, core, model, meas, model/meas)
 			}
 		}
+		calibrateCalls(isa, ghz, calls)
 	}
 }
 
-var benchLine = regexp.MustCompile(`^BenchmarkKernels/(\S+?)(-\d+)?\s+\d+\s+(.*)$`)
+// calibrateCalls measures the traced calls of isa on this machine with the
+// kernels' BenchmarkCallTraces (five rounds), both paths, and prints each
+// call's model beside it, and the row path's cost over the default path's,
+// modelled and measured.
+func calibrateCalls(isa string, ghz float64, calls []call) {
+	var mine []call
+	for _, c := range calls {
+		if c.isa == isa {
+			mine = append(mine, c)
+		}
+	}
+	if len(mine) == 0 {
+		return
+	}
+	cmd := exec.Command("go", "test", "-run", "^$", "-bench", "CallTraces/kernel=/shape=/path=/impl="+isa+"$", "-benchtime", "0.3s", "-count", "5", "./kernels")
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		fail(fmt.Errorf("measuring the calls: %v", err))
+	}
+	measured := medians(out, "BenchmarkCallTraces")
+	meas := func(c call) (float64, bool) {
+		kernel, shape, path := c.keys()
+		ns, ok := measured[fmt.Sprintf("kernel=%s/shape=%s/path=%s/impl=%s", kernel, shape, path, isa)]["ns/elem"]
+		return ns * ghz, ok
+	}
+	byName := map[string]call{}
+	for _, c := range mine {
+		byName[c.name+" "+c.core] = c
+		m, ok := meas(c)
+		if !ok {
+			continue
+		}
+		kernel, shape, path := c.keys()
+		model := c.cycles / float64(c.elems)
+		fmt.Printf("BenchmarkMCACall/isa=%s/kernel=%s/shape=%s/path=%s/core=%s\t1\t%.3f model-cycles/elem\t%.3f measured-cycles/elem\t%.2f model/measured\n",
+			isa, kernel, shape, path, c.core, model, m, model/m)
+	}
+	for _, c := range mine {
+		rows, ok := byName[c.name+"/rows "+c.core]
+		if !ok {
+			continue
+		}
+		md, ok1 := meas(c)
+		mr, ok2 := meas(rows)
+		if ok1 && ok2 {
+			fmt.Printf("# %-6s %-24s %-14s rows/default modelled %.2f, measured %.2f\n", isa, c.name, c.core, rows.cycles/c.cycles, mr/md)
+		}
+	}
+}
 
-// medians returns, per benchmark name and unit, the median of the values
-// in go test -bench output.
-func medians(out []byte) map[string]map[string]float64 {
+// medians returns, per benchmark name (after prefix/) and unit, the
+// median of the values in go test -bench output.
+func medians(out []byte, prefix string) map[string]map[string]float64 {
+	benchLine := regexp.MustCompile(`^` + prefix + `/(\S+?)(-\d+)?\s+\d+\s+(.*)$`)
 	all := map[string]map[string][]float64{}
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {

@@ -52,21 +52,24 @@ type isaSpec struct {
 	goarch, objdump, comment, triple, suffix string
 	lanes                                    int
 	cores                                    []string
+	emulator                                 []string // runs the binary with this instruction set as the default (calls); none for AVX-512, which qemu 7.2 lacks
 }
 
 var isas = map[string]isaSpec{
-	"neon":   {"arm64", "aarch64-linux-gnu-objdump", "//", "aarch64", "NEON", 4, []string{"neoverse-n1", "neoverse-v1", "neoverse-v2"}},
-	"avx2":   {"amd64", "objdump", "#", "x86_64", "AVX2", 8, []string{"znver4", "znver5", "icelake-server"}},
-	"avx512": {"amd64", "objdump", "#", "x86_64", "AVX512", 16, []string{"znver4", "znver5", "icelake-server"}},
+	"neon":   {"arm64", "aarch64-linux-gnu-objdump", "//", "aarch64", "NEON", 4, []string{"neoverse-n1", "neoverse-v1", "neoverse-v2"}, []string{"qemu-aarch64-static"}},
+	"avx2":   {"amd64", "objdump", "#", "x86_64", "AVX2", 8, []string{"znver4", "znver5", "icelake-server"}, []string{"qemu-x86_64-static", "-cpu", "Haswell"}},
+	"avx512": {"amd64", "objdump", "#", "x86_64", "AVX512", 16, []string{"znver4", "znver5", "icelake-server"}, nil},
 }
 
 func main() {
 	isaList := flag.String("isa", "neon", "the instruction sets, `LIST` of neon, avx2, avx512")
 	coreList := flag.String("cores", "", "llvm-mca core models, `LIST` (default: the instruction set's)")
-	run := flag.String("run", "", "only the routines whose name matches `REGEXP`")
+	run := flag.String("run", "", "only the routines and calls whose name matches `REGEXP`")
 	mca := flag.String("mca", "llvm-mca-19", "the llvm-mca `command`")
 	clang := flag.String("clang", "clang-19", "the clang `command` that compiles the intrinsics reference (-ref)")
 	ref := flag.Bool("ref", true, "with neon, also model the intrinsics reference ref/neon.c compiled by clang, and compare")
+	dump := flag.String("dump", "", "also write each loop's llvm-mca input to `DIR` (isa-routine-loop.s), to run llvm-mca on by hand")
+	calls := flag.Bool("calls", true, "also trace whole calls under qemu (neon, avx2) and model the instructions they execute")
 	calibrate := flag.Bool("calibrate", false, "also measure the row kernels made of the modelled loops on this machine (amd64 instruction sets) and print model against measurement")
 	flag.Parse()
 	re, err := regexp.Compile(*run)
@@ -78,7 +81,7 @@ func main() {
 		fail(err)
 	}
 	defer os.RemoveAll(tmp)
-	binaries := map[string]string{}
+	binaries, disassembly := map[string]string{}, map[string][]byte{}
 	var results []result
 	for _, name := range strings.Split(*isaList, ",") {
 		spec, ok := isas[name]
@@ -100,6 +103,7 @@ func main() {
 		if err != nil {
 			fail(fmt.Errorf("%s: %v", spec.objdump, err))
 		}
+		disassembly[spec.goarch] = dis
 		cores := spec.cores
 		if *coreList != "" {
 			cores = strings.Split(*coreList, ",")
@@ -121,6 +125,12 @@ func main() {
 			for i, l := range fn.loops() {
 				src := l.mcaInput()
 				elems := l.elems(spec.lanes)
+				if *dump != "" {
+					file := filepath.Join(*dump, fmt.Sprintf("%s-%s-%d.s", name, fn.name, i+1))
+					if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
+						fail(err)
+					}
+				}
 				for _, core := range cores {
 					r, err := analyze(*mca, spec.triple, core, src)
 					if err != nil {
@@ -138,6 +148,21 @@ func main() {
 			}
 		}
 	}
+	var traced []call
+	if *calls {
+		for _, name := range strings.Split(*isaList, ",") {
+			spec := isas[name]
+			if spec.emulator == nil {
+				continue
+			}
+			cores := spec.cores
+			if *coreList != "" {
+				cores = strings.Split(*coreList, ",")
+			}
+			traced = append(traced, traceCalls(name, spec, binaries[spec.goarch], disassembly[spec.goarch], tmp, *mca, cores, re)...)
+		}
+		compareRowPath(traced)
+	}
 	if *ref && slices.Contains(strings.Split(*isaList, ","), "neon") {
 		cores := isas["neon"].cores
 		if *coreList != "" {
@@ -152,7 +177,7 @@ func main() {
 		reference(*mca, *clang, isas["neon"].objdump, tmp, cores, re, neon)
 	}
 	if *calibrate {
-		calibration(results)
+		calibration(results, traced)
 	}
 }
 
@@ -303,23 +328,36 @@ func (l loop) mcaInput() string {
 	var b strings.Builder
 	b.WriteString("top:\n")
 	for _, in := range l {
-		text := in.text
-		if f := strings.Fields(text); len(f) == 3 && f[0] == "adrp" {
-			// A page address (a constant's): llvm-mca takes a label.
-			text = "adrp " + f[1] + " top"
-		}
-		if _, ok := branchTarget(text); ok {
-			f := strings.Fields(text)
-			text = f[0] + " top"
-			if m := f[0]; m == "cbz" || m == "cbnz" {
-				text = m + " " + strings.TrimSuffix(f[1], ",") + ", top"
-			} else if m == "tbz" || m == "tbnz" {
-				text = m + " " + f[1] + " " + strings.TrimSuffix(f[2], ",") + ", top"
-			}
-		}
-		b.WriteString(text + "\n")
+		b.WriteString(mcaLine(in.text) + "\n")
 	}
 	return b.String()
+}
+
+// mcaLine returns an instruction as llvm-mca's input: the address operand
+// of a branch, call or page address replaced by the label top (llvm-mca
+// does not follow branches, and objdump's addresses are not labels).
+func mcaLine(text string) string {
+	f := strings.Fields(text)
+	switch {
+	case len(f) == 3 && (f[0] == "adrp" || f[0] == "adr"):
+		// A constant's address: llvm-mca takes a label.
+		return f[0] + " " + f[1] + " top"
+	case len(f) == 2 && (f[0] == "bl" || f[0] == "call"):
+		if _, err := strconv.ParseUint(f[1], 16, 64); err == nil {
+			return f[0] + " top"
+		}
+	}
+	if _, ok := branchTarget(text); ok {
+		switch m := f[0]; m {
+		case "cbz", "cbnz":
+			return m + " " + strings.TrimSuffix(f[1], ",") + ", top"
+		case "tbz", "tbnz":
+			return m + " " + f[1] + " " + strings.TrimSuffix(f[2], ",") + ", top"
+		default:
+			return m + " top"
+		}
+	}
+	return text
 }
 
 // counterStep matches the step of a loop counter just before the branch:

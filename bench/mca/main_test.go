@@ -2,6 +2,8 @@ package main
 
 import (
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -97,11 +99,60 @@ BenchmarkKernels/kernel=Softmax/impl=avx512/shape=64x1000-2   	  100	 10000 ns/o
 BenchmarkKernels/kernel=Softmax/impl=avx512/shape=64x1000-2   	  100	 10000 ns/op	 0.15 ns/elem
 BenchmarkKernels/kernel=peak/impl=avx512/shape=12x4096-2   	  100	 7000 ns/op	 222.5 GFLOP/s
 `)
-	m := medians(out)
+	m := medians(out, "BenchmarkKernels")
 	if got := m["kernel=Softmax/impl=avx512/shape=64x1000"]["ns/elem"]; got != 0.16 {
 		t.Errorf("median ns/elem = %v, want 0.16", got)
 	}
 	if got := m["kernel=peak/impl=avx512/shape=12x4096"]["GFLOP/s"]; got != 222.5 {
 		t.Errorf("peak = %v, want 222.5", got)
+	}
+}
+
+func TestCallTrace(t *testing.T) {
+	log := filepath.Join(t.TempDir(), "trace.log")
+	// qemu's exec log: the warm-up call, the mark, the traced call (a
+	// call and a branch in it), the mark, and what follows.
+	err := os.WriteFile(log, []byte(`Trace 0: 0x7f3675 [0000000001009331/00000000001b0e00/00000001/00000201] kernels.softmaxBatch
+Trace 0: 0x7f3676 [0000000001009331/00000000001b0dc0/00000001/00000201] kernels.callTraceMark
+Trace 0: 0x7f3677 [0000000001009331/00000000001b0e00/00000001/00000201] kernels.softmaxBatch
+Trace 0: 0x7f3678 [0000000001009331/00000000001b0e04/00000001/00000201] kernels.softmaxBatch
+Trace 0: 0x7f3679 [0000000001009331/00000000001b0e08/00000001/00000201] kernels.softmaxBatch
+Trace 0: 0x7f3676 [0000000001009331/00000000001b0dc0/00000001/00000201] kernels.callTraceMark
+Trace 0: 0x7f3677 [0000000001009331/00000000001b0e00/00000001/00000201] kernels.softmaxBatch
+`), 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pcs, err := tracedPCs(log, 0x1b0dc0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []uint64{0x1b0e00, 0x1b0e04, 0x1b0e08}; !slices.Equal(pcs, want) {
+		t.Fatalf("tracedPCs = %x, want %x", pcs, want)
+	}
+	if _, err := tracedPCs(log, 0x1b0e04); err == nil {
+		t.Error("tracedPCs accepted a log with fewer than two marks")
+	}
+	dis := []byte(`00000000001b0e00 <github.com/softgrad/softgrad/kernels.softmaxBatch>:
+  1b0e00:	bl	1b0dc0 <github.com/softgrad/softgrad/kernels.callTraceMark>
+  1b0e04:	adrp	x1, 2b0000 <runtime.x>
+  1b0e08:	b.ne	1b0e00 <github.com/softgrad/softgrad/kernels.softmaxBatch>  // b.any
+`)
+	src, err := traceBlock(pcs, instructions(dis, "//"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "top:\nbl top\nadrp x1, top\nb.ne top\n"; src != want {
+		t.Errorf("traceBlock = %q, want %q", src, want)
+	}
+	if _, err := traceBlock([]uint64{0x1b0e0c}, instructions(dis, "//")); err == nil {
+		t.Error("traceBlock accepted an address the disassembly lacks")
+	}
+	c := call{name: "Softmax/256x10/rows"}
+	if k, s, p := c.keys(); k != "Softmax" || s != "256x10" || p != "rows" || shapeElems(c.name) != 2560 {
+		t.Errorf("keys = %s %s %s, elems %d", k, s, p, shapeElems(c.name))
+	}
+	if _, _, p := (call{name: "Softmax/64x1000"}).keys(); p != "default" {
+		t.Errorf("path of a call without a suffix = %s, want default", p)
 	}
 }

@@ -252,6 +252,27 @@ func (n *neon) VLD1Rstep(p, step greg, v vreg) {
 	n.ins("VLD1R.P (%v)(%v), [%s]", p, step, v.s4())
 }
 
+// VLDn loads len(vs) ≤ 4 consecutive registers from p, de-interleaved
+// (LD2, LD3, LD4; LD1 for one): element i of vs[k] is the float32 at
+// p + 4·(len(vs)·i + k).
+func (n *neon) VLDn(p greg, post int, vs ...vreg) {
+	sfx, m := postMem(p, post)
+	n.ins("VLD%d%s %s, %s", len(vs), sfx, m, list(vs))
+}
+
+// VSTn stores len(vs) ≤ 4 consecutive registers to p, interleaved as VLDn
+// loads them.
+func (n *neon) VSTn(p greg, post int, vs ...vreg) {
+	sfx, m := postMem(p, post)
+	n.ins("VST%d%s %s, %s", len(vs), sfx, list(vs), m)
+}
+
+// LDRQ loads v from p + off; p is unchanged.
+func (n *neon) LDRQ(p greg, off int, v vreg) { n.ins("FMOVQ %d(%v), %s", off, p, v.f()) }
+
+// STRQ stores v to p + off; p is unchanged.
+func (n *neon) STRQ(v vreg, p greg, off int) { n.ins("FMOVQ %s, %d(%v)", v.f(), off, p) }
+
 // VST1 stores the consecutive registers vs to p.
 func (n *neon) VST1(p greg, post int, vs ...vreg) {
 	sfx, m := postMem(p, post)

@@ -1,5 +1,10 @@
 package main
 
+import (
+	"fmt"
+	"math"
+)
+
 // The NEON twin of shortrows.go's softmaxShortRows.
 
 // neonShortRowsMaxCols is the longest row softmaxShortRowsNEON takes: four
@@ -8,15 +13,20 @@ package main
 const neonShortRowsMaxCols = 16
 
 // softmaxShortRows (twin: expRowsGeneric and scaleRowsGeneric, row by
-// row): the softmax of groups of 4 rows of up to 16 elements. As on amd64,
-// the group is transposed in registers, a 4×4 block at a time (TRN1 and
-// TRN2 on 32-bit, then on 64-bit lanes), so that each vector holds one
-// column of the group: the maxima and sums are lane-wise FMAX and FADD
-// across the column vectors, every lane of every exp a real element. The
-// code is emitted once per number of blocks (1 … 4); the last block's
-// columns past the row's end are loaded as −Inf (their exps are 0) and
-// never stored. Every row of a group is loaded before any is stored, so
-// dst may be src.
+// row): the softmax of groups of 4 rows of up to 16 elements, with the
+// group's columns one to a vector, so that the maxima and sums are
+// lane-wise FMAX and FADD across them and every lane of every exp is a real
+// element. Rows of 1 … 4 columns make a group of 4·cols consecutive
+// elements, which LDn (n = cols) de-interleaves into its columns and STn
+// interleaves back. Longer rows are loaded a 4×4 block at a time and
+// transposed in registers (TRN1 and TRN2 on 32-bit, then on 64-bit lanes);
+// a row's last block is the row's last 4 elements, whose lanes that repeat
+// the block before are set to −Inf (their exps are 0), and it is stored
+// before the other blocks, which overwrite those lanes. The code is emitted
+// once per row length up to 4 and per number of blocks above. Every row of
+// a group is loaded before any is stored, so dst may be src. Addresses are
+// offsets from the group's row pointers, not post-incremented: one
+// register chain per group, not one per load.
 func (n *neon) softmaxShortRows() {
 	n.text("softmaxShortRows", "func(dst, src []float32, cols int, scale float32, m, z []float32)",
 		"expRowsGeneric and scaleRowsGeneric",
@@ -30,17 +40,37 @@ func (n *neon) softmaxShortRows() {
 	g.mp, g.zp = n.load("m_base"), n.load("z_base")
 	g.end = n.endOf(g.src, "src_len")
 	g.k = n.expConsts()
-	g.rem = n.gp()
 	done := n.label("done")
-	for blocks := 1; blocks <= neonShortRowsMaxCols/neonLanes; blocks++ {
+	for cols := 1; cols <= neonLanes; cols++ {
+		next := n.label("cols")
+		n.CMP(imm(cols), g.cols)
+		n.B("NE", next)
+		n.rowLoopTo(g.src, g.end, func() { g.interleaved(cols) })
+		n.B("", done)
+		n.Label(next)
+	}
+	// stride: a row, in bytes; last: the offset of a row's last block;
+	// mask: the lanes of the last block to set to −Inf, as +Inf (kept) or
+	// −Inf (set) for FMIN.
+	g.stride, g.last, g.mask = n.gp(), n.gp(), n.gp()
+	n.LSL(imm(2), g.cols, g.stride)
+	n.SUB(imm(4*neonLanes), g.stride, g.last)
+	for blocks := 2; blocks <= neonShortRowsMaxCols/neonLanes; blocks++ {
 		next := n.label("blocks")
 		if blocks < neonShortRowsMaxCols/neonLanes {
 			n.CMP(imm(blocks*neonLanes), g.cols)
 			n.B("GT", next)
 		}
-		// rem: the last block's columns, 1 … 4.
-		n.SUB(imm((blocks-1)*neonLanes), g.cols, g.rem)
-		n.rowLoopTo(g.src, g.end, func() { g.group(blocks) })
+		// The last block repeats 4·blocks − cols lanes: mask row
+		// 4·blocks − cols of the table.
+		n.MOVD(imm(blocks*neonLanes), g.mask)
+		n.SUB(g.cols, g.mask, g.mask)
+		n.scope(func() {
+			t := n.gp()
+			n.MOVD("$"+g.maskTable()+"(SB)", t)
+			n.ADD(shifted(g.mask, 4), t, g.mask)
+		})
+		n.rowLoopTo(g.src, g.end, func() { g.blocked(blocks) })
 		n.B("", done)
 		n.Label(next)
 	}
@@ -48,55 +78,129 @@ func (n *neon) softmaxShortRows() {
 	n.ret()
 }
 
-// neonShortRows is softmaxShortRows' state: the pointers the loads and
-// stores advance, a group at a time, and exp's constants.
+// neonShortRows is softmaxShortRows' state: the pointers a group at a time
+// advances, exp's constants, and the blocked groups' row geometry.
 type neonShortRows struct {
 	n                           *neon
 	k                           *neonExpK
 	dst, src, end, cols, mp, zp greg
-	rem                         greg // the last block's columns, 1 … 4
+	stride, last, mask          greg // bytes a row, its last block's offset, the last block's FMIN mask
 }
 
-// group emits one group of 4 rows of blocks 4×4 blocks: loads, transposes,
-// max, exps, sum, scale, transposes back, stores.
-func (g neonShortRows) group(blocks int) {
+// maskTable is the last block's FMIN masks: row d (16 bytes) sets the first
+// d lanes to −Inf and keeps the others (+Inf).
+func (g neonShortRows) maskTable() string {
+	var vals []float32
+	var notes []string
+	for d := range neonLanes {
+		for j := range neonLanes {
+			v, note := float32(math.Inf(1)), "+Inf"
+			if j < d {
+				v, note = float32(math.Inf(-1)), "−Inf"
+			}
+			vals, notes = append(vals, v), append(notes, fmt.Sprintf("%s (lane %d; %d lanes repeated)", note, j, d))
+		}
+	}
+	return g.n.float32s("shortRowsMask", vals, notes)
+}
+
+// interleaved emits one group of 4 rows of cols ≤ 4 elements: 4·cols
+// consecutive elements, de-interleaved into columns by LDn and interleaved
+// back by STn.
+func (g neonShortRows) interleaved(cols int) {
 	n := g.n
+	c := n.vecs(cols)
+	n.VLDn(g.src, 16*cols, c...)
+	e := g.softmaxColumns(c, cols)
+	n.VSTn(g.dst, 16*cols, e...)
+	n.release(e...)
+}
+
+// blocked emits one group of 4 rows of blocks 4×4 blocks: loads,
+// transposes, the softmax of the columns, transposes back, stores.
+func (g neonShortRows) blocked(blocks int) {
+	n := g.n
+	// The mask's register below the rows', as the exps' pairs of
+	// consecutive registers need them laid out.
+	mask := n.vec()
 	rows := make([][]vreg, neonLanes) // rows[r][b]: block b of row r
-	ninf := n.vec()
-	n.scope(func() {
-		t := n.gp()
-		n.MOVD("$"+n.float32s("negInf", []float32{float32(negInf.value)}, []string{"−Inf"})+"(SB)", t)
-		n.VLD1R(t, 0, ninf)
-	})
 	for r := range rows {
 		rows[r] = n.vecs(blocks)
-		for b := range blocks - 1 {
-			n.VLD1(g.src, 16, rows[r][b])
-		}
-		g.lastBlock(func() { n.VLD1(g.src, 16, rows[r][blocks-1]) }, func() {
-			v := rows[r][blocks-1]
-			n.VMOV(ninf, v)
-			n.lanes(g.rem, func(i int) { n.VLD1lane(g.src, v, i) })
-		})
 	}
-	n.release(ninf)
+	n.VLD1(g.mask, 0, mask)
+	n.scope(func() {
+		g.rowPointers(g.src, func(r int, p, last greg) {
+			for b := range blocks - 1 {
+				n.LDRQ(p, 16*b, rows[r][b])
+			}
+			v := rows[r][blocks-1]
+			n.LDRQ(last, 0, v)
+			n.FMIN(mask, v, v)
+		})
+	})
+	n.release(mask)
+	n.ADD(shifted(g.stride, 2), g.src, g.src)
 	// Columns: c[4b+j] is column j of block b.
 	var c []vreg
 	for b := range blocks {
 		c = append(c, g.transpose(rows[0][b], rows[1][b], rows[2][b], rows[3][b])...)
 	}
+	// Two columns' exps at a time: their temporaries and 16 columns fill
+	// the registers.
+	e := g.softmaxColumns(c, 2)
+	// Rows again, block by block, and stored row by row, the last block
+	// first.
+	for b := range blocks {
+		out := g.transpose(e[4*b], e[4*b+1], e[4*b+2], e[4*b+3])
+		for r := range rows {
+			rows[r][b] = out[r]
+		}
+	}
+	n.scope(func() {
+		g.rowPointers(g.dst, func(r int, p, last greg) {
+			n.STRQ(rows[r][blocks-1], last, 0)
+			for b := range blocks - 1 {
+				n.STRQ(rows[r][b], p, 16*b)
+			}
+		})
+	})
+	n.ADD(shifted(g.stride, 2), g.dst, g.dst)
+	for r := range rows {
+		n.release(rows[r]...)
+	}
+}
+
+// rowPointers calls each with each row r of the group at p, its address
+// and its last block's.
+func (g neonShortRows) rowPointers(p greg, each func(r int, p, last greg)) {
+	n := g.n
+	row, last := p, n.gp()
+	for r := range neonLanes {
+		if r > 0 {
+			next := n.gp()
+			n.ADD(g.stride, row, next)
+			row = next
+		}
+		n.ADD(g.last, row, last)
+		each(r, row, last)
+	}
+}
+
+// softmaxColumns returns e^(c_j − max)/(Z·scale) for the columns c, lane by
+// lane (each lane a row), max and Z taken across c and stored to m and z;
+// the exps are taken at most at a time columns at once, into consecutive
+// registers. c are released.
+func (g neonShortRows) softmaxColumns(c []vreg, at int) []vreg {
+	n := g.n
 	mx := g.tree(c, n.FMAX)
-	// e^(c_j − mx), two columns at a time (their exps' temporaries and
-	// the 16 columns fill the registers).
-	e := make([]vreg, len(c))
-	for j := 0; j < len(c); j += 2 {
-		as := c[j : j+2]
+	var e []vreg
+	for j := 0; j < len(c); j += at {
+		as := c[j:min(j+at, len(c))]
 		for _, a := range as {
 			n.FSUB(mx, a, a)
 		}
-		fs := g.k.exp(n, as)
+		e = append(e, g.k.exp(n, as)...)
 		n.release(as...)
-		e[j], e[j+1] = fs[0], fs[1]
 	}
 	z := g.tree(e, n.FADD)
 	n.VST1(g.mp, 16, mx)
@@ -115,25 +219,7 @@ func (g neonShortRows) group(blocks int) {
 		}
 	})
 	n.release(z)
-	// Rows again, block by block, and stored row by row.
-	for b := range blocks {
-		out := g.transpose(e[4*b], e[4*b+1], e[4*b+2], e[4*b+3])
-		for r := range rows {
-			rows[r][b] = out[r]
-		}
-	}
-	for r := range rows {
-		for b := range blocks - 1 {
-			n.VST1(g.dst, 16, rows[r][b])
-		}
-		v := rows[r][blocks-1]
-		g.lastBlock(func() { n.VST1(g.dst, 16, v) }, func() {
-			n.lanes(g.rem, func(i int) { n.VST1lane(v, i, g.dst) })
-		})
-	}
-	for r := range rows {
-		n.release(rows[r]...)
-	}
+	return e
 }
 
 // transpose turns the 4 registers of a 4×4 block (rows, or columns) into
@@ -187,18 +273,4 @@ func (g neonShortRows) tree(vs []vreg, op func(m, nn, dst vreg)) vreg {
 		return d
 	}
 	return level[0]
-}
-
-// lastBlock emits full when the last block is whole (rem is 4) and part
-// otherwise.
-func (g neonShortRows) lastBlock(full, part func()) {
-	n := g.n
-	partial, done := n.label("part"), n.label("block")
-	n.CMP(imm(neonLanes), g.rem)
-	n.B("NE", partial)
-	full()
-	n.B("", done)
-	n.Label(partial)
-	part()
-	n.Label(done)
 }
