@@ -18,15 +18,17 @@ const callTraceEnv = "SOFTGRAD_CALLTRACE"
 
 // A callTrace is one call on rows×cols logits: Softmax, or CrossEntropyGrad
 // with labels; rowPath takes short rows through the row primitives
-// (rowPathOnly), as an implementation without a short-row kernel does.
+// (rowPathOnly), as an implementation without a short-row kernel does. Or
+// GerBatch of k samples into a rows×cols A.
 type callTrace struct {
-	kernel     string
-	rows, cols int
-	rowPath    bool
+	kernel        string
+	rows, cols, k int
+	rowPath       bool
 }
 
 func (c callTrace) String() string {
-	s := fmt.Sprintf("%s/%dx%d", c.kernel, c.rows, c.cols)
+	kernel, shape, _ := c.keys()
+	s := kernel + "/" + shape
 	if c.rowPath {
 		s += "/rows"
 	}
@@ -39,28 +41,44 @@ func (c callTrace) keys() (kernel, shape, path string) {
 	if c.rowPath {
 		path = "rows"
 	}
-	return c.kernel, fmt.Sprintf("%dx%d", c.rows, c.cols), path
+	shape = fmt.Sprintf("%dx%d", c.rows, c.cols)
+	if c.k > 0 {
+		shape += fmt.Sprintf("xk%d", c.k)
+	}
+	return c.kernel, shape, path
 }
 
 var callTraces = []callTrace{
-	{"Softmax", 256, 10, false},
-	{"Softmax", 256, 10, true},
-	{"CrossEntropyGrad", 256, 10, false},
-	{"CrossEntropyGrad", 256, 10, true},
-	{"Softmax", 64, 1000, false},
-	{"CrossEntropyGrad", 64, 1000, false},
+	{"Softmax", 256, 10, 0, false},
+	{"Softmax", 256, 10, 0, true},
+	{"CrossEntropyGrad", 256, 10, 0, false},
+	{"CrossEntropyGrad", 256, 10, 0, true},
+	{"Softmax", 64, 1000, 0, false},
+	{"CrossEntropyGrad", 64, 1000, 0, false},
+	{"GerBatch", 784, 10, 128, false},
 }
 
-// callTraceInputs returns the call's logits, labels and output.
+// elems returns the call's elements: the logits, or GerBatch's
+// multiply-adds.
+func (c callTrace) elems() int { return c.rows * c.cols * max(c.k, 1) }
+
+// inputs returns the call's logits, labels and output (GerBatch's x and
+// y, concatenated, and A).
 func (c callTrace) inputs() (out, logits []float32, labels []int32) {
 	r := rand.New(rand.NewPCG(uint64(c.rows), uint64(c.cols)))
 	logits = make([]float32, c.rows*c.cols)
+	if c.k > 0 {
+		logits = make([]float32, c.k*(c.rows+c.cols))
+	}
 	for i := range logits {
 		logits[i] = float32(r.NormFloat64() * 3)
 	}
 	labels = make([]int32, c.rows)
 	for i := range labels {
 		labels[i] = int32(r.IntN(c.cols))
+	}
+	if c.k > 0 {
+		return make([]float32, c.rows*c.cols), logits, labels
 	}
 	return make([]float32, len(logits)), logits, labels
 }
@@ -80,6 +98,11 @@ func (c callTrace) run(im *Impl, out, logits []float32, labels []int32) float64 
 			panic(err)
 		}
 		return loss
+	case "GerBatch":
+		x, y := logits[:c.k*c.rows], logits[c.k*c.rows:]
+		clear(out)
+		im.GerBatch(out, c.cols, 1, x, c.rows, y, c.cols)
+		return 0
 	}
 	panic("kernels: no call trace for " + c.kernel)
 }
@@ -133,6 +156,12 @@ func TestCallTraces(t *testing.T) {
 		out, logits, labels := c.inputs()
 		want := make([]float32, len(out))
 		wantLoss := c.run(genericImpl, want, logits, labels)
+		var scale float64 // GerBatch's sums cancel: their error is relative to the largest
+		if c.k > 0 {
+			for _, w := range want {
+				scale = max(scale, math.Abs(float64(w)))
+			}
+		}
 		for _, im := range Available() {
 			for _, rowPath := range []bool{false, true} {
 				c.rowPath = rowPath
@@ -142,7 +171,7 @@ func TestCallTraces(t *testing.T) {
 					t.Errorf("%v %s: loss %v, generic's %v", c, im, loss, wantLoss)
 				}
 				for i := range out {
-					if d := math.Abs(float64(out[i] - want[i])); d > 1e-6+1e-5*math.Abs(float64(want[i])) {
+					if d := math.Abs(float64(out[i] - want[i])); d > 1e-6+1e-5*(math.Abs(float64(want[i]))+scale) {
 						t.Errorf("%v %s: [%d] = %g, generic's %g", c, im, i, out[i], want[i])
 						break
 					}
@@ -153,7 +182,7 @@ func TestCallTraces(t *testing.T) {
 }
 
 // BenchmarkCallTraces measures the traced calls, with and without the
-// short-row kernel, so that bench/mca -calibrate can set the whole-call
+// short-row kernel (ns/elem: per multiply-add for GerBatch), so that bench/mca -calibrate can set the whole-call
 // models beside the hardware they can be checked on.
 func BenchmarkCallTraces(b *testing.B) {
 	for _, c := range callTraces {
@@ -162,6 +191,9 @@ func BenchmarkCallTraces(b *testing.B) {
 		}
 		out, logits, labels := c.inputs()
 		for _, rowPath := range []bool{false, true} {
+			if rowPath && c.k > 0 {
+				continue
+			}
 			c.rowPath = rowPath
 			kernel, shape, path := c.keys()
 			for _, im := range Available() {
@@ -170,7 +202,7 @@ func BenchmarkCallTraces(b *testing.B) {
 					for b.Loop() {
 						c.run(im, out, logits, labels)
 					}
-					b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(logits)), "ns/elem")
+					b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(c.elems()), "ns/elem")
 				})
 			}
 		}

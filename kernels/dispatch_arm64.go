@@ -188,6 +188,12 @@ func (is isa) ger(a []float32, lda int, alpha float32, x, y []float32) {
 func (is isa) gerBatch(a []float32, lda int, alpha float32, x []float32, m int, y []float32, n int) {
 	switch is {
 	case isaNEON:
+		if n >= gerBatchTransposedMinColsNEON && n <= gerBatchTransposedMaxColsNEON {
+			// A 10-class head: tiles of rows × columns turned around (see
+			// gerBatchTransposed in asm_gen/neon_ger.go).
+			gerBatchTransposedNEON(a, lda, alpha, x, m, y, n)
+			return
+		}
 		gerBatchNEON(a, lda, alpha, x, m, y, n)
 	default:
 		gerBatchGeneric(a, lda, alpha, x, m, y, n)

@@ -9,6 +9,10 @@ const (
 	softmaxShortRowsMaxColsNEON = 16
 	// softmaxShortRowsGroupNEON is the rows softmaxShortRowsNEON takes at a time.
 	softmaxShortRowsGroupNEON = 4
+	// gerBatchTransposedMinColsNEON is the narrowest Y gerBatchTransposedNEON takes.
+	gerBatchTransposedMinColsNEON = 5
+	// gerBatchTransposedMaxColsNEON is the widest Y gerBatchTransposedNEON takes.
+	gerBatchTransposedMaxColsNEON = 12
 	// gemmMRNEON is the rows of gemmTileNEON's tile.
 	gemmMRNEON = 8
 	// gemmNRNEON is the columns of gemmTileNEON's tile.
@@ -108,6 +112,13 @@ func gerNEON(a []float32, lda int, alpha float32, x, y []float32)
 //
 //go:noescape
 func gerBatchNEON(a []float32, lda int, alpha float32, x []float32, m int, y []float32, n int)
+
+// gerBatchTransposedNEON is gerBatchGeneric with NEON (see generic.go).
+// k = len(x)/m = len(y)/n ≥ 1, 5 ≤ n ≤ 12 (gerBatchTransposedMinColsNEON, gerBatchTransposedMaxColsNEON);
+// a holds m rows of stride lda, the last one n long.
+//
+//go:noescape
+func gerBatchTransposedNEON(a []float32, lda int, alpha float32, x []float32, m int, y []float32, n int)
 
 // gemmTileNEON is gemmTileGeneric with NEON (see generic.go).
 // Its tile is 8 rows × 12 columns (gemmMRNEON × gemmNRNEON): a holds an Ã

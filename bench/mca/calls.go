@@ -242,14 +242,16 @@ func analyzeOnce(mca, triple, core, src string) (estimate, error) {
 	return parseMCA(out)
 }
 
-// shapeElems returns the elements of a call's shape, "Softmax/256x10" →
-// 2560.
+// shapeElems returns the elements of a call's shape, the product of its
+// numbers: "Softmax/256x10" → 2560 logits, "GerBatch/784x10xk128" →
+// 1003520 multiply-adds.
 func shapeElems(name string) int {
-	f := strings.Split(name, "/")
-	r, c, _ := strings.Cut(f[1], "x")
-	rows, _ := strconv.Atoi(r)
-	cols, _ := strconv.Atoi(c)
-	return rows * cols
+	elems := 1
+	for _, d := range strings.Split(strings.Split(name, "/")[1], "x") {
+		v, _ := strconv.Atoi(strings.TrimPrefix(d, "k"))
+		elems *= v
+	}
+	return elems
 }
 
 // compareRowPath prints, per call with a row-path twin, how many times

@@ -5,14 +5,24 @@
 // on each loop for each core model, and prints a benchmark line per loop
 // and core, which benchstat reads:
 //
-//	BenchmarkMCA/isa=neon/routine=expRows/loop=2/core=neoverse-v2  1  21.10 cycles/iter  19.00 bound-cycles/iter  16 elems/iter  1.319 cycles/elem
+//	BenchmarkMCA/isa=neon/routine=expRows/loop=2/core=neoverse-v2  1  21.10 cycles/iter  19.00 bound-cycles/iter  20.40 busiest-cycles/iter  16 elems/iter  1.319 cycles/elem
 //
 // cycles/iter is llvm-mca's steady state (total cycles over iterations of
 // the loop run back to back); bound-cycles/iter is its block reciprocal
-// throughput, the limit the busiest execution unit sets; elems/iter is what
-// the loop's counter steps by when that is a multiple of the vector's lanes
-// (the row passes count elements; loops that count rows, samples or tiles
-// get no per-element figures).
+// throughput (each instruction on its own units); busiest-cycles/iter is
+// the busiest execution unit's cycles in the simulation (resource
+// pressure), which reaches cycles/iter when a unit limits the loop;
+// elems/iter is what the loop's counter steps by when that is a multiple of
+// the vector's lanes (the row passes count elements; loops that count rows,
+// samples or tiles get no per-element figures).
+//
+// It also models whole calls (-calls, see calls.go): the instructions a
+// call of the kernels' test binary executes, traced under qemu (neon, and
+// avx2 with -cpu Haswell), one line per call and core:
+//
+//	BenchmarkMCACall/isa=neon/kernel=Softmax/shape=256x10/path=default/core=neoverse-v2  1  5938 cycles/call  24392 instructions/call  2.320 cycles/elem
+//
+// path=rows is the same call with short rows through the row primitives.
 //
 //	go run ./bench/mca                      # NEON on Neoverse N1, V1 and V2
 //	go run ./bench/mca -isa avx512,avx2 -cores znver5,icelake-server
@@ -20,15 +30,18 @@
 //
 // -calibrate also runs the bench suite's row kernels on this machine (the
 // amd64 instruction sets) and prints, per kernel and core model, the sum of
-// its loops' modelled cycles per element beside the measured ones, so that
-// a reader sees how far each model is from hardware it can be checked on.
+// its loops' modelled cycles per element beside the measured ones, and the
+// traced calls' models beside the calls measured (BenchmarkCallTraces in
+// the kernels' tests), so that a reader sees how far each model is from
+// hardware it can be checked on.
 //
 // With neon it also compiles the intrinsics reference ref/neon.c with
 // clang and prints each routine's main loops against it (see reference).
 // It fails when a routine's loops cannot be found in the disassembly.
 //
 // It needs llvm-mca-19 (Debian's llvm-19), clang-19 for the reference,
-// aarch64-linux-gnu-objdump (binutils-aarch64-linux-gnu) and objdump. These are models, not
+// aarch64-linux-gnu-objdump (binutils-aarch64-linux-gnu), objdump and, for
+// the calls, qemu-user-static. These are models, not
 // measurements: docs/performance.md compares them with what the bench
 // suite measures on the cores this project runs on.
 package main
@@ -138,8 +151,8 @@ func main() {
 						continue
 					}
 					results = append(results, result{isa: name, routine: fn.name, core: core, est: r, elems: elems, mainLoop: elems == 4*spec.lanes})
-					line := fmt.Sprintf("BenchmarkMCA/isa=%s/routine=%s/loop=%d/core=%s\t1\t%.2f cycles/iter\t%.2f bound-cycles/iter",
-						name, fn.name, i+1, core, r.cycles, r.bound)
+					line := fmt.Sprintf("BenchmarkMCA/isa=%s/routine=%s/loop=%d/core=%s\t1\t%.2f cycles/iter\t%.2f bound-cycles/iter\t%.2f busiest-cycles/iter",
+						name, fn.name, i+1, core, r.cycles, r.bound, r.busiest)
 					if elems > 0 {
 						line += fmt.Sprintf("\t%d elems/iter\t%.3f cycles/elem", elems, r.cycles/float64(elems))
 					}
@@ -389,8 +402,15 @@ func (l loop) elems(lanes int) int {
 	return 0
 }
 
-// An estimate is llvm-mca's result for one loop on one core.
-type estimate struct{ cycles, bound float64 }
+// An estimate is llvm-mca's result for one loop on one core: cycles per
+// iteration; the block's reciprocal throughput (each instruction on its own
+// units, as if no other instruction competed for them); and the cycles per
+// iteration of the busiest unit in the simulation (the most any one unit of
+// the resource pressure table was busy), which is the cycles when a unit
+// limits the loop, as the load and store address units that loads and
+// stores share on V1 and V2 do, which the block's reciprocal throughput
+// counts apart.
+type estimate struct{ cycles, bound, busiest float64 }
 
 var (
 	iterationsLine = regexp.MustCompile(`(?m)^Iterations:\s+(\d+)`)
@@ -421,7 +441,28 @@ func parseMCA(out []byte) (estimate, error) {
 	iters, _ := strconv.ParseFloat(string(it[1]), 64)
 	cycles, _ := strconv.ParseFloat(string(cy[1]), 64)
 	bound, _ := strconv.ParseFloat(string(bd[1]), 64)
-	return estimate{cycles: cycles / iters, bound: bound}, nil
+	busiest, err := busiestUnit(out)
+	if err != nil {
+		return estimate{}, err
+	}
+	return estimate{cycles: cycles / iters, bound: bound, busiest: busiest}, nil
+}
+
+// busiestUnit returns the largest value of the report's resource pressure
+// per iteration: the line after the units' line that follows the title.
+func busiestUnit(out []byte) (float64, error) {
+	_, table, ok := bytes.Cut(out, []byte("Resource pressure per iteration:\n"))
+	lines := strings.SplitN(string(table), "\n", 3)
+	if !ok || len(lines) < 2 {
+		return 0, fmt.Errorf("no resource pressure in llvm-mca's output")
+	}
+	var most float64
+	for _, f := range strings.Fields(lines[1]) {
+		if v, err := strconv.ParseFloat(f, 64); err == nil {
+			most = max(most, v)
+		}
+	}
+	return most, nil
 }
 
 func firstLine(s string) string {

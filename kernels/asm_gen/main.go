@@ -122,6 +122,7 @@ func generateNEON() error {
 	// The weight updates.
 	n.ger()
 	n.gerBatch()
+	n.gerBatchTransposed()
 	// The micro-kernel of Gemm (gemm.go).
 	n.gemmTile()
 	return n.write(*outARM64, *stubsARM64, flag.Lookup("pkg").Value.String())

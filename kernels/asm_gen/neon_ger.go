@@ -1,6 +1,9 @@
 package main
 
-import "fmt"
+import (
+	"fmt"
+	"math/bits"
+)
 
 // The NEON twins of ger.go.
 
@@ -189,5 +192,171 @@ func (t gerTilesNEON) tile(rows int, g group, aj, yj greg) {
 			n.ADD(imm(16*g.vecs), aj, aj)
 			n.ADD(imm(16*g.vecs), yj, yj)
 		}
+	})
+}
+
+// The widths of Y that gerBatchTransposed takes: 2 or 3 blocks of 4
+// columns, whose tiles of 8 rows (24 accumulators), 2 vectors of x, 3 of y
+// and alpha fill the registers.
+const (
+	neonGerTransposedMinCols = 5
+	neonGerTransposedMaxCols = 12
+)
+
+// gerBatchTransposed (twin: gerBatchGeneric) is gerBatch for Y rows of 5 …
+// 12 elements (a 10-class head), where gerBatch's tiles of one vector per
+// row keep 4 accumulators, each waiting on its own last FMLA. As ger.go's
+// gerBatchTransposed, it turns the tile around: a tile is 8 rows × n
+// columns of A held as column vectors of 4 rows, in blocks of 4 columns,
+// the last block the rows' last 4 columns (it overlaps the block before;
+// the columns they share get the same sums in both). Per sample it loads
+// alpha·x_p for the tile's rows as 2 vectors and adds their products with
+// each y_pj, a lane of one of y_p's blocks (FMLA by element): 16 or 24
+// independent accumulators. The tile starts as A, loaded and transposed in
+// registers, so that each element gets the twin's products in the twin's
+// order, and is transposed back and stored once. Rows past the last tile
+// of 8 take a tile of 4, then gerBatch's tiles of one row.
+func (n *neon) gerBatchTransposed() {
+	n.text("gerBatchTransposed", "func(a []float32, lda int, alpha float32, x []float32, m int, y []float32, n int)",
+		"gerBatchGeneric",
+		"k = len(x)/m = len(y)/n ≥ 1, 5 ≤ n ≤ 12 (gerBatchTransposedMinColsNEON, gerBatchTransposedMaxColsNEON);",
+		"a holds m rows of stride lda, the last one n long.")
+	n.goConst("gerBatchTransposedMinColsNEON", neonGerTransposedMinCols, "gerBatchTransposedMinColsNEON is the narrowest Y gerBatchTransposedNEON takes.")
+	n.goConst("gerBatchTransposedMaxColsNEON", neonGerTransposedMaxCols, "gerBatchTransposedMaxColsNEON is the widest Y gerBatchTransposedNEON takes.")
+	a, lda4 := n.load("a_base"), n.load("lda")
+	n.LSL(imm(2), lda4, lda4)
+	x, m4, rowsLeft := n.load("x_base"), n.load("m"), n.load("m")
+	n.LSL(imm(2), m4, m4)
+	y, n4 := n.load("y_base"), n.load("n")
+	n.LSL(imm(2), n4, n4)
+	xend := n.endOf(x, "x_len")
+	alpha := n.loadF32("alpha")
+	g := gerTilesNEON{n: n, a: a, lda4: lda4, x: x, m4: m4, y: y, n4: n4, xend: xend, alpha: alpha}
+	// last: the offset of the last block of a row of A or Y, 4·(n − 4).
+	last := n.gp()
+	n.SUB(imm(4*neonLanes), n4, last)
+	rest, done := n.label("rest"), n.label("done")
+	for blocks := 2; blocks <= neonGerTransposedMaxCols/neonLanes; blocks++ {
+		next := n.label("blocks")
+		if blocks < neonGerTransposedMaxCols/neonLanes {
+			n.CMP(imm(4*blocks*neonLanes), n4)
+			n.B("GT", next)
+		}
+		for _, rows := range []int{2 * neonLanes, neonLanes} {
+			// Tiles of rows rows while as many are left.
+			top, fewer := n.label("tiles"), n.label("fewer")
+			n.Label(top)
+			n.CMP(imm(rows), rowsLeft)
+			n.B("LT", fewer)
+			g.transposedTile(rows, blocks, last)
+			n.ADD(shifted(lda4, bits.TrailingZeros(uint(rows))), a, a)
+			n.ADD(imm(4*rows), x, x)
+			n.SUB(imm(rows), rowsLeft, rowsLeft)
+			if rows == neonLanes {
+				// At most one: fewer than 8 rows were left.
+				n.Label(fewer)
+				break
+			}
+			n.B("", top)
+			n.Label(fewer)
+		}
+		n.B("", rest)
+		n.Label(next)
+	}
+	// The last 0 … 3 rows, one at a time.
+	n.Label(rest)
+	n.CBZ(rowsLeft, done)
+	top1 := n.label("row1")
+	n.Label(top1)
+	g.columns(1)
+	n.ADD(lda4, a, a)
+	n.ADD(imm(4), x, x)
+	n.SUBS(imm(1), rowsLeft, rowsLeft)
+	n.B("NE", top1)
+	n.Label(done)
+	n.ret()
+}
+
+// transposedTile emits gerBatchTransposed's update of rows (4 or 8) rows
+// at a, of blocks blocks of 4 columns, the last at offset last of each row
+// (and of each sample of Y).
+func (t gerTilesNEON) transposedTile(rows, blocks int, last greg) {
+	n := t.n
+	n.scope(func() {
+		// acc[h][4b+j]: column j of block b, for rows 4h … 4h+3.
+		acc := make([][]vreg, rows/neonLanes)
+		for h := range acc {
+			acc[h] = n.vecs(neonLanes * blocks)
+		}
+		// rowsAt calls f with each row r of the tile: its address and
+		// its last block's.
+		rowsAt := func(f func(r int, p, pl greg)) {
+			n.scope(func() {
+				p, pl := n.gp(), n.gp()
+				n.MOVD(t.a, p)
+				for r := range rows {
+					if r > 0 {
+						n.ADD(t.lda4, p, p)
+					}
+					n.ADD(last, p, pl)
+					f(r, p, pl)
+				}
+			})
+		}
+		// transposeAll turns every 4×4 block of the tile around.
+		transposeAll := func() {
+			for h := range acc {
+				for b := range blocks {
+					n.transpose4(acc[h][4*b], acc[h][4*b+1], acc[h][4*b+2], acc[h][4*b+3])
+				}
+			}
+		}
+		rowsAt(func(r int, p, pl greg) {
+			h, i := r/neonLanes, r%neonLanes
+			for b := range blocks - 1 {
+				n.LDRQ(p, 16*b, acc[h][4*b+i])
+			}
+			n.LDRQ(pl, 0, acc[h][4*(blocks-1)+i])
+		})
+		transposeAll()
+		xp, yp, ypl := n.gp(), n.gp(), n.gp()
+		n.MOVD(t.x, xp)
+		n.MOVD(t.y, yp)
+		n.ADD(last, t.y, ypl)
+		samples := n.label("samples")
+		n.counted(fmt.Sprintf("%d×%d transposed multiply-add", rows, neonLanes*blocks), fmt.Sprintf("%d multiply-adds", rows*neonLanes*blocks), func() {
+			n.Label(samples)
+			n.scope(func() {
+				// alpha·x_pi for the tile's rows (consecutive in x_p),
+				// rounded to float32 as in the twin.
+				xs := n.vecs(len(acc))
+				n.VLD1step(xp, t.m4, xs...)
+				for _, v := range xs {
+					n.FMUL(t.alpha, v, v)
+				}
+				ys := n.vecs(blocks - 1)
+				n.VLD1step(yp, t.n4, ys...)
+				yl := n.vec()
+				n.VLD1step(ypl, t.n4, yl)
+				ys = append(ys, yl)
+				for h, xv := range xs {
+					for b, yv := range ys {
+						for j := range neonLanes {
+							n.FMLAe(yv, j, xv, acc[h][4*b+j]) // acc += (alpha·x_pi)·y_pj
+						}
+					}
+				}
+			})
+			n.CMP(t.xend, xp)
+			n.B("LO", samples)
+		})
+		transposeAll()
+		rowsAt(func(r int, p, pl greg) {
+			h, i := r/neonLanes, r%neonLanes
+			for b := range blocks - 1 {
+				n.STRQ(acc[h][4*b+i], p, 16*b)
+			}
+			n.STRQ(acc[h][4*(blocks-1)+i], pl, 0)
+		})
 	})
 }

@@ -143,7 +143,7 @@ func (g neonShortRows) blocked(blocks int) {
 	// Columns: c[4b+j] is column j of block b.
 	var c []vreg
 	for b := range blocks {
-		c = append(c, g.transpose(rows[0][b], rows[1][b], rows[2][b], rows[3][b])...)
+		c = append(c, n.transpose4(rows[0][b], rows[1][b], rows[2][b], rows[3][b])...)
 	}
 	// Two columns' exps at a time: their temporaries and 16 columns fill
 	// the registers.
@@ -151,7 +151,7 @@ func (g neonShortRows) blocked(blocks int) {
 	// Rows again, block by block, and stored row by row, the last block
 	// first.
 	for b := range blocks {
-		out := g.transpose(e[4*b], e[4*b+1], e[4*b+2], e[4*b+3])
+		out := n.transpose4(e[4*b], e[4*b+1], e[4*b+2], e[4*b+3])
 		for r := range rows {
 			rows[r][b] = out[r]
 		}
@@ -222,11 +222,10 @@ func (g neonShortRows) softmaxColumns(c []vreg, at int) []vreg {
 	return e
 }
 
-// transpose turns the 4 registers of a 4×4 block (rows, or columns) into
+// transpose4 turns the 4 registers of a 4×4 block (rows, or columns) into
 // its columns (rows), in the same registers: TRN1 and TRN2 pair the
 // 32-bit lanes of two rows, then the 64-bit lanes of two pairs.
-func (g neonShortRows) transpose(r0, r1, r2, r3 vreg) []vreg {
-	n := g.n
+func (n *neon) transpose4(r0, r1, r2, r3 vreg) []vreg {
 	n.scope(func() {
 		t := n.vecs(4)
 		n.VTRN1(r1, r0, t[0], false)  // a0 b0 a2 b2
