@@ -512,27 +512,27 @@ cols_8:
 	MOVD $8, R8
 	SUB R2, R8, R8
 	MOVD $shortRowsMask<>(SB), R9
-	ADD R8<<4, R9, R8
+	ADD R8<<4, R9, R9
 row_11:
-	VLD1 (R8), [V4.S4]
-	ADD R7, R1, R9
+	VLD1 (R9), [V4.S4]
+	ADD R7, R1, R10
 	FMOVQ 0(R1), F5
-	FMOVQ 0(R9), F6
+	FMOVQ 0(R10), F6
 	WORD $0x4ea4f4c6 // fmin v6.4s, v6.4s, v4.4s
-	ADD R6, R1, R10
-	ADD R7, R10, R9
-	FMOVQ 0(R10), F7
-	FMOVQ 0(R9), F8
+	ADD R6, R1, R11
+	ADD R7, R11, R10
+	FMOVQ 0(R11), F7
+	FMOVQ 0(R10), F8
 	WORD $0x4ea4f508 // fmin v8.4s, v8.4s, v4.4s
-	ADD R6, R10, R11
-	ADD R7, R11, R9
-	FMOVQ 0(R11), F9
-	FMOVQ 0(R9), F10
-	WORD $0x4ea4f54a // fmin v10.4s, v10.4s, v4.4s
 	ADD R6, R11, R12
-	ADD R7, R12, R9
-	FMOVQ 0(R12), F11
-	FMOVQ 0(R9), F12
+	ADD R7, R12, R10
+	FMOVQ 0(R12), F9
+	FMOVQ 0(R10), F10
+	WORD $0x4ea4f54a // fmin v10.4s, v10.4s, v4.4s
+	ADD R6, R12, R13
+	ADD R7, R13, R10
+	FMOVQ 0(R13), F11
+	FMOVQ 0(R10), F12
 	WORD $0x4ea4f58c // fmin v12.4s, v12.4s, v4.4s
 	ADD R6<<2, R1, R1
 	VTRN1 V7.S4, V5.S4, V13.S4
@@ -634,6 +634,8 @@ row_11:
 	VFMLA V21.S4, V11.S4, V15.S4
 	WORD $0x4e721dce // bic v14.16b, v14.16b, v18.16b
 	WORD $0x4e731def // bic v15.16b, v15.16b, v19.16b
+	CMP $2, R8
+	BGE repeats_12
 	WORD $0x4eadd4c6 // fsub v6.4s, v6.4s, v13.4s
 	WORD $0x4eadd508 // fsub v8.4s, v8.4s, v13.4s
 	WORD $0x6ea6e474 // fcmgt v20.4s, v3.4s, v6.4s
@@ -672,6 +674,11 @@ row_11:
 	VFMLA V23.S4, V8.S4, V19.S4
 	WORD $0x4e741e52 // bic v18.16b, v18.16b, v20.16b
 	WORD $0x4e751e73 // bic v19.16b, v19.16b, v21.16b
+	B exps_13
+repeats_12:
+	VEOR V18.B16, V18.B16, V18.B16
+	VEOR V19.B16, V19.B16, V19.B16
+exps_13:
 	WORD $0x4eadd54a // fsub v10.4s, v10.4s, v13.4s
 	WORD $0x4eadd58c // fsub v12.4s, v12.4s, v13.4s
 	WORD $0x6eaae468 // fcmgt v8.4s, v3.4s, v10.4s
@@ -722,8 +729,8 @@ row_11:
 	FMOVS scale+56(FP), F8
 	VDUP V8.S[0], V8.S4
 	WORD $0x6e25dd08 // fmul v8.4s, v8.4s, v5.4s
-	MOVD $one<>(SB), R9
-	VLD1R (R9), [V4.S4]
+	MOVD $one<>(SB), R10
+	VLD1R (R10), [V4.S4]
 	WORD $0x6e28fc84 // fdiv v4.4s, v4.4s, v8.4s
 	WORD $0x6e24de10 // fmul v16.4s, v16.4s, v4.4s
 	WORD $0x6e24de31 // fmul v17.4s, v17.4s, v4.4s
@@ -749,56 +756,56 @@ row_11:
 	VTRN1 V11.D2, V9.D2, V19.D2
 	VTRN2 V10.D2, V8.D2, V6.D2
 	VTRN2 V11.D2, V9.D2, V7.D2
-	ADD R7, R0, R9
-	FMOVQ F18, 0(R9)
+	ADD R7, R0, R10
+	FMOVQ F18, 0(R10)
 	FMOVQ F16, 0(R0)
-	ADD R6, R0, R10
-	ADD R7, R10, R9
-	FMOVQ F19, 0(R9)
-	FMOVQ F17, 0(R10)
-	ADD R6, R10, R11
-	ADD R7, R11, R9
-	FMOVQ F6, 0(R9)
-	FMOVQ F14, 0(R11)
+	ADD R6, R0, R11
+	ADD R7, R11, R10
+	FMOVQ F19, 0(R10)
+	FMOVQ F17, 0(R11)
 	ADD R6, R11, R12
-	ADD R7, R12, R9
-	FMOVQ F7, 0(R9)
-	FMOVQ F15, 0(R12)
+	ADD R7, R12, R10
+	FMOVQ F6, 0(R10)
+	FMOVQ F14, 0(R12)
+	ADD R6, R12, R13
+	ADD R7, R13, R10
+	FMOVQ F7, 0(R10)
+	FMOVQ F15, 0(R13)
 	ADD R6<<2, R0, R0
 	CMP R5, R1
 	BLO row_11
 	B done_1
 blocks_10:
 	CMP $12, R2
-	BGT blocks_12
+	BGT blocks_14
 	MOVD $12, R8
 	SUB R2, R8, R8
 	MOVD $shortRowsMask<>(SB), R9
-	ADD R8<<4, R9, R8
-row_13:
-	VLD1 (R8), [V4.S4]
-	ADD R7, R1, R9
+	ADD R8<<4, R9, R9
+row_15:
+	VLD1 (R9), [V4.S4]
+	ADD R7, R1, R10
 	FMOVQ 0(R1), F5
 	FMOVQ 16(R1), F6
-	FMOVQ 0(R9), F7
+	FMOVQ 0(R10), F7
 	WORD $0x4ea4f4e7 // fmin v7.4s, v7.4s, v4.4s
-	ADD R6, R1, R10
-	ADD R7, R10, R9
-	FMOVQ 0(R10), F8
-	FMOVQ 16(R10), F9
-	FMOVQ 0(R9), F10
+	ADD R6, R1, R11
+	ADD R7, R11, R10
+	FMOVQ 0(R11), F8
+	FMOVQ 16(R11), F9
+	FMOVQ 0(R10), F10
 	WORD $0x4ea4f54a // fmin v10.4s, v10.4s, v4.4s
-	ADD R6, R10, R11
-	ADD R7, R11, R9
-	FMOVQ 0(R11), F11
-	FMOVQ 16(R11), F12
-	FMOVQ 0(R9), F13
-	WORD $0x4ea4f5ad // fmin v13.4s, v13.4s, v4.4s
 	ADD R6, R11, R12
-	ADD R7, R12, R9
-	FMOVQ 0(R12), F14
-	FMOVQ 16(R12), F15
-	FMOVQ 0(R9), F16
+	ADD R7, R12, R10
+	FMOVQ 0(R12), F11
+	FMOVQ 16(R12), F12
+	FMOVQ 0(R10), F13
+	WORD $0x4ea4f5ad // fmin v13.4s, v13.4s, v4.4s
+	ADD R6, R12, R13
+	ADD R7, R13, R10
+	FMOVQ 0(R13), F14
+	FMOVQ 16(R13), F15
+	FMOVQ 0(R10), F16
 	WORD $0x4ea4f610 // fmin v16.4s, v16.4s, v4.4s
 	ADD R6<<2, R1, R1
 	VTRN1 V8.S4, V5.S4, V17.S4
@@ -988,6 +995,8 @@ row_13:
 	VFMLA V26.S4, V15.S4, V9.S4
 	WORD $0x4e711d08 // bic v8.16b, v8.16b, v17.16b
 	WORD $0x4e721d29 // bic v9.16b, v9.16b, v18.16b
+	CMP $2, R8
+	BGE repeats_16
 	WORD $0x4ea4d4e7 // fsub v7.4s, v7.4s, v4.4s
 	WORD $0x4ea4d54a // fsub v10.4s, v10.4s, v4.4s
 	WORD $0x6ea7e46e // fcmgt v14.4s, v3.4s, v7.4s
@@ -1026,6 +1035,11 @@ row_13:
 	VFMLA V18.S4, V10.S4, V12.S4
 	WORD $0x4e6e1d6b // bic v11.16b, v11.16b, v14.16b
 	WORD $0x4e6f1d8c // bic v12.16b, v12.16b, v15.16b
+	B exps_17
+repeats_16:
+	VEOR V11.B16, V11.B16, V11.B16
+	VEOR V12.B16, V12.B16, V12.B16
+exps_17:
 	WORD $0x4ea4d5ad // fsub v13.4s, v13.4s, v4.4s
 	WORD $0x4ea4d610 // fsub v16.4s, v16.4s, v4.4s
 	WORD $0x6eade471 // fcmgt v17.4s, v3.4s, v13.4s
@@ -1080,8 +1094,8 @@ row_13:
 	FMOVS scale+56(FP), F6
 	VDUP V6.S[0], V6.S4
 	WORD $0x6e25dcc6 // fmul v6.4s, v6.4s, v5.4s
-	MOVD $one<>(SB), R9
-	VLD1R (R9), [V4.S4]
+	MOVD $one<>(SB), R10
+	VLD1R (R10), [V4.S4]
 	WORD $0x6e26fc84 // fdiv v4.4s, v4.4s, v6.4s
 	WORD $0x6e24de73 // fmul v19.4s, v19.4s, v4.4s
 	WORD $0x6e24de94 // fmul v20.4s, v20.4s, v4.4s
@@ -1119,62 +1133,62 @@ row_13:
 	VTRN1 V7.D2, V5.D2, V12.D2
 	VTRN2 V6.D2, V4.D2, V14.D2
 	VTRN2 V7.D2, V5.D2, V15.D2
-	ADD R7, R0, R9
-	FMOVQ F11, 0(R9)
+	ADD R7, R0, R10
+	FMOVQ F11, 0(R10)
 	FMOVQ F19, 0(R0)
 	FMOVQ F23, 16(R0)
-	ADD R6, R0, R10
-	ADD R7, R10, R9
-	FMOVQ F12, 0(R9)
-	FMOVQ F20, 0(R10)
-	FMOVQ F24, 16(R10)
-	ADD R6, R10, R11
-	ADD R7, R11, R9
-	FMOVQ F14, 0(R9)
-	FMOVQ F21, 0(R11)
-	FMOVQ F8, 16(R11)
+	ADD R6, R0, R11
+	ADD R7, R11, R10
+	FMOVQ F12, 0(R10)
+	FMOVQ F20, 0(R11)
+	FMOVQ F24, 16(R11)
 	ADD R6, R11, R12
-	ADD R7, R12, R9
-	FMOVQ F15, 0(R9)
-	FMOVQ F22, 0(R12)
-	FMOVQ F9, 16(R12)
+	ADD R7, R12, R10
+	FMOVQ F14, 0(R10)
+	FMOVQ F21, 0(R12)
+	FMOVQ F8, 16(R12)
+	ADD R6, R12, R13
+	ADD R7, R13, R10
+	FMOVQ F15, 0(R10)
+	FMOVQ F22, 0(R13)
+	FMOVQ F9, 16(R13)
 	ADD R6<<2, R0, R0
 	CMP R5, R1
-	BLO row_13
+	BLO row_15
 	B done_1
-blocks_12:
+blocks_14:
 	MOVD $16, R8
 	SUB R2, R8, R8
 	MOVD $shortRowsMask<>(SB), R9
-	ADD R8<<4, R9, R8
-row_15:
-	VLD1 (R8), [V4.S4]
-	ADD R7, R1, R9
+	ADD R8<<4, R9, R9
+row_19:
+	VLD1 (R9), [V4.S4]
+	ADD R7, R1, R10
 	FMOVQ 0(R1), F5
 	FMOVQ 16(R1), F6
 	FMOVQ 32(R1), F7
-	FMOVQ 0(R9), F8
+	FMOVQ 0(R10), F8
 	WORD $0x4ea4f508 // fmin v8.4s, v8.4s, v4.4s
-	ADD R6, R1, R10
-	ADD R7, R10, R9
-	FMOVQ 0(R10), F9
-	FMOVQ 16(R10), F10
-	FMOVQ 32(R10), F11
-	FMOVQ 0(R9), F12
+	ADD R6, R1, R11
+	ADD R7, R11, R10
+	FMOVQ 0(R11), F9
+	FMOVQ 16(R11), F10
+	FMOVQ 32(R11), F11
+	FMOVQ 0(R10), F12
 	WORD $0x4ea4f58c // fmin v12.4s, v12.4s, v4.4s
-	ADD R6, R10, R11
-	ADD R7, R11, R9
-	FMOVQ 0(R11), F13
-	FMOVQ 16(R11), F14
-	FMOVQ 32(R11), F15
-	FMOVQ 0(R9), F16
-	WORD $0x4ea4f610 // fmin v16.4s, v16.4s, v4.4s
 	ADD R6, R11, R12
-	ADD R7, R12, R9
-	FMOVQ 0(R12), F17
-	FMOVQ 16(R12), F18
-	FMOVQ 32(R12), F19
-	FMOVQ 0(R9), F20
+	ADD R7, R12, R10
+	FMOVQ 0(R12), F13
+	FMOVQ 16(R12), F14
+	FMOVQ 32(R12), F15
+	FMOVQ 0(R10), F16
+	WORD $0x4ea4f610 // fmin v16.4s, v16.4s, v4.4s
+	ADD R6, R12, R13
+	ADD R7, R13, R10
+	FMOVQ 0(R13), F17
+	FMOVQ 16(R13), F18
+	FMOVQ 32(R13), F19
+	FMOVQ 0(R10), F20
 	WORD $0x4ea4f694 // fmin v20.4s, v20.4s, v4.4s
 	ADD R6<<2, R1, R1
 	VTRN1 V9.S4, V5.S4, V21.S4
@@ -1452,6 +1466,8 @@ row_15:
 	VFMLA V29.S4, V19.S4, V7.S4
 	WORD $0x4e711cc6 // bic v6.16b, v6.16b, v17.16b
 	WORD $0x4e721ce7 // bic v7.16b, v7.16b, v18.16b
+	CMP $2, R8
+	BGE repeats_20
 	WORD $0x4eb5d508 // fsub v8.4s, v8.4s, v21.4s
 	WORD $0x4eb5d58c // fsub v12.4s, v12.4s, v21.4s
 	WORD $0x6ea8e47c // fcmgt v28.4s, v3.4s, v8.4s
@@ -1490,6 +1506,11 @@ row_15:
 	VFMLA V31.S4, V12.S4, V18.S4
 	WORD $0x4e7c1e31 // bic v17.16b, v17.16b, v28.16b
 	WORD $0x4e7d1e52 // bic v18.16b, v18.16b, v29.16b
+	B exps_21
+repeats_20:
+	VEOR V17.B16, V17.B16, V17.B16
+	VEOR V18.B16, V18.B16, V18.B16
+exps_21:
 	WORD $0x4eb5d610 // fsub v16.4s, v16.4s, v21.4s
 	WORD $0x4eb5d694 // fsub v20.4s, v20.4s, v21.4s
 	WORD $0x6eb0e47c // fcmgt v28.4s, v3.4s, v16.4s
@@ -1548,8 +1569,8 @@ row_15:
 	FMOVS scale+56(FP), F8
 	VDUP V8.S[0], V8.S4
 	WORD $0x6e25dd08 // fmul v8.4s, v8.4s, v5.4s
-	MOVD $one<>(SB), R9
-	VLD1R (R9), [V4.S4]
+	MOVD $one<>(SB), R10
+	VLD1R (R10), [V4.S4]
 	WORD $0x6e28fc84 // fdiv v4.4s, v4.4s, v8.4s
 	WORD $0x6e24df18 // fmul v24.4s, v24.4s, v4.4s
 	WORD $0x6e24df39 // fmul v25.4s, v25.4s, v4.4s
@@ -1599,34 +1620,34 @@ row_15:
 	VTRN1 V31.D2, V29.D2, V18.D2
 	VTRN2 V30.D2, V28.D2, V11.D2
 	VTRN2 V31.D2, V29.D2, V12.D2
-	ADD R7, R0, R9
-	FMOVQ F17, 0(R9)
+	ADD R7, R0, R10
+	FMOVQ F17, 0(R10)
 	FMOVQ F24, 0(R0)
 	FMOVQ F26, 16(R0)
 	FMOVQ F13, 32(R0)
-	ADD R6, R0, R10
-	ADD R7, R10, R9
-	FMOVQ F18, 0(R9)
-	FMOVQ F25, 0(R10)
-	FMOVQ F27, 16(R10)
-	FMOVQ F14, 32(R10)
-	ADD R6, R10, R11
-	ADD R7, R11, R9
-	FMOVQ F11, 0(R9)
-	FMOVQ F22, 0(R11)
-	FMOVQ F9, 16(R11)
-	FMOVQ F6, 32(R11)
+	ADD R6, R0, R11
+	ADD R7, R11, R10
+	FMOVQ F18, 0(R10)
+	FMOVQ F25, 0(R11)
+	FMOVQ F27, 16(R11)
+	FMOVQ F14, 32(R11)
 	ADD R6, R11, R12
-	ADD R7, R12, R9
-	FMOVQ F12, 0(R9)
-	FMOVQ F23, 0(R12)
-	FMOVQ F10, 16(R12)
-	FMOVQ F7, 32(R12)
+	ADD R7, R12, R10
+	FMOVQ F11, 0(R10)
+	FMOVQ F22, 0(R12)
+	FMOVQ F9, 16(R12)
+	FMOVQ F6, 32(R12)
+	ADD R6, R12, R13
+	ADD R7, R13, R10
+	FMOVQ F12, 0(R10)
+	FMOVQ F23, 0(R13)
+	FMOVQ F10, 16(R13)
+	FMOVQ F7, 32(R13)
 	ADD R6<<2, R0, R0
 	CMP R5, R1
-	BLO row_15
+	BLO row_19
 	B done_1
-blocks_14:
+blocks_18:
 done_1:
 	RET
 

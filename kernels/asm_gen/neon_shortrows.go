@@ -52,7 +52,7 @@ func (n *neon) softmaxShortRows() {
 	// stride: a row, in bytes; last: the offset of a row's last block;
 	// mask: the lanes of the last block to set to −Inf, as +Inf (kept) or
 	// −Inf (set) for FMIN.
-	g.stride, g.last, g.mask = n.gp(), n.gp(), n.gp()
+	g.stride, g.last, g.repeated, g.mask = n.gp(), n.gp(), n.gp(), n.gp()
 	n.LSL(imm(2), g.cols, g.stride)
 	n.SUB(imm(4*neonLanes), g.stride, g.last)
 	for blocks := 2; blocks <= neonShortRowsMaxCols/neonLanes; blocks++ {
@@ -63,13 +63,10 @@ func (n *neon) softmaxShortRows() {
 		}
 		// The last block repeats 4·blocks − cols lanes: mask row
 		// 4·blocks − cols of the table.
-		n.MOVD(imm(blocks*neonLanes), g.mask)
-		n.SUB(g.cols, g.mask, g.mask)
-		n.scope(func() {
-			t := n.gp()
-			n.MOVD("$"+g.maskTable()+"(SB)", t)
-			n.ADD(shifted(g.mask, 4), t, g.mask)
-		})
+		n.MOVD(imm(blocks*neonLanes), g.repeated)
+		n.SUB(g.cols, g.repeated, g.repeated)
+		n.MOVD("$"+g.maskTable()+"(SB)", g.mask)
+		n.ADD(shifted(g.repeated, 4), g.mask, g.mask)
 		n.rowLoopTo(g.src, g.end, func() { g.blocked(blocks) })
 		n.B("", done)
 		n.Label(next)
@@ -85,6 +82,7 @@ type neonShortRows struct {
 	k                           *neonExpK
 	dst, src, end, cols, mp, zp greg
 	stride, last, mask          greg // bytes a row, its last block's offset, the last block's FMIN mask
+	repeated                    greg // the lanes of the last block that repeat the block before
 }
 
 // maskTable is the last block's FMIN masks: row d (16 bytes) sets the first
@@ -111,7 +109,7 @@ func (g neonShortRows) interleaved(cols int) {
 	n := g.n
 	c := n.vecs(cols)
 	n.VLDn(g.src, 16*cols, c...)
-	e := g.softmaxColumns(c, cols)
+	e := g.softmaxColumns(c, cols, -1)
 	n.VSTn(g.dst, 16*cols, e...)
 	n.release(e...)
 }
@@ -146,8 +144,10 @@ func (g neonShortRows) blocked(blocks int) {
 		c = append(c, n.transpose4(rows[0][b], rows[1][b], rows[2][b], rows[3][b])...)
 	}
 	// Two columns' exps at a time: their temporaries and 16 columns fill
-	// the registers.
-	e := g.softmaxColumns(c, 2)
+	// the registers. The last block's first two columns are both repeats
+	// when 2 or 3 lanes are (rows of 9, 10, 13, 14 columns): their exps,
+	// which the masks make 0, are skipped for zeros.
+	e := g.softmaxColumns(c, 2, 4*(blocks-1))
 	// Rows again, block by block, and stored row by row, the last block
 	// first.
 	for b := range blocks {
@@ -189,17 +189,33 @@ func (g neonShortRows) rowPointers(p greg, each func(r int, p, last greg)) {
 // softmaxColumns returns e^(c_j − max)/(Z·scale) for the columns c, lane by
 // lane (each lane a row), max and Z taken across c and stored to m and z;
 // the exps are taken at most at a time columns at once, into consecutive
-// registers. c are released.
-func (g neonShortRows) softmaxColumns(c []vreg, at int) []vreg {
+// registers, and those of the pair at repeats (unless −1) are zeros when 2
+// or more lanes of the last block are repeats. c are released.
+func (g neonShortRows) softmaxColumns(c []vreg, at, repeats int) []vreg {
 	n := g.n
 	mx := g.tree(c, n.FMAX)
 	var e []vreg
 	for j := 0; j < len(c); j += at {
 		as := c[j:min(j+at, len(c))]
+		skip, done := "", ""
+		if j == repeats {
+			skip, done = n.label("repeats"), n.label("exps")
+			n.CMP(imm(2), g.repeated)
+			n.B("GE", skip)
+		}
 		for _, a := range as {
 			n.FSUB(mx, a, a)
 		}
-		e = append(e, g.k.exp(n, as)...)
+		fs := g.k.exp(n, as)
+		if skip != "" {
+			n.B("", done)
+			n.Label(skip)
+			for _, f := range fs {
+				n.zero(f)
+			}
+			n.Label(done)
+		}
+		e = append(e, fs...)
 		n.release(as...)
 	}
 	z := g.tree(e, n.FADD)
