@@ -3424,13 +3424,13 @@ TEXT ·gerBatchNEON(SB), NOSPLIT, $0-104
 	VDUP V0.S[0], V0.S4
 	CMP $4, R4
 	BLT rows1_1
-rows_3:
+rows_2:
 	MOVD n+96(FP), R10
 	MOVD R0, R8
 	MOVD R5, R9
 	SUBS $16, R10, R10
-	BLT ones_4
-tiles_7:
+	BLT ones_3
+tiles_6:
 	MOVD R8, R11
 	MOVD R11, R12
 	VLD1.P 64(R12), [V1.S4, V2.S4, V3.S4, V4.S4]
@@ -3446,7 +3446,7 @@ tiles_7:
 	MOVD R2, R11
 	MOVD R9, R12
 	// hot loop, 4×4 vectors multiply-add: 21 instructions per 64 multiply-adds
-samples_8:
+samples_7:
 	VLD1.P (R11)(R3), [V17.S4]
 	WORD $0x6e20de31 // fmul v17.4s, v17.4s, v0.4s
 	VLD1.P (R12)(R6), [V18.S4, V19.S4, V20.S4, V21.S4]
@@ -3467,7 +3467,7 @@ samples_8:
 	WORD $0x4fb11a8f // fmla v15.4s, v20.4s, v17.s[3]
 	WORD $0x4fb11ab0 // fmla v16.4s, v21.4s, v17.s[3]
 	CMP R7, R11
-	BLO samples_8
+	BLO samples_7
 	MOVD R8, R13
 	MOVD R13, R14
 	VST1.P [V1.S4, V2.S4, V3.S4, V4.S4], 64(R14)
@@ -3483,11 +3483,11 @@ samples_8:
 	ADD $64, R8, R8
 	ADD $64, R9, R9
 	SUBS $16, R10, R10
-	BGE tiles_7
-ones_4:
+	BGE tiles_6
+ones_3:
 	ADDS $12, R10, R10
-	BLT part_5
-tiles1_9:
+	BLT part_4
+tiles1_8:
 	MOVD R8, R11
 	MOVD R11, R12
 	VLD1.P 16(R12), [V1.S4]
@@ -3502,7 +3502,7 @@ tiles1_9:
 	VLD1.P 16(R12), [V4.S4]
 	MOVD R2, R11
 	MOVD R9, R12
-samples_10:
+samples_9:
 	VLD1.P (R11)(R3), [V5.S4]
 	WORD $0x6e20dca5 // fmul v5.4s, v5.4s, v0.4s
 	VLD1.P (R12)(R6), [V6.S4]
@@ -3511,7 +3511,7 @@ samples_10:
 	WORD $0x4f8518c3 // fmla v3.4s, v6.4s, v5.s[2]
 	WORD $0x4fa518c4 // fmla v4.4s, v6.4s, v5.s[3]
 	CMP R7, R11
-	BLO samples_10
+	BLO samples_9
 	MOVD R8, R13
 	MOVD R13, R14
 	VST1.P [V1.S4], 16(R14)
@@ -3527,115 +3527,115 @@ samples_10:
 	ADD $16, R8, R8
 	ADD $16, R9, R9
 	SUBS $4, R10, R10
-	BGE tiles1_9
-part_5:
+	BGE tiles1_8
+part_4:
 	ADDS $4, R10, R10
-	BEQ cols_6
+	BEQ cols_5
 	MOVD R8, R11
 	MOVD R11, R12
 	VEOR V1.B16, V1.B16, V1.B16
 	VLD1.P 4(R12), V1.S[0]
 	CMP $2, R10
-	BLT lanes_11
+	BLT lanes_10
 	VLD1.P 4(R12), V1.S[1]
-	BEQ lanes_11
+	BEQ lanes_10
 	VLD1.P 4(R12), V1.S[2]
-lanes_11:
+lanes_10:
 	ADD R1, R11, R11
 	MOVD R11, R12
 	VEOR V2.B16, V2.B16, V2.B16
 	VLD1.P 4(R12), V2.S[0]
 	CMP $2, R10
-	BLT lanes_12
+	BLT lanes_11
 	VLD1.P 4(R12), V2.S[1]
-	BEQ lanes_12
+	BEQ lanes_11
 	VLD1.P 4(R12), V2.S[2]
-lanes_12:
+lanes_11:
 	ADD R1, R11, R11
 	MOVD R11, R12
 	VEOR V3.B16, V3.B16, V3.B16
 	VLD1.P 4(R12), V3.S[0]
 	CMP $2, R10
-	BLT lanes_13
+	BLT lanes_12
 	VLD1.P 4(R12), V3.S[1]
-	BEQ lanes_13
+	BEQ lanes_12
 	VLD1.P 4(R12), V3.S[2]
-lanes_13:
+lanes_12:
 	ADD R1, R11, R11
 	MOVD R11, R12
 	VEOR V4.B16, V4.B16, V4.B16
 	VLD1.P 4(R12), V4.S[0]
 	CMP $2, R10
-	BLT lanes_14
+	BLT lanes_13
 	VLD1.P 4(R12), V4.S[1]
-	BEQ lanes_14
+	BEQ lanes_13
 	VLD1.P 4(R12), V4.S[2]
-lanes_14:
+lanes_13:
 	MOVD R2, R11
 	MOVD R9, R12
-samples_15:
+samples_14:
 	VLD1.P (R11)(R3), [V5.S4]
 	WORD $0x6e20dca5 // fmul v5.4s, v5.4s, v0.4s
 	MOVD R12, R13
 	VEOR V6.B16, V6.B16, V6.B16
 	VLD1.P 4(R13), V6.S[0]
 	CMP $2, R10
-	BLT lanes_16
+	BLT lanes_15
 	VLD1.P 4(R13), V6.S[1]
-	BEQ lanes_16
+	BEQ lanes_15
 	VLD1.P 4(R13), V6.S[2]
-lanes_16:
+lanes_15:
 	ADD R6, R12, R12
 	WORD $0x4f8510c1 // fmla v1.4s, v6.4s, v5.s[0]
 	WORD $0x4fa510c2 // fmla v2.4s, v6.4s, v5.s[1]
 	WORD $0x4f8518c3 // fmla v3.4s, v6.4s, v5.s[2]
 	WORD $0x4fa518c4 // fmla v4.4s, v6.4s, v5.s[3]
 	CMP R7, R11
-	BLO samples_15
+	BLO samples_14
 	MOVD R8, R13
 	MOVD R13, R14
 	VST1.P V1.S[0], 4(R14)
 	CMP $2, R10
-	BLT lanes_17
+	BLT lanes_16
 	VST1.P V1.S[1], 4(R14)
-	BEQ lanes_17
+	BEQ lanes_16
 	VST1.P V1.S[2], 4(R14)
-lanes_17:
+lanes_16:
 	ADD R1, R13, R13
 	MOVD R13, R14
 	VST1.P V2.S[0], 4(R14)
 	CMP $2, R10
-	BLT lanes_18
+	BLT lanes_17
 	VST1.P V2.S[1], 4(R14)
-	BEQ lanes_18
+	BEQ lanes_17
 	VST1.P V2.S[2], 4(R14)
-lanes_18:
+lanes_17:
 	ADD R1, R13, R13
 	MOVD R13, R14
 	VST1.P V3.S[0], 4(R14)
 	CMP $2, R10
-	BLT lanes_19
+	BLT lanes_18
 	VST1.P V3.S[1], 4(R14)
-	BEQ lanes_19
+	BEQ lanes_18
 	VST1.P V3.S[2], 4(R14)
-lanes_19:
+lanes_18:
 	ADD R1, R13, R13
 	MOVD R13, R14
 	VST1.P V4.S[0], 4(R14)
 	CMP $2, R10
-	BLT lanes_20
+	BLT lanes_19
 	VST1.P V4.S[1], 4(R14)
-	BEQ lanes_20
+	BEQ lanes_19
 	VST1.P V4.S[2], 4(R14)
-lanes_20:
-cols_6:
+lanes_19:
+cols_5:
 	ADD R1<<2, R0, R0
 	ADD $16, R2, R2
 	SUB $4, R4, R4
 	CMP $4, R4
-	BGE rows_3
+	BGE rows_2
 rows1_1:
-	CBZ R4, done_2
+	CBZ R4, done_20
 row1_21:
 	MOVD n+96(FP), R10
 	MOVD R0, R8
@@ -3734,7 +3734,7 @@ cols_24:
 	ADD $4, R2, R2
 	SUBS $1, R4, R4
 	BNE row1_21
-done_2:
+done_20:
 	RET
 
 TEXT ·gerBatchTransposedNEON(SB), NOSPLIT, $0-104
@@ -3754,10 +3754,10 @@ TEXT ·gerBatchTransposedNEON(SB), NOSPLIT, $0-104
 	VDUP V0.S[0], V0.S4
 	SUB $16, R6, R8
 	CMP $32, R6
-	BGT blocks_3
-tiles_4:
+	BGT blocks_2
+tiles_3:
 	CMP $8, R4
-	BLT fewer_5
+	BLT fewer_4
 	MOVD R0, R9
 	ADD R8, R9, R10
 	FMOVQ 0(R9), F1
@@ -3826,7 +3826,7 @@ tiles_4:
 	MOVD R5, R10
 	ADD R8, R5, R11
 	// hot loop, 8×8 transposed multiply-add: 23 instructions per 64 multiply-adds
-samples_6:
+samples_5:
 	VLD1.P (R9)(R3), [V17.S4, V18.S4]
 	WORD $0x6e20de31 // fmul v17.4s, v17.4s, v0.4s
 	WORD $0x6e20de52 // fmul v18.4s, v18.4s, v0.4s
@@ -3849,7 +3849,7 @@ samples_6:
 	WORD $0x4f941a4f // fmla v15.4s, v18.4s, v20.s[2]
 	WORD $0x4fb41a50 // fmla v16.4s, v18.4s, v20.s[3]
 	CMP R7, R9
-	BLO samples_6
+	BLO samples_5
 	VTRN1 V2.S4, V1.S4, V17.S4
 	VTRN2 V2.S4, V1.S4, V18.S4
 	VTRN1 V4.S4, V3.S4, V19.S4
@@ -3917,11 +3917,11 @@ samples_6:
 	ADD R1<<3, R0, R0
 	ADD $32, R2, R2
 	SUB $8, R4, R4
-	B tiles_4
-fewer_5:
-tiles_7:
+	B tiles_3
+fewer_4:
+tiles_6:
 	CMP $4, R4
-	BLT fewer_8
+	BLT fewer_7
 	MOVD R0, R9
 	ADD R8, R9, R10
 	FMOVQ 0(R9), F1
@@ -3958,7 +3958,7 @@ tiles_7:
 	MOVD R5, R10
 	ADD R8, R5, R11
 	// hot loop, 4×8 transposed multiply-add: 14 instructions per 32 multiply-adds
-samples_9:
+samples_8:
 	VLD1.P (R9)(R3), [V9.S4]
 	WORD $0x6e20dd29 // fmul v9.4s, v9.4s, v0.4s
 	VLD1.P (R10)(R6), [V10.S4]
@@ -3972,7 +3972,7 @@ samples_9:
 	WORD $0x4f8b1927 // fmla v7.4s, v9.4s, v11.s[2]
 	WORD $0x4fab1928 // fmla v8.4s, v9.4s, v11.s[3]
 	CMP R7, R9
-	BLO samples_9
+	BLO samples_8
 	VTRN1 V2.S4, V1.S4, V9.S4
 	VTRN2 V2.S4, V1.S4, V10.S4
 	VTRN1 V4.S4, V3.S4, V11.S4
@@ -4008,12 +4008,12 @@ samples_9:
 	ADD R1<<2, R0, R0
 	ADD $16, R2, R2
 	SUB $4, R4, R4
-fewer_8:
+fewer_7:
 	B rest_1
-blocks_3:
-tiles_11:
+blocks_2:
+tiles_10:
 	CMP $8, R4
-	BLT fewer_12
+	BLT fewer_11
 	MOVD R0, R9
 	ADD R8, R9, R10
 	FMOVQ 0(R9), F1
@@ -4106,7 +4106,7 @@ tiles_11:
 	MOVD R5, R10
 	ADD R8, R5, R11
 	// hot loop, 8×12 transposed multiply-add: 31 instructions per 96 multiply-adds
-samples_13:
+samples_12:
 	VLD1.P (R9)(R3), [V25.S4, V26.S4]
 	WORD $0x6e20df39 // fmul v25.4s, v25.4s, v0.4s
 	WORD $0x6e20df5a // fmul v26.4s, v26.4s, v0.4s
@@ -4137,7 +4137,7 @@ samples_13:
 	WORD $0x4f9d1b57 // fmla v23.4s, v26.4s, v29.s[2]
 	WORD $0x4fbd1b58 // fmla v24.4s, v26.4s, v29.s[3]
 	CMP R7, R9
-	BLO samples_13
+	BLO samples_12
 	VTRN1 V2.S4, V1.S4, V25.S4
 	VTRN2 V2.S4, V1.S4, V26.S4
 	VTRN1 V4.S4, V3.S4, V27.S4
@@ -4229,11 +4229,11 @@ samples_13:
 	ADD R1<<3, R0, R0
 	ADD $32, R2, R2
 	SUB $8, R4, R4
-	B tiles_11
-fewer_12:
-tiles_14:
+	B tiles_10
+fewer_11:
+tiles_13:
 	CMP $4, R4
-	BLT fewer_15
+	BLT fewer_14
 	MOVD R0, R9
 	ADD R8, R9, R10
 	FMOVQ 0(R9), F1
@@ -4282,7 +4282,7 @@ tiles_14:
 	MOVD R5, R10
 	ADD R8, R5, R11
 	// hot loop, 4×12 transposed multiply-add: 18 instructions per 48 multiply-adds
-samples_16:
+samples_15:
 	VLD1.P (R9)(R3), [V13.S4]
 	WORD $0x6e20ddad // fmul v13.4s, v13.4s, v0.4s
 	VLD1.P (R10)(R6), [V14.S4, V15.S4]
@@ -4300,7 +4300,7 @@ samples_16:
 	WORD $0x4f9019ab // fmla v11.4s, v13.4s, v16.s[2]
 	WORD $0x4fb019ac // fmla v12.4s, v13.4s, v16.s[3]
 	CMP R7, R9
-	BLO samples_16
+	BLO samples_15
 	VTRN1 V2.S4, V1.S4, V13.S4
 	VTRN2 V2.S4, V1.S4, V14.S4
 	VTRN1 V4.S4, V3.S4, V15.S4
@@ -4348,11 +4348,11 @@ samples_16:
 	ADD R1<<2, R0, R0
 	ADD $16, R2, R2
 	SUB $4, R4, R4
-fewer_15:
+fewer_14:
 	B rest_1
-blocks_10:
+blocks_9:
 rest_1:
-	CBZ R4, done_2
+	CBZ R4, done_16
 row1_17:
 	MOVD n+96(FP), R11
 	MOVD R0, R9
@@ -4451,7 +4451,7 @@ cols_20:
 	ADD $4, R2, R2
 	SUBS $1, R4, R4
 	BNE row1_17
-done_2:
+done_16:
 	RET
 
 TEXT ·gemmTileNEON(SB), NOSPLIT, $0-133

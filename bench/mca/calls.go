@@ -85,7 +85,7 @@ func traceCalls(name string, spec isaSpec, bin string, dis []byte, tmp, mca stri
 		var wg sync.WaitGroup
 		for i, core := range cores {
 			wg.Go(func() {
-				est, err := analyzeOnce(mca, spec.triple, core, src)
+				est, err := analyze(mca, spec.triple, core, src, 1)
 				if err != nil {
 					fail(fmt.Errorf("modelling %s on %s: %v", c, core, err))
 				}
@@ -226,20 +226,6 @@ func traceBlock(pcs []uint64, text map[uint64]string) (string, error) {
 		b.WriteString(mcaLine(t) + "\n")
 	}
 	return b.String(), nil
-}
-
-// analyzeOnce runs llvm-mca on src once (a trace, not a loop) and returns
-// its cycles.
-func analyzeOnce(mca, triple, core, src string) (estimate, error) {
-	cmd := exec.Command(mca, "-mtriple="+triple, "-mcpu="+core, "-iterations=1", "-")
-	cmd.Stdin = strings.NewReader(src)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return estimate{}, fmt.Errorf("%v: %s", err, firstLine(stderr.String()))
-	}
-	return parseMCA(out)
 }
 
 // shapeElems returns the elements of a call's shape, the product of its

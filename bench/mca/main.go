@@ -145,7 +145,7 @@ func main() {
 					}
 				}
 				for _, core := range cores {
-					r, err := analyze(*mca, spec.triple, core, src)
+					r, err := analyze(*mca, spec.triple, core, src, 200)
 					if err != nil {
 						fmt.Fprintf(os.Stderr, "mca: %s loop %d on %s: %v\n", fn.name, i+1, core, err)
 						continue
@@ -418,10 +418,10 @@ var (
 	boundLine      = regexp.MustCompile(`(?m)^Block RThroughput:\s+([\d.]+)`)
 )
 
-// analyze runs llvm-mca on src for core and returns cycles per iteration
-// and the resource bound.
-func analyze(mca, triple, core, src string) (estimate, error) {
-	cmd := exec.Command(mca, "-mtriple="+triple, "-mcpu="+core, "-iterations=200", "-")
+// analyze runs llvm-mca on src for core, iterations times (200 for a
+// loop's steady state, 1 for a traced call), and returns its estimate.
+func analyze(mca, triple, core, src string, iterations int) (estimate, error) {
+	cmd := exec.Command(mca, "-mtriple="+triple, "-mcpu="+core, fmt.Sprintf("-iterations=%d", iterations), "-")
 	cmd.Stdin = strings.NewReader(src)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

@@ -51,7 +51,7 @@ func reference(mca, clang, objdump, tmp string, cores []string, re *regexp.Regex
 				if l.elems(4) != 16 {
 					continue
 				}
-				r, err := analyze(mca, "aarch64", core, l.mcaInput())
+				r, err := analyze(mca, "aarch64", core, l.mcaInput(), 200)
 				if err != nil {
 					fmt.Fprintf(os.Stderr, "mca: reference %s loop %d on %s: %v\n", fn.name, i+1, core, err)
 					continue

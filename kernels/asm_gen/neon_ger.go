@@ -52,6 +52,26 @@ func (n *neon) gerBatch() {
 		"gerBatchGeneric",
 		"k = len(x)/m = len(y)/n ≥ 1; a holds m rows of stride lda, the last one n long.")
 	const R = 4 // rows of a tile
+	g, rowsLeft := n.gerTiles()
+	single := n.label("rows1")
+	n.CMP(imm(R), rowsLeft)
+	n.B("LT", single)
+	top := n.label("rows")
+	n.Label(top)
+	g.columns(R)
+	n.ADD(shifted(g.lda4, 2), g.a, g.a) // a += R·lda4
+	n.ADD(imm(4*R), g.x, g.x)
+	n.SUB(imm(R), rowsLeft, rowsLeft)
+	n.CMP(imm(R), rowsLeft)
+	n.B("GE", top)
+	n.Label(single)
+	g.singleRows(rowsLeft)
+	n.ret()
+}
+
+// gerTiles loads gerBatch's arguments into registers: the tiles' state,
+// and the rows of A left (m).
+func (n *neon) gerTiles() (gerTilesNEON, greg) {
 	a, lda4 := n.load("a_base"), n.load("lda")
 	n.LSL(imm(2), lda4, lda4)
 	x, m4, rowsLeft := n.load("x_base"), n.load("m"), n.load("m")
@@ -63,30 +83,21 @@ func (n *neon) gerBatch() {
 	// p = k, for every row i < m.
 	xend := n.endOf(x, "x_len")
 	alpha := n.loadF32("alpha")
-	g := gerTilesNEON{n: n, a: a, lda4: lda4, x: x, m4: m4, y: y, n4: n4, xend: xend, alpha: alpha}
+	return gerTilesNEON{n: n, a: a, lda4: lda4, x: x, m4: m4, y: y, n4: n4, xend: xend, alpha: alpha}, rowsLeft
+}
 
-	single, done := n.label("rows1"), n.label("done")
-	n.CMP(imm(R), rowsLeft)
-	n.B("LT", single)
-	top := n.label("rows")
-	n.Label(top)
-	g.columns(R)
-	n.ADD(shifted(lda4, 2), a, a) // a += R·lda4
-	n.ADD(imm(4*R), x, x)
-	n.SUB(imm(R), rowsLeft, rowsLeft)
-	n.CMP(imm(R), rowsLeft)
-	n.B("GE", top)
-	n.Label(single)
+// singleRows updates the rowsLeft (consumed) rows at a one at a time.
+func (t gerTilesNEON) singleRows(rowsLeft greg) {
+	n := t.n
+	done, top := n.label("done"), n.label("row1")
 	n.CBZ(rowsLeft, done)
-	top1 := n.label("row1")
-	n.Label(top1)
-	g.columns(1)
-	n.ADD(lda4, a, a)
-	n.ADD(imm(4), x, x)
+	n.Label(top)
+	t.columns(1)
+	n.ADD(t.lda4, t.a, t.a)
+	n.ADD(imm(4), t.x, t.x)
 	n.SUBS(imm(1), rowsLeft, rowsLeft)
-	n.B("NE", top1)
+	n.B("NE", top)
 	n.Label(done)
-	n.ret()
 }
 
 // gerTilesNEON holds the registers of gerBatch: the current rows of A (a)
@@ -223,23 +234,15 @@ func (n *neon) gerBatchTransposed() {
 		"a holds m rows of stride lda, the last one n long.")
 	n.goConst("gerBatchTransposedMinColsNEON", neonGerTransposedMinCols, "gerBatchTransposedMinColsNEON is the narrowest Y gerBatchTransposedNEON takes.")
 	n.goConst("gerBatchTransposedMaxColsNEON", neonGerTransposedMaxCols, "gerBatchTransposedMaxColsNEON is the widest Y gerBatchTransposedNEON takes.")
-	a, lda4 := n.load("a_base"), n.load("lda")
-	n.LSL(imm(2), lda4, lda4)
-	x, m4, rowsLeft := n.load("x_base"), n.load("m"), n.load("m")
-	n.LSL(imm(2), m4, m4)
-	y, n4 := n.load("y_base"), n.load("n")
-	n.LSL(imm(2), n4, n4)
-	xend := n.endOf(x, "x_len")
-	alpha := n.loadF32("alpha")
-	g := gerTilesNEON{n: n, a: a, lda4: lda4, x: x, m4: m4, y: y, n4: n4, xend: xend, alpha: alpha}
+	g, rowsLeft := n.gerTiles()
 	// last: the offset of the last block of a row of A or Y, 4·(n − 4).
 	last := n.gp()
-	n.SUB(imm(4*neonLanes), n4, last)
-	rest, done := n.label("rest"), n.label("done")
+	n.SUB(imm(4*neonLanes), g.n4, last)
+	rest := n.label("rest")
 	for blocks := 2; blocks <= neonGerTransposedMaxCols/neonLanes; blocks++ {
 		next := n.label("blocks")
 		if blocks < neonGerTransposedMaxCols/neonLanes {
-			n.CMP(imm(4*blocks*neonLanes), n4)
+			n.CMP(imm(4*blocks*neonLanes), g.n4)
 			n.B("GT", next)
 		}
 		for _, rows := range []int{2 * neonLanes, neonLanes} {
@@ -249,8 +252,8 @@ func (n *neon) gerBatchTransposed() {
 			n.CMP(imm(rows), rowsLeft)
 			n.B("LT", fewer)
 			g.transposedTile(rows, blocks, last)
-			n.ADD(shifted(lda4, bits.TrailingZeros(uint(rows))), a, a)
-			n.ADD(imm(4*rows), x, x)
+			n.ADD(shifted(g.lda4, bits.TrailingZeros(uint(rows))), g.a, g.a)
+			n.ADD(imm(4*rows), g.x, g.x)
 			n.SUB(imm(rows), rowsLeft, rowsLeft)
 			if rows == neonLanes {
 				// At most one: fewer than 8 rows were left.
@@ -265,15 +268,7 @@ func (n *neon) gerBatchTransposed() {
 	}
 	// The last 0 … 3 rows, one at a time.
 	n.Label(rest)
-	n.CBZ(rowsLeft, done)
-	top1 := n.label("row1")
-	n.Label(top1)
-	g.columns(1)
-	n.ADD(lda4, a, a)
-	n.ADD(imm(4), x, x)
-	n.SUBS(imm(1), rowsLeft, rowsLeft)
-	n.B("NE", top1)
-	n.Label(done)
+	g.singleRows(rowsLeft)
 	n.ret()
 }
 
