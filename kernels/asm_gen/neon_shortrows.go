@@ -22,7 +22,8 @@ const neonShortRowsMaxCols = 16
 // transposed in registers (TRN1 and TRN2 on 32-bit, then on 64-bit lanes);
 // a row's last block is the row's last 4 elements, whose lanes that repeat
 // the block before are set to −Inf (their exps are 0), and it is stored
-// before the other blocks, which overwrite those lanes. The code is emitted
+// before the other blocks, which overwrite those lanes (when its first two
+// lanes both repeat, their exps are not taken: zeros). The code is emitted
 // once per row length up to 4 and per number of blocks above. Every row of
 // a group is loaded before any is stored, so dst may be src. Addresses are
 // offsets from the group's row pointers, not post-incremented: one
