@@ -3531,103 +3531,193 @@ samples_9:
 part_4:
 	ADDS $4, R10, R10
 	BEQ cols_5
+	CMP $16, R6
+	BLT lanes_10
+	LSL $2, R10, R11
+	SUB $16, R11, R11
+	ADD R11, R8, R8
+	ADD R11, R9, R9
+	MOVD R8, R12
+	MOVD R12, R13
+	VLD1.P 16(R13), [V1.S4]
+	ADD R1, R12, R12
+	MOVD R12, R13
+	VLD1.P 16(R13), [V2.S4]
+	ADD R1, R12, R12
+	MOVD R12, R13
+	VLD1.P 16(R13), [V3.S4]
+	ADD R1, R12, R12
+	MOVD R12, R13
+	VLD1.P 16(R13), [V4.S4]
+	MOVD R2, R12
+	MOVD R9, R13
+samples_11:
+	VLD1.P (R12)(R3), [V5.S4]
+	WORD $0x6e20dca5 // fmul v5.4s, v5.4s, v0.4s
+	VLD1.P (R13)(R6), [V6.S4]
+	WORD $0x4f8510c1 // fmla v1.4s, v6.4s, v5.s[0]
+	WORD $0x4fa510c2 // fmla v2.4s, v6.4s, v5.s[1]
+	WORD $0x4f8518c3 // fmla v3.4s, v6.4s, v5.s[2]
+	WORD $0x4fa518c4 // fmla v4.4s, v6.4s, v5.s[3]
+	CMP R7, R12
+	BLO samples_11
+	MOVD R8, R14
+	MOVD R14, R15
+	ADD $16, R15, R15
+	SUB $4, R15, R15
+	VST1 V1.S[3], (R15)
+	CMP $1, R10
+	BLE last_12
+	SUB $4, R15, R15
+	VST1 V1.S[2], (R15)
+	CMP $2, R10
+	BLE last_12
+	SUB $4, R15, R15
+	VST1 V1.S[1], (R15)
+last_12:
+	ADD R1, R14, R14
+	MOVD R14, R15
+	ADD $16, R15, R15
+	SUB $4, R15, R15
+	VST1 V2.S[3], (R15)
+	CMP $1, R10
+	BLE last_13
+	SUB $4, R15, R15
+	VST1 V2.S[2], (R15)
+	CMP $2, R10
+	BLE last_13
+	SUB $4, R15, R15
+	VST1 V2.S[1], (R15)
+last_13:
+	ADD R1, R14, R14
+	MOVD R14, R15
+	ADD $16, R15, R15
+	SUB $4, R15, R15
+	VST1 V3.S[3], (R15)
+	CMP $1, R10
+	BLE last_14
+	SUB $4, R15, R15
+	VST1 V3.S[2], (R15)
+	CMP $2, R10
+	BLE last_14
+	SUB $4, R15, R15
+	VST1 V3.S[1], (R15)
+last_14:
+	ADD R1, R14, R14
+	MOVD R14, R15
+	ADD $16, R15, R15
+	SUB $4, R15, R15
+	VST1 V4.S[3], (R15)
+	CMP $1, R10
+	BLE last_15
+	SUB $4, R15, R15
+	VST1 V4.S[2], (R15)
+	CMP $2, R10
+	BLE last_15
+	SUB $4, R15, R15
+	VST1 V4.S[1], (R15)
+last_15:
+	ADD $16, R8, R8
+	ADD $16, R9, R9
+	B cols_5
+lanes_10:
 	MOVD R8, R11
 	MOVD R11, R12
 	VEOR V1.B16, V1.B16, V1.B16
 	VLD1.P 4(R12), V1.S[0]
 	CMP $2, R10
-	BLT lanes_10
+	BLT lanes_16
 	VLD1.P 4(R12), V1.S[1]
-	BEQ lanes_10
+	BEQ lanes_16
 	VLD1.P 4(R12), V1.S[2]
-lanes_10:
+lanes_16:
 	ADD R1, R11, R11
 	MOVD R11, R12
 	VEOR V2.B16, V2.B16, V2.B16
 	VLD1.P 4(R12), V2.S[0]
 	CMP $2, R10
-	BLT lanes_11
+	BLT lanes_17
 	VLD1.P 4(R12), V2.S[1]
-	BEQ lanes_11
+	BEQ lanes_17
 	VLD1.P 4(R12), V2.S[2]
-lanes_11:
+lanes_17:
 	ADD R1, R11, R11
 	MOVD R11, R12
 	VEOR V3.B16, V3.B16, V3.B16
 	VLD1.P 4(R12), V3.S[0]
 	CMP $2, R10
-	BLT lanes_12
+	BLT lanes_18
 	VLD1.P 4(R12), V3.S[1]
-	BEQ lanes_12
+	BEQ lanes_18
 	VLD1.P 4(R12), V3.S[2]
-lanes_12:
+lanes_18:
 	ADD R1, R11, R11
 	MOVD R11, R12
 	VEOR V4.B16, V4.B16, V4.B16
 	VLD1.P 4(R12), V4.S[0]
 	CMP $2, R10
-	BLT lanes_13
+	BLT lanes_19
 	VLD1.P 4(R12), V4.S[1]
-	BEQ lanes_13
+	BEQ lanes_19
 	VLD1.P 4(R12), V4.S[2]
-lanes_13:
+lanes_19:
 	MOVD R2, R11
 	MOVD R9, R12
-samples_14:
+samples_20:
 	VLD1.P (R11)(R3), [V5.S4]
 	WORD $0x6e20dca5 // fmul v5.4s, v5.4s, v0.4s
 	MOVD R12, R13
 	VEOR V6.B16, V6.B16, V6.B16
 	VLD1.P 4(R13), V6.S[0]
 	CMP $2, R10
-	BLT lanes_15
+	BLT lanes_21
 	VLD1.P 4(R13), V6.S[1]
-	BEQ lanes_15
+	BEQ lanes_21
 	VLD1.P 4(R13), V6.S[2]
-lanes_15:
+lanes_21:
 	ADD R6, R12, R12
 	WORD $0x4f8510c1 // fmla v1.4s, v6.4s, v5.s[0]
 	WORD $0x4fa510c2 // fmla v2.4s, v6.4s, v5.s[1]
 	WORD $0x4f8518c3 // fmla v3.4s, v6.4s, v5.s[2]
 	WORD $0x4fa518c4 // fmla v4.4s, v6.4s, v5.s[3]
 	CMP R7, R11
-	BLO samples_14
+	BLO samples_20
 	MOVD R8, R13
 	MOVD R13, R14
 	VST1.P V1.S[0], 4(R14)
 	CMP $2, R10
-	BLT lanes_16
+	BLT lanes_22
 	VST1.P V1.S[1], 4(R14)
-	BEQ lanes_16
+	BEQ lanes_22
 	VST1.P V1.S[2], 4(R14)
-lanes_16:
+lanes_22:
 	ADD R1, R13, R13
 	MOVD R13, R14
 	VST1.P V2.S[0], 4(R14)
 	CMP $2, R10
-	BLT lanes_17
+	BLT lanes_23
 	VST1.P V2.S[1], 4(R14)
-	BEQ lanes_17
+	BEQ lanes_23
 	VST1.P V2.S[2], 4(R14)
-lanes_17:
+lanes_23:
 	ADD R1, R13, R13
 	MOVD R13, R14
 	VST1.P V3.S[0], 4(R14)
 	CMP $2, R10
-	BLT lanes_18
+	BLT lanes_24
 	VST1.P V3.S[1], 4(R14)
-	BEQ lanes_18
+	BEQ lanes_24
 	VST1.P V3.S[2], 4(R14)
-lanes_18:
+lanes_24:
 	ADD R1, R13, R13
 	MOVD R13, R14
 	VST1.P V4.S[0], 4(R14)
 	CMP $2, R10
-	BLT lanes_19
+	BLT lanes_25
 	VST1.P V4.S[1], 4(R14)
-	BEQ lanes_19
+	BEQ lanes_25
 	VST1.P V4.S[2], 4(R14)
-lanes_19:
+lanes_25:
 cols_5:
 	ADD R1<<2, R0, R0
 	ADD $16, R2, R2
@@ -3635,21 +3725,21 @@ cols_5:
 	CMP $4, R4
 	BGE rows_2
 rows1_1:
-	CBZ R4, done_20
-row1_21:
+	CBZ R4, done_26
+row1_27:
 	MOVD n+96(FP), R10
 	MOVD R0, R8
 	MOVD R5, R9
 	SUBS $16, R10, R10
-	BLT ones_22
-tiles_25:
+	BLT ones_28
+tiles_31:
 	MOVD R8, R11
 	MOVD R11, R12
 	VLD1.P 64(R12), [V1.S4, V2.S4, V3.S4, V4.S4]
 	MOVD R2, R11
 	MOVD R9, R12
 	// hot loop, 1×4 vectors multiply-add: 9 instructions per 16 multiply-adds
-samples_26:
+samples_32:
 	VLD1R.P (R11)(R3), [V5.S4]
 	WORD $0x6e20dca5 // fmul v5.4s, v5.4s, v0.4s
 	VLD1.P (R12)(R6), [V6.S4, V7.S4, V8.S4, V9.S4]
@@ -3658,83 +3748,119 @@ samples_26:
 	VFMLA V8.S4, V5.S4, V3.S4
 	VFMLA V9.S4, V5.S4, V4.S4
 	CMP R7, R11
-	BLO samples_26
+	BLO samples_32
 	MOVD R8, R13
 	MOVD R13, R14
 	VST1.P [V1.S4, V2.S4, V3.S4, V4.S4], 64(R14)
 	ADD $64, R8, R8
 	ADD $64, R9, R9
 	SUBS $16, R10, R10
-	BGE tiles_25
-ones_22:
+	BGE tiles_31
+ones_28:
 	ADDS $12, R10, R10
-	BLT part_23
-tiles1_27:
+	BLT part_29
+tiles1_33:
 	MOVD R8, R11
 	MOVD R11, R12
 	VLD1.P 16(R12), [V1.S4]
 	MOVD R2, R11
 	MOVD R9, R12
-samples_28:
+samples_34:
 	VLD1R.P (R11)(R3), [V2.S4]
 	WORD $0x6e20dc42 // fmul v2.4s, v2.4s, v0.4s
 	VLD1.P (R12)(R6), [V3.S4]
 	VFMLA V3.S4, V2.S4, V1.S4
 	CMP R7, R11
-	BLO samples_28
+	BLO samples_34
 	MOVD R8, R13
 	MOVD R13, R14
 	VST1.P [V1.S4], 16(R14)
 	ADD $16, R8, R8
 	ADD $16, R9, R9
 	SUBS $4, R10, R10
-	BGE tiles1_27
-part_23:
+	BGE tiles1_33
+part_29:
 	ADDS $4, R10, R10
-	BEQ cols_24
+	BEQ cols_30
+	CMP $16, R6
+	BLT lanes_35
+	LSL $2, R10, R11
+	SUB $16, R11, R11
+	ADD R11, R8, R8
+	ADD R11, R9, R9
+	MOVD R8, R12
+	MOVD R12, R13
+	VLD1.P 16(R13), [V1.S4]
+	MOVD R2, R12
+	MOVD R9, R13
+samples_36:
+	VLD1R.P (R12)(R3), [V2.S4]
+	WORD $0x6e20dc42 // fmul v2.4s, v2.4s, v0.4s
+	VLD1.P (R13)(R6), [V3.S4]
+	VFMLA V3.S4, V2.S4, V1.S4
+	CMP R7, R12
+	BLO samples_36
+	MOVD R8, R14
+	MOVD R14, R15
+	ADD $16, R15, R15
+	SUB $4, R15, R15
+	VST1 V1.S[3], (R15)
+	CMP $1, R10
+	BLE last_37
+	SUB $4, R15, R15
+	VST1 V1.S[2], (R15)
+	CMP $2, R10
+	BLE last_37
+	SUB $4, R15, R15
+	VST1 V1.S[1], (R15)
+last_37:
+	ADD $16, R8, R8
+	ADD $16, R9, R9
+	B cols_30
+lanes_35:
 	MOVD R8, R11
 	MOVD R11, R12
 	VEOR V1.B16, V1.B16, V1.B16
 	VLD1.P 4(R12), V1.S[0]
 	CMP $2, R10
-	BLT lanes_29
+	BLT lanes_38
 	VLD1.P 4(R12), V1.S[1]
-	BEQ lanes_29
+	BEQ lanes_38
 	VLD1.P 4(R12), V1.S[2]
-lanes_29:
+lanes_38:
 	MOVD R2, R11
 	MOVD R9, R12
-samples_30:
+samples_39:
 	VLD1R.P (R11)(R3), [V2.S4]
 	WORD $0x6e20dc42 // fmul v2.4s, v2.4s, v0.4s
 	MOVD R12, R13
 	VEOR V3.B16, V3.B16, V3.B16
 	VLD1.P 4(R13), V3.S[0]
 	CMP $2, R10
-	BLT lanes_31
+	BLT lanes_40
 	VLD1.P 4(R13), V3.S[1]
-	BEQ lanes_31
+	BEQ lanes_40
 	VLD1.P 4(R13), V3.S[2]
-lanes_31:
+lanes_40:
 	ADD R6, R12, R12
 	VFMLA V3.S4, V2.S4, V1.S4
 	CMP R7, R11
-	BLO samples_30
+	BLO samples_39
 	MOVD R8, R13
 	MOVD R13, R14
 	VST1.P V1.S[0], 4(R14)
 	CMP $2, R10
-	BLT lanes_32
+	BLT lanes_41
 	VST1.P V1.S[1], 4(R14)
-	BEQ lanes_32
+	BEQ lanes_41
 	VST1.P V1.S[2], 4(R14)
-lanes_32:
-cols_24:
+lanes_41:
+cols_30:
 	ADD R1, R0, R0
 	ADD $4, R2, R2
 	SUBS $1, R4, R4
-	BNE row1_21
-done_20:
+	BNE row1_27
+done_26:
 	RET
 
 TEXT ·gerBatchTransposedNEON(SB), NOSPLIT, $0-104
@@ -4409,43 +4535,79 @@ samples_24:
 part_19:
 	ADDS $4, R11, R11
 	BEQ cols_20
+	CMP $16, R6
+	BLT lanes_25
+	LSL $2, R11, R12
+	SUB $16, R12, R12
+	ADD R12, R9, R9
+	ADD R12, R10, R10
+	MOVD R9, R13
+	MOVD R13, R14
+	VLD1.P 16(R14), [V1.S4]
+	MOVD R2, R13
+	MOVD R10, R14
+samples_26:
+	VLD1R.P (R13)(R3), [V2.S4]
+	WORD $0x6e20dc42 // fmul v2.4s, v2.4s, v0.4s
+	VLD1.P (R14)(R6), [V3.S4]
+	VFMLA V3.S4, V2.S4, V1.S4
+	CMP R7, R13
+	BLO samples_26
+	MOVD R9, R15
+	MOVD R15, R16
+	ADD $16, R16, R16
+	SUB $4, R16, R16
+	VST1 V1.S[3], (R16)
+	CMP $1, R11
+	BLE last_27
+	SUB $4, R16, R16
+	VST1 V1.S[2], (R16)
+	CMP $2, R11
+	BLE last_27
+	SUB $4, R16, R16
+	VST1 V1.S[1], (R16)
+last_27:
+	ADD $16, R9, R9
+	ADD $16, R10, R10
+	B cols_20
+lanes_25:
 	MOVD R9, R12
 	MOVD R12, R13
 	VEOR V1.B16, V1.B16, V1.B16
 	VLD1.P 4(R13), V1.S[0]
 	CMP $2, R11
-	BLT lanes_25
+	BLT lanes_28
 	VLD1.P 4(R13), V1.S[1]
-	BEQ lanes_25
+	BEQ lanes_28
 	VLD1.P 4(R13), V1.S[2]
-lanes_25:
+lanes_28:
 	MOVD R2, R12
 	MOVD R10, R13
-samples_26:
+samples_29:
 	VLD1R.P (R12)(R3), [V2.S4]
 	WORD $0x6e20dc42 // fmul v2.4s, v2.4s, v0.4s
 	MOVD R13, R14
 	VEOR V3.B16, V3.B16, V3.B16
 	VLD1.P 4(R14), V3.S[0]
 	CMP $2, R11
-	BLT lanes_27
+	BLT lanes_30
 	VLD1.P 4(R14), V3.S[1]
-	BEQ lanes_27
+	BEQ lanes_30
 	VLD1.P 4(R14), V3.S[2]
-lanes_27:
+lanes_30:
 	ADD R6, R13, R13
 	VFMLA V3.S4, V2.S4, V1.S4
 	CMP R7, R12
-	BLO samples_26
+	BLO samples_29
 	MOVD R9, R14
 	MOVD R14, R15
 	VST1.P V1.S[0], 4(R15)
 	CMP $2, R11
-	BLT lanes_28
+	BLT lanes_31
 	VST1.P V1.S[1], 4(R15)
-	BEQ lanes_28
+	BEQ lanes_31
 	VST1.P V1.S[2], 4(R15)
-lanes_28:
+lanes_31:
 cols_20:
 	ADD R1, R0, R0
 	ADD $4, R2, R2

@@ -122,7 +122,7 @@ func (t gerTilesNEON) columns(rows int) {
 		n.B("LT", ones)
 		tiles := n.label("tiles")
 		n.Label(tiles)
-		t.tile(rows, group{n: n, vecs: 4}, aj, yj)
+		t.tile(rows, group{n: n, vecs: 4}, aj, yj, false)
 		n.SUBS(imm(v), c, c)
 		n.B("GE", tiles)
 		n.Label(ones)
@@ -130,22 +130,65 @@ func (t gerTilesNEON) columns(rows int) {
 		n.B("LT", part)
 		tiles1 := n.label("tiles1")
 		n.Label(tiles1)
-		t.tile(rows, group{n: n, vecs: 1}, aj, yj)
+		t.tile(rows, group{n: n, vecs: 1}, aj, yj, false)
 		n.SUBS(imm(neonLanes), c, c)
 		n.B("GE", tiles1)
 		n.Label(part)
 		n.ADDS(imm(neonLanes), c, c)
 		n.B("EQ", done)
-		t.tile(rows, group{n: n, vecs: 1, part: true, rem: c}, aj, yj)
+		// The last c < 4 columns. Past a full vector, as the row's last 4
+		// elements, whole vectors (a lane load per sample of y would
+		// chain the samples); only their last c lanes are stored. Rows of
+		// fewer than 4 a lane at a time.
+		lanes := n.label("lanes")
+		n.CMP(imm(4*neonLanes), t.n4)
+		n.B("LT", lanes)
+		t.tile(rows, group{n: n, vecs: 1, part: true, rem: c}, aj, yj, true)
+		n.B("", done)
+		n.Label(lanes)
+		t.tile(rows, group{n: n, vecs: 1, part: true, rem: c}, aj, yj, false)
 		n.Label(done)
 	})
 }
 
+// storeLast stores the last rem lanes of v, the 4 elements ending at
+// end, to their places (lane 3 at end − 4, …); end is consumed.
+func (t gerTilesNEON) storeLast(v vreg, rem, end greg) {
+	n := t.n
+	done := n.label("last")
+	n.SUB(imm(4), end, end)
+	n.ins("VST1 %s, (%v)", v.lane(3), end)
+	for i := 2; i >= 1; i-- {
+		// Lane i when rem ≥ 4 − i.
+		n.CMP(imm(neonLanes-1-i), rem)
+		n.B("LE", done)
+		n.SUB(imm(4), end, end)
+		n.ins("VST1 %s, (%v)", v.lane(i), end)
+	}
+	n.Label(done)
+}
+
 // tile emits the update of rows rows × the vectors of g of A at aj, with
-// the columns of Y at yj; both then advance past the tile.
-func (t gerTilesNEON) tile(rows int, g group, aj, yj greg) {
+// the columns of Y at yj; both then advance past the tile. With last, g's
+// partial vector is taken whole, as the 4 elements that end where it ends
+// (the row has 4 or more), and only its own lanes are stored.
+func (t gerTilesNEON) tile(rows int, g group, aj, yj greg, last bool) {
 	n := t.n
 	n.scope(func() {
+		store := g.store
+		if last {
+			// Back by 4 − rem elements, whole vectors from there.
+			rem, back := g.rem, n.gp()
+			n.LSL(imm(2), rem, back)
+			n.SUB(imm(16), back, back)
+			n.ADD(back, aj, aj)
+			n.ADD(back, yj, yj)
+			g = group{n: n, vecs: 1}
+			store = func(vs []vreg, p greg) {
+				n.ADD(imm(16), p, p)
+				t.storeLast(vs[0], rem, p)
+			}
+		}
 		// rowsAt calls f with a pointer to each row of the tile in turn,
 		// which f may advance.
 		rowsAt := func(f func(r int, p greg)) {
@@ -198,7 +241,7 @@ func (t gerTilesNEON) tile(rows int, g group, aj, yj greg) {
 		} else {
 			body()
 		}
-		rowsAt(func(r int, p greg) { g.store(acc[r], p) })
+		rowsAt(func(r int, p greg) { store(acc[r], p) })
 		if !g.part {
 			n.ADD(imm(16*g.vecs), aj, aj)
 			n.ADD(imm(16*g.vecs), yj, yj)
