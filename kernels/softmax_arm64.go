@@ -12,7 +12,7 @@ const (
 	// gerBatchTransposedMinColsNEON is the narrowest Y gerBatchTransposedNEON takes.
 	gerBatchTransposedMinColsNEON = 5
 	// gerBatchTransposedMaxColsNEON is the widest Y gerBatchTransposedNEON takes.
-	gerBatchTransposedMaxColsNEON = 12
+	gerBatchTransposedMaxColsNEON = 15
 	// gemmMRNEON is the rows of gemmTileNEON's tile.
 	gemmMRNEON = 8
 	// gemmNRNEON is the columns of gemmTileNEON's tile.
@@ -114,7 +114,7 @@ func gerNEON(a []float32, lda int, alpha float32, x, y []float32)
 func gerBatchNEON(a []float32, lda int, alpha float32, x []float32, m int, y []float32, n int)
 
 // gerBatchTransposedNEON is gerBatchGeneric with NEON (see generic.go).
-// k = len(x)/m = len(y)/n ≥ 1, 5 ≤ n ≤ 12 (gerBatchTransposedMinColsNEON, gerBatchTransposedMaxColsNEON);
+// k = len(x)/m = len(y)/n ≥ 1, 5 ≤ n ≤ 15 (gerBatchTransposedMinColsNEON, gerBatchTransposedMaxColsNEON);
 // a holds m rows of stride lda, the last one n long.
 //
 //go:noescape

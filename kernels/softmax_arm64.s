@@ -4134,9 +4134,12 @@ samples_8:
 	ADD R1<<2, R0, R0
 	ADD $16, R2, R2
 	SUB $4, R4, R4
+	B tiles_6
 fewer_7:
 	B rest_1
 blocks_2:
+	CMP $48, R6
+	BGT blocks_9
 tiles_10:
 	CMP $8, R4
 	BLT fewer_11
@@ -4474,25 +4477,175 @@ samples_15:
 	ADD R1<<2, R0, R0
 	ADD $16, R2, R2
 	SUB $4, R4, R4
+	B tiles_13
 fewer_14:
 	B rest_1
 blocks_9:
+tiles_17:
+	CMP $4, R4
+	BLT fewer_18
+	MOVD R0, R9
+	ADD R8, R9, R10
+	FMOVQ 0(R9), F1
+	FMOVQ 16(R9), F5
+	FMOVQ 32(R9), F9
+	FMOVQ 0(R10), F13
+	ADD R1, R9, R9
+	ADD R8, R9, R10
+	FMOVQ 0(R9), F2
+	FMOVQ 16(R9), F6
+	FMOVQ 32(R9), F10
+	FMOVQ 0(R10), F14
+	ADD R1, R9, R9
+	ADD R8, R9, R10
+	FMOVQ 0(R9), F3
+	FMOVQ 16(R9), F7
+	FMOVQ 32(R9), F11
+	FMOVQ 0(R10), F15
+	ADD R1, R9, R9
+	ADD R8, R9, R10
+	FMOVQ 0(R9), F4
+	FMOVQ 16(R9), F8
+	FMOVQ 32(R9), F12
+	FMOVQ 0(R10), F16
+	VTRN1 V2.S4, V1.S4, V17.S4
+	VTRN2 V2.S4, V1.S4, V18.S4
+	VTRN1 V4.S4, V3.S4, V19.S4
+	VTRN2 V4.S4, V3.S4, V20.S4
+	VTRN1 V19.D2, V17.D2, V1.D2
+	VTRN1 V20.D2, V18.D2, V2.D2
+	VTRN2 V19.D2, V17.D2, V3.D2
+	VTRN2 V20.D2, V18.D2, V4.D2
+	VTRN1 V6.S4, V5.S4, V17.S4
+	VTRN2 V6.S4, V5.S4, V18.S4
+	VTRN1 V8.S4, V7.S4, V19.S4
+	VTRN2 V8.S4, V7.S4, V20.S4
+	VTRN1 V19.D2, V17.D2, V5.D2
+	VTRN1 V20.D2, V18.D2, V6.D2
+	VTRN2 V19.D2, V17.D2, V7.D2
+	VTRN2 V20.D2, V18.D2, V8.D2
+	VTRN1 V10.S4, V9.S4, V17.S4
+	VTRN2 V10.S4, V9.S4, V18.S4
+	VTRN1 V12.S4, V11.S4, V19.S4
+	VTRN2 V12.S4, V11.S4, V20.S4
+	VTRN1 V19.D2, V17.D2, V9.D2
+	VTRN1 V20.D2, V18.D2, V10.D2
+	VTRN2 V19.D2, V17.D2, V11.D2
+	VTRN2 V20.D2, V18.D2, V12.D2
+	VTRN1 V14.S4, V13.S4, V17.S4
+	VTRN2 V14.S4, V13.S4, V18.S4
+	VTRN1 V16.S4, V15.S4, V19.S4
+	VTRN2 V16.S4, V15.S4, V20.S4
+	VTRN1 V19.D2, V17.D2, V13.D2
+	VTRN1 V20.D2, V18.D2, V14.D2
+	VTRN2 V19.D2, V17.D2, V15.D2
+	VTRN2 V20.D2, V18.D2, V16.D2
+	MOVD R2, R9
+	MOVD R5, R10
+	ADD R8, R5, R11
+	// hot loop, 4×16 transposed multiply-add: 22 instructions per 64 multiply-adds
+samples_19:
+	VLD1.P (R9)(R3), [V17.S4]
+	WORD $0x6e20de31 // fmul v17.4s, v17.4s, v0.4s
+	VLD1.P (R10)(R6), [V18.S4, V19.S4, V20.S4]
+	VLD1.P (R11)(R6), [V21.S4]
+	WORD $0x4f921221 // fmla v1.4s, v17.4s, v18.s[0]
+	WORD $0x4fb21222 // fmla v2.4s, v17.4s, v18.s[1]
+	WORD $0x4f921a23 // fmla v3.4s, v17.4s, v18.s[2]
+	WORD $0x4fb21a24 // fmla v4.4s, v17.4s, v18.s[3]
+	WORD $0x4f931225 // fmla v5.4s, v17.4s, v19.s[0]
+	WORD $0x4fb31226 // fmla v6.4s, v17.4s, v19.s[1]
+	WORD $0x4f931a27 // fmla v7.4s, v17.4s, v19.s[2]
+	WORD $0x4fb31a28 // fmla v8.4s, v17.4s, v19.s[3]
+	WORD $0x4f941229 // fmla v9.4s, v17.4s, v20.s[0]
+	WORD $0x4fb4122a // fmla v10.4s, v17.4s, v20.s[1]
+	WORD $0x4f941a2b // fmla v11.4s, v17.4s, v20.s[2]
+	WORD $0x4fb41a2c // fmla v12.4s, v17.4s, v20.s[3]
+	WORD $0x4f95122d // fmla v13.4s, v17.4s, v21.s[0]
+	WORD $0x4fb5122e // fmla v14.4s, v17.4s, v21.s[1]
+	WORD $0x4f951a2f // fmla v15.4s, v17.4s, v21.s[2]
+	WORD $0x4fb51a30 // fmla v16.4s, v17.4s, v21.s[3]
+	CMP R7, R9
+	BLO samples_19
+	VTRN1 V2.S4, V1.S4, V17.S4
+	VTRN2 V2.S4, V1.S4, V18.S4
+	VTRN1 V4.S4, V3.S4, V19.S4
+	VTRN2 V4.S4, V3.S4, V20.S4
+	VTRN1 V19.D2, V17.D2, V1.D2
+	VTRN1 V20.D2, V18.D2, V2.D2
+	VTRN2 V19.D2, V17.D2, V3.D2
+	VTRN2 V20.D2, V18.D2, V4.D2
+	VTRN1 V6.S4, V5.S4, V17.S4
+	VTRN2 V6.S4, V5.S4, V18.S4
+	VTRN1 V8.S4, V7.S4, V19.S4
+	VTRN2 V8.S4, V7.S4, V20.S4
+	VTRN1 V19.D2, V17.D2, V5.D2
+	VTRN1 V20.D2, V18.D2, V6.D2
+	VTRN2 V19.D2, V17.D2, V7.D2
+	VTRN2 V20.D2, V18.D2, V8.D2
+	VTRN1 V10.S4, V9.S4, V17.S4
+	VTRN2 V10.S4, V9.S4, V18.S4
+	VTRN1 V12.S4, V11.S4, V19.S4
+	VTRN2 V12.S4, V11.S4, V20.S4
+	VTRN1 V19.D2, V17.D2, V9.D2
+	VTRN1 V20.D2, V18.D2, V10.D2
+	VTRN2 V19.D2, V17.D2, V11.D2
+	VTRN2 V20.D2, V18.D2, V12.D2
+	VTRN1 V14.S4, V13.S4, V17.S4
+	VTRN2 V14.S4, V13.S4, V18.S4
+	VTRN1 V16.S4, V15.S4, V19.S4
+	VTRN2 V16.S4, V15.S4, V20.S4
+	VTRN1 V19.D2, V17.D2, V13.D2
+	VTRN1 V20.D2, V18.D2, V14.D2
+	VTRN2 V19.D2, V17.D2, V15.D2
+	VTRN2 V20.D2, V18.D2, V16.D2
+	MOVD R0, R12
+	ADD R8, R12, R13
+	FMOVQ F1, 0(R12)
+	FMOVQ F5, 16(R12)
+	FMOVQ F9, 32(R12)
+	FMOVQ F13, 0(R13)
+	ADD R1, R12, R12
+	ADD R8, R12, R13
+	FMOVQ F2, 0(R12)
+	FMOVQ F6, 16(R12)
+	FMOVQ F10, 32(R12)
+	FMOVQ F14, 0(R13)
+	ADD R1, R12, R12
+	ADD R8, R12, R13
+	FMOVQ F3, 0(R12)
+	FMOVQ F7, 16(R12)
+	FMOVQ F11, 32(R12)
+	FMOVQ F15, 0(R13)
+	ADD R1, R12, R12
+	ADD R8, R12, R13
+	FMOVQ F4, 0(R12)
+	FMOVQ F8, 16(R12)
+	FMOVQ F12, 32(R12)
+	FMOVQ F16, 0(R13)
+	ADD R1<<2, R0, R0
+	ADD $16, R2, R2
+	SUB $4, R4, R4
+	B tiles_17
+fewer_18:
+	B rest_1
+blocks_16:
 rest_1:
-	CBZ R4, done_16
-row1_17:
+	CBZ R4, done_20
+row1_21:
 	MOVD n+96(FP), R11
 	MOVD R0, R9
 	MOVD R5, R10
 	SUBS $16, R11, R11
-	BLT ones_18
-tiles_21:
+	BLT ones_22
+tiles_25:
 	MOVD R9, R12
 	MOVD R12, R13
 	VLD1.P 64(R13), [V1.S4, V2.S4, V3.S4, V4.S4]
 	MOVD R2, R12
 	MOVD R10, R13
 	// hot loop, 1×4 vectors multiply-add: 9 instructions per 16 multiply-adds
-samples_22:
+samples_26:
 	VLD1R.P (R12)(R3), [V5.S4]
 	WORD $0x6e20dca5 // fmul v5.4s, v5.4s, v0.4s
 	VLD1.P (R13)(R6), [V6.S4, V7.S4, V8.S4, V9.S4]
@@ -4501,42 +4654,42 @@ samples_22:
 	VFMLA V8.S4, V5.S4, V3.S4
 	VFMLA V9.S4, V5.S4, V4.S4
 	CMP R7, R12
-	BLO samples_22
+	BLO samples_26
 	MOVD R9, R14
 	MOVD R14, R15
 	VST1.P [V1.S4, V2.S4, V3.S4, V4.S4], 64(R15)
 	ADD $64, R9, R9
 	ADD $64, R10, R10
 	SUBS $16, R11, R11
-	BGE tiles_21
-ones_18:
+	BGE tiles_25
+ones_22:
 	ADDS $12, R11, R11
-	BLT part_19
-tiles1_23:
+	BLT part_23
+tiles1_27:
 	MOVD R9, R12
 	MOVD R12, R13
 	VLD1.P 16(R13), [V1.S4]
 	MOVD R2, R12
 	MOVD R10, R13
-samples_24:
+samples_28:
 	VLD1R.P (R12)(R3), [V2.S4]
 	WORD $0x6e20dc42 // fmul v2.4s, v2.4s, v0.4s
 	VLD1.P (R13)(R6), [V3.S4]
 	VFMLA V3.S4, V2.S4, V1.S4
 	CMP R7, R12
-	BLO samples_24
+	BLO samples_28
 	MOVD R9, R14
 	MOVD R14, R15
 	VST1.P [V1.S4], 16(R15)
 	ADD $16, R9, R9
 	ADD $16, R10, R10
 	SUBS $4, R11, R11
-	BGE tiles1_23
-part_19:
+	BGE tiles1_27
+part_23:
 	ADDS $4, R11, R11
-	BEQ cols_20
+	BEQ cols_24
 	CMP $16, R6
-	BLT lanes_25
+	BLT lanes_29
 	LSL $2, R11, R12
 	SUB $16, R12, R12
 	ADD R12, R9, R9
@@ -4546,74 +4699,74 @@ part_19:
 	VLD1.P 16(R14), [V1.S4]
 	MOVD R2, R13
 	MOVD R10, R14
-samples_26:
+samples_30:
 	VLD1R.P (R13)(R3), [V2.S4]
 	WORD $0x6e20dc42 // fmul v2.4s, v2.4s, v0.4s
 	VLD1.P (R14)(R6), [V3.S4]
 	VFMLA V3.S4, V2.S4, V1.S4
 	CMP R7, R13
-	BLO samples_26
+	BLO samples_30
 	MOVD R9, R15
 	MOVD R15, R16
 	ADD $16, R16, R16
 	SUB $4, R16, R16
 	VST1 V1.S[3], (R16)
 	CMP $1, R11
-	BLE last_27
+	BLE last_31
 	SUB $4, R16, R16
 	VST1 V1.S[2], (R16)
 	CMP $2, R11
-	BLE last_27
+	BLE last_31
 	SUB $4, R16, R16
 	VST1 V1.S[1], (R16)
-last_27:
+last_31:
 	ADD $16, R9, R9
 	ADD $16, R10, R10
-	B cols_20
-lanes_25:
+	B cols_24
+lanes_29:
 	MOVD R9, R12
 	MOVD R12, R13
 	VEOR V1.B16, V1.B16, V1.B16
 	VLD1.P 4(R13), V1.S[0]
 	CMP $2, R11
-	BLT lanes_28
+	BLT lanes_32
 	VLD1.P 4(R13), V1.S[1]
-	BEQ lanes_28
+	BEQ lanes_32
 	VLD1.P 4(R13), V1.S[2]
-lanes_28:
+lanes_32:
 	MOVD R2, R12
 	MOVD R10, R13
-samples_29:
+samples_33:
 	VLD1R.P (R12)(R3), [V2.S4]
 	WORD $0x6e20dc42 // fmul v2.4s, v2.4s, v0.4s
 	MOVD R13, R14
 	VEOR V3.B16, V3.B16, V3.B16
 	VLD1.P 4(R14), V3.S[0]
 	CMP $2, R11
-	BLT lanes_30
+	BLT lanes_34
 	VLD1.P 4(R14), V3.S[1]
-	BEQ lanes_30
+	BEQ lanes_34
 	VLD1.P 4(R14), V3.S[2]
-lanes_30:
+lanes_34:
 	ADD R6, R13, R13
 	VFMLA V3.S4, V2.S4, V1.S4
 	CMP R7, R12
-	BLO samples_29
+	BLO samples_33
 	MOVD R9, R14
 	MOVD R14, R15
 	VST1.P V1.S[0], 4(R15)
 	CMP $2, R11
-	BLT lanes_31
+	BLT lanes_35
 	VST1.P V1.S[1], 4(R15)
-	BEQ lanes_31
+	BEQ lanes_35
 	VST1.P V1.S[2], 4(R15)
-lanes_31:
-cols_20:
+lanes_35:
+cols_24:
 	ADD R1, R0, R0
 	ADD $4, R2, R2
 	SUBS $1, R4, R4
-	BNE row1_17
-done_16:
+	BNE row1_21
+done_20:
 	RET
 
 TEXT ·gemmTileNEON(SB), NOSPLIT, $0-133

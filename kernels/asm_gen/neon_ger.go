@@ -249,16 +249,18 @@ func (t gerTilesNEON) tile(rows int, g group, aj, yj greg, last bool) {
 	})
 }
 
-// The widths of Y that gerBatchTransposed takes: 2 or 3 blocks of 4
-// columns, whose tiles of 8 rows (24 accumulators), 2 vectors of x, 3 of y
-// and alpha fill the registers.
+// The widths of Y that gerBatchTransposed takes: 2 … 4 blocks of 4
+// columns (16 columns are gerBatch's whole 4-vector tiles). Tiles of 8 rows
+// take up to 3 blocks (24 accumulators, 2 vectors of x, 3 of y and alpha
+// fill the registers), tiles of 4 rows all 4.
 const (
-	neonGerTransposedMinCols = 5
-	neonGerTransposedMaxCols = 12
+	neonGerTransposedMinCols    = 5
+	neonGerTransposedMaxCols    = 15
+	neonGerTransposedWideBlocks = 3 // the most blocks a tile of 8 rows holds
 )
 
 // gerBatchTransposed (twin: gerBatchGeneric) is gerBatch for Y rows of 5 …
-// 12 elements (a 10-class head), where gerBatch's tiles of one vector per
+// 15 elements (a 10-class head), where gerBatch's tiles of one vector per
 // row keep 4 accumulators, each waiting on its own last FMLA. As ger.go's
 // gerBatchTransposed, it turns the tile around: a tile is 8 rows × n
 // columns of A held as column vectors of 4 rows, in blocks of 4 columns,
@@ -269,11 +271,12 @@ const (
 // independent accumulators. The tile starts as A, loaded and transposed in
 // registers, so that each element gets the twin's products in the twin's
 // order, and is transposed back and stored once. Rows past the last tile
-// of 8 take a tile of 4, then gerBatch's tiles of one row.
+// of 8 (all rows, for 13 … 15 columns) take tiles of 4, then gerBatch's
+// tiles of one row.
 func (n *neon) gerBatchTransposed() {
 	n.text("gerBatchTransposed", "func(a []float32, lda int, alpha float32, x []float32, m int, y []float32, n int)",
 		"gerBatchGeneric",
-		"k = len(x)/m = len(y)/n ≥ 1, 5 ≤ n ≤ 12 (gerBatchTransposedMinColsNEON, gerBatchTransposedMaxColsNEON);",
+		"k = len(x)/m = len(y)/n ≥ 1, 5 ≤ n ≤ 15 (gerBatchTransposedMinColsNEON, gerBatchTransposedMaxColsNEON);",
 		"a holds m rows of stride lda, the last one n long.")
 	n.goConst("gerBatchTransposedMinColsNEON", neonGerTransposedMinCols, "gerBatchTransposedMinColsNEON is the narrowest Y gerBatchTransposedNEON takes.")
 	n.goConst("gerBatchTransposedMaxColsNEON", neonGerTransposedMaxCols, "gerBatchTransposedMaxColsNEON is the widest Y gerBatchTransposedNEON takes.")
@@ -282,13 +285,18 @@ func (n *neon) gerBatchTransposed() {
 	last := n.gp()
 	n.SUB(imm(4*neonLanes), g.n4, last)
 	rest := n.label("rest")
-	for blocks := 2; blocks <= neonGerTransposedMaxCols/neonLanes; blocks++ {
+	maxBlocks := (neonGerTransposedMaxCols + neonLanes - 1) / neonLanes
+	for blocks := 2; blocks <= maxBlocks; blocks++ {
 		next := n.label("blocks")
-		if blocks < neonGerTransposedMaxCols/neonLanes {
+		if blocks < maxBlocks {
 			n.CMP(imm(4*blocks*neonLanes), g.n4)
 			n.B("GT", next)
 		}
-		for _, rows := range []int{2 * neonLanes, neonLanes} {
+		tiles := []int{2 * neonLanes, neonLanes}
+		if blocks > neonGerTransposedWideBlocks {
+			tiles = tiles[1:]
+		}
+		for _, rows := range tiles {
 			// Tiles of rows rows while as many are left.
 			top, fewer := n.label("tiles"), n.label("fewer")
 			n.Label(top)
@@ -298,11 +306,6 @@ func (n *neon) gerBatchTransposed() {
 			n.ADD(shifted(g.lda4, bits.TrailingZeros(uint(rows))), g.a, g.a)
 			n.ADD(imm(4*rows), g.x, g.x)
 			n.SUB(imm(rows), rowsLeft, rowsLeft)
-			if rows == neonLanes {
-				// At most one: fewer than 8 rows were left.
-				n.Label(fewer)
-				break
-			}
 			n.B("", top)
 			n.Label(fewer)
 		}
